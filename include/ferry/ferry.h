@@ -1,0 +1,590 @@
+/*
+ * ferry.h: the public API of libferry.
+ *
+ * libferry manages QEMU virtual machines ("domains") on one or more hosts and
+ * live-migrates them between hosts.  A program opens a connection by URI,
+ * looks up or defines domains on it, and runs lifecycle operations.
+ *
+ * Conventions, for every function in this header:
+ *  - Errors are reported as a GError in the FERRY_ERROR domain, with one of the
+ *    stable codes of ferry_error_code.  The GError is the last parameter; it
+ *    is set only on failure, and failure is also said by the return value
+ *    (FALSE, NULL or 0).  Passing NULL for it is allowed.
+ *  - Output parameters are named ret_...; they are left untouched on failure.
+ *  - Objects are reference counted; _unref accepts NULL.  Every type has a
+ *    g_autoptr() cleanup.
+ *  - Calls are synchronous and safe to make from several threads on the same
+ *    connection.  Event callbacks run in the GMainContext that was the
+ *    thread-default context of the thread that subscribed.
+ *  - The library never logs above debug level (G_LOG_DOMAIN "ferry").
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define FERRY_VERSION_MAJOR 0
+#define FERRY_VERSION_MINOR 1
+#define FERRY_VERSION_MICRO 0
+
+/**
+ * ferry_version_string:
+ *
+ * Returns: the version of the library in use, as "MAJOR.MINOR.MICRO".
+ */
+const char *ferry_version_string(void);
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/** FERRY_ERROR: the GError domain of every error libferry reports. */
+#define FERRY_ERROR (ferry_error_quark())
+
+/**
+ * ferry_error_quark:
+ *
+ * Returns: the quark behind FERRY_ERROR.
+ */
+GQuark ferry_error_quark(void);
+
+/**
+ * ferry_error_code:
+ *
+ * The codes of FERRY_ERROR.  These numbers are stable: they travel on the
+ * wire between ferry versions and scripts may test them.  New codes are only
+ * ever added at the end.
+ */
+typedef enum {
+    FERRY_ERROR_INTERNAL = 1,          /* a bug or an impossible state inside ferry */
+    FERRY_ERROR_INVALID_ARG = 2,       /* the caller passed a bad argument or flag */
+    FERRY_ERROR_NO_SUPPORT = 3,        /* the driver does not implement this operation */
+    FERRY_ERROR_INVALID_URI = 4,       /* a connection or migration URI is malformed */
+    FERRY_ERROR_NO_CONNECT = 5,        /* could not reach the daemon or hypervisor */
+    FERRY_ERROR_XML = 6,               /* XML is malformed or does not match its schema */
+    FERRY_ERROR_NO_DOMAIN = 7,         /* no domain with that name or uuid */
+    FERRY_ERROR_DOMAIN_EXISTS = 8,     /* a domain with that name or uuid already exists */
+    FERRY_ERROR_OPERATION_INVALID = 9, /* not allowed in the domain's current state */
+    FERRY_ERROR_OPERATION_FAILED = 10, /* the hypervisor or the OS failed to do it */
+    FERRY_ERROR_RPC = 11,              /* the wire protocol was violated */
+    FERRY_ERROR_CONNECTION_CLOSED = 12,/* the connection to the daemon was lost */
+    FERRY_ERROR_CONFIG = 13,           /* a configuration file is invalid */
+    FERRY_ERROR_SYSTEM = 14,           /* a system call failed */
+    FERRY_ERROR_QMP = 15,              /* QEMU's monitor refused a command */
+    FERRY_ERROR_TIMEOUT = 16,          /* an operation did not finish in time */
+    FERRY_ERROR_LIMIT = 17,            /* a configured limit was reached */
+    FERRY_ERROR_OPERATION_ABORTED = 18,/* the operation was cancelled */
+    FERRY_ERROR_MIGRATE = 19,          /* a migration failed or was refused */
+    FERRY_ERROR_COOKIE = 20,           /* a migration cookie is malformed or refused */
+    FERRY_ERROR_HOOK = 21,             /* a hook script vetoed the operation */
+    FERRY_ERROR_MIGRATE_UNSAFE = 22,   /* migration refused as unsafe; FORCE may override */
+    FERRY_ERROR_STORAGE = 23,          /* a disk image or storage operation failed */
+} ferry_error_code;
+
+/**
+ * ferry_error_code_to_string:
+ * @code: a ferry_error_code
+ *
+ * Returns: a short, stable name for @code such as "no-domain", or "unknown".
+ */
+const char *ferry_error_code_to_string(int code);
+
+/* ------------------------------------------------------------------------ */
+/* Connections                                                               */
+/* ------------------------------------------------------------------------ */
+
+/** ferry_conn: a connection to one host's driver, opened from a URI. */
+typedef struct ferry_conn ferry_conn;
+/** ferry_domain: a handle on one domain of a connection. */
+typedef struct ferry_domain ferry_domain;
+
+/**
+ * ferry_conn_open:
+ * @uri: (nullable): which host and driver to connect to.  Accepted forms:
+ *   - `test:///NAME`: an in-process simulated host (the test driver).  Each
+ *     open creates a new, empty host; query options configure it (see
+ *     docs/uri.md).
+ *   - `qemu:///system`: the local ferryd over its default UNIX socket.
+ *   - `qemu+unix:///system?socket=PATH`: ferryd over the UNIX socket PATH.
+ *   - `qemu+tcp://HOST[:PORT]/system`: ferryd over plain TCP (port 16514 by
+ *     default); the daemon accepts this only when its configuration allows
+ *     insecure TCP.
+ *   `test+unix://` and `test+tcp://` reach the test driver of a ferryd.
+ *   NULL means the value of the environment variable FERRY_DEFAULT_URI, or
+ *   `qemu:///system` if it is unset.
+ * @error: return location for an error
+ *
+ * Returns: (transfer full): a new connection, or NULL on error.
+ */
+ferry_conn *ferry_conn_open(const char *uri, GError **error);
+
+/**
+ * ferry_conn_ref:
+ * @conn: (nullable): a connection
+ *
+ * Returns: @conn, with one more reference.
+ */
+ferry_conn *ferry_conn_ref(ferry_conn *conn);
+
+/**
+ * ferry_conn_unref:
+ * @conn: (nullable): a connection
+ *
+ * Drops a reference; the last one closes the connection.
+ */
+void ferry_conn_unref(ferry_conn *conn);
+
+/**
+ * ferry_conn_get_uri:
+ * @conn: a connection
+ *
+ * Returns: (transfer none): the URI @conn was opened with, in canonical form.
+ */
+const char *ferry_conn_get_uri(ferry_conn *conn);
+
+/**
+ * ferry_conn_is_alive:
+ * @conn: a connection
+ *
+ * Returns: FALSE once the connection to the daemon is known to be lost
+ *   (closed by the peer or dead by keepalive), TRUE otherwise.
+ */
+gboolean ferry_conn_is_alive(ferry_conn *conn);
+
+/**
+ * ferry_conn_get_capabilities:
+ * @conn: a connection
+ * @error: return location for an error
+ *
+ * Returns: (transfer full): the host's capabilities as an XML document
+ *   (schema docs/schemas/capabilities.rng), or NULL on error.
+ */
+char *ferry_conn_get_capabilities(ferry_conn *conn, GError **error);
+
+/**
+ * ferry_conn_get_hostname:
+ * @conn: a connection
+ * @error: return location for an error
+ *
+ * Returns: (transfer full): the name of the host the driver runs on.
+ */
+char *ferry_conn_get_hostname(ferry_conn *conn, GError **error);
+
+/**
+ * ferry_feature:
+ *
+ * Optional abilities a driver may have; asked with
+ * ferry_conn_supports_feature().  The numbers are stable (they travel on the
+ * wire).
+ */
+typedef enum {
+    FERRY_FEATURE_MIGRATION_V1 = 1,     /* Prepare, Perform, Finish */
+    FERRY_FEATURE_MIGRATION_V2 = 2,     /* DumpXML, Prepare2, Perform, Finish2 */
+    FERRY_FEATURE_MIGRATION_P2P = 3,    /* the source runs the sequence itself */
+    FERRY_FEATURE_MIGRATION_DIRECT = 4, /* the source talks to the destination directly */
+    FERRY_FEATURE_MIGRATION_V3 = 5,     /* Begin, Prepare, Perform, Finish, Confirm */
+    FERRY_FEATURE_MIGRATION_NBD = 6,    /* storage migration over NBD */
+    FERRY_FEATURE_EVENTS = 7,           /* lifecycle events */
+} ferry_feature;
+
+/**
+ * ferry_conn_supports_feature:
+ * @conn: a connection
+ * @feature: a ferry_feature
+ * @ret_supported: (out): where to store whether the driver supports it
+ * @error: return location for an error
+ *
+ * Returns: TRUE if the answer was stored, FALSE on error.
+ */
+gboolean ferry_conn_supports_feature(ferry_conn *conn, ferry_feature feature,
+                                     gboolean *ret_supported, GError **error);
+
+/* ------------------------------------------------------------------------ */
+/* Domains                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * ferry_domain_state:
+ *
+ * The state of a domain.  Stable numbers.
+ */
+typedef enum {
+    FERRY_DOMAIN_NOSTATE = 0,
+    FERRY_DOMAIN_RUNNING = 1,
+    FERRY_DOMAIN_PAUSED = 3,
+    FERRY_DOMAIN_SHUTDOWN = 4,   /* shutting down */
+    FERRY_DOMAIN_SHUTOFF = 5,
+    FERRY_DOMAIN_CRASHED = 6,
+} ferry_domain_state;
+
+/** Why a domain is RUNNING. */
+typedef enum {
+    FERRY_RUNNING_UNKNOWN = 0,
+    FERRY_RUNNING_BOOTED = 1,
+    FERRY_RUNNING_MIGRATED = 2,   /* it arrived by an incoming migration */
+    FERRY_RUNNING_UNPAUSED = 3,   /* resumed by the user */
+    FERRY_RUNNING_MIGRATION_CANCELED = 4, /* resumed after a failed outgoing migration */
+} ferry_running_reason;
+
+/** Why a domain is PAUSED. */
+typedef enum {
+    FERRY_PAUSED_UNKNOWN = 0,
+    FERRY_PAUSED_USER = 1,
+    FERRY_PAUSED_MIGRATION = 2,   /* paused by an outgoing or incoming migration */
+    FERRY_PAUSED_STARTING_UP = 3, /* started paused, or not yet resumed */
+    FERRY_PAUSED_IOERROR = 4,
+    FERRY_PAUSED_SHUTTING_DOWN = 5,
+    FERRY_PAUSED_POSTCOPY = 6,
+} ferry_paused_reason;
+
+/** Why a domain is SHUTOFF. */
+typedef enum {
+    FERRY_SHUTOFF_UNKNOWN = 0,
+    FERRY_SHUTOFF_SHUTDOWN = 1,   /* the guest powered off */
+    FERRY_SHUTOFF_DESTROYED = 2,  /* stopped by ferry_domain_destroy() */
+    FERRY_SHUTOFF_CRASHED = 3,    /* QEMU exited unexpectedly */
+    FERRY_SHUTOFF_MIGRATED = 4,   /* it left by an outgoing migration */
+    FERRY_SHUTOFF_FAILED = 5,     /* it failed to start */
+} ferry_shutoff_reason;
+
+/**
+ * ferry_domain_state_to_string:
+ * @state: a ferry_domain_state
+ *
+ * Returns: a stable lower-case name such as "running", "paused", "shut off".
+ */
+const char *ferry_domain_state_to_string(int state);
+
+/**
+ * ferry_domain_state_reason_to_string:
+ * @state: a ferry_domain_state
+ * @reason: a reason for that state
+ *
+ * Returns: a stable lower-case name of the reason such as "booted", "user".
+ */
+const char *ferry_domain_state_reason_to_string(int state, int reason);
+
+/**
+ * ferry_domain_info:
+ *
+ * What ferry_domain_get_info() reports.  Only libferry allocates it.
+ */
+typedef struct {
+    ferry_domain_state state;
+    int reason;               /* a ferry_*_reason of the state */
+    guint64 memory_kib;       /* the memory size of the definition */
+    guint vcpus;
+    guint64 cpu_time_ns;      /* CPU time used by the domain, 0 when not running */
+    gboolean persistent;      /* has a persistent definition */
+    gint64 pid;               /* the QEMU process id, 0 if not running or not QEMU */
+} ferry_domain_info;
+
+/** Flags of ferry_conn_list_domains(). 0 lists all. */
+typedef enum {
+    FERRY_LIST_ACTIVE = 1 << 0,   /* running or paused */
+    FERRY_LIST_INACTIVE = 1 << 1, /* defined, not running */
+} ferry_list_flags;
+
+/**
+ * ferry_conn_list_domains:
+ * @conn: a connection
+ * @flags: ferry_list_flags, 0 for all domains
+ * @ret_domains: (out) (transfer full): a new array of ferry_domain*, sorted
+ *   by name, that frees its elements
+ * @error: return location for an error
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_conn_list_domains(ferry_conn *conn, guint flags,
+                                 GPtrArray **ret_domains, GError **error);
+
+/**
+ * ferry_domain_lookup_by_name:
+ * @conn: a connection
+ * @name: the domain's name
+ * @error: return location for an error (FERRY_ERROR_NO_DOMAIN if none)
+ *
+ * Returns: (transfer full): the domain, or NULL on error.
+ */
+ferry_domain *ferry_domain_lookup_by_name(ferry_conn *conn, const char *name,
+                                          GError **error);
+
+/**
+ * ferry_domain_lookup_by_uuid:
+ * @conn: a connection
+ * @uuid: the domain's uuid in its textual form
+ * @error: return location for an error (FERRY_ERROR_NO_DOMAIN if none)
+ *
+ * Returns: (transfer full): the domain, or NULL on error.
+ */
+ferry_domain *ferry_domain_lookup_by_uuid(ferry_conn *conn, const char *uuid,
+                                          GError **error);
+
+/**
+ * ferry_domain_define_xml:
+ * @conn: a connection
+ * @xml: a domain definition (schema docs/schemas/domain.rng)
+ * @error: return location for an error
+ *
+ * Defines a persistent domain, or replaces the persistent definition of an
+ * existing domain with the same name and uuid (a running domain keeps running
+ * on its old definition until it stops).  Invalid XML is refused with an
+ * error naming the element and line, and nothing is defined.
+ *
+ * Returns: (transfer full): the domain, or NULL on error.
+ */
+ferry_domain *ferry_domain_define_xml(ferry_conn *conn, const char *xml,
+                                      GError **error);
+
+/** Flags of ferry_domain_start() and ferry_domain_create_xml(). */
+typedef enum {
+    FERRY_START_PAUSED = 1 << 0,  /* leave the CPUs stopped after start */
+} ferry_start_flags;
+
+/**
+ * ferry_domain_create_xml:
+ * @conn: a connection
+ * @xml: a domain definition
+ * @flags: ferry_start_flags
+ * @error: return location for an error
+ *
+ * Starts a transient domain: it has no persistent definition and disappears
+ * when it stops.
+ *
+ * Returns: (transfer full): the running domain, or NULL on error.
+ */
+ferry_domain *ferry_domain_create_xml(ferry_conn *conn, const char *xml,
+                                      guint flags, GError **error);
+
+/**
+ * ferry_domain_ref:
+ * @dom: (nullable): a domain
+ *
+ * Returns: @dom, with one more reference.
+ */
+ferry_domain *ferry_domain_ref(ferry_domain *dom);
+
+/**
+ * ferry_domain_unref:
+ * @dom: (nullable): a domain
+ *
+ * Drops a reference to the handle (never affects the VM itself).
+ */
+void ferry_domain_unref(ferry_domain *dom);
+
+/**
+ * ferry_domain_get_name:
+ * @dom: a domain
+ *
+ * Returns: (transfer none): the domain's name.
+ */
+const char *ferry_domain_get_name(ferry_domain *dom);
+
+/**
+ * ferry_domain_get_uuid:
+ * @dom: a domain
+ *
+ * Returns: (transfer none): the domain's uuid in textual form.
+ */
+const char *ferry_domain_get_uuid(ferry_domain *dom);
+
+/**
+ * ferry_domain_get_conn:
+ * @dom: a domain
+ *
+ * Returns: (transfer none): the connection the handle belongs to.
+ */
+ferry_conn *ferry_domain_get_conn(ferry_domain *dom);
+
+/** Flags of ferry_domain_undefine(). */
+typedef enum {
+    FERRY_UNDEFINE_KEEP_NOTHING = 0,
+} ferry_undefine_flags;
+
+/**
+ * ferry_domain_undefine:
+ * @dom: a domain
+ * @flags: 0
+ * @error: return location for an error
+ *
+ * Removes the persistent definition.  A running domain keeps running and
+ * becomes transient.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_domain_undefine(ferry_domain *dom, guint flags, GError **error);
+
+/**
+ * ferry_domain_start:
+ * @dom: a defined, inactive domain
+ * @flags: ferry_start_flags
+ * @error: return location for an error
+ *
+ * Starts the domain from its persistent definition and returns once its
+ * CPUs run (or, with FERRY_START_PAUSED, once it is ready to run).
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_domain_start(ferry_domain *dom, guint flags, GError **error);
+
+/**
+ * ferry_domain_destroy:
+ * @dom: an active domain
+ * @error: return location for an error
+ *
+ * Stops the domain at once, like pulling its power cord.  A transient domain
+ * disappears.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_domain_destroy(ferry_domain *dom, GError **error);
+
+/**
+ * ferry_domain_suspend:
+ * @dom: a running domain
+ * @error: return location for an error
+ *
+ * Stops the domain's CPUs; memory stays allocated.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_domain_suspend(ferry_domain *dom, GError **error);
+
+/**
+ * ferry_domain_resume:
+ * @dom: a paused domain
+ * @error: return location for an error
+ *
+ * Restarts the CPUs of a paused domain.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_domain_resume(ferry_domain *dom, GError **error);
+
+/**
+ * ferry_domain_get_state:
+ * @dom: a domain
+ * @ret_state: (out) (optional): the ferry_domain_state
+ * @ret_reason: (out) (optional): the reason of that state
+ * @error: return location for an error
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_domain_get_state(ferry_domain *dom, int *ret_state,
+                                int *ret_reason, GError **error);
+
+/**
+ * ferry_domain_get_info:
+ * @dom: a domain
+ * @ret_info: (out caller-allocates): filled on success
+ * @error: return location for an error
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_domain_get_info(ferry_domain *dom, ferry_domain_info *ret_info,
+                               GError **error);
+
+/** Flags of ferry_domain_get_xml(). */
+typedef enum {
+    FERRY_XML_INACTIVE = 1 << 0,  /* the persistent definition, not the live one */
+} ferry_xml_flags;
+
+/**
+ * ferry_domain_get_xml:
+ * @dom: a domain
+ * @flags: ferry_xml_flags
+ * @error: return location for an error
+ *
+ * Returns: (transfer full): the domain's XML, or NULL on error.
+ */
+char *ferry_domain_get_xml(ferry_domain *dom, guint flags, GError **error);
+
+/* ------------------------------------------------------------------------ */
+/* Events                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/** The kinds of event. Stable numbers. */
+typedef enum {
+    FERRY_EVENT_LIFECYCLE = 1,
+    FERRY_EVENT_MIGRATION_BEGIN = 2, /* a migration of the domain began on this host */
+    FERRY_EVENT_JOB_PROGRESS = 3,    /* progress of a domain's job */
+} ferry_event_type;
+
+/** What a FERRY_EVENT_LIFECYCLE event says happened. Stable numbers. */
+typedef enum {
+    FERRY_LIFECYCLE_DEFINED = 0,
+    FERRY_LIFECYCLE_UNDEFINED = 1,
+    FERRY_LIFECYCLE_STARTED = 2,
+    FERRY_LIFECYCLE_SUSPENDED = 3,
+    FERRY_LIFECYCLE_RESUMED = 4,
+    FERRY_LIFECYCLE_STOPPED = 5,
+} ferry_lifecycle_event;
+
+/**
+ * ferry_event:
+ *
+ * One event, as passed to a ferry_event_cb.  Only libferry allocates it;
+ * fields may be added at the end.
+ */
+typedef struct {
+    ferry_event_type type;
+    ferry_domain *domain;     /* the domain it is about */
+    int lifecycle;            /* FERRY_EVENT_LIFECYCLE: a ferry_lifecycle_event */
+    int state;                /* the domain's ferry_domain_state after the event */
+    int reason;               /* the reason of that state */
+    gint64 timestamp_us;      /* when it happened, g_get_real_time() on the host */
+} ferry_event;
+
+/**
+ * ferry_lifecycle_event_to_string:
+ * @event: a ferry_lifecycle_event
+ *
+ * Returns: a stable lower-case name such as "started".
+ */
+const char *ferry_lifecycle_event_to_string(int event);
+
+/**
+ * ferry_event_cb:
+ * @conn: the connection the subscription was made on
+ * @event: the event; valid only during the call
+ * @user_data: what was given to ferry_conn_subscribe_events()
+ */
+typedef void (*ferry_event_cb)(ferry_conn *conn, const ferry_event *event,
+                               gpointer user_data);
+
+/**
+ * ferry_conn_subscribe_events:
+ * @conn: a connection
+ * @callback: called for every event of every domain of the host
+ * @user_data: passed to @callback
+ * @destroy: (nullable): frees @user_data after the subscription ends
+ * @error: return location for an error
+ *
+ * @callback runs in the thread-default GMainContext of the calling thread;
+ * that context must be iterated for events to arrive.  If this function
+ * fails, @callback is never called and @destroy is not called either.
+ *
+ * Returns: a subscription id greater than 0, or 0 on error.
+ */
+guint ferry_conn_subscribe_events(ferry_conn *conn, ferry_event_cb callback,
+                                  gpointer user_data, GDestroyNotify destroy,
+                                  GError **error);
+
+/**
+ * ferry_conn_unsubscribe_events:
+ * @conn: a connection
+ * @id: what ferry_conn_subscribe_events() returned
+ * @error: return location for an error
+ *
+ * Ends a subscription.  No callback of it starts after this returns.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_conn_unsubscribe_events(ferry_conn *conn, guint id,
+                                       GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_conn, ferry_conn_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_domain, ferry_domain_unref)
+
+G_END_DECLS
