@@ -1,0 +1,31 @@
+# ferry: the two commands a user needs are `make demo` and `make check`.
+# Both install what is missing (scripts/install-deps) before building.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+MESON_OPTS ?=
+
+.PHONY: all deps build check demo bench clean
+
+all: build
+
+deps:
+	@./scripts/install-deps
+
+build: deps
+	@if [ ! -f $(BUILD)/build.ninja ]; then meson setup $(BUILD) $(MESON_OPTS) >/dev/null; fi
+	@ninja -C $(BUILD) >/dev/null
+
+# All tests, in the normal build and again under ASan/UBSan; ends with the
+# line "N passed, N failed".
+check: deps
+	@./scripts/run-checks $(BUILD) $(ASAN_BUILD)
+
+demo: build
+	@./scripts/demo $(BUILD)
+
+bench: build
+	@./bench/run $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

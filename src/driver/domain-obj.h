@@ -1,0 +1,222 @@
+/*
+ * domain-obj.h: a driver's domains: definitions, state and jobs.
+ *
+ * Owns: the list of domains of one driver instance, the rules for defining
+ * (name and uuid must not clash), the persistent/transient bookkeeping, the
+ * state and its reason, and the per-domain job that serialises operations
+ * which change the domain.  Must not: start processes, talk to QEMU or emit
+ * events (drivers do, after a change here succeeded).
+ *
+ * Locking: the list has its own mutex, each object another.  Take an object's
+ * lock only for short field updates.  Long operations hold the object's *job*
+ * (ferry_domain_obj_begin_job), not its lock, so queries and event handlers
+ * never wait behind a QEMU command.  Never take the list lock while holding an
+ * object lock.
+ */
+#pragma once
+
+#include "conf/domain-conf.h"
+#include "driver/driver.h"
+
+G_BEGIN_DECLS
+
+/** What a domain's current job is doing; NONE when idle. */
+typedef enum {
+    FERRY_JOB_NONE = 0,
+    FERRY_JOB_MODIFY,           /* start, destroy, suspend, resume, define… */
+    FERRY_JOB_MIGRATION_OUT,
+    FERRY_JOB_MIGRATION_IN,
+} ferry_job_type;
+
+typedef struct ferry_domain_obj {
+    gint ref;
+    GMutex lock;
+    /* Guarded by lock: */
+    ferry_domain_def *def;      /* persistent definition; NULL if transient */
+    ferry_domain_def *live;     /* definition of the running instance; NULL if inactive */
+    int state;                  /* ferry_domain_state */
+    int reason;
+    gboolean removed;           /* no longer in the list */
+    ferry_job_type job;
+    char *job_owner;            /* what holds the job, for "busy" errors */
+    GCond job_cond;
+    /* Driver-specific runtime data (QEMU process, monitor…). */
+    gpointer priv;
+    GDestroyNotify priv_free;
+    /* Immutable while in the list: */
+    char *name;
+    char *uuid;
+} ferry_domain_obj;
+
+typedef struct ferry_domain_obj_list ferry_domain_obj_list;
+
+/** ferry_domain_obj_ref: Returns: @obj with one more reference. */
+ferry_domain_obj *ferry_domain_obj_ref(ferry_domain_obj *obj);
+/** ferry_domain_obj_unref: drops a reference; accepts NULL. */
+void ferry_domain_obj_unref(ferry_domain_obj *obj);
+
+/**
+ * ferry_domain_obj_is_active:
+ * @obj: a domain (lock held by the caller)
+ *
+ * Returns: TRUE if it runs or is paused (has a live definition).
+ */
+gboolean ferry_domain_obj_is_active(const ferry_domain_obj *obj);
+
+/**
+ * ferry_domain_obj_set_state:
+ * @obj: a domain (lock held by the caller)
+ * @state: a ferry_domain_state
+ * @reason: its reason
+ */
+void ferry_domain_obj_set_state(ferry_domain_obj *obj, int state, int reason);
+
+/**
+ * ferry_domain_obj_begin_job:
+ * @obj: a domain (lock NOT held)
+ * @job: the job to start
+ * @owner: a short description of the operation, for "busy" errors
+ * @error: return location for an error
+ *
+ * Waits up to 30 seconds for the current job to end, then takes the job.
+ *
+ * Returns: FALSE with FERRY_ERROR_TIMEOUT naming the job in the way, or
+ *   FERRY_ERROR_NO_DOMAIN if the domain was removed meanwhile.
+ */
+gboolean ferry_domain_obj_begin_job(ferry_domain_obj *obj, ferry_job_type job,
+                                    const char *owner, GError **error);
+
+/**
+ * ferry_domain_obj_end_job:
+ * @obj: a domain whose job the caller holds (lock NOT held)
+ */
+void ferry_domain_obj_end_job(ferry_domain_obj *obj);
+
+/** ferry_domain_obj_list_new: Returns: (transfer full): an empty list. */
+ferry_domain_obj_list *ferry_domain_obj_list_new(void);
+
+/** ferry_domain_obj_list_free: frees the list and drops its references. */
+void ferry_domain_obj_list_free(ferry_domain_obj_list *list);
+
+/**
+ * ferry_domain_obj_list_find_by_name:
+ * @list: a list
+ * @name: a domain name
+ *
+ * Returns: (transfer full) (nullable): the domain.
+ */
+ferry_domain_obj *ferry_domain_obj_list_find_by_name(ferry_domain_obj_list *list,
+                                                     const char *name);
+
+/**
+ * ferry_domain_obj_list_find_by_uuid:
+ * @list: a list
+ * @uuid: a domain uuid
+ *
+ * Returns: (transfer full) (nullable): the domain.
+ */
+ferry_domain_obj *ferry_domain_obj_list_find_by_uuid(ferry_domain_obj_list *list,
+                                                     const char *uuid);
+
+/**
+ * ferry_domain_obj_list_lookup:
+ * @list: a list
+ * @dom: a handle whose uuid (and name) identify the domain
+ * @host: the host's name, for the error message
+ * @error: return location for an error (FERRY_ERROR_NO_DOMAIN)
+ *
+ * Returns: (transfer full): the domain, or NULL with an error naming it.
+ */
+ferry_domain_obj *ferry_domain_obj_list_lookup(ferry_domain_obj_list *list,
+                                               ferry_domain *dom,
+                                               const char *host,
+                                               GError **error);
+
+/**
+ * ferry_domain_obj_list_define:
+ * @list: a list
+ * @def: (transfer full): the new persistent definition
+ * @ret_created: (out) (optional): TRUE if no domain of that name existed
+ * @error: return location for an error
+ *
+ * Adds a domain, or replaces the persistent definition of the existing
+ * domain with the same name and uuid.  Refuses (FERRY_ERROR_DOMAIN_EXISTS)
+ * a name held by another uuid or a uuid held by another name.
+ *
+ * Returns: (transfer full): the domain, or NULL on error (@def freed).
+ */
+ferry_domain_obj *ferry_domain_obj_list_define(ferry_domain_obj_list *list,
+                                               ferry_domain_def *def,
+                                               gboolean *ret_created,
+                                               GError **error);
+
+/**
+ * ferry_domain_obj_list_add_transient:
+ * @list: a list
+ * @def: (transfer full): the definition of a domain about to start
+ * @error: return location for an error
+ *
+ * Adds a new domain with no persistent definition and def as its live
+ * definition, in state SHUTOFF until the driver starts it.  Refuses any
+ * name or uuid clash, and an existing active domain.  An inactive persistent
+ * domain with the same name and uuid is reused (its live definition set).
+ *
+ * Returns: (transfer full): the domain, or NULL on error (@def freed).
+ */
+ferry_domain_obj *ferry_domain_obj_list_add_transient(ferry_domain_obj_list *list,
+                                                      ferry_domain_def *def,
+                                                      GError **error);
+
+/**
+ * ferry_domain_obj_list_remove:
+ * @list: a list
+ * @obj: a domain of the list (lock NOT held)
+ *
+ * Removes it from the list; holders of references keep a valid object with
+ * removed = TRUE.
+ */
+void ferry_domain_obj_list_remove(ferry_domain_obj_list *list, ferry_domain_obj *obj);
+
+/**
+ * ferry_domain_obj_list_collect:
+ * @list: a list
+ * @flags: ferry_list_flags (0 = all)
+ *
+ * Returns: (transfer full): the matching domains sorted by name, an array
+ *   that unrefs its elements.
+ */
+GPtrArray *ferry_domain_obj_list_collect(ferry_domain_obj_list *list, guint flags);
+
+/**
+ * ferry_domain_obj_list_handles:
+ * @list: a list
+ * @conn: the connection to make handles for
+ * @flags: ferry_list_flags (0 = all)
+ *
+ * Returns: (transfer full): ferry_domain handles of the matching domains,
+ *   sorted by name; the array frees its elements.
+ */
+GPtrArray *ferry_domain_obj_list_handles(ferry_domain_obj_list *list,
+                                         ferry_conn *conn, guint flags);
+
+/**
+ * ferry_domain_obj_fill_info:
+ * @obj: a domain (lock held by the caller)
+ * @ret_info: filled with state, reason, memory, vcpus and persistence
+ *   (cpu_time_ns and pid left 0 for the driver to fill)
+ */
+void ferry_domain_obj_fill_info(const ferry_domain_obj *obj, ferry_domain_info *ret_info);
+
+/**
+ * ferry_domain_obj_format_xml:
+ * @obj: a domain (lock held by the caller)
+ * @flags: ferry_xml_flags
+ *
+ * Returns: (transfer full): the live definition of an active domain, else
+ *   (or with FERRY_XML_INACTIVE) the persistent one, formatted.
+ */
+char *ferry_domain_obj_format_xml(const ferry_domain_obj *obj, guint flags);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_domain_obj, ferry_domain_obj_unref)
+
+G_END_DECLS

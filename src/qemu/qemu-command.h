@@ -1,0 +1,31 @@
+/*
+ * qemu-command.h: the QEMU command line of a domain.
+ *
+ * Owns: turning a definition into argv.  Pure: no I/O, so it is tested with
+ * golden files (tests/data/qemu-argv/).
+ */
+#pragma once
+
+#include "conf/domain-conf.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+    const char *qemu_binary;
+    const char *monitor_path;   /* QMP UNIX socket QEMU listens on */
+    gboolean incoming_defer;    /* add `-incoming defer` (migration destination) */
+} ferry_qemu_command_opts;
+
+/**
+ * ferry_qemu_build_argv:
+ * @def: the definition to run
+ * @opts: paths and modes
+ *
+ * QEMU always starts with its CPUs stopped (-S); the driver resumes them
+ * over QMP once it is attached, so no guest instruction runs unmanaged.
+ *
+ * Returns: (transfer full): a NULL-terminated argv.
+ */
+GStrv ferry_qemu_build_argv(const ferry_domain_def *def, const ferry_qemu_command_opts *opts);
+
+G_END_DECLS

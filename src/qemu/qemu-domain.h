@@ -1,0 +1,159 @@
+/*
+ * qemu-domain.h: the QEMU driver's state and the runtime data of its domains.
+ *
+ * Owns: where things live on disk (definitions, status files, sockets,
+ * logs) and their persistence.  Status files are what lets a restarted ferryd
+ * find the QEMU processes it left running.
+ *
+ * Threads: driver entry points run on the daemon's worker threads; every QMP
+ * connection, process-exit watch and QEMU event lives on one "monitor"
+ * thread with its own GMainContext.  Code on the monitor thread never waits
+ * for a domain job (the job holder may be waiting for that very thread).
+ */
+#pragma once
+
+#include "api/event-bus.h"
+#include "driver/domain-obj.h"
+#include "qemu/qemu-driver.h"
+#include "qemu/qmp.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+    ferry_qemu_config config;
+    char *def_dir;                 /* STATE/qemu/domains: NAME.xml */
+    char *run_dir;                 /* STATE/qemu/run: UUID.json, UUID.qmp */
+    char *log_dir;                 /* STATE/qemu/log: NAME.log (QEMU's stderr) */
+    ferry_domain_obj_list *domains;
+    ferry_event_bus *bus;
+    GMainContext *monitor_ctx;
+    GMainLoop *monitor_loop;
+    GThread *monitor_thread;
+} qemu_driver_state;
+
+/* obj->priv of an active QEMU domain.  Fields are guarded by obj->lock. */
+typedef struct {
+    gint64 pid;
+    int pidfd;                     /* -1 when none */
+    GSource *exit_source;          /* pidfd watch on the monitor context */
+    GSubprocess *proc;             /* NULL when re-attached after a restart */
+    ferry_qmp *qmp;
+    char *monitor_path;
+    char *log_path;
+    gint64 started_at;             /* g_get_real_time() at start */
+    gboolean exited;               /* the process has terminated */
+    gboolean cleaned;              /* qemu_process_cleanup() ran */
+    gboolean guest_shutdown;       /* SHUTDOWN event from the guest seen */
+    gboolean expect_exit;          /* a job is stopping it on purpose */
+    int stop_reason;               /* ferry_shutoff_reason to record on exit */
+    GCond exit_cond;               /* signalled when exited becomes TRUE */
+} qemu_domain_priv;
+
+/**
+ * qemu_driver_get_state:
+ *
+ * Returns: (transfer none) (nullable): the initialised driver state.
+ */
+qemu_driver_state *qemu_driver_get_state(void);
+
+/**
+ * qemu_domain_priv_new:
+ *
+ * Returns: (transfer full): empty runtime data (pidfd -1).
+ */
+qemu_domain_priv *qemu_domain_priv_new(void);
+
+/**
+ * qemu_domain_priv_free:
+ * @priv: (nullable): runtime data; its process must be gone or abandoned
+ */
+void qemu_domain_priv_free(qemu_domain_priv *priv);
+
+/**
+ * qemu_domain_priv_get:
+ * @obj: a domain of the QEMU driver
+ *
+ * Returns: (transfer none): its runtime data, created on first use.
+ */
+qemu_domain_priv *qemu_domain_priv_get(ferry_domain_obj *obj);
+
+/**
+ * qemu_domain_save_def:
+ * @state: the driver state
+ * @def: a persistent definition
+ * @error: return location for an error
+ *
+ * Writes DEF_DIR/NAME.xml atomically (write, fsync, rename).
+ *
+ * Returns: TRUE on success.
+ */
+gboolean qemu_domain_save_def(qemu_driver_state *state, const ferry_domain_def *def,
+                              GError **error);
+
+/**
+ * qemu_domain_delete_def:
+ * @state: the driver state
+ * @name: the domain's name
+ * @error: return location for an error
+ *
+ * Returns: TRUE if the definition file is gone (or never existed).
+ */
+gboolean qemu_domain_delete_def(qemu_driver_state *state, const char *name,
+                                GError **error);
+
+/**
+ * qemu_domain_save_status:
+ * @state: the driver state
+ * @obj: an active domain (lock held by the caller)
+ * @error: return location for an error
+ *
+ * Writes RUN_DIR/UUID.json atomically: pid, state, reason, paths and the
+ * live definition.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean qemu_domain_save_status(qemu_driver_state *state, ferry_domain_obj *obj,
+                                 GError **error);
+
+/**
+ * qemu_domain_delete_status:
+ * @state: the driver state
+ * @uuid: the domain's uuid
+ */
+void qemu_domain_delete_status(qemu_driver_state *state, const char *uuid);
+
+/**
+ * qemu_domain_monitor_path:
+ * @state: the driver state
+ * @uuid: a domain uuid
+ *
+ * Returns: (transfer full): where that domain's QEMU listens for QMP.
+ */
+char *qemu_domain_monitor_path(qemu_driver_state *state, const char *uuid);
+
+/**
+ * qemu_domain_load_all:
+ * @state: the driver state
+ * @error: return location for an error
+ *
+ * Loads every definition in DEF_DIR and every status file in RUN_DIR into
+ * the domain list; for each status file, re-attaches to its QEMU (see
+ * qemu_process_reattach()).  A file that cannot be parsed is reported by
+ * g_warning and left in place; it never stops the others from loading.
+ *
+ * Returns: FALSE only if a directory cannot be read.
+ */
+gboolean qemu_domain_load_all(qemu_driver_state *state, GError **error);
+
+/**
+ * qemu_domain_emit_lifecycle:
+ * @state: the driver state
+ * @obj: a domain (lock NOT held)
+ * @what: the event
+ *
+ * Emits a lifecycle event carrying the domain's current state.
+ */
+void qemu_domain_emit_lifecycle(qemu_driver_state *state, ferry_domain_obj *obj,
+                                ferry_lifecycle_event what);
+
+G_END_DECLS

@@ -1,0 +1,48 @@
+/*
+ * qemu-driver.h: the QEMU driver as ferryd sees it.
+ *
+ * The driver keeps one process-wide state (like libvirt's QEMU driver): the
+ * daemon initialises it once from its configuration, then every connection
+ * to `qemu:///system` opened inside the daemon shares it.  Only ferryd links
+ * this driver; clients reach it through the remote driver.
+ */
+#pragma once
+
+#include "driver/driver.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+    char *state_dir;     /* definitions, status files, monitor sockets, logs */
+    char *qemu_binary;   /* qemu-system-x86_64 */
+    char *host_uuid;     /* this host's uuid (refuses same-host migration) */
+    char *hostname;      /* reported in capabilities and errors */
+} ferry_qemu_config;
+
+/** ferry_qemu_driver: serves `qemu:///system` inside ferryd. */
+extern const ferry_driver ferry_qemu_driver;
+
+/**
+ * ferry_qemu_driver_initialize:
+ * @config: the configuration (copied)
+ * @error: return location for an error
+ *
+ * Creates the state directories, loads persistent definitions, and
+ * re-attaches to the QEMU processes that a previous ferryd left running
+ * (their status files say which).  A status file whose QEMU is gone marks
+ * the domain shut off (crashed).
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error);
+
+/**
+ * ferry_qemu_driver_shutdown:
+ *
+ * Disconnects from every QEMU monitor and frees the driver's state, leaving
+ * the QEMU processes running for the next ferryd to re-attach.  Every
+ * connection to the driver must be closed first.
+ */
+void ferry_qemu_driver_shutdown(void);
+
+G_END_DECLS
