@@ -18,3 +18,15 @@ ferry_domain_def_free(ferry_domain_def *def)
 {
     g_free(def);
 }
+
+char *
+ferry_domain_def_format(const ferry_domain_def *def)
+{
+    return g_strdup("");
+}
+
+ferry_domain_def *
+ferry_domain_def_copy(const ferry_domain_def *def)
+{
+    return NULL;
+}
