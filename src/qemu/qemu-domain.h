@@ -15,7 +15,7 @@
 #include "api/event-bus.h"
 #include "driver/domain-obj.h"
 #include "qemu/qemu-driver.h"
-#include "qemu/qmp.h"
+#include "qmp/qmp.h"
 
 G_BEGIN_DECLS
 

@@ -1,0 +1,614 @@
+/*
+ * qemu-driver.c: the QEMU driver's table: `qemu:///system` inside ferryd.
+ *
+ * Owns: the process-wide driver state (domain list, event bus, the monitor
+ * thread) and the policy of each operation -- which states allow it, which
+ * job it takes, what it persists, which event it emits.  Must not: spawn or
+ * signal processes or speak QMP beyond one command per operation (that is
+ * qemu-process.c), or parse XML (conf/).
+ *
+ * Every operation that changes a domain holds the domain's job for its whole
+ * duration and ends it with qemu_process_end_job(), which finishes the
+ * cleanup if QEMU died meanwhile.
+ */
+#include "ferry-config.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "api/event-bus.h"
+#include "conf/capabilities.h"
+#include "qemu/qemu-domain.h"
+#include "qemu/qemu-driver.h"
+#include "qemu/qemu-process.h"
+#include "util/error.h"
+#include "util/json-util.h"
+#include "util/uri.h"
+
+static qemu_driver_state *driver_state;
+/* Serialises defines: the name/uuid clash check and the file write must not
+ * interleave with another define of the same name. */
+static GMutex define_lock;
+
+qemu_driver_state *
+qemu_driver_get_state(void)
+{
+    return driver_state;
+}
+
+/* ------------------------------------------------------------------ */
+/* Initialisation */
+
+static gpointer
+monitor_thread_main(gpointer data)
+{
+    qemu_driver_state *state = data;
+
+    g_main_context_push_thread_default(state->monitor_ctx);
+    g_main_loop_run(state->monitor_loop);
+    g_main_context_pop_thread_default(state->monitor_ctx);
+    return NULL;
+}
+
+static gboolean
+make_dir(const char *path, GError **error)
+{
+    if (g_mkdir_with_parents(path, 0700) < 0) {
+        ferry_set_error_errno(error, FERRY_ERROR_SYSTEM, errno,
+                              "cannot create directory '%s'", path);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void
+state_free(qemu_driver_state *state)
+{
+    if (!state)
+        return;
+    if (state->monitor_thread) {
+        g_main_loop_quit(state->monitor_loop);
+        g_thread_join(state->monitor_thread);
+    }
+    ferry_domain_obj_list_free(state->domains);
+    ferry_event_bus_free(state->bus);
+    if (state->monitor_loop)
+        g_main_loop_unref(state->monitor_loop);
+    if (state->monitor_ctx)
+        g_main_context_unref(state->monitor_ctx);
+    g_free(state->config.state_dir);
+    g_free(state->config.qemu_binary);
+    g_free(state->config.host_uuid);
+    g_free(state->config.hostname);
+    g_free(state->def_dir);
+    g_free(state->run_dir);
+    g_free(state->log_dir);
+    g_free(state);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(qemu_driver_state, state_free)
+
+gboolean
+ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error)
+{
+    g_autoptr(qemu_driver_state) state = g_new0(qemu_driver_state, 1);
+
+    if (driver_state) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INTERNAL,
+                    "the QEMU driver is already initialised");
+        return FALSE;
+    }
+    state->config.state_dir = g_strdup(config->state_dir);
+    state->config.qemu_binary = g_strdup(config->qemu_binary ? config->qemu_binary
+                                                             : FERRY_QEMU_BINARY);
+    state->config.host_uuid = g_strdup(config->host_uuid);
+    state->config.hostname = g_strdup(config->hostname ? config->hostname
+                                                       : g_get_host_name());
+    state->def_dir = g_build_filename(config->state_dir, "qemu", "domains", NULL);
+    state->run_dir = g_build_filename(config->state_dir, "qemu", "run", NULL);
+    state->log_dir = g_build_filename(config->state_dir, "qemu", "log", NULL);
+    if (!make_dir(state->def_dir, error) || !make_dir(state->run_dir, error) ||
+        !make_dir(state->log_dir, error))
+        return FALSE;
+    if (!g_file_test(state->config.qemu_binary, G_FILE_TEST_IS_EXECUTABLE)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "QEMU binary '%s' is not an executable file (install qemu-system-x86)",
+                    state->config.qemu_binary);
+        return FALSE;
+    }
+    state->domains = ferry_domain_obj_list_new();
+    state->bus = ferry_event_bus_new();
+    state->monitor_ctx = g_main_context_new();
+    state->monitor_loop = g_main_loop_new(state->monitor_ctx, FALSE);
+    state->monitor_thread = g_thread_new("qemu-monitor", monitor_thread_main, state);
+
+    /* Published before loading: re-attached domains' callbacks look it up. */
+    driver_state = state;
+    if (!qemu_domain_load_all(state, error)) {
+        driver_state = NULL;
+        return FALSE;
+    }
+    g_steal_pointer(&state);
+    return TRUE;
+}
+
+void
+ferry_qemu_driver_shutdown(void)
+{
+    qemu_driver_state *state = driver_state;
+    g_autoptr(GPtrArray) objs = NULL;
+
+    if (!state)
+        return;
+    objs = ferry_domain_obj_list_collect(state->domains, 0);
+    for (guint i = 0; i < objs->len; i++)
+        qemu_process_detach(state, objs->pdata[i]);
+    /* Let the monitor thread run the queued monitor closes, then stop it. */
+    g_main_loop_quit(state->monitor_loop);
+    g_thread_join(state->monitor_thread);
+    state->monitor_thread = NULL;
+    while (g_main_context_iteration(state->monitor_ctx, FALSE))
+        ;
+    driver_state = NULL;
+    state_free(state);
+}
+
+/* ------------------------------------------------------------------ */
+/* Connections */
+
+static qemu_driver_state *
+state_of(ferry_conn *conn)
+{
+    return conn->driver_data;
+}
+
+static gboolean
+qemu_conn_probe(const ferry_uri *uri)
+{
+    return strcmp(uri->driver, "qemu") == 0 && uri->transport == NULL &&
+           (uri->host == NULL || *uri->host == '\0');
+}
+
+static gboolean
+qemu_conn_open(ferry_conn *conn, const ferry_uri *uri, GError **error)
+{
+    static const char *const allowed[] = { NULL };
+
+    if (!driver_state) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_CONNECT,
+                    "URI '%s': the QEMU driver runs only inside ferryd", uri->original);
+        return FALSE;
+    }
+    if (strcmp(uri->path, "/system") != 0) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                    "URI '%s': the QEMU driver serves only '/system', not '%s'",
+                    uri->original, uri->path);
+        return FALSE;
+    }
+    if (!ferry_uri_check_params(uri, allowed, error))
+        return FALSE;
+    conn->driver_data = driver_state;
+    return TRUE;
+}
+
+static void
+qemu_conn_close(ferry_conn *conn)
+{
+    ferry_event_bus_unsubscribe_conn(state_of(conn)->bus, conn);
+    conn->driver_data = NULL;
+}
+
+static char *
+qemu_conn_get_capabilities(ferry_conn *conn, GError **error)
+{
+    qemu_driver_state *state = state_of(conn);
+    g_autoptr(ferry_caps) caps = ferry_caps_new();
+    ferry_caps_guest *guest = ferry_caps_add_guest(caps, "hvm", "x86_64");
+
+    caps->host_uuid = g_strdup(state->config.host_uuid);
+    caps->hostname = g_strdup(state->config.hostname);
+    caps->arch = g_strdup("x86_64");
+    guest->emulator = g_strdup(state->config.qemu_binary);
+    guest->wordsize = 64;
+    g_ptr_array_add(guest->machines, g_strdup("pc"));
+    g_ptr_array_add(guest->machines, g_strdup("q35"));
+    g_ptr_array_add(guest->domain_types, g_strdup("qemu"));
+    if (g_file_test("/dev/kvm", G_FILE_TEST_EXISTS))
+        g_ptr_array_add(guest->domain_types, g_strdup("kvm"));
+    return ferry_caps_format(caps);
+}
+
+static char *
+qemu_conn_get_hostname(ferry_conn *conn, GError **error)
+{
+    return g_strdup(state_of(conn)->config.hostname);
+}
+
+static gboolean
+qemu_conn_supports_feature(ferry_conn *conn, ferry_feature feature,
+                           gboolean *ret_supported, GError **error)
+{
+    *ret_supported = (feature == FERRY_FEATURE_EVENTS);
+    return TRUE;
+}
+
+static gboolean
+qemu_conn_list_domains(ferry_conn *conn, guint flags, GPtrArray **ret_domains,
+                       GError **error)
+{
+    *ret_domains = ferry_domain_obj_list_handles(state_of(conn)->domains, conn, flags);
+    return TRUE;
+}
+
+static guint
+qemu_conn_subscribe_events(ferry_conn *conn, ferry_event_cb callback,
+                           gpointer user_data, GDestroyNotify destroy, GError **error)
+{
+    return ferry_event_bus_subscribe(state_of(conn)->bus, conn, callback, user_data,
+                                     destroy);
+}
+
+static gboolean
+qemu_conn_unsubscribe_events(ferry_conn *conn, guint id, GError **error)
+{
+    return ferry_event_bus_unsubscribe(state_of(conn)->bus, conn, id, error);
+}
+
+/* ------------------------------------------------------------------ */
+/* Lookup and definition */
+
+static ferry_domain *
+qemu_domain_lookup_by_name(ferry_conn *conn, const char *name, GError **error)
+{
+    qemu_driver_state *state = state_of(conn);
+    g_autoptr(ferry_domain_obj) obj = ferry_domain_obj_list_find_by_name(state->domains, name);
+
+    if (!obj) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_DOMAIN,
+                    "no domain named '%s' on host '%s'", name, state->config.hostname);
+        return NULL;
+    }
+    return ferry_domain_new_handle(conn, obj->name, obj->uuid);
+}
+
+static ferry_domain *
+qemu_domain_lookup_by_uuid(ferry_conn *conn, const char *uuid, GError **error)
+{
+    qemu_driver_state *state = state_of(conn);
+    g_autofree char *lower = g_ascii_strdown(uuid, -1);
+    g_autoptr(ferry_domain_obj) obj = ferry_domain_obj_list_find_by_uuid(state->domains, lower);
+
+    if (!obj) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_DOMAIN,
+                    "no domain with uuid %s on host '%s'", uuid, state->config.hostname);
+        return NULL;
+    }
+    return ferry_domain_new_handle(conn, obj->name, obj->uuid);
+}
+
+/* Parses @xml and refuses what this driver cannot run. */
+static ferry_domain_def *
+parse_for_qemu(const char *xml, GError **error)
+{
+    g_autoptr(ferry_domain_def) def = ferry_domain_def_parse_string(xml, NULL, 0, error);
+
+    if (!def)
+        return NULL;
+    if (strcmp(def->type, "qemu") != 0 && strcmp(def->type, "kvm") != 0) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_XML,
+                    "domain '%s': type '%s' cannot run on the QEMU driver "
+                    "(use 'qemu' or 'kvm')", def->name, def->type);
+        return NULL;
+    }
+    if (strcmp(def->type, "kvm") == 0 && !g_file_test("/dev/kvm", G_FILE_TEST_EXISTS)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                    "domain '%s': type 'kvm' needs /dev/kvm, which this host lacks "
+                    "(use type 'qemu' for TCG)", def->name);
+        return NULL;
+    }
+    return g_steal_pointer(&def);
+}
+
+/* Refuses a definition whose name or uuid belongs to another domain, before
+ * anything is written (define_lock held). */
+static gboolean
+check_clash(qemu_driver_state *state, const ferry_domain_def *def, GError **error)
+{
+    g_autoptr(ferry_domain_obj) by_name =
+        ferry_domain_obj_list_find_by_name(state->domains, def->name);
+    g_autoptr(ferry_domain_obj) by_uuid =
+        ferry_domain_obj_list_find_by_uuid(state->domains, def->uuid);
+
+    if (by_name && strcmp(by_name->uuid, def->uuid) != 0) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_DOMAIN_EXISTS,
+                    "domain '%s' already exists with uuid %s, not %s",
+                    def->name, by_name->uuid, def->uuid);
+        return FALSE;
+    }
+    if (by_uuid && strcmp(by_uuid->name, def->name) != 0) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_DOMAIN_EXISTS,
+                    "uuid %s is already used by domain '%s', not '%s'",
+                    def->uuid, by_uuid->name, def->name);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static ferry_domain *
+qemu_domain_define_xml(ferry_conn *conn, const char *xml, GError **error)
+{
+    qemu_driver_state *state = state_of(conn);
+    g_autoptr(ferry_domain_def) def = parse_for_qemu(xml, error);
+    g_autoptr(ferry_domain_obj) obj = NULL;
+    g_autoptr(GMutexLocker) locker = NULL;
+
+    if (!def)
+        return NULL;
+    locker = g_mutex_locker_new(&define_lock);
+    if (!check_clash(state, def, error) || !qemu_domain_save_def(state, def, error))
+        return NULL;
+    obj = ferry_domain_obj_list_define(state->domains, g_steal_pointer(&def), NULL, error);
+    if (!obj)
+        return NULL;
+    g_clear_pointer(&locker, g_mutex_locker_free);
+    qemu_domain_emit_lifecycle(state, obj, FERRY_LIFECYCLE_DEFINED);
+    return ferry_domain_new_handle(conn, obj->name, obj->uuid);
+}
+
+/* Looks the domain up and takes its job; the caller ends it with
+ * qemu_process_end_job(). */
+static ferry_domain_obj *
+begin_modify(ferry_domain *dom, const char *what, GError **error)
+{
+    qemu_driver_state *state = state_of(dom->conn);
+    g_autoptr(ferry_domain_obj) obj =
+        ferry_domain_obj_list_lookup(state->domains, dom, state->config.hostname, error);
+
+    if (!obj || !ferry_domain_obj_begin_job(obj, FERRY_JOB_MODIFY, what, error))
+        return NULL;
+    return g_steal_pointer(&obj);
+}
+
+static void
+end_modify(qemu_driver_state *state, ferry_domain_obj *obj)
+{
+    qemu_process_end_job(state, obj);
+    ferry_domain_obj_unref(obj);
+}
+
+static gboolean
+is_active(ferry_domain_obj *obj)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&obj->lock);
+
+    return ferry_domain_obj_is_active(obj);
+}
+
+/* Starts an inactive domain whose job is held; emits "started". */
+static gboolean
+start_with_job(qemu_driver_state *state, ferry_domain_obj *obj, guint flags,
+               GError **error)
+{
+    g_mutex_lock(&obj->lock);
+    if (!obj->live)
+        obj->live = ferry_domain_def_copy(obj->def);
+    g_mutex_unlock(&obj->lock);
+    if (!qemu_process_start(state, obj, (flags & FERRY_START_PAUSED) != 0, error))
+        return FALSE;
+    qemu_domain_emit_lifecycle(state, obj, FERRY_LIFECYCLE_STARTED);
+    return TRUE;
+}
+
+static ferry_domain *
+qemu_domain_create_xml(ferry_conn *conn, const char *xml, guint flags, GError **error)
+{
+    qemu_driver_state *state = state_of(conn);
+    ferry_domain_def *def = parse_for_qemu(xml, error);
+    ferry_domain_obj *obj;
+    ferry_domain *dom = NULL;
+
+    if (!def)
+        return NULL;
+    obj = ferry_domain_obj_list_add_transient(state->domains, def, error);
+    if (!obj)
+        return NULL;
+    if (!ferry_domain_obj_begin_job(obj, FERRY_JOB_MODIFY, "create", error)) {
+        ferry_domain_obj_unref(obj);
+        return NULL;
+    }
+    if (start_with_job(state, obj, flags, error))
+        dom = ferry_domain_new_handle(conn, obj->name, obj->uuid);
+    end_modify(state, obj);
+    return dom;
+}
+
+static gboolean
+qemu_domain_undefine(ferry_domain *dom, guint flags, GError **error)
+{
+    qemu_driver_state *state = state_of(dom->conn);
+    ferry_domain_obj *obj = begin_modify(dom, "undefine", error);
+    gboolean active;
+
+    if (!obj)
+        return FALSE;
+    g_mutex_lock(&obj->lock);
+    if (!obj->def) {
+        g_mutex_unlock(&obj->lock);
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                    "domain '%s' is transient: it has no definition to undefine",
+                    obj->name);
+        end_modify(state, obj);
+        return FALSE;
+    }
+    g_mutex_unlock(&obj->lock);
+    if (!qemu_domain_delete_def(state, obj->name, error)) {
+        end_modify(state, obj);
+        return FALSE;
+    }
+    g_mutex_lock(&obj->lock);
+    g_clear_pointer(&obj->def, ferry_domain_def_free);
+    active = ferry_domain_obj_is_active(obj);
+    g_mutex_unlock(&obj->lock);
+    /* A running domain stays, transient, until it stops. */
+    if (!active)
+        ferry_domain_obj_list_remove(state->domains, obj);
+    qemu_domain_emit_lifecycle(state, obj, FERRY_LIFECYCLE_UNDEFINED);
+    end_modify(state, obj);
+    return TRUE;
+}
+
+static gboolean
+qemu_domain_start(ferry_domain *dom, guint flags, GError **error)
+{
+    qemu_driver_state *state = state_of(dom->conn);
+    ferry_domain_obj *obj = begin_modify(dom, "start", error);
+    gboolean ok = FALSE;
+
+    if (!obj)
+        return FALSE;
+    if (is_active(obj))
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                    "domain '%s' is already running", obj->name);
+    else
+        ok = start_with_job(state, obj, flags, error);
+    end_modify(state, obj);
+    return ok;
+}
+
+static gboolean
+qemu_domain_destroy(ferry_domain *dom, GError **error)
+{
+    qemu_driver_state *state = state_of(dom->conn);
+    ferry_domain_obj *obj = begin_modify(dom, "destroy", error);
+    gboolean ok = FALSE;
+
+    if (!obj)
+        return FALSE;
+    if (!is_active(obj))
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                    "domain '%s' is not running", obj->name);
+    else
+        ok = qemu_process_destroy(state, obj, FERRY_SHUTOFF_DESTROYED, error);
+    end_modify(state, obj);
+    return ok;
+}
+
+/* suspend/resume: one QMP command moving the domain from one state to
+ * another. */
+static gboolean
+change_run_state(ferry_domain *dom, const char *what, const char *command, int from,
+                 int to_state, int to_reason, ferry_lifecycle_event event, GError **error)
+{
+    qemu_driver_state *state = state_of(dom->conn);
+    ferry_domain_obj *obj = begin_modify(dom, what, error);
+    g_autoptr(ferry_qmp) qmp = NULL;
+    g_autoptr(json_object) reply = NULL;
+    g_autoptr(GError) local = NULL;
+    int st;
+
+    if (!obj)
+        return FALSE;
+    g_mutex_lock(&obj->lock);
+    st = ferry_domain_obj_is_active(obj) ? obj->state : FERRY_DOMAIN_SHUTOFF;
+    g_mutex_unlock(&obj->lock);
+    if (st != from) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                    "cannot %s domain '%s': it is %s, not %s", what, obj->name,
+                    ferry_domain_state_to_string(st), ferry_domain_state_to_string(from));
+        end_modify(state, obj);
+        return FALSE;
+    }
+    qmp = qemu_process_get_qmp(obj, error);
+    if (!qmp || !(reply = ferry_qmp_command_sync(qmp, command, NULL, &local))) {
+        if (local)
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
+                        "cannot %s domain '%s': %s", what, obj->name, local->message);
+        end_modify(state, obj);
+        return FALSE;
+    }
+    g_mutex_lock(&obj->lock);
+    ferry_domain_obj_set_state(obj, to_state, to_reason);
+    if (!qemu_domain_save_status(state, obj, &local))
+        g_warning("domain '%s': %s", obj->name, local->message);
+    g_mutex_unlock(&obj->lock);
+    qemu_domain_emit_lifecycle(state, obj, event);
+    end_modify(state, obj);
+    return TRUE;
+}
+
+static gboolean
+qemu_domain_suspend(ferry_domain *dom, GError **error)
+{
+    return change_run_state(dom, "suspend", "stop", FERRY_DOMAIN_RUNNING,
+                            FERRY_DOMAIN_PAUSED, FERRY_PAUSED_USER,
+                            FERRY_LIFECYCLE_SUSPENDED, error);
+}
+
+static gboolean
+qemu_domain_resume(ferry_domain *dom, GError **error)
+{
+    return change_run_state(dom, "resume", "cont", FERRY_DOMAIN_PAUSED,
+                            FERRY_DOMAIN_RUNNING, FERRY_RUNNING_UNPAUSED,
+                            FERRY_LIFECYCLE_RESUMED, error);
+}
+
+static gboolean
+qemu_domain_get_info(ferry_domain *dom, ferry_domain_info *ret_info, GError **error)
+{
+    qemu_driver_state *state = state_of(dom->conn);
+    g_autoptr(ferry_domain_obj) obj =
+        ferry_domain_obj_list_lookup(state->domains, dom, state->config.hostname, error);
+    gint64 pid = 0;
+
+    if (!obj)
+        return FALSE;
+    g_mutex_lock(&obj->lock);
+    ferry_domain_obj_fill_info(obj, ret_info);
+    if (obj->live && obj->priv)
+        pid = ((qemu_domain_priv *)obj->priv)->pid;
+    g_mutex_unlock(&obj->lock);
+    if (pid > 0) {
+        ret_info->pid = pid;
+        ret_info->cpu_time_ns = qemu_process_cpu_time(pid);
+    }
+    return TRUE;
+}
+
+static char *
+qemu_domain_get_xml(ferry_domain *dom, guint flags, GError **error)
+{
+    qemu_driver_state *state = state_of(dom->conn);
+    g_autoptr(ferry_domain_obj) obj =
+        ferry_domain_obj_list_lookup(state->domains, dom, state->config.hostname, error);
+    g_autoptr(GMutexLocker) locker = NULL;
+
+    if (!obj)
+        return NULL;
+    locker = g_mutex_locker_new(&obj->lock);
+    return ferry_domain_obj_format_xml(obj, flags);
+}
+
+const ferry_driver ferry_qemu_driver = {
+    .name = "qemu",
+    .conn_probe = qemu_conn_probe,                               /* since 0.1 */
+    .conn_open = qemu_conn_open,                                 /* since 0.1 */
+    .conn_close = qemu_conn_close,                               /* since 0.1 */
+    .conn_get_capabilities = qemu_conn_get_capabilities,         /* since 0.1 */
+    .conn_get_hostname = qemu_conn_get_hostname,                 /* since 0.1 */
+    .conn_supports_feature = qemu_conn_supports_feature,         /* since 0.1 */
+    .conn_list_domains = qemu_conn_list_domains,                 /* since 0.1 */
+    .conn_subscribe_events = qemu_conn_subscribe_events,         /* since 0.1 */
+    .conn_unsubscribe_events = qemu_conn_unsubscribe_events,     /* since 0.1 */
+    .domain_lookup_by_name = qemu_domain_lookup_by_name,         /* since 0.1 */
+    .domain_lookup_by_uuid = qemu_domain_lookup_by_uuid,         /* since 0.1 */
+    .domain_define_xml = qemu_domain_define_xml,                 /* since 0.1 */
+    .domain_create_xml = qemu_domain_create_xml,                 /* since 0.1 */
+    .domain_undefine = qemu_domain_undefine,                     /* since 0.1 */
+    .domain_start = qemu_domain_start,                           /* since 0.1 */
+    .domain_destroy = qemu_domain_destroy,                       /* since 0.1 */
+    .domain_suspend = qemu_domain_suspend,                       /* since 0.1 */
+    .domain_resume = qemu_domain_resume,                         /* since 0.1 */
+    .domain_get_info = qemu_domain_get_info,                     /* since 0.1 */
+    .domain_get_xml = qemu_domain_get_xml,                       /* since 0.1 */
+};

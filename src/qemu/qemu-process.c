@@ -1,0 +1,747 @@
+/*
+ * qemu-process.c: the life of one QEMU process -- spawn, attach to its
+ * monitor, follow its events, stop it, notice its death, re-attach to it
+ * after a daemon restart.
+ *
+ * Owns: the process (pid, pidfd), its exit watch, its QMP connection and its
+ * runtime files.  Must not: parse XML or build the command line (that is
+ * qemu-command.c), or decide policy such as "may this domain start" (that is
+ * qemu-driver.c).
+ *
+ * Why a pidfd: QEMU outlives ferryd on purpose, so after a restart it is no
+ * longer our child and waitpid() cannot watch it.  A pidfd works for a child
+ * and a stranger alike, becomes readable the moment the process exits (before
+ * anyone reaps it), and cannot be fooled by pid reuse.  GSubprocess still
+ * reaps our own children.
+ *
+ * Who cleans up after an exit: whoever holds the domain's job.  The exit
+ * watch (monitor thread) only sets `exited` and cleans up itself when it can
+ * take the job without waiting; otherwise the job holder does it in
+ * qemu_process_end_job().  Both decisions are made under obj->lock, so
+ * exactly one of them runs the cleanup.
+ */
+#include "ferry-config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#include "qemu/qemu-command.h"
+#include "qemu/qemu-process.h"
+#include "util/error.h"
+#include "util/json-util.h"
+
+#define MONITOR_TIMEOUT_MS 30000
+#define TERM_GRACE_SECONDS 5
+#define KILL_WAIT_SECONDS 5
+#define LOG_QUOTE_MAX 400
+
+/* ------------------------------------------------------------------ */
+/* Small helpers */
+
+static void
+set_state_unlocked(ferry_domain_obj *obj, int st, int reason)
+{
+    g_mutex_lock(&obj->lock);
+    ferry_domain_obj_set_state(obj, st, reason);
+    g_mutex_unlock(&obj->lock);
+}
+
+/* Runs on the monitor context: drops the domain's QMP connection. */
+static gboolean
+close_qmp_cb(gpointer data)
+{
+    ferry_qmp *qmp = data;
+
+    ferry_qmp_close(qmp);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+close_qmp(qemu_driver_state *state, ferry_qmp *qmp)
+{
+    if (!qmp)
+        return;
+    g_main_context_invoke_full(state->monitor_ctx, G_PRIORITY_DEFAULT, close_qmp_cb,
+                               qmp, (GDestroyNotify)ferry_qmp_unref);
+}
+
+static gboolean
+send_signal(qemu_domain_priv *priv, int sig)
+{
+    if (priv->pidfd >= 0)
+        return pidfd_send_signal(priv->pidfd, sig, NULL, 0) == 0 || errno == ESRCH;
+    return FALSE;
+}
+
+/* Waits (lock held) until the process has exited or @seconds passed. */
+static gboolean
+wait_exit_locked(ferry_domain_obj *obj, qemu_domain_priv *priv, int seconds)
+{
+    gint64 deadline = g_get_monotonic_time() + seconds * G_TIME_SPAN_SECOND;
+
+    while (!priv->exited) {
+        if (!g_cond_wait_until(&priv->exit_cond, &obj->lock, deadline))
+            return priv->exited;
+    }
+    return TRUE;
+}
+
+/* What QEMU wrote to its log since @offset, trimmed, for error messages. */
+static char *
+read_log_since(const char *path, goffset offset)
+{
+    g_autofree char *text = NULL;
+    gsize len = 0;
+    const char *start;
+
+    if (!path || !g_file_get_contents(path, &text, &len, NULL) || (gsize)offset >= len)
+        return g_strdup("(no output)");
+    start = text + offset;
+    if (strlen(start) > LOG_QUOTE_MAX)
+        start += strlen(start) - LOG_QUOTE_MAX;
+    return g_strstrip(g_strdup(start));
+}
+
+/* ------------------------------------------------------------------ */
+/* Cleanup after the process is gone */
+
+/* Called with the job held (or at load time), lock NOT held.  Idempotent. */
+static void
+process_cleanup(qemu_driver_state *state, ferry_domain_obj *obj)
+{
+    qemu_domain_priv *priv;
+    g_autoptr(ferry_qmp) qmp = NULL;
+    g_autofree char *monitor = NULL;
+    GSource *exit_source;
+    gboolean transient;
+    int pidfd;
+    int reason;
+
+    g_mutex_lock(&obj->lock);
+    priv = qemu_domain_priv_get(obj);
+    if (priv->cleaned || !obj->live) {
+        g_mutex_unlock(&obj->lock);
+        return;
+    }
+    priv->cleaned = TRUE;
+    if (priv->expect_exit)
+        reason = priv->stop_reason;
+    else if (priv->guest_shutdown)
+        reason = FERRY_SHUTOFF_SHUTDOWN;
+    else
+        reason = FERRY_SHUTOFF_CRASHED;
+    ferry_domain_obj_set_state(obj, FERRY_DOMAIN_SHUTOFF, reason);
+    qmp = g_steal_pointer(&priv->qmp);
+    exit_source = g_steal_pointer(&priv->exit_source);
+    pidfd = priv->pidfd;
+    priv->pidfd = -1;
+    g_clear_object(&priv->proc);
+    monitor = g_steal_pointer(&priv->monitor_path);
+    g_clear_pointer(&obj->live, ferry_domain_def_free);
+    transient = obj->def == NULL;
+    g_mutex_unlock(&obj->lock);
+
+    if (!priv->expect_exit)
+        g_message("domain '%s': QEMU (pid %" G_GINT64_FORMAT ") exited unexpectedly (%s)",
+                  obj->name, priv->pid,
+                  reason == FERRY_SHUTOFF_SHUTDOWN ? "guest shut down" : "crashed");
+    if (exit_source) {
+        g_source_destroy(exit_source);
+        g_source_unref(exit_source);
+    }
+    if (pidfd >= 0)
+        close(pidfd);
+    close_qmp(state, g_steal_pointer(&qmp));
+    if (monitor)
+        g_unlink(monitor);
+    qemu_domain_delete_status(state, obj->uuid);
+    if (transient)
+        ferry_domain_obj_list_remove(state->domains, obj);
+    qemu_domain_emit_lifecycle(state, obj, FERRY_LIFECYCLE_STOPPED);
+}
+
+/* The exit watch: runs on the monitor thread when the pidfd turns readable. */
+static gboolean
+on_process_exit(gint fd, GIOCondition cond, gpointer data)
+{
+    ferry_domain_obj *obj = data;
+    qemu_driver_state *state = qemu_driver_get_state();
+    qemu_domain_priv *priv;
+    gboolean claim = FALSE;
+
+    g_mutex_lock(&obj->lock);
+    priv = qemu_domain_priv_get(obj);
+    priv->exited = TRUE;
+    g_cond_broadcast(&priv->exit_cond);
+    /* Take the job only if nobody holds it: this thread must never wait. */
+    if (obj->job == FERRY_JOB_NONE && !obj->removed) {
+        obj->job = FERRY_JOB_MODIFY;
+        obj->job_owner = g_strdup("process exit");
+        claim = TRUE;
+    }
+    g_mutex_unlock(&obj->lock);
+
+    if (claim && state) {
+        process_cleanup(state, obj);
+        ferry_domain_obj_end_job(obj);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static void
+watch_exit(qemu_driver_state *state, ferry_domain_obj *obj, qemu_domain_priv *priv)
+{
+    GSource *source = g_unix_fd_source_new(priv->pidfd, G_IO_IN);
+
+    g_source_set_callback(source, (GSourceFunc)(void (*)(void))on_process_exit,
+                          ferry_domain_obj_ref(obj),
+                          (GDestroyNotify)ferry_domain_obj_unref);
+    g_source_set_static_name(source, "ferry qemu exit watch");
+    priv->exit_source = source;
+    g_source_attach(source, state->monitor_ctx);
+}
+
+void
+qemu_process_end_job(qemu_driver_state *state, ferry_domain_obj *obj)
+{
+    gboolean cleanup;
+
+    g_mutex_lock(&obj->lock);
+    cleanup = obj->priv && ((qemu_domain_priv *)obj->priv)->exited &&
+              !((qemu_domain_priv *)obj->priv)->cleaned && obj->live;
+    g_mutex_unlock(&obj->lock);
+    /* The exit watch saw the job held and left the cleanup to us; it cannot
+     * be running it concurrently, since it only does so holding the job. */
+    if (cleanup)
+        process_cleanup(state, obj);
+    ferry_domain_obj_end_job(obj);
+}
+
+/* ------------------------------------------------------------------ */
+/* QMP events */
+
+static void
+on_qmp_event(ferry_qmp *qmp, const char *event, json_object *data,
+             gint64 timestamp_us, gpointer user_data)
+{
+    ferry_domain_obj *obj = user_data;
+    qemu_driver_state *state = qemu_driver_get_state();
+    qemu_domain_priv *priv;
+    int emit = -1;
+
+    if (!state)
+        return;
+    g_mutex_lock(&obj->lock);
+    priv = qemu_domain_priv_get(obj);
+    if (strcmp(event, "SHUTDOWN") == 0) {
+        json_object *guest = NULL;
+
+        if (data && json_object_object_get_ex(data, "guest", &guest) &&
+            json_object_get_boolean(guest))
+            priv->guest_shutdown = TRUE;
+    } else if (obj->job == FERRY_JOB_NONE && obj->live && !priv->exited) {
+        /* With no job running these changes come from outside ferry (the
+         * guest, QEMU itself): follow them.  A job sets states itself. */
+        if (strcmp(event, "STOP") == 0 && obj->state == FERRY_DOMAIN_RUNNING) {
+            ferry_domain_obj_set_state(obj, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_UNKNOWN);
+            emit = FERRY_LIFECYCLE_SUSPENDED;
+        } else if (strcmp(event, "RESUME") == 0 && obj->state == FERRY_DOMAIN_PAUSED) {
+            ferry_domain_obj_set_state(obj, FERRY_DOMAIN_RUNNING, FERRY_RUNNING_UNPAUSED);
+            emit = FERRY_LIFECYCLE_RESUMED;
+        }
+    }
+    g_mutex_unlock(&obj->lock);
+    if (emit >= 0) {
+        g_autoptr(GError) error = NULL;
+
+        g_mutex_lock(&obj->lock);
+        if (!qemu_domain_save_status(state, obj, &error))
+            g_warning("domain '%s': %s", obj->name, error->message);
+        g_mutex_unlock(&obj->lock);
+        qemu_domain_emit_lifecycle(state, obj, emit);
+    }
+}
+
+static void
+on_qmp_close(ferry_qmp *qmp, const GError *reason, gpointer user_data)
+{
+    ferry_domain_obj *obj = user_data;
+    gboolean exited;
+
+    g_mutex_lock(&obj->lock);
+    exited = obj->priv && ((qemu_domain_priv *)obj->priv)->exited;
+    g_mutex_unlock(&obj->lock);
+    /* QEMU closes its monitor when it exits; the exit watch handles that.
+     * A monitor that closes while QEMU lives is worth a line in the log. */
+    if (!exited)
+        g_message("domain '%s': monitor closed: %s", obj->name,
+                  reason ? reason->message : "end of file");
+}
+
+/* ------------------------------------------------------------------ */
+/* Connecting to the monitor, cancellably */
+
+typedef struct {
+    GMutex lock;
+    GCond cond;
+    gboolean done;
+    GError *error;
+    ferry_qmp *qmp;
+    char *path;
+    GCancellable *cancellable;
+} connect_wait;
+
+static void
+connect_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+    connect_wait *w = data;
+    GError *error = NULL;
+
+    ferry_qmp_connect_finish(w->qmp, res, &error);
+    g_mutex_lock(&w->lock);
+    w->error = error;
+    w->done = TRUE;
+    g_cond_broadcast(&w->cond);
+    g_mutex_unlock(&w->lock);
+}
+
+static gboolean
+connect_start(gpointer data)
+{
+    connect_wait *w = data;
+
+    ferry_qmp_connect_async(w->qmp, w->path, MONITOR_TIMEOUT_MS, w->cancellable,
+                            connect_done, w);
+    return G_SOURCE_REMOVE;
+}
+
+/* Connects @qmp on the monitor thread; gives up early if QEMU exits
+ * (the exit watch cancels @cancellable). */
+static gboolean
+connect_monitor(qemu_driver_state *state, ferry_qmp *qmp, const char *path,
+                GCancellable *cancellable, GError **error)
+{
+    connect_wait w = { .qmp = qmp, .path = (char *)path, .cancellable = cancellable };
+    gboolean ok;
+
+    g_mutex_init(&w.lock);
+    g_cond_init(&w.cond);
+    g_main_context_invoke(state->monitor_ctx, connect_start, &w);
+    g_mutex_lock(&w.lock);
+    while (!w.done)
+        g_cond_wait(&w.cond, &w.lock);
+    g_mutex_unlock(&w.lock);
+    ok = (w.error == NULL);
+    if (w.error)
+        g_propagate_error(error, w.error);
+    g_mutex_clear(&w.lock);
+    g_cond_clear(&w.cond);
+    return ok;
+}
+
+/* Watches for exit while connecting: cancels the connect when QEMU dies. */
+static gboolean
+cancel_on_exit(gint fd, GIOCondition cond, gpointer data)
+{
+    g_cancellable_cancel(data);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+attach_monitor(qemu_driver_state *state, ferry_domain_obj *obj, qemu_domain_priv *priv,
+               GError **error)
+{
+    g_autofree char *name = g_strdup_printf("domain '%s'", obj->name);
+    g_autoptr(ferry_qmp) qmp = ferry_qmp_new(state->monitor_ctx, name);
+    g_autoptr(GCancellable) cancellable = g_cancellable_new();
+    g_autoptr(GError) local = NULL;
+    GSource *watch = g_unix_fd_source_new(priv->pidfd, G_IO_IN);
+    gboolean ok;
+
+    g_source_set_callback(watch, (GSourceFunc)(void (*)(void))cancel_on_exit,
+                          g_object_ref(cancellable), g_object_unref);
+    g_source_attach(watch, state->monitor_ctx);
+    ferry_qmp_set_event_handler(qmp, on_qmp_event, ferry_domain_obj_ref(obj),
+                                (GDestroyNotify)ferry_domain_obj_unref);
+    ferry_qmp_set_close_handler(qmp, on_qmp_close, ferry_domain_obj_ref(obj),
+                                (GDestroyNotify)ferry_domain_obj_unref);
+    ok = connect_monitor(state, qmp, priv->monitor_path, cancellable, &local);
+    g_source_destroy(watch);
+    g_source_unref(watch);
+    if (!ok) {
+        if (g_cancellable_is_cancelled(cancellable))
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
+                        "domain '%s': QEMU exited before its monitor answered",
+                        obj->name);
+        else
+            g_propagate_prefixed_error(error, g_steal_pointer(&local),
+                                       "domain '%s': cannot reach QEMU's monitor: ",
+                                       obj->name);
+        close_qmp(state, g_steal_pointer(&qmp));
+        return FALSE;
+    }
+    g_mutex_lock(&obj->lock);
+    priv->qmp = g_steal_pointer(&qmp);
+    g_mutex_unlock(&obj->lock);
+    return TRUE;
+}
+
+/* Reads QEMU's run state ("running", "paused", "prelaunch"…). */
+static char *
+query_run_state(ferry_qmp *qmp, GError **error)
+{
+    g_autoptr(json_object) ret = ferry_qmp_command_sync(qmp, "query-status", NULL, error);
+    json_object *status;
+
+    if (!ret)
+        return NULL;
+    if (!json_object_object_get_ex(ret, "status", &status) ||
+        !json_object_is_type(status, json_type_string)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_QMP,
+                    "query-status returned no 'status' string");
+        return NULL;
+    }
+    return g_strdup(json_object_get_string(status));
+}
+
+/* ------------------------------------------------------------------ */
+/* Start */
+
+static int
+open_log(const char *path, goffset *ret_offset, GError **error)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *stamp = g_date_time_format_iso8601(now);
+    g_autofree char *line = g_strdup_printf("ferry: starting QEMU at %s\n", stamp);
+
+    if (fd < 0) {
+        ferry_set_error_errno(error, FERRY_ERROR_SYSTEM, errno,
+                              "cannot open log file '%s'", path);
+        return -1;
+    }
+    if (write(fd, line, strlen(line)) < 0) {
+        /* The log is a convenience; a full disk must not stop the VM. */
+    }
+    *ret_offset = lseek(fd, 0, SEEK_END);
+    return fd;
+}
+
+static void
+child_setup(gpointer data)
+{
+    /* Its own session: a signal to ferryd's process group (Ctrl-C in a
+     * terminal) must not take the VMs down with it. */
+    setsid();
+}
+
+/* Fails a start: kills what was spawned and leaves the domain shut off. */
+static void
+abort_start(qemu_driver_state *state, ferry_domain_obj *obj, qemu_domain_priv *priv)
+{
+    g_mutex_lock(&obj->lock);
+    priv->expect_exit = TRUE;
+    priv->stop_reason = FERRY_SHUTOFF_FAILED;
+    if (!priv->exited && send_signal(priv, SIGKILL))
+        wait_exit_locked(obj, priv, KILL_WAIT_SECONDS);
+    g_mutex_unlock(&obj->lock);
+    process_cleanup(state, obj);
+}
+
+gboolean
+qemu_process_start(qemu_driver_state *state, ferry_domain_obj *obj, gboolean paused,
+                   GError **error)
+{
+    qemu_domain_priv *priv;
+    g_autoptr(GSubprocessLauncher) launcher = NULL;
+    g_autoptr(GSubprocess) proc = NULL;
+    g_autofree char *log_file = NULL;
+    g_auto(GStrv) argv = NULL;
+    g_autoptr(GError) local = NULL;
+    ferry_qemu_command_opts opts = { .qemu_binary = state->config.qemu_binary };
+    goffset log_offset = 0;
+    int log_fd;
+
+    g_mutex_lock(&obj->lock);
+    priv = qemu_domain_priv_get(obj);
+    priv->exited = priv->cleaned = priv->guest_shutdown = priv->expect_exit = FALSE;
+    priv->stop_reason = FERRY_SHUTOFF_UNKNOWN;
+    g_free(priv->monitor_path);
+    priv->monitor_path = qemu_domain_monitor_path(state, obj->uuid);
+    log_file = g_strdup_printf("%s.log", obj->name);
+    g_free(priv->log_path);
+    priv->log_path = g_build_filename(state->log_dir, log_file, NULL);
+    opts.monitor_path = priv->monitor_path;
+    argv = ferry_qemu_build_argv(obj->live, &opts);
+    ferry_domain_obj_set_state(obj, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_STARTING_UP);
+    g_mutex_unlock(&obj->lock);
+
+    g_unlink(priv->monitor_path);
+    log_fd = open_log(priv->log_path, &log_offset, error);
+    if (log_fd < 0)
+        goto fail_unspawned;
+
+    launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+    g_subprocess_launcher_set_stdin_file_path(launcher, "/dev/null");
+    g_subprocess_launcher_take_stdout_fd(launcher, dup(log_fd));
+    g_subprocess_launcher_take_stderr_fd(launcher, log_fd);
+    g_subprocess_launcher_set_child_setup(launcher, child_setup, NULL, NULL);
+    proc = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv, &local);
+    if (!proc) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
+                    "domain '%s': cannot run '%s': %s", obj->name, argv[0],
+                    local->message);
+        goto fail_unspawned;
+    }
+
+    g_mutex_lock(&obj->lock);
+    priv->pid = g_ascii_strtoll(g_subprocess_get_identifier(proc), NULL, 10);
+    priv->proc = g_object_ref(proc);
+    priv->started_at = g_get_real_time();
+    priv->pidfd = pidfd_open((pid_t)priv->pid, 0);
+    if (priv->pidfd < 0) {
+        int err = errno;
+
+        g_mutex_unlock(&obj->lock);
+        ferry_set_error_errno(error, FERRY_ERROR_SYSTEM, err,
+                              "domain '%s': cannot watch QEMU (pid %" G_GINT64_FORMAT ")",
+                              obj->name, priv->pid);
+        g_subprocess_force_exit(proc);
+        g_subprocess_wait(proc, NULL, NULL);
+        goto fail_unspawned;
+    }
+    /* The pid goes to disk before anything else can fail: a ferryd that
+     * dies from here on must find this QEMU again. */
+    if (!qemu_domain_save_status(state, obj, &local))
+        g_warning("domain '%s': %s", obj->name, local->message);
+    g_clear_error(&local);
+    watch_exit(state, obj, priv);
+    g_mutex_unlock(&obj->lock);
+
+    if (!attach_monitor(state, obj, priv, &local)) {
+        g_autofree char *out = NULL;
+
+        abort_start(state, obj, priv);
+        out = read_log_since(priv->log_path, log_offset);
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
+                    "%s; QEMU said: %s", local->message, out);
+        return FALSE;
+    }
+
+    if (!paused) {
+        g_autoptr(json_object) reply = ferry_qmp_command_sync(priv->qmp, "cont", NULL, &local);
+
+        if (!reply) {
+            abort_start(state, obj, priv);
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
+                        "domain '%s': cannot start its CPUs: %s", obj->name,
+                        local->message);
+            return FALSE;
+        }
+    }
+    g_mutex_lock(&obj->lock);
+    if (paused)
+        ferry_domain_obj_set_state(obj, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_USER);
+    else
+        ferry_domain_obj_set_state(obj, FERRY_DOMAIN_RUNNING, FERRY_RUNNING_BOOTED);
+    if (!qemu_domain_save_status(state, obj, &local))
+        g_warning("domain '%s': %s", obj->name, local->message);
+    g_mutex_unlock(&obj->lock);
+    g_debug("domain '%s': QEMU pid %" G_GINT64_FORMAT " started", obj->name, priv->pid);
+    return TRUE;
+
+fail_unspawned:
+    g_mutex_lock(&obj->lock);
+    priv->expect_exit = TRUE;
+    priv->stop_reason = FERRY_SHUTOFF_FAILED;
+    priv->exited = TRUE;
+    g_mutex_unlock(&obj->lock);
+    process_cleanup(state, obj);
+    return FALSE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Destroy */
+
+gboolean
+qemu_process_destroy(qemu_driver_state *state, ferry_domain_obj *obj, int reason,
+                     GError **error)
+{
+    qemu_domain_priv *priv;
+    gboolean gone;
+
+    g_mutex_lock(&obj->lock);
+    priv = qemu_domain_priv_get(obj);
+    priv->expect_exit = TRUE;
+    priv->stop_reason = reason;
+    gone = priv->exited;
+    if (!gone && send_signal(priv, SIGTERM))
+        gone = wait_exit_locked(obj, priv, TERM_GRACE_SECONDS);
+    if (!gone) {
+        g_message("domain '%s': QEMU (pid %" G_GINT64_FORMAT ") ignored SIGTERM for %d s; "
+                  "sending SIGKILL", obj->name, priv->pid, TERM_GRACE_SECONDS);
+        if (send_signal(priv, SIGKILL))
+            gone = wait_exit_locked(obj, priv, KILL_WAIT_SECONDS);
+    }
+    g_mutex_unlock(&obj->lock);
+    if (!gone) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
+                    "domain '%s': QEMU (pid %" G_GINT64_FORMAT ") is still there %d s "
+                    "after SIGKILL", obj->name, priv->pid, KILL_WAIT_SECONDS);
+        return FALSE;
+    }
+    process_cleanup(state, obj);
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Re-attach after a daemon restart */
+
+/* Is @pid the QEMU of the domain with @uuid?  Guards against pid reuse. */
+static gboolean
+pid_is_domain_qemu(gint64 pid, const char *uuid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%" G_GINT64_FORMAT "/cmdline", pid);
+    g_autofree char *cmdline = NULL;
+    gsize len = 0;
+
+    if (!g_file_get_contents(path, &cmdline, &len, NULL))
+        return FALSE;
+    for (gsize i = 0; i + 1 < len; i += strlen(cmdline + i) + 1) {
+        const char *next = cmdline + i + strlen(cmdline + i) + 1;
+
+        if (strcmp(cmdline + i, "-uuid") == 0 && next < cmdline + len &&
+            g_ascii_strcasecmp(next, uuid) == 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+gboolean
+qemu_process_reattach(qemu_driver_state *state, ferry_domain_obj *obj, GError **error)
+{
+    qemu_domain_priv *priv;
+    g_autofree char *run_state = NULL;
+    g_autoptr(GError) local = NULL;
+    int st, reason;
+
+    if (!ferry_domain_obj_begin_job(obj, FERRY_JOB_MODIFY, "re-attach", error))
+        return FALSE;
+    g_mutex_lock(&obj->lock);
+    priv = qemu_domain_priv_get(obj);
+    st = obj->state;
+    reason = obj->reason;
+    if (pid_is_domain_qemu(priv->pid, obj->uuid))
+        priv->pidfd = pidfd_open((pid_t)priv->pid, 0);
+    if (priv->pidfd < 0) {
+        g_mutex_unlock(&obj->lock);
+        g_message("domain '%s': QEMU (pid %" G_GINT64_FORMAT ") is gone", obj->name,
+                  priv->pid);
+        priv->exited = TRUE;
+        process_cleanup(state, obj);
+        ferry_domain_obj_end_job(obj);
+        return TRUE;
+    }
+    watch_exit(state, obj, priv);
+    g_mutex_unlock(&obj->lock);
+
+    if (!attach_monitor(state, obj, priv, &local) ||
+        !(run_state = query_run_state(priv->qmp, &local))) {
+        abort_start(state, obj, priv);
+        g_propagate_prefixed_error(error, g_steal_pointer(&local),
+                                   "stopped QEMU (pid %" G_GINT64_FORMAT ") after "
+                                   "restart: ", priv->pid);
+        ferry_domain_obj_end_job(obj);
+        return FALSE;
+    }
+    if (strcmp(run_state, "running") == 0) {
+        if (st != FERRY_DOMAIN_RUNNING)
+            reason = FERRY_RUNNING_UNPAUSED;
+        st = FERRY_DOMAIN_RUNNING;
+    } else {
+        if (st != FERRY_DOMAIN_PAUSED)
+            reason = FERRY_PAUSED_UNKNOWN;
+        st = FERRY_DOMAIN_PAUSED;
+    }
+    set_state_unlocked(obj, st, reason);
+    g_message("domain '%s': re-attached to QEMU pid %" G_GINT64_FORMAT " (%s)",
+              obj->name, priv->pid, run_state);
+    qemu_process_end_job(state, obj);
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Accessors */
+
+ferry_qmp *
+qemu_process_get_qmp(ferry_domain_obj *obj, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&obj->lock);
+    qemu_domain_priv *priv = obj->priv;
+
+    if (!obj->live || !priv || !priv->qmp || priv->exited) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                    "domain '%s' is not running", obj->name);
+        return NULL;
+    }
+    return ferry_qmp_ref(priv->qmp);
+}
+
+guint64
+qemu_process_cpu_time(gint64 pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%" G_GINT64_FORMAT "/stat", pid);
+    g_autofree char *text = NULL;
+    g_auto(GStrv) fields = NULL;
+    const char *after;
+    long ticks = sysconf(_SC_CLK_TCK);
+
+    if (pid <= 0 || ticks <= 0 || !g_file_get_contents(path, &text, NULL, NULL))
+        return 0;
+    /* The command name may contain spaces: fields start after its ')'. */
+    after = strrchr(text, ')');
+    if (!after)
+        return 0;
+    fields = g_strsplit(after + 2, " ", 0);
+    /* After ')': state is field 3 of the whole line, utime 14, stime 15. */
+    if (g_strv_length(fields) < 13)
+        return 0;
+    return (g_ascii_strtoull(fields[11], NULL, 10) + g_ascii_strtoull(fields[12], NULL, 10)) *
+           (G_TIME_SPAN_SECOND * 1000 / ticks);
+}
+
+void
+qemu_process_detach(qemu_driver_state *state, ferry_domain_obj *obj)
+{
+    g_autoptr(ferry_qmp) qmp = NULL;
+    GSource *exit_source;
+    int pidfd;
+
+    g_mutex_lock(&obj->lock);
+    if (!obj->priv) {
+        g_mutex_unlock(&obj->lock);
+        return;
+    }
+    qemu_domain_priv *priv = obj->priv;
+    qmp = g_steal_pointer(&priv->qmp);
+    exit_source = g_steal_pointer(&priv->exit_source);
+    pidfd = priv->pidfd;
+    priv->pidfd = -1;
+    g_clear_object(&priv->proc);
+    g_mutex_unlock(&obj->lock);
+
+    if (exit_source) {
+        g_source_destroy(exit_source);
+        g_source_unref(exit_source);
+    }
+    if (pidfd >= 0)
+        close(pidfd);
+    close_qmp(state, g_steal_pointer(&qmp));
+}
