@@ -1,0 +1,282 @@
+/*
+ * daemon-config.c: parsing and checking ferryd.conf.
+ *
+ * The settings are a table (name, type, where it goes, range) so that the
+ * parser, the error messages and the documentation cannot drift apart.
+ */
+#include "ferry-config.h"
+
+#include <ferry/ferry.h>
+#include <string.h>
+
+#include "daemon/daemon-config.h"
+
+typedef enum { SETTING_STRING, SETTING_UINT, SETTING_BOOL, SETTING_PATH } setting_type;
+
+typedef struct {
+    const char *name;
+    setting_type type;
+    gsize offset;
+    guint min, max;             /* SETTING_UINT only */
+} setting;
+
+#define S(name, type) { #name, type, G_STRUCT_OFFSET(ferry_daemon_config, name), 0, 0 }
+#define U(name, lo, hi) { #name, SETTING_UINT, G_STRUCT_OFFSET(ferry_daemon_config, name), lo, hi }
+
+static const setting settings[] = {
+    S(unix_socket_path, SETTING_PATH),
+    U(unix_socket_mode, 0, 0777),
+    S(state_dir, SETTING_PATH),
+    S(host_uuid, SETTING_STRING),
+    S(hostname, SETTING_STRING),
+    S(qemu_binary, SETTING_PATH),
+    S(tcp_listen_address, SETTING_STRING),
+    U(tcp_port, 1, 65535),
+    S(listen_insecure_tcp, SETTING_BOOL),
+    U(max_clients, 1, 100000),
+    U(max_calls_per_client, 1, 1024),
+    U(max_frame_size, 4096, 256 * 1024 * 1024),
+    U(workers, 1, 256),
+    U(keepalive_interval, 0, 3600),
+    U(keepalive_count, 1, 100),
+    S(log_file, SETTING_PATH),
+    S(log_level, SETTING_STRING),
+    S(pid_file, SETTING_PATH),
+};
+
+ferry_daemon_config *
+ferry_daemon_config_new_defaults(void)
+{
+    ferry_daemon_config *c = g_new0(ferry_daemon_config, 1);
+
+    c->unix_socket_path = g_strdup(FERRY_DEFAULT_SOCKET);
+    c->unix_socket_mode = 0600;
+    c->state_dir = g_strdup(FERRY_DEFAULT_STATE_DIR);
+    c->qemu_binary = g_strdup(FERRY_QEMU_BINARY);
+    c->tcp_port = FERRY_DEFAULT_TCP_PORT;
+    c->max_clients = 64;
+    c->max_calls_per_client = 16;
+    c->max_frame_size = 4 * 1024 * 1024;
+    c->workers = 8;
+    c->keepalive_interval = 5;
+    c->keepalive_count = 5;
+    c->log_level = g_strdup("info");
+    return c;
+}
+
+void
+ferry_daemon_config_free(ferry_daemon_config *c)
+{
+    if (!c)
+        return;
+    for (gsize i = 0; i < G_N_ELEMENTS(settings); i++) {
+        if (settings[i].type == SETTING_STRING || settings[i].type == SETTING_PATH)
+            g_free(G_STRUCT_MEMBER(char *, c, settings[i].offset));
+    }
+    g_free(c);
+}
+
+/* Parses a double-quoted string starting at @p; sets *@end after it. */
+static char *
+parse_quoted(const char *p, const char **end)
+{
+    GString *out = g_string_new(NULL);
+
+    for (p++; *p && *p != '"'; p++) {
+        if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+            p++;
+        g_string_append_c(out, *p);
+    }
+    if (*p != '"') {
+        g_string_free(out, TRUE);
+        return NULL;
+    }
+    *end = p + 1;
+    return g_string_free(out, FALSE);
+}
+
+static gboolean
+parse_bool(const char *v, gboolean *ret)
+{
+    if (!g_ascii_strcasecmp(v, "yes") || !g_ascii_strcasecmp(v, "true") || !strcmp(v, "1"))
+        *ret = TRUE;
+    else if (!g_ascii_strcasecmp(v, "no") || !g_ascii_strcasecmp(v, "false") || !strcmp(v, "0"))
+        *ret = FALSE;
+    else
+        return FALSE;
+    return TRUE;
+}
+
+static gboolean
+apply(ferry_daemon_config *c, const setting *s, const char *value, gboolean quoted,
+      const char *where, GError **error)
+{
+    switch (s->type) {
+    case SETTING_STRING:
+    case SETTING_PATH:
+        if (!quoted) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                        "%s: setting '%s': expected a string in double quotes, got '%s'",
+                        where, s->name, value);
+            return FALSE;
+        }
+        if (s->type == SETTING_PATH && !g_path_is_absolute(value)) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                        "%s: setting '%s': '%s' is not an absolute path", where,
+                        s->name, value);
+            return FALSE;
+        }
+        g_free(G_STRUCT_MEMBER(char *, c, s->offset));
+        G_STRUCT_MEMBER(char *, c, s->offset) = g_strdup(value);
+        return TRUE;
+    case SETTING_UINT: {
+        guint64 n;
+        /* Octal for modes (0600), decimal otherwise. */
+        guint base = (value[0] == '0' && value[1]) ? 8 : 10;
+
+        if (quoted || !g_ascii_string_to_unsigned(value, base, s->min, s->max, &n, NULL)) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                        "%s: setting '%s': expected an integer from %u to %u, got '%s'",
+                        where, s->name, s->min, s->max, value);
+            return FALSE;
+        }
+        G_STRUCT_MEMBER(guint, c, s->offset) = (guint)n;
+        return TRUE;
+    }
+    case SETTING_BOOL:
+        if (quoted || !parse_bool(value, &G_STRUCT_MEMBER(gboolean, c, s->offset))) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                        "%s: setting '%s': expected yes or no, got '%s'", where,
+                        s->name, value);
+            return FALSE;
+        }
+        return TRUE;
+    }
+    g_assert_not_reached();
+}
+
+static gboolean
+parse_line(ferry_daemon_config *c, const char *line, const char *where, GError **error)
+{
+    const char *p = line, *eq;
+    g_autofree char *key = NULL;
+    g_autofree char *value = NULL;
+    gboolean quoted = FALSE;
+    const setting *s = NULL;
+
+    while (g_ascii_isspace(*p))
+        p++;
+    if (!*p || *p == '#')
+        return TRUE;
+    eq = strchr(p, '=');
+    if (!eq) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "%s: expected 'setting = value', got '%s'", where, p);
+        return FALSE;
+    }
+    key = g_strstrip(g_strndup(p, eq - p));
+    for (gsize i = 0; i < G_N_ELEMENTS(settings); i++) {
+        if (strcmp(settings[i].name, key) == 0)
+            s = &settings[i];
+    }
+    if (!s) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG, "%s: unknown setting '%s'",
+                    where, key);
+        return FALSE;
+    }
+    p = eq + 1;
+    while (g_ascii_isspace(*p))
+        p++;
+    if (*p == '"') {
+        const char *end = NULL;
+
+        value = parse_quoted(p, &end);
+        if (!value) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                        "%s: setting '%s': unterminated string", where, key);
+            return FALSE;
+        }
+        quoted = TRUE;
+        p = end;
+    } else {
+        const char *start = p;
+
+        while (*p && !g_ascii_isspace(*p) && *p != '#')
+            p++;
+        value = g_strndup(start, p - start);
+    }
+    while (g_ascii_isspace(*p))
+        p++;
+    if (*p && *p != '#') {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "%s: setting '%s': unexpected text after the value: '%s'", where,
+                    key, p);
+        return FALSE;
+    }
+    if (!*value && !quoted) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "%s: setting '%s' has no value", where, key);
+        return FALSE;
+    }
+    return apply(c, s, value, quoted, where, error);
+}
+
+gboolean
+ferry_daemon_config_parse(ferry_daemon_config *config, const char *text,
+                          const char *file_name, GError **error)
+{
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+
+    for (guint i = 0; lines[i]; i++) {
+        g_autofree char *where = g_strdup_printf("%s:%u", file_name, i + 1);
+
+        if (!parse_line(config, lines[i], where, error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+ferry_daemon_config_check(const ferry_daemon_config *c, const char *file_name,
+                          GError **error)
+{
+    static const char *const levels[] = { "debug", "info", "message", "warning", NULL };
+
+    if (c->tcp_listen_address && !c->listen_insecure_tcp) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "%s: setting 'tcp_listen_address' needs 'listen_insecure_tcp = yes': "
+                    "TLS is not available yet and plaintext TCP must be chosen explicitly",
+                    file_name);
+        return FALSE;
+    }
+    if (c->host_uuid && !g_uuid_string_is_valid(c->host_uuid)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "%s: setting 'host_uuid': '%s' is not a uuid", file_name, c->host_uuid);
+        return FALSE;
+    }
+    if (!g_strv_contains(levels, c->log_level)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "%s: setting 'log_level': '%s' is not one of debug, info, message, "
+                    "warning", file_name, c->log_level);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+ferry_daemon_config *
+ferry_daemon_config_load(const char *path, GError **error)
+{
+    g_autoptr(ferry_daemon_config) c = ferry_daemon_config_new_defaults();
+    g_autofree char *text = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, &local)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "cannot read configuration: %s", local->message);
+        return NULL;
+    }
+    if (!ferry_daemon_config_parse(c, text, path, error) ||
+        !ferry_daemon_config_check(c, path, error))
+        return NULL;
+    return g_steal_pointer(&c);
+}

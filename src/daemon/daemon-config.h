@@ -1,0 +1,98 @@
+/*
+ * daemon-config.h: ferryd's configuration file.
+ *
+ * Owns: the file's syntax, the list of settings, their types, ranges and
+ * defaults, and the cross-checks between settings.  Must not: act on any
+ * setting (no sockets, no directories created here).
+ *
+ * Syntax, one setting per line:
+ *
+ *   # comment
+ *   key = "string"          strings in double quotes (\" and \\ escapes)
+ *   key = 42                non-negative integers
+ *   key = yes               booleans: yes/no (also true/false, 1/0)
+ *
+ * Every error names the file, the line and the setting.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+    char *unix_socket_path;     /* default FERRY_DEFAULT_SOCKET */
+    guint unix_socket_mode;     /* default 0600 */
+    char *state_dir;            /* default FERRY_DEFAULT_STATE_DIR */
+    char *host_uuid;            /* default: STATE_DIR/host-uuid, created once */
+    char *hostname;             /* default: g_get_host_name() */
+    char *qemu_binary;          /* default FERRY_QEMU_BINARY */
+    char *tcp_listen_address;   /* NULL: no TCP listener */
+    guint tcp_port;             /* default FERRY_DEFAULT_TCP_PORT */
+    gboolean listen_insecure_tcp; /* plaintext TCP allowed (no TLS yet) */
+    guint max_clients;          /* default 64 */
+    guint max_calls_per_client; /* calls in flight per client, default 16 */
+    guint max_frame_size;       /* bytes, default 4 MiB */
+    guint workers;              /* dispatch threads, default 8 */
+    guint keepalive_interval;   /* seconds between pings to an idle peer, 0 = off; default 5 */
+    guint keepalive_count;      /* unanswered pings before closing, default 5 */
+    char *log_file;             /* NULL: stderr */
+    char *log_level;            /* "debug", "info", "message", "warning"; default "info" */
+    char *pid_file;             /* NULL: none */
+} ferry_daemon_config;
+
+/**
+ * ferry_daemon_config_new_defaults:
+ *
+ * Returns: (transfer full): the configuration used when no file sets anything.
+ */
+ferry_daemon_config *ferry_daemon_config_new_defaults(void);
+
+/**
+ * ferry_daemon_config_parse:
+ * @config: settings to update (start from the defaults)
+ * @text: the file's contents
+ * @file_name: how errors name the file
+ * @error: return location for an error (FERRY_ERROR_CONFIG) such as
+ *   "ferryd.conf:7: setting 'max_clients': expected an integer, got 'many'"
+ *
+ * Returns: TRUE if every line was valid; on error @config may be partly
+ *   updated and must be discarded.
+ */
+gboolean ferry_daemon_config_parse(ferry_daemon_config *config, const char *text,
+                                   const char *file_name, GError **error);
+
+/**
+ * ferry_daemon_config_load:
+ * @path: the file
+ * @error: return location for an error
+ *
+ * Reads the defaults, then @path, then checks the settings together
+ * (ferry_daemon_config_check()).
+ *
+ * Returns: (transfer full): the configuration, or NULL on error.
+ */
+ferry_daemon_config *ferry_daemon_config_load(const char *path, GError **error);
+
+/**
+ * ferry_daemon_config_check:
+ * @config: a configuration
+ * @file_name: how errors name its file
+ * @error: return location for an error
+ *
+ * Cross-checks: a TCP listener needs listen_insecure_tcp = yes until TLS
+ * exists; host_uuid must be a uuid; paths must be absolute.
+ *
+ * Returns: TRUE if consistent.
+ */
+gboolean ferry_daemon_config_check(const ferry_daemon_config *config,
+                                   const char *file_name, GError **error);
+
+/**
+ * ferry_daemon_config_free:
+ * @config: (nullable): a configuration
+ */
+void ferry_daemon_config_free(ferry_daemon_config *config);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_daemon_config, ferry_daemon_config_free)
+
+G_END_DECLS

@@ -1,0 +1,128 @@
+/*
+ * test-daemon-config.c: ferryd.conf parsing: every setting type, defaults,
+ * and errors that name the file, the line and the setting.
+ */
+#include "ferry-config.h"
+
+#include <ferry/ferry.h>
+#include <string.h>
+
+#include "daemon/daemon-config.h"
+
+static void
+test_defaults(void)
+{
+    g_autoptr(ferry_daemon_config) c = ferry_daemon_config_new_defaults();
+    g_autoptr(GError) error = NULL;
+
+    g_assert_cmpstr(c->unix_socket_path, ==, FERRY_DEFAULT_SOCKET);
+    g_assert_cmpuint(c->tcp_port, ==, FERRY_DEFAULT_TCP_PORT);
+    g_assert_null(c->tcp_listen_address);
+    g_assert_false(c->listen_insecure_tcp);
+    g_assert_true(ferry_daemon_config_check(c, "x", &error));
+    g_assert_no_error(error);
+}
+
+static void
+test_all_types(void)
+{
+    g_autoptr(ferry_daemon_config) c = ferry_daemon_config_new_defaults();
+    g_autoptr(GError) error = NULL;
+    const char *text =
+        "# ferryd test configuration\n"
+        "\n"
+        "unix_socket_path = \"/tmp/x/ferryd.sock\"   # trailing comment\n"
+        "unix_socket_mode = 0660\n"
+        "  state_dir=\"/tmp/x/state\"\n"
+        "host_uuid = \"8d2c6b43-9f3e-4c8e-9a43-0a6f3c1b2d55\"\n"
+        "hostname = \"host \\\"a\\\"\"\n"
+        "tcp_listen_address = \"10.0.0.1\"\n"
+        "tcp_port = 16600\n"
+        "listen_insecure_tcp = yes\n"
+        "max_clients = 3\n"
+        "keepalive_interval = 0\n";
+
+    g_assert_true(ferry_daemon_config_parse(c, text, "t.conf", &error));
+    g_assert_no_error(error);
+    g_assert_cmpstr(c->unix_socket_path, ==, "/tmp/x/ferryd.sock");
+    g_assert_cmpuint(c->unix_socket_mode, ==, 0660);
+    g_assert_cmpstr(c->state_dir, ==, "/tmp/x/state");
+    g_assert_cmpstr(c->hostname, ==, "host \"a\"");
+    g_assert_cmpstr(c->tcp_listen_address, ==, "10.0.0.1");
+    g_assert_cmpuint(c->tcp_port, ==, 16600);
+    g_assert_true(c->listen_insecure_tcp);
+    g_assert_cmpuint(c->max_clients, ==, 3);
+    g_assert_cmpuint(c->keepalive_interval, ==, 0);
+    g_assert_true(ferry_daemon_config_check(c, "t.conf", &error));
+}
+
+typedef struct {
+    const char *text;
+    const char *message;
+} bad_case;
+
+static const bad_case bad_cases[] = {
+    { "a = 1\n", "t.conf:1: unknown setting 'a'" },
+    { "\n\nmax_clients = many\n",
+      "t.conf:3: setting 'max_clients': expected an integer from 1 to 100000, got 'many'" },
+    { "max_clients = 0\n",
+      "t.conf:1: setting 'max_clients': expected an integer from 1 to 100000, got '0'" },
+    { "tcp_port = 70000\n",
+      "t.conf:1: setting 'tcp_port': expected an integer from 1 to 65535, got '70000'" },
+    { "state_dir = relative\n",
+      "t.conf:1: setting 'state_dir': expected a string in double quotes, got 'relative'" },
+    { "state_dir = \"relative/dir\"\n",
+      "t.conf:1: setting 'state_dir': 'relative/dir' is not an absolute path" },
+    { "hostname = \"open\n", "t.conf:1: setting 'hostname': unterminated string" },
+    { "listen_insecure_tcp = maybe\n",
+      "t.conf:1: setting 'listen_insecure_tcp': expected yes or no, got 'maybe'" },
+    { "just words\n", "t.conf:1: expected 'setting = value', got 'just words'" },
+    { "tcp_port = 1 2\n", "t.conf:1: setting 'tcp_port': unexpected text after the value: '2'" },
+    { "tcp_port =\n", "t.conf:1: setting 'tcp_port' has no value" },
+    /* Cross-checks */
+    { "tcp_listen_address = \"0.0.0.0\"\n",
+      "t.conf: setting 'tcp_listen_address' needs 'listen_insecure_tcp = yes': TLS is not "
+      "available yet and plaintext TCP must be chosen explicitly" },
+    { "host_uuid = \"nope\"\n", "t.conf: setting 'host_uuid': 'nope' is not a uuid" },
+    { "log_level = \"loud\"\n",
+      "t.conf: setting 'log_level': 'loud' is not one of debug, info, message, warning" },
+};
+
+static void
+test_bad(gconstpointer data)
+{
+    const bad_case *bc = data;
+    g_autoptr(ferry_daemon_config) c = ferry_daemon_config_new_defaults();
+    g_autoptr(GError) error = NULL;
+
+    g_assert_false(ferry_daemon_config_parse(c, bc->text, "t.conf", &error) &&
+                   ferry_daemon_config_check(c, "t.conf", &error));
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG);
+    g_assert_cmpstr(error->message, ==, bc->message);
+}
+
+static void
+test_load_missing(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_daemon_config) c = ferry_daemon_config_load("/nonexistent/ferryd.conf", &error);
+
+    g_assert_null(c);
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG);
+    g_assert_nonnull(strstr(error->message, "/nonexistent/ferryd.conf"));
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/daemon-config/defaults", test_defaults);
+    g_test_add_func("/daemon-config/all-types", test_all_types);
+    g_test_add_func("/daemon-config/load-missing", test_load_missing);
+    for (gsize i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
+        g_autofree char *path = g_strdup_printf("/daemon-config/bad/%zu", i);
+
+        g_test_add_data_func(path, &bad_cases[i], test_bad);
+    }
+    return g_test_run();
+}
