@@ -1,32 +1,669 @@
-/* Placeholder: replaced by the domain XML parser and formatter. */
+/*
+ * domain-conf.c: the domain definition and its libvirt-compatible XML.
+ *
+ * Owns: reading a <domain> into a ferry_domain_def (checking every value the
+ * schema cannot, e.g. ranges, paths, disk targets), the canonical formatter,
+ * copy and free.  The order of checks: well-formedness (xml-util.c), this
+ * file's walk, which reads every element it knows and reports the first bad
+ * value with a precise message, then anything the walk did not read, then
+ * the schema docs/schemas/domain.rng as the final word on structure.
+ * Must not: touch files, start processes or know about drivers.
+ */
 #include "ferry-config.h"
 
 #include <ferry/ferry.h>
+#include <string.h>
 
 #include "conf/domain-conf.h"
+#include "conf/xml-util.h"
 
-ferry_domain_def *
-ferry_domain_def_parse_string(const char *xml, const char *source_name,
-                              guint flags, GError **error)
+#define DOMAIN_NAME_MAX 64
+#define VCPUS_MAX 64
+/* 16 TiB: more than any guest ferry migrates; catches unit mistakes. */
+#define MEMORY_MAX_BYTES (G_GUINT64_CONSTANT(16) << 40)
+
+/* ---- small public helpers ------------------------------------------------ */
+
+static const char *const disk_formats[] = {
+    [FERRY_DISK_FORMAT_RAW] = "raw",
+    [FERRY_DISK_FORMAT_QCOW2] = "qcow2",
+};
+
+static const char *const disk_buses[] = {
+    [FERRY_DISK_BUS_VIRTIO] = "virtio",
+    [FERRY_DISK_BUS_IDE] = "ide",
+};
+
+static int
+string_index(const char *const *table, gsize n, const char *name)
 {
-    g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT, "domain XML parsing is not built yet");
-    return NULL;
+    for (gsize i = 0; name && i < n; i++) {
+        if (strcmp(table[i], name) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+const char *
+ferry_disk_format_to_string(ferry_disk_format format)
+{
+    if ((guint)format >= G_N_ELEMENTS(disk_formats))
+        return NULL;
+    return disk_formats[format];
+}
+
+int
+ferry_disk_format_from_string(const char *name)
+{
+    return string_index(disk_formats, G_N_ELEMENTS(disk_formats), name);
+}
+
+gboolean
+ferry_domain_name_is_valid(const char *name, GError **error)
+{
+    gsize len;
+
+    if (!name || !*name) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG, "domain name is empty");
+        return FALSE;
+    }
+    len = strlen(name);
+    if (len > DOMAIN_NAME_MAX) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "domain name '%.20s...' is %zu characters long, more than %d",
+                    name, len, DOMAIN_NAME_MAX);
+        return FALSE;
+    }
+    if (name[0] == '.' || name[0] == '-') {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "domain name '%s' must not start with '%c'", name, name[0]);
+        return FALSE;
+    }
+    for (const char *p = name; *p; p++) {
+        if (g_ascii_isalnum(*p) || strchr("_.+-", *p))
+            continue;
+        if (g_ascii_isprint(*p))
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                        "domain name '%s' contains '%c'; only letters, digits, "
+                        "'_', '.', '+' and '-' are allowed", name, *p);
+        else
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                        "domain name contains the byte 0x%02x; only letters, digits, "
+                        "'_', '.', '+' and '-' are allowed", (guchar)*p);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+static void
+disk_def_free(ferry_disk_def *disk)
+{
+    if (!disk)
+        return;
+    g_free(disk->target);
+    g_free(disk->source);
+    g_free(disk);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_disk_def, disk_def_free)
+
+static ferry_domain_def *
+domain_def_new(void)
+{
+    ferry_domain_def *def = g_new0(ferry_domain_def, 1);
+
+    def->disks = g_ptr_array_new_with_free_func((GDestroyNotify)disk_def_free);
+    return def;
 }
 
 void
 ferry_domain_def_free(ferry_domain_def *def)
 {
+    if (!def)
+        return;
+    g_free(def->type);
+    g_free(def->name);
+    g_free(def->uuid);
+    g_free(def->description);
+    g_free(def->os_type);
+    g_free(def->arch);
+    g_free(def->machine);
+    g_free(def->kernel);
+    g_free(def->initrd);
+    g_free(def->cmdline);
+    g_clear_pointer(&def->disks, g_ptr_array_unref);
+    g_free(def->serial_log);
     g_free(def);
-}
-
-char *
-ferry_domain_def_format(const ferry_domain_def *def)
-{
-    return g_strdup("");
 }
 
 ferry_domain_def *
 ferry_domain_def_copy(const ferry_domain_def *def)
 {
+    ferry_domain_def *copy;
+
+    g_return_val_if_fail(def != NULL, NULL);
+
+    copy = domain_def_new();
+    copy->type = g_strdup(def->type);
+    copy->name = g_strdup(def->name);
+    copy->uuid = g_strdup(def->uuid);
+    copy->description = g_strdup(def->description);
+    copy->memory_kib = def->memory_kib;
+    copy->vcpus = def->vcpus;
+    copy->os_type = g_strdup(def->os_type);
+    copy->arch = g_strdup(def->arch);
+    copy->machine = g_strdup(def->machine);
+    copy->kernel = g_strdup(def->kernel);
+    copy->initrd = g_strdup(def->initrd);
+    copy->cmdline = g_strdup(def->cmdline);
+    copy->serial_log = g_strdup(def->serial_log);
+    for (guint i = 0; def->disks && i < def->disks->len; i++) {
+        const ferry_disk_def *disk = g_ptr_array_index(def->disks, i);
+        ferry_disk_def *d = g_new0(ferry_disk_def, 1);
+
+        d->target = g_strdup(disk->target);
+        d->bus = disk->bus;
+        d->source = g_strdup(disk->source);
+        d->format = disk->format;
+        d->readonly = disk->readonly;
+        g_ptr_array_add(copy->disks, d);
+    }
+    return copy;
+}
+
+ferry_disk_def *
+ferry_domain_def_find_disk(const ferry_domain_def *def, const char *target)
+{
+    g_return_val_if_fail(def != NULL && target != NULL, NULL);
+
+    for (guint i = 0; def->disks && i < def->disks->len; i++) {
+        ferry_disk_def *disk = g_ptr_array_index(def->disks, i);
+
+        if (g_strcmp0(disk->target, target) == 0)
+            return disk;
+    }
     return NULL;
+}
+
+/* ---- parsing: values ----------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    guint64 bytes;
+} memory_units[] = {
+    { "b", 1 },
+    { "bytes", 1 },
+    { "k", 1024 },
+    { "KiB", 1024 },
+    { "KB", 1000 },
+    { "M", 1024 * 1024 },
+    { "MiB", 1024 * 1024 },
+    { "MB", 1000 * 1000 },
+    { "G", 1024 * 1024 * 1024 },
+    { "GiB", 1024 * 1024 * 1024 },
+    { "GB", 1000 * 1000 * 1000 },
+};
+
+static gboolean
+parse_memory(ferry_xml_reader *r, xmlNodePtr root, ferry_domain_def *def, GError **error)
+{
+    g_autofree char *text = NULL;
+    g_autofree char *unit = NULL;
+    xmlNodePtr node;
+    guint64 multiplier = 0;
+    guint64 value = 0;
+    guint64 bytes;
+    ferry_xml_number status;
+
+    if (!ferry_xml_child_text(r, root, "memory", TRUE, &node, &text, error) ||
+        !ferry_xml_attr(r, node, "unit", FALSE, &unit, error))
+        return FALSE;
+    if (!unit)
+        unit = g_strdup("KiB");
+    for (gsize i = 0; i < G_N_ELEMENTS(memory_units); i++) {
+        if (strcmp(memory_units[i].name, unit) == 0)
+            multiplier = memory_units[i].bytes;
+    }
+    if (!multiplier) {
+        ferry_xml_error(r, error, node,
+                        "unknown unit '%s' (expected b, bytes, k, KB, KiB, M, MB, MiB, G, GB or GiB)",
+                        unit);
+        return FALSE;
+    }
+
+    g_strstrip(text);
+    status = ferry_xml_parse_uint(text, 0, G_MAXUINT64, &value);
+    if (status == FERRY_XML_NUMBER_INVALID) {
+        ferry_xml_error(r, error, node, "'%s' is not a valid size", text);
+        return FALSE;
+    }
+    if (status == FERRY_XML_NUMBER_OUT_OF_RANGE || value > MEMORY_MAX_BYTES / multiplier) {
+        ferry_xml_error(r, error, node, "%s %s is more than the maximum of 16 TiB", text, unit);
+        return FALSE;
+    }
+    if (value == 0) {
+        ferry_xml_error(r, error, node, "the memory size must not be zero");
+        return FALSE;
+    }
+    bytes = value * multiplier;
+    /* Round up to whole KiB, as libvirt does. */
+    def->memory_kib = bytes / 1024 + (bytes % 1024 ? 1 : 0);
+    return TRUE;
+}
+
+static gboolean
+parse_vcpus(ferry_xml_reader *r, xmlNodePtr root, ferry_domain_def *def, GError **error)
+{
+    g_autofree char *text = NULL;
+    xmlNodePtr node;
+    guint64 value = 0;
+
+    if (!ferry_xml_child_text(r, root, "vcpu", TRUE, &node, &text, error))
+        return FALSE;
+    g_strstrip(text);
+    switch (ferry_xml_parse_uint(text, 1, VCPUS_MAX, &value)) {
+    case FERRY_XML_NUMBER_INVALID:
+        ferry_xml_error(r, error, node, "'%s' is not a valid number of vCPUs", text);
+        return FALSE;
+    case FERRY_XML_NUMBER_OUT_OF_RANGE:
+        ferry_xml_error(r, error, node, "%s vCPUs is out of range (1 to %d)", text, VCPUS_MAX);
+        return FALSE;
+    case FERRY_XML_NUMBER_OK:
+        break;
+    }
+    def->vcpus = (guint)value;
+    return TRUE;
+}
+
+static gboolean
+check_absolute(ferry_xml_reader *r, xmlNodePtr node, const char *attribute,
+               const char *path, GError **error)
+{
+    if (g_path_is_absolute(path))
+        return TRUE;
+    if (attribute)
+        ferry_xml_error(r, error, node, "%s '%s' is not an absolute path", attribute, path);
+    else
+        ferry_xml_error(r, error, node, "'%s' is not an absolute path", path);
+    return FALSE;
+}
+
+/* An optional child element holding an absolute path. */
+static gboolean
+parse_path_child(ferry_xml_reader *r, xmlNodePtr parent, const char *name,
+                 char **ret_path, GError **error)
+{
+    g_autofree char *path = NULL;
+    xmlNodePtr node;
+
+    if (!ferry_xml_child_text(r, parent, name, FALSE, &node, &path, error))
+        return FALSE;
+    if (path && !check_absolute(r, node, NULL, path, error))
+        return FALSE;
+    *ret_path = g_steal_pointer(&path);
+    return TRUE;
+}
+
+/* An attribute that, when present, must have the one value ferry supports. */
+static gboolean
+expect_attr(ferry_xml_reader *r, xmlNodePtr node, const char *name, gboolean required,
+            const char *only, GError **error)
+{
+    g_autofree char *value = NULL;
+
+    if (!ferry_xml_attr(r, node, name, required, &value, error))
+        return FALSE;
+    if (value && strcmp(value, only) != 0) {
+        ferry_xml_error(r, error, node, "%s '%s' is not supported (only '%s')", name, value, only);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ---- parsing: elements --------------------------------------------------- */
+
+static gboolean
+parse_identity(ferry_xml_reader *r, xmlNodePtr root, ferry_domain_def *def, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    xmlNodePtr node;
+
+    if (!ferry_xml_attr(r, root, "type", TRUE, &def->type, error))
+        return FALSE;
+    if (strcmp(def->type, "qemu") != 0 && strcmp(def->type, "kvm") != 0 &&
+        strcmp(def->type, "test") != 0) {
+        ferry_xml_error(r, error, root, "unknown domain type '%s' (expected 'qemu', 'kvm' or 'test')",
+                        def->type);
+        return FALSE;
+    }
+
+    if (!ferry_xml_child_text(r, root, "name", TRUE, &node, &def->name, error))
+        return FALSE;
+    if (!ferry_domain_name_is_valid(def->name, &local)) {
+        ferry_xml_error(r, error, node, "%s", local->message);
+        return FALSE;
+    }
+
+    return ferry_xml_child_uuid(r, root, &def->uuid, error) &&
+           ferry_xml_child_text(r, root, "description", FALSE, NULL, &def->description, error);
+}
+
+static gboolean
+parse_os(ferry_xml_reader *r, xmlNodePtr root, ferry_domain_def *def, GError **error)
+{
+    xmlNodePtr os;
+    xmlNodePtr type;
+
+    if (!ferry_xml_child(r, root, "os", TRUE, &os, error) ||
+        !ferry_xml_child_text(r, os, "type", TRUE, &type, &def->os_type, error))
+        return FALSE;
+    g_strstrip(def->os_type);
+    if (strcmp(def->os_type, "hvm") != 0) {
+        ferry_xml_error(r, error, type, "OS type '%s' is not supported (only 'hvm')", def->os_type);
+        return FALSE;
+    }
+    if (!ferry_xml_attr(r, type, "arch", FALSE, &def->arch, error) ||
+        !ferry_xml_attr(r, type, "machine", FALSE, &def->machine, error))
+        return FALSE;
+    if (!def->arch)
+        def->arch = g_strdup("x86_64");
+    if (!def->machine)
+        def->machine = g_strdup("pc");
+
+    return parse_path_child(r, os, "kernel", &def->kernel, error) &&
+           parse_path_child(r, os, "initrd", &def->initrd, error) &&
+           ferry_xml_child_text(r, os, "cmdline", FALSE, NULL, &def->cmdline, error);
+}
+
+static gboolean
+target_fits_bus(const char *dev, ferry_disk_bus bus)
+{
+    if (bus == FERRY_DISK_BUS_IDE)
+        return strlen(dev) == 3 && g_str_has_prefix(dev, "hd") && dev[2] >= 'a' && dev[2] <= 'd';
+    return strlen(dev) > 2 && g_str_has_prefix(dev, "vd") &&
+           dev[2 + strspn(dev + 2, "abcdefghijklmnopqrstuvwxyz")] == '\0';
+}
+
+static gboolean
+parse_disk_target(ferry_xml_reader *r, xmlNodePtr disk_node, ferry_disk_def *disk,
+                  xmlNodePtr *ret_node, GError **error)
+{
+    g_autofree char *bus = NULL;
+    xmlNodePtr node;
+    int index;
+
+    if (!ferry_xml_child(r, disk_node, "target", TRUE, ret_node, error))
+        return FALSE;
+    node = *ret_node;
+    if (!ferry_xml_attr(r, node, "dev", TRUE, &disk->target, error) ||
+        !ferry_xml_attr(r, node, "bus", FALSE, &bus, error))
+        return FALSE;
+
+    if (bus) {
+        index = string_index(disk_buses, G_N_ELEMENTS(disk_buses), bus);
+        if (index < 0) {
+            ferry_xml_error(r, error, node, "unknown bus '%s' (expected 'virtio' or 'ide')", bus);
+            return FALSE;
+        }
+        disk->bus = index;
+    } else if (g_str_has_prefix(disk->target, "vd")) {
+        disk->bus = FERRY_DISK_BUS_VIRTIO;
+    } else if (g_str_has_prefix(disk->target, "hd")) {
+        disk->bus = FERRY_DISK_BUS_IDE;
+    } else {
+        ferry_xml_error(r, error, node,
+                        "cannot tell the bus of target '%s': name it vdX for virtio or "
+                        "hdX for ide, or give the bus", disk->target);
+        return FALSE;
+    }
+
+    if (!target_fits_bus(disk->target, disk->bus)) {
+        if (disk->bus == FERRY_DISK_BUS_IDE)
+            ferry_xml_error(r, error, node, "target '%s' does not fit bus 'ide', "
+                            "whose disks are named hda to hdd", disk->target);
+        else
+            ferry_xml_error(r, error, node, "target '%s' does not fit bus 'virtio', "
+                            "whose disks are named vda, vdb, ...", disk->target);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+parse_disk_driver(ferry_xml_reader *r, xmlNodePtr disk_node, ferry_disk_def *disk,
+                  GError **error)
+{
+    g_autofree char *format = NULL;
+    xmlNodePtr node;
+    int index;
+
+    disk->format = FERRY_DISK_FORMAT_RAW;
+    if (!ferry_xml_child(r, disk_node, "driver", FALSE, &node, error))
+        return FALSE;
+    if (!node)
+        return TRUE;
+    if (!expect_attr(r, node, "name", FALSE, "qemu", error) ||
+        !ferry_xml_attr(r, node, "type", FALSE, &format, error))
+        return FALSE;
+    if (!format)
+        return TRUE;
+    index = ferry_disk_format_from_string(format);
+    if (index < 0) {
+        ferry_xml_error(r, error, node, "unknown disk format '%s' (expected 'raw' or 'qcow2')",
+                        format);
+        return FALSE;
+    }
+    disk->format = index;
+    return TRUE;
+}
+
+/* @ret_target: (out): the <target> element, to point at a clash */
+static ferry_disk_def *
+parse_disk(ferry_xml_reader *r, xmlNodePtr node, xmlNodePtr *ret_target, GError **error)
+{
+    g_autoptr(ferry_disk_def) disk = g_new0(ferry_disk_def, 1);
+    xmlNodePtr source;
+    xmlNodePtr readonly;
+
+    if (!expect_attr(r, node, "type", TRUE, "file", error) ||
+        !expect_attr(r, node, "device", FALSE, "disk", error) ||
+        !parse_disk_driver(r, node, disk, error))
+        return NULL;
+
+    if (!ferry_xml_child(r, node, "source", TRUE, &source, error) ||
+        !ferry_xml_attr(r, source, "file", TRUE, &disk->source, error) ||
+        !check_absolute(r, source, "file", disk->source, error))
+        return NULL;
+
+    if (!parse_disk_target(r, node, disk, ret_target, error) ||
+        !ferry_xml_child(r, node, "readonly", FALSE, &readonly, error))
+        return NULL;
+    disk->readonly = readonly != NULL;
+    return g_steal_pointer(&disk);
+}
+
+static gboolean
+parse_disks(ferry_xml_reader *r, xmlNodePtr devices, ferry_domain_def *def, GError **error)
+{
+    g_autoptr(GPtrArray) nodes = ferry_xml_children(r, devices, "disk");
+    g_autoptr(GHashTable) targets = g_hash_table_new(g_str_hash, g_str_equal);
+
+    for (guint i = 0; i < nodes->len; i++) {
+        xmlNodePtr node = g_ptr_array_index(nodes, i);
+        xmlNodePtr target = NULL;
+        ferry_disk_def *disk = parse_disk(r, node, &target, error);
+        xmlNodePtr first;
+
+        if (!disk)
+            return FALSE;
+        g_ptr_array_add(def->disks, disk);
+        first = g_hash_table_lookup(targets, disk->target);
+        if (first) {
+            ferry_xml_error(r, error, target, "disk target '%s' is already used at line %ld",
+                            disk->target, xmlGetLineNo(first));
+            return FALSE;
+        }
+        g_hash_table_insert(targets, disk->target, target);
+    }
+    return TRUE;
+}
+
+static gboolean
+parse_serial(ferry_xml_reader *r, xmlNodePtr devices, ferry_domain_def *def, GError **error)
+{
+    g_autoptr(GPtrArray) nodes = ferry_xml_children(r, devices, "serial");
+    g_autofree char *path = NULL;
+    xmlNodePtr node;
+    xmlNodePtr source;
+    xmlNodePtr target;
+
+    if (nodes->len == 0)
+        return TRUE;
+    node = g_ptr_array_index(nodes, 0);
+    if (nodes->len > 1) {
+        ferry_xml_error(r, error, g_ptr_array_index(nodes, 1),
+                        "only one serial port is supported (the first is at line %ld)",
+                        xmlGetLineNo(node));
+        return FALSE;
+    }
+    if (!expect_attr(r, node, "type", TRUE, "file", error) ||
+        !ferry_xml_child(r, node, "source", TRUE, &source, error) ||
+        !ferry_xml_attr(r, source, "path", TRUE, &path, error) ||
+        !check_absolute(r, source, "path", path, error) ||
+        !ferry_xml_child(r, node, "target", FALSE, &target, error))
+        return FALSE;
+    if (target && !expect_attr(r, target, "port", TRUE, "0", error))
+        return FALSE;
+    def->serial_log = g_steal_pointer(&path);
+    return TRUE;
+}
+
+static ferry_domain_def *
+parse_domain(ferry_xml_reader *r, xmlNodePtr root, GError **error)
+{
+    g_autoptr(ferry_domain_def) def = domain_def_new();
+    xmlNodePtr devices;
+
+    if (!ferry_xml_expect_root(r, root, "domain", error) ||
+        !parse_identity(r, root, def, error) ||
+        !parse_memory(r, root, def, error) ||
+        !parse_vcpus(r, root, def, error) ||
+        !parse_os(r, root, def, error) ||
+        !ferry_xml_child(r, root, "devices", FALSE, &devices, error))
+        return NULL;
+    if (devices &&
+        (!parse_disks(r, devices, def, error) || !parse_serial(r, devices, def, error)))
+        return NULL;
+    return g_steal_pointer(&def);
+}
+
+ferry_domain_def *
+ferry_domain_def_parse_node(xmlDocPtr doc, xmlNodePtr root, const char *source_name,
+                            guint flags, GError **error)
+{
+    g_auto(ferry_xml_reader) r = { 0 };
+    g_autoptr(ferry_domain_def) def = NULL;
+    const char *source = source_name ? source_name : "domain XML";
+
+    g_return_val_if_fail(doc != NULL && root != NULL, NULL);
+
+    if (flags & ~(guint)FERRY_DOMAIN_DEF_PARSE_NO_UUID) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "%s: unsupported parse flags 0x%x", source, flags);
+        return NULL;
+    }
+    ferry_xml_reader_init(&r, source);
+    def = parse_domain(&r, root, error);
+    if (!def ||
+        !ferry_xml_reader_check_all_read(&r, root, error) ||
+        !ferry_xml_validate(FERRY_XML_SCHEMA_DOMAIN, doc, root, source, error))
+        return NULL;
+
+    if (!def->uuid && !(flags & FERRY_DOMAIN_DEF_PARSE_NO_UUID))
+        def->uuid = g_uuid_string_random();
+    return g_steal_pointer(&def);
+}
+
+ferry_domain_def *
+ferry_domain_def_parse_string(const char *xml, const char *source_name, guint flags,
+                              GError **error)
+{
+    g_autoptr(xmlDoc) doc = NULL;
+    const char *source = source_name ? source_name : "domain XML";
+
+    g_return_val_if_fail(xml != NULL, NULL);
+
+    doc = ferry_xml_read(xml, source, error);
+    if (!doc)
+        return NULL;
+    return ferry_domain_def_parse_node(doc, xmlDocGetRootElement(doc), source, flags, error);
+}
+
+/* ---- formatting ---------------------------------------------------------- */
+
+static void
+format_disk(GString *out, const ferry_disk_def *disk)
+{
+    const char *format = ferry_disk_format_to_string(disk->format);
+    const char *bus = (guint)disk->bus < G_N_ELEMENTS(disk_buses) ? disk_buses[disk->bus] : NULL;
+
+    g_string_append(out, "    <disk type='file' device='disk'>\n");
+    g_string_append(out, "      <driver name='qemu'");
+    ferry_xml_format_attr(out, "type", format);
+    g_string_append(out, "/>\n      <source");
+    ferry_xml_format_attr(out, "file", disk->source);
+    g_string_append(out, "/>\n      <target");
+    ferry_xml_format_attr(out, "dev", disk->target);
+    ferry_xml_format_attr(out, "bus", bus);
+    g_string_append(out, "/>\n");
+    if (disk->readonly)
+        g_string_append(out, "      <readonly/>\n");
+    g_string_append(out, "    </disk>\n");
+}
+
+char *
+ferry_domain_def_format(const ferry_domain_def *def)
+{
+    GString *out;
+    guint n_disks;
+
+    g_return_val_if_fail(def != NULL, NULL);
+
+    out = g_string_new("<domain");
+    ferry_xml_format_attr(out, "type", def->type ? def->type : "qemu");
+    g_string_append(out, ">\n");
+    ferry_xml_format_text(out, "  ", "name", def->name);
+    ferry_xml_format_text(out, "  ", "uuid", def->uuid);
+    ferry_xml_format_text(out, "  ", "description", def->description);
+    g_string_append_printf(out, "  <memory unit='KiB'>%" G_GUINT64_FORMAT "</memory>\n",
+                           def->memory_kib);
+    g_string_append_printf(out, "  <vcpu>%u</vcpu>\n", def->vcpus);
+
+    g_string_append(out, "  <os>\n    <type");
+    ferry_xml_format_attr(out, "arch", def->arch ? def->arch : "x86_64");
+    ferry_xml_format_attr(out, "machine", def->machine ? def->machine : "pc");
+    g_string_append(out, ">");
+    ferry_xml_escape(out, def->os_type ? def->os_type : "hvm", FALSE);
+    g_string_append(out, "</type>\n");
+    ferry_xml_format_text(out, "    ", "kernel", def->kernel);
+    ferry_xml_format_text(out, "    ", "initrd", def->initrd);
+    ferry_xml_format_text(out, "    ", "cmdline", def->cmdline);
+    g_string_append(out, "  </os>\n");
+
+    n_disks = def->disks ? def->disks->len : 0;
+    if (n_disks > 0 || def->serial_log) {
+        g_string_append(out, "  <devices>\n");
+        for (guint i = 0; i < n_disks; i++)
+            format_disk(out, g_ptr_array_index(def->disks, i));
+        if (def->serial_log) {
+            g_string_append(out, "    <serial type='file'>\n      <source");
+            ferry_xml_format_attr(out, "path", def->serial_log);
+            g_string_append(out, "/>\n      <target port='0'/>\n    </serial>\n");
+        }
+        g_string_append(out, "  </devices>\n");
+    }
+    g_string_append(out, "</domain>\n");
+    return g_string_free(out, FALSE);
 }

@@ -38,6 +38,17 @@ name_is_valid(const char *s)
     return TRUE;
 }
 
+/* Host names and IP addresses, nothing that needs escaping when printed. */
+static gboolean
+host_is_valid(const char *s)
+{
+    for (; *s; s++) {
+        if (!g_ascii_isalnum(*s) && !strchr(".-_:", *s))
+            return FALSE;
+    }
+    return TRUE;
+}
+
 static gboolean
 parse_scheme(ferry_uri *uri, const char *scheme, const char *str, GError **error)
 {
@@ -115,9 +126,25 @@ ferry_uri_parse(const char *str, GError **error)
     }
 
     host = g_uri_get_host(guri);
-    if (host && *host)
+    if (!host) {
+        /* "qemu:system" has no authority; it would print back as a host. */
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                    "URI '%s' must have the form DRIVER[+TRANSPORT]://[HOST[:PORT]]/PATH", str);
+        return NULL;
+    }
+    if (*host && !host_is_valid(host)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                    "URI '%s' has an invalid host '%s'", str, host);
+        return NULL;
+    }
+    if (*host)
         uri->host = g_strdup(host);
     uri->port = g_uri_get_port(guri);
+    if (uri->port == 0) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                    "URI '%s' has port 0, which cannot be connected to", str);
+        return NULL;
+    }
 
     if (g_strcmp0(uri->transport, "tcp") == 0 && !uri->host) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
