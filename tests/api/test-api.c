@@ -26,7 +26,7 @@ on_event(ferry_conn *conn, const ferry_event *ev, gpointer data)
     recorder *r = data;
 
     g_ptr_array_add(r->events,
-                    g_strdup_printf("%s %s:%s %s", ferry_domain_get_name(ev->domain),
+                    g_strdup_printf("%s %s:%s:%s", ferry_domain_get_name(ev->domain),
                                     ferry_lifecycle_event_to_string(ev->lifecycle),
                                     ferry_domain_state_to_string(ev->state),
                                     ferry_domain_state_reason_to_string(ev->state, ev->reason)));
