@@ -41,6 +41,8 @@ struct command {
 
 /* Options of individual commands (reset per invocation). */
 static gboolean opt_all, opt_inactive, opt_paused, opt_json;
+static char *opt_domain;
+static int opt_count, opt_timeout;
 
 static const GOptionEntry list_options[] = {
     { "all", 'a', 0, G_OPTION_ARG_NONE, &opt_all, "List inactive domains too", NULL },
@@ -56,6 +58,14 @@ static const GOptionEntry start_options[] = {
 static const GOptionEntry dumpxml_options[] = {
     { "inactive", 0, 0, G_OPTION_ARG_NONE, &opt_inactive,
       "Show the persistent definition, not the live one", NULL },
+    { NULL }
+};
+
+static const GOptionEntry event_options[] = {
+    { "domain", 0, 0, G_OPTION_ARG_STRING, &opt_domain, "Only events of this domain", "NAME" },
+    { "count", 0, 0, G_OPTION_ARG_INT, &opt_count, "Exit after this many events", "N" },
+    { "timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout,
+      "Exit with an error after this many seconds", "SECONDS" },
     { NULL }
 };
 
@@ -286,6 +296,81 @@ cmd_capabilities(cli *c, const command *cmd, char **args, GError **error)
     return TRUE;
 }
 
+typedef struct {
+    GMainLoop *loop;
+    cli *c;
+    int seen;
+    gboolean timed_out;
+} event_wait;
+
+static void
+on_event(ferry_conn *conn, const ferry_event *ev, gpointer data)
+{
+    event_wait *w = data;
+    const char *name = ferry_domain_get_name(ev->domain);
+
+    if (ev->type != FERRY_EVENT_LIFECYCLE || (opt_domain && strcmp(opt_domain, name) != 0))
+        return;
+    if (w->c->json) {
+        g_autoptr(json_object) o = json_object_new_object();
+
+        json_object_object_add(o, "domain", json_object_new_string(name));
+        json_object_object_add(o, "event",
+                               json_object_new_string(ferry_lifecycle_event_to_string(ev->lifecycle)));
+        json_object_object_add(o, "state",
+                               json_object_new_string(ferry_domain_state_to_string(ev->state)));
+        json_object_object_add(o, "reason", json_object_new_string(
+                                   ferry_domain_state_reason_to_string(ev->state, ev->reason)));
+        json_object_object_add(o, "timestamp_us", json_object_new_int64(ev->timestamp_us));
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    } else {
+        printf("event '%s' for domain '%s': %s (%s)\n",
+               ferry_lifecycle_event_to_string(ev->lifecycle), name,
+               ferry_domain_state_to_string(ev->state),
+               ferry_domain_state_reason_to_string(ev->state, ev->reason));
+    }
+    fflush(stdout);
+    if (opt_count > 0 && ++w->seen >= opt_count)
+        g_main_loop_quit(w->loop);
+}
+
+static gboolean
+on_event_timeout(gpointer data)
+{
+    event_wait *w = data;
+
+    w->timed_out = TRUE;
+    g_main_loop_quit(w->loop);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+cmd_event(cli *c, const command *cmd, char **args, GError **error)
+{
+    g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+    event_wait w = { loop, c, 0, FALSE };
+    guint id;
+
+    if (!ensure_conn(c, error))
+        return FALSE;
+    id = ferry_conn_subscribe_events(c->conn, on_event, &w, NULL, error);
+    if (!id)
+        return FALSE;
+    /* Said once the subscription is in place: scripts may act after it. */
+    fprintf(stderr, "ferry: waiting for events\n");
+    if (opt_timeout > 0)
+        g_timeout_add_seconds(opt_timeout, on_event_timeout, &w);
+    g_main_loop_run(loop);
+    ferry_conn_unsubscribe_events(c->conn, id, NULL);
+    if (w.timed_out && opt_count > 0) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_TIMEOUT,
+                    "%d event%s seen in %d s, expected %d", w.seen, w.seen == 1 ? "" : "s",
+                    opt_timeout, opt_count);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static const command commands[] = {
     { "list", "", 0, "List domains (running ones unless --all/--inactive)", cmd_list, TRUE,
       list_options },
@@ -299,6 +384,8 @@ static const command commands[] = {
     { "dumpxml", "DOMAIN", 1, "Print a domain's XML", cmd_dumpxml, FALSE, dumpxml_options },
     { "capabilities", "", 0, "Print the host's capabilities XML", cmd_capabilities, FALSE,
       NULL },
+    { "event", "", 0, "Print lifecycle events as they happen", cmd_event, TRUE,
+      event_options },
 };
 
 /* ------------------------------------------------------------------ */
