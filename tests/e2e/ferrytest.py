@@ -160,6 +160,24 @@ class Host:
             return ''
 
 
+class EventWatch:
+    """`ferry event` in the background, subscribed before start() returns."""
+
+    def __init__(self, host, domain, count, timeout=30):
+        self.proc = subprocess.Popen([FERRY, '-c', host.uri, 'event', '--json', '--domain',
+                                      domain, '--count', str(count), '--timeout', str(timeout)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stderr.readline()
+        if 'waiting for events' not in line:
+            raise RuntimeError('ferry event did not subscribe: ' + line + self.proc.stderr.read())
+
+    def events(self):
+        """Waits for the watcher to finish; returns (events, error text)."""
+        out, err = self.proc.communicate(timeout=120)
+        import json
+        return [json.loads(l) for l in out.splitlines() if l.strip()], err.strip()
+
+
 def guest_xml(name, serial_log, mem_mib=64, args='mem=16 rate=200 hb=100',
               dom_uuid=None, disks=''):
     return """<domain type='qemu'>

@@ -148,12 +148,15 @@ def main(t):
         r = host.ferry('start', 'web1')
         t.ok(r.returncode == 0, 'start again', r.stderr)
         qemu_pid = ft.domain_pid(host, 'web1')
+        watch = ft.EventWatch(host, 'web1', 1)
         os.kill(qemu_pid, signal.SIGKILL)
-
-        def crashed():
-            i = json.loads(host.ferry('dominfo', '--json', 'web1').stdout)
-            return i['state'] == 'shut off' and i['reason'] == 'crashed'
-        t.ok(ft.wait_until(crashed, 10), 'killed QEMU is seen as crashed')
+        events, err = watch.events()
+        t.ok([(e['event'], e['state'], e['reason']) for e in events] ==
+             [('stopped', 'shut off', 'crashed')], 'killed QEMU: event stopped (crashed)',
+             '%s %s' % (events, err))
+        info = json.loads(host.ferry('dominfo', '--json', 'web1').stdout)
+        t.ok(info['state'] == 'shut off' and info['reason'] == 'crashed',
+             'killed QEMU is seen as crashed', info)
         qemu_pid = None
 
         r = host.ferry('undefine', 'web1')
