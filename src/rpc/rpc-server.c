@@ -32,6 +32,7 @@ struct ferry_rpc_server {
     ferry_rpc_channel_config channel_config;
     GMainContext *context;
     GSocketService *service;
+    GSource *start_source;      /* starts accepting once the context runs */
     GThreadPool *pool;
     GHashTable *clients;        /* ferry_rpc_server_client* -> itself, one reference */
     GPtrArray *draining;        /* closed channels with operations outstanding */
@@ -311,6 +312,24 @@ call_job_run(gpointer data, gpointer user_data)
 /* The server                                                                */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * The service starts accepting from an idle source rather than at once, so
+ * that every listener added before the context runs is in place first:
+ * adding a listener to an accepting GSocketService cancels its pending
+ * accept, and a connection accepted at that instant would be dropped.
+ */
+static gboolean
+start_accepting(gpointer data)
+{
+    ferry_rpc_server *srv = data;
+
+    g_clear_pointer(&srv->start_source, g_source_unref);
+    g_main_context_push_thread_default(srv->context);
+    g_socket_service_start(srv->service);
+    g_main_context_pop_thread_default(srv->context);
+    return G_SOURCE_REMOVE;
+}
+
 ferry_rpc_server *
 ferry_rpc_server_new(const ferry_rpc_server_config *config, GError **error)
 {
@@ -345,7 +364,12 @@ ferry_rpc_server_new(const ferry_rpc_server_config *config, GError **error)
     srv->draining = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_rpc_channel_unref);
     srv->unix_paths = g_ptr_array_new_with_free_func(g_free);
     srv->service = g_socket_service_new();
+    g_socket_service_stop(srv->service);
     g_signal_connect(srv->service, "incoming", G_CALLBACK(on_incoming), srv);
+    srv->start_source = g_idle_source_new();
+    g_source_set_name(srv->start_source, "ferry-rpc-server-start");
+    g_source_set_callback(srv->start_source, start_accepting, srv, NULL);
+    g_source_attach(srv->start_source, srv->context);
     srv->pool = g_thread_pool_new(call_job_run, srv, (gint)c->max_workers, FALSE, error);
     if (!srv->pool) {
         ferry_error_normalize(error);
@@ -446,6 +470,10 @@ ferry_rpc_server_stop(ferry_rpc_server *srv)
     if (srv->stopped)
         return;
     srv->stopped = TRUE;
+    if (srv->start_source) {
+        g_source_destroy(srv->start_source);
+        g_clear_pointer(&srv->start_source, g_source_unref);
+    }
     g_socket_service_stop(srv->service);
     g_socket_listener_close(G_SOCKET_LISTENER(srv->service));
 

@@ -91,7 +91,10 @@ typedef struct {
  * @config: the limits and the handler (copied)
  * @error: return location for an error
  *
- * Creates a server that listens nowhere yet.
+ * Creates a server that listens nowhere yet.  It starts accepting
+ * connections when its context next runs: add every listener before that
+ * (a listener added later makes GIO restart its pending accept, which may
+ * drop a connection arriving at that very moment).
  *
  * Returns: (transfer full): the server, or NULL if its worker threads could
  *   not be created.

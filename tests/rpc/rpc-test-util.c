@@ -19,6 +19,7 @@ struct test_server {
     GMainContext *context;
     GMainLoop *loop;
     ferry_rpc_server *srv;
+    guint16 tcp_port;
     GMutex lock;
     GCond cond;
     gboolean ready;
@@ -34,6 +35,8 @@ server_thread(gpointer data)
     ts->srv = ferry_rpc_server_new(&ts->config, &error);
     g_assert_no_error(error);
     ferry_rpc_server_add_unix(ts->srv, ts->path, 0600, &error);
+    g_assert_no_error(error);
+    ferry_rpc_server_add_tcp(ts->srv, "127.0.0.1", 0, &ts->tcp_port, &error);
     g_assert_no_error(error);
 
     g_mutex_lock(&ts->lock);
@@ -99,6 +102,12 @@ const char *
 test_server_socket(test_server *ts)
 {
     return ts->path;
+}
+
+guint16
+test_server_tcp_port(test_server *ts)
+{
+    return ts->tcp_port;
 }
 
 typedef struct {

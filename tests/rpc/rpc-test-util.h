@@ -16,7 +16,8 @@ typedef struct test_server test_server;
  * @config: the server's configuration (handler included)
  *
  * Starts a thread running a server on a UNIX socket in a new temporary
- * directory; returns once it listens.  Fails the test if it cannot.
+ * directory and on a free TCP port of 127.0.0.1; returns once it listens.
+ * Fails the test if it cannot.
  */
 test_server *test_server_start(const ferry_rpc_server_config *config);
 
@@ -25,6 +26,9 @@ void test_server_stop(test_server *ts);
 
 /** test_server_socket: Returns: the path of the server's socket. */
 const char *test_server_socket(test_server *ts);
+
+/** test_server_tcp_port: Returns: the server's TCP port on 127.0.0.1. */
+guint16 test_server_tcp_port(test_server *ts);
 
 /** test_server_n_clients: Returns: the server's client count (asked in its thread). */
 guint test_server_n_clients(test_server *ts);
