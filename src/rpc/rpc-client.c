@@ -197,6 +197,8 @@ socket_client_new(const ferry_rpc_client_config *config)
                                                          : DEFAULT_CONNECT_TIMEOUT_S;
 
     g_socket_client_set_timeout(sc, timeout);
+    /* A daemon is reached directly, never through an HTTP or SOCKS proxy. */
+    g_socket_client_set_enable_proxy(sc, FALSE);
     return sc;
 }
 

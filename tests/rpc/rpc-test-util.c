@@ -56,13 +56,25 @@ server_thread(gpointer data)
 test_server *
 test_server_start(const ferry_rpc_server_config *config)
 {
-    test_server *ts = g_new0(test_server, 1);
     g_autoptr(GError) error = NULL;
+    g_autofree char *dir = g_dir_make_tmp("ferry-rpc-test-XXXXXX", &error);
+    g_autofree char *path = NULL;
+    test_server *ts;
+
+    g_assert_no_error(error);
+    path = g_build_filename(dir, "ferryd.sock", NULL);
+    ts = test_server_start_at(config, path);
+    ts->dir = g_steal_pointer(&dir);
+    return ts;
+}
+
+test_server *
+test_server_start_at(const ferry_rpc_server_config *config, const char *path)
+{
+    test_server *ts = g_new0(test_server, 1);
 
     ts->config = *config;
-    ts->dir = g_dir_make_tmp("ferry-rpc-test-XXXXXX", &error);
-    g_assert_no_error(error);
-    ts->path = g_build_filename(ts->dir, "ferryd.sock", NULL);
+    ts->path = g_strdup(path);
     ts->context = g_main_context_new();
     ts->loop = g_main_loop_new(ts->context, FALSE);
     g_mutex_init(&ts->lock);
@@ -88,7 +100,8 @@ test_server_stop(test_server *ts)
     g_main_context_invoke(ts->context, quit_cb, ts->loop);
     g_thread_join(ts->thread);
     g_assert_false(g_file_test(ts->path, G_FILE_TEST_EXISTS));
-    g_rmdir(ts->dir);
+    if (ts->dir)
+        g_rmdir(ts->dir);
     g_main_loop_unref(ts->loop);
     g_main_context_unref(ts->context);
     g_mutex_clear(&ts->lock);

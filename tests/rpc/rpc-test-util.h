@@ -21,6 +21,15 @@ typedef struct test_server test_server;
  */
 test_server *test_server_start(const ferry_rpc_server_config *config);
 
+/**
+ * test_server_start_at:
+ * @config: the server's configuration (handler included)
+ * @path: where to put the UNIX socket (its directory must exist)
+ *
+ * test_server_start() with a socket path of the caller's choice.
+ */
+test_server *test_server_start_at(const ferry_rpc_server_config *config, const char *path);
+
 /** test_server_stop: stops the server and its thread, removes the directory. */
 void test_server_stop(test_server *ts);
 
