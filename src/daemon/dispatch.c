@@ -344,19 +344,29 @@ dispatch_events_deregister(dispatch_call *c, GError **error)
 /* Domain procedures                                                         */
 /* ------------------------------------------------------------------------ */
 
+/* Answers with @dom (taken) in the Ret message @ret's field @field. */
+static gboolean
+reply_domain(dispatch_call *c, ferry_domain *dom, ProtobufCMessage *ret,
+             Ferry__Domain **field)
+{
+    g_autoptr(ferry_domain) owned = dom;
+    Ferry__Domain wire;
+
+    if (!owned)
+        return FALSE;
+    *field = domain_to_wire(owned, &wire);
+    return set_ret(c, ret);
+}
+
 static gboolean
 dispatch_domain_lookup_by_name(dispatch_call *c, GError **error)
 {
     const Ferry__DomainLookupByNameArgs *args =
         (const Ferry__DomainLookupByNameArgs *)c->args;
     Ferry__DomainLookupByNameRet ret = FERRY__DOMAIN_LOOKUP_BY_NAME_RET__INIT;
-    g_autoptr(ferry_domain) dom = ferry_domain_lookup_by_name(c->conn, args->name, error);
-    Ferry__Domain wire;
 
-    if (!dom)
-        return FALSE;
-    ret.dom = domain_to_wire(dom, &wire);
-    return set_ret(c, &ret.base);
+    return reply_domain(c, ferry_domain_lookup_by_name(c->conn, args->name, error),
+                        &ret.base, &ret.dom);
 }
 
 static gboolean
@@ -365,13 +375,9 @@ dispatch_domain_lookup_by_uuid(dispatch_call *c, GError **error)
     const Ferry__DomainLookupByUuidArgs *args =
         (const Ferry__DomainLookupByUuidArgs *)c->args;
     Ferry__DomainLookupByUuidRet ret = FERRY__DOMAIN_LOOKUP_BY_UUID_RET__INIT;
-    g_autoptr(ferry_domain) dom = ferry_domain_lookup_by_uuid(c->conn, args->uuid, error);
-    Ferry__Domain wire;
 
-    if (!dom)
-        return FALSE;
-    ret.dom = domain_to_wire(dom, &wire);
-    return set_ret(c, &ret.base);
+    return reply_domain(c, ferry_domain_lookup_by_uuid(c->conn, args->uuid, error),
+                        &ret.base, &ret.dom);
 }
 
 static gboolean
@@ -379,13 +385,9 @@ dispatch_domain_define_xml(dispatch_call *c, GError **error)
 {
     const Ferry__DomainDefineXmlArgs *args = (const Ferry__DomainDefineXmlArgs *)c->args;
     Ferry__DomainDefineXmlRet ret = FERRY__DOMAIN_DEFINE_XML_RET__INIT;
-    g_autoptr(ferry_domain) dom = ferry_domain_define_xml(c->conn, args->xml, error);
-    Ferry__Domain wire;
 
-    if (!dom)
-        return FALSE;
-    ret.dom = domain_to_wire(dom, &wire);
-    return set_ret(c, &ret.base);
+    return reply_domain(c, ferry_domain_define_xml(c->conn, args->xml, error),
+                        &ret.base, &ret.dom);
 }
 
 static gboolean
@@ -393,74 +395,69 @@ dispatch_domain_create_xml(dispatch_call *c, GError **error)
 {
     const Ferry__DomainCreateXmlArgs *args = (const Ferry__DomainCreateXmlArgs *)c->args;
     Ferry__DomainCreateXmlRet ret = FERRY__DOMAIN_CREATE_XML_RET__INIT;
-    g_autoptr(ferry_domain) dom =
-        ferry_domain_create_xml(c->conn, args->xml, args->flags, error);
-    Ferry__Domain wire;
+
+    return reply_domain(c, ferry_domain_create_xml(c->conn, args->xml, args->flags, error),
+                        &ret.base, &ret.dom);
+}
+
+/*
+ * Runs @action (or @flags_action with @flags) on the domain a call names.
+ * The Ret messages of these procedures are empty.
+ */
+static gboolean
+run_domain_action(dispatch_call *c, const Ferry__Domain *wire,
+                  gboolean (*action)(ferry_domain *, GError **),
+                  gboolean (*flags_action)(ferry_domain *, guint, GError **), guint flags,
+                  GError **error)
+{
+    g_autoptr(ferry_domain) dom = domain_from_wire(c, wire, error);
 
     if (!dom)
         return FALSE;
-    ret.dom = domain_to_wire(dom, &wire);
-    return set_ret(c, &ret.base);
+    if (action ? !action(dom, error) : !flags_action(dom, flags, error))
+        return FALSE;
+    c->ret = g_bytes_new(NULL, 0);
+    return TRUE;
 }
 
 static gboolean
 dispatch_domain_undefine(dispatch_call *c, GError **error)
 {
     const Ferry__DomainUndefineArgs *args = (const Ferry__DomainUndefineArgs *)c->args;
-    Ferry__DomainUndefineRet ret = FERRY__DOMAIN_UNDEFINE_RET__INIT;
-    g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
 
-    if (!dom || !ferry_domain_undefine(dom, args->flags, error))
-        return FALSE;
-    return set_ret(c, &ret.base);
+    return run_domain_action(c, args->dom, NULL, ferry_domain_undefine, args->flags, error);
 }
 
 static gboolean
 dispatch_domain_start(dispatch_call *c, GError **error)
 {
     const Ferry__DomainStartArgs *args = (const Ferry__DomainStartArgs *)c->args;
-    Ferry__DomainStartRet ret = FERRY__DOMAIN_START_RET__INIT;
-    g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
 
-    if (!dom || !ferry_domain_start(dom, args->flags, error))
-        return FALSE;
-    return set_ret(c, &ret.base);
+    return run_domain_action(c, args->dom, NULL, ferry_domain_start, args->flags, error);
 }
 
 static gboolean
 dispatch_domain_destroy(dispatch_call *c, GError **error)
 {
     const Ferry__DomainDestroyArgs *args = (const Ferry__DomainDestroyArgs *)c->args;
-    Ferry__DomainDestroyRet ret = FERRY__DOMAIN_DESTROY_RET__INIT;
-    g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
 
-    if (!dom || !ferry_domain_destroy(dom, error))
-        return FALSE;
-    return set_ret(c, &ret.base);
+    return run_domain_action(c, args->dom, ferry_domain_destroy, NULL, 0, error);
 }
 
 static gboolean
 dispatch_domain_suspend(dispatch_call *c, GError **error)
 {
     const Ferry__DomainSuspendArgs *args = (const Ferry__DomainSuspendArgs *)c->args;
-    Ferry__DomainSuspendRet ret = FERRY__DOMAIN_SUSPEND_RET__INIT;
-    g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
 
-    if (!dom || !ferry_domain_suspend(dom, error))
-        return FALSE;
-    return set_ret(c, &ret.base);
+    return run_domain_action(c, args->dom, ferry_domain_suspend, NULL, 0, error);
 }
 
 static gboolean
 dispatch_domain_resume(dispatch_call *c, GError **error)
 {
     const Ferry__DomainResumeArgs *args = (const Ferry__DomainResumeArgs *)c->args;
-    Ferry__DomainResumeRet ret = FERRY__DOMAIN_RESUME_RET__INIT;
-    g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
 
-    if (!dom || !ferry_domain_resume(dom, error))
-        return FALSE;
-    return set_ret(c, &ret.base);
+    return run_domain_action(c, args->dom, ferry_domain_resume, NULL, 0, error);
 }
 
 static gboolean

@@ -374,56 +374,58 @@ remote_domain_create_xml(ferry_conn *conn, const char *xml, guint flags, GError 
     return domain_result(conn, ret, ret ? ((Ferry__DomainCreateXmlRet *)ret)->dom : NULL);
 }
 
+/* Calls a procedure on @dom: fills the Args' domain field @field, expects
+ * an empty Ret. */
+static gboolean
+domain_call(ferry_domain *dom, guint32 procedure, ProtobufCMessage *args,
+            Ferry__Domain **field, GError **error)
+{
+    Ferry__Domain wire;
+
+    *field = domain_to_wire(dom, &wire);
+    return call_no_ret(dom->conn, procedure, args, error);
+}
+
 static gboolean
 remote_domain_undefine(ferry_domain *dom, guint flags, GError **error)
 {
     Ferry__DomainUndefineArgs args = FERRY__DOMAIN_UNDEFINE_ARGS__INIT;
-    Ferry__Domain wire;
 
-    args.dom = domain_to_wire(dom, &wire);
     args.flags = flags;
-    return call_no_ret(dom->conn, FERRY__PROCEDURE__DOMAIN_UNDEFINE, &args.base, error);
+    return domain_call(dom, FERRY__PROCEDURE__DOMAIN_UNDEFINE, &args.base, &args.dom, error);
 }
 
 static gboolean
 remote_domain_start(ferry_domain *dom, guint flags, GError **error)
 {
     Ferry__DomainStartArgs args = FERRY__DOMAIN_START_ARGS__INIT;
-    Ferry__Domain wire;
 
-    args.dom = domain_to_wire(dom, &wire);
     args.flags = flags;
-    return call_no_ret(dom->conn, FERRY__PROCEDURE__DOMAIN_START, &args.base, error);
+    return domain_call(dom, FERRY__PROCEDURE__DOMAIN_START, &args.base, &args.dom, error);
 }
 
 static gboolean
 remote_domain_destroy(ferry_domain *dom, GError **error)
 {
     Ferry__DomainDestroyArgs args = FERRY__DOMAIN_DESTROY_ARGS__INIT;
-    Ferry__Domain wire;
 
-    args.dom = domain_to_wire(dom, &wire);
-    return call_no_ret(dom->conn, FERRY__PROCEDURE__DOMAIN_DESTROY, &args.base, error);
+    return domain_call(dom, FERRY__PROCEDURE__DOMAIN_DESTROY, &args.base, &args.dom, error);
 }
 
 static gboolean
 remote_domain_suspend(ferry_domain *dom, GError **error)
 {
     Ferry__DomainSuspendArgs args = FERRY__DOMAIN_SUSPEND_ARGS__INIT;
-    Ferry__Domain wire;
 
-    args.dom = domain_to_wire(dom, &wire);
-    return call_no_ret(dom->conn, FERRY__PROCEDURE__DOMAIN_SUSPEND, &args.base, error);
+    return domain_call(dom, FERRY__PROCEDURE__DOMAIN_SUSPEND, &args.base, &args.dom, error);
 }
 
 static gboolean
 remote_domain_resume(ferry_domain *dom, GError **error)
 {
     Ferry__DomainResumeArgs args = FERRY__DOMAIN_RESUME_ARGS__INIT;
-    Ferry__Domain wire;
 
-    args.dom = domain_to_wire(dom, &wire);
-    return call_no_ret(dom->conn, FERRY__PROCEDURE__DOMAIN_RESUME, &args.base, error);
+    return domain_call(dom, FERRY__PROCEDURE__DOMAIN_RESUME, &args.base, &args.dom, error);
 }
 
 static gboolean
