@@ -172,6 +172,8 @@ client_new(GSocketConnection *conn, char *desc, const ferry_rpc_client_config *c
     client->desc = desc;
     if (config)
         client->config = *config;
+    if (!client->config.max_frame)
+        client->config.max_frame = FERRY_RPC_DEFAULT_MAX_FRAME;
     if (!client->config.keepalive_interval_ms)
         client->config.keepalive_interval_ms = DEFAULT_KEEPALIVE_MS;
     chan_config.max_frame = client->config.max_frame;
@@ -334,6 +336,17 @@ wait_call(ferry_rpc_client *client, pending_call *pc, guint32 serial, gint64 end
     }
 }
 
+/* A call the daemon would hang up on is refused here instead. */
+static gboolean
+check_call_size(ferry_rpc_client *client, GBytes *frame, guint32 procedure,
+                GError **error)
+{
+    g_autofree char *what = g_strdup_printf("the call %s",
+                                            ferry_rpc_procedure_name(procedure));
+
+    return ferry_rpc_frame_check_size(frame, client->config.max_frame, what, error);
+}
+
 GBytes *
 ferry_rpc_client_call(ferry_rpc_client *client, guint32 procedure, GBytes *args,
                       guint timeout_ms, GError **error)
@@ -356,9 +369,14 @@ ferry_rpc_client_call(ferry_rpc_client *client, guint32 procedure, GBytes *args,
     serial = ++client->next_serial;
     if (serial == 0)
         serial = ++client->next_serial;
-    g_hash_table_insert(client->pending, GUINT_TO_POINTER(serial), &pc);
     frame = ferry_rpc_frame_new(procedure, FERRY__PACKET_TYPE__CALL, serial,
                                 FERRY__PACKET_STATUS__OK, args);
+    if (!check_call_size(client, frame, procedure, error)) {
+        g_mutex_unlock(&client->lock);
+        g_cond_clear(&pc.cond);
+        return NULL;
+    }
+    g_hash_table_insert(client->pending, GUINT_TO_POINTER(serial), &pc);
     /* If the channel is already closed, its closed callback fails the call. */
     ferry_rpc_channel_send(client->chan, frame);
     wait_call(client, &pc, serial, end_us, timeout_ms);

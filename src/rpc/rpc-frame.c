@@ -52,6 +52,20 @@ ferry_rpc_frame_new_error(guint32 procedure, guint32 serial, const GError *error
                                FERRY__PACKET_STATUS__ERROR, body);
 }
 
+gboolean
+ferry_rpc_frame_check_size(GBytes *frame, gsize max_frame, const char *what,
+                           GError **error)
+{
+    gsize len = g_bytes_get_size(frame) - FERRY_RPC_HEADER_SIZE;
+
+    if (len <= max_frame)
+        return TRUE;
+    g_set_error(error, FERRY_ERROR, FERRY_ERROR_LIMIT,
+                "%s would be a frame of %" G_GSIZE_FORMAT " bytes, above the limit of %"
+                G_GSIZE_FORMAT, what, len, max_frame);
+    return FALSE;
+}
+
 GBytes *
 ferry_rpc_packet_body(const Ferry__Packet *packet)
 {

@@ -48,6 +48,21 @@ GBytes *ferry_rpc_frame_new(guint32 procedure, Ferry__PacketType type, guint32 s
 GBytes *ferry_rpc_frame_new_error(guint32 procedure, guint32 serial, const GError *error);
 
 /**
+ * ferry_rpc_frame_check_size:
+ * @frame: a frame about to be sent
+ * @max_frame: the frame limit both sides apply
+ * @what: what the frame carries, for the error ("the reply to DOMAIN_GET_XML")
+ * @error: return location for an error (FERRY_ERROR_LIMIT)
+ *
+ * The peer closes the connection on a frame above the limit: a sender
+ * checks first and reports the one operation instead.
+ *
+ * Returns: FALSE if @frame is too large.
+ */
+gboolean ferry_rpc_frame_check_size(GBytes *frame, gsize max_frame, const char *what,
+                                    GError **error);
+
+/**
  * ferry_rpc_packet_body:
  * @packet: a decoded packet
  *

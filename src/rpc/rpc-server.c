@@ -51,6 +51,7 @@ struct ferry_rpc_server_client {
     gpointer handler_data;
     gpointer client_data;
     guint max_calls;
+    gsize max_frame;
     gint in_flight;             /* atomic: calls queued or running */
 };
 
@@ -253,6 +254,7 @@ on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source_ob
     client->handler = srv->config.handler;
     client->handler_data = srv->config.handler_data;
     client->max_calls = srv->config.max_calls_per_client;
+    client->max_frame = srv->config.max_frame;
     client->chan = ferry_rpc_channel_new(G_IO_STREAM(conn), srv->context,
                                          &srv->channel_config, on_packet, on_closed,
                                          client);
@@ -292,9 +294,16 @@ call_job_run(gpointer data, gpointer user_data)
     }
     if (client->handler->call(client->handler_data, client, client->client_data,
                               job->procedure, job->args, &ret, &local)) {
+        g_autofree char *what = g_strdup_printf("the reply to %s",
+                                                ferry_rpc_procedure_name(job->procedure));
+
         frame = ferry_rpc_frame_new(job->procedure, FERRY__PACKET_TYPE__REPLY, job->serial,
                                     FERRY__PACKET_STATUS__OK, ret);
-    } else {
+        /* The client would hang up on it: answer that instead. */
+        if (!ferry_rpc_frame_check_size(frame, client->max_frame, what, &local))
+            g_clear_pointer(&frame, g_bytes_unref);
+    }
+    if (!frame) {
         if (!local)
             local = g_error_new(FERRY_ERROR, FERRY_ERROR_INTERNAL,
                                 "the handler of %s failed without saying why",

@@ -16,8 +16,9 @@
 /* ------------------------------------------------------------------------ */
 
 /*
- * CONNECT_GET_HOSTNAME answers "echo-host"; DOMAIN_START waits until the
- * test opens the gate; DOMAIN_LOOKUP_BY_NAME fails with NO_DOMAIN.
+ * CONNECT_GET_HOSTNAME answers "echo-host"; CONNECT_GET_CAPABILITIES answers
+ * 2000 bytes; DOMAIN_START waits until the test opens the gate;
+ * DOMAIN_LOOKUP_BY_NAME fails with NO_DOMAIN.
  */
 typedef struct {
     GMutex lock;
@@ -66,6 +67,14 @@ echo_call(gpointer handler_data, ferry_rpc_server_client *client, gpointer clien
         Ferry__ConnectGetHostnameRet ret = FERRY__CONNECT_GET_HOSTNAME_RET__INIT;
 
         ret.hostname = (char *)"echo-host";
+        *ret_body = ferry_rpc_message_pack(&ret.base);
+        return TRUE;
+    }
+    case FERRY__PROCEDURE__CONNECT_GET_CAPABILITIES: {
+        Ferry__ConnectGetCapabilitiesRet ret = FERRY__CONNECT_GET_CAPABILITIES_RET__INIT;
+        g_autofree char *big = g_strnfill(2000, 'x');
+
+        ret.capabilities = big;
         *ret_body = ferry_rpc_message_pack(&ret.base);
         return TRUE;
     }
@@ -320,6 +329,48 @@ test_call_timeout(void)
     /* The late reply is dropped; the connection goes on. */
     gate_open();
     assert_hostname_works(client);
+    ferry_rpc_client_unref(client);
+    test_server_stop(ts);
+}
+
+static void
+test_oversized_messages(void)
+{
+    ferry_rpc_server_config config = { .max_frame = 1024 };
+    test_server *ts = start_server(&config);
+    ferry_rpc_client *client = connect_client(ts, NULL);
+    ferry_rpc_client_config cc = { .max_frame = 64 };
+    ferry_rpc_client *small = connect_client(ts, &cc);
+    Ferry__ConnectGetCapabilitiesArgs caps = FERRY__CONNECT_GET_CAPABILITIES_ARGS__INIT;
+    Ferry__DomainLookupByNameArgs lookup = FERRY__DOMAIN_LOOKUP_BY_NAME_ARGS__INIT;
+    g_autofree char *long_name = g_strnfill(100, 'n');
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+
+    /* A reply above the limit becomes an error, not a frame the client refuses. */
+    ret = ferry_rpc_client_call_message(client, FERRY__PROCEDURE__CONNECT_GET_CAPABILITIES,
+                                        &caps.base, 0, &error);
+    g_assert_null(ret);
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_LIMIT);
+    g_assert_true(g_str_has_prefix(error->message, "the reply to CONNECT_GET_CAPABILITIES "
+                                   "would be a frame of "));
+    g_assert_true(g_str_has_suffix(error->message, " bytes, above the limit of 1024"));
+    g_clear_error(&error);
+
+    /* A call above the client's own limit never leaves. */
+    lookup.name = long_name;
+    ret = ferry_rpc_client_call_message(small, FERRY__PROCEDURE__DOMAIN_LOOKUP_BY_NAME,
+                                        &lookup.base, 0, &error);
+    g_assert_null(ret);
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_LIMIT);
+    g_assert_true(g_str_has_prefix(error->message, "the call DOMAIN_LOOKUP_BY_NAME would be "
+                                   "a frame of "));
+    g_assert_true(g_str_has_suffix(error->message, " bytes, above the limit of 64"));
+
+    assert_hostname_works(client);
+    assert_hostname_works(small);
+    g_assert_cmpuint(test_log_count(""), ==, 0);
+    ferry_rpc_client_unref(small);
     ferry_rpc_client_unref(client);
     test_server_stop(ts);
 }
@@ -614,6 +665,7 @@ main(int argc, char **argv)
     g_test_add_func("/rpc/server/concurrent-calls", test_concurrent_calls);
     g_test_add_func("/rpc/server/calls-in-flight-limit", test_calls_in_flight_limit);
     g_test_add_func("/rpc/server/call-timeout", test_call_timeout);
+    g_test_add_func("/rpc/server/oversized-messages", test_oversized_messages);
     g_test_add_func("/rpc/server/tcp", test_tcp);
     g_test_add_func("/rpc/server/connect-refused", test_connect_refused);
     g_test_add_func("/rpc/server/max-clients", test_max_clients);
