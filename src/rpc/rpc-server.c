@@ -45,6 +45,9 @@ struct ferry_rpc_server_client {
     gint ref;
     guint id;
     char *desc;
+    gboolean has_creds;         /* a UNIX peer whose credentials were read */
+    gint64 pid;
+    gint64 uid;
     ferry_rpc_server *server;   /* NULL once closed; context only */
     ferry_rpc_channel *chan;
     const ferry_rpc_handler *handler;
@@ -101,23 +104,34 @@ ferry_rpc_server_client_send_event(ferry_rpc_server_client *client, guint32 proc
     return ferry_rpc_channel_send(client->chan, frame);
 }
 
-/* Names a peer for the logs, with its credentials on a UNIX socket. */
-static char *
-describe_peer(guint id, GSocketConnection *conn)
+/* Reads the credentials of a UNIX peer into @client. */
+static void
+read_credentials(ferry_rpc_server_client *client, GSocketConnection *conn, GError **error)
 {
     GSocket *socket = g_socket_connection_get_socket(conn);
+    g_autoptr(GCredentials) creds = g_socket_get_credentials(socket, error);
+
+    if (!creds)
+        return;
+    client->pid = g_credentials_get_unix_pid(creds, NULL);
+    client->uid = g_credentials_get_unix_user(creds, NULL);
+    client->has_creds = TRUE;
+}
+
+/* Names a peer for the logs, with its credentials on a UNIX socket. */
+static char *
+describe_peer(ferry_rpc_server_client *client, GSocketConnection *conn)
+{
     g_autoptr(GSocketAddress) remote = NULL;
     g_autoptr(GError) local = NULL;
 
     if (G_IS_UNIX_CONNECTION(conn)) {
-        g_autoptr(GCredentials) creds = g_socket_get_credentials(socket, &local);
-
-        if (!creds)
-            return g_strdup_printf("client %u (unix, credentials unknown: %s)", id,
+        read_credentials(client, conn, &local);
+        if (!client->has_creds)
+            return g_strdup_printf("client %u (unix, credentials unknown: %s)", client->id,
                                    local->message);
-        return g_strdup_printf("client %u (unix, pid %ld, uid %ld)", id,
-                               (long)g_credentials_get_unix_pid(creds, NULL),
-                               (long)g_credentials_get_unix_user(creds, NULL));
+        return g_strdup_printf("client %u (unix, pid %" G_GINT64_FORMAT ", uid %"
+                               G_GINT64_FORMAT ")", client->id, client->pid, client->uid);
     }
     remote = g_socket_connection_get_remote_address(conn, NULL);
     if (G_IS_INET_SOCKET_ADDRESS(remote)) {
@@ -126,10 +140,23 @@ describe_peer(guint id, GSocketConnection *conn)
         g_autofree char *text = g_inet_address_to_string(addr);
         gboolean v6 = g_inet_address_get_family(addr) == G_SOCKET_FAMILY_IPV6;
 
-        return g_strdup_printf("client %u (tcp, %s%s%s:%u)", id, v6 ? "[" : "", text,
-                               v6 ? "]" : "", g_inet_socket_address_get_port(inet));
+        return g_strdup_printf("client %u (tcp, %s%s%s:%u)", client->id, v6 ? "[" : "",
+                               text, v6 ? "]" : "", g_inet_socket_address_get_port(inet));
     }
-    return g_strdup_printf("client %u (unknown transport)", id);
+    return g_strdup_printf("client %u (unknown transport)", client->id);
+}
+
+gboolean
+ferry_rpc_server_client_get_credentials(ferry_rpc_server_client *client, gint64 *ret_pid,
+                                        gint64 *ret_uid)
+{
+    if (!client->has_creds)
+        return FALSE;
+    if (ret_pid)
+        *ret_pid = client->pid;
+    if (ret_uid)
+        *ret_uid = client->uid;
+    return TRUE;
 }
 
 /* Answers a call at once with @err (taken). */
@@ -232,26 +259,25 @@ on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source_ob
 {
     ferry_rpc_server *srv = user_data;
     ferry_rpc_server_client *client;
-    g_autofree char *desc = NULL;
     guint n = g_hash_table_size(srv->clients);
 
     if (srv->stopped)
         return TRUE;
     prune_draining(srv);
-    desc = describe_peer(++srv->next_id, conn);
+    client = g_new0(ferry_rpc_server_client, 1);
+    client->ref = 1;
+    client->id = ++srv->next_id;
+    client->desc = describe_peer(client, conn);
+    client->handler = srv->config.handler;
     if (n >= srv->config.max_clients) {
         g_warning("%s: refused: the limit of %u connected clients is reached; closing",
-                  desc, n);
+                  client->desc, n);
         g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
+        ferry_rpc_server_client_unref(client);
         return TRUE;
     }
 
-    client = g_new0(ferry_rpc_server_client, 1);
-    client->ref = 1;
-    client->id = srv->next_id;
-    client->desc = g_steal_pointer(&desc);
     client->server = srv;
-    client->handler = srv->config.handler;
     client->handler_data = srv->config.handler_data;
     client->max_calls = srv->config.max_calls_per_client;
     client->max_frame = srv->config.max_frame;

@@ -178,6 +178,21 @@ void ferry_rpc_server_client_unref(ferry_rpc_server_client *client);
 const char *ferry_rpc_server_client_get_description(ferry_rpc_server_client *client);
 
 /**
+ * ferry_rpc_server_client_get_credentials:
+ * @client: a client
+ * @ret_pid: (out) (optional): the peer's process id
+ * @ret_uid: (out) (optional): the peer's user id
+ *
+ * What the kernel says of a peer on the UNIX socket, for access checks.
+ * Any thread.
+ *
+ * Returns: FALSE (leaving the outputs alone) for a TCP peer or when the
+ *   credentials could not be read.
+ */
+gboolean ferry_rpc_server_client_get_credentials(ferry_rpc_server_client *client,
+                                                 gint64 *ret_pid, gint64 *ret_uid);
+
+/**
  * ferry_rpc_server_client_send_event:
  * @client: a client
  * @procedure: the event's procedure (e.g. FERRY__PROCEDURE__EVENT_LIFECYCLE)

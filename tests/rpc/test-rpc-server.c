@@ -6,6 +6,7 @@
 
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "rpc-test-util.h"
@@ -26,6 +27,7 @@ typedef struct {
     guint waiting;          /* DOMAIN_START calls at the gate */
     gboolean gate_open;
     guint opened;
+    guint unix_peers;
     guint closed;
     guint freed;
 } echo_state;
@@ -35,7 +37,19 @@ static echo_state echo;
 static gpointer
 echo_client_open(gpointer handler_data, ferry_rpc_server_client *client)
 {
+    gint64 pid = 0;
+    gint64 uid = -1;
+    gboolean unix_peer = ferry_rpc_server_client_get_credentials(client, &pid, &uid);
+
+    /* Every peer of these tests is this process, on either transport. */
+    if (unix_peer) {
+        g_assert_cmpint(pid, ==, getpid());
+        g_assert_cmpint(uid, ==, getuid());
+    } else {
+        g_assert_true(strstr(ferry_rpc_server_client_get_description(client), "(tcp, "));
+    }
     g_mutex_lock(&echo.lock);
+    echo.unix_peers += unix_peer;
     echo.opened++;
     g_mutex_unlock(&echo.lock);
     return &echo;
@@ -117,7 +131,7 @@ echo_reset(void)
     g_mutex_lock(&echo.lock);
     echo.waiting = 0;
     echo.gate_open = FALSE;
-    echo.opened = echo.closed = echo.freed = 0;
+    echo.opened = echo.unix_peers = echo.closed = echo.freed = 0;
     g_mutex_unlock(&echo.lock);
     test_log_clear();
 }
@@ -224,6 +238,7 @@ test_call_and_error(void)
     test_server_wait_n_clients(ts, 0);
     g_mutex_lock(&echo.lock);
     g_assert_cmpuint(echo.opened, ==, 1);
+    g_assert_cmpuint(echo.unix_peers, ==, 1);
     g_assert_cmpuint(echo.closed, ==, 1);
     g_assert_cmpuint(echo.freed, ==, 1);
     g_mutex_unlock(&echo.lock);
@@ -390,6 +405,11 @@ test_tcp(void)
     g_assert_cmpstr(ferry_rpc_client_get_description(client), ==, desc);
     assert_hostname_works(client);
     ferry_rpc_client_unref(client);
+    test_server_wait_n_clients(ts, 0);
+    g_mutex_lock(&echo.lock);
+    g_assert_cmpuint(echo.opened, ==, 1);
+    g_assert_cmpuint(echo.unix_peers, ==, 0);
+    g_mutex_unlock(&echo.lock);
     test_server_stop(ts);
 }
 
