@@ -384,6 +384,148 @@ test_events(daemon_fixture *f, gconstpointer data)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Parity with the in-process test driver                                    */
+/* ------------------------------------------------------------------------ */
+
+#define TEST_XML "<domain type='test'><name>web1</name><uuid>" UUID1 "</uuid>" \
+    "<memory unit='MiB'>64</memory><vcpu>1</vcpu>" \
+    "<os><type arch='x86_64' machine='pc'>hvm</type></os></domain>"
+
+/*
+ * Appends "STEP: ok DETAIL" or "STEP: CODE: MESSAGE", taking *@error: read
+ * here, after the step's own call set it, whatever the order in which the
+ * caller's arguments were evaluated.
+ */
+static void
+record(GString *t, const char *step, gboolean ok, const char *detail, GError **error)
+{
+    g_autoptr(GError) owned = g_steal_pointer(error);
+
+    if (ok)
+        g_string_append_printf(t, "%s: ok%s%s\n", step, detail ? " " : "",
+                               detail ? detail : "");
+    else
+        g_string_append_printf(t, "%s: %s: %s\n", step,
+                               ferry_error_code_to_string(owned->code), owned->message);
+}
+
+static void
+record_domain(GString *t, const char *step, ferry_domain *dom, GError **error)
+{
+    g_autofree char *detail = dom ? g_strdup_printf("%s %s", ferry_domain_get_name(dom),
+                                                    ferry_domain_get_uuid(dom))
+                                  : NULL;
+
+    record(t, step, dom != NULL, detail, error);
+    ferry_domain_unref(dom);
+}
+
+static void
+record_info(GString *t, ferry_domain *dom)
+{
+    GError *error = NULL;
+    ferry_domain_info info = { 0 };
+    gboolean ok = ferry_domain_get_info(dom, &info, &error);
+    g_autofree char *detail = g_strdup_printf(
+        "state %d reason %d memory %" G_GUINT64_FORMAT " vcpus %u cpu %" G_GUINT64_FORMAT
+        " persistent %d pid %" G_GINT64_FORMAT, info.state, info.reason, info.memory_kib,
+        info.vcpus, info.cpu_time_ns, info.persistent, info.pid);
+
+    record(t, "info", ok, detail, &error);
+}
+
+static void
+record_list(GString *t, ferry_conn *conn)
+{
+    GError *error = NULL;
+    g_autoptr(GPtrArray) domains = NULL;
+    g_autoptr(GString) names = g_string_new(NULL);
+    gboolean ok = ferry_conn_list_domains(conn, 0, &domains, &error);
+
+    for (guint i = 0; ok && i < domains->len; i++)
+        g_string_append_printf(names, "[%s]",
+                               ferry_domain_get_name(g_ptr_array_index(domains, i)));
+    record(t, "list", ok, names->str, &error);
+}
+
+/*
+ * Runs the same operations on @conn whatever their outcome, and returns
+ * what happened, event by event and step by step.
+ */
+static char *
+run_script(ferry_conn *conn, GPtrArray *events, guint expected_events)
+{
+    GString *t = g_string_new(NULL);
+    g_autoptr(ferry_domain) dom = ferry_domain_new_handle(conn, "web1", UUID1);
+    GError *error = NULL;
+    g_autofree char *hostname = ferry_conn_get_hostname(conn, &error);
+    g_autofree char *xml = NULL;
+    guint id;
+
+    record(t, "hostname", hostname != NULL, hostname, &error);
+    id = ferry_conn_subscribe_events(conn, on_event, events, NULL, &error);
+    record(t, "subscribe", id != 0, NULL, &error);
+    record_domain(t, "define", ferry_domain_define_xml(conn, TEST_XML, &error), &error);
+    record_domain(t, "lookup-name", ferry_domain_lookup_by_name(conn, "web1", &error), &error);
+    record_domain(t, "lookup-uuid", ferry_domain_lookup_by_uuid(conn, UUID1, &error), &error);
+    record_list(t, conn);
+    record(t, "start", ferry_domain_start(dom, 0, &error), NULL, &error);
+    record_info(t, dom);
+    record(t, "suspend", ferry_domain_suspend(dom, &error), NULL, &error);
+    record(t, "suspend-again", ferry_domain_suspend(dom, &error), NULL, &error);
+    record_info(t, dom);
+    record(t, "resume", ferry_domain_resume(dom, &error), NULL, &error);
+    xml = ferry_domain_get_xml(dom, 0, &error);
+    record(t, "dumpxml", xml != NULL, xml, &error);
+    record(t, "destroy", ferry_domain_destroy(dom, &error), NULL, &error);
+    record(t, "undefine", ferry_domain_undefine(dom, 0, &error), NULL, &error);
+    record_domain(t, "lookup-gone", ferry_domain_lookup_by_name(conn, "web1", &error), &error);
+    record_list(t, conn);
+
+    /* Events, before unsubscribing drops those still queued. */
+    while (g_main_context_iteration(NULL, FALSE))
+        ;
+    wait_events(events, expected_events);
+    for (guint i = 0; i < events->len; i++) {
+        seen_event *e = g_ptr_array_index(events, i);
+
+        g_string_append_printf(t, "event: %s %s %s state %d reason %d\n",
+                               ferry_lifecycle_event_to_string(e->lifecycle), e->name,
+                               e->uuid, e->state, e->reason);
+    }
+    if (id)
+        record(t, "unsubscribe", ferry_conn_unsubscribe_events(conn, id, &error), NULL,
+               &error);
+    return g_string_free(t, FALSE);
+}
+
+/*
+ * Whatever the test driver can do today, doing it through the daemon gives
+ * the same results, errors and events, to the letter.
+ */
+static void
+test_parity_with_test_driver(daemon_fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *uri = g_strdup_printf("test+unix:///default?socket=%s",
+                                           test_server_socket(f->ts));
+    g_autoptr(ferry_conn) local = ferry_conn_open("test:///default", &error);
+    g_autoptr(ferry_conn) remote = ferry_conn_open(uri, &error);
+    g_autoptr(GPtrArray) local_events =
+        g_ptr_array_new_with_free_func((GDestroyNotify)seen_event_free);
+    g_autoptr(GPtrArray) remote_events =
+        g_ptr_array_new_with_free_func((GDestroyNotify)seen_event_free);
+    g_autofree char *local_script = NULL;
+    g_autofree char *remote_script = NULL;
+
+    g_assert_no_error(error);
+    local_script = run_script(local, local_events, 0);
+    remote_script = run_script(remote, remote_events, local_events->len);
+    g_test_message("what the test driver did:\n%s", local_script);
+    g_assert_cmpstr(remote_script, ==, local_script);
+}
+
+/* ------------------------------------------------------------------------ */
 /* URIs and transports                                                       */
 /* ------------------------------------------------------------------------ */
 
@@ -592,6 +734,7 @@ main(int argc, char **argv)
     ADD("/remote/concurrent", test_concurrent);
     ADD("/remote/events", test_events);
     ADD("/remote/test-driver", test_test_driver);
+    ADD("/remote/parity-with-test-driver", test_parity_with_test_driver);
     ADD("/remote/tcp", test_tcp);
     ADD("/remote/daemon-gone", test_daemon_gone);
     ADD("/remote/dispatch-protocol", test_dispatch_protocol);
