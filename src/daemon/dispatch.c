@@ -171,6 +171,7 @@ dispatch_connect_open(dispatch_call *c, GError **error)
     Ferry__ConnectOpenRet ret = FERRY__CONNECT_OPEN_RET__INIT;
     dispatch_client *dc = c->dc;
     ferry_conn *conn;
+    gboolean kept;
 
     g_mutex_lock(&dc->lock);
     if (dc->conn || dc->opening) {
@@ -188,20 +189,22 @@ dispatch_connect_open(dispatch_call *c, GError **error)
                                         error);
     g_mutex_lock(&dc->lock);
     dc->opening = FALSE;
-    if (conn && !dc->closed) {
-        dc->conn = g_steal_pointer(&conn);
-        g_info("%s: opened '%s'", ferry_rpc_server_client_get_description(dc->client),
-               ferry_conn_get_uri(dc->conn));
-    }
+    kept = conn && !dc->closed;
+    if (kept)
+        dc->conn = ferry_conn_ref(conn);
     g_mutex_unlock(&dc->lock);
-    if (conn) {
-        /* The client went away while the connection was opening. */
+    if (!conn)
+        return FALSE;
+    if (!kept) {
         ferry_conn_unref(conn);
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONNECTION_CLOSED,
                     "the client closed its connection while '%s' was opening", args->uri);
         return FALSE;
     }
-    return dc->conn ? set_ret(c, &ret.base) : FALSE;
+    g_info("%s: opened '%s'", ferry_rpc_server_client_get_description(dc->client),
+           ferry_conn_get_uri(conn));
+    ferry_conn_unref(conn);
+    return set_ret(c, &ret.base);
 }
 
 /* Takes the client's connection and subscription away from it. */

@@ -125,9 +125,10 @@ gboolean ferry_rpc_channel_send(ferry_rpc_channel *chan, GBytes *frame);
  * @reason: (transfer full) (nullable): why; NULL means the owner closed it
  *
  * Closes the channel: pending writes are dropped, the socket is shut down
- * and the closed callback runs.  From the channel's context this happens
- * before the function returns; from another thread it is queued to the
- * context.  Closing a closed channel does nothing.
+ * and the closed callback runs.  In the thread that owns the context (or
+ * whose thread-default it is, when nobody iterates it) this happens before
+ * the function returns; from another thread it is queued to the context
+ * (g_main_context_invoke()).  Closing a closed channel does nothing.
  */
 void ferry_rpc_channel_close(ferry_rpc_channel *chan, GError *reason);
 

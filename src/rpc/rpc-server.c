@@ -314,7 +314,7 @@ call_job_run(gpointer data, gpointer user_data)
     g_autoptr(GError) local = NULL;
 
     if (ferry_rpc_channel_is_closed(client->chan)) {
-        g_atomic_int_dec_and_test(&client->in_flight);
+        g_atomic_int_add(&client->in_flight, -1);
         call_job_free(job);
         return;
     }
@@ -338,7 +338,7 @@ call_job_run(gpointer data, gpointer user_data)
     }
     /* Counted out before the reply leaves, so that a client answering at
      * once never meets its own finished call in the limit. */
-    g_atomic_int_dec_and_test(&client->in_flight);
+    g_atomic_int_add(&client->in_flight, -1);
     ferry_rpc_channel_send(client->chan, frame);
     call_job_free(job);
 }
