@@ -1,16 +1,490 @@
-/* Placeholder: replaced by the RPC client driver. */
+/*
+ * remote-driver.c: the remote driver, a client of ferryd.
+ *
+ * Owns: turning each driver entry into one CALL of the wire protocol
+ * (proto/ferry.proto) and its reply back into the driver's result, and
+ * relaying the daemon's events to this process's subscribers.  Must not
+ * decide anything a driver decides: the daemon's driver does, and its
+ * errors come back with their code and message unchanged.
+ *
+ * Events: the first subscription on a connection registers with the daemon
+ * (EVENTS_REGISTER), the last unsubscription deregisters; the daemon's
+ * EVENT packets arrive on the RPC client's I/O thread and go out through
+ * this connection's event bus, which runs each callback in its
+ * subscriber's context.
+ */
 #include "ferry-config.h"
 
+#include <string.h>
+
+#include "api/event-bus.h"
 #include "remote/remote-driver.h"
+#include "rpc/rpc-client.h"
 #include "util/uri.h"
+
+/* How long closing waits for the daemon to acknowledge CONNECT_CLOSE. */
+#define CLOSE_TIMEOUT_MS 5000
+
+typedef struct {
+    ferry_rpc_client *rpc;
+    ferry_event_bus *bus;
+    GMutex lock;                /* guards the two fields below */
+    guint n_subscriptions;
+    gboolean registered;        /* EVENTS_REGISTER done */
+} remote_priv;
+
+static remote_priv *
+priv_of(ferry_conn *conn)
+{
+    return conn->driver_data;
+}
+
+/* Calls @procedure with @args; returns its Ret message. */
+static ProtobufCMessage *
+call(ferry_conn *conn, guint32 procedure, const ProtobufCMessage *args, GError **error)
+{
+    return ferry_rpc_client_call_message(priv_of(conn)->rpc, procedure, args, 0, error);
+}
+
+/* Calls a procedure whose Ret carries nothing. */
+static gboolean
+call_no_ret(ferry_conn *conn, guint32 procedure, const ProtobufCMessage *args,
+            GError **error)
+{
+    g_autoptr(ProtobufCMessage) ret = call(conn, procedure, args, error);
+
+    return ret != NULL;
+}
+
+static Ferry__Domain *
+domain_to_wire(ferry_domain *dom, Ferry__Domain *wire)
+{
+    ferry__domain__init(wire);
+    wire->name = dom->name;
+    wire->uuid = dom->uuid;
+    return wire;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Connection                                                                */
+/* ------------------------------------------------------------------------ */
 
 static gboolean
 remote_conn_probe(const ferry_uri *uri)
 {
-    return FALSE;
+    if (uri->transport)
+        return TRUE;
+    return strcmp(uri->driver, "qemu") == 0 && !uri->host &&
+           strcmp(uri->path, "/system") == 0;
+}
+
+/* The URI the daemon opens: no transport, no host, no parameter of ours. */
+static char *
+daemon_uri(const ferry_uri *uri)
+{
+    g_autoptr(GHashTable) params = g_hash_table_new(g_str_hash, g_str_equal);
+    ferry_uri local = {
+        .driver = uri->driver,
+        .port = -1,
+        .path = uri->path,
+        .params = params,
+    };
+    GHashTableIter iter;
+    gpointer key;
+    gpointer value;
+
+    g_hash_table_iter_init(&iter, uri->params);
+    while (g_hash_table_iter_next(&iter, &key, &value)) {
+        if (strcmp(key, "socket") != 0)
+            g_hash_table_insert(params, key, value);
+    }
+    return ferry_uri_to_string(&local);
+}
+
+static void
+remote_on_event(ferry_rpc_client *rpc, guint32 procedure, GBytes *body, gpointer data)
+{
+    remote_priv *priv = data;
+    g_autoptr(GError) local = NULL;
+    g_autoptr(ProtobufCMessage) msg = NULL;
+    const Ferry__LifecycleEvent *wire;
+    ferry_event event = { 0 };
+
+    if (procedure != FERRY__PROCEDURE__EVENT_LIFECYCLE) {
+        g_debug("%s: ignoring event %s (%u), unknown to this client",
+                ferry_rpc_client_get_description(rpc), ferry_rpc_procedure_name(procedure),
+                procedure);
+        return;
+    }
+    msg = ferry_rpc_message_unpack(&ferry__lifecycle_event__descriptor, body,
+                                   "a lifecycle event", &local);
+    if (!msg) {
+        g_debug("%s: dropping an event: %s", ferry_rpc_client_get_description(rpc),
+                local->message);
+        return;
+    }
+    wire = (const Ferry__LifecycleEvent *)msg;
+    event.type = wire->type;
+    event.lifecycle = wire->lifecycle;
+    event.state = wire->state;
+    event.reason = wire->reason;
+    event.timestamp_us = wire->timestamp_us;
+    ferry_event_bus_emit(priv->bus, &event, wire->domain->name, wire->domain->uuid);
+}
+
+static void
+remote_priv_free(remote_priv *priv)
+{
+    /* The RPC client first: once its thread is joined no event comes. */
+    ferry_rpc_client_unref(priv->rpc);
+    ferry_event_bus_free(priv->bus);
+    g_mutex_clear(&priv->lock);
+    g_free(priv);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(remote_priv, remote_priv_free)
+
+/* Connects to the daemon the URI names. */
+static ferry_rpc_client *
+connect_daemon(const ferry_uri *uri, const ferry_rpc_client_config *config,
+               GError **error)
+{
+    const char *socket = ferry_uri_get_param(uri, "socket");
+
+    if (g_strcmp0(uri->transport, "tcp") == 0) {
+        if (socket) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                        "URI '%s': parameter 'socket' is only for the unix transport",
+                        uri->original);
+            return NULL;
+        }
+        return ferry_rpc_client_new_tcp(uri->host,
+                                        uri->port != -1 ? uri->port : FERRY_DEFAULT_TCP_PORT,
+                                        config, error);
+    }
+    if (!socket)
+        socket = g_getenv("FERRY_SOCKET");
+    if (!socket || !*socket)
+        socket = FERRY_DEFAULT_SOCKET;
+    return ferry_rpc_client_new_unix(socket, config, error);
+}
+
+static gboolean
+remote_conn_open(ferry_conn *conn, const ferry_uri *uri, GError **error)
+{
+    g_autoptr(remote_priv) priv = g_new0(remote_priv, 1);
+    g_autofree char *target = daemon_uri(uri);
+    Ferry__ConnectOpenArgs args = FERRY__CONNECT_OPEN_ARGS__INIT;
+    ferry_rpc_client_config config = {
+        .event_func = remote_on_event,
+        .event_data = priv,
+    };
+
+    g_mutex_init(&priv->lock);
+    priv->bus = ferry_event_bus_new();
+    priv->rpc = connect_daemon(uri, &config, error);
+    if (!priv->rpc)
+        return FALSE;
+    conn->driver_data = priv;
+    args.uri = target;
+    if (!call_no_ret(conn, FERRY__PROCEDURE__CONNECT_OPEN, &args.base, error)) {
+        conn->driver_data = NULL;
+        return FALSE;
+    }
+    g_steal_pointer(&priv);
+    return TRUE;
+}
+
+static void
+remote_conn_close(ferry_conn *conn)
+{
+    remote_priv *priv = priv_of(conn);
+    Ferry__ConnectCloseArgs args = FERRY__CONNECT_CLOSE_ARGS__INIT;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+
+    ferry_event_bus_unsubscribe_conn(priv->bus, conn);
+    /* Lets the daemon close its side before this one goes; a dead daemon
+     * only costs the call's failure. */
+    if (ferry_rpc_client_is_alive(priv->rpc))
+        ret = ferry_rpc_client_call_message(priv->rpc, FERRY__PROCEDURE__CONNECT_CLOSE,
+                                            &args.base, CLOSE_TIMEOUT_MS, NULL);
+    remote_priv_free(priv);
+    conn->driver_data = NULL;
+}
+
+static gboolean
+remote_conn_is_alive(ferry_conn *conn)
+{
+    return ferry_rpc_client_is_alive(priv_of(conn)->rpc);
+}
+
+static char *
+remote_conn_get_capabilities(ferry_conn *conn, GError **error)
+{
+    Ferry__ConnectGetCapabilitiesArgs args = FERRY__CONNECT_GET_CAPABILITIES_ARGS__INIT;
+    g_autoptr(ProtobufCMessage) ret =
+        call(conn, FERRY__PROCEDURE__CONNECT_GET_CAPABILITIES, &args.base, error);
+
+    return ret ? g_strdup(((Ferry__ConnectGetCapabilitiesRet *)ret)->capabilities) : NULL;
+}
+
+static char *
+remote_conn_get_hostname(ferry_conn *conn, GError **error)
+{
+    Ferry__ConnectGetHostnameArgs args = FERRY__CONNECT_GET_HOSTNAME_ARGS__INIT;
+    g_autoptr(ProtobufCMessage) ret =
+        call(conn, FERRY__PROCEDURE__CONNECT_GET_HOSTNAME, &args.base, error);
+
+    return ret ? g_strdup(((Ferry__ConnectGetHostnameRet *)ret)->hostname) : NULL;
+}
+
+static gboolean
+remote_conn_supports_feature(ferry_conn *conn, ferry_feature feature,
+                             gboolean *ret_supported, GError **error)
+{
+    Ferry__ConnectSupportsFeatureArgs args = FERRY__CONNECT_SUPPORTS_FEATURE_ARGS__INIT;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+
+    args.feature = feature;
+    ret = call(conn, FERRY__PROCEDURE__CONNECT_SUPPORTS_FEATURE, &args.base, error);
+    if (!ret)
+        return FALSE;
+    *ret_supported = ((Ferry__ConnectSupportsFeatureRet *)ret)->supported;
+    return TRUE;
+}
+
+static gboolean
+remote_conn_list_domains(ferry_conn *conn, guint flags, GPtrArray **ret_domains,
+                         GError **error)
+{
+    Ferry__ConnectListDomainsArgs args = FERRY__CONNECT_LIST_DOMAINS_ARGS__INIT;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+    const Ferry__ConnectListDomainsRet *list;
+    GPtrArray *domains;
+
+    args.flags = flags;
+    ret = call(conn, FERRY__PROCEDURE__CONNECT_LIST_DOMAINS, &args.base, error);
+    if (!ret)
+        return FALSE;
+    list = (const Ferry__ConnectListDomainsRet *)ret;
+    domains = g_ptr_array_new_full(list->n_domains, (GDestroyNotify)ferry_domain_unref);
+    for (gsize i = 0; i < list->n_domains; i++)
+        g_ptr_array_add(domains, ferry_domain_new_handle(conn, list->domains[i]->name,
+                                                         list->domains[i]->uuid));
+    *ret_domains = domains;
+    return TRUE;
+}
+
+static guint
+remote_conn_subscribe_events(ferry_conn *conn, ferry_event_cb callback,
+                             gpointer user_data, GDestroyNotify destroy, GError **error)
+{
+    remote_priv *priv = priv_of(conn);
+    Ferry__EventsRegisterArgs args = FERRY__EVENTS_REGISTER_ARGS__INIT;
+    guint id;
+
+    g_mutex_lock(&priv->lock);
+    if (!priv->registered) {
+        if (!call_no_ret(conn, FERRY__PROCEDURE__EVENTS_REGISTER, &args.base, error)) {
+            g_mutex_unlock(&priv->lock);
+            return 0;
+        }
+        priv->registered = TRUE;
+    }
+    id = ferry_event_bus_subscribe(priv->bus, conn, callback, user_data, destroy);
+    priv->n_subscriptions++;
+    g_mutex_unlock(&priv->lock);
+    return id;
+}
+
+static gboolean
+remote_conn_unsubscribe_events(ferry_conn *conn, guint id, GError **error)
+{
+    remote_priv *priv = priv_of(conn);
+    Ferry__EventsDeregisterArgs args = FERRY__EVENTS_DEREGISTER_ARGS__INIT;
+    gboolean ok = TRUE;
+
+    g_mutex_lock(&priv->lock);
+    if (!ferry_event_bus_unsubscribe(priv->bus, conn, id, error)) {
+        g_mutex_unlock(&priv->lock);
+        return FALSE;
+    }
+    if (--priv->n_subscriptions == 0) {
+        /* Whatever the daemon answers, nothing here listens any more. */
+        priv->registered = FALSE;
+        ok = call_no_ret(conn, FERRY__PROCEDURE__EVENTS_DEREGISTER, &args.base, error);
+    }
+    g_mutex_unlock(&priv->lock);
+    return ok;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Domains                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Makes a handle from the Domain of a Ret message. */
+static ferry_domain *
+domain_result(ferry_conn *conn, ProtobufCMessage *ret, const Ferry__Domain *wire)
+{
+    return ret ? ferry_domain_new_handle(conn, wire->name, wire->uuid) : NULL;
+}
+
+static ferry_domain *
+remote_domain_lookup_by_name(ferry_conn *conn, const char *name, GError **error)
+{
+    Ferry__DomainLookupByNameArgs args = FERRY__DOMAIN_LOOKUP_BY_NAME_ARGS__INIT;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+
+    args.name = (char *)name;
+    ret = call(conn, FERRY__PROCEDURE__DOMAIN_LOOKUP_BY_NAME, &args.base, error);
+    return domain_result(conn, ret, ret ? ((Ferry__DomainLookupByNameRet *)ret)->dom : NULL);
+}
+
+static ferry_domain *
+remote_domain_lookup_by_uuid(ferry_conn *conn, const char *uuid, GError **error)
+{
+    Ferry__DomainLookupByUuidArgs args = FERRY__DOMAIN_LOOKUP_BY_UUID_ARGS__INIT;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+
+    args.uuid = (char *)uuid;
+    ret = call(conn, FERRY__PROCEDURE__DOMAIN_LOOKUP_BY_UUID, &args.base, error);
+    return domain_result(conn, ret, ret ? ((Ferry__DomainLookupByUuidRet *)ret)->dom : NULL);
+}
+
+static ferry_domain *
+remote_domain_define_xml(ferry_conn *conn, const char *xml, GError **error)
+{
+    Ferry__DomainDefineXmlArgs args = FERRY__DOMAIN_DEFINE_XML_ARGS__INIT;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+
+    args.xml = (char *)xml;
+    ret = call(conn, FERRY__PROCEDURE__DOMAIN_DEFINE_XML, &args.base, error);
+    return domain_result(conn, ret, ret ? ((Ferry__DomainDefineXmlRet *)ret)->dom : NULL);
+}
+
+static ferry_domain *
+remote_domain_create_xml(ferry_conn *conn, const char *xml, guint flags, GError **error)
+{
+    Ferry__DomainCreateXmlArgs args = FERRY__DOMAIN_CREATE_XML_ARGS__INIT;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+
+    args.xml = (char *)xml;
+    args.flags = flags;
+    ret = call(conn, FERRY__PROCEDURE__DOMAIN_CREATE_XML, &args.base, error);
+    return domain_result(conn, ret, ret ? ((Ferry__DomainCreateXmlRet *)ret)->dom : NULL);
+}
+
+/* Calls a procedure on @dom: fills the Args' domain field @field, expects
+ * an empty Ret. */
+static gboolean
+domain_call(ferry_domain *dom, guint32 procedure, ProtobufCMessage *args,
+            Ferry__Domain **field, GError **error)
+{
+    Ferry__Domain wire;
+
+    *field = domain_to_wire(dom, &wire);
+    return call_no_ret(dom->conn, procedure, args, error);
+}
+
+static gboolean
+remote_domain_undefine(ferry_domain *dom, guint flags, GError **error)
+{
+    Ferry__DomainUndefineArgs args = FERRY__DOMAIN_UNDEFINE_ARGS__INIT;
+
+    args.flags = flags;
+    return domain_call(dom, FERRY__PROCEDURE__DOMAIN_UNDEFINE, &args.base, &args.dom, error);
+}
+
+static gboolean
+remote_domain_start(ferry_domain *dom, guint flags, GError **error)
+{
+    Ferry__DomainStartArgs args = FERRY__DOMAIN_START_ARGS__INIT;
+
+    args.flags = flags;
+    return domain_call(dom, FERRY__PROCEDURE__DOMAIN_START, &args.base, &args.dom, error);
+}
+
+static gboolean
+remote_domain_destroy(ferry_domain *dom, GError **error)
+{
+    Ferry__DomainDestroyArgs args = FERRY__DOMAIN_DESTROY_ARGS__INIT;
+
+    return domain_call(dom, FERRY__PROCEDURE__DOMAIN_DESTROY, &args.base, &args.dom, error);
+}
+
+static gboolean
+remote_domain_suspend(ferry_domain *dom, GError **error)
+{
+    Ferry__DomainSuspendArgs args = FERRY__DOMAIN_SUSPEND_ARGS__INIT;
+
+    return domain_call(dom, FERRY__PROCEDURE__DOMAIN_SUSPEND, &args.base, &args.dom, error);
+}
+
+static gboolean
+remote_domain_resume(ferry_domain *dom, GError **error)
+{
+    Ferry__DomainResumeArgs args = FERRY__DOMAIN_RESUME_ARGS__INIT;
+
+    return domain_call(dom, FERRY__PROCEDURE__DOMAIN_RESUME, &args.base, &args.dom, error);
+}
+
+static gboolean
+remote_domain_get_info(ferry_domain *dom, ferry_domain_info *ret_info, GError **error)
+{
+    Ferry__DomainGetInfoArgs args = FERRY__DOMAIN_GET_INFO_ARGS__INIT;
+    Ferry__Domain wire;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+    const Ferry__DomainGetInfoRet *info;
+
+    args.dom = domain_to_wire(dom, &wire);
+    ret = call(dom->conn, FERRY__PROCEDURE__DOMAIN_GET_INFO, &args.base, error);
+    if (!ret)
+        return FALSE;
+    info = (const Ferry__DomainGetInfoRet *)ret;
+    ret_info->state = info->state;
+    ret_info->reason = info->reason;
+    ret_info->memory_kib = info->memory_kib;
+    ret_info->vcpus = info->vcpus;
+    ret_info->cpu_time_ns = info->cpu_time_ns;
+    ret_info->persistent = info->persistent;
+    ret_info->pid = info->pid;
+    return TRUE;
+}
+
+static char *
+remote_domain_get_xml(ferry_domain *dom, guint flags, GError **error)
+{
+    Ferry__DomainGetXmlArgs args = FERRY__DOMAIN_GET_XML_ARGS__INIT;
+    Ferry__Domain wire;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+
+    args.dom = domain_to_wire(dom, &wire);
+    args.flags = flags;
+    ret = call(dom->conn, FERRY__PROCEDURE__DOMAIN_GET_XML, &args.base, error);
+    return ret ? g_strdup(((Ferry__DomainGetXmlRet *)ret)->xml) : NULL;
 }
 
 const ferry_driver ferry_remote_driver = {
     .name = "remote",
-    .conn_probe = remote_conn_probe,
+    .conn_probe = remote_conn_probe,                             /* since 0.1 */
+    .conn_open = remote_conn_open,                               /* since 0.1 */
+    .conn_close = remote_conn_close,                             /* since 0.1 */
+    .conn_is_alive = remote_conn_is_alive,                       /* since 0.1 */
+    .conn_get_capabilities = remote_conn_get_capabilities,       /* since 0.1 */
+    .conn_get_hostname = remote_conn_get_hostname,               /* since 0.1 */
+    .conn_supports_feature = remote_conn_supports_feature,       /* since 0.1 */
+    .conn_list_domains = remote_conn_list_domains,               /* since 0.1 */
+    .conn_subscribe_events = remote_conn_subscribe_events,       /* since 0.1 */
+    .conn_unsubscribe_events = remote_conn_unsubscribe_events,   /* since 0.1 */
+    .domain_lookup_by_name = remote_domain_lookup_by_name,       /* since 0.1 */
+    .domain_lookup_by_uuid = remote_domain_lookup_by_uuid,       /* since 0.1 */
+    .domain_define_xml = remote_domain_define_xml,               /* since 0.1 */
+    .domain_create_xml = remote_domain_create_xml,               /* since 0.1 */
+    .domain_undefine = remote_domain_undefine,                   /* since 0.1 */
+    .domain_start = remote_domain_start,                         /* since 0.1 */
+    .domain_destroy = remote_domain_destroy,                     /* since 0.1 */
+    .domain_suspend = remote_domain_suspend,                     /* since 0.1 */
+    .domain_resume = remote_domain_resume,                       /* since 0.1 */
+    .domain_get_info = remote_domain_get_info,                   /* since 0.1 */
+    .domain_get_xml = remote_domain_get_xml,                     /* since 0.1 */
 };

@@ -1,0 +1,166 @@
+/*
+ * rpc-client.h: the client side of the wire protocol.
+ *
+ * Owns: one connection to a ferryd over a UNIX socket or TCP, with its own
+ * I/O thread and GMainContext; synchronous calls from any thread, matched to
+ * their replies by serial, with optional timeouts; delivery of EVENT
+ * packets to one callback; keepalive; failing every pending call when the
+ * connection is lost.  Must not know what procedures mean (the remote
+ * driver, src/remote/, does) and must not log above debug.
+ */
+#pragma once
+
+#include "rpc/rpc-frame.h"
+
+G_BEGIN_DECLS
+
+typedef struct ferry_rpc_client ferry_rpc_client;
+
+/**
+ * ferry_rpc_event_func:
+ * @client: the client
+ * @procedure: the event's procedure
+ * @body: the event's body
+ * @user_data: the config's event_data
+ *
+ * Receives EVENT packets.  Runs in the client's I/O thread: it must not
+ * block nor make calls on @client (that would wait for itself).
+ */
+typedef void (*ferry_rpc_event_func)(ferry_rpc_client *client, guint32 procedure,
+                                     GBytes *body, gpointer user_data);
+
+/**
+ * ferry_rpc_client_config:
+ * @max_frame: the largest frame accepted from the daemon; 0 means
+ *   FERRY_RPC_DEFAULT_MAX_FRAME
+ * @keepalive_interval_ms: a daemon silent this long is sent a PING, and again
+ *   each interval; 0 means 5000; FERRY_RPC_KEEPALIVE_OFF disables it
+ * @keepalive_count: unanswered PINGs after which the daemon is declared dead
+ *   and the connection closed; 0 means 5
+ * @connect_timeout_s: how long connecting may take; 0 means 30
+ * @event_func: (nullable): receives events
+ * @event_data: for @event_func; must outlive the client
+ *
+ * Zero everywhere gives the defaults.
+ */
+typedef struct {
+    gsize max_frame;
+    guint keepalive_interval_ms;
+    guint keepalive_count;
+    guint connect_timeout_s;
+    ferry_rpc_event_func event_func;
+    gpointer event_data;
+} ferry_rpc_client_config;
+
+/**
+ * ferry_rpc_client_new_unix:
+ * @path: the daemon's UNIX socket
+ * @config: (nullable): limits, keepalive and the event callback (copied)
+ * @error: return location for an error (FERRY_ERROR_NO_CONNECT)
+ *
+ * Connects, and starts the client's I/O thread.
+ *
+ * Returns: (transfer full): the client, or NULL if the daemon could not be
+ *   reached.
+ */
+ferry_rpc_client *ferry_rpc_client_new_unix(const char *path,
+                                            const ferry_rpc_client_config *config,
+                                            GError **error);
+
+/**
+ * ferry_rpc_client_new_tcp:
+ * @host: the daemon's host name or address
+ * @port: its port
+ * @config: (nullable): as for ferry_rpc_client_new_unix()
+ * @error: return location for an error (FERRY_ERROR_NO_CONNECT)
+ *
+ * Connects over plain TCP, and starts the client's I/O thread.
+ *
+ * Returns: (transfer full): the client, or NULL if the daemon could not be
+ *   reached.
+ */
+ferry_rpc_client *ferry_rpc_client_new_tcp(const char *host, guint16 port,
+                                           const ferry_rpc_client_config *config,
+                                           GError **error);
+
+/** ferry_rpc_client_ref: Returns: @client with one more reference. */
+ferry_rpc_client *ferry_rpc_client_ref(ferry_rpc_client *client);
+
+/**
+ * ferry_rpc_client_unref:
+ * @client: (nullable): a client
+ *
+ * Drops a reference; the last one closes the connection and joins the I/O
+ * thread, so it must not be dropped from an event callback.
+ */
+void ferry_rpc_client_unref(ferry_rpc_client *client);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_rpc_client, ferry_rpc_client_unref)
+
+/**
+ * ferry_rpc_client_get_description:
+ * @client: a client
+ *
+ * Returns: (transfer none): how errors name the daemon: "ferryd at UNIX
+ *   socket '/run/ferry/ferryd.sock'" or "ferryd at TCP host:port".
+ */
+const char *ferry_rpc_client_get_description(ferry_rpc_client *client);
+
+/**
+ * ferry_rpc_client_call:
+ * @client: a client
+ * @procedure: the procedure to call
+ * @args: (nullable): the packed Args message; NULL is an empty one
+ * @timeout_ms: how long to wait for the reply; 0 waits until the reply
+ *   comes or the connection is lost
+ * @error: return location for an error: what the daemon answered (its code
+ *   and message), FERRY_ERROR_CONNECTION_CLOSED if the connection is or gets
+ *   lost, FERRY_ERROR_TIMEOUT, or FERRY_ERROR_RPC
+ *
+ * Sends a CALL and waits for its REPLY.  Safe from any thread except the
+ * client's I/O thread (an event callback); calls from several threads
+ * proceed concurrently.
+ *
+ * Returns: (transfer full): the packed Ret message, or NULL on error.
+ */
+GBytes *ferry_rpc_client_call(ferry_rpc_client *client, guint32 procedure, GBytes *args,
+                              guint timeout_ms, GError **error);
+
+/**
+ * ferry_rpc_client_call_message:
+ * @client: a client
+ * @procedure: a CALL procedure
+ * @args: the procedure's Args message (checked against the schema)
+ * @timeout_ms: as for ferry_rpc_client_call()
+ * @error: return location for an error, as for ferry_rpc_client_call()
+ *
+ * ferry_rpc_client_call() with packing and unpacking: the reply is unpacked
+ * as the procedure's Ret message.
+ *
+ * Returns: (transfer full): the Ret message (free with
+ *   ferry_rpc_message_free()), or NULL on error.
+ */
+ProtobufCMessage *ferry_rpc_client_call_message(ferry_rpc_client *client,
+                                                guint32 procedure,
+                                                const ProtobufCMessage *args,
+                                                guint timeout_ms, GError **error);
+
+/**
+ * ferry_rpc_client_is_alive:
+ * @client: a client
+ *
+ * Returns: FALSE once the connection is closed, lost or declared dead by
+ *   keepalive.
+ */
+gboolean ferry_rpc_client_is_alive(ferry_rpc_client *client);
+
+/**
+ * ferry_rpc_client_close:
+ * @client: a client
+ *
+ * Closes the connection without waiting: pending calls fail with
+ * FERRY_ERROR_CONNECTION_CLOSED.  The client stays valid until unreferenced.
+ */
+void ferry_rpc_client_close(ferry_rpc_client *client);
+
+G_END_DECLS

@@ -1,0 +1,562 @@
+/*
+ * rpc-server.c: listening sockets, per-client channels and limits, and the
+ * worker pool that runs calls.
+ *
+ * Owns: accepting and refusing connections, turning CALL packets into jobs
+ * for the handler and their results into REPLY packets, and the log line of
+ * every refused or closed connection.  Must not interpret procedures.
+ *
+ * Threads: everything but call_job_run() and the client accessors runs in
+ * the server's context.  A client is referenced by the server's table until
+ * its channel closed, by each of its jobs, and by whoever sends it events.
+ */
+#include "ferry-config.h"
+
+#include <errno.h>
+#include <gio/gunixsocketaddress.h>
+#include <gio/gunixconnection.h>
+#include <glib/gstdio.h>
+#include <sys/stat.h>
+
+#include "rpc/rpc-channel.h"
+#include "rpc/rpc-server.h"
+#include "util/error.h"
+
+#define DEFAULT_MAX_CLIENTS 64
+#define DEFAULT_MAX_CALLS 16
+#define DEFAULT_MAX_WORKERS 4
+#define DEFAULT_KEEPALIVE_MS 5000
+
+struct ferry_rpc_server {
+    ferry_rpc_server_config config;
+    ferry_rpc_channel_config channel_config;
+    GMainContext *context;
+    GSocketService *service;
+    GSource *start_source;      /* starts accepting once the context runs */
+    GThreadPool *pool;
+    GHashTable *clients;        /* ferry_rpc_server_client* -> itself, one reference */
+    GPtrArray *draining;        /* closed channels with operations outstanding */
+    GPtrArray *unix_paths;      /* socket files to remove when stopping */
+    guint next_id;
+    gboolean stopped;
+};
+
+struct ferry_rpc_server_client {
+    gint ref;
+    guint id;
+    char *desc;
+    gboolean has_creds;         /* a UNIX peer whose credentials were read */
+    gint64 pid;
+    gint64 uid;
+    ferry_rpc_server *server;   /* NULL once closed; context only */
+    ferry_rpc_channel *chan;
+    const ferry_rpc_handler *handler;
+    gpointer handler_data;
+    gpointer client_data;
+    guint max_calls;
+    gsize max_frame;
+    gint in_flight;             /* atomic: calls queued or running */
+};
+
+typedef struct {
+    ferry_rpc_server_client *client;
+    guint32 procedure;
+    guint32 serial;
+    GBytes *args;
+} call_job;
+
+/* ------------------------------------------------------------------------ */
+/* Clients                                                                   */
+/* ------------------------------------------------------------------------ */
+
+ferry_rpc_server_client *
+ferry_rpc_server_client_ref(ferry_rpc_server_client *client)
+{
+    g_atomic_int_inc(&client->ref);
+    return client;
+}
+
+void
+ferry_rpc_server_client_unref(ferry_rpc_server_client *client)
+{
+    if (!client || !g_atomic_int_dec_and_test(&client->ref))
+        return;
+    if (client->handler->client_free && client->client_data)
+        client->handler->client_free(client->client_data);
+    ferry_rpc_channel_unref(client->chan);
+    g_free(client->desc);
+    g_free(client);
+}
+
+const char *
+ferry_rpc_server_client_get_description(ferry_rpc_server_client *client)
+{
+    return client->desc;
+}
+
+gboolean
+ferry_rpc_server_client_send_event(ferry_rpc_server_client *client, guint32 procedure,
+                                   GBytes *body)
+{
+    g_autoptr(GBytes) frame = ferry_rpc_frame_new(procedure, FERRY__PACKET_TYPE__EVENT, 0,
+                                                  FERRY__PACKET_STATUS__OK, body);
+
+    return ferry_rpc_channel_send(client->chan, frame);
+}
+
+/* Reads the credentials of a UNIX peer into @client. */
+static void
+read_credentials(ferry_rpc_server_client *client, GSocketConnection *conn, GError **error)
+{
+    GSocket *socket = g_socket_connection_get_socket(conn);
+    g_autoptr(GCredentials) creds = g_socket_get_credentials(socket, error);
+
+    if (!creds)
+        return;
+    client->pid = g_credentials_get_unix_pid(creds, NULL);
+    client->uid = g_credentials_get_unix_user(creds, NULL);
+    client->has_creds = TRUE;
+}
+
+/* Names a peer for the logs, with its credentials on a UNIX socket. */
+static char *
+describe_peer(ferry_rpc_server_client *client, GSocketConnection *conn)
+{
+    g_autoptr(GSocketAddress) remote = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (G_IS_UNIX_CONNECTION(conn)) {
+        read_credentials(client, conn, &local);
+        if (!client->has_creds)
+            return g_strdup_printf("client %u (unix, credentials unknown: %s)", client->id,
+                                   local->message);
+        return g_strdup_printf("client %u (unix, pid %" G_GINT64_FORMAT ", uid %"
+                               G_GINT64_FORMAT ")", client->id, client->pid, client->uid);
+    }
+    remote = g_socket_connection_get_remote_address(conn, NULL);
+    if (G_IS_INET_SOCKET_ADDRESS(remote)) {
+        GInetSocketAddress *inet = G_INET_SOCKET_ADDRESS(remote);
+        GInetAddress *addr = g_inet_socket_address_get_address(inet);
+        g_autofree char *text = g_inet_address_to_string(addr);
+        gboolean v6 = g_inet_address_get_family(addr) == G_SOCKET_FAMILY_IPV6;
+
+        return g_strdup_printf("client %u (tcp, %s%s%s:%u)", client->id, v6 ? "[" : "",
+                               text, v6 ? "]" : "", g_inet_socket_address_get_port(inet));
+    }
+    return g_strdup_printf("client %u (unknown transport)", client->id);
+}
+
+gboolean
+ferry_rpc_server_client_get_credentials(ferry_rpc_server_client *client, gint64 *ret_pid,
+                                        gint64 *ret_uid)
+{
+    if (!client->has_creds)
+        return FALSE;
+    if (ret_pid)
+        *ret_pid = client->pid;
+    if (ret_uid)
+        *ret_uid = client->uid;
+    return TRUE;
+}
+
+/* Answers a call at once with @err (taken). */
+static void
+reply_error(ferry_rpc_server_client *client, const Ferry__Packet *call, GError *err)
+{
+    g_autoptr(GError) owned = err;
+    g_autoptr(GBytes) frame = ferry_rpc_frame_new_error(call->procedure, call->serial, owned);
+
+    ferry_rpc_channel_send(client->chan, frame);
+}
+
+static void
+queue_call(ferry_rpc_server_client *client, const Ferry__Packet *packet)
+{
+    ferry_rpc_server *srv = client->server;
+    call_job *job;
+
+    if ((guint)g_atomic_int_get(&client->in_flight) >= client->max_calls) {
+        reply_error(client, packet,
+                    g_error_new(FERRY_ERROR, FERRY_ERROR_LIMIT,
+                                "call %s (serial %u) refused: this connection already "
+                                "has %u calls in flight, the limit",
+                                ferry_rpc_procedure_name(packet->procedure),
+                                packet->serial, client->max_calls));
+        return;
+    }
+    job = g_new0(call_job, 1);
+    job->client = ferry_rpc_server_client_ref(client);
+    job->procedure = packet->procedure;
+    job->serial = packet->serial;
+    job->args = ferry_rpc_packet_body(packet);
+    g_atomic_int_inc(&client->in_flight);
+    /* The pool is unbounded in queued jobs; the per-client limit bounds it. */
+    g_thread_pool_push(srv->pool, job, NULL);
+}
+
+static void
+on_packet(ferry_rpc_channel *chan, const Ferry__Packet *packet, gpointer user_data)
+{
+    ferry_rpc_server_client *client = user_data;
+    const char *proc = ferry_rpc_procedure_name(packet->procedure);
+
+    switch (packet->type) {
+    case FERRY__PACKET_TYPE__CALL:
+        queue_call(client, packet);
+        return;
+    case FERRY__PACKET_TYPE__REPLY:
+        ferry_rpc_channel_close(chan, g_error_new(FERRY_ERROR, FERRY_ERROR_RPC,
+                                                  "unexpected REPLY packet (%s, serial %u): "
+                                                  "the server makes no calls",
+                                                  proc, packet->serial));
+        return;
+    case FERRY__PACKET_TYPE__EVENT:
+        ferry_rpc_channel_close(chan, g_error_new(FERRY_ERROR, FERRY_ERROR_RPC,
+                                                  "unexpected EVENT packet %s (%u) "
+                                                  "from a client", proc, packet->procedure));
+        return;
+    default:
+        ferry_rpc_channel_close(chan, g_error_new(FERRY_ERROR, FERRY_ERROR_RPC,
+                                                  "STREAM packets (%s) are not supported "
+                                                  "by this server", proc));
+        return;
+    }
+}
+
+static void
+on_closed(ferry_rpc_channel *chan, const GError *reason, gpointer user_data)
+{
+    ferry_rpc_server_client *client = user_data;
+    ferry_rpc_server *srv = client->server;
+
+    if (g_error_matches(reason, FERRY_ERROR, FERRY_ERROR_CONNECTION_CLOSED))
+        g_info("%s: disconnected: %s", client->desc, reason->message);
+    else
+        g_warning("%s: %s; closing", client->desc, reason->message);
+
+    if (client->handler->client_close)
+        client->handler->client_close(client->handler_data, client, client->client_data);
+    client->server = NULL;
+    if (ferry_rpc_channel_is_busy(chan))
+        g_ptr_array_add(srv->draining, ferry_rpc_channel_ref(chan));
+    /* Drops the table's reference: last, since it may free the client. */
+    g_hash_table_remove(srv->clients, client);
+}
+
+/* Forgets the closed channels whose operations have all come back. */
+static void
+prune_draining(ferry_rpc_server *srv)
+{
+    for (guint i = srv->draining->len; i > 0; i--) {
+        if (!ferry_rpc_channel_is_busy(g_ptr_array_index(srv->draining, i - 1)))
+            g_ptr_array_remove_index_fast(srv->draining, i - 1);
+    }
+}
+
+static gboolean
+on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source_object,
+            gpointer user_data)
+{
+    ferry_rpc_server *srv = user_data;
+    ferry_rpc_server_client *client;
+    guint n = g_hash_table_size(srv->clients);
+
+    if (srv->stopped)
+        return TRUE;
+    prune_draining(srv);
+    client = g_new0(ferry_rpc_server_client, 1);
+    client->ref = 1;
+    client->id = ++srv->next_id;
+    client->desc = describe_peer(client, conn);
+    client->handler = srv->config.handler;
+    if (n >= srv->config.max_clients) {
+        g_warning("%s: refused: the limit of %u connected clients is reached; closing",
+                  client->desc, n);
+        g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
+        ferry_rpc_server_client_unref(client);
+        return TRUE;
+    }
+
+    client->server = srv;
+    client->handler_data = srv->config.handler_data;
+    client->max_calls = srv->config.max_calls_per_client;
+    client->max_frame = srv->config.max_frame;
+    client->chan = ferry_rpc_channel_new(G_IO_STREAM(conn), srv->context,
+                                         &srv->channel_config, on_packet, on_closed,
+                                         client);
+    g_hash_table_add(srv->clients, client);
+    g_info("%s: connected", client->desc);
+    if (client->handler->client_open)
+        client->client_data = client->handler->client_open(client->handler_data, client);
+    ferry_rpc_channel_start(client->chan);
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Calls, on worker threads                                                  */
+/* ------------------------------------------------------------------------ */
+
+static void
+call_job_free(call_job *job)
+{
+    g_bytes_unref(job->args);
+    ferry_rpc_server_client_unref(job->client);
+    g_free(job);
+}
+
+static void
+call_job_run(gpointer data, gpointer user_data)
+{
+    call_job *job = data;
+    ferry_rpc_server_client *client = job->client;
+    g_autoptr(GBytes) ret = NULL;
+    g_autoptr(GBytes) frame = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (ferry_rpc_channel_is_closed(client->chan)) {
+        g_atomic_int_add(&client->in_flight, -1);
+        call_job_free(job);
+        return;
+    }
+    if (client->handler->call(client->handler_data, client, client->client_data,
+                              job->procedure, job->args, &ret, &local)) {
+        g_autofree char *what = g_strdup_printf("the reply to %s",
+                                                ferry_rpc_procedure_name(job->procedure));
+
+        frame = ferry_rpc_frame_new(job->procedure, FERRY__PACKET_TYPE__REPLY, job->serial,
+                                    FERRY__PACKET_STATUS__OK, ret);
+        /* The client would hang up on it: answer that instead. */
+        if (!ferry_rpc_frame_check_size(frame, client->max_frame, what, &local))
+            g_clear_pointer(&frame, g_bytes_unref);
+    }
+    if (!frame) {
+        if (!local)
+            local = g_error_new(FERRY_ERROR, FERRY_ERROR_INTERNAL,
+                                "the handler of %s failed without saying why",
+                                ferry_rpc_procedure_name(job->procedure));
+        frame = ferry_rpc_frame_new_error(job->procedure, job->serial, local);
+    }
+    /* Counted out before the reply leaves, so that a client answering at
+     * once never meets its own finished call in the limit. */
+    g_atomic_int_add(&client->in_flight, -1);
+    ferry_rpc_channel_send(client->chan, frame);
+    call_job_free(job);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The server                                                                */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The service starts accepting from an idle source rather than at once, so
+ * that every listener added before the context runs is in place first:
+ * adding a listener to an accepting GSocketService cancels its pending
+ * accept, and a connection accepted at that instant would be dropped.
+ */
+static gboolean
+start_accepting(gpointer data)
+{
+    ferry_rpc_server *srv = data;
+
+    g_clear_pointer(&srv->start_source, g_source_unref);
+    g_main_context_push_thread_default(srv->context);
+    g_socket_service_start(srv->service);
+    g_main_context_pop_thread_default(srv->context);
+    return G_SOURCE_REMOVE;
+}
+
+ferry_rpc_server *
+ferry_rpc_server_new(const ferry_rpc_server_config *config, GError **error)
+{
+    g_autoptr(ferry_rpc_server) srv = NULL;
+    ferry_rpc_server_config *c;
+
+    g_return_val_if_fail(config != NULL && config->handler != NULL, NULL);
+    g_return_val_if_fail(config->handler->call != NULL, NULL);
+
+    srv = g_new0(ferry_rpc_server, 1);
+    c = &srv->config;
+    *c = *config;
+    if (!c->max_clients)
+        c->max_clients = DEFAULT_MAX_CLIENTS;
+    if (!c->max_calls_per_client)
+        c->max_calls_per_client = DEFAULT_MAX_CALLS;
+    if (!c->max_workers)
+        c->max_workers = DEFAULT_MAX_WORKERS;
+    if (!c->max_frame)
+        c->max_frame = FERRY_RPC_DEFAULT_MAX_FRAME;
+    if (!c->keepalive_interval_ms)
+        c->keepalive_interval_ms = DEFAULT_KEEPALIVE_MS;
+    srv->channel_config.max_frame = c->max_frame;
+    srv->channel_config.keepalive_interval_ms =
+        c->keepalive_interval_ms == FERRY_RPC_KEEPALIVE_OFF ? 0 : c->keepalive_interval_ms;
+    srv->channel_config.keepalive_count = c->keepalive_count;
+
+    srv->context = g_main_context_ref_thread_default();
+    srv->clients = g_hash_table_new_full(NULL, NULL,
+                                         (GDestroyNotify)ferry_rpc_server_client_unref,
+                                         NULL);
+    srv->draining = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_rpc_channel_unref);
+    srv->unix_paths = g_ptr_array_new_with_free_func(g_free);
+    srv->service = g_socket_service_new();
+    g_socket_service_stop(srv->service);
+    g_signal_connect(srv->service, "incoming", G_CALLBACK(on_incoming), srv);
+    srv->start_source = g_idle_source_new();
+    g_source_set_name(srv->start_source, "ferry-rpc-server-start");
+    g_source_set_callback(srv->start_source, start_accepting, srv, NULL);
+    g_source_attach(srv->start_source, srv->context);
+    srv->pool = g_thread_pool_new(call_job_run, srv, (gint)c->max_workers, FALSE, error);
+    if (!srv->pool) {
+        ferry_error_normalize(error);
+        return NULL;
+    }
+    return g_steal_pointer(&srv);
+}
+
+gboolean
+ferry_rpc_server_add_unix(ferry_rpc_server *srv, const char *path, guint mode,
+                          GError **error)
+{
+    g_autoptr(GSocketAddress) addr = NULL;
+    g_autoptr(GError) local = NULL;
+    GStatBuf st;
+
+    g_return_val_if_fail(!srv->stopped, FALSE);
+    /* A socket file left by a daemon that died; a live daemon is kept out
+     * by the daemon's pid file, not here. */
+    if (g_lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        g_unlink(path);
+    addr = g_unix_socket_address_new(path);
+    if (!g_socket_listener_add_address(G_SOCKET_LISTENER(srv->service), addr,
+                                       G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT,
+                                       NULL, NULL, &local)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_SYSTEM,
+                    "cannot listen on UNIX socket '%s': %s", path, local->message);
+        return FALSE;
+    }
+    g_ptr_array_add(srv->unix_paths, g_strdup(path));
+    if (g_chmod(path, (int)mode) < 0) {
+        ferry_set_error_errno(error, FERRY_ERROR_SYSTEM, errno,
+                              "cannot set the permissions of UNIX socket '%s' to %04o",
+                              path, mode);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Adds the TCP listener; returns the port listened on, 0 on failure. */
+static guint16
+listen_tcp(GSocketListener *listener, const char *address, guint16 port, GError **error)
+{
+    g_autoptr(GInetAddress) inet = NULL;
+    g_autoptr(GSocketAddress) addr = NULL;
+    g_autoptr(GSocketAddress) effective = NULL;
+
+    if (!address && port == 0)
+        return g_socket_listener_add_any_inet_port(listener, NULL, error);
+    if (!address)
+        return g_socket_listener_add_inet_port(listener, port, NULL, error) ? port : 0;
+    inet = g_inet_address_new_from_string(address);
+    if (!inet) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                    "'%s' is not an IP address", address);
+        return 0;
+    }
+    addr = g_inet_socket_address_new(inet, port);
+    if (!g_socket_listener_add_address(listener, addr, G_SOCKET_TYPE_STREAM,
+                                       G_SOCKET_PROTOCOL_TCP, NULL, &effective, error))
+        return 0;
+    return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(effective));
+}
+
+gboolean
+ferry_rpc_server_add_tcp(ferry_rpc_server *srv, const char *address, guint16 port,
+                         guint16 *ret_port, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    guint16 actual;
+
+    g_return_val_if_fail(!srv->stopped, FALSE);
+    actual = listen_tcp(G_SOCKET_LISTENER(srv->service), address, port, &local);
+    if (actual == 0) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_SYSTEM,
+                    "cannot listen on TCP address %s port %u: %s",
+                    address ? address : "(any)", port, local->message);
+        return FALSE;
+    }
+    if (ret_port)
+        *ret_port = actual;
+    return TRUE;
+}
+
+guint
+ferry_rpc_server_get_n_clients(ferry_rpc_server *srv)
+{
+    return g_hash_table_size(srv->clients);
+}
+
+void
+ferry_rpc_server_stop(ferry_rpc_server *srv)
+{
+    g_autoptr(GPtrArray) clients = NULL;
+    GHashTableIter iter;
+    gpointer key;
+
+    if (srv->stopped)
+        return;
+    srv->stopped = TRUE;
+    if (srv->start_source) {
+        g_source_destroy(srv->start_source);
+        g_clear_pointer(&srv->start_source, g_source_unref);
+    }
+    g_socket_service_stop(srv->service);
+    g_socket_listener_close(G_SOCKET_LISTENER(srv->service));
+
+    /* Closing a client removes it from the table: walk a copy. */
+    clients = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_rpc_server_client_unref);
+    g_hash_table_iter_init(&iter, srv->clients);
+    while (g_hash_table_iter_next(&iter, &key, NULL))
+        g_ptr_array_add(clients, ferry_rpc_server_client_ref(key));
+    for (guint i = 0; i < clients->len; i++) {
+        ferry_rpc_server_client *client = g_ptr_array_index(clients, i);
+
+        ferry_rpc_channel_close(client->chan, NULL);
+    }
+    g_clear_pointer(&clients, g_ptr_array_unref);
+
+    /* Waits for the calls running; their replies go nowhere. */
+    if (srv->pool)
+        g_thread_pool_free(g_steal_pointer(&srv->pool), FALSE, TRUE);
+
+    for (guint i = 0; i < srv->unix_paths->len; i++)
+        g_unlink(g_ptr_array_index(srv->unix_paths, i));
+
+    /* Lets the cancelled operations of the closed connections come back,
+     * so that nothing is left behind if the context is not iterated again. */
+    for (;;) {
+        prune_draining(srv);
+        if (srv->draining->len == 0)
+            break;
+        g_main_context_iteration(srv->context, TRUE);
+    }
+}
+
+void
+ferry_rpc_server_free(ferry_rpc_server *srv)
+{
+    if (!srv)
+        return;
+    if (srv->service) {
+        ferry_rpc_server_stop(srv);
+        g_signal_handlers_disconnect_by_data(srv->service, srv);
+        g_object_unref(srv->service);
+    }
+    if (srv->pool)
+        g_thread_pool_free(srv->pool, FALSE, TRUE);
+    if (srv->clients)
+        g_hash_table_unref(srv->clients);
+    g_ptr_array_unref(srv->draining);
+    g_ptr_array_unref(srv->unix_paths);
+    g_main_context_unref(srv->context);
+    g_free(srv);
+}

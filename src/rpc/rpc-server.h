@@ -1,0 +1,210 @@
+/*
+ * rpc-server.h: the daemon side of the wire protocol.
+ *
+ * Owns: listening on UNIX and TCP sockets, one ferry_rpc_server_client per
+ * accepted connection, the limits (clients, calls in flight per client,
+ * frame size), keepalive, running CALLs on a pool of worker threads and
+ * sending their replies, and logging why a connection was refused or
+ * closed.  Must not know what a procedure means: a ferry_rpc_handler (the
+ * daemon's dispatch, src/daemon/dispatch.h) does.
+ *
+ * Threads: the server runs on the thread-default GMainContext of the thread
+ * that called ferry_rpc_server_new(); every function here except
+ * ferry_rpc_server_client_send_event() and the client accessors must be
+ * called from that thread, and that context must be iterated.  Calls run
+ * on worker threads.
+ *
+ * Logging (G_LOG_DOMAIN "ferry-rpc"): a refused client, a bad frame, a dead
+ * peer and a peer that does not read are warnings naming the client, e.g.
+ * "client 3 (unix, pid 1234, uid 0): frame length 4294967295 exceeds limit
+ * 4194304; closing"; connections and clean disconnections are info.
+ */
+#pragma once
+
+#include "rpc/rpc-frame.h"
+
+G_BEGIN_DECLS
+
+typedef struct ferry_rpc_server ferry_rpc_server;
+
+/** ferry_rpc_server_client: one accepted connection, server side. */
+typedef struct ferry_rpc_server_client ferry_rpc_server_client;
+
+/**
+ * ferry_rpc_handler:
+ * @client_open: a client connected; returns the handler's per-client data.
+ *   Runs in the server's context.
+ * @call: runs one CALL on a worker thread: @args is the call's body; on
+ *   success stores the packed Ret message in @ret_body and returns TRUE, on
+ *   failure sets @error (sent to the client as an Error) and returns FALSE.
+ *   Calls of one client may run concurrently.
+ * @client_close: the connection closed; runs once, in the server's
+ *   context.  Calls of the client may still be running; their replies are
+ *   dropped.
+ * @client_free: frees the per-client data once the connection is closed and
+ *   no call of it runs any more; any thread.
+ *
+ * What the server asks of whoever gives meaning to procedures.
+ */
+typedef struct {
+    gpointer (*client_open)(gpointer handler_data, ferry_rpc_server_client *client);
+    gboolean (*call)(gpointer handler_data, ferry_rpc_server_client *client,
+                     gpointer client_data, guint32 procedure, GBytes *args,
+                     GBytes **ret_body, GError **error);
+    void (*client_close)(gpointer handler_data, ferry_rpc_server_client *client,
+                         gpointer client_data);
+    void (*client_free)(gpointer client_data);
+} ferry_rpc_handler;
+
+/**
+ * ferry_rpc_server_config:
+ * @max_clients: connections served at once; more are accepted, logged and
+ *   closed at once.  0 means 64.
+ * @max_calls_per_client: calls of one client running or queued at once; a
+ *   call beyond it is answered with FERRY_ERROR_LIMIT (the connection
+ *   stays).  0 means 16.
+ * @max_workers: worker threads running calls.  0 means 4.
+ * @max_frame: the largest frame accepted.  0 means
+ *   FERRY_RPC_DEFAULT_MAX_FRAME.
+ * @keepalive_interval_ms: a client silent this long is sent a PING, and
+ *   again each interval.  0 means 5000; FERRY_RPC_KEEPALIVE_OFF disables it.
+ * @keepalive_count: unanswered PINGs after which a client is declared dead
+ *   and closed.  0 means 5.
+ * @handler: what runs the calls; must outlive the server
+ * @handler_data: passed to @handler's functions
+ *
+ * Zero everywhere gives the defaults; only @handler is required.
+ */
+typedef struct {
+    guint max_clients;
+    guint max_calls_per_client;
+    guint max_workers;
+    gsize max_frame;
+    guint keepalive_interval_ms;
+    guint keepalive_count;
+    const ferry_rpc_handler *handler;
+    gpointer handler_data;
+} ferry_rpc_server_config;
+
+/**
+ * ferry_rpc_server_new:
+ * @config: the limits and the handler (copied)
+ * @error: return location for an error
+ *
+ * Creates a server that listens nowhere yet.  It starts accepting
+ * connections when its context next runs: add every listener before that
+ * (a listener added later makes GIO restart its pending accept, which may
+ * drop a connection arriving at that very moment).
+ *
+ * Returns: (transfer full): the server, or NULL if its worker threads could
+ *   not be created.
+ */
+ferry_rpc_server *ferry_rpc_server_new(const ferry_rpc_server_config *config,
+                                       GError **error);
+
+/**
+ * ferry_rpc_server_add_unix:
+ * @srv: a server
+ * @path: where to create the socket; a stale socket there is replaced
+ * @mode: the socket file's permissions, e.g. 0600
+ * @error: return location for an error (FERRY_ERROR_SYSTEM)
+ *
+ * Listens on a UNIX socket.  Clients on it are identified in logs by the
+ * pid and uid from their credentials.  The file is removed when the server
+ * stops.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_rpc_server_add_unix(ferry_rpc_server *srv, const char *path, guint mode,
+                                   GError **error);
+
+/**
+ * ferry_rpc_server_add_tcp:
+ * @srv: a server
+ * @address: (nullable): the address to listen on ("127.0.0.1", "::1");
+ *   NULL means every address
+ * @port: the port; 0 picks a free one
+ * @ret_port: (out) (optional): the port actually listened on
+ * @error: return location for an error (FERRY_ERROR_SYSTEM)
+ *
+ * Listens on TCP, without TLS: use only where the operator allowed it.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_rpc_server_add_tcp(ferry_rpc_server *srv, const char *address,
+                                  guint16 port, guint16 *ret_port, GError **error);
+
+/**
+ * ferry_rpc_server_get_n_clients:
+ * @srv: a server
+ *
+ * Returns: how many clients are connected.
+ */
+guint ferry_rpc_server_get_n_clients(ferry_rpc_server *srv);
+
+/**
+ * ferry_rpc_server_stop:
+ * @srv: a server
+ *
+ * Stops listening, closes every client, waits for the calls still running
+ * and removes the UNIX socket files.  Iterates the server's context until
+ * the closed connections have let go of it.  Stopping twice does nothing.
+ */
+void ferry_rpc_server_stop(ferry_rpc_server *srv);
+
+/**
+ * ferry_rpc_server_free:
+ * @srv: (nullable): a server
+ *
+ * Stops @srv if needed and frees it.
+ */
+void ferry_rpc_server_free(ferry_rpc_server *srv);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_rpc_server, ferry_rpc_server_free)
+
+/** ferry_rpc_server_client_ref: Returns: @client with one more reference. */
+ferry_rpc_server_client *ferry_rpc_server_client_ref(ferry_rpc_server_client *client);
+
+/** ferry_rpc_server_client_unref: drops a reference; accepts NULL. */
+void ferry_rpc_server_client_unref(ferry_rpc_server_client *client);
+
+/**
+ * ferry_rpc_server_client_get_description:
+ * @client: a client
+ *
+ * Returns: (transfer none): how logs name it: "client 3 (unix, pid 1234,
+ *   uid 0)" or "client 4 (tcp, 127.0.0.1:40312)".  Any thread.
+ */
+const char *ferry_rpc_server_client_get_description(ferry_rpc_server_client *client);
+
+/**
+ * ferry_rpc_server_client_get_credentials:
+ * @client: a client
+ * @ret_pid: (out) (optional): the peer's process id
+ * @ret_uid: (out) (optional): the peer's user id
+ *
+ * What the kernel says of a peer on the UNIX socket, for access checks.
+ * Any thread.
+ *
+ * Returns: FALSE (leaving the outputs alone) for a TCP peer or when the
+ *   credentials could not be read.
+ */
+gboolean ferry_rpc_server_client_get_credentials(ferry_rpc_server_client *client,
+                                                 gint64 *ret_pid, gint64 *ret_uid);
+
+/**
+ * ferry_rpc_server_client_send_event:
+ * @client: a client
+ * @procedure: the event's procedure (e.g. FERRY__PROCEDURE__EVENT_LIFECYCLE)
+ * @body: the packed event message
+ *
+ * Queues an EVENT packet to @client.  Safe from any thread.
+ *
+ * Returns: FALSE if the client is gone (the event is dropped).
+ */
+gboolean ferry_rpc_server_client_send_event(ferry_rpc_server_client *client,
+                                            guint32 procedure, GBytes *body);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_rpc_server_client, ferry_rpc_server_client_unref)
+
+G_END_DECLS
