@@ -1,0 +1,94 @@
+/*
+ * daemon-server.c: ferryd's RPC server set up from its configuration.
+ */
+#include "ferry-config.h"
+
+#include <errno.h>
+#include <ferry/ferry.h>
+#include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
+#include <glib/gstdio.h>
+
+#include "daemon/daemon-server.h"
+#include "daemon/dispatch.h"
+#include "rpc/rpc-server.h"
+#include "util/error.h"
+
+struct ferry_daemon_server {
+    ferry_dispatch *dispatch;
+    ferry_rpc_server *rpc;
+};
+
+/* Is a live daemon answering on @path?  Its socket must not be stolen. */
+static gboolean
+socket_in_use(const char *path)
+{
+    g_autoptr(GSocketClient) client = g_socket_client_new();
+    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
+    g_autoptr(GSocketConnection) conn = NULL;
+
+    if (!g_file_test(path, G_FILE_TEST_EXISTS))
+        return FALSE;
+    conn = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(addr), NULL, NULL);
+    return conn != NULL;
+}
+
+void
+ferry_daemon_server_free(ferry_daemon_server *server)
+{
+    if (!server)
+        return;
+    /* The server first: its calls in flight still use the dispatch. */
+    if (server->rpc)
+        ferry_rpc_server_stop(server->rpc);
+    ferry_rpc_server_free(server->rpc);
+    ferry_dispatch_free(server->dispatch);
+    g_free(server);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_daemon_server, ferry_daemon_server_free)
+
+ferry_daemon_server *
+ferry_daemon_server_new(const ferry_daemon_config *cfg, const ferry_driver *const *drivers,
+                        GError **error)
+{
+    g_autoptr(ferry_daemon_server) server = g_new0(ferry_daemon_server, 1);
+    g_autofree char *dir = g_path_get_dirname(cfg->unix_socket_path);
+    ferry_rpc_server_config rcfg = {
+        .max_clients = cfg->max_clients,
+        .max_calls_per_client = cfg->max_calls_per_client,
+        .max_workers = cfg->workers,
+        .max_frame = cfg->max_frame_size,
+        .keepalive_interval_ms = cfg->keepalive_interval * 1000,
+        .keepalive_count = cfg->keepalive_count,
+    };
+
+    if (g_mkdir_with_parents(dir, 0755) < 0) {
+        ferry_set_error_errno(error, FERRY_ERROR_SYSTEM, errno,
+                              "cannot create the socket directory '%s'", dir);
+        return NULL;
+    }
+    if (socket_in_use(cfg->unix_socket_path)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_SYSTEM,
+                    "another daemon is already serving on '%s'", cfg->unix_socket_path);
+        return NULL;
+    }
+    server->dispatch = ferry_dispatch_new(drivers);
+    ferry_dispatch_configure(server->dispatch, &rcfg);
+    server->rpc = ferry_rpc_server_new(&rcfg, error);
+    if (!server->rpc ||
+        !ferry_rpc_server_add_unix(server->rpc, cfg->unix_socket_path, cfg->unix_socket_mode,
+                                   error))
+        return NULL;
+    if (cfg->tcp_listen_address) {
+        guint16 port = 0;
+
+        /* The configuration check made sure plaintext was asked for. */
+        if (!ferry_rpc_server_add_tcp(server->rpc, cfg->tcp_listen_address,
+                                      (guint16)cfg->tcp_port, &port, error))
+            return NULL;
+        g_warning("listening on plaintext TCP %s:%u (listen_insecure_tcp = yes): anyone "
+                  "who can reach it controls this host's VMs", cfg->tcp_listen_address, port);
+    }
+    return g_steal_pointer(&server);
+}
