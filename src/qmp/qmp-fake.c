@@ -37,7 +37,7 @@ typedef struct {
     fake_step_kind kind;
     guint line;
     json_object *json;          /* SEND: as written; EXPECT: without "id" */
-    char *text;                 /* RAW */
+    char *text;                 /* SEND, RAW: the text as written */
     gsize count;                /* FILL */
 } fake_step;
 
@@ -121,6 +121,8 @@ fake_parse_step(const char *name, guint lineno, const char *line, GError **error
         step->kind = expect ? STEP_EXPECT : STEP_SEND;
         if (expect)
             json_object_object_del(json, "id");
+        else
+            step->text = g_strdup(line + 3);
         step->json = g_steal_pointer(&json);
     } else if (strcmp(line, "!close") == 0) {
         step = g_new0(fake_step, 1);
@@ -225,28 +227,32 @@ fake_send(ferry_qmp_fake *fake, const char *data, gsize len, GError **error)
     return TRUE;
 }
 
-/* The line for a SEND step, with the client's id put into replies. */
+/*
+ * The line for a SEND step: the text as written, unless the client's id
+ * goes into a reply (for "id":"$ID", or a reply written without an id).
+ */
 static char *
-fake_render(ferry_qmp_fake *fake, json_object *json)
+fake_render(ferry_qmp_fake *fake, fake_step *step)
 {
     g_autoptr(json_object) copy = NULL;
     json_object *id = NULL;
+    gboolean placeholder, reply;
 
-    if (!json_object_is_type(json, json_type_object))
-        return g_strconcat(fake_json_text(json), "\r\n", NULL);
-    json_object_deep_copy(json, &copy, NULL);
-    if (json_object_object_get_ex(copy, "id", &id)) {
-        if (json_object_is_type(id, json_type_string) &&
-            strcmp(json_object_get_string(id), "$ID") == 0) {
-            if (fake->client_id)
-                json_object_object_add(copy, "id", json_object_get(fake->client_id));
-            else
-                json_object_object_del(copy, "id");
-        }
-    } else if (fake->client_id && (json_object_object_get_ex(copy, "return", NULL) ||
-                                   json_object_object_get_ex(copy, "error", NULL))) {
+    if (!json_object_is_type(step->json, json_type_object))
+        return g_strconcat(step->text, "\r\n", NULL);
+    json_object_object_get_ex(step->json, "id", &id);
+    placeholder = json_object_is_type(id, json_type_string) &&
+                  strcmp(json_object_get_string(id), "$ID") == 0;
+    reply = json_object_object_get_ex(step->json, "return", NULL) ||
+            json_object_object_get_ex(step->json, "error", NULL);
+    if (!placeholder && (id || !reply || !fake->client_id))
+        return g_strconcat(step->text, "\r\n", NULL);
+
+    json_object_deep_copy(step->json, &copy, NULL);
+    if (fake->client_id)
         json_object_object_add(copy, "id", json_object_get(fake->client_id));
-    }
+    else
+        json_object_object_del(copy, "id");
     return g_strconcat(fake_json_text(copy), "\r\n", NULL);
 }
 
@@ -257,7 +263,7 @@ fake_play_step(ferry_qmp_fake *fake, fake_step *step, GError **error)
 
     switch (step->kind) {
     case STEP_SEND:
-        data = fake_render(fake, step->json);
+        data = fake_render(fake, step);
         return fake_send(fake, data, strlen(data), error);
     case STEP_RAW:
         data = g_strconcat(step->text, "\r\n", NULL);
