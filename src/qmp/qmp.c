@@ -16,6 +16,8 @@
  * handlers, the timeout and the version are behind @lock because setters
  * and getters may run on any thread.
  *
+ * The *_sync() calls live in qmp-sync.c, on top of the async API.
+ *
  * Lifetime: GSources owned by the monitor do all I/O, so closing destroys
  * them and no callback can arrive afterwards; the only foreign callback
  * (GSocketClient's connect) goes through a qmp_attempt that the monitor
@@ -75,6 +77,13 @@ struct _qmp_pending {
     qmp_out *out;               /* while its line is still queued */
 };
 
+/* A handler set by the user: callback, its data and the data's destroy. */
+typedef struct {
+    GCallback cb;
+    gpointer data;
+    GDestroyNotify destroy;
+} qmp_handler;
+
 /* A GSocketClient connect in flight; ->qmp is cleared when abandoned. */
 typedef struct {
     ferry_qmp *qmp;
@@ -87,12 +96,8 @@ struct _ferry_qmp {
     gint state;                 /* qmp_state; read atomically anywhere */
 
     GMutex lock;                /* guards the members up to "context-only" */
-    ferry_qmp_event_cb event_cb;
-    gpointer event_data;
-    GDestroyNotify event_destroy;
-    ferry_qmp_close_cb close_cb;
-    gpointer close_data;
-    GDestroyNotify close_destroy;
+    qmp_handler event;          /* a ferry_qmp_event_cb */
+    qmp_handler close;          /* a ferry_qmp_close_cb */
     guint timeout_ms;
     char *version;
     guint64 next_id;
@@ -196,6 +201,45 @@ qmp_protocol_error(ferry_qmp *qmp, const char *what, const char *line, gsize len
 
     return g_error_new(FERRY_ERROR, FERRY_ERROR_QMP,
                        "%s: QMP protocol error: %s: '%s'", qmp->name, what, quoted);
+}
+
+static void
+qmp_set_handler(ferry_qmp *qmp, qmp_handler *handler, GCallback cb, gpointer data,
+                GDestroyNotify destroy)
+{
+    qmp_handler old;
+
+    g_mutex_lock(&qmp->lock);
+    old = *handler;
+    handler->cb = cb;
+    handler->data = data;
+    handler->destroy = destroy;
+    g_mutex_unlock(&qmp->lock);
+    if (old.destroy)
+        old.destroy(old.data);
+}
+
+/* A copy of @handler, to call without the lock. */
+static qmp_handler
+qmp_get_handler(ferry_qmp *qmp, qmp_handler *handler)
+{
+    qmp_handler copy;
+
+    g_mutex_lock(&qmp->lock);
+    copy = *handler;
+    g_mutex_unlock(&qmp->lock);
+    return copy;
+}
+
+static guint
+qmp_get_timeout(ferry_qmp *qmp)
+{
+    guint timeout_ms;
+
+    g_mutex_lock(&qmp->lock);
+    timeout_ms = qmp->timeout_ms;
+    g_mutex_unlock(&qmp->lock);
+    return timeout_ms;
 }
 
 /* ---- running work on the monitor's context ---------------------------- */
@@ -324,13 +368,10 @@ qmp_on_command_timeout(gpointer data)
 {
     qmp_pending *p = data;
     ferry_qmp *qmp = p->qmp;
-    guint timeout_ms;
+    guint timeout_ms = qmp_get_timeout(qmp);
 
     if (!qmp_try_ref(qmp))
         return G_SOURCE_REMOVE;
-    g_mutex_lock(&qmp->lock);
-    timeout_ms = qmp->timeout_ms;
-    g_mutex_unlock(&qmp->lock);
     qmp_pending_complete(qmp, p,
                          NULL, g_error_new(FERRY_ERROR, FERRY_ERROR_TIMEOUT,
                                            "%s: QMP command '%s' got no reply within %u ms",
@@ -361,11 +402,7 @@ qmp_pending_send(ferry_qmp *qmp, qmp_pending *p, char *line, GUnixFDList *fds,
                  GCancellable *cancellable)
 {
     qmp_out *out = g_new0(qmp_out, 1);
-    guint timeout_ms;
-
-    g_mutex_lock(&qmp->lock);
-    timeout_ms = qmp->timeout_ms;
-    g_mutex_unlock(&qmp->lock);
+    guint timeout_ms = qmp_get_timeout(qmp);
 
     p->qmp = qmp;
     out->data = line;
@@ -542,15 +579,10 @@ qmp_shutdown(ferry_qmp *qmp, const GError *reason, gboolean notify)
     }
 
     if (notify && was == QMP_STATE_OPEN) {
-        ferry_qmp_close_cb cb;
-        gpointer cb_data;
+        qmp_handler handler = qmp_get_handler(qmp, &qmp->close);
 
-        g_mutex_lock(&qmp->lock);
-        cb = qmp->close_cb;
-        cb_data = qmp->close_data;
-        g_mutex_unlock(&qmp->lock);
-        if (cb)
-            cb(qmp, reason, cb_data);
+        if (handler.cb)
+            ((ferry_qmp_close_cb)handler.cb)(qmp, reason, handler.data);
     }
 }
 
@@ -618,8 +650,7 @@ qmp_handle_event(ferry_qmp *qmp, json_object *msg, const char *line, gsize len)
 {
     json_object *event = NULL, *data = NULL, *ts = NULL, *sec, *usec;
     gint64 timestamp_us;
-    ferry_qmp_event_cb cb;
-    gpointer cb_data;
+    qmp_handler handler;
 
     json_object_object_get_ex(msg, "event", &event);
     if (!json_object_is_type(event, json_type_string)) {
@@ -635,12 +666,10 @@ qmp_handle_event(ferry_qmp *qmp, json_object *msg, const char *line, gsize len)
     else
         timestamp_us = g_get_real_time();
 
-    g_mutex_lock(&qmp->lock);
-    cb = qmp->event_cb;
-    cb_data = qmp->event_data;
-    g_mutex_unlock(&qmp->lock);
-    if (cb)
-        cb(qmp, json_object_get_string(event), data, timestamp_us, cb_data);
+    handler = qmp_get_handler(qmp, &qmp->event);
+    if (handler.cb)
+        ((ferry_qmp_event_cb)handler.cb)(qmp, json_object_get_string(event), data,
+                                         timestamp_us, handler.data);
 }
 
 static void
@@ -806,13 +835,10 @@ static gboolean
 qmp_on_greeting_timeout(gpointer data)
 {
     ferry_qmp *qmp = data;
-    guint timeout_ms;
+    guint timeout_ms = qmp_get_timeout(qmp);
 
     if (!qmp_try_ref(qmp))
         return G_SOURCE_REMOVE;
-    g_mutex_lock(&qmp->lock);
-    timeout_ms = qmp->timeout_ms;
-    g_mutex_unlock(&qmp->lock);
     qmp_fail(qmp, g_error_new(FERRY_ERROR, FERRY_ERROR_TIMEOUT,
                               "%s: no QMP greeting on '%s' within %u ms",
                               qmp->name, qmp->path, timeout_ms));
@@ -824,7 +850,7 @@ static void
 qmp_start_io(ferry_qmp *qmp, GSocketConnection *conn)
 {
     GInputStream *in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
-    guint timeout_ms;
+    guint timeout_ms = qmp_get_timeout(qmp);
 
     qmp->conn = g_object_ref(conn);
     qmp->socket = g_object_ref(g_socket_connection_get_socket(conn));
@@ -832,10 +858,6 @@ qmp_start_io(ferry_qmp *qmp, GSocketConnection *conn)
     /* a handler may run a sync command, which needs this source again */
     g_source_set_can_recurse(qmp->read_source, TRUE);
     qmp_attach(qmp, qmp->read_source, G_SOURCE_FUNC(qmp_on_readable), qmp);
-
-    g_mutex_lock(&qmp->lock);
-    timeout_ms = qmp->timeout_ms;
-    g_mutex_unlock(&qmp->lock);
     if (timeout_ms > 0)
         qmp->greeting_source = qmp_attach(qmp, g_timeout_source_new(timeout_ms),
                                           qmp_on_greeting_timeout, qmp);
@@ -1023,10 +1045,10 @@ qmp_finalize(ferry_qmp *qmp)
                                            "%s: the QMP monitor was released", qmp->name);
 
     qmp_shutdown(qmp, reason, FALSE);
-    if (qmp->event_destroy)
-        qmp->event_destroy(qmp->event_data);
-    if (qmp->close_destroy)
-        qmp->close_destroy(qmp->close_data);
+    if (qmp->event.destroy)
+        qmp->event.destroy(qmp->event.data);
+    if (qmp->close.destroy)
+        qmp->close.destroy(qmp->close.data);
     g_hash_table_unref(qmp->pending);
     g_byte_array_unref(qmp->inbuf);
     g_free(qmp->readbuf);
@@ -1071,38 +1093,16 @@ void
 ferry_qmp_set_event_handler(ferry_qmp *qmp, ferry_qmp_event_cb cb, gpointer user_data,
                             GDestroyNotify destroy)
 {
-    GDestroyNotify old_destroy;
-    gpointer old_data;
-
     g_return_if_fail(qmp != NULL);
-    g_mutex_lock(&qmp->lock);
-    old_destroy = qmp->event_destroy;
-    old_data = qmp->event_data;
-    qmp->event_cb = cb;
-    qmp->event_data = user_data;
-    qmp->event_destroy = destroy;
-    g_mutex_unlock(&qmp->lock);
-    if (old_destroy)
-        old_destroy(old_data);
+    qmp_set_handler(qmp, &qmp->event, G_CALLBACK(cb), user_data, destroy);
 }
 
 void
 ferry_qmp_set_close_handler(ferry_qmp *qmp, ferry_qmp_close_cb cb, gpointer user_data,
                             GDestroyNotify destroy)
 {
-    GDestroyNotify old_destroy;
-    gpointer old_data;
-
     g_return_if_fail(qmp != NULL);
-    g_mutex_lock(&qmp->lock);
-    old_destroy = qmp->close_destroy;
-    old_data = qmp->close_data;
-    qmp->close_cb = cb;
-    qmp->close_data = user_data;
-    qmp->close_destroy = destroy;
-    g_mutex_unlock(&qmp->lock);
-    if (old_destroy)
-        old_destroy(old_data);
+    qmp_set_handler(qmp, &qmp->close, G_CALLBACK(cb), user_data, destroy);
 }
 
 void
@@ -1244,131 +1244,6 @@ ferry_qmp_command_finish(ferry_qmp *qmp, GAsyncResult *result, GError **error)
     return g_task_propagate_pointer(G_TASK(result), error);
 }
 
-/* ---- waiting for an async call --------------------------------------- */
-
-typedef struct {
-    GMutex lock;
-    GCond cond;
-    GAsyncResult *result;
-} qmp_sync;
-
-static void
-qmp_sync_clear(gpointer data)
-{
-    qmp_sync *s = data;
-
-    g_mutex_clear(&s->lock);
-    g_cond_clear(&s->cond);
-    g_clear_object(&s->result);
-}
-
-static void
-qmp_sync_release(qmp_sync *s)
-{
-    g_atomic_rc_box_release_full(s, qmp_sync_clear);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(qmp_sync, qmp_sync_release)
-
-static qmp_sync *
-qmp_sync_new(void)
-{
-    qmp_sync *s = g_atomic_rc_box_new0(qmp_sync);
-
-    g_mutex_init(&s->lock);
-    g_cond_init(&s->cond);
-    return s;
-}
-
-/* The async callback; user_data holds a reference of its own. */
-static void
-qmp_sync_done(GObject *source, GAsyncResult *result, gpointer data)
-{
-    qmp_sync *s = data;
-
-    g_mutex_lock(&s->lock);
-    s->result = g_object_ref(result);
-    g_cond_signal(&s->cond);
-    g_mutex_unlock(&s->lock);
-    qmp_sync_release(s);
-}
-
-static gboolean
-qmp_sync_is_done(qmp_sync *s)
-{
-    gboolean done;
-
-    g_mutex_lock(&s->lock);
-    done = s->result != NULL;
-    g_mutex_unlock(&s->lock);
-    return done;
-}
-
-/*
- * Begins a sync call: when this thread can own the context it does, and
- * qmp_sync_wait() will iterate it; otherwise the work goes to the thread
- * iterating it and qmp_sync_wait() sleeps on the condition.
- */
-static gboolean
-qmp_sync_begin(ferry_qmp *qmp)
-{
-    if (!g_main_context_acquire(qmp->context))
-        return FALSE;
-    g_main_context_push_thread_default(qmp->context);
-    return TRUE;
-}
-
-static GAsyncResult *
-qmp_sync_wait(ferry_qmp *qmp, qmp_sync *s, gboolean owner)
-{
-    if (owner) {
-        while (!qmp_sync_is_done(s))
-            g_main_context_iteration(qmp->context, TRUE);
-        g_main_context_pop_thread_default(qmp->context);
-        g_main_context_release(qmp->context);
-    } else {
-        g_mutex_lock(&s->lock);
-        while (!s->result)
-            g_cond_wait(&s->cond, &s->lock);
-        g_mutex_unlock(&s->lock);
-    }
-    return s->result;
-}
-
-gboolean
-ferry_qmp_connect_sync(ferry_qmp *qmp, const char *path, guint timeout_ms, GError **error)
-{
-    g_autoptr(qmp_sync) s = qmp_sync_new();
-    gboolean owner;
-
-    g_return_val_if_fail(qmp != NULL, FALSE);
-    g_return_val_if_fail(path != NULL, FALSE);
-    owner = qmp_sync_begin(qmp);
-    ferry_qmp_connect_async(qmp, path, timeout_ms, NULL, qmp_sync_done, g_atomic_rc_box_acquire(s));
-    return ferry_qmp_connect_finish(qmp, qmp_sync_wait(qmp, s, owner), error);
-}
-
-json_object *
-ferry_qmp_command_sync_fd(ferry_qmp *qmp, const char *command, json_object *arguments, int fd,
-                          GError **error)
-{
-    g_autoptr(qmp_sync) s = qmp_sync_new();
-    gboolean owner;
-
-    g_return_val_if_fail(qmp != NULL, NULL);
-    g_return_val_if_fail(command != NULL, NULL);
-    owner = qmp_sync_begin(qmp);
-    ferry_qmp_command_async(qmp, command, arguments, fd, NULL, qmp_sync_done,
-                            g_atomic_rc_box_acquire(s));
-    return ferry_qmp_command_finish(qmp, qmp_sync_wait(qmp, s, owner), error);
-}
-
-json_object *
-ferry_qmp_command_sync(ferry_qmp *qmp, const char *command, json_object *arguments,
-                       GError **error)
-{
-    return ferry_qmp_command_sync_fd(qmp, command, arguments, -1, error);
-}
-
 static void
 qmp_close_now(ferry_qmp *qmp, gpointer op)
 {
@@ -1383,6 +1258,13 @@ ferry_qmp_close(ferry_qmp *qmp)
 {
     g_return_if_fail(qmp != NULL);
     qmp_run_on_context(qmp, qmp_close_now, NULL, NULL);
+}
+
+GMainContext *
+ferry_qmp_get_context(ferry_qmp *qmp)
+{
+    g_return_val_if_fail(qmp != NULL, NULL);
+    return qmp->context;
 }
 
 gboolean

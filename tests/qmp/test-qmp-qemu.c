@@ -44,7 +44,7 @@ fixture_setup(qemu_fixture *f, gconstpointer data)
         return;
     }
     chardev = g_strdup_printf("socket,id=monitor,path=%s,server=on,wait=off", f->socket_path);
-    f->qemu = g_subprocess_new(G_SUBPROCESS_FLAGS_STDIN_INHERIT, &err,
+    f->qemu = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &err,
                                FERRY_QEMU_BINARY, "-machine", "pc", "-accel", "tcg",
                                "-m", "64", "-nodefaults", "-display", "none", "-S",
                                "-chardev", chardev, "-mon", "chardev=monitor,mode=control",

@@ -595,31 +595,42 @@ test_unref_pending(void)
 
 /* ---- the sync calls ----------------------------------------------------- */
 
-/* Nobody iterates the monitor's private context: the sync calls do. */
-static void
-test_sync_owner(void)
+/*
+ * The run-stop.qmp conversation through the sync calls, asserting nothing
+ * (it may run on a worker thread).  Returns: NULL, or what went wrong.
+ */
+static char *
+run_stop_sync(ferry_qmp *qmp, const char *socket_path)
 {
-    replay r = { 0 };
-    g_autoptr(GMainContext) context = g_main_context_new();
     g_autoptr(GError) err = NULL;
     g_autoptr(json_object) cont = NULL;
     g_autoptr(json_object) running = NULL;
     g_autoptr(json_object) stop = NULL;
     g_autoptr(json_object) paused = NULL;
 
+    if (!ferry_qmp_connect_sync(qmp, socket_path, 5000, &err) ||
+        !(cont = ferry_qmp_command_sync(qmp, "cont", NULL, &err)) ||
+        !(running = ferry_qmp_command_sync(qmp, "query-status", NULL, &err)) ||
+        !(stop = ferry_qmp_command_sync(qmp, "stop", NULL, &err)) ||
+        !(paused = ferry_qmp_command_sync(qmp, "query-status", NULL, &err)))
+        return g_strdup(err->message);
+    if (g_strcmp0(qmp_test_get_string(running, "status"), "running") != 0 ||
+        g_strcmp0(qmp_test_get_string(paused, "status"), "paused") != 0)
+        return g_strdup("query-status did not say running, then paused");
+    return NULL;
+}
+
+/* Nobody iterates the monitor's private context: the sync calls do. */
+static void
+test_sync_owner(void)
+{
+    replay r = { 0 };
+    g_autoptr(GMainContext) context = g_main_context_new();
+    g_autofree char *failure = NULL;
+
     replay_init(&r, "run-stop.qmp", context);
-    g_assert_true(ferry_qmp_connect_sync(r.mon->qmp, r.socket_path, 5000, &err));
-    g_assert_no_error(err);
-    cont = ferry_qmp_command_sync(r.mon->qmp, "cont", NULL, &err);
-    g_assert_no_error(err);
-    running = ferry_qmp_command_sync(r.mon->qmp, "query-status", NULL, &err);
-    g_assert_no_error(err);
-    assert_status(running, "running", TRUE);
-    stop = ferry_qmp_command_sync(r.mon->qmp, "stop", NULL, &err);
-    g_assert_no_error(err);
-    paused = ferry_qmp_command_sync(r.mon->qmp, "query-status", NULL, &err);
-    g_assert_no_error(err);
-    assert_status(paused, "paused", FALSE);
+    failure = run_stop_sync(r.mon->qmp, r.socket_path);
+    g_assert_cmpstr(failure, ==, NULL);
     /* the events came in on this thread, during the sync calls */
     g_assert_cmpuint(r.mon->events->len, ==, 2);
     g_assert_true(((qmp_test_event *)r.mon->events->pdata[1])->thread == g_thread_self());
@@ -630,6 +641,7 @@ typedef struct {
     ferry_qmp *qmp;
     const char *socket_path;
     GMainLoop *loop;
+    GThread *thread;
     char *failure;
 } worker;
 
@@ -638,23 +650,19 @@ static gpointer
 worker_run(gpointer data)
 {
     worker *w = data;
-    g_autoptr(GError) err = NULL;
-    g_autoptr(json_object) cont = NULL;
-    g_autoptr(json_object) running = NULL;
-    g_autoptr(json_object) stop = NULL;
-    g_autoptr(json_object) paused = NULL;
 
-    if (!ferry_qmp_connect_sync(w->qmp, w->socket_path, 5000, &err) ||
-        !(cont = ferry_qmp_command_sync(w->qmp, "cont", NULL, &err)) ||
-        !(running = ferry_qmp_command_sync(w->qmp, "query-status", NULL, &err)) ||
-        !(stop = ferry_qmp_command_sync(w->qmp, "stop", NULL, &err)) ||
-        !(paused = ferry_qmp_command_sync(w->qmp, "query-status", NULL, &err)))
-        w->failure = g_strdup(err->message);
-    else if (g_strcmp0(qmp_test_get_string(running, "status"), "running") != 0 ||
-             g_strcmp0(qmp_test_get_string(paused, "status"), "paused") != 0)
-        w->failure = g_strdup("wrong status");
+    w->failure = run_stop_sync(w->qmp, w->socket_path);
     g_main_loop_quit(w->loop);
     return NULL;
+}
+
+static gboolean
+start_worker(gpointer data)
+{
+    worker *w = data;
+
+    w->thread = g_thread_new("qmp-sync-worker", worker_run, w);
+    return G_SOURCE_REMOVE;
 }
 
 static void
@@ -663,21 +671,26 @@ test_sync_thread(void)
     replay r = { 0 };
     g_autoptr(GMainContext) context = g_main_context_new();
     g_autoptr(GMainLoop) loop = g_main_loop_new(context, FALSE);
+    g_autoptr(GSource) start = g_idle_source_new();
     worker w = { 0 };
-    GThread *thread;
 
     replay_init(&r, "run-stop.qmp", context);
     w.qmp = r.mon->qmp;
     w.socket_path = r.socket_path;
     w.loop = loop;
-    thread = g_thread_new("qmp-sync-worker", worker_run, &w);
-    /* this thread owns the context while the worker waits on it */
+    /*
+     * The worker starts once this thread runs the loop, so it never owns
+     * the context: its sync calls hand their work over and wait.
+     */
+    g_source_set_callback(start, start_worker, &w, NULL);
+    g_source_attach(start, context);
     g_main_loop_run(loop);
-    g_thread_join(thread);
+    g_thread_join(w.thread);
     g_assert_cmpstr(w.failure, ==, NULL);
     g_assert_cmpuint(r.mon->events->len, ==, 2);
     for (guint i = 0; i < r.mon->events->len; i++)
         g_assert_true(((qmp_test_event *)r.mon->events->pdata[i])->thread == g_thread_self());
+    g_free(w.failure);
     replay_end(&r, TRUE);
 }
 
