@@ -4,12 +4,14 @@
  * Owns: proving the client speaks to QEMU 7.2 itself -- the greeting and
  * capabilities, status, RESUME/STOP events, an fd passed with getfd
  * (SCM_RIGHTS), quit with SHUTDOWN and the close.  Must not: skip when
- * QEMU is missing (it fails saying so); leave QEMU running (it is killed
- * by PID at the end whatever happened).
+ * QEMU is missing (it fails saying so); leave QEMU running (teardown
+ * kills it by PID, and it dies with the test if an assertion aborts).
  */
 #include "ferry-config.h"
 
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -29,11 +31,19 @@ typedef struct {
     qmp_test_monitor *mon;
 } qemu_fixture;
 
+/* In QEMU before exec: die with the test, even when an assertion aborts it. */
+static void
+die_with_parent(gpointer data)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
 static void
 fixture_setup(qemu_fixture *f, gconstpointer data)
 {
     g_autoptr(GError) err = NULL;
     g_autofree char *chardev = NULL;
+    g_autoptr(GSubprocessLauncher) launcher = NULL;
 
     f->dir = g_dir_make_tmp("ferry-qmp-qemu-XXXXXX", &err);
     g_assert_no_error(err);
@@ -44,11 +54,13 @@ fixture_setup(qemu_fixture *f, gconstpointer data)
         return;
     }
     chardev = g_strdup_printf("socket,id=monitor,path=%s,server=on,wait=off", f->socket_path);
-    f->qemu = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &err,
-                               FERRY_QEMU_BINARY, "-machine", "pc", "-accel", "tcg",
-                               "-m", "64", "-nodefaults", "-display", "none", "-S",
-                               "-chardev", chardev, "-mon", "chardev=monitor,mode=control",
-                               NULL);
+    launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+    g_subprocess_launcher_set_child_setup(launcher, die_with_parent, NULL, NULL);
+    f->qemu = g_subprocess_launcher_spawn(launcher, &err, FERRY_QEMU_BINARY,
+                                          "-machine", "pc", "-accel", "tcg", "-m", "64",
+                                          "-nodefaults", "-display", "none", "-S",
+                                          "-chardev", chardev,
+                                          "-mon", "chardev=monitor,mode=control", NULL);
     g_assert_no_error(err);
     g_test_message("started QEMU, pid %s", g_subprocess_get_identifier(f->qemu));
     f->mon = qmp_test_monitor_new(NULL, "domain 'qemu-test'");
