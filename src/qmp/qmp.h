@@ -171,6 +171,12 @@ json_object *ferry_qmp_command_sync_fd(ferry_qmp *qmp, const char *command,
  */
 void ferry_qmp_close(ferry_qmp *qmp);
 
+/**
+ * ferry_qmp_get_context:
+ * Returns: (transfer none): the context @qmp lives on (see threading above).
+ */
+GMainContext *ferry_qmp_get_context(ferry_qmp *qmp);
+
 /** ferry_qmp_is_open: Returns: TRUE between a successful connect and the close. */
 gboolean ferry_qmp_is_open(ferry_qmp *qmp);
 
