@@ -159,10 +159,27 @@ def main(t):
              'killed QEMU is seen as crashed', info)
         qemu_pid = None
 
+        # Clean shutdown leaves the VM running; the next ferryd takes it back.
+        r = host.ferry('start', 'web1')
+        qemu_pid = ft.domain_pid(host, 'web1')
+        code = host.stop()
+        t.ok(code == 0 and qemu_pid and ft.pid_alive(qemu_pid),
+             'ferryd exits 0 on SIGTERM and leaves QEMU running', code)
+        t.ok(not os.path.exists(host.socket), 'socket removed on shutdown')
+        host.start()
+        r = host.ferry('dominfo', '--json', 'web1')
+        info = json.loads(r.stdout) if r.returncode == 0 else {}
+        t.ok(info.get('state') == 'running' and info.get('pid') == qemu_pid,
+             'after SIGTERM and restart: same QEMU, running', r.stdout + r.stderr)
+        r = host.ferry('destroy', 'web1')
+        t.ok(r.returncode == 0 and ft.wait_until(lambda: not ft.pid_alive(qemu_pid), 10),
+             'destroy after clean restart', r.stderr)
+        qemu_pid = None
+
         r = host.ferry('undefine', 'web1')
         t.ok(r.returncode == 0, 'undefine', r.stderr)
         code = host.stop()
-        t.ok(code == 0, 'ferryd exits 0 on SIGTERM', code)
+        t.ok(code == 0, 'ferryd exits 0 on SIGTERM with no domains', code)
     finally:
         if qemu_pid and ft.pid_alive(qemu_pid):
             os.kill(qemu_pid, signal.SIGKILL)
