@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "api/event-bus.h"
 #include "driver/domain-obj.h"
 
 #define JOB_WAIT_SECONDS 30
@@ -362,4 +363,64 @@ ferry_domain_obj_format_xml(const ferry_domain_obj *obj, guint flags)
     if (!def)
         def = obj->def;
     return ferry_domain_def_format(def);
+}
+
+ferry_domain *
+ferry_domain_obj_list_handle_by_name(ferry_domain_obj_list *list, ferry_conn *conn,
+                                     const char *name, const char *host, GError **error)
+{
+    g_autoptr(ferry_domain_obj) obj = ferry_domain_obj_list_find_by_name(list, name);
+
+    if (!obj) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_DOMAIN,
+                    "no domain named '%s' on host '%s'", name, host);
+        return NULL;
+    }
+    return ferry_domain_new_handle(conn, obj->name, obj->uuid);
+}
+
+ferry_domain *
+ferry_domain_obj_list_handle_by_uuid(ferry_domain_obj_list *list, ferry_conn *conn,
+                                     const char *uuid, const char *host, GError **error)
+{
+    g_autofree char *lower = g_ascii_strdown(uuid, -1);
+    g_autoptr(ferry_domain_obj) obj = ferry_domain_obj_list_find_by_uuid(list, lower);
+
+    if (!obj) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_DOMAIN,
+                    "no domain with uuid %s on host '%s'", uuid, host);
+        return NULL;
+    }
+    return ferry_domain_new_handle(conn, obj->name, obj->uuid);
+}
+
+gboolean
+ferry_domain_obj_list_check_clash(ferry_domain_obj_list *list, const ferry_domain_def *def,
+                                  GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&list->lock);
+    g_autoptr(GError) clash = NULL;
+    g_autoptr(ferry_domain_obj) same = check_clash_locked(list, def, &clash);
+
+    if (clash) {
+        g_propagate_error(error, g_steal_pointer(&clash));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+void
+ferry_domain_obj_emit_lifecycle(gpointer bus, ferry_domain_obj *obj, int what)
+{
+    ferry_event event = {
+        .type = FERRY_EVENT_LIFECYCLE,
+        .lifecycle = what,
+        .timestamp_us = g_get_real_time(),
+    };
+
+    g_mutex_lock(&obj->lock);
+    event.state = obj->state;
+    event.reason = obj->reason;
+    g_mutex_unlock(&obj->lock);
+    ferry_event_bus_emit(bus, &event, obj->name, obj->uuid);
 }

@@ -217,6 +217,53 @@ void ferry_domain_obj_fill_info(const ferry_domain_obj *obj, ferry_domain_info *
  */
 char *ferry_domain_obj_format_xml(const ferry_domain_obj *obj, guint flags);
 
+/**
+ * ferry_domain_obj_list_handle_by_name:
+ * @list: a domain list
+ * @conn: the connection the handle is for
+ * @name: a domain name
+ * @host: the host's name, for the error
+ * @error: return location for an error (FERRY_ERROR_NO_DOMAIN)
+ *
+ * Returns: (transfer full): a public handle on the domain, or NULL.
+ */
+ferry_domain *ferry_domain_obj_list_handle_by_name(ferry_domain_obj_list *list,
+                                                   ferry_conn *conn, const char *name,
+                                                   const char *host, GError **error);
+
+/**
+ * ferry_domain_obj_list_handle_by_uuid:
+ * As ferry_domain_obj_list_handle_by_name(), by uuid (any case).
+ */
+ferry_domain *ferry_domain_obj_list_handle_by_uuid(ferry_domain_obj_list *list,
+                                                   ferry_conn *conn, const char *uuid,
+                                                   const char *host, GError **error);
+
+/**
+ * ferry_domain_obj_list_check_clash:
+ * @list: a domain list
+ * @def: a definition about to be defined
+ * @error: return location for an error (FERRY_ERROR_DOMAIN_EXISTS)
+ *
+ * Checks, before anything is written, that @def's name and uuid do not
+ * belong to two different domains (what ferry_domain_obj_list_define()
+ * would refuse).
+ *
+ * Returns: TRUE if @def may be defined.
+ */
+gboolean ferry_domain_obj_list_check_clash(ferry_domain_obj_list *list,
+                                           const ferry_domain_def *def, GError **error);
+
+/**
+ * ferry_domain_obj_emit_lifecycle:
+ * @bus: the driver's event bus (a ferry_event_bus)
+ * @obj: a domain (lock NOT held)
+ * @what: the ferry_lifecycle_event
+ *
+ * Emits a lifecycle event carrying the domain's current state and reason.
+ */
+void ferry_domain_obj_emit_lifecycle(gpointer bus, ferry_domain_obj *obj, int what);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_domain_obj, ferry_domain_obj_unref)
 
 G_END_DECLS

@@ -158,17 +158,7 @@ void
 qemu_domain_emit_lifecycle(qemu_driver_state *state, ferry_domain_obj *obj,
                            ferry_lifecycle_event what)
 {
-    ferry_event event = {
-        .type = FERRY_EVENT_LIFECYCLE,
-        .lifecycle = what,
-        .timestamp_us = g_get_real_time(),
-    };
-
-    g_mutex_lock(&obj->lock);
-    event.state = obj->state;
-    event.reason = obj->reason;
-    g_mutex_unlock(&obj->lock);
-    ferry_event_bus_emit(state->bus, &event, obj->name, obj->uuid);
+    ferry_domain_obj_emit_lifecycle(state->bus, obj, what);
 }
 
 /* Loads DEF_DIR/NAME.xml into the list. */

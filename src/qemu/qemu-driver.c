@@ -262,29 +262,18 @@ static ferry_domain *
 qemu_domain_lookup_by_name(ferry_conn *conn, const char *name, GError **error)
 {
     qemu_driver_state *state = state_of(conn);
-    g_autoptr(ferry_domain_obj) obj = ferry_domain_obj_list_find_by_name(state->domains, name);
 
-    if (!obj) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_DOMAIN,
-                    "no domain named '%s' on host '%s'", name, state->config.hostname);
-        return NULL;
-    }
-    return ferry_domain_new_handle(conn, obj->name, obj->uuid);
+    return ferry_domain_obj_list_handle_by_name(state->domains, conn, name,
+                                                state->config.hostname, error);
 }
 
 static ferry_domain *
 qemu_domain_lookup_by_uuid(ferry_conn *conn, const char *uuid, GError **error)
 {
     qemu_driver_state *state = state_of(conn);
-    g_autofree char *lower = g_ascii_strdown(uuid, -1);
-    g_autoptr(ferry_domain_obj) obj = ferry_domain_obj_list_find_by_uuid(state->domains, lower);
 
-    if (!obj) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_DOMAIN,
-                    "no domain with uuid %s on host '%s'", uuid, state->config.hostname);
-        return NULL;
-    }
-    return ferry_domain_new_handle(conn, obj->name, obj->uuid);
+    return ferry_domain_obj_list_handle_by_uuid(state->domains, conn, uuid,
+                                                state->config.hostname, error);
 }
 
 /* Parses @xml and refuses what this driver cannot run. */
@@ -310,31 +299,6 @@ parse_for_qemu(const char *xml, GError **error)
     return g_steal_pointer(&def);
 }
 
-/* Refuses a definition whose name or uuid belongs to another domain, before
- * anything is written (define_lock held). */
-static gboolean
-check_clash(qemu_driver_state *state, const ferry_domain_def *def, GError **error)
-{
-    g_autoptr(ferry_domain_obj) by_name =
-        ferry_domain_obj_list_find_by_name(state->domains, def->name);
-    g_autoptr(ferry_domain_obj) by_uuid =
-        ferry_domain_obj_list_find_by_uuid(state->domains, def->uuid);
-
-    if (by_name && strcmp(by_name->uuid, def->uuid) != 0) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_DOMAIN_EXISTS,
-                    "domain '%s' already exists with uuid %s, not %s",
-                    def->name, by_name->uuid, def->uuid);
-        return FALSE;
-    }
-    if (by_uuid && strcmp(by_uuid->name, def->name) != 0) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_DOMAIN_EXISTS,
-                    "uuid %s is already used by domain '%s', not '%s'",
-                    def->uuid, by_uuid->name, def->name);
-        return FALSE;
-    }
-    return TRUE;
-}
-
 static ferry_domain *
 qemu_domain_define_xml(ferry_conn *conn, const char *xml, GError **error)
 {
@@ -346,7 +310,7 @@ qemu_domain_define_xml(ferry_conn *conn, const char *xml, GError **error)
     if (!def)
         return NULL;
     locker = g_mutex_locker_new(&define_lock);
-    if (!check_clash(state, def, error) || !qemu_domain_save_def(state, def, error))
+    if (!ferry_domain_obj_list_check_clash(state->domains, def, error) || !qemu_domain_save_def(state, def, error))
         return NULL;
     obj = ferry_domain_obj_list_define(state->domains, g_steal_pointer(&def), NULL, error);
     if (!obj)

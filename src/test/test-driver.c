@@ -147,21 +147,10 @@ test_conn_unsubscribe_events(ferry_conn *conn, guint id, GError **error)
     return ferry_event_bus_unsubscribe(host_of(conn)->bus, conn, id, error);
 }
 
-/* Emits a lifecycle event carrying the domain's state; lock NOT held. */
 static void
 emit_lifecycle(test_host *host, ferry_domain_obj *obj, ferry_lifecycle_event what)
 {
-    ferry_event event = {
-        .type = FERRY_EVENT_LIFECYCLE,
-        .lifecycle = what,
-        .timestamp_us = g_get_real_time(),
-    };
-
-    g_mutex_lock(&obj->lock);
-    event.state = obj->state;
-    event.reason = obj->reason;
-    g_mutex_unlock(&obj->lock);
-    ferry_event_bus_emit(host->bus, &event, obj->name, obj->uuid);
+    ferry_domain_obj_emit_lifecycle(host->bus, obj, what);
 }
 
 static ferry_domain *
@@ -174,31 +163,18 @@ static ferry_domain *
 test_domain_lookup_by_name(ferry_conn *conn, const char *name, GError **error)
 {
     test_host *host = host_of(conn);
-    g_autoptr(ferry_domain_obj) obj =
-        ferry_domain_obj_list_find_by_name(host->domains, name);
 
-    if (!obj) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_DOMAIN,
-                    "no domain named '%s' on host '%s'", name, host->hostname);
-        return NULL;
-    }
-    return handle_for(conn, obj);
+    return ferry_domain_obj_list_handle_by_name(host->domains, conn, name, host->hostname,
+                                                error);
 }
 
 static ferry_domain *
 test_domain_lookup_by_uuid(ferry_conn *conn, const char *uuid, GError **error)
 {
     test_host *host = host_of(conn);
-    g_autofree char *lower = g_ascii_strdown(uuid, -1);
-    g_autoptr(ferry_domain_obj) obj =
-        ferry_domain_obj_list_find_by_uuid(host->domains, lower);
 
-    if (!obj) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_DOMAIN,
-                    "no domain with uuid %s on host '%s'", uuid, host->hostname);
-        return NULL;
-    }
-    return handle_for(conn, obj);
+    return ferry_domain_obj_list_handle_by_uuid(host->domains, conn, uuid, host->hostname,
+                                                error);
 }
 
 static ferry_domain *
