@@ -584,6 +584,130 @@ guint ferry_conn_subscribe_events(ferry_conn *conn, ferry_event_cb callback,
 gboolean ferry_conn_unsubscribe_events(ferry_conn *conn, guint id,
                                        GError **error);
 
+/* ------------------------------------------------------------------ */
+/* Migration (DESIGN.md section 3) */
+
+/** Flags of ferry_migrate_params. */
+typedef enum {
+    FERRY_MIGRATE_LIVE = 1 << 0,            /* keep the guest running while copying (default when running) */
+    FERRY_MIGRATE_PEER2PEER = 1 << 1,       /* the source daemon runs the sequence (ferry_domain_migrate_to_uri) */
+    FERRY_MIGRATE_PERSIST_DEST = 1 << 2,    /* define the domain persistently on the destination */
+    FERRY_MIGRATE_UNDEFINE_SOURCE = 1 << 3, /* undefine it on the source once it has moved */
+    FERRY_MIGRATE_PAUSED = 1 << 4,          /* leave it paused on the destination */
+    FERRY_MIGRATE_OFFLINE = 1 << 5,         /* move the definition of a domain that is not running */
+    FERRY_MIGRATE_NON_SHARED_DISK = 1 << 6, /* copy every disk (NBD) */
+    FERRY_MIGRATE_NON_SHARED_INC = 1 << 7,  /* copy the top image of every disk (NBD) */
+} ferry_migrate_flags;
+
+/**
+ * ferry_migrate_params:
+ *
+ * What a migration is asked to do.  Zero-initialise it: every field but
+ * @flags may be left unset.  Fields may be added at the end.
+ */
+typedef struct {
+    guint flags;              /* ferry_migrate_flags */
+    const char *dname;        /* new name on the destination, or NULL */
+    const char *uri;          /* migration URI: "host", "host:port", "tcp://host/" or
+                               * "tcp://host:port/"; NULL lets the destination choose */
+    const char *dxml;         /* domain XML to use on the destination, or NULL */
+    guint64 bandwidth_mib;    /* MiB/s; 0 means unlimited */
+} ferry_migrate_params;
+
+/**
+ * ferry_migrate_stats:
+ *
+ * What a migration did, filled in on success (and as far as known on
+ * failure).  Times are in milliseconds; 0 means unknown.
+ */
+typedef struct {
+    int protocol;             /* the sequence used: 1, 2 or 3 */
+    gint64 wall_ms;           /* ferry's whole sequence, as the caller saw it */
+    gint64 total_ms;          /* QEMU's own total time of the transfer */
+    gint64 downtime_ms;       /* how long the guest was stopped at the switch-over */
+    gint64 setup_ms;          /* QEMU's setup time */
+    guint64 data_total;       /* bytes of guest RAM */
+    guint64 data_transferred; /* bytes sent over the migration stream */
+    guint64 disk_total;       /* bytes of disk to copy (storage migration) */
+    guint64 disk_transferred; /* bytes of disk copied */
+} ferry_migrate_stats;
+
+/**
+ * ferry_domain_migrate:
+ * @dom: a domain on the source connection
+ * @dconn: a connection to the destination host
+ * @params: (nullable): what to do; NULL means a live migration with defaults
+ * @ret_stats: (out) (optional): what happened
+ * @error: return location for an error
+ *
+ * Moves @dom to @dconn's host.  The protocol is negotiated: v3 (Begin,
+ * Prepare, Perform, Finish, Confirm) when both hosts offer it, else v2,
+ * else v1; @ret_stats->protocol says which.  If Perform fails, its error is
+ * what the caller sees, whatever fails after it.
+ *
+ * Returns: (transfer full): the domain on the destination, or NULL.
+ */
+ferry_domain *ferry_domain_migrate(ferry_domain *dom, ferry_conn *dconn,
+                                   const ferry_migrate_params *params,
+                                   ferry_migrate_stats *ret_stats, GError **error);
+
+/**
+ * ferry_domain_migrate_to_uri:
+ * @dom: a domain
+ * @dconn_uri: the destination daemon's connection URI, as the source
+ *   daemon reaches it
+ * @params: (nullable): as for ferry_domain_migrate(); FERRY_MIGRATE_PEER2PEER
+ *   is implied
+ * @ret_stats: (out) (optional): what happened
+ * @error: return location for an error
+ *
+ * Peer-to-peer: the source daemon runs the whole sequence itself, so it
+ * completes even if this client goes away.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_domain_migrate_to_uri(ferry_domain *dom, const char *dconn_uri,
+                                     const ferry_migrate_params *params,
+                                     ferry_migrate_stats *ret_stats, GError **error);
+
+/** Kind of the job a domain runs. */
+typedef enum {
+    FERRY_JOB_INFO_NONE = 0,       /* no job */
+    FERRY_JOB_INFO_ACTIVE = 1,     /* running */
+    FERRY_JOB_INFO_COMPLETED = 2,  /* the last job succeeded */
+    FERRY_JOB_INFO_FAILED = 3,     /* the last job failed */
+} ferry_job_info_type;
+
+/**
+ * ferry_job_info:
+ *
+ * Progress of a domain's migration job, in bytes.  Fields may be added at
+ * the end.
+ */
+typedef struct {
+    int type;                 /* ferry_job_info_type */
+    char phase[16];           /* "begin", "prepare", "perform", "finish", "confirm" or "" */
+    gint64 elapsed_ms;        /* since the job began */
+    guint64 mem_total, mem_processed, mem_remaining;
+    guint64 disk_total, disk_processed, disk_remaining;
+    guint64 rate_bps;         /* current transfer rate, bytes per second */
+    gint64 downtime_ms;       /* when completed */
+    gint64 total_ms;          /* QEMU's total time, when completed */
+} ferry_job_info;
+
+/**
+ * ferry_domain_get_job_info:
+ * @dom: a domain
+ * @ret_info: (out): its job's progress
+ * @error: return location for an error
+ *
+ * May be called while another thread or client runs the migration.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_domain_get_job_info(ferry_domain *dom, ferry_job_info *ret_info,
+                                   GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_conn, ferry_conn_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_domain, ferry_domain_unref)
 

@@ -94,6 +94,67 @@ struct ferry_driver {
     gboolean (*domain_get_info)(ferry_domain *dom, ferry_domain_info *ret_info,
                                 GError **error);
     char *(*domain_get_xml)(ferry_domain *dom, guint flags, GError **error);
+
+    /*
+     * Migration, v3 (DESIGN.md section 3).  Cookies are migration-cookie
+     * XML documents (src/conf/migration-cookie.h).  @params->uri is the
+     * migration URI: in Prepare what the caller asked for (may be NULL),
+     * in Perform the one Prepare chose.
+     */
+    /* Source: safety checks, begin event, hook; returns the XML for the
+     * destination and the cookie for Prepare.  Takes the domain's
+     * migration job, which Perform and Confirm continue. */
+    char *(*domain_migrate_begin3)(ferry_domain *dom, const ferry_migrate_params *params,
+                                   char **ret_cookie_out, GError **error);
+    /* Destination: get ready to receive (QEMU paused, -incoming); returns the
+     * migration URI to use and a cookie for Perform. */
+    gboolean (*conn_migrate_prepare3)(ferry_conn *dconn, const ferry_migrate_params *params,
+                                      const char *dom_xml, const char *cookie_in,
+                                      char **ret_cookie_out, char **ret_uri_out,
+                                      GError **error);
+    /* Source: send; on success the source is left paused, not killed.  With
+     * FERRY_MIGRATE_PEER2PEER and @dconn_uri set, runs the whole sequence
+     * against that destination instead.  Cookie out: statistics. */
+    gboolean (*domain_migrate_perform3)(ferry_domain *dom, const ferry_migrate_params *params,
+                                        const char *dconn_uri, const char *cookie_in,
+                                        char **ret_cookie_out, GError **error);
+    /* Destination: on success (!cancelled) wait for the end of the incoming
+     * migration and resume (unless PAUSED); on failure kill the incoming
+     * QEMU.  Returns the domain, or NULL (with @error) when it is gone. */
+    ferry_domain *(*conn_migrate_finish3)(ferry_conn *dconn, const ferry_migrate_params *params,
+                                          const char *dname, const char *cookie_in,
+                                          char **ret_cookie_out, gboolean cancelled,
+                                          GError **error);
+    /* Source: on success kill the source (undefine if asked); on failure
+     * resume it.  Ends the migration job. */
+    gboolean (*domain_migrate_confirm3)(ferry_domain *dom, const ferry_migrate_params *params,
+                                        const char *cookie_in, gboolean cancelled,
+                                        GError **error);
+
+    /* Migration, v2: DumpXML (domain_get_xml), Prepare2, Perform, Finish2. */
+    gboolean (*conn_migrate_prepare2)(ferry_conn *dconn, const ferry_migrate_params *params,
+                                      const char *dom_xml, char **ret_cookie_out,
+                                      char **ret_uri_out, GError **error);
+    /* v1 and v2 Perform: send, then kill the source on success (resume it
+     * on failure). */
+    gboolean (*domain_migrate_perform)(ferry_domain *dom, const ferry_migrate_params *params,
+                                       const char *cookie_in, GError **error);
+    ferry_domain *(*conn_migrate_finish2)(ferry_conn *dconn, const ferry_migrate_params *params,
+                                          const char *dname, const char *cookie_in,
+                                          gboolean ok, GError **error);
+
+    /* Migration, v1: Prepare (no XML: the hypervisor carries the definition),
+     * Perform, Finish. */
+    gboolean (*conn_migrate_prepare)(ferry_conn *dconn, const ferry_migrate_params *params,
+                                     char **ret_cookie_out, char **ret_uri_out,
+                                     GError **error);
+    ferry_domain *(*conn_migrate_finish)(ferry_conn *dconn, const ferry_migrate_params *params,
+                                         const char *dname, const char *cookie_in,
+                                         GError **error);
+
+    /* Progress of the domain's job; must not wait for the job. */
+    gboolean (*domain_get_job_info)(ferry_domain *dom, ferry_job_info *ret_info,
+                                    GError **error);
 };
 
 /**

@@ -1,0 +1,126 @@
+/*
+ * migration-cookie.h: the cookies migration phases pass each other.
+ *
+ * Owns: the cookie document -- an XML document of named, optional sections
+ * -- its parser, formatter and rules.  Must not: act on a cookie (the
+ * drivers do), or trust one: everything is checked and every error names
+ * the section, the element and what is wrong (FERRY_ERROR_COOKIE).
+ *
+ *   <ferry-migration>
+ *     <id>MIGRATION-UUID</id>                          required
+ *     <host uuid='HOST-UUID' name='HOSTNAME'/>         required: the sender
+ *     <domain name='NAME' uuid='UUID'/>                optional
+ *     <features>                                       optional: what the sender supports
+ *       <feature name='nbd'/> …
+ *     </features>
+ *     <statistics>                                     optional (Perform -> Finish/caller)
+ *       <total-ms>N</total-ms> <downtime-ms>N</downtime-ms> <setup-ms>N</setup-ms>
+ *       <data-total>BYTES</data-total> <data-transferred>BYTES</data-transferred>
+ *       <disk-total>BYTES</disk-total> <disk-transferred>BYTES</disk-transferred>
+ *     </statistics>
+ *     <nbd port='N'>                                   optional (storage migration)
+ *       <disk target='vda' format='qcow2' capacity='BYTES'/> …
+ *     </nbd>
+ *     <persistent>                                     optional: the source's persistent
+ *       <domain …>…</domain>                           definition (PERSIST_DEST)
+ *     </persistent>
+ *     <result ok='yes|no'>message</result>             optional (Finish -> Confirm)
+ *   </ferry-migration>
+ *
+ * Any section may carry mandatory='yes': a receiver that does not know a
+ * section so marked refuses the cookie ("migration cookie: section 'x' is
+ * mandatory but not understood by this host"); unknown sections without it
+ * are ignored, so newer senders can add optional data.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "conf/domain-conf.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+    char *target;             /* "vda" */
+    char *format;             /* "raw" or "qcow2" */
+    guint64 capacity;         /* virtual size, bytes, > 0 */
+} ferry_cookie_disk;
+
+typedef struct {
+    char *id;                 /* the migration id (a uuid) */
+    char *host_uuid;          /* the sender's host uuid */
+    char *hostname;           /* the sender's host name (nullable) */
+
+    char *dom_name;           /* <domain>: nullable */
+    char *dom_uuid;
+
+    GPtrArray *features;      /* char*: <features>; NULL when absent */
+
+    gboolean has_stats;       /* <statistics> */
+    gint64 total_ms, downtime_ms, setup_ms;
+    guint64 data_total, data_transferred, disk_total, disk_transferred;
+
+    gboolean has_nbd;         /* <nbd> */
+    guint nbd_port;           /* 0 when the sender only lists disks (Begin) */
+    GPtrArray *disks;         /* ferry_cookie_disk*; never NULL */
+
+    ferry_domain_def *persistent; /* <persistent>: nullable */
+
+    gboolean has_result;      /* <result> */
+    gboolean result_ok;
+    char *result_message;     /* nullable */
+} ferry_migration_cookie;
+
+/**
+ * ferry_migration_cookie_new:
+ * @id: (nullable): the migration id; NULL generates a new one
+ * @host_uuid: the sender's host uuid
+ * @hostname: (nullable): the sender's host name
+ *
+ * Returns: (transfer full): a cookie with only the required sections.
+ */
+ferry_migration_cookie *ferry_migration_cookie_new(const char *id, const char *host_uuid,
+                                                   const char *hostname);
+
+/**
+ * ferry_migration_cookie_free:
+ * @cookie: (nullable): a cookie
+ */
+void ferry_migration_cookie_free(ferry_migration_cookie *cookie);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_migration_cookie, ferry_migration_cookie_free)
+
+/**
+ * ferry_migration_cookie_add_disk:
+ * @cookie: a cookie (sets has_nbd)
+ * @target, @format, @capacity: the disk
+ */
+void ferry_migration_cookie_add_disk(ferry_migration_cookie *cookie, const char *target,
+                                     const char *format, guint64 capacity);
+
+/**
+ * ferry_migration_cookie_format:
+ * @cookie: a cookie
+ *
+ * Returns: (transfer full): the document (no XML declaration).
+ */
+char *ferry_migration_cookie_format(const ferry_migration_cookie *cookie);
+
+/**
+ * ferry_migration_cookie_parse:
+ * @xml: (nullable): a cookie document; NULL or "" is an error
+ * @phase: the phase receiving it, for errors, e.g. "Prepare"
+ * @error: return location for an error (FERRY_ERROR_COOKIE), e.g.
+ *   "Prepare: migration cookie line 4: <statistics>: element 'total-ms':
+ *    'abc' is not a number"
+ *
+ * Checks: well-formed, root element, id and host uuid are uuids, numbers
+ * are numbers, disk capacities > 0, a <domain> inside <persistent> parses
+ * (ferry_domain_def_parse_node), unknown mandatory sections refused, size
+ * limit 1 MiB.
+ *
+ * Returns: (transfer full): the cookie, or NULL on error.
+ */
+ferry_migration_cookie *ferry_migration_cookie_parse(const char *xml, const char *phase,
+                                                     GError **error);
+
+G_END_DECLS
