@@ -42,6 +42,10 @@ static const setting settings[] = {
     S(log_file, SETTING_PATH),
     S(log_level, SETTING_STRING),
     S(pid_file, SETTING_PATH),
+    S(migration_address, SETTING_STRING),
+    U(migration_port_min, 1024, 65535),
+    U(migration_port_max, 1024, 65535),
+    S(hook_path, SETTING_PATH),
 };
 
 ferry_daemon_config *
@@ -61,6 +65,8 @@ ferry_daemon_config_new_defaults(void)
     c->keepalive_interval = 5;
     c->keepalive_count = 5;
     c->log_level = g_strdup("info");
+    c->migration_port_min = 49152;
+    c->migration_port_max = 49215;
     return c;
 }
 
@@ -252,6 +258,13 @@ ferry_daemon_config_check(const ferry_daemon_config *c, const char *file_name,
     if (c->host_uuid && !g_uuid_string_is_valid(c->host_uuid)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
                     "%s: setting 'host_uuid': '%s' is not a uuid", file_name, c->host_uuid);
+        return FALSE;
+    }
+    if (c->migration_port_min > c->migration_port_max) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "%s: settings 'migration_port_min' (%u) and 'migration_port_max' (%u): "
+                    "the range is empty", file_name, c->migration_port_min,
+                    c->migration_port_max);
         return FALSE;
     }
     if (!g_strv_contains(levels, c->log_level)) {

@@ -39,6 +39,10 @@ typedef struct {
     char *log_file;             /* NULL: stderr */
     char *log_level;            /* "debug", "info", "message", "warning"; default "info" */
     char *pid_file;             /* NULL: none */
+    char *migration_address;    /* where incoming migrations listen; NULL: the hostname */
+    guint migration_port_min;   /* incoming migration ports, default 49152 */
+    guint migration_port_max;   /* default 49215 */
+    char *hook_path;            /* executable run at migration phases; NULL: none */
 } ferry_daemon_config;
 
 /**

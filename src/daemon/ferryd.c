@@ -261,6 +261,10 @@ main(int argc, char **argv)
     qcfg.qemu_binary = cfg->qemu_binary;
     qcfg.host_uuid = host_uuid;
     qcfg.hostname = cfg->hostname;
+    qcfg.migration_address = cfg->migration_address;
+    qcfg.migration_port_min = cfg->migration_port_min;
+    qcfg.migration_port_max = cfg->migration_port_max;
+    qcfg.hook_path = cfg->hook_path;
     if (!ferry_qemu_driver_initialize(&qcfg, &error))
         return die("cannot start the QEMU driver", error);
 

@@ -47,6 +47,8 @@ qemu_domain_priv_free(qemu_domain_priv *priv)
     g_clear_object(&priv->proc);
     g_free(priv->monitor_path);
     g_free(priv->log_path);
+    g_free(priv->mig_id);
+    g_free(priv->mig_status);
     g_cond_clear(&priv->exit_cond);
     g_free(priv);
 }

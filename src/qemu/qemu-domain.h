@@ -29,6 +29,8 @@ typedef struct {
     GMainContext *monitor_ctx;
     GMainLoop *monitor_loop;
     GThread *monitor_thread;
+    GMutex ports_lock;
+    GHashTable *ports_in_use;      /* incoming migration ports held (GUINT_TO_POINTER) */
 } qemu_driver_state;
 
 /* obj->priv of an active QEMU domain.  Fields are guarded by obj->lock. */
@@ -46,7 +48,19 @@ typedef struct {
     gboolean guest_shutdown;       /* SHUTDOWN event from the guest seen */
     gboolean expect_exit;          /* a job is stopping it on purpose */
     int stop_reason;               /* ferry_shutoff_reason to record on exit */
-    GCond exit_cond;               /* signalled when exited becomes TRUE */
+    GCond exit_cond;               /* signalled when exited or mig_status change */
+
+    /* Migration (qemu-migration.c) */
+    char *mig_id;                  /* the migration the domain's job serves */
+    char mig_phase[16];            /* "begin", "prepare", "perform", "finish", "confirm" */
+    gint64 mig_started_us;         /* g_get_monotonic_time() at Begin/Prepare */
+    char *mig_status;              /* status of QEMU's last MIGRATION event */
+    gint64 mig_active_ts;          /* QEMU event timestamps (us since the epoch) */
+    gint64 mig_stop_ts;
+    gint64 mig_completed_ts;
+    guint mig_port;                /* incoming port held by this domain, 0 = none */
+    gboolean mig_created;          /* Prepare created the domain object */
+    ferry_job_info last_job;       /* the last finished migration job */
 } qemu_domain_priv;
 
 /**

@@ -21,6 +21,7 @@
 #include "conf/capabilities.h"
 #include "qemu/qemu-domain.h"
 #include "qemu/qemu-driver.h"
+#include "qemu/qemu-migration.h"
 #include "qemu/qemu-process.h"
 #include "util/error.h"
 #include "util/json-util.h"
@@ -73,6 +74,10 @@ state_free(qemu_driver_state *state)
     }
     ferry_domain_obj_list_free(state->domains);
     ferry_event_bus_free(state->bus);
+    if (state->ports_in_use) {
+        g_hash_table_unref(state->ports_in_use);
+        g_mutex_clear(&state->ports_lock);
+    }
     if (state->monitor_loop)
         g_main_loop_unref(state->monitor_loop);
     if (state->monitor_ctx)
@@ -81,6 +86,8 @@ state_free(qemu_driver_state *state)
     g_free(state->config.qemu_binary);
     g_free(state->config.host_uuid);
     g_free(state->config.hostname);
+    g_free(state->config.migration_address);
+    g_free(state->config.hook_path);
     g_free(state->def_dir);
     g_free(state->run_dir);
     g_free(state->log_dir);
@@ -105,6 +112,12 @@ ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error)
     state->config.host_uuid = g_strdup(config->host_uuid);
     state->config.hostname = g_strdup(config->hostname ? config->hostname
                                                        : g_get_host_name());
+    state->config.migration_address = g_strdup(config->migration_address);
+    state->config.migration_port_min = config->migration_port_min ? config->migration_port_min
+                                                                  : 49152;
+    state->config.migration_port_max = config->migration_port_max ? config->migration_port_max
+                                                                  : 49215;
+    state->config.hook_path = g_strdup(config->hook_path);
     state->def_dir = g_build_filename(config->state_dir, "qemu", "domains", NULL);
     state->run_dir = g_build_filename(config->state_dir, "qemu", "run", NULL);
     state->log_dir = g_build_filename(config->state_dir, "qemu", "log", NULL);
@@ -119,6 +132,8 @@ ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error)
     }
     state->domains = ferry_domain_obj_list_new();
     state->bus = ferry_event_bus_new();
+    g_mutex_init(&state->ports_lock);
+    state->ports_in_use = g_hash_table_new(NULL, NULL);
     state->monitor_ctx = g_main_context_new();
     state->monitor_loop = g_main_loop_new(state->monitor_ctx, FALSE);
     state->monitor_thread = g_thread_new("qemu-monitor", monitor_thread_main, state);
@@ -229,7 +244,8 @@ static gboolean
 qemu_conn_supports_feature(ferry_conn *conn, ferry_feature feature,
                            gboolean *ret_supported, GError **error)
 {
-    *ret_supported = (feature == FERRY_FEATURE_EVENTS);
+    *ret_supported = feature == FERRY_FEATURE_EVENTS || feature == FERRY_FEATURE_MIGRATION_V3 ||
+                     feature == FERRY_FEATURE_MIGRATION_P2P;
     return TRUE;
 }
 
@@ -277,8 +293,8 @@ qemu_domain_lookup_by_uuid(ferry_conn *conn, const char *uuid, GError **error)
 }
 
 /* Parses @xml and refuses what this driver cannot run. */
-static ferry_domain_def *
-parse_for_qemu(const char *xml, GError **error)
+ferry_domain_def *
+qemu_driver_parse_def(const char *xml, GError **error)
 {
     g_autoptr(ferry_domain_def) def = ferry_domain_def_parse_string(xml, NULL, 0, error);
 
@@ -303,7 +319,7 @@ static ferry_domain *
 qemu_domain_define_xml(ferry_conn *conn, const char *xml, GError **error)
 {
     qemu_driver_state *state = state_of(conn);
-    g_autoptr(ferry_domain_def) def = parse_for_qemu(xml, error);
+    g_autoptr(ferry_domain_def) def = qemu_driver_parse_def(xml, error);
     g_autoptr(ferry_domain_obj) obj = NULL;
     g_autoptr(GMutexLocker) locker = NULL;
 
@@ -358,7 +374,9 @@ start_with_job(qemu_driver_state *state, ferry_domain_obj *obj, guint flags,
     if (!obj->live)
         obj->live = ferry_domain_def_copy(obj->def);
     g_mutex_unlock(&obj->lock);
-    if (!qemu_process_start(state, obj, (flags & FERRY_START_PAUSED) != 0, error))
+    if (!qemu_process_start(state, obj,
+                            (flags & FERRY_START_PAUSED) ? QEMU_PROCESS_START_PAUSED : 0,
+                            error))
         return FALSE;
     qemu_domain_emit_lifecycle(state, obj, FERRY_LIFECYCLE_STARTED);
     return TRUE;
@@ -368,7 +386,7 @@ static ferry_domain *
 qemu_domain_create_xml(ferry_conn *conn, const char *xml, guint flags, GError **error)
 {
     qemu_driver_state *state = state_of(conn);
-    ferry_domain_def *def = parse_for_qemu(xml, error);
+    ferry_domain_def *def = qemu_driver_parse_def(xml, error);
     ferry_domain_obj *obj;
     ferry_domain *dom = NULL;
 
@@ -575,4 +593,10 @@ const ferry_driver ferry_qemu_driver = {
     .domain_resume = qemu_domain_resume,                         /* since 0.1 */
     .domain_get_info = qemu_domain_get_info,                     /* since 0.1 */
     .domain_get_xml = qemu_domain_get_xml,                       /* since 0.1 */
+    .domain_migrate_begin3 = qemu_domain_migrate_begin3,         /* since 0.2 */
+    .conn_migrate_prepare3 = qemu_conn_migrate_prepare3,         /* since 0.2 */
+    .domain_migrate_perform3 = qemu_domain_migrate_perform3,     /* since 0.2 */
+    .conn_migrate_finish3 = qemu_conn_migrate_finish3,           /* since 0.2 */
+    .domain_migrate_confirm3 = qemu_domain_migrate_confirm3,     /* since 0.2 */
+    .domain_get_job_info = qemu_domain_get_job_info,             /* since 0.2 */
 };

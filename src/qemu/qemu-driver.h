@@ -17,6 +17,10 @@ typedef struct {
     char *qemu_binary;   /* qemu-system-x86_64 */
     char *host_uuid;     /* this host's uuid (refuses same-host migration) */
     char *hostname;      /* reported in capabilities and errors */
+    char *migration_address; /* incoming migrations listen here; NULL: all, URIs use hostname */
+    guint migration_port_min; /* incoming migration port range */
+    guint migration_port_max;
+    char *hook_path;     /* run at migration phases; NULL: none */
 } ferry_qemu_config;
 
 /** ferry_qemu_driver: serves `qemu:///system` inside ferryd. */

@@ -33,6 +33,7 @@
 #include <glib-unix.h>
 
 #include "qemu/qemu-command.h"
+#include "qemu/qemu-migration.h"
 #include "qemu/qemu-process.h"
 #include "util/error.h"
 #include "util/json-util.h"
@@ -121,6 +122,7 @@ process_cleanup(qemu_driver_state *state, ferry_domain_obj *obj)
     g_autofree char *monitor = NULL;
     GSource *exit_source;
     gboolean transient;
+    guint port;
     int pidfd;
     int reason;
 
@@ -144,6 +146,8 @@ process_cleanup(qemu_driver_state *state, ferry_domain_obj *obj)
     priv->pidfd = -1;
     g_clear_object(&priv->proc);
     monitor = g_steal_pointer(&priv->monitor_path);
+    port = priv->mig_port;
+    priv->mig_port = 0;
     g_clear_pointer(&obj->live, ferry_domain_def_free);
     transient = obj->def == NULL;
     g_mutex_unlock(&obj->lock);
@@ -161,6 +165,8 @@ process_cleanup(qemu_driver_state *state, ferry_domain_obj *obj)
     close_qmp(state, g_steal_pointer(&qmp));
     if (monitor)
         g_unlink(monitor);
+    if (port)
+        qemu_migration_release_port(state, port);
     qemu_domain_delete_status(state, obj->uuid);
     if (transient)
         ferry_domain_obj_list_remove(state->domains, obj);
@@ -240,7 +246,24 @@ on_qmp_event(ferry_qmp *qmp, const char *event, json_object *data,
         return;
     g_mutex_lock(&obj->lock);
     priv = qemu_domain_priv_get(obj);
-    if (strcmp(event, "SHUTDOWN") == 0) {
+    if (strcmp(event, "MIGRATION") == 0) {
+        json_object *status = NULL;
+
+        /* The migration job waits on these; they matter with a job held. */
+        if (data && json_object_object_get_ex(data, "status", &status)) {
+            const char *st = json_object_get_string(status);
+
+            g_free(priv->mig_status);
+            priv->mig_status = g_strdup(st);
+            if (strcmp(st, "active") == 0 && !priv->mig_active_ts)
+                priv->mig_active_ts = timestamp_us;
+            else if (strcmp(st, "completed") == 0)
+                priv->mig_completed_ts = timestamp_us;
+            g_cond_broadcast(&priv->exit_cond);
+        }
+    } else if (strcmp(event, "STOP") == 0 && obj->job == FERRY_JOB_MIGRATION_OUT) {
+        priv->mig_stop_ts = timestamp_us;
+    } else if (strcmp(event, "SHUTDOWN") == 0) {
         json_object *guest = NULL;
 
         if (data && json_object_object_get_ex(data, "guest", &guest) &&
@@ -456,7 +479,7 @@ abort_start(qemu_driver_state *state, ferry_domain_obj *obj, qemu_domain_priv *p
 }
 
 gboolean
-qemu_process_start(qemu_driver_state *state, ferry_domain_obj *obj, gboolean paused,
+qemu_process_start(qemu_driver_state *state, ferry_domain_obj *obj, guint flags,
                    GError **error)
 {
     qemu_domain_priv *priv;
@@ -467,6 +490,7 @@ qemu_process_start(qemu_driver_state *state, ferry_domain_obj *obj, gboolean pau
     g_autoptr(GError) local = NULL;
     ferry_qemu_command_opts opts = { .qemu_binary = state->config.qemu_binary };
     goffset log_offset = 0;
+    gboolean paused = (flags & (QEMU_PROCESS_START_PAUSED | QEMU_PROCESS_START_INCOMING)) != 0;
     int log_fd;
 
     g_mutex_lock(&obj->lock);
@@ -479,6 +503,7 @@ qemu_process_start(qemu_driver_state *state, ferry_domain_obj *obj, gboolean pau
     g_free(priv->log_path);
     priv->log_path = g_build_filename(state->log_dir, log_file, NULL);
     opts.monitor_path = priv->monitor_path;
+    opts.incoming_defer = (flags & QEMU_PROCESS_START_INCOMING) != 0;
     argv = ferry_qemu_build_argv(obj->live, &opts);
     ferry_domain_obj_set_state(obj, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_STARTING_UP);
     g_mutex_unlock(&obj->lock);
@@ -547,7 +572,9 @@ qemu_process_start(qemu_driver_state *state, ferry_domain_obj *obj, gboolean pau
         }
     }
     g_mutex_lock(&obj->lock);
-    if (paused)
+    if (flags & QEMU_PROCESS_START_INCOMING)
+        ferry_domain_obj_set_state(obj, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_MIGRATION);
+    else if (paused)
         ferry_domain_obj_set_state(obj, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_USER);
     else
         ferry_domain_obj_set_state(obj, FERRY_DOMAIN_RUNNING, FERRY_RUNNING_BOOTED);

@@ -12,11 +12,17 @@
 
 G_BEGIN_DECLS
 
+/** Flags of qemu_process_start(). */
+typedef enum {
+    QEMU_PROCESS_START_PAUSED = 1 << 0,   /* leave the CPUs stopped */
+    QEMU_PROCESS_START_INCOMING = 1 << 1, /* -incoming defer: a migration destination */
+} qemu_process_start_flags;
+
 /**
  * qemu_process_start:
  * @state: the driver state
  * @obj: a domain whose live definition is set and whose job the caller holds
- * @paused: leave the CPUs stopped
+ * @flags: qemu_process_start_flags
  * @error: return location for an error
  *
  * Spawns QEMU, records its pid in the status file before anything else,
@@ -27,7 +33,7 @@ G_BEGIN_DECLS
  * Returns: TRUE on success.
  */
 gboolean qemu_process_start(qemu_driver_state *state, ferry_domain_obj *obj,
-                            gboolean paused, GError **error);
+                            guint flags, GError **error);
 
 /**
  * qemu_process_destroy:

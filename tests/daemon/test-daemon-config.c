@@ -84,6 +84,9 @@ static const bad_case bad_cases[] = {
       "t.conf: setting 'tcp_listen_address' needs 'listen_insecure_tcp = yes': TLS is not "
       "available yet and plaintext TCP must be chosen explicitly" },
     { "host_uuid = \"nope\"\n", "t.conf: setting 'host_uuid': 'nope' is not a uuid" },
+    { "migration_port_min = 50000\nmigration_port_max = 49999\n",
+      "t.conf: settings 'migration_port_min' (50000) and 'migration_port_max' (49999): the "
+      "range is empty" },
     { "log_level = \"loud\"\n",
       "t.conf: setting 'log_level': 'loud' is not one of debug, info, message, warning" },
 };
