@@ -14,6 +14,8 @@
 #include "conf/xml-util.h"
 
 #define CAPS_SOURCE "capabilities XML"
+/* What the schema's "word" allows. */
+#define WORD_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 
 static void
 caps_guest_free(ferry_caps_guest *guest)
@@ -34,6 +36,8 @@ ferry_caps_new(void)
     ferry_caps *caps = g_new0(ferry_caps, 1);
 
     caps->guests = g_ptr_array_new_with_free_func((GDestroyNotify)caps_guest_free);
+    caps->uri_transports = g_ptr_array_new_with_free_func(g_free);
+    caps->migration_protocols = g_ptr_array_new_with_free_func(g_free);
     return caps;
 }
 
@@ -46,6 +50,8 @@ ferry_caps_free(ferry_caps *caps)
     g_free(caps->hostname);
     g_free(caps->arch);
     g_clear_pointer(&caps->guests, g_ptr_array_unref);
+    g_clear_pointer(&caps->uri_transports, g_ptr_array_unref);
+    g_clear_pointer(&caps->migration_protocols, g_ptr_array_unref);
     g_free(caps);
 }
 
@@ -88,6 +94,41 @@ format_guest(GString *out, const ferry_caps_guest *guest)
     g_string_append(out, "    </arch>\n  </guest>\n");
 }
 
+/* <list><item>word</item>...</list>, or nothing for an empty list. */
+static void
+format_list(GString *out, const char *list, const char *item, const GPtrArray *words)
+{
+    if (!words || words->len == 0)
+        return;
+    g_string_append_printf(out, "      <%s>\n", list);
+    for (guint i = 0; i < words->len; i++)
+        ferry_xml_format_text(out, "        ", item, g_ptr_array_index(words, i));
+    g_string_append_printf(out, "      </%s>\n", list);
+}
+
+static gboolean
+has_migration_features(const ferry_caps *caps)
+{
+    return caps->migration_live || caps->migration_nbd ||
+           (caps->uri_transports && caps->uri_transports->len > 0) ||
+           (caps->migration_protocols && caps->migration_protocols->len > 0);
+}
+
+static void
+format_migration_features(GString *out, const ferry_caps *caps)
+{
+    if (!has_migration_features(caps))
+        return;
+    g_string_append(out, "    <migration_features>\n");
+    if (caps->migration_live)
+        g_string_append(out, "      <live/>\n");
+    format_list(out, "uri_transports", "uri_transport", caps->uri_transports);
+    format_list(out, "protocols", "protocol", caps->migration_protocols);
+    if (caps->migration_nbd)
+        g_string_append(out, "      <nbd/>\n");
+    g_string_append(out, "    </migration_features>\n");
+}
+
 char *
 ferry_caps_format(const ferry_caps *caps)
 {
@@ -96,7 +137,7 @@ ferry_caps_format(const ferry_caps *caps)
     g_return_val_if_fail(caps != NULL, NULL);
 
     out = g_string_new("<capabilities>\n");
-    if (!caps->host_uuid && !caps->hostname && !caps->arch) {
+    if (!caps->host_uuid && !caps->hostname && !caps->arch && !has_migration_features(caps)) {
         g_string_append(out, "  <host/>\n");
     } else {
         g_string_append(out, "  <host>\n");
@@ -107,6 +148,7 @@ ferry_caps_format(const ferry_caps *caps)
             ferry_xml_format_text(out, "      ", "arch", caps->arch);
             g_string_append(out, "    </cpu>\n");
         }
+        format_migration_features(out, caps);
         g_string_append(out, "  </host>\n");
     }
     for (guint i = 0; caps->guests && i < caps->guests->len; i++)
@@ -135,6 +177,71 @@ parse_word(ferry_xml_reader *r, xmlNodePtr parent, const char *name, gboolean re
     return TRUE;
 }
 
+/* The words of <list><item>word</item>...</list>, an optional child of
+ * @parent, appended to @words; duplicates are refused. */
+static gboolean
+parse_list(ferry_xml_reader *r, xmlNodePtr parent, const char *list, const char *item,
+           GPtrArray *words, GError **error)
+{
+    g_autoptr(GPtrArray) nodes = NULL;
+    xmlNodePtr node;
+
+    if (!ferry_xml_child(r, parent, list, FALSE, &node, error))
+        return FALSE;
+    if (!node)
+        return TRUE;
+    nodes = ferry_xml_children(r, node, item);
+    for (guint i = 0; i < nodes->len; i++) {
+        xmlNodePtr n = g_ptr_array_index(nodes, i);
+        g_autofree char *word = g_strstrip(ferry_xml_text(r, n));
+
+        if (!*word) {
+            ferry_xml_error(r, error, n, "must not be empty");
+            return FALSE;
+        }
+        if (word[strspn(word, WORD_CHARS)] != '\0') {
+            ferry_xml_error(r, error, n, "'%s' is not a name (only letters, digits, "
+                            "'_', '.' and '-')", word);
+            return FALSE;
+        }
+        if (g_ptr_array_find_with_equal_func(words, word, g_str_equal, NULL)) {
+            ferry_xml_error(r, error, n, "'%s' is listed twice", word);
+            return FALSE;
+        }
+        g_ptr_array_add(words, g_steal_pointer(&word));
+    }
+    return TRUE;
+}
+
+/* A flag: an empty element that is there or not. */
+static gboolean
+parse_flag(ferry_xml_reader *r, xmlNodePtr parent, const char *name, gboolean *ret_flag,
+           GError **error)
+{
+    xmlNodePtr node;
+
+    if (!ferry_xml_child(r, parent, name, FALSE, &node, error))
+        return FALSE;
+    *ret_flag = node != NULL;
+    return TRUE;
+}
+
+static gboolean
+parse_migration_features(ferry_xml_reader *r, xmlNodePtr host, ferry_caps *caps,
+                         GError **error)
+{
+    xmlNodePtr node;
+
+    if (!ferry_xml_child(r, host, "migration_features", FALSE, &node, error))
+        return FALSE;
+    if (!node)
+        return TRUE;
+    return parse_flag(r, node, "live", &caps->migration_live, error) &&
+           parse_list(r, node, "uri_transports", "uri_transport", caps->uri_transports, error) &&
+           parse_list(r, node, "protocols", "protocol", caps->migration_protocols, error) &&
+           parse_flag(r, node, "nbd", &caps->migration_nbd, error);
+}
+
 static gboolean
 parse_host(ferry_xml_reader *r, xmlNodePtr root, ferry_caps *caps, GError **error)
 {
@@ -146,7 +253,9 @@ parse_host(ferry_xml_reader *r, xmlNodePtr root, ferry_caps *caps, GError **erro
         !ferry_xml_child_text(r, host, "hostname", FALSE, NULL, &caps->hostname, error) ||
         !ferry_xml_child(r, host, "cpu", FALSE, &node, error))
         return FALSE;
-    return !node || parse_word(r, node, "arch", TRUE, &caps->arch, error);
+    if (node && !parse_word(r, node, "arch", TRUE, &caps->arch, error))
+        return FALSE;
+    return parse_migration_features(r, host, caps, error);
 }
 
 static gboolean

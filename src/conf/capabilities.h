@@ -1,8 +1,8 @@
 /*
  * capabilities.h: the host capabilities document.
  *
- * Owns: the in-memory form of what a host offers (its identity, the guests it
- * can run, later its migration features) and its XML formatter and parser.
+ * Owns: the in-memory form of what a host offers (its identity, its migration
+ * features, the guests it can run) and its XML formatter and parser.
  * Must not: probe the host itself; drivers fill the structure in.
  *
  * Document (libvirt-compatible subset):
@@ -12,6 +12,16 @@
  *       <uuid>…</uuid>
  *       <hostname>…</hostname>
  *       <cpu><arch>x86_64</arch></cpu>
+ *       <migration_features>                 when any of the four below
+ *         <live/>                            live migration is possible
+ *         <uri_transports>                   migration URI schemes accepted
+ *           <uri_transport>tcp</uri_transport> …
+ *         </uri_transports>
+ *         <protocols>                        ferry's: migration protocol versions,
+ *           <protocol>v3</protocol> …        preferred first
+ *         </protocols>
+ *         <nbd/>                             ferry's: disks can travel by NBD
+ *       </migration_features>
  *     </host>
  *     <guest>                                one per (os_type, arch)
  *       <os_type>hvm</os_type>
@@ -44,12 +54,19 @@ typedef struct {
     char *hostname;           /* nullable */
     char *arch;               /* nullable */
     GPtrArray *guests;        /* ferry_caps_guest*; never NULL */
+
+    /* <migration_features> */
+    gboolean migration_live;        /* <live/> */
+    GPtrArray *uri_transports;      /* char*: "tcp", ...; never NULL */
+    GPtrArray *migration_protocols; /* char*: "v3", "v2", ...; never NULL */
+    gboolean migration_nbd;         /* <nbd/> */
 } ferry_caps;
 
 /**
  * ferry_caps_new:
  *
- * Returns: (transfer full): an empty capabilities object.
+ * Returns: (transfer full): an empty capabilities object (empty lists,
+ *   no migration features).
  */
 ferry_caps *ferry_caps_new(void);
 

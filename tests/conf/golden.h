@@ -38,6 +38,16 @@ typedef char *(*golden_transform)(const char *input, const char *source, GError 
 void golden_add_cases(const char *suite, golden_transform transform);
 
 /**
+ * golden_add_cases_with_code:
+ * @suite, @transform: as for golden_add_cases()
+ * @code: the FERRY_ERROR code a failing case must report, e.g.
+ *   FERRY_ERROR_COOKIE
+ *
+ * golden_add_cases() for documents whose errors are not FERRY_ERROR_XML.
+ */
+void golden_add_cases_with_code(const char *suite, golden_transform transform, int code);
+
+/**
  * golden_data_dir:
  * @suite: a directory name under tests/data/
  *

@@ -30,7 +30,24 @@ build_caps(void)
     g_ptr_array_add(hvm->domain_types, g_strdup("qemu"));
     g_ptr_array_add(hvm->domain_types, g_strdup("test"));
     i686->wordsize = 32;
+    caps->migration_live = TRUE;
+    g_ptr_array_add(caps->uri_transports, g_strdup("tcp"));
+    g_ptr_array_add(caps->uri_transports, g_strdup("unix"));
+    g_ptr_array_add(caps->migration_protocols, g_strdup("v3"));
+    g_ptr_array_add(caps->migration_protocols, g_strdup("v2"));
+    g_ptr_array_add(caps->migration_protocols, g_strdup("v1"));
+    caps->migration_nbd = TRUE;
     return caps;
+}
+
+static void
+assert_words_equal(const GPtrArray *a, const GPtrArray *b)
+{
+    g_assert_nonnull(a);
+    g_assert_nonnull(b);
+    g_assert_cmpuint(a->len, ==, b->len);
+    for (guint i = 0; i < a->len; i++)
+        g_assert_cmpstr(g_ptr_array_index(a, i), ==, g_ptr_array_index(b, i));
 }
 
 static void
@@ -39,6 +56,10 @@ assert_caps_equal(const ferry_caps *a, const ferry_caps *b)
     g_assert_cmpstr(a->host_uuid, ==, b->host_uuid);
     g_assert_cmpstr(a->hostname, ==, b->hostname);
     g_assert_cmpstr(a->arch, ==, b->arch);
+    g_assert_cmpint(a->migration_live, ==, b->migration_live);
+    g_assert_cmpint(a->migration_nbd, ==, b->migration_nbd);
+    assert_words_equal(a->uri_transports, b->uri_transports);
+    assert_words_equal(a->migration_protocols, b->migration_protocols);
     g_assert_cmpuint(a->guests->len, ==, b->guests->len);
     for (guint i = 0; i < a->guests->len; i++) {
         const ferry_caps_guest *ga = g_ptr_array_index(a->guests, i);
@@ -48,14 +69,8 @@ assert_caps_equal(const ferry_caps *a, const ferry_caps *b)
         g_assert_cmpstr(ga->arch, ==, gb->arch);
         g_assert_cmpuint(ga->wordsize, ==, gb->wordsize);
         g_assert_cmpstr(ga->emulator, ==, gb->emulator);
-        g_assert_cmpuint(ga->machines->len, ==, gb->machines->len);
-        for (guint j = 0; j < ga->machines->len; j++)
-            g_assert_cmpstr(g_ptr_array_index(ga->machines, j), ==,
-                            g_ptr_array_index(gb->machines, j));
-        g_assert_cmpuint(ga->domain_types->len, ==, gb->domain_types->len);
-        for (guint j = 0; j < ga->domain_types->len; j++)
-            g_assert_cmpstr(g_ptr_array_index(ga->domain_types, j), ==,
-                            g_ptr_array_index(gb->domain_types, j));
+        assert_words_equal(ga->machines, gb->machines);
+        assert_words_equal(ga->domain_types, gb->domain_types);
     }
 }
 
@@ -87,7 +102,49 @@ test_format_empty(void)
     parsed = ferry_caps_parse(xml, &error);
     g_assert_no_error(error);
     assert_caps_equal(parsed, caps);
+    g_assert_false(parsed->migration_live);
+    g_assert_false(parsed->migration_nbd);
+    g_assert_cmpuint(parsed->uri_transports->len, ==, 0);
+    g_assert_cmpuint(parsed->migration_protocols->len, ==, 0);
     ferry_caps_free(NULL);
+}
+
+/* One migration feature alone is enough to write <host> out in full, and
+ * each of the four comes back on its own. */
+static void
+test_format_migration_only(void)
+{
+    static const char *const expected[] = {
+        "<capabilities>\n  <host>\n    <migration_features>\n      <live/>\n"
+        "    </migration_features>\n  </host>\n</capabilities>\n",
+        "<capabilities>\n  <host>\n    <migration_features>\n      <uri_transports>\n"
+        "        <uri_transport>tcp</uri_transport>\n      </uri_transports>\n"
+        "    </migration_features>\n  </host>\n</capabilities>\n",
+        "<capabilities>\n  <host>\n    <migration_features>\n      <protocols>\n"
+        "        <protocol>v3</protocol>\n      </protocols>\n"
+        "    </migration_features>\n  </host>\n</capabilities>\n",
+        "<capabilities>\n  <host>\n    <migration_features>\n      <nbd/>\n"
+        "    </migration_features>\n  </host>\n</capabilities>\n",
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(expected); i++) {
+        g_autoptr(ferry_caps) caps = ferry_caps_new();
+        g_autoptr(ferry_caps) parsed = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *xml = NULL;
+
+        caps->migration_live = i == 0;
+        if (i == 1)
+            g_ptr_array_add(caps->uri_transports, g_strdup("tcp"));
+        if (i == 2)
+            g_ptr_array_add(caps->migration_protocols, g_strdup("v3"));
+        caps->migration_nbd = i == 3;
+        xml = ferry_caps_format(caps);
+        g_assert_cmpstr(xml, ==, expected[i]);
+        parsed = ferry_caps_parse(xml, &error);
+        g_assert_no_error(error);
+        assert_caps_equal(parsed, caps);
+    }
 }
 
 static char *
@@ -106,5 +163,6 @@ main(int argc, char **argv)
     golden_add_cases("capabilities", parse_and_format);
     g_test_add_func("/conf/capabilities/format-golden", test_format_golden);
     g_test_add_func("/conf/capabilities/format-empty", test_format_empty);
+    g_test_add_func("/conf/capabilities/format-migration-only", test_format_migration_only);
     return g_test_run();
 }
