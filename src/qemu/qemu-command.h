@@ -17,6 +17,15 @@ typedef struct {
 } ferry_qemu_command_opts;
 
 /**
+ * ferry_qemu_ram_kib:
+ * @def: a definition
+ *
+ * Returns: the RAM size to give QEMU, in KiB: the definition's, adjusted
+ *   where this QEMU needs it (see the comment in qemu-command.c).
+ */
+guint64 ferry_qemu_ram_kib(const ferry_domain_def *def);
+
+/**
  * ferry_qemu_build_argv:
  * @def: the definition to run
  * @opts: paths and modes

@@ -229,6 +229,9 @@ qemu_conn_get_capabilities(ferry_conn *conn, GError **error)
     g_ptr_array_add(guest->machines, g_strdup("pc"));
     g_ptr_array_add(guest->machines, g_strdup("q35"));
     g_ptr_array_add(guest->domain_types, g_strdup("qemu"));
+    caps->migration_live = TRUE;
+    g_ptr_array_add(caps->uri_transports, g_strdup("tcp"));
+    g_ptr_array_add(caps->migration_protocols, g_strdup("v3"));
     if (g_file_test("/dev/kvm", G_FILE_TEST_EXISTS))
         g_ptr_array_add(guest->domain_types, g_strdup("kvm"));
     return ferry_caps_format(caps);
