@@ -64,6 +64,16 @@ def require(t, cond, what):
         sys.exit(t.done())
 
 
+def require_e2e(t):
+    """What every end-to-end test needs: the built daemon, CLI and guest,
+    and QEMU."""
+    require(t, os.access(FERRYD, os.X_OK), 'ferryd built at %s' % FERRYD)
+    require(t, os.access(FERRY, os.X_OK), 'ferry built at %s' % FERRY)
+    require(t, os.access(GUEST, os.R_OK), 'guest kernel built at %s' % GUEST)
+    require(t, os.access('/usr/bin/qemu-system-x86_64', os.X_OK),
+            'qemu-system-x86_64 installed (scripts/install-deps)')
+
+
 def pid_alive(pid):
     try:
         with open('/proc/%d/stat' % pid) as f:
