@@ -570,55 +570,68 @@ destination_name(ferry_conn *dconn, const char *uri)
     return g_strdup(uri);
 }
 
-static void
-print_migrate_summary(cli *c, const char *name, const char *dest,
-                      const ferry_migrate_stats *st)
+/* QEMU's transfer is part of the whole; the rest is ferry's phases. */
+static gint64
+control_plane_ms(const ferry_migrate_stats *st)
 {
-    /* QEMU's transfer is part of the whole; the rest is ferry's phases. */
-    gint64 control_ms = st->total_ms > 0 && st->wall_ms >= st->total_ms
-                        ? st->wall_ms - st->total_ms : 0;
+    return st->total_ms > 0 && st->wall_ms >= st->total_ms ? st->wall_ms - st->total_ms : 0;
+}
 
-    if (c->json) {
-        g_autoptr(json_object) o = json_object_new_object();
+static void
+print_migrate_json(const char *name, const char *dest, const ferry_migrate_stats *st)
+{
+    g_autoptr(json_object) o = json_object_new_object();
 
-        json_object_object_add(o, "domain", json_object_new_string(name));
-        json_object_object_add(o, "destination", json_object_new_string(dest));
-        json_object_object_add(o, "protocol", json_object_new_int(st->protocol));
-        json_object_object_add(o, "wall_ms", json_object_new_int64(st->wall_ms));
-        json_object_object_add(o, "total_ms", json_ms(st->total_ms));
-        json_object_object_add(o, "downtime_ms", json_ms(st->downtime_ms));
-        json_object_object_add(o, "setup_ms", json_ms(st->setup_ms));
-        json_object_object_add(o, "data_total", json_bytes(st->data_total));
-        json_object_object_add(o, "data_transferred", json_bytes(st->data_transferred));
-        json_object_object_add(o, "disk_total", json_bytes(st->disk_total));
-        json_object_object_add(o, "disk_transferred", json_bytes(st->disk_transferred));
-        json_object_object_add(o, "control_plane_ms",
-                               st->total_ms > 0 ? json_object_new_int64(control_ms) : NULL);
-        print_json(o);
+    json_object_object_add(o, "domain", json_object_new_string(name));
+    json_object_object_add(o, "destination", json_object_new_string(dest));
+    json_object_object_add(o, "protocol", json_object_new_int(st->protocol));
+    json_object_object_add(o, "wall_ms", json_object_new_int64(st->wall_ms));
+    json_object_object_add(o, "total_ms", json_ms(st->total_ms));
+    json_object_object_add(o, "downtime_ms", json_ms(st->downtime_ms));
+    json_object_object_add(o, "setup_ms", json_ms(st->setup_ms));
+    json_object_object_add(o, "data_total", json_bytes(st->data_total));
+    json_object_object_add(o, "data_transferred", json_bytes(st->data_transferred));
+    json_object_object_add(o, "disk_total", json_bytes(st->disk_total));
+    json_object_object_add(o, "disk_transferred", json_bytes(st->disk_transferred));
+    json_object_object_add(o, "control_plane_ms", st->total_ms > 0
+                           ? json_object_new_int64(control_plane_ms(st)) : NULL);
+    print_json(o);
+}
+
+static void
+print_migrate_text(const char *name, const char *dest, const ferry_migrate_stats *st)
+{
+    g_autoptr(GString) head = g_string_new(NULL);
+    g_autofree char *wall = cli_format_ms(st->wall_ms);
+    g_autofree char *qemu = cli_format_ms(st->total_ms);
+    g_autofree char *control = cli_format_ms(control_plane_ms(st));
+    g_autofree char *downtime = cli_format_ms(st->downtime_ms);
+    g_autofree char *sent = cli_format_mib(st->data_transferred);
+    g_autofree char *ram = cli_format_mib(st->data_total);
+
+    g_string_printf(head, "Migration of '%s' to %s", name, dest);
+    if (opt_dname)
+        g_string_append_printf(head, " as '%s'", opt_dname);
+    if (st->protocol > 0)
+        g_string_append_printf(head, ": done (protocol v%d", st->protocol);
+    else
+        g_string_append(head, ": done (protocol unknown");
+    if (opt_offline)
+        g_string_append(head, ", offline");
+    if (opt_paused)
+        g_string_append(head, ", left paused");
+    printf("%s)\n", head->str);
+    if (opt_offline) {
+        /* Only the definition moved: no transfer to speak of. */
+        printf("  %-12s %s\n", "total time", wall);
         return;
     }
-    {
-        g_autofree char *wall = cli_format_ms(st->wall_ms);
-        g_autofree char *qemu = cli_format_ms(st->total_ms);
-        g_autofree char *control = cli_format_ms(control_ms);
-        g_autofree char *downtime = cli_format_ms(st->downtime_ms);
-        g_autofree char *sent = cli_format_mib(st->data_transferred);
-        g_autofree char *ram = cli_format_mib(st->data_total);
-
-        printf("Migration of '%s' to %s%s%s%s: done (protocol v%d%s%s)\n", name, dest,
-               opt_dname ? " as '" : "", opt_dname ? opt_dname : "", opt_dname ? "'" : "",
-               st->protocol, opt_offline ? ", offline" : "",
-               opt_paused ? ", left paused" : "");
-        if (st->total_ms > 0 && !opt_offline)
-            printf("  %-12s %s   (QEMU %s, control plane %s)\n", "total time", wall, qemu,
-                   control);
-        else
-            printf("  %-12s %s\n", "total time", wall);
-        if (opt_offline)
-            return;
-        printf("  %-12s %s\n", "downtime", downtime);
-        printf("  %-12s %s of %s RAM\n", "data sent", sent, ram);
-    }
+    if (st->total_ms > 0)
+        printf("  %-12s %s   (QEMU %s, control plane %s)\n", "total time", wall, qemu, control);
+    else
+        printf("  %-12s %s\n", "total time", wall);
+    printf("  %-12s %s\n", "downtime", downtime);
+    printf("  %-12s %s of %s RAM\n", "data sent", sent, ram);
     if (st->disk_total) {
         g_autofree char *disk = cli_format_mib(st->disk_transferred);
         g_autofree char *disk_total = cli_format_mib(st->disk_total);
@@ -668,7 +681,10 @@ cmd_migrate(cli *c, const command *cmd, char **args, GError **error)
         return FALSE;
     if (stats.wall_ms <= 0)
         stats.wall_ms = (g_get_monotonic_time() - start_us) / 1000;
-    print_migrate_summary(c, ferry_domain_get_name(dom), dest, &stats);
+    if (c->json)
+        print_migrate_json(ferry_domain_get_name(dom), dest, &stats);
+    else
+        print_migrate_text(ferry_domain_get_name(dom), dest, &stats);
     return TRUE;
 }
 
