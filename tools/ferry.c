@@ -15,7 +15,9 @@
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "progress.h"
 #include "util/json-util.h"
 
 #define EXIT_USAGE 2
@@ -66,6 +68,81 @@ static const GOptionEntry event_options[] = {
     { "count", 0, 0, G_OPTION_ARG_INT, &opt_count, "Exit after this many events", "N" },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout,
       "Exit with an error after this many seconds", "SECONDS" },
+    { NULL }
+};
+
+/* ferry migrate: the option callbacks catch usage errors while parsing,
+ * so that they exit with EXIT_USAGE like any other bad option. */
+static gboolean opt_live, opt_offline, opt_p2p, opt_persistent, opt_undefine_source;
+static char *opt_dname, *opt_migrate_uri, *opt_xml_text;
+static guint64 opt_bandwidth;
+
+#define BANDWIDTH_MAX_MIB (1024 * 1024)
+
+static gboolean
+on_live_or_offline(const char *name, const char *value, gpointer data, GError **error)
+{
+    gboolean live = strcmp(name, "--live") == 0;
+
+    if (live ? opt_offline : opt_live) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--live and --offline exclude each other: a live migration moves a "
+                    "running domain, an offline one only the definition of a stopped one");
+        return FALSE;
+    }
+    *(live ? &opt_live : &opt_offline) = TRUE;
+    return TRUE;
+}
+
+static gboolean
+on_bandwidth(const char *name, const char *value, gpointer data, GError **error)
+{
+    if (!g_ascii_string_to_unsigned(value, 10, 1, BANDWIDTH_MAX_MIB, &opt_bandwidth, NULL)) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--bandwidth: '%s' is not a whole number of MiB/s from 1 to %u", value,
+                    BANDWIDTH_MAX_MIB);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+on_xml(const char *name, const char *value, gpointer data, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+
+    g_clear_pointer(&opt_xml_text, g_free);
+    if (!g_file_get_contents(value, &opt_xml_text, NULL, &local)) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--xml: cannot read the destination XML: %s", local->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static const GOptionEntry migrate_options[] = {
+    { "live", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_live_or_offline,
+      "Keep the guest running while its memory is copied (the default when it runs)", NULL },
+    { "offline", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_live_or_offline,
+      "Move only the definition of a domain that is not running", NULL },
+    { "p2p", 0, 0, G_OPTION_ARG_NONE, &opt_p2p,
+      "Peer-to-peer: the source daemon runs the migration itself and connects to "
+      "DEST_URI (as the source host reaches it); this client may go away", NULL },
+    { "paused", 0, 0, G_OPTION_ARG_NONE, &opt_paused, "Leave it paused on the destination",
+      NULL },
+    { "persistent", 0, 0, G_OPTION_ARG_NONE, &opt_persistent,
+      "Define it persistently on the destination", NULL },
+    { "undefinesource", 0, 0, G_OPTION_ARG_NONE, &opt_undefine_source,
+      "Remove its definition from the source once it has moved", NULL },
+    { "dname", 0, 0, G_OPTION_ARG_STRING, &opt_dname, "Its new name on the destination",
+      "NAME" },
+    { "xml", 0, 0, G_OPTION_ARG_CALLBACK, on_xml,
+      "Domain XML to use on the destination (same guest, e.g. other paths)", "FILE" },
+    { "migrateuri", 0, 0, G_OPTION_ARG_STRING, &opt_migrate_uri,
+      "Where the migration data goes: host, host:port, tcp://host[:port]/ (default: "
+      "the destination chooses)", "URI" },
+    { "bandwidth", 0, 0, G_OPTION_ARG_CALLBACK, on_bandwidth,
+      "Limit the transfer to this many MiB/s", "MiB/s" },
     { NULL }
 };
 
@@ -371,6 +448,246 @@ cmd_event(cli *c, const command *cmd, char **args, GError **error)
     return TRUE;
 }
 
+static const char *
+job_type_to_string(int type)
+{
+    switch (type) {
+    case FERRY_JOB_INFO_NONE: return "none";
+    case FERRY_JOB_INFO_ACTIVE: return "active";
+    case FERRY_JOB_INFO_COMPLETED: return "completed";
+    case FERRY_JOB_INFO_FAILED: return "failed";
+    }
+    return "unknown";
+}
+
+/* A duration for JSON: null when unknown (0), never a fake zero. */
+static json_object *
+json_ms(gint64 ms)
+{
+    return ms > 0 ? json_object_new_int64(ms) : NULL;
+}
+
+static json_object *
+json_bytes(guint64 n)
+{
+    return json_object_new_int64((gint64)MIN(n, (guint64)G_MAXINT64));
+}
+
+static gboolean
+cmd_domjobinfo(cli *c, const command *cmd, char **args, GError **error)
+{
+    g_autoptr(ferry_domain) dom = find_domain(c, args[0], error);
+    g_autofree char *phase = NULL;
+    ferry_job_info info = { 0 };
+
+    if (!dom || !ferry_domain_get_job_info(dom, &info, error))
+        return FALSE;
+    phase = g_strndup(info.phase, sizeof(info.phase));
+    if (c->json) {
+        g_autoptr(json_object) o = json_object_new_object();
+
+        json_object_object_add(o, "type", json_object_new_string(job_type_to_string(info.type)));
+        json_object_object_add(o, "phase", json_object_new_string(phase));
+        json_object_object_add(o, "elapsed_ms", json_object_new_int64(info.elapsed_ms));
+        json_object_object_add(o, "mem_total", json_bytes(info.mem_total));
+        json_object_object_add(o, "mem_processed", json_bytes(info.mem_processed));
+        json_object_object_add(o, "mem_remaining", json_bytes(info.mem_remaining));
+        json_object_object_add(o, "disk_total", json_bytes(info.disk_total));
+        json_object_object_add(o, "disk_processed", json_bytes(info.disk_processed));
+        json_object_object_add(o, "disk_remaining", json_bytes(info.disk_remaining));
+        json_object_object_add(o, "rate_bps", json_bytes(info.rate_bps));
+        json_object_object_add(o, "downtime_ms", json_ms(info.downtime_ms));
+        json_object_object_add(o, "total_ms", json_ms(info.total_ms));
+        print_json(o);
+        return TRUE;
+    }
+    printf("%-16s %s\n", "Job type:", job_type_to_string(info.type));
+    if (info.type == FERRY_JOB_INFO_NONE)
+        return TRUE;
+    {
+        g_autofree char *elapsed = cli_format_ms(info.elapsed_ms);
+        g_autofree char *mem_total = cli_format_mib(info.mem_total);
+        g_autofree char *mem_processed = cli_format_mib(info.mem_processed);
+        g_autofree char *mem_remaining = cli_format_mib(info.mem_remaining);
+        g_autofree char *rate = cli_format_mib(info.rate_bps);
+
+        printf("%-16s %s\n", "Phase:", *phase ? phase : "-");
+        printf("%-16s %s\n", "Time elapsed:", elapsed);
+        printf("%-16s %s\n", "Memory total:", mem_total);
+        printf("%-16s %s\n", "Memory sent:", mem_processed);
+        printf("%-16s %s\n", "Memory left:", mem_remaining);
+        printf("%-16s %s/s\n", "Rate:", rate);
+    }
+    if (info.disk_total) {
+        g_autofree char *disk_total = cli_format_mib(info.disk_total);
+        g_autofree char *disk_processed = cli_format_mib(info.disk_processed);
+
+        printf("%-16s %s of %s\n", "Disk copied:", disk_processed, disk_total);
+    }
+    if (info.type == FERRY_JOB_INFO_COMPLETED) {
+        g_autofree char *downtime = cli_format_ms(info.downtime_ms);
+        g_autofree char *total = cli_format_ms(info.total_ms);
+
+        printf("%-16s %s\n", "Downtime:", downtime);
+        printf("%-16s %s\n", "QEMU total time:", total);
+    }
+    return TRUE;
+}
+
+static guint
+migrate_flags(void)
+{
+    guint flags = 0;
+
+    if (opt_live)
+        flags |= FERRY_MIGRATE_LIVE;
+    if (opt_offline)
+        flags |= FERRY_MIGRATE_OFFLINE;
+    if (opt_p2p)
+        flags |= FERRY_MIGRATE_PEER2PEER;
+    if (opt_paused)
+        flags |= FERRY_MIGRATE_PAUSED;
+    if (opt_persistent)
+        flags |= FERRY_MIGRATE_PERSIST_DEST;
+    if (opt_undefine_source)
+        flags |= FERRY_MIGRATE_UNDEFINE_SOURCE;
+    return flags;
+}
+
+/* The destination as people name it: its hostname when we hold a
+ * connection to it, else the host part of the URI, else the URI. */
+static char *
+destination_name(ferry_conn *dconn, const char *uri)
+{
+    g_autoptr(GUri) parsed = NULL;
+    char *name;
+
+    if (dconn && (name = ferry_conn_get_hostname(dconn, NULL)))
+        return name;
+    parsed = g_uri_parse(uri, G_URI_FLAGS_NONE, NULL);
+    if (parsed && g_uri_get_host(parsed) && *g_uri_get_host(parsed))
+        return g_strdup(g_uri_get_host(parsed));
+    return g_strdup(uri);
+}
+
+/* QEMU's transfer is part of the whole; the rest is ferry's phases. */
+static gint64
+control_plane_ms(const ferry_migrate_stats *st)
+{
+    return st->total_ms > 0 && st->wall_ms >= st->total_ms ? st->wall_ms - st->total_ms : 0;
+}
+
+static void
+print_migrate_json(const char *name, const char *dest, const ferry_migrate_stats *st)
+{
+    g_autoptr(json_object) o = json_object_new_object();
+
+    json_object_object_add(o, "domain", json_object_new_string(name));
+    json_object_object_add(o, "destination", json_object_new_string(dest));
+    json_object_object_add(o, "protocol", json_object_new_int(st->protocol));
+    json_object_object_add(o, "wall_ms", json_object_new_int64(st->wall_ms));
+    json_object_object_add(o, "total_ms", json_ms(st->total_ms));
+    json_object_object_add(o, "downtime_ms", json_ms(st->downtime_ms));
+    json_object_object_add(o, "setup_ms", json_ms(st->setup_ms));
+    json_object_object_add(o, "data_total", json_bytes(st->data_total));
+    json_object_object_add(o, "data_transferred", json_bytes(st->data_transferred));
+    json_object_object_add(o, "disk_total", json_bytes(st->disk_total));
+    json_object_object_add(o, "disk_transferred", json_bytes(st->disk_transferred));
+    json_object_object_add(o, "control_plane_ms", st->total_ms > 0
+                           ? json_object_new_int64(control_plane_ms(st)) : NULL);
+    print_json(o);
+}
+
+static void
+print_migrate_text(const char *name, const char *dest, const ferry_migrate_stats *st)
+{
+    g_autoptr(GString) head = g_string_new(NULL);
+    g_autofree char *wall = cli_format_ms(st->wall_ms);
+    g_autofree char *qemu = cli_format_ms(st->total_ms);
+    g_autofree char *control = cli_format_ms(control_plane_ms(st));
+    g_autofree char *downtime = cli_format_ms(st->downtime_ms);
+    g_autofree char *sent = cli_format_mib(st->data_transferred);
+    g_autofree char *ram = cli_format_mib(st->data_total);
+
+    g_string_printf(head, "Migration of '%s' to %s", name, dest);
+    if (opt_dname)
+        g_string_append_printf(head, " as '%s'", opt_dname);
+    if (st->protocol > 0)
+        g_string_append_printf(head, ": done (protocol v%d", st->protocol);
+    else
+        g_string_append(head, ": done (protocol unknown");
+    if (opt_offline)
+        g_string_append(head, ", offline");
+    if (opt_paused)
+        g_string_append(head, ", left paused");
+    printf("%s)\n", head->str);
+    if (opt_offline) {
+        /* Only the definition moved: no transfer to speak of. */
+        printf("  %-12s %s\n", "total time", wall);
+        return;
+    }
+    if (st->total_ms > 0)
+        printf("  %-12s %s   (QEMU %s, control plane %s)\n", "total time", wall, qemu, control);
+    else
+        printf("  %-12s %s\n", "total time", wall);
+    printf("  %-12s %s\n", "downtime", downtime);
+    printf("  %-12s %s of %s RAM\n", "data sent", sent, ram);
+    if (st->disk_total) {
+        g_autofree char *disk = cli_format_mib(st->disk_transferred);
+        g_autofree char *disk_total = cli_format_mib(st->disk_total);
+
+        printf("  %-12s %s of %s\n", "disk copied", disk, disk_total);
+    }
+}
+
+static gboolean
+cmd_migrate(cli *c, const command *cmd, char **args, GError **error)
+{
+    g_autoptr(ferry_domain) dom = find_domain(c, args[0], error);
+    g_autoptr(ferry_conn) dconn = NULL;
+    g_autoptr(ferry_domain) ddom = NULL;
+    g_autoptr(cli_progress) progress = NULL;
+    g_autofree char *dest = NULL;
+    ferry_migrate_params params = {
+        .flags = migrate_flags(),
+        .dname = opt_dname,
+        .uri = opt_migrate_uri,
+        .dxml = opt_xml_text,
+        .bandwidth_mib = opt_bandwidth,
+    };
+    ferry_migrate_stats stats = { 0 };
+    gint64 start_us;
+    gboolean ok;
+
+    if (!dom)
+        return FALSE;
+    /* Without --p2p this client runs the sequence between two connections;
+     * with it, DEST_URI is for the source daemon and is not opened here. */
+    if (!opt_p2p && !(dconn = ferry_conn_open(args[1], error)))
+        return FALSE;
+    dest = destination_name(dconn, args[1]);
+    if (!c->json && isatty(STDERR_FILENO))
+        progress = cli_progress_start(dom, stderr);
+    start_us = g_get_monotonic_time();
+    if (opt_p2p) {
+        ok = ferry_domain_migrate_to_uri(dom, args[1], &params, &stats, error);
+    } else {
+        ddom = ferry_domain_migrate(dom, dconn, &params, &stats, error);
+        ok = ddom != NULL;
+    }
+    /* The line is erased before the error or the summary is printed. */
+    g_clear_pointer(&progress, cli_progress_stop);
+    if (!ok)
+        return FALSE;
+    if (stats.wall_ms <= 0)
+        stats.wall_ms = (g_get_monotonic_time() - start_us) / 1000;
+    if (c->json)
+        print_migrate_json(ferry_domain_get_name(dom), dest, &stats);
+    else
+        print_migrate_text(ferry_domain_get_name(dom), dest, &stats);
+    return TRUE;
+}
+
 static const command commands[] = {
     { "list", "", 0, "List domains (running ones unless --all/--inactive)", cmd_list, TRUE,
       list_options },
@@ -386,6 +703,10 @@ static const command commands[] = {
       NULL },
     { "event", "", 0, "Print lifecycle events as they happen", cmd_event, TRUE,
       event_options },
+    { "migrate", "DOMAIN DEST_URI", 2, "Move a domain to another host", cmd_migrate, TRUE,
+      migrate_options },
+    { "domjobinfo", "DOMAIN", 1, "Show the progress of a domain's migration job",
+      cmd_domjobinfo, TRUE, NULL },
 };
 
 /* ------------------------------------------------------------------ */

@@ -1,14 +1,17 @@
 """ferrytest: shared pieces of ferry's end-to-end tests.
 
 Real daemons, real QEMU, real sockets: each Host is one ferryd with its own
-state directory, configuration and socket (later also its own network
-namespace).  Output is TAP, which meson counts test by test.
+state directory, configuration and socket, and for migration tests its own
+network namespace and address (TwoHosts).  Output is TAP, which meson counts
+test by test.
 
 Synchronisation never sleeps on a guess: ferryd reports readiness on a pipe
 (--ready-fd), guest heartbeats are awaited with inotify (wait-heartbeat),
 process exits with waitpid or pidfd-like polling of /proc with a deadline.
 """
+import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -61,6 +64,16 @@ def require(t, cond, what):
         sys.exit(t.done())
 
 
+def require_e2e(t):
+    """What every end-to-end test needs: the built daemon, CLI and guest,
+    and QEMU."""
+    require(t, os.access(FERRYD, os.X_OK), 'ferryd built at %s' % FERRYD)
+    require(t, os.access(FERRY, os.X_OK), 'ferry built at %s' % FERRY)
+    require(t, os.access(GUEST, os.R_OK), 'guest kernel built at %s' % GUEST)
+    require(t, os.access('/usr/bin/qemu-system-x86_64', os.X_OK),
+            'qemu-system-x86_64 installed (scripts/install-deps)')
+
+
 def pid_alive(pid):
     try:
         with open('/proc/%d/stat' % pid) as f:
@@ -89,10 +102,22 @@ def rss_kib(pid):
     return -1
 
 
-class Host:
-    """One ferryd with its own state directory and UNIX socket."""
+# Migration ports a destination ferryd may listen on (its config says so).
+MIGRATION_PORTS = (49152, 49215)
 
-    def __init__(self, base, name, extra_config='', netns=None):
+
+class Host:
+    """One ferryd with its own state directory and UNIX socket.
+
+    With @address it also listens on TCP there (plain TCP: tests only) and
+    takes incoming migrations on that address, on ports @migration_ports.
+    With @netns it runs inside that network namespace; the CLI still reaches
+    it from anywhere by its UNIX socket (UNIX sockets are not bound to a
+    network namespace), while a peer daemon reaches it by tcp_uri.
+    """
+
+    def __init__(self, base, name, extra_config='', netns=None, address=None,
+                 tcp_port=16514, migration_ports=MIGRATION_PORTS):
         self.name = name
         self.dir = os.path.join(base, name)
         os.makedirs(self.dir, exist_ok=True)
@@ -102,6 +127,9 @@ class Host:
         self.conf = os.path.join(self.dir, 'ferryd.conf')
         self.host_uuid = str(uuid.uuid4())
         self.netns = netns
+        self.address = address
+        self.tcp_port = tcp_port
+        self.migration_ports = migration_ports
         self.proc = None
         with open(self.conf, 'w') as f:
             f.write('unix_socket_path = "%s"\n' % self.socket)
@@ -111,14 +139,26 @@ class Host:
             f.write('log_file = "%s"\n' % self.log)
             f.write('log_level = "debug"\n')
             f.write('keepalive_interval = 2\n')
+            if address:
+                f.write('tcp_listen_address = "%s"\n' % address)
+                f.write('tcp_port = %d\n' % tcp_port)
+                f.write('listen_insecure_tcp = yes\n')
+                f.write('migration_address = "%s"\n' % address)
+                f.write('migration_port_min = %d\n' % migration_ports[0])
+                f.write('migration_port_max = %d\n' % migration_ports[1])
             f.write(extra_config)
 
     @property
     def uri(self):
         return 'qemu+unix:///system?socket=%s' % self.socket
 
+    @property
+    def tcp_uri(self):
+        """How another host's daemon reaches this one (peer-to-peer)."""
+        return 'qemu+tcp://%s:%d/system' % (self.address, self.tcp_port)
+
     def _prefix(self):
-        return ['ip', 'netns', 'exec', self.netns] if self.netns else []
+        return netns_prefix(self.netns)
 
     def start(self, timeout=20):
         r, w = os.pipe()
@@ -152,12 +192,163 @@ class Host:
         return subprocess.run([FERRY, '-c', self.uri] + list(args), input=input,
                               capture_output=True, text=True, timeout=120)
 
+    def ferry_bg(self, *args):
+        """The CLI in the background (to act while it runs); text pipes."""
+        return subprocess.Popen([FERRY, '-c', self.uri] + list(args), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
     def log_text(self):
         try:
             with open(self.log, errors='replace') as f:
                 return f.read()
         except FileNotFoundError:
             return ''
+
+    def qemu_pids(self, dom_uuid):
+        """PIDs of this host's QEMU processes of the domain @dom_uuid."""
+        return qemu_pids(dom_uuid, self)
+
+    def migration_ports_listening(self):
+        """Ports of this host's migration range that something listens on
+        (in its namespace): after a migration ends there must be none."""
+        lo, hi = self.migration_ports
+        return sorted(p for p in listening_tcp_ports(self.netns) if lo <= p <= hi)
+
+
+def netns_prefix(netns):
+    return ['ip', 'netns', 'exec', netns] if netns else []
+
+
+def qemu_pids(dom_uuid, host=None):
+    """PIDs of live processes whose command line holds '-uuid DOM_UUID' (a
+    QEMU of that domain).  With @host, only those of that host: their command
+    line names its state directory (the QMP socket lives there), which holds
+    even after ferryd restarted and across namespaces."""
+    pids = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % entry, 'rb') as f:
+                argv = f.read().decode(errors='replace').split('\0')
+        except OSError:
+            continue
+        hit = any(a == '-uuid' and b == dom_uuid for a, b in zip(argv, argv[1:]))
+        if not hit or (host and not any(host.state_dir + '/' in a for a in argv)):
+            continue
+        if pid_alive(int(entry)):
+            pids.append(int(entry))
+    return pids
+
+
+def kill_qemus(dom_uuid):
+    """Test cleanup: SIGKILL every QEMU of a domain the test created."""
+    for pid in qemu_pids(dom_uuid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def listening_tcp_ports(netns=None):
+    """The set of TCP ports (IPv4 and IPv6) in LISTEN state in the network
+    namespace @netns, or in this process's one."""
+    r = subprocess.run(netns_prefix(netns) + ['cat', '/proc/net/tcp', '/proc/net/tcp6'],
+                       capture_output=True, text=True, timeout=30)
+    ports = set()
+    for line in r.stdout.splitlines():
+        fields = line.split()
+        # sl local_address rem_address st ...; st 0A is LISTEN.
+        if len(fields) > 3 and fields[3] == '0A' and ':' in fields[1]:
+            ports.add(int(fields[1].rsplit(':', 1)[1], 16))
+    return ports
+
+
+def free_tcp_port(address='127.0.0.1'):
+    """A port nothing listens on right now (for hosts sharing loopback)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((address, 0))
+        return s.getsockname()[1]
+
+
+def ip(*args):
+    r = subprocess.run(['ip'] + list(args), capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise RuntimeError('ip %s: %s' % (' '.join(args), r.stderr.strip()))
+
+
+class TwoHosts:
+    """Two hosts for migration tests, ferryd not yet started.
+
+    As root: two network namespaces of this run (ferry-<pid>-a and -b)
+    joined by a veth pair, 10.77.0.1/24 and 10.77.0.2/24, each ferryd
+    inside its own, so migration data really crosses a link between two
+    network stacks.  Otherwise: two ferryd on 127.0.0.1 with distinct TCP
+    ports and migration port ranges (said in a TAP comment when @t is
+    given).  cleanup() stops the daemons and deletes the namespaces this
+    object created, and only those.
+    """
+
+    ADDRESSES = ('10.77.0.1', '10.77.0.2')
+
+    def __init__(self, base, names=('hosta', 'hostb'), extra_config=('', ''), t=None):
+        self.namespaces = []
+        self.hosts = []
+        self.isolated = os.geteuid() == 0
+        try:
+            if self.isolated:
+                self._make_namespaces()
+                for i, name in enumerate(names):
+                    self.hosts.append(Host(base, name, extra_config[i], netns=self.namespaces[i],
+                                           address=self.ADDRESSES[i]))
+            else:
+                lo, hi = MIGRATION_PORTS
+                half = (hi - lo + 1) // 2
+                for i, name in enumerate(names):
+                    ports = (lo + i * half, lo + (i + 1) * half - 1)
+                    self.hosts.append(Host(base, name, extra_config[i], address='127.0.0.1',
+                                           tcp_port=free_tcp_port(), migration_ports=ports))
+        except Exception:
+            self.cleanup()
+            raise
+        if t:
+            t.comment(self.describe())
+
+    def describe(self):
+        if self.isolated:
+            return 'hosts: network namespaces %s joined by a veth pair, addresses %s' % (
+                ' and '.join(self.namespaces), ' and '.join(self.ADDRESSES))
+        return ('hosts: not root, so no network namespaces: two ferryd on 127.0.0.1 '
+                '(TCP ports %s)' % ' and '.join(str(h.tcp_port) for h in self.hosts))
+
+    def _make_namespaces(self):
+        tag = os.getpid()
+        for suffix in 'ab':
+            ns = 'ferry-%d-%s' % (tag, suffix)
+            ip('netns', 'add', ns)
+            self.namespaces.append(ns)
+        # Interface names are at most 15 characters.
+        veth = ['fv%da' % tag, 'fv%db' % tag]
+        ip('link', 'add', veth[0], 'type', 'veth', 'peer', 'name', veth[1])
+        for ns, dev, addr in zip(self.namespaces, veth, self.ADDRESSES):
+            ip('link', 'set', dev, 'netns', ns)
+            ip('-n', ns, 'addr', 'add', addr + '/24', 'dev', dev)
+            ip('-n', ns, 'link', 'set', 'lo', 'up')
+            ip('-n', ns, 'link', 'set', dev, 'up')
+
+    def start(self):
+        for h in self.hosts:
+            h.start()
+
+    def cleanup(self):
+        for h in self.hosts:
+            if h.proc:
+                h.kill()
+        # Deleting a namespace deletes the veth end inside it, and with it
+        # the pair.
+        for ns in self.namespaces:
+            subprocess.run(['ip', 'netns', 'delete', ns], capture_output=True, timeout=30)
+        self.namespaces = []
 
 
 class EventWatch:
@@ -167,23 +358,62 @@ class EventWatch:
         self.proc = subprocess.Popen([FERRY, '-c', host.uri, 'event', '--json', '--domain',
                                       domain, '--count', str(count), '--timeout', str(timeout)],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.seen = []
+        self._buf = b''
         line = self.proc.stderr.readline()
         if 'waiting for events' not in line:
             raise RuntimeError('ferry event did not subscribe: ' + line + self.proc.stderr.read())
 
+    def _take_lines(self):
+        while b'\n' in self._buf:
+            line, self._buf = self._buf.split(b'\n', 1)
+            if line.strip():
+                self.seen.append(json.loads(line))
+                yield self.seen[-1]
+
+    def wait_for(self, pred, timeout):
+        """Reads events as they arrive until one satisfies @pred; returns it,
+        or None if the watcher ends or @timeout seconds pass first.  Every
+        event read is kept in self.seen."""
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while True:
+            for ev in self._take_lines():
+                if pred(ev):
+                    return ev
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None
+            data = os.read(fd, 4096)
+            if not data:
+                return None
+            self._buf += data
+
     def events(self):
-        """Waits for the watcher to finish; returns (events, error text)."""
+        """Waits for the watcher to finish; returns (events, error text),
+        including those wait_for() already read."""
         out, err = self.proc.communicate(timeout=120)
-        import json
-        return [json.loads(l) for l in out.splitlines() if l.strip()], err.strip()
+        self._buf += out.encode()
+        list(self._take_lines())
+        return self.seen, err.strip()
+
+    def close(self):
+        """Stops the watcher if it still runs."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate(timeout=30)
 
 
 def guest_xml(name, serial_log, mem_mib=64, args='mem=16 rate=200 hb=100',
-              dom_uuid=None, disks=''):
+              dom_uuid=None, disks='', mem_kib=None):
+    """The bundled guest as domain XML; @mem_kib, when given, sets the RAM
+    size in KiB instead of @mem_mib."""
+    memory = ("<memory unit='KiB'>%d</memory>" % mem_kib if mem_kib
+              else "<memory unit='MiB'>%d</memory>" % mem_mib)
     return """<domain type='qemu'>
   <name>%s</name>
   <uuid>%s</uuid>
-  <memory unit='MiB'>%d</memory>
+  %s
   <vcpu>1</vcpu>
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
@@ -197,7 +427,24 @@ def guest_xml(name, serial_log, mem_mib=64, args='mem=16 rate=200 hb=100',
     </serial>
   </devices>
 </domain>
-""" % (name, dom_uuid or uuid.uuid4(), mem_mib, GUEST, args, disks, serial_log)
+""" % (name, dom_uuid or uuid.uuid4(), memory, GUEST, args, disks, serial_log)
+
+
+# RAM of guests that are live-migrated: 64 MiB + 8 KiB.  QEMU 7.2 under TCG
+# loses guest writes during a live migration when the RAM size is a
+# multiple of 256 KiB: the fast path of its dirty-bitmap sync, taken for
+# 64-page aligned RAM blocks, clears the bitmap without resetting TCG's
+# not-dirty TLB flags, so writes through TLB entries filled before a sync
+# are never marked dirty again (see guest/README.md).  A size that is not
+# such a multiple takes the per-page path, which is correct.
+MIGRATABLE_MEM_KIB = 65544
+
+
+def migratable_guest_xml(name, serial_log, mem_kib=MIGRATABLE_MEM_KIB,
+                         args='mem=32 rate=2000 hb=100', **kw):
+    """guest_xml() for a guest that will be live-migrated: a RAM size QEMU
+    7.2 migrates correctly, and a guest that keeps dirtying memory."""
+    return guest_xml(name, serial_log, args=args, mem_kib=mem_kib, **kw)
 
 
 def wait_heartbeat(log, min_hb, timeout_ms=30000):
@@ -209,12 +456,21 @@ def wait_heartbeat(log, min_hb, timeout_ms=30000):
     return dict(kv.split('=', 1) for kv in r.stdout.split()), None
 
 
-def domain_pid(host, name):
+def dominfo(host, name):
+    """`ferry dominfo --json` as a dict, or None if it fails (no domain)."""
     r = host.ferry('dominfo', '--json', name)
-    if r.returncode != 0:
-        return None
-    import json
-    return json.loads(r.stdout).get('pid') or None
+    return json.loads(r.stdout) if r.returncode == 0 else None
+
+
+def domain_pid(host, name):
+    info = dominfo(host, name)
+    return info.get('pid') or None if info else None
+
+
+def job_info(host, name):
+    """`ferry domjobinfo --json` as a dict, or None if it fails."""
+    r = host.ferry('domjobinfo', '--json', name)
+    return json.loads(r.stdout) if r.returncode == 0 else None
 
 
 class Workdir:
