@@ -5,7 +5,9 @@
  * subscription), the procedure -> function table (built from the schema's
  * list, proto/ferry-procedures.h, so a procedure without a function here
  * fails the build), and the event thread.  Must not call driver entries:
- * only the public API on the client's connection.
+ * only the public API on the client's connection, and for the migration
+ * phases the library's phase calls (src/api/migrate-internal.h), which
+ * check arguments as the public API does.
  *
  * Threads: calls run on the server's workers, several at once for one
  * client; `lock` of a dispatch_client guards its connection and
@@ -16,6 +18,7 @@
  */
 #include "ferry-config.h"
 
+#include "api/migrate-internal.h"
 #include "daemon/dispatch.h"
 #include "proto/ferry-procedures.h"
 #include "rpc/rpc-message.h"
@@ -497,6 +500,217 @@ dispatch_domain_get_xml(dispatch_call *c, GError **error)
     if (!xml)
         return FALSE;
     ret.xml = xml;
+    return set_ret(c, &ret.base);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Migration procedures (since 0.2)                                          */
+/*                                                                           */
+/* Each calls the phase of src/api/migrate-internal.h on the client's        */
+/* connection.  Perform and Finish may take minutes: they hold one worker    */
+/* while other calls of the same client (e.g. DOMAIN_GET_JOB_INFO) run on    */
+/* the others.                                                               */
+/* ------------------------------------------------------------------------ */
+
+static ferry_migrate_params
+params_from_wire(const Ferry__MigrateParams *wire)
+{
+    ferry_migrate_params p = {
+        .flags = wire->flags,
+        .dname = wire->dname,
+        .uri = wire->uri,
+        .dxml = wire->dxml,
+        .bandwidth_mib = wire->has_bandwidth_mib ? wire->bandwidth_mib : 0,
+    };
+
+    return p;
+}
+
+static gboolean
+dispatch_domain_migrate_begin3(dispatch_call *c, GError **error)
+{
+    const Ferry__DomainMigrateBegin3Args *args =
+        (const Ferry__DomainMigrateBegin3Args *)c->args;
+    Ferry__DomainMigrateBegin3Ret ret = FERRY__DOMAIN_MIGRATE_BEGIN3_RET__INIT;
+    g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
+    ferry_migrate_params params = params_from_wire(args->params);
+    g_autofree char *xml = NULL;
+    g_autofree char *cookie = NULL;
+
+    if (!dom)
+        return FALSE;
+    xml = ferry_domain_migrate_begin3(dom, &params, &cookie, error);
+    if (!xml)
+        return FALSE;
+    ret.xml = xml;
+    ret.cookie = cookie;
+    return set_ret(c, &ret.base);
+}
+
+static gboolean
+dispatch_connect_migrate_prepare3(dispatch_call *c, GError **error)
+{
+    const Ferry__ConnectMigratePrepare3Args *args =
+        (const Ferry__ConnectMigratePrepare3Args *)c->args;
+    Ferry__ConnectMigratePrepare3Ret ret = FERRY__CONNECT_MIGRATE_PREPARE3_RET__INIT;
+    ferry_migrate_params params = params_from_wire(args->params);
+    g_autofree char *cookie = NULL;
+    g_autofree char *uri = NULL;
+
+    if (!ferry_conn_migrate_prepare3(c->conn, &params, args->dom_xml, args->cookie_in,
+                                     &cookie, &uri, error))
+        return FALSE;
+    ret.cookie = cookie;
+    ret.uri = uri;
+    return set_ret(c, &ret.base);
+}
+
+static gboolean
+dispatch_domain_migrate_perform3(dispatch_call *c, GError **error)
+{
+    const Ferry__DomainMigratePerform3Args *args =
+        (const Ferry__DomainMigratePerform3Args *)c->args;
+    Ferry__DomainMigratePerform3Ret ret = FERRY__DOMAIN_MIGRATE_PERFORM3_RET__INIT;
+    g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
+    ferry_migrate_params params = params_from_wire(args->params);
+    g_autofree char *cookie = NULL;
+
+    if (!dom || !ferry_domain_migrate_perform3(dom, &params, args->dconn_uri, args->cookie_in,
+                                               &cookie, error))
+        return FALSE;
+    ret.cookie = cookie;
+    return set_ret(c, &ret.base);
+}
+
+static gboolean
+dispatch_connect_migrate_finish3(dispatch_call *c, GError **error)
+{
+    const Ferry__ConnectMigrateFinish3Args *args =
+        (const Ferry__ConnectMigrateFinish3Args *)c->args;
+    Ferry__ConnectMigrateFinish3Ret ret = FERRY__CONNECT_MIGRATE_FINISH3_RET__INIT;
+    ferry_migrate_params params = params_from_wire(args->params);
+    g_autofree char *cookie = NULL;
+    ferry_domain *ddom;
+
+    ddom = ferry_conn_migrate_finish3(c->conn, &params, args->dname, args->cookie_in,
+                                      &cookie, args->cancelled, error);
+    ret.cookie = cookie;
+    return reply_domain(c, ddom, &ret.base, &ret.dom);
+}
+
+static gboolean
+dispatch_domain_migrate_confirm3(dispatch_call *c, GError **error)
+{
+    const Ferry__DomainMigrateConfirm3Args *args =
+        (const Ferry__DomainMigrateConfirm3Args *)c->args;
+    Ferry__DomainMigrateConfirm3Ret ret = FERRY__DOMAIN_MIGRATE_CONFIRM3_RET__INIT;
+    g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
+    ferry_migrate_params params = params_from_wire(args->params);
+
+    if (!dom || !ferry_domain_migrate_confirm3(dom, &params, args->cookie_in, args->cancelled,
+                                               error))
+        return FALSE;
+    return set_ret(c, &ret.base);
+}
+
+static gboolean
+dispatch_connect_migrate_prepare2(dispatch_call *c, GError **error)
+{
+    const Ferry__ConnectMigratePrepare2Args *args =
+        (const Ferry__ConnectMigratePrepare2Args *)c->args;
+    Ferry__ConnectMigratePrepare2Ret ret = FERRY__CONNECT_MIGRATE_PREPARE2_RET__INIT;
+    ferry_migrate_params params = params_from_wire(args->params);
+    g_autofree char *cookie = NULL;
+    g_autofree char *uri = NULL;
+
+    if (!ferry_conn_migrate_prepare2(c->conn, &params, args->dom_xml, &cookie, &uri, error))
+        return FALSE;
+    ret.cookie = cookie;
+    ret.uri = uri;
+    return set_ret(c, &ret.base);
+}
+
+static gboolean
+dispatch_domain_migrate_perform(dispatch_call *c, GError **error)
+{
+    const Ferry__DomainMigratePerformArgs *args =
+        (const Ferry__DomainMigratePerformArgs *)c->args;
+    Ferry__DomainMigratePerformRet ret = FERRY__DOMAIN_MIGRATE_PERFORM_RET__INIT;
+    g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
+    ferry_migrate_params params = params_from_wire(args->params);
+
+    if (!dom || !ferry_domain_migrate_perform(dom, &params, args->cookie_in, error))
+        return FALSE;
+    return set_ret(c, &ret.base);
+}
+
+static gboolean
+dispatch_connect_migrate_finish2(dispatch_call *c, GError **error)
+{
+    const Ferry__ConnectMigrateFinish2Args *args =
+        (const Ferry__ConnectMigrateFinish2Args *)c->args;
+    Ferry__ConnectMigrateFinish2Ret ret = FERRY__CONNECT_MIGRATE_FINISH2_RET__INIT;
+    ferry_migrate_params params = params_from_wire(args->params);
+
+    return reply_domain(c, ferry_conn_migrate_finish2(c->conn, &params, args->dname,
+                                                      args->cookie_in, args->ok, error),
+                        &ret.base, &ret.dom);
+}
+
+static gboolean
+dispatch_connect_migrate_prepare(dispatch_call *c, GError **error)
+{
+    const Ferry__ConnectMigratePrepareArgs *args =
+        (const Ferry__ConnectMigratePrepareArgs *)c->args;
+    Ferry__ConnectMigratePrepareRet ret = FERRY__CONNECT_MIGRATE_PREPARE_RET__INIT;
+    ferry_migrate_params params = params_from_wire(args->params);
+    g_autofree char *cookie = NULL;
+    g_autofree char *uri = NULL;
+
+    if (!ferry_conn_migrate_prepare(c->conn, &params, &cookie, &uri, error))
+        return FALSE;
+    ret.cookie = cookie;
+    ret.uri = uri;
+    return set_ret(c, &ret.base);
+}
+
+static gboolean
+dispatch_connect_migrate_finish(dispatch_call *c, GError **error)
+{
+    const Ferry__ConnectMigrateFinishArgs *args =
+        (const Ferry__ConnectMigrateFinishArgs *)c->args;
+    Ferry__ConnectMigrateFinishRet ret = FERRY__CONNECT_MIGRATE_FINISH_RET__INIT;
+    ferry_migrate_params params = params_from_wire(args->params);
+
+    return reply_domain(c, ferry_conn_migrate_finish(c->conn, &params, args->dname,
+                                                     args->cookie_in, error),
+                        &ret.base, &ret.dom);
+}
+
+static gboolean
+dispatch_domain_get_job_info(dispatch_call *c, GError **error)
+{
+    const Ferry__DomainGetJobInfoArgs *args = (const Ferry__DomainGetJobInfoArgs *)c->args;
+    Ferry__DomainGetJobInfoRet ret = FERRY__DOMAIN_GET_JOB_INFO_RET__INIT;
+    Ferry__JobInfo wire = FERRY__JOB_INFO__INIT;
+    g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
+    ferry_job_info info = { 0 };
+
+    if (!dom || !ferry_domain_get_job_info(dom, &info, error))
+        return FALSE;
+    wire.type = info.type;
+    wire.phase = info.phase;
+    wire.elapsed_ms = info.elapsed_ms;
+    wire.mem_total = info.mem_total;
+    wire.mem_processed = info.mem_processed;
+    wire.mem_remaining = info.mem_remaining;
+    wire.disk_total = info.disk_total;
+    wire.disk_processed = info.disk_processed;
+    wire.disk_remaining = info.disk_remaining;
+    wire.rate_bps = info.rate_bps;
+    wire.downtime_ms = info.downtime_ms;
+    wire.total_ms = info.total_ms;
+    ret.info = &wire;
     return set_ret(c, &ret.base);
 }
 

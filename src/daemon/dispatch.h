@@ -4,7 +4,9 @@
  * Owns: the server side of every CALL procedure: for each client, the
  * ferry_conn its CONNECT_OPEN opened (with the drivers the daemon offers),
  * decoding the procedure's Args, calling the public API
- * (include/ferry/ferry.h) on that connection, and encoding the Ret or the
+ * (include/ferry/ferry.h) -- or, for the migration phases, the library's
+ * phase calls (src/api/migrate-internal.h) -- on that connection, and
+ * encoding the Ret or the
  * error; relaying the connection's events to the client once it sent
  * EVENTS_REGISTER.  Must not listen, frame or keep connections alive (the
  * RPC server, src/rpc/rpc-server.h, does) nor call driver entries directly.

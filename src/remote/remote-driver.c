@@ -39,7 +39,13 @@ priv_of(ferry_conn *conn)
     return conn->driver_data;
 }
 
-/* Calls @procedure with @args; returns its Ret message. */
+/*
+ * Calls @procedure with @args; returns its Ret message.  No call has a
+ * timeout: a migration's Perform or Finish may run for minutes, and a dead
+ * daemon is detected by keepalive, which fails every call in flight.  Calls
+ * from several threads share the connection (e.g. DOMAIN_GET_JOB_INFO while
+ * another thread waits in Perform).
+ */
 static ProtobufCMessage *
 call(ferry_conn *conn, guint32 procedure, const ProtobufCMessage *args, GError **error)
 {
@@ -464,6 +470,239 @@ remote_domain_get_xml(ferry_domain *dom, guint flags, GError **error)
     return ret ? g_strdup(((Ferry__DomainGetXmlRet *)ret)->xml) : NULL;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Migration (since 0.2)                                                     */
+/* ------------------------------------------------------------------------ */
+
+static Ferry__MigrateParams *
+params_to_wire(const ferry_migrate_params *params, Ferry__MigrateParams *wire)
+{
+    ferry__migrate_params__init(wire);
+    wire->flags = params->flags;
+    wire->dname = (char *)params->dname;
+    wire->uri = (char *)params->uri;
+    wire->dxml = (char *)params->dxml;
+    wire->has_bandwidth_mib = params->bandwidth_mib != 0;
+    wire->bandwidth_mib = params->bandwidth_mib;
+    return wire;
+}
+
+/* Copies the outputs of a Prepare reply. */
+static gboolean
+prepare_outputs(const char *cookie, const char *uri, char **ret_cookie_out,
+                char **ret_uri_out)
+{
+    *ret_cookie_out = g_strdup(cookie);
+    *ret_uri_out = g_strdup(uri);
+    return TRUE;
+}
+
+static char *
+remote_domain_migrate_begin3(ferry_domain *dom, const ferry_migrate_params *params,
+                             char **ret_cookie_out, GError **error)
+{
+    Ferry__DomainMigrateBegin3Args args = FERRY__DOMAIN_MIGRATE_BEGIN3_ARGS__INIT;
+    Ferry__Domain wire;
+    Ferry__MigrateParams wparams;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+    const Ferry__DomainMigrateBegin3Ret *r;
+
+    args.dom = domain_to_wire(dom, &wire);
+    args.params = params_to_wire(params, &wparams);
+    ret = call(dom->conn, FERRY__PROCEDURE__DOMAIN_MIGRATE_BEGIN3, &args.base, error);
+    if (!ret)
+        return NULL;
+    r = (const Ferry__DomainMigrateBegin3Ret *)ret;
+    *ret_cookie_out = g_strdup(r->cookie);
+    return g_strdup(r->xml);
+}
+
+static gboolean
+remote_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *params,
+                             const char *dom_xml, const char *cookie_in,
+                             char **ret_cookie_out, char **ret_uri_out, GError **error)
+{
+    Ferry__ConnectMigratePrepare3Args args = FERRY__CONNECT_MIGRATE_PREPARE3_ARGS__INIT;
+    Ferry__MigrateParams wparams;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+    const Ferry__ConnectMigratePrepare3Ret *r;
+
+    args.params = params_to_wire(params, &wparams);
+    args.dom_xml = (char *)dom_xml;
+    args.cookie_in = (char *)cookie_in;
+    ret = call(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_PREPARE3, &args.base, error);
+    if (!ret)
+        return FALSE;
+    r = (const Ferry__ConnectMigratePrepare3Ret *)ret;
+    return prepare_outputs(r->cookie, r->uri, ret_cookie_out, ret_uri_out);
+}
+
+static gboolean
+remote_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *params,
+                               const char *dconn_uri, const char *cookie_in,
+                               char **ret_cookie_out, GError **error)
+{
+    Ferry__DomainMigratePerform3Args args = FERRY__DOMAIN_MIGRATE_PERFORM3_ARGS__INIT;
+    Ferry__Domain wire;
+    Ferry__MigrateParams wparams;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+
+    args.dom = domain_to_wire(dom, &wire);
+    args.params = params_to_wire(params, &wparams);
+    args.dconn_uri = (char *)dconn_uri;
+    args.cookie_in = (char *)cookie_in;
+    ret = call(dom->conn, FERRY__PROCEDURE__DOMAIN_MIGRATE_PERFORM3, &args.base, error);
+    if (!ret)
+        return FALSE;
+    *ret_cookie_out = g_strdup(((const Ferry__DomainMigratePerform3Ret *)ret)->cookie);
+    return TRUE;
+}
+
+static ferry_domain *
+remote_conn_migrate_finish3(ferry_conn *dconn, const ferry_migrate_params *params,
+                            const char *dname, const char *cookie_in, char **ret_cookie_out,
+                            gboolean cancelled, GError **error)
+{
+    Ferry__ConnectMigrateFinish3Args args = FERRY__CONNECT_MIGRATE_FINISH3_ARGS__INIT;
+    Ferry__MigrateParams wparams;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+    const Ferry__ConnectMigrateFinish3Ret *r;
+
+    args.params = params_to_wire(params, &wparams);
+    args.dname = (char *)dname;
+    args.cookie_in = (char *)cookie_in;
+    args.cancelled = cancelled;
+    ret = call(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_FINISH3, &args.base, error);
+    if (!ret)
+        return NULL;
+    r = (const Ferry__ConnectMigrateFinish3Ret *)ret;
+    *ret_cookie_out = g_strdup(r->cookie);
+    return domain_result(dconn, ret, r->dom);
+}
+
+static gboolean
+remote_domain_migrate_confirm3(ferry_domain *dom, const ferry_migrate_params *params,
+                               const char *cookie_in, gboolean cancelled, GError **error)
+{
+    Ferry__DomainMigrateConfirm3Args args = FERRY__DOMAIN_MIGRATE_CONFIRM3_ARGS__INIT;
+    Ferry__MigrateParams wparams;
+
+    args.params = params_to_wire(params, &wparams);
+    args.cookie_in = (char *)cookie_in;
+    args.cancelled = cancelled;
+    return domain_call(dom, FERRY__PROCEDURE__DOMAIN_MIGRATE_CONFIRM3, &args.base, &args.dom,
+                       error);
+}
+
+static gboolean
+remote_conn_migrate_prepare2(ferry_conn *dconn, const ferry_migrate_params *params,
+                             const char *dom_xml, char **ret_cookie_out, char **ret_uri_out,
+                             GError **error)
+{
+    Ferry__ConnectMigratePrepare2Args args = FERRY__CONNECT_MIGRATE_PREPARE2_ARGS__INIT;
+    Ferry__MigrateParams wparams;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+    const Ferry__ConnectMigratePrepare2Ret *r;
+
+    args.params = params_to_wire(params, &wparams);
+    args.dom_xml = (char *)dom_xml;
+    ret = call(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_PREPARE2, &args.base, error);
+    if (!ret)
+        return FALSE;
+    r = (const Ferry__ConnectMigratePrepare2Ret *)ret;
+    return prepare_outputs(r->cookie, r->uri, ret_cookie_out, ret_uri_out);
+}
+
+static gboolean
+remote_domain_migrate_perform(ferry_domain *dom, const ferry_migrate_params *params,
+                              const char *cookie_in, GError **error)
+{
+    Ferry__DomainMigratePerformArgs args = FERRY__DOMAIN_MIGRATE_PERFORM_ARGS__INIT;
+    Ferry__MigrateParams wparams;
+
+    args.params = params_to_wire(params, &wparams);
+    args.cookie_in = (char *)cookie_in;
+    return domain_call(dom, FERRY__PROCEDURE__DOMAIN_MIGRATE_PERFORM, &args.base, &args.dom,
+                       error);
+}
+
+static ferry_domain *
+remote_conn_migrate_finish2(ferry_conn *dconn, const ferry_migrate_params *params,
+                            const char *dname, const char *cookie_in, gboolean ok,
+                            GError **error)
+{
+    Ferry__ConnectMigrateFinish2Args args = FERRY__CONNECT_MIGRATE_FINISH2_ARGS__INIT;
+    Ferry__MigrateParams wparams;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+
+    args.params = params_to_wire(params, &wparams);
+    args.dname = (char *)dname;
+    args.cookie_in = (char *)cookie_in;
+    args.ok = ok;
+    ret = call(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_FINISH2, &args.base, error);
+    return domain_result(dconn, ret, ret ? ((Ferry__ConnectMigrateFinish2Ret *)ret)->dom : NULL);
+}
+
+static gboolean
+remote_conn_migrate_prepare(ferry_conn *dconn, const ferry_migrate_params *params,
+                            char **ret_cookie_out, char **ret_uri_out, GError **error)
+{
+    Ferry__ConnectMigratePrepareArgs args = FERRY__CONNECT_MIGRATE_PREPARE_ARGS__INIT;
+    Ferry__MigrateParams wparams;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+    const Ferry__ConnectMigratePrepareRet *r;
+
+    args.params = params_to_wire(params, &wparams);
+    ret = call(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_PREPARE, &args.base, error);
+    if (!ret)
+        return FALSE;
+    r = (const Ferry__ConnectMigratePrepareRet *)ret;
+    return prepare_outputs(r->cookie, r->uri, ret_cookie_out, ret_uri_out);
+}
+
+static ferry_domain *
+remote_conn_migrate_finish(ferry_conn *dconn, const ferry_migrate_params *params,
+                           const char *dname, const char *cookie_in, GError **error)
+{
+    Ferry__ConnectMigrateFinishArgs args = FERRY__CONNECT_MIGRATE_FINISH_ARGS__INIT;
+    Ferry__MigrateParams wparams;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+
+    args.params = params_to_wire(params, &wparams);
+    args.dname = (char *)dname;
+    args.cookie_in = (char *)cookie_in;
+    ret = call(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_FINISH, &args.base, error);
+    return domain_result(dconn, ret, ret ? ((Ferry__ConnectMigrateFinishRet *)ret)->dom : NULL);
+}
+
+static gboolean
+remote_domain_get_job_info(ferry_domain *dom, ferry_job_info *ret_info, GError **error)
+{
+    Ferry__DomainGetJobInfoArgs args = FERRY__DOMAIN_GET_JOB_INFO_ARGS__INIT;
+    Ferry__Domain wire;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+    const Ferry__JobInfo *info;
+
+    args.dom = domain_to_wire(dom, &wire);
+    ret = call(dom->conn, FERRY__PROCEDURE__DOMAIN_GET_JOB_INFO, &args.base, error);
+    if (!ret)
+        return FALSE;
+    info = ((const Ferry__DomainGetJobInfoRet *)ret)->info;
+    ret_info->type = info->type;
+    g_strlcpy(ret_info->phase, info->phase, sizeof(ret_info->phase));
+    ret_info->elapsed_ms = info->elapsed_ms;
+    ret_info->mem_total = info->mem_total;
+    ret_info->mem_processed = info->mem_processed;
+    ret_info->mem_remaining = info->mem_remaining;
+    ret_info->disk_total = info->disk_total;
+    ret_info->disk_processed = info->disk_processed;
+    ret_info->disk_remaining = info->disk_remaining;
+    ret_info->rate_bps = info->rate_bps;
+    ret_info->downtime_ms = info->downtime_ms;
+    ret_info->total_ms = info->total_ms;
+    return TRUE;
+}
+
 const ferry_driver ferry_remote_driver = {
     .name = "remote",
     .conn_probe = remote_conn_probe,                             /* since 0.1 */
@@ -487,4 +726,15 @@ const ferry_driver ferry_remote_driver = {
     .domain_resume = remote_domain_resume,                       /* since 0.1 */
     .domain_get_info = remote_domain_get_info,                   /* since 0.1 */
     .domain_get_xml = remote_domain_get_xml,                     /* since 0.1 */
+    .domain_migrate_begin3 = remote_domain_migrate_begin3,       /* since 0.2 */
+    .conn_migrate_prepare3 = remote_conn_migrate_prepare3,       /* since 0.2 */
+    .domain_migrate_perform3 = remote_domain_migrate_perform3,   /* since 0.2 */
+    .conn_migrate_finish3 = remote_conn_migrate_finish3,         /* since 0.2 */
+    .domain_migrate_confirm3 = remote_domain_migrate_confirm3,   /* since 0.2 */
+    .conn_migrate_prepare2 = remote_conn_migrate_prepare2,       /* since 0.2 */
+    .domain_migrate_perform = remote_domain_migrate_perform,     /* since 0.2 */
+    .conn_migrate_finish2 = remote_conn_migrate_finish2,         /* since 0.2 */
+    .conn_migrate_prepare = remote_conn_migrate_prepare,         /* since 0.2 */
+    .conn_migrate_finish = remote_conn_migrate_finish,           /* since 0.2 */
+    .domain_get_job_info = remote_domain_get_job_info,           /* since 0.2 */
 };

@@ -1,49 +1,96 @@
 /*
  * test-driver.c: the test driver, a simulated host kept in memory.
  *
- * Owns: `test:///NAME` connections.  Each open creates a new, empty host with
- * its own host uuid, so two connections in one process are two hosts (the
- * migration tests rely on that).  Domains follow the QEMU driver's semantics
- * where a caller can see them: the same states, reasons, events and errors.
- * It runs nothing: a "running" domain is a state in memory.
+ * Owns: `test:///NAME` connections and the process-wide registry of test
+ * hosts.  Each open without host_uuid creates a new, empty host with a
+ * random uuid, so two connections in one process are two hosts (the
+ * migration tests rely on that); an open with host_uuid=U reaches the host
+ * U of this process if one exists, else creates it.  Domains follow the QEMU
+ * driver's semantics where a caller can see them: the same states, reasons,
+ * events and errors.  It runs nothing: a "running" domain is a state in
+ * memory.  Migration is in test-migrate.c.
  *
  * URI parameters (docs/uri.md):
- *   host_uuid=UUID   the host's uuid (default: random)
+ *   host_uuid=UUID   the host's uuid (default: random); an existing host
+ *                    of this process with that uuid is reconnected to, which
+ *                    is how a peer-to-peer migration in one process finds
+ *                    its destination (test:///dst?host_uuid=U)
  *   hostname=NAME    the host's name (default: "test-NAME")
+ *   migration=V      the highest migration protocol offered: v3 (default;
+ *                    also offers peer-to-peer), v2, v1 or none
+ *   fail=PHASE       that migration phase fails with "injected failure in
+ *                    PHASE": begin, prepare, perform, finish or confirm
+ *   hold=perform     Perform pauses the source, emits a job-progress event
+ *                    and waits (up to 30 s) until someone reads the
+ *                    domain's job information: a deterministic "slow"
+ *                    migration for tests
+ * hostname, migration, fail and hold are the host's: reconnecting with a
+ * different value is refused.
  */
 #include "ferry-config.h"
 
 #include <string.h>
 
-#include "api/event-bus.h"
 #include "conf/capabilities.h"
-#include "driver/domain-obj.h"
 #include "test/test-driver.h"
+#include "test/test-host.h"
 #include "util/uri.h"
 
-typedef struct {
-    char *host_uuid;
-    char *hostname;
-    ferry_domain_obj_list *domains;
-    ferry_event_bus *bus;
-} test_host;
+/* The hosts of this process by uuid; a host leaves it when freed. */
+static GMutex registry_lock;
+static GHashTable *registry;    /* uuid -> test_host* (not referenced) */
 
 static void
 test_host_free(test_host *host)
 {
-    if (!host)
-        return;
     ferry_event_bus_free(host->bus);
     ferry_domain_obj_list_free(host->domains);
+    g_hash_table_unref(host->pending_v1);
+    g_mutex_clear(&host->lock);
     g_free(host->host_uuid);
     g_free(host->hostname);
+    g_free(host->fail);
+    g_free(host->hold);
     g_free(host);
 }
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(test_host, test_host_free)
+void
+test_host_unref(test_host *host)
+{
+    gboolean last;
 
+    if (!host)
+        return;
+    g_mutex_lock(&registry_lock);
+    last = g_atomic_int_dec_and_test(&host->ref);
+    if (last && g_hash_table_lookup(registry, host->host_uuid) == host)
+        g_hash_table_remove(registry, host->host_uuid);
+    g_mutex_unlock(&registry_lock);
+    if (last)
+        test_host_free(host);
+}
+
+/* Looks @uuid up with the registry locked; takes a reference. */
 static test_host *
-host_of(ferry_conn *conn)
+find_locked(const char *uuid)
+{
+    test_host *host = registry ? g_hash_table_lookup(registry, uuid) : NULL;
+
+    if (host)
+        g_atomic_int_inc(&host->ref);
+    return host;
+}
+
+test_host *
+test_host_find(const char *uuid)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&registry_lock);
+
+    return find_locked(uuid);
+}
+
+test_host *
+test_host_of(ferry_conn *conn)
 {
     return conn->driver_data;
 }
@@ -54,31 +101,139 @@ test_conn_probe(const ferry_uri *uri)
     return strcmp(uri->driver, "test") == 0 && uri->transport == NULL;
 }
 
+/* What the URI asks of the host; NULL fields were not given. */
+typedef struct {
+    const char *uuid;
+    const char *hostname;
+    const char *migration;
+    const char *fail;
+    const char *hold;
+} host_settings;
+
+static gboolean
+check_choice(const ferry_uri *uri, const char *param, const char *value,
+             const char *const *choices, GError **error)
+{
+    g_autofree char *list = NULL;
+
+    if (!value || g_strv_contains(choices, value))
+        return TRUE;
+    list = g_strjoinv(", ", (char **)choices);
+    g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                "URI '%s': %s '%s' is not one of %s", uri->original, param, value, list);
+    return FALSE;
+}
+
+static gboolean
+read_settings(const ferry_uri *uri, host_settings *s, GError **error)
+{
+    static const char *const allowed[] = {
+        "host_uuid", "hostname", "migration", "fail", "hold", NULL,
+    };
+    static const char *const protocols[] = { "v3", "v2", "v1", "none", NULL };
+    static const char *const phases[] = {
+        "begin", "prepare", "perform", "finish", "confirm", NULL,
+    };
+    static const char *const holds[] = { "perform", NULL };
+
+    if (!ferry_uri_check_params(uri, allowed, error))
+        return FALSE;
+    s->uuid = ferry_uri_get_param(uri, "host_uuid");
+    s->hostname = ferry_uri_get_param(uri, "hostname");
+    s->migration = ferry_uri_get_param(uri, "migration");
+    s->fail = ferry_uri_get_param(uri, "fail");
+    s->hold = ferry_uri_get_param(uri, "hold");
+    if (s->uuid && !g_uuid_string_is_valid(s->uuid)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                    "URI '%s': host_uuid '%s' is not a valid uuid", uri->original, s->uuid);
+        return FALSE;
+    }
+    return check_choice(uri, "migration", s->migration, protocols, error) &&
+           check_choice(uri, "fail", s->fail, phases, error) &&
+           check_choice(uri, "hold", s->hold, holds, error);
+}
+
+static int
+protocol_number(const char *migration)
+{
+    if (!migration)
+        return 3;
+    return strcmp(migration, "none") == 0 ? 0 : migration[1] - '0';
+}
+
+static test_host *
+test_host_new(const char *uuid, const char *name, const host_settings *s)
+{
+    test_host *host = g_new0(test_host, 1);
+
+    host->ref = 1;
+    host->host_uuid = uuid ? g_ascii_strdown(uuid, -1) : g_uuid_string_random();
+    host->hostname = s->hostname ? g_strdup(s->hostname) : g_strdup_printf("test-%s", name);
+    host->migration = protocol_number(s->migration);
+    host->fail = g_strdup(s->fail);
+    host->hold = g_strdup(s->hold);
+    host->domains = ferry_domain_obj_list_new();
+    host->bus = ferry_event_bus_new();
+    g_mutex_init(&host->lock);
+    host->pending_v1 = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    return host;
+}
+
+/* A reconnection must not ask for other settings than the host has. */
+static gboolean
+check_same(const ferry_uri *uri, const char *param, const char *asked, const char *has,
+           GError **error)
+{
+    if (!asked || g_strcmp0(asked, has) == 0)
+        return TRUE;
+    g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                "URI '%s': test host %s already exists with %s=%s, not %s", uri->original,
+                ferry_uri_get_param(uri, "host_uuid"), param, has ? has : "(unset)", asked);
+    return FALSE;
+}
+
+static gboolean
+check_reconnect(const ferry_uri *uri, const host_settings *s, test_host *host,
+                GError **error)
+{
+    static const char *const names[] = { "none", "v1", "v2", "v3" };
+
+    return check_same(uri, "hostname", s->hostname, host->hostname, error) &&
+           check_same(uri, "migration", s->migration, names[host->migration], error) &&
+           check_same(uri, "fail", s->fail, host->fail, error) &&
+           check_same(uri, "hold", s->hold, host->hold, error);
+}
+
 static gboolean
 test_conn_open(ferry_conn *conn, const ferry_uri *uri, GError **error)
 {
-    static const char *const allowed[] = { "host_uuid", "hostname", NULL };
-    g_autoptr(test_host) host = g_new0(test_host, 1);
-    const char *uuid = ferry_uri_get_param(uri, "host_uuid");
-    const char *hostname = ferry_uri_get_param(uri, "hostname");
+    g_autoptr(test_host) host = NULL;
+    /* Declared after host, so released before: host's unref takes it. */
+    g_autoptr(GMutexLocker) locker = NULL;
+    g_autofree char *uuid = NULL;
     const char *name = uri->path[0] == '/' ? uri->path + 1 : uri->path;
+    host_settings s = { 0 };
 
-    if (!ferry_uri_check_params(uri, allowed, error))
+    if (!read_settings(uri, &s, error))
         return FALSE;
     if (!*name) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
                     "URI '%s' names no test host (use test:///default)", uri->original);
         return FALSE;
     }
-    if (uuid && !g_uuid_string_is_valid(uuid)) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
-                    "URI '%s': host_uuid '%s' is not a valid uuid", uri->original, uuid);
-        return FALSE;
+    uuid = s.uuid ? g_ascii_strdown(s.uuid, -1) : g_uuid_string_random();
+
+    locker = g_mutex_locker_new(&registry_lock);
+    host = find_locked(uuid);
+    if (host) {
+        if (!check_reconnect(uri, &s, host, error))
+            return FALSE;
+    } else {
+        host = test_host_new(uuid, name, &s);
+        if (!registry)
+            registry = g_hash_table_new(g_str_hash, g_str_equal);
+        g_hash_table_insert(registry, host->host_uuid, host);
     }
-    host->host_uuid = uuid ? g_ascii_strdown(uuid, -1) : g_uuid_string_random();
-    host->hostname = hostname ? g_strdup(hostname) : g_strdup_printf("test-%s", name);
-    host->domains = ferry_domain_obj_list_new();
-    host->bus = ferry_event_bus_new();
     conn->driver_data = g_steal_pointer(&host);
     return TRUE;
 }
@@ -86,17 +241,17 @@ test_conn_open(ferry_conn *conn, const ferry_uri *uri, GError **error)
 static void
 test_conn_close(ferry_conn *conn)
 {
-    test_host *host = host_of(conn);
+    test_host *host = test_host_of(conn);
 
     ferry_event_bus_unsubscribe_conn(host->bus, conn);
-    test_host_free(host);
+    test_host_unref(host);
     conn->driver_data = NULL;
 }
 
 static char *
 test_conn_get_capabilities(ferry_conn *conn, GError **error)
 {
-    test_host *host = host_of(conn);
+    test_host *host = test_host_of(conn);
     g_autoptr(ferry_caps) caps = ferry_caps_new();
     ferry_caps_guest *guest = ferry_caps_add_guest(caps, "hvm", "x86_64");
 
@@ -113,14 +268,33 @@ test_conn_get_capabilities(ferry_conn *conn, GError **error)
 static char *
 test_conn_get_hostname(ferry_conn *conn, GError **error)
 {
-    return g_strdup(host_of(conn)->hostname);
+    return g_strdup(test_host_of(conn)->hostname);
 }
 
 static gboolean
 test_conn_supports_feature(ferry_conn *conn, ferry_feature feature,
                            gboolean *ret_supported, GError **error)
 {
-    *ret_supported = (feature == FERRY_FEATURE_EVENTS);
+    int offered = test_host_of(conn)->migration;
+
+    switch (feature) {
+    case FERRY_FEATURE_EVENTS:
+        *ret_supported = TRUE;
+        break;
+    case FERRY_FEATURE_MIGRATION_V1:
+        *ret_supported = offered >= 1;
+        break;
+    case FERRY_FEATURE_MIGRATION_V2:
+        *ret_supported = offered >= 2;
+        break;
+    case FERRY_FEATURE_MIGRATION_V3:
+    case FERRY_FEATURE_MIGRATION_P2P:
+        *ret_supported = offered >= 3;
+        break;
+    default:
+        *ret_supported = FALSE;
+        break;
+    }
     return TRUE;
 }
 
@@ -128,7 +302,7 @@ static gboolean
 test_conn_list_domains(ferry_conn *conn, guint flags, GPtrArray **ret_domains,
                        GError **error)
 {
-    *ret_domains = ferry_domain_obj_list_handles(host_of(conn)->domains, conn, flags);
+    *ret_domains = ferry_domain_obj_list_handles(test_host_of(conn)->domains, conn, flags);
     return TRUE;
 }
 
@@ -137,14 +311,14 @@ test_conn_subscribe_events(ferry_conn *conn, ferry_event_cb callback,
                            gpointer user_data, GDestroyNotify destroy,
                            GError **error)
 {
-    return ferry_event_bus_subscribe(host_of(conn)->bus, conn, callback,
+    return ferry_event_bus_subscribe(test_host_of(conn)->bus, conn, callback,
                                      user_data, destroy);
 }
 
 static gboolean
 test_conn_unsubscribe_events(ferry_conn *conn, guint id, GError **error)
 {
-    return ferry_event_bus_unsubscribe(host_of(conn)->bus, conn, id, error);
+    return ferry_event_bus_unsubscribe(test_host_of(conn)->bus, conn, id, error);
 }
 
 static void
@@ -162,7 +336,7 @@ handle_for(ferry_conn *conn, ferry_domain_obj *obj)
 static ferry_domain *
 test_domain_lookup_by_name(ferry_conn *conn, const char *name, GError **error)
 {
-    test_host *host = host_of(conn);
+    test_host *host = test_host_of(conn);
 
     return ferry_domain_obj_list_handle_by_name(host->domains, conn, name, host->hostname,
                                                 error);
@@ -171,7 +345,7 @@ test_domain_lookup_by_name(ferry_conn *conn, const char *name, GError **error)
 static ferry_domain *
 test_domain_lookup_by_uuid(ferry_conn *conn, const char *uuid, GError **error)
 {
-    test_host *host = host_of(conn);
+    test_host *host = test_host_of(conn);
 
     return ferry_domain_obj_list_handle_by_uuid(host->domains, conn, uuid, host->hostname,
                                                 error);
@@ -180,7 +354,7 @@ test_domain_lookup_by_uuid(ferry_conn *conn, const char *uuid, GError **error)
 static ferry_domain *
 test_domain_define_xml(ferry_conn *conn, const char *xml, GError **error)
 {
-    test_host *host = host_of(conn);
+    test_host *host = test_host_of(conn);
     g_autoptr(ferry_domain_obj) obj = NULL;
     ferry_domain_def *def = ferry_domain_def_parse_string(xml, NULL, 0, error);
 
@@ -213,7 +387,7 @@ start_locked_job(test_host *host, ferry_domain_obj *obj, guint flags)
 static ferry_domain *
 test_domain_create_xml(ferry_conn *conn, const char *xml, guint flags, GError **error)
 {
-    test_host *host = host_of(conn);
+    test_host *host = test_host_of(conn);
     g_autoptr(ferry_domain_obj) obj = NULL;
     ferry_domain_def *def = ferry_domain_def_parse_string(xml, NULL, 0, error);
 
@@ -230,7 +404,7 @@ test_domain_create_xml(ferry_conn *conn, const char *xml, guint flags, GError **
 static ferry_domain_obj *
 begin_modify(ferry_domain *dom, const char *what, GError **error)
 {
-    test_host *host = host_of(dom->conn);
+    test_host *host = test_host_of(dom->conn);
     g_autoptr(ferry_domain_obj) obj =
         ferry_domain_obj_list_lookup(host->domains, dom, host->hostname, error);
 
@@ -249,7 +423,7 @@ end_modify(ferry_domain_obj *obj)
 static gboolean
 test_domain_undefine(ferry_domain *dom, guint flags, GError **error)
 {
-    test_host *host = host_of(dom->conn);
+    test_host *host = test_host_of(dom->conn);
     ferry_domain_obj *obj = begin_modify(dom, "undefine", error);
     gboolean active;
 
@@ -277,7 +451,7 @@ test_domain_undefine(ferry_domain *dom, guint flags, GError **error)
 static gboolean
 test_domain_start(ferry_domain *dom, guint flags, GError **error)
 {
-    test_host *host = host_of(dom->conn);
+    test_host *host = test_host_of(dom->conn);
     ferry_domain_obj *obj = begin_modify(dom, "start", error);
     gboolean active;
 
@@ -300,7 +474,7 @@ test_domain_start(ferry_domain *dom, guint flags, GError **error)
 static gboolean
 test_domain_destroy(ferry_domain *dom, GError **error)
 {
-    test_host *host = host_of(dom->conn);
+    test_host *host = test_host_of(dom->conn);
     ferry_domain_obj *obj = begin_modify(dom, "destroy", error);
     gboolean transient;
 
@@ -331,7 +505,7 @@ static gboolean
 change_run_state(ferry_domain *dom, const char *what, int from, int to_state,
                  int to_reason, ferry_lifecycle_event event, GError **error)
 {
-    test_host *host = host_of(dom->conn);
+    test_host *host = test_host_of(dom->conn);
     ferry_domain_obj *obj = begin_modify(dom, what, error);
     int state;
 
@@ -372,7 +546,7 @@ test_domain_resume(ferry_domain *dom, GError **error)
 static gboolean
 test_domain_get_info(ferry_domain *dom, ferry_domain_info *ret_info, GError **error)
 {
-    test_host *host = host_of(dom->conn);
+    test_host *host = test_host_of(dom->conn);
     g_autoptr(ferry_domain_obj) obj =
         ferry_domain_obj_list_lookup(host->domains, dom, host->hostname, error);
 
@@ -387,7 +561,7 @@ test_domain_get_info(ferry_domain *dom, ferry_domain_info *ret_info, GError **er
 static char *
 test_domain_get_xml(ferry_domain *dom, guint flags, GError **error)
 {
-    test_host *host = host_of(dom->conn);
+    test_host *host = test_host_of(dom->conn);
     g_autoptr(ferry_domain_obj) obj =
         ferry_domain_obj_list_lookup(host->domains, dom, host->hostname, error);
     char *xml;
@@ -422,4 +596,15 @@ const ferry_driver ferry_test_driver = {
     .domain_resume = test_domain_resume,                         /* since 0.1 */
     .domain_get_info = test_domain_get_info,                     /* since 0.1 */
     .domain_get_xml = test_domain_get_xml,                       /* since 0.1 */
+    .domain_migrate_begin3 = test_domain_migrate_begin3,         /* since 0.2 */
+    .conn_migrate_prepare3 = test_conn_migrate_prepare3,         /* since 0.2 */
+    .domain_migrate_perform3 = test_domain_migrate_perform3,     /* since 0.2 */
+    .conn_migrate_finish3 = test_conn_migrate_finish3,           /* since 0.2 */
+    .domain_migrate_confirm3 = test_domain_migrate_confirm3,     /* since 0.2 */
+    .conn_migrate_prepare2 = test_conn_migrate_prepare2,         /* since 0.2 */
+    .domain_migrate_perform = test_domain_migrate_perform,       /* since 0.2 */
+    .conn_migrate_finish2 = test_conn_migrate_finish2,           /* since 0.2 */
+    .conn_migrate_prepare = test_conn_migrate_prepare,           /* since 0.2 */
+    .conn_migrate_finish = test_conn_migrate_finish,             /* since 0.2 */
+    .domain_get_job_info = test_domain_get_job_info,             /* since 0.2 */
 };

@@ -1,0 +1,290 @@
+/*
+ * test-rpc-migrate.c: migration through two daemons: two dispatches and two
+ * RPC servers in this process, each serving the test driver on its own
+ * socket, reached with test+unix:///NAME?socket=... URIs.  The same
+ * sequences as tests/api/test-migrate.c, but every phase crosses the wire;
+ * plus job information read on the source's connection while another
+ * thread waits in Perform, and peer-to-peer run by the source daemon.
+ */
+#include "ferry-config.h"
+
+#include <string.h>
+
+#include "daemon/dispatch.h"
+#include "rpc-test-util.h"
+#include "test/test-driver.h"
+
+#define WEB1_UUID "3f1e6a2c-5b7d-4e8f-9a0b-1c2d3e4f5a6b"
+#define DST_UUID "8b1d2f60-2c4e-4e0a-9f3b-6d5c4b3a2918"
+
+static const char *web1_xml =
+    "<domain type='test'>\n"
+    "  <name>web1</name>\n"
+    "  <uuid>" WEB1_UUID "</uuid>\n"
+    "  <memory unit='MiB'>64</memory>\n"
+    "  <vcpu>1</vcpu>\n"
+    "  <os><type arch='x86_64' machine='pc'>hvm</type></os>\n"
+    "</domain>\n";
+
+static const ferry_driver *const daemon_drivers[] = { &ferry_test_driver, NULL };
+
+typedef struct {
+    ferry_dispatch *dispatch[2];
+    test_server *ts[2];             /* 0: source daemon, 1: destination daemon */
+} daemons;
+
+static void
+daemons_start(daemons *f, gconstpointer data)
+{
+    test_log_clear();
+    for (int i = 0; i < 2; i++) {
+        ferry_rpc_server_config config = { 0 };
+
+        f->dispatch[i] = ferry_dispatch_new(daemon_drivers);
+        ferry_dispatch_configure(f->dispatch[i], &config);
+        f->ts[i] = test_server_start(&config);
+    }
+}
+
+static void
+daemons_stop(daemons *f, gconstpointer data)
+{
+    for (int i = 0; i < 2; i++) {
+        test_server_stop(f->ts[i]);
+        ferry_dispatch_free(f->dispatch[i]);
+    }
+    /* Nothing here is a reason for a daemon to warn. */
+    g_assert_cmpuint(test_log_count(""), ==, 0);
+}
+
+/* The URI of test host @name on daemon @i, with extra parameters. */
+static char *
+daemon_uri(daemons *f, int i, const char *name, const char *params)
+{
+    return g_strdup_printf("test+unix:///%s?socket=%s%s%s", name,
+                           test_server_socket(f->ts[i]), params ? "&" : "",
+                           params ? params : "");
+}
+
+static ferry_conn *
+open_on(daemons *f, int i, const char *name, const char *params)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *uri = daemon_uri(f, i, name, params);
+    ferry_conn *conn = ferry_conn_open(uri, &error);
+
+    g_assert_no_error(error);
+    return conn;
+}
+
+static ferry_domain *
+start_web1(ferry_conn *conn)
+{
+    g_autoptr(GError) error = NULL;
+    ferry_domain *dom = ferry_domain_define_xml(conn, web1_xml, &error);
+
+    g_assert_no_error(error);
+    g_assert_true(ferry_domain_start(dom, 0, &error));
+    g_assert_no_error(error);
+    return dom;
+}
+
+static void
+assert_domain(ferry_conn *conn, const char *name, int state, int reason)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_domain) dom = ferry_domain_lookup_by_name(conn, name, &error);
+    ferry_domain_info info = { 0 };
+
+    g_assert_no_error(error);
+    g_assert_true(ferry_domain_get_info(dom, &info, &error));
+    g_assert_cmpstr(ferry_domain_state_to_string(info.state), ==,
+                    ferry_domain_state_to_string(state));
+    g_assert_cmpstr(ferry_domain_state_reason_to_string(info.state, info.reason), ==,
+                    ferry_domain_state_reason_to_string(state, reason));
+}
+
+static void
+assert_empty(ferry_conn *conn)
+{
+    g_autoptr(GPtrArray) doms = NULL;
+
+    g_assert_true(ferry_conn_list_domains(conn, 0, &doms, NULL));
+    g_assert_cmpuint(doms->len, ==, 0);
+}
+
+static void
+test_v3(daemons *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_conn) src = open_on(f, 0, "src", NULL);
+    g_autoptr(ferry_conn) dst = open_on(f, 1, "dst", NULL);
+    g_autoptr(ferry_domain) dom = start_web1(src);
+    g_autoptr(ferry_domain) ddom = NULL;
+    ferry_migrate_params params = { .flags = FERRY_MIGRATE_LIVE | FERRY_MIGRATE_PERSIST_DEST,
+                                    .dname = "web2" };
+    ferry_migrate_stats stats = { 0 };
+    ferry_job_info info = { 0 };
+
+    ddom = ferry_domain_migrate(dom, dst, &params, &stats, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(ferry_domain_get_name(ddom), ==, "web2");
+    g_assert_true(ferry_domain_get_conn(ddom) == dst);
+    g_assert_cmpint(stats.protocol, ==, 3);
+    g_assert_cmpuint(stats.data_total, ==, 64 * 1024 * 1024);
+    g_assert_cmpint(stats.downtime_ms, >, 0);
+    assert_domain(dst, "web2", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
+    assert_domain(src, "web1", FERRY_DOMAIN_SHUTOFF, FERRY_SHUTOFF_MIGRATED);
+    g_assert_true(ferry_domain_get_job_info(ddom, &info, &error));
+    g_assert_cmpint(info.type, ==, FERRY_JOB_INFO_COMPLETED);
+    g_assert_cmpuint(info.mem_total, ==, 64 * 1024 * 1024);
+}
+
+static void
+test_fallback(daemons *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_conn) src = open_on(f, 0, "src", NULL);
+    g_autoptr(ferry_conn) dst2 = open_on(f, 1, "dst2", "migration=v2");
+    g_autoptr(ferry_conn) dst1 = open_on(f, 1, "dst1", "migration=v1");
+    g_autoptr(ferry_domain) dom = start_web1(src);
+    g_autoptr(ferry_domain) ddom = NULL;
+    g_autoptr(ferry_domain) back = NULL;
+    ferry_migrate_stats stats = { 0 };
+    gboolean supported = TRUE;
+
+    /* The daemon's answer, forwarded. */
+    g_assert_true(ferry_conn_supports_feature(dst1, FERRY_FEATURE_MIGRATION_V3, &supported,
+                                              &error));
+    g_assert_false(supported);
+    g_assert_true(ferry_conn_supports_feature(dst1, FERRY_FEATURE_MIGRATION_V1, &supported,
+                                              &error));
+    g_assert_true(supported);
+
+    ddom = ferry_domain_migrate(dom, dst2, NULL, &stats, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(stats.protocol, ==, 2);
+    assert_domain(dst2, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
+    assert_domain(src, "web1", FERRY_DOMAIN_SHUTOFF, FERRY_SHUTOFF_MIGRATED);
+
+    back = ferry_domain_migrate(ddom, dst1, NULL, &stats, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(stats.protocol, ==, 1);
+    assert_domain(dst1, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
+    assert_empty(dst2);
+}
+
+static void
+test_fault(daemons *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_conn) src = open_on(f, 0, "src", "fail=perform");
+    g_autoptr(ferry_conn) dst = open_on(f, 1, "dst", "fail=finish");
+    g_autoptr(ferry_domain) dom = start_web1(src);
+    g_autoptr(ferry_domain) ddom = NULL;
+
+    ddom = ferry_domain_migrate(dom, dst, NULL, NULL, &error);
+    g_assert_null(ddom);
+    /* Perform's error, with its code and words, across the wire. */
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED);
+    g_assert_cmpstr(error->message, ==, "injected failure in perform");
+    assert_domain(src, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATION_CANCELED);
+    assert_empty(dst);
+}
+
+typedef struct {
+    ferry_domain *dom;
+    ferry_conn *dst;
+    ferry_domain *result;
+    GError *error;
+} migrate_thread_data;
+
+static gpointer
+migrate_thread(gpointer data)
+{
+    migrate_thread_data *d = data;
+
+    d->result = ferry_domain_migrate(d->dom, d->dst, NULL, NULL, &d->error);
+    return NULL;
+}
+
+static void
+on_event(ferry_conn *conn, const ferry_event *ev, gpointer data)
+{
+    if (ev->type == FERRY_EVENT_JOB_PROGRESS)
+        *(gboolean *)data = TRUE;
+}
+
+/*
+ * hold=perform makes the source daemon's Perform wait until the job's
+ * information is read: the reading call runs on the same connection as the
+ * Perform in flight, from another thread.
+ */
+static void
+test_job_info_during_perform(daemons *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_conn) src = open_on(f, 0, "src", "hold=perform");
+    g_autoptr(ferry_conn) dst = open_on(f, 1, "dst", NULL);
+    g_autoptr(ferry_domain) dom = start_web1(src);
+    migrate_thread_data d = { .dom = dom, .dst = dst };
+    ferry_job_info info = { 0 };
+    gboolean progress = FALSE;
+    GThread *thread;
+    guint id;
+
+    id = ferry_conn_subscribe_events(src, on_event, &progress, NULL, &error);
+    g_assert_no_error(error);
+    thread = g_thread_new("migrate", migrate_thread, &d);
+    while (!progress)
+        g_main_context_iteration(NULL, TRUE);
+
+    g_assert_true(ferry_domain_get_job_info(dom, &info, &error));
+    g_assert_no_error(error);
+    g_assert_cmpint(info.type, ==, FERRY_JOB_INFO_ACTIVE);
+    g_assert_cmpstr(info.phase, ==, "perform");
+    g_assert_cmpint(info.elapsed_ms, >=, 0);
+    g_assert_cmpuint(info.mem_total, ==, 64 * 1024 * 1024);
+
+    g_thread_join(thread);
+    g_assert_no_error(d.error);
+    g_assert_nonnull(d.result);
+    ferry_domain_unref(d.result);
+    assert_domain(dst, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
+    g_assert_true(ferry_conn_unsubscribe_events(src, id, &error));
+}
+
+/* The source daemon runs the sequence, reaching the destination daemon
+ * itself. */
+static void
+test_p2p(daemons *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_conn) src = open_on(f, 0, "src", NULL);
+    g_autoptr(ferry_conn) dst = open_on(f, 1, "dst", "host_uuid=" DST_UUID);
+    g_autoptr(ferry_domain) dom = start_web1(src);
+    g_autofree char *dconn_uri = daemon_uri(f, 1, "dst", "host_uuid=" DST_UUID);
+    ferry_migrate_stats stats = { 0 };
+
+    g_assert_true(ferry_domain_migrate_to_uri(dom, dconn_uri, NULL, &stats, &error));
+    g_assert_no_error(error);
+    g_assert_cmpint(stats.protocol, ==, 3);
+    g_assert_cmpuint(stats.data_transferred, ==, 64 * 1024 * 1024);
+    assert_domain(dst, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
+    assert_domain(src, "web1", FERRY_DOMAIN_SHUTOFF, FERRY_SHUTOFF_MIGRATED);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    test_log_init();
+#define ADD(path, func) g_test_add(path, daemons, NULL, daemons_start, func, daemons_stop)
+    ADD("/rpc-migrate/v3", test_v3);
+    ADD("/rpc-migrate/fallback", test_fallback);
+    ADD("/rpc-migrate/fault", test_fault);
+    ADD("/rpc-migrate/job-info-during-perform", test_job_info_during_perform);
+    ADD("/rpc-migrate/p2p", test_p2p);
+#undef ADD
+    return g_test_run();
+}
