@@ -170,6 +170,22 @@ parse_cookie(const char *xml, const char *phase, GError **error)
     return ferry_migration_cookie_parse(xml, phase, error);
 }
 
+/* Parses the cookie of the other host and refuses a migration to itself. */
+static ferry_migration_cookie *
+parse_peer_cookie(test_host *host, const char *xml, const char *phase, GError **error)
+{
+    g_autoptr(ferry_migration_cookie) cookie = parse_cookie(xml, phase, error);
+
+    if (!cookie)
+        return NULL;
+    if (strcmp(cookie->host_uuid, host->host_uuid) == 0) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                    "migration to the same host (uuid %s) refused", host->host_uuid);
+        return NULL;
+    }
+    return g_steal_pointer(&cookie);
+}
+
 static char *
 format_cookie(ferry_migration_cookie *cookie)
 {
@@ -605,15 +621,10 @@ test_domain_migrate_perform(ferry_domain *dom, const ferry_migrate_params *param
 
     if (!offers(host, 1, "Perform", error))
         return FALSE;
-    in = parse_cookie(cookie_in, "Perform", error);
+    /* v1 and v2 have no Begin: the same-host check is here. */
+    in = parse_peer_cookie(host, cookie_in, "Perform", error);
     if (!in)
         return FALSE;
-    /* v1 and v2 have no Begin: the same-host check is here. */
-    if (strcmp(in->host_uuid, host->host_uuid) == 0) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
-                    "migration to the same host (uuid %s) refused", host->host_uuid);
-        return FALSE;
-    }
     obj = ferry_domain_obj_list_lookup(host->domains, dom, host->hostname, error);
     if (!obj)
         return FALSE;
@@ -789,14 +800,9 @@ test_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *params
 
     if (!offers(host, 3, "Prepare3", error))
         return FALSE;
-    in = parse_cookie(cookie_in, "Prepare3", error);
+    in = parse_peer_cookie(host, cookie_in, "Prepare3", error);
     if (!in)
         return FALSE;
-    if (strcmp(in->host_uuid, host->host_uuid) == 0) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
-                    "migration to the same host (uuid %s) refused", host->host_uuid);
-        return FALSE;
-    }
     return prepare_incoming(host, params, dom_xml, in->id, ret_cookie_out, ret_uri_out,
                             error);
 }
