@@ -493,7 +493,7 @@ static gboolean
 check_prepared_uri(ferry_conn *dconn, const char *phase, const char *uri_out,
                    const ferry_migrate_params *p, GError **error)
 {
-    if (uri_out || p->uri)
+    if (uri_out || p->uri || (p->flags & FERRY_MIGRATE_OFFLINE))
         return TRUE;
     g_set_error(error, FERRY_ERROR, FERRY_ERROR_INTERNAL,
                 "%s on '%s' chose no migration URI and the caller gave none", phase,

@@ -5,7 +5,10 @@
 
 #include <ferry/ferry.h>
 #include <gio/gio.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "qemu/qemu-hook.h"
 
@@ -37,6 +40,8 @@ qemu_hook_run(const char *hook_path, const char *name, const char *operation,
     g_autoptr(GSubprocess) proc = NULL;
     g_autoptr(GError) local = NULL;
     hook_wait w = { NULL, FALSE };
+    g_autoptr(GSubprocessLauncher) launcher = NULL;
+    int xml_fd;
     g_autoptr(GMainContext) ctx = NULL;
     g_autoptr(GSource) timer = NULL;
     g_autofree char *err_text = NULL;
@@ -44,9 +49,22 @@ qemu_hook_run(const char *hook_path, const char *name, const char *operation,
 
     if (!hook_path)
         return TRUE;
-    proc = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDIN_PIPE |
-                                       G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
-                                       G_SUBPROCESS_FLAGS_STDERR_PIPE, &local);
+    /* The XML goes in as a file, not a pipe: a hook that does not read
+     * its input must not fail with a broken pipe. */
+    xml_fd = memfd_create("ferry-hook-xml", MFD_CLOEXEC);
+    if (xml_fd < 0 || write(xml_fd, xml, strlen(xml)) != (ssize_t)strlen(xml) ||
+        lseek(xml_fd, 0, SEEK_SET) != 0) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_HOOK,
+                    "cannot pass the XML of domain '%s' to hook '%s': %s", name, hook_path,
+                    g_strerror(errno));
+        if (xml_fd >= 0)
+            close(xml_fd);
+        return FALSE;
+    }
+    launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                                         G_SUBPROCESS_FLAGS_STDERR_PIPE);
+    g_subprocess_launcher_take_stdin_fd(launcher, xml_fd);
+    proc = g_subprocess_launcher_spawnv(launcher, argv, &local);
     if (!proc) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_HOOK,
                     "cannot run hook '%s' for domain '%s' (%s %s): %s", hook_path, name,
@@ -60,7 +78,7 @@ qemu_hook_run(const char *hook_path, const char *name, const char *operation,
     timer = g_timeout_source_new_seconds(HOOK_TIMEOUT_SECONDS);
     g_source_set_callback(timer, on_hook_timeout, &w, NULL);
     g_source_attach(timer, ctx);
-    g_subprocess_communicate_utf8_async(proc, xml, NULL, on_hook_done, &w);
+    g_subprocess_communicate_utf8_async(proc, NULL, NULL, on_hook_done, &w);
     while (!w.result && !w.timed_out)
         g_main_context_iteration(ctx, TRUE);
     if (w.timed_out) {
