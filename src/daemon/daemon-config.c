@@ -46,6 +46,7 @@ static const setting settings[] = {
     U(migration_port_min, 1024, 65535),
     U(migration_port_max, 1024, 65535),
     S(hook_path, SETTING_PATH),
+    S(debug_inject_failure, SETTING_STRING),
 };
 
 ferry_daemon_config *
@@ -265,6 +266,12 @@ ferry_daemon_config_check(const ferry_daemon_config *c, const char *file_name,
                     "%s: settings 'migration_port_min' (%u) and 'migration_port_max' (%u): "
                     "the range is empty", file_name, c->migration_port_min,
                     c->migration_port_max);
+        return FALSE;
+    }
+    if (c->debug_inject_failure && strcmp(c->debug_inject_failure, "finish") != 0) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "%s: setting 'debug_inject_failure': '%s' is not a phase that can be "
+                    "made to fail (finish)", file_name, c->debug_inject_failure);
         return FALSE;
     }
     if (!g_strv_contains(levels, c->log_level)) {

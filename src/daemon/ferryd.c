@@ -265,6 +265,10 @@ main(int argc, char **argv)
     qcfg.migration_port_min = cfg->migration_port_min;
     qcfg.migration_port_max = cfg->migration_port_max;
     qcfg.hook_path = cfg->hook_path;
+    qcfg.inject_failure = cfg->debug_inject_failure;
+    if (cfg->debug_inject_failure)
+        g_warning("debug_inject_failure = %s: migrations to this host will fail on purpose",
+                  cfg->debug_inject_failure);
     if (!ferry_qemu_driver_initialize(&qcfg, &error))
         return die("cannot start the QEMU driver", error);
 

@@ -88,6 +88,7 @@ state_free(qemu_driver_state *state)
     g_free(state->config.hostname);
     g_free(state->config.migration_address);
     g_free(state->config.hook_path);
+    g_free(state->config.inject_failure);
     g_free(state->def_dir);
     g_free(state->run_dir);
     g_free(state->log_dir);
@@ -118,6 +119,7 @@ ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error)
     state->config.migration_port_max = config->migration_port_max ? config->migration_port_max
                                                                   : 49215;
     state->config.hook_path = g_strdup(config->hook_path);
+    state->config.inject_failure = g_strdup(config->inject_failure);
     state->def_dir = g_build_filename(config->state_dir, "qemu", "domains", NULL);
     state->run_dir = g_build_filename(config->state_dir, "qemu", "run", NULL);
     state->log_dir = g_build_filename(config->state_dir, "qemu", "log", NULL);

@@ -806,6 +806,16 @@ qemu_conn_migrate_finish3(ferry_conn *dconn, const ferry_migrate_params *params,
         end_migration_job(state, obj, TRUE);
         return ferry_domain_new_handle(dconn, obj->name, obj->uuid);
     }
+    if (g_strcmp0(state->config.inject_failure, "finish") == 0) {
+        /* Tests: the data has arrived, yet the destination cannot take the
+         * domain -- the case Confirm exists for. */
+        discard_incoming(state, obj, FALSE);
+        end_migration_job(state, obj, FALSE);
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                    "Finish: injected failure on host '%s' (debug_inject_failure = finish)",
+                    state->config.hostname);
+        return NULL;
+    }
 
     g_mutex_lock(&obj->lock);
     priv = qemu_domain_priv_get(obj);

@@ -42,6 +42,9 @@ SUMMARY_KEYS = {'domain', 'destination', 'protocol', 'wall_ms', 'total_ms', 'dow
                 'control_plane_ms'}
 
 
+TAMPER = os.path.join(ft.BUILD, 'tests', 'e2e', 'migrate-tamper')
+
+
 def heartbeat(serial):
     log, _ = ft.wait_heartbeat(serial, 0)
     return int(log['last_hb']) if log else 0
@@ -248,6 +251,36 @@ def refused_migrations(t, a, b, g, flag):
     r = a.ferry('migrate', '--live', g.name, a.uri)
     check_refused(t, 'destination is the source host', r, a, b, g, pid,
                   ['same host', a.host_uuid])
+
+    # Cookies spoiled on the way: Prepare on B must refuse them by name.
+    for mode, says in (('malformed', 'malformed'), ('mandatory', "'lease-v9' is mandatory")):
+        r = subprocess.run([TAMPER, a.uri, b.uri, g.name, mode], capture_output=True,
+                           text=True, timeout=120)
+        t.ok(r.returncode == 0 and 'cookie' in r.stdout and says in r.stdout,
+             '%s cookie refused by Prepare on B, naming the problem' % mode,
+             r.stdout + r.stderr)
+        info = ft.dominfo(a, g.name)
+        t.ok(info is not None and info['state'] == 'running' and info['pid'] == pid,
+             '%s cookie: still running on A in the same QEMU' % mode, info)
+        t.ok(ft.wait_until(lambda: not b.qemu_pids(g.uuid), 10),
+             '%s cookie: no QEMU of it on B' % mode, b.qemu_pids(g.uuid))
+
+    # Finish fails after every byte arrived: Confirm resumes the source.
+    b.stop()
+    with open(b.conf, 'a') as f:
+        f.write('debug_inject_failure = "finish"\n')
+    b.start()
+    r = a.ferry('migrate', '--live', g.name, b.uri)
+    check_refused(t, 'Finish fails on B', r, a, b, g, pid, ['injected failure'])
+    info = ft.dominfo(a, g.name)
+    t.ok(info and info['reason'] == 'migration canceled',
+         'Finish fails on B: source resumed (reason migration canceled)', info)
+    b.stop()
+    with open(b.conf) as f:
+        conf = f.read().replace('debug_inject_failure = "finish"\n', '')
+    with open(b.conf, 'w') as f:
+        f.write(conf)
+    b.start()
 
     log, err = ft.wait_heartbeat(g.serial, before + 5)
     t.ok(intact(log), 'refused migrations: the guest ran on undisturbed',

@@ -1,0 +1,65 @@
+/*
+ * migrate-tamper.c: test helper: a migration client that spoils the cookie
+ * Begin produced before handing it to the destination's Prepare, the way a
+ * buggy or hostile peer could.  Runs Begin on the source daemon, Prepare on
+ * the destination daemon with the spoiled cookie, then -- as a correct
+ * client must when Prepare fails -- Confirm(cancelled) on the source.
+ *
+ * Usage: migrate-tamper SRC_URI DST_URI DOMAIN malformed|mandatory
+ * Prints Prepare's error on stdout.  Exit 0 when Prepare refused the cookie
+ * with FERRY_ERROR_COOKIE and Confirm released the source; 1 otherwise.
+ */
+#include "ferry-config.h"
+
+#include <ferry/ferry.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/migrate-internal.h"
+
+int
+main(int argc, char **argv)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GError) prep_error = NULL;
+    g_autoptr(ferry_conn) src = NULL;
+    g_autoptr(ferry_conn) dst = NULL;
+    g_autoptr(ferry_domain) dom = NULL;
+    g_autofree char *cookie = NULL;
+    g_autofree char *xml = NULL;
+    g_autofree char *bad = NULL;
+    g_autofree char *cookie_out = NULL;
+    g_autofree char *uri_out = NULL;
+    ferry_migrate_params params = { .flags = FERRY_MIGRATE_LIVE };
+    gboolean refused;
+
+    if (argc != 5 || (strcmp(argv[4], "malformed") && strcmp(argv[4], "mandatory"))) {
+        fprintf(stderr, "usage: migrate-tamper SRC_URI DST_URI DOMAIN malformed|mandatory\n");
+        return 2;
+    }
+    if (!(src = ferry_conn_open(argv[1], &error)) || !(dst = ferry_conn_open(argv[2], &error)) ||
+        !(dom = ferry_domain_lookup_by_name(src, argv[3], &error)) ||
+        !(xml = ferry_domain_migrate_begin3(dom, &params, &cookie, &error))) {
+        fprintf(stderr, "migrate-tamper: %s\n", error->message);
+        return 1;
+    }
+    if (!strcmp(argv[4], "malformed")) {
+        /* Cut the document in half. */
+        bad = g_strndup(cookie, strlen(cookie) / 2);
+    } else {
+        /* A section from the future that the receiver must understand. */
+        const char *end = strstr(cookie, "</ferry-migration>");
+
+        bad = g_strdup_printf("%.*s  <lease-v9 mandatory='yes'><token>x</token></lease-v9>\n%s",
+                              (int)(end - cookie), cookie, end);
+    }
+    refused = !ferry_conn_migrate_prepare3(dst, &params, xml, bad, &cookie_out, &uri_out,
+                                           &prep_error);
+    if (refused)
+        printf("%s\n", prep_error->message);
+    if (!ferry_domain_migrate_confirm3(dom, &params, NULL, TRUE, &error)) {
+        fprintf(stderr, "migrate-tamper: Confirm: %s\n", error->message);
+        return 1;
+    }
+    return refused && g_error_matches(prep_error, FERRY_ERROR, FERRY_ERROR_COOKIE) ? 0 : 1;
+}
