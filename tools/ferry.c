@@ -385,15 +385,21 @@ on_event(ferry_conn *conn, const ferry_event *ev, gpointer data)
 {
     event_wait *w = data;
     const char *name = ferry_domain_get_name(ev->domain);
+    const char *what;
 
-    if (ev->type != FERRY_EVENT_LIFECYCLE || (opt_domain && strcmp(opt_domain, name) != 0))
+    if (ev->type == FERRY_EVENT_LIFECYCLE)
+        what = ferry_lifecycle_event_to_string(ev->lifecycle);
+    else if (ev->type == FERRY_EVENT_MIGRATION_BEGIN)
+        what = "migration-begin";
+    else
+        return;
+    if (opt_domain && strcmp(opt_domain, name) != 0)
         return;
     if (w->c->json) {
         g_autoptr(json_object) o = json_object_new_object();
 
         json_object_object_add(o, "domain", json_object_new_string(name));
-        json_object_object_add(o, "event",
-                               json_object_new_string(ferry_lifecycle_event_to_string(ev->lifecycle)));
+        json_object_object_add(o, "event", json_object_new_string(what));
         json_object_object_add(o, "state",
                                json_object_new_string(ferry_domain_state_to_string(ev->state)));
         json_object_object_add(o, "reason", json_object_new_string(
@@ -401,8 +407,7 @@ on_event(ferry_conn *conn, const ferry_event *ev, gpointer data)
         json_object_object_add(o, "timestamp_us", json_object_new_int64(ev->timestamp_us));
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     } else {
-        printf("event '%s' for domain '%s': %s (%s)\n",
-               ferry_lifecycle_event_to_string(ev->lifecycle), name,
+        printf("event '%s' for domain '%s': %s (%s)\n", what, name,
                ferry_domain_state_to_string(ev->state),
                ferry_domain_state_reason_to_string(ev->state, ev->reason));
     }

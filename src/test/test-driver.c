@@ -262,6 +262,12 @@ test_conn_get_capabilities(ferry_conn *conn, GError **error)
     guest->wordsize = 64;
     g_ptr_array_add(guest->machines, g_strdup("test"));
     g_ptr_array_add(guest->domain_types, g_strdup("test"));
+    if (host->migration > 0) {
+        caps->migration_live = TRUE;
+        g_ptr_array_add(caps->uri_transports, g_strdup("test"));
+        for (int v = host->migration; v >= 1; v--)
+            g_ptr_array_add(caps->migration_protocols, g_strdup_printf("v%d", v));
+    }
     return ferry_caps_format(caps);
 }
 

@@ -135,6 +135,12 @@ def main(t):
         t.ok('closing' in text.lower() or 'disconnect' in text.lower(),
              'disconnect reasons logged')
 
+        r = host.ferry('capabilities')
+        t.ok(r.returncode == 0 and '<live/>' in r.stdout and
+             '<uri_transport>tcp</uri_transport>' in r.stdout and
+             '<protocol>v3</protocol>' in r.stdout and host.host_uuid in r.stdout,
+             'capabilities: host uuid and migration features', r.stdout + r.stderr)
+
         # Destroy after the restart: QEMU really goes away.
         r = host.ferry('destroy', 'web1')
         t.ok(r.returncode == 0, 'destroy after restart', r.stderr)

@@ -144,8 +144,13 @@ def live_migrations(t, a, b, g):
     definition."""
     # 1. A -> B, this client driving the phases; JSON summary.
     before = heartbeat(g.serial)
+    watch = ft.EventWatch(a, g.name, 1)
     r = a.ferry('migrate', '--live', '--json', g.name, b.uri)
     t.ok(r.returncode == 0, 'A->B live: ferry migrate exits 0', r.stderr)
+    events, err = watch.events()
+    t.ok([e['event'] for e in events] == ['migration-begin'],
+         'A->B live: the source announced the migration first (migration-begin event)',
+         '%s %s' % (events, err))
     summary = json.loads(r.stdout) if r.returncode == 0 else {}
     t.comment('measured: A->B live migration: %s' % json.dumps(summary))
     t.ok(set(summary) == SUMMARY_KEYS and summary['domain'] == g.name and
