@@ -206,6 +206,20 @@ def live_migrations(t, a, b, g):
     r = b.ferry('migrate', g.name, a.uri)
     t.ok(r.returncode == 0 and "to hosta: done" in r.stdout, 'B->A: default flags', r.stderr)
     check_arrived(t, 'B->A', b, a, g, before)
+
+    # A domain paused by its user stays paused wherever it goes.
+    r = a.ferry('suspend', g.name)
+    t.ok(r.returncode == 0, 'suspend on A before migrating', r.stderr)
+    r = a.ferry('migrate', g.name, b.uri)
+    t.ok(r.returncode == 0, 'paused source: ferry migrate exits 0', r.stderr)
+    check_arrived(t, 'paused source', a, b, g, before, state='paused')
+    r = b.ferry('migrate', g.name, a.uri)
+    t.ok(r.returncode == 0, 'paused source back to A', r.stderr)
+    check_arrived(t, 'paused source back', b, a, g, before, state='paused')
+    r = a.ferry('resume', g.name)
+    log, err = ft.wait_heartbeat(g.serial, heartbeat(g.serial) + 5)
+    t.ok(r.returncode == 0 and intact(log), 'resumed on A: heartbeat continues', err or log)
+
     before = heartbeat(g.serial)
     r = a.ferry('migrate', '--dname', 'web1b', g.name, b.uri)
     t.ok(r.returncode == 0 and "as 'web1b'" in r.stdout, '--dname: ferry migrate exits 0',
