@@ -38,6 +38,7 @@ cookie_disk_free(ferry_cookie_disk *disk)
         return;
     g_free(disk->target);
     g_free(disk->format);
+    g_free(disk->backing);
     g_free(disk);
 }
 
@@ -194,7 +195,10 @@ format_nbd(GString *out, const ferry_migration_cookie *cookie)
         g_string_append(out, "    <disk");
         ferry_xml_format_attr(out, "target", disk->target);
         ferry_xml_format_attr(out, "format", disk->format);
-        g_string_append_printf(out, " capacity='%" G_GUINT64_FORMAT "'/>\n", disk->capacity);
+        g_string_append_printf(out, " capacity='%" G_GUINT64_FORMAT "'", disk->capacity);
+        if (disk->backing)
+            ferry_xml_format_attr(out, "backing", disk->backing);
+        g_string_append(out, "/>\n");
     }
     g_string_append(out, "  </nbd>\n");
 }
@@ -452,12 +456,19 @@ parse_nbd_disk(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *coo
     g_autofree char *target = NULL;
     g_autofree char *format = NULL;
     g_autofree char *capacity = NULL;
+    g_autofree char *backing = NULL;
     guint64 bytes = 0;
 
     if (!ferry_xml_attr(r, node, "target", TRUE, &target, error) ||
         !ferry_xml_attr(r, node, "format", TRUE, &format, error) ||
-        !ferry_xml_attr(r, node, "capacity", TRUE, &capacity, error))
+        !ferry_xml_attr(r, node, "capacity", TRUE, &capacity, error) ||
+        !ferry_xml_attr(r, node, "backing", FALSE, &backing, error))
         return FALSE;
+    if (backing && !g_path_is_absolute(backing)) {
+        ferry_xml_error(r, error, node, "attribute 'backing': '%s' is not an absolute path",
+                        backing);
+        return FALSE;
+    }
     if (!is_target_name(target)) {
         ferry_xml_error(r, error, node, "attribute 'target': '%s' is not a disk target "
                         "(letters and digits, e.g. 'vda')", target);
@@ -484,6 +495,8 @@ parse_nbd_disk(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *coo
         return FALSE;
     }
     ferry_migration_cookie_add_disk(cookie, target, format, bytes);
+    ((ferry_cookie_disk *)g_ptr_array_index(cookie->disks, cookie->disks->len - 1))->backing =
+        g_steal_pointer(&backing);
     return TRUE;
 }
 

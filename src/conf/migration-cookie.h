@@ -19,7 +19,7 @@
  *       <disk-total>BYTES</disk-total> <disk-transferred>BYTES</disk-transferred>
  *     </statistics>
  *     <nbd port='N'>                                   optional (storage migration)
- *       <disk target='vda' format='qcow2' capacity='BYTES'/> …
+ *       <disk target='vda' format='qcow2' capacity='BYTES' [backing='/abs/path']/> …
  *     </nbd>
  *     <persistent>                                     optional: the source's persistent
  *       <domain …>…</domain>                           definition (PERSIST_DEST)
@@ -44,6 +44,8 @@ typedef struct {
     char *target;             /* "vda" */
     char *format;             /* "raw" or "qcow2" */
     guint64 capacity;         /* virtual size, bytes, > 0 */
+    char *backing;            /* nullable: backing file shared by both hosts
+                               * (incremental copy), an absolute path */
 } ferry_cookie_disk;
 
 typedef struct {
