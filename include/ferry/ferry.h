@@ -612,6 +612,9 @@ typedef struct {
                                * "tcp://host:port/"; NULL lets the destination choose */
     const char *dxml;         /* domain XML to use on the destination, or NULL */
     guint64 bandwidth_mib;    /* MiB/s; 0 means unlimited */
+    const char *const *migrate_disks; /* NULL-terminated targets ("vda") to copy with NON_SHARED_*;
+                                       * NULL = every disk that is not read-only */
+    guint disks_port;         /* NBD port on the destination; 0 = the destination chooses */
 } ferry_migrate_params;
 
 /**

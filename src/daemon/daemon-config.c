@@ -47,6 +47,7 @@ static const setting settings[] = {
     U(migration_port_max, 1024, 65535),
     S(hook_path, SETTING_PATH),
     S(debug_inject_failure, SETTING_STRING),
+    S(storage_dirs, SETTING_STRING),
 };
 
 ferry_daemon_config *
@@ -267,6 +268,18 @@ ferry_daemon_config_check(const ferry_daemon_config *c, const char *file_name,
                     "the range is empty", file_name, c->migration_port_min,
                     c->migration_port_max);
         return FALSE;
+    }
+    if (c->storage_dirs) {
+        g_auto(GStrv) dirs = g_strsplit(c->storage_dirs, ":", -1);
+
+        for (guint i = 0; dirs[i]; i++) {
+            if (!g_path_is_absolute(dirs[i])) {
+                g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                            "%s: setting 'storage_dirs': '%s' is not an absolute path",
+                            file_name, dirs[i]);
+                return FALSE;
+            }
+        }
     }
     if (c->debug_inject_failure && strcmp(c->debug_inject_failure, "finish") != 0) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,

@@ -43,6 +43,8 @@ typedef struct {
     guint migration_port_min;   /* incoming migration ports, default 49152 */
     guint migration_port_max;   /* default 49215 */
     char *hook_path;            /* executable run at migration phases; NULL: none */
+    char *storage_dirs;         /* ':'-separated directories where incoming disks may be
+                                 * created; NULL: STATE_DIR/images */
     char *debug_inject_failure; /* for tests: the migration phase to fail ("finish") */
 } ferry_daemon_config;
 

@@ -220,6 +220,7 @@ main(int argc, char **argv)
     g_autoptr(ferry_daemon_config) cfg = NULL;
     g_autoptr(GMainLoop) loop = NULL;
     g_autofree char *host_uuid = NULL;
+    g_auto(GStrv) storage_dirs = NULL;
     ferry_daemon_server *server = NULL;
     ferry_qemu_config qcfg = { 0 };
 
@@ -266,6 +267,8 @@ main(int argc, char **argv)
     qcfg.migration_port_max = cfg->migration_port_max;
     qcfg.hook_path = cfg->hook_path;
     qcfg.inject_failure = cfg->debug_inject_failure;
+    storage_dirs = cfg->storage_dirs ? g_strsplit(cfg->storage_dirs, ":", -1) : NULL;
+    qcfg.storage_dirs = storage_dirs;
     if (cfg->debug_inject_failure)
         g_warning("debug_inject_failure = %s: migrations to this host will fail on purpose",
                   cfg->debug_inject_failure);

@@ -48,6 +48,9 @@ qemu_domain_priv_free(qemu_domain_priv *priv)
     g_free(priv->monitor_path);
     g_free(priv->log_path);
     g_free(priv->mig_id);
+    g_clear_pointer(&priv->mig_jobs, g_hash_table_unref);
+    g_clear_pointer(&priv->mig_disks, g_ptr_array_unref);
+    g_clear_pointer(&priv->mig_images, g_ptr_array_unref);
     g_free(priv->mig_status);
     g_cond_clear(&priv->exit_cond);
     g_free(priv);

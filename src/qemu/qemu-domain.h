@@ -61,6 +61,13 @@ typedef struct {
     guint mig_port;                /* incoming port held by this domain, 0 = none */
     gboolean mig_created;          /* Prepare created the domain object */
     ferry_job_info last_job;       /* the last finished migration job */
+
+    /* Storage migration (qemu-storage.c) */
+    GHashTable *mig_jobs;          /* block job id -> "running", "ready", "completed",
+                                    * "cancelled" or "error: why"; NULL when none */
+    GPtrArray *mig_disks;          /* source: targets being mirrored (char*) */
+    GPtrArray *mig_images;         /* destination: image paths Prepare created */
+    guint mig_nbd_port;            /* destination: NBD server port held, 0 = none */
 } qemu_domain_priv;
 
 /**

@@ -89,6 +89,7 @@ state_free(qemu_driver_state *state)
     g_free(state->config.migration_address);
     g_free(state->config.hook_path);
     g_free(state->config.inject_failure);
+    g_strfreev(state->config.storage_dirs);
     g_free(state->def_dir);
     g_free(state->run_dir);
     g_free(state->log_dir);
@@ -120,6 +121,11 @@ ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error)
                                                                   : 49215;
     state->config.hook_path = g_strdup(config->hook_path);
     state->config.inject_failure = g_strdup(config->inject_failure);
+    state->config.storage_dirs = config->storage_dirs ? g_strdupv(config->storage_dirs) : NULL;
+    if (!state->config.storage_dirs) {
+        state->config.storage_dirs = g_new0(char *, 2);
+        state->config.storage_dirs[0] = g_build_filename(config->state_dir, "images", NULL);
+    }
     state->def_dir = g_build_filename(config->state_dir, "qemu", "domains", NULL);
     state->run_dir = g_build_filename(config->state_dir, "qemu", "run", NULL);
     state->log_dir = g_build_filename(config->state_dir, "qemu", "log", NULL);
@@ -159,6 +165,8 @@ ferry_qemu_driver_shutdown(void)
     if (!state)
         return;
     objs = ferry_domain_obj_list_collect(state->domains, 0);
+    for (guint i = 0; i < objs->len; i++)
+        qemu_migration_abort_incoming(state, objs->pdata[i]);
     for (guint i = 0; i < objs->len; i++)
         qemu_process_detach(state, objs->pdata[i]);
     /* Let the monitor thread run the queued monitor closes, then stop it. */
@@ -234,6 +242,7 @@ qemu_conn_get_capabilities(ferry_conn *conn, GError **error)
     caps->migration_live = TRUE;
     g_ptr_array_add(caps->uri_transports, g_strdup("tcp"));
     g_ptr_array_add(caps->migration_protocols, g_strdup("v3"));
+    caps->migration_nbd = TRUE;
     if (g_file_test("/dev/kvm", G_FILE_TEST_EXISTS))
         g_ptr_array_add(guest->domain_types, g_strdup("kvm"));
     return ferry_caps_format(caps);
@@ -250,7 +259,8 @@ qemu_conn_supports_feature(ferry_conn *conn, ferry_feature feature,
                            gboolean *ret_supported, GError **error)
 {
     *ret_supported = feature == FERRY_FEATURE_EVENTS || feature == FERRY_FEATURE_MIGRATION_V3 ||
-                     feature == FERRY_FEATURE_MIGRATION_P2P;
+                     feature == FERRY_FEATURE_MIGRATION_P2P ||
+                     feature == FERRY_FEATURE_MIGRATION_NBD;
     return TRUE;
 }
 

@@ -21,6 +21,7 @@ typedef struct {
     guint migration_port_min; /* incoming migration port range */
     guint migration_port_max;
     char *hook_path;     /* run at migration phases; NULL: none */
+    char **storage_dirs; /* where Prepare may create images; NULL: STATE/images */
     char *inject_failure; /* for tests: migration phase that fails on purpose, or NULL */
 } ferry_qemu_config;
 

@@ -26,12 +26,14 @@
 #include "qemu/qemu-hook.h"
 #include "qemu/qemu-migration.h"
 #include "qemu/qemu-process.h"
+#include "qemu/qemu-storage.h"
 #include "util/error.h"
 #include "util/json-util.h"
 
 #define FINISH_WAIT_SECONDS 60
 #define KNOWN_FLAGS (FERRY_MIGRATE_LIVE | FERRY_MIGRATE_PEER2PEER | FERRY_MIGRATE_PERSIST_DEST | \
-                     FERRY_MIGRATE_UNDEFINE_SOURCE | FERRY_MIGRATE_PAUSED | FERRY_MIGRATE_OFFLINE)
+                     FERRY_MIGRATE_UNDEFINE_SOURCE | FERRY_MIGRATE_PAUSED | FERRY_MIGRATE_OFFLINE | \
+                     FERRY_MIGRATE_NON_SHARED_DISK | FERRY_MIGRATE_NON_SHARED_INC)
 /* QEMU 7.2 limits migration to 32 MiB/s unless told otherwise. */
 #define UNLIMITED_BANDWIDTH (G_GUINT64_CONSTANT(1) << 40)
 
@@ -162,8 +164,9 @@ port_bindable(const char *address, guint port)
 }
 
 /* Takes a free port from the configured range (or @wanted if given). */
-static guint
-acquire_port(qemu_driver_state *state, const char *address, guint wanted, GError **error)
+guint
+qemu_migration_acquire_port(qemu_driver_state *state, const char *address, guint wanted,
+                            GError **error)
 {
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&state->ports_lock);
     guint lo = wanted ? wanted : state->config.migration_port_min;
@@ -388,6 +391,14 @@ qemu_domain_migrate_begin3(ferry_domain *dom, const ferry_migrate_params *params
         return NULL;
     }
 
+    if (qemu_storage_wanted(params) &&
+        (offline || !qemu_storage_begin(state, obj, params, cookie, error))) {
+        if (offline)
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                        "domain '%s': an offline migration copies no storage", obj->name);
+        end_migration_job(state, obj, FALSE);
+        return NULL;
+    }
     emit_migration_begin(state, obj);
     if (!qemu_hook_run(state->config.hook_path, obj->name, "migrate", "begin", xml, error)) {
         end_migration_job(state, obj, FALSE);
@@ -402,12 +413,22 @@ qemu_domain_migrate_begin3(ferry_domain *dom, const ferry_migrate_params *params
 /* ------------------------------------------------------------------ */
 /* Prepare (destination) */
 
+/* Where incoming connections are accepted: the caller's URI when it names
+ * an address, else the configured migration address, else everywhere. */
+static const char *
+listen_address(qemu_driver_state *state, const mig_uri *want)
+{
+    if (want->host && g_hostname_is_ip_address(want->host))
+        return want->host;
+    return state->config.migration_address ? state->config.migration_address : "0.0.0.0";
+}
+
 /* Starts QEMU waiting for the incoming stream and has it listen. */
 static gboolean
 prepare_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri *want,
                  char **ret_uri_out, GError **error)
 {
-    const char *listen = state->config.migration_address;
+    const char *listen = listen_address(state, want);
     g_autofree char *advertise = NULL;
     g_autofree char *listen_host = NULL;
     g_autofree char *qemu_uri = NULL;
@@ -416,17 +437,11 @@ prepare_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri 
     qemu_domain_priv *priv;
     guint port;
 
-    /* Listen where the caller's URI points when it names an address;
-     * otherwise on the configured migration address, else everywhere. */
-    if (want->host && g_hostname_is_ip_address(want->host))
-        listen = want->host;
-    if (!listen)
-        listen = "0.0.0.0";
     advertise = g_strdup(want->host ? want->host
                                     : state->config.migration_address
                                           ? state->config.migration_address
                                           : state->config.hostname);
-    port = acquire_port(state, listen, want->port, error);
+    port = qemu_migration_acquire_port(state, listen, want->port, error);
     if (!port)
         return FALSE;
     g_mutex_lock(&obj->lock);
@@ -530,7 +545,14 @@ qemu_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *params
     g_strlcpy(priv->mig_phase, "prepare", sizeof(priv->mig_phase));
     g_mutex_unlock(&obj->lock);
 
-    if (!offline && !prepare_incoming(state, obj, &uri, ret_uri_out, &local)) {
+    out = ferry_migration_cookie_new(cookie->id, state->config.host_uuid, state->config.hostname);
+    if (!offline &&
+        ((qemu_storage_wanted(params) &&
+          !qemu_storage_prepare_images(state, obj, obj->live, cookie, &local)) ||
+         !prepare_incoming(state, obj, &uri, ret_uri_out, &local) ||
+         (qemu_storage_wanted(params) &&
+          !qemu_storage_prepare_nbd(state, obj, listen_address(state, &uri), params, cookie,
+                                    out, &local)))) {
         gboolean running;
 
         /* Undo: a QEMU that started is stopped (its cleanup frees the port
@@ -544,13 +566,16 @@ qemu_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *params
         else if (priv->mig_port)
             qemu_migration_release_port(state, priv->mig_port);
         priv->mig_port = 0;
+        if (priv->mig_nbd_port)
+            qemu_migration_release_port(state, priv->mig_nbd_port);
+        priv->mig_nbd_port = 0;
+        qemu_storage_discard(state, obj);
         ferry_domain_obj_list_remove(state->domains, obj);
         end_migration_job(state, obj, FALSE);
         g_propagate_prefixed_error(error, g_steal_pointer(&local),
                                    "Prepare on host '%s': ", state->config.hostname);
         return FALSE;
     }
-    out = ferry_migration_cookie_new(cookie->id, state->config.host_uuid, state->config.hostname);
     out->dom_name = g_strdup(obj->name);
     out->dom_uuid = g_strdup(obj->uuid);
     *ret_cookie_out = ferry_migration_cookie_format(out);
@@ -719,10 +744,14 @@ qemu_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *para
                     "Perform: domain '%s': %s", dom->name, local->message);
         return FALSE;
     }
+    if (qemu_storage_wanted(params) &&
+        !qemu_storage_mirror(state, obj, params, uri.host, cookie, error))
+        return FALSE;
     args = json_object_new_object();
     json_object_object_add(args, "uri", json_object_new_string(qemu_uri));
     ret = qmp_on(obj, "migrate", args, &local);
     if (!ret) {
+        qemu_storage_abort(state, obj);
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
                     "Perform: domain '%s': QEMU refused to migrate to %s: %s", dom->name,
                     qemu_uri, local->message);
@@ -742,8 +771,11 @@ qemu_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *para
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
                     "Perform: migration of domain '%s' to %s %s: %s", dom->name, params->uri,
                     end, why);
+        qemu_storage_abort(state, obj);
         return FALSE;
     }
+    if (!qemu_storage_complete(state, obj, params, out, error))
+        return FALSE;
     fill_stats(obj, priv, out);
     *ret_cookie_out = ferry_migration_cookie_format(out);
     g_message("domain '%s': migration %s sent (%" G_GINT64_FORMAT " ms, downtime %"
@@ -766,8 +798,11 @@ discard_incoming(qemu_driver_state *state, ferry_domain_obj *obj, gboolean offli
     created = priv->mig_created;
     active = ferry_domain_obj_is_active(obj);
     g_mutex_unlock(&obj->lock);
-    if (active)
+    if (active) {
+        qemu_storage_stop_nbd(state, obj);
         qemu_process_destroy(state, obj, FERRY_SHUTOFF_FAILED, NULL);
+    }
+    qemu_storage_discard(state, obj);
     if (offline && created) {
         qemu_domain_delete_def(state, obj->name, NULL);
         ferry_domain_obj_list_remove(state->domains, obj);
@@ -835,6 +870,12 @@ qemu_conn_migrate_finish3(ferry_conn *dconn, const ferry_migrate_params *params,
         qemu_migration_release_port(state, priv->mig_port);
         priv->mig_port = 0;
     }
+    /* Every disk write has arrived (Perform completed the mirrors while the
+     * source was paused): no more NBD clients, and the images stay. */
+    qemu_storage_stop_nbd(state, obj);
+    g_mutex_lock(&obj->lock);
+    g_clear_pointer(&priv->mig_images, g_ptr_array_unref);
+    g_mutex_unlock(&obj->lock);
     if (cookie->features && g_ptr_array_find_with_equal_func(cookie->features, "source-paused",
                                                              g_str_equal, NULL))
         stay_paused = TRUE;
@@ -1002,6 +1043,7 @@ qemu_domain_get_job_info(ferry_domain *dom, ferry_job_info *ret_info, GError **e
         g_autoptr(json_object) info = qmp_on(obj, "query-migrate", NULL, NULL);
         json_object *ram = NULL;
 
+        qemu_storage_job_info(obj, ret_info);
         if (info && json_object_object_get_ex(info, "ram", &ram)) {
             ret_info->mem_total = (guint64)json_get_int(ram, "total");
             ret_info->mem_processed = (guint64)json_get_int(ram, "transferred");
@@ -1016,4 +1058,23 @@ qemu_domain_get_job_info(ferry_domain *dom, ferry_job_info *ret_info, GError **e
         }
     }
     return TRUE;
+}
+
+void
+qemu_migration_abort_incoming(qemu_driver_state *state, ferry_domain_obj *obj)
+{
+    gboolean incoming;
+
+    g_mutex_lock(&obj->lock);
+    incoming = obj->job == FERRY_JOB_MIGRATION_IN && obj->priv &&
+               ((qemu_domain_priv *)obj->priv)->mig_id;
+    g_mutex_unlock(&obj->lock);
+    if (!incoming)
+        return;
+    /* Between Prepare and Finish nothing holds the job but this migration;
+     * a daemon going away takes its half-arrived domain with it rather than
+     * leave a paused QEMU, a port and images nobody will finish. */
+    g_message("domain '%s': abandoning the incoming migration at shutdown", obj->name);
+    discard_incoming(state, obj, FALSE);
+    end_migration_job(state, obj, FALSE);
 }

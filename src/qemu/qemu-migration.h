@@ -27,6 +27,28 @@ gboolean qemu_domain_migrate_confirm3(ferry_domain *dom, const ferry_migrate_par
 gboolean qemu_domain_get_job_info(ferry_domain *dom, ferry_job_info *ret_info, GError **error);
 
 /**
+ * qemu_migration_acquire_port:
+ * @state: the driver state
+ * @address: the address to listen on
+ * @wanted: a port the caller asked for, or 0 for one from the range
+ * @error: return location for an error
+ *
+ * Returns: a port free on @address and held until released, or 0.
+ */
+guint qemu_migration_acquire_port(qemu_driver_state *state, const char *address,
+                                  guint wanted, GError **error);
+
+/**
+ * qemu_migration_abort_incoming:
+ * @state: the driver state
+ * @obj: a domain
+ *
+ * If @obj is the destination of a migration between Prepare and Finish,
+ * stops its QEMU and deletes what Prepare created (daemon shutdown).
+ */
+void qemu_migration_abort_incoming(qemu_driver_state *state, ferry_domain_obj *obj);
+
+/**
  * qemu_migration_release_port:
  * @state: the driver state
  * @port: an incoming migration port a domain held

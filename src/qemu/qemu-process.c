@@ -122,7 +122,7 @@ process_cleanup(qemu_driver_state *state, ferry_domain_obj *obj)
     g_autofree char *monitor = NULL;
     GSource *exit_source;
     gboolean transient;
-    guint port;
+    guint port, nbd_port;
     int pidfd;
     int reason;
 
@@ -148,6 +148,8 @@ process_cleanup(qemu_driver_state *state, ferry_domain_obj *obj)
     monitor = g_steal_pointer(&priv->monitor_path);
     port = priv->mig_port;
     priv->mig_port = 0;
+    nbd_port = priv->mig_nbd_port;
+    priv->mig_nbd_port = 0;
     g_clear_pointer(&obj->live, ferry_domain_def_free);
     transient = obj->def == NULL;
     g_mutex_unlock(&obj->lock);
@@ -167,6 +169,8 @@ process_cleanup(qemu_driver_state *state, ferry_domain_obj *obj)
         g_unlink(monitor);
     if (port)
         qemu_migration_release_port(state, port);
+    if (nbd_port)
+        qemu_migration_release_port(state, nbd_port);
     qemu_domain_delete_status(state, obj->uuid);
     if (transient)
         ferry_domain_obj_list_remove(state->domains, obj);
@@ -260,6 +264,33 @@ on_qmp_event(ferry_qmp *qmp, const char *event, json_object *data,
             else if (strcmp(st, "completed") == 0)
                 priv->mig_completed_ts = timestamp_us;
             g_cond_broadcast(&priv->exit_cond);
+        }
+    } else if (g_str_has_prefix(event, "BLOCK_JOB_") && priv->mig_jobs && data) {
+        /* Storage migration waits on these (qemu-storage.c). */
+        json_object *dev = NULL, *err = NULL;
+        const char *id = json_object_object_get_ex(data, "device", &dev)
+                             ? json_object_get_string(dev) : NULL;
+
+        if (id && g_hash_table_contains(priv->mig_jobs, id)) {
+            char *st;
+
+            if (!strcmp(event, "BLOCK_JOB_READY"))
+                st = g_strdup("ready");
+            else if (!strcmp(event, "BLOCK_JOB_CANCELLED"))
+                st = g_strdup("cancelled");
+            else if (!strcmp(event, "BLOCK_JOB_COMPLETED") &&
+                     !json_object_object_get_ex(data, "error", &err))
+                st = g_strdup("completed");
+            else if (!strcmp(event, "BLOCK_JOB_COMPLETED"))
+                st = g_strdup_printf("error: %s", json_object_get_string(err));
+            else if (!strcmp(event, "BLOCK_JOB_ERROR"))
+                st = g_strdup("error: I/O error on the copy");
+            else
+                st = NULL;
+            if (st) {
+                g_hash_table_replace(priv->mig_jobs, g_strdup(id), st);
+                g_cond_broadcast(&priv->exit_cond);
+            }
         }
     } else if (strcmp(event, "STOP") == 0 && obj->job == FERRY_JOB_MIGRATION_OUT) {
         priv->mig_stop_ts = timestamp_us;

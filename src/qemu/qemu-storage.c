@@ -1,0 +1,708 @@
+/*
+ * qemu-storage.c: storage migration over NBD (see qemu-storage.h).
+ *
+ * Owns: which disks travel, image pre-creation and deletion on the
+ * destination, the destination's NBD server and exports, the source's
+ * mirror jobs and their NBD client nodes, disk progress and statistics.
+ * Must not: decide the order of phases (qemu-migration.c does) or touch a
+ * disk that is not being migrated.
+ *
+ * Node names follow qemu-command.c: a disk's format node is "drive-TARGET";
+ * the mirror job and its NBD client node on the source are "mig-TARGET",
+ * as is the export on the destination.
+ */
+#include "ferry-config.h"
+
+#include <errno.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "qemu/qemu-migration.h"
+#include "qemu/qemu-process.h"
+#include "qemu/qemu-storage.h"
+#include "util/error.h"
+#include "util/json-util.h"
+
+#define ABORT_WAIT_SECONDS 10
+
+gboolean
+qemu_storage_wanted(const ferry_migrate_params *params)
+{
+    return (params->flags & (FERRY_MIGRATE_NON_SHARED_DISK | FERRY_MIGRATE_NON_SHARED_INC)) != 0;
+}
+
+static json_object *
+qmp_on(ferry_domain_obj *obj, const char *command, json_object *args, GError **error)
+{
+    g_autoptr(ferry_qmp) qmp = qemu_process_get_qmp(obj, error);
+
+    if (!qmp)
+        return NULL;
+    return ferry_qmp_command_sync(qmp, command, args, error);
+}
+
+static const char *
+json_str(json_object *o, const char *key)
+{
+    json_object *v;
+
+    return o && json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : NULL;
+}
+
+static gint64
+json_int(json_object *o, const char *key)
+{
+    json_object *v;
+
+    return o && json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+/* Runs qemu-img with @argv (after the binary); returns its stdout. */
+static char *
+run_qemu_img(const char *const *args, GError **error)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(GSubprocess) proc = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+
+    g_ptr_array_add(argv, (gpointer)FERRY_QEMU_IMG);
+    for (guint i = 0; args[i]; i++)
+        g_ptr_array_add(argv, (gpointer)args[i]);
+    g_ptr_array_add(argv, NULL);
+    proc = g_subprocess_newv((const char *const *)argv->pdata,
+                             G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                             error);
+    if (!proc || !g_subprocess_communicate_utf8(proc, NULL, NULL, &out, &err, error))
+        return NULL;
+    if (!g_subprocess_get_successful(proc)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_STORAGE, "qemu-img %s: %s", args[0],
+                    g_strstrip(err));
+        return NULL;
+    }
+    return g_steal_pointer(&out);
+}
+
+/* ------------------------------------------------------------------ */
+/* Begin */
+
+/* Is @target among the disks the caller asked for? */
+static gboolean
+disk_selected(const ferry_migrate_params *params, const ferry_disk_def *disk)
+{
+    if (!params->migrate_disks)
+        return !disk->readonly;
+    return g_strv_contains((const char *const *)params->migrate_disks, disk->target);
+}
+
+gboolean
+qemu_storage_begin(qemu_driver_state *state, ferry_domain_obj *obj,
+                   const ferry_migrate_params *params, ferry_migration_cookie *cookie,
+                   GError **error)
+{
+    g_autoptr(json_object) jobs = qmp_on(obj, "query-block-jobs", NULL, error);
+    g_autoptr(json_object) blocks = NULL;
+    gboolean inc = (params->flags & FERRY_MIGRATE_NON_SHARED_INC) != 0;
+    const ferry_domain_def *def = obj->live;
+
+    if (!jobs)
+        return FALSE;
+    if (json_object_array_length(jobs) > 0) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                    "domain '%s': block job '%s' is active; storage migration needs none",
+                    obj->name, json_str(json_object_array_get_idx(jobs, 0), "device"));
+        return FALSE;
+    }
+    if (params->migrate_disks) {
+        for (guint i = 0; params->migrate_disks[i]; i++) {
+            if (!ferry_domain_def_find_disk(def, params->migrate_disks[i])) {
+                g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                            "domain '%s' has no disk '%s' to migrate", obj->name,
+                            params->migrate_disks[i]);
+                return FALSE;
+            }
+        }
+    }
+    if (!(blocks = qmp_on(obj, "query-named-block-nodes", NULL, error)))
+        return FALSE;
+    cookie->has_nbd = TRUE;
+    for (guint i = 0; i < def->disks->len; i++) {
+        const ferry_disk_def *disk = g_ptr_array_index(def->disks, i);
+        g_autofree char *node = g_strdup_printf("drive-%s", disk->target);
+        json_object *image = NULL;
+        ferry_cookie_disk *cd;
+
+        if (!disk_selected(params, disk))
+            continue;
+        for (size_t k = 0; k < json_object_array_length(blocks); k++) {
+            json_object *b = json_object_array_get_idx(blocks, k);
+
+            if (g_strcmp0(json_str(b, "node-name"), node) == 0)
+                json_object_object_get_ex(b, "image", &image);
+        }
+        if (!image || json_int(image, "virtual-size") <= 0) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_STORAGE,
+                        "domain '%s': QEMU does not report the size of disk '%s'", obj->name,
+                        disk->target);
+            return FALSE;
+        }
+        if (inc && !json_str(image, "backing-filename")) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                        "domain '%s': disk '%s' has no backing file, so an incremental copy "
+                        "has nothing to share; use a full copy", obj->name, disk->target);
+            return FALSE;
+        }
+        ferry_migration_cookie_add_disk(cookie, disk->target,
+                                        ferry_disk_format_to_string(disk->format),
+                                        (guint64)json_int(image, "virtual-size"));
+        cd = g_ptr_array_index(cookie->disks, cookie->disks->len - 1);
+        if (inc)
+            cd->backing = g_strdup(json_str(image, "backing-filename"));
+    }
+    if (cookie->disks->len == 0) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "domain '%s' has no writable disk to copy", obj->name);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Prepare: images */
+
+/* Is @path inside one of the allowed directories (after resolving links)? */
+static gboolean
+path_allowed(qemu_driver_state *state, const char *path)
+{
+    g_autofree char *dir = g_path_get_dirname(path);
+    g_autofree char *base = g_path_get_basename(path);
+    g_autofree char *real_dir = realpath(dir, NULL);
+
+    if (!real_dir || !strcmp(base, "..") || !strcmp(base, "."))
+        return FALSE;
+    for (guint i = 0; state->config.storage_dirs[i]; i++) {
+        g_autofree char *allowed = realpath(state->config.storage_dirs[i], NULL);
+
+        if (allowed && (strcmp(real_dir, allowed) == 0 ||
+                        (g_str_has_prefix(real_dir, allowed) &&
+                         real_dir[strlen(allowed)] == '/')))
+            return TRUE;
+    }
+    return FALSE;
+}
+
+static char *
+human_gib(guint64 bytes)
+{
+    return g_strdup_printf("%.1f GiB", bytes / (1024.0 * 1024 * 1024));
+}
+
+/* An image already there is used when it has the right format and size. */
+static gboolean
+check_existing(const char *path, const ferry_cookie_disk *cd, const char *name,
+               GError **error)
+{
+    const char *args[] = { "info", "-U", "--output=json", path, NULL };
+    g_autofree char *out = run_qemu_img(args, error);
+    g_autoptr(json_object) info = out ? json_tokener_parse(out) : NULL;
+
+    if (!info)
+        return FALSE;
+    if (g_strcmp0(json_str(info, "format"), cd->format) != 0 ||
+        (guint64)json_int(info, "virtual-size") != cd->capacity) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_STORAGE,
+                    "domain '%s': disk '%s': '%s' exists as %s of %" G_GINT64_FORMAT
+                    " bytes, not %s of %" G_GUINT64_FORMAT " bytes", name, cd->target, path,
+                    json_str(info, "format"), json_int(info, "virtual-size"), cd->format,
+                    cd->capacity);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+create_image(const char *path, const ferry_cookie_disk *cd, GError **error)
+{
+    g_autofree char *size = g_strdup_printf("%" G_GUINT64_FORMAT, cd->capacity);
+    g_autofree char *out = NULL;
+
+    if (cd->backing) {
+        const char *info_args[] = { "info", "-U", "--output=json", cd->backing, NULL };
+        g_autofree char *info_out = run_qemu_img(info_args, error);
+        g_autoptr(json_object) info = info_out ? json_tokener_parse(info_out) : NULL;
+        const char *args[] = { "create", "-q", "-f", cd->format, "-b", cd->backing, "-F",
+                               json_str(info, "format"), path, size, NULL };
+
+        if (!info) {
+            g_prefix_error(error, "the shared backing file '%s' is not usable here: ",
+                           cd->backing);
+            return FALSE;
+        }
+        out = run_qemu_img(args, error);
+    } else {
+        const char *args[] = { "create", "-q", "-f", cd->format, path, size, NULL };
+
+        out = run_qemu_img(args, error);
+    }
+    return out != NULL;
+}
+
+gboolean
+qemu_storage_prepare_images(qemu_driver_state *state, ferry_domain_obj *obj,
+                            const ferry_domain_def *def, const ferry_migration_cookie *cookie_in,
+                            GError **error)
+{
+    g_autoptr(GPtrArray) created = g_ptr_array_new_with_free_func(g_free);
+    qemu_domain_priv *priv;
+
+    if (!cookie_in->has_nbd || cookie_in->disks->len == 0) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_COOKIE,
+                    "Prepare: storage migration asked for, but the cookie lists no disk");
+        return FALSE;
+    }
+    for (guint i = 0; i < cookie_in->disks->len; i++) {
+        const ferry_cookie_disk *cd = g_ptr_array_index(cookie_in->disks, i);
+        const ferry_disk_def *disk = ferry_domain_def_find_disk(def, cd->target);
+        g_autofree char *dir = NULL;
+        struct statvfs vfs;
+        guint64 avail;
+
+        if (!disk) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_STORAGE,
+                        "domain '%s': the cookie lists disk '%s', the domain has none",
+                        def->name, cd->target);
+            goto fail;
+        }
+        if (strcmp(ferry_disk_format_to_string(disk->format), cd->format) != 0) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_STORAGE,
+                        "domain '%s': disk '%s' is %s on the source but %s in the "
+                        "destination XML", def->name, cd->target, cd->format,
+                        ferry_disk_format_to_string(disk->format));
+            goto fail;
+        }
+        if (!path_allowed(state, disk->source)) {
+            g_autofree char *dirs = g_strjoinv(":", state->config.storage_dirs);
+
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_STORAGE,
+                        "domain '%s': disk '%s': '%s' is outside the storage directories "
+                        "of host '%s' (%s)", def->name, cd->target, disk->source,
+                        state->config.hostname, dirs);
+            goto fail;
+        }
+        if (g_file_test(disk->source, G_FILE_TEST_EXISTS)) {
+            if (!check_existing(disk->source, cd, def->name, error))
+                goto fail;
+            continue;
+        }
+        dir = g_path_get_dirname(disk->source);
+        if (statvfs(dir, &vfs) < 0) {
+            ferry_set_error_errno(error, FERRY_ERROR_STORAGE, errno,
+                                  "domain '%s': disk '%s': cannot check free space in '%s'",
+                                  def->name, cd->target, dir);
+            goto fail;
+        }
+        avail = (guint64)vfs.f_bavail * vfs.f_frsize;
+        if (cd->capacity > avail) {
+            g_autofree char *need = human_gib(cd->capacity);
+            g_autofree char *have = human_gib(avail);
+
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_STORAGE,
+                        "domain '%s': disk '%s' needs %s, host '%s' has %s free in '%s'",
+                        def->name, cd->target, need, state->config.hostname, have, dir);
+            goto fail;
+        }
+        if (!create_image(disk->source, cd, error)) {
+            g_prefix_error(error, "domain '%s': disk '%s': ", def->name, cd->target);
+            goto fail;
+        }
+        g_ptr_array_add(created, g_strdup(disk->source));
+    }
+    g_mutex_lock(&obj->lock);
+    priv = qemu_domain_priv_get(obj);
+    g_clear_pointer(&priv->mig_images, g_ptr_array_unref);
+    priv->mig_images = g_steal_pointer(&created);
+    g_mutex_unlock(&obj->lock);
+    return TRUE;
+
+fail:
+    for (guint i = 0; i < created->len; i++)
+        g_unlink(created->pdata[i]);
+    return FALSE;
+}
+
+void
+qemu_storage_discard(qemu_driver_state *state, ferry_domain_obj *obj)
+{
+    g_autoptr(GPtrArray) images = NULL;
+
+    g_mutex_lock(&obj->lock);
+    if (obj->priv)
+        images = g_steal_pointer(&((qemu_domain_priv *)obj->priv)->mig_images);
+    g_mutex_unlock(&obj->lock);
+    for (guint i = 0; images && i < images->len; i++) {
+        if (g_unlink(images->pdata[i]) < 0 && errno != ENOENT)
+            g_warning("domain '%s': cannot delete '%s': %s", obj->name,
+                      (char *)images->pdata[i], g_strerror(errno));
+        else
+            g_message("domain '%s': deleted '%s' (created for a failed migration)",
+                      obj->name, (char *)images->pdata[i]);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Prepare: NBD server */
+
+gboolean
+qemu_storage_prepare_nbd(qemu_driver_state *state, ferry_domain_obj *obj, const char *listen,
+                         const ferry_migrate_params *params,
+                         const ferry_migration_cookie *cookie_in,
+                         ferry_migration_cookie *cookie_out, GError **error)
+{
+    g_autoptr(json_object) args = json_object_new_object();
+    g_autoptr(json_object) ret = NULL;
+    json_object *addr = json_object_new_object();
+    json_object *data = json_object_new_object();
+    g_autofree char *port_str = NULL;
+    guint port = qemu_migration_acquire_port(state, listen, params->disks_port, error);
+
+    if (!port)
+        return FALSE;
+    g_mutex_lock(&obj->lock);
+    qemu_domain_priv_get(obj)->mig_nbd_port = port;
+    g_mutex_unlock(&obj->lock);
+    port_str = g_strdup_printf("%u", port);
+    json_object_object_add(data, "host", json_object_new_string(listen));
+    json_object_object_add(data, "port", json_object_new_string(port_str));
+    json_object_object_add(addr, "type", json_object_new_string("inet"));
+    json_object_object_add(addr, "data", data);
+    json_object_object_add(args, "addr", addr);
+    if (!(ret = qmp_on(obj, "nbd-server-start", args, error)))
+        return FALSE;
+    for (guint i = 0; i < cookie_in->disks->len; i++) {
+        const ferry_cookie_disk *cd = g_ptr_array_index(cookie_in->disks, i);
+        g_autoptr(json_object) ex = json_object_new_object();
+        g_autoptr(json_object) r = NULL;
+        g_autofree char *id = g_strdup_printf("mig-%s", cd->target);
+        g_autofree char *node = g_strdup_printf("drive-%s", cd->target);
+
+        json_object_object_add(ex, "type", json_object_new_string("nbd"));
+        json_object_object_add(ex, "id", json_object_new_string(id));
+        json_object_object_add(ex, "node-name", json_object_new_string(node));
+        json_object_object_add(ex, "writable", json_object_new_boolean(TRUE));
+        json_object_object_add(ex, "name", json_object_new_string(cd->target));
+        if (!(r = qmp_on(obj, "block-export-add", ex, error))) {
+            g_prefix_error(error, "cannot export disk '%s': ", cd->target);
+            return FALSE;
+        }
+        ferry_migration_cookie_add_disk(cookie_out, cd->target, cd->format, cd->capacity);
+    }
+    cookie_out->has_nbd = TRUE;
+    cookie_out->nbd_port = port;
+    return TRUE;
+}
+
+void
+qemu_storage_stop_nbd(qemu_driver_state *state, ferry_domain_obj *obj)
+{
+    guint port;
+
+    g_mutex_lock(&obj->lock);
+    port = obj->priv ? ((qemu_domain_priv *)obj->priv)->mig_nbd_port : 0;
+    if (port)
+        ((qemu_domain_priv *)obj->priv)->mig_nbd_port = 0;
+    g_mutex_unlock(&obj->lock);
+    if (!port)
+        return;
+    {
+        g_autoptr(json_object) r = qmp_on(obj, "nbd-server-stop", NULL, NULL);
+    }
+    qemu_migration_release_port(state, port);
+}
+
+/* ------------------------------------------------------------------ */
+/* Perform: mirrors */
+
+/* Waits, lock held, until every mirror reached @want (or one failed). */
+static char *
+wait_jobs(ferry_domain_obj *obj, qemu_domain_priv *priv, const char *want, gint64 deadline)
+{
+    for (;;) {
+        GHashTableIter it;
+        gpointer key, value;
+        gboolean all = TRUE;
+
+        if (priv->exited)
+            return g_strdup("the source QEMU exited");
+        g_hash_table_iter_init(&it, priv->mig_jobs);
+        while (g_hash_table_iter_next(&it, &key, &value)) {
+            if (g_str_has_prefix(value, "error") ||
+                (strcmp(value, want) != 0 && strcmp(value, "running") != 0 &&
+                 strcmp(value, "ready") != 0))
+                return g_strdup_printf("disk copy '%s' %s", (char *)key, (char *)value);
+            if (strcmp(value, want) != 0)
+                all = FALSE;
+        }
+        if (all)
+            return NULL;
+        if (deadline) {
+            if (!g_cond_wait_until(&priv->exit_cond, &obj->lock, deadline))
+                return g_strdup_printf("disk copies not %s in time", want);
+        } else {
+            g_cond_wait(&priv->exit_cond, &obj->lock);
+        }
+    }
+}
+
+gboolean
+qemu_storage_mirror(qemu_driver_state *state, ferry_domain_obj *obj,
+                    const ferry_migrate_params *params, const char *host,
+                    const ferry_migration_cookie *cookie_in, GError **error)
+{
+    g_autofree char *port = NULL;
+    g_autofree char *why = NULL;
+    qemu_domain_priv *priv;
+
+    if (!cookie_in->has_nbd || !cookie_in->nbd_port || cookie_in->disks->len == 0) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_COOKIE,
+                    "Perform: the destination gave no NBD port or disks for the storage copy");
+        return FALSE;
+    }
+    port = g_strdup_printf("%u", cookie_in->nbd_port);
+    g_mutex_lock(&obj->lock);
+    priv = qemu_domain_priv_get(obj);
+    g_clear_pointer(&priv->mig_jobs, g_hash_table_unref);
+    priv->mig_jobs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_clear_pointer(&priv->mig_disks, g_ptr_array_unref);
+    priv->mig_disks = g_ptr_array_new_with_free_func(g_free);
+    g_mutex_unlock(&obj->lock);
+
+    for (guint i = 0; i < cookie_in->disks->len; i++) {
+        const ferry_cookie_disk *cd = g_ptr_array_index(cookie_in->disks, i);
+        g_autofree char *id = g_strdup_printf("mig-%s", cd->target);
+        g_autofree char *device = g_strdup_printf("drive-%s", cd->target);
+        g_autoptr(json_object) add = json_object_new_object();
+        g_autoptr(json_object) mirror = json_object_new_object();
+        g_autoptr(json_object) r1 = NULL;
+        g_autoptr(json_object) r2 = NULL;
+        json_object *server = json_object_new_object();
+
+        json_object_object_add(server, "type", json_object_new_string("inet"));
+        json_object_object_add(server, "host", json_object_new_string(host));
+        json_object_object_add(server, "port", json_object_new_string(port));
+        json_object_object_add(add, "driver", json_object_new_string("nbd"));
+        json_object_object_add(add, "node-name", json_object_new_string(id));
+        json_object_object_add(add, "server", server);
+        json_object_object_add(add, "export", json_object_new_string(cd->target));
+        if (!(r1 = qmp_on(obj, "blockdev-add", add, error))) {
+            g_prefix_error(error, "Perform: cannot reach the NBD export of disk '%s' at "
+                                  "%s:%s: ", cd->target, host, port);
+            goto fail;
+        }
+        g_mutex_lock(&obj->lock);
+        g_ptr_array_add(priv->mig_disks, g_strdup(cd->target));
+        g_hash_table_replace(priv->mig_jobs, g_strdup(id), g_strdup("running"));
+        g_mutex_unlock(&obj->lock);
+        json_object_object_add(mirror, "job-id", json_object_new_string(id));
+        json_object_object_add(mirror, "device", json_object_new_string(device));
+        json_object_object_add(mirror, "target", json_object_new_string(id));
+        json_object_object_add(mirror, "sync", json_object_new_string(
+            (params->flags & FERRY_MIGRATE_NON_SHARED_INC) ? "top" : "full"));
+        if (params->bandwidth_mib)
+            json_object_object_add(mirror, "speed",
+                                   json_object_new_int64((gint64)params->bandwidth_mib << 20));
+        if (!(r2 = qmp_on(obj, "blockdev-mirror", mirror, error))) {
+            g_prefix_error(error, "Perform: cannot start copying disk '%s': ", cd->target);
+            goto fail;
+        }
+    }
+
+    /* Every mirror in sync before the memory starts to move. */
+    g_mutex_lock(&obj->lock);
+    why = wait_jobs(obj, priv, "ready", 0);
+    g_mutex_unlock(&obj->lock);
+    if (why) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_STORAGE,
+                    "Perform: domain '%s': %s", obj->name, why);
+        goto fail;
+    }
+    return TRUE;
+
+fail:
+    qemu_storage_abort(state, obj);
+    return FALSE;
+}
+
+/* Data bytes of the source images the copy had to send: zero and
+ * unallocated areas travel as holes, not as data. */
+static guint64
+data_bytes(ferry_domain_obj *obj, const char *target, gboolean top_only)
+{
+    const ferry_disk_def *disk = ferry_domain_def_find_disk(obj->live, target);
+    g_autofree char *out = NULL;
+    g_autoptr(json_object) map = NULL;
+    guint64 total = 0;
+
+    if (!disk) {
+        return 0;
+    } else {
+        const char *args[] = { "map", "-U", "--output=json", disk->source, NULL };
+
+        out = run_qemu_img(args, NULL);
+    }
+    map = out ? json_tokener_parse(out) : NULL;
+    for (size_t i = 0; map && i < json_object_array_length(map); i++) {
+        json_object *e = json_object_array_get_idx(map, i);
+        json_object *d = NULL, *z = NULL;
+
+        if (json_object_object_get_ex(e, "data", &d) && json_object_get_boolean(d) &&
+            !(json_object_object_get_ex(e, "zero", &z) && json_object_get_boolean(z)) &&
+            (!top_only || json_int(e, "depth") == 0))
+            total += (guint64)json_int(e, "length");
+    }
+    return total;
+}
+
+gboolean
+qemu_storage_complete(qemu_driver_state *state, ferry_domain_obj *obj,
+                      const ferry_migrate_params *params, ferry_migration_cookie *cookie_out,
+                      GError **error)
+{
+    g_autoptr(GPtrArray) disks = NULL;
+    g_autofree char *why = NULL;
+    qemu_domain_priv *priv;
+    gboolean top_only = (params->flags & FERRY_MIGRATE_NON_SHARED_INC) != 0;
+
+    g_mutex_lock(&obj->lock);
+    priv = qemu_domain_priv_get(obj);
+    disks = priv->mig_disks ? g_ptr_array_ref(priv->mig_disks) : NULL;
+    g_mutex_unlock(&obj->lock);
+    if (!disks)
+        return TRUE;
+
+    /* Cancelling a mirror that is ready completes it without switching
+     * the source over: the target then holds every write made so far,
+     * and with the CPUs stopped no more can come. */
+    for (guint i = 0; i < disks->len; i++) {
+        g_autoptr(json_object) args = json_object_new_object();
+        g_autoptr(json_object) r = NULL;
+        g_autofree char *id = g_strdup_printf("mig-%s", (char *)disks->pdata[i]);
+
+        json_object_object_add(args, "device", json_object_new_string(id));
+        if (!(r = qmp_on(obj, "block-job-cancel", args, error))) {
+            qemu_storage_abort(state, obj);
+            return FALSE;
+        }
+    }
+    g_mutex_lock(&obj->lock);
+    why = wait_jobs(obj, priv, "completed", 0);
+    g_mutex_unlock(&obj->lock);
+    if (why) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_STORAGE, "Perform: domain '%s': %s",
+                    obj->name, why);
+        qemu_storage_abort(state, obj);
+        return FALSE;
+    }
+    cookie_out->has_stats = TRUE;
+    for (guint i = 0; i < disks->len; i++) {
+        const ferry_disk_def *disk = ferry_domain_def_find_disk(obj->live, disks->pdata[i]);
+        g_autoptr(json_object) args = json_object_new_object();
+        g_autoptr(json_object) r = NULL;
+        g_autofree char *id = g_strdup_printf("mig-%s", (char *)disks->pdata[i]);
+        g_autofree char *out = NULL;
+
+        if (disk) {
+            const char *info_args[] = { "info", "-U", "--output=json", disk->source, NULL };
+            g_autoptr(json_object) info = NULL;
+
+            out = run_qemu_img(info_args, NULL);
+            info = out ? json_tokener_parse(out) : NULL;
+            cookie_out->disk_total += (guint64)json_int(info, "virtual-size");
+        }
+        cookie_out->disk_transferred += data_bytes(obj, disks->pdata[i], top_only);
+        json_object_object_add(args, "node-name", json_object_new_string(id));
+        r = qmp_on(obj, "blockdev-del", args, NULL);
+    }
+    g_mutex_lock(&obj->lock);
+    g_clear_pointer(&priv->mig_jobs, g_hash_table_unref);
+    g_clear_pointer(&priv->mig_disks, g_ptr_array_unref);
+    g_mutex_unlock(&obj->lock);
+    return TRUE;
+}
+
+void
+qemu_storage_abort(qemu_driver_state *state, ferry_domain_obj *obj)
+{
+    g_autoptr(GPtrArray) disks = NULL;
+    qemu_domain_priv *priv;
+
+    g_mutex_lock(&obj->lock);
+    priv = qemu_domain_priv_get(obj);
+    disks = priv->mig_disks ? g_ptr_array_ref(priv->mig_disks) : NULL;
+    g_mutex_unlock(&obj->lock);
+    if (!disks)
+        return;
+    for (guint i = 0; i < disks->len; i++) {
+        g_autoptr(json_object) args = json_object_new_object();
+        g_autoptr(json_object) r = NULL;
+        g_autofree char *id = g_strdup_printf("mig-%s", (char *)disks->pdata[i]);
+        const char *st;
+
+        g_mutex_lock(&obj->lock);
+        st = priv->mig_jobs ? g_hash_table_lookup(priv->mig_jobs, id) : NULL;
+        g_mutex_unlock(&obj->lock);
+        if (st && (!strcmp(st, "running") || !strcmp(st, "ready"))) {
+            json_object_object_add(args, "device", json_object_new_string(id));
+            json_object_object_add(args, "force", json_object_new_boolean(TRUE));
+            r = qmp_on(obj, "block-job-cancel", args, NULL);
+        }
+    }
+    /* Wait for the jobs to go before removing their targets. */
+    g_mutex_lock(&obj->lock);
+    {
+        gint64 deadline = g_get_monotonic_time() + ABORT_WAIT_SECONDS * G_TIME_SPAN_SECOND;
+        gboolean busy = TRUE;
+
+        while (busy && !priv->exited && priv->mig_jobs) {
+            GHashTableIter it;
+            gpointer value;
+
+            busy = FALSE;
+            g_hash_table_iter_init(&it, priv->mig_jobs);
+            while (g_hash_table_iter_next(&it, NULL, &value))
+                busy |= !strcmp(value, "running") || !strcmp(value, "ready");
+            if (busy && !g_cond_wait_until(&priv->exit_cond, &obj->lock, deadline))
+                break;
+        }
+    }
+    g_mutex_unlock(&obj->lock);
+    for (guint i = 0; i < disks->len; i++) {
+        g_autoptr(json_object) args = json_object_new_object();
+        g_autoptr(json_object) r = NULL;
+        g_autofree char *id = g_strdup_printf("mig-%s", (char *)disks->pdata[i]);
+
+        json_object_object_add(args, "node-name", json_object_new_string(id));
+        r = qmp_on(obj, "blockdev-del", args, NULL);
+    }
+    g_mutex_lock(&obj->lock);
+    g_clear_pointer(&priv->mig_jobs, g_hash_table_unref);
+    g_clear_pointer(&priv->mig_disks, g_ptr_array_unref);
+    g_mutex_unlock(&obj->lock);
+}
+
+void
+qemu_storage_job_info(ferry_domain_obj *obj, ferry_job_info *info)
+{
+    g_autoptr(json_object) jobs = qmp_on(obj, "query-block-jobs", NULL, NULL);
+
+    for (size_t i = 0; jobs && i < json_object_array_length(jobs); i++) {
+        json_object *j = json_object_array_get_idx(jobs, i);
+
+        if (!g_str_has_prefix(json_str(j, "device") ? json_str(j, "device") : "", "mig-"))
+            continue;
+        info->disk_total += (guint64)json_int(j, "len");
+        info->disk_processed += (guint64)json_int(j, "offset");
+    }
+    info->disk_remaining = info->disk_total - MIN(info->disk_total, info->disk_processed);
+}

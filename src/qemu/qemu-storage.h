@@ -1,0 +1,98 @@
+/*
+ * qemu-storage.h: storage migration without shared storage (DESIGN.md
+ * section 4): the destination exports pre-created images over NBD from its
+ * incoming QEMU, the source mirrors its disks into them before the memory
+ * moves and completes the mirrors while it is paused.
+ *
+ * Called by the phases in qemu-migration.c with the domain's migration job
+ * held.  Every function that fails leaves nothing behind it created.
+ */
+#pragma once
+
+#include "conf/migration-cookie.h"
+#include "qemu/qemu-domain.h"
+
+G_BEGIN_DECLS
+
+/** Does @params ask for storage to be copied? */
+gboolean qemu_storage_wanted(const ferry_migrate_params *params);
+
+/**
+ * qemu_storage_begin:
+ * Source, Begin: refuses when a block job runs; lists each disk to copy
+ * (target, format, virtual size, backing file for an incremental copy) in
+ * @cookie.
+ */
+gboolean qemu_storage_begin(qemu_driver_state *state, ferry_domain_obj *obj,
+                            const ferry_migrate_params *params,
+                            ferry_migration_cookie *cookie, GError **error);
+
+/**
+ * qemu_storage_prepare_images:
+ * Destination, Prepare, before QEMU starts: checks each disk of @cookie_in
+ * against @def (same target, path inside an allowed storage directory,
+ * enough free space) and creates the missing images with the same format
+ * and size.  What it created is recorded for qemu_storage_discard().
+ */
+gboolean qemu_storage_prepare_images(qemu_driver_state *state, ferry_domain_obj *obj,
+                                     const ferry_domain_def *def,
+                                     const ferry_migration_cookie *cookie_in, GError **error);
+
+/**
+ * qemu_storage_prepare_nbd:
+ * Destination, Prepare, after the incoming QEMU started: starts its NBD
+ * server on @listen (port @params->disks_port or one from the range) and
+ * exports every disk of @cookie_in writable; fills the <nbd> section of
+ * @cookie_out with the port.
+ */
+gboolean qemu_storage_prepare_nbd(qemu_driver_state *state, ferry_domain_obj *obj,
+                                  const char *listen, const ferry_migrate_params *params,
+                                  const ferry_migration_cookie *cookie_in,
+                                  ferry_migration_cookie *cookie_out, GError **error);
+
+/**
+ * qemu_storage_mirror:
+ * Source, Perform: mirrors every disk of @cookie_in (Prepare's) to the
+ * destination's exports on @host and waits, on QMP events, until every
+ * mirror is ready (in sync).  On failure the mirrors are cancelled.
+ */
+gboolean qemu_storage_mirror(qemu_driver_state *state, ferry_domain_obj *obj,
+                             const ferry_migrate_params *params, const char *host,
+                             const ferry_migration_cookie *cookie_in, GError **error);
+
+/**
+ * qemu_storage_complete:
+ * Source, Perform, once the source is paused: completes the mirrors (the
+ * destination then has every write) and records disk statistics in
+ * @cookie_out.
+ */
+gboolean qemu_storage_complete(qemu_driver_state *state, ferry_domain_obj *obj,
+                               const ferry_migrate_params *params,
+                               ferry_migration_cookie *cookie_out, GError **error);
+
+/**
+ * qemu_storage_abort:
+ * Source: cancels the mirrors and removes their NBD clients.  Idempotent.
+ */
+void qemu_storage_abort(qemu_driver_state *state, ferry_domain_obj *obj);
+
+/**
+ * qemu_storage_stop_nbd:
+ * Destination: stops the NBD server and frees its port.  Idempotent.
+ */
+void qemu_storage_stop_nbd(qemu_driver_state *state, ferry_domain_obj *obj);
+
+/**
+ * qemu_storage_discard:
+ * Destination, after a failure (QEMU already stopped): deletes the images
+ * Prepare created.
+ */
+void qemu_storage_discard(qemu_driver_state *state, ferry_domain_obj *obj);
+
+/**
+ * qemu_storage_job_info:
+ * Fills the disk part of @info from the running mirrors.
+ */
+void qemu_storage_job_info(ferry_domain_obj *obj, ferry_job_info *info);
+
+G_END_DECLS
