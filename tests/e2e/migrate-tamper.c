@@ -5,9 +5,13 @@
  * the destination daemon with the spoiled cookie, then -- as a correct
  * client must when Prepare fails -- Confirm(cancelled) on the source.
  *
- * Usage: migrate-tamper SRC_URI DST_URI DOMAIN malformed|mandatory
+ * Usage: migrate-tamper SRC_URI DST_URI DOMAIN MODE [DEST_XML_FILE]
+ *   MODE malformed | mandatory: spoil the document;
+ *   disk-zero | disk-negative | disk-huge: a storage migration (full copy,
+ *   DEST_XML_FILE giving the destination's disk paths) whose cookie lists a
+ *   disk of 0 bytes, -5 bytes or 1 PiB.
  * Prints Prepare's error on stdout.  Exit 0 when Prepare refused the cookie
- * with FERRY_ERROR_COOKIE and Confirm released the source; 1 otherwise.
+ * and Confirm released the source; 1 otherwise.
  */
 #include "ferry-config.h"
 
@@ -33,9 +37,20 @@ main(int argc, char **argv)
     ferry_migrate_params params = { .flags = FERRY_MIGRATE_LIVE };
     gboolean refused;
 
-    if (argc != 5 || (strcmp(argv[4], "malformed") && strcmp(argv[4], "mandatory"))) {
-        fprintf(stderr, "usage: migrate-tamper SRC_URI DST_URI DOMAIN malformed|mandatory\n");
+    g_autofree char *dxml = NULL;
+    gboolean disk_mode = argc >= 5 && g_str_has_prefix(argv[4], "disk-");
+
+    if (argc < 5 || argc > 6 || (disk_mode && argc != 6)) {
+        fprintf(stderr, "usage: migrate-tamper SRC_URI DST_URI DOMAIN MODE [DEST_XML_FILE]\n");
         return 2;
+    }
+    if (disk_mode) {
+        if (!g_file_get_contents(argv[5], &dxml, NULL, &error)) {
+            fprintf(stderr, "migrate-tamper: %s\n", error->message);
+            return 2;
+        }
+        params.flags |= FERRY_MIGRATE_NON_SHARED_DISK;
+        params.dxml = dxml;
     }
     if (!(src = ferry_conn_open(argv[1], &error)) || !(dst = ferry_conn_open(argv[2], &error)) ||
         !(dom = ferry_domain_lookup_by_name(src, argv[3], &error)) ||
@@ -46,6 +61,14 @@ main(int argc, char **argv)
     if (!strcmp(argv[4], "malformed")) {
         /* Cut the document in half. */
         bad = g_strndup(cookie, strlen(cookie) / 2);
+    } else if (disk_mode) {
+        const char *size = !strcmp(argv[4], "disk-zero") ? "0"
+                           : !strcmp(argv[4], "disk-negative") ? "-5"
+                                                               : "1125899906842624";
+        g_autoptr(GRegex) re = g_regex_new("capacity='[0-9]+'", 0, 0, NULL);
+        g_autofree char *repl = g_strdup_printf("capacity='%s'", size);
+
+        bad = g_regex_replace_literal(re, cookie, -1, 0, repl, 0, NULL);
     } else {
         /* A section from the future that the receiver must understand. */
         const char *end = strstr(cookie, "</ferry-migration>");
@@ -61,5 +84,5 @@ main(int argc, char **argv)
         fprintf(stderr, "migrate-tamper: Confirm: %s\n", error->message);
         return 1;
     }
-    return refused && g_error_matches(prep_error, FERRY_ERROR, FERRY_ERROR_COOKIE) ? 0 : 1;
+    return refused ? 0 : 1;
 }
