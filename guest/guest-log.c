@@ -17,6 +17,7 @@
 #define BOOT_PREFIX "ferry-guest boot "
 #define HB_PREFIX "hb "
 #define ERROR_PREFIX "ERROR"
+#define DISK_ERROR_PREFIX "DISKERROR"
 /* Re-read this often even without a file monitor event (safety net). */
 #define WAIT_POLL_MS 500
 /* Coalesce change events of a file being written line by line. */
@@ -35,6 +36,7 @@ ferry_guest_log_clear(ferry_guest_log *log)
     if (!log)
         return;
     g_free(log->first_error);
+    g_free(log->first_disk_error);
     log_init(log);
 }
 
@@ -52,23 +54,53 @@ parse_field(const char *tok, const char *key, guint64 *ret)
 }
 
 /*
- * parse_heartbeat: "hb <n> pass=<p> dirtied=<d> errors=<e>".
+ * parse_extra_field: one key=value field after errors=.  The disk counters
+ * go to @disk (dwritten, dverified, derrors, in that order) and must be
+ * numbers; other keys only need a name.
+ */
+static gboolean
+parse_extra_field(const char *tok, guint64 disk[3])
+{
+    static const char *const disk_keys[] = { "dwritten", "dverified", "derrors" };
+    const char *eq = strchr(tok, '=');
+    g_autofree char *key = NULL;
+
+    if (!eq || eq == tok)
+        return FALSE;
+    key = g_strndup(tok, eq - tok);
+    for (guint i = 0; i < G_N_ELEMENTS(disk_keys); i++) {
+        if (g_str_equal(key, disk_keys[i]))
+            return g_ascii_string_to_unsigned(eq + 1, 10, 0, G_MAXUINT64, &disk[i], NULL);
+    }
+    return TRUE;
+}
+
+/*
+ * parse_heartbeat: "hb <n> pass=<p> dirtied=<d> errors=<e>" and optional
+ * key=value fields, among them dwritten=, dverified= and derrors=.
  */
 static gboolean
 parse_heartbeat(const char *source, guint lineno, const char *line,
                 ferry_guest_log *log, GError **error)
 {
     g_auto(GStrv) tok = g_strsplit(line, " ", -1);
+    guint n_tok = g_strv_length(tok);
     guint64 n, pass, dirtied, errors;
+    guint64 disk[3] = { 0, 0, 0 };
+    gboolean ok;
 
-    if (g_strv_length(tok) != 5 ||
-        !g_ascii_string_to_unsigned(tok[1], 10, 1, G_MAXINT64, &n, NULL) ||
-        !parse_field(tok[2], "pass", &pass) ||
-        !parse_field(tok[3], "dirtied", &dirtied) ||
-        !parse_field(tok[4], "errors", &errors)) {
+    ok = n_tok >= 5 &&
+        g_ascii_string_to_unsigned(tok[1], 10, 1, G_MAXINT64, &n, NULL) &&
+        parse_field(tok[2], "pass", &pass) &&
+        parse_field(tok[3], "dirtied", &dirtied) &&
+        parse_field(tok[4], "errors", &errors);
+    for (guint i = 5; ok && i < n_tok; i++)
+        ok = parse_extra_field(tok[i], disk);
+    if (!ok) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
                     "%s: line %u: '%s' is not a valid heartbeat line "
-                    "(expected 'hb N pass=N dirtied=N errors=N')",
+                    "(expected 'hb N pass=N dirtied=N errors=N', then "
+                    "optional key=value fields such as dwritten=N)",
                     source, lineno, line);
         return FALSE;
     }
@@ -85,6 +117,9 @@ parse_heartbeat(const char *source, guint lineno, const char *line,
     log->n_hb++;
     log->errors_reported = MAX(log->errors_reported, errors);
     log->max_pass = MAX(log->max_pass, pass);
+    log->disk_written = MAX(log->disk_written, disk[0]);
+    log->disk_verified = MAX(log->disk_verified, disk[1]);
+    log->disk_errors = MAX(log->disk_errors, disk[2]);
     return TRUE;
 }
 
@@ -100,6 +135,10 @@ parse_line(const char *source, guint lineno, const char *line,
         log->n_error_lines++;
         if (!log->first_error)
             log->first_error = g_strdup(line);
+    } else if (g_str_has_prefix(line, DISK_ERROR_PREFIX)) {
+        log->n_disk_error_lines++;
+        if (!log->first_disk_error)
+            log->first_disk_error = g_strdup(line);
     }
     return TRUE;
 }

@@ -27,6 +27,12 @@ G_BEGIN_DECLS
  * @n_error_lines: number of lines starting with "ERROR"
  * @first_error: (nullable): the first such line, without its newline
  * @max_pass: the largest pass= value of any heartbeat
+ * @disk_written: the largest dwritten= value of any heartbeat (disk sectors
+ *   written; 0 if the guest runs without disk=1)
+ * @disk_verified: the largest dverified= value of any heartbeat
+ * @disk_errors: the largest derrors= value of any heartbeat
+ * @n_disk_error_lines: number of lines starting with "DISKERROR"
+ * @first_disk_error: (nullable): the first such line, without its newline
  *
  * Summary of a guest serial log.  Free its contents with
  * ferry_guest_log_clear(), or declare it g_auto(ferry_guest_log) = { 0 }.
@@ -42,6 +48,11 @@ typedef struct {
     guint n_error_lines;
     char *first_error;
     guint64 max_pass;
+    guint64 disk_written;
+    guint64 disk_verified;
+    guint64 disk_errors;
+    guint n_disk_error_lines;
+    char *first_disk_error;
 } ferry_guest_log;
 
 /**
@@ -52,8 +63,10 @@ typedef struct {
  * @error: return location for an error (FERRY_ERROR_INVALID_ARG naming the
  *   line for a malformed heartbeat line)
  *
- * Parses a guest serial log.  Lines other than the boot line, heartbeats and
- * ERROR lines are ignored.
+ * Parses a guest serial log.  Lines other than the boot line, heartbeats,
+ * ERROR and DISKERROR lines are ignored.  A heartbeat may carry key=value
+ * fields after errors=: dwritten=, dverified= and derrors= must be unsigned
+ * decimal numbers, other keys are ignored (a later guest may add some).
  *
  * Returns: TRUE on success.
  */

@@ -2,8 +2,8 @@
  * kernel.c: main program of the bundled test guest.
  *
  * Owns: reading the multiboot command line and memory size, and the main loop
- * that dirties pages at the requested rate, prints heartbeats and verifies the
- * pattern.  Must not enable interrupts or keep any state outside guest RAM:
+ * that dirties pages and writes disk sectors at the requested rates, prints
+ * heartbeats and verifies the memory pattern and the disk sectors.  Must not enable interrupts or keep any state outside guest RAM:
  * everything (heartbeat counter included) is migrated with the VM, so the
  * destination continues where the source stopped.
  *
@@ -14,11 +14,19 @@
  *   hb=MS         heartbeat interval in milliseconds (default 100)
  *   corrupt=N     after heartbeat N flip one byte of the pattern (test hook;
  *                 default 0 = never)
+ *   disk=0|1      write and verify numbered sectors on the ATA disk (default 0)
+ *   dblocks=N     sectors in the disk test area, from LBA 2048 (default 2048)
+ *   drate=N       disk sectors written per second (default 200, 0 = none)
+ *   dcorrupt=N    after heartbeat N write a stale copy of one sector (test
+ *                 hook; default 0 = never)
  *
  * Serial output, one line each:
- *   ferry-guest boot mem=<MiB> rate=<pps> hb=<ms>
+ *   ferry-guest boot mem=<MiB> rate=<pps> hb=<ms>[ disk=1 dblocks=<n> drate=<n>]
+ *   ferry-guest disk sectors=<n> model=<ATA model>     (disk=1, disk found)
  *   hb <n> pass=<full verify passes> dirtied=<pages> errors=<mismatches>
+ *      [ dwritten=<sectors> dverified=<sectors> derrors=<n>]   (disk=1)
  *   ERROR ...                       (see memtest.c and below)
+ *   DISKERROR ...                   (see disktest.c)
  *   note ...                        (informational)
  */
 #include "ferry-config.h"
@@ -32,6 +40,9 @@
 #define DEFAULT_MEM_MIB 16u
 #define DEFAULT_RATE 1000u
 #define DEFAULT_HB_MS 100u
+#define DEFAULT_DBLOCKS 2048u
+#define DEFAULT_DRATE 200u
+#define MAX_DRATE 100000u
 #define MAX_RATE 1000000u
 #define MAX_HB_MS 3600000u
 #define MAX_VALUE 1000000000u
@@ -39,6 +50,9 @@
 /* Pages per loop iteration: small, so the PIT is polled every few ms. */
 #define DIRTY_BATCH 64u
 #define VERIFY_BATCH 8u
+/* Disk sectors per loop iteration: each is a PIO transfer and a host I/O. */
+#define DISK_WRITE_BATCH 16u
+#define DISK_VERIFY_BATCH 2u
 
 struct multiboot_info {
     uint32_t flags;
@@ -53,6 +67,10 @@ struct guest_args {
     uint32_t rate;
     uint32_t hb_ms;
     uint32_t corrupt;
+    uint32_t disk;
+    uint32_t dblocks;
+    uint32_t drate;
+    uint32_t dcorrupt;
 };
 
 void kernel_main(uint32_t magic, const struct multiboot_info *mbi);
@@ -134,6 +152,10 @@ parse_word(const char *tok, size_t len, struct guest_args *args)
         { "rate", __builtin_offsetof(struct guest_args, rate), 0, MAX_RATE },
         { "hb", __builtin_offsetof(struct guest_args, hb_ms), 1, MAX_HB_MS },
         { "corrupt", __builtin_offsetof(struct guest_args, corrupt), 0, MAX_VALUE },
+        { "disk", __builtin_offsetof(struct guest_args, disk), 0, 1 },
+        { "dblocks", __builtin_offsetof(struct guest_args, dblocks), 1, DISKTEST_MAX_BLOCKS },
+        { "drate", __builtin_offsetof(struct guest_args, drate), 0, MAX_DRATE },
+        { "dcorrupt", __builtin_offsetof(struct guest_args, dcorrupt), 0, MAX_VALUE },
     };
     size_t eq = 0;
 
@@ -188,7 +210,7 @@ copy_cmdline(const struct multiboot_info *mbi)
 }
 
 static void
-print_heartbeat(uint32_t n)
+print_heartbeat(uint32_t n, int disk)
 {
     serial_puts("hb ");
     serial_putu(n);
@@ -198,7 +220,54 @@ print_heartbeat(uint32_t n)
     serial_putu(memtest_dirtied());
     serial_puts(" errors=");
     serial_putu(memtest_errors());
+    if (disk) {
+        serial_puts(" dwritten=");
+        serial_putu(disktest_written());
+        serial_puts(" dverified=");
+        serial_putu(disktest_verified());
+        serial_puts(" derrors=");
+        serial_putu(disktest_errors());
+    }
     serial_puts("\n");
+}
+
+/*
+ * A pacer turns a rate (units per second) and elapsed milliseconds into how
+ * many units to do now, at most @batch per loop iteration.  When the guest
+ * cannot keep up it forgets debt beyond 100 ms worth.
+ */
+struct pacer {
+    uint32_t rate;
+    uint32_t batch;
+    uint32_t cap;
+    uint32_t owed;
+    uint32_t frac;             /* in units/1000 */
+};
+
+static void
+pacer_init(struct pacer *p, uint32_t rate, uint32_t batch)
+{
+    p->rate = rate;
+    p->batch = batch;
+    p->cap = rate / 10u > batch ? rate / 10u : batch;
+    p->owed = 0;
+    p->frac = 0;
+}
+
+/* pacer_take: units due after @dms more milliseconds (@dms <= 1000). */
+static uint32_t
+pacer_take(struct pacer *p, uint32_t dms)
+{
+    uint32_t n;
+
+    p->frac += p->rate * dms;  /* <= 1e9: no overflow */
+    p->owed += p->frac / 1000u;
+    p->frac %= 1000u;
+    if (p->owed > p->cap)
+        p->owed = p->cap;
+    n = p->owed < p->batch ? p->owed : p->batch;
+    p->owed -= n;
+    return n;
 }
 
 static void
@@ -207,39 +276,31 @@ main_loop(const struct guest_args *args)
     uint32_t last = timer_now_ms();
     uint32_t next_hb = last + args->hb_ms;
     uint32_t hb_count = 0;
-    uint32_t owed_pages = 0;
-    uint32_t owed_frac = 0;    /* in pages/1000 */
-    /* When the guest cannot keep up, forget debt beyond 100 ms worth. */
-    uint32_t owed_cap = args->rate / 10u > DIRTY_BATCH ? args->rate / 10u : DIRTY_BATCH;
+    struct pacer pages, sectors;
 
+    pacer_init(&pages, args->rate, DIRTY_BATCH);
+    pacer_init(&sectors, args->disk ? args->drate : 0, DISK_WRITE_BATCH);
     for (;;) {
         uint32_t now = timer_now_ms();
         uint32_t dms = now - last;
 
         last = now;
-        if (args->rate) {
-            uint32_t n;
-
-            if (dms > 1000u)
-                dms = 1000u;
-            owed_frac += args->rate * dms;       /* <= 1e9: no overflow */
-            owed_pages += owed_frac / 1000u;
-            owed_frac %= 1000u;
-            if (owed_pages > owed_cap)
-                owed_pages = owed_cap;
-            n = owed_pages < DIRTY_BATCH ? owed_pages : DIRTY_BATCH;
-            memtest_dirty(n);
-            owed_pages -= n;
-        }
+        if (dms > 1000u)
+            dms = 1000u;
+        memtest_dirty(pacer_take(&pages, dms));
+        disktest_write(pacer_take(&sectors, dms));
         if ((int32_t)(now - next_hb) >= 0) {
-            print_heartbeat(++hb_count);
+            print_heartbeat(++hb_count, args->disk);
             if (args->corrupt && hb_count == args->corrupt)
                 memtest_corrupt();
+            if (args->disk && args->dcorrupt && hb_count == args->dcorrupt)
+                disktest_corrupt();
             next_hb += args->hb_ms;
             if ((int32_t)(now - next_hb) >= 0)
                 next_hb = now + args->hb_ms;     /* skip, never burst */
         }
         memtest_verify(VERIFY_BATCH);
+        disktest_verify(DISK_VERIFY_BATCH);
     }
 }
 
@@ -251,6 +312,10 @@ kernel_main(uint32_t magic, const struct multiboot_info *mbi)
         .rate = DEFAULT_RATE,
         .hb_ms = DEFAULT_HB_MS,
         .corrupt = 0,
+        .disk = 0,
+        .dblocks = DEFAULT_DBLOCKS,
+        .drate = DEFAULT_DRATE,
+        .dcorrupt = 0,
     };
     uint32_t top = 0;
     uint32_t fit;
@@ -269,6 +334,10 @@ kernel_main(uint32_t magic, const struct multiboot_info *mbi)
         }
     }
     parse_cmdline(cmdline, &args);
+    /* The ATA driver's timeouts need the clock. */
+    timer_init();
+    if (args.disk)
+        disktest_init(&args.dblocks);
 
     fit = memtest_fit_mib(args.mem_mib, top);
     if (fit < args.mem_mib) {
@@ -286,7 +355,15 @@ kernel_main(uint32_t magic, const struct multiboot_info *mbi)
     serial_putu(args.rate);
     serial_puts(" hb=");
     serial_putu(args.hb_ms);
+    if (args.disk) {
+        serial_puts(" disk=1 dblocks=");
+        serial_putu(args.dblocks);
+        serial_puts(" drate=");
+        serial_putu(args.drate);
+    }
     serial_puts("\n");
+    if (args.disk)
+        disktest_print_info();
 
     memtest_init(args.mem_mib);
     timer_init();

@@ -2,7 +2,7 @@
  * kernel.h: the pieces of the bundled test guest and how they call each other.
  *
  * Owns: declarations shared by the guest kernel's files (port I/O, serial
- * output, the PIT clock, the memory pattern).  Freestanding code only: this
+ * output, the PIT clock, the memory pattern, the ATA disk and its pattern).  Freestanding code only: this
  * header must never be included by host code (the host side is guest-log.h).
  */
 #pragma once
@@ -27,6 +27,21 @@ inb(uint16_t port)
     return val;
 }
 
+static inline void
+outw(uint16_t port, uint16_t val)
+{
+    __asm__ volatile("outw %0, %1" : : "a"(val), "Nd"(port));
+}
+
+static inline uint16_t
+inw(uint16_t port)
+{
+    uint16_t val;
+
+    __asm__ volatile("inw %1, %0" : "=a"(val) : "Nd"(port));
+    return val;
+}
+
 /* ---- freestanding helpers (GCC may emit calls to these) ------------------ */
 
 void *memset(void *dst, int c, size_t n);
@@ -48,6 +63,9 @@ void serial_putu(uint32_t v);
 
 /** serial_putx: writes @v as 0x followed by 8 hex digits. */
 void serial_putx(uint32_t v);
+
+/** serial_putx2: writes @v as 0x followed by 2 hex digits. */
+void serial_putx2(uint8_t v);
 
 /* ---- timer.c: milliseconds from the PIT, polled ------------------------- */
 
@@ -102,3 +120,94 @@ uint32_t memtest_dirtied(void);
 
 /** memtest_errors: total mismatches found. */
 uint32_t memtest_errors(void);
+
+/* ---- ata.c: one ATA disk on the primary IDE channel, PIO, polled -------- */
+
+/** Longest ATA model string (IDENTIFY words 27-46), without the NUL. */
+#define ATA_MODEL_LEN 40u
+
+/**
+ * ata_identify: looks for an ATA disk as master on the primary channel
+ * (ports 0x1F0-0x1F7, 0x3F6), with its interrupt masked (nIEN).  Needs
+ * timer_init().  On success stores its LBA28 sector count in @ret_sectors and
+ * its model, trailing blanks removed and NUL-terminated, in @ret_model.
+ *
+ * Returns: 1 if a disk answered IDENTIFY DEVICE, 0 otherwise (nothing there,
+ * an ATAPI device, or no answer within the timeout).
+ */
+int ata_identify(uint32_t *ret_sectors, char ret_model[ATA_MODEL_LEN + 1]);
+
+/** Result of one sector transfer. */
+struct ata_result {
+    uint8_t status;     /* status register when the command ended */
+    uint8_t error;      /* error register, read when status has ERR */
+    uint8_t timed_out;  /* 1: still busy or not ready when the timeout hit */
+};
+
+/**
+ * ata_write_sector: writes the 512 bytes at @buf to sector @lba (LBA28)
+ * with WRITE SECTORS, by PIO, and waits for the drive to finish.
+ *
+ * Returns: 1 on success; 0 with @ret filled in on an error or timeout.
+ */
+int ata_write_sector(uint32_t lba, const uint16_t *buf, struct ata_result *ret);
+
+/**
+ * ata_read_sector: reads sector @lba (LBA28) into the 512 bytes at @buf with
+ * READ SECTORS, by PIO.
+ *
+ * Returns: 1 on success; 0 with @ret filled in on an error or timeout.
+ */
+int ata_read_sector(uint32_t lba, uint16_t *buf, struct ata_result *ret);
+
+/* ---- disktest.c: numbered sectors on the disk, written and verified ----- */
+
+/** First sector of the test area: the sectors below it are left alone. */
+#define DISKTEST_BASE_LBA 2048u
+/** Most sectors the test area can have (the expected-generation table). */
+#define DISKTEST_MAX_BLOCKS 65536u
+
+/**
+ * disktest_init: finds the disk (ata_identify(); needs timer_init()) and sets
+ * up a test area of *@blocks sectors from DISKTEST_BASE_LBA, every sector
+ * still unwritten.  With no disk reports "DISKERROR no ATA disk on the primary
+ * channel" and counts one error; if the area does not fit the disk, reports
+ * it and lowers *@blocks to what fits.  The disk test is active afterwards
+ * only if a disk with room was found; otherwise the other disktest_ calls do
+ * nothing.
+ */
+void disktest_init(uint32_t *blocks);
+
+/** disktest_print_info: prints "ferry-guest disk sectors=<n> model=<m>" if a
+ * disk was found. */
+void disktest_print_info(void);
+
+/**
+ * disktest_write: writes the next @n sectors of the area, round-robin, each
+ * with its generation + 1 (the first pass writes generation 1 everywhere).
+ */
+void disktest_write(uint32_t n);
+
+/**
+ * disktest_verify: reads back the next @n sectors, round-robin, and checks
+ * each against its expected generation; sectors not written yet are skipped
+ * and not counted.  Reports each mismatch (at most 10 DISKERROR lines in
+ * all) and rewrites the sector so one fault is counted once.
+ */
+void disktest_verify(uint32_t n);
+
+/**
+ * disktest_corrupt: the test hook: writes a stale copy (generation - 1) of
+ * the next written sector the verifier will check, behind the table's back,
+ * so a later disktest_verify() must report it.
+ */
+void disktest_corrupt(void);
+
+/** disktest_written: total sectors written by disktest_write(). */
+uint32_t disktest_written(void);
+
+/** disktest_verified: total sectors read back and checked. */
+uint32_t disktest_verified(void);
+
+/** disktest_errors: mismatches, ATA errors and a missing disk, in total. */
+uint32_t disktest_errors(void);

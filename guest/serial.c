@@ -69,16 +69,29 @@ serial_putu(uint32_t v)
     serial_puts(&buf[i]);
 }
 
-void
-serial_putx(uint32_t v)
+/* put_hex: writes 0x and the low @ndigits (1 to 8) hex digits of @v. */
+static void
+put_hex(uint32_t v, int ndigits)
 {
     static const char digits[] = "0123456789abcdef";
     char buf[11];
 
     buf[0] = '0';
     buf[1] = 'x';
-    for (int i = 0; i < 8; i++)
-        buf[2 + i] = digits[(v >> (28 - 4 * i)) & 0xf];
-    buf[10] = '\0';
+    for (int i = 0; i < ndigits; i++)
+        buf[2 + i] = digits[(v >> (4 * (ndigits - 1 - i))) & 0xf];
+    buf[2 + ndigits] = '\0';
     serial_puts(buf);
+}
+
+void
+serial_putx(uint32_t v)
+{
+    put_hex(v, 8);
+}
+
+void
+serial_putx2(uint8_t v)
+{
+    put_hex(v, 2);
 }

@@ -29,14 +29,22 @@ render(const ferry_guest_log *log)
                            "errors_reported=%" G_GUINT64_FORMAT "\n"
                            "n_error_lines=%u\n"
                            "first_error=%s\n"
-                           "max_pass=%" G_GUINT64_FORMAT "\n",
+                           "max_pass=%" G_GUINT64_FORMAT "\n"
+                           "disk_written=%" G_GUINT64_FORMAT "\n"
+                           "disk_verified=%" G_GUINT64_FORMAT "\n"
+                           "disk_errors=%" G_GUINT64_FORMAT "\n"
+                           "n_disk_error_lines=%u\n"
+                           "first_disk_error=%s\n",
                            log->booted ? "true" : "false",
                            log->first_hb, log->last_hb, log->n_hb,
                            log->hb_consecutive ? "true" : "false",
                            log->hb_restarts, log->errors_reported,
                            log->n_error_lines,
                            log->first_error ? log->first_error : "",
-                           log->max_pass);
+                           log->max_pass,
+                           log->disk_written, log->disk_verified, log->disk_errors,
+                           log->n_disk_error_lines,
+                           log->first_disk_error ? log->first_disk_error : "");
 }
 
 static gboolean
