@@ -297,18 +297,33 @@ qmp_on(ferry_domain_obj *obj, const char *command, json_object *args, GError **e
     return ferry_qmp_command_sync(qmp, command, args, error);
 }
 
-/* Turns on the MIGRATION events the phases wait on. */
+static void
+add_capability(json_object *caps, const char *name, gboolean on)
+{
+    json_object *cap = json_object_new_object();
+
+    json_object_object_add(cap, "capability", json_object_new_string(name));
+    json_object_object_add(cap, "state", json_object_new_boolean(on));
+    json_object_array_add(caps, cap);
+}
+
+/* Turns on the MIGRATION events the phases wait on.  With storage to copy:
+ * the source stops before the switch-over so the mirrors can be completed
+ * there (pause-before-switchover), and the destination leaves its disks
+ * to the NBD server until it is resumed (late-block-activate). */
 static gboolean
-enable_migration_events(ferry_domain_obj *obj, GError **error)
+enable_migration_events(ferry_domain_obj *obj, gboolean storage, gboolean incoming,
+                        GError **error)
 {
     g_autoptr(json_object) args = json_object_new_object();
     json_object *caps = json_object_new_array();
-    json_object *cap = json_object_new_object();
     g_autoptr(json_object) ret = NULL;
 
-    json_object_object_add(cap, "capability", json_object_new_string("events"));
-    json_object_object_add(cap, "state", json_object_new_boolean(TRUE));
-    json_object_array_add(caps, cap);
+    add_capability(caps, "events", TRUE);
+    if (incoming)
+        add_capability(caps, "late-block-activate", storage);
+    else
+        add_capability(caps, "pause-before-switchover", storage);
     json_object_object_add(args, "capabilities", caps);
     ret = qmp_on(obj, "migrate-set-capabilities", args, error);
     return ret != NULL;
@@ -426,7 +441,7 @@ listen_address(qemu_driver_state *state, const mig_uri *want)
 /* Starts QEMU waiting for the incoming stream and has it listen. */
 static gboolean
 prepare_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri *want,
-                 char **ret_uri_out, GError **error)
+                 gboolean storage, char **ret_uri_out, GError **error)
 {
     const char *listen = listen_address(state, want);
     g_autofree char *advertise = NULL;
@@ -450,7 +465,7 @@ prepare_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri 
 
     if (!qemu_process_start(state, obj, QEMU_PROCESS_START_INCOMING, error))
         return FALSE;  /* the cleanup released the port */
-    if (!enable_migration_events(obj, error))
+    if (!enable_migration_events(obj, storage, TRUE, error))
         return FALSE;
     listen_host = host_for_uri(listen);
     qemu_uri = g_strdup_printf("tcp:%s:%u", listen_host, port);
@@ -549,7 +564,8 @@ qemu_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *params
     if (!offline &&
         ((qemu_storage_wanted(params) &&
           !qemu_storage_prepare_images(state, obj, obj->live, cookie, &local)) ||
-         !prepare_incoming(state, obj, &uri, ret_uri_out, &local) ||
+         !prepare_incoming(state, obj, &uri, qemu_storage_wanted(params), ret_uri_out,
+                           &local) ||
          (qemu_storage_wanted(params) &&
           !qemu_storage_prepare_nbd(state, obj, listen_address(state, &uri), params, cookie,
                                     out, &local)))) {
@@ -609,13 +625,24 @@ wait_migration_end(ferry_domain_obj *obj, qemu_domain_priv *priv, gint64 deadlin
         if (priv->exited)
             return "exited";
         if (st && (!strcmp(st, "completed") || !strcmp(st, "failed") ||
-                   !strcmp(st, "cancelled")))
+                   !strcmp(st, "cancelled") || !strcmp(st, "pre-switchover")))
             return st;
         if (deadline && !g_cond_wait_until(&priv->exit_cond, &obj->lock, deadline))
             return "timeout";
         if (!deadline)
             g_cond_wait(&priv->exit_cond, &obj->lock);
     }
+}
+
+/* As wait_migration_end(), once the status has moved on from @past. */
+static const char *
+wait_migration_end_after(ferry_domain_obj *obj, qemu_domain_priv *priv, const char *past)
+{
+    const char *end;
+
+    while (!strcmp((end = wait_migration_end(obj, priv, 0)), past))
+        g_cond_wait(&priv->exit_cond, &obj->lock);
+    return end;
 }
 
 /* The reason QEMU gives for a failed migration. */
@@ -738,7 +765,7 @@ qemu_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *para
     g_clear_pointer(&priv->mig_status, g_free);
     priv->mig_active_ts = priv->mig_stop_ts = priv->mig_completed_ts = 0;
     g_mutex_unlock(&obj->lock);
-    if (!enable_migration_events(obj, &local) ||
+    if (!enable_migration_events(obj, qemu_storage_wanted(params), FALSE, &local) ||
         !set_bandwidth(obj, params->bandwidth_mib, &local)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
                     "Perform: domain '%s': %s", dom->name, local->message);
@@ -760,6 +787,26 @@ qemu_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *para
 
     g_mutex_lock(&obj->lock);
     end = wait_migration_end(obj, priv, 0);
+    g_mutex_unlock(&obj->lock);
+    if (!strcmp(end, "pre-switchover")) {
+        /* The source is paused before the last RAM pass: finish the disk
+         * copies now, while no guest write can come, then let QEMU switch. */
+        g_autoptr(json_object) cargs = json_object_new_object();
+        g_autoptr(json_object) cret = NULL;
+
+        if (!qemu_storage_complete(state, obj, params, out, &local)) {
+            g_autoptr(json_object) r = qmp_on(obj, "migrate_cancel", NULL, NULL);
+
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+        json_object_object_add(cargs, "state", json_object_new_string("pre-switchover"));
+        cret = qmp_on(obj, "migrate-continue", cargs, &local);
+        g_mutex_lock(&obj->lock);
+        end = cret ? wait_migration_end_after(obj, priv, "pre-switchover") : "failed";
+        g_mutex_unlock(&obj->lock);
+    }
+    g_mutex_lock(&obj->lock);
     if (!strcmp(end, "completed"))
         ferry_domain_obj_set_state(obj, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_MIGRATION);
     g_mutex_unlock(&obj->lock);
@@ -774,8 +821,6 @@ qemu_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *para
         qemu_storage_abort(state, obj);
         return FALSE;
     }
-    if (!qemu_storage_complete(state, obj, params, out, error))
-        return FALSE;
     fill_stats(obj, priv, out);
     *ret_cookie_out = ferry_migration_cookie_format(out);
     g_message("domain '%s': migration %s sent (%" G_GINT64_FORMAT " ms, downtime %"
