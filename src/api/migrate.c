@@ -17,8 +17,6 @@
  */
 #include "ferry-config.h"
 
-#include <string.h>
-
 #include "api/api-internal.h"
 #include "api/migrate-internal.h"
 #include "conf/migration-cookie.h"
@@ -110,6 +108,7 @@ static gboolean
 check_storage(const ferry_migrate_params *p, const char *what, GError **error)
 {
     const char *const *disks = p->migrate_disks;
+    g_autoptr(GHashTable) seen = NULL;
 
     if ((p->flags & NON_SHARED) == NON_SHARED)
         return flags_error(what, "FERRY_MIGRATE_NON_SHARED_DISK (copy whole disks) and "
@@ -131,20 +130,21 @@ check_storage(const ferry_migrate_params *p, const char *what, GError **error)
                     "read-only)", what);
         return FALSE;
     }
-    for (gsize i = 0; disks && disks[i]; i++) {
+    if (!disks)
+        return TRUE;
+    /* A hash set: the list may come from a peer, and may be long. */
+    seen = g_hash_table_new(g_str_hash, g_str_equal);
+    for (gsize i = 0; disks[i]; i++) {
         if (!is_disk_target(disks[i])) {
             g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
                         "%s: params->migrate_disks: '%s' is not a disk target such as "
                         "'vda' (lower-case letters, then letters or digits)", what, disks[i]);
             return FALSE;
         }
-        for (gsize j = 0; j < i; j++) {
-            if (strcmp(disks[i], disks[j]) == 0) {
-                g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
-                            "%s: params->migrate_disks names disk '%s' twice", what,
-                            disks[i]);
-                return FALSE;
-            }
+        if (!g_hash_table_add(seen, (gpointer)disks[i])) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                        "%s: params->migrate_disks names disk '%s' twice", what, disks[i]);
+            return FALSE;
         }
     }
     return TRUE;
