@@ -39,6 +39,8 @@ struct command {
     command_fn run;
     gboolean has_json;         /* accepts --json */
     const GOptionEntry *options;
+    gboolean (*check_usage)(GError **error); /* after parsing: options that
+                                              * exclude or need each other */
 };
 
 /* Options of individual commands (reset per invocation). */
@@ -74,8 +76,10 @@ static const GOptionEntry event_options[] = {
 /* ferry migrate: the option callbacks catch usage errors while parsing,
  * so that they exit with EXIT_USAGE like any other bad option. */
 static gboolean opt_live, opt_offline, opt_p2p, opt_persistent, opt_undefine_source;
+static gboolean opt_copy_all, opt_copy_inc;
 static char *opt_dname, *opt_migrate_uri, *opt_xml_text;
-static guint64 opt_bandwidth;
+static char **opt_migrate_disks;
+static guint64 opt_bandwidth, opt_disks_port;
 
 #define BANDWIDTH_MAX_MIB (1024 * 1024)
 
@@ -101,6 +105,74 @@ on_bandwidth(const char *name, const char *value, gpointer data, GError **error)
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                     "--bandwidth: '%s' is not a whole number of MiB/s from 1 to %u", value,
                     BANDWIDTH_MAX_MIB);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+on_copy_storage(const char *name, const char *value, gpointer data, GError **error)
+{
+    gboolean all = strcmp(name, "--copy-storage-all") == 0;
+
+    if (all ? opt_copy_inc : opt_copy_all) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--copy-storage-all and --copy-storage-inc exclude each other: copy "
+                    "whole disks, or only their top images");
+        return FALSE;
+    }
+    *(all ? &opt_copy_all : &opt_copy_inc) = TRUE;
+    return TRUE;
+}
+
+/* "vda,vdb": the library checks the names; an empty one is a typo here. */
+static gboolean
+on_migrate_disks(const char *name, const char *value, gpointer data, GError **error)
+{
+    g_auto(GStrv) disks = g_strsplit(value, ",", -1);
+    gboolean ok = disks[0] != NULL;
+
+    for (gsize i = 0; ok && disks[i]; i++)
+        ok = *g_strstrip(disks[i]) != '\0';
+    if (!ok) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--migrate-disks: '%s' is not a comma-separated list of disk targets "
+                    "such as vda,vdb", value);
+        return FALSE;
+    }
+    g_strfreev(opt_migrate_disks);
+    opt_migrate_disks = g_steal_pointer(&disks);
+    return TRUE;
+}
+
+static gboolean
+on_disks_port(const char *name, const char *value, gpointer data, GError **error)
+{
+    if (!g_ascii_string_to_unsigned(value, 10, 1, G_MAXUINT16, &opt_disks_port, NULL)) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--disks-port: '%s' is not a TCP port from 1 to 65535", value);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* What a single option callback cannot see: options that need another. */
+static gboolean
+check_migrate_usage(GError **error)
+{
+    const char *needs_copy = opt_migrate_disks ? "--migrate-disks"
+                             : opt_disks_port ? "--disks-port" : NULL;
+
+    if (needs_copy && !opt_copy_all && !opt_copy_inc) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "%s is for storage migration: it needs --copy-storage-all or "
+                    "--copy-storage-inc", needs_copy);
+        return FALSE;
+    }
+    if (opt_offline && (opt_copy_all || opt_copy_inc)) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--offline moves only the definition: it copies no disks "
+                    "(--copy-storage-all, --copy-storage-inc)");
         return FALSE;
     }
     return TRUE;
@@ -143,6 +215,16 @@ static const GOptionEntry migrate_options[] = {
       "the destination chooses)", "URI" },
     { "bandwidth", 0, 0, G_OPTION_ARG_CALLBACK, on_bandwidth,
       "Limit the transfer to this many MiB/s", "MiB/s" },
+    { "copy-storage-all", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_copy_storage,
+      "Copy the disks to the destination over NBD (both hosts must offer it): whole "
+      "disks", NULL },
+    { "copy-storage-inc", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_copy_storage,
+      "Like --copy-storage-all, but only the top image of each disk (the destination "
+      "has the backing images)", NULL },
+    { "migrate-disks", 0, 0, G_OPTION_ARG_CALLBACK, on_migrate_disks,
+      "Copy only these disks (default: every disk that is not read-only)", "vda,vdb" },
+    { "disks-port", 0, 0, G_OPTION_ARG_CALLBACK, on_disks_port,
+      "The destination's NBD port for the disks (default: it chooses)", "PORT" },
     { NULL }
 };
 
@@ -556,6 +638,10 @@ migrate_flags(void)
         flags |= FERRY_MIGRATE_PERSIST_DEST;
     if (opt_undefine_source)
         flags |= FERRY_MIGRATE_UNDEFINE_SOURCE;
+    if (opt_copy_all)
+        flags |= FERRY_MIGRATE_NON_SHARED_DISK;
+    if (opt_copy_inc)
+        flags |= FERRY_MIGRATE_NON_SHARED_INC;
     return flags;
 }
 
@@ -659,6 +745,8 @@ cmd_migrate(cli *c, const command *cmd, char **args, GError **error)
         .uri = opt_migrate_uri,
         .dxml = opt_xml_text,
         .bandwidth_mib = opt_bandwidth,
+        .migrate_disks = (const char *const *)opt_migrate_disks,
+        .disks_port = (guint)opt_disks_port,
     };
     ferry_migrate_stats stats = { 0 };
     gint64 start_us;
@@ -695,23 +783,27 @@ cmd_migrate(cli *c, const command *cmd, char **args, GError **error)
 
 static const command commands[] = {
     { "list", "", 0, "List domains (running ones unless --all/--inactive)", cmd_list, TRUE,
-      list_options },
-    { "define", "FILE", 1, "Define a domain from an XML file", cmd_define, FALSE, NULL },
-    { "undefine", "DOMAIN", 1, "Remove a domain's definition", cmd_undefine, FALSE, NULL },
-    { "start", "DOMAIN", 1, "Start a defined domain", cmd_start, FALSE, start_options },
-    { "destroy", "DOMAIN", 1, "Stop a domain at once (power off)", cmd_destroy, FALSE, NULL },
-    { "suspend", "DOMAIN", 1, "Pause a running domain's CPUs", cmd_suspend, FALSE, NULL },
-    { "resume", "DOMAIN", 1, "Resume a paused domain", cmd_resume, FALSE, NULL },
-    { "dominfo", "DOMAIN", 1, "Show a domain's state and resources", cmd_dominfo, TRUE, NULL },
-    { "dumpxml", "DOMAIN", 1, "Print a domain's XML", cmd_dumpxml, FALSE, dumpxml_options },
-    { "capabilities", "", 0, "Print the host's capabilities XML", cmd_capabilities, FALSE,
+      list_options, NULL },
+    { "define", "FILE", 1, "Define a domain from an XML file", cmd_define, FALSE, NULL, NULL },
+    { "undefine", "DOMAIN", 1, "Remove a domain's definition", cmd_undefine, FALSE, NULL,
       NULL },
+    { "start", "DOMAIN", 1, "Start a defined domain", cmd_start, FALSE, start_options, NULL },
+    { "destroy", "DOMAIN", 1, "Stop a domain at once (power off)", cmd_destroy, FALSE, NULL,
+      NULL },
+    { "suspend", "DOMAIN", 1, "Pause a running domain's CPUs", cmd_suspend, FALSE, NULL, NULL },
+    { "resume", "DOMAIN", 1, "Resume a paused domain", cmd_resume, FALSE, NULL, NULL },
+    { "dominfo", "DOMAIN", 1, "Show a domain's state and resources", cmd_dominfo, TRUE, NULL,
+      NULL },
+    { "dumpxml", "DOMAIN", 1, "Print a domain's XML", cmd_dumpxml, FALSE, dumpxml_options,
+      NULL },
+    { "capabilities", "", 0, "Print the host's capabilities XML", cmd_capabilities, FALSE,
+      NULL, NULL },
     { "event", "", 0, "Print lifecycle events as they happen", cmd_event, TRUE,
-      event_options },
+      event_options, NULL },
     { "migrate", "DOMAIN DEST_URI", 2, "Move a domain to another host", cmd_migrate, TRUE,
-      migrate_options },
+      migrate_options, check_migrate_usage },
     { "domjobinfo", "DOMAIN", 1, "Show the progress of a domain's migration job",
-      cmd_domjobinfo, TRUE, NULL },
+      cmd_domjobinfo, TRUE, NULL, NULL },
 };
 
 /* ------------------------------------------------------------------ */
@@ -749,7 +841,8 @@ run_command(cli *c, const command *cmd, int argc, char **argv)
         g_option_context_add_main_entries(ctx, cmd->options, NULL);
     if (cmd->has_json)
         g_option_context_add_main_entries(ctx, json_option, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &error))
+    if (!g_option_context_parse(ctx, &argc, &argv, &error) ||
+        (cmd->check_usage && !cmd->check_usage(&error)))
         return fail(error->message, EXIT_USAGE);
     /* argv[0] is the command name. */
     if ((guint)(argc - 1) != cmd->n_args) {

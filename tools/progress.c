@@ -69,6 +69,8 @@ cli_progress_format(const ferry_job_info *info, double rate_bps, guint width)
     g_autofree char *sent_s = cli_format_mib(sent);
     g_autofree char *left_s = cli_format_mib(left);
     g_autofree char *eta = format_eta(left, rate_bps);
+    g_autofree char *rate_s = NULL;
+    g_autofree char *disks = NULL;
     g_autofree char *tail = NULL;
     GString *line;
     guint pct;
@@ -87,12 +89,16 @@ cli_progress_format(const ferry_job_info *info, double rate_bps, guint width)
         /* QEMU resends dirtied pages, so "sent" may exceed the total; what
          * is left is what measures the way to the end. */
         pct = (guint)((total - left) * 100 / total);
-        if (rate_bps > 0)
-            tail = g_strdup_printf("%3u%%  %s sent, %s left  %.1f MiB/s  ETA %s", pct, sent_s,
-                                   left_s, rate_bps / MIB, eta);
-        else
-            tail = g_strdup_printf("%3u%%  %s sent, %s left  -- MiB/s  ETA --", pct, sent_s,
-                                   left_s);
+        rate_s = rate_bps > 0 ? g_strdup_printf("%.1f", rate_bps / MIB) : g_strdup("--");
+        /* Disks and memory make one bar; how far the disks are is told apart. */
+        if (info->disk_total > 0) {
+            guint64 disk_left = MIN(info->disk_remaining, info->disk_total);
+
+            disks = g_strdup_printf(" (disks %u%%)", (guint)((info->disk_total - disk_left) *
+                                                            100 / info->disk_total));
+        }
+        tail = g_strdup_printf("%3u%%  %s sent, %s left%s  %s MiB/s  ETA %s", pct, sent_s,
+                               left_s, disks ? disks : "", rate_s, eta);
         /* "phase [bar] tail", the bar taking what the terminal leaves. */
         room = (gssize)width - 1 - (gssize)line->len - 4 - (gssize)strlen(tail);
         if (room >= BAR_MIN) {

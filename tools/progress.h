@@ -22,7 +22,8 @@ typedef struct cli_progress cli_progress;
  *
  * Starts a thread that calls ferry_domain_get_job_info() about five times
  * a second and redraws one line on @out with "\r": phase, a bar, percent,
- * MiB sent and left, rate and ETA.  A failed poll keeps the last line.
+ * MiB sent and left, rate and ETA, disks and memory counted together.  A
+ * failed poll keeps the last line.
  *
  * Returns: (transfer full): the running progress line.
  */
@@ -45,9 +46,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(cli_progress, cli_progress_stop)
  * @rate_bps: the transfer rate to show, bytes per second (0: unknown)
  * @width: the terminal's width in columns; the line is shorter than that
  *
+ * The totals are those of disk and memory together (a storage migration
+ * copies the disks first); when there are disks, how far they are is
+ * shown after what is left.
+ *
  * Returns: (transfer full): the progress line for @info, without "\r" or
  *   newline, e.g. "perform [#######     ]  58%  37.2 MiB sent, 27.0 MiB
- *   left  31.8 MiB/s  ETA 1 s".
+ *   left  31.8 MiB/s  ETA 1 s", or with disks "perform [##        ]  20%
+ *   20.0 MiB sent, 80.0 MiB left (disks 60%)  8.0 MiB/s  ETA 10 s".
  */
 char *cli_progress_format(const ferry_job_info *info, double rate_bps, guint width);
 

@@ -612,9 +612,14 @@ typedef struct {
                                * "tcp://host:port/"; NULL lets the destination choose */
     const char *dxml;         /* domain XML to use on the destination, or NULL */
     guint64 bandwidth_mib;    /* MiB/s; 0 means unlimited */
-    const char *const *migrate_disks; /* NULL-terminated targets ("vda") to copy with NON_SHARED_*;
+    /* Storage migration (FERRY_MIGRATE_NON_SHARED_DISK or _INC; both hosts
+     * must offer FERRY_FEATURE_MIGRATION_NBD, and protocol v3 is needed).
+     * Each field below is refused without one of those flags. */
+    const char *const *migrate_disks; /* NULL-terminated targets ("vda") to copy with
+                                       * NON_SHARED_*: no duplicates, at least one;
                                        * NULL = every disk that is not read-only */
-    guint disks_port;         /* NBD port on the destination; 0 = the destination chooses */
+    guint disks_port;         /* NBD port on the destination, 1..65535; 0 = the
+                               * destination chooses */
 } ferry_migrate_params;
 
 /**

@@ -52,8 +52,10 @@ ferry_domain *ferry_conn_migrate_finish(ferry_conn *dconn, const ferry_migrate_p
  * @error: return location for an error
  *
  * The v3 sequence, Begin to Confirm, keeping Perform's error over any later
- * one.  Used by ferry_domain_migrate() and by a source daemon running a
- * peer-to-peer migration.
+ * one.  Used by a source daemon running a peer-to-peer migration (what
+ * ferry_domain_migrate() runs for v3 too).  A storage migration
+ * (FERRY_MIGRATE_NON_SHARED_*) is refused with FERRY_ERROR_NO_SUPPORT
+ * unless both connections offer FERRY_FEATURE_MIGRATION_NBD.
  *
  * Returns: (transfer full): the domain on the destination, or NULL.
  */

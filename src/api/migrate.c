@@ -77,6 +77,79 @@ flags_error(const char *what, const char *reason, GError **error)
     return FALSE;
 }
 
+#define NON_SHARED ((guint)(FERRY_MIGRATE_NON_SHARED_DISK | FERRY_MIGRATE_NON_SHARED_INC))
+
+/* A disk target as domain XML names it: [a-z]+[a-z0-9]*. */
+static gboolean
+is_disk_target(const char *name)
+{
+    const char *c = name;
+
+    if (!g_ascii_islower(*c))
+        return FALSE;
+    while (g_ascii_islower(*c))
+        c++;
+    while (g_ascii_islower(*c) || g_ascii_isdigit(*c))
+        c++;
+    return *c == '\0';
+}
+
+static gboolean
+storage_error(const char *what, const char *param, GError **error)
+{
+    g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                "%s: params->%s is only for storage migration: it needs "
+                "FERRY_MIGRATE_NON_SHARED_DISK or FERRY_MIGRATE_NON_SHARED_INC", what, param);
+    return FALSE;
+}
+
+/* The storage migration parameters: migrate_disks and disks_port. */
+static gboolean
+check_storage(const ferry_migrate_params *p, const char *what, GError **error)
+{
+    const char *const *disks = p->migrate_disks;
+    g_autoptr(GHashTable) seen = NULL;
+
+    if ((p->flags & NON_SHARED) == NON_SHARED)
+        return flags_error(what, "FERRY_MIGRATE_NON_SHARED_DISK (copy whole disks) and "
+                           "FERRY_MIGRATE_NON_SHARED_INC (copy top images) exclude each "
+                           "other", error);
+    if (disks && !(p->flags & NON_SHARED))
+        return storage_error(what, "migrate_disks", error);
+    if (p->disks_port && !(p->flags & NON_SHARED))
+        return storage_error(what, "disks_port", error);
+    if (p->disks_port > G_MAXUINT16) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "%s: params->disks_port: %u is not a TCP port (1 to 65535, or 0 to let "
+                    "the destination choose)", what, p->disks_port);
+        return FALSE;
+    }
+    if (disks && !disks[0]) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "%s: params->migrate_disks is empty (NULL copies every disk that is not "
+                    "read-only)", what);
+        return FALSE;
+    }
+    if (!disks)
+        return TRUE;
+    /* A hash set: the list may come from a peer, and may be long. */
+    seen = g_hash_table_new(g_str_hash, g_str_equal);
+    for (gsize i = 0; disks[i]; i++) {
+        if (!is_disk_target(disks[i])) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                        "%s: params->migrate_disks: '%s' is not a disk target such as "
+                        "'vda' (lower-case letters, then letters or digits)", what, disks[i]);
+            return FALSE;
+        }
+        if (!g_hash_table_add(seen, (gpointer)disks[i])) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                        "%s: params->migrate_disks names disk '%s' twice", what, disks[i]);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
 /*
  * Checks @params (NULL means all defaults) and copies it to @ret_params, so
  * that drivers never see NULL.  @what names the call in errors.
@@ -101,8 +174,7 @@ check_params(const ferry_migrate_params *params, p2p_rule p2p, const char *what,
         return flags_error(what, "FERRY_MIGRATE_OFFLINE needs FERRY_MIGRATE_PERSIST_DEST: "
                            "a domain that does not run exists only as its persistent "
                            "definition", error);
-    if ((p.flags & FERRY_MIGRATE_OFFLINE) &&
-        (p.flags & (FERRY_MIGRATE_NON_SHARED_DISK | FERRY_MIGRATE_NON_SHARED_INC)))
+    if ((p.flags & FERRY_MIGRATE_OFFLINE) && (p.flags & NON_SHARED))
         return flags_error(what, "FERRY_MIGRATE_OFFLINE cannot copy disks "
                            "(FERRY_MIGRATE_NON_SHARED_*)", error);
     if (p2p == P2P_FORBIDDEN && (p.flags & FERRY_MIGRATE_PEER2PEER))
@@ -120,6 +192,8 @@ check_params(const ferry_migrate_params *params, p2p_rule p2p, const char *what,
                     "%s: params->dxml is empty (NULL uses the domain's own XML)", what);
         return FALSE;
     }
+    if (!check_storage(&p, what, error))
+        return FALSE;
     *ret_params = p;
     return TRUE;
 }
@@ -501,14 +575,14 @@ check_prepared_uri(ferry_conn *dconn, const char *phase, const char *uri_out,
     return FALSE;
 }
 
-ferry_domain *
-ferry_migrate_run_v3(ferry_domain *dom, ferry_conn *dconn, const ferry_migrate_params *params,
-                     ferry_migrate_stats *ret_stats, GError **error)
+/* The v3 sequence with checked parameters @params. */
+static ferry_domain *
+run_v3(ferry_domain *dom, ferry_conn *dconn, const ferry_migrate_params *params,
+       ferry_migrate_stats *ret_stats, GError **error)
 {
-    const char *what = "migration (protocol v3)";
     gint64 start = g_get_monotonic_time();
     ferry_migrate_stats stats = { .protocol = 3 };
-    ferry_migrate_params p;
+    ferry_migrate_params p = *params;
     g_autofree char *dom_xml = NULL;
     g_autofree char *cookie_begin = NULL;
     g_autofree char *cookie_prepare = NULL;
@@ -520,13 +594,6 @@ ferry_migrate_run_v3(ferry_domain *dom, ferry_conn *dconn, const ferry_migrate_p
     g_autoptr(GError) confirm_error = NULL;
     gboolean cancelled = FALSE;
     ferry_domain *ddom;
-
-    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
-    if (!check_nonnull(dom, "dom", what, error) || !check_nonnull(dconn, "dconn", what, error) ||
-        !check_params(params, P2P_ALLOWED, what, &p, error))
-        return NULL;
-    /* The caller is the runner: the phases themselves are not peer-to-peer. */
-    p.flags &= ~(guint)FERRY_MIGRATE_PEER2PEER;
 
     /* Begin takes the source's migration job: from here on, Confirm ends it. */
     dom_xml = ferry_domain_migrate_begin3(dom, &p, &cookie_begin, error);
@@ -569,6 +636,63 @@ ferry_migrate_run_v3(ferry_domain *dom, ferry_conn *dconn, const ferry_migrate_p
     if (!ddom)
         sequence_error(&perform_error, &finish_error, "Finish3", dconn, error);
     return ddom;
+}
+
+static gboolean
+supports(ferry_conn *conn, ferry_feature feature, gboolean *ret_supported, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+
+    if (ferry_conn_supports_feature(conn, feature, ret_supported, &local))
+        return TRUE;
+    g_set_error(error, local->domain, local->code,
+                "cannot ask '%s' which migration features it offers: %s",
+                ferry_conn_get_uri(conn), local->message);
+    return FALSE;
+}
+
+/* Storage migration copies disks over NBD, and only over NBD: both hosts
+ * must offer it. */
+static gboolean
+check_nbd(ferry_conn *sconn, ferry_conn *dconn, const char *what, GError **error)
+{
+    ferry_conn *conns[2] = { sconn, dconn };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(conns); i++) {
+        gboolean nbd = FALSE;
+
+        if (!conns[i])
+            continue;
+        if (!supports(conns[i], FERRY_FEATURE_MIGRATION_NBD, &nbd, error))
+            return FALSE;
+        if (!nbd) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
+                        "%s: storage migration needs NBD on both hosts: host '%s' does not "
+                        "offer it", what, ferry_conn_get_uri(conns[i]));
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+ferry_domain *
+ferry_migrate_run_v3(ferry_domain *dom, ferry_conn *dconn, const ferry_migrate_params *params,
+                     ferry_migrate_stats *ret_stats, GError **error)
+{
+    const char *what = "migration (protocol v3)";
+    ferry_migrate_params p;
+
+    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+    if (!check_nonnull(dom, "dom", what, error) || !check_nonnull(dconn, "dconn", what, error) ||
+        !check_params(params, P2P_ALLOWED, what, &p, error))
+        return NULL;
+    /* The caller is the runner: the phases themselves are not peer-to-peer. */
+    p.flags &= ~(guint)FERRY_MIGRATE_PEER2PEER;
+    /* Peer-to-peer, the client could only ask the source: this is where
+     * the destination is asked. */
+    if ((p.flags & NON_SHARED) && !check_nbd(dom->conn, dconn, what, error))
+        return NULL;
+    return run_v3(dom, dconn, &p, ret_stats, error);
 }
 
 /*
@@ -624,19 +748,6 @@ migrate_v1(ferry_domain *dom, ferry_conn *dconn, ferry_migrate_params *p, GError
     if (!ferry_domain_migrate_perform(dom, p, cookie, error))
         return NULL;
     return ferry_conn_migrate_finish(dconn, p, dest_name(dom, p), cookie, error);
-}
-
-static gboolean
-supports(ferry_conn *conn, ferry_feature feature, gboolean *ret_supported, GError **error)
-{
-    g_autoptr(GError) local = NULL;
-
-    if (ferry_conn_supports_feature(conn, feature, ret_supported, &local))
-        return TRUE;
-    g_set_error(error, local->domain, local->code,
-                "cannot ask '%s' which migration protocols it offers: %s",
-                ferry_conn_get_uri(conn), local->message);
-    return FALSE;
 }
 
 /* "v3, v2, v1", or "none". */
@@ -727,12 +838,23 @@ ferry_domain_migrate(ferry_domain *dom, ferry_conn *dconn, const ferry_migrate_p
                     "offer is v%d", what, stats.protocol);
         return NULL;
     }
+    if (p.flags & NON_SHARED) {
+        if (!check_nbd(dom->conn, dconn, what, error))
+            return NULL;
+        /* The NBD port travels in v3's cookies. */
+        if (stats.protocol < 3) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
+                        "%s: storage migration needs protocol v3, but the best both hosts "
+                        "offer is v%d", what, stats.protocol);
+            return NULL;
+        }
+    }
     g_debug("%s to '%s': protocol v%d, flags 0x%x", what, ferry_conn_get_uri(dconn),
             stats.protocol, p.flags);
 
     switch (stats.protocol) {
     case 3:
-        ddom = ferry_migrate_run_v3(dom, dconn, &p, &stats, error);
+        ddom = run_v3(dom, dconn, &p, &stats, error);
         break;
     case 2:
         ddom = migrate_v2(dom, dconn, &p, error);
@@ -776,6 +898,9 @@ ferry_domain_migrate_to_uri(ferry_domain *dom, const char *dconn_uri,
                     ferry_conn_get_uri(dom->conn));
         return FALSE;
     }
+    /* The source daemon asks the destination (ferry_migrate_run_v3). */
+    if ((p.flags & NON_SHARED) && !check_nbd(dom->conn, NULL, what, error))
+        return FALSE;
     if (!default_flags(dom, &p, error))
         return FALSE;
 

@@ -512,18 +512,44 @@ dispatch_domain_get_xml(dispatch_call *c, GError **error)
 /* the others.                                                               */
 /* ------------------------------------------------------------------------ */
 
-static ferry_migrate_params
+/* Migration parameters decoded from the wire, valid for one call: the
+ * strings belong to the call's args; `disks` is the NULL-terminated array
+ * params.migrate_disks points to. */
+typedef struct {
+    ferry_migrate_params p;
+    const char **disks;
+} wire_params;
+
+static void
+wire_params_clear(wire_params *w)
+{
+    g_free(w->disks);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(wire_params, wire_params_clear)
+
+static wire_params
 params_from_wire(const Ferry__MigrateParams *wire)
 {
-    ferry_migrate_params p = {
-        .flags = wire->flags,
-        .dname = wire->dname,
-        .uri = wire->uri,
-        .dxml = wire->dxml,
-        .bandwidth_mib = wire->has_bandwidth_mib ? wire->bandwidth_mib : 0,
+    wire_params w = {
+        .p = {
+            .flags = wire->flags,
+            .dname = wire->dname,
+            .uri = wire->uri,
+            .dxml = wire->dxml,
+            .bandwidth_mib = wire->has_bandwidth_mib ? wire->bandwidth_mib : 0,
+            .disks_port = wire->has_disks_port ? wire->disks_port : 0,
+        },
     };
 
-    return p;
+    /* No disks on the wire means NULL: every disk that is not read-only. */
+    if (wire->n_migrate_disks > 0) {
+        w.disks = g_new0(const char *, wire->n_migrate_disks + 1);
+        for (size_t i = 0; i < wire->n_migrate_disks; i++)
+            w.disks[i] = wire->migrate_disks[i];
+        w.p.migrate_disks = w.disks;
+    }
+    return w;
 }
 
 static gboolean
@@ -533,13 +559,13 @@ dispatch_domain_migrate_begin3(dispatch_call *c, GError **error)
         (const Ferry__DomainMigrateBegin3Args *)c->args;
     Ferry__DomainMigrateBegin3Ret ret = FERRY__DOMAIN_MIGRATE_BEGIN3_RET__INIT;
     g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
-    ferry_migrate_params params = params_from_wire(args->params);
+    g_auto(wire_params) params = params_from_wire(args->params);
     g_autofree char *xml = NULL;
     g_autofree char *cookie = NULL;
 
     if (!dom)
         return FALSE;
-    xml = ferry_domain_migrate_begin3(dom, &params, &cookie, error);
+    xml = ferry_domain_migrate_begin3(dom, &params.p, &cookie, error);
     if (!xml)
         return FALSE;
     ret.xml = xml;
@@ -553,11 +579,11 @@ dispatch_connect_migrate_prepare3(dispatch_call *c, GError **error)
     const Ferry__ConnectMigratePrepare3Args *args =
         (const Ferry__ConnectMigratePrepare3Args *)c->args;
     Ferry__ConnectMigratePrepare3Ret ret = FERRY__CONNECT_MIGRATE_PREPARE3_RET__INIT;
-    ferry_migrate_params params = params_from_wire(args->params);
+    g_auto(wire_params) params = params_from_wire(args->params);
     g_autofree char *cookie = NULL;
     g_autofree char *uri = NULL;
 
-    if (!ferry_conn_migrate_prepare3(c->conn, &params, args->dom_xml, args->cookie_in,
+    if (!ferry_conn_migrate_prepare3(c->conn, &params.p, args->dom_xml, args->cookie_in,
                                      &cookie, &uri, error))
         return FALSE;
     ret.cookie = cookie;
@@ -572,10 +598,10 @@ dispatch_domain_migrate_perform3(dispatch_call *c, GError **error)
         (const Ferry__DomainMigratePerform3Args *)c->args;
     Ferry__DomainMigratePerform3Ret ret = FERRY__DOMAIN_MIGRATE_PERFORM3_RET__INIT;
     g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
-    ferry_migrate_params params = params_from_wire(args->params);
+    g_auto(wire_params) params = params_from_wire(args->params);
     g_autofree char *cookie = NULL;
 
-    if (!dom || !ferry_domain_migrate_perform3(dom, &params, args->dconn_uri, args->cookie_in,
+    if (!dom || !ferry_domain_migrate_perform3(dom, &params.p, args->dconn_uri, args->cookie_in,
                                                &cookie, error))
         return FALSE;
     ret.cookie = cookie;
@@ -588,11 +614,11 @@ dispatch_connect_migrate_finish3(dispatch_call *c, GError **error)
     const Ferry__ConnectMigrateFinish3Args *args =
         (const Ferry__ConnectMigrateFinish3Args *)c->args;
     Ferry__ConnectMigrateFinish3Ret ret = FERRY__CONNECT_MIGRATE_FINISH3_RET__INIT;
-    ferry_migrate_params params = params_from_wire(args->params);
+    g_auto(wire_params) params = params_from_wire(args->params);
     g_autofree char *cookie = NULL;
     ferry_domain *ddom;
 
-    ddom = ferry_conn_migrate_finish3(c->conn, &params, args->dname, args->cookie_in,
+    ddom = ferry_conn_migrate_finish3(c->conn, &params.p, args->dname, args->cookie_in,
                                       &cookie, args->cancelled, error);
     ret.cookie = cookie;
     return reply_domain(c, ddom, &ret.base, &ret.dom);
@@ -605,9 +631,9 @@ dispatch_domain_migrate_confirm3(dispatch_call *c, GError **error)
         (const Ferry__DomainMigrateConfirm3Args *)c->args;
     Ferry__DomainMigrateConfirm3Ret ret = FERRY__DOMAIN_MIGRATE_CONFIRM3_RET__INIT;
     g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
-    ferry_migrate_params params = params_from_wire(args->params);
+    g_auto(wire_params) params = params_from_wire(args->params);
 
-    if (!dom || !ferry_domain_migrate_confirm3(dom, &params, args->cookie_in, args->cancelled,
+    if (!dom || !ferry_domain_migrate_confirm3(dom, &params.p, args->cookie_in, args->cancelled,
                                                error))
         return FALSE;
     return set_ret(c, &ret.base);
@@ -619,11 +645,11 @@ dispatch_connect_migrate_prepare2(dispatch_call *c, GError **error)
     const Ferry__ConnectMigratePrepare2Args *args =
         (const Ferry__ConnectMigratePrepare2Args *)c->args;
     Ferry__ConnectMigratePrepare2Ret ret = FERRY__CONNECT_MIGRATE_PREPARE2_RET__INIT;
-    ferry_migrate_params params = params_from_wire(args->params);
+    g_auto(wire_params) params = params_from_wire(args->params);
     g_autofree char *cookie = NULL;
     g_autofree char *uri = NULL;
 
-    if (!ferry_conn_migrate_prepare2(c->conn, &params, args->dom_xml, &cookie, &uri, error))
+    if (!ferry_conn_migrate_prepare2(c->conn, &params.p, args->dom_xml, &cookie, &uri, error))
         return FALSE;
     ret.cookie = cookie;
     ret.uri = uri;
@@ -637,9 +663,9 @@ dispatch_domain_migrate_perform(dispatch_call *c, GError **error)
         (const Ferry__DomainMigratePerformArgs *)c->args;
     Ferry__DomainMigratePerformRet ret = FERRY__DOMAIN_MIGRATE_PERFORM_RET__INIT;
     g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
-    ferry_migrate_params params = params_from_wire(args->params);
+    g_auto(wire_params) params = params_from_wire(args->params);
 
-    if (!dom || !ferry_domain_migrate_perform(dom, &params, args->cookie_in, error))
+    if (!dom || !ferry_domain_migrate_perform(dom, &params.p, args->cookie_in, error))
         return FALSE;
     return set_ret(c, &ret.base);
 }
@@ -650,9 +676,9 @@ dispatch_connect_migrate_finish2(dispatch_call *c, GError **error)
     const Ferry__ConnectMigrateFinish2Args *args =
         (const Ferry__ConnectMigrateFinish2Args *)c->args;
     Ferry__ConnectMigrateFinish2Ret ret = FERRY__CONNECT_MIGRATE_FINISH2_RET__INIT;
-    ferry_migrate_params params = params_from_wire(args->params);
+    g_auto(wire_params) params = params_from_wire(args->params);
 
-    return reply_domain(c, ferry_conn_migrate_finish2(c->conn, &params, args->dname,
+    return reply_domain(c, ferry_conn_migrate_finish2(c->conn, &params.p, args->dname,
                                                       args->cookie_in, args->ok, error),
                         &ret.base, &ret.dom);
 }
@@ -663,11 +689,11 @@ dispatch_connect_migrate_prepare(dispatch_call *c, GError **error)
     const Ferry__ConnectMigratePrepareArgs *args =
         (const Ferry__ConnectMigratePrepareArgs *)c->args;
     Ferry__ConnectMigratePrepareRet ret = FERRY__CONNECT_MIGRATE_PREPARE_RET__INIT;
-    ferry_migrate_params params = params_from_wire(args->params);
+    g_auto(wire_params) params = params_from_wire(args->params);
     g_autofree char *cookie = NULL;
     g_autofree char *uri = NULL;
 
-    if (!ferry_conn_migrate_prepare(c->conn, &params, &cookie, &uri, error))
+    if (!ferry_conn_migrate_prepare(c->conn, &params.p, &cookie, &uri, error))
         return FALSE;
     ret.cookie = cookie;
     ret.uri = uri;
@@ -680,9 +706,9 @@ dispatch_connect_migrate_finish(dispatch_call *c, GError **error)
     const Ferry__ConnectMigrateFinishArgs *args =
         (const Ferry__ConnectMigrateFinishArgs *)c->args;
     Ferry__ConnectMigrateFinishRet ret = FERRY__CONNECT_MIGRATE_FINISH_RET__INIT;
-    ferry_migrate_params params = params_from_wire(args->params);
+    g_auto(wire_params) params = params_from_wire(args->params);
 
-    return reply_domain(c, ferry_conn_migrate_finish(c->conn, &params, args->dname,
+    return reply_domain(c, ferry_conn_migrate_finish(c->conn, &params.p, args->dname,
                                                      args->cookie_in, error),
                         &ret.base, &ret.dom);
 }

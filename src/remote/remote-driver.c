@@ -484,6 +484,12 @@ params_to_wire(const ferry_migrate_params *params, Ferry__MigrateParams *wire)
     wire->dxml = (char *)params->dxml;
     wire->has_bandwidth_mib = params->bandwidth_mib != 0;
     wire->bandwidth_mib = params->bandwidth_mib;
+    /* The API refused an empty list: none on the wire means NULL. */
+    wire->migrate_disks = (char **)params->migrate_disks;
+    wire->n_migrate_disks =
+        params->migrate_disks ? g_strv_length((char **)params->migrate_disks) : 0;
+    wire->has_disks_port = params->disks_port != 0;
+    wire->disks_port = params->disks_port;
     return wire;
 }
 

@@ -24,8 +24,13 @@
  *                    and waits (up to 30 s) until someone reads the
  *                    domain's job information: a deterministic "slow"
  *                    migration for tests
- * hostname, migration, fail and hold are the host's: reconnecting with a
- * different value is refused.
+ *   nbd=yes|no       whether the host offers storage migration over NBD
+ *                    (FERRY_FEATURE_MIGRATION_NBD; default no).  With yes,
+ *                    the NON_SHARED flags are accepted: nothing is copied,
+ *                    the disks asked for are checked against the domain
+ *                    and recorded (ferry_test_driver_storage_record())
+ * hostname, migration, fail, hold and nbd are the host's: reconnecting with
+ * a different value is refused.
  */
 #include "ferry-config.h"
 
@@ -46,6 +51,7 @@ test_host_free(test_host *host)
     ferry_event_bus_free(host->bus);
     ferry_domain_obj_list_free(host->domains);
     g_hash_table_unref(host->pending_v1);
+    ferry_test_storage_record_free(host->record);
     g_mutex_clear(&host->lock);
     g_free(host->host_uuid);
     g_free(host->hostname);
@@ -108,6 +114,7 @@ typedef struct {
     const char *migration;
     const char *fail;
     const char *hold;
+    const char *nbd;
 } host_settings;
 
 static gboolean
@@ -128,13 +135,14 @@ static gboolean
 read_settings(const ferry_uri *uri, host_settings *s, GError **error)
 {
     static const char *const allowed[] = {
-        "host_uuid", "hostname", "migration", "fail", "hold", NULL,
+        "host_uuid", "hostname", "migration", "fail", "hold", "nbd", NULL,
     };
     static const char *const protocols[] = { "v3", "v2", "v1", "none", NULL };
     static const char *const phases[] = {
         "begin", "prepare", "perform", "finish", "confirm", NULL,
     };
     static const char *const holds[] = { "perform", NULL };
+    static const char *const yes_no[] = { "yes", "no", NULL };
 
     if (!ferry_uri_check_params(uri, allowed, error))
         return FALSE;
@@ -143,6 +151,7 @@ read_settings(const ferry_uri *uri, host_settings *s, GError **error)
     s->migration = ferry_uri_get_param(uri, "migration");
     s->fail = ferry_uri_get_param(uri, "fail");
     s->hold = ferry_uri_get_param(uri, "hold");
+    s->nbd = ferry_uri_get_param(uri, "nbd");
     if (s->uuid && !g_uuid_string_is_valid(s->uuid)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
                     "URI '%s': host_uuid '%s' is not a valid uuid", uri->original, s->uuid);
@@ -150,7 +159,8 @@ read_settings(const ferry_uri *uri, host_settings *s, GError **error)
     }
     return check_choice(uri, "migration", s->migration, protocols, error) &&
            check_choice(uri, "fail", s->fail, phases, error) &&
-           check_choice(uri, "hold", s->hold, holds, error);
+           check_choice(uri, "hold", s->hold, holds, error) &&
+           check_choice(uri, "nbd", s->nbd, yes_no, error);
 }
 
 static int
@@ -172,6 +182,7 @@ test_host_new(const char *uuid, const char *name, const host_settings *s)
     host->migration = protocol_number(s->migration);
     host->fail = g_strdup(s->fail);
     host->hold = g_strdup(s->hold);
+    host->nbd = g_strcmp0(s->nbd, "yes") == 0;
     host->domains = ferry_domain_obj_list_new();
     host->bus = ferry_event_bus_new();
     g_mutex_init(&host->lock);
@@ -201,7 +212,8 @@ check_reconnect(const ferry_uri *uri, const host_settings *s, test_host *host,
     return check_same(uri, "hostname", s->hostname, host->hostname, error) &&
            check_same(uri, "migration", s->migration, names[host->migration], error) &&
            check_same(uri, "fail", s->fail, host->fail, error) &&
-           check_same(uri, "hold", s->hold, host->hold, error);
+           check_same(uri, "hold", s->hold, host->hold, error) &&
+           check_same(uri, "nbd", s->nbd, host->nbd ? "yes" : "no", error);
 }
 
 static gboolean
@@ -296,6 +308,9 @@ test_conn_supports_feature(ferry_conn *conn, ferry_feature feature,
     case FERRY_FEATURE_MIGRATION_V3:
     case FERRY_FEATURE_MIGRATION_P2P:
         *ret_supported = offered >= 3;
+        break;
+    case FERRY_FEATURE_MIGRATION_NBD:
+        *ret_supported = test_host_of(conn)->nbd;
         break;
     default:
         *ret_supported = FALSE;

@@ -11,6 +11,7 @@
 
 #include "api/event-bus.h"
 #include "driver/domain-obj.h"
+#include "test/test-driver.h"
 
 G_BEGIN_DECLS
 
@@ -27,10 +28,12 @@ typedef struct {
     int migration;                  /* highest protocol offered: 3, 2, 1 or 0 */
     char *fail;                     /* phase that fails (URI fail=), or NULL */
     char *hold;                     /* phase that waits for a job-info reader, or NULL */
+    gboolean nbd;                   /* offers storage migration (URI nbd=yes) */
     ferry_domain_obj_list *domains;
     ferry_event_bus *bus;
-    GMutex lock;                    /* guards pending_v1 */
+    GMutex lock;                    /* guards pending_v1 and record */
     GHashTable *pending_v1;         /* ids of v1 migrations Prepare announced */
+    ferry_test_storage_record *record; /* what the v3 phases last got, or NULL */
 } test_host;
 
 /**

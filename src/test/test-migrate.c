@@ -17,6 +17,14 @@
  * received nothing.  In v1 there is no incoming domain before Perform:
  * Perform creates it on the destination from the source's definition.
  *
+ * Storage migration (NON_SHARED flags, hosts opened with nbd=yes, v3
+ * only): nothing is copied.  Begin checks the disks asked for against the
+ * domain (every disk that is not read-only when none are named) and lists
+ * them in its cookie, each TEST_DISK_BYTES big; Prepare checks them against
+ * the incoming definition and announces an NBD port (params->disks_port,
+ * else TEST_NBD_PORT); Perform counts the disks as copied.  Each host
+ * records what its v3 phases received (ferry_test_driver_storage_record()).
+ *
  * Jobs: Begin takes the source's FERRY_JOB_MIGRATION_OUT job (owner
  * "migration ID") and Confirm ends it; Prepare takes the incoming domain's
  * FERRY_JOB_MIGRATION_IN job and Finish ends it.  v1/v2 Perform takes and
@@ -34,6 +42,13 @@
 /* How long a held Perform waits for someone to read the job information. */
 #define HOLD_SECONDS 30
 
+/* The size every disk of a test domain has, for a storage migration. */
+#define TEST_DISK_BYTES (16 * 1024 * 1024)
+/* The NBD port a destination announces when the caller chose none. */
+#define TEST_NBD_PORT 10809
+
+#define NON_SHARED ((guint)(FERRY_MIGRATE_NON_SHARED_DISK | FERRY_MIGRATE_NON_SHARED_INC))
+
 typedef struct {
     char *id;                   /* the migration the job belongs to */
     const char *phase;          /* for the job information: "begin"… or "" */
@@ -44,6 +59,8 @@ typedef struct {
     gboolean offline;           /* incoming: only the definition travels */
     guint64 mem_total;
     guint64 mem_processed;
+    guint64 disk_total;         /* source: the disks Begin chose, TEST_DISK_BYTES each */
+    guint64 disk_processed;
     gint64 total_ms;
     gint64 downtime_ms;
     gboolean hold_waiting;      /* a held Perform waits for a reader */
@@ -92,6 +109,8 @@ priv_start(ferry_domain_obj *obj, const char *id, const char *phase)
     priv->offline = FALSE;
     priv->mem_total = obj->live ? obj->live->memory_kib * 1024 : 0;
     priv->mem_processed = 0;
+    priv->disk_total = 0;
+    priv->disk_processed = 0;
     priv->total_ms = 0;
     priv->downtime_ms = 0;
     return priv;
@@ -225,6 +244,179 @@ find_destination(const char *uri, GError **error)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Storage migration: checked and recorded, nothing copied                   */
+/* ------------------------------------------------------------------------ */
+
+void
+ferry_test_storage_record_free(ferry_test_storage_record *record)
+{
+    if (!record)
+        return;
+    g_strfreev(record->migrate_disks);
+    g_strfreev(record->disks);
+    g_free(record);
+}
+
+ferry_test_storage_record *
+ferry_test_driver_storage_record(const char *host_uuid)
+{
+    g_autoptr(test_host) host = test_host_find(host_uuid);
+    /* Declared after host, so released before it. */
+    g_autoptr(GMutexLocker) locker = NULL;
+    ferry_test_storage_record *copy;
+
+    if (!host)
+        return NULL;
+    locker = g_mutex_locker_new(&host->lock);
+    if (!host->record)
+        return NULL;
+    copy = g_new0(ferry_test_storage_record, 1);
+    *copy = *host->record;
+    copy->migrate_disks = g_strdupv(host->record->migrate_disks);
+    copy->disks = g_strdupv(host->record->disks);
+    return copy;
+}
+
+/* The record of @host, created on first use (host->lock held). */
+static ferry_test_storage_record *
+record_of(test_host *host)
+{
+    if (!host->record)
+        host->record = g_new0(ferry_test_storage_record, 1);
+    return host->record;
+}
+
+/* Records the parameters a v3 phase received. */
+static void
+record_params(test_host *host, const ferry_migrate_params *params)
+{
+    ferry_test_storage_record *r;
+
+    g_mutex_lock(&host->lock);
+    r = record_of(host);
+    r->flags = params->flags;
+    g_strfreev(r->migrate_disks);
+    r->migrate_disks = g_strdupv((char **)params->migrate_disks);
+    r->disks_port = params->disks_port;
+    g_mutex_unlock(&host->lock);
+}
+
+/* Records the disks of a storage migration, in the order of @disks
+ * (ferry_cookie_disk*), and the NBD port announced (0: none). */
+static void
+record_disks(test_host *host, const GPtrArray *disks, guint nbd_port)
+{
+    g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
+    ferry_test_storage_record *r;
+
+    for (guint i = 0; disks && i < disks->len; i++)
+        g_strv_builder_add(builder, ((ferry_cookie_disk *)disks->pdata[i])->target);
+    g_mutex_lock(&host->lock);
+    r = record_of(host);
+    g_strfreev(r->disks);
+    r->disks = disks && disks->len ? g_strv_builder_end(builder) : NULL;
+    r->nbd_port = nbd_port;
+    g_mutex_unlock(&host->lock);
+}
+
+static gboolean
+storage_offered(test_host *host, const char *phase, GError **error)
+{
+    if (host->nbd)
+        return TRUE;
+    g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
+                "%s: test host '%s' does not offer storage migration over NBD (URI "
+                "parameter nbd=yes)", phase, host->hostname);
+    return FALSE;
+}
+
+/* Protocols v1 and v2 have no cookie to carry an NBD port in. */
+static gboolean
+refuse_storage(const ferry_migrate_params *params, const char *phase, GError **error)
+{
+    if (!(params->flags & NON_SHARED))
+        return TRUE;
+    g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
+                "%s: storage migration (FERRY_MIGRATE_NON_SHARED_*) needs protocol v3",
+                phase);
+    return FALSE;
+}
+
+/* Adds disk @disk of domain @def to @cookie, or says why it is not copied. */
+static gboolean
+add_disk_to_copy(const ferry_domain_def *def, const char *target,
+                 ferry_migration_cookie *cookie, GError **error)
+{
+    const ferry_disk_def *disk = ferry_domain_def_find_disk(def, target);
+
+    if (!disk) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "domain '%s' has no disk '%s'", def->name, target);
+        return FALSE;
+    }
+    if (disk->readonly) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "domain '%s': disk '%s' is read-only, so it is not copied: leave it "
+                    "out of migrate_disks", def->name, target);
+        return FALSE;
+    }
+    ferry_migration_cookie_add_disk(cookie, target, ferry_disk_format_to_string(disk->format),
+                                    TEST_DISK_BYTES);
+    return TRUE;
+}
+
+/*
+ * Begin of a storage migration: the disks to copy -- those named, else
+ * every disk that is not read-only -- go into @cookie.  Lock of @obj held.
+ */
+static gboolean
+choose_disks(test_host *host, ferry_domain_obj *obj, const ferry_migrate_params *params,
+             ferry_migration_cookie *cookie, GError **error)
+{
+    const ferry_domain_def *def = obj->live;
+
+    if (!storage_offered(host, "Begin3", error))
+        return FALSE;
+    for (gsize i = 0; params->migrate_disks && params->migrate_disks[i]; i++) {
+        if (!add_disk_to_copy(def, params->migrate_disks[i], cookie, error))
+            return FALSE;
+    }
+    for (guint i = 0; !params->migrate_disks && i < def->disks->len; i++) {
+        const ferry_disk_def *disk = def->disks->pdata[i];
+
+        if (!disk->readonly && !add_disk_to_copy(def, disk->target, cookie, error))
+            return FALSE;
+    }
+    record_disks(host, cookie->disks, 0);
+    return TRUE;
+}
+
+/*
+ * Prepare of a storage migration: the disks Begin listed must exist in the
+ * incoming definition @def; @out announces them and the NBD port.
+ */
+static gboolean
+receive_disks(test_host *host, const ferry_migrate_params *params,
+              const ferry_domain_def *def, const GPtrArray *disks,
+              ferry_migration_cookie *out, GError **error)
+{
+    for (guint i = 0; i < disks->len; i++) {
+        const ferry_cookie_disk *disk = disks->pdata[i];
+
+        if (!ferry_domain_def_find_disk(def, disk->target)) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                        "domain '%s' has no disk '%s'", def->name, disk->target);
+            return FALSE;
+        }
+        ferry_migration_cookie_add_disk(out, disk->target, disk->format, disk->capacity);
+    }
+    out->has_nbd = TRUE;
+    out->nbd_port = params->disks_port ? params->disks_port : TEST_NBD_PORT;
+    record_disks(host, out->disks, out->nbd_port);
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Source side                                                               */
 /* ------------------------------------------------------------------------ */
 
@@ -274,6 +466,8 @@ begin_locked(test_host *host, ferry_domain_obj *obj, const ferry_migrate_params 
                     "are shut off", obj->name);
         return NULL;
     }
+    if ((params->flags & NON_SHARED) && !choose_disks(host, obj, params, cookie, error))
+        return NULL;
     xml = begin_xml(obj, params, error);
     if (!xml)
         return NULL;
@@ -281,7 +475,8 @@ begin_locked(test_host *host, ferry_domain_obj *obj, const ferry_migrate_params 
     cookie->dom_uuid = g_strdup(obj->uuid);
     if (params->flags & FERRY_MIGRATE_PERSIST_DEST)
         cookie->persistent = ferry_domain_def_copy(obj->def ? obj->def : obj->live);
-    priv_start(obj, cookie->id, "begin");
+    priv_start(obj, cookie->id, "begin")->disk_total =
+        (guint64)cookie->disks->len * TEST_DISK_BYTES;
     return xml;
 }
 
@@ -297,6 +492,7 @@ test_domain_migrate_begin3(ferry_domain *dom, const ferry_migrate_params *params
 
     if (!offers(host, 3, "Begin3", error))
         return NULL;
+    record_params(host, params);
     obj = ferry_domain_obj_list_lookup(host->domains, dom, host->hostname, error);
     if (!obj)
         return NULL;
@@ -452,6 +648,7 @@ transfer(test_host *host, ferry_domain_obj *obj, const ferry_migrate_params *par
 
     g_mutex_lock(&obj->lock);
     priv->mem_processed = priv->mem_total;
+    priv->disk_processed = priv->disk_total;
     priv->total_ms = MAX((g_get_monotonic_time() - start) / 1000, 1);
     priv->downtime_ms = 1;
     g_mutex_unlock(&obj->lock);
@@ -514,6 +711,27 @@ add_statistics(ferry_migration_cookie *cookie, ferry_domain_obj *obj)
     cookie->downtime_ms = priv->downtime_ms;
     cookie->data_total = priv->mem_total;
     cookie->data_transferred = priv->mem_processed;
+    cookie->disk_total = priv->disk_total;
+    cookie->disk_transferred = priv->disk_processed;
+}
+
+/* Perform of a storage migration: the disks go to the NBD port Prepare
+ * announced, so there must be one. */
+static gboolean
+check_nbd_announced(ferry_domain_obj *obj, const ferry_migrate_params *params,
+                    const ferry_migration_cookie *in, GError **error)
+{
+    gboolean disks;
+
+    g_mutex_lock(&obj->lock);
+    disks = priv_of(obj)->disk_total > 0;
+    g_mutex_unlock(&obj->lock);
+    if (!(params->flags & NON_SHARED) || !disks || (in->has_nbd && in->nbd_port))
+        return TRUE;
+    g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                "Perform3: the destination announced no NBD port for the disks of domain "
+                "'%s'", obj->name);
+    return FALSE;
 }
 
 /* Peer-to-peer: this host runs the whole v3 sequence itself. */
@@ -538,6 +756,8 @@ perform_p2p(test_host *host, ferry_domain *dom, const ferry_migrate_params *para
     cookie->setup_ms = stats.setup_ms;
     cookie->data_total = stats.data_total;
     cookie->data_transferred = stats.data_transferred;
+    cookie->disk_total = stats.disk_total;
+    cookie->disk_transferred = stats.disk_transferred;
     *ret_cookie_out = format_cookie(cookie);
     return TRUE;
 }
@@ -554,13 +774,14 @@ test_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *para
 
     if (!offers(host, 3, "Perform3", error))
         return FALSE;
+    record_params(host, params);
     if (params->flags & FERRY_MIGRATE_PEER2PEER)
         return perform_p2p(host, dom, params, dconn_uri, ret_cookie_out, error);
     in = parse_cookie(cookie_in, "Perform3", error);
     if (!in)
         return FALSE;
     obj = source_job(host, dom, in->id, "perform", error);
-    if (!obj)
+    if (!obj || !check_nbd_announced(obj, params, in, error))
         return FALSE;
     out = ferry_migration_cookie_new(in->id, host->host_uuid, host->hostname);
     /* Offline, only the definition travels: there is nothing to send. */
@@ -588,6 +809,7 @@ test_domain_migrate_confirm3(ferry_domain *dom, const ferry_migrate_params *para
 
     if (!offers(host, 3, "Confirm3", error))
         return FALSE;
+    record_params(host, params);
     if (cookie_in) {
         in = parse_cookie(cookie_in, "Confirm3", error);
         if (!in)
@@ -619,7 +841,7 @@ test_domain_migrate_perform(ferry_domain *dom, const ferry_migrate_params *param
     g_autofree char *owner = NULL;
     gboolean active;
 
-    if (!offers(host, 1, "Perform", error))
+    if (!offers(host, 1, "Perform", error) || !refuse_storage(params, "Perform", error))
         return FALSE;
     /* v1 and v2 have no Begin: the same-host check is here. */
     in = parse_peer_cookie(host, cookie_in, "Perform", error);
@@ -766,25 +988,27 @@ choose_uri(test_host *host, const ferry_migrate_params *params, char **ret_uri,
     return TRUE;
 }
 
-/* Prepare of v3 and v2: the incoming domain from @dom_xml. */
+/* Prepare of v3 and v2: the incoming domain from @dom_xml; @disks
+ * (ferry_cookie_disk*), for a storage migration, those Begin listed. */
 static gboolean
 prepare_incoming(test_host *host, const ferry_migrate_params *params, const char *dom_xml,
-                 const char *id, char **ret_cookie_out, char **ret_uri_out, GError **error)
+                 const char *id, const GPtrArray *disks, char **ret_cookie_out,
+                 char **ret_uri_out, GError **error)
 {
-    g_autoptr(ferry_migration_cookie) out = NULL;
+    g_autoptr(ferry_migration_cookie) out =
+        ferry_migration_cookie_new(id, host->host_uuid, host->hostname);
     g_autoptr(ferry_domain_obj) obj = NULL;
+    g_autoptr(ferry_domain_def) def = NULL;
     g_autofree char *uri = NULL;
-    ferry_domain_def *def;
 
     if (!inject(host, "prepare", error) || !choose_uri(host, params, &uri, error))
         return FALSE;
     def = ferry_domain_def_parse_string(dom_xml, "the migrated domain's XML", 0, error);
-    if (!def)
+    if (!def || (disks && !receive_disks(host, params, def, disks, out, error)))
         return FALSE;
-    obj = add_incoming(host, def, params, id, FALSE, error);
+    obj = add_incoming(host, g_steal_pointer(&def), params, id, FALSE, error);
     if (!obj)
         return FALSE;
-    out = ferry_migration_cookie_new(id, host->host_uuid, host->hostname);
     *ret_cookie_out = format_cookie(out);
     *ret_uri_out = g_steal_pointer(&uri);
     return TRUE;
@@ -800,11 +1024,15 @@ test_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *params
 
     if (!offers(host, 3, "Prepare3", error))
         return FALSE;
+    record_params(host, params);
+    if ((params->flags & NON_SHARED) && !storage_offered(host, "Prepare3", error))
+        return FALSE;
     in = parse_peer_cookie(host, cookie_in, "Prepare3", error);
     if (!in)
         return FALSE;
-    return prepare_incoming(host, params, dom_xml, in->id, ret_cookie_out, ret_uri_out,
-                            error);
+    return prepare_incoming(host, params, dom_xml, in->id,
+                            (params->flags & NON_SHARED) ? in->disks : NULL, ret_cookie_out,
+                            ret_uri_out, error);
 }
 
 gboolean
@@ -815,9 +1043,10 @@ test_conn_migrate_prepare2(ferry_conn *dconn, const ferry_migrate_params *params
     test_host *host = test_host_of(dconn);
     g_autofree char *id = g_uuid_string_random();
 
-    if (!offers(host, 2, "Prepare2", error))
+    if (!offers(host, 2, "Prepare2", error) || !refuse_storage(params, "Prepare2", error))
         return FALSE;
-    return prepare_incoming(host, params, dom_xml, id, ret_cookie_out, ret_uri_out, error);
+    return prepare_incoming(host, params, dom_xml, id, NULL, ret_cookie_out, ret_uri_out,
+                            error);
 }
 
 gboolean
@@ -828,7 +1057,8 @@ test_conn_migrate_prepare(ferry_conn *dconn, const ferry_migrate_params *params,
     g_autoptr(ferry_migration_cookie) out = NULL;
     g_autofree char *uri = NULL;
 
-    if (!offers(host, 1, "Prepare", error) || !inject(host, "prepare", error) ||
+    if (!offers(host, 1, "Prepare", error) || !refuse_storage(params, "Prepare", error) ||
+        !inject(host, "prepare", error) ||
         !choose_uri(host, params, &uri, error))
         return FALSE;
     out = ferry_migration_cookie_new(NULL, host->host_uuid, host->hostname);
@@ -954,8 +1184,10 @@ test_conn_migrate_finish3(ferry_conn *dconn, const ferry_migrate_params *params,
     g_autoptr(ferry_migration_cookie) out = NULL;
     ferry_domain *ddom;
 
-    if (!offers(host, 3, "Finish3", error) ||
-        !parse_optional(cookie_in, "Finish3", &in, error))
+    if (!offers(host, 3, "Finish3", error))
+        return NULL;
+    record_params(host, params);
+    if (!parse_optional(cookie_in, "Finish3", &in, error))
         return NULL;
     ddom = finish_incoming(dconn, params, dname, in, !cancelled, "Finish3", error);
     if (!ddom)
@@ -1022,6 +1254,9 @@ test_domain_get_job_info(ferry_domain *dom, ferry_job_info *ret_info, GError **e
     ret_info->mem_total = priv->mem_total;
     ret_info->mem_processed = priv->mem_processed;
     ret_info->mem_remaining = priv->mem_total - priv->mem_processed;
+    ret_info->disk_total = priv->disk_total;
+    ret_info->disk_processed = priv->disk_processed;
+    ret_info->disk_remaining = priv->disk_total - priv->disk_processed;
     ret_info->downtime_ms = priv->downtime_ms;
     ret_info->total_ms = priv->total_ms;
     if (priv->hold_waiting) {

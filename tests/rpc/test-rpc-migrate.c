@@ -5,6 +5,8 @@
  * sequences as tests/api/test-migrate.c, but every phase crosses the wire;
  * plus job information read on the source's connection while another
  * thread waits in Perform, and peer-to-peer run by the source daemon.
+ * Storage migration parameters make the round trip through both daemons:
+ * the test driver records what its phases received.
  */
 #include "ferry-config.h"
 
@@ -16,6 +18,7 @@
 
 #define WEB1_UUID "3f1e6a2c-5b7d-4e8f-9a0b-1c2d3e4f5a6b"
 #define DST_UUID "8b1d2f60-2c4e-4e0a-9f3b-6d5c4b3a2918"
+#define SRC_UUID "c4a1e2d3-9b8f-4e7a-8d6c-5b4a39281706"
 
 static const char *web1_xml =
     "<domain type='test'>\n"
@@ -24,6 +27,26 @@ static const char *web1_xml =
     "  <memory unit='MiB'>64</memory>\n"
     "  <vcpu>1</vcpu>\n"
     "  <os><type arch='x86_64' machine='pc'>hvm</type></os>\n"
+    "</domain>\n";
+
+/* web1 with two disks, for storage migration. */
+static const char *web1_disks_xml =
+    "<domain type='test'>\n"
+    "  <name>web1</name>\n"
+    "  <uuid>" WEB1_UUID "</uuid>\n"
+    "  <memory unit='MiB'>64</memory>\n"
+    "  <vcpu>1</vcpu>\n"
+    "  <os><type arch='x86_64' machine='pc'>hvm</type></os>\n"
+    "  <devices>\n"
+    "    <disk type='file' device='disk'>\n"
+    "      <source file='/var/lib/ferry/images/web1-vda.raw'/>\n"
+    "      <target dev='vda'/>\n"
+    "    </disk>\n"
+    "    <disk type='file' device='disk'>\n"
+    "      <source file='/var/lib/ferry/images/web1-vdb.raw'/>\n"
+    "      <target dev='vdb'/>\n"
+    "    </disk>\n"
+    "  </devices>\n"
     "</domain>\n";
 
 static const ferry_driver *const daemon_drivers[] = { &ferry_test_driver, NULL };
@@ -78,15 +101,21 @@ open_on(daemons *f, int i, const char *name, const char *params)
 }
 
 static ferry_domain *
-start_web1(ferry_conn *conn)
+start_domain(ferry_conn *conn, const char *xml)
 {
     g_autoptr(GError) error = NULL;
-    ferry_domain *dom = ferry_domain_define_xml(conn, web1_xml, &error);
+    ferry_domain *dom = ferry_domain_define_xml(conn, xml, &error);
 
     g_assert_no_error(error);
     g_assert_true(ferry_domain_start(dom, 0, &error));
     g_assert_no_error(error);
     return dom;
+}
+
+static ferry_domain *
+start_web1(ferry_conn *conn)
+{
+    return start_domain(conn, web1_xml);
 }
 
 static void
@@ -279,6 +308,124 @@ test_p2p(daemons *f, gconstpointer data)
     assert_domain(src, "web1", FERRY_DOMAIN_SHUTOFF, FERRY_SHUTOFF_MIGRATED);
 }
 
+static void
+assert_strv(char **got, const char *const *want)
+{
+    g_autofree char *got_s = got ? g_strjoinv(",", got) : g_strdup("(null)");
+    g_autofree char *want_s = want ? g_strjoinv(",", (char **)want) : g_strdup("(null)");
+
+    g_assert_cmpstr(got_s, ==, want_s);
+}
+
+/*
+ * migrate_disks and disks_port cross the wire to both daemons: the source
+ * daemon's Begin and the destination daemon's Prepare record what they
+ * got; with no list, NULL arrives (every writable disk).
+ */
+static void
+test_storage_params(daemons *f, gconstpointer data)
+{
+    static const char *const vdb_vda[] = { "vdb", "vda", NULL };
+    static const char *const vdz[] = { "vdz", NULL };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_conn) src = open_on(f, 0, "src", "host_uuid=" SRC_UUID "&nbd=yes");
+    g_autoptr(ferry_conn) dst = open_on(f, 1, "dst", "host_uuid=" DST_UUID "&nbd=yes");
+    g_autoptr(ferry_domain) dom = start_domain(src, web1_disks_xml);
+    g_autoptr(ferry_domain) ddom = NULL;
+    g_autoptr(ferry_domain) back = NULL;
+    g_autoptr(ferry_test_storage_record) srec = NULL;
+    g_autoptr(ferry_test_storage_record) drec = NULL;
+    ferry_migrate_params params = { .flags = FERRY_MIGRATE_NON_SHARED_DISK,
+                                    .migrate_disks = vdz, .disks_port = 10900 };
+    ferry_migrate_stats stats = { 0 };
+    gboolean supported = FALSE;
+
+    g_assert_true(ferry_conn_supports_feature(dst, FERRY_FEATURE_MIGRATION_NBD, &supported,
+                                              &error));
+    g_assert_true(supported);
+    /* The source daemon's refusal, with its code and words. */
+    g_assert_null(ferry_domain_migrate(dom, dst, &params, NULL, &error));
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG);
+    g_assert_cmpstr(error->message, ==, "domain 'web1' has no disk 'vdz'");
+    g_clear_error(&error);
+    assert_empty(dst);
+
+    params.migrate_disks = vdb_vda;
+    ddom = ferry_domain_migrate(dom, dst, &params, &stats, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(ddom);
+    g_assert_cmpuint(stats.disk_total, ==, 2 * 16 * 1024 * 1024);
+    g_assert_cmpuint(stats.disk_transferred, ==, 2 * 16 * 1024 * 1024);
+    srec = ferry_test_driver_storage_record(SRC_UUID);
+    drec = ferry_test_driver_storage_record(DST_UUID);
+    g_assert_nonnull(srec);
+    g_assert_nonnull(drec);
+    g_assert_cmphex(srec->flags, ==, FERRY_MIGRATE_NON_SHARED_DISK | FERRY_MIGRATE_LIVE);
+    assert_strv(srec->migrate_disks, vdb_vda);
+    g_assert_cmpuint(srec->disks_port, ==, 10900);
+    assert_strv(srec->disks, vdb_vda);
+    g_assert_cmphex(drec->flags, ==, FERRY_MIGRATE_NON_SHARED_DISK | FERRY_MIGRATE_LIVE);
+    assert_strv(drec->migrate_disks, vdb_vda);
+    g_assert_cmpuint(drec->disks_port, ==, 10900);
+    assert_strv(drec->disks, vdb_vda);
+    g_assert_cmpuint(drec->nbd_port, ==, 10900);
+    g_clear_pointer(&srec, ferry_test_storage_record_free);
+    g_clear_pointer(&drec, ferry_test_storage_record_free);
+
+    /* Back, incremental, no list and no port: absent on the wire. */
+    params = (ferry_migrate_params){ .flags = FERRY_MIGRATE_NON_SHARED_INC };
+    back = ferry_domain_migrate(ddom, src, &params, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(back);
+    srec = ferry_test_driver_storage_record(SRC_UUID);
+    drec = ferry_test_driver_storage_record(DST_UUID);
+    g_assert_cmphex(drec->flags, ==, FERRY_MIGRATE_NON_SHARED_INC | FERRY_MIGRATE_LIVE);
+    g_assert_null(drec->migrate_disks);
+    g_assert_cmpuint(drec->disks_port, ==, 0);
+    assert_strv(drec->disks, (const char *const[]){ "vda", "vdb", NULL });
+    g_assert_null(srec->migrate_disks);
+    g_assert_cmpuint(srec->disks_port, ==, 0);
+    g_assert_cmpuint(srec->nbd_port, ==, 10809);
+    assert_domain(src, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
+}
+
+/* Peer-to-peer: the source daemon asks the destination daemon about NBD,
+ * and the parameters travel on from it. */
+static void
+test_storage_p2p(daemons *f, gconstpointer data)
+{
+    static const char *const vda[] = { "vda", NULL };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_conn) src = open_on(f, 0, "src", "nbd=yes");
+    g_autoptr(ferry_conn) plain = open_on(f, 1, "plain", "host_uuid=" SRC_UUID);
+    g_autoptr(ferry_conn) dst = open_on(f, 1, "dst", "host_uuid=" DST_UUID "&nbd=yes");
+    g_autoptr(ferry_domain) dom = start_domain(src, web1_disks_xml);
+    g_autofree char *plain_uri = daemon_uri(f, 1, "plain", "host_uuid=" SRC_UUID);
+    g_autofree char *dst_uri = daemon_uri(f, 1, "dst", "host_uuid=" DST_UUID "&nbd=yes");
+    g_autoptr(ferry_test_storage_record) drec = NULL;
+    ferry_migrate_params params = { .flags = FERRY_MIGRATE_NON_SHARED_DISK,
+                                    .migrate_disks = vda, .disks_port = 10901 };
+
+    g_assert_false(ferry_domain_migrate_to_uri(dom, plain_uri, &params, NULL, &error));
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT);
+    /* The URI as the connection spells it (parameters in its order). */
+    g_assert_true(g_str_has_prefix(error->message, "migration (protocol v3): storage "
+                                   "migration needs NBD on both hosts: host "
+                                   "'test+unix:///plain?"));
+    g_assert_true(g_str_has_suffix(error->message, "' does not offer it"));
+    g_clear_error(&error);
+    assert_domain(src, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_BOOTED);
+
+    g_assert_true(ferry_domain_migrate_to_uri(dom, dst_uri, &params, NULL, &error));
+    g_assert_no_error(error);
+    drec = ferry_test_driver_storage_record(DST_UUID);
+    g_assert_nonnull(drec);
+    assert_strv(drec->migrate_disks, vda);
+    assert_strv(drec->disks, vda);
+    g_assert_cmpuint(drec->nbd_port, ==, 10901);
+    assert_domain(dst, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -290,6 +437,8 @@ main(int argc, char **argv)
     ADD("/rpc-migrate/fault", test_fault);
     ADD("/rpc-migrate/job-info-during-perform", test_job_info_during_perform);
     ADD("/rpc-migrate/p2p", test_p2p);
+    ADD("/rpc-migrate/storage-params", test_storage_params);
+    ADD("/rpc-migrate/storage-p2p", test_storage_p2p);
 #undef ADD
     return g_test_run();
 }
