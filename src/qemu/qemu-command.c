@@ -49,11 +49,13 @@ add_disk(GPtrArray *argv, const ferry_disk_def *disk)
 {
     g_autofree char *path = escape_opt(disk->source);
 
+    /* discard=unmap: zeroes written by a storage migration's mirror (and
+     * the guest's discards) leave holes instead of allocating the image. */
     add(argv, "-blockdev");
-    addf(argv, "driver=file,filename=%s,node-name=drive-%s-file,read-only=%s",
+    addf(argv, "driver=file,filename=%s,node-name=drive-%s-file,read-only=%s,discard=unmap",
          path, disk->target, disk->readonly ? "on" : "off");
     add(argv, "-blockdev");
-    addf(argv, "driver=%s,file=drive-%s-file,node-name=drive-%s,read-only=%s",
+    addf(argv, "driver=%s,file=drive-%s-file,node-name=drive-%s,read-only=%s,discard=unmap",
          ferry_disk_format_to_string(disk->format), disk->target, disk->target,
          disk->readonly ? "on" : "off");
     add(argv, "-device");

@@ -63,8 +63,9 @@ typedef struct {
     ferry_job_info last_job;       /* the last finished migration job */
 
     /* Storage migration (qemu-storage.c) */
-    GHashTable *mig_jobs;          /* block job id -> "running", "ready", "completed",
-                                    * "cancelled" or "error: why"; NULL when none */
+    GHashTable *mig_jobs;          /* block job id -> "running", "ready", "failing: why"
+                                    * (still alive), or final: "completed", "cancelled",
+                                    * "error: why"; NULL when none */
     GPtrArray *mig_disks;          /* source: targets being mirrored (char*) */
     GPtrArray *mig_images;         /* destination: image paths Prepare created */
     guint mig_nbd_port;            /* destination: NBD server port held, 0 = none */

@@ -284,7 +284,9 @@ on_qmp_event(ferry_qmp *qmp, const char *event, json_object *data,
             else if (!strcmp(event, "BLOCK_JOB_COMPLETED"))
                 st = g_strdup_printf("error: %s", json_object_get_string(err));
             else if (!strcmp(event, "BLOCK_JOB_ERROR"))
-                st = g_strdup("error: I/O error on the copy");
+                /* Not final: the job still exists until it completes or is
+                 * cancelled. */
+                st = g_strdup("failing: I/O error on the copy");
             else
                 st = NULL;
             if (st) {

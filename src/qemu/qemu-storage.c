@@ -437,7 +437,7 @@ wait_jobs(ferry_domain_obj *obj, qemu_domain_priv *priv, const char *want, gint6
             return g_strdup("the source QEMU exited");
         g_hash_table_iter_init(&it, priv->mig_jobs);
         while (g_hash_table_iter_next(&it, &key, &value)) {
-            if (g_str_has_prefix(value, "error") ||
+            if (g_str_has_prefix(value, "error") || g_str_has_prefix(value, "failing") ||
                 (strcmp(value, want) != 0 && strcmp(value, "running") != 0 &&
                  strcmp(value, "ready") != 0))
                 return g_strdup_printf("disk copy '%s' %s", (char *)key, (char *)value);
@@ -652,7 +652,8 @@ qemu_storage_abort(qemu_driver_state *state, ferry_domain_obj *obj)
         g_mutex_lock(&obj->lock);
         st = priv->mig_jobs ? g_hash_table_lookup(priv->mig_jobs, id) : NULL;
         g_mutex_unlock(&obj->lock);
-        if (st && (!strcmp(st, "running") || !strcmp(st, "ready"))) {
+        if (st && (!strcmp(st, "running") || !strcmp(st, "ready") ||
+                   g_str_has_prefix(st, "failing"))) {
             json_object_object_add(args, "device", json_object_new_string(id));
             json_object_object_add(args, "force", json_object_new_boolean(TRUE));
             r = qmp_on(obj, "block-job-cancel", args, NULL);
@@ -671,7 +672,8 @@ qemu_storage_abort(qemu_driver_state *state, ferry_domain_obj *obj)
             busy = FALSE;
             g_hash_table_iter_init(&it, priv->mig_jobs);
             while (g_hash_table_iter_next(&it, NULL, &value))
-                busy |= !strcmp(value, "running") || !strcmp(value, "ready");
+                busy |= !strcmp(value, "running") || !strcmp(value, "ready") ||
+                        g_str_has_prefix(value, "failing");
             if (busy && !g_cond_wait_until(&priv->exit_cond, &obj->lock, deadline))
                 break;
         }

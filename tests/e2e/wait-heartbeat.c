@@ -39,9 +39,12 @@ main(int argc, char **argv)
         return 1;
     }
     printf("last_hb=%" G_GINT64_FORMAT " first_hb=%" G_GINT64_FORMAT " n_hb=%u consecutive=%d "
-           "restarts=%" G_GINT64_FORMAT " errors=%" G_GUINT64_FORMAT " error_lines=%u booted=%d\n",
+           "restarts=%" G_GINT64_FORMAT " errors=%" G_GUINT64_FORMAT " error_lines=%u booted=%d "
+           "dwritten=%" G_GUINT64_FORMAT " dverified=%" G_GUINT64_FORMAT " derrors=%"
+           G_GUINT64_FORMAT " disk_error_lines=%u\n",
            log.last_hb, log.first_hb, log.n_hb, log.hb_consecutive ? 1 : 0, log.hb_restarts,
-           log.errors_reported, log.n_error_lines, log.booted ? 1 : 0);
+           log.errors_reported, log.n_error_lines, log.booted ? 1 : 0, log.disk_written,
+           log.disk_verified, log.disk_errors, log.n_disk_error_lines);
     ferry_guest_log_clear(&log);
     return 0;
 }
