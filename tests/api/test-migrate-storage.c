@@ -80,7 +80,6 @@ typedef struct {
 
 static const char *const vda[] = { "vda", NULL };
 static const char *const vdz[] = { "vda", "vdz", NULL };
-static const char *const vdc[] = { "vdc", NULL };
 static const char *const twice[] = { "vda", "vdb", "vda", NULL };
 static const char *const upper[] = { "VDA", NULL };
 static const char *const digit_first[] = { "1vd", NULL };
@@ -134,8 +133,6 @@ static const refusal refusals[] = {
     /* The driver's checks against the domain. */
     { "/migrate-storage/refuse/unknown-disk", NBD, NBD, COPY, vdz, 0, FERRY_ERROR_INVALID_ARG,
       "domain 'web1' has no disk 'vdz'" },
-    { "/migrate-storage/refuse/read-only-disk", NBD, NBD, INC, vdc, 0,
-      FERRY_ERROR_INVALID_ARG, "domain 'web1': disk 'vdc' is read-only, so it is not copied" },
 };
 
 static void
@@ -208,6 +205,28 @@ test_named_disks(void)
     g_assert_cmpuint(dst->disks_port, ==, 10900);
     mt_assert_strv(dst->disks, vdb);
     g_assert_cmpuint(dst->nbd_port, ==, 10900);
+    hosts_close(&h);
+}
+
+/* A read-only disk is copied when named (as libvirt does). */
+static void
+test_read_only_named(void)
+{
+    static const char *const vdc[] = { "vdc", NULL };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_domain) ddom = NULL;
+    g_autoptr(ferry_test_storage_record) dst = NULL;
+    ferry_migrate_params params = { .flags = INC, .migrate_disks = vdc };
+    ferry_migrate_stats stats = { 0 };
+    hosts h;
+
+    hosts_open(&h, NBD, DST_NBD);
+    ddom = ferry_domain_migrate(h.dom, h.dst, &params, &stats, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(stats.disk_total, ==, DISK_BYTES);
+    dst = ferry_test_driver_storage_record(DST_UUID);
+    g_assert_nonnull(dst);
+    mt_assert_strv(dst->disks, vdc);
     hosts_close(&h);
 }
 
@@ -417,6 +436,7 @@ main(int argc, char **argv)
         g_test_add_data_func(refusals[i].path, &refusals[i], run_refusal);
     g_test_add_func("/migrate-storage/named-disks", test_named_disks);
     g_test_add_func("/migrate-storage/default-disks", test_default_disks);
+    g_test_add_func("/migrate-storage/read-only-named", test_read_only_named);
     g_test_add_func("/migrate-storage/p2p", test_p2p);
     g_test_add_func("/migrate-storage/p2p-source-lacks-nbd", test_p2p_source_lacks_nbd);
     g_test_add_func("/migrate-storage/job-info-during-perform", test_job_info_during_perform);
