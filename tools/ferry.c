@@ -83,19 +83,38 @@ static guint64 opt_bandwidth, opt_disks_port;
 
 #define BANDWIDTH_MAX_MIB (1024 * 1024)
 
-static gboolean
-on_live_or_offline(const char *name, const char *value, gpointer data, GError **error)
-{
-    gboolean live = strcmp(name, "--live") == 0;
+/* Pairs of flag options that exclude each other (on_exclusive). */
+static const struct {
+    const char *names[2];
+    gboolean *flags[2];
+    const char *why;
+} exclusive_pairs[] = {
+    { { "--live", "--offline" }, { &opt_live, &opt_offline },
+      "a live migration moves a running domain, an offline one only the definition of a "
+      "stopped one" },
+    { { "--copy-storage-all", "--copy-storage-inc" }, { &opt_copy_all, &opt_copy_inc },
+      "copy whole disks, or only their top images" },
+};
 
-    if (live ? opt_offline : opt_live) {
-        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "--live and --offline exclude each other: a live migration moves a "
-                    "running domain, an offline one only the definition of a stopped one");
-        return FALSE;
+static gboolean
+on_exclusive(const char *name, const char *value, gpointer data, GError **error)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(exclusive_pairs); i++) {
+        for (int k = 0; k < 2; k++) {
+            if (strcmp(name, exclusive_pairs[i].names[k]) != 0)
+                continue;
+            if (*exclusive_pairs[i].flags[1 - k]) {
+                g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                            "%s and %s exclude each other: %s", exclusive_pairs[i].names[0],
+                            exclusive_pairs[i].names[1], exclusive_pairs[i].why);
+                return FALSE;
+            }
+            *exclusive_pairs[i].flags[k] = TRUE;
+            return TRUE;
+        }
     }
-    *(live ? &opt_live : &opt_offline) = TRUE;
-    return TRUE;
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "%s: no such option", name);
+    return FALSE;
 }
 
 static gboolean
@@ -107,21 +126,6 @@ on_bandwidth(const char *name, const char *value, gpointer data, GError **error)
                     BANDWIDTH_MAX_MIB);
         return FALSE;
     }
-    return TRUE;
-}
-
-static gboolean
-on_copy_storage(const char *name, const char *value, gpointer data, GError **error)
-{
-    gboolean all = strcmp(name, "--copy-storage-all") == 0;
-
-    if (all ? opt_copy_inc : opt_copy_all) {
-        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "--copy-storage-all and --copy-storage-inc exclude each other: copy "
-                    "whole disks, or only their top images");
-        return FALSE;
-    }
-    *(all ? &opt_copy_all : &opt_copy_inc) = TRUE;
     return TRUE;
 }
 
@@ -193,9 +197,9 @@ on_xml(const char *name, const char *value, gpointer data, GError **error)
 }
 
 static const GOptionEntry migrate_options[] = {
-    { "live", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_live_or_offline,
+    { "live", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_exclusive,
       "Keep the guest running while its memory is copied (the default when it runs)", NULL },
-    { "offline", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_live_or_offline,
+    { "offline", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_exclusive,
       "Move only the definition of a domain that is not running", NULL },
     { "p2p", 0, 0, G_OPTION_ARG_NONE, &opt_p2p,
       "Peer-to-peer: the source daemon runs the migration itself and connects to "
@@ -215,10 +219,10 @@ static const GOptionEntry migrate_options[] = {
       "the destination chooses)", "URI" },
     { "bandwidth", 0, 0, G_OPTION_ARG_CALLBACK, on_bandwidth,
       "Limit the transfer to this many MiB/s", "MiB/s" },
-    { "copy-storage-all", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_copy_storage,
+    { "copy-storage-all", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_exclusive,
       "Copy the disks to the destination over NBD (both hosts must offer it): whole "
       "disks", NULL },
-    { "copy-storage-inc", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_copy_storage,
+    { "copy-storage-inc", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_exclusive,
       "Like --copy-storage-all, but only the top image of each disk (the destination "
       "has the backing images)", NULL },
     { "migrate-disks", 0, 0, G_OPTION_ARG_CALLBACK, on_migrate_disks,

@@ -342,7 +342,7 @@ refuse_storage(const ferry_migrate_params *params, const char *phase, GError **e
     return FALSE;
 }
 
-/* Adds disk @disk of domain @def to @cookie, or says why it is not copied. */
+/* Adds disk @target of domain @def to @cookie, if the domain has it. */
 static gboolean
 add_disk_to_copy(const ferry_domain_def *def, const char *target,
                  ferry_migration_cookie *cookie, GError **error)
@@ -354,20 +354,15 @@ add_disk_to_copy(const ferry_domain_def *def, const char *target,
                     "domain '%s' has no disk '%s'", def->name, target);
         return FALSE;
     }
-    if (disk->readonly) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
-                    "domain '%s': disk '%s' is read-only, so it is not copied: leave it "
-                    "out of migrate_disks", def->name, target);
-        return FALSE;
-    }
     ferry_migration_cookie_add_disk(cookie, target, ferry_disk_format_to_string(disk->format),
                                     TEST_DISK_BYTES);
     return TRUE;
 }
 
 /*
- * Begin of a storage migration: the disks to copy -- those named, else
- * every disk that is not read-only -- go into @cookie.  Lock of @obj held.
+ * Begin of a storage migration: the disks to copy -- those named (read-only
+ * ones too, as libvirt does), else every disk that is not read-only -- go
+ * into @cookie.  Lock of @obj held.
  */
 static gboolean
 choose_disks(test_host *host, ferry_domain_obj *obj, const ferry_migrate_params *params,

@@ -14,34 +14,12 @@
 #include <string.h>
 
 #include "api/migrate-internal.h"
+#include "migrate-test-util.h"
 #include "test/test-driver.h"
 
-#define WEB1_UUID "3f1e6a2c-5b7d-4e8f-9a0b-1c2d3e4f5a6b"
 #define SRC_UUID "0d9b7c44-1f6e-4a53-8c2d-7e6f5a4b3c21"
 #define DST_UUID "5e0c9a54-7a43-4f2b-8d35-0a2b7c6f9e11"
 #define DISK_BYTES (16 * 1024 * 1024)
-
-#define DISK(dev, extra)                                                  \
-    "    <disk type='file' device='disk'>\n"                              \
-    "      <driver name='qemu' type='qcow2'/>\n"                          \
-    "      <source file='/var/lib/ferry/images/web1-" dev ".qcow2'/>\n"   \
-    "      <target dev='" dev "'/>\n" extra                               \
-    "    </disk>\n"
-
-/* Two writable disks and a read-only one. */
-static const char *web1_xml =
-    "<domain type='test'>\n"
-    "  <name>web1</name>\n"
-    "  <uuid>" WEB1_UUID "</uuid>\n"
-    "  <memory unit='MiB'>64</memory>\n"
-    "  <vcpu>1</vcpu>\n"
-    "  <os><type arch='x86_64' machine='pc'>hvm</type></os>\n"
-    "  <devices>\n"
-    DISK("vda", "")
-    DISK("vdb", "")
-    DISK("vdc", "      <readonly/>\n")
-    "  </devices>\n"
-    "</domain>\n";
 
 #define NBD "nbd=yes"
 #define SRC_NBD "host_uuid=" SRC_UUID "&nbd=yes"
@@ -53,29 +31,13 @@ typedef struct {
     ferry_domain *dom;
 } hosts;
 
-static ferry_conn *
-open_host(const char *name, const char *params)
-{
-    g_autoptr(GError) error = NULL;
-    g_autofree char *uri = g_strdup_printf("test:///%s%s%s", name, params ? "?" : "",
-                                           params ? params : "");
-    ferry_conn *conn = ferry_conn_open(uri, &error);
-
-    g_assert_no_error(error);
-    return conn;
-}
-
+/* web1 with disks vda, vdb and read-only vdc runs on "src". */
 static void
 hosts_open(hosts *h, const char *src_params, const char *dst_params)
 {
-    g_autoptr(GError) error = NULL;
-
-    h->src = open_host("src", src_params);
-    h->dst = open_host("dst", dst_params);
-    h->dom = ferry_domain_define_xml(h->src, web1_xml, &error);
-    g_assert_no_error(error);
-    g_assert_true(ferry_domain_start(h->dom, 0, &error));
-    g_assert_no_error(error);
+    h->src = mt_open_test_host("src", src_params);
+    h->dst = mt_open_test_host("dst", dst_params);
+    h->dom = mt_domain_start(h->src, mt_web1_disks_xml);
 }
 
 static void
@@ -84,15 +46,6 @@ hosts_close(hosts *h)
     ferry_domain_unref(h->dom);
     ferry_conn_unref(h->src);
     ferry_conn_unref(h->dst);
-}
-
-static guint
-count_domains(ferry_conn *conn)
-{
-    g_autoptr(GPtrArray) doms = NULL;
-
-    g_assert_true(ferry_conn_list_domains(conn, 0, &doms, NULL));
-    return doms->len;
 }
 
 /* The domain still runs on the source, as it was, and the destination
@@ -107,16 +60,7 @@ assert_untouched(hosts *h)
     g_assert_no_error(error);
     g_assert_cmpint(info.state, ==, FERRY_DOMAIN_RUNNING);
     g_assert_cmpint(info.reason, ==, FERRY_RUNNING_BOOTED);
-    g_assert_cmpuint(count_domains(h->dst), ==, 0);
-}
-
-static void
-assert_strv(char **got, const char *const *want)
-{
-    g_autofree char *got_s = got ? g_strjoinv(",", got) : g_strdup("(null)");
-    g_autofree char *want_s = want ? g_strjoinv(",", (char **)want) : g_strdup("(null)");
-
-    g_assert_cmpstr(got_s, ==, want_s);
+    g_assert_cmpuint(mt_count_domains(h->dst), ==, 0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -136,7 +80,6 @@ typedef struct {
 
 static const char *const vda[] = { "vda", NULL };
 static const char *const vdz[] = { "vda", "vdz", NULL };
-static const char *const vdc[] = { "vdc", NULL };
 static const char *const twice[] = { "vda", "vdb", "vda", NULL };
 static const char *const upper[] = { "VDA", NULL };
 static const char *const digit_first[] = { "1vd", NULL };
@@ -190,8 +133,6 @@ static const refusal refusals[] = {
     /* The driver's checks against the domain. */
     { "/migrate-storage/refuse/unknown-disk", NBD, NBD, COPY, vdz, 0, FERRY_ERROR_INVALID_ARG,
       "domain 'web1' has no disk 'vdz'" },
-    { "/migrate-storage/refuse/read-only-disk", NBD, NBD, INC, vdc, 0,
-      FERRY_ERROR_INVALID_ARG, "domain 'web1': disk 'vdc' is read-only, so it is not copied" },
 };
 
 static void
@@ -252,18 +193,40 @@ test_named_disks(void)
     src = ferry_test_driver_storage_record(SRC_UUID);
     g_assert_nonnull(src);
     g_assert_cmphex(src->flags, ==, params.flags);
-    assert_strv(src->migrate_disks, vdb);
+    mt_assert_strv(src->migrate_disks, vdb);
     g_assert_cmpuint(src->disks_port, ==, 10900);
-    assert_strv(src->disks, vdb);
+    mt_assert_strv(src->disks, vdb);
     g_assert_cmpuint(src->nbd_port, ==, 0);
 
     dst = ferry_test_driver_storage_record(DST_UUID);
     g_assert_nonnull(dst);
     g_assert_cmphex(dst->flags, ==, params.flags);
-    assert_strv(dst->migrate_disks, vdb);
+    mt_assert_strv(dst->migrate_disks, vdb);
     g_assert_cmpuint(dst->disks_port, ==, 10900);
-    assert_strv(dst->disks, vdb);
+    mt_assert_strv(dst->disks, vdb);
     g_assert_cmpuint(dst->nbd_port, ==, 10900);
+    hosts_close(&h);
+}
+
+/* A read-only disk is copied when named (as libvirt does). */
+static void
+test_read_only_named(void)
+{
+    static const char *const vdc[] = { "vdc", NULL };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_domain) ddom = NULL;
+    g_autoptr(ferry_test_storage_record) dst = NULL;
+    ferry_migrate_params params = { .flags = INC, .migrate_disks = vdc };
+    ferry_migrate_stats stats = { 0 };
+    hosts h;
+
+    hosts_open(&h, NBD, DST_NBD);
+    ddom = ferry_domain_migrate(h.dom, h.dst, &params, &stats, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(stats.disk_total, ==, DISK_BYTES);
+    dst = ferry_test_driver_storage_record(DST_UUID);
+    g_assert_nonnull(dst);
+    mt_assert_strv(dst->disks, vdc);
     hosts_close(&h);
 }
 
@@ -293,8 +256,8 @@ test_default_disks(void)
     g_assert_cmphex(src->flags, ==, INC | FERRY_MIGRATE_LIVE);
     g_assert_null(src->migrate_disks);
     g_assert_cmpuint(src->disks_port, ==, 0);
-    assert_strv(src->disks, writable);
-    assert_strv(dst->disks, writable);
+    mt_assert_strv(src->disks, writable);
+    mt_assert_strv(dst->disks, writable);
     g_assert_cmpuint(dst->nbd_port, ==, 10809);
     hosts_close(&h);
 }
@@ -306,7 +269,7 @@ test_p2p(void)
 {
     static const char *const vda_vdb[] = { "vda", "vdb", NULL };
     g_autoptr(GError) error = NULL;
-    g_autoptr(ferry_conn) plain = open_host("plain", "host_uuid=" SRC_UUID);
+    g_autoptr(ferry_conn) plain = mt_open_test_host("plain", "host_uuid=" SRC_UUID);
     g_autoptr(ferry_test_storage_record) dst = NULL;
     ferry_migrate_params params = { .flags = COPY, .migrate_disks = vda_vdb };
     ferry_migrate_stats stats = { 0 };
@@ -330,9 +293,9 @@ test_p2p(void)
     g_assert_cmpuint(stats.disk_transferred, ==, 2 * DISK_BYTES);
     dst = ferry_test_driver_storage_record(DST_UUID);
     g_assert_nonnull(dst);
-    assert_strv(dst->migrate_disks, vda_vdb);
-    assert_strv(dst->disks, vda_vdb);
-    g_assert_cmpuint(count_domains(h.dst), ==, 1);
+    mt_assert_strv(dst->migrate_disks, vda_vdb);
+    mt_assert_strv(dst->disks, vda_vdb);
+    g_assert_cmpuint(mt_count_domains(h.dst), ==, 1);
     hosts_close(&h);
 }
 
@@ -358,52 +321,19 @@ test_p2p_source_lacks_nbd(void)
 /* Job information while the disks are "copied"                              */
 /* ------------------------------------------------------------------------ */
 
-typedef struct {
-    hosts *h;
-    const ferry_migrate_params *params;
-    ferry_domain *result;
-    GError *error;
-    gint done;                  /* atomic: the migration returned */
-} migrate_thread_data;
-
-static gpointer
-migrate_thread(gpointer data)
-{
-    migrate_thread_data *d = data;
-
-    d->result = ferry_domain_migrate(d->h->dom, d->h->dst, d->params, NULL, &d->error);
-    g_atomic_int_set(&d->done, 1);
-    g_main_context_wakeup(NULL);
-    return NULL;
-}
-
-static void
-on_progress(ferry_conn *conn, const ferry_event *ev, gpointer data)
-{
-    if (ev->type == FERRY_EVENT_JOB_PROGRESS)
-        *(gboolean *)data = TRUE;
-}
-
 static void
 test_job_info_during_perform(void)
 {
     g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_domain) ddom = NULL;
     ferry_migrate_params params = { .flags = COPY };
-    migrate_thread_data d = { .params = &params };
     ferry_job_info info = { 0 };
-    gboolean progress = FALSE;
-    GThread *thread;
-    guint id;
+    mt_migration *m;
     hosts h;
 
     hosts_open(&h, "hold=perform&" NBD, NBD);
-    d.h = &h;
-    id = ferry_conn_subscribe_events(h.src, on_progress, &progress, NULL, &error);
-    g_assert_no_error(error);
-    thread = g_thread_new("migrate", migrate_thread, &d);
-    while (!progress && !g_atomic_int_get(&d.done))
-        g_main_context_iteration(NULL, TRUE);
-    g_assert_true(progress);
+    m = mt_migration_start(h.dom, h.dst, &params);
+    mt_migration_wait_progress(m);
 
     g_assert_true(ferry_domain_get_job_info(h.dom, &info, &error));
     g_assert_no_error(error);
@@ -412,11 +342,9 @@ test_job_info_during_perform(void)
     g_assert_cmpuint(info.disk_total, ==, 2 * DISK_BYTES);
     g_assert_cmpuint(info.disk_processed, ==, 0);
     g_assert_cmpuint(info.disk_remaining, ==, 2 * DISK_BYTES);
-    g_thread_join(thread);
-    g_assert_no_error(d.error);
-    g_assert_nonnull(d.result);
-    ferry_domain_unref(d.result);
-    g_assert_true(ferry_conn_unsubscribe_events(h.src, id, &error));
+    ddom = mt_migration_finish(m, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(ddom);
     hosts_close(&h);
 }
 
@@ -428,8 +356,8 @@ static void
 test_feature_and_uri(void)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(ferry_conn) plain = open_host("plain", NULL);
-    g_autoptr(ferry_conn) nbd = open_host("nbd", "host_uuid=" DST_UUID "&nbd=yes");
+    g_autoptr(ferry_conn) plain = mt_open_test_host("plain", NULL);
+    g_autoptr(ferry_conn) nbd = mt_open_test_host("nbd", "host_uuid=" DST_UUID "&nbd=yes");
     g_autoptr(ferry_conn) again = NULL;
     g_autoptr(ferry_conn) bad = NULL;
     gboolean supported = TRUE;
@@ -508,6 +436,7 @@ main(int argc, char **argv)
         g_test_add_data_func(refusals[i].path, &refusals[i], run_refusal);
     g_test_add_func("/migrate-storage/named-disks", test_named_disks);
     g_test_add_func("/migrate-storage/default-disks", test_default_disks);
+    g_test_add_func("/migrate-storage/read-only-named", test_read_only_named);
     g_test_add_func("/migrate-storage/p2p", test_p2p);
     g_test_add_func("/migrate-storage/p2p-source-lacks-nbd", test_p2p_source_lacks_nbd);
     g_test_add_func("/migrate-storage/job-info-during-perform", test_job_info_during_perform);

@@ -12,18 +12,10 @@
 #include <string.h>
 
 #include "api/migrate-internal.h"
+#include "migrate-test-util.h"
 
-#define WEB1_UUID "3f1e6a2c-5b7d-4e8f-9a0b-1c2d3e4f5a6b"
+#define WEB1_UUID MT_WEB1_UUID
 #define DST_UUID "5e0c9a54-7a43-4f2b-8d35-0a2b7c6f9e11"
-
-static const char *web1_xml =
-    "<domain type='test'>\n"
-    "  <name>web1</name>\n"
-    "  <uuid>" WEB1_UUID "</uuid>\n"
-    "  <memory unit='MiB'>64</memory>\n"
-    "  <vcpu>1</vcpu>\n"
-    "  <os><type arch='x86_64' machine='pc'>hvm</type></os>\n"
-    "</domain>\n";
 
 #define GONE (-1)
 
@@ -58,18 +50,6 @@ typedef struct {
     ferry_domain *dom;
 } hosts;
 
-static ferry_conn *
-open_host(const char *name, const char *params)
-{
-    g_autoptr(GError) error = NULL;
-    g_autofree char *uri = g_strdup_printf("test:///%s%s%s", name, params ? "?" : "",
-                                           params ? params : "");
-    ferry_conn *conn = ferry_conn_open(uri, &error);
-
-    g_assert_no_error(error);
-    return conn;
-}
-
 static ferry_domain *
 make_source(ferry_conn *conn, source_kind kind)
 {
@@ -77,11 +57,11 @@ make_source(ferry_conn *conn, source_kind kind)
     ferry_domain *dom;
 
     if (kind == SOURCE_TRANSIENT) {
-        dom = ferry_domain_create_xml(conn, web1_xml, 0, &error);
+        dom = ferry_domain_create_xml(conn, mt_web1_xml, 0, &error);
         g_assert_no_error(error);
         return dom;
     }
-    dom = ferry_domain_define_xml(conn, web1_xml, &error);
+    dom = ferry_domain_define_xml(conn, mt_web1_xml, &error);
     g_assert_no_error(error);
     if (kind != SOURCE_SHUT_OFF)
         g_assert_true(ferry_domain_start(dom, 0, &error));
@@ -94,8 +74,8 @@ make_source(ferry_conn *conn, source_kind kind)
 static void
 hosts_open(hosts *h, const char *src_params, const char *dst_params, source_kind kind)
 {
-    h->src = open_host("src", src_params);
-    h->dst = open_host("dst", dst_params);
+    h->src = mt_open_test_host("src", src_params);
+    h->dst = mt_open_test_host("dst", dst_params);
     h->dom = make_source(h->src, kind);
 }
 
@@ -138,15 +118,6 @@ assert_domain(ferry_conn *conn, const char *name, int state, int reason)
     if (state != GONE)
         g_assert_cmpstr(ferry_domain_state_reason_to_string(got, got_reason), ==,
                         ferry_domain_state_reason_to_string(state, reason));
-}
-
-static guint
-count_domains(ferry_conn *conn)
-{
-    g_autoptr(GPtrArray) doms = NULL;
-
-    g_assert_true(ferry_conn_list_domains(conn, 0, &doms, NULL));
-    return doms->len;
 }
 
 /* How many copies of the domain have running CPUs, on both hosts. */
@@ -198,7 +169,7 @@ run_case(gconstpointer data)
         g_assert_cmpint(persistent, ==, c->dst_persistent);
     }
     /* Nothing else is left on the destination. */
-    g_assert_cmpuint(count_domains(h.dst), ==, c->dst_state == GONE ? 0 : 1);
+    g_assert_cmpuint(mt_count_domains(h.dst), ==, c->dst_state == GONE ? 0 : 1);
     assert_domain(h.src, "web1", c->src_state, c->src_reason);
 
     /* The invariant: exactly one copy runs, unless it is paused on purpose
@@ -353,8 +324,8 @@ static void
 test_same_host(void)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(ferry_conn) src = open_host("src", "host_uuid=" DST_UUID);
-    g_autoptr(ferry_conn) again = open_host("again", "host_uuid=" DST_UUID);
+    g_autoptr(ferry_conn) src = mt_open_test_host("src", "host_uuid=" DST_UUID);
+    g_autoptr(ferry_conn) again = mt_open_test_host("again", "host_uuid=" DST_UUID);
     g_autoptr(ferry_domain) dom = make_source(src, SOURCE_RUNNING);
     g_autoptr(ferry_domain) ddom = NULL;
 
@@ -364,14 +335,14 @@ test_same_host(void)
     g_assert_cmpstr(error->message, ==,
                     "migration to the same host (uuid " DST_UUID ") refused");
     assert_domain(src, "web1", RUNNING_BOOTED);
-    g_assert_cmpuint(count_domains(again), ==, 1);
+    g_assert_cmpuint(mt_count_domains(again), ==, 1);
 }
 
 static void
 test_name_clash(void)
 {
     g_autoptr(GError) error = NULL;
-    g_autofree char *other = g_strdup(web1_xml);
+    g_autofree char *other = g_strdup(mt_web1_xml);
     g_autoptr(ferry_domain) there = NULL;
     g_autoptr(ferry_domain) ddom = NULL;
     hosts h;
@@ -386,7 +357,7 @@ test_name_clash(void)
     g_assert_nonnull(strstr(error->message, "web1"));
     assert_domain(h.src, "web1", RUNNING_BOOTED);
     assert_domain(h.dst, "web1", FERRY_DOMAIN_SHUTOFF, FERRY_SHUTOFF_UNKNOWN);
-    g_assert_cmpuint(count_domains(h.dst), ==, 1);
+    g_assert_cmpuint(mt_count_domains(h.dst), ==, 1);
     hosts_close(&h);
 }
 
@@ -517,8 +488,8 @@ static void
 test_p2p(void)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(ferry_conn) src = open_host("src", NULL);
-    g_autoptr(ferry_conn) dst = open_host("dst", "host_uuid=" DST_UUID);
+    g_autoptr(ferry_conn) src = mt_open_test_host("src", NULL);
+    g_autoptr(ferry_conn) dst = mt_open_test_host("dst", "host_uuid=" DST_UUID);
     g_autoptr(ferry_domain) dom = make_source(src, SOURCE_RUNNING);
     ferry_migrate_params params = { .flags = FERRY_MIGRATE_PERSIST_DEST, .dname = "web2" };
     ferry_migrate_stats stats = { 0 };
@@ -539,7 +510,7 @@ static void
 test_p2p_refused(void)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(ferry_conn) src = open_host("src", "migration=v2");
+    g_autoptr(ferry_conn) src = mt_open_test_host("src", "migration=v2");
     g_autoptr(ferry_domain) dom = make_source(src, SOURCE_RUNNING);
 
     g_assert_false(ferry_domain_migrate_to_uri(dom, "test:///dst", NULL, NULL, &error));
@@ -557,8 +528,8 @@ static void
 test_p2p_destination_fails(void)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(ferry_conn) src = open_host("src", NULL);
-    g_autoptr(ferry_conn) dst = open_host("dst", "host_uuid=" DST_UUID "&fail=finish");
+    g_autoptr(ferry_conn) src = mt_open_test_host("src", NULL);
+    g_autoptr(ferry_conn) dst = mt_open_test_host("dst", "host_uuid=" DST_UUID "&fail=finish");
     g_autoptr(ferry_domain) dom = make_source(src, SOURCE_RUNNING);
 
     g_assert_false(ferry_domain_migrate_to_uri(dom, "test:///dst?host_uuid=" DST_UUID,
@@ -566,57 +537,22 @@ test_p2p_destination_fails(void)
     g_assert_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED);
     g_assert_cmpstr(error->message, ==, "injected failure in finish");
     assert_domain(src, "web1", RUNNING_CANCELED);
-    g_assert_cmpuint(count_domains(dst), ==, 0);
+    g_assert_cmpuint(mt_count_domains(dst), ==, 0);
 }
 
 /* hold=perform: Perform waits for a job-information reader. */
-typedef struct {
-    ferry_domain *dom;
-    ferry_conn *dst;
-    ferry_domain *result;
-    GError *error;
-    gint done;                  /* atomic: the migration returned */
-} migrate_thread_data;
-
-static gpointer
-migrate_thread(gpointer data)
-{
-    migrate_thread_data *d = data;
-
-    d->result = ferry_domain_migrate(d->dom, d->dst, NULL, NULL, &d->error);
-    /* Should it end without its event, the waiting test must not hang. */
-    g_atomic_int_set(&d->done, 1);
-    g_main_context_wakeup(NULL);
-    return NULL;
-}
-
-static void
-on_progress(ferry_conn *conn, const ferry_event *ev, gpointer data)
-{
-    if (ev->type == FERRY_EVENT_JOB_PROGRESS)
-        *(gboolean *)data = TRUE;
-}
-
 static void
 test_job_info_during_perform(void)
 {
     g_autoptr(GError) error = NULL;
-    migrate_thread_data d = { 0 };
+    g_autoptr(ferry_domain) ddom = NULL;
     ferry_job_info info = { 0 };
-    gboolean progress = FALSE;
-    GThread *thread;
-    guint id;
+    mt_migration *m;
     hosts h;
 
     hosts_open(&h, "hold=perform", NULL, SOURCE_RUNNING);
-    id = ferry_conn_subscribe_events(h.src, on_progress, &progress, NULL, &error);
-    g_assert_no_error(error);
-    d.dom = h.dom;
-    d.dst = h.dst;
-    thread = g_thread_new("migrate", migrate_thread, &d);
-    while (!progress && !g_atomic_int_get(&d.done))
-        g_main_context_iteration(NULL, TRUE);
-    g_assert_true(progress);
+    m = mt_migration_start(h.dom, h.dst, NULL);
+    mt_migration_wait_progress(m);
 
     g_assert_true(ferry_domain_get_job_info(h.dom, &info, &error));
     g_assert_no_error(error);
@@ -624,11 +560,9 @@ test_job_info_during_perform(void)
     g_assert_cmpstr(info.phase, ==, "perform");
     g_assert_cmpuint(info.mem_total, ==, 64 * 1024 * 1024);
     g_assert_cmpuint(info.mem_remaining, ==, 64 * 1024 * 1024);
-    g_thread_join(thread);
-    g_assert_no_error(d.error);
-    g_assert_nonnull(d.result);
-    ferry_domain_unref(d.result);
-    g_assert_true(ferry_conn_unsubscribe_events(h.src, id, &error));
+    ddom = mt_migration_finish(m, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(ddom);
     hosts_close(&h);
 }
 
@@ -665,7 +599,7 @@ test_phase_unsupported(void)
     ferry_job_info info;
 
     g_assert_no_error(error);
-    g_assert_false(ferry_conn_migrate_prepare3(conn, NULL, web1_xml, NULL, NULL, NULL,
+    g_assert_false(ferry_conn_migrate_prepare3(conn, NULL, mt_web1_xml, NULL, NULL, NULL,
                                                &error));
     g_assert_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT);
     g_assert_cmpstr(error->message, ==,
@@ -720,7 +654,7 @@ test_phase_arguments(void)
     g_assert_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG);
     g_assert_nonnull(strstr(error->message, "migration phase 'Finish3': dname:"));
     g_clear_error(&error);
-    g_assert_false(ferry_conn_migrate_prepare2(h.dst, &offline_only, web1_xml, NULL, NULL,
+    g_assert_false(ferry_conn_migrate_prepare2(h.dst, &offline_only, mt_web1_xml, NULL, NULL,
                                                &error));
     g_assert_nonnull(strstr(error->message, "needs FERRY_MIGRATE_PERSIST_DEST"));
     g_clear_error(&error);
@@ -775,7 +709,7 @@ test_phases_by_hand(void)
     g_assert_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE);
     g_assert_nonnull(strstr(error->message, "never arrived"));
     g_clear_error(&error);
-    g_assert_cmpuint(count_domains(h.dst), ==, 0);
+    g_assert_cmpuint(mt_count_domains(h.dst), ==, 0);
     g_assert_true(ferry_domain_migrate_confirm3(h.dom, &params, NULL, TRUE, &error));
     g_assert_no_error(error);
     assert_domain(h.src, "web1", RUNNING_BOOTED);
@@ -802,7 +736,7 @@ test_phases_by_hand(void)
     g_clear_error(&error);
     g_assert_true(ferry_domain_migrate_confirm3(h.dom, &params, NULL, TRUE, &error));
     assert_domain(h.src, "web1", RUNNING_CANCELED);
-    g_assert_cmpuint(count_domains(h.dst), ==, 0);
+    g_assert_cmpuint(mt_count_domains(h.dst), ==, 0);
     hosts_close(&h);
 }
 
@@ -813,7 +747,7 @@ test_uri_parameters(void)
         "test:///x?migration=v4", "test:///x?fail=later", "test:///x?hold=finish",
     };
     g_autoptr(GError) error = NULL;
-    g_autoptr(ferry_conn) first = open_host("a", "host_uuid=" DST_UUID "&migration=v2");
+    g_autoptr(ferry_conn) first = mt_open_test_host("a", "host_uuid=" DST_UUID "&migration=v2");
     g_autoptr(ferry_conn) same = NULL;
     g_autoptr(ferry_conn) other = NULL;
     gboolean supported = TRUE;
@@ -843,10 +777,10 @@ test_uri_parameters(void)
     g_assert_nonnull(strstr(error->message, "already exists with migration=v2, not v3"));
     g_clear_error(&error);
     {
-        g_autoptr(ferry_domain) dom = ferry_domain_define_xml(first, web1_xml, &error);
+        g_autoptr(ferry_domain) dom = ferry_domain_define_xml(first, mt_web1_xml, &error);
 
         g_assert_no_error(error);
-        g_assert_cmpuint(count_domains(same), ==, 1);
+        g_assert_cmpuint(mt_count_domains(same), ==, 1);
     }
 }
 

@@ -15,31 +15,12 @@
 #include <string.h>
 
 #include "daemon/dispatch.h"
+#include "migrate-test-util.h"
 #include "progress.h"
 #include "rpc-test-util.h"
 #include "test/test-driver.h"
 
-#define WEB1_UUID "3f1e6a2c-5b7d-4e8f-9a0b-1c2d3e4f5a6b"
 #define MIB (1024 * 1024)
-
-static const char *web1_xml =
-    "<domain type='test'>\n"
-    "  <name>web1</name>\n"
-    "  <uuid>" WEB1_UUID "</uuid>\n"
-    "  <memory unit='MiB'>64</memory>\n"
-    "  <vcpu>1</vcpu>\n"
-    "  <os><type arch='x86_64' machine='pc'>hvm</type></os>\n"
-    "  <devices>\n"
-    "    <disk type='file' device='disk'>\n"
-    "      <source file='/var/lib/ferry/images/web1-vda.raw'/>\n"
-    "      <target dev='vda'/>\n"
-    "    </disk>\n"
-    "    <disk type='file' device='disk'>\n"
-    "      <source file='/var/lib/ferry/images/web1-vdb.raw'/>\n"
-    "      <target dev='vdb'/>\n"
-    "    </disk>\n"
-    "  </devices>\n"
-    "</domain>\n";
 
 typedef struct {
     int status;                 /* the exit status */
@@ -154,20 +135,9 @@ typedef struct {
     char *dst_uri;
 } fixture;
 
-static ferry_conn *
-open_uri(const char *uri)
-{
-    g_autoptr(GError) error = NULL;
-    ferry_conn *conn = ferry_conn_open(uri, &error);
-
-    g_assert_no_error(error);
-    return conn;
-}
-
 static void
 fixture_start(fixture *f, gconstpointer data)
 {
-    g_autoptr(GError) error = NULL;
     g_autoptr(ferry_domain) dom = NULL;
     g_autofree char *src_uuid = g_uuid_string_random();
     ferry_rpc_server_config config = { 0 };
@@ -181,12 +151,10 @@ fixture_start(fixture *f, gconstpointer data)
                                  test_server_socket(f->ts), src_uuid);
     f->dst_uri = g_strdup_printf("test+unix:///dst?socket=%s&host_uuid=%s&nbd=yes",
                                  test_server_socket(f->ts), f->dst_uuid);
-    f->src = open_uri(f->src_uri);
-    f->dst = open_uri(f->dst_uri);
-    dom = ferry_domain_define_xml(f->src, web1_xml, &error);
-    g_assert_no_error(error);
-    g_assert_true(ferry_domain_start(dom, 0, &error));
-    g_assert_no_error(error);
+    f->src = mt_conn_open(f->src_uri);
+    f->dst = mt_conn_open(f->dst_uri);
+    /* vda and vdb are copied by default; vdc is read-only. */
+    dom = mt_domain_start(f->src, mt_web1_disks_xml);
 }
 
 static void

@@ -13,41 +13,12 @@
 #include <string.h>
 
 #include "daemon/dispatch.h"
+#include "migrate-test-util.h"
 #include "rpc-test-util.h"
 #include "test/test-driver.h"
 
-#define WEB1_UUID "3f1e6a2c-5b7d-4e8f-9a0b-1c2d3e4f5a6b"
 #define DST_UUID "8b1d2f60-2c4e-4e0a-9f3b-6d5c4b3a2918"
 #define SRC_UUID "c4a1e2d3-9b8f-4e7a-8d6c-5b4a39281706"
-
-static const char *web1_xml =
-    "<domain type='test'>\n"
-    "  <name>web1</name>\n"
-    "  <uuid>" WEB1_UUID "</uuid>\n"
-    "  <memory unit='MiB'>64</memory>\n"
-    "  <vcpu>1</vcpu>\n"
-    "  <os><type arch='x86_64' machine='pc'>hvm</type></os>\n"
-    "</domain>\n";
-
-/* web1 with two disks, for storage migration. */
-static const char *web1_disks_xml =
-    "<domain type='test'>\n"
-    "  <name>web1</name>\n"
-    "  <uuid>" WEB1_UUID "</uuid>\n"
-    "  <memory unit='MiB'>64</memory>\n"
-    "  <vcpu>1</vcpu>\n"
-    "  <os><type arch='x86_64' machine='pc'>hvm</type></os>\n"
-    "  <devices>\n"
-    "    <disk type='file' device='disk'>\n"
-    "      <source file='/var/lib/ferry/images/web1-vda.raw'/>\n"
-    "      <target dev='vda'/>\n"
-    "    </disk>\n"
-    "    <disk type='file' device='disk'>\n"
-    "      <source file='/var/lib/ferry/images/web1-vdb.raw'/>\n"
-    "      <target dev='vdb'/>\n"
-    "    </disk>\n"
-    "  </devices>\n"
-    "</domain>\n";
 
 static const ferry_driver *const daemon_drivers[] = { &ferry_test_driver, NULL };
 
@@ -92,54 +63,9 @@ daemon_uri(daemons *f, int i, const char *name, const char *params)
 static ferry_conn *
 open_on(daemons *f, int i, const char *name, const char *params)
 {
-    g_autoptr(GError) error = NULL;
     g_autofree char *uri = daemon_uri(f, i, name, params);
-    ferry_conn *conn = ferry_conn_open(uri, &error);
 
-    g_assert_no_error(error);
-    return conn;
-}
-
-static ferry_domain *
-start_domain(ferry_conn *conn, const char *xml)
-{
-    g_autoptr(GError) error = NULL;
-    ferry_domain *dom = ferry_domain_define_xml(conn, xml, &error);
-
-    g_assert_no_error(error);
-    g_assert_true(ferry_domain_start(dom, 0, &error));
-    g_assert_no_error(error);
-    return dom;
-}
-
-static ferry_domain *
-start_web1(ferry_conn *conn)
-{
-    return start_domain(conn, web1_xml);
-}
-
-static void
-assert_domain(ferry_conn *conn, const char *name, int state, int reason)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(ferry_domain) dom = ferry_domain_lookup_by_name(conn, name, &error);
-    ferry_domain_info info = { 0 };
-
-    g_assert_no_error(error);
-    g_assert_true(ferry_domain_get_info(dom, &info, &error));
-    g_assert_cmpstr(ferry_domain_state_to_string(info.state), ==,
-                    ferry_domain_state_to_string(state));
-    g_assert_cmpstr(ferry_domain_state_reason_to_string(info.state, info.reason), ==,
-                    ferry_domain_state_reason_to_string(state, reason));
-}
-
-static void
-assert_empty(ferry_conn *conn)
-{
-    g_autoptr(GPtrArray) doms = NULL;
-
-    g_assert_true(ferry_conn_list_domains(conn, 0, &doms, NULL));
-    g_assert_cmpuint(doms->len, ==, 0);
+    return mt_conn_open(uri);
 }
 
 static void
@@ -148,7 +74,7 @@ test_v3(daemons *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
     g_autoptr(ferry_conn) src = open_on(f, 0, "src", NULL);
     g_autoptr(ferry_conn) dst = open_on(f, 1, "dst", NULL);
-    g_autoptr(ferry_domain) dom = start_web1(src);
+    g_autoptr(ferry_domain) dom = mt_domain_start(src, mt_web1_xml);
     g_autoptr(ferry_domain) ddom = NULL;
     ferry_migrate_params params = { .flags = FERRY_MIGRATE_LIVE | FERRY_MIGRATE_PERSIST_DEST,
                                     .dname = "web2" };
@@ -162,8 +88,8 @@ test_v3(daemons *f, gconstpointer data)
     g_assert_cmpint(stats.protocol, ==, 3);
     g_assert_cmpuint(stats.data_total, ==, 64 * 1024 * 1024);
     g_assert_cmpint(stats.downtime_ms, >, 0);
-    assert_domain(dst, "web2", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
-    assert_domain(src, "web1", FERRY_DOMAIN_SHUTOFF, FERRY_SHUTOFF_MIGRATED);
+    mt_assert_state(dst, "web2", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
+    mt_assert_state(src, "web1", FERRY_DOMAIN_SHUTOFF, FERRY_SHUTOFF_MIGRATED);
     g_assert_true(ferry_domain_get_job_info(ddom, &info, &error));
     g_assert_cmpint(info.type, ==, FERRY_JOB_INFO_COMPLETED);
     g_assert_cmpuint(info.mem_total, ==, 64 * 1024 * 1024);
@@ -176,7 +102,7 @@ test_fallback(daemons *f, gconstpointer data)
     g_autoptr(ferry_conn) src = open_on(f, 0, "src", NULL);
     g_autoptr(ferry_conn) dst2 = open_on(f, 1, "dst2", "migration=v2");
     g_autoptr(ferry_conn) dst1 = open_on(f, 1, "dst1", "migration=v1");
-    g_autoptr(ferry_domain) dom = start_web1(src);
+    g_autoptr(ferry_domain) dom = mt_domain_start(src, mt_web1_xml);
     g_autoptr(ferry_domain) ddom = NULL;
     g_autoptr(ferry_domain) back = NULL;
     ferry_migrate_stats stats = { 0 };
@@ -193,14 +119,14 @@ test_fallback(daemons *f, gconstpointer data)
     ddom = ferry_domain_migrate(dom, dst2, NULL, &stats, &error);
     g_assert_no_error(error);
     g_assert_cmpint(stats.protocol, ==, 2);
-    assert_domain(dst2, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
-    assert_domain(src, "web1", FERRY_DOMAIN_SHUTOFF, FERRY_SHUTOFF_MIGRATED);
+    mt_assert_state(dst2, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
+    mt_assert_state(src, "web1", FERRY_DOMAIN_SHUTOFF, FERRY_SHUTOFF_MIGRATED);
 
     back = ferry_domain_migrate(ddom, dst1, NULL, &stats, &error);
     g_assert_no_error(error);
     g_assert_cmpint(stats.protocol, ==, 1);
-    assert_domain(dst1, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
-    assert_empty(dst2);
+    mt_assert_state(dst1, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
+    g_assert_cmpuint(mt_count_domains(dst2), ==, 0);
 }
 
 static void
@@ -209,7 +135,7 @@ test_fault(daemons *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
     g_autoptr(ferry_conn) src = open_on(f, 0, "src", "fail=perform");
     g_autoptr(ferry_conn) dst = open_on(f, 1, "dst", "fail=finish");
-    g_autoptr(ferry_domain) dom = start_web1(src);
+    g_autoptr(ferry_domain) dom = mt_domain_start(src, mt_web1_xml);
     g_autoptr(ferry_domain) ddom = NULL;
 
     ddom = ferry_domain_migrate(dom, dst, NULL, NULL, &error);
@@ -217,35 +143,8 @@ test_fault(daemons *f, gconstpointer data)
     /* Perform's error, with its code and words, across the wire. */
     g_assert_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED);
     g_assert_cmpstr(error->message, ==, "injected failure in perform");
-    assert_domain(src, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATION_CANCELED);
-    assert_empty(dst);
-}
-
-typedef struct {
-    ferry_domain *dom;
-    ferry_conn *dst;
-    ferry_domain *result;
-    GError *error;
-    gint done;                  /* atomic: the migration returned */
-} migrate_thread_data;
-
-static gpointer
-migrate_thread(gpointer data)
-{
-    migrate_thread_data *d = data;
-
-    d->result = ferry_domain_migrate(d->dom, d->dst, NULL, NULL, &d->error);
-    /* Should it end without its event, the waiting test must not hang. */
-    g_atomic_int_set(&d->done, 1);
-    g_main_context_wakeup(NULL);
-    return NULL;
-}
-
-static void
-on_event(ferry_conn *conn, const ferry_event *ev, gpointer data)
-{
-    if (ev->type == FERRY_EVENT_JOB_PROGRESS)
-        *(gboolean *)data = TRUE;
+    mt_assert_state(src, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATION_CANCELED);
+    g_assert_cmpuint(mt_count_domains(dst), ==, 0);
 }
 
 /*
@@ -259,20 +158,12 @@ test_job_info_during_perform(daemons *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
     g_autoptr(ferry_conn) src = open_on(f, 0, "src", "hold=perform");
     g_autoptr(ferry_conn) dst = open_on(f, 1, "dst", NULL);
-    g_autoptr(ferry_domain) dom = start_web1(src);
-    migrate_thread_data d = { .dom = dom, .dst = dst };
+    g_autoptr(ferry_domain) dom = mt_domain_start(src, mt_web1_xml);
+    g_autoptr(ferry_domain) ddom = NULL;
+    mt_migration *m = mt_migration_start(dom, dst, NULL);
     ferry_job_info info = { 0 };
-    gboolean progress = FALSE;
-    GThread *thread;
-    guint id;
 
-    id = ferry_conn_subscribe_events(src, on_event, &progress, NULL, &error);
-    g_assert_no_error(error);
-    thread = g_thread_new("migrate", migrate_thread, &d);
-    while (!progress && !g_atomic_int_get(&d.done))
-        g_main_context_iteration(NULL, TRUE);
-    g_assert_true(progress);
-
+    mt_migration_wait_progress(m);
     g_assert_true(ferry_domain_get_job_info(dom, &info, &error));
     g_assert_no_error(error);
     g_assert_cmpint(info.type, ==, FERRY_JOB_INFO_ACTIVE);
@@ -280,12 +171,10 @@ test_job_info_during_perform(daemons *f, gconstpointer data)
     g_assert_cmpint(info.elapsed_ms, >=, 0);
     g_assert_cmpuint(info.mem_total, ==, 64 * 1024 * 1024);
 
-    g_thread_join(thread);
-    g_assert_no_error(d.error);
-    g_assert_nonnull(d.result);
-    ferry_domain_unref(d.result);
-    assert_domain(dst, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
-    g_assert_true(ferry_conn_unsubscribe_events(src, id, &error));
+    ddom = mt_migration_finish(m, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(ddom);
+    mt_assert_state(dst, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
 }
 
 /* The source daemon runs the sequence, reaching the destination daemon
@@ -296,7 +185,7 @@ test_p2p(daemons *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
     g_autoptr(ferry_conn) src = open_on(f, 0, "src", NULL);
     g_autoptr(ferry_conn) dst = open_on(f, 1, "dst", "host_uuid=" DST_UUID);
-    g_autoptr(ferry_domain) dom = start_web1(src);
+    g_autoptr(ferry_domain) dom = mt_domain_start(src, mt_web1_xml);
     g_autofree char *dconn_uri = daemon_uri(f, 1, "dst", "host_uuid=" DST_UUID);
     ferry_migrate_stats stats = { 0 };
 
@@ -304,17 +193,8 @@ test_p2p(daemons *f, gconstpointer data)
     g_assert_no_error(error);
     g_assert_cmpint(stats.protocol, ==, 3);
     g_assert_cmpuint(stats.data_transferred, ==, 64 * 1024 * 1024);
-    assert_domain(dst, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
-    assert_domain(src, "web1", FERRY_DOMAIN_SHUTOFF, FERRY_SHUTOFF_MIGRATED);
-}
-
-static void
-assert_strv(char **got, const char *const *want)
-{
-    g_autofree char *got_s = got ? g_strjoinv(",", got) : g_strdup("(null)");
-    g_autofree char *want_s = want ? g_strjoinv(",", (char **)want) : g_strdup("(null)");
-
-    g_assert_cmpstr(got_s, ==, want_s);
+    mt_assert_state(dst, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
+    mt_assert_state(src, "web1", FERRY_DOMAIN_SHUTOFF, FERRY_SHUTOFF_MIGRATED);
 }
 
 /*
@@ -330,7 +210,7 @@ test_storage_params(daemons *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
     g_autoptr(ferry_conn) src = open_on(f, 0, "src", "host_uuid=" SRC_UUID "&nbd=yes");
     g_autoptr(ferry_conn) dst = open_on(f, 1, "dst", "host_uuid=" DST_UUID "&nbd=yes");
-    g_autoptr(ferry_domain) dom = start_domain(src, web1_disks_xml);
+    g_autoptr(ferry_domain) dom = mt_domain_start(src, mt_web1_disks_xml);
     g_autoptr(ferry_domain) ddom = NULL;
     g_autoptr(ferry_domain) back = NULL;
     g_autoptr(ferry_test_storage_record) srec = NULL;
@@ -348,7 +228,7 @@ test_storage_params(daemons *f, gconstpointer data)
     g_assert_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG);
     g_assert_cmpstr(error->message, ==, "domain 'web1' has no disk 'vdz'");
     g_clear_error(&error);
-    assert_empty(dst);
+    g_assert_cmpuint(mt_count_domains(dst), ==, 0);
 
     params.migrate_disks = vdb_vda;
     ddom = ferry_domain_migrate(dom, dst, &params, &stats, &error);
@@ -361,13 +241,13 @@ test_storage_params(daemons *f, gconstpointer data)
     g_assert_nonnull(srec);
     g_assert_nonnull(drec);
     g_assert_cmphex(srec->flags, ==, FERRY_MIGRATE_NON_SHARED_DISK | FERRY_MIGRATE_LIVE);
-    assert_strv(srec->migrate_disks, vdb_vda);
+    mt_assert_strv(srec->migrate_disks, vdb_vda);
     g_assert_cmpuint(srec->disks_port, ==, 10900);
-    assert_strv(srec->disks, vdb_vda);
+    mt_assert_strv(srec->disks, vdb_vda);
     g_assert_cmphex(drec->flags, ==, FERRY_MIGRATE_NON_SHARED_DISK | FERRY_MIGRATE_LIVE);
-    assert_strv(drec->migrate_disks, vdb_vda);
+    mt_assert_strv(drec->migrate_disks, vdb_vda);
     g_assert_cmpuint(drec->disks_port, ==, 10900);
-    assert_strv(drec->disks, vdb_vda);
+    mt_assert_strv(drec->disks, vdb_vda);
     g_assert_cmpuint(drec->nbd_port, ==, 10900);
     g_clear_pointer(&srec, ferry_test_storage_record_free);
     g_clear_pointer(&drec, ferry_test_storage_record_free);
@@ -382,11 +262,11 @@ test_storage_params(daemons *f, gconstpointer data)
     g_assert_cmphex(drec->flags, ==, FERRY_MIGRATE_NON_SHARED_INC | FERRY_MIGRATE_LIVE);
     g_assert_null(drec->migrate_disks);
     g_assert_cmpuint(drec->disks_port, ==, 0);
-    assert_strv(drec->disks, (const char *const[]){ "vda", "vdb", NULL });
+    mt_assert_strv(drec->disks, (const char *const[]){ "vda", "vdb", NULL });
     g_assert_null(srec->migrate_disks);
     g_assert_cmpuint(srec->disks_port, ==, 0);
     g_assert_cmpuint(srec->nbd_port, ==, 10809);
-    assert_domain(src, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
+    mt_assert_state(src, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
 }
 
 /* Peer-to-peer: the source daemon asks the destination daemon about NBD,
@@ -399,7 +279,7 @@ test_storage_p2p(daemons *f, gconstpointer data)
     g_autoptr(ferry_conn) src = open_on(f, 0, "src", "nbd=yes");
     g_autoptr(ferry_conn) plain = open_on(f, 1, "plain", "host_uuid=" SRC_UUID);
     g_autoptr(ferry_conn) dst = open_on(f, 1, "dst", "host_uuid=" DST_UUID "&nbd=yes");
-    g_autoptr(ferry_domain) dom = start_domain(src, web1_disks_xml);
+    g_autoptr(ferry_domain) dom = mt_domain_start(src, mt_web1_disks_xml);
     g_autofree char *plain_uri = daemon_uri(f, 1, "plain", "host_uuid=" SRC_UUID);
     g_autofree char *dst_uri = daemon_uri(f, 1, "dst", "host_uuid=" DST_UUID "&nbd=yes");
     g_autoptr(ferry_test_storage_record) drec = NULL;
@@ -414,16 +294,16 @@ test_storage_p2p(daemons *f, gconstpointer data)
                                    "'test+unix:///plain?"));
     g_assert_true(g_str_has_suffix(error->message, "' does not offer it"));
     g_clear_error(&error);
-    assert_domain(src, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_BOOTED);
+    mt_assert_state(src, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_BOOTED);
 
     g_assert_true(ferry_domain_migrate_to_uri(dom, dst_uri, &params, NULL, &error));
     g_assert_no_error(error);
     drec = ferry_test_driver_storage_record(DST_UUID);
     g_assert_nonnull(drec);
-    assert_strv(drec->migrate_disks, vda);
-    assert_strv(drec->disks, vda);
+    mt_assert_strv(drec->migrate_disks, vda);
+    mt_assert_strv(drec->disks, vda);
     g_assert_cmpuint(drec->nbd_port, ==, 10901);
-    assert_domain(dst, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
+    mt_assert_state(dst, "web1", FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
 }
 
 int
