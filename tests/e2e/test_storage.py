@@ -169,6 +169,41 @@ def sparse_disk(t, a, b, wd, a_dir, b_dir):
     return g, img
 
 
+def incremental(t, a, b, wd, a_dir, b_dir, shared_dir):
+    """--copy-storage-inc: the backing image is shared, only the top moves."""
+    base = os.path.join(shared_dir, 'base.raw')
+    top = os.path.join(a_dir, 'inc.qcow2')
+    qemu_img('create', '-q', '-f', 'raw', base, '64M')
+    with open('/dev/urandom', 'rb') as rnd, open(base, 'r+b') as f:
+        f.write(rnd.read(16 * MiB))
+    qemu_img('create', '-q', '-f', 'qcow2', '-b', base, '-F', 'raw', top)
+    r = subprocess.run(['qemu-io', '-f', 'qcow2', '-c', 'write -P 0x5a 40M 2M', top],
+                       capture_output=True, text=True, timeout=60)
+    t.ok(r.returncode == 0, 'inc: 2 MiB written into the top image', r.stdout + r.stderr)
+    g = StorageGuest(wd, 'inc', 'mem=8 rate=0 hb=100',
+                     disk_xml('vda', top, fmt='qcow2', bus='virtio'),
+                     disk_xml('vda', os.path.join(b_dir, 'inc.qcow2'), fmt='qcow2', bus='virtio'))
+    r = a.ferry('define', g.xml_a)
+    r = a.ferry('start', g.name) if r.returncode == 0 else r
+    t.ok(r.returncode == 0, 'inc: define and start on A (qcow2 over a shared raw base)', r.stderr)
+    r = a.ferry('migrate', '--copy-storage-inc', '--xml', g.xml_b, '--json', g.name, b.uri)
+    s = json.loads(r.stdout) if r.returncode == 0 else {}
+    t.ok(r.returncode == 0, '--copy-storage-inc: exits 0', r.stderr)
+    sent = s.get('disk_transferred', 0)
+    t.ok(2 * MiB <= sent <= 3 * MiB, '--copy-storage-inc: only the top image\'s 2 MiB '
+         'travelled (%.2f MiB), not the 16 MiB base' % (sent / MiB), s)
+    info = subprocess.run([QEMU_IMG, 'info', '-U', '--output=json',
+                           os.path.join(b_dir, 'inc.qcow2')], capture_output=True, text=True)
+    backing = json.loads(info.stdout).get('backing-filename') if info.returncode == 0 else None
+    t.ok(backing == base, '--copy-storage-inc: B\'s top image uses the shared base', backing)
+    r = qemu_img('compare', '-U', top, os.path.join(b_dir, 'inc.qcow2'))
+    t.ok(r.returncode == 0, '--copy-storage-inc: the disks read the same on both hosts',
+         r.stdout + r.stderr)
+    b.ferry('destroy', g.name)
+    a.ferry('undefine', g.name)
+    os.unlink(os.path.join(b_dir, 'inc.qcow2'))
+
+
 def failures(t, a, b, wd, a_dir, b_dir):
     """The destination dies (its QEMU, then its daemon) while disks copy."""
     img = os.path.join(a_dir, 'slow.raw')
@@ -261,6 +296,7 @@ def main(t):
         t.ok(True, 'two ferryd start')
         live_with_disk(t, a, b, wd.path, a_dir, b_dir, shared_dir)
         sparse_disk(t, a, b, wd.path, a_dir, b_dir)
+        incremental(t, a, b, wd.path, a_dir, b_dir, shared_dir)
         failures(t, a, b, wd.path, a_dir, b_dir)
     finally:
         net.cleanup()
