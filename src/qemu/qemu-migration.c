@@ -287,16 +287,6 @@ end_migration_job(qemu_driver_state *state, ferry_domain_obj *obj, gboolean ok)
     qemu_process_end_job(state, obj);
 }
 
-static json_object *
-qmp_on(ferry_domain_obj *obj, const char *command, json_object *args, GError **error)
-{
-    g_autoptr(ferry_qmp) qmp = qemu_process_get_qmp(obj, error);
-
-    if (!qmp)
-        return NULL;
-    return ferry_qmp_command_sync(qmp, command, args, error);
-}
-
 static void
 add_capability(json_object *caps, const char *name, gboolean on)
 {
@@ -325,7 +315,7 @@ enable_migration_events(ferry_domain_obj *obj, gboolean storage, gboolean incomi
     else
         add_capability(caps, "pause-before-switchover", storage);
     json_object_object_add(args, "capabilities", caps);
-    ret = qmp_on(obj, "migrate-set-capabilities", args, error);
+    ret = qemu_process_command(obj, "migrate-set-capabilities", args, error);
     return ret != NULL;
 }
 
@@ -470,7 +460,7 @@ prepare_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri 
     listen_host = host_for_uri(listen);
     qemu_uri = g_strdup_printf("tcp:%s:%u", listen_host, port);
     json_object_object_add(args, "uri", json_object_new_string(qemu_uri));
-    ret = qmp_on(obj, "migrate-incoming", args, error);
+    ret = qemu_process_command(obj, "migrate-incoming", args, error);
     if (!ret)
         return FALSE;
     g_mutex_lock(&obj->lock);
@@ -611,7 +601,7 @@ set_bandwidth(ferry_domain_obj *obj, guint64 mib, GError **error)
     guint64 bps = mib ? mib * 1024 * 1024 : UNLIMITED_BANDWIDTH;
 
     json_object_object_add(args, "max-bandwidth", json_object_new_int64((gint64)bps));
-    ret = qmp_on(obj, "migrate-set-parameters", args, error);
+    ret = qemu_process_command(obj, "migrate-set-parameters", args, error);
     return ret != NULL;
 }
 
@@ -649,7 +639,7 @@ wait_migration_end_after(ferry_domain_obj *obj, qemu_domain_priv *priv, const ch
 static char *
 migration_error(ferry_domain_obj *obj)
 {
-    g_autoptr(json_object) info = qmp_on(obj, "query-migrate", NULL, NULL);
+    g_autoptr(json_object) info = qemu_process_command(obj, "query-migrate", NULL, NULL);
     json_object *desc;
 
     if (info && json_object_object_get_ex(info, "error-desc", &desc))
@@ -660,7 +650,7 @@ migration_error(ferry_domain_obj *obj)
 static void
 fill_stats(ferry_domain_obj *obj, qemu_domain_priv *priv, ferry_migration_cookie *cookie)
 {
-    g_autoptr(json_object) info = qmp_on(obj, "query-migrate", NULL, NULL);
+    g_autoptr(json_object) info = qemu_process_command(obj, "query-migrate", NULL, NULL);
     json_object *ram = NULL;
 
     cookie->has_stats = TRUE;
@@ -776,7 +766,7 @@ qemu_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *para
         return FALSE;
     args = json_object_new_object();
     json_object_object_add(args, "uri", json_object_new_string(qemu_uri));
-    ret = qmp_on(obj, "migrate", args, &local);
+    ret = qemu_process_command(obj, "migrate", args, &local);
     if (!ret) {
         qemu_storage_abort(state, obj);
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
@@ -795,13 +785,13 @@ qemu_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *para
         g_autoptr(json_object) cret = NULL;
 
         if (!qemu_storage_complete(state, obj, params, out, &local)) {
-            g_autoptr(json_object) r = qmp_on(obj, "migrate_cancel", NULL, NULL);
+            g_autoptr(json_object) r = qemu_process_command(obj, "migrate_cancel", NULL, NULL);
 
             g_propagate_error(error, g_steal_pointer(&local));
             return FALSE;
         }
         json_object_object_add(cargs, "state", json_object_new_string("pre-switchover"));
-        cret = qmp_on(obj, "migrate-continue", cargs, &local);
+        cret = qemu_process_command(obj, "migrate-continue", cargs, &local);
         g_mutex_lock(&obj->lock);
         end = cret ? wait_migration_end_after(obj, priv, "pre-switchover") : "failed";
         g_mutex_unlock(&obj->lock);
@@ -925,7 +915,7 @@ qemu_conn_migrate_finish3(ferry_conn *dconn, const ferry_migrate_params *params,
                                                              g_str_equal, NULL))
         stay_paused = TRUE;
     if (!stay_paused) {
-        g_autoptr(json_object) ret = qmp_on(obj, "cont", NULL, &local);
+        g_autoptr(json_object) ret = qemu_process_command(obj, "cont", NULL, &local);
 
         if (!ret) {
             discard_incoming(state, obj, FALSE);
@@ -1016,14 +1006,14 @@ qemu_domain_migrate_confirm3(ferry_domain *dom, const ferry_migrate_params *para
 
     /* Cancelled: the source must run again as it did before. */
     if (!offline) {
-        g_autoptr(json_object) info = qmp_on(obj, "query-migrate", NULL, NULL);
+        g_autoptr(json_object) info = qemu_process_command(obj, "query-migrate", NULL, NULL);
         json_object *st = NULL;
         gboolean was_paused;
         int state_now;
 
         if (info && json_object_object_get_ex(info, "status", &st) &&
             !strcmp(json_object_get_string(st), "active")) {
-            g_autoptr(json_object) r = qmp_on(obj, "migrate_cancel", NULL, NULL);
+            g_autoptr(json_object) r = qemu_process_command(obj, "migrate_cancel", NULL, NULL);
         }
         gboolean active;
 
@@ -1033,7 +1023,7 @@ qemu_domain_migrate_confirm3(ferry_domain *dom, const ferry_migrate_params *para
         was_paused = obj->state == FERRY_DOMAIN_PAUSED && obj->reason != FERRY_PAUSED_MIGRATION;
         g_mutex_unlock(&obj->lock);
         if (active && !was_paused) {
-            g_autoptr(json_object) r = qmp_on(obj, "cont", NULL, &local);
+            g_autoptr(json_object) r = qemu_process_command(obj, "cont", NULL, &local);
 
             if (!r) {
                 ok = FALSE;
@@ -1085,7 +1075,7 @@ qemu_domain_get_job_info(ferry_domain *dom, ferry_job_info *ret_info, GError **e
 
     if (query) {
         /* QMP answers even while the migration runs: no job is needed. */
-        g_autoptr(json_object) info = qmp_on(obj, "query-migrate", NULL, NULL);
+        g_autoptr(json_object) info = qemu_process_command(obj, "query-migrate", NULL, NULL);
         json_object *ram = NULL;
 
         qemu_storage_job_info(obj, ret_info);

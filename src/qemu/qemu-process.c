@@ -754,6 +754,17 @@ qemu_process_get_qmp(ferry_domain_obj *obj, GError **error)
     return ferry_qmp_ref(priv->qmp);
 }
 
+json_object *
+qemu_process_command(ferry_domain_obj *obj, const char *command, json_object *arguments,
+                     GError **error)
+{
+    g_autoptr(ferry_qmp) qmp = qemu_process_get_qmp(obj, error);
+
+    if (!qmp)
+        return NULL;
+    return ferry_qmp_command_sync(qmp, command, arguments, error);
+}
+
 guint64
 qemu_process_cpu_time(gint64 pid)
 {

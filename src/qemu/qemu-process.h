@@ -87,6 +87,20 @@ void qemu_process_end_job(qemu_driver_state *state, ferry_domain_obj *obj);
 ferry_qmp *qemu_process_get_qmp(ferry_domain_obj *obj, GError **error);
 
 /**
+ * qemu_process_command:
+ * @obj: a running domain
+ * @command: a QMP command
+ * @arguments: (nullable) (transfer none): its arguments
+ * @error: return location for an error
+ *
+ * Runs one QMP command on the domain's monitor and waits for the reply.
+ *
+ * Returns: (transfer full): the reply's "return", or NULL with @error.
+ */
+json_object *qemu_process_command(ferry_domain_obj *obj, const char *command,
+                                  json_object *arguments, GError **error);
+
+/**
  * qemu_process_cpu_time:
  * @pid: a process id
  *

@@ -33,16 +33,6 @@ qemu_storage_wanted(const ferry_migrate_params *params)
     return (params->flags & (FERRY_MIGRATE_NON_SHARED_DISK | FERRY_MIGRATE_NON_SHARED_INC)) != 0;
 }
 
-static json_object *
-qmp_on(ferry_domain_obj *obj, const char *command, json_object *args, GError **error)
-{
-    g_autoptr(ferry_qmp) qmp = qemu_process_get_qmp(obj, error);
-
-    if (!qmp)
-        return NULL;
-    return ferry_qmp_command_sync(qmp, command, args, error);
-}
-
 static const char *
 json_str(json_object *o, const char *key)
 {
@@ -102,7 +92,7 @@ qemu_storage_begin(qemu_driver_state *state, ferry_domain_obj *obj,
                    const ferry_migrate_params *params, ferry_migration_cookie *cookie,
                    GError **error)
 {
-    g_autoptr(json_object) jobs = qmp_on(obj, "query-block-jobs", NULL, error);
+    g_autoptr(json_object) jobs = qemu_process_command(obj, "query-block-jobs", NULL, error);
     g_autoptr(json_object) blocks = NULL;
     gboolean inc = (params->flags & FERRY_MIGRATE_NON_SHARED_INC) != 0;
     const ferry_domain_def *def = obj->live;
@@ -125,7 +115,7 @@ qemu_storage_begin(qemu_driver_state *state, ferry_domain_obj *obj,
             }
         }
     }
-    if (!(blocks = qmp_on(obj, "query-named-block-nodes", NULL, error)))
+    if (!(blocks = qemu_process_command(obj, "query-named-block-nodes", NULL, error)))
         return FALSE;
     cookie->has_nbd = TRUE;
     for (guint i = 0; i < def->disks->len; i++) {
@@ -378,7 +368,7 @@ qemu_storage_prepare_nbd(qemu_driver_state *state, ferry_domain_obj *obj, const 
     json_object_object_add(addr, "type", json_object_new_string("inet"));
     json_object_object_add(addr, "data", data);
     json_object_object_add(args, "addr", addr);
-    if (!(ret = qmp_on(obj, "nbd-server-start", args, error)))
+    if (!(ret = qemu_process_command(obj, "nbd-server-start", args, error)))
         return FALSE;
     for (guint i = 0; i < cookie_in->disks->len; i++) {
         const ferry_cookie_disk *cd = g_ptr_array_index(cookie_in->disks, i);
@@ -392,7 +382,7 @@ qemu_storage_prepare_nbd(qemu_driver_state *state, ferry_domain_obj *obj, const 
         json_object_object_add(ex, "node-name", json_object_new_string(node));
         json_object_object_add(ex, "writable", json_object_new_boolean(TRUE));
         json_object_object_add(ex, "name", json_object_new_string(cd->target));
-        if (!(r = qmp_on(obj, "block-export-add", ex, error))) {
+        if (!(r = qemu_process_command(obj, "block-export-add", ex, error))) {
             g_prefix_error(error, "cannot export disk '%s': ", cd->target);
             return FALSE;
         }
@@ -416,7 +406,7 @@ qemu_storage_stop_nbd(qemu_driver_state *state, ferry_domain_obj *obj)
     if (!port)
         return;
     {
-        g_autoptr(json_object) r = qmp_on(obj, "nbd-server-stop", NULL, NULL);
+        g_autoptr(json_object) r = qemu_process_command(obj, "nbd-server-stop", NULL, NULL);
     }
     qemu_migration_release_port(state, port);
 }
@@ -495,7 +485,7 @@ qemu_storage_mirror(qemu_driver_state *state, ferry_domain_obj *obj,
         json_object_object_add(add, "node-name", json_object_new_string(id));
         json_object_object_add(add, "server", server);
         json_object_object_add(add, "export", json_object_new_string(cd->target));
-        if (!(r1 = qmp_on(obj, "blockdev-add", add, error))) {
+        if (!(r1 = qemu_process_command(obj, "blockdev-add", add, error))) {
             g_prefix_error(error, "Perform: cannot reach the NBD export of disk '%s' at "
                                   "%s:%s: ", cd->target, host, port);
             goto fail;
@@ -512,7 +502,7 @@ qemu_storage_mirror(qemu_driver_state *state, ferry_domain_obj *obj,
         if (params->bandwidth_mib)
             json_object_object_add(mirror, "speed",
                                    json_object_new_int64((gint64)params->bandwidth_mib << 20));
-        if (!(r2 = qmp_on(obj, "blockdev-mirror", mirror, error))) {
+        if (!(r2 = qemu_process_command(obj, "blockdev-mirror", mirror, error))) {
             g_prefix_error(error, "Perform: cannot start copying disk '%s': ", cd->target);
             goto fail;
         }
@@ -564,6 +554,25 @@ data_bytes(ferry_domain_obj *obj, const char *target, gboolean top_only)
     return total;
 }
 
+/* Removes the mirrors' NBD client nodes (their jobs are gone) and forgets
+ * the jobs. */
+static void
+forget_mirrors(ferry_domain_obj *obj, qemu_domain_priv *priv, GPtrArray *disks)
+{
+    for (guint i = 0; i < disks->len; i++) {
+        g_autoptr(json_object) args = json_object_new_object();
+        g_autoptr(json_object) r = NULL;
+        g_autofree char *id = g_strdup_printf("mig-%s", (char *)disks->pdata[i]);
+
+        json_object_object_add(args, "node-name", json_object_new_string(id));
+        r = qemu_process_command(obj, "blockdev-del", args, NULL);
+    }
+    g_mutex_lock(&obj->lock);
+    g_clear_pointer(&priv->mig_jobs, g_hash_table_unref);
+    g_clear_pointer(&priv->mig_disks, g_ptr_array_unref);
+    g_mutex_unlock(&obj->lock);
+}
+
 gboolean
 qemu_storage_complete(qemu_driver_state *state, ferry_domain_obj *obj,
                       const ferry_migrate_params *params, ferry_migration_cookie *cookie_out,
@@ -590,7 +599,7 @@ qemu_storage_complete(qemu_driver_state *state, ferry_domain_obj *obj,
         g_autofree char *id = g_strdup_printf("mig-%s", (char *)disks->pdata[i]);
 
         json_object_object_add(args, "device", json_object_new_string(id));
-        if (!(r = qmp_on(obj, "block-job-cancel", args, error))) {
+        if (!(r = qemu_process_command(obj, "block-job-cancel", args, error))) {
             qemu_storage_abort(state, obj);
             return FALSE;
         }
@@ -621,13 +630,8 @@ qemu_storage_complete(qemu_driver_state *state, ferry_domain_obj *obj,
             cookie_out->disk_total += (guint64)json_int(info, "virtual-size");
         }
         cookie_out->disk_transferred += data_bytes(obj, disks->pdata[i], top_only);
-        json_object_object_add(args, "node-name", json_object_new_string(id));
-        r = qmp_on(obj, "blockdev-del", args, NULL);
     }
-    g_mutex_lock(&obj->lock);
-    g_clear_pointer(&priv->mig_jobs, g_hash_table_unref);
-    g_clear_pointer(&priv->mig_disks, g_ptr_array_unref);
-    g_mutex_unlock(&obj->lock);
+    forget_mirrors(obj, priv, disks);
     return TRUE;
 }
 
@@ -656,7 +660,7 @@ qemu_storage_abort(qemu_driver_state *state, ferry_domain_obj *obj)
                    g_str_has_prefix(st, "failing"))) {
             json_object_object_add(args, "device", json_object_new_string(id));
             json_object_object_add(args, "force", json_object_new_boolean(TRUE));
-            r = qmp_on(obj, "block-job-cancel", args, NULL);
+            r = qemu_process_command(obj, "block-job-cancel", args, NULL);
         }
     }
     /* Wait for the jobs to go before removing their targets. */
@@ -679,24 +683,13 @@ qemu_storage_abort(qemu_driver_state *state, ferry_domain_obj *obj)
         }
     }
     g_mutex_unlock(&obj->lock);
-    for (guint i = 0; i < disks->len; i++) {
-        g_autoptr(json_object) args = json_object_new_object();
-        g_autoptr(json_object) r = NULL;
-        g_autofree char *id = g_strdup_printf("mig-%s", (char *)disks->pdata[i]);
-
-        json_object_object_add(args, "node-name", json_object_new_string(id));
-        r = qmp_on(obj, "blockdev-del", args, NULL);
-    }
-    g_mutex_lock(&obj->lock);
-    g_clear_pointer(&priv->mig_jobs, g_hash_table_unref);
-    g_clear_pointer(&priv->mig_disks, g_ptr_array_unref);
-    g_mutex_unlock(&obj->lock);
+    forget_mirrors(obj, priv, disks);
 }
 
 void
 qemu_storage_job_info(ferry_domain_obj *obj, ferry_job_info *info)
 {
-    g_autoptr(json_object) jobs = qmp_on(obj, "query-block-jobs", NULL, NULL);
+    g_autoptr(json_object) jobs = qemu_process_command(obj, "query-block-jobs", NULL, NULL);
 
     for (size_t i = 0; jobs && i < json_object_array_length(jobs); i++) {
         json_object *j = json_object_array_get_idx(jobs, i);
