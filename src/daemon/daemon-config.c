@@ -48,6 +48,7 @@ static const setting settings[] = {
     S(hook_path, SETTING_PATH),
     S(debug_inject_failure, SETTING_STRING),
     S(storage_dirs, SETTING_STRING),
+    U(migration_abandon_timeout, 1, 3600),
 };
 
 ferry_daemon_config *
@@ -69,6 +70,7 @@ ferry_daemon_config_new_defaults(void)
     c->log_level = g_strdup("info");
     c->migration_port_min = 49152;
     c->migration_port_max = 49215;
+    c->migration_abandon_timeout = 60;
     return c;
 }
 

@@ -45,6 +45,7 @@ typedef struct {
     char *hook_path;            /* executable run at migration phases; NULL: none */
     char *storage_dirs;         /* ':'-separated directories where incoming disks may be
                                  * created; NULL: STATE_DIR/images */
+    guint migration_abandon_timeout; /* seconds a migration may wait between phases, default 60 */
     char *debug_inject_failure; /* for tests: the migration phase to fail ("finish") */
 } ferry_daemon_config;
 

@@ -267,6 +267,7 @@ main(int argc, char **argv)
     qcfg.migration_port_max = cfg->migration_port_max;
     qcfg.hook_path = cfg->hook_path;
     qcfg.inject_failure = cfg->debug_inject_failure;
+    qcfg.abandon_seconds = cfg->migration_abandon_timeout;
     storage_dirs = cfg->storage_dirs ? g_strsplit(cfg->storage_dirs, ":", -1) : NULL;
     qcfg.storage_dirs = storage_dirs;
     if (cfg->debug_inject_failure)

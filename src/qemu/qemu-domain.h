@@ -69,6 +69,8 @@ typedef struct {
     GPtrArray *mig_disks;          /* source: targets being mirrored (char*) */
     GPtrArray *mig_images;         /* destination: image paths Prepare created */
     guint mig_nbd_port;            /* destination: NBD server port held, 0 = none */
+    gboolean mig_busy;             /* a phase is running right now */
+    gint64 mig_phase_since;        /* g_get_monotonic_time() of the last phase change */
 } qemu_domain_priv;
 
 /**

@@ -22,6 +22,7 @@ typedef struct {
     guint migration_port_max;
     char *hook_path;     /* run at migration phases; NULL: none */
     char **storage_dirs; /* where Prepare may create images; NULL: STATE/images */
+    guint abandon_seconds; /* a migration idle this long between phases is given up */
     char *inject_failure; /* for tests: migration phase that fails on purpose, or NULL */
 } ferry_qemu_config;
 

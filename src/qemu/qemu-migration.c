@@ -226,8 +226,26 @@ set_phase(ferry_domain_obj *obj, const char *phase)
     g_mutex_lock(&obj->lock);
     priv = qemu_domain_priv_get(obj);
     g_strlcpy(priv->mig_phase, phase, sizeof(priv->mig_phase));
+    priv->mig_phase_since = g_get_monotonic_time();
     g_mutex_unlock(&obj->lock);
 }
+
+/* While a phase runs, the abandon watchdog keeps off (see below). */
+typedef struct {
+    ferry_domain_obj *obj;
+} phase_guard;
+
+static void
+phase_guard_clear(phase_guard *g)
+{
+    if (!g->obj)
+        return;
+    g_mutex_lock(&g->obj->lock);
+    qemu_domain_priv_get(g->obj)->mig_busy = FALSE;
+    g_mutex_unlock(&g->obj->lock);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(phase_guard, phase_guard_clear)
 
 /* Looks up the domain whose migration job (of @job type) serves @cookie's
  * migration, or explains why not. */
@@ -254,6 +272,13 @@ find_migrating(qemu_driver_state *state, const char *name, const char *uuid,
                     obj->name, cookie ? cookie->id : "", state->config.hostname);
         return NULL;
     }
+    if (priv->mig_busy) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                    "%s: domain '%s': migration %s is busy in another phase", phase,
+                    obj->name, priv->mig_id);
+        return NULL;
+    }
+    priv->mig_busy = TRUE;
     g_clear_pointer(&locker, g_mutex_locker_free);
     return g_steal_pointer(&obj);
 }
@@ -328,6 +353,112 @@ json_get_int(json_object *obj, const char *key)
 }
 
 /* ------------------------------------------------------------------ */
+/* Abandoned migrations
+ *
+ * A client that drives the phases may vanish between two of them.  Where
+ * that leaves nothing in doubt -- the source after Begin (still running),
+ * the destination after Prepare when no data came or the transfer died --
+ * the migration is given up after abandon_seconds without a phase, so the
+ * domain is not held by a job forever.  After Perform completed, only the
+ * peers know the outcome: that case is left alone (see the README).
+ */
+
+typedef struct {
+    ferry_domain_obj *obj;
+    char *id;
+} watchdog_data;
+
+static void
+watchdog_data_free(watchdog_data *w)
+{
+    ferry_domain_obj_unref(w->obj);
+    g_free(w->id);
+    g_free(w);
+}
+
+static void discard_incoming(qemu_driver_state *state, ferry_domain_obj *obj, gboolean offline);
+
+/* Runs off the monitor thread: stopping a QEMU waits for its exit watch,
+ * which lives on that thread. */
+static gpointer
+abandon_thread(gpointer data)
+{
+    watchdog_data *w = data;
+    qemu_driver_state *state = qemu_driver_get_state();
+    gboolean incoming;
+
+    gboolean active;
+
+    g_mutex_lock(&w->obj->lock);
+    incoming = w->obj->job == FERRY_JOB_MIGRATION_IN;
+    active = ferry_domain_obj_is_active(w->obj);
+    g_mutex_unlock(&w->obj->lock);
+    g_message("domain '%s': migration %s abandoned: no phase came for %u s", w->obj->name,
+              w->id, state->config.abandon_seconds);
+    /* An offline Prepare left only a definition, no QEMU: drop it too. */
+    if (incoming)
+        discard_incoming(state, w->obj, !active);
+    end_migration_job(state, w->obj, FALSE);
+    g_mutex_lock(&w->obj->lock);
+    qemu_domain_priv_get(w->obj)->mig_busy = FALSE;
+    g_mutex_unlock(&w->obj->lock);
+    watchdog_data_free(w);
+    return NULL;
+}
+
+static gboolean
+on_watchdog(gpointer data)
+{
+    watchdog_data *w = data;
+    qemu_driver_state *state = qemu_driver_get_state();
+    qemu_domain_priv *priv;
+    gboolean abandon = FALSE, done = FALSE;
+    const char *st;
+
+    if (!state)
+        return G_SOURCE_REMOVE;
+    g_mutex_lock(&w->obj->lock);
+    priv = qemu_domain_priv_get(w->obj);
+    st = priv->mig_status;
+    if (!priv->mig_id || strcmp(priv->mig_id, w->id) != 0) {
+        done = TRUE;
+    } else if (w->obj->job == FERRY_JOB_MIGRATION_OUT) {
+        done = strcmp(priv->mig_phase, "begin") != 0;
+        abandon = !done;
+    } else {
+        done = strcmp(priv->mig_phase, "prepare") != 0;
+        abandon = !done && (priv->exited || !st || !strcmp(st, "failed") ||
+                            !strcmp(st, "cancelled"));
+    }
+    abandon = abandon && !priv->mig_busy &&
+              g_get_monotonic_time() - priv->mig_phase_since >=
+                  (gint64)state->config.abandon_seconds * G_TIME_SPAN_SECOND;
+    if (abandon)
+        priv->mig_busy = TRUE;
+    g_mutex_unlock(&w->obj->lock);
+    if (abandon) {
+        watchdog_data *copy = g_new0(watchdog_data, 1);
+
+        copy->obj = ferry_domain_obj_ref(w->obj);
+        copy->id = g_strdup(w->id);
+        g_thread_unref(g_thread_new("ferry-abandon", abandon_thread, copy));
+    }
+    return abandon || done ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
+}
+
+static void
+arm_watchdog(qemu_driver_state *state, ferry_domain_obj *obj, const char *id)
+{
+    watchdog_data *w = g_new0(watchdog_data, 1);
+    g_autoptr(GSource) source = g_timeout_source_new_seconds(1);
+
+    w->obj = ferry_domain_obj_ref(obj);
+    w->id = g_strdup(id);
+    g_source_set_callback(source, on_watchdog, w, (GDestroyNotify)watchdog_data_free);
+    g_source_attach(source, state->monitor_ctx);
+}
+
+/* ------------------------------------------------------------------ */
 /* Begin (source) */
 
 char *
@@ -385,7 +516,7 @@ qemu_domain_migrate_begin3(ferry_domain *dom, const ferry_migrate_params *params
         priv = qemu_domain_priv_get(obj);
         g_free(priv->mig_id);
         priv->mig_id = g_strdup(cookie->id);
-        priv->mig_started_us = g_get_monotonic_time();
+        priv->mig_started_us = priv->mig_phase_since = g_get_monotonic_time();
         g_strlcpy(priv->mig_phase, "begin", sizeof(priv->mig_phase));
         memset(&priv->last_job, 0, sizeof(priv->last_job));
         xml = ferry_domain_def_format(xml_def);
@@ -410,6 +541,7 @@ qemu_domain_migrate_begin3(ferry_domain *dom, const ferry_migrate_params *params
         return NULL;
     }
     *ret_cookie_out = ferry_migration_cookie_format(cookie);
+    arm_watchdog(state, obj, cookie->id);
     g_message("domain '%s': migration %s begins (%s)", obj->name, cookie->id,
               offline ? "offline" : "live");
     return g_steal_pointer(&xml);
@@ -546,7 +678,7 @@ qemu_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *params
     g_free(priv->mig_id);
     priv->mig_id = g_strdup(cookie->id);
     priv->mig_created = created;
-    priv->mig_started_us = g_get_monotonic_time();
+    priv->mig_started_us = priv->mig_phase_since = g_get_monotonic_time();
     g_strlcpy(priv->mig_phase, "prepare", sizeof(priv->mig_phase));
     g_mutex_unlock(&obj->lock);
 
@@ -585,6 +717,7 @@ qemu_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *params
     out->dom_name = g_strdup(obj->name);
     out->dom_uuid = g_strdup(obj->uuid);
     *ret_cookie_out = ferry_migration_cookie_format(out);
+    arm_watchdog(state, obj, cookie->id);
     g_message("domain '%s': migration %s prepared, incoming on %s", obj->name, cookie->id,
               offline ? "(offline)" : *ret_uri_out);
     return TRUE;
@@ -710,6 +843,7 @@ qemu_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *para
     g_autoptr(ferry_migration_cookie) cookie = NULL;
     g_autoptr(ferry_migration_cookie) out = NULL;
     g_autoptr(ferry_domain_obj) obj = NULL;
+    g_auto(phase_guard) guard = { NULL };  /* after obj: cleared before obj's unref */
     g_autoptr(json_object) args = NULL;
     g_autoptr(json_object) ret = NULL;
     g_autoptr(GError) local = NULL;
@@ -733,6 +867,7 @@ qemu_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *para
         !(obj = find_migrating(state, dom->name, dom->uuid, FERRY_JOB_MIGRATION_OUT, cookie,
                                "Perform", error)))
         return FALSE;
+    guard.obj = obj;
     set_phase(obj, "perform");
     out = ferry_migration_cookie_new(cookie->id, state->config.host_uuid, state->config.hostname);
     if (params->flags & FERRY_MIGRATE_OFFLINE) {
@@ -853,6 +988,7 @@ qemu_conn_migrate_finish3(ferry_conn *dconn, const ferry_migrate_params *params,
     g_autoptr(ferry_migration_cookie) cookie = NULL;
     g_autoptr(ferry_migration_cookie) out = NULL;
     g_autoptr(ferry_domain_obj) obj = NULL;
+    g_auto(phase_guard) guard = { NULL };  /* after obj: cleared before obj's unref */
     g_autoptr(GError) local = NULL;
     gboolean offline = (params->flags & FERRY_MIGRATE_OFFLINE) != 0;
     gboolean stay_paused = (params->flags & FERRY_MIGRATE_PAUSED) != 0;
@@ -863,6 +999,7 @@ qemu_conn_migrate_finish3(ferry_conn *dconn, const ferry_migrate_params *params,
         !(obj = find_migrating(state, dname, NULL, FERRY_JOB_MIGRATION_IN, cookie, "Finish",
                                error)))
         return NULL;
+    guard.obj = obj;
     set_phase(obj, "finish");
     if (cancelled) {
         discard_incoming(state, obj, offline);
@@ -968,6 +1105,7 @@ qemu_domain_migrate_confirm3(ferry_domain *dom, const ferry_migrate_params *para
     qemu_driver_state *state = state_of(dom->conn);
     g_autoptr(ferry_migration_cookie) cookie = NULL;
     g_autoptr(ferry_domain_obj) obj = NULL;
+    g_auto(phase_guard) guard = { NULL };  /* after obj: cleared before obj's unref */
     g_autoptr(GError) local = NULL;
     gboolean offline = (params->flags & FERRY_MIGRATE_OFFLINE) != 0;
     gboolean ok = TRUE;
@@ -979,6 +1117,7 @@ qemu_domain_migrate_confirm3(ferry_domain *dom, const ferry_migrate_params *para
     if (!(obj = find_migrating(state, dom->name, dom->uuid, FERRY_JOB_MIGRATION_OUT, cookie,
                                "Confirm", error)))
         return FALSE;
+    guard.obj = obj;
     set_phase(obj, "confirm");
 
     if (!cancelled) {

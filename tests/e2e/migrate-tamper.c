@@ -7,6 +7,9 @@
  *
  * Usage: migrate-tamper SRC_URI DST_URI DOMAIN MODE [DEST_XML_FILE]
  *   MODE malformed | mandatory: spoil the document;
+ *   abandon-begin | abandon-prepare: run Begin (and Prepare) with a good
+ *   cookie, then exit as if the client died: the daemons must give the
+ *   migration up on their own (migration_abandon_timeout);
  *   disk-zero | disk-negative | disk-huge: a storage migration (full copy,
  *   DEST_XML_FILE giving the destination's disk paths) whose cookie lists a
  *   disk of 0 bytes, -5 bytes or 1 PiB.
@@ -57,6 +60,16 @@ main(int argc, char **argv)
         !(xml = ferry_domain_migrate_begin3(dom, &params, &cookie, &error))) {
         fprintf(stderr, "migrate-tamper: %s\n", error->message);
         return 1;
+    }
+    if (g_str_has_prefix(argv[4], "abandon-")) {
+        if (!strcmp(argv[4], "abandon-prepare") &&
+            !ferry_conn_migrate_prepare3(dst, &params, xml, cookie, &cookie_out, &uri_out,
+                                         &prep_error)) {
+            fprintf(stderr, "migrate-tamper: Prepare: %s\n", prep_error->message);
+            return 1;
+        }
+        printf("left migration after %s\n", argv[4] + strlen("abandon-"));
+        return 0;
     }
     if (!strcmp(argv[4], "malformed")) {
         /* Cut the document in half. */

@@ -284,6 +284,28 @@ def refused_migrations(t, a, b, g, flag):
         t.ok(ft.wait_until(lambda: not b.qemu_pids(g.uuid), 10),
              '%s cookie: no QEMU of it on B' % mode, b.qemu_pids(g.uuid))
 
+    # A client that dies between phases: the daemons give the migration up.
+    for mode in ('abandon-begin', 'abandon-prepare'):
+        r = subprocess.run([TAMPER, a.uri, b.uri, g.name, mode], capture_output=True,
+                           text=True, timeout=120)
+        t.ok(r.returncode == 0, '%s: the client left the migration' % mode, r.stdout + r.stderr)
+
+        def released():
+            j = ft.job_info(a, g.name)
+            return j is not None and j['type'] == 'failed'
+        t.ok(ft.wait_until(released, 15), '%s: A gives the migration up' % mode,
+             ft.job_info(a, g.name))
+        r = a.ferry('suspend', g.name)
+        r2 = a.ferry('resume', g.name)
+        t.ok(r.returncode == 0 and r2.returncode == 0,
+             '%s: the domain takes jobs again on A' % mode, r.stderr + r2.stderr)
+        t.ok(ft.wait_until(lambda: not b.qemu_pids(g.uuid) and
+                           not b.migration_ports_listening(), 15),
+             '%s: nothing left on B' % mode, b.qemu_pids(g.uuid))
+        info = ft.dominfo(b, g.name)
+        t.ok(info is None or info['state'] == 'shut off',
+             '%s: B has no running copy (at most its old definition)' % mode, info)
+
     # Finish fails after every byte arrived: Confirm resumes the source.
     b.stop()
     with open(b.conf, 'a') as f:
@@ -370,7 +392,10 @@ def main(t):
     with open(hook, 'w') as f:
         f.write(HOOK % (flag, VETO_MESSAGE))
     os.chmod(hook, 0o755)
-    net = ft.TwoHosts(wd.path, extra_config=('', 'hook_path = "%s"\n' % hook), t=t)
+    # Migrations left between phases are given up after 2 s here (60 s by default).
+    abandon = 'migration_abandon_timeout = 2\n'
+    net = ft.TwoHosts(wd.path, extra_config=(abandon, abandon + 'hook_path = "%s"\n' % hook),
+                      t=t)
     a, b = net.hosts
     guests = []
     try:
