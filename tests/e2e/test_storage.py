@@ -256,7 +256,26 @@ def failures(t, a, b, wd, a_dir, b_dir):
     b.start()
     t.ok(ft.dominfo(b, g.name) is None, 'dest daemon restarted: it knows nothing of the domain')
 
-    # 3. Bad cookies and paths: refused, nothing created.
+    # 3. B's daemon is SIGKILLed mid-copy: its incoming QEMU carries on
+    # alone, the client's Finish fails, Confirm resumes A; the restarted
+    # ferryd finds that QEMU and gives it up with its image.
+    proc = a.ferry_bg('migrate', '--copy-storage-all', '--bandwidth', '8', '--xml', g.xml_b,
+                      g.name, b.uri)
+    t.ok(ft.wait_until(copying, 30), 'dest daemon killed: the disk copy is running')
+    b.kill(signal.SIGKILL)
+    out, err = proc.communicate(timeout=180)
+    t.ok(proc.returncode == 1, 'dest daemon killed mid-copy: migrate fails', err)
+    info = ft.dominfo(a, g.name)
+    t.ok(info is not None and info['state'] == 'running' and info['pid'] == pid,
+         'dest daemon killed: still running on A in the same QEMU', info)
+    b.start()
+    t.ok('giving up the incoming migration' in b.log_text(),
+         'dest daemon restarted: it gave up the unfinished incoming migration')
+    check_source_kept(t, 'dest daemon killed and restarted', a, b, g, pid, b_dir, b_files)
+    r = qemu_img('compare', '-U', img, pristine)
+    t.ok(r.returncode == 0, 'dest daemon killed: the source disk is intact', r.stdout + r.stderr)
+
+    # 4. Bad cookies and paths: refused, nothing created.
     for mode, says in (('disk-zero', 'capacity of 0 bytes'), ('disk-negative', 'capacity'),
                        ('disk-huge', 'needs')):
         r = subprocess.run([TAMPER, a.uri, b.uri, g.name, mode, g.xml_b], capture_output=True,
