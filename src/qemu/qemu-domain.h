@@ -70,6 +70,8 @@ typedef struct {
     GPtrArray *mig_images;         /* destination: image paths Prepare created */
     guint mig_nbd_port;            /* destination: NBD server port held, 0 = none */
     gboolean mig_busy;             /* a phase is running right now */
+    gpointer mig_conn;             /* the client connection driving the phases (not a
+                                    * reference: only compared); NULL for peer-to-peer */
     gint64 mig_phase_since;        /* g_get_monotonic_time() of the last phase change */
 } qemu_domain_priv;
 

@@ -221,6 +221,7 @@ qemu_conn_open(ferry_conn *conn, const ferry_uri *uri, GError **error)
 static void
 qemu_conn_close(ferry_conn *conn)
 {
+    qemu_migration_conn_closed(state_of(conn), conn);
     ferry_event_bus_unsubscribe_conn(state_of(conn)->bus, conn);
     conn->driver_data = NULL;
 }

@@ -307,6 +307,7 @@ end_migration_job(qemu_driver_state *state, ferry_domain_obj *obj, gboolean ok)
     priv->last_job.type = ok ? FERRY_JOB_INFO_COMPLETED : FERRY_JOB_INFO_FAILED;
     priv->last_job.elapsed_ms = (g_get_monotonic_time() - priv->mig_started_us) / 1000;
     priv->mig_phase[0] = '\0';
+    priv->mig_conn = NULL;
     g_clear_pointer(&priv->mig_id, g_free);
     g_mutex_unlock(&obj->lock);
     qemu_process_end_job(state, obj);
@@ -366,7 +367,12 @@ json_get_int(json_object *obj, const char *key)
 typedef struct {
     ferry_domain_obj *obj;
     char *id;
+    const char *why;          /* static text for the log */
 } watchdog_data;
+
+/* Set while this thread runs a peer-to-peer sequence: the phases it calls
+ * belong to no client connection. */
+static __thread gboolean p2p_runner;
 
 static void
 watchdog_data_free(watchdog_data *w)
@@ -393,8 +399,7 @@ abandon_thread(gpointer data)
     incoming = w->obj->job == FERRY_JOB_MIGRATION_IN;
     active = ferry_domain_obj_is_active(w->obj);
     g_mutex_unlock(&w->obj->lock);
-    g_message("domain '%s': migration %s abandoned: no phase came for %u s", w->obj->name,
-              w->id, state->config.abandon_seconds);
+    g_message("domain '%s': migration %s abandoned: %s", w->obj->name, w->id, w->why);
     /* An offline Prepare left only a definition, no QEMU: drop it too. */
     if (incoming)
         discard_incoming(state, w->obj, !active);
@@ -406,43 +411,86 @@ abandon_thread(gpointer data)
     return NULL;
 }
 
+/* May the migration of @obj be given up now without leaving anything in
+ * doubt?  Sets *@ret_over when it is past the point where that can happen
+ * (or over).  Lock held. */
+static gboolean
+abandonable_locked(ferry_domain_obj *obj, qemu_domain_priv *priv, const char *id,
+                   gboolean *ret_over)
+{
+    const char *st = priv->mig_status;
+
+    *ret_over = FALSE;
+    if (!priv->mig_id || (id && strcmp(priv->mig_id, id) != 0)) {
+        *ret_over = TRUE;
+        return FALSE;
+    }
+    if (obj->job == FERRY_JOB_MIGRATION_OUT) {
+        *ret_over = strcmp(priv->mig_phase, "begin") != 0;
+        return !*ret_over && !priv->mig_busy;
+    }
+    *ret_over = strcmp(priv->mig_phase, "prepare") != 0;
+    return !*ret_over && !priv->mig_busy &&
+           (priv->exited || !st || !strcmp(st, "failed") || !strcmp(st, "cancelled"));
+}
+
+static void
+start_abandon(ferry_domain_obj *obj, const char *id, const char *why)
+{
+    watchdog_data *copy = g_new0(watchdog_data, 1);
+
+    copy->obj = ferry_domain_obj_ref(obj);
+    copy->id = g_strdup(id);
+    copy->why = why;
+    g_thread_unref(g_thread_new("ferry-abandon", abandon_thread, copy));
+}
+
+void
+qemu_migration_conn_closed(qemu_driver_state *state, ferry_conn *conn)
+{
+    g_autoptr(GPtrArray) objs = ferry_domain_obj_list_collect(state->domains, 0);
+
+    for (guint i = 0; i < objs->len; i++) {
+        ferry_domain_obj *obj = objs->pdata[i];
+        g_autofree char *id = NULL;
+        qemu_domain_priv *priv;
+        gboolean over;
+
+        g_mutex_lock(&obj->lock);
+        priv = obj->priv;
+        if (priv && priv->mig_conn == conn) {
+            priv->mig_conn = NULL;
+            if (abandonable_locked(obj, priv, NULL, &over)) {
+                priv->mig_busy = TRUE;
+                id = g_strdup(priv->mig_id);
+            }
+        }
+        g_mutex_unlock(&obj->lock);
+        if (id)
+            start_abandon(obj, id, "the client driving it disconnected");
+    }
+}
+
 static gboolean
 on_watchdog(gpointer data)
 {
     watchdog_data *w = data;
     qemu_driver_state *state = qemu_driver_get_state();
     qemu_domain_priv *priv;
-    gboolean abandon = FALSE, done = FALSE;
-    const char *st;
+    gboolean abandon, done;
 
     if (!state)
         return G_SOURCE_REMOVE;
     g_mutex_lock(&w->obj->lock);
     priv = qemu_domain_priv_get(w->obj);
-    st = priv->mig_status;
-    if (!priv->mig_id || strcmp(priv->mig_id, w->id) != 0) {
-        done = TRUE;
-    } else if (w->obj->job == FERRY_JOB_MIGRATION_OUT) {
-        done = strcmp(priv->mig_phase, "begin") != 0;
-        abandon = !done;
-    } else {
-        done = strcmp(priv->mig_phase, "prepare") != 0;
-        abandon = !done && (priv->exited || !st || !strcmp(st, "failed") ||
-                            !strcmp(st, "cancelled"));
-    }
-    abandon = abandon && !priv->mig_busy &&
+    abandon = abandonable_locked(w->obj, priv, w->id, &done) &&
               g_get_monotonic_time() - priv->mig_phase_since >=
                   (gint64)state->config.abandon_seconds * G_TIME_SPAN_SECOND;
     if (abandon)
         priv->mig_busy = TRUE;
     g_mutex_unlock(&w->obj->lock);
-    if (abandon) {
-        watchdog_data *copy = g_new0(watchdog_data, 1);
-
-        copy->obj = ferry_domain_obj_ref(w->obj);
-        copy->id = g_strdup(w->id);
-        g_thread_unref(g_thread_new("ferry-abandon", abandon_thread, copy));
-    }
+    if (abandon)
+        start_abandon(w->obj, w->id, "no phase came within migration_abandon_timeout");
     return abandon || done ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
 }
 
@@ -517,6 +565,7 @@ qemu_domain_migrate_begin3(ferry_domain *dom, const ferry_migrate_params *params
         g_free(priv->mig_id);
         priv->mig_id = g_strdup(cookie->id);
         priv->mig_started_us = priv->mig_phase_since = g_get_monotonic_time();
+        priv->mig_conn = p2p_runner ? NULL : dom->conn;
         g_strlcpy(priv->mig_phase, "begin", sizeof(priv->mig_phase));
         memset(&priv->last_job, 0, sizeof(priv->last_job));
         xml = ferry_domain_def_format(xml_def);
@@ -679,6 +728,7 @@ qemu_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *params
     priv->mig_id = g_strdup(cookie->id);
     priv->mig_created = created;
     priv->mig_started_us = priv->mig_phase_since = g_get_monotonic_time();
+    priv->mig_conn = dconn;
     g_strlcpy(priv->mig_phase, "prepare", sizeof(priv->mig_phase));
     g_mutex_unlock(&obj->lock);
 
@@ -820,7 +870,9 @@ perform_p2p(ferry_domain *dom, const ferry_migrate_params *params, const char *d
         g_prefix_error(error, "peer-to-peer migration of '%s': ", dom->name);
         return FALSE;
     }
+    p2p_runner = TRUE;
     ddom = ferry_migrate_run_v3(dom, dconn, &p, &stats, error);
+    p2p_runner = FALSE;
     if (!ddom)
         return FALSE;
     out = ferry_migration_cookie_new(NULL, state->config.host_uuid, state->config.hostname);

@@ -49,6 +49,16 @@ guint qemu_migration_acquire_port(qemu_driver_state *state, const char *address,
 void qemu_migration_abort_incoming(qemu_driver_state *state, ferry_domain_obj *obj);
 
 /**
+ * qemu_migration_conn_closed:
+ * @state: the driver state
+ * @conn: a connection being closed
+ *
+ * Gives up, at once, the migrations @conn was driving where nothing is in
+ * doubt (as the abandon watchdog would after its timeout).
+ */
+void qemu_migration_conn_closed(qemu_driver_state *state, ferry_conn *conn);
+
+/**
  * qemu_migration_release_port:
  * @state: the driver state
  * @port: an incoming migration port a domain held

@@ -9,7 +9,9 @@
  *   MODE malformed | mandatory: spoil the document;
  *   abandon-begin | abandon-prepare: run Begin (and Prepare) with a good
  *   cookie, then exit as if the client died: the daemons must give the
- *   migration up on their own (migration_abandon_timeout);
+ *   migration up on their own (on the disconnect);
+ *   stall-begin: run Begin, then keep the connections open without a next
+ *   phase until stdin closes (migration_abandon_timeout must act);
  *   disk-zero | disk-negative | disk-huge: a storage migration (full copy,
  *   DEST_XML_FILE giving the destination's disk paths) whose cookie lists a
  *   disk of 0 bytes, -5 bytes or 1 PiB.
@@ -60,6 +62,15 @@ main(int argc, char **argv)
         !(xml = ferry_domain_migrate_begin3(dom, &params, &cookie, &error))) {
         fprintf(stderr, "migrate-tamper: %s\n", error->message);
         return 1;
+    }
+    if (!strcmp(argv[4], "stall-begin")) {
+        char buf[64];
+
+        printf("stalled after begin\n");
+        fflush(stdout);
+        while (fread(buf, 1, sizeof(buf), stdin) > 0)
+            ;
+        return 0;
     }
     if (g_str_has_prefix(argv[4], "abandon-")) {
         if (!strcmp(argv[4], "abandon-prepare") &&

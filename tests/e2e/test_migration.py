@@ -295,6 +295,8 @@ def refused_migrations(t, a, b, g, flag):
             return j is not None and j['type'] == 'failed'
         t.ok(ft.wait_until(released, 15), '%s: A gives the migration up' % mode,
              ft.job_info(a, g.name))
+        t.ok('the client driving it disconnected' in a.log_text() + b.log_text(),
+             '%s: given up because the client disconnected' % mode)
         r = a.ferry('suspend', g.name)
         r2 = a.ferry('resume', g.name)
         t.ok(r.returncode == 0 and r2.returncode == 0,
@@ -305,6 +307,27 @@ def refused_migrations(t, a, b, g, flag):
         info = ft.dominfo(b, g.name)
         t.ok(info is None or info['state'] == 'shut off',
              '%s: B has no running copy (at most its old definition)' % mode, info)
+
+    # A client that stays connected but never sends the next phase: the
+    # watchdog (migration_abandon_timeout = 2 here) releases the source.
+    stall = subprocess.Popen([TAMPER, a.uri, b.uri, g.name, 'stall-begin'],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    line = stall.stdout.readline()
+
+    def released_by_watchdog():
+        j = ft.job_info(a, g.name)
+        return j is not None and j['type'] == 'failed'
+    t.ok('stalled' in line and ft.wait_until(released_by_watchdog, 15),
+         'stalled client: A gives the migration up after the timeout, client still connected',
+         line)
+    stall.stdin.close()
+    stall.wait(timeout=30)
+    r = a.ferry('suspend', g.name)
+    r2 = a.ferry('resume', g.name)
+    t.ok(r.returncode == 0 and r2.returncode == 0, 'stalled client: the domain takes jobs again',
+         r.stderr + r2.stderr)
+    t.ok('no phase came within migration_abandon_timeout' in a.log_text(),
+         'stalled client: given up by the watchdog')
 
     # Finish fails after every byte arrived: Confirm resumes the source.
     b.stop()
