@@ -412,9 +412,15 @@ ferry_domain_obj_list_check_clash(ferry_domain_obj_list *list, const ferry_domai
 void
 ferry_domain_obj_emit_lifecycle(gpointer bus, ferry_domain_obj *obj, int what)
 {
+    ferry_domain_obj_emit_event(bus, obj, FERRY_EVENT_LIFECYCLE, what);
+}
+
+void
+ferry_domain_obj_emit_event(gpointer bus, ferry_domain_obj *obj, int type, int lifecycle)
+{
     ferry_event event = {
-        .type = FERRY_EVENT_LIFECYCLE,
-        .lifecycle = what,
+        .type = type,
+        .lifecycle = lifecycle,
         .timestamp_us = g_get_real_time(),
     };
 
@@ -423,4 +429,43 @@ ferry_domain_obj_emit_lifecycle(gpointer bus, ferry_domain_obj *obj, int what)
     event.reason = obj->reason;
     g_mutex_unlock(&obj->lock);
     ferry_event_bus_emit(bus, &event, obj->name, obj->uuid);
+}
+
+gboolean
+ferry_domain_obj_check_active(ferry_domain_obj *obj, gboolean want_active, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&obj->lock);
+
+    if (ferry_domain_obj_is_active(obj) == want_active)
+        return TRUE;
+    g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                want_active ? "domain '%s' is not running" : "domain '%s' is already running",
+                obj->name);
+    return FALSE;
+}
+
+gboolean
+ferry_domain_obj_check_state(ferry_domain_obj *obj, const char *what, int from, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&obj->lock);
+    int state = ferry_domain_obj_is_active(obj) ? obj->state : FERRY_DOMAIN_SHUTOFF;
+
+    if (state == from)
+        return TRUE;
+    g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                "cannot %s domain '%s': it is %s, not %s", what, obj->name,
+                ferry_domain_state_to_string(state), ferry_domain_state_to_string(from));
+    return FALSE;
+}
+
+gboolean
+ferry_domain_obj_check_persistent(ferry_domain_obj *obj, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&obj->lock);
+
+    if (obj->def)
+        return TRUE;
+    g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                "domain '%s' is transient: it has no definition to undefine", obj->name);
+    return FALSE;
 }

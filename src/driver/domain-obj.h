@@ -255,6 +255,41 @@ gboolean ferry_domain_obj_list_check_clash(ferry_domain_obj_list *list,
                                            const ferry_domain_def *def, GError **error);
 
 /**
+ * ferry_domain_obj_check_active:
+ * @obj: a domain whose job the caller holds (lock NOT held)
+ * @want_active: whether the operation needs it running
+ * @error: return location for an error (FERRY_ERROR_OPERATION_INVALID)
+ *
+ * The drivers' common refusal: "domain 'x' is already running" or
+ * "domain 'x' is not running".
+ *
+ * Returns: TRUE if the domain is active exactly when @want_active.
+ */
+gboolean ferry_domain_obj_check_active(ferry_domain_obj *obj, gboolean want_active,
+                                       GError **error);
+
+/**
+ * ferry_domain_obj_check_state:
+ * @obj: a domain whose job the caller holds (lock NOT held)
+ * @what: the operation, e.g. "suspend"
+ * @from: the ferry_domain_state it needs (an inactive domain is shut off)
+ * @error: return location for an error (FERRY_ERROR_OPERATION_INVALID)
+ *
+ * Returns: TRUE if the domain is in state @from.
+ */
+gboolean ferry_domain_obj_check_state(ferry_domain_obj *obj, const char *what, int from,
+                                      GError **error);
+
+/**
+ * ferry_domain_obj_check_persistent:
+ * @obj: a domain whose job the caller holds (lock NOT held)
+ * @error: return location for an error (FERRY_ERROR_OPERATION_INVALID)
+ *
+ * Returns: TRUE if the domain has a persistent definition to undefine.
+ */
+gboolean ferry_domain_obj_check_persistent(ferry_domain_obj *obj, GError **error);
+
+/**
  * ferry_domain_obj_emit_lifecycle:
  * @bus: the driver's event bus (a ferry_event_bus)
  * @obj: a domain (lock NOT held)
@@ -263,6 +298,17 @@ gboolean ferry_domain_obj_list_check_clash(ferry_domain_obj_list *list,
  * Emits a lifecycle event carrying the domain's current state and reason.
  */
 void ferry_domain_obj_emit_lifecycle(gpointer bus, ferry_domain_obj *obj, int what);
+
+/**
+ * ferry_domain_obj_emit_event:
+ * @bus: the driver's event bus (a ferry_event_bus)
+ * @obj: a domain (lock NOT held)
+ * @type: the ferry_event_type
+ * @lifecycle: for FERRY_EVENT_LIFECYCLE, the ferry_lifecycle_event; else 0
+ *
+ * Emits an event carrying the domain's current state and reason.
+ */
+void ferry_domain_obj_emit_event(gpointer bus, ferry_domain_obj *obj, int type, int lifecycle);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_domain_obj, ferry_domain_obj_unref)
 

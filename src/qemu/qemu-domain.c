@@ -14,7 +14,7 @@
 
 #include "qemu/qemu-domain.h"
 #include "qemu/qemu-process.h"
-#include "qemu/qemu-storage.h"
+#include "qemu/qemu-migration.h"
 #include "util/error.h"
 #include "util/json-util.h"
 
@@ -227,23 +227,23 @@ status_get_string(json_object *root, const char *key)
 }
 
 /* A QEMU found waiting for an incoming migration that the previous ferryd
- * never finished: stop it and delete the images made for it. */
+ * never finished: give it up as a shutdown would have. */
 static void
 abandon_incoming(qemu_driver_state *state, ferry_domain_obj *obj, json_object *root)
 {
     g_autoptr(GError) error = NULL;
     json_object *images = NULL;
     qemu_domain_priv *priv;
-    gboolean active;
 
-    if (!ferry_domain_obj_begin_job(obj, FERRY_JOB_MODIFY, "abandon incoming migration",
+    if (!ferry_domain_obj_begin_job(obj, FERRY_JOB_MIGRATION_IN, "incoming migration",
                                     &error)) {
         g_warning("domain '%s': %s", obj->name, error->message);
         return;
     }
     g_mutex_lock(&obj->lock);
     priv = qemu_domain_priv_get(obj);
-    active = ferry_domain_obj_is_active(obj);
+    g_free(priv->mig_id);
+    priv->mig_id = g_strdup(status_get_string(root, "incoming_migration"));
     g_clear_pointer(&priv->mig_images, g_ptr_array_unref);
     priv->mig_images = g_ptr_array_new_with_free_func(g_free);
     if (json_object_object_get_ex(root, "created_images", &images) &&
@@ -253,12 +253,7 @@ abandon_incoming(qemu_driver_state *state, ferry_domain_obj *obj, json_object *r
                             g_strdup(json_object_get_string(json_object_array_get_idx(images, i))));
     }
     g_mutex_unlock(&obj->lock);
-    g_message("domain '%s': giving up the incoming migration the previous ferryd left "
-              "unfinished", obj->name);
-    if (active && !qemu_process_destroy(state, obj, FERRY_SHUTOFF_FAILED, &error))
-        g_warning("domain '%s': %s", obj->name, error->message);
-    qemu_storage_discard(state, obj);
-    qemu_process_end_job(state, obj);
+    qemu_migration_abort_incoming(state, obj, "the previous ferryd left it unfinished");
 }
 
 /* Loads RUN_DIR/UUID.json and re-attaches to its QEMU. */
@@ -317,7 +312,7 @@ load_status(qemu_driver_state *state, const char *file)
         g_warning("domain '%s': %s", obj->name, error->message);
         return;
     }
-    if (json_object_object_get_ex(root, "incoming_migration", NULL))
+    if (status_get_string(root, "incoming_migration"))
         abandon_incoming(state, obj, root);
 }
 

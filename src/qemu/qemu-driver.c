@@ -167,7 +167,7 @@ ferry_qemu_driver_shutdown(void)
         return;
     objs = ferry_domain_obj_list_collect(state->domains, 0);
     for (guint i = 0; i < objs->len; i++)
-        qemu_migration_abort_incoming(state, objs->pdata[i]);
+        qemu_migration_abort_incoming(state, objs->pdata[i], "ferryd is shutting down");
     for (guint i = 0; i < objs->len; i++)
         qemu_process_detach(state, objs->pdata[i]);
     /* Let the monitor thread run the queued monitor closes, then stop it. */
@@ -374,14 +374,6 @@ end_modify(qemu_driver_state *state, ferry_domain_obj *obj)
     ferry_domain_obj_unref(obj);
 }
 
-static gboolean
-is_active(ferry_domain_obj *obj)
-{
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&obj->lock);
-
-    return ferry_domain_obj_is_active(obj);
-}
-
 /* Starts an inactive domain whose job is held; emits "started". */
 static gboolean
 start_with_job(qemu_driver_state *state, ferry_domain_obj *obj, guint flags,
@@ -431,17 +423,8 @@ qemu_domain_undefine(ferry_domain *dom, guint flags, GError **error)
 
     if (!obj)
         return FALSE;
-    g_mutex_lock(&obj->lock);
-    if (!obj->def) {
-        g_mutex_unlock(&obj->lock);
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
-                    "domain '%s' is transient: it has no definition to undefine",
-                    obj->name);
-        end_modify(state, obj);
-        return FALSE;
-    }
-    g_mutex_unlock(&obj->lock);
-    if (!qemu_domain_delete_def(state, obj->name, error)) {
+    if (!ferry_domain_obj_check_persistent(obj, error) ||
+        !qemu_domain_delete_def(state, obj->name, error)) {
         end_modify(state, obj);
         return FALSE;
     }
@@ -466,10 +449,7 @@ qemu_domain_start(ferry_domain *dom, guint flags, GError **error)
 
     if (!obj)
         return FALSE;
-    if (is_active(obj))
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
-                    "domain '%s' is already running", obj->name);
-    else
+    if (ferry_domain_obj_check_active(obj, FALSE, error))
         ok = start_with_job(state, obj, flags, error);
     end_modify(state, obj);
     return ok;
@@ -484,10 +464,7 @@ qemu_domain_destroy(ferry_domain *dom, GError **error)
 
     if (!obj)
         return FALSE;
-    if (!is_active(obj))
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
-                    "domain '%s' is not running", obj->name);
-    else
+    if (ferry_domain_obj_check_active(obj, TRUE, error))
         ok = qemu_process_destroy(state, obj, FERRY_SHUTOFF_DESTROYED, error);
     end_modify(state, obj);
     return ok;
@@ -501,28 +478,18 @@ change_run_state(ferry_domain *dom, const char *what, const char *command, int f
 {
     qemu_driver_state *state = state_of(dom->conn);
     ferry_domain_obj *obj = begin_modify(dom, what, error);
-    g_autoptr(ferry_qmp) qmp = NULL;
     g_autoptr(json_object) reply = NULL;
     g_autoptr(GError) local = NULL;
-    int st;
 
     if (!obj)
         return FALSE;
-    g_mutex_lock(&obj->lock);
-    st = ferry_domain_obj_is_active(obj) ? obj->state : FERRY_DOMAIN_SHUTOFF;
-    g_mutex_unlock(&obj->lock);
-    if (st != from) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
-                    "cannot %s domain '%s': it is %s, not %s", what, obj->name,
-                    ferry_domain_state_to_string(st), ferry_domain_state_to_string(from));
+    if (!ferry_domain_obj_check_state(obj, what, from, error)) {
         end_modify(state, obj);
         return FALSE;
     }
-    qmp = qemu_process_get_qmp(obj, error);
-    if (!qmp || !(reply = ferry_qmp_command_sync(qmp, command, NULL, &local))) {
-        if (local)
-            g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
-                        "cannot %s domain '%s': %s", what, obj->name, local->message);
+    if (!(reply = qemu_process_command(obj, command, NULL, &local))) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
+                    "cannot %s domain '%s': %s", what, obj->name, local->message);
         end_modify(state, obj);
         return FALSE;
     }

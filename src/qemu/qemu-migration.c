@@ -20,7 +20,6 @@
 #include <gio/gio.h>
 #include <string.h>
 
-#include "api/event-bus.h"
 #include "api/migrate-internal.h"
 #include "conf/migration-cookie.h"
 #include "qemu/qemu-hook.h"
@@ -31,9 +30,6 @@
 #include "util/json-util.h"
 
 #define FINISH_WAIT_SECONDS 60
-#define KNOWN_FLAGS (FERRY_MIGRATE_LIVE | FERRY_MIGRATE_PEER2PEER | FERRY_MIGRATE_PERSIST_DEST | \
-                     FERRY_MIGRATE_UNDEFINE_SOURCE | FERRY_MIGRATE_PAUSED | FERRY_MIGRATE_OFFLINE | \
-                     FERRY_MIGRATE_NON_SHARED_DISK | FERRY_MIGRATE_NON_SHARED_INC)
 /* QEMU 7.2 limits migration to 32 MiB/s unless told otherwise. */
 #define UNLIMITED_BANDWIDTH (G_GUINT64_CONSTANT(1) << 40)
 
@@ -201,23 +197,6 @@ qemu_migration_release_port(qemu_driver_state *state, guint port)
 /* ------------------------------------------------------------------ */
 /* Common helpers */
 
-static gboolean
-check_flags(const ferry_migrate_params *params, GError **error)
-{
-    if (params->flags & ~KNOWN_FLAGS) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
-                    "migration flags 0x%x are not supported by the QEMU driver",
-                    params->flags & ~KNOWN_FLAGS);
-        return FALSE;
-    }
-    if ((params->flags & FERRY_MIGRATE_LIVE) && (params->flags & FERRY_MIGRATE_OFFLINE)) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
-                    "migration cannot be both live and offline");
-        return FALSE;
-    }
-    return TRUE;
-}
-
 static void
 set_phase(ferry_domain_obj *obj, const char *phase)
 {
@@ -281,19 +260,6 @@ find_migrating(qemu_driver_state *state, const char *name, const char *uuid,
     priv->mig_busy = TRUE;
     g_clear_pointer(&locker, g_mutex_locker_free);
     return g_steal_pointer(&obj);
-}
-
-static void
-emit_migration_begin(qemu_driver_state *state, ferry_domain_obj *obj)
-{
-    ferry_event event = { .type = FERRY_EVENT_MIGRATION_BEGIN,
-                          .timestamp_us = g_get_real_time() };
-
-    g_mutex_lock(&obj->lock);
-    event.state = obj->state;
-    event.reason = obj->reason;
-    g_mutex_unlock(&obj->lock);
-    ferry_event_bus_emit(state->bus, &event, obj->name, obj->uuid);
 }
 
 /* Ends a migration job, remembering how it ended for get_job_info. */
@@ -523,7 +489,8 @@ qemu_domain_migrate_begin3(ferry_domain *dom, const ferry_migrate_params *params
     gboolean active, paused;
     qemu_domain_priv *priv;
 
-    if (!check_flags(params, error) || !parse_mig_uri(params->uri, &uri, error))
+    /* The flags and names were checked by the library (src/api/migrate.c). */
+    if (!parse_mig_uri(params->uri, &uri, error))
         return NULL;
     obj = ferry_domain_obj_list_lookup(state->domains, dom, state->config.hostname, error);
     if (!obj || !ferry_domain_obj_begin_job(obj, FERRY_JOB_MIGRATION_OUT, "outgoing migration",
@@ -576,15 +543,11 @@ qemu_domain_migrate_begin3(ferry_domain *dom, const ferry_migrate_params *params
         return NULL;
     }
 
-    if (qemu_storage_wanted(params) &&
-        (offline || !qemu_storage_begin(state, obj, params, cookie, error))) {
-        if (offline)
-            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
-                        "domain '%s': an offline migration copies no storage", obj->name);
+    if (qemu_storage_wanted(params) && !qemu_storage_begin(state, obj, params, cookie, error)) {
         end_migration_job(state, obj, FALSE);
         return NULL;
     }
-    emit_migration_begin(state, obj);
+    ferry_domain_obj_emit_event(state->bus, obj, FERRY_EVENT_MIGRATION_BEGIN, 0);
     if (!qemu_hook_run(state->config.hook_path, obj->name, "migrate", "begin", xml, error)) {
         end_migration_job(state, obj, FALSE);
         return NULL;
@@ -671,8 +634,7 @@ qemu_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *params
     gboolean created = FALSE;
     qemu_domain_priv *priv;
 
-    if (!check_flags(params, error) ||
-        !(cookie = ferry_migration_cookie_parse(cookie_in, "Prepare", error)) ||
+    if (!(cookie = ferry_migration_cookie_parse(cookie_in, "Prepare", error)) ||
         !parse_mig_uri(params->uri, &uri, error))
         return FALSE;
     if (g_ascii_strcasecmp(cookie->host_uuid, state->config.host_uuid) == 0) {
@@ -684,13 +646,6 @@ qemu_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *params
     if (!(def = qemu_driver_parse_def(dom_xml, error)))
         return FALSE;
     if (params->dname) {
-        g_autoptr(GError) bad = NULL;
-
-        if (!ferry_domain_name_is_valid(params->dname, &bad)) {
-            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
-                        "dname '%s': %s", params->dname, bad->message);
-            return FALSE;
-        }
         g_free(def->name);
         def->name = g_strdup(params->dname);
     }
@@ -905,8 +860,6 @@ qemu_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *para
     qemu_domain_priv *priv;
     const char *end;
 
-    if (!check_flags(params, error))
-        return FALSE;
     if (params->flags & FERRY_MIGRATE_PEER2PEER) {
         if (!dconn_uri) {
             g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
@@ -971,7 +924,7 @@ qemu_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *para
         g_autoptr(json_object) cargs = json_object_new_object();
         g_autoptr(json_object) cret = NULL;
 
-        if (!qemu_storage_complete(state, obj, params, out, &local)) {
+        if (!qemu_storage_complete(state, obj, params, cookie, out, &local)) {
             g_autoptr(json_object) r = qemu_process_command(obj, "migrate_cancel", NULL, NULL);
 
             g_propagate_error(error, g_steal_pointer(&local));
@@ -1287,7 +1240,7 @@ qemu_domain_get_job_info(ferry_domain *dom, ferry_job_info *ret_info, GError **e
 }
 
 void
-qemu_migration_abort_incoming(qemu_driver_state *state, ferry_domain_obj *obj)
+qemu_migration_abort_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const char *why)
 {
     gboolean incoming;
 
@@ -1298,9 +1251,9 @@ qemu_migration_abort_incoming(qemu_driver_state *state, ferry_domain_obj *obj)
     if (!incoming)
         return;
     /* Between Prepare and Finish nothing holds the job but this migration;
-     * a daemon going away takes its half-arrived domain with it rather than
-     * leave a paused QEMU, a port and images nobody will finish. */
-    g_message("domain '%s': abandoning the incoming migration at shutdown", obj->name);
+     * nobody will finish it, so it takes its half-arrived domain with it
+     * rather than leave a paused QEMU, a port and images behind. */
+    g_message("domain '%s': giving up the incoming migration: %s", obj->name, why);
     discard_incoming(state, obj, FALSE);
     end_migration_job(state, obj, FALSE);
 }

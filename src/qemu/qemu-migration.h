@@ -42,11 +42,14 @@ guint qemu_migration_acquire_port(qemu_driver_state *state, const char *address,
  * qemu_migration_abort_incoming:
  * @state: the driver state
  * @obj: a domain
+ * @why: for the log
  *
  * If @obj is the destination of a migration between Prepare and Finish,
- * stops its QEMU and deletes what Prepare created (daemon shutdown).
+ * stops its QEMU and deletes what Prepare created (daemon shutdown, or a
+ * restart finding one its predecessor left).
  */
-void qemu_migration_abort_incoming(qemu_driver_state *state, ferry_domain_obj *obj);
+void qemu_migration_abort_incoming(qemu_driver_state *state, ferry_domain_obj *obj,
+                                   const char *why);
 
 /**
  * qemu_migration_conn_closed:

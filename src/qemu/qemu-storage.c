@@ -530,17 +530,11 @@ static guint64
 data_bytes(ferry_domain_obj *obj, const char *target, gboolean top_only)
 {
     const ferry_disk_def *disk = ferry_domain_def_find_disk(obj->live, target);
-    g_autofree char *out = NULL;
+    const char *args[] = { "map", "-U", "--output=json", disk ? disk->source : NULL, NULL };
+    g_autofree char *out = disk ? run_qemu_img(args, NULL) : NULL;
     g_autoptr(json_object) map = NULL;
     guint64 total = 0;
 
-    if (!disk) {
-        return 0;
-    } else {
-        const char *args[] = { "map", "-U", "--output=json", disk->source, NULL };
-
-        out = run_qemu_img(args, NULL);
-    }
     map = out ? json_tokener_parse(out) : NULL;
     for (size_t i = 0; map && i < json_object_array_length(map); i++) {
         json_object *e = json_object_array_get_idx(map, i);
@@ -575,8 +569,9 @@ forget_mirrors(ferry_domain_obj *obj, qemu_domain_priv *priv, GPtrArray *disks)
 
 gboolean
 qemu_storage_complete(qemu_driver_state *state, ferry_domain_obj *obj,
-                      const ferry_migrate_params *params, ferry_migration_cookie *cookie_out,
-                      GError **error)
+                      const ferry_migrate_params *params,
+                      const ferry_migration_cookie *cookie_in,
+                      ferry_migration_cookie *cookie_out, GError **error)
 {
     g_autoptr(GPtrArray) disks = NULL;
     g_autofree char *why = NULL;
@@ -614,23 +609,10 @@ qemu_storage_complete(qemu_driver_state *state, ferry_domain_obj *obj,
         return FALSE;
     }
     cookie_out->has_stats = TRUE;
-    for (guint i = 0; i < disks->len; i++) {
-        const ferry_disk_def *disk = ferry_domain_def_find_disk(obj->live, disks->pdata[i]);
-        g_autoptr(json_object) args = json_object_new_object();
-        g_autoptr(json_object) r = NULL;
-        g_autofree char *id = g_strdup_printf("mig-%s", (char *)disks->pdata[i]);
-        g_autofree char *out = NULL;
-
-        if (disk) {
-            const char *info_args[] = { "info", "-U", "--output=json", disk->source, NULL };
-            g_autoptr(json_object) info = NULL;
-
-            out = run_qemu_img(info_args, NULL);
-            info = out ? json_tokener_parse(out) : NULL;
-            cookie_out->disk_total += (guint64)json_int(info, "virtual-size");
-        }
+    for (guint i = 0; i < cookie_in->disks->len; i++)
+        cookie_out->disk_total += ((ferry_cookie_disk *)cookie_in->disks->pdata[i])->capacity;
+    for (guint i = 0; i < disks->len; i++)
         cookie_out->disk_transferred += data_bytes(obj, disks->pdata[i], top_only);
-    }
     forget_mirrors(obj, priv, disks);
     return TRUE;
 }

@@ -64,10 +64,11 @@ gboolean qemu_storage_mirror(qemu_driver_state *state, ferry_domain_obj *obj,
  * qemu_storage_complete:
  * Source, Perform, once the source is paused: completes the mirrors (the
  * destination then has every write) and records disk statistics in
- * @cookie_out.
+ * @cookie_out (sizes from Prepare's @cookie_in).
  */
 gboolean qemu_storage_complete(qemu_driver_state *state, ferry_domain_obj *obj,
                                const ferry_migrate_params *params,
+                               const ferry_migration_cookie *cookie_in,
                                ferry_migration_cookie *cookie_out, GError **error);
 
 /**

@@ -450,15 +450,11 @@ test_domain_undefine(ferry_domain *dom, guint flags, GError **error)
 
     if (!obj)
         return FALSE;
-    g_mutex_lock(&obj->lock);
-    if (!obj->def) {
-        g_mutex_unlock(&obj->lock);
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
-                    "domain '%s' is transient: it has no definition to undefine",
-                    obj->name);
+    if (!ferry_domain_obj_check_persistent(obj, error)) {
         end_modify(obj);
         return FALSE;
     }
+    g_mutex_lock(&obj->lock);
     g_clear_pointer(&obj->def, ferry_domain_def_free);
     active = ferry_domain_obj_is_active(obj);
     g_mutex_unlock(&obj->lock);
@@ -474,16 +470,10 @@ test_domain_start(ferry_domain *dom, guint flags, GError **error)
 {
     test_host *host = test_host_of(dom->conn);
     ferry_domain_obj *obj = begin_modify(dom, "start", error);
-    gboolean active;
 
     if (!obj)
         return FALSE;
-    g_mutex_lock(&obj->lock);
-    active = ferry_domain_obj_is_active(obj);
-    g_mutex_unlock(&obj->lock);
-    if (active) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
-                    "domain '%s' is already running", obj->name);
+    if (!ferry_domain_obj_check_active(obj, FALSE, error)) {
         end_modify(obj);
         return FALSE;
     }
@@ -501,14 +491,11 @@ test_domain_destroy(ferry_domain *dom, GError **error)
 
     if (!obj)
         return FALSE;
-    g_mutex_lock(&obj->lock);
-    if (!ferry_domain_obj_is_active(obj)) {
-        g_mutex_unlock(&obj->lock);
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
-                    "domain '%s' is not running", obj->name);
+    if (!ferry_domain_obj_check_active(obj, TRUE, error)) {
         end_modify(obj);
         return FALSE;
     }
+    g_mutex_lock(&obj->lock);
     g_clear_pointer(&obj->live, ferry_domain_def_free);
     ferry_domain_obj_set_state(obj, FERRY_DOMAIN_SHUTOFF, FERRY_SHUTOFF_DESTROYED);
     transient = obj->def == NULL;
@@ -528,23 +515,16 @@ change_run_state(ferry_domain *dom, const char *what, int from, int to_state,
 {
     test_host *host = test_host_of(dom->conn);
     ferry_domain_obj *obj = begin_modify(dom, what, error);
-    int state;
 
     if (!obj)
         return FALSE;
-    g_mutex_lock(&obj->lock);
-    state = obj->state;
-    if (state == from)
-        ferry_domain_obj_set_state(obj, to_state, to_reason);
-    g_mutex_unlock(&obj->lock);
-    if (state != from) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
-                    "cannot %s domain '%s': it is %s, not %s", what, obj->name,
-                    ferry_domain_state_to_string(state),
-                    ferry_domain_state_to_string(from));
+    if (!ferry_domain_obj_check_state(obj, what, from, error)) {
         end_modify(obj);
         return FALSE;
     }
+    g_mutex_lock(&obj->lock);
+    ferry_domain_obj_set_state(obj, to_state, to_reason);
+    g_mutex_unlock(&obj->lock);
     emit_lifecycle(host, obj, event);
     end_modify(obj);
     return TRUE;

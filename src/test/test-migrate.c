@@ -154,18 +154,6 @@ inject(test_host *host, const char *phase, GError **error)
     return FALSE;
 }
 
-static void
-emit(test_host *host, ferry_domain_obj *obj, ferry_event_type type)
-{
-    ferry_event event = { .type = type, .timestamp_us = g_get_real_time() };
-
-    g_mutex_lock(&obj->lock);
-    event.state = obj->state;
-    event.reason = obj->reason;
-    g_mutex_unlock(&obj->lock);
-    ferry_event_bus_emit(host->bus, &event, obj->name, obj->uuid);
-}
-
 /* Sets the state of @obj and announces it with @event. */
 static void
 set_state(test_host *host, ferry_domain_obj *obj, int state, int reason,
@@ -500,7 +488,7 @@ test_domain_migrate_begin3(ferry_domain *dom, const ferry_migrate_params *params
         end_job(obj, FERRY_JOB_INFO_FAILED);
         return NULL;
     }
-    emit(host, obj, FERRY_EVENT_MIGRATION_BEGIN);
+    ferry_domain_obj_emit_event(host->bus, obj, FERRY_EVENT_MIGRATION_BEGIN, 0);
     *ret_cookie_out = format_cookie(cookie);
     return g_steal_pointer(&xml);
 }
@@ -551,7 +539,7 @@ wait_for_reader(test_host *host, ferry_domain_obj *obj, GError **error)
     priv->hold_seen = FALSE;
     g_mutex_unlock(&obj->lock);
 
-    emit(host, obj, FERRY_EVENT_JOB_PROGRESS);
+    ferry_domain_obj_emit_event(host->bus, obj, FERRY_EVENT_JOB_PROGRESS, 0);
 
     g_mutex_lock(&obj->lock);
     while (!priv->hold_seen) {
