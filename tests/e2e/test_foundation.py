@@ -51,7 +51,9 @@ def main(t):
     qemu_pid = None
     try:
         pid = host.start()
-        t.ok(True, 'ferryd starts and reports ready')
+        r = host.ferry('list')
+        t.ok(ft.pid_alive(pid) and r.returncode == 0,
+             'ferryd starts, reports ready and answers', r.stderr)
 
         # Bad XML first: refused, naming the element and line, nothing defined.
         bad = os.path.join(wd.path, 'bad.xml')

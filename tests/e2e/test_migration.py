@@ -423,7 +423,9 @@ def main(t):
     guests = []
     try:
         net.start()
-        t.ok(True, 'two ferryd start')
+        answers = [h.ferry('list') for h in (a, b)]
+        t.ok(all(r.returncode == 0 for r in answers), 'two ferryd start and answer',
+             ' '.join(r.stderr for r in answers))
 
         web = Guest(wd, 'web1', 'mem=32 rate=2000 hb=100')
         guests.append(web)

@@ -312,7 +312,9 @@ def main(t):
     a, b = net.hosts
     try:
         net.start()
-        t.ok(True, 'two ferryd start')
+        answers = [h.ferry('list') for h in (a, b)]
+        t.ok(all(r.returncode == 0 for r in answers), 'two ferryd start and answer',
+             ' '.join(r.stderr for r in answers))
         live_with_disk(t, a, b, wd.path, a_dir, b_dir, shared_dir)
         sparse_disk(t, a, b, wd.path, a_dir, b_dir)
         incremental(t, a, b, wd.path, a_dir, b_dir, shared_dir)
