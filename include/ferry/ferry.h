@@ -504,11 +504,17 @@ char *ferry_domain_get_xml(ferry_domain *dom, guint flags, GError **error);
 /* Events                                                                    */
 /* ------------------------------------------------------------------------ */
 
+/** ferry_job_info: progress and statistics of a domain's job (defined below). */
+typedef struct ferry_job_info_s ferry_job_info;
+
 /** The kinds of event. Stable numbers. */
 typedef enum {
     FERRY_EVENT_LIFECYCLE = 1,
     FERRY_EVENT_MIGRATION_BEGIN = 2, /* a migration of the domain began on this host */
-    FERRY_EVENT_JOB_PROGRESS = 3,    /* progress of a domain's job */
+    FERRY_EVENT_JOB_PROGRESS = 3,    /* progress of a domain's job: a pre-copy pass began,
+                                      * or a periodic update; @job says where it is */
+    FERRY_EVENT_JOB_ENDED = 4,       /* a domain's job ended; @job holds its final
+                                      * statistics and outcome (since 0.3) */
 } ferry_event_type;
 
 /** What a FERRY_EVENT_LIFECYCLE event says happened. Stable numbers. */
@@ -534,6 +540,9 @@ typedef struct {
     int state;                /* the domain's ferry_domain_state after the event */
     int reason;               /* the reason of that state */
     gint64 timestamp_us;      /* when it happened, g_get_real_time() on the host */
+    const ferry_job_info *job; /* FERRY_EVENT_JOB_*: the job's information at that moment,
+                                * valid only during the callback; NULL for other events
+                                * (since 0.3) */
 } ferry_event;
 
 /**
@@ -599,6 +608,12 @@ typedef enum {
     FERRY_MIGRATE_NON_SHARED_INC = 1 << 7,  /* copy the top image of every disk (NBD) */
 } ferry_migrate_flags;
 
+/** What happens when a migration runs longer than its timeout (since 0.3). */
+typedef enum {
+    FERRY_MIGRATE_TIMEOUT_ABORT = 0,    /* abort it: the guest keeps running on the source */
+    FERRY_MIGRATE_TIMEOUT_SUSPEND = 1,  /* pause the guest so that the last pass completes */
+} ferry_migrate_timeout_action;
+
 /**
  * ferry_migrate_params:
  *
@@ -620,24 +635,43 @@ typedef struct {
                                        * NULL = every disk that is not read-only */
     guint disks_port;         /* NBD port on the destination, 1..65535; 0 = the
                                * destination chooses */
+    /* Since 0.3: time bounds, counted from the start of the transfer
+     * (Perform), enforced by the source host's daemon. */
+    guint timeout_s;          /* 0: no timeout; else at most FERRY_MIGRATE_TIMEOUT_MAX */
+    int timeout_action;       /* ferry_migrate_timeout_action, when timeout_s is set */
+    guint64 max_downtime_ms;  /* the longest pause of the guest QEMU may plan for at the
+                               * switch-over; 0: QEMU's default (300 ms) */
 } ferry_migrate_params;
+
+/** The largest ferry_migrate_params.timeout_s: one day. */
+#define FERRY_MIGRATE_TIMEOUT_MAX (24 * 3600)
 
 /**
  * ferry_migrate_stats:
  *
  * What a migration did, filled in on success (and as far as known on
- * failure).  Times are in milliseconds; 0 means unknown.
+ * failure).  Times are in milliseconds; 0 means unknown.  Fields may be
+ * added at the end.
  */
 typedef struct {
     int protocol;             /* the sequence used: 1, 2 or 3 */
     gint64 wall_ms;           /* ferry's whole sequence, as the caller saw it */
     gint64 total_ms;          /* QEMU's own total time of the transfer */
-    gint64 downtime_ms;       /* how long the guest was stopped at the switch-over */
+    gint64 downtime_ms;       /* QEMU's own figure for the switch-over pause */
     gint64 setup_ms;          /* QEMU's setup time */
     guint64 data_total;       /* bytes of guest RAM */
     guint64 data_transferred; /* bytes sent over the migration stream */
     guint64 disk_total;       /* bytes of disk to copy (storage migration) */
     guint64 disk_transferred; /* bytes of disk copied */
+    /* Since 0.3, measured by the daemons (source and destination clocks). */
+    gint64 guest_downtime_ms; /* the guest's pause as it saw it: from the source's CPUs
+                               * stopping to the destination's resuming */
+    guint64 passes;           /* pre-copy passes over the guest's memory */
+    gint64 time_setup_ms;     /* the whole, split: Begin, Prepare and the transfer's setup */
+    gint64 time_disk_ms;      /*   copying disks until they are in sync */
+    gint64 time_memory_ms;    /*   copying memory while the guest runs */
+    gint64 time_switchover_ms;/*   the switch-over (the guest's downtime) */
+    gint64 time_overhead_ms;  /*   the rest: ferry's own work after the switch-over */
 } ferry_migrate_stats;
 
 /**
@@ -651,7 +685,14 @@ typedef struct {
  * Moves @dom to @dconn's host.  The protocol is negotiated: v3 (Begin,
  * Prepare, Perform, Finish, Confirm) when both hosts offer it, else v2,
  * else v1; @ret_stats->protocol says which.  If Perform fails, its error is
- * what the caller sees, whatever fails after it.
+ * what the caller sees, whatever fails after it, unless the migration was
+ * aborted (FERRY_ERROR_OPERATION_ABORTED), which is said instead.
+ *
+ * The migration can be aborted from another thread or process with
+ * ferry_domain_abort_job() on either host.  If the destination's answer to
+ * Finish is lost, the source's daemon keeps the guest paused and asks the
+ * destination's daemon whether it runs the guest; this call waits for that
+ * answer.
  *
  * Returns: (transfer full): the domain on the destination, or NULL.
  */
@@ -678,30 +719,54 @@ gboolean ferry_domain_migrate_to_uri(ferry_domain *dom, const char *dconn_uri,
                                      const ferry_migrate_params *params,
                                      ferry_migrate_stats *ret_stats, GError **error);
 
-/** Kind of the job a domain runs. */
+/** Kind of the job a domain runs, or how its last one ended. Stable numbers. */
 typedef enum {
     FERRY_JOB_INFO_NONE = 0,       /* no job */
     FERRY_JOB_INFO_ACTIVE = 1,     /* running */
     FERRY_JOB_INFO_COMPLETED = 2,  /* the last job succeeded */
     FERRY_JOB_INFO_FAILED = 3,     /* the last job failed */
+    FERRY_JOB_INFO_CANCELLED = 4,  /* the last job was aborted (since 0.3) */
 } ferry_job_info_type;
 
 /**
  * ferry_job_info:
  *
- * Progress of a domain's migration job, in bytes.  Fields may be added at
- * the end.
+ * Progress of a domain's migration job, or the final statistics of its last
+ * one.  Sizes in bytes, times in milliseconds (0: unknown).  Strings are
+ * NUL-terminated.  Fields may be added at the end.
  */
-typedef struct {
+struct ferry_job_info_s {
     int type;                 /* ferry_job_info_type */
     char phase[16];           /* "begin", "prepare", "perform", "finish", "confirm" or "" */
-    gint64 elapsed_ms;        /* since the job began */
+    gint64 elapsed_ms;        /* since the job began (its whole length once ended) */
     guint64 mem_total, mem_processed, mem_remaining;
     guint64 disk_total, disk_processed, disk_remaining;
     guint64 rate_bps;         /* current transfer rate, bytes per second */
-    gint64 downtime_ms;       /* when completed */
-    gint64 total_ms;          /* QEMU's total time, when completed */
-} ferry_job_info;
+    gint64 downtime_ms;       /* QEMU's own figure for the switch-over, once known */
+    gint64 total_ms;          /* QEMU's total time of the transfer, once known */
+    /* Since 0.3 */
+    char state[16];           /* "running", "waiting", "in-doubt", "committed",
+                               * "rollback", "completed", "failed", "cancelled" */
+    char role[16];            /* "source" or "destination" */
+    char id[40];              /* the migration id (a uuid) */
+    guint64 dirty_rate_bps;   /* how fast the guest dirties memory */
+    guint64 passes;           /* pre-copy passes so far (QEMU's dirty-sync count) */
+    guint64 bandwidth_bps;    /* the transfer's bandwidth limit; 0 unlimited */
+    gint64 expected_downtime_ms; /* QEMU's estimate of the switch-over if it happened now */
+    gint64 max_downtime_ms;   /* the downtime QEMU plans for (downtime-limit) */
+    gint64 setup_ms;          /* QEMU's setup time */
+    gint64 guest_downtime_ms; /* measured by the daemons (ferry_migrate_stats) */
+    gint64 time_setup_ms, time_disk_ms, time_memory_ms, time_switchover_ms,
+           time_overhead_ms;  /* the split of ferry_migrate_stats, once ended */
+    int protocol;             /* 1, 2 or 3 */
+    char message[256];        /* why it ended when it did not complete, or what it
+                               * waits for ("in-doubt"); "" otherwise */
+};
+
+/** Flags of ferry_domain_get_job_stats(). */
+typedef enum {
+    FERRY_JOB_STATS_COMPLETED = 1 << 0, /* the last ended job instead of the current one */
+} ferry_job_stats_flags;
 
 /**
  * ferry_domain_get_job_info:
@@ -709,12 +774,113 @@ typedef struct {
  * @ret_info: (out): its job's progress
  * @error: return location for an error
  *
- * May be called while another thread or client runs the migration.
+ * ferry_domain_get_job_stats() with no flags.
  *
  * Returns: TRUE on success.
  */
 gboolean ferry_domain_get_job_info(ferry_domain *dom, ferry_job_info *ret_info,
                                    GError **error);
+
+/**
+ * ferry_domain_get_job_stats:
+ * @dom: a domain
+ * @flags: ferry_job_stats_flags
+ * @ret_info: (out): the job's information
+ * @error: return location for an error
+ *
+ * Without flags: the domain's current job (type FERRY_JOB_INFO_ACTIVE), or
+ * type FERRY_JOB_INFO_NONE when it runs none.  With
+ * FERRY_JOB_STATS_COMPLETED: the final statistics and outcome of the last
+ * job that ended on this host, kept until the next job of the domain begins
+ * (also after the domain left the host); type NONE if there was none.
+ * Never waits for the job: it answers while a migration runs.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_domain_get_job_stats(ferry_domain *dom, guint flags, ferry_job_info *ret_info,
+                                    GError **error);
+
+/**
+ * ferry_domain_abort_job:
+ * @dom: a domain
+ * @flags: 0
+ * @error: return location for an error
+ *
+ * Aborts the domain's migration job, on either host, in any phase up to
+ * the point where the destination may already run the guest: the source
+ * keeps (or gets back) the guest, running if it ran before, and the
+ * destination drops everything it made for it.  Returns once this host's
+ * job has ended.  Once the destination may run the guest, the abort is
+ * refused (FERRY_ERROR_OPERATION_INVALID) with a message saying why; after
+ * all the data was sent, only the destination can say, so the source's
+ * daemon asks it, and the abort fails if it cannot be reached.
+ *
+ * Returns: TRUE if the job was aborted (it ends "cancelled").
+ */
+gboolean ferry_domain_abort_job(ferry_domain *dom, guint flags, GError **error);
+
+/**
+ * ferry_domain_migrate_set_max_downtime:
+ * @dom: a domain migrating out of this host
+ * @downtime_ms: the longest switch-over pause QEMU may plan for, > 0
+ * @flags: 0
+ * @error: return location for an error
+ *
+ * Changes the running migration's downtime limit; QEMU uses it from its
+ * next pass.  A higher limit lets a busy guest converge.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_domain_migrate_set_max_downtime(ferry_domain *dom, guint64 downtime_ms,
+                                               guint flags, GError **error);
+
+/**
+ * ferry_domain_migrate_get_max_downtime:
+ * @dom: a domain migrating out of this host
+ * @ret_downtime_ms: (out): the current downtime limit, as QEMU has it
+ * @flags: 0
+ * @error: return location for an error
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_domain_migrate_get_max_downtime(ferry_domain *dom, guint64 *ret_downtime_ms,
+                                               guint flags, GError **error);
+
+/**
+ * ferry_domain_migrate_set_max_speed:
+ * @dom: a domain migrating out of this host
+ * @bandwidth_mib: MiB/s, 0 for unlimited
+ * @flags: 0
+ * @error: return location for an error
+ *
+ * Changes the running migration's bandwidth limit at once (memory and
+ * disks).
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_domain_migrate_set_max_speed(ferry_domain *dom, guint64 bandwidth_mib,
+                                            guint flags, GError **error);
+
+/**
+ * ferry_domain_migrate_get_max_speed:
+ * @dom: a domain migrating out of this host
+ * @ret_bandwidth_mib: (out): the current limit in MiB/s, 0 for unlimited, as
+ *   QEMU has it
+ * @flags: 0
+ * @error: return location for an error
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_domain_migrate_get_max_speed(ferry_domain *dom, guint64 *ret_bandwidth_mib,
+                                            guint flags, GError **error);
+
+/**
+ * ferry_job_info_type_to_string:
+ * @type: a ferry_job_info_type
+ *
+ * Returns: "none", "active", "completed", "failed", "cancelled" or "unknown".
+ */
+const char *ferry_job_info_type_to_string(int type);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_conn, ferry_conn_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_domain, ferry_domain_unref)

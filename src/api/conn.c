@@ -27,92 +27,9 @@ ferry_api_unsupported(const ferry_conn *conn, const char *operation, GError **er
 }
 
 ferry_conn *
-ferry_conn_open_with_drivers(const char *uri_str, const ferry_driver *const *drivers,
-                             GError **error)
-{
-    g_autoptr(ferry_uri) uri = NULL;
-    ferry_conn *conn;
-    const ferry_driver *driver = NULL;
-
-    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
-
-    if (!uri_str)
-        uri_str = g_getenv("FERRY_DEFAULT_URI");
-    if (!uri_str || !*uri_str)
-        uri_str = "qemu:///system";
-
-    uri = ferry_uri_parse(uri_str, error);
-    if (!uri)
-        return NULL;
-
-    for (; *drivers; drivers++) {
-        if ((*drivers)->conn_probe(uri)) {
-            driver = *drivers;
-            break;
-        }
-    }
-    if (!driver) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_CONNECT,
-                    "no driver serves URI '%s'", uri_str);
-        return NULL;
-    }
-
-    conn = g_new0(ferry_conn, 1);
-    conn->ref = 1;
-    conn->driver = driver;
-    conn->uri = ferry_uri_to_string(uri);
-    if (!driver->conn_open(conn, uri, error)) {
-        ferry_error_normalize(error);
-        g_free(conn->uri);
-        g_free(conn);
-        return NULL;
-    }
-    return conn;
-}
-
-ferry_conn *
 ferry_conn_open(const char *uri, GError **error)
 {
     return ferry_conn_open_with_drivers(uri, default_drivers, error);
-}
-
-ferry_conn *
-ferry_conn_ref(ferry_conn *conn)
-{
-    if (conn)
-        g_atomic_int_inc(&conn->ref);
-    return conn;
-}
-
-gboolean
-ferry_conn_try_ref(ferry_conn *conn)
-{
-    int old;
-
-    do {
-        old = g_atomic_int_get(&conn->ref);
-        if (old <= 0)
-            return FALSE;
-    } while (!g_atomic_int_compare_and_exchange(&conn->ref, old, old + 1));
-    return TRUE;
-}
-
-void
-ferry_conn_unref(ferry_conn *conn)
-{
-    if (!conn || !g_atomic_int_dec_and_test(&conn->ref))
-        return;
-    if (conn->driver->conn_close)
-        conn->driver->conn_close(conn);
-    g_free(conn->uri);
-    g_free(conn);
-}
-
-const char *
-ferry_conn_get_uri(ferry_conn *conn)
-{
-    g_return_val_if_fail(conn != NULL, NULL);
-    return conn->uri;
 }
 
 gboolean

@@ -9,58 +9,6 @@
 
 #include "api/api-internal.h"
 
-ferry_domain *
-ferry_domain_new_handle(ferry_conn *conn, const char *name, const char *uuid)
-{
-    ferry_domain *dom = g_new0(ferry_domain, 1);
-
-    dom->ref = 1;
-    dom->conn = ferry_conn_ref(conn);
-    dom->name = g_strdup(name);
-    dom->uuid = g_strdup(uuid);
-    return dom;
-}
-
-ferry_domain *
-ferry_domain_ref(ferry_domain *dom)
-{
-    if (dom)
-        g_atomic_int_inc(&dom->ref);
-    return dom;
-}
-
-void
-ferry_domain_unref(ferry_domain *dom)
-{
-    if (!dom || !g_atomic_int_dec_and_test(&dom->ref))
-        return;
-    ferry_conn_unref(dom->conn);
-    g_free(dom->name);
-    g_free(dom->uuid);
-    g_free(dom);
-}
-
-const char *
-ferry_domain_get_name(ferry_domain *dom)
-{
-    g_return_val_if_fail(dom != NULL, NULL);
-    return dom->name;
-}
-
-const char *
-ferry_domain_get_uuid(ferry_domain *dom)
-{
-    g_return_val_if_fail(dom != NULL, NULL);
-    return dom->uuid;
-}
-
-ferry_conn *
-ferry_domain_get_conn(ferry_domain *dom)
-{
-    g_return_val_if_fail(dom != NULL, NULL);
-    return dom->conn;
-}
-
 /* The common tail of the wrappers that return a domain. */
 static ferry_domain *
 domain_result(ferry_domain *dom, GError **error)

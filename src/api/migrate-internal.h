@@ -1,17 +1,67 @@
 /*
  * migrate-internal.h: the migration phases as library calls, for the
- * sequencer (migrate.c), the daemon's dispatch and peer-to-peer drivers.
+ * daemon's dispatch, tests and tools.
  *
- * Each function checks its arguments, calls the driver entry of the same
- * name on the connection it is given, and reports FERRY_ERROR_NO_SUPPORT
- * naming the driver and phase when the entry is missing.  They are not in
- * the public header: applications migrate with ferry_domain_migrate().
+ * Each call checks its arguments as the public API does, then calls the
+ * driver entry of the same name on the connection it is given, or reports
+ * FERRY_ERROR_NO_SUPPORT naming the driver and the phase.  The _async ones
+ * call back exactly once, in the thread-default GMainContext of the caller
+ * (also when the arguments are refused); ferry_phase_finish()
+ * (driver/driver.h) reads their result.  The synchronous ones wait for it.
+ * They are not in the public header: applications migrate with
+ * ferry_domain_migrate().
  */
 #pragma once
 
 #include "driver/driver.h"
 
 G_BEGIN_DECLS
+
+void ferry_domain_migrate_begin3_async(ferry_domain *dom, const ferry_migrate_params *params,
+                                       GCancellable *cancellable, GAsyncReadyCallback callback,
+                                       gpointer user_data);
+void ferry_conn_migrate_prepare3_async(ferry_conn *dconn, const ferry_migrate_params *params,
+                                       const char *dom_xml, const char *cookie_in,
+                                       GCancellable *cancellable, GAsyncReadyCallback callback,
+                                       gpointer user_data);
+void ferry_domain_migrate_perform3_async(ferry_domain *dom, const ferry_migrate_params *params,
+                                         const char *dconn_uri, const char *cookie_in,
+                                         GCancellable *cancellable,
+                                         GAsyncReadyCallback callback, gpointer user_data);
+void ferry_conn_migrate_finish3_async(ferry_conn *dconn, const ferry_migrate_params *params,
+                                      const char *dname, const char *cookie_in,
+                                      gboolean cancelled, GCancellable *cancellable,
+                                      GAsyncReadyCallback callback, gpointer user_data);
+/* @outcome: a ferry_confirm_outcome */
+void ferry_domain_migrate_confirm3_async(ferry_domain *dom, const ferry_migrate_params *params,
+                                         const char *cookie_in, int outcome,
+                                         GCancellable *cancellable,
+                                         GAsyncReadyCallback callback, gpointer user_data);
+void ferry_conn_migrate_prepare2_async(ferry_conn *dconn, const ferry_migrate_params *params,
+                                       const char *dom_xml, GCancellable *cancellable,
+                                       GAsyncReadyCallback callback, gpointer user_data);
+void ferry_domain_migrate_perform_async(ferry_domain *dom, const ferry_migrate_params *params,
+                                        const char *cookie_in, GCancellable *cancellable,
+                                        GAsyncReadyCallback callback, gpointer user_data);
+void ferry_conn_migrate_finish2_async(ferry_conn *dconn, const ferry_migrate_params *params,
+                                      const char *dname, const char *cookie_in, gboolean ok,
+                                      GCancellable *cancellable, GAsyncReadyCallback callback,
+                                      gpointer user_data);
+void ferry_conn_migrate_prepare_async(ferry_conn *dconn, const ferry_migrate_params *params,
+                                      GCancellable *cancellable, GAsyncReadyCallback callback,
+                                      gpointer user_data);
+void ferry_conn_migrate_finish_async(ferry_conn *dconn, const ferry_migrate_params *params,
+                                     const char *dname, const char *cookie_in,
+                                     GCancellable *cancellable, GAsyncReadyCallback callback,
+                                     gpointer user_data);
+void ferry_domain_abort_job_async(ferry_domain *dom, guint flags, GCancellable *cancellable,
+                                  GAsyncReadyCallback callback, gpointer user_data);
+void ferry_conn_migrate_query_async(ferry_conn *dconn, const char *id,
+                                    GCancellable *cancellable, GAsyncReadyCallback callback,
+                                    gpointer user_data);
+void ferry_conn_migrate_cancel_async(ferry_conn *dconn, const char *id, const char *reason,
+                                     GCancellable *cancellable, GAsyncReadyCallback callback,
+                                     gpointer user_data);
 
 char *ferry_domain_migrate_begin3(ferry_domain *dom, const ferry_migrate_params *params,
                                   char **ret_cookie_out, GError **error);
@@ -26,6 +76,7 @@ ferry_domain *ferry_conn_migrate_finish3(ferry_conn *dconn, const ferry_migrate_
                                          const char *dname, const char *cookie_in,
                                          char **ret_cookie_out, gboolean cancelled,
                                          GError **error);
+/* @cancelled: FERRY_CONFIRM_CANCELLED if TRUE, else FERRY_CONFIRM_OK. */
 gboolean ferry_domain_migrate_confirm3(ferry_domain *dom, const ferry_migrate_params *params,
                                        const char *cookie_in, gboolean cancelled,
                                        GError **error);
@@ -42,25 +93,10 @@ gboolean ferry_conn_migrate_prepare(ferry_conn *dconn, const ferry_migrate_param
 ferry_domain *ferry_conn_migrate_finish(ferry_conn *dconn, const ferry_migrate_params *params,
                                         const char *dname, const char *cookie_in,
                                         GError **error);
-
-/**
- * ferry_migrate_run_v3:
- * @dom: the domain on the source connection
- * @dconn: the destination connection
- * @params: what to do (PEER2PEER is ignored: the caller is the runner)
- * @ret_stats: (out) (optional): statistics from Perform's cookie
- * @error: return location for an error
- *
- * The v3 sequence, Begin to Confirm, keeping Perform's error over any later
- * one.  Used by a source daemon running a peer-to-peer migration (what
- * ferry_domain_migrate() runs for v3 too).  A storage migration
- * (FERRY_MIGRATE_NON_SHARED_*) is refused with FERRY_ERROR_NO_SUPPORT
- * unless both connections offer FERRY_FEATURE_MIGRATION_NBD.
- *
- * Returns: (transfer full): the domain on the destination, or NULL.
- */
-ferry_domain *ferry_migrate_run_v3(ferry_domain *dom, ferry_conn *dconn,
-                                   const ferry_migrate_params *params,
-                                   ferry_migrate_stats *ret_stats, GError **error);
+/* @ret_status: a ferry_migration_status; @ret_message: what the host says. */
+gboolean ferry_conn_migrate_query(ferry_conn *dconn, const char *id, int *ret_status,
+                                  char **ret_message, GError **error);
+gboolean ferry_conn_migrate_cancel(ferry_conn *dconn, const char *id, const char *reason,
+                                   GError **error);
 
 G_END_DECLS

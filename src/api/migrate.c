@@ -1,31 +1,37 @@
 /*
  * migrate.c: migration in the public API: the phase calls of
- * migrate-internal.h and the sequencer behind ferry_domain_migrate() and
- * ferry_domain_migrate_to_uri().
+ * migrate-internal.h (asynchronous, and synchronous wrappers of them),
+ * ferry_domain_migrate() and ferry_domain_migrate_to_uri(), and the calls
+ * on a running job (abort, tunables, statistics).
  *
- * Owns: the order of the phases of each protocol (v3, v2, v1, after
- * libvirt's virDomainMigrateVersion1/2/3), choosing the protocol from what
- * both hosts offer, the default flags, the rule that Perform's error is the
- * one the caller sees, and the statistics read from Perform's cookie.
- * Must not: know how a driver carries a phase out (drivers do), or log above
- * debug: a failure that follows Perform's is logged at debug level only,
- * since the caller sees Perform's.
+ * Owns: checking what a caller passes, choosing the protocol from what both
+ * hosts offer, and the default flags.  Must not: order the phases (the
+ * sequence does, src/migration/migration-sequence.c) or know how a driver
+ * carries a phase out, or log above debug.
  *
- * Every phase call has the shape of the other public wrappers: check the
+ * Every call has the shape of the other public wrappers: check the
  * arguments, call the driver entry or say that the driver lacks it,
- * normalise the error.  Output parameters are set only on success.
+ * normalise the error.  Output parameters are set only on success.  A
+ * synchronous call runs the asynchronous one on a private main context of
+ * the calling thread and iterates it until the answer comes.
  */
 #include "ferry-config.h"
 
 #include "api/api-internal.h"
 #include "api/migrate-internal.h"
 #include "conf/migration-cookie.h"
+#include "migration/migration-sequence.h"
 
 #define KNOWN_FLAGS                                                                   \
     ((guint)(FERRY_MIGRATE_LIVE | FERRY_MIGRATE_PEER2PEER | FERRY_MIGRATE_PERSIST_DEST | \
              FERRY_MIGRATE_UNDEFINE_SOURCE | FERRY_MIGRATE_PAUSED |                     \
              FERRY_MIGRATE_OFFLINE | FERRY_MIGRATE_NON_SHARED_DISK |                    \
              FERRY_MIGRATE_NON_SHARED_INC))
+
+/* QEMU's largest downtime-limit (2000 s). */
+#define MAX_DOWNTIME_MS 2000000u
+/* 1 TiB/s: beyond any link, and within QEMU's byte counter. */
+#define MAX_BANDWIDTH_MIB (1024u * 1024u)
 
 /* Whether a call may carry FERRY_MIGRATE_PEER2PEER. */
 typedef enum {
@@ -192,6 +198,30 @@ check_params(const ferry_migrate_params *params, p2p_rule p2p, const char *what,
                     "%s: params->dxml is empty (NULL uses the domain's own XML)", what);
         return FALSE;
     }
+    if (p.timeout_s > FERRY_MIGRATE_TIMEOUT_MAX) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "%s: params->timeout_s: %u s is more than the most allowed, %u s (a day)",
+                    what, p.timeout_s, FERRY_MIGRATE_TIMEOUT_MAX);
+        return FALSE;
+    }
+    if (p.timeout_action != FERRY_MIGRATE_TIMEOUT_ABORT &&
+        p.timeout_action != FERRY_MIGRATE_TIMEOUT_SUSPEND) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "%s: params->timeout_action: %d is neither FERRY_MIGRATE_TIMEOUT_ABORT "
+                    "nor FERRY_MIGRATE_TIMEOUT_SUSPEND", what, p.timeout_action);
+        return FALSE;
+    }
+    if (p.timeout_action != FERRY_MIGRATE_TIMEOUT_ABORT && !p.timeout_s) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "%s: params->timeout_action needs params->timeout_s", what);
+        return FALSE;
+    }
+    if (p.max_downtime_ms > MAX_DOWNTIME_MS) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "%s: params->max_downtime_ms: %" G_GUINT64_FORMAT " ms is more than the "
+                    "most QEMU takes, %u ms", what, p.max_downtime_ms, MAX_DOWNTIME_MS);
+        return FALSE;
+    }
     if (!check_storage(&p, what, error))
         return FALSE;
     *ret_params = p;
@@ -233,44 +263,370 @@ phase_unsupported(ferry_conn *conn, const char *phase, GError **error)
     return FALSE;
 }
 
+/* Answers an asynchronous call that failed its checks: the callback still
+ * runs, once, from the caller's context. */
+static void
+fail_async(GError *error, GAsyncReadyCallback callback, gpointer user_data)
+{
+    GTask *task = g_task_new(NULL, NULL, callback, user_data);
+
+    g_task_return_error(task, error);
+    g_object_unref(task);
+}
+
 /* ------------------------------------------------------------------------ */
-/* The phases (migrate-internal.h)                                           */
+/* The phases, asynchronous (migrate-internal.h)                             */
+/* ------------------------------------------------------------------------ */
+
+void
+ferry_domain_migrate_begin3_async(ferry_domain *dom, const ferry_migrate_params *params,
+                                  GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data)
+{
+    ferry_migrate_params p;
+    GError *error = NULL;
+
+    if (!check_source_phase(dom, params, P2P_FORBIDDEN, "Begin3", &p, &error) ||
+        (!dom->conn->driver->domain_migrate_begin3 &&
+         !phase_unsupported(dom->conn, "Begin3", &error))) {
+        fail_async(error, callback, user_data);
+        return;
+    }
+    dom->conn->driver->domain_migrate_begin3(dom, &p, cancellable, callback, user_data);
+}
+
+void
+ferry_conn_migrate_prepare3_async(ferry_conn *dconn, const ferry_migrate_params *params,
+                                  const char *dom_xml, const char *cookie_in,
+                                  GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data)
+{
+    ferry_migrate_params p;
+    GError *error = NULL;
+
+    if (!check_dest_phase(dconn, params, "Prepare3", NULL, FALSE, &p, &error) ||
+        !check_string(dom_xml, "dom_xml", "migration phase 'Prepare3'", &error) ||
+        (!dconn->driver->conn_migrate_prepare3 &&
+         !phase_unsupported(dconn, "Prepare3", &error))) {
+        fail_async(error, callback, user_data);
+        return;
+    }
+    dconn->driver->conn_migrate_prepare3(dconn, &p, dom_xml, cookie_in, cancellable, callback,
+                                         user_data);
+}
+
+void
+ferry_domain_migrate_perform3_async(ferry_domain *dom, const ferry_migrate_params *params,
+                                    const char *dconn_uri, const char *cookie_in,
+                                    GCancellable *cancellable, GAsyncReadyCallback callback,
+                                    gpointer user_data)
+{
+    ferry_migrate_params p;
+    GError *error = NULL;
+
+    if (!check_source_phase(dom, params, P2P_ALLOWED, "Perform3", &p, &error))
+        goto fail;
+    if (dconn_uri && !(p.flags & FERRY_MIGRATE_PEER2PEER)) {
+        flags_error("migration phase 'Perform3'", "a destination connection URI (dconn_uri) "
+                    "needs FERRY_MIGRATE_PEER2PEER", &error);
+        goto fail;
+    }
+    if ((p.flags & FERRY_MIGRATE_PEER2PEER) &&
+        !check_string(dconn_uri, "dconn_uri", "migration phase 'Perform3' with "
+                      "FERRY_MIGRATE_PEER2PEER", &error))
+        goto fail;
+    if (!dom->conn->driver->domain_migrate_perform3 &&
+        !phase_unsupported(dom->conn, "Perform3", &error))
+        goto fail;
+    dom->conn->driver->domain_migrate_perform3(dom, &p, dconn_uri, cookie_in, cancellable,
+                                               callback, user_data);
+    return;
+
+fail:
+    fail_async(error, callback, user_data);
+}
+
+void
+ferry_conn_migrate_finish3_async(ferry_conn *dconn, const ferry_migrate_params *params,
+                                 const char *dname, const char *cookie_in, gboolean cancelled,
+                                 GCancellable *cancellable, GAsyncReadyCallback callback,
+                                 gpointer user_data)
+{
+    ferry_migrate_params p;
+    GError *error = NULL;
+
+    if (!check_dest_phase(dconn, params, "Finish3", dname, TRUE, &p, &error) ||
+        (!dconn->driver->conn_migrate_finish3 &&
+         !phase_unsupported(dconn, "Finish3", &error))) {
+        fail_async(error, callback, user_data);
+        return;
+    }
+    dconn->driver->conn_migrate_finish3(dconn, &p, dname, cookie_in, cancelled, cancellable,
+                                        callback, user_data);
+}
+
+void
+ferry_domain_migrate_confirm3_async(ferry_domain *dom, const ferry_migrate_params *params,
+                                    const char *cookie_in, int outcome,
+                                    GCancellable *cancellable, GAsyncReadyCallback callback,
+                                    gpointer user_data)
+{
+    ferry_migrate_params p;
+    GError *error = NULL;
+
+    if (!check_source_phase(dom, params, P2P_FORBIDDEN, "Confirm3", &p, &error))
+        goto fail;
+    if (outcome != FERRY_CONFIRM_OK && outcome != FERRY_CONFIRM_CANCELLED &&
+        outcome != FERRY_CONFIRM_UNKNOWN) {
+        g_set_error(&error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "migration phase 'Confirm3': outcome %d is not a ferry_confirm_outcome",
+                    outcome);
+        goto fail;
+    }
+    if (!dom->conn->driver->domain_migrate_confirm3 &&
+        !phase_unsupported(dom->conn, "Confirm3", &error))
+        goto fail;
+    dom->conn->driver->domain_migrate_confirm3(dom, &p, cookie_in, outcome, cancellable,
+                                               callback, user_data);
+    return;
+
+fail:
+    fail_async(error, callback, user_data);
+}
+
+void
+ferry_conn_migrate_prepare2_async(ferry_conn *dconn, const ferry_migrate_params *params,
+                                  const char *dom_xml, GCancellable *cancellable,
+                                  GAsyncReadyCallback callback, gpointer user_data)
+{
+    ferry_migrate_params p;
+    GError *error = NULL;
+
+    if (!check_dest_phase(dconn, params, "Prepare2", NULL, FALSE, &p, &error) ||
+        !check_string(dom_xml, "dom_xml", "migration phase 'Prepare2'", &error) ||
+        (!dconn->driver->conn_migrate_prepare2 &&
+         !phase_unsupported(dconn, "Prepare2", &error))) {
+        fail_async(error, callback, user_data);
+        return;
+    }
+    dconn->driver->conn_migrate_prepare2(dconn, &p, dom_xml, cancellable, callback, user_data);
+}
+
+void
+ferry_domain_migrate_perform_async(ferry_domain *dom, const ferry_migrate_params *params,
+                                   const char *cookie_in, GCancellable *cancellable,
+                                   GAsyncReadyCallback callback, gpointer user_data)
+{
+    ferry_migrate_params p;
+    GError *error = NULL;
+
+    if (!check_source_phase(dom, params, P2P_FORBIDDEN, "Perform", &p, &error) ||
+        (!dom->conn->driver->domain_migrate_perform &&
+         !phase_unsupported(dom->conn, "Perform", &error))) {
+        fail_async(error, callback, user_data);
+        return;
+    }
+    dom->conn->driver->domain_migrate_perform(dom, &p, cookie_in, cancellable, callback,
+                                              user_data);
+}
+
+void
+ferry_conn_migrate_finish2_async(ferry_conn *dconn, const ferry_migrate_params *params,
+                                 const char *dname, const char *cookie_in, gboolean ok,
+                                 GCancellable *cancellable, GAsyncReadyCallback callback,
+                                 gpointer user_data)
+{
+    ferry_migrate_params p;
+    GError *error = NULL;
+
+    if (!check_dest_phase(dconn, params, "Finish2", dname, TRUE, &p, &error) ||
+        (!dconn->driver->conn_migrate_finish2 &&
+         !phase_unsupported(dconn, "Finish2", &error))) {
+        fail_async(error, callback, user_data);
+        return;
+    }
+    dconn->driver->conn_migrate_finish2(dconn, &p, dname, cookie_in, ok, cancellable, callback,
+                                        user_data);
+}
+
+void
+ferry_conn_migrate_prepare_async(ferry_conn *dconn, const ferry_migrate_params *params,
+                                 GCancellable *cancellable, GAsyncReadyCallback callback,
+                                 gpointer user_data)
+{
+    ferry_migrate_params p;
+    GError *error = NULL;
+
+    if (!check_dest_phase(dconn, params, "Prepare", NULL, FALSE, &p, &error) ||
+        (!dconn->driver->conn_migrate_prepare &&
+         !phase_unsupported(dconn, "Prepare", &error))) {
+        fail_async(error, callback, user_data);
+        return;
+    }
+    dconn->driver->conn_migrate_prepare(dconn, &p, cancellable, callback, user_data);
+}
+
+void
+ferry_conn_migrate_finish_async(ferry_conn *dconn, const ferry_migrate_params *params,
+                                const char *dname, const char *cookie_in,
+                                GCancellable *cancellable, GAsyncReadyCallback callback,
+                                gpointer user_data)
+{
+    ferry_migrate_params p;
+    GError *error = NULL;
+
+    if (!check_dest_phase(dconn, params, "Finish", dname, TRUE, &p, &error) ||
+        (!dconn->driver->conn_migrate_finish &&
+         !phase_unsupported(dconn, "Finish", &error))) {
+        fail_async(error, callback, user_data);
+        return;
+    }
+    dconn->driver->conn_migrate_finish(dconn, &p, dname, cookie_in, cancellable, callback,
+                                       user_data);
+}
+
+void
+ferry_domain_abort_job_async(ferry_domain *dom, guint flags, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data)
+{
+    GError *error = NULL;
+
+    if (!check_nonnull(dom, "dom", "aborting a job", &error) ||
+        (flags && (g_set_error(&error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                               "aborting a job: unknown flags 0x%x", flags), TRUE)) ||
+        (!dom->conn->driver->domain_abort_job &&
+         !ferry_api_unsupported(dom->conn, "aborting a job", &error))) {
+        fail_async(error, callback, user_data);
+        return;
+    }
+    dom->conn->driver->domain_abort_job(dom, flags, cancellable, callback, user_data);
+}
+
+void
+ferry_conn_migrate_query_async(ferry_conn *dconn, const char *id, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data)
+{
+    GError *error = NULL;
+
+    if (!check_nonnull(dconn, "dconn", "asking about a migration", &error))
+        goto fail;
+    if (!id || !g_uuid_string_is_valid(id)) {
+        g_set_error(&error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "asking about a migration: '%s' is not a migration id (a uuid)",
+                    id ? id : "(null)");
+        goto fail;
+    }
+    if (!dconn->driver->conn_migrate_query &&
+        !ferry_api_unsupported(dconn, "asking about a migration", &error))
+        goto fail;
+    dconn->driver->conn_migrate_query(dconn, id, cancellable, callback, user_data);
+    return;
+
+fail:
+    fail_async(error, callback, user_data);
+}
+
+void
+ferry_conn_migrate_cancel_async(ferry_conn *dconn, const char *id, const char *reason,
+                                GCancellable *cancellable, GAsyncReadyCallback callback,
+                                gpointer user_data)
+{
+    GError *error = NULL;
+
+    if (!check_nonnull(dconn, "dconn", "cancelling a migration", &error))
+        goto fail;
+    if (!id || !g_uuid_string_is_valid(id)) {
+        g_set_error(&error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "cancelling a migration: '%s' is not a migration id (a uuid)",
+                    id ? id : "(null)");
+        goto fail;
+    }
+    if (!dconn->driver->conn_migrate_cancel &&
+        !ferry_api_unsupported(dconn, "cancelling a migration", &error))
+        goto fail;
+    dconn->driver->conn_migrate_cancel(dconn, id, reason, cancellable, callback, user_data);
+    return;
+
+fail:
+    fail_async(error, callback, user_data);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Waiting for an asynchronous call                                          */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    GMainContext *context;
+    GAsyncResult *result;
+} waiter;
+
+static void
+waiter_store(GObject *source, GAsyncResult *result, gpointer data)
+{
+    ((waiter *)data)->result = g_object_ref(result);
+}
+
+/* Makes @w's private context the thread-default: start the call after. */
+static void
+waiter_init(waiter *w)
+{
+    w->context = g_main_context_new();
+    w->result = NULL;
+    g_main_context_push_thread_default(w->context);
+}
+
+/* Iterates until the call answered; returns its result (owned). */
+static GAsyncResult *
+waiter_wait(waiter *w)
+{
+    while (!w->result)
+        g_main_context_iteration(w->context, TRUE);
+    g_main_context_pop_thread_default(w->context);
+    g_main_context_unref(w->context);
+    return w->result;
+}
+
+/* The phase result of an asynchronous call waited for. */
+static ferry_phase_result *
+wait_phase(waiter *w, GError **error)
+{
+    g_autoptr(GAsyncResult) result = waiter_wait(w);
+
+    return ferry_phase_finish(result, error);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The phases, synchronous (for tests and tools)                             */
 /* ------------------------------------------------------------------------ */
 
 char *
 ferry_domain_migrate_begin3(ferry_domain *dom, const ferry_migrate_params *params,
                             char **ret_cookie_out, GError **error)
 {
-    ferry_migrate_params p;
-    g_autofree char *cookie = NULL;
-    char *xml;
+    g_autoptr(ferry_phase_result) r = NULL;
+    waiter w;
 
     g_return_val_if_fail(error == NULL || *error == NULL, NULL);
-    if (!check_source_phase(dom, params, P2P_FORBIDDEN, "Begin3", &p, error))
+    waiter_init(&w);
+    ferry_domain_migrate_begin3_async(dom, params, NULL, waiter_store, &w);
+    if (!(r = wait_phase(&w, error)))
         return NULL;
-    if (!dom->conn->driver->domain_migrate_begin3) {
-        phase_unsupported(dom->conn, "Begin3", error);
-        return NULL;
-    }
-    xml = dom->conn->driver->domain_migrate_begin3(dom, &p, &cookie, error);
-    ferry_error_normalize(error);
-    if (xml && ret_cookie_out)
-        *ret_cookie_out = g_steal_pointer(&cookie);
-    return xml;
+    if (ret_cookie_out)
+        *ret_cookie_out = g_steal_pointer(&r->cookie);
+    return g_steal_pointer(&r->xml);
 }
 
 /* Hands the outputs of a Prepare phase to the caller. */
 static gboolean
-prepare_result(gboolean ok, char **cookie, char **uri, char **ret_cookie_out,
-               char **ret_uri_out, GError **error)
+prepare_result(ferry_phase_result *r, char **ret_cookie_out, char **ret_uri_out)
 {
-    ferry_error_normalize(error);
-    if (!ok)
+    if (!r)
         return FALSE;
     if (ret_cookie_out)
-        *ret_cookie_out = g_steal_pointer(cookie);
+        *ret_cookie_out = g_steal_pointer(&r->cookie);
     if (ret_uri_out)
-        *ret_uri_out = g_steal_pointer(uri);
+        *ret_uri_out = g_steal_pointer(&r->uri);
+    ferry_phase_result_free(r);
     return TRUE;
 }
 
@@ -279,20 +635,13 @@ ferry_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *param
                             const char *dom_xml, const char *cookie_in,
                             char **ret_cookie_out, char **ret_uri_out, GError **error)
 {
-    ferry_migrate_params p;
-    g_autofree char *cookie = NULL;
-    g_autofree char *uri = NULL;
-    gboolean ok;
+    waiter w;
 
     g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
-    if (!check_dest_phase(dconn, params, "Prepare3", NULL, FALSE, &p, error) ||
-        !check_string(dom_xml, "dom_xml", "migration phase 'Prepare3'", error))
-        return FALSE;
-    if (!dconn->driver->conn_migrate_prepare3)
-        return phase_unsupported(dconn, "Prepare3", error);
-    ok = dconn->driver->conn_migrate_prepare3(dconn, &p, dom_xml, cookie_in, &cookie, &uri,
-                                              error);
-    return prepare_result(ok, &cookie, &uri, ret_cookie_out, ret_uri_out, error);
+    waiter_init(&w);
+    ferry_conn_migrate_prepare3_async(dconn, params, dom_xml, cookie_in, NULL, waiter_store,
+                                      &w);
+    return prepare_result(wait_phase(&w, error), ret_cookie_out, ret_uri_out);
 }
 
 gboolean
@@ -300,28 +649,18 @@ ferry_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *par
                               const char *dconn_uri, const char *cookie_in,
                               char **ret_cookie_out, GError **error)
 {
-    ferry_migrate_params p;
-    g_autofree char *cookie = NULL;
-    gboolean ok;
+    g_autoptr(ferry_phase_result) r = NULL;
+    waiter w;
 
     g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
-    if (!check_source_phase(dom, params, P2P_ALLOWED, "Perform3", &p, error))
+    waiter_init(&w);
+    ferry_domain_migrate_perform3_async(dom, params, dconn_uri, cookie_in, NULL, waiter_store,
+                                        &w);
+    if (!(r = wait_phase(&w, error)))
         return FALSE;
-    if (dconn_uri && !(p.flags & FERRY_MIGRATE_PEER2PEER))
-        return flags_error("migration phase 'Perform3'", "a destination connection URI "
-                           "(dconn_uri) needs FERRY_MIGRATE_PEER2PEER", error);
-    if ((p.flags & FERRY_MIGRATE_PEER2PEER) &&
-        !check_string(dconn_uri, "dconn_uri", "migration phase 'Perform3' "
-                      "with FERRY_MIGRATE_PEER2PEER", error))
-        return FALSE;
-    if (!dom->conn->driver->domain_migrate_perform3)
-        return phase_unsupported(dom->conn, "Perform3", error);
-    ok = dom->conn->driver->domain_migrate_perform3(dom, &p, dconn_uri, cookie_in, &cookie,
-                                                    error);
-    ferry_error_normalize(error);
-    if (ok && ret_cookie_out)
-        *ret_cookie_out = g_steal_pointer(&cookie);
-    return ok;
+    if (ret_cookie_out)
+        *ret_cookie_out = g_steal_pointer(&r->cookie);
+    return TRUE;
 }
 
 ferry_domain *
@@ -329,40 +668,40 @@ ferry_conn_migrate_finish3(ferry_conn *dconn, const ferry_migrate_params *params
                            const char *dname, const char *cookie_in, char **ret_cookie_out,
                            gboolean cancelled, GError **error)
 {
-    ferry_migrate_params p;
-    g_autofree char *cookie = NULL;
-    ferry_domain *ddom;
+    g_autoptr(ferry_phase_result) r = NULL;
+    waiter w;
 
     g_return_val_if_fail(error == NULL || *error == NULL, NULL);
-    if (!check_dest_phase(dconn, params, "Finish3", dname, TRUE, &p, error))
+    waiter_init(&w);
+    ferry_conn_migrate_finish3_async(dconn, params, dname, cookie_in, cancelled, NULL,
+                                     waiter_store, &w);
+    if (!(r = wait_phase(&w, error)))
         return NULL;
-    if (!dconn->driver->conn_migrate_finish3) {
-        phase_unsupported(dconn, "Finish3", error);
+    if (!r->dom) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INTERNAL,
+                    "Finish3 on '%s' returned no domain and no error",
+                    ferry_conn_get_uri(dconn));
         return NULL;
     }
-    ddom = dconn->driver->conn_migrate_finish3(dconn, &p, dname, cookie_in, &cookie,
-                                               cancelled, error);
-    ferry_error_normalize(error);
-    if (ddom && ret_cookie_out)
-        *ret_cookie_out = g_steal_pointer(&cookie);
-    return ddom;
+    if (ret_cookie_out)
+        *ret_cookie_out = g_steal_pointer(&r->cookie);
+    return g_steal_pointer(&r->dom);
 }
 
 gboolean
 ferry_domain_migrate_confirm3(ferry_domain *dom, const ferry_migrate_params *params,
                               const char *cookie_in, gboolean cancelled, GError **error)
 {
-    ferry_migrate_params p;
-    gboolean ok;
+    g_autoptr(ferry_phase_result) r = NULL;
+    waiter w;
 
     g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
-    if (!check_source_phase(dom, params, P2P_FORBIDDEN, "Confirm3", &p, error))
-        return FALSE;
-    if (!dom->conn->driver->domain_migrate_confirm3)
-        return phase_unsupported(dom->conn, "Confirm3", error);
-    ok = dom->conn->driver->domain_migrate_confirm3(dom, &p, cookie_in, cancelled, error);
-    ferry_error_normalize(error);
-    return ok;
+    waiter_init(&w);
+    ferry_domain_migrate_confirm3_async(dom, params, cookie_in,
+                                        cancelled ? FERRY_CONFIRM_CANCELLED : FERRY_CONFIRM_OK,
+                                        NULL, waiter_store, &w);
+    r = wait_phase(&w, error);
+    return r != NULL;
 }
 
 gboolean
@@ -370,36 +709,41 @@ ferry_conn_migrate_prepare2(ferry_conn *dconn, const ferry_migrate_params *param
                             const char *dom_xml, char **ret_cookie_out, char **ret_uri_out,
                             GError **error)
 {
-    ferry_migrate_params p;
-    g_autofree char *cookie = NULL;
-    g_autofree char *uri = NULL;
-    gboolean ok;
+    waiter w;
 
     g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
-    if (!check_dest_phase(dconn, params, "Prepare2", NULL, FALSE, &p, error) ||
-        !check_string(dom_xml, "dom_xml", "migration phase 'Prepare2'", error))
-        return FALSE;
-    if (!dconn->driver->conn_migrate_prepare2)
-        return phase_unsupported(dconn, "Prepare2", error);
-    ok = dconn->driver->conn_migrate_prepare2(dconn, &p, dom_xml, &cookie, &uri, error);
-    return prepare_result(ok, &cookie, &uri, ret_cookie_out, ret_uri_out, error);
+    waiter_init(&w);
+    ferry_conn_migrate_prepare2_async(dconn, params, dom_xml, NULL, waiter_store, &w);
+    return prepare_result(wait_phase(&w, error), ret_cookie_out, ret_uri_out);
 }
 
 gboolean
 ferry_domain_migrate_perform(ferry_domain *dom, const ferry_migrate_params *params,
                              const char *cookie_in, GError **error)
 {
-    ferry_migrate_params p;
-    gboolean ok;
+    g_autoptr(ferry_phase_result) r = NULL;
+    waiter w;
 
     g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
-    if (!check_source_phase(dom, params, P2P_FORBIDDEN, "Perform", &p, error))
-        return FALSE;
-    if (!dom->conn->driver->domain_migrate_perform)
-        return phase_unsupported(dom->conn, "Perform", error);
-    ok = dom->conn->driver->domain_migrate_perform(dom, &p, cookie_in, error);
-    ferry_error_normalize(error);
-    return ok;
+    waiter_init(&w);
+    ferry_domain_migrate_perform_async(dom, params, cookie_in, NULL, waiter_store, &w);
+    r = wait_phase(&w, error);
+    return r != NULL;
+}
+
+/* The domain a Finish (v1/v2) returned. */
+static ferry_domain *
+finish_result(ferry_phase_result *r, ferry_conn *dconn, const char *phase, GError **error)
+{
+    g_autoptr(ferry_phase_result) owned = r;
+
+    if (!owned)
+        return NULL;
+    if (!owned->dom)
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INTERNAL,
+                    "%s on '%s' returned no domain and no error", phase,
+                    ferry_conn_get_uri(dconn));
+    return g_steal_pointer(&owned->dom);
 }
 
 ferry_domain *
@@ -407,60 +751,79 @@ ferry_conn_migrate_finish2(ferry_conn *dconn, const ferry_migrate_params *params
                            const char *dname, const char *cookie_in, gboolean ok,
                            GError **error)
 {
-    ferry_migrate_params p;
-    ferry_domain *ddom;
+    waiter w;
 
     g_return_val_if_fail(error == NULL || *error == NULL, NULL);
-    if (!check_dest_phase(dconn, params, "Finish2", dname, TRUE, &p, error))
-        return NULL;
-    if (!dconn->driver->conn_migrate_finish2) {
-        phase_unsupported(dconn, "Finish2", error);
-        return NULL;
-    }
-    ddom = dconn->driver->conn_migrate_finish2(dconn, &p, dname, cookie_in, ok, error);
-    ferry_error_normalize(error);
-    return ddom;
+    waiter_init(&w);
+    ferry_conn_migrate_finish2_async(dconn, params, dname, cookie_in, ok, NULL, waiter_store,
+                                     &w);
+    return finish_result(wait_phase(&w, error), dconn, "Finish2", error);
 }
 
 gboolean
 ferry_conn_migrate_prepare(ferry_conn *dconn, const ferry_migrate_params *params,
                            char **ret_cookie_out, char **ret_uri_out, GError **error)
 {
-    ferry_migrate_params p;
-    g_autofree char *cookie = NULL;
-    g_autofree char *uri = NULL;
-    gboolean ok;
+    waiter w;
 
     g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
-    if (!check_dest_phase(dconn, params, "Prepare", NULL, FALSE, &p, error))
-        return FALSE;
-    if (!dconn->driver->conn_migrate_prepare)
-        return phase_unsupported(dconn, "Prepare", error);
-    ok = dconn->driver->conn_migrate_prepare(dconn, &p, &cookie, &uri, error);
-    return prepare_result(ok, &cookie, &uri, ret_cookie_out, ret_uri_out, error);
+    waiter_init(&w);
+    ferry_conn_migrate_prepare_async(dconn, params, NULL, waiter_store, &w);
+    return prepare_result(wait_phase(&w, error), ret_cookie_out, ret_uri_out);
 }
 
 ferry_domain *
 ferry_conn_migrate_finish(ferry_conn *dconn, const ferry_migrate_params *params,
                           const char *dname, const char *cookie_in, GError **error)
 {
-    ferry_migrate_params p;
-    ferry_domain *ddom;
+    waiter w;
 
     g_return_val_if_fail(error == NULL || *error == NULL, NULL);
-    if (!check_dest_phase(dconn, params, "Finish", dname, TRUE, &p, error))
-        return NULL;
-    if (!dconn->driver->conn_migrate_finish) {
-        phase_unsupported(dconn, "Finish", error);
-        return NULL;
-    }
-    ddom = dconn->driver->conn_migrate_finish(dconn, &p, dname, cookie_in, error);
-    ferry_error_normalize(error);
-    return ddom;
+    waiter_init(&w);
+    ferry_conn_migrate_finish_async(dconn, params, dname, cookie_in, NULL, waiter_store, &w);
+    return finish_result(wait_phase(&w, error), dconn, "Finish", error);
 }
 
 gboolean
-ferry_domain_get_job_info(ferry_domain *dom, ferry_job_info *ret_info, GError **error)
+ferry_conn_migrate_query(ferry_conn *dconn, const char *id, int *ret_status,
+                         char **ret_message, GError **error)
+{
+    g_autoptr(ferry_phase_result) r = NULL;
+    waiter w;
+
+    g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+    waiter_init(&w);
+    ferry_conn_migrate_query_async(dconn, id, NULL, waiter_store, &w);
+    if (!(r = wait_phase(&w, error)))
+        return FALSE;
+    if (ret_status)
+        *ret_status = r->status;
+    if (ret_message)
+        *ret_message = g_steal_pointer(&r->message);
+    return TRUE;
+}
+
+gboolean
+ferry_conn_migrate_cancel(ferry_conn *dconn, const char *id, const char *reason,
+                          GError **error)
+{
+    g_autoptr(ferry_phase_result) r = NULL;
+    waiter w;
+
+    g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+    waiter_init(&w);
+    ferry_conn_migrate_cancel_async(dconn, id, reason, NULL, waiter_store, &w);
+    r = wait_phase(&w, error);
+    return r != NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* A running job                                                             */
+/* ------------------------------------------------------------------------ */
+
+gboolean
+ferry_domain_get_job_stats(ferry_domain *dom, guint flags, ferry_job_info *ret_info,
+                           GError **error)
 {
     ferry_job_info info = { 0 };
 
@@ -468,175 +831,148 @@ ferry_domain_get_job_info(ferry_domain *dom, ferry_job_info *ret_info, GError **
     if (!check_nonnull(dom, "dom", "job information", error) ||
         !check_nonnull(ret_info, "ret_info", "job information", error))
         return FALSE;
-    if (!dom->conn->driver->domain_get_job_info)
+    if (flags & ~(guint)FERRY_JOB_STATS_COMPLETED) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "job information: unknown flags 0x%x",
+                    flags & ~(guint)FERRY_JOB_STATS_COMPLETED);
+        return FALSE;
+    }
+    if (!dom->conn->driver->domain_get_job_stats)
         return ferry_api_unsupported(dom->conn, "job information", error);
-    if (!dom->conn->driver->domain_get_job_info(dom, &info, error)) {
+    if (!dom->conn->driver->domain_get_job_stats(dom, flags, &info, error)) {
         ferry_error_normalize(error);
         return FALSE;
     }
+    /* Strings from a peer: always terminated here. */
     info.phase[sizeof(info.phase) - 1] = '\0';
+    info.state[sizeof(info.state) - 1] = '\0';
+    info.role[sizeof(info.role) - 1] = '\0';
+    info.id[sizeof(info.id) - 1] = '\0';
+    info.message[sizeof(info.message) - 1] = '\0';
     *ret_info = info;
     return TRUE;
 }
 
-/* ------------------------------------------------------------------------ */
-/* The sequencer                                                             */
-/* ------------------------------------------------------------------------ */
-
-/* Logs an error that the caller will not see (an earlier one wins). */
-static void
-log_dropped(const char *phase, ferry_conn *conn, const GError *error)
+gboolean
+ferry_domain_get_job_info(ferry_domain *dom, ferry_job_info *ret_info, GError **error)
 {
-    if (!error)
-        return;
-    g_debug("migration: %s on '%s' also failed (the caller sees the earlier error): %s",
-            phase, ferry_conn_get_uri(conn), error->message);
+    return ferry_domain_get_job_stats(dom, 0, ret_info, error);
 }
 
-/* The error of a sequence that produced no domain: Perform's if it failed,
- * else Finish's (which a driver must set when it returns no domain). */
-static void
-sequence_error(GError **perform_error, GError **finish_error, const char *phase,
-               ferry_conn *dconn, GError **error)
+gboolean
+ferry_domain_abort_job(ferry_domain *dom, guint flags, GError **error)
 {
-    if (*perform_error) {
-        log_dropped(phase, dconn, *finish_error);
-        g_propagate_error(error, g_steal_pointer(perform_error));
-    } else if (*finish_error) {
-        g_propagate_error(error, g_steal_pointer(finish_error));
-    } else {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INTERNAL,
-                    "%s on '%s' returned no domain and no error", phase,
-                    ferry_conn_get_uri(dconn));
+    g_autoptr(ferry_phase_result) r = NULL;
+    waiter w;
+
+    g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+    waiter_init(&w);
+    ferry_domain_abort_job_async(dom, flags, NULL, waiter_store, &w);
+    r = wait_phase(&w, error);
+    return r != NULL;
+}
+
+/* The checks of the four tunable calls; returns the driver entry's
+ * availability. */
+static gboolean
+check_tunable(ferry_domain *dom, guint flags, const char *what, gboolean set, GError **error)
+{
+    if (!check_nonnull(dom, "dom", what, error))
+        return FALSE;
+    if (flags) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG, "%s: unknown flags 0x%x",
+                    what, flags);
+        return FALSE;
     }
-}
-
-/* Fills the statistics of @stats from a Perform cookie, if it has them. */
-static void
-stats_from_cookie(const char *cookie, ferry_migrate_stats *stats)
-{
-    g_autoptr(ferry_migration_cookie) parsed = NULL;
-    g_autoptr(GError) local = NULL;
-
-    if (!cookie)
-        return;
-    parsed = ferry_migration_cookie_parse(cookie, "statistics", &local);
-    if (!parsed) {
-        g_debug("migration: no statistics: %s", local->message);
-        return;
-    }
-    if (!parsed->has_stats)
-        return;
-    stats->total_ms = parsed->total_ms;
-    stats->downtime_ms = parsed->downtime_ms;
-    stats->setup_ms = parsed->setup_ms;
-    stats->data_total = parsed->data_total;
-    stats->data_transferred = parsed->data_transferred;
-    stats->disk_total = parsed->disk_total;
-    stats->disk_transferred = parsed->disk_transferred;
-}
-
-static gint64
-ms_since(gint64 start_us)
-{
-    return (g_get_monotonic_time() - start_us) / 1000;
-}
-
-/* A source that is paused before the migration stays paused after it
- * (libvirt's v3 does the same). */
-static void
-keep_paused(ferry_domain *dom, ferry_migrate_params *p)
-{
-    int state = FERRY_DOMAIN_NOSTATE;
-    g_autoptr(GError) local = NULL;
-
-    if (!ferry_domain_get_state(dom, &state, NULL, &local))
-        g_debug("migration: state of '%s' unknown: %s", dom->name, local->message);
-    else if (state == FERRY_DOMAIN_PAUSED)
-        p->flags |= FERRY_MIGRATE_PAUSED;
-}
-
-/* The destination name and the migration URI Prepare chose. */
-static const char *
-dest_name(ferry_domain *dom, const ferry_migrate_params *p)
-{
-    return p->dname ? p->dname : dom->name;
+    if (set ? !dom->conn->driver->domain_migrate_set_tunable
+            : !dom->conn->driver->domain_migrate_get_tunable)
+        return ferry_api_unsupported(dom->conn, what, error);
+    return TRUE;
 }
 
 static gboolean
-check_prepared_uri(ferry_conn *dconn, const char *phase, const char *uri_out,
-                   const ferry_migrate_params *p, GError **error)
+set_tunable(ferry_domain *dom, int tunable, guint64 value, guint flags, const char *what,
+            GError **error)
 {
-    if (uri_out || p->uri || (p->flags & FERRY_MIGRATE_OFFLINE))
-        return TRUE;
-    g_set_error(error, FERRY_ERROR, FERRY_ERROR_INTERNAL,
-                "%s on '%s' chose no migration URI and the caller gave none", phase,
-                ferry_conn_get_uri(dconn));
-    return FALSE;
+    if (!check_tunable(dom, flags, what, TRUE, error))
+        return FALSE;
+    if (!dom->conn->driver->domain_migrate_set_tunable(dom, tunable, value, error)) {
+        ferry_error_normalize(error);
+        return FALSE;
+    }
+    return TRUE;
 }
 
-/* The v3 sequence with checked parameters @params. */
-static ferry_domain *
-run_v3(ferry_domain *dom, ferry_conn *dconn, const ferry_migrate_params *params,
-       ferry_migrate_stats *ret_stats, GError **error)
+static gboolean
+get_tunable(ferry_domain *dom, int tunable, guint64 *ret_value, guint flags, const char *what,
+            GError **error)
 {
-    gint64 start = g_get_monotonic_time();
-    ferry_migrate_stats stats = { .protocol = 3 };
-    ferry_migrate_params p = *params;
-    g_autofree char *dom_xml = NULL;
-    g_autofree char *cookie_begin = NULL;
-    g_autofree char *cookie_prepare = NULL;
-    g_autofree char *uri_out = NULL;
-    g_autofree char *cookie_perform = NULL;
-    g_autofree char *cookie_finish = NULL;
-    g_autoptr(GError) perform_error = NULL;
-    g_autoptr(GError) finish_error = NULL;
-    g_autoptr(GError) confirm_error = NULL;
-    gboolean cancelled = FALSE;
-    ferry_domain *ddom;
+    guint64 value = 0;
 
-    /* Begin takes the source's migration job: from here on, Confirm ends it. */
-    dom_xml = ferry_domain_migrate_begin3(dom, &p, &cookie_begin, error);
-    if (!dom_xml)
-        return NULL;
-    keep_paused(dom, &p);
-
-    if (!ferry_conn_migrate_prepare3(dconn, &p, dom_xml, cookie_begin, &cookie_prepare,
-                                     &uri_out, error)) {
-        if (!ferry_domain_migrate_confirm3(dom, &p, NULL, TRUE, &confirm_error))
-            log_dropped("Confirm3", dom->conn, confirm_error);
-        return NULL;
+    if (!check_tunable(dom, flags, what, FALSE, error) ||
+        !check_nonnull(ret_value, "ret_value", what, error))
+        return FALSE;
+    if (!dom->conn->driver->domain_migrate_get_tunable(dom, tunable, &value, error)) {
+        ferry_error_normalize(error);
+        return FALSE;
     }
-
-    if (!check_prepared_uri(dconn, "Prepare3", uri_out, &p, &perform_error)) {
-        cancelled = TRUE;
-    } else if (!(p.flags & FERRY_MIGRATE_OFFLINE)) {
-        /* Offline: only the definition travels, there is nothing to send. */
-        if (uri_out)
-            p.uri = uri_out;
-        cancelled = !ferry_domain_migrate_perform3(dom, &p, NULL, cookie_prepare,
-                                                   &cookie_perform, &perform_error);
-    }
-
-    /* Finish learns Perform's result; without Perform's cookie it gets
-     * Begin's, which names the migration too. */
-    ddom = ferry_conn_migrate_finish3(dconn, &p, dest_name(dom, &p),
-                                      cookie_perform ? cookie_perform : cookie_begin,
-                                      &cookie_finish, cancelled, &finish_error);
-
-    /* Confirm kills the source if the destination has the domain, else
-     * resumes it.  Its failure cannot undo what Finish did. */
-    if (!ferry_domain_migrate_confirm3(dom, &p, cookie_finish, ddom == NULL, &confirm_error))
-        log_dropped("Confirm3", dom->conn, confirm_error);
-
-    stats_from_cookie(cookie_perform, &stats);
-    stats.wall_ms = ms_since(start);
-    if (ret_stats)
-        *ret_stats = stats;
-    if (!ddom)
-        sequence_error(&perform_error, &finish_error, "Finish3", dconn, error);
-    return ddom;
+    *ret_value = value;
+    return TRUE;
 }
+
+gboolean
+ferry_domain_migrate_set_max_downtime(ferry_domain *dom, guint64 downtime_ms, guint flags,
+                                      GError **error)
+{
+    const char *what = "setting the migration's maximum downtime";
+
+    g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+    if (downtime_ms == 0 || downtime_ms > MAX_DOWNTIME_MS) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "%s: %" G_GUINT64_FORMAT " ms is not between 1 and %u ms", what,
+                    downtime_ms, MAX_DOWNTIME_MS);
+        return FALSE;
+    }
+    return set_tunable(dom, FERRY_MIGRATE_TUNABLE_MAX_DOWNTIME, downtime_ms, flags, what, error);
+}
+
+gboolean
+ferry_domain_migrate_get_max_downtime(ferry_domain *dom, guint64 *ret_downtime_ms, guint flags,
+                                      GError **error)
+{
+    g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+    return get_tunable(dom, FERRY_MIGRATE_TUNABLE_MAX_DOWNTIME, ret_downtime_ms, flags,
+                       "reading the migration's maximum downtime", error);
+}
+
+gboolean
+ferry_domain_migrate_set_max_speed(ferry_domain *dom, guint64 bandwidth_mib, guint flags,
+                                   GError **error)
+{
+    const char *what = "setting the migration's bandwidth";
+
+    g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+    if (bandwidth_mib > MAX_BANDWIDTH_MIB) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "%s: %" G_GUINT64_FORMAT " MiB/s is more than %u MiB/s", what,
+                    bandwidth_mib, MAX_BANDWIDTH_MIB);
+        return FALSE;
+    }
+    return set_tunable(dom, FERRY_MIGRATE_TUNABLE_MAX_SPEED, bandwidth_mib, flags, what, error);
+}
+
+gboolean
+ferry_domain_migrate_get_max_speed(ferry_domain *dom, guint64 *ret_bandwidth_mib, guint flags,
+                                   GError **error)
+{
+    g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+    return get_tunable(dom, FERRY_MIGRATE_TUNABLE_MAX_SPEED, ret_bandwidth_mib, flags,
+                       "reading the migration's bandwidth", error);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Whole migrations                                                          */
+/* ------------------------------------------------------------------------ */
 
 static gboolean
 supports(ferry_conn *conn, ferry_feature feature, gboolean *ret_supported, GError **error)
@@ -673,81 +1009,6 @@ check_nbd(ferry_conn *sconn, ferry_conn *dconn, const char *what, GError **error
         }
     }
     return TRUE;
-}
-
-ferry_domain *
-ferry_migrate_run_v3(ferry_domain *dom, ferry_conn *dconn, const ferry_migrate_params *params,
-                     ferry_migrate_stats *ret_stats, GError **error)
-{
-    const char *what = "migration (protocol v3)";
-    ferry_migrate_params p;
-
-    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
-    if (!check_nonnull(dom, "dom", what, error) || !check_nonnull(dconn, "dconn", what, error) ||
-        !check_params(params, P2P_ALLOWED, what, &p, error))
-        return NULL;
-    /* The caller is the runner: the phases themselves are not peer-to-peer. */
-    p.flags &= ~(guint)FERRY_MIGRATE_PEER2PEER;
-    /* Peer-to-peer, the client could only ask the source: this is where
-     * the destination is asked. */
-    if ((p.flags & NON_SHARED) && !check_nbd(dom->conn, dconn, what, error))
-        return NULL;
-    return run_v3(dom, dconn, &p, ret_stats, error);
-}
-
-/*
- * v2: DumpXML, Prepare2, Perform (kills the source on success), Finish2.
- * Weaker than v3: once Perform killed the source, a failing Finish2 loses
- * the domain.
- */
-static ferry_domain *
-migrate_v2(ferry_domain *dom, ferry_conn *dconn, ferry_migrate_params *p, GError **error)
-{
-    g_autofree char *dom_xml = NULL;
-    g_autofree char *cookie = NULL;
-    g_autofree char *uri_out = NULL;
-    g_autoptr(GError) perform_error = NULL;
-    g_autoptr(GError) finish_error = NULL;
-    gboolean ok = FALSE;
-    ferry_domain *ddom;
-
-    dom_xml = p->dxml ? g_strdup(p->dxml) : ferry_domain_get_xml(dom, 0, error);
-    if (!dom_xml)
-        return NULL;
-    keep_paused(dom, p);
-    if (!ferry_conn_migrate_prepare2(dconn, p, dom_xml, &cookie, &uri_out, error))
-        return NULL;
-    if (check_prepared_uri(dconn, "Prepare2", uri_out, p, &perform_error)) {
-        if (uri_out)
-            p->uri = uri_out;
-        ok = ferry_domain_migrate_perform(dom, p, cookie, &perform_error);
-    }
-    ddom = ferry_conn_migrate_finish2(dconn, p, dest_name(dom, p), cookie, ok,
-                                      &finish_error);
-    if (!ddom)
-        sequence_error(&perform_error, &finish_error, "Finish2", dconn, error);
-    return ddom;
-}
-
-/*
- * v1: Prepare, Perform, Finish.  The destination learns the definition from
- * its hypervisor; Finish only runs after a successful Perform.
- */
-static ferry_domain *
-migrate_v1(ferry_domain *dom, ferry_conn *dconn, ferry_migrate_params *p, GError **error)
-{
-    g_autofree char *cookie = NULL;
-    g_autofree char *uri_out = NULL;
-
-    keep_paused(dom, p);
-    if (!ferry_conn_migrate_prepare(dconn, p, &cookie, &uri_out, error) ||
-        !check_prepared_uri(dconn, "Prepare", uri_out, p, error))
-        return NULL;
-    if (uri_out)
-        p->uri = uri_out;
-    if (!ferry_domain_migrate_perform(dom, p, cookie, error))
-        return NULL;
-    return ferry_conn_migrate_finish(dconn, p, dest_name(dom, p), cookie, error);
 }
 
 /* "v3, v2, v1", or "none". */
@@ -820,8 +1081,11 @@ ferry_domain_migrate(ferry_domain *dom, ferry_conn *dconn, const ferry_migrate_p
     gint64 start = g_get_monotonic_time();
     ferry_migrate_stats stats = { 0 };
     g_autofree char *what = NULL;
+    g_autoptr(GAsyncResult) result = NULL;
     ferry_migrate_params p;
-    ferry_domain *ddom = NULL;
+    ferry_domain *ddom;
+    int protocol = 0;
+    waiter w;
 
     g_return_val_if_fail(error == NULL || *error == NULL, NULL);
     if (!check_nonnull(dom, "dom", "migration", error))
@@ -829,41 +1093,35 @@ ferry_domain_migrate(ferry_domain *dom, ferry_conn *dconn, const ferry_migrate_p
     what = g_strdup_printf("migration of domain '%s'", dom->name);
     if (!check_nonnull(dconn, "dconn", what, error) ||
         !check_params(params, P2P_FORBIDDEN, what, &p, error) ||
-        !negotiate(dom->conn, dconn, &stats.protocol, error) ||
+        !negotiate(dom->conn, dconn, &protocol, error) ||
         !default_flags(dom, &p, error))
         return NULL;
-    if ((p.flags & FERRY_MIGRATE_OFFLINE) && stats.protocol < 3) {
+    if ((p.flags & FERRY_MIGRATE_OFFLINE) && protocol < 3) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
                     "%s: offline migration needs protocol v3, but the best both hosts "
-                    "offer is v%d", what, stats.protocol);
+                    "offer is v%d", what, protocol);
         return NULL;
     }
     if (p.flags & NON_SHARED) {
         if (!check_nbd(dom->conn, dconn, what, error))
             return NULL;
         /* The NBD port travels in v3's cookies. */
-        if (stats.protocol < 3) {
+        if (protocol < 3) {
             g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
                         "%s: storage migration needs protocol v3, but the best both hosts "
-                        "offer is v%d", what, stats.protocol);
+                        "offer is v%d", what, protocol);
             return NULL;
         }
     }
-    g_debug("%s to '%s': protocol v%d, flags 0x%x", what, ferry_conn_get_uri(dconn),
-            stats.protocol, p.flags);
-
-    switch (stats.protocol) {
-    case 3:
-        ddom = run_v3(dom, dconn, &p, &stats, error);
-        break;
-    case 2:
-        ddom = migrate_v2(dom, dconn, &p, error);
-        break;
-    default:
-        ddom = migrate_v1(dom, dconn, &p, error);
-        break;
-    }
-    stats.wall_ms = ms_since(start);
+    g_debug("%s to '%s': protocol v%d, flags 0x%x", what, ferry_conn_get_uri(dconn), protocol,
+            p.flags);
+    waiter_init(&w);
+    ferry_mig_sequence_run(dom, dconn, protocol, &p, NULL, waiter_store, &w);
+    result = waiter_wait(&w);
+    ddom = ferry_mig_sequence_finish(result, &stats, error);
+    ferry_error_normalize(error);
+    stats.protocol = protocol;
+    stats.wall_ms = (g_get_monotonic_time() - start) / 1000;
     if (ret_stats)
         *ret_stats = stats;
     return ddom;
@@ -898,15 +1156,15 @@ ferry_domain_migrate_to_uri(ferry_domain *dom, const char *dconn_uri,
                     ferry_conn_get_uri(dom->conn));
         return FALSE;
     }
-    /* The source daemon asks the destination (ferry_migrate_run_v3). */
+    /* The source daemon asks the destination. */
     if ((p.flags & NON_SHARED) && !check_nbd(dom->conn, NULL, what, error))
         return FALSE;
     if (!default_flags(dom, &p, error))
         return FALSE;
 
     ok = ferry_domain_migrate_perform3(dom, &p, dconn_uri, NULL, &cookie, error);
-    stats_from_cookie(cookie, &stats);
-    stats.wall_ms = ms_since(start);
+    ferry_mig_stats_from_cookie(cookie, &stats);
+    stats.wall_ms = (g_get_monotonic_time() - start) / 1000;
     if (ret_stats)
         *ret_stats = stats;
     return ok;

@@ -83,3 +83,16 @@ ferry_lifecycle_event_to_string(int event)
     };
     return lookup(names, G_N_ELEMENTS(names), event);
 }
+
+const char *
+ferry_job_info_type_to_string(int type)
+{
+    static const char *const names[] = {
+        [FERRY_JOB_INFO_NONE] = "none",
+        [FERRY_JOB_INFO_ACTIVE] = "active",
+        [FERRY_JOB_INFO_COMPLETED] = "completed",
+        [FERRY_JOB_INFO_FAILED] = "failed",
+        [FERRY_JOB_INFO_CANCELLED] = "cancelled",
+    };
+    return lookup(names, G_N_ELEMENTS(names), type);
+}

@@ -79,6 +79,7 @@ ferry_migration_cookie_free(ferry_migration_cookie *cookie)
     g_clear_pointer(&cookie->disks, g_ptr_array_unref);
     ferry_domain_def_free(cookie->persistent);
     g_free(cookie->result_message);
+    g_free(cookie->peer_uri);
     g_free(cookie);
 }
 
@@ -109,16 +110,36 @@ static const struct {
     const char *element;
     stat_type type;
     gsize offset;
+    gboolean optional;    /* since 0.3: written only when not 0, so that a
+                           * cookie for an older peer reads as before */
 } statistics[] = {
-    { "total-ms", STAT_INT64, G_STRUCT_OFFSET(ferry_migration_cookie, total_ms) },
-    { "downtime-ms", STAT_INT64, G_STRUCT_OFFSET(ferry_migration_cookie, downtime_ms) },
-    { "setup-ms", STAT_INT64, G_STRUCT_OFFSET(ferry_migration_cookie, setup_ms) },
-    { "data-total", STAT_UINT64, G_STRUCT_OFFSET(ferry_migration_cookie, data_total) },
+    { "total-ms", STAT_INT64, G_STRUCT_OFFSET(ferry_migration_cookie, total_ms), FALSE },
+    { "downtime-ms", STAT_INT64, G_STRUCT_OFFSET(ferry_migration_cookie, downtime_ms), FALSE },
+    { "setup-ms", STAT_INT64, G_STRUCT_OFFSET(ferry_migration_cookie, setup_ms), FALSE },
+    { "data-total", STAT_UINT64, G_STRUCT_OFFSET(ferry_migration_cookie, data_total), FALSE },
     { "data-transferred", STAT_UINT64,
-      G_STRUCT_OFFSET(ferry_migration_cookie, data_transferred) },
-    { "disk-total", STAT_UINT64, G_STRUCT_OFFSET(ferry_migration_cookie, disk_total) },
+      G_STRUCT_OFFSET(ferry_migration_cookie, data_transferred), FALSE },
+    { "disk-total", STAT_UINT64, G_STRUCT_OFFSET(ferry_migration_cookie, disk_total), FALSE },
     { "disk-transferred", STAT_UINT64,
-      G_STRUCT_OFFSET(ferry_migration_cookie, disk_transferred) },
+      G_STRUCT_OFFSET(ferry_migration_cookie, disk_transferred), FALSE },
+    { "passes", STAT_UINT64,
+      G_STRUCT_OFFSET(ferry_migration_cookie, passes), TRUE },
+    { "stopped-us", STAT_INT64,
+      G_STRUCT_OFFSET(ferry_migration_cookie, stopped_real_us), TRUE },
+    { "resumed-us", STAT_INT64,
+      G_STRUCT_OFFSET(ferry_migration_cookie, resumed_real_us), TRUE },
+    { "guest-downtime-ms", STAT_INT64,
+      G_STRUCT_OFFSET(ferry_migration_cookie, guest_downtime_ms), TRUE },
+    { "time-setup-ms", STAT_INT64,
+      G_STRUCT_OFFSET(ferry_migration_cookie, time_setup_ms), TRUE },
+    { "time-disk-ms", STAT_INT64,
+      G_STRUCT_OFFSET(ferry_migration_cookie, time_disk_ms), TRUE },
+    { "time-memory-ms", STAT_INT64,
+      G_STRUCT_OFFSET(ferry_migration_cookie, time_memory_ms), TRUE },
+    { "time-switchover-ms", STAT_INT64,
+      G_STRUCT_OFFSET(ferry_migration_cookie, time_switchover_ms), TRUE },
+    { "time-overhead-ms", STAT_INT64,
+      G_STRUCT_OFFSET(ferry_migration_cookie, time_overhead_ms), TRUE },
 };
 
 static guint64
@@ -168,6 +189,8 @@ format_statistics(GString *out, const ferry_migration_cookie *cookie)
     for (guint i = 0; i < G_N_ELEMENTS(statistics); i++) {
         const char *name = statistics[i].element;
 
+        if (statistics[i].optional && stat_get(cookie, i) == 0)
+            continue;
         if (statistics[i].type == STAT_INT64)
             g_string_append_printf(out, "    <%s>%" G_GINT64_FORMAT "</%s>\n", name,
                                    (gint64)stat_get(cookie, i), name);
@@ -261,6 +284,8 @@ static void
 format_result(GString *out, const ferry_migration_cookie *cookie)
 {
     g_string_append_printf(out, "  <result ok='%s'", cookie->result_ok ? "yes" : "no");
+    if (cookie->result_aborted)
+        g_string_append(out, " aborted='yes'");
     if (!cookie->result_message || !*cookie->result_message) {
         g_string_append(out, "/>\n");
         return;
@@ -289,6 +314,11 @@ ferry_migration_cookie_format(const ferry_migration_cookie *cookie)
         ferry_xml_format_attr(out, "name", cookie->dom_name);
         if (cookie->dom_uuid)
             ferry_xml_format_attr(out, "uuid", cookie->dom_uuid);
+        g_string_append(out, "/>\n");
+    }
+    if (cookie->peer_uri) {
+        g_string_append(out, "  <peer");
+        ferry_xml_format_attr(out, "uri", cookie->peer_uri);
         g_string_append(out, "/>\n");
     }
     if (cookie->features)
@@ -397,6 +427,26 @@ parse_domain(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *cooki
         return FALSE;
     }
     return !uuid || check_uuid(r, node, "attribute 'uuid': ", uuid, &cookie->dom_uuid, error);
+}
+
+/* The peer's URI is only kept here; the daemon that dials it checks it
+ * as any connection URI.  What is refused here: what no URI looks like. */
+static gboolean
+parse_peer(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *cookie,
+           GError **error)
+{
+    g_autofree char *uri = NULL;
+
+    if (!ferry_xml_attr(r, node, "uri", TRUE, &uri, error))
+        return FALSE;
+    if (!*uri || strlen(uri) > 1024 || !strstr(uri, "://") ||
+        strcspn(uri, " \t\r\n\"'<>\\") != strlen(uri)) {
+        ferry_xml_error(r, error, node, "attribute 'uri': '%.64s' is not a connection URI "
+                        "(such as qemu+tcp://HOST/system)", uri);
+        return FALSE;
+    }
+    cookie->peer_uri = g_steal_pointer(&uri);
+    return TRUE;
 }
 
 static gboolean
@@ -560,14 +610,22 @@ parse_result(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *cooki
              GError **error)
 {
     g_autofree char *ok = NULL;
+    g_autofree char *aborted = NULL;
     g_autofree char *message = NULL;
 
-    if (!ferry_xml_attr(r, node, "ok", TRUE, &ok, error))
+    if (!ferry_xml_attr(r, node, "ok", TRUE, &ok, error) ||
+        !ferry_xml_attr(r, node, "aborted", FALSE, &aborted, error))
         return FALSE;
     if (strcmp(ok, "yes") != 0 && strcmp(ok, "no") != 0) {
         ferry_xml_error(r, error, node, "attribute 'ok': '%s' is neither 'yes' nor 'no'", ok);
         return FALSE;
     }
+    if (aborted && strcmp(aborted, "yes") != 0 && strcmp(aborted, "no") != 0) {
+        ferry_xml_error(r, error, node, "attribute 'aborted': '%s' is neither 'yes' nor 'no'",
+                        aborted);
+        return FALSE;
+    }
+    cookie->result_aborted = g_strcmp0(aborted, "yes") == 0;
     cookie->has_result = TRUE;
     cookie->result_ok = strcmp(ok, "yes") == 0;
     message = ferry_xml_text(r, node);
@@ -589,6 +647,7 @@ static const struct {
     { "id", parse_id, TRUE, TRUE },
     { "host", parse_host, TRUE, TRUE },
     { "domain", parse_domain, FALSE, TRUE },
+    { "peer", parse_peer, FALSE, TRUE },
     { "features", parse_features, FALSE, TRUE },
     { "statistics", parse_statistics, FALSE, TRUE },
     { "nbd", parse_nbd, FALSE, TRUE },

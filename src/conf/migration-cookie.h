@@ -13,10 +13,16 @@
  *     <features>                                       optional: what the sender supports
  *       <feature name='nbd'/> …
  *     </features>
+ *     <peer uri='qemu+tcp://10.0.0.2/system'/>         optional: how the sender's daemon
+ *                                                      is reached by the other's
  *     <statistics>                                     optional (Perform -> Finish/caller)
  *       <total-ms>N</total-ms> <downtime-ms>N</downtime-ms> <setup-ms>N</setup-ms>
  *       <data-total>BYTES</data-total> <data-transferred>BYTES</data-transferred>
  *       <disk-total>BYTES</disk-total> <disk-transferred>BYTES</disk-transferred>
+ *       <passes>N</passes> <stopped-us>T</stopped-us> <resumed-us>T</resumed-us>
+ *       <guest-downtime-ms>N</guest-downtime-ms> <time-setup-ms>N</time-setup-ms>
+ *       <time-disk-ms>N</time-disk-ms> <time-memory-ms>N</time-memory-ms>
+ *       <time-switchover-ms>N</time-switchover-ms> <time-overhead-ms>N</time-overhead-ms>
  *     </statistics>
  *     <nbd port='N'>                                   optional (storage migration)
  *       <disk target='vda' format='qcow2' capacity='BYTES' [backing='/abs/path']/> …
@@ -24,7 +30,9 @@
  *     <persistent>                                     optional: the source's persistent
  *       <domain …>…</domain>                           definition (PERSIST_DEST)
  *     </persistent>
- *     <result ok='yes|no'>message</result>             optional (Finish -> Confirm)
+ *     <result ok='yes|no' [aborted='yes']>message</result>
+ *                                                      optional (Finish -> Confirm; the
+ *                                                      caller -> Finish when cancelled)
  *   </ferry-migration>
  *
  * Any section may carry mandatory='yes': a receiver that does not know a
@@ -61,6 +69,15 @@ typedef struct {
     gboolean has_stats;       /* <statistics> */
     gint64 total_ms, downtime_ms, setup_ms;
     guint64 data_total, data_transferred, disk_total, disk_transferred;
+    guint64 passes;           /* pre-copy passes */
+    gint64 stopped_real_us;   /* source: the CPUs stopped (real time, microseconds) */
+    gint64 resumed_real_us;   /* destination: the CPUs ran again (real time) */
+    gint64 guest_downtime_ms; /* the two above, as the guest saw them */
+    gint64 time_setup_ms, time_disk_ms, time_memory_ms, time_switchover_ms,
+           time_overhead_ms;  /* the whole migration, split */
+
+    char *peer_uri;           /* <peer uri='...'/>: how the sender's daemon is reached
+                               * by the other host's daemon; nullable */
 
     gboolean has_nbd;         /* <nbd> */
     guint nbd_port;           /* 0 when the sender only lists disks (Begin) */
@@ -70,6 +87,7 @@ typedef struct {
 
     gboolean has_result;      /* <result> */
     gboolean result_ok;
+    gboolean result_aborted;  /* ok='no' because the migration was aborted */
     char *result_message;     /* nullable */
 } ferry_migration_cookie;
 

@@ -37,6 +37,7 @@ static const setting settings[] = {
     U(max_calls_per_client, 1, 1024),
     U(max_frame_size, 4096, 256 * 1024 * 1024),
     U(workers, 1, 256),
+    U(priority_workers, 1, 64),
     U(keepalive_interval, 0, 3600),
     U(keepalive_count, 1, 100),
     S(log_file, SETTING_PATH),
@@ -65,6 +66,7 @@ ferry_daemon_config_new_defaults(void)
     c->max_calls_per_client = 16;
     c->max_frame_size = 4 * 1024 * 1024;
     c->workers = 8;
+    c->priority_workers = 2;
     c->keepalive_interval = 5;
     c->keepalive_count = 5;
     c->log_level = g_strdup("info");

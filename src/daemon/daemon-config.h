@@ -34,6 +34,9 @@ typedef struct {
     guint max_calls_per_client; /* calls in flight per client, default 16 */
     guint max_frame_size;       /* bytes, default 4 MiB */
     guint workers;              /* dispatch threads, default 8 */
+    guint priority_workers;     /* threads for the quick queries only (lookups, info,
+                                 * job progress), so they never wait behind long
+                                 * calls; default 2 */
     guint keepalive_interval;   /* seconds between pings to an idle peer, 0 = off; default 5 */
     guint keepalive_count;      /* unanswered pings before closing, default 5 */
     char *log_file;             /* NULL: stderr */

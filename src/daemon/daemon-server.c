@@ -17,6 +17,7 @@
 struct ferry_daemon_server {
     ferry_dispatch *dispatch;
     ferry_rpc_server *rpc;
+    gboolean stopped;
 };
 
 /* Is a live daemon answering on @path?  Its socket must not be stolen. */
@@ -34,13 +35,20 @@ socket_in_use(const char *path)
 }
 
 void
+ferry_daemon_server_stop(ferry_daemon_server *server)
+{
+    if (server->rpc && !server->stopped)
+        ferry_rpc_server_stop(server->rpc);
+    server->stopped = TRUE;
+}
+
+void
 ferry_daemon_server_free(ferry_daemon_server *server)
 {
     if (!server)
         return;
     /* The server first: its calls in flight still use the dispatch. */
-    if (server->rpc)
-        ferry_rpc_server_stop(server->rpc);
+    ferry_daemon_server_stop(server);
     ferry_rpc_server_free(server->rpc);
     ferry_dispatch_free(server->dispatch);
     g_free(server);
@@ -58,6 +66,7 @@ ferry_daemon_server_new(const ferry_daemon_config *cfg, const ferry_driver *cons
         .max_clients = cfg->max_clients,
         .max_calls_per_client = cfg->max_calls_per_client,
         .max_workers = cfg->workers,
+        .max_priority_workers = cfg->priority_workers,
         .max_frame = cfg->max_frame_size,
         .keepalive_interval_ms = cfg->keepalive_interval * 1000,
         .keepalive_count = cfg->keepalive_count,

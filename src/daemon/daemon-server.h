@@ -31,11 +31,22 @@ ferry_daemon_server *ferry_daemon_server_new(const ferry_daemon_config *cfg,
                                              GError **error);
 
 /**
+ * ferry_daemon_server_stop:
+ * @server: a server
+ *
+ * Stops listening, lets the calls running on workers finish, closes every
+ * client and removes the socket file.  Calls the daemon answers later (a
+ * migration phase waiting on its job) stay pending until their job ends:
+ * shut the drivers down next, which ends them, then free the server.
+ */
+void ferry_daemon_server_stop(ferry_daemon_server *server);
+
+/**
  * ferry_daemon_server_free:
  * @server: (nullable): a server
  *
- * Stops listening, lets the calls in flight finish, closes every client and
- * removes the socket file.
+ * Stops it if ferry_daemon_server_stop() did not, completes the calls
+ * whose answers are due (their replies go nowhere) and frees it.
  */
 void ferry_daemon_server_free(ferry_daemon_server *server);
 

@@ -10,11 +10,13 @@
  * check arguments as the public API does.
  *
  * Threads: calls run on the server's workers, several at once for one
- * client; `lock` of a dispatch_client guards its connection and
- * subscription, and each call holds its own reference on the connection.
- * Event subscriptions are made in the event thread, so the API delivers
- * events there (ferry_conn_subscribe_events() uses the thread-default
- * context); from there they are queued to the client, which is thread-safe.
+ * client; the quick ones (handler_is_priority()) on workers of their own.
+ * `lock` of a dispatch_client guards its connection and subscription, and
+ * each call holds its own reference on the connection.  The event thread
+ * runs a GMainContext of its own: event subscriptions are made there, so
+ * the API delivers events there (ferry_conn_subscribe_events() uses the
+ * thread-default context), and the migration calls start there, so their
+ * callbacks answer from there; nothing in it blocks.
  */
 #include "ferry-config.h"
 
@@ -42,9 +44,12 @@ typedef struct {
 
 typedef struct {
     dispatch_client *dc;
+    ferry_rpc_call *rpc;            /* what the server gave us */
     ferry_conn *conn;               /* a reference; NULL for CONNECT_OPEN */
     const ProtobufCMessage *args;
+    ProtobufCMessage *owned_args;   /* = args until an asynchronous call takes them */
     GBytes *ret;                    /* the packed Ret, set on success */
+    gboolean async;                 /* start_async() took the call over */
 } dispatch_call;
 
 typedef gboolean (*dispatch_func)(dispatch_call *c, GError **error);
@@ -88,9 +93,14 @@ on_event(ferry_conn *conn, const ferry_event *event, gpointer user_data)
     ferry_rpc_server_client *client = user_data;
     Ferry__LifecycleEvent msg = FERRY__LIFECYCLE_EVENT__INIT;
     Ferry__Domain wire;
+    Ferry__JobInfo job;
     g_autoptr(GBytes) body = NULL;
 
     msg.domain = domain_to_wire(event->domain, &wire);
+    if (event->job) {
+        ferry_rpc_job_info_to_wire(event->job, &job);
+        msg.job = &job;
+    }
     msg.type = event->type;
     msg.lifecycle = event->lifecycle;
     msg.state = event->state;
@@ -225,6 +235,21 @@ drop_connection(dispatch_client *dc)
     if (id)
         ferry_conn_unsubscribe_events(conn, id, NULL);
     ferry_conn_unref(conn);
+}
+
+/* The client went away without closing: the migrations it drove lost
+ * their driver, which the connection's driver must hear before the
+ * connection goes (a migration job then decides alone). */
+static void
+drop_vanished_connection(dispatch_client *dc)
+{
+    g_autoptr(ferry_conn) conn = NULL;
+
+    g_mutex_lock(&dc->lock);
+    conn = ferry_conn_ref(dc->conn);
+    g_mutex_unlock(&dc->lock);
+    ferry_conn_client_gone(conn);
+    drop_connection(dc);
 }
 
 static gboolean
@@ -504,16 +529,16 @@ dispatch_domain_get_xml(dispatch_call *c, GError **error)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Migration procedures (since 0.2)                                          */
+/* Migration procedures                                                      */
 /*                                                                           */
-/* Each calls the phase of src/api/migrate-internal.h on the client's        */
-/* connection.  Perform and Finish may take minutes: they hold one worker    */
-/* while other calls of the same client (e.g. DOMAIN_GET_JOB_INFO) run on    */
-/* the others.                                                               */
+/* The phases, an abort and the daemons' questions to each other may wait   */
+/* minutes on QEMU or on the other host.  They hold no worker meanwhile:     */
+/* each is started from the event thread with the library's asynchronous   */
+/* call (src/api/migrate-internal.h) and answered from its callback.         */
 /* ------------------------------------------------------------------------ */
 
-/* Migration parameters decoded from the wire, valid for one call: the
- * strings belong to the call's args; `disks` is the NULL-terminated array
+/* Migration parameters decoded from the wire, valid while the call's args
+ * live: the strings belong to them; `disks` is the NULL-terminated array
  * params.migrate_disks points to. */
 typedef struct {
     ferry_migrate_params p;
@@ -539,6 +564,9 @@ params_from_wire(const Ferry__MigrateParams *wire)
             .dxml = wire->dxml,
             .bandwidth_mib = wire->has_bandwidth_mib ? wire->bandwidth_mib : 0,
             .disks_port = wire->has_disks_port ? wire->disks_port : 0,
+            .timeout_s = wire->has_timeout_s ? wire->timeout_s : 0,
+            .timeout_action = wire->has_timeout_action ? wire->timeout_action : 0,
+            .max_downtime_ms = wire->has_max_downtime_ms ? wire->max_downtime_ms : 0,
         },
     };
 
@@ -552,25 +580,174 @@ params_from_wire(const Ferry__MigrateParams *wire)
     return w;
 }
 
+typedef struct dispatch_async dispatch_async;
+
+/* Starts the library call; runs in the event thread. */
+typedef void (*async_start_func)(dispatch_async *a);
+/* Packs the Ret message from what the call produced. */
+typedef GBytes *(*async_reply_func)(dispatch_async *a, ferry_phase_result *result,
+                                    GError **error);
+
+/* One asynchronous call in flight: everything it needs until answered. */
+struct dispatch_async {
+    ferry_rpc_call *rpc;
+    ferry_conn *conn;               /* a reference */
+    ferry_domain *dom;              /* a reference, or NULL */
+    ProtobufCMessage *args;         /* owned: `params` points into it */
+    wire_params params;
+    async_start_func start;
+    async_reply_func reply;
+};
+
+static void
+dispatch_async_free(dispatch_async *a)
+{
+    wire_params_clear(&a->params);
+    g_clear_pointer(&a->dom, ferry_domain_unref);
+    ferry_conn_unref(a->conn);
+    ferry_rpc_message_free(a->args);
+    g_free(a);
+}
+
+static void
+async_done(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+    dispatch_async *a = user_data;
+    g_autoptr(ferry_phase_result) result = NULL;
+    GError *local = NULL;
+
+    g_autoptr(GBytes) body = NULL;
+
+    result = ferry_phase_finish(res, &local);
+    if (result && a->reply)
+        body = a->reply(a, result, &local);
+    if (local)
+        ferry_rpc_call_return_error(a->rpc, local);
+    else
+        ferry_rpc_call_return(a->rpc, body);
+    dispatch_async_free(a);
+}
+
+static gboolean
+async_start_in_event_thread(gpointer data)
+{
+    dispatch_async *a = data;
+
+    a->start(a);
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * Takes the call over: @start runs in the event thread and @reply answers
+ * it when the library calls back.  @wire_dom (nullable) names the domain,
+ * @wire_params (nullable) the parameters.
+ */
+static gboolean
+start_async(dispatch_call *c, const Ferry__Domain *wire_dom,
+            const Ferry__MigrateParams *wire_params_, async_start_func start,
+            async_reply_func reply, GError **error)
+{
+    dispatch_async *a;
+    ferry_domain *dom = NULL;
+
+    if (wire_dom && !(dom = domain_from_wire(c, wire_dom, error)))
+        return FALSE;
+    a = g_new0(dispatch_async, 1);
+    a->rpc = c->rpc;
+    a->conn = ferry_conn_ref(c->conn);
+    a->dom = dom;
+    a->args = g_steal_pointer(&c->owned_args);
+    if (wire_params_)
+        a->params = params_from_wire(wire_params_);
+    a->start = start;
+    a->reply = reply;
+    c->async = TRUE;
+    g_main_context_invoke(c->dc->dispatch->events_context, async_start_in_event_thread, a);
+    return TRUE;
+}
+
+/* The Ret of Prepare3, Prepare2 and Prepare (v1): the same two fields with
+ * the same numbers, so one message packs all three. */
+static GBytes *
+reply_cookie_uri(dispatch_async *a, ferry_phase_result *r, GError **error)
+{
+    Ferry__ConnectMigratePrepare3Ret ret = FERRY__CONNECT_MIGRATE_PREPARE3_RET__INIT;
+
+    ret.cookie = r->cookie;
+    ret.uri = r->uri;
+    return ferry_rpc_message_pack(&ret.base);
+}
+
+/* The Ret of Perform3 and Confirm3: one optional cookie. */
+static GBytes *
+reply_cookie(dispatch_async *a, ferry_phase_result *r, GError **error)
+{
+    Ferry__DomainMigratePerform3Ret ret = FERRY__DOMAIN_MIGRATE_PERFORM3_RET__INIT;
+
+    ret.cookie = r->cookie;
+    return ferry_rpc_message_pack(&ret.base);
+}
+
+/* The Ret of the Finish calls: the domain (field 1 in all three), and for
+ * Finish3 a cookie. */
+static GBytes *
+reply_finish(dispatch_async *a, ferry_phase_result *r, GError **error)
+{
+    Ferry__ConnectMigrateFinish3Ret ret = FERRY__CONNECT_MIGRATE_FINISH3_RET__INIT;
+    Ferry__Domain wire;
+
+    if (!r->dom) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INTERNAL,
+                    "%s on '%s' returned no domain and no error",
+                    ferry_rpc_procedure_name(ferry_rpc_call_get_procedure(a->rpc)),
+                    ferry_conn_get_uri(a->conn));
+        return NULL;
+    }
+    ret.dom = domain_to_wire(r->dom, &wire);
+    if (ferry_rpc_call_get_procedure(a->rpc) == FERRY__PROCEDURE__CONNECT_MIGRATE_FINISH3)
+        ret.cookie = r->cookie;
+    return ferry_rpc_message_pack(&ret.base);
+}
+
+static GBytes *
+reply_begin3(dispatch_async *a, ferry_phase_result *r, GError **error)
+{
+    Ferry__DomainMigrateBegin3Ret ret = FERRY__DOMAIN_MIGRATE_BEGIN3_RET__INIT;
+
+    if (!r->xml) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INTERNAL,
+                    "Begin3 of domain '%s' returned no XML and no error",
+                    ferry_domain_get_name(a->dom));
+        return NULL;
+    }
+    ret.xml = r->xml;
+    ret.cookie = r->cookie;
+    return ferry_rpc_message_pack(&ret.base);
+}
+
+static void
+start_begin3(dispatch_async *a)
+{
+    ferry_domain_migrate_begin3_async(a->dom, &a->params.p, NULL, async_done, a);
+}
+
 static gboolean
 dispatch_domain_migrate_begin3(dispatch_call *c, GError **error)
 {
     const Ferry__DomainMigrateBegin3Args *args =
         (const Ferry__DomainMigrateBegin3Args *)c->args;
-    Ferry__DomainMigrateBegin3Ret ret = FERRY__DOMAIN_MIGRATE_BEGIN3_RET__INIT;
-    g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
-    g_auto(wire_params) params = params_from_wire(args->params);
-    g_autofree char *xml = NULL;
-    g_autofree char *cookie = NULL;
 
-    if (!dom)
-        return FALSE;
-    xml = ferry_domain_migrate_begin3(dom, &params.p, &cookie, error);
-    if (!xml)
-        return FALSE;
-    ret.xml = xml;
-    ret.cookie = cookie;
-    return set_ret(c, &ret.base);
+    return start_async(c, args->dom, args->params, start_begin3, reply_begin3, error);
+}
+
+static void
+start_prepare3(dispatch_async *a)
+{
+    const Ferry__ConnectMigratePrepare3Args *args =
+        (const Ferry__ConnectMigratePrepare3Args *)a->args;
+
+    ferry_conn_migrate_prepare3_async(a->conn, &a->params.p, args->dom_xml, args->cookie_in,
+                                      NULL, async_done, a);
 }
 
 static gboolean
@@ -578,17 +755,18 @@ dispatch_connect_migrate_prepare3(dispatch_call *c, GError **error)
 {
     const Ferry__ConnectMigratePrepare3Args *args =
         (const Ferry__ConnectMigratePrepare3Args *)c->args;
-    Ferry__ConnectMigratePrepare3Ret ret = FERRY__CONNECT_MIGRATE_PREPARE3_RET__INIT;
-    g_auto(wire_params) params = params_from_wire(args->params);
-    g_autofree char *cookie = NULL;
-    g_autofree char *uri = NULL;
 
-    if (!ferry_conn_migrate_prepare3(c->conn, &params.p, args->dom_xml, args->cookie_in,
-                                     &cookie, &uri, error))
-        return FALSE;
-    ret.cookie = cookie;
-    ret.uri = uri;
-    return set_ret(c, &ret.base);
+    return start_async(c, NULL, args->params, start_prepare3, reply_cookie_uri, error);
+}
+
+static void
+start_perform3(dispatch_async *a)
+{
+    const Ferry__DomainMigratePerform3Args *args =
+        (const Ferry__DomainMigratePerform3Args *)a->args;
+
+    ferry_domain_migrate_perform3_async(a->dom, &a->params.p, args->dconn_uri,
+                                        args->cookie_in, NULL, async_done, a);
 }
 
 static gboolean
@@ -596,16 +774,18 @@ dispatch_domain_migrate_perform3(dispatch_call *c, GError **error)
 {
     const Ferry__DomainMigratePerform3Args *args =
         (const Ferry__DomainMigratePerform3Args *)c->args;
-    Ferry__DomainMigratePerform3Ret ret = FERRY__DOMAIN_MIGRATE_PERFORM3_RET__INIT;
-    g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
-    g_auto(wire_params) params = params_from_wire(args->params);
-    g_autofree char *cookie = NULL;
 
-    if (!dom || !ferry_domain_migrate_perform3(dom, &params.p, args->dconn_uri, args->cookie_in,
-                                               &cookie, error))
-        return FALSE;
-    ret.cookie = cookie;
-    return set_ret(c, &ret.base);
+    return start_async(c, args->dom, args->params, start_perform3, reply_cookie, error);
+}
+
+static void
+start_finish3(dispatch_async *a)
+{
+    const Ferry__ConnectMigrateFinish3Args *args =
+        (const Ferry__ConnectMigrateFinish3Args *)a->args;
+
+    ferry_conn_migrate_finish3_async(a->conn, &a->params.p, args->dname, args->cookie_in,
+                                     args->cancelled, NULL, async_done, a);
 }
 
 static gboolean
@@ -613,15 +793,23 @@ dispatch_connect_migrate_finish3(dispatch_call *c, GError **error)
 {
     const Ferry__ConnectMigrateFinish3Args *args =
         (const Ferry__ConnectMigrateFinish3Args *)c->args;
-    Ferry__ConnectMigrateFinish3Ret ret = FERRY__CONNECT_MIGRATE_FINISH3_RET__INIT;
-    g_auto(wire_params) params = params_from_wire(args->params);
-    g_autofree char *cookie = NULL;
-    ferry_domain *ddom;
 
-    ddom = ferry_conn_migrate_finish3(c->conn, &params.p, args->dname, args->cookie_in,
-                                      &cookie, args->cancelled, error);
-    ret.cookie = cookie;
-    return reply_domain(c, ddom, &ret.base, &ret.dom);
+    return start_async(c, NULL, args->params, start_finish3, reply_finish, error);
+}
+
+static void
+start_confirm3(dispatch_async *a)
+{
+    const Ferry__DomainMigrateConfirm3Args *args =
+        (const Ferry__DomainMigrateConfirm3Args *)a->args;
+    int outcome = FERRY_CONFIRM_OK;
+
+    if (args->cancelled)
+        outcome = FERRY_CONFIRM_CANCELLED;
+    else if (args->has_in_doubt && args->in_doubt)
+        outcome = FERRY_CONFIRM_UNKNOWN;
+    ferry_domain_migrate_confirm3_async(a->dom, &a->params.p, args->cookie_in, outcome, NULL,
+                                        async_done, a);
 }
 
 static gboolean
@@ -629,14 +817,18 @@ dispatch_domain_migrate_confirm3(dispatch_call *c, GError **error)
 {
     const Ferry__DomainMigrateConfirm3Args *args =
         (const Ferry__DomainMigrateConfirm3Args *)c->args;
-    Ferry__DomainMigrateConfirm3Ret ret = FERRY__DOMAIN_MIGRATE_CONFIRM3_RET__INIT;
-    g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
-    g_auto(wire_params) params = params_from_wire(args->params);
 
-    if (!dom || !ferry_domain_migrate_confirm3(dom, &params.p, args->cookie_in, args->cancelled,
-                                               error))
-        return FALSE;
-    return set_ret(c, &ret.base);
+    return start_async(c, args->dom, args->params, start_confirm3, reply_cookie, error);
+}
+
+static void
+start_prepare2(dispatch_async *a)
+{
+    const Ferry__ConnectMigratePrepare2Args *args =
+        (const Ferry__ConnectMigratePrepare2Args *)a->args;
+
+    ferry_conn_migrate_prepare2_async(a->conn, &a->params.p, args->dom_xml, NULL, async_done,
+                                      a);
 }
 
 static gboolean
@@ -644,16 +836,18 @@ dispatch_connect_migrate_prepare2(dispatch_call *c, GError **error)
 {
     const Ferry__ConnectMigratePrepare2Args *args =
         (const Ferry__ConnectMigratePrepare2Args *)c->args;
-    Ferry__ConnectMigratePrepare2Ret ret = FERRY__CONNECT_MIGRATE_PREPARE2_RET__INIT;
-    g_auto(wire_params) params = params_from_wire(args->params);
-    g_autofree char *cookie = NULL;
-    g_autofree char *uri = NULL;
 
-    if (!ferry_conn_migrate_prepare2(c->conn, &params.p, args->dom_xml, &cookie, &uri, error))
-        return FALSE;
-    ret.cookie = cookie;
-    ret.uri = uri;
-    return set_ret(c, &ret.base);
+    return start_async(c, NULL, args->params, start_prepare2, reply_cookie_uri, error);
+}
+
+static void
+start_perform(dispatch_async *a)
+{
+    const Ferry__DomainMigratePerformArgs *args =
+        (const Ferry__DomainMigratePerformArgs *)a->args;
+
+    ferry_domain_migrate_perform_async(a->dom, &a->params.p, args->cookie_in, NULL,
+                                       async_done, a);
 }
 
 static gboolean
@@ -661,13 +855,18 @@ dispatch_domain_migrate_perform(dispatch_call *c, GError **error)
 {
     const Ferry__DomainMigratePerformArgs *args =
         (const Ferry__DomainMigratePerformArgs *)c->args;
-    Ferry__DomainMigratePerformRet ret = FERRY__DOMAIN_MIGRATE_PERFORM_RET__INIT;
-    g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
-    g_auto(wire_params) params = params_from_wire(args->params);
 
-    if (!dom || !ferry_domain_migrate_perform(dom, &params.p, args->cookie_in, error))
-        return FALSE;
-    return set_ret(c, &ret.base);
+    return start_async(c, args->dom, args->params, start_perform, NULL, error);
+}
+
+static void
+start_finish2(dispatch_async *a)
+{
+    const Ferry__ConnectMigrateFinish2Args *args =
+        (const Ferry__ConnectMigrateFinish2Args *)a->args;
+
+    ferry_conn_migrate_finish2_async(a->conn, &a->params.p, args->dname, args->cookie_in,
+                                     args->ok, NULL, async_done, a);
 }
 
 static gboolean
@@ -675,12 +874,14 @@ dispatch_connect_migrate_finish2(dispatch_call *c, GError **error)
 {
     const Ferry__ConnectMigrateFinish2Args *args =
         (const Ferry__ConnectMigrateFinish2Args *)c->args;
-    Ferry__ConnectMigrateFinish2Ret ret = FERRY__CONNECT_MIGRATE_FINISH2_RET__INIT;
-    g_auto(wire_params) params = params_from_wire(args->params);
 
-    return reply_domain(c, ferry_conn_migrate_finish2(c->conn, &params.p, args->dname,
-                                                      args->cookie_in, args->ok, error),
-                        &ret.base, &ret.dom);
+    return start_async(c, NULL, args->params, start_finish2, reply_finish, error);
+}
+
+static void
+start_prepare(dispatch_async *a)
+{
+    ferry_conn_migrate_prepare_async(a->conn, &a->params.p, NULL, async_done, a);
 }
 
 static gboolean
@@ -688,16 +889,18 @@ dispatch_connect_migrate_prepare(dispatch_call *c, GError **error)
 {
     const Ferry__ConnectMigratePrepareArgs *args =
         (const Ferry__ConnectMigratePrepareArgs *)c->args;
-    Ferry__ConnectMigratePrepareRet ret = FERRY__CONNECT_MIGRATE_PREPARE_RET__INIT;
-    g_auto(wire_params) params = params_from_wire(args->params);
-    g_autofree char *cookie = NULL;
-    g_autofree char *uri = NULL;
 
-    if (!ferry_conn_migrate_prepare(c->conn, &params.p, &cookie, &uri, error))
-        return FALSE;
-    ret.cookie = cookie;
-    ret.uri = uri;
-    return set_ret(c, &ret.base);
+    return start_async(c, NULL, args->params, start_prepare, reply_cookie_uri, error);
+}
+
+static void
+start_finish(dispatch_async *a)
+{
+    const Ferry__ConnectMigrateFinishArgs *args =
+        (const Ferry__ConnectMigrateFinishArgs *)a->args;
+
+    ferry_conn_migrate_finish_async(a->conn, &a->params.p, args->dname, args->cookie_in, NULL,
+                                    async_done, a);
 }
 
 static gboolean
@@ -705,12 +908,78 @@ dispatch_connect_migrate_finish(dispatch_call *c, GError **error)
 {
     const Ferry__ConnectMigrateFinishArgs *args =
         (const Ferry__ConnectMigrateFinishArgs *)c->args;
-    Ferry__ConnectMigrateFinishRet ret = FERRY__CONNECT_MIGRATE_FINISH_RET__INIT;
-    g_auto(wire_params) params = params_from_wire(args->params);
 
-    return reply_domain(c, ferry_conn_migrate_finish(c->conn, &params.p, args->dname,
-                                                     args->cookie_in, error),
-                        &ret.base, &ret.dom);
+    return start_async(c, NULL, args->params, start_finish, reply_finish, error);
+}
+
+static void
+start_abort_job(dispatch_async *a)
+{
+    const Ferry__DomainAbortJobArgs *args = (const Ferry__DomainAbortJobArgs *)a->args;
+
+    ferry_domain_abort_job_async(a->dom, args->flags, NULL, async_done, a);
+}
+
+static gboolean
+dispatch_domain_abort_job(dispatch_call *c, GError **error)
+{
+    const Ferry__DomainAbortJobArgs *args = (const Ferry__DomainAbortJobArgs *)c->args;
+
+    return start_async(c, args->dom, NULL, start_abort_job, NULL, error);
+}
+
+static GBytes *
+reply_query(dispatch_async *a, ferry_phase_result *r, GError **error)
+{
+    Ferry__ConnectMigrateQueryRet ret = FERRY__CONNECT_MIGRATE_QUERY_RET__INIT;
+
+    ret.status = r->status;
+    ret.message = r->message;
+    return ferry_rpc_message_pack(&ret.base);
+}
+
+static void
+start_query(dispatch_async *a)
+{
+    const Ferry__ConnectMigrateQueryArgs *args = (const Ferry__ConnectMigrateQueryArgs *)a->args;
+
+    ferry_conn_migrate_query_async(a->conn, args->id, NULL, async_done, a);
+}
+
+static gboolean
+dispatch_connect_migrate_query(dispatch_call *c, GError **error)
+{
+    return start_async(c, NULL, NULL, start_query, reply_query, error);
+}
+
+static void
+start_cancel(dispatch_async *a)
+{
+    const Ferry__ConnectMigrateCancelArgs *args =
+        (const Ferry__ConnectMigrateCancelArgs *)a->args;
+
+    ferry_conn_migrate_cancel_async(a->conn, args->id, args->reason, NULL, async_done, a);
+}
+
+static gboolean
+dispatch_connect_migrate_cancel(dispatch_call *c, GError **error)
+{
+    return start_async(c, NULL, NULL, start_cancel, NULL, error);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Job procedures: answered at once                                          */
+/* ------------------------------------------------------------------------ */
+
+static gboolean
+reply_job_info(dispatch_call *c, const ferry_job_info *info, ProtobufCMessage *ret,
+               Ferry__JobInfo **field)
+{
+    Ferry__JobInfo wire;
+
+    ferry_rpc_job_info_to_wire(info, &wire);
+    *field = &wire;
+    return set_ret(c, ret);
 }
 
 static gboolean
@@ -718,25 +987,84 @@ dispatch_domain_get_job_info(dispatch_call *c, GError **error)
 {
     const Ferry__DomainGetJobInfoArgs *args = (const Ferry__DomainGetJobInfoArgs *)c->args;
     Ferry__DomainGetJobInfoRet ret = FERRY__DOMAIN_GET_JOB_INFO_RET__INIT;
-    Ferry__JobInfo wire = FERRY__JOB_INFO__INIT;
     g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
     ferry_job_info info = { 0 };
 
     if (!dom || !ferry_domain_get_job_info(dom, &info, error))
         return FALSE;
-    wire.type = info.type;
-    wire.phase = info.phase;
-    wire.elapsed_ms = info.elapsed_ms;
-    wire.mem_total = info.mem_total;
-    wire.mem_processed = info.mem_processed;
-    wire.mem_remaining = info.mem_remaining;
-    wire.disk_total = info.disk_total;
-    wire.disk_processed = info.disk_processed;
-    wire.disk_remaining = info.disk_remaining;
-    wire.rate_bps = info.rate_bps;
-    wire.downtime_ms = info.downtime_ms;
-    wire.total_ms = info.total_ms;
-    ret.info = &wire;
+    return reply_job_info(c, &info, &ret.base, &ret.info);
+}
+
+static gboolean
+dispatch_domain_get_job_stats(dispatch_call *c, GError **error)
+{
+    const Ferry__DomainGetJobStatsArgs *args = (const Ferry__DomainGetJobStatsArgs *)c->args;
+    Ferry__DomainGetJobStatsRet ret = FERRY__DOMAIN_GET_JOB_STATS_RET__INIT;
+    g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
+    ferry_job_info info = { 0 };
+
+    if (!dom || !ferry_domain_get_job_stats(dom, args->flags, &info, error))
+        return FALSE;
+    return reply_job_info(c, &info, &ret.base, &ret.info);
+}
+
+static gboolean
+dispatch_domain_migrate_set_tunable(dispatch_call *c, GError **error)
+{
+    const Ferry__DomainMigrateSetTunableArgs *args =
+        (const Ferry__DomainMigrateSetTunableArgs *)c->args;
+    g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
+    gboolean ok;
+
+    if (!dom)
+        return FALSE;
+    switch (args->tunable) {
+    case FERRY_MIGRATE_TUNABLE_MAX_DOWNTIME:
+        ok = ferry_domain_migrate_set_max_downtime(dom, args->value, 0, error);
+        break;
+    case FERRY_MIGRATE_TUNABLE_MAX_SPEED:
+        ok = ferry_domain_migrate_set_max_speed(dom, args->value, 0, error);
+        break;
+    default:
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "domain '%s': migration tunable %d is not one this ferryd (version %s) "
+                    "knows", ferry_domain_get_name(dom), args->tunable, FERRY_VERSION);
+        return FALSE;
+    }
+    if (!ok)
+        return FALSE;
+    c->ret = g_bytes_new(NULL, 0);
+    return TRUE;
+}
+
+static gboolean
+dispatch_domain_migrate_get_tunable(dispatch_call *c, GError **error)
+{
+    const Ferry__DomainMigrateGetTunableArgs *args =
+        (const Ferry__DomainMigrateGetTunableArgs *)c->args;
+    Ferry__DomainMigrateGetTunableRet ret = FERRY__DOMAIN_MIGRATE_GET_TUNABLE_RET__INIT;
+    g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
+    guint64 value = 0;
+    gboolean ok;
+
+    if (!dom)
+        return FALSE;
+    switch (args->tunable) {
+    case FERRY_MIGRATE_TUNABLE_MAX_DOWNTIME:
+        ok = ferry_domain_migrate_get_max_downtime(dom, &value, 0, error);
+        break;
+    case FERRY_MIGRATE_TUNABLE_MAX_SPEED:
+        ok = ferry_domain_migrate_get_max_speed(dom, &value, 0, error);
+        break;
+    default:
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "domain '%s': migration tunable %d is not one this ferryd (version %s) "
+                    "knows", ferry_domain_get_name(dom), args->tunable, FERRY_VERSION);
+        return FALSE;
+    }
+    if (!ok)
+        return FALSE;
+    ret.value = value;
     return set_ret(c, &ret.base);
 }
 
@@ -762,43 +1090,88 @@ handler_client_open(gpointer handler_data, ferry_rpc_server_client *client)
     return dc;
 }
 
-static gboolean
-handler_call(gpointer handler_data, ferry_rpc_server_client *client, gpointer client_data,
-             guint32 procedure, GBytes *args, GBytes **ret_body, GError **error)
+/*
+ * Runs one call on a worker.  Most answer before returning; the migration
+ * calls hand theirs to the event thread (start_async()) and return at once.
+ */
+static void
+handler_call_async(gpointer handler_data, ferry_rpc_server_client *client,
+                   gpointer client_data, guint32 procedure, GBytes *args,
+                   ferry_rpc_call *rpc)
 {
     dispatch_client *dc = client_data;
     const char *name = ferry_rpc_procedure_name(procedure);
     g_autofree char *what = NULL;
     g_autoptr(ProtobufCMessage) msg = NULL;
     g_autoptr(ferry_conn) conn = NULL;
-    dispatch_call c = { .dc = dc };
+    dispatch_call c = { .dc = dc, .rpc = rpc };
+    GError *error = NULL;
 
     if (procedure >= G_N_ELEMENTS(dispatch_table) || !dispatch_table[procedure]) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
+        g_set_error(&error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
                     "procedure %u (%s) is not a call this ferryd (version %s) knows",
                     procedure, name, FERRY_VERSION);
-        return FALSE;
+        ferry_rpc_call_return_error(rpc, error);
+        return;
     }
     what = g_strdup_printf("the arguments of %s", name);
-    msg = ferry_rpc_message_unpack(ferry_rpc_procedure_args(procedure), args, what, error);
-    if (!msg)
-        return FALSE;
+    msg = ferry_rpc_message_unpack(ferry_rpc_procedure_args(procedure), args, what, &error);
+    if (!msg) {
+        ferry_rpc_call_return_error(rpc, error);
+        return;
+    }
     if (procedure != FERRY__PROCEDURE__CONNECT_OPEN) {
         g_mutex_lock(&dc->lock);
         conn = ferry_conn_ref(dc->conn);
         g_mutex_unlock(&dc->lock);
         if (!conn) {
-            g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+            g_set_error(&error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
                         "%s needs an open connection: send CONNECT_OPEN first", name);
-            return FALSE;
+            ferry_rpc_call_return_error(rpc, error);
+            return;
         }
     }
     c.conn = conn;
     c.args = msg;
-    if (!dispatch_table[procedure](&c, error))
+    c.owned_args = g_steal_pointer(&msg);
+    if (!dispatch_table[procedure](&c, &error))
+        ferry_rpc_call_return_error(rpc, error);
+    else if (!c.async)
+        ferry_rpc_call_return(rpc, c.ret);
+    g_clear_pointer(&c.ret, g_bytes_unref);
+    if (c.owned_args)
+        ferry_rpc_message_free(c.owned_args);
+}
+
+/* The quick calls: they run on the priority workers, so that listing
+ * domains or reading a job's progress never waits behind a domain starting
+ * or a slow client's calls. */
+static gboolean
+handler_is_priority(gpointer handler_data, guint32 procedure)
+{
+    switch (procedure) {
+    case FERRY__PROCEDURE__CONNECT_OPEN:
+    case FERRY__PROCEDURE__CONNECT_CLOSE:
+    case FERRY__PROCEDURE__CONNECT_GET_CAPABILITIES:
+    case FERRY__PROCEDURE__CONNECT_GET_HOSTNAME:
+    case FERRY__PROCEDURE__CONNECT_SUPPORTS_FEATURE:
+    case FERRY__PROCEDURE__CONNECT_LIST_DOMAINS:
+    case FERRY__PROCEDURE__EVENTS_REGISTER:
+    case FERRY__PROCEDURE__EVENTS_DEREGISTER:
+    case FERRY__PROCEDURE__DOMAIN_LOOKUP_BY_NAME:
+    case FERRY__PROCEDURE__DOMAIN_LOOKUP_BY_UUID:
+    case FERRY__PROCEDURE__DOMAIN_GET_INFO:
+    case FERRY__PROCEDURE__DOMAIN_GET_XML:
+    case FERRY__PROCEDURE__DOMAIN_GET_JOB_INFO:
+    case FERRY__PROCEDURE__DOMAIN_GET_JOB_STATS:
+    case FERRY__PROCEDURE__DOMAIN_ABORT_JOB:
+    case FERRY__PROCEDURE__DOMAIN_MIGRATE_GET_TUNABLE:
+    case FERRY__PROCEDURE__CONNECT_MIGRATE_QUERY:
+    case FERRY__PROCEDURE__CONNECT_MIGRATE_CANCEL:
+        return TRUE;
+    default:
         return FALSE;
-    *ret_body = c.ret;
-    return TRUE;
+    }
 }
 
 static void
@@ -810,7 +1183,7 @@ handler_client_close(gpointer handler_data, ferry_rpc_server_client *client,
     g_mutex_lock(&dc->lock);
     dc->closed = TRUE;
     g_mutex_unlock(&dc->lock);
-    drop_connection(dc);
+    drop_vanished_connection(dc);
 }
 
 static void
@@ -824,7 +1197,8 @@ handler_client_free(gpointer client_data)
 
 static const ferry_rpc_handler dispatch_handler = {
     .client_open = handler_client_open,
-    .call = handler_call,
+    .call = handler_call_async,
+    .is_priority = handler_is_priority,
     .client_close = handler_client_close,
     .client_free = handler_client_free,
 };
@@ -869,6 +1243,10 @@ ferry_dispatch_free(ferry_dispatch *dispatch)
     g_source_set_callback(quit, quit_loop, dispatch->events_loop, NULL);
     g_source_attach(quit, dispatch->events_context);
     g_thread_join(dispatch->events_thread);
+    /* Answers that came after the loop stopped (the drivers shut down):
+     * their calls complete, the replies go nowhere. */
+    while (g_main_context_iteration(dispatch->events_context, FALSE))
+        ;
     g_main_loop_unref(dispatch->events_loop);
     g_main_context_unref(dispatch->events_context);
     g_free(dispatch->drivers);

@@ -145,6 +145,25 @@ resolve_host_uuid(const ferry_daemon_config *cfg, GError **error)
     return g_steal_pointer(&fresh);
 }
 
+/* How another host's ferryd reaches this one, for the questions a source
+ * asks a destination about a migration: the TCP listener, at an address a
+ * peer can dial (not a wildcard). */
+static char *
+peer_uri_of(const ferry_daemon_config *cfg)
+{
+    const char *host = cfg->tcp_listen_address;
+    g_autofree char *bracketed = NULL;
+
+    if (!host)
+        return NULL;
+    if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::"))
+        host = cfg->migration_address ? cfg->migration_address
+                                      : cfg->hostname ? cfg->hostname : g_get_host_name();
+    if (strchr(host, ':'))
+        host = bracketed = g_strdup_printf("[%s]", host);
+    return g_strdup_printf("qemu+tcp://%s:%u/system", host, cfg->tcp_port);
+}
+
 /* ------------------------------------------------------------------ */
 /* Signals and readiness */
 
@@ -220,6 +239,7 @@ main(int argc, char **argv)
     g_autoptr(ferry_daemon_config) cfg = NULL;
     g_autoptr(GMainLoop) loop = NULL;
     g_autofree char *host_uuid = NULL;
+    g_autofree char *peer_uri = NULL;
     g_auto(GStrv) storage_dirs = NULL;
     ferry_daemon_server *server = NULL;
     ferry_qemu_config qcfg = { 0 };
@@ -268,6 +288,7 @@ main(int argc, char **argv)
     qcfg.hook_path = cfg->hook_path;
     qcfg.inject_failure = cfg->debug_inject_failure;
     qcfg.abandon_seconds = cfg->migration_abandon_timeout;
+    qcfg.peer_uri = peer_uri = peer_uri_of(cfg);
     storage_dirs = cfg->storage_dirs ? g_strsplit(cfg->storage_dirs, ":", -1) : NULL;
     qcfg.storage_dirs = storage_dirs;
     if (cfg->debug_inject_failure)
@@ -296,6 +317,12 @@ main(int argc, char **argv)
 
     g_main_loop_run(loop);
 
+    /* No new calls; the driver's migration engine stops next, which ends
+     * the calls still waiting on its jobs, so that freeing the server
+     * completes them and closes the clients' connections; the driver goes
+     * last. */
+    ferry_daemon_server_stop(server);
+    ferry_qemu_driver_stop_migrations();
     ferry_daemon_server_free(server);
     ferry_qemu_driver_shutdown();
     if (cfg->pid_file)

@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "api/event-bus.h"
+#include "driver/event-bus.h"
 #include "driver/domain-obj.h"
 
 #define JOB_WAIT_SECONDS 30
@@ -80,6 +80,13 @@ ferry_domain_obj_begin_job(ferry_domain_obj *obj, ferry_job_type job,
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&obj->lock);
 
     while (obj->job != FERRY_JOB_NONE && !obj->removed) {
+        /* A migration lasts as long as it lasts: do not wait behind it. */
+        if (obj->job == FERRY_JOB_MIGRATION_OUT || obj->job == FERRY_JOB_MIGRATION_IN) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                        "domain '%s' is busy with its %s; abort it first "
+                        "(ferry domjobabort)", obj->name, obj->job_owner);
+            return FALSE;
+        }
         if (!g_cond_wait_until(&obj->job_cond, &obj->lock, deadline)) {
             g_set_error(error, FERRY_ERROR, FERRY_ERROR_TIMEOUT,
                         "domain '%s' is busy: %s has not finished after %d seconds",

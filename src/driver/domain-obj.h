@@ -79,8 +79,10 @@ void ferry_domain_obj_set_state(ferry_domain_obj *obj, int state, int reason);
  * @error: return location for an error
  *
  * Waits up to 30 seconds for the current job to end, then takes the job.
+ * A migration job is not waited for: it may last minutes.
  *
- * Returns: FALSE with FERRY_ERROR_TIMEOUT naming the job in the way, or
+ * Returns: FALSE with FERRY_ERROR_TIMEOUT naming the job in the way,
+ *   FERRY_ERROR_OPERATION_INVALID when a migration holds the domain, or
  *   FERRY_ERROR_NO_DOMAIN if the domain was removed meanwhile.
  */
 gboolean ferry_domain_obj_begin_job(ferry_domain_obj *obj, ferry_job_type job,

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <ferry/ferry.h>
+#include <gio/gio.h>
 
 G_BEGIN_DECLS
 
@@ -49,6 +50,66 @@ struct ferry_domain {
     char *name;
     char *uuid;
 };
+
+/** What Confirm is told of Finish's outcome (domain_migrate_confirm3). */
+typedef enum {
+    FERRY_CONFIRM_OK = 0,         /* the destination runs (or holds) the domain */
+    FERRY_CONFIRM_CANCELLED = 1,  /* it does not and will not: resume the source */
+    FERRY_CONFIRM_UNKNOWN = 2,    /* Finish's answer was lost: ask the destination */
+} ferry_confirm_outcome;
+
+/** The tunables of a running migration (domain_migrate_set_tunable). */
+typedef enum {
+    FERRY_MIGRATE_TUNABLE_MAX_DOWNTIME = 1,  /* ms */
+    FERRY_MIGRATE_TUNABLE_MAX_SPEED = 2,     /* MiB/s, 0 unlimited */
+} ferry_migrate_tunable;
+
+/** Where a migration stands on one host, as its daemon answers a peer
+ * (conn_migrate_query).  Stable numbers: they travel on the wire. */
+typedef enum {
+    FERRY_MIGRATION_UNKNOWN = 0,      /* the host has no trace of it */
+    FERRY_MIGRATION_ACTIVE = 1,       /* under way, the guest does not run there */
+    FERRY_MIGRATION_COMMITTED = 2,    /* the destination runs, or is starting, the guest */
+    FERRY_MIGRATION_COMPLETED = 3,    /* ended; the guest moved */
+    FERRY_MIGRATION_FAILED = 4,       /* ended; the guest did not move */
+    FERRY_MIGRATION_CANCELLED = 5,    /* aborted; the guest did not move */
+} ferry_migration_status;
+
+/**
+ * ferry_phase_result: what an asynchronous migration call hands back.
+ * Fields a call does not produce stay NULL/0.
+ */
+typedef struct {
+    char *xml;                /* Begin3: the domain XML for the destination */
+    char *cookie;             /* the cookie out */
+    char *uri;                /* Prepare*: the migration URI chosen */
+    ferry_domain *dom;        /* Finish*: the domain on the destination */
+    int status;               /* conn_migrate_query: a ferry_migration_status */
+    char *message;            /* conn_migrate_query: what the host says of it */
+} ferry_phase_result;
+
+/** ferry_phase_result_free: frees @result; accepts NULL. */
+void ferry_phase_result_free(ferry_phase_result *result);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_phase_result, ferry_phase_result_free)
+
+/**
+ * ferry_phase_task_return:
+ * @task: (transfer full): the GTask of an asynchronous migration call,
+ *   created with a NULL source object
+ * @result: (transfer full): what the call produced
+ *
+ * Completes the call with @result (the drivers' side of ferry_phase_finish()).
+ */
+void ferry_phase_task_return(GTask *task, ferry_phase_result *result);
+
+/**
+ * ferry_phase_finish:
+ * @result: the GAsyncResult an asynchronous migration call gave its callback
+ * @error: return location for an error
+ *
+ * Returns: (transfer full): what the call produced, or NULL with @error.
+ */
+ferry_phase_result *ferry_phase_finish(GAsyncResult *result, GError **error);
 
 /**
  * ferry_driver: the table of one driver.
@@ -96,65 +157,114 @@ struct ferry_driver {
     char *(*domain_get_xml)(ferry_domain *dom, guint flags, GError **error);
 
     /*
-     * Migration, v3 (DESIGN.md section 3).  Cookies are migration-cookie
+     * Migration (DESIGN.md section 3).  Every phase is asynchronous: it
+     * returns at once and calls @callback exactly once, in the thread-default
+     * GMainContext of the calling thread (GTask's rule), where
+     * ferry_phase_finish() gives its ferry_phase_result.  No thread waits
+     * while a phase waits on QEMU or on a peer.  The driver copies what it
+     * keeps of the arguments before returning.  Cookies are migration-cookie
      * XML documents (src/conf/migration-cookie.h).  @params->uri is the
-     * migration URI: in Prepare what the caller asked for (may be NULL),
-     * in Perform the one Prepare chose.
+     * migration URI: in Prepare what the caller asked for (may be NULL), in
+     * Perform the one Prepare chose.
+     *
+     * v3: Begin, Prepare, Perform, Finish, Confirm.
      */
-    /* Source: safety checks, begin event, hook; returns the XML for the
-     * destination and the cookie for Prepare.  Takes the domain's
+    /* Source: safety checks, begin event, hook; result: the XML for the
+     * destination and the cookie for Prepare.  Starts the domain's
      * migration job, which Perform and Confirm continue. */
-    char *(*domain_migrate_begin3)(ferry_domain *dom, const ferry_migrate_params *params,
-                                   char **ret_cookie_out, GError **error);
-    /* Destination: get ready to receive (QEMU paused, -incoming); returns the
+    void (*domain_migrate_begin3)(ferry_domain *dom, const ferry_migrate_params *params,
+                                  GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data);
+    /* Destination: get ready to receive (QEMU paused, -incoming); result: the
      * migration URI to use and a cookie for Perform. */
-    gboolean (*conn_migrate_prepare3)(ferry_conn *dconn, const ferry_migrate_params *params,
-                                      const char *dom_xml, const char *cookie_in,
-                                      char **ret_cookie_out, char **ret_uri_out,
-                                      GError **error);
+    void (*conn_migrate_prepare3)(ferry_conn *dconn, const ferry_migrate_params *params,
+                                  const char *dom_xml, const char *cookie_in,
+                                  GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data);
     /* Source: send; on success the source is left paused, not killed.  With
      * FERRY_MIGRATE_PEER2PEER and @dconn_uri set, runs the whole sequence
-     * against that destination instead.  Cookie out: statistics. */
-    gboolean (*domain_migrate_perform3)(ferry_domain *dom, const ferry_migrate_params *params,
-                                        const char *dconn_uri, const char *cookie_in,
-                                        char **ret_cookie_out, GError **error);
+     * against that destination instead.  Result cookie: statistics. */
+    void (*domain_migrate_perform3)(ferry_domain *dom, const ferry_migrate_params *params,
+                                    const char *dconn_uri, const char *cookie_in,
+                                    GCancellable *cancellable, GAsyncReadyCallback callback,
+                                    gpointer user_data);
     /* Destination: on success (!cancelled) wait for the end of the incoming
-     * migration and resume (unless PAUSED); on failure kill the incoming
-     * QEMU.  Returns the domain, or NULL (with @error) when it is gone. */
-    ferry_domain *(*conn_migrate_finish3)(ferry_conn *dconn, const ferry_migrate_params *params,
-                                          const char *dname, const char *cookie_in,
-                                          char **ret_cookie_out, gboolean cancelled,
-                                          GError **error);
-    /* Source: on success kill the source (undefine if asked); on failure
-     * resume it.  Ends the migration job. */
-    gboolean (*domain_migrate_confirm3)(ferry_domain *dom, const ferry_migrate_params *params,
-                                        const char *cookie_in, gboolean cancelled,
-                                        GError **error);
+     * migration and resume (unless PAUSED); on failure drop the incoming
+     * domain.  Idempotent per migration id: a Finish of a migration that
+     * already ran here answers as the first did.  Result: the domain. */
+    void (*conn_migrate_finish3)(ferry_conn *dconn, const ferry_migrate_params *params,
+                                 const char *dname, const char *cookie_in, gboolean cancelled,
+                                 GCancellable *cancellable, GAsyncReadyCallback callback,
+                                 gpointer user_data);
+    /* Source: FERRY_CONFIRM_OK: kill the source (undefine if asked);
+     * FERRY_CONFIRM_CANCELLED: resume it; FERRY_CONFIRM_UNKNOWN: the caller
+     * does not know Finish's outcome: the source stays paused until the
+     * destination's daemon says.  Ends the migration job; result cookie:
+     * the final statistics. */
+    void (*domain_migrate_confirm3)(ferry_domain *dom, const ferry_migrate_params *params,
+                                    const char *cookie_in, int outcome,
+                                    GCancellable *cancellable, GAsyncReadyCallback callback,
+                                    gpointer user_data);
 
-    /* Migration, v2: DumpXML (domain_get_xml), Prepare2, Perform, Finish2. */
-    gboolean (*conn_migrate_prepare2)(ferry_conn *dconn, const ferry_migrate_params *params,
-                                      const char *dom_xml, char **ret_cookie_out,
-                                      char **ret_uri_out, GError **error);
+    /* v2: DumpXML (domain_get_xml), Prepare2, Perform, Finish2. */
+    void (*conn_migrate_prepare2)(ferry_conn *dconn, const ferry_migrate_params *params,
+                                  const char *dom_xml, GCancellable *cancellable,
+                                  GAsyncReadyCallback callback, gpointer user_data);
     /* v1 and v2 Perform: send, then kill the source on success (resume it
      * on failure). */
-    gboolean (*domain_migrate_perform)(ferry_domain *dom, const ferry_migrate_params *params,
-                                       const char *cookie_in, GError **error);
-    ferry_domain *(*conn_migrate_finish2)(ferry_conn *dconn, const ferry_migrate_params *params,
-                                          const char *dname, const char *cookie_in,
-                                          gboolean ok, GError **error);
+    void (*domain_migrate_perform)(ferry_domain *dom, const ferry_migrate_params *params,
+                                   const char *cookie_in, GCancellable *cancellable,
+                                   GAsyncReadyCallback callback, gpointer user_data);
+    void (*conn_migrate_finish2)(ferry_conn *dconn, const ferry_migrate_params *params,
+                                 const char *dname, const char *cookie_in, gboolean ok,
+                                 GCancellable *cancellable, GAsyncReadyCallback callback,
+                                 gpointer user_data);
 
-    /* Migration, v1: Prepare (no XML: the hypervisor carries the definition),
-     * Perform, Finish. */
-    gboolean (*conn_migrate_prepare)(ferry_conn *dconn, const ferry_migrate_params *params,
-                                     char **ret_cookie_out, char **ret_uri_out,
+    /* v1: Prepare (no XML: the hypervisor carries the definition), Perform,
+     * Finish. */
+    void (*conn_migrate_prepare)(ferry_conn *dconn, const ferry_migrate_params *params,
+                                 GCancellable *cancellable, GAsyncReadyCallback callback,
+                                 gpointer user_data);
+    void (*conn_migrate_finish)(ferry_conn *dconn, const ferry_migrate_params *params,
+                                const char *dname, const char *cookie_in,
+                                GCancellable *cancellable, GAsyncReadyCallback callback,
+                                gpointer user_data);
+
+    /* Progress of the domain's job, or with FERRY_JOB_STATS_COMPLETED the
+     * last ended one; must not wait for the job. */
+    gboolean (*domain_get_job_stats)(ferry_domain *dom, guint flags, ferry_job_info *ret_info,
                                      GError **error);
-    ferry_domain *(*conn_migrate_finish)(ferry_conn *dconn, const ferry_migrate_params *params,
-                                         const char *dname, const char *cookie_in,
-                                         GError **error);
+    /* Aborts the domain's job; calls back once this host's job ended (the
+     * result has no field set) or the abort was refused. */
+    void (*domain_abort_job)(ferry_domain *dom, guint flags, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data);
+    /* Tunables of a running outgoing migration (ferry_migrate_tunable). */
+    gboolean (*domain_migrate_set_tunable)(ferry_domain *dom, int tunable, guint64 value,
+                                           GError **error);
+    gboolean (*domain_migrate_get_tunable)(ferry_domain *dom, int tunable, guint64 *ret_value,
+                                           GError **error);
 
-    /* Progress of the domain's job; must not wait for the job. */
-    gboolean (*domain_get_job_info)(ferry_domain *dom, ferry_job_info *ret_info,
-                                    GError **error);
+    /*
+     * Between daemons: what a source host's daemon asks the destination's
+     * about migration @id when the client is gone or Finish's answer was
+     * lost (the commit point, DESIGN.md section 3).
+     */
+    /* Result: ferry_phase_result.status (a ferry_migration_status) and
+     * .message. */
+    void (*conn_migrate_query)(ferry_conn *dconn, const char *id, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data);
+    /* Cancels migration @id on the destination unless it may already run
+     * the guest there; a Finish of @id that comes later is refused.  Fails
+     * with FERRY_ERROR_OPERATION_INVALID when it is too late.  Succeeds when
+     * the host knows no such migration (it has nothing of it to run). */
+    void (*conn_migrate_cancel)(ferry_conn *dconn, const char *id, const char *reason,
+                                GCancellable *cancellable, GAsyncReadyCallback callback,
+                                gpointer user_data);
+
+    /* The client of this connection went away (a daemon's client closed its
+     * socket) while calls of it may still be in flight: the migrations it
+     * drove lost their client.  Called before the connection is dropped. */
+    void (*conn_client_gone)(ferry_conn *conn);
 };
 
 /**
@@ -169,6 +279,14 @@ struct ferry_driver {
  */
 ferry_domain *ferry_domain_new_handle(ferry_conn *conn, const char *name,
                                       const char *uuid);
+
+/**
+ * ferry_conn_client_gone:
+ * @conn: a connection whose client went away
+ *
+ * Tells the driver (conn_client_gone), if it cares.
+ */
+void ferry_conn_client_gone(ferry_conn *conn);
 
 /**
  * ferry_conn_try_ref:

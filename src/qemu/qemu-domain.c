@@ -48,7 +48,6 @@ qemu_domain_priv_free(qemu_domain_priv *priv)
     g_clear_object(&priv->proc);
     g_free(priv->monitor_path);
     g_free(priv->log_path);
-    g_free(priv->mig_id);
     g_clear_pointer(&priv->mig_jobs, g_hash_table_unref);
     g_clear_pointer(&priv->mig_disks, g_ptr_array_unref);
     g_clear_pointer(&priv->mig_images, g_ptr_array_unref);
@@ -146,18 +145,7 @@ qemu_domain_save_status(qemu_driver_state *state, ferry_domain_obj *obj, GError 
     json_object_object_add(root, "monitor", json_object_new_string(priv->monitor_path));
     json_object_object_add(root, "log", json_object_new_string(priv->log_path));
     json_object_object_add(root, "live", json_object_new_string(xml));
-    /* An incoming migration not finished yet: a ferryd that restarts
-     * cannot finish it (the client's phases are gone), so it must know to
-     * give it up, with the images Prepare created. */
-    if (obj->job == FERRY_JOB_MIGRATION_IN && priv->mig_id &&
-        obj->state == FERRY_DOMAIN_PAUSED && obj->reason == FERRY_PAUSED_MIGRATION) {
-        json_object *images = json_object_new_array();
-
-        for (guint i = 0; priv->mig_images && i < priv->mig_images->len; i++)
-            json_object_array_add(images, json_object_new_string(priv->mig_images->pdata[i]));
-        json_object_object_add(root, "incoming_migration", json_object_new_string(priv->mig_id));
-        json_object_object_add(root, "created_images", images);
-    }
+    /* A migration under way is in the engine's job record, not here. */
     return write_atomic(path,
                         json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY),
                         error);
@@ -226,36 +214,6 @@ status_get_string(json_object *root, const char *key)
     return json_object_get_string(v);
 }
 
-/* A QEMU found waiting for an incoming migration that the previous ferryd
- * never finished: give it up as a shutdown would have. */
-static void
-abandon_incoming(qemu_driver_state *state, ferry_domain_obj *obj, json_object *root)
-{
-    g_autoptr(GError) error = NULL;
-    json_object *images = NULL;
-    qemu_domain_priv *priv;
-
-    if (!ferry_domain_obj_begin_job(obj, FERRY_JOB_MIGRATION_IN, "incoming migration",
-                                    &error)) {
-        g_warning("domain '%s': %s", obj->name, error->message);
-        return;
-    }
-    g_mutex_lock(&obj->lock);
-    priv = qemu_domain_priv_get(obj);
-    g_free(priv->mig_id);
-    priv->mig_id = g_strdup(status_get_string(root, "incoming_migration"));
-    g_clear_pointer(&priv->mig_images, g_ptr_array_unref);
-    priv->mig_images = g_ptr_array_new_with_free_func(g_free);
-    if (json_object_object_get_ex(root, "created_images", &images) &&
-        json_object_is_type(images, json_type_array)) {
-        for (size_t i = 0; i < json_object_array_length(images); i++)
-            g_ptr_array_add(priv->mig_images,
-                            g_strdup(json_object_get_string(json_object_array_get_idx(images, i))));
-    }
-    g_mutex_unlock(&obj->lock);
-    qemu_migration_abort_incoming(state, obj, "the previous ferryd left it unfinished");
-}
-
 /* Loads RUN_DIR/UUID.json and re-attaches to its QEMU. */
 static void
 load_status(qemu_driver_state *state, const char *file)
@@ -308,12 +266,8 @@ load_status(qemu_driver_state *state, const char *file)
     priv->log_path = g_strdup(log);
     g_mutex_unlock(&obj->lock);
 
-    if (!qemu_process_reattach(state, obj, &error)) {
+    if (!qemu_process_reattach(state, obj, &error))
         g_warning("domain '%s': %s", obj->name, error->message);
-        return;
-    }
-    if (status_get_string(root, "incoming_migration"))
-        abandon_incoming(state, obj, root);
 }
 
 typedef void (*load_fn)(qemu_driver_state *state, const char *file);
@@ -338,7 +292,11 @@ gboolean
 qemu_domain_load_all(qemu_driver_state *state, GError **error)
 {
     /* Definitions first: a running persistent domain's status then finds
-     * its domain and only adds the live part. */
-    return load_dir(state, state->def_dir, ".xml", load_def, error) &&
-           load_dir(state, state->run_dir, ".json", load_status, error);
+     * its domain and only adds the live part.  The migrations last: they
+     * look at the domains. */
+    if (!load_dir(state, state->def_dir, ".xml", load_def, error) ||
+        !load_dir(state, state->run_dir, ".json", load_status, error))
+        return FALSE;
+    qemu_migration_recover(state);
+    return TRUE;
 }

@@ -12,8 +12,9 @@
  */
 #pragma once
 
-#include "api/event-bus.h"
+#include "driver/event-bus.h"
 #include "driver/domain-obj.h"
+#include "migration/migration-engine.h"
 #include "qemu/qemu-driver.h"
 #include "qmp/qmp.h"
 
@@ -31,6 +32,8 @@ typedef struct {
     GThread *monitor_thread;
     GMutex ports_lock;
     GHashTable *ports_in_use;      /* incoming migration ports held (GUINT_TO_POINTER) */
+    char *record_dir;              /* STATE/qemu/migrations: the engine's job records */
+    ferry_mig_engine *engine;      /* every migration of this host */
 } qemu_driver_state;
 
 /* obj->priv of an active QEMU domain.  Fields are guarded by obj->lock. */
@@ -50,17 +53,12 @@ typedef struct {
     int stop_reason;               /* ferry_shutoff_reason to record on exit */
     GCond exit_cond;               /* signalled when exited or mig_status change */
 
-    /* Migration (qemu-migration.c) */
-    char *mig_id;                  /* the migration the domain's job serves */
-    char mig_phase[16];            /* "begin", "prepare", "perform", "finish", "confirm" */
-    gint64 mig_started_us;         /* g_get_monotonic_time() at Begin/Prepare */
+    /* Migration (qemu-migration.c): what QEMU's events said; the job
+     * itself is the engine's. */
     char *mig_status;              /* status of QEMU's last MIGRATION event */
     gint64 mig_active_ts;          /* QEMU event timestamps (us since the epoch) */
-    gint64 mig_stop_ts;
     gint64 mig_completed_ts;
     guint mig_port;                /* incoming port held by this domain, 0 = none */
-    gboolean mig_created;          /* Prepare created the domain object */
-    ferry_job_info last_job;       /* the last finished migration job */
 
     /* Storage migration (qemu-storage.c) */
     GHashTable *mig_jobs;          /* block job id -> "running", "ready", "failing: why"
@@ -69,10 +67,7 @@ typedef struct {
     GPtrArray *mig_disks;          /* source: targets being mirrored (char*) */
     GPtrArray *mig_images;         /* destination: image paths Prepare created */
     guint mig_nbd_port;            /* destination: NBD server port held, 0 = none */
-    gboolean mig_busy;             /* a phase is running right now */
-    gpointer mig_conn;             /* the client connection driving the phases (not a
-                                    * reference: only compared); NULL for peer-to-peer */
-    gint64 mig_phase_since;        /* g_get_monotonic_time() of the last phase change */
+    gboolean mig_disks_ready;      /* source: DISKS_READY was reported */
 } qemu_domain_priv;
 
 /**
@@ -164,8 +159,10 @@ char *qemu_domain_monitor_path(qemu_driver_state *state, const char *uuid);
  *
  * Loads every definition in DEF_DIR and every status file in RUN_DIR into
  * the domain list; for each status file, re-attaches to its QEMU (see
- * qemu_process_reattach()).  A file that cannot be parsed is reported by
- * g_warning and left in place; it never stops the others from loading.
+ * qemu_process_reattach()); then looks at the migrations a previous ferryd
+ * left unfinished (qemu_migration_recover()).  A file that cannot be
+ * parsed is reported by g_warning and left in place; it never stops the
+ * others from loading.
  *
  * Returns: FALSE only if a directory cannot be read.
  */

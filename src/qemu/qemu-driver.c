@@ -17,12 +17,13 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
-#include "api/event-bus.h"
+#include "driver/event-bus.h"
 #include "conf/capabilities.h"
 #include "qemu/qemu-domain.h"
 #include "qemu/qemu-driver.h"
 #include "qemu/qemu-migration.h"
 #include "qemu/qemu-process.h"
+#include "remote/remote-driver.h"
 #include "util/error.h"
 #include "util/json-util.h"
 #include "util/uri.h"
@@ -72,6 +73,7 @@ state_free(qemu_driver_state *state)
         g_main_loop_quit(state->monitor_loop);
         g_thread_join(state->monitor_thread);
     }
+    ferry_mig_engine_free(state->engine);
     ferry_domain_obj_list_free(state->domains);
     ferry_event_bus_free(state->bus);
     if (state->ports_in_use) {
@@ -90,9 +92,11 @@ state_free(qemu_driver_state *state)
     g_free(state->config.hook_path);
     g_free(state->config.inject_failure);
     g_strfreev(state->config.storage_dirs);
+    g_free(state->config.peer_uri);
     g_free(state->def_dir);
     g_free(state->run_dir);
     g_free(state->log_dir);
+    g_free(state->record_dir);
     g_free(state);
 }
 
@@ -127,11 +131,13 @@ ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error)
         state->config.storage_dirs = g_new0(char *, 2);
         state->config.storage_dirs[0] = g_build_filename(config->state_dir, "images", NULL);
     }
+    state->config.peer_uri = g_strdup(config->peer_uri);
     state->def_dir = g_build_filename(config->state_dir, "qemu", "domains", NULL);
     state->run_dir = g_build_filename(config->state_dir, "qemu", "run", NULL);
     state->log_dir = g_build_filename(config->state_dir, "qemu", "log", NULL);
+    state->record_dir = g_build_filename(config->state_dir, "qemu", "migrations", NULL);
     if (!make_dir(state->def_dir, error) || !make_dir(state->run_dir, error) ||
-        !make_dir(state->log_dir, error))
+        !make_dir(state->log_dir, error) || !make_dir(state->record_dir, error))
         return FALSE;
     if (!g_file_test(state->config.qemu_binary, G_FILE_TEST_IS_EXECUTABLE)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
@@ -146,6 +152,26 @@ ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error)
     state->monitor_ctx = g_main_context_new();
     state->monitor_loop = g_main_loop_new(state->monitor_ctx, FALSE);
     state->monitor_thread = g_thread_new("qemu-monitor", monitor_thread_main, state);
+    {
+        static const ferry_driver *const peers[] = { &ferry_remote_driver, NULL };
+        ferry_mig_engine_config mc = {
+            .host_uuid = state->config.host_uuid,
+            .hostname = state->config.hostname,
+            .peer_uri = state->config.peer_uri,
+            .record_dir = state->record_dir,
+            .hook_path = state->config.hook_path,
+            .fail_phase = state->config.inject_failure,
+            .abandon_seconds = state->config.abandon_seconds,
+            .nbd = TRUE,
+            .domains = state->domains,
+            .bus = state->bus,
+            .backend = &qemu_mig_backend,
+            .backend_self = state,
+            .peer_drivers = peers,
+        };
+
+        state->engine = ferry_mig_engine_new(&mc);
+    }
 
     /* Published before loading: re-attached domains' callbacks look it up. */
     driver_state = state;
@@ -158,6 +184,13 @@ ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error)
 }
 
 void
+ferry_qemu_driver_stop_migrations(void)
+{
+    if (driver_state)
+        ferry_mig_engine_stop(driver_state->engine);
+}
+
+void
 ferry_qemu_driver_shutdown(void)
 {
     qemu_driver_state *state = driver_state;
@@ -165,9 +198,10 @@ ferry_qemu_driver_shutdown(void)
 
     if (!state)
         return;
+    /* The engine first: outgoing migrations under way stay as they are,
+     * their records on disk for the next ferryd. */
+    ferry_mig_engine_stop(state->engine);
     objs = ferry_domain_obj_list_collect(state->domains, 0);
-    for (guint i = 0; i < objs->len; i++)
-        qemu_migration_abort_incoming(state, objs->pdata[i], "ferryd is shutting down");
     for (guint i = 0; i < objs->len; i++)
         qemu_process_detach(state, objs->pdata[i]);
     /* Let the monitor thread run the queued monitor closes, then stop it. */
@@ -176,6 +210,8 @@ ferry_qemu_driver_shutdown(void)
     state->monitor_thread = NULL;
     while (g_main_context_iteration(state->monitor_ctx, FALSE))
         ;
+    /* Nothing notifies the engine any more: it can go. */
+    g_clear_pointer(&state->engine, ferry_mig_engine_free);
     driver_state = NULL;
     state_free(state);
 }
@@ -219,9 +255,15 @@ qemu_conn_open(ferry_conn *conn, const ferry_uri *uri, GError **error)
 }
 
 static void
+qemu_conn_client_gone(ferry_conn *conn)
+{
+    ferry_mig_engine_conn_closed(state_of(conn)->engine, conn);
+}
+
+static void
 qemu_conn_close(ferry_conn *conn)
 {
-    qemu_migration_conn_closed(state_of(conn), conn);
+    ferry_mig_engine_conn_closed(state_of(conn)->engine, conn);
     ferry_event_bus_unsubscribe_conn(state_of(conn)->bus, conn);
     conn->driver_data = NULL;
 }
@@ -459,9 +501,16 @@ static gboolean
 qemu_domain_destroy(ferry_domain *dom, GError **error)
 {
     qemu_driver_state *state = state_of(dom->conn);
-    ferry_domain_obj *obj = begin_modify(dom, "destroy", error);
+    g_autoptr(ferry_mig_job) job = ferry_mig_engine_find_job(state->engine, dom->uuid);
+    ferry_domain_obj *obj;
     gboolean ok = FALSE;
 
+    /* During a migration: the QEMU goes at once, without waiting for the
+     * job; its exit ends the job (qemu_migration_process_exited()), and
+     * the other side cleans up. */
+    if (job && job->obj && ferry_domain_obj_check_active(job->obj, TRUE, NULL))
+        return qemu_process_destroy(state, job->obj, FERRY_SHUTOFF_DESTROYED, error);
+    obj = begin_modify(dom, "destroy", error);
     if (!obj)
         return FALSE;
     if (ferry_domain_obj_check_active(obj, TRUE, error))
@@ -582,5 +631,11 @@ const ferry_driver ferry_qemu_driver = {
     .domain_migrate_perform3 = qemu_domain_migrate_perform3,     /* since 0.2 */
     .conn_migrate_finish3 = qemu_conn_migrate_finish3,           /* since 0.2 */
     .domain_migrate_confirm3 = qemu_domain_migrate_confirm3,     /* since 0.2 */
-    .domain_get_job_info = qemu_domain_get_job_info,             /* since 0.2 */
+    .domain_get_job_stats = qemu_domain_get_job_stats,           /* since 0.3 */
+    .domain_abort_job = qemu_domain_abort_job,                   /* since 0.3 */
+    .domain_migrate_set_tunable = qemu_domain_migrate_set_tunable, /* since 0.3 */
+    .domain_migrate_get_tunable = qemu_domain_migrate_get_tunable, /* since 0.3 */
+    .conn_migrate_query = qemu_conn_migrate_query,               /* since 0.3 */
+    .conn_migrate_cancel = qemu_conn_migrate_cancel,             /* since 0.3 */
+    .conn_client_gone = qemu_conn_client_gone,                   /* since 0.3 */
 };

@@ -23,6 +23,8 @@ typedef struct {
     char *hook_path;     /* run at migration phases; NULL: none */
     char **storage_dirs; /* where Prepare may create images; NULL: STATE/images */
     guint abandon_seconds; /* a migration idle this long between phases is given up */
+    char *peer_uri;      /* how another host's ferryd reaches this one (its TCP
+                          * listener), for resolving migrations; NULL: none */
     char *inject_failure; /* for tests: migration phase that fails on purpose, or NULL */
 } ferry_qemu_config;
 
@@ -42,6 +44,16 @@ extern const ferry_driver ferry_qemu_driver;
  * Returns: TRUE on success.
  */
 gboolean ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error);
+
+/**
+ * ferry_qemu_driver_stop_migrations:
+ *
+ * The first half of a shutdown, while connections may still be open: stops
+ * the migration engine (an incoming migration that has not committed is
+ * dropped; calls waiting on a job fail), after which every migration call
+ * answers at once.  Idempotent.
+ */
+void ferry_qemu_driver_stop_migrations(void);
 
 /**
  * ferry_qemu_driver_shutdown:

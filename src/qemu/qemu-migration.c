@@ -1,42 +1,50 @@
 /*
- * qemu-migration.c: live migration of a QEMU domain, v3 (Begin, Prepare,
- * Perform, Finish, Confirm), each side's half of DESIGN.md section 3.
+ * qemu-migration.c: the QEMU driver's migration: its entries of the driver
+ * table, which hand every phase to the host's migration engine
+ * (src/migration/), and the engine's backend for QEMU -- QMP's
+ * migrate-incoming, migrate, migrate_cancel, migrate-set-parameters,
+ * query-migrate, cont/stop, with the disks of qemu-storage.c.
  *
- * Owns: the migration job across phases (the source's lasts from Begin to
- * Confirm, the destination's from Prepare to Finish), migration URIs and
- * incoming ports, QMP's migrate/migrate-incoming, statistics, cookies' use.
- * Must not: spawn or kill processes itself (qemu-process.c does) or run the
- * sequence for a client (src/api/migrate.c does; only peer-to-peer Perform
- * calls it, as the source daemon is then the client).
+ * Owns: migration URIs and incoming ports, QEMU's migration capabilities
+ * and parameters, turning QEMU's MIGRATION, MIGRATION_PASS, STOP and
+ * BLOCK_JOB_* events into the engine's events, and reading QEMU's
+ * statistics.  Must not: decide what follows what (the engine does) or
+ * spawn and kill processes itself (qemu-process.c does).
  *
- * The invariant this file keeps: the source's CPUs run until QEMU stops them
- * for the switch-over; after that, only Confirm decides the source's fate --
- * killed when Finish says the destination runs, resumed otherwise.  At most
- * one copy runs at any moment; exactly one survives.
+ * Threads: backend operations run on the engine's step threads and may
+ * send QMP commands and wait for their answers; the event handlers run on
+ * the monitor thread, never wait, and only post to the engine (a failure's
+ * reason is fetched with an asynchronous query-migrate).
  */
 #include "ferry-config.h"
 
 #include <errno.h>
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
-#include "api/migrate-internal.h"
 #include "conf/migration-cookie.h"
-#include "qemu/qemu-hook.h"
 #include "qemu/qemu-migration.h"
 #include "qemu/qemu-process.h"
 #include "qemu/qemu-storage.h"
 #include "util/error.h"
 #include "util/json-util.h"
 
-#define FINISH_WAIT_SECONDS 60
 /* QEMU 7.2 limits migration to 32 MiB/s unless told otherwise. */
 #define UNLIMITED_BANDWIDTH (G_GUINT64_CONSTANT(1) << 40)
+/* How long a cancelled migration may take to say it stopped. */
+#define CANCEL_WAIT_SECONDS 10
 
 static qemu_driver_state *
 state_of(ferry_conn *conn)
 {
     return conn->driver_data;
+}
+
+static qemu_driver_state *
+job_state(ferry_mig_job *job)
+{
+    return ferry_mig_engine_get_backend_self(job->engine);
 }
 
 /* ------------------------------------------------------------------ */
@@ -69,17 +77,51 @@ parse_port(const char *uri, const char *text, guint *ret, GError **error)
     return TRUE;
 }
 
+/* [v6]:port, host:port or host, from @hp (owned by the caller). */
+static gboolean
+parse_host_port(const char *uri, const char *hp, mig_uri *ret, GError **error)
+{
+    const char *colon;
+
+    if (hp[0] == '[') {
+        const char *end = strchr(hp, ']');
+
+        if (!end || (end[1] && end[1] != ':')) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                        "migration URI '%s': malformed IPv6 address", uri);
+            return FALSE;
+        }
+        ret->host = g_strndup(hp + 1, end - hp - 1);
+        colon = end[1] == ':' ? end + 1 : NULL;
+    } else {
+        colon = strrchr(hp, ':');
+        ret->host = colon ? g_strndup(hp, colon - hp) : g_strdup(hp);
+    }
+    if (!*ret->host || strspn(ret->host, "abcdefghijklmnopqrstuvwxyz"
+                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") !=
+                           strlen(ret->host)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                    "migration URI '%s': '%s' is not a host name or address", uri, ret->host);
+        mig_uri_clear(ret);
+        return FALSE;
+    }
+    if (colon && !parse_port(uri, colon + 1, &ret->port, error)) {
+        mig_uri_clear(ret);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static gboolean
 parse_mig_uri(const char *uri, mig_uri *ret, GError **error)
 {
-    const char *rest = uri;
-    const char *colon;
+    g_autofree char *hp = NULL;
 
     memset(ret, 0, sizeof(*ret));
     if (!uri)
         return TRUE;
     if (strstr(uri, "://")) {
-        const char *slash;
+        const char *rest, *slash;
 
         if (!g_str_has_prefix(uri, "tcp://")) {
             g_autofree char *scheme = g_strndup(uri, strstr(uri, "://") - uri);
@@ -96,43 +138,11 @@ parse_mig_uri(const char *uri, mig_uri *ret, GError **error)
                         "migration URI '%s': a path is not allowed", uri);
             return FALSE;
         }
-        rest = slash ? g_strndup(rest, slash - rest) : g_strdup(rest);
+        hp = slash ? g_strndup(rest, slash - rest) : g_strdup(rest);
     } else {
-        rest = g_strdup(uri);
+        hp = g_strdup(uri);
     }
-    /* rest is ours from here: [v6]:port, host:port or host. */
-    {
-        g_autofree char *hp = (char *)rest;
-
-        if (hp[0] == '[') {
-            char *end = strchr(hp, ']');
-
-            if (!end || (end[1] && end[1] != ':')) {
-                g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
-                            "migration URI '%s': malformed IPv6 address", uri);
-                return FALSE;
-            }
-            ret->host = g_strndup(hp + 1, end - hp - 1);
-            colon = end[1] == ':' ? end + 1 : NULL;
-        } else {
-            colon = strrchr(hp, ':');
-            ret->host = colon ? g_strndup(hp, colon - hp) : g_strdup(hp);
-        }
-        if (!*ret->host || strspn(ret->host, "abcdefghijklmnopqrstuvwxyz"
-                                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") !=
-                               strlen(ret->host)) {
-            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
-                        "migration URI '%s': '%s' is not a host name or address", uri,
-                        ret->host);
-            mig_uri_clear(ret);
-            return FALSE;
-        }
-        if (colon && !parse_port(uri, colon + 1, &ret->port, error)) {
-            mig_uri_clear(ret);
-            return FALSE;
-        }
-    }
-    return TRUE;
+    return parse_host_port(uri, hp, ret, error);
 }
 
 static char *
@@ -159,7 +169,6 @@ port_bindable(const char *address, guint port)
     return sock && g_socket_bind(sock, sa, TRUE, NULL);
 }
 
-/* Takes a free port from the configured range (or @wanted if given). */
 guint
 qemu_migration_acquire_port(qemu_driver_state *state, const char *address, guint wanted,
                             GError **error)
@@ -195,89 +204,7 @@ qemu_migration_release_port(qemu_driver_state *state, guint port)
 }
 
 /* ------------------------------------------------------------------ */
-/* Common helpers */
-
-static void
-set_phase(ferry_domain_obj *obj, const char *phase)
-{
-    qemu_domain_priv *priv;
-
-    g_mutex_lock(&obj->lock);
-    priv = qemu_domain_priv_get(obj);
-    g_strlcpy(priv->mig_phase, phase, sizeof(priv->mig_phase));
-    priv->mig_phase_since = g_get_monotonic_time();
-    g_mutex_unlock(&obj->lock);
-}
-
-/* While a phase runs, the abandon watchdog keeps off (see below). */
-typedef struct {
-    ferry_domain_obj *obj;
-} phase_guard;
-
-static void
-phase_guard_clear(phase_guard *g)
-{
-    if (!g->obj)
-        return;
-    g_mutex_lock(&g->obj->lock);
-    qemu_domain_priv_get(g->obj)->mig_busy = FALSE;
-    g_mutex_unlock(&g->obj->lock);
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(phase_guard, phase_guard_clear)
-
-/* Looks up the domain whose migration job (of @job type) serves @cookie's
- * migration, or explains why not. */
-static ferry_domain_obj *
-find_migrating(qemu_driver_state *state, const char *name, const char *uuid,
-               ferry_job_type job, const ferry_migration_cookie *cookie, const char *phase,
-               GError **error)
-{
-    g_autoptr(ferry_domain_obj) obj = uuid ? ferry_domain_obj_list_find_by_uuid(state->domains, uuid)
-                                           : ferry_domain_obj_list_find_by_name(state->domains, name);
-    g_autoptr(GMutexLocker) locker = NULL;
-    qemu_domain_priv *priv;
-
-    if (!obj) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_DOMAIN,
-                    "%s: no domain '%s' on host '%s'", phase, name, state->config.hostname);
-        return NULL;
-    }
-    locker = g_mutex_locker_new(&obj->lock);
-    priv = qemu_domain_priv_get(obj);
-    if (obj->job != job || !priv->mig_id || (cookie && strcmp(priv->mig_id, cookie->id) != 0)) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
-                    "%s: domain '%s' has no migration %s in progress on host '%s'", phase,
-                    obj->name, cookie ? cookie->id : "", state->config.hostname);
-        return NULL;
-    }
-    if (priv->mig_busy) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
-                    "%s: domain '%s': migration %s is busy in another phase", phase,
-                    obj->name, priv->mig_id);
-        return NULL;
-    }
-    priv->mig_busy = TRUE;
-    g_clear_pointer(&locker, g_mutex_locker_free);
-    return g_steal_pointer(&obj);
-}
-
-/* Ends a migration job, remembering how it ended for get_job_info. */
-static void
-end_migration_job(qemu_driver_state *state, ferry_domain_obj *obj, gboolean ok)
-{
-    qemu_domain_priv *priv;
-
-    g_mutex_lock(&obj->lock);
-    priv = qemu_domain_priv_get(obj);
-    priv->last_job.type = ok ? FERRY_JOB_INFO_COMPLETED : FERRY_JOB_INFO_FAILED;
-    priv->last_job.elapsed_ms = (g_get_monotonic_time() - priv->mig_started_us) / 1000;
-    priv->mig_phase[0] = '\0';
-    priv->mig_conn = NULL;
-    g_clear_pointer(&priv->mig_id, g_free);
-    g_mutex_unlock(&obj->lock);
-    qemu_process_end_job(state, obj);
-}
+/* QMP helpers */
 
 static void
 add_capability(json_object *caps, const char *name, gboolean on)
@@ -289,10 +216,10 @@ add_capability(json_object *caps, const char *name, gboolean on)
     json_object_array_add(caps, cap);
 }
 
-/* Turns on the MIGRATION events the phases wait on.  With storage to copy:
+/* Turns on the MIGRATION events the engine follows.  With storage to copy:
  * the source stops before the switch-over so the mirrors can be completed
- * there (pause-before-switchover), and the destination leaves its disks
- * to the NBD server until it is resumed (late-block-activate). */
+ * there (pause-before-switchover), and the destination leaves its disks to
+ * the NBD server until it is resumed (late-block-activate). */
 static gboolean
 enable_migration_events(ferry_domain_obj *obj, gboolean storage, gboolean incoming,
                         GError **error)
@@ -319,248 +246,461 @@ json_get_int(json_object *obj, const char *key)
     return obj && json_object_object_get_ex(obj, key, &v) ? json_object_get_int64(v) : 0;
 }
 
+/* migrate-set-parameters with one integer parameter. */
+static gboolean
+set_parameter(ferry_domain_obj *obj, const char *name, guint64 value, GError **error)
+{
+    g_autoptr(json_object) args = json_object_new_object();
+    g_autoptr(json_object) ret = NULL;
+
+    json_object_object_add(args, name, json_object_new_int64((gint64)value));
+    ret = qemu_process_command(obj, "migrate-set-parameters", args, error);
+    return ret != NULL;
+}
+
+static gboolean
+set_limits(ferry_mig_job *job, GError **error)
+{
+    const ferry_migrate_params *p = &job->params->p;
+    guint64 bandwidth, downtime;
+
+    g_mutex_lock(&job->lock);
+    bandwidth = p->bandwidth_mib ? p->bandwidth_mib << 20 : UNLIMITED_BANDWIDTH;
+    downtime = p->max_downtime_ms;
+    g_mutex_unlock(&job->lock);
+    return set_parameter(job->obj, "max-bandwidth", bandwidth, error) &&
+           (!downtime || set_parameter(job->obj, "downtime-limit", downtime, error));
+}
+
 /* ------------------------------------------------------------------ */
-/* Abandoned migrations
- *
- * A client that drives the phases may vanish between two of them.  Where
- * that leaves nothing in doubt -- the source after Begin (still running),
- * the destination after Prepare when no data came or the transfer died --
- * the migration is given up after abandon_seconds without a phase, so the
- * domain is not held by a job forever.  After Perform completed, only the
- * peers know the outcome: that case is left alone (see the README).
- */
+/* QEMU's events -> the engine's (monitor thread) */
 
 typedef struct {
-    ferry_domain_obj *obj;
-    char *id;
-    const char *why;          /* static text for the log */
-} watchdog_data;
+    ferry_mig_job *job;
+    ferry_qmp *qmp;             /* NULL when QEMU is gone: no reason to ask for */
+} failure_query;
 
-/* Set while this thread runs a peer-to-peer sequence: the phases it calls
- * belong to no client connection. */
-static __thread gboolean p2p_runner;
+/* The reason of a failed migration, asked without waiting, then handed to
+ * the engine. */
+static void
+on_failure_reason(GObject *source, GAsyncResult *res, gpointer data)
+{
+    failure_query *fq = data;
+    g_autoptr(json_object) info = fq->qmp ? ferry_qmp_command_finish(fq->qmp, res, NULL)
+                                          : NULL;
+    json_object *desc = NULL;
+    const char *why = info && json_object_object_get_ex(info, "error-desc", &desc)
+                          ? json_object_get_string(desc) : "QEMU gave no reason";
+
+    ferry_mig_job_notify(fq->job, fq->job->role == FERRY_MIG_ROLE_SOURCE
+                                      ? FERRY_MIG_EV_TRANSFER_FAILED
+                                      : FERRY_MIG_EV_INCOMING_FAILED, 0, why);
+    ferry_mig_job_unref(fq->job);
+    if (fq->qmp)
+        ferry_qmp_unref(fq->qmp);
+    g_free(fq);
+}
 
 static void
-watchdog_data_free(watchdog_data *w)
+report_failure(ferry_domain_obj *obj, qemu_domain_priv *priv, ferry_mig_job *job)
 {
-    ferry_domain_obj_unref(w->obj);
-    g_free(w->id);
-    g_free(w);
+    failure_query *fq = g_new0(failure_query, 1);
+
+    fq->job = ferry_mig_job_ref(job);
+    if (!priv->qmp || priv->exited) {
+        on_failure_reason(NULL, NULL, fq);
+        return;
+    }
+    fq->qmp = ferry_qmp_ref(priv->qmp);
+    ferry_qmp_command_async(priv->qmp, "query-migrate", NULL, -1, NULL, on_failure_reason, fq);
 }
 
-static void discard_incoming(qemu_driver_state *state, ferry_domain_obj *obj, gboolean offline);
-
-/* Runs off the monitor thread: stopping a QEMU waits for its exit watch,
- * which lives on that thread. */
-static gpointer
-abandon_thread(gpointer data)
+/* A MIGRATION status event; lock of @obj held. */
+static void
+on_status(ferry_domain_obj *obj, qemu_domain_priv *priv, ferry_mig_job *job, const char *st,
+          gint64 timestamp_us)
 {
-    watchdog_data *w = data;
-    qemu_driver_state *state = qemu_driver_get_state();
-    gboolean incoming;
-
-    gboolean active;
-
-    g_mutex_lock(&w->obj->lock);
-    incoming = w->obj->job == FERRY_JOB_MIGRATION_IN;
-    active = ferry_domain_obj_is_active(w->obj);
-    g_mutex_unlock(&w->obj->lock);
-    g_message("domain '%s': migration %s abandoned: %s", w->obj->name, w->id, w->why);
-    /* An offline Prepare left only a definition, no QEMU: drop it too. */
-    if (incoming)
-        discard_incoming(state, w->obj, !active);
-    end_migration_job(state, w->obj, FALSE);
-    g_mutex_lock(&w->obj->lock);
-    qemu_domain_priv_get(w->obj)->mig_busy = FALSE;
-    g_mutex_unlock(&w->obj->lock);
-    watchdog_data_free(w);
-    return NULL;
+    g_free(priv->mig_status);
+    priv->mig_status = g_strdup(st);
+    if (strcmp(st, "active") == 0 && !priv->mig_active_ts)
+        priv->mig_active_ts = timestamp_us;
+    else if (strcmp(st, "completed") == 0)
+        priv->mig_completed_ts = timestamp_us;
+    /* Bounded waits of a step (a cancel) watch the status too. */
+    g_cond_broadcast(&priv->exit_cond);
+    if (!job)
+        return;
+    if (job->role == FERRY_MIG_ROLE_SOURCE) {
+        if (!strcmp(st, "pre-switchover"))
+            ferry_mig_job_notify(job, FERRY_MIG_EV_SWITCHOVER, 0, NULL);
+        else if (!strcmp(st, "completed"))
+            ferry_mig_job_notify(job, FERRY_MIG_EV_SENT, 0, NULL);
+        else if (!strcmp(st, "failed"))
+            report_failure(obj, priv, job);
+        else if (!strcmp(st, "cancelled"))
+            ferry_mig_job_notify(job, FERRY_MIG_EV_TRANSFER_FAILED, 0, "cancelled");
+    } else {
+        if (!strcmp(st, "active"))
+            ferry_mig_job_notify(job, FERRY_MIG_EV_INCOMING_ACTIVE, 0, NULL);
+        else if (!strcmp(st, "completed"))
+            ferry_mig_job_notify(job, FERRY_MIG_EV_INCOMING_DONE, 0, NULL);
+        else if (!strcmp(st, "failed"))
+            report_failure(obj, priv, job);
+    }
 }
 
-/* May the migration of @obj be given up now without leaving anything in
- * doubt?  Sets *@ret_over when it is past the point where that can happen
- * (or over).  Lock held. */
-static gboolean
-abandonable_locked(ferry_domain_obj *obj, qemu_domain_priv *priv, const char *id,
-                   gboolean *ret_over)
+/* A BLOCK_JOB_* event of a mirror; lock held. */
+static void
+on_block_job(qemu_domain_priv *priv, ferry_mig_job *job, const char *event, json_object *data)
 {
-    const char *st = priv->mig_status;
+    json_object *dev = NULL, *err = NULL;
+    const char *id = json_object_object_get_ex(data, "device", &dev)
+                         ? json_object_get_string(dev) : NULL;
+    g_autofree char *why = NULL;
+    char *st;
 
-    *ret_over = FALSE;
-    if (!priv->mig_id || (id && strcmp(priv->mig_id, id) != 0)) {
-        *ret_over = TRUE;
+    if (!id || !g_hash_table_contains(priv->mig_jobs, id))
+        return;
+    if (!strcmp(event, "BLOCK_JOB_READY"))
+        st = g_strdup("ready");
+    else if (!strcmp(event, "BLOCK_JOB_CANCELLED"))
+        st = g_strdup("cancelled");
+    else if (!strcmp(event, "BLOCK_JOB_COMPLETED") &&
+             !json_object_object_get_ex(data, "error", &err))
+        st = g_strdup("completed");
+    else if (!strcmp(event, "BLOCK_JOB_COMPLETED"))
+        st = g_strdup_printf("error: %s", json_object_get_string(err));
+    else if (!strcmp(event, "BLOCK_JOB_ERROR"))
+        /* Not final: the job still exists until it completes or is
+         * cancelled. */
+        st = g_strdup("failing: I/O error on the copy");
+    else
+        return;
+    g_hash_table_replace(priv->mig_jobs, g_strdup(id), st);
+    g_cond_broadcast(&priv->exit_cond);
+    if (!job || priv->mig_disks_ready)
+        return;
+    switch (qemu_storage_mirrors_state(priv, &why)) {
+    case QEMU_MIRRORS_READY:
+        priv->mig_disks_ready = TRUE;
+        ferry_mig_job_notify(job, FERRY_MIG_EV_DISKS_READY, 0, NULL);
+        break;
+    case QEMU_MIRRORS_FAILED:
+        priv->mig_disks_ready = TRUE;   /* reported once */
+        ferry_mig_job_notify(job, FERRY_MIG_EV_TRANSFER_FAILED, 0, why);
+        break;
+    default:
+        break;
+    }
+}
+
+gboolean
+qemu_migration_handle_event(qemu_driver_state *state, ferry_domain_obj *obj,
+                            const char *event, json_object *data, gint64 timestamp_us)
+{
+    g_autoptr(ferry_mig_job) job = NULL;
+    qemu_domain_priv *priv;
+    json_object *v = NULL;
+
+    if (strcmp(event, "MIGRATION") != 0 && strcmp(event, "MIGRATION_PASS") != 0 &&
+        !g_str_has_prefix(event, "BLOCK_JOB_") &&
+        !(strcmp(event, "STOP") == 0 && obj->job == FERRY_JOB_MIGRATION_OUT))
         return FALSE;
+    job = ferry_mig_engine_find_job(state->engine, obj->uuid);
+    g_mutex_lock(&obj->lock);
+    priv = qemu_domain_priv_get(obj);
+    if (!strcmp(event, "MIGRATION")) {
+        if (data && json_object_object_get_ex(data, "status", &v))
+            on_status(obj, priv, job, json_object_get_string(v), timestamp_us);
+    } else if (!strcmp(event, "MIGRATION_PASS")) {
+        if (job && data && json_object_object_get_ex(data, "pass", &v))
+            ferry_mig_job_notify(job, FERRY_MIG_EV_PASS, json_object_get_int64(v), NULL);
+    } else if (g_str_has_prefix(event, "BLOCK_JOB_")) {
+        if (priv->mig_jobs && data)
+            on_block_job(priv, job, event, data);
+    } else if (job) {
+        /* STOP during an outgoing migration: the guest's downtime starts. */
+        ferry_mig_job_notify(job, FERRY_MIG_EV_SOURCE_STOPPED, timestamp_us, NULL);
     }
-    if (obj->job == FERRY_JOB_MIGRATION_OUT) {
-        *ret_over = strcmp(priv->mig_phase, "begin") != 0;
-        return !*ret_over && !priv->mig_busy;
-    }
-    *ret_over = strcmp(priv->mig_phase, "prepare") != 0;
-    return !*ret_over && !priv->mig_busy &&
-           (priv->exited || !st || !strcmp(st, "failed") || !strcmp(st, "cancelled"));
-}
-
-static void
-start_abandon(ferry_domain_obj *obj, const char *id, const char *why)
-{
-    watchdog_data *copy = g_new0(watchdog_data, 1);
-
-    copy->obj = ferry_domain_obj_ref(obj);
-    copy->id = g_strdup(id);
-    copy->why = why;
-    g_thread_unref(g_thread_new("ferry-abandon", abandon_thread, copy));
+    g_mutex_unlock(&obj->lock);
+    return TRUE;
 }
 
 void
-qemu_migration_conn_closed(qemu_driver_state *state, ferry_conn *conn)
+qemu_migration_process_exited(qemu_driver_state *state, ferry_domain_obj *obj, int reason)
 {
-    g_autoptr(GPtrArray) objs = ferry_domain_obj_list_collect(state->domains, 0);
+    g_autoptr(ferry_mig_job) job = ferry_mig_engine_find_job(state->engine, obj->uuid);
 
-    for (guint i = 0; i < objs->len; i++) {
-        ferry_domain_obj *obj = objs->pdata[i];
-        g_autofree char *id = NULL;
-        qemu_domain_priv *priv;
-        gboolean over;
+    if (job)
+        ferry_mig_job_notify(job, FERRY_MIG_EV_EXITED, reason, NULL);
+}
 
-        g_mutex_lock(&obj->lock);
-        priv = obj->priv;
-        if (priv && priv->mig_conn == conn) {
-            priv->mig_conn = NULL;
-            if (abandonable_locked(obj, priv, NULL, &over)) {
-                priv->mig_busy = TRUE;
-                id = g_strdup(priv->mig_id);
-            }
-        }
-        g_mutex_unlock(&obj->lock);
-        if (id)
-            start_abandon(obj, id, "the client driving it disconnected");
+/* ------------------------------------------------------------------ */
+/* The backend: source */
+
+static gboolean
+qemu_list_disks(ferry_mig_job *job, ferry_migration_cookie *cookie, GError **error)
+{
+    return qemu_storage_begin(job_state(job), job->obj, &job->params->p, cookie, error);
+}
+
+/* The host and port of the job's migration URI. */
+static gboolean
+transfer_target(ferry_mig_job *job, mig_uri *uri, GError **error)
+{
+    const char *text = job->params->p.uri;
+
+    if (!parse_mig_uri(text, uri, error))
+        return FALSE;
+    if (!uri->host || !uri->port) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                    "Perform: migration URI '%s' must name a host and a port",
+                    text ? text : "(none)");
+        return FALSE;
     }
+    return TRUE;
+}
+
+/* Resets what QEMU's events recorded of a previous migration. */
+static void
+reset_status(ferry_domain_obj *obj)
+{
+    qemu_domain_priv *priv;
+
+    g_mutex_lock(&obj->lock);
+    priv = qemu_domain_priv_get(obj);
+    g_clear_pointer(&priv->mig_status, g_free);
+    priv->mig_active_ts = priv->mig_completed_ts = 0;
+    g_mutex_unlock(&obj->lock);
 }
 
 static gboolean
-on_watchdog(gpointer data)
+qemu_start_disks(ferry_mig_job *job, const ferry_migration_cookie *prepared, GError **error)
 {
-    watchdog_data *w = data;
-    qemu_driver_state *state = qemu_driver_get_state();
-    qemu_domain_priv *priv;
-    gboolean abandon, done;
+    g_auto(mig_uri) uri = { 0 };
+    g_autoptr(GError) local = NULL;
 
-    if (!state)
-        return G_SOURCE_REMOVE;
-    g_mutex_lock(&w->obj->lock);
-    priv = qemu_domain_priv_get(w->obj);
-    abandon = abandonable_locked(w->obj, priv, w->id, &done) &&
-              g_get_monotonic_time() - priv->mig_phase_since >=
-                  (gint64)state->config.abandon_seconds * G_TIME_SPAN_SECOND;
-    if (abandon)
-        priv->mig_busy = TRUE;
-    g_mutex_unlock(&w->obj->lock);
-    if (abandon)
-        start_abandon(w->obj, w->id, "no phase came within migration_abandon_timeout");
-    return abandon || done ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
+    if (!transfer_target(job, &uri, error))
+        return FALSE;
+    reset_status(job->obj);
+    if (!enable_migration_events(job->obj, TRUE, FALSE, &local) || !set_limits(job, &local)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE, "Perform: domain '%s': %s",
+                    job->dom_name, local->message);
+        return FALSE;
+    }
+    return qemu_storage_start_mirrors(job_state(job), job->obj, &job->params->p, uri.host,
+                                      prepared, error);
+}
+
+static gboolean
+qemu_start_memory(ferry_mig_job *job, GError **error)
+{
+    gboolean storage = (job->params->p.flags & (FERRY_MIGRATE_NON_SHARED_DISK |
+                                                FERRY_MIGRATE_NON_SHARED_INC)) != 0;
+    g_auto(mig_uri) uri = { 0 };
+    g_autoptr(GError) local = NULL;
+    g_autoptr(json_object) args = json_object_new_object();
+    g_autoptr(json_object) ret = NULL;
+    g_autofree char *host = NULL;
+    g_autofree char *qemu_uri = NULL;
+
+    if (!transfer_target(job, &uri, error))
+        return FALSE;
+    if (!storage) {
+        reset_status(job->obj);
+        if (!enable_migration_events(job->obj, FALSE, FALSE, &local) ||
+            !set_limits(job, &local)) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE, "Perform: domain '%s': %s",
+                        job->dom_name, local->message);
+            return FALSE;
+        }
+    }
+    host = host_for_uri(uri.host);
+    qemu_uri = g_strdup_printf("tcp:%s:%u", host, uri.port);
+    json_object_object_add(args, "uri", json_object_new_string(qemu_uri));
+    ret = qemu_process_command(job->obj, "migrate", args, &local);
+    if (!ret) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                    "Perform: domain '%s': QEMU refused to migrate to %s: %s", job->dom_name,
+                    qemu_uri, local->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* At pre-switchover the source is paused before the last RAM pass: finish
+ * the disk copies now, while no guest write can come, then let QEMU
+ * switch over. */
+static gboolean
+qemu_switch_over(ferry_mig_job *job, ferry_migration_cookie *stats, GError **error)
+{
+    g_autoptr(json_object) args = json_object_new_object();
+    g_autoptr(json_object) ret = NULL;
+    g_autoptr(GError) local = NULL;
+    ferry_migration_cookie *disks = ferry_mig_job_get_prepared(job);
+
+    if (!qemu_storage_complete(job_state(job), job->obj, &job->params->p, disks, stats, error))
+        return FALSE;
+    json_object_object_add(args, "state", json_object_new_string("pre-switchover"));
+    ret = qemu_process_command(job->obj, "migrate-continue", args, &local);
+    if (!ret) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                    "Perform: domain '%s': QEMU did not continue at the switch-over: %s",
+                    job->dom_name, local->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+status_is(qemu_domain_priv *priv, const char *st)
+{
+    return priv->mig_status && strcmp(priv->mig_status, st) == 0;
+}
+
+static gboolean
+qemu_cancel_transfer(ferry_mig_job *job)
+{
+    ferry_domain_obj *obj = job->obj;
+    gint64 deadline = g_get_monotonic_time() + CANCEL_WAIT_SECONDS * G_TIME_SPAN_SECOND;
+    g_autoptr(json_object) r = NULL;
+    qemu_domain_priv *priv;
+    gboolean stopped;
+
+    g_mutex_lock(&obj->lock);
+    priv = qemu_domain_priv_get(obj);
+    stopped = !priv->mig_status || status_is(priv, "failed") || status_is(priv, "cancelled");
+    g_mutex_unlock(&obj->lock);
+    if (!stopped)
+        r = qemu_process_command(obj, "migrate_cancel", NULL, NULL);
+    qemu_storage_abort(job_state(job), obj);
+    /* migrate_cancel only asks: wait (bounded) for QEMU to say it stopped,
+     * or that it had completed after all. */
+    g_mutex_lock(&obj->lock);
+    while (!priv->exited && priv->mig_status && !status_is(priv, "failed") &&
+           !status_is(priv, "cancelled") && !status_is(priv, "completed")) {
+        if (!g_cond_wait_until(&priv->exit_cond, &obj->lock, deadline))
+            break;
+    }
+    stopped = !status_is(priv, "completed");
+    g_mutex_unlock(&obj->lock);
+    return stopped;
 }
 
 static void
-arm_watchdog(qemu_driver_state *state, ferry_domain_obj *obj, const char *id)
+qemu_collect_stats(ferry_mig_job *job, ferry_job_info *info, gboolean final)
 {
-    watchdog_data *w = g_new0(watchdog_data, 1);
-    g_autoptr(GSource) source = g_timeout_source_new_seconds(1);
-
-    w->obj = ferry_domain_obj_ref(obj);
-    w->id = g_strdup(id);
-    g_source_set_callback(source, on_watchdog, w, (GDestroyNotify)watchdog_data_free);
-    g_source_attach(source, state->monitor_ctx);
-}
-
-/* ------------------------------------------------------------------ */
-/* Begin (source) */
-
-char *
-qemu_domain_migrate_begin3(ferry_domain *dom, const ferry_migrate_params *params,
-                           char **ret_cookie_out, GError **error)
-{
-    qemu_driver_state *state = state_of(dom->conn);
-    g_autoptr(ferry_domain_obj) obj = NULL;
-    g_autoptr(ferry_migration_cookie) cookie = NULL;
-    g_autoptr(ferry_domain_def) xml_def = NULL;
-    g_auto(mig_uri) uri = { 0 };
-    g_autofree char *xml = NULL;
-    gboolean offline = (params->flags & FERRY_MIGRATE_OFFLINE) != 0;
-    gboolean active, paused;
+    ferry_domain_obj *obj = job->obj;
+    g_autoptr(json_object) q = qemu_process_command(obj, "query-migrate", NULL, NULL);
+    json_object *ram = NULL, *mbps = NULL;
     qemu_domain_priv *priv;
+    guint64 page_size;
 
-    /* The flags and names were checked by the library (src/api/migrate.c). */
-    if (!parse_mig_uri(params->uri, &uri, error))
-        return NULL;
-    obj = ferry_domain_obj_list_lookup(state->domains, dom, state->config.hostname, error);
-    if (!obj || !ferry_domain_obj_begin_job(obj, FERRY_JOB_MIGRATION_OUT, "outgoing migration",
-                                            error))
-        return NULL;
-
+    if (q && json_object_object_get_ex(q, "ram", &ram)) {
+        info->mem_total = (guint64)json_get_int(ram, "total");
+        info->mem_processed = (guint64)json_get_int(ram, "transferred");
+        info->mem_remaining = (guint64)json_get_int(ram, "remaining");
+        /* "mbps" is a float in megabits per second. */
+        if (json_object_object_get_ex(ram, "mbps", &mbps))
+            info->rate_bps = (guint64)(json_object_get_double(mbps) * 1e6 / 8);
+        page_size = (guint64)json_get_int(ram, "page-size");
+        info->dirty_rate_bps = (guint64)json_get_int(ram, "dirty-pages-rate") *
+                               (page_size ? page_size : 4096);
+        if (json_get_int(ram, "dirty-sync-count") > 0)
+            info->passes = (guint64)json_get_int(ram, "dirty-sync-count");
+    }
+    if (q) {
+        info->expected_downtime_ms = json_get_int(q, "expected-downtime");
+        info->setup_ms = json_get_int(q, "setup-time");
+        if (final) {
+            info->total_ms = json_get_int(q, "total-time");
+            info->downtime_ms = json_get_int(q, "downtime");
+        }
+    }
+    /* QEMU 7.2 sometimes reports 0 right after completing (DESIGN.md §9):
+     * take the total from its own event timestamps then. */
     g_mutex_lock(&obj->lock);
-    active = ferry_domain_obj_is_active(obj);
-    paused = active && obj->state == FERRY_DOMAIN_PAUSED;
-    if (!offline && !active)
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
-                    "domain '%s' is not running: only an offline migration can move it",
-                    obj->name);
-    else if (offline && (active || !obj->def))
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
-                    "domain '%s': an offline migration needs a persistent domain that is "
-                    "not running", obj->name);
-    else if (params->dxml)
-        xml_def = qemu_driver_parse_def(params->dxml, error);
-    else
-        xml_def = ferry_domain_def_copy(offline ? obj->def : obj->live);
-    if (xml_def && strcmp(xml_def->uuid, obj->uuid) != 0) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
-                    "domain '%s': the destination XML has uuid %s, not the domain's %s",
-                    obj->name, xml_def->uuid, obj->uuid);
-        g_clear_pointer(&xml_def, ferry_domain_def_free);
-    }
-    if (xml_def) {
-        cookie = ferry_migration_cookie_new(NULL, state->config.host_uuid,
-                                            state->config.hostname);
-        cookie->dom_name = g_strdup(obj->name);
-        cookie->dom_uuid = g_strdup(obj->uuid);
-        cookie->features = g_ptr_array_new_with_free_func(g_free);
-        if (paused)
-            g_ptr_array_add(cookie->features, g_strdup("source-paused"));
-        if ((params->flags & FERRY_MIGRATE_PERSIST_DEST) && obj->def)
-            cookie->persistent = ferry_domain_def_copy(obj->def);
-        priv = qemu_domain_priv_get(obj);
-        g_free(priv->mig_id);
-        priv->mig_id = g_strdup(cookie->id);
-        priv->mig_started_us = priv->mig_phase_since = g_get_monotonic_time();
-        priv->mig_conn = p2p_runner ? NULL : dom->conn;
-        g_strlcpy(priv->mig_phase, "begin", sizeof(priv->mig_phase));
-        memset(&priv->last_job, 0, sizeof(priv->last_job));
-        xml = ferry_domain_def_format(xml_def);
-    }
+    priv = qemu_domain_priv_get(obj);
+    if (final && !info->total_ms && priv->mig_active_ts && priv->mig_completed_ts)
+        info->total_ms = (priv->mig_completed_ts - priv->mig_active_ts) / 1000;
     g_mutex_unlock(&obj->lock);
-    if (!xml) {
-        qemu_process_end_job(state, obj);
-        return NULL;
-    }
+    if (!final)
+        qemu_storage_job_info(obj, info);
+}
 
-    if (qemu_storage_wanted(params) && !qemu_storage_begin(state, obj, params, cookie, error)) {
-        end_migration_job(state, obj, FALSE);
-        return NULL;
+static gboolean
+qemu_set_tunable(ferry_mig_job *job, int tunable, guint64 value, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    gboolean ok;
+
+    if (tunable == FERRY_MIGRATE_TUNABLE_MAX_DOWNTIME)
+        ok = set_parameter(job->obj, "downtime-limit", value, &local);
+    else
+        ok = set_parameter(job->obj, "max-bandwidth", value ? value << 20 : UNLIMITED_BANDWIDTH,
+                           &local) &&
+             qemu_storage_set_speed(job->obj, value, &local);
+    if (!ok)
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
+                    "domain '%s': QEMU did not take the new %s: %s", job->dom_name,
+                    tunable == FERRY_MIGRATE_TUNABLE_MAX_DOWNTIME ? "downtime limit"
+                                                                 : "bandwidth",
+                    local->message);
+    return ok;
+}
+
+static gboolean
+qemu_get_tunable(ferry_mig_job *job, int tunable, guint64 *ret_value, GError **error)
+{
+    g_autoptr(json_object) q = qemu_process_command(job->obj, "query-migrate-parameters", NULL,
+                                                    error);
+    guint64 value;
+
+    if (!q)
+        return FALSE;
+    if (tunable == FERRY_MIGRATE_TUNABLE_MAX_DOWNTIME) {
+        *ret_value = (guint64)json_get_int(q, "downtime-limit");
+        return TRUE;
     }
-    ferry_domain_obj_emit_event(state->bus, obj, FERRY_EVENT_MIGRATION_BEGIN, 0);
-    if (!qemu_hook_run(state->config.hook_path, obj->name, "migrate", "begin", xml, error)) {
-        end_migration_job(state, obj, FALSE);
-        return NULL;
-    }
-    *ret_cookie_out = ferry_migration_cookie_format(cookie);
-    arm_watchdog(state, obj, cookie->id);
-    g_message("domain '%s': migration %s begins (%s)", obj->name, cookie->id,
-              offline ? "offline" : "live");
-    return g_steal_pointer(&xml);
+    value = (guint64)json_get_int(q, "max-bandwidth");
+    *ret_value = value >= UNLIMITED_BANDWIDTH ? 0 : value >> 20;
+    return TRUE;
+}
+
+/* One QMP command without arguments, named in the error. */
+static gboolean
+run_command(ferry_mig_job *job, const char *command, const char *what, GError **error)
+{
+    g_autoptr(json_object) r = NULL;
+    g_autoptr(GError) local = NULL;
+
+    r = qemu_process_command(job->obj, command, NULL, &local);
+    if (!r)
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
+                    "domain '%s': cannot %s its CPUs: %s", job->dom_name, what, local->message);
+    return r != NULL;
+}
+
+static gboolean
+qemu_pause(ferry_mig_job *job, GError **error)
+{
+    return run_command(job, "stop", "stop", error);
+}
+
+static gboolean
+qemu_resume(ferry_mig_job *job, GError **error)
+{
+    return run_command(job, "cont", "restart", error);
+}
+
+static gboolean
+qemu_stop_source(ferry_mig_job *job, GError **error)
+{
+    return qemu_process_destroy(job_state(job), job->obj, FERRY_SHUTOFF_MIGRATED, error);
 }
 
 /* ------------------------------------------------------------------ */
-/* Prepare (destination) */
+/* The backend: destination */
 
 /* Where incoming connections are accepted: the caller's URI when it names
  * an address, else the configured migration address, else everywhere. */
@@ -574,22 +714,17 @@ listen_address(qemu_driver_state *state, const mig_uri *want)
 
 /* Starts QEMU waiting for the incoming stream and has it listen. */
 static gboolean
-prepare_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri *want,
-                 gboolean storage, char **ret_uri_out, GError **error)
+listen_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri *want,
+                gboolean storage, char **ret_uri_out, GError **error)
 {
     const char *listen = listen_address(state, want);
-    g_autofree char *advertise = NULL;
     g_autofree char *listen_host = NULL;
+    g_autofree char *advertise = NULL;
     g_autofree char *qemu_uri = NULL;
     g_autoptr(json_object) args = json_object_new_object();
     g_autoptr(json_object) ret = NULL;
-    qemu_domain_priv *priv;
     guint port;
 
-    advertise = g_strdup(want->host ? want->host
-                                    : state->config.migration_address
-                                          ? state->config.migration_address
-                                          : state->config.hostname);
     port = qemu_migration_acquire_port(state, listen, want->port, error);
     if (!port)
         return FALSE;
@@ -604,656 +739,331 @@ prepare_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri 
     listen_host = host_for_uri(listen);
     qemu_uri = g_strdup_printf("tcp:%s:%u", listen_host, port);
     json_object_object_add(args, "uri", json_object_new_string(qemu_uri));
+    reset_status(obj);
     ret = qemu_process_command(obj, "migrate-incoming", args, error);
     if (!ret)
         return FALSE;
-    g_mutex_lock(&obj->lock);
-    priv = qemu_domain_priv_get(obj);
-    g_clear_pointer(&priv->mig_status, g_free);
-    g_mutex_unlock(&obj->lock);
-    g_free(listen_host);
-    listen_host = host_for_uri(advertise);
-    *ret_uri_out = g_strdup_printf("tcp://%s:%u/", listen_host, port);
+    advertise = host_for_uri(want->host ? want->host
+                             : state->config.migration_address ? state->config.migration_address
+                                                               : state->config.hostname);
+    *ret_uri_out = g_strdup_printf("tcp://%s:%u/", advertise, port);
     return TRUE;
-}
-
-gboolean
-qemu_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *params,
-                           const char *dom_xml, const char *cookie_in, char **ret_cookie_out,
-                           char **ret_uri_out, GError **error)
-{
-    qemu_driver_state *state = state_of(dconn);
-    g_autoptr(ferry_migration_cookie) cookie = NULL;
-    g_autoptr(ferry_migration_cookie) out = NULL;
-    g_autoptr(ferry_domain_def) def = NULL;
-    g_autoptr(ferry_domain_obj) obj = NULL;
-    g_autoptr(GError) local = NULL;
-    g_auto(mig_uri) uri = { 0 };
-    g_autofree char *xml = NULL;
-    gboolean offline = (params->flags & FERRY_MIGRATE_OFFLINE) != 0;
-    gboolean created = FALSE;
-    qemu_domain_priv *priv;
-
-    if (!(cookie = ferry_migration_cookie_parse(cookie_in, "Prepare", error)) ||
-        !parse_mig_uri(params->uri, &uri, error))
-        return FALSE;
-    if (g_ascii_strcasecmp(cookie->host_uuid, state->config.host_uuid) == 0) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
-                    "migration to the same host refused: host '%s' has uuid %s, the same "
-                    "as the source's", state->config.hostname, state->config.host_uuid);
-        return FALSE;
-    }
-    if (!(def = qemu_driver_parse_def(dom_xml, error)))
-        return FALSE;
-    if (params->dname) {
-        g_free(def->name);
-        def->name = g_strdup(params->dname);
-    }
-    xml = ferry_domain_def_format(def);
-    if (!qemu_hook_run(state->config.hook_path, def->name, "migrate", "prepare", xml, error))
-        return FALSE;
-
-    if (offline) {
-        /* The definition moves; nothing runs.  Finish keeps or drops it. */
-        g_autoptr(GMutexLocker) locker = NULL;
-        g_autoptr(ferry_domain_obj) existing =
-            ferry_domain_obj_list_find_by_uuid(state->domains, def->uuid);
-
-        created = existing == NULL;
-        if (!ferry_domain_obj_list_check_clash(state->domains, def, error) ||
-            !qemu_domain_save_def(state, def, error))
-            return FALSE;
-        obj = ferry_domain_obj_list_define(state->domains, g_steal_pointer(&def), NULL, error);
-        if (!obj)
-            return FALSE;
-    } else {
-        obj = ferry_domain_obj_list_add_transient(state->domains, g_steal_pointer(&def), error);
-        if (!obj)
-            return FALSE;
-        created = TRUE;
-    }
-    if (!ferry_domain_obj_begin_job(obj, FERRY_JOB_MIGRATION_IN, "incoming migration", error)) {
-        if (created && !offline)
-            ferry_domain_obj_list_remove(state->domains, obj);
-        return FALSE;
-    }
-    g_mutex_lock(&obj->lock);
-    priv = qemu_domain_priv_get(obj);
-    g_free(priv->mig_id);
-    priv->mig_id = g_strdup(cookie->id);
-    priv->mig_created = created;
-    priv->mig_started_us = priv->mig_phase_since = g_get_monotonic_time();
-    priv->mig_conn = dconn;
-    g_strlcpy(priv->mig_phase, "prepare", sizeof(priv->mig_phase));
-    g_mutex_unlock(&obj->lock);
-
-    out = ferry_migration_cookie_new(cookie->id, state->config.host_uuid, state->config.hostname);
-    if (!offline &&
-        ((qemu_storage_wanted(params) &&
-          !qemu_storage_prepare_images(state, obj, obj->live, cookie, &local)) ||
-         !prepare_incoming(state, obj, &uri, qemu_storage_wanted(params), ret_uri_out,
-                           &local) ||
-         (qemu_storage_wanted(params) &&
-          !qemu_storage_prepare_nbd(state, obj, listen_address(state, &uri), params, cookie,
-                                    out, &local)))) {
-        gboolean running;
-
-        /* Undo: a QEMU that started is stopped (its cleanup frees the port
-         * and drops the transient domain); one that never started only
-         * has its domain object to drop. */
-        g_mutex_lock(&obj->lock);
-        running = obj->live && priv->pid > 0 && !priv->cleaned;
-        g_mutex_unlock(&obj->lock);
-        if (running)
-            qemu_process_destroy(state, obj, FERRY_SHUTOFF_FAILED, NULL);
-        else if (priv->mig_port)
-            qemu_migration_release_port(state, priv->mig_port);
-        priv->mig_port = 0;
-        if (priv->mig_nbd_port)
-            qemu_migration_release_port(state, priv->mig_nbd_port);
-        priv->mig_nbd_port = 0;
-        qemu_storage_discard(state, obj);
-        ferry_domain_obj_list_remove(state->domains, obj);
-        end_migration_job(state, obj, FALSE);
-        g_propagate_prefixed_error(error, g_steal_pointer(&local),
-                                   "Prepare on host '%s': ", state->config.hostname);
-        return FALSE;
-    }
-    out->dom_name = g_strdup(obj->name);
-    out->dom_uuid = g_strdup(obj->uuid);
-    *ret_cookie_out = ferry_migration_cookie_format(out);
-    arm_watchdog(state, obj, cookie->id);
-    g_message("domain '%s': migration %s prepared, incoming on %s", obj->name, cookie->id,
-              offline ? "(offline)" : *ret_uri_out);
-    return TRUE;
-}
-
-/* ------------------------------------------------------------------ */
-/* Perform (source) */
-
-static gboolean
-set_bandwidth(ferry_domain_obj *obj, guint64 mib, GError **error)
-{
-    g_autoptr(json_object) args = json_object_new_object();
-    g_autoptr(json_object) ret = NULL;
-    guint64 bps = mib ? mib * 1024 * 1024 : UNLIMITED_BANDWIDTH;
-
-    json_object_object_add(args, "max-bandwidth", json_object_new_int64((gint64)bps));
-    ret = qemu_process_command(obj, "migrate-set-parameters", args, error);
-    return ret != NULL;
-}
-
-/* Waits, lock held, until QEMU's migration ends or QEMU exits. */
-static const char *
-wait_migration_end(ferry_domain_obj *obj, qemu_domain_priv *priv, gint64 deadline)
-{
-    for (;;) {
-        const char *st = priv->mig_status;
-
-        if (priv->exited)
-            return "exited";
-        if (st && (!strcmp(st, "completed") || !strcmp(st, "failed") ||
-                   !strcmp(st, "cancelled") || !strcmp(st, "pre-switchover")))
-            return st;
-        if (deadline && !g_cond_wait_until(&priv->exit_cond, &obj->lock, deadline))
-            return "timeout";
-        if (!deadline)
-            g_cond_wait(&priv->exit_cond, &obj->lock);
-    }
-}
-
-/* As wait_migration_end(), once the status has moved on from @past. */
-static const char *
-wait_migration_end_after(ferry_domain_obj *obj, qemu_domain_priv *priv, const char *past)
-{
-    const char *end;
-
-    while (!strcmp((end = wait_migration_end(obj, priv, 0)), past))
-        g_cond_wait(&priv->exit_cond, &obj->lock);
-    return end;
-}
-
-/* The reason QEMU gives for a failed migration. */
-static char *
-migration_error(ferry_domain_obj *obj)
-{
-    g_autoptr(json_object) info = qemu_process_command(obj, "query-migrate", NULL, NULL);
-    json_object *desc;
-
-    if (info && json_object_object_get_ex(info, "error-desc", &desc))
-        return g_strdup(json_object_get_string(desc));
-    return g_strdup("QEMU gave no reason");
 }
 
 static void
-fill_stats(ferry_domain_obj *obj, qemu_domain_priv *priv, ferry_migration_cookie *cookie)
+qemu_discard_incoming(ferry_mig_job *job)
 {
-    g_autoptr(json_object) info = qemu_process_command(obj, "query-migrate", NULL, NULL);
-    json_object *ram = NULL;
-
-    cookie->has_stats = TRUE;
-    if (info) {
-        json_object_object_get_ex(info, "ram", &ram);
-        cookie->total_ms = json_get_int(info, "total-time");
-        cookie->downtime_ms = json_get_int(info, "downtime");
-        cookie->setup_ms = json_get_int(info, "setup-time");
-        cookie->data_total = (guint64)json_get_int(ram, "total");
-        cookie->data_transferred = (guint64)json_get_int(ram, "transferred");
-    }
-    /* QEMU 7.2 sometimes reports 0 right after completing (DESIGN.md §9):
-     * take the total from its own event timestamps then. */
-    g_mutex_lock(&obj->lock);
-    if (!cookie->total_ms && priv->mig_active_ts && priv->mig_completed_ts)
-        cookie->total_ms = (priv->mig_completed_ts - priv->mig_active_ts) / 1000;
-    g_mutex_unlock(&obj->lock);
-}
-
-static gboolean
-perform_p2p(ferry_domain *dom, const ferry_migrate_params *params, const char *dconn_uri,
-            char **ret_cookie_out, GError **error)
-{
-    qemu_driver_state *state = state_of(dom->conn);
-    ferry_migrate_params p = *params;
-    ferry_migrate_stats stats = { 0 };
-    g_autoptr(ferry_conn) dconn = NULL;
-    g_autoptr(ferry_domain) ddom = NULL;
-    g_autoptr(ferry_migration_cookie) out = NULL;
-
-    p.flags &= ~FERRY_MIGRATE_PEER2PEER;
-    dconn = ferry_conn_open(dconn_uri, error);
-    if (!dconn) {
-        g_prefix_error(error, "peer-to-peer migration of '%s': ", dom->name);
-        return FALSE;
-    }
-    p2p_runner = TRUE;
-    ddom = ferry_migrate_run_v3(dom, dconn, &p, &stats, error);
-    p2p_runner = FALSE;
-    if (!ddom)
-        return FALSE;
-    out = ferry_migration_cookie_new(NULL, state->config.host_uuid, state->config.hostname);
-    out->has_stats = TRUE;
-    out->total_ms = stats.total_ms;
-    out->downtime_ms = stats.downtime_ms;
-    out->setup_ms = stats.setup_ms;
-    out->data_total = stats.data_total;
-    out->data_transferred = stats.data_transferred;
-    *ret_cookie_out = ferry_migration_cookie_format(out);
-    return TRUE;
-}
-
-gboolean
-qemu_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *params,
-                             const char *dconn_uri, const char *cookie_in,
-                             char **ret_cookie_out, GError **error)
-{
-    qemu_driver_state *state = state_of(dom->conn);
-    g_autoptr(ferry_migration_cookie) cookie = NULL;
-    g_autoptr(ferry_migration_cookie) out = NULL;
-    g_autoptr(ferry_domain_obj) obj = NULL;
-    g_auto(phase_guard) guard = { NULL };  /* after obj: cleared before obj's unref */
-    g_autoptr(json_object) args = NULL;
-    g_autoptr(json_object) ret = NULL;
-    g_autoptr(GError) local = NULL;
-    g_auto(mig_uri) uri = { 0 };
-    g_autofree char *host = NULL;
-    g_autofree char *qemu_uri = NULL;
+    qemu_driver_state *state = job_state(job);
+    ferry_domain_obj *obj = job->obj;
     qemu_domain_priv *priv;
-    const char *end;
-
-    if (params->flags & FERRY_MIGRATE_PEER2PEER) {
-        if (!dconn_uri) {
-            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
-                        "peer-to-peer migration needs the destination's connection URI");
-            return FALSE;
-        }
-        return perform_p2p(dom, params, dconn_uri, ret_cookie_out, error);
-    }
-    if (!(cookie = ferry_migration_cookie_parse(cookie_in, "Perform", error)) ||
-        !(obj = find_migrating(state, dom->name, dom->uuid, FERRY_JOB_MIGRATION_OUT, cookie,
-                               "Perform", error)))
-        return FALSE;
-    guard.obj = obj;
-    set_phase(obj, "perform");
-    out = ferry_migration_cookie_new(cookie->id, state->config.host_uuid, state->config.hostname);
-    if (params->flags & FERRY_MIGRATE_OFFLINE) {
-        *ret_cookie_out = ferry_migration_cookie_format(out);
-        return TRUE;
-    }
-    if (!parse_mig_uri(params->uri, &uri, error))
-        return FALSE;
-    if (!uri.host || !uri.port) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
-                    "Perform: migration URI '%s' must name a host and a port",
-                    params->uri ? params->uri : "(none)");
-        return FALSE;
-    }
-    host = host_for_uri(uri.host);
-    qemu_uri = g_strdup_printf("tcp:%s:%u", host, uri.port);
+    gboolean running;
+    guint port, nbd_port;
 
     g_mutex_lock(&obj->lock);
     priv = qemu_domain_priv_get(obj);
-    g_clear_pointer(&priv->mig_status, g_free);
-    priv->mig_active_ts = priv->mig_stop_ts = priv->mig_completed_ts = 0;
+    running = obj->live && priv->pid > 0 && !priv->cleaned;
     g_mutex_unlock(&obj->lock);
-    if (!enable_migration_events(obj, qemu_storage_wanted(params), FALSE, &local) ||
-        !set_bandwidth(obj, params->bandwidth_mib, &local)) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
-                    "Perform: domain '%s': %s", dom->name, local->message);
-        return FALSE;
-    }
-    if (qemu_storage_wanted(params) &&
-        !qemu_storage_mirror(state, obj, params, uri.host, cookie, error))
-        return FALSE;
-    args = json_object_new_object();
-    json_object_object_add(args, "uri", json_object_new_string(qemu_uri));
-    ret = qemu_process_command(obj, "migrate", args, &local);
-    if (!ret) {
-        qemu_storage_abort(state, obj);
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
-                    "Perform: domain '%s': QEMU refused to migrate to %s: %s", dom->name,
-                    qemu_uri, local->message);
-        return FALSE;
-    }
-
-    g_mutex_lock(&obj->lock);
-    end = wait_migration_end(obj, priv, 0);
-    g_mutex_unlock(&obj->lock);
-    if (!strcmp(end, "pre-switchover")) {
-        /* The source is paused before the last RAM pass: finish the disk
-         * copies now, while no guest write can come, then let QEMU switch. */
-        g_autoptr(json_object) cargs = json_object_new_object();
-        g_autoptr(json_object) cret = NULL;
-
-        if (!qemu_storage_complete(state, obj, params, cookie, out, &local)) {
-            g_autoptr(json_object) r = qemu_process_command(obj, "migrate_cancel", NULL, NULL);
-
-            g_propagate_error(error, g_steal_pointer(&local));
-            return FALSE;
-        }
-        json_object_object_add(cargs, "state", json_object_new_string("pre-switchover"));
-        cret = qemu_process_command(obj, "migrate-continue", cargs, &local);
-        g_mutex_lock(&obj->lock);
-        end = cret ? wait_migration_end_after(obj, priv, "pre-switchover") : "failed";
-        g_mutex_unlock(&obj->lock);
-    }
-    g_mutex_lock(&obj->lock);
-    if (!strcmp(end, "completed"))
-        ferry_domain_obj_set_state(obj, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_MIGRATION);
-    g_mutex_unlock(&obj->lock);
-
-    if (strcmp(end, "completed") != 0) {
-        g_autofree char *why = strcmp(end, "exited") ? migration_error(obj)
-                                                     : g_strdup("the source QEMU exited");
-
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
-                    "Perform: migration of domain '%s' to %s %s: %s", dom->name, params->uri,
-                    end, why);
-        qemu_storage_abort(state, obj);
-        return FALSE;
-    }
-    fill_stats(obj, priv, out);
-    *ret_cookie_out = ferry_migration_cookie_format(out);
-    g_message("domain '%s': migration %s sent (%" G_GINT64_FORMAT " ms, downtime %"
-              G_GINT64_FORMAT " ms)", dom->name, cookie->id, out->total_ms, out->downtime_ms);
-    return TRUE;
-}
-
-/* ------------------------------------------------------------------ */
-/* Finish (destination) */
-
-/* Gives up an incoming domain: QEMU stopped, the domain gone if Prepare made it. */
-static void
-discard_incoming(qemu_driver_state *state, ferry_domain_obj *obj, gboolean offline)
-{
-    qemu_domain_priv *priv;
-    gboolean created, active;
-
-    g_mutex_lock(&obj->lock);
-    priv = qemu_domain_priv_get(obj);
-    created = priv->mig_created;
-    active = ferry_domain_obj_is_active(obj);
-    g_mutex_unlock(&obj->lock);
-    if (active) {
+    if (running) {
         qemu_storage_stop_nbd(state, obj);
         qemu_process_destroy(state, obj, FERRY_SHUTOFF_FAILED, NULL);
     }
+    /* A QEMU that never started left its ports to us; its cleanup frees
+     * them otherwise. */
+    g_mutex_lock(&obj->lock);
+    port = priv->mig_port;
+    nbd_port = priv->mig_nbd_port;
+    priv->mig_port = priv->mig_nbd_port = 0;
+    g_mutex_unlock(&obj->lock);
+    if (port)
+        qemu_migration_release_port(state, port);
+    if (nbd_port)
+        qemu_migration_release_port(state, nbd_port);
     qemu_storage_discard(state, obj);
-    if (offline && created) {
-        qemu_domain_delete_def(state, obj->name, NULL);
-        ferry_domain_obj_list_remove(state->domains, obj);
-    }
 }
 
-ferry_domain *
-qemu_conn_migrate_finish3(ferry_conn *dconn, const ferry_migrate_params *params,
-                          const char *dname, const char *cookie_in, char **ret_cookie_out,
-                          gboolean cancelled, GError **error)
+static gboolean
+qemu_start_incoming(ferry_mig_job *job, const ferry_migration_cookie *cookie_in,
+                    ferry_migration_cookie *cookie_out, char **ret_uri, GError **error)
 {
-    qemu_driver_state *state = state_of(dconn);
-    g_autoptr(ferry_migration_cookie) cookie = NULL;
-    g_autoptr(ferry_migration_cookie) out = NULL;
-    g_autoptr(ferry_domain_obj) obj = NULL;
-    g_auto(phase_guard) guard = { NULL };  /* after obj: cleared before obj's unref */
-    g_autoptr(GError) local = NULL;
-    gboolean offline = (params->flags & FERRY_MIGRATE_OFFLINE) != 0;
-    gboolean stay_paused = (params->flags & FERRY_MIGRATE_PAUSED) != 0;
+    qemu_driver_state *state = job_state(job);
+    ferry_domain_obj *obj = job->obj;
+    gboolean storage = (job->params->p.flags & (FERRY_MIGRATE_NON_SHARED_DISK |
+                                                FERRY_MIGRATE_NON_SHARED_INC)) != 0;
+    g_auto(mig_uri) uri = { 0 };
+    g_autofree char *uri_out = NULL;
     qemu_domain_priv *priv;
-    const char *end;
 
-    if (!(cookie = ferry_migration_cookie_parse(cookie_in, "Finish", error)) ||
-        !(obj = find_migrating(state, dname, NULL, FERRY_JOB_MIGRATION_IN, cookie, "Finish",
-                               error)))
-        return NULL;
-    guard.obj = obj;
-    set_phase(obj, "finish");
-    if (cancelled) {
-        discard_incoming(state, obj, offline);
-        end_migration_job(state, obj, FALSE);
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
-                    "Finish: migration of domain '%s' was cancelled; host '%s' dropped it",
-                    dname, state->config.hostname);
-        return NULL;
+    if (!parse_mig_uri(job->params->p.uri, &uri, error))
+        return FALSE;
+    if ((storage && !qemu_storage_prepare_images(state, obj, obj->live, cookie_in, error)) ||
+        !listen_incoming(state, obj, &uri, storage, &uri_out, error) ||
+        (storage && !qemu_storage_prepare_nbd(state, obj, listen_address(state, &uri),
+                                              &job->params->p, cookie_in, cookie_out,
+                                              error))) {
+        qemu_discard_incoming(job);
+        return FALSE;
     }
-    if (offline) {
-        end_migration_job(state, obj, TRUE);
-        return ferry_domain_new_handle(dconn, obj->name, obj->uuid);
-    }
-    if (g_strcmp0(state->config.inject_failure, "finish") == 0) {
-        /* Tests: the data has arrived, yet the destination cannot take the
-         * domain -- the case Confirm exists for. */
-        discard_incoming(state, obj, FALSE);
-        end_migration_job(state, obj, FALSE);
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
-                    "Finish: injected failure on host '%s' (debug_inject_failure = finish)",
-                    state->config.hostname);
-        return NULL;
-    }
-
+    /* The images it created go in the job's record, for a restart. */
     g_mutex_lock(&obj->lock);
     priv = qemu_domain_priv_get(obj);
-    end = wait_migration_end(obj, priv, g_get_monotonic_time() +
-                                            FINISH_WAIT_SECONDS * G_TIME_SPAN_SECOND);
+    if (priv->mig_images) {
+        g_mutex_lock(&job->lock);
+        g_clear_pointer(&job->created_images, g_ptr_array_unref);
+        job->created_images = g_ptr_array_new_with_free_func(g_free);
+        for (guint i = 0; i < priv->mig_images->len; i++)
+            g_ptr_array_add(job->created_images, g_strdup(priv->mig_images->pdata[i]));
+        g_mutex_unlock(&job->lock);
+    }
     g_mutex_unlock(&obj->lock);
-    if (strcmp(end, "completed") != 0) {
-        discard_incoming(state, obj, FALSE);
-        end_migration_job(state, obj, FALSE);
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
-                    "Finish: incoming migration of domain '%s' on host '%s' %s", dname,
-                    state->config.hostname,
-                    !strcmp(end, "exited") ? "failed: the destination QEMU exited" : end);
-        return NULL;
-    }
-    if (priv->mig_port) {
-        qemu_migration_release_port(state, priv->mig_port);
-        priv->mig_port = 0;
-    }
+    *ret_uri = g_steal_pointer(&uri_out);
+    return TRUE;
+}
+
+static gboolean
+qemu_activate(ferry_mig_job *job, gboolean run, GError **error)
+{
+    qemu_driver_state *state = job_state(job);
+    ferry_domain_obj *obj = job->obj;
+    qemu_domain_priv *priv;
+    guint port;
+
     /* Every disk write has arrived (Perform completed the mirrors while the
      * source was paused): no more NBD clients, and the images stay. */
     qemu_storage_stop_nbd(state, obj);
     g_mutex_lock(&obj->lock);
+    priv = qemu_domain_priv_get(obj);
+    port = priv->mig_port;
+    priv->mig_port = 0;
     g_clear_pointer(&priv->mig_images, g_ptr_array_unref);
     g_mutex_unlock(&obj->lock);
-    if (cookie->features && g_ptr_array_find_with_equal_func(cookie->features, "source-paused",
-                                                             g_str_equal, NULL))
-        stay_paused = TRUE;
-    if (!stay_paused) {
-        g_autoptr(json_object) ret = qemu_process_command(obj, "cont", NULL, &local);
-
-        if (!ret) {
-            discard_incoming(state, obj, FALSE);
-            end_migration_job(state, obj, FALSE);
-            g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
-                        "Finish: domain '%s' arrived but cannot run: %s", dname,
-                        local->message);
-            return NULL;
-        }
-    }
-    g_mutex_lock(&obj->lock);
-    if (stay_paused)
-        ferry_domain_obj_set_state(obj, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_USER);
-    else
-        ferry_domain_obj_set_state(obj, FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED);
-    if (params->flags & FERRY_MIGRATE_PERSIST_DEST) {
-        ferry_domain_def *pdef = cookie->persistent ? g_steal_pointer(&cookie->persistent)
-                                                    : ferry_domain_def_copy(obj->live);
-
-        g_free(pdef->name);
-        pdef->name = g_strdup(obj->name);
-        if (!qemu_domain_save_def(state, pdef, &local))
-            g_warning("domain '%s': arrived but not persisted: %s", obj->name, local->message);
-        ferry_domain_def_free(obj->def);
-        obj->def = pdef;
-    }
-    if (!qemu_domain_save_status(state, obj, &local))
-        g_warning("domain '%s': %s", obj->name, local->message);
-    g_mutex_unlock(&obj->lock);
-
-    out = ferry_migration_cookie_new(cookie->id, state->config.host_uuid, state->config.hostname);
-    out->has_result = TRUE;
-    out->result_ok = TRUE;
-    *ret_cookie_out = ferry_migration_cookie_format(out);
-    qemu_domain_emit_lifecycle(state, obj, stay_paused ? FERRY_LIFECYCLE_SUSPENDED
-                                                       : FERRY_LIFECYCLE_STARTED);
-    end_migration_job(state, obj, TRUE);
-    g_message("domain '%s': migration %s arrived, %s", obj->name, cookie->id,
-              stay_paused ? "paused" : "running");
-    return ferry_domain_new_handle(dconn, obj->name, obj->uuid);
+    if (port)
+        qemu_migration_release_port(state, port);
+    return !run || run_command(job, "cont", "start", error);
 }
 
 /* ------------------------------------------------------------------ */
-/* Confirm (source) */
+/* The backend: the rest */
 
-gboolean
-qemu_domain_migrate_confirm3(ferry_domain *dom, const ferry_migrate_params *params,
-                             const char *cookie_in, gboolean cancelled, GError **error)
+static ferry_domain_def *
+qemu_parse_def(gpointer self, const char *xml, const char *what, GError **error)
 {
-    qemu_driver_state *state = state_of(dom->conn);
-    g_autoptr(ferry_migration_cookie) cookie = NULL;
-    g_autoptr(ferry_domain_obj) obj = NULL;
-    g_auto(phase_guard) guard = { NULL };  /* after obj: cleared before obj's unref */
-    g_autoptr(GError) local = NULL;
-    gboolean offline = (params->flags & FERRY_MIGRATE_OFFLINE) != 0;
-    gboolean ok = TRUE;
-
-    /* A cancelled migration may have no Finish cookie: find it by job. */
-    if (cookie_in && *cookie_in &&
-        !(cookie = ferry_migration_cookie_parse(cookie_in, "Confirm", error)))
-        return FALSE;
-    if (!(obj = find_migrating(state, dom->name, dom->uuid, FERRY_JOB_MIGRATION_OUT, cookie,
-                               "Confirm", error)))
-        return FALSE;
-    guard.obj = obj;
-    set_phase(obj, "confirm");
-
-    if (!cancelled) {
-        if (!offline)
-            ok = qemu_process_destroy(state, obj, FERRY_SHUTOFF_MIGRATED, error);
-        if (ok && (params->flags & FERRY_MIGRATE_UNDEFINE_SOURCE)) {
-            gboolean had_def;
-
-            g_mutex_lock(&obj->lock);
-            had_def = obj->def != NULL;
-            g_mutex_unlock(&obj->lock);
-            if (had_def && qemu_domain_delete_def(state, obj->name, &local)) {
-                g_mutex_lock(&obj->lock);
-                g_clear_pointer(&obj->def, ferry_domain_def_free);
-                g_mutex_unlock(&obj->lock);
-                ferry_domain_obj_list_remove(state->domains, obj);
-                qemu_domain_emit_lifecycle(state, obj, FERRY_LIFECYCLE_UNDEFINED);
-            } else if (local) {
-                g_warning("domain '%s': %s", obj->name, local->message);
-            }
-        }
-        end_migration_job(state, obj, ok);
-        return ok;
-    }
-
-    /* Cancelled: the source must run again as it did before. */
-    if (!offline) {
-        g_autoptr(json_object) info = qemu_process_command(obj, "query-migrate", NULL, NULL);
-        json_object *st = NULL;
-        gboolean was_paused;
-        int state_now;
-
-        if (info && json_object_object_get_ex(info, "status", &st) &&
-            !strcmp(json_object_get_string(st), "active")) {
-            g_autoptr(json_object) r = qemu_process_command(obj, "migrate_cancel", NULL, NULL);
-        }
-        gboolean active;
-
-        g_mutex_lock(&obj->lock);
-        state_now = obj->state;
-        active = ferry_domain_obj_is_active(obj);
-        was_paused = obj->state == FERRY_DOMAIN_PAUSED && obj->reason != FERRY_PAUSED_MIGRATION;
-        g_mutex_unlock(&obj->lock);
-        if (active && !was_paused) {
-            g_autoptr(json_object) r = qemu_process_command(obj, "cont", NULL, &local);
-
-            if (!r) {
-                ok = FALSE;
-                g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
-                            "Confirm: cannot resume domain '%s' after the failed migration: "
-                            "%s", dom->name, local->message);
-            } else {
-                g_mutex_lock(&obj->lock);
-                ferry_domain_obj_set_state(obj, FERRY_DOMAIN_RUNNING,
-                                           FERRY_RUNNING_MIGRATION_CANCELED);
-                qemu_domain_save_status(state, obj, NULL);
-                g_mutex_unlock(&obj->lock);
-                if (state_now != FERRY_DOMAIN_RUNNING)
-                    qemu_domain_emit_lifecycle(state, obj, FERRY_LIFECYCLE_RESUMED);
-            }
-        }
-    }
-    g_message("domain '%s': migration cancelled, the source keeps the domain", dom->name);
-    end_migration_job(state, obj, FALSE);
-    return ok;
+    return qemu_driver_parse_def(xml, error);
 }
 
-/* ------------------------------------------------------------------ */
-/* Job info */
-
-gboolean
-qemu_domain_get_job_info(ferry_domain *dom, ferry_job_info *ret_info, GError **error)
+static gboolean
+qemu_save_def(gpointer self, const ferry_domain_def *def, GError **error)
 {
-    qemu_driver_state *state = state_of(dom->conn);
+    return qemu_domain_save_def(self, def, error);
+}
+
+static gboolean
+qemu_delete_def(gpointer self, const char *name, GError **error)
+{
+    return qemu_domain_delete_def(self, name, error);
+}
+
+static void
+qemu_save_state(gpointer self, ferry_domain_obj *obj)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!qemu_domain_save_status(self, obj, &error))
+        g_warning("domain '%s': %s", obj->name, error->message);
+}
+
+static void
+qemu_end_domain_job(gpointer self, ferry_domain_obj *obj)
+{
+    qemu_process_end_job(self, obj);
+}
+
+const ferry_mig_backend qemu_mig_backend = {
+    .parse_def = qemu_parse_def,
+    .save_def = qemu_save_def,
+    .delete_def = qemu_delete_def,
+    .save_state = qemu_save_state,
+    .end_domain_job = qemu_end_domain_job,
+    .list_disks = qemu_list_disks,
+    .start_disks = qemu_start_disks,
+    .start_memory = qemu_start_memory,
+    .switch_over = qemu_switch_over,
+    .cancel_transfer = qemu_cancel_transfer,
+    .collect_stats = qemu_collect_stats,
+    .set_tunable = qemu_set_tunable,
+    .get_tunable = qemu_get_tunable,
+    .pause = qemu_pause,
+    .resume = qemu_resume,
+    .stop_source = qemu_stop_source,
+    .start_incoming = qemu_start_incoming,
+    .activate = qemu_activate,
+    .discard_incoming = qemu_discard_incoming,
+};
+
+/* ------------------------------------------------------------------ */
+/* A restart: migrations the previous ferryd left */
+
+/* A destination whose daemon died between Prepare and Finish: nobody will
+ * finish it here (its client's calls are gone), so its half-arrived domain
+ * goes, with the images Prepare created.  A source is left as it is: its
+ * record says what it was doing. */
+static void
+recover_record(qemu_driver_state *state, const ferry_mig_record *record)
+{
     g_autoptr(ferry_domain_obj) obj =
-        ferry_domain_obj_list_lookup(state->domains, dom, state->config.hostname, error);
-    gboolean query = FALSE;
-    qemu_domain_priv *priv;
+        ferry_domain_obj_list_find_by_uuid(state->domains, record->dom_uuid);
+    g_autoptr(GError) error = NULL;
+    gboolean incoming = FALSE;
 
-    if (!obj)
-        return FALSE;
-    memset(ret_info, 0, sizeof(*ret_info));
-    g_mutex_lock(&obj->lock);
-    priv = qemu_domain_priv_get(obj);
-    if (priv->mig_id && (obj->job == FERRY_JOB_MIGRATION_OUT || obj->job == FERRY_JOB_MIGRATION_IN)) {
-        ret_info->type = FERRY_JOB_INFO_ACTIVE;
-        g_strlcpy(ret_info->phase, priv->mig_phase, sizeof(ret_info->phase));
-        ret_info->elapsed_ms = (g_get_monotonic_time() - priv->mig_started_us) / 1000;
-        query = obj->job == FERRY_JOB_MIGRATION_OUT && !strcmp(priv->mig_phase, "perform");
-    } else {
-        *ret_info = priv->last_job;
+    if (ferry_mig_state_is_final(record->state))
+        return;
+    if (record->role == FERRY_MIG_ROLE_SOURCE) {
+        g_warning("domain '%s': the previous ferryd left outgoing migration %s in (%s, %s); "
+                  "it is not resumed automatically yet", record->dom_name, record->id,
+                  ferry_mig_phase_to_string(record->phase),
+                  ferry_mig_state_to_string(record->state));
+        return;
     }
-    g_mutex_unlock(&obj->lock);
-
-    if (query) {
-        /* QMP answers even while the migration runs: no job is needed. */
-        g_autoptr(json_object) info = qemu_process_command(obj, "query-migrate", NULL, NULL);
-        json_object *ram = NULL;
-
-        qemu_storage_job_info(obj, ret_info);
-        if (info && json_object_object_get_ex(info, "ram", &ram)) {
-            ret_info->mem_total = (guint64)json_get_int(ram, "total");
-            ret_info->mem_processed = (guint64)json_get_int(ram, "transferred");
-            ret_info->mem_remaining = (guint64)json_get_int(ram, "remaining");
-            /* "mbps" is a float in megabits per second. */
-            {
-                json_object *mbps;
-
-                if (json_object_object_get_ex(ram, "mbps", &mbps))
-                    ret_info->rate_bps = (guint64)(json_object_get_double(mbps) * 1e6 / 8);
-            }
-        }
+    if (record->state == FERRY_MIG_STATE_COMMITTED) {
+        g_message("domain '%s': the previous ferryd had decided to run it (migration %s)",
+                  record->dom_name, record->id);
+        return;
     }
-    return TRUE;
+    if (obj) {
+        g_mutex_lock(&obj->lock);
+        incoming = obj->live && obj->state == FERRY_DOMAIN_PAUSED &&
+                   obj->reason == FERRY_PAUSED_MIGRATION;
+        g_mutex_unlock(&obj->lock);
+    }
+    g_message("domain '%s': giving up the incoming migration %s: the previous ferryd left it "
+              "unfinished", record->dom_name, record->id);
+    if (incoming && ferry_domain_obj_begin_job(obj, FERRY_JOB_MODIFY, "migration recovery",
+                                               &error)) {
+        qemu_process_destroy(state, obj, FERRY_SHUTOFF_FAILED, NULL);
+        qemu_process_end_job(state, obj);
+    }
+    for (guint i = 0; record->created_images && record->created_images[i]; i++) {
+        if (g_unlink(record->created_images[i]) == 0)
+            g_message("domain '%s': deleted '%s' (created for a failed migration)",
+                      record->dom_name, record->created_images[i]);
+    }
 }
 
 void
-qemu_migration_abort_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const char *why)
+qemu_migration_recover(qemu_driver_state *state)
 {
-    gboolean incoming;
+    g_autoptr(GDir) dir = g_dir_open(state->record_dir, 0, NULL);
+    const char *file;
 
-    g_mutex_lock(&obj->lock);
-    incoming = obj->job == FERRY_JOB_MIGRATION_IN && obj->priv &&
-               ((qemu_domain_priv *)obj->priv)->mig_id;
-    g_mutex_unlock(&obj->lock);
-    if (!incoming)
-        return;
-    /* Between Prepare and Finish nothing holds the job but this migration;
-     * nobody will finish it, so it takes its half-arrived domain with it
-     * rather than leave a paused QEMU, a port and images behind. */
-    g_message("domain '%s': giving up the incoming migration: %s", obj->name, why);
-    discard_incoming(state, obj, FALSE);
-    end_migration_job(state, obj, FALSE);
+    while (dir && (file = g_dir_read_name(dir))) {
+        g_autofree char *path = NULL;
+        g_autoptr(ferry_mig_record) record = NULL;
+        g_autoptr(GError) error = NULL;
+
+        if (!g_str_has_suffix(file, ".json"))
+            continue;
+        path = g_build_filename(state->record_dir, file, NULL);
+        record = ferry_mig_record_read(path, &error);
+        if (!record) {
+            g_warning("skipping migration record: %s", error->message);
+            continue;
+        }
+        recover_record(state, record);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* The driver table's entries */
+
+void
+qemu_domain_migrate_begin3(ferry_domain *dom, const ferry_migrate_params *params,
+                           GCancellable *cancellable, GAsyncReadyCallback callback,
+                           gpointer user_data)
+{
+    ferry_mig_engine_begin3(state_of(dom->conn)->engine, dom, params, cancellable, callback,
+                            user_data);
+}
+
+void
+qemu_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *params,
+                           const char *dom_xml, const char *cookie_in,
+                           GCancellable *cancellable, GAsyncReadyCallback callback,
+                           gpointer user_data)
+{
+    ferry_mig_engine_prepare(state_of(dconn)->engine, dconn, 3, params, dom_xml, cookie_in,
+                             cancellable, callback, user_data);
+}
+
+void
+qemu_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *params,
+                             const char *dconn_uri, const char *cookie_in,
+                             GCancellable *cancellable, GAsyncReadyCallback callback,
+                             gpointer user_data)
+{
+    ferry_mig_engine_perform(state_of(dom->conn)->engine, dom, 3, params, dconn_uri, cookie_in,
+                             cancellable, callback, user_data);
+}
+
+void
+qemu_conn_migrate_finish3(ferry_conn *dconn, const ferry_migrate_params *params,
+                          const char *dname, const char *cookie_in, gboolean cancelled,
+                          GCancellable *cancellable, GAsyncReadyCallback callback,
+                          gpointer user_data)
+{
+    ferry_mig_engine_finish(state_of(dconn)->engine, dconn, 3, params, dname, cookie_in,
+                            cancelled, cancellable, callback, user_data);
+}
+
+void
+qemu_domain_migrate_confirm3(ferry_domain *dom, const ferry_migrate_params *params,
+                             const char *cookie_in, int outcome, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data)
+{
+    ferry_mig_engine_confirm3(state_of(dom->conn)->engine, dom, params, cookie_in, outcome,
+                              cancellable, callback, user_data);
+}
+
+gboolean
+qemu_domain_get_job_stats(ferry_domain *dom, guint flags, ferry_job_info *ret_info,
+                          GError **error)
+{
+    return ferry_mig_engine_get_job_stats(state_of(dom->conn)->engine, dom, flags, ret_info,
+                                          error);
+}
+
+void
+qemu_domain_abort_job(ferry_domain *dom, guint flags, GCancellable *cancellable,
+                      GAsyncReadyCallback callback, gpointer user_data)
+{
+    ferry_mig_engine_abort(state_of(dom->conn)->engine, dom, cancellable, callback, user_data);
+}
+
+gboolean
+qemu_domain_migrate_set_tunable(ferry_domain *dom, int tunable, guint64 value, GError **error)
+{
+    return ferry_mig_engine_set_tunable(state_of(dom->conn)->engine, dom, tunable, value,
+                                        error);
+}
+
+gboolean
+qemu_domain_migrate_get_tunable(ferry_domain *dom, int tunable, guint64 *ret_value,
+                                GError **error)
+{
+    return ferry_mig_engine_get_tunable(state_of(dom->conn)->engine, dom, tunable, ret_value,
+                                        error);
+}
+
+void
+qemu_conn_migrate_query(ferry_conn *dconn, const char *id, GCancellable *cancellable,
+                        GAsyncReadyCallback callback, gpointer user_data)
+{
+    ferry_mig_engine_query(state_of(dconn)->engine, id, cancellable, callback, user_data);
+}
+
+void
+qemu_conn_migrate_cancel(ferry_conn *dconn, const char *id, const char *reason,
+                         GCancellable *cancellable, GAsyncReadyCallback callback,
+                         gpointer user_data)
+{
+    ferry_mig_engine_cancel(state_of(dconn)->engine, id, reason, cancellable, callback,
+                            user_data);
 }

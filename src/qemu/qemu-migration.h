@@ -1,30 +1,93 @@
 /*
- * qemu-migration.h: the QEMU driver's migration phases (DESIGN.md section 3).
+ * qemu-migration.h: the QEMU driver's migration (DESIGN.md section 3): its
+ * entries of the driver table, which hand each phase to the host's
+ * migration engine, and the engine's backend for QEMU.
  *
- * "Where does Prepare happen on the destination?" -- qemu_conn_migrate_prepare3()
- * in qemu-migration.c.  These functions are entries of ferry_qemu_driver.
+ * "Where does Prepare happen on the destination?" -- in the engine,
+ * dest_prepare()/step_prepare() of src/migration/migration-dest.c; what it
+ * asks of QEMU is qemu_start_incoming() in qemu-migration.c.
  */
 #pragma once
 
+#include "migration/migration-backend.h"
 #include "qemu/qemu-domain.h"
 
 G_BEGIN_DECLS
 
-char *qemu_domain_migrate_begin3(ferry_domain *dom, const ferry_migrate_params *params,
-                                 char **ret_cookie_out, GError **error);
-gboolean qemu_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *params,
-                                    const char *dom_xml, const char *cookie_in,
-                                    char **ret_cookie_out, char **ret_uri_out, GError **error);
-gboolean qemu_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *params,
-                                      const char *dconn_uri, const char *cookie_in,
-                                      char **ret_cookie_out, GError **error);
-ferry_domain *qemu_conn_migrate_finish3(ferry_conn *dconn, const ferry_migrate_params *params,
-                                        const char *dname, const char *cookie_in,
-                                        char **ret_cookie_out, gboolean cancelled,
-                                        GError **error);
-gboolean qemu_domain_migrate_confirm3(ferry_domain *dom, const ferry_migrate_params *params,
-                                      const char *cookie_in, gboolean cancelled, GError **error);
-gboolean qemu_domain_get_job_info(ferry_domain *dom, ferry_job_info *ret_info, GError **error);
+/* The engine's backend for QEMU (qemu-migration.c). */
+extern const ferry_mig_backend qemu_mig_backend;
+
+void qemu_domain_migrate_begin3(ferry_domain *dom, const ferry_migrate_params *params,
+                                GCancellable *cancellable, GAsyncReadyCallback callback,
+                                gpointer user_data);
+void qemu_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *params,
+                                const char *dom_xml, const char *cookie_in,
+                                GCancellable *cancellable, GAsyncReadyCallback callback,
+                                gpointer user_data);
+void qemu_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *params,
+                                  const char *dconn_uri, const char *cookie_in,
+                                  GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data);
+void qemu_conn_migrate_finish3(ferry_conn *dconn, const ferry_migrate_params *params,
+                               const char *dname, const char *cookie_in, gboolean cancelled,
+                               GCancellable *cancellable, GAsyncReadyCallback callback,
+                               gpointer user_data);
+void qemu_domain_migrate_confirm3(ferry_domain *dom, const ferry_migrate_params *params,
+                                  const char *cookie_in, int outcome,
+                                  GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data);
+gboolean qemu_domain_get_job_stats(ferry_domain *dom, guint flags, ferry_job_info *ret_info,
+                                   GError **error);
+void qemu_domain_abort_job(ferry_domain *dom, guint flags, GCancellable *cancellable,
+                           GAsyncReadyCallback callback, gpointer user_data);
+gboolean qemu_domain_migrate_set_tunable(ferry_domain *dom, int tunable, guint64 value,
+                                         GError **error);
+gboolean qemu_domain_migrate_get_tunable(ferry_domain *dom, int tunable, guint64 *ret_value,
+                                         GError **error);
+void qemu_conn_migrate_query(ferry_conn *dconn, const char *id, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data);
+void qemu_conn_migrate_cancel(ferry_conn *dconn, const char *id, const char *reason,
+                              GCancellable *cancellable, GAsyncReadyCallback callback,
+                              gpointer user_data);
+
+/**
+ * qemu_migration_handle_event:
+ * @state: the driver state
+ * @obj: the domain whose QEMU sent it
+ * @event: a QMP event name
+ * @data: (nullable): its data
+ * @timestamp_us: its timestamp
+ *
+ * For the monitor thread: takes QEMU's migration events (MIGRATION,
+ * MIGRATION_PASS, BLOCK_JOB_*, and STOP during an outgoing migration) to
+ * the domain's migration job.  Never waits.
+ *
+ * Returns: TRUE if the event was a migration event.
+ */
+gboolean qemu_migration_handle_event(qemu_driver_state *state, ferry_domain_obj *obj,
+                                     const char *event, json_object *data,
+                                     gint64 timestamp_us);
+
+/**
+ * qemu_migration_process_exited:
+ * @state: the driver state
+ * @obj: a domain whose QEMU exited while a migration held it
+ * @reason: the ferry_shutoff_reason it will be recorded with
+ *
+ * Tells the migration job at once (monitor thread).
+ */
+void qemu_migration_process_exited(qemu_driver_state *state, ferry_domain_obj *obj,
+                                   int reason);
+
+/**
+ * qemu_migration_recover:
+ * @state: the driver state, its domains loaded and re-attached
+ *
+ * Reads the job records a previous ferryd left: an incoming migration it
+ * left between Prepare and Finish is given up (its QEMU stopped, the
+ * images it created deleted); the others are reported.
+ */
+void qemu_migration_recover(qemu_driver_state *state);
 
 /**
  * qemu_migration_acquire_port:
@@ -37,29 +100,6 @@ gboolean qemu_domain_get_job_info(ferry_domain *dom, ferry_job_info *ret_info, G
  */
 guint qemu_migration_acquire_port(qemu_driver_state *state, const char *address,
                                   guint wanted, GError **error);
-
-/**
- * qemu_migration_abort_incoming:
- * @state: the driver state
- * @obj: a domain
- * @why: for the log
- *
- * If @obj is the destination of a migration between Prepare and Finish,
- * stops its QEMU and deletes what Prepare created (daemon shutdown, or a
- * restart finding one its predecessor left).
- */
-void qemu_migration_abort_incoming(qemu_driver_state *state, ferry_domain_obj *obj,
-                                   const char *why);
-
-/**
- * qemu_migration_conn_closed:
- * @state: the driver state
- * @conn: a connection being closed
- *
- * Gives up, at once, the migrations @conn was driving where nothing is in
- * doubt (as the abandon watchdog would after its timeout).
- */
-void qemu_migration_conn_closed(qemu_driver_state *state, ferry_conn *conn);
 
 /**
  * qemu_migration_release_port:

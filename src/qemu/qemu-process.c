@@ -186,10 +186,16 @@ on_process_exit(gint fd, GIOCondition cond, gpointer data)
     qemu_domain_priv *priv;
     gboolean claim = FALSE;
 
+    int reason;
+    gboolean migrating;
+
     g_mutex_lock(&obj->lock);
     priv = qemu_domain_priv_get(obj);
     priv->exited = TRUE;
     g_cond_broadcast(&priv->exit_cond);
+    reason = priv->expect_exit ? priv->stop_reason
+             : priv->guest_shutdown ? FERRY_SHUTOFF_SHUTDOWN : FERRY_SHUTOFF_CRASHED;
+    migrating = obj->job == FERRY_JOB_MIGRATION_OUT || obj->job == FERRY_JOB_MIGRATION_IN;
     /* Take the job only if nobody holds it: this thread must never wait. */
     if (obj->job == FERRY_JOB_NONE && !obj->removed) {
         obj->job = FERRY_JOB_MODIFY;
@@ -202,6 +208,10 @@ on_process_exit(gint fd, GIOCondition cond, gpointer data)
         process_cleanup(state, obj);
         ferry_domain_obj_end_job(obj);
     }
+    /* A migration holds the domain: its engine learns it now (it ends the
+     * job and the cleanup follows), not when the migration would. */
+    if (migrating && state)
+        qemu_migration_process_exited(state, obj, reason);
     return G_SOURCE_REMOVE;
 }
 
@@ -248,55 +258,12 @@ on_qmp_event(ferry_qmp *qmp, const char *event, json_object *data,
 
     if (!state)
         return;
+    /* Migration events are the migration backend's (qemu-migration.c). */
+    if (qemu_migration_handle_event(state, obj, event, data, timestamp_us))
+        return;
     g_mutex_lock(&obj->lock);
     priv = qemu_domain_priv_get(obj);
-    if (strcmp(event, "MIGRATION") == 0) {
-        json_object *status = NULL;
-
-        /* The migration job waits on these; they matter with a job held. */
-        if (data && json_object_object_get_ex(data, "status", &status)) {
-            const char *st = json_object_get_string(status);
-
-            g_free(priv->mig_status);
-            priv->mig_status = g_strdup(st);
-            if (strcmp(st, "active") == 0 && !priv->mig_active_ts)
-                priv->mig_active_ts = timestamp_us;
-            else if (strcmp(st, "completed") == 0)
-                priv->mig_completed_ts = timestamp_us;
-            g_cond_broadcast(&priv->exit_cond);
-        }
-    } else if (g_str_has_prefix(event, "BLOCK_JOB_") && priv->mig_jobs && data) {
-        /* Storage migration waits on these (qemu-storage.c). */
-        json_object *dev = NULL, *err = NULL;
-        const char *id = json_object_object_get_ex(data, "device", &dev)
-                             ? json_object_get_string(dev) : NULL;
-
-        if (id && g_hash_table_contains(priv->mig_jobs, id)) {
-            char *st;
-
-            if (!strcmp(event, "BLOCK_JOB_READY"))
-                st = g_strdup("ready");
-            else if (!strcmp(event, "BLOCK_JOB_CANCELLED"))
-                st = g_strdup("cancelled");
-            else if (!strcmp(event, "BLOCK_JOB_COMPLETED") &&
-                     !json_object_object_get_ex(data, "error", &err))
-                st = g_strdup("completed");
-            else if (!strcmp(event, "BLOCK_JOB_COMPLETED"))
-                st = g_strdup_printf("error: %s", json_object_get_string(err));
-            else if (!strcmp(event, "BLOCK_JOB_ERROR"))
-                /* Not final: the job still exists until it completes or is
-                 * cancelled. */
-                st = g_strdup("failing: I/O error on the copy");
-            else
-                st = NULL;
-            if (st) {
-                g_hash_table_replace(priv->mig_jobs, g_strdup(id), st);
-                g_cond_broadcast(&priv->exit_cond);
-            }
-        }
-    } else if (strcmp(event, "STOP") == 0 && obj->job == FERRY_JOB_MIGRATION_OUT) {
-        priv->mig_stop_ts = timestamp_us;
-    } else if (strcmp(event, "SHUTDOWN") == 0) {
+    if (strcmp(event, "SHUTDOWN") == 0) {
         json_object *guest = NULL;
 
         if (data && json_object_object_get_ex(data, "guest", &guest) &&

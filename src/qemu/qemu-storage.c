@@ -26,6 +26,7 @@
 #include "util/json-util.h"
 
 #define ABORT_WAIT_SECONDS 10
+#define COMPLETE_WAIT_SECONDS 30
 
 gboolean
 qemu_storage_wanted(const ferry_migrate_params *params)
@@ -446,12 +447,11 @@ wait_jobs(ferry_domain_obj *obj, qemu_domain_priv *priv, const char *want, gint6
 }
 
 gboolean
-qemu_storage_mirror(qemu_driver_state *state, ferry_domain_obj *obj,
-                    const ferry_migrate_params *params, const char *host,
-                    const ferry_migration_cookie *cookie_in, GError **error)
+qemu_storage_start_mirrors(qemu_driver_state *state, ferry_domain_obj *obj,
+                           const ferry_migrate_params *params, const char *host,
+                           const ferry_migration_cookie *cookie_in, GError **error)
 {
     g_autofree char *port = NULL;
-    g_autofree char *why = NULL;
     qemu_domain_priv *priv;
 
     if (!cookie_in->has_nbd || !cookie_in->nbd_port || cookie_in->disks->len == 0) {
@@ -466,6 +466,7 @@ qemu_storage_mirror(qemu_driver_state *state, ferry_domain_obj *obj,
     priv->mig_jobs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_clear_pointer(&priv->mig_disks, g_ptr_array_unref);
     priv->mig_disks = g_ptr_array_new_with_free_func(g_free);
+    priv->mig_disks_ready = FALSE;
     g_mutex_unlock(&obj->lock);
 
     for (guint i = 0; i < cookie_in->disks->len; i++) {
@@ -507,21 +508,37 @@ qemu_storage_mirror(qemu_driver_state *state, ferry_domain_obj *obj,
             goto fail;
         }
     }
-
-    /* Every mirror in sync before the memory starts to move. */
-    g_mutex_lock(&obj->lock);
-    why = wait_jobs(obj, priv, "ready", 0);
-    g_mutex_unlock(&obj->lock);
-    if (why) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_STORAGE,
-                    "Perform: domain '%s': %s", obj->name, why);
-        goto fail;
-    }
+    /* Every mirror must be in sync before the memory starts to move: the
+     * BLOCK_JOB_READY events say so (qemu_storage_mirrors_state()). */
     return TRUE;
 
 fail:
     qemu_storage_abort(state, obj);
     return FALSE;
+}
+
+int
+qemu_storage_mirrors_state(qemu_domain_priv *priv, char **ret_why)
+{
+    GHashTableIter it;
+    gpointer key, value;
+    gboolean all = TRUE;
+
+    if (!priv->mig_jobs || !priv->mig_disks)
+        return QEMU_MIRRORS_NONE;
+    g_hash_table_iter_init(&it, priv->mig_jobs);
+    while (g_hash_table_iter_next(&it, &key, &value)) {
+        if (g_str_has_prefix(value, "error") || g_str_has_prefix(value, "failing") ||
+            !strcmp(value, "cancelled") || !strcmp(value, "completed")) {
+            if (ret_why)
+                *ret_why = g_strdup_printf("disk copy '%s' %s", (char *)key, (char *)value);
+            return QEMU_MIRRORS_FAILED;
+        }
+        if (strcmp(value, "ready") != 0)
+            all = FALSE;
+    }
+    return all && g_hash_table_size(priv->mig_jobs) == priv->mig_disks->len
+               ? QEMU_MIRRORS_READY : QEMU_MIRRORS_COPYING;
 }
 
 /* Data bytes of the source images the copy had to send: zero and
@@ -599,8 +616,12 @@ qemu_storage_complete(qemu_driver_state *state, ferry_domain_obj *obj,
             return FALSE;
         }
     }
+    /* The source is paused: completing mirrors that are in sync takes
+     * moments.  Bounded all the same: a stalled QEMU must not hold the
+     * step thread forever. */
     g_mutex_lock(&obj->lock);
-    why = wait_jobs(obj, priv, "completed", 0);
+    why = wait_jobs(obj, priv, "completed",
+                    g_get_monotonic_time() + COMPLETE_WAIT_SECONDS * G_TIME_SPAN_SECOND);
     g_mutex_unlock(&obj->lock);
     if (why) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_STORAGE, "Perform: domain '%s': %s",
@@ -668,18 +689,48 @@ qemu_storage_abort(qemu_driver_state *state, ferry_domain_obj *obj)
     forget_mirrors(obj, priv, disks);
 }
 
+gboolean
+qemu_storage_set_speed(ferry_domain_obj *obj, guint64 bandwidth_mib, GError **error)
+{
+    g_autoptr(GPtrArray) disks = NULL;
+
+    g_mutex_lock(&obj->lock);
+    if (obj->priv && ((qemu_domain_priv *)obj->priv)->mig_disks)
+        disks = g_ptr_array_ref(((qemu_domain_priv *)obj->priv)->mig_disks);
+    g_mutex_unlock(&obj->lock);
+    for (guint i = 0; disks && i < disks->len; i++) {
+        g_autoptr(json_object) args = json_object_new_object();
+        g_autoptr(json_object) r = NULL;
+        g_autofree char *id = g_strdup_printf("mig-%s", (char *)disks->pdata[i]);
+
+        json_object_object_add(args, "device", json_object_new_string(id));
+        json_object_object_add(args, "speed", json_object_new_int64((gint64)bandwidth_mib << 20));
+        if (!(r = qemu_process_command(obj, "block-job-set-speed", args, error)))
+            return FALSE;
+    }
+    return TRUE;
+}
+
 void
 qemu_storage_job_info(ferry_domain_obj *obj, ferry_job_info *info)
 {
     g_autoptr(json_object) jobs = qemu_process_command(obj, "query-block-jobs", NULL, NULL);
+    guint64 total = 0, done = 0;
+    guint mirrors = 0;
 
     for (size_t i = 0; jobs && i < json_object_array_length(jobs); i++) {
         json_object *j = json_object_array_get_idx(jobs, i);
 
         if (!g_str_has_prefix(json_str(j, "device") ? json_str(j, "device") : "", "mig-"))
             continue;
-        info->disk_total += (guint64)json_int(j, "len");
-        info->disk_processed += (guint64)json_int(j, "offset");
+        total += (guint64)json_int(j, "len");
+        done += (guint64)json_int(j, "offset");
+        mirrors++;
     }
-    info->disk_remaining = info->disk_total - MIN(info->disk_total, info->disk_processed);
+    /* @info holds the last figures: replace them, never add to them. */
+    if (!mirrors)
+        return;
+    info->disk_total = total;
+    info->disk_processed = done;
+    info->disk_remaining = total - MIN(total, done);
 }

@@ -51,14 +51,32 @@ gboolean qemu_storage_prepare_nbd(qemu_driver_state *state, ferry_domain_obj *ob
                                   ferry_migration_cookie *cookie_out, GError **error);
 
 /**
- * qemu_storage_mirror:
- * Source, Perform: mirrors every disk of @cookie_in (Prepare's) to the
- * destination's exports on @host and waits, on QMP events, until every
- * mirror is ready (in sync).  On failure the mirrors are cancelled.
+ * qemu_storage_start_mirrors:
+ * Source, Perform: starts mirroring every disk of @cookie_in (Prepare's)
+ * to the destination's exports on @host, and returns.  QMP events tell
+ * when every mirror is ready (qemu_storage_mirrors_state()).  On failure
+ * the mirrors started are cancelled.
  */
-gboolean qemu_storage_mirror(qemu_driver_state *state, ferry_domain_obj *obj,
-                             const ferry_migrate_params *params, const char *host,
-                             const ferry_migration_cookie *cookie_in, GError **error);
+gboolean qemu_storage_start_mirrors(qemu_driver_state *state, ferry_domain_obj *obj,
+                                    const ferry_migrate_params *params, const char *host,
+                                    const ferry_migration_cookie *cookie_in, GError **error);
+
+/** What qemu_storage_mirrors_state() says of the mirrors. */
+enum {
+    QEMU_MIRRORS_NONE,      /* no mirror was started */
+    QEMU_MIRRORS_COPYING,   /* some are not in sync yet */
+    QEMU_MIRRORS_READY,     /* all in sync */
+    QEMU_MIRRORS_FAILED,    /* one failed (*ret_why says which and how) */
+};
+
+/**
+ * qemu_storage_mirrors_state:
+ * @priv: a source domain's runtime data (its domain's lock held)
+ * @ret_why: (out) (optional): for FAILED, which disk and what happened
+ *
+ * Returns: one of QEMU_MIRRORS_*.
+ */
+int qemu_storage_mirrors_state(qemu_domain_priv *priv, char **ret_why);
 
 /**
  * qemu_storage_complete:
@@ -89,6 +107,12 @@ void qemu_storage_stop_nbd(qemu_driver_state *state, ferry_domain_obj *obj);
  * Prepare created.
  */
 void qemu_storage_discard(qemu_driver_state *state, ferry_domain_obj *obj);
+
+/**
+ * qemu_storage_set_speed:
+ * Source: changes the speed limit of the running mirrors (0: none).
+ */
+gboolean qemu_storage_set_speed(ferry_domain_obj *obj, guint64 bandwidth_mib, GError **error);
 
 /**
  * qemu_storage_job_info:

@@ -17,9 +17,10 @@
 
 #include <string.h>
 
-#include "api/event-bus.h"
+#include "driver/event-bus.h"
 #include "remote/remote-driver.h"
 #include "rpc/rpc-client.h"
+#include "rpc/rpc-message.h"
 #include "util/uri.h"
 
 /* How long closing waits for the daemon to acknowledge CONNECT_CLOSE. */
@@ -115,6 +116,7 @@ remote_on_event(ferry_rpc_client *rpc, guint32 procedure, GBytes *body, gpointer
     g_autoptr(ProtobufCMessage) msg = NULL;
     const Ferry__LifecycleEvent *wire;
     ferry_event event = { 0 };
+    ferry_job_info job;
 
     if (procedure != FERRY__PROCEDURE__EVENT_LIFECYCLE) {
         g_debug("%s: ignoring event %s (%u), unknown to this client",
@@ -135,6 +137,10 @@ remote_on_event(ferry_rpc_client *rpc, guint32 procedure, GBytes *body, gpointer
     event.state = wire->state;
     event.reason = wire->reason;
     event.timestamp_us = wire->timestamp_us;
+    if (wire->job) {
+        ferry_rpc_job_info_from_wire(wire->job, &job);
+        event.job = &job;
+    }
     ferry_event_bus_emit(priv->bus, &event, wire->domain->name, wire->domain->uuid);
 }
 
@@ -472,6 +478,11 @@ remote_domain_get_xml(ferry_domain *dom, guint flags, GError **error)
 
 /* ------------------------------------------------------------------------ */
 /* Migration (since 0.2)                                                     */
+/*                                                                           */
+/* Every phase is an asynchronous call: the reply comes on the RPC client's  */
+/* I/O thread and completes the phase's GTask in its caller's context.  No   */
+/* thread waits for a phase that lasts minutes, which is what lets a daemon  */
+/* drive a peer-to-peer migration without holding one.                       */
 /* ------------------------------------------------------------------------ */
 
 static Ferry__MigrateParams *
@@ -490,223 +501,393 @@ params_to_wire(const ferry_migrate_params *params, Ferry__MigrateParams *wire)
         params->migrate_disks ? g_strv_length((char **)params->migrate_disks) : 0;
     wire->has_disks_port = params->disks_port != 0;
     wire->disks_port = params->disks_port;
+    wire->has_timeout_s = params->timeout_s != 0;
+    wire->timeout_s = params->timeout_s;
+    wire->has_timeout_action = params->timeout_action != 0;
+    wire->timeout_action = params->timeout_action;
+    wire->has_max_downtime_ms = params->max_downtime_ms != 0;
+    wire->max_downtime_ms = params->max_downtime_ms;
     return wire;
 }
 
-/* Copies the outputs of a Prepare reply. */
-static gboolean
-prepare_outputs(const char *cookie, const char *uri, char **ret_cookie_out,
-                char **ret_uri_out)
+/* Turns a phase's Ret message into its result. */
+typedef void (*reply_to_result)(ferry_conn *conn, const ProtobufCMessage *ret,
+                                ferry_phase_result *result);
+
+typedef struct {
+    ferry_conn *conn;           /* a reference: the reply needs its RPC client */
+    reply_to_result convert;
+    GTask *task;
+} phase_call;
+
+static void
+on_phase_reply(GObject *source, GAsyncResult *res, gpointer data)
 {
-    *ret_cookie_out = g_strdup(cookie);
-    *ret_uri_out = g_strdup(uri);
-    return TRUE;
+    phase_call *pc = data;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+    GError *error = NULL;
+    ferry_phase_result *result;
+
+    ret = ferry_rpc_client_call_message_finish(priv_of(pc->conn)->rpc, res, &error);
+    if (!ret) {
+        g_task_return_error(pc->task, error);
+        g_object_unref(pc->task);
+    } else {
+        result = g_new0(ferry_phase_result, 1);
+        if (pc->convert)
+            pc->convert(pc->conn, ret, result);
+        ferry_phase_task_return(pc->task, result);
+    }
+    ferry_conn_unref(pc->conn);
+    g_free(pc);
 }
 
-static char *
+/* Calls @procedure with @args (packed at once: they may go after this). */
+static void
+call_phase(ferry_conn *conn, guint32 procedure, const ProtobufCMessage *args,
+           reply_to_result convert, GCancellable *cancellable, GAsyncReadyCallback callback,
+           gpointer user_data)
+{
+    phase_call *pc = g_new0(phase_call, 1);
+
+    pc->conn = ferry_conn_ref(conn);
+    pc->convert = convert;
+    pc->task = g_task_new(NULL, cancellable, callback, user_data);
+    ferry_rpc_client_call_message_async(priv_of(conn)->rpc, procedure, args, 0, cancellable,
+                                        on_phase_reply, pc);
+}
+
+static void
+begin3_reply(ferry_conn *conn, const ProtobufCMessage *ret, ferry_phase_result *r)
+{
+    const Ferry__DomainMigrateBegin3Ret *m = (const Ferry__DomainMigrateBegin3Ret *)ret;
+
+    r->xml = g_strdup(m->xml);
+    r->cookie = g_strdup(m->cookie);
+}
+
+static void
 remote_domain_migrate_begin3(ferry_domain *dom, const ferry_migrate_params *params,
-                             char **ret_cookie_out, GError **error)
+                             GCancellable *cancellable, GAsyncReadyCallback callback,
+                             gpointer user_data)
 {
     Ferry__DomainMigrateBegin3Args args = FERRY__DOMAIN_MIGRATE_BEGIN3_ARGS__INIT;
     Ferry__Domain wire;
     Ferry__MigrateParams wparams;
-    g_autoptr(ProtobufCMessage) ret = NULL;
-    const Ferry__DomainMigrateBegin3Ret *r;
 
     args.dom = domain_to_wire(dom, &wire);
     args.params = params_to_wire(params, &wparams);
-    ret = call(dom->conn, FERRY__PROCEDURE__DOMAIN_MIGRATE_BEGIN3, &args.base, error);
-    if (!ret)
-        return NULL;
-    r = (const Ferry__DomainMigrateBegin3Ret *)ret;
-    *ret_cookie_out = g_strdup(r->cookie);
-    return g_strdup(r->xml);
+    call_phase(dom->conn, FERRY__PROCEDURE__DOMAIN_MIGRATE_BEGIN3, &args.base, begin3_reply,
+               cancellable, callback, user_data);
 }
 
-static gboolean
+static void
+prepare3_reply(ferry_conn *conn, const ProtobufCMessage *ret, ferry_phase_result *r)
+{
+    const Ferry__ConnectMigratePrepare3Ret *m = (const Ferry__ConnectMigratePrepare3Ret *)ret;
+
+    r->cookie = g_strdup(m->cookie);
+    r->uri = g_strdup(m->uri);
+}
+
+static void
 remote_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *params,
                              const char *dom_xml, const char *cookie_in,
-                             char **ret_cookie_out, char **ret_uri_out, GError **error)
+                             GCancellable *cancellable, GAsyncReadyCallback callback,
+                             gpointer user_data)
 {
     Ferry__ConnectMigratePrepare3Args args = FERRY__CONNECT_MIGRATE_PREPARE3_ARGS__INIT;
     Ferry__MigrateParams wparams;
-    g_autoptr(ProtobufCMessage) ret = NULL;
-    const Ferry__ConnectMigratePrepare3Ret *r;
 
     args.params = params_to_wire(params, &wparams);
     args.dom_xml = (char *)dom_xml;
     args.cookie_in = (char *)cookie_in;
-    ret = call(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_PREPARE3, &args.base, error);
-    if (!ret)
-        return FALSE;
-    r = (const Ferry__ConnectMigratePrepare3Ret *)ret;
-    return prepare_outputs(r->cookie, r->uri, ret_cookie_out, ret_uri_out);
+    call_phase(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_PREPARE3, &args.base, prepare3_reply,
+               cancellable, callback, user_data);
 }
 
-static gboolean
+static void
+cookie_reply(ferry_conn *conn, const ProtobufCMessage *ret, ferry_phase_result *r)
+{
+    /* Perform3's and Confirm3's Ret both carry one optional cookie first. */
+    r->cookie = g_strdup(((const Ferry__DomainMigratePerform3Ret *)ret)->cookie);
+}
+
+static void
 remote_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *params,
                                const char *dconn_uri, const char *cookie_in,
-                               char **ret_cookie_out, GError **error)
+                               GCancellable *cancellable, GAsyncReadyCallback callback,
+                               gpointer user_data)
 {
     Ferry__DomainMigratePerform3Args args = FERRY__DOMAIN_MIGRATE_PERFORM3_ARGS__INIT;
     Ferry__Domain wire;
     Ferry__MigrateParams wparams;
-    g_autoptr(ProtobufCMessage) ret = NULL;
 
     args.dom = domain_to_wire(dom, &wire);
     args.params = params_to_wire(params, &wparams);
     args.dconn_uri = (char *)dconn_uri;
     args.cookie_in = (char *)cookie_in;
-    ret = call(dom->conn, FERRY__PROCEDURE__DOMAIN_MIGRATE_PERFORM3, &args.base, error);
-    if (!ret)
-        return FALSE;
-    *ret_cookie_out = g_strdup(((const Ferry__DomainMigratePerform3Ret *)ret)->cookie);
-    return TRUE;
+    call_phase(dom->conn, FERRY__PROCEDURE__DOMAIN_MIGRATE_PERFORM3, &args.base, cookie_reply,
+               cancellable, callback, user_data);
 }
 
-static ferry_domain *
+static void
+finish3_reply(ferry_conn *conn, const ProtobufCMessage *ret, ferry_phase_result *r)
+{
+    const Ferry__ConnectMigrateFinish3Ret *m = (const Ferry__ConnectMigrateFinish3Ret *)ret;
+
+    r->cookie = g_strdup(m->cookie);
+    r->dom = ferry_domain_new_handle(conn, m->dom->name, m->dom->uuid);
+}
+
+static void
 remote_conn_migrate_finish3(ferry_conn *dconn, const ferry_migrate_params *params,
-                            const char *dname, const char *cookie_in, char **ret_cookie_out,
-                            gboolean cancelled, GError **error)
+                            const char *dname, const char *cookie_in, gboolean cancelled,
+                            GCancellable *cancellable, GAsyncReadyCallback callback,
+                            gpointer user_data)
 {
     Ferry__ConnectMigrateFinish3Args args = FERRY__CONNECT_MIGRATE_FINISH3_ARGS__INIT;
     Ferry__MigrateParams wparams;
-    g_autoptr(ProtobufCMessage) ret = NULL;
-    const Ferry__ConnectMigrateFinish3Ret *r;
 
     args.params = params_to_wire(params, &wparams);
     args.dname = (char *)dname;
     args.cookie_in = (char *)cookie_in;
     args.cancelled = cancelled;
-    ret = call(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_FINISH3, &args.base, error);
-    if (!ret)
-        return NULL;
-    r = (const Ferry__ConnectMigrateFinish3Ret *)ret;
-    *ret_cookie_out = g_strdup(r->cookie);
-    return domain_result(dconn, ret, r->dom);
+    call_phase(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_FINISH3, &args.base, finish3_reply,
+               cancellable, callback, user_data);
 }
 
-static gboolean
+static void
+confirm3_reply(ferry_conn *conn, const ProtobufCMessage *ret, ferry_phase_result *r)
+{
+    r->cookie = g_strdup(((const Ferry__DomainMigrateConfirm3Ret *)ret)->cookie);
+}
+
+static void
 remote_domain_migrate_confirm3(ferry_domain *dom, const ferry_migrate_params *params,
-                               const char *cookie_in, gboolean cancelled, GError **error)
+                               const char *cookie_in, int outcome, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data)
 {
     Ferry__DomainMigrateConfirm3Args args = FERRY__DOMAIN_MIGRATE_CONFIRM3_ARGS__INIT;
+    Ferry__Domain wire;
     Ferry__MigrateParams wparams;
 
+    args.dom = domain_to_wire(dom, &wire);
     args.params = params_to_wire(params, &wparams);
     args.cookie_in = (char *)cookie_in;
-    args.cancelled = cancelled;
-    return domain_call(dom, FERRY__PROCEDURE__DOMAIN_MIGRATE_CONFIRM3, &args.base, &args.dom,
-                       error);
+    args.cancelled = outcome == FERRY_CONFIRM_CANCELLED;
+    args.has_in_doubt = outcome == FERRY_CONFIRM_UNKNOWN;
+    args.in_doubt = outcome == FERRY_CONFIRM_UNKNOWN;
+    call_phase(dom->conn, FERRY__PROCEDURE__DOMAIN_MIGRATE_CONFIRM3, &args.base,
+               confirm3_reply, cancellable, callback, user_data);
 }
 
-static gboolean
+static void
+prepare2_reply(ferry_conn *conn, const ProtobufCMessage *ret, ferry_phase_result *r)
+{
+    const Ferry__ConnectMigratePrepare2Ret *m = (const Ferry__ConnectMigratePrepare2Ret *)ret;
+
+    r->cookie = g_strdup(m->cookie);
+    r->uri = g_strdup(m->uri);
+}
+
+static void
 remote_conn_migrate_prepare2(ferry_conn *dconn, const ferry_migrate_params *params,
-                             const char *dom_xml, char **ret_cookie_out, char **ret_uri_out,
-                             GError **error)
+                             const char *dom_xml, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data)
 {
     Ferry__ConnectMigratePrepare2Args args = FERRY__CONNECT_MIGRATE_PREPARE2_ARGS__INIT;
     Ferry__MigrateParams wparams;
-    g_autoptr(ProtobufCMessage) ret = NULL;
-    const Ferry__ConnectMigratePrepare2Ret *r;
 
     args.params = params_to_wire(params, &wparams);
     args.dom_xml = (char *)dom_xml;
-    ret = call(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_PREPARE2, &args.base, error);
-    if (!ret)
-        return FALSE;
-    r = (const Ferry__ConnectMigratePrepare2Ret *)ret;
-    return prepare_outputs(r->cookie, r->uri, ret_cookie_out, ret_uri_out);
+    call_phase(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_PREPARE2, &args.base, prepare2_reply,
+               cancellable, callback, user_data);
 }
 
-static gboolean
+static void
 remote_domain_migrate_perform(ferry_domain *dom, const ferry_migrate_params *params,
-                              const char *cookie_in, GError **error)
+                              const char *cookie_in, GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer user_data)
 {
     Ferry__DomainMigratePerformArgs args = FERRY__DOMAIN_MIGRATE_PERFORM_ARGS__INIT;
+    Ferry__Domain wire;
     Ferry__MigrateParams wparams;
 
+    args.dom = domain_to_wire(dom, &wire);
     args.params = params_to_wire(params, &wparams);
     args.cookie_in = (char *)cookie_in;
-    return domain_call(dom, FERRY__PROCEDURE__DOMAIN_MIGRATE_PERFORM, &args.base, &args.dom,
-                       error);
+    call_phase(dom->conn, FERRY__PROCEDURE__DOMAIN_MIGRATE_PERFORM, &args.base, NULL,
+               cancellable, callback, user_data);
 }
 
-static ferry_domain *
+static void
+finish2_reply(ferry_conn *conn, const ProtobufCMessage *ret, ferry_phase_result *r)
+{
+    const Ferry__ConnectMigrateFinish2Ret *m = (const Ferry__ConnectMigrateFinish2Ret *)ret;
+
+    r->dom = ferry_domain_new_handle(conn, m->dom->name, m->dom->uuid);
+}
+
+static void
 remote_conn_migrate_finish2(ferry_conn *dconn, const ferry_migrate_params *params,
                             const char *dname, const char *cookie_in, gboolean ok,
-                            GError **error)
+                            GCancellable *cancellable, GAsyncReadyCallback callback,
+                            gpointer user_data)
 {
     Ferry__ConnectMigrateFinish2Args args = FERRY__CONNECT_MIGRATE_FINISH2_ARGS__INIT;
     Ferry__MigrateParams wparams;
-    g_autoptr(ProtobufCMessage) ret = NULL;
 
     args.params = params_to_wire(params, &wparams);
     args.dname = (char *)dname;
     args.cookie_in = (char *)cookie_in;
     args.ok = ok;
-    ret = call(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_FINISH2, &args.base, error);
-    return domain_result(dconn, ret, ret ? ((Ferry__ConnectMigrateFinish2Ret *)ret)->dom : NULL);
+    call_phase(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_FINISH2, &args.base, finish2_reply,
+               cancellable, callback, user_data);
 }
 
-static gboolean
+static void
+prepare_reply(ferry_conn *conn, const ProtobufCMessage *ret, ferry_phase_result *r)
+{
+    const Ferry__ConnectMigratePrepareRet *m = (const Ferry__ConnectMigratePrepareRet *)ret;
+
+    r->cookie = g_strdup(m->cookie);
+    r->uri = g_strdup(m->uri);
+}
+
+static void
 remote_conn_migrate_prepare(ferry_conn *dconn, const ferry_migrate_params *params,
-                            char **ret_cookie_out, char **ret_uri_out, GError **error)
+                            GCancellable *cancellable, GAsyncReadyCallback callback,
+                            gpointer user_data)
 {
     Ferry__ConnectMigratePrepareArgs args = FERRY__CONNECT_MIGRATE_PREPARE_ARGS__INIT;
     Ferry__MigrateParams wparams;
-    g_autoptr(ProtobufCMessage) ret = NULL;
-    const Ferry__ConnectMigratePrepareRet *r;
 
     args.params = params_to_wire(params, &wparams);
-    ret = call(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_PREPARE, &args.base, error);
-    if (!ret)
-        return FALSE;
-    r = (const Ferry__ConnectMigratePrepareRet *)ret;
-    return prepare_outputs(r->cookie, r->uri, ret_cookie_out, ret_uri_out);
+    call_phase(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_PREPARE, &args.base, prepare_reply,
+               cancellable, callback, user_data);
 }
 
-static ferry_domain *
+static void
+finish_reply(ferry_conn *conn, const ProtobufCMessage *ret, ferry_phase_result *r)
+{
+    const Ferry__ConnectMigrateFinishRet *m = (const Ferry__ConnectMigrateFinishRet *)ret;
+
+    r->dom = ferry_domain_new_handle(conn, m->dom->name, m->dom->uuid);
+}
+
+static void
 remote_conn_migrate_finish(ferry_conn *dconn, const ferry_migrate_params *params,
-                           const char *dname, const char *cookie_in, GError **error)
+                           const char *dname, const char *cookie_in,
+                           GCancellable *cancellable, GAsyncReadyCallback callback,
+                           gpointer user_data)
 {
     Ferry__ConnectMigrateFinishArgs args = FERRY__CONNECT_MIGRATE_FINISH_ARGS__INIT;
     Ferry__MigrateParams wparams;
-    g_autoptr(ProtobufCMessage) ret = NULL;
 
     args.params = params_to_wire(params, &wparams);
     args.dname = (char *)dname;
     args.cookie_in = (char *)cookie_in;
-    ret = call(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_FINISH, &args.base, error);
-    return domain_result(dconn, ret, ret ? ((Ferry__ConnectMigrateFinishRet *)ret)->dom : NULL);
+    call_phase(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_FINISH, &args.base, finish_reply,
+               cancellable, callback, user_data);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Jobs (since 0.3)                                                          */
+/* ------------------------------------------------------------------------ */
+
+static gboolean
+remote_domain_get_job_stats(ferry_domain *dom, guint flags, ferry_job_info *ret_info,
+                            GError **error)
+{
+    Ferry__DomainGetJobStatsArgs args = FERRY__DOMAIN_GET_JOB_STATS_ARGS__INIT;
+    Ferry__Domain wire;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+
+    args.dom = domain_to_wire(dom, &wire);
+    args.flags = flags;
+    ret = call(dom->conn, FERRY__PROCEDURE__DOMAIN_GET_JOB_STATS, &args.base, error);
+    if (!ret)
+        return FALSE;
+    ferry_rpc_job_info_from_wire(((const Ferry__DomainGetJobStatsRet *)ret)->info, ret_info);
+    return TRUE;
+}
+
+static void
+remote_domain_abort_job(ferry_domain *dom, guint flags, GCancellable *cancellable,
+                        GAsyncReadyCallback callback, gpointer user_data)
+{
+    Ferry__DomainAbortJobArgs args = FERRY__DOMAIN_ABORT_JOB_ARGS__INIT;
+    Ferry__Domain wire;
+
+    args.dom = domain_to_wire(dom, &wire);
+    args.flags = flags;
+    call_phase(dom->conn, FERRY__PROCEDURE__DOMAIN_ABORT_JOB, &args.base, NULL, cancellable,
+               callback, user_data);
 }
 
 static gboolean
-remote_domain_get_job_info(ferry_domain *dom, ferry_job_info *ret_info, GError **error)
+remote_domain_migrate_set_tunable(ferry_domain *dom, int tunable, guint64 value,
+                                  GError **error)
 {
-    Ferry__DomainGetJobInfoArgs args = FERRY__DOMAIN_GET_JOB_INFO_ARGS__INIT;
+    Ferry__DomainMigrateSetTunableArgs args = FERRY__DOMAIN_MIGRATE_SET_TUNABLE_ARGS__INIT;
     Ferry__Domain wire;
-    g_autoptr(ProtobufCMessage) ret = NULL;
-    const Ferry__JobInfo *info;
 
     args.dom = domain_to_wire(dom, &wire);
-    ret = call(dom->conn, FERRY__PROCEDURE__DOMAIN_GET_JOB_INFO, &args.base, error);
+    args.tunable = tunable;
+    args.value = value;
+    return call_no_ret(dom->conn, FERRY__PROCEDURE__DOMAIN_MIGRATE_SET_TUNABLE, &args.base,
+                       error);
+}
+
+static gboolean
+remote_domain_migrate_get_tunable(ferry_domain *dom, int tunable, guint64 *ret_value,
+                                  GError **error)
+{
+    Ferry__DomainMigrateGetTunableArgs args = FERRY__DOMAIN_MIGRATE_GET_TUNABLE_ARGS__INIT;
+    Ferry__Domain wire;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+
+    args.dom = domain_to_wire(dom, &wire);
+    args.tunable = tunable;
+    ret = call(dom->conn, FERRY__PROCEDURE__DOMAIN_MIGRATE_GET_TUNABLE, &args.base, error);
     if (!ret)
         return FALSE;
-    info = ((const Ferry__DomainGetJobInfoRet *)ret)->info;
-    ret_info->type = info->type;
-    g_strlcpy(ret_info->phase, info->phase, sizeof(ret_info->phase));
-    ret_info->elapsed_ms = info->elapsed_ms;
-    ret_info->mem_total = info->mem_total;
-    ret_info->mem_processed = info->mem_processed;
-    ret_info->mem_remaining = info->mem_remaining;
-    ret_info->disk_total = info->disk_total;
-    ret_info->disk_processed = info->disk_processed;
-    ret_info->disk_remaining = info->disk_remaining;
-    ret_info->rate_bps = info->rate_bps;
-    ret_info->downtime_ms = info->downtime_ms;
-    ret_info->total_ms = info->total_ms;
+    *ret_value = ((const Ferry__DomainMigrateGetTunableRet *)ret)->value;
     return TRUE;
+}
+
+static void
+query_reply(ferry_conn *conn, const ProtobufCMessage *ret, ferry_phase_result *r)
+{
+    const Ferry__ConnectMigrateQueryRet *m = (const Ferry__ConnectMigrateQueryRet *)ret;
+
+    r->status = m->status;
+    r->message = g_strdup(m->message);
+}
+
+static void
+remote_conn_migrate_query(ferry_conn *dconn, const char *id, GCancellable *cancellable,
+                          GAsyncReadyCallback callback, gpointer user_data)
+{
+    Ferry__ConnectMigrateQueryArgs args = FERRY__CONNECT_MIGRATE_QUERY_ARGS__INIT;
+
+    args.id = (char *)id;
+    call_phase(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_QUERY, &args.base, query_reply,
+               cancellable, callback, user_data);
+}
+
+static void
+remote_conn_migrate_cancel(ferry_conn *dconn, const char *id, const char *reason,
+                           GCancellable *cancellable, GAsyncReadyCallback callback,
+                           gpointer user_data)
+{
+    Ferry__ConnectMigrateCancelArgs args = FERRY__CONNECT_MIGRATE_CANCEL_ARGS__INIT;
+
+    args.id = (char *)id;
+    args.reason = (char *)reason;
+    call_phase(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_CANCEL, &args.base, NULL, cancellable,
+               callback, user_data);
 }
 
 const ferry_driver ferry_remote_driver = {
@@ -742,5 +923,10 @@ const ferry_driver ferry_remote_driver = {
     .conn_migrate_finish2 = remote_conn_migrate_finish2,         /* since 0.2 */
     .conn_migrate_prepare = remote_conn_migrate_prepare,         /* since 0.2 */
     .conn_migrate_finish = remote_conn_migrate_finish,           /* since 0.2 */
-    .domain_get_job_info = remote_domain_get_job_info,           /* since 0.2 */
+    .domain_get_job_stats = remote_domain_get_job_stats,         /* since 0.3 */
+    .domain_abort_job = remote_domain_abort_job,                 /* since 0.3 */
+    .domain_migrate_set_tunable = remote_domain_migrate_set_tunable, /* since 0.3 */
+    .domain_migrate_get_tunable = remote_domain_migrate_get_tunable, /* since 0.3 */
+    .conn_migrate_query = remote_conn_migrate_query,             /* since 0.3 */
+    .conn_migrate_cancel = remote_conn_migrate_cancel,           /* since 0.3 */
 };

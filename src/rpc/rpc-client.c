@@ -2,13 +2,19 @@
  * rpc-client.c: a connection to a ferryd, with its own I/O thread.
  *
  * Owns: connecting, the I/O thread and its GMainContext, the table of
- * pending calls and matching replies to them.  Must not interpret
+ * pending calls (synchronous and asynchronous alike), matching replies to
+ * them and failing them when the connection ends.  Must not interpret
  * procedures nor log above debug.
  *
- * Threads and locking: the channel and the event callback run in the I/O
- * thread; callers wait in their own threads on a per-call GCond under
- * `lock`, which guards `pending`, `next_serial` and `closed`.  The I/O
- * thread does not hold a reference: the last unref stops and joins it.
+ * Threads and locking: the channel, the event callback, and the timeouts
+ * and cancellations of asynchronous calls run in the I/O thread.  `lock`
+ * guards `pending`, `next_serial`, `closed` and the outcome of every
+ * pending call.  A synchronous caller waits in its own thread on its call's
+ * GCond; an asynchronous call's GTask is returned outside the lock by the
+ * thread that completed it, and GTask runs the callback in the caller's
+ * context.  Neither the I/O thread nor a pending call holds a reference on
+ * the client: the last unref closes the connection, which fails every call
+ * still pending, and joins the thread.
  */
 #include "ferry-config.h"
 
@@ -31,67 +37,196 @@ struct ferry_rpc_client {
     ferry_rpc_channel *chan;
 
     GMutex lock;
-    GHashTable *pending;        /* serial -> pending_call*, on the callers' stacks */
+    GHashTable *pending;        /* serial -> pending_call*, holding a reference */
     guint32 next_serial;
     GError *closed;             /* why the connection ended, once it has */
 };
 
+/*
+ * A call sent and not answered yet; one record for both kinds, so that
+ * matching replies, timing out and failing on close are written once.  A
+ * synchronous caller waits on `cond`; an asynchronous call has a `task`,
+ * returned when the call completes.  References: the pending table's (the
+ * completion takes it over), the caller's while it uses the record, and one
+ * for each source watching an asynchronous call.
+ */
 typedef struct {
-    GCond cond;
-    gboolean done;
+    gint ref;                   /* atomic */
+    ferry_rpc_client *client;   /* not a reference: see the top of the file */
+    guint32 serial;
     guint32 procedure;
-    GBytes *reply;
+    guint timeout_ms;
+    gboolean done;              /* lock: and so out of the table */
+    GBytes *reply;              /* lock: the outcome, until taken */
     GError *error;
+    GCond cond;                 /* synchronous calls wait on it */
+    GTask *task;                /* asynchronous calls: returned once done */
+    GSource *timeout_source;    /* asynchronous calls, in the I/O context */
+    GSource *cancel_source;
 } pending_call;
+
+static pending_call *
+pending_new(ferry_rpc_client *client, guint32 procedure, guint timeout_ms, GTask *task)
+{
+    pending_call *pc = g_new0(pending_call, 1);
+
+    pc->ref = 1;
+    pc->client = client;
+    pc->procedure = procedure;
+    pc->timeout_ms = timeout_ms;
+    pc->task = task;
+    g_cond_init(&pc->cond);
+    return pc;
+}
+
+static pending_call *
+pending_ref(pending_call *pc)
+{
+    g_atomic_int_inc(&pc->ref);
+    return pc;
+}
+
+static void
+pending_unref(pending_call *pc)
+{
+    if (!g_atomic_int_dec_and_test(&pc->ref))
+        return;
+    /* The sources hold references: they are gone by now. */
+    g_cond_clear(&pc->cond);
+    g_clear_pointer(&pc->reply, g_bytes_unref);
+    g_clear_error(&pc->error);
+    g_clear_object(&pc->task);
+    g_free(pc);
+}
+
+static GError *
+timeout_error(pending_call *pc)
+{
+    return g_error_new(FERRY_ERROR, FERRY_ERROR_TIMEOUT, "%s did not answer %s within %u ms",
+                       pc->client->desc, ferry_rpc_procedure_name(pc->procedure),
+                       pc->timeout_ms);
+}
+
+static GError *
+cancelled_error(guint32 procedure)
+{
+    return g_error_new(FERRY_ERROR, FERRY_ERROR_OPERATION_ABORTED, "call %s cancelled",
+                       ferry_rpc_procedure_name(procedure));
+}
+
+/*
+ * With the lock held: records the outcome of @pc (@reply or @error, taken)
+ * and takes it out of the table, unless it is done already (a reply racing
+ * a timeout or a cancellation: the first wins).  The table's reference goes
+ * to @completed, for deliver() to finish once the lock is released.
+ */
+static void
+complete_locked(ferry_rpc_client *client, pending_call *pc, GBytes *reply, GError *error,
+                GPtrArray *completed)
+{
+    if (pc->done) {
+        g_clear_pointer(&reply, g_bytes_unref);
+        g_clear_error(&error);
+        return;
+    }
+    g_hash_table_remove(client->pending, GUINT_TO_POINTER(pc->serial));
+    pc->reply = reply;
+    pc->error = error;
+    pc->done = TRUE;
+    g_cond_signal(&pc->cond);
+    g_ptr_array_add(completed, pc);
+}
+
+/*
+ * Without the lock: returns the tasks of the asynchronous calls of
+ * @completed (GTask runs their callbacks in their callers' contexts, or at
+ * once when that is this thread dispatching) and drops the table's
+ * references.  A synchronous caller was woken already and takes its
+ * outcome itself.
+ */
+static void
+deliver(GPtrArray *completed)
+{
+    for (guint i = 0; i < completed->len; i++) {
+        pending_call *pc = g_ptr_array_index(completed, i);
+
+        if (pc->task) {
+            if (pc->timeout_source) {
+                g_source_destroy(pc->timeout_source);
+                g_clear_pointer(&pc->timeout_source, g_source_unref);
+            }
+            if (pc->cancel_source) {
+                g_source_destroy(pc->cancel_source);
+                g_clear_pointer(&pc->cancel_source, g_source_unref);
+            }
+            if (pc->error)
+                g_task_return_error(pc->task, g_steal_pointer(&pc->error));
+            else
+                g_task_return_pointer(pc->task, g_steal_pointer(&pc->reply),
+                                      (GDestroyNotify)g_bytes_unref);
+            g_clear_object(&pc->task);
+        }
+        pending_unref(pc);
+    }
+    g_ptr_array_set_size(completed, 0);
+}
+
+/* Fails @pc with @error (taken) if it is still pending; any thread. */
+static void
+abandon(pending_call *pc, GError *error)
+{
+    ferry_rpc_client *client = pc->client;
+    g_autoptr(GPtrArray) completed = g_ptr_array_new();
+
+    g_mutex_lock(&client->lock);
+    complete_locked(client, pc, NULL, error, completed);
+    g_mutex_unlock(&client->lock);
+    deliver(completed);
+}
 
 /* ------------------------------------------------------------------------ */
 /* The I/O thread                                                            */
 /* ------------------------------------------------------------------------ */
 
 static void
-complete_call(pending_call *pc, GBytes *reply, GError *error)
-{
-    pc->reply = reply;
-    pc->error = error;
-    pc->done = TRUE;
-    g_cond_signal(&pc->cond);
-}
-
-static void
 handle_reply(ferry_rpc_client *client, const Ferry__Packet *packet)
 {
+    g_autoptr(GPtrArray) completed = g_ptr_array_new();
     pending_call *pc;
 
     g_mutex_lock(&client->lock);
     pc = g_hash_table_lookup(client->pending, GUINT_TO_POINTER(packet->serial));
     if (!pc) {
         g_mutex_unlock(&client->lock);
-        g_debug("%s: reply to serial %u that nobody waits for (timed out?)",
+        g_debug("%s: reply to serial %u that nobody waits for (timed out or cancelled?)",
                 client->desc, packet->serial);
         return;
     }
-    g_hash_table_remove(client->pending, GUINT_TO_POINTER(packet->serial));
     if (packet->procedure != pc->procedure) {
-        complete_call(pc, NULL,
-                      g_error_new(FERRY_ERROR, FERRY_ERROR_RPC,
-                                  "%s answered call %u of %s with a reply of %s",
-                                  client->desc, packet->serial,
-                                  ferry_rpc_procedure_name(pc->procedure),
-                                  ferry_rpc_procedure_name(packet->procedure)));
+        complete_locked(client, pc, NULL,
+                        g_error_new(FERRY_ERROR, FERRY_ERROR_RPC,
+                                    "%s answered call %u of %s with a reply of %s",
+                                    client->desc, packet->serial,
+                                    ferry_rpc_procedure_name(pc->procedure),
+                                    ferry_rpc_procedure_name(packet->procedure)),
+                        completed);
     } else if (packet->status == FERRY__PACKET_STATUS__OK) {
-        complete_call(pc, ferry_rpc_packet_body(packet), NULL);
+        complete_locked(client, pc, ferry_rpc_packet_body(packet), NULL, completed);
     } else if (packet->status == FERRY__PACKET_STATUS__ERROR) {
         g_autoptr(GBytes) body = ferry_rpc_packet_body(packet);
 
-        complete_call(pc, NULL, ferry_rpc_error_unpack(body, packet->procedure));
+        complete_locked(client, pc, NULL, ferry_rpc_error_unpack(body, packet->procedure),
+                        completed);
     } else {
-        complete_call(pc, NULL,
-                      g_error_new(FERRY_ERROR, FERRY_ERROR_RPC,
-                                  "%s answered %s with status CONTINUE, which only "
-                                  "streams use", client->desc,
-                                  ferry_rpc_procedure_name(pc->procedure)));
+        complete_locked(client, pc, NULL,
+                        g_error_new(FERRY_ERROR, FERRY_ERROR_RPC,
+                                    "%s answered %s with status CONTINUE, which only "
+                                    "streams use", client->desc,
+                                    ferry_rpc_procedure_name(pc->procedure)),
+                        completed);
     }
     g_mutex_unlock(&client->lock);
+    deliver(completed);
 }
 
 static void
@@ -126,20 +261,21 @@ static void
 on_closed(ferry_rpc_channel *chan, const GError *reason, gpointer user_data)
 {
     ferry_rpc_client *client = user_data;
-    GHashTableIter iter;
-    gpointer value;
+    g_autoptr(GPtrArray) completed = g_ptr_array_new();
+    GList *calls;
 
     g_debug("%s: connection closed: %s", client->desc, reason->message);
     g_mutex_lock(&client->lock);
     client->closed = g_error_new(FERRY_ERROR, FERRY_ERROR_CONNECTION_CLOSED,
                                  "connection to %s lost: %s", client->desc,
                                  reason->message);
-    g_hash_table_iter_init(&iter, client->pending);
-    while (g_hash_table_iter_next(&iter, NULL, &value)) {
-        complete_call(value, NULL, g_error_copy(client->closed));
-        g_hash_table_iter_remove(&iter);
-    }
+    /* Completing takes a call out of the table: walk a list of them. */
+    calls = g_hash_table_get_values(client->pending);
+    for (GList *l = calls; l; l = l->next)
+        complete_locked(client, l->data, NULL, g_error_copy(client->closed), completed);
+    g_list_free(calls);
     g_mutex_unlock(&client->lock);
+    deliver(completed);
 }
 
 static gpointer
@@ -150,9 +286,16 @@ io_thread(gpointer data)
     g_main_context_push_thread_default(client->context);
     ferry_rpc_channel_start(client->chan);
     g_main_loop_run(client->loop);
+    /* The last unref: fails the calls still pending. */
     ferry_rpc_channel_close(client->chan, NULL);
     while (ferry_rpc_channel_is_busy(client->chan))
         g_main_context_iteration(client->context, TRUE);
+    /* GTask queues the callbacks of asynchronous calls made from this
+     * thread (an event callback) here: the loop above has usually run
+     * them, but not when the channel closed earlier and was idle; they run
+     * now, while the client is still there, rather than never. */
+    while (g_main_context_iteration(client->context, FALSE))
+        ;
     g_main_context_pop_thread_default(client->context);
     return NULL;
 }
@@ -284,6 +427,7 @@ ferry_rpc_client_unref(ferry_rpc_client *client)
     g_source_attach(quit, client->context);
     g_thread_join(client->thread);
 
+    /* Closing failed every pending call, and nobody can start one now. */
     g_assert(g_hash_table_size(client->pending) == 0);
     g_hash_table_unref(client->pending);
     g_clear_error(&client->closed);
@@ -318,24 +462,6 @@ ferry_rpc_client_close(ferry_rpc_client *client)
     ferry_rpc_channel_close(client->chan, NULL);
 }
 
-/* Waits, with the lock held, until @pc is done or @end_us (0: never). */
-static void
-wait_call(ferry_rpc_client *client, pending_call *pc, guint32 serial, gint64 end_us,
-          guint timeout_ms)
-{
-    while (!pc->done) {
-        if (!end_us) {
-            g_cond_wait(&pc->cond, &client->lock);
-        } else if (!g_cond_wait_until(&pc->cond, &client->lock, end_us) && !pc->done) {
-            g_hash_table_remove(client->pending, GUINT_TO_POINTER(serial));
-            pc->error = g_error_new(FERRY_ERROR, FERRY_ERROR_TIMEOUT,
-                                    "%s did not answer %s within %u ms", client->desc,
-                                    ferry_rpc_procedure_name(pc->procedure), timeout_ms);
-            pc->done = TRUE;
-        }
-    }
-}
-
 /* A call the daemon would hang up on is refused here instead. */
 static gboolean
 check_call_size(ferry_rpc_client *client, GBytes *frame, guint32 procedure,
@@ -347,47 +473,110 @@ check_call_size(ferry_rpc_client *client, GBytes *frame, guint32 procedure,
     return ferry_rpc_frame_check_size(frame, client->config.max_frame, what, error);
 }
 
-GBytes *
-ferry_rpc_client_call(ferry_rpc_client *client, guint32 procedure, GBytes *args,
-                      guint timeout_ms, GError **error)
+/* Watches an asynchronous call from the I/O context; the source holds a
+ * reference on @pc. */
+static GSource *
+watch_call(pending_call *pc, GSource *source, GSourceFunc func)
 {
-    pending_call pc = { .procedure = procedure };
-    g_autoptr(GBytes) frame = NULL;
-    gint64 end_us = timeout_ms ? g_get_monotonic_time() + (gint64)timeout_ms * 1000 : 0;
-    guint32 serial;
+    g_source_set_callback(source, func, pending_ref(pc), (GDestroyNotify)pending_unref);
+    g_source_attach(source, pc->client->context);
+    return source;
+}
 
-    g_return_val_if_fail(g_thread_self() != client->thread, NULL);
-    g_cond_init(&pc.cond);
+static gboolean
+on_call_timeout(gpointer data)
+{
+    pending_call *pc = data;
+
+    abandon(pc, timeout_error(pc));
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_call_cancelled(GCancellable *cancellable, gpointer data)
+{
+    pending_call *pc = data;
+
+    abandon(pc, cancelled_error(pc->procedure));
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * Enters @pc in the table and sends its CALL; for an asynchronous call,
+ * also starts its timeout and its watch on @cancellable.  Fails, with
+ * nothing pending, if the connection is gone or the call too big.
+ */
+static gboolean
+send_call(ferry_rpc_client *client, pending_call *pc, GBytes *args,
+          GCancellable *cancellable, GError **error)
+{
+    g_autoptr(GBytes) frame = NULL;
 
     g_mutex_lock(&client->lock);
     if (client->closed) {
         g_propagate_error(error, g_error_copy(client->closed));
         g_mutex_unlock(&client->lock);
-        g_cond_clear(&pc.cond);
-        return NULL;
+        return FALSE;
     }
-    serial = ++client->next_serial;
-    if (serial == 0)
-        serial = ++client->next_serial;
-    frame = ferry_rpc_frame_new(procedure, FERRY__PACKET_TYPE__CALL, serial,
+    pc->serial = ++client->next_serial;
+    if (pc->serial == 0)
+        pc->serial = ++client->next_serial;
+    frame = ferry_rpc_frame_new(pc->procedure, FERRY__PACKET_TYPE__CALL, pc->serial,
                                 FERRY__PACKET_STATUS__OK, args);
-    if (!check_call_size(client, frame, procedure, error)) {
+    if (!check_call_size(client, frame, pc->procedure, error)) {
         g_mutex_unlock(&client->lock);
-        g_cond_clear(&pc.cond);
-        return NULL;
+        return FALSE;
     }
-    g_hash_table_insert(client->pending, GUINT_TO_POINTER(serial), &pc);
+    g_hash_table_insert(client->pending, GUINT_TO_POINTER(pc->serial), pending_ref(pc));
+    /* Under the lock, so that whoever completes the call (after taking the
+     * lock) finds its sources set. */
+    if (pc->task && pc->timeout_ms)
+        pc->timeout_source = watch_call(pc, g_timeout_source_new(pc->timeout_ms),
+                                        on_call_timeout);
+    if (pc->task && cancellable)
+        pc->cancel_source = watch_call(pc, g_cancellable_source_new(cancellable),
+                                       G_SOURCE_FUNC(on_call_cancelled));
     /* If the channel is already closed, its closed callback fails the call. */
     ferry_rpc_channel_send(client->chan, frame);
-    wait_call(client, &pc, serial, end_us, timeout_ms);
     g_mutex_unlock(&client->lock);
-    g_cond_clear(&pc.cond);
+    return TRUE;
+}
 
-    if (pc.error) {
-        g_propagate_error(error, pc.error);
+GBytes *
+ferry_rpc_client_call(ferry_rpc_client *client, guint32 procedure, GBytes *args,
+                      guint timeout_ms, GError **error)
+{
+    g_autoptr(GPtrArray) completed = g_ptr_array_new();
+    gint64 end_us = timeout_ms ? g_get_monotonic_time() + (gint64)timeout_ms * 1000 : 0;
+    pending_call *pc;
+    GBytes *reply;
+    GError *local;
+
+    g_return_val_if_fail(g_thread_self() != client->thread, NULL);
+
+    pc = pending_new(client, procedure, timeout_ms, NULL);
+    if (!send_call(client, pc, args, NULL, error)) {
+        pending_unref(pc);
         return NULL;
     }
-    return pc.reply;
+    g_mutex_lock(&client->lock);
+    while (!pc->done) {
+        if (!end_us)
+            g_cond_wait(&pc->cond, &client->lock);
+        else if (!g_cond_wait_until(&pc->cond, &client->lock, end_us))
+            complete_locked(client, pc, NULL, timeout_error(pc), completed);
+    }
+    reply = g_steal_pointer(&pc->reply);
+    local = g_steal_pointer(&pc->error);
+    g_mutex_unlock(&client->lock);
+    deliver(completed);
+    pending_unref(pc);
+
+    if (local) {
+        g_propagate_error(error, local);
+        return NULL;
+    }
+    return reply;
 }
 
 ProtobufCMessage *
@@ -410,4 +599,119 @@ ferry_rpc_client_call_message(ferry_rpc_client *client, guint32 procedure,
     what = g_strdup_printf("the reply of %s to %s", client->desc,
                            ferry_rpc_procedure_name(procedure));
     return ferry_rpc_message_unpack(ret_desc, reply, what, error);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Asynchronous calls                                                        */
+/* ------------------------------------------------------------------------ */
+
+void
+ferry_rpc_client_call_async(ferry_rpc_client *client, guint32 procedure, GBytes *args,
+                            guint timeout_ms, GCancellable *cancellable,
+                            GAsyncReadyCallback callback, gpointer user_data)
+{
+    GTask *task;
+    pending_call *pc;
+    GError *error = NULL;
+
+    g_return_if_fail(client != NULL);
+
+    /* No cancellable for GTask itself: it would turn a reply that came
+     * before the cancellation into G_IO_ERROR_CANCELLED. */
+    task = g_task_new(NULL, NULL, callback, user_data);
+    g_task_set_source_tag(task, ferry_rpc_client_call_async);
+    if (g_cancellable_is_cancelled(cancellable)) {
+        /* GTask defers the callback: never from inside this function. */
+        g_task_return_error(task, cancelled_error(procedure));
+        g_object_unref(task);
+        return;
+    }
+    pc = pending_new(client, procedure, timeout_ms, task);
+    if (!send_call(client, pc, args, cancellable, &error))
+        g_task_return_error(task, error);
+    pending_unref(pc);
+}
+
+GBytes *
+ferry_rpc_client_call_finish(ferry_rpc_client *client, GAsyncResult *result, GError **error)
+{
+    /* @client may be gone by now (see the header): it is not used. */
+    g_return_val_if_fail(g_task_is_valid(result, NULL), NULL);
+    g_return_val_if_fail(g_task_get_source_tag(G_TASK(result)) ==
+                         ferry_rpc_client_call_async, NULL);
+    return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+/* What an asynchronous message call keeps until its reply is unpacked. */
+typedef struct {
+    ferry_rpc_client *client;   /* not a reference: only passed on */
+    const ProtobufCMessageDescriptor *ret_desc;
+    char *what;                 /* how unpacking errors name the reply */
+} message_call;
+
+static void
+message_call_free(message_call *mc)
+{
+    g_free(mc->what);
+    g_free(mc);
+}
+
+static void
+on_message_reply(GObject *source, GAsyncResult *result, gpointer data)
+{
+    g_autoptr(GTask) task = data;
+    message_call *mc = g_task_get_task_data(task);
+    g_autoptr(GBytes) reply = NULL;
+    ProtobufCMessage *msg;
+    GError *error = NULL;
+
+    reply = ferry_rpc_client_call_finish(mc->client, result, &error);
+    if (!reply) {
+        g_task_return_error(task, error);
+        return;
+    }
+    msg = ferry_rpc_message_unpack(mc->ret_desc, reply, mc->what, &error);
+    if (msg)
+        g_task_return_pointer(task, msg, (GDestroyNotify)ferry_rpc_message_free);
+    else
+        g_task_return_error(task, error);
+}
+
+void
+ferry_rpc_client_call_message_async(ferry_rpc_client *client, guint32 procedure,
+                                    const ProtobufCMessage *args, guint timeout_ms,
+                                    GCancellable *cancellable, GAsyncReadyCallback callback,
+                                    gpointer user_data)
+{
+    const ProtobufCMessageDescriptor *ret_desc = ferry_rpc_procedure_ret(procedure);
+    g_autoptr(GBytes) packed = NULL;
+    message_call *mc;
+    GTask *task;
+
+    g_return_if_fail(ret_desc != NULL);
+    g_return_if_fail(args->descriptor == ferry_rpc_procedure_args(procedure));
+
+    task = g_task_new(NULL, NULL, callback, user_data);
+    g_task_set_source_tag(task, ferry_rpc_client_call_message_async);
+    mc = g_new0(message_call, 1);
+    mc->client = client;
+    mc->ret_desc = ret_desc;
+    mc->what = g_strdup_printf("the reply of %s to %s", client->desc,
+                               ferry_rpc_procedure_name(procedure));
+    g_task_set_task_data(task, mc, (GDestroyNotify)message_call_free);
+    packed = ferry_rpc_message_pack(args);
+    /* The inner call's callback runs in this thread's context too: so does
+     * the outer one, returned from it. */
+    ferry_rpc_client_call_async(client, procedure, packed, timeout_ms, cancellable,
+                                on_message_reply, task);
+}
+
+ProtobufCMessage *
+ferry_rpc_client_call_message_finish(ferry_rpc_client *client, GAsyncResult *result,
+                                     GError **error)
+{
+    g_return_val_if_fail(g_task_is_valid(result, NULL), NULL);
+    g_return_val_if_fail(g_task_get_source_tag(G_TASK(result)) ==
+                         ferry_rpc_client_call_message_async, NULL);
+    return g_task_propagate_pointer(G_TASK(result), error);
 }

@@ -2,10 +2,11 @@
  * rpc-client.h: the client side of the wire protocol.
  *
  * Owns: one connection to a ferryd over a UNIX socket or TCP, with its own
- * I/O thread and GMainContext; synchronous calls from any thread, matched to
- * their replies by serial, with optional timeouts; delivery of EVENT
- * packets to one callback; keepalive; failing every pending call when the
- * connection is lost.  Must not know what procedures mean (the remote
+ * I/O thread and GMainContext; synchronous and asynchronous calls from any
+ * thread, matched to their replies by serial, with optional timeouts (and
+ * cancellation for the asynchronous ones); delivery of EVENT packets to one
+ * callback; keepalive; failing every pending call when the connection is
+ * lost.  Must not know what procedures mean (the remote
  * driver, src/remote/, does) and must not log above debug.
  */
 #pragma once
@@ -24,7 +25,9 @@ typedef struct ferry_rpc_client ferry_rpc_client;
  * @user_data: the config's event_data
  *
  * Receives EVENT packets.  Runs in the client's I/O thread: it must not
- * block nor make calls on @client (that would wait for itself).
+ * block nor make synchronous calls on @client (that would wait for
+ * itself).  It may make asynchronous ones: their callbacks then run in the
+ * I/O thread too.
  */
 typedef void (*ferry_rpc_event_func)(ferry_rpc_client *client, guint32 procedure,
                                      GBytes *body, gpointer user_data);
@@ -90,8 +93,17 @@ ferry_rpc_client *ferry_rpc_client_ref(ferry_rpc_client *client);
  * ferry_rpc_client_unref:
  * @client: (nullable): a client
  *
- * Drops a reference; the last one closes the connection and joins the I/O
- * thread, so it must not be dropped from an event callback.
+ * Drops a reference; the last one closes the connection, fails every call
+ * still pending with FERRY_ERROR_CONNECTION_CLOSED and joins the I/O
+ * thread, so it must not be dropped from the I/O thread (an event
+ * callback, or the callback of an asynchronous call made from one).
+ *
+ * Asynchronous calls pending then (they hold no reference on @client)
+ * complete with FERRY_ERROR_CONNECTION_CLOSED: those made from the I/O
+ * thread have their callbacks run there before this returns; the others in
+ * their callers' contexts, as always, possibly after @client is freed:
+ * there their callbacks may pass @client to the _finish() function, which
+ * does not use it, and must not use it otherwise.
  */
 void ferry_rpc_client_unref(ferry_rpc_client *client);
 
@@ -144,6 +156,77 @@ ProtobufCMessage *ferry_rpc_client_call_message(ferry_rpc_client *client,
                                                 guint32 procedure,
                                                 const ProtobufCMessage *args,
                                                 guint timeout_ms, GError **error);
+
+/**
+ * ferry_rpc_client_call_async:
+ * @client: a client
+ * @procedure: the procedure to call
+ * @args: (nullable): the packed Args message; NULL is an empty one
+ * @timeout_ms: how long to wait for the reply; 0 waits until the reply
+ *   comes or the connection is lost
+ * @cancellable: (nullable): cancelling it fails the call with
+ *   FERRY_ERROR_OPERATION_ABORTED ("call DOMAIN_START cancelled") unless
+ *   it completed already; a reply that comes later is dropped
+ * @callback: called exactly once, in the thread-default GMainContext of
+ *   the thread that made the call (GTask's rule): that context must be
+ *   iterated
+ * @user_data: for @callback
+ *
+ * ferry_rpc_client_call() without waiting, for a daemon that calls another
+ * daemon without holding a thread.  Safe from any thread, the client's I/O
+ * thread (an event callback) included.  The outcome and its errors are
+ * those of ferry_rpc_client_call(); a call pending when the connection is
+ * lost, or when the last reference on @client goes (see
+ * ferry_rpc_client_unref()), fails with FERRY_ERROR_CONNECTION_CLOSED.
+ */
+void ferry_rpc_client_call_async(ferry_rpc_client *client, guint32 procedure, GBytes *args,
+                                 guint timeout_ms, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data);
+
+/**
+ * ferry_rpc_client_call_finish:
+ * @client: the client the call was made on (not used: it may be gone)
+ * @result: the GAsyncResult the callback got
+ * @error: return location for an error, as for ferry_rpc_client_call(),
+ *   or FERRY_ERROR_OPERATION_ABORTED if the call was cancelled
+ *
+ * Returns: (transfer full): the packed Ret message, or NULL on error.
+ */
+GBytes *ferry_rpc_client_call_finish(ferry_rpc_client *client, GAsyncResult *result,
+                                     GError **error);
+
+/**
+ * ferry_rpc_client_call_message_async:
+ * @client: a client
+ * @procedure: a CALL procedure
+ * @args: the procedure's Args message (checked against the schema; packed
+ *   before this returns, so it may go at once)
+ * @timeout_ms: as for ferry_rpc_client_call_async()
+ * @cancellable: (nullable): as for ferry_rpc_client_call_async()
+ * @callback: as for ferry_rpc_client_call_async()
+ * @user_data: for @callback
+ *
+ * ferry_rpc_client_call_async() with the packing and unpacking of
+ * ferry_rpc_client_call_message().
+ */
+void ferry_rpc_client_call_message_async(ferry_rpc_client *client, guint32 procedure,
+                                         const ProtobufCMessage *args, guint timeout_ms,
+                                         GCancellable *cancellable,
+                                         GAsyncReadyCallback callback, gpointer user_data);
+
+/**
+ * ferry_rpc_client_call_message_finish:
+ * @client: the client the call was made on (not used: it may be gone)
+ * @result: the GAsyncResult the callback got
+ * @error: return location for an error, as for
+ *   ferry_rpc_client_call_finish(), or FERRY_ERROR_RPC if the reply does
+ *   not unpack
+ *
+ * Returns: (transfer full): the procedure's Ret message (free with
+ *   ferry_rpc_message_free()), or NULL on error.
+ */
+ProtobufCMessage *ferry_rpc_client_call_message_finish(ferry_rpc_client *client,
+                                                       GAsyncResult *result, GError **error);
 
 /**
  * ferry_rpc_client_is_alive:

@@ -6,6 +6,8 @@
  */
 #include "ferry-config.h"
 
+#include <string.h>
+
 #include "proto/ferry-procedures.h"
 #include "rpc/rpc-message.h"
 #include "util/error.h"
@@ -114,4 +116,86 @@ const ProtobufCMessageDescriptor *
 ferry_rpc_procedure_ret(guint32 procedure)
 {
     return procedure < G_N_ELEMENTS(procedures) ? procedures[procedure].ret : NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Job information                                                           */
+/* ------------------------------------------------------------------------ */
+
+void
+ferry_rpc_job_info_to_wire(const ferry_job_info *info, Ferry__JobInfo *wire)
+{
+    ferry__job_info__init(wire);
+    wire->type = info->type;
+    wire->phase = (char *)info->phase;
+    wire->elapsed_ms = info->elapsed_ms;
+    wire->mem_total = info->mem_total;
+    wire->mem_processed = info->mem_processed;
+    wire->mem_remaining = info->mem_remaining;
+    wire->disk_total = info->disk_total;
+    wire->disk_processed = info->disk_processed;
+    wire->disk_remaining = info->disk_remaining;
+    wire->rate_bps = info->rate_bps;
+    wire->downtime_ms = info->downtime_ms;
+    wire->total_ms = info->total_ms;
+    wire->state = (char *)info->state;
+    wire->role = (char *)info->role;
+    wire->id = (char *)info->id;
+#define SET(field) (wire->has_##field = TRUE, wire->field = info->field)
+    SET(dirty_rate_bps);
+    SET(passes);
+    SET(bandwidth_bps);
+    SET(expected_downtime_ms);
+    SET(max_downtime_ms);
+    SET(setup_ms);
+    SET(guest_downtime_ms);
+    SET(time_setup_ms);
+    SET(time_disk_ms);
+    SET(time_memory_ms);
+    SET(time_switchover_ms);
+    SET(time_overhead_ms);
+    SET(protocol);
+#undef SET
+    wire->message = (char *)info->message;
+}
+
+static void
+copy_string(char *dst, gsize size, const char *src)
+{
+    g_strlcpy(dst, src ? src : "", size);
+}
+
+void
+ferry_rpc_job_info_from_wire(const Ferry__JobInfo *wire, ferry_job_info *ret_info)
+{
+    memset(ret_info, 0, sizeof(*ret_info));
+    ret_info->type = wire->type;
+    copy_string(ret_info->phase, sizeof(ret_info->phase), wire->phase);
+    ret_info->elapsed_ms = wire->elapsed_ms;
+    ret_info->mem_total = wire->mem_total;
+    ret_info->mem_processed = wire->mem_processed;
+    ret_info->mem_remaining = wire->mem_remaining;
+    ret_info->disk_total = wire->disk_total;
+    ret_info->disk_processed = wire->disk_processed;
+    ret_info->disk_remaining = wire->disk_remaining;
+    ret_info->rate_bps = wire->rate_bps;
+    ret_info->downtime_ms = wire->downtime_ms;
+    ret_info->total_ms = wire->total_ms;
+    copy_string(ret_info->state, sizeof(ret_info->state), wire->state);
+    copy_string(ret_info->role, sizeof(ret_info->role), wire->role);
+    copy_string(ret_info->id, sizeof(ret_info->id), wire->id);
+    ret_info->dirty_rate_bps = wire->dirty_rate_bps;
+    ret_info->passes = wire->passes;
+    ret_info->bandwidth_bps = wire->bandwidth_bps;
+    ret_info->expected_downtime_ms = wire->expected_downtime_ms;
+    ret_info->max_downtime_ms = wire->max_downtime_ms;
+    ret_info->setup_ms = wire->setup_ms;
+    ret_info->guest_downtime_ms = wire->guest_downtime_ms;
+    ret_info->time_setup_ms = wire->time_setup_ms;
+    ret_info->time_disk_ms = wire->time_disk_ms;
+    ret_info->time_memory_ms = wire->time_memory_ms;
+    ret_info->time_switchover_ms = wire->time_switchover_ms;
+    ret_info->time_overhead_ms = wire->time_overhead_ms;
+    ret_info->protocol = wire->protocol;
+    copy_string(ret_info->message, sizeof(ret_info->message), wire->message);
 }

@@ -95,4 +95,19 @@ const ProtobufCMessageDescriptor *ferry_rpc_procedure_args(guint32 procedure);
  */
 const ProtobufCMessageDescriptor *ferry_rpc_procedure_ret(guint32 procedure);
 
+/**
+ * ferry_rpc_job_info_to_wire:
+ * @info: job information
+ * @wire: (out caller-allocates): initialised and filled; its strings point
+ *   into @info, which must outlive it
+ */
+void ferry_rpc_job_info_to_wire(const ferry_job_info *info, Ferry__JobInfo *wire);
+
+/**
+ * ferry_rpc_job_info_from_wire:
+ * @wire: a JobInfo from a peer (absent optional fields read as 0 / "")
+ * @ret_info: (out caller-allocates): filled; strings cut to their fields
+ */
+void ferry_rpc_job_info_from_wire(const Ferry__JobInfo *wire, ferry_job_info *ret_info);
+
 G_END_DECLS

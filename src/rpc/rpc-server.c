@@ -1,14 +1,16 @@
 /*
  * rpc-server.c: listening sockets, per-client channels and limits, and the
- * worker pool that runs calls.
+ * worker pools that run calls.
  *
- * Owns: accepting and refusing connections, turning CALL packets into jobs
- * for the handler and their results into REPLY packets, and the log line of
- * every refused or closed connection.  Must not interpret procedures.
+ * Owns: accepting and refusing connections, turning CALL packets into
+ * calls for the handler (on the normal or the priority pool) and their
+ * completions into REPLY packets, and the log line of every refused or
+ * closed connection.  Must not interpret procedures.
  *
- * Threads: everything but call_job_run() and the client accessors runs in
- * the server's context.  A client is referenced by the server's table until
- * its channel closed, by each of its jobs, and by whoever sends it events.
+ * Threads: everything but run_call(), the completion of calls and the
+ * client accessors runs in the server's context.  A client is referenced by
+ * the server's table until its channel closed, by each of its calls until
+ * completed, and by whoever sends it events.
  */
 #include "ferry-config.h"
 
@@ -25,6 +27,7 @@
 #define DEFAULT_MAX_CLIENTS 64
 #define DEFAULT_MAX_CALLS 16
 #define DEFAULT_MAX_WORKERS 4
+#define DEFAULT_PRIORITY_WORKERS 2
 #define DEFAULT_KEEPALIVE_MS 5000
 
 struct ferry_rpc_server {
@@ -34,6 +37,7 @@ struct ferry_rpc_server {
     GSocketService *service;
     GSource *start_source;      /* starts accepting once the context runs */
     GThreadPool *pool;
+    GThreadPool *prio_pool;     /* quick calls (handler->is_priority) */
     GHashTable *clients;        /* ferry_rpc_server_client* -> itself, one reference */
     GPtrArray *draining;        /* closed channels with operations outstanding */
     GPtrArray *unix_paths;      /* socket files to remove when stopping */
@@ -55,15 +59,23 @@ struct ferry_rpc_server_client {
     gpointer client_data;
     guint max_calls;
     gsize max_frame;
-    gint in_flight;             /* atomic: calls queued or running */
+    gint in_flight;             /* atomic: calls queued, running or deferred */
 };
 
-typedef struct {
-    ferry_rpc_server_client *client;
+/*
+ * One CALL from its packet until the handler completed it.  Two references
+ * while the handler's call function runs: the worker's, dropped when it
+ * returns, and the completion's; so a second completion from inside the
+ * call function finds the call still there and is caught.
+ */
+struct ferry_rpc_call {
+    gint ref;                   /* atomic */
+    gint completed;             /* atomic: set by the first completion */
+    ferry_rpc_server_client *client; /* a reference */
     guint32 procedure;
     guint32 serial;
     GBytes *args;
-} call_job;
+};
 
 /* ------------------------------------------------------------------------ */
 /* Clients                                                                   */
@@ -173,7 +185,7 @@ static void
 queue_call(ferry_rpc_server_client *client, const Ferry__Packet *packet)
 {
     ferry_rpc_server *srv = client->server;
-    call_job *job;
+    ferry_rpc_call *call;
 
     if ((guint)g_atomic_int_get(&client->in_flight) >= client->max_calls) {
         reply_error(client, packet,
@@ -184,14 +196,23 @@ queue_call(ferry_rpc_server_client *client, const Ferry__Packet *packet)
                                 packet->serial, client->max_calls));
         return;
     }
-    job = g_new0(call_job, 1);
-    job->client = ferry_rpc_server_client_ref(client);
-    job->procedure = packet->procedure;
-    job->serial = packet->serial;
-    job->args = ferry_rpc_packet_body(packet);
+    call = g_new0(ferry_rpc_call, 1);
+    call->ref = 1;
+    call->client = ferry_rpc_server_client_ref(client);
+    call->procedure = packet->procedure;
+    call->serial = packet->serial;
+    call->args = ferry_rpc_packet_body(packet);
+    /* Counted out when completed, not when the worker returns: a deferred
+     * call is in flight too, and the limit must bound those as well. */
     g_atomic_int_inc(&client->in_flight);
-    /* The pool is unbounded in queued jobs; the per-client limit bounds it. */
-    g_thread_pool_push(srv->pool, job, NULL);
+    /* The pools are unbounded in queued calls; the per-client limit bounds
+     * them.  Quick calls have workers of their own, so that they never wait
+     * behind long ones. */
+    if (client->handler->is_priority &&
+        client->handler->is_priority(client->handler_data, packet->procedure))
+        g_thread_pool_push(srv->prio_pool, call, NULL);
+    else
+        g_thread_pool_push(srv->pool, call, NULL);
 }
 
 static void
@@ -297,50 +318,106 @@ on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source_ob
 /* ------------------------------------------------------------------------ */
 
 static void
-call_job_free(call_job *job)
+call_unref(ferry_rpc_call *call)
 {
-    g_bytes_unref(job->args);
-    ferry_rpc_server_client_unref(job->client);
-    g_free(job);
+    if (!g_atomic_int_dec_and_test(&call->ref))
+        return;
+    g_bytes_unref(call->args);
+    /* May free the client, and run the handler's client_free. */
+    ferry_rpc_server_client_unref(call->client);
+    g_free(call);
 }
 
-static void
-call_job_run(gpointer data, gpointer user_data)
+/* Claims the completion of @call; FALSE (with a critical) if it was taken. */
+static gboolean
+claim_completion(ferry_rpc_call *call)
 {
-    call_job *job = data;
-    ferry_rpc_server_client *client = job->client;
-    g_autoptr(GBytes) ret = NULL;
+    if (g_atomic_int_compare_and_exchange(&call->completed, 0, 1))
+        return TRUE;
+    g_critical("call %s (serial %u) of %s completed twice: the handler must complete "
+               "each call exactly once", ferry_rpc_procedure_name(call->procedure),
+               call->serial, call->client->desc);
+    return FALSE;
+}
+
+/* Sends the reply of @call, @ret (nullable: no body) on success or else
+ * @error, and drops the completion's reference. */
+static void
+send_reply(ferry_rpc_call *call, GBytes *ret, const GError *error)
+{
+    ferry_rpc_server_client *client = call->client;
     g_autoptr(GBytes) frame = NULL;
     g_autoptr(GError) local = NULL;
 
-    if (ferry_rpc_channel_is_closed(client->chan)) {
-        g_atomic_int_add(&client->in_flight, -1);
-        call_job_free(job);
-        return;
-    }
-    if (client->handler->call(client->handler_data, client, client->client_data,
-                              job->procedure, job->args, &ret, &local)) {
+    if (!error) {
         g_autofree char *what = g_strdup_printf("the reply to %s",
-                                                ferry_rpc_procedure_name(job->procedure));
+                                                ferry_rpc_procedure_name(call->procedure));
 
-        frame = ferry_rpc_frame_new(job->procedure, FERRY__PACKET_TYPE__REPLY, job->serial,
-                                    FERRY__PACKET_STATUS__OK, ret);
+        frame = ferry_rpc_frame_new(call->procedure, FERRY__PACKET_TYPE__REPLY,
+                                    call->serial, FERRY__PACKET_STATUS__OK, ret);
         /* The client would hang up on it: answer that instead. */
-        if (!ferry_rpc_frame_check_size(frame, client->max_frame, what, &local))
+        if (!ferry_rpc_frame_check_size(frame, client->max_frame, what, &local)) {
             g_clear_pointer(&frame, g_bytes_unref);
+            error = local;
+        }
     }
-    if (!frame) {
-        if (!local)
-            local = g_error_new(FERRY_ERROR, FERRY_ERROR_INTERNAL,
-                                "the handler of %s failed without saying why",
-                                ferry_rpc_procedure_name(job->procedure));
-        frame = ferry_rpc_frame_new_error(job->procedure, job->serial, local);
-    }
+    if (!frame)
+        frame = ferry_rpc_frame_new_error(call->procedure, call->serial, error);
     /* Counted out before the reply leaves, so that a client answering at
      * once never meets its own finished call in the limit. */
     g_atomic_int_add(&client->in_flight, -1);
+    /* A closed channel drops it: the client is gone, and the call's
+     * reference kept the channel until now. */
     ferry_rpc_channel_send(client->chan, frame);
-    call_job_free(job);
+    call_unref(call);
+}
+
+void
+ferry_rpc_call_return(ferry_rpc_call *call, GBytes *ret_body)
+{
+    g_return_if_fail(call != NULL);
+    if (claim_completion(call))
+        send_reply(call, ret_body, NULL);
+}
+
+void
+ferry_rpc_call_return_error(ferry_rpc_call *call, GError *error)
+{
+    g_autoptr(GError) owned = error;
+
+    g_return_if_fail(call != NULL);
+    if (!claim_completion(call))
+        return;
+    if (!owned)
+        owned = g_error_new(FERRY_ERROR, FERRY_ERROR_INTERNAL,
+                            "the handler of %s failed without saying why",
+                            ferry_rpc_procedure_name(call->procedure));
+    send_reply(call, NULL, owned);
+}
+
+guint32
+ferry_rpc_call_get_procedure(ferry_rpc_call *call)
+{
+    return call->procedure;
+}
+
+/* A worker: hands one call to the handler, which completes it now or later. */
+static void
+run_call(gpointer data, gpointer user_data)
+{
+    ferry_rpc_call *call = data;
+    ferry_rpc_server_client *client = call->client;
+
+    if (ferry_rpc_channel_is_closed(client->chan)) {
+        /* Nobody to answer: the handler never sees it. */
+        g_atomic_int_add(&client->in_flight, -1);
+        call_unref(call);
+        return;
+    }
+    g_atomic_int_inc(&call->ref);       /* the completion's */
+    client->handler->call(client->handler_data, client, client->client_data,
+                          call->procedure, call->args, call);
+    call_unref(call);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -383,6 +460,8 @@ ferry_rpc_server_new(const ferry_rpc_server_config *config, GError **error)
         c->max_calls_per_client = DEFAULT_MAX_CALLS;
     if (!c->max_workers)
         c->max_workers = DEFAULT_MAX_WORKERS;
+    if (!c->max_priority_workers)
+        c->max_priority_workers = DEFAULT_PRIORITY_WORKERS;
     if (!c->max_frame)
         c->max_frame = FERRY_RPC_DEFAULT_MAX_FRAME;
     if (!c->keepalive_interval_ms)
@@ -405,8 +484,11 @@ ferry_rpc_server_new(const ferry_rpc_server_config *config, GError **error)
     g_source_set_name(srv->start_source, "ferry-rpc-server-start");
     g_source_set_callback(srv->start_source, start_accepting, srv, NULL);
     g_source_attach(srv->start_source, srv->context);
-    srv->pool = g_thread_pool_new(call_job_run, srv, (gint)c->max_workers, FALSE, error);
-    if (!srv->pool) {
+    srv->pool = g_thread_pool_new(run_call, srv, (gint)c->max_workers, FALSE, error);
+    if (srv->pool)
+        srv->prio_pool = g_thread_pool_new(run_call, srv, (gint)c->max_priority_workers,
+                                           FALSE, error);
+    if (!srv->pool || !srv->prio_pool) {
         ferry_error_normalize(error);
         return NULL;
     }
@@ -524,9 +606,15 @@ ferry_rpc_server_stop(ferry_rpc_server *srv)
     }
     g_clear_pointer(&clients, g_ptr_array_unref);
 
-    /* Waits for the calls running; their replies go nowhere. */
+    /* Waits for the handlers' call functions running on the workers (the
+     * calls still queued are dropped unseen: their channels are closed);
+     * their replies go nowhere.  A deferred call is not waited for: it may
+     * last minutes.  It holds its client, whose closed channel drops the
+     * reply of its late completion. */
     if (srv->pool)
         g_thread_pool_free(g_steal_pointer(&srv->pool), FALSE, TRUE);
+    if (srv->prio_pool)
+        g_thread_pool_free(g_steal_pointer(&srv->prio_pool), FALSE, TRUE);
 
     for (guint i = 0; i < srv->unix_paths->len; i++)
         g_unlink(g_ptr_array_index(srv->unix_paths, i));
@@ -553,6 +641,8 @@ ferry_rpc_server_free(ferry_rpc_server *srv)
     }
     if (srv->pool)
         g_thread_pool_free(srv->pool, FALSE, TRUE);
+    if (srv->prio_pool)
+        g_thread_pool_free(srv->prio_pool, FALSE, TRUE);
     if (srv->clients)
         g_hash_table_unref(srv->clients);
     g_ptr_array_unref(srv->draining);

@@ -3,16 +3,20 @@
  *
  * Owns: listening on UNIX and TCP sockets, one ferry_rpc_server_client per
  * accepted connection, the limits (clients, calls in flight per client,
- * frame size), keepalive, running CALLs on a pool of worker threads and
- * sending their replies, and logging why a connection was refused or
- * closed.  Must not know what a procedure means: a ferry_rpc_handler (the
- * daemon's dispatch, src/daemon/dispatch.h) does.
+ * frame size), keepalive, running CALLs on two pools of worker threads
+ * (normal and priority), sending their replies when the handler completes
+ * them, and logging why a connection was refused or closed.  Must not know
+ * what a procedure means: a ferry_rpc_handler (the daemon's dispatch,
+ * src/daemon/dispatch.h) does.
  *
  * Threads: the server runs on the thread-default GMainContext of the thread
  * that called ferry_rpc_server_new(); every function here except
- * ferry_rpc_server_client_send_event() and the client accessors must be
- * called from that thread, and that context must be iterated.  Calls run
- * on worker threads.
+ * ferry_rpc_server_client_send_event(), the client accessors and the
+ * ferry_rpc_call functions must be called from that thread, and that
+ * context must be iterated.  Calls run on worker threads: the priority pool
+ * for the procedures the handler names quick, the normal pool for the
+ * others.  A handler may complete a call after its call function returned
+ * (a deferred call), from any thread.
  *
  * Logging (G_LOG_DOMAIN "ferry-rpc"): a refused client, a bad frame, a dead
  * peer and a peer that does not read are warnings naming the client, e.g.
@@ -31,26 +35,45 @@ typedef struct ferry_rpc_server ferry_rpc_server;
 typedef struct ferry_rpc_server_client ferry_rpc_server_client;
 
 /**
+ * ferry_rpc_call: one CALL being served: what a handler completes, at once
+ * or later, with ferry_rpc_call_return() or ferry_rpc_call_return_error().
+ */
+typedef struct ferry_rpc_call ferry_rpc_call;
+
+/**
  * ferry_rpc_handler:
  * @client_open: a client connected; returns the handler's per-client data.
  *   Runs in the server's context.
- * @call: runs one CALL on a worker thread: @args is the call's body; on
- *   success stores the packed Ret message in @ret_body and returns TRUE, on
- *   failure sets @error (sent to the client as an Error) and returns FALSE.
- *   Calls of one client may run concurrently.
+ * @call: serves one CALL, on a worker thread: @args is the call's body.
+ *   The handler completes @call exactly once, with ferry_rpc_call_return()
+ *   (the packed Ret message) or ferry_rpc_call_return_error() (sent to the
+ *   client as an Error): either before this function returns, or later
+ *   from any thread.  A call that waits for something (a migration phase lasting
+ *   minutes) so completes later and holds no worker meanwhile.  Until it is
+ *   completed the call counts in the client's calls in flight and keeps the
+ *   client (and its per-client data) alive; if the connection closed
+ *   meanwhile, the completion is accepted and the reply dropped.  Calls of
+ *   one client may run concurrently.
+ * @is_priority: (nullable): TRUE for the procedures that are quick queries:
+ *   their calls run on the priority workers, so they answer at once even
+ *   while every normal worker is busy with long calls.  Runs in the
+ *   server's context; NULL makes no call priority.
  * @client_close: the connection closed; runs once, in the server's
- *   context.  Calls of the client may still be running; their replies are
- *   dropped.
+ *   context.  Calls of the client may still be running or waiting to be
+ *   completed; their replies are dropped.
  * @client_free: frees the per-client data once the connection is closed and
- *   no call of it runs any more; any thread.
+ *   every call of it has returned and been completed; any thread, possibly
+ *   after the server was freed (a late completion of a deferred call).
  *
- * What the server asks of whoever gives meaning to procedures.
+ * What the server asks of whoever gives meaning to procedures.  The handler
+ * must outlive the server and every call it has not completed yet.
  */
 typedef struct {
     gpointer (*client_open)(gpointer handler_data, ferry_rpc_server_client *client);
-    gboolean (*call)(gpointer handler_data, ferry_rpc_server_client *client,
-                     gpointer client_data, guint32 procedure, GBytes *args,
-                     GBytes **ret_body, GError **error);
+    void (*call)(gpointer handler_data, ferry_rpc_server_client *client,
+                 gpointer client_data, guint32 procedure, GBytes *args,
+                 ferry_rpc_call *call);
+    gboolean (*is_priority)(gpointer handler_data, guint32 procedure);
     void (*client_close)(gpointer handler_data, ferry_rpc_server_client *client,
                          gpointer client_data);
     void (*client_free)(gpointer client_data);
@@ -60,10 +83,13 @@ typedef struct {
  * ferry_rpc_server_config:
  * @max_clients: connections served at once; more are accepted, logged and
  *   closed at once.  0 means 64.
- * @max_calls_per_client: calls of one client running or queued at once; a
- *   call beyond it is answered with FERRY_ERROR_LIMIT (the connection
- *   stays).  0 means 16.
- * @max_workers: worker threads running calls.  0 means 4.
+ * @max_calls_per_client: calls of one client queued, running or deferred
+ *   (not completed yet) at once; a call beyond it is answered with
+ *   FERRY_ERROR_LIMIT (the connection stays).  0 means 16.
+ * @max_workers: worker threads running the calls that are not priority.
+ *   0 means 4.
+ * @max_priority_workers: worker threads running the calls the handler's
+ *   is_priority names.  0 means 2.
  * @max_frame: the largest frame accepted.  0 means
  *   FERRY_RPC_DEFAULT_MAX_FRAME.
  * @keepalive_interval_ms: a client silent this long is sent a PING, and
@@ -79,6 +105,7 @@ typedef struct {
     guint max_clients;
     guint max_calls_per_client;
     guint max_workers;
+    guint max_priority_workers;
     gsize max_frame;
     guint keepalive_interval_ms;
     guint keepalive_count;
@@ -146,9 +173,13 @@ guint ferry_rpc_server_get_n_clients(ferry_rpc_server *srv);
  * ferry_rpc_server_stop:
  * @srv: a server
  *
- * Stops listening, closes every client, waits for the calls still running
- * and removes the UNIX socket files.  Iterates the server's context until
- * the closed connections have let go of it.  Stopping twice does nothing.
+ * Stops listening, closes every client, waits for the handlers' call
+ * functions still running on workers to return, and removes the UNIX
+ * socket files.  Iterates the server's context until the closed
+ * connections have let go of it.  Calls deferred and not completed yet are
+ * not waited for (a migration phase may last minutes): completing them
+ * later is harmless, their replies are dropped.  Stopping twice does
+ * nothing.
  */
 void ferry_rpc_server_stop(ferry_rpc_server *srv);
 
@@ -206,5 +237,37 @@ gboolean ferry_rpc_server_client_send_event(ferry_rpc_server_client *client,
                                             guint32 procedure, GBytes *body);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_rpc_server_client, ferry_rpc_server_client_unref)
+
+/**
+ * ferry_rpc_call_return:
+ * @call: a call given to the handler's call function, not completed yet
+ * @ret_body: (nullable) (transfer none): the packed Ret message; NULL is an
+ *   empty one
+ *
+ * Completes @call with success: the REPLY goes to the client, or, if it
+ * would exceed the client's frame limit, an error saying so.  Any thread.
+ * @call is gone afterwards; completing it again is a programming error
+ * (a critical, when the handler's call function has not returned yet).
+ */
+void ferry_rpc_call_return(ferry_rpc_call *call, GBytes *ret_body);
+
+/**
+ * ferry_rpc_call_return_error:
+ * @call: a call given to the handler's call function, not completed yet
+ * @error: (transfer full): why it failed; NULL is an internal error saying
+ *   the handler gave no reason
+ *
+ * Completes @call with an error reply carrying @error's code and message.
+ * Any thread; as for ferry_rpc_call_return(), @call is gone afterwards.
+ */
+void ferry_rpc_call_return_error(ferry_rpc_call *call, GError *error);
+
+/**
+ * ferry_rpc_call_get_procedure:
+ * @call: a call not completed yet
+ *
+ * Returns: the procedure @call is for.
+ */
+guint32 ferry_rpc_call_get_procedure(ferry_rpc_call *call);
 
 G_END_DECLS

@@ -20,23 +20,36 @@
  *                    also offers peer-to-peer), v2, v1 or none
  *   fail=PHASE       that migration phase fails with "injected failure in
  *                    PHASE": begin, prepare, perform, finish or confirm
- *   hold=perform     Perform pauses the source, emits a job-progress event
- *                    and waits (up to 30 s) until someone reads the
- *                    domain's job information: a deterministic "slow"
- *                    migration for tests
+ *   hold=perform     the source's transfer starts (a job-progress event
+ *                    says so) and does not end until someone reads the
+ *                    domain's job information on this host, or
+ *                    ferry_test_driver_release() is called: a
+ *                    deterministic "slow" migration for tests
+ *   hold=finish      the last of an incoming migration's data arrives only
+ *                    when ferry_test_driver_release() is called, so that
+ *                    Finish waits for it
  *   nbd=yes|no       whether the host offers storage migration over NBD
  *                    (FERRY_FEATURE_MIGRATION_NBD; default no).  With yes,
  *                    the NON_SHARED flags are accepted: nothing is copied,
  *                    the disks asked for are checked against the domain
  *                    and recorded (ferry_test_driver_storage_record())
+ *   state_dir=PATH   the migration engine writes its job records there (an
+ *                    absolute path); default: none kept
+ *   abandon_timeout=S seconds a migration may wait between phases before
+ *                    the engine gives up what nothing claims (default 60)
  * hostname, migration, fail, hold and nbd are the host's: reconnecting with
  * a different value is refused.
+ *
+ * Each host has its own migration engine (src/migration/), whose peer URI
+ * is `test:///peer?host_uuid=UUID`: another host's engine reaches this one
+ * through the registry.
  */
 #include "ferry-config.h"
 
 #include <string.h>
 
 #include "conf/capabilities.h"
+#include "remote/remote-driver.h"
 #include "test/test-driver.h"
 #include "test/test-host.h"
 #include "util/uri.h"
@@ -48,10 +61,12 @@ static GHashTable *registry;    /* uuid -> test_host* (not referenced) */
 static void
 test_host_free(test_host *host)
 {
+    /* The engine first: its jobs hold domains and emit on the bus. */
+    ferry_mig_engine_free(host->engine);
     ferry_event_bus_free(host->bus);
     ferry_domain_obj_list_free(host->domains);
-    g_hash_table_unref(host->pending_v1);
     ferry_test_storage_record_free(host->record);
+    g_free(host->state_dir);
     g_mutex_clear(&host->lock);
     g_free(host->host_uuid);
     g_free(host->hostname);
@@ -115,6 +130,8 @@ typedef struct {
     const char *fail;
     const char *hold;
     const char *nbd;
+    const char *state_dir;
+    const char *abandon_timeout;
 } host_settings;
 
 static gboolean
@@ -135,13 +152,14 @@ static gboolean
 read_settings(const ferry_uri *uri, host_settings *s, GError **error)
 {
     static const char *const allowed[] = {
-        "host_uuid", "hostname", "migration", "fail", "hold", "nbd", NULL,
+        "host_uuid", "hostname", "migration", "fail", "hold", "nbd", "state_dir",
+        "abandon_timeout", NULL,
     };
     static const char *const protocols[] = { "v3", "v2", "v1", "none", NULL };
     static const char *const phases[] = {
         "begin", "prepare", "perform", "finish", "confirm", NULL,
     };
-    static const char *const holds[] = { "perform", NULL };
+    static const char *const holds[] = { "perform", "finish", NULL };
     static const char *const yes_no[] = { "yes", "no", NULL };
 
     if (!ferry_uri_check_params(uri, allowed, error))
@@ -152,6 +170,21 @@ read_settings(const ferry_uri *uri, host_settings *s, GError **error)
     s->fail = ferry_uri_get_param(uri, "fail");
     s->hold = ferry_uri_get_param(uri, "hold");
     s->nbd = ferry_uri_get_param(uri, "nbd");
+    s->state_dir = ferry_uri_get_param(uri, "state_dir");
+    s->abandon_timeout = ferry_uri_get_param(uri, "abandon_timeout");
+    if (s->state_dir && !g_path_is_absolute(s->state_dir)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                    "URI '%s': state_dir '%s' is not an absolute path", uri->original,
+                    s->state_dir);
+        return FALSE;
+    }
+    if (s->abandon_timeout &&
+        !g_ascii_string_to_unsigned(s->abandon_timeout, 10, 1, 86400, NULL, NULL)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                    "URI '%s': abandon_timeout '%s' is not a number of seconds from 1 to "
+                    "86400", uri->original, s->abandon_timeout);
+        return FALSE;
+    }
     if (s->uuid && !g_uuid_string_is_valid(s->uuid)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
                     "URI '%s': host_uuid '%s' is not a valid uuid", uri->original, s->uuid);
@@ -185,8 +218,33 @@ test_host_new(const char *uuid, const char *name, const host_settings *s)
     host->nbd = g_strcmp0(s->nbd, "yes") == 0;
     host->domains = ferry_domain_obj_list_new();
     host->bus = ferry_event_bus_new();
+    host->state_dir = g_strdup(s->state_dir);
+    host->abandon_seconds = s->abandon_timeout ? (guint)g_ascii_strtoull(s->abandon_timeout,
+                                                                         NULL, 10) : 0;
     g_mutex_init(&host->lock);
-    host->pending_v1 = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    {
+        /* Peers in this process, or behind a daemon (the daemon tests). */
+        static const ferry_driver *const peers[] = { &ferry_test_driver, &ferry_remote_driver,
+                                                     NULL };
+        g_autofree char *peer_uri = g_strdup_printf("test:///peer?host_uuid=%s",
+                                                    host->host_uuid);
+        ferry_mig_engine_config config = {
+            .host_uuid = host->host_uuid,
+            .hostname = host->hostname,
+            .peer_uri = peer_uri,
+            .record_dir = host->state_dir,
+            .fail_phase = host->fail,
+            .abandon_seconds = host->abandon_seconds,
+            .nbd = host->nbd,
+            .domains = host->domains,
+            .bus = host->bus,
+            .backend = &ferry_test_mig_backend,
+            .backend_self = host,
+            .peer_drivers = peers,
+        };
+
+        host->engine = ferry_mig_engine_new(&config);
+    }
     return host;
 }
 
@@ -251,10 +309,18 @@ test_conn_open(ferry_conn *conn, const ferry_uri *uri, GError **error)
 }
 
 static void
+test_conn_client_gone(ferry_conn *conn)
+{
+    ferry_mig_engine_conn_closed(test_host_of(conn)->engine, conn);
+}
+
+static void
 test_conn_close(ferry_conn *conn)
 {
     test_host *host = test_host_of(conn);
 
+    /* Migrations this connection drove lost their client. */
+    ferry_mig_engine_conn_closed(host->engine, conn);
     ferry_event_bus_unsubscribe_conn(host->bus, conn);
     test_host_unref(host);
     conn->driver_data = NULL;
@@ -482,13 +548,44 @@ test_domain_start(ferry_domain *dom, guint flags, GError **error)
     return TRUE;
 }
 
+/* Destroy during a migration: the "process" goes at once, and the job
+ * learns it as it would learn a QEMU's exit. */
+static gboolean
+destroy_migrating(test_host *host, ferry_mig_job *job)
+{
+    ferry_domain_obj *obj = job->obj;
+    gboolean active, transient;
+
+    if (!obj)
+        return FALSE;
+    g_mutex_lock(&obj->lock);
+    active = ferry_domain_obj_is_active(obj);
+    if (active) {
+        g_clear_pointer(&obj->live, ferry_domain_def_free);
+        ferry_domain_obj_set_state(obj, FERRY_DOMAIN_SHUTOFF, FERRY_SHUTOFF_DESTROYED);
+    }
+    transient = obj->def == NULL;
+    g_mutex_unlock(&obj->lock);
+    if (!active)
+        return FALSE;
+    if (transient)
+        ferry_domain_obj_list_remove(host->domains, obj);
+    ferry_domain_obj_emit_lifecycle(host->bus, obj, FERRY_LIFECYCLE_STOPPED);
+    ferry_mig_job_notify(job, FERRY_MIG_EV_EXITED, FERRY_SHUTOFF_DESTROYED, NULL);
+    return TRUE;
+}
+
 static gboolean
 test_domain_destroy(ferry_domain *dom, GError **error)
 {
     test_host *host = test_host_of(dom->conn);
-    ferry_domain_obj *obj = begin_modify(dom, "destroy", error);
+    g_autoptr(ferry_mig_job) job = ferry_mig_engine_find_job(host->engine, dom->uuid);
+    ferry_domain_obj *obj;
     gboolean transient;
 
+    if (job && destroy_migrating(host, job))
+        return TRUE;
+    obj = begin_modify(dom, "destroy", error);
     if (!obj)
         return FALSE;
     if (!ferry_domain_obj_check_active(obj, TRUE, error)) {
@@ -607,5 +704,11 @@ const ferry_driver ferry_test_driver = {
     .conn_migrate_finish2 = test_conn_migrate_finish2,           /* since 0.2 */
     .conn_migrate_prepare = test_conn_migrate_prepare,           /* since 0.2 */
     .conn_migrate_finish = test_conn_migrate_finish,             /* since 0.2 */
-    .domain_get_job_info = test_domain_get_job_info,             /* since 0.2 */
+    .domain_get_job_stats = test_domain_get_job_stats,           /* since 0.3 */
+    .domain_abort_job = test_domain_abort_job,                   /* since 0.3 */
+    .domain_migrate_set_tunable = test_domain_migrate_set_tunable, /* since 0.3 */
+    .domain_migrate_get_tunable = test_domain_migrate_get_tunable, /* since 0.3 */
+    .conn_migrate_query = test_conn_migrate_query,               /* since 0.3 */
+    .conn_migrate_cancel = test_conn_migrate_cancel,             /* since 0.3 */
+    .conn_client_gone = test_conn_client_gone,                   /* since 0.3 */
 };

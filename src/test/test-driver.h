@@ -52,4 +52,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_test_storage_record, ferry_test_storage_reco
  */
 ferry_test_storage_record *ferry_test_driver_storage_record(const char *host_uuid);
 
+/**
+ * ferry_test_driver_release:
+ * @host_uuid: the uuid of a test host of this process opened with hold=
+ *
+ * Lets what the host holds go on: a held transfer (hold=perform) is
+ * delivered, the held end of incoming data (hold=finish) arrives.
+ *
+ * Returns: how many held things were released.
+ */
+guint ferry_test_driver_release(const char *host_uuid);
+
 G_END_DECLS

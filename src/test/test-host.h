@@ -9,8 +9,9 @@
  */
 #pragma once
 
-#include "api/event-bus.h"
+#include "driver/event-bus.h"
 #include "driver/domain-obj.h"
+#include "migration/migration-engine.h"
 #include "test/test-driver.h"
 
 G_BEGIN_DECLS
@@ -29,10 +30,13 @@ typedef struct {
     char *fail;                     /* phase that fails (URI fail=), or NULL */
     char *hold;                     /* phase that waits for a job-info reader, or NULL */
     gboolean nbd;                   /* offers storage migration (URI nbd=yes) */
+    char *state_dir;                /* where the engine keeps job records (URI state_dir=),
+                                     * or NULL: none */
+    guint abandon_seconds;          /* URI abandon_timeout=, 0: the engine's default */
     ferry_domain_obj_list *domains;
     ferry_event_bus *bus;
-    GMutex lock;                    /* guards pending_v1 and record */
-    GHashTable *pending_v1;         /* ids of v1 migrations Prepare announced */
+    ferry_mig_engine *engine;       /* the host's migrations */
+    GMutex lock;                    /* guards record */
     ferry_test_storage_record *record; /* what the v3 phases last got, or NULL */
 } test_host;
 
@@ -64,38 +68,58 @@ void test_host_unref(test_host *host);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(test_host, test_host_unref)
 
+/* The migration engine's backend of simulated hosts (test-migrate.c). */
+extern const ferry_mig_backend ferry_test_mig_backend;
+
 /* The migration entries of the test driver table (test-migrate.c). */
-char *test_domain_migrate_begin3(ferry_domain *dom, const ferry_migrate_params *params,
-                                 char **ret_cookie_out, GError **error);
-gboolean test_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *params,
-                                    const char *dom_xml, const char *cookie_in,
-                                    char **ret_cookie_out, char **ret_uri_out,
-                                    GError **error);
-gboolean test_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *params,
-                                      const char *dconn_uri, const char *cookie_in,
-                                      char **ret_cookie_out, GError **error);
-ferry_domain *test_conn_migrate_finish3(ferry_conn *dconn, const ferry_migrate_params *params,
-                                        const char *dname, const char *cookie_in,
-                                        char **ret_cookie_out, gboolean cancelled,
-                                        GError **error);
-gboolean test_domain_migrate_confirm3(ferry_domain *dom, const ferry_migrate_params *params,
-                                      const char *cookie_in, gboolean cancelled,
-                                      GError **error);
-gboolean test_conn_migrate_prepare2(ferry_conn *dconn, const ferry_migrate_params *params,
-                                    const char *dom_xml, char **ret_cookie_out,
-                                    char **ret_uri_out, GError **error);
-gboolean test_domain_migrate_perform(ferry_domain *dom, const ferry_migrate_params *params,
-                                     const char *cookie_in, GError **error);
-ferry_domain *test_conn_migrate_finish2(ferry_conn *dconn, const ferry_migrate_params *params,
-                                        const char *dname, const char *cookie_in,
-                                        gboolean ok, GError **error);
-gboolean test_conn_migrate_prepare(ferry_conn *dconn, const ferry_migrate_params *params,
-                                   char **ret_cookie_out, char **ret_uri_out,
+void test_domain_migrate_begin3(ferry_domain *dom, const ferry_migrate_params *params,
+                                GCancellable *cancellable, GAsyncReadyCallback callback,
+                                gpointer user_data);
+void test_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *params,
+                                const char *dom_xml, const char *cookie_in,
+                                GCancellable *cancellable, GAsyncReadyCallback callback,
+                                gpointer user_data);
+void test_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *params,
+                                  const char *dconn_uri, const char *cookie_in,
+                                  GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data);
+void test_conn_migrate_finish3(ferry_conn *dconn, const ferry_migrate_params *params,
+                               const char *dname, const char *cookie_in, gboolean cancelled,
+                               GCancellable *cancellable, GAsyncReadyCallback callback,
+                               gpointer user_data);
+void test_domain_migrate_confirm3(ferry_domain *dom, const ferry_migrate_params *params,
+                                  const char *cookie_in, int outcome,
+                                  GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data);
+void test_conn_migrate_prepare2(ferry_conn *dconn, const ferry_migrate_params *params,
+                                const char *dom_xml, GCancellable *cancellable,
+                                GAsyncReadyCallback callback, gpointer user_data);
+void test_domain_migrate_perform(ferry_domain *dom, const ferry_migrate_params *params,
+                                 const char *cookie_in, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data);
+void test_conn_migrate_finish2(ferry_conn *dconn, const ferry_migrate_params *params,
+                               const char *dname, const char *cookie_in, gboolean ok,
+                               GCancellable *cancellable, GAsyncReadyCallback callback,
+                               gpointer user_data);
+void test_conn_migrate_prepare(ferry_conn *dconn, const ferry_migrate_params *params,
+                               GCancellable *cancellable, GAsyncReadyCallback callback,
+                               gpointer user_data);
+void test_conn_migrate_finish(ferry_conn *dconn, const ferry_migrate_params *params,
+                              const char *dname, const char *cookie_in,
+                              GCancellable *cancellable, GAsyncReadyCallback callback,
+                              gpointer user_data);
+gboolean test_domain_get_job_stats(ferry_domain *dom, guint flags, ferry_job_info *ret_info,
                                    GError **error);
-ferry_domain *test_conn_migrate_finish(ferry_conn *dconn, const ferry_migrate_params *params,
-                                       const char *dname, const char *cookie_in,
-                                       GError **error);
-gboolean test_domain_get_job_info(ferry_domain *dom, ferry_job_info *ret_info,
-                                  GError **error);
+void test_domain_abort_job(ferry_domain *dom, guint flags, GCancellable *cancellable,
+                           GAsyncReadyCallback callback, gpointer user_data);
+gboolean test_domain_migrate_set_tunable(ferry_domain *dom, int tunable, guint64 value,
+                                         GError **error);
+gboolean test_domain_migrate_get_tunable(ferry_domain *dom, int tunable, guint64 *ret_value,
+                                         GError **error);
+void test_conn_migrate_query(ferry_conn *dconn, const char *id, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data);
+void test_conn_migrate_cancel(ferry_conn *dconn, const char *id, const char *reason,
+                              GCancellable *cancellable, GAsyncReadyCallback callback,
+                              gpointer user_data);
 
 G_END_DECLS

@@ -42,6 +42,7 @@ typedef struct {
     gboolean dst_persistent;
     int src_state;              /* GONE: nothing left on the source */
     int src_reason;
+    const char *warning;        /* a warning the engine logs */
 } migrate_case;
 
 typedef struct {
@@ -178,6 +179,9 @@ run_case(gconstpointer data)
         g_assert_cmpuint(count_running(&h), ==,
                          (c->protocol ? was_paused : c->source == SOURCE_PAUSED) ? 0 : 1);
     hosts_close(&h);
+    if (c->warning)
+        g_assert_cmpuint(mt_log_take(c->warning), ==, 1);
+    mt_log_assert_empty();
 }
 
 #define RUNNING_MIGRATED FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED
@@ -267,7 +271,8 @@ static const migrate_case cases[] = {
      * domain; the source stays paused, in doubt, never running again. */
     { "/migrate/fault/v3-confirm", .src_params = "fail=confirm", .protocol = 3,
       .dst_state = RUNNING_MIGRATED,
-      .src_state = FERRY_DOMAIN_PAUSED, FERRY_PAUSED_MIGRATION },
+      .src_state = FERRY_DOMAIN_PAUSED, FERRY_PAUSED_MIGRATION,
+      .warning = "the destination runs the guest but the source could not be stopped" },
     { "/migrate/fault/v3-offline-finish", .dst_params = "fail=finish",
       .source = SOURCE_SHUT_OFF,
       .error_code = FERRY_ERROR_OPERATION_FAILED, .error_text = "injected failure in finish",
@@ -333,7 +338,8 @@ test_same_host(void)
     g_assert_null(ddom);
     g_assert_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE);
     g_assert_cmpstr(error->message, ==,
-                    "migration to the same host (uuid " DST_UUID ") refused");
+                    "migration to the same host refused: host 'test-src' has uuid " DST_UUID
+                    ", the same as the source's");
     assert_domain(src, "web1", RUNNING_BOOTED);
     g_assert_cmpuint(mt_count_domains(again), ==, 1);
 }
@@ -382,13 +388,21 @@ test_stats_and_job_info(void)
     g_assert_cmpuint(stats.data_total, ==, 64 * 1024 * 1024);
     g_assert_cmpuint(stats.data_transferred, ==, 64 * 1024 * 1024);
 
+    /* As in libvirt: the job is over, its statistics are the completed
+     * job's, on both hosts. */
     g_assert_true(ferry_domain_get_job_info(h.dom, &info, &error));
+    g_assert_cmpint(info.type, ==, FERRY_JOB_INFO_NONE);
+    g_assert_true(ferry_domain_get_job_stats(h.dom, FERRY_JOB_STATS_COMPLETED, &info, &error));
     g_assert_cmpint(info.type, ==, FERRY_JOB_INFO_COMPLETED);
     g_assert_cmpstr(info.phase, ==, "");
+    g_assert_cmpstr(info.role, ==, "source");
+    g_assert_cmpstr(info.state, ==, "completed");
     g_assert_cmpuint(info.mem_total, ==, 64 * 1024 * 1024);
     g_assert_cmpuint(info.mem_remaining, ==, 0);
-    g_assert_true(ferry_domain_get_job_info(ddom, &info, &error));
+    g_assert_cmpint(info.protocol, ==, 3);
+    g_assert_true(ferry_domain_get_job_stats(ddom, FERRY_JOB_STATS_COMPLETED, &info, &error));
     g_assert_cmpint(info.type, ==, FERRY_JOB_INFO_COMPLETED);
+    g_assert_cmpstr(info.role, ==, "destination");
     hosts_close(&h);
 }
 
@@ -404,8 +418,10 @@ test_failed_job_info(void)
     ddom = ferry_domain_migrate(h.dom, h.dst, NULL, NULL, &error);
     g_assert_null(ddom);
     g_clear_error(&error);
-    g_assert_true(ferry_domain_get_job_info(h.dom, &info, &error));
+    g_assert_true(ferry_domain_get_job_stats(h.dom, FERRY_JOB_STATS_COMPLETED, &info, &error));
     g_assert_cmpint(info.type, ==, FERRY_JOB_INFO_FAILED);
+    g_assert_cmpstr(info.state, ==, "failed");
+    g_assert_nonnull(strstr(info.message, "perform"));
     /* The job is over: the domain takes other operations again. */
     g_assert_true(ferry_domain_suspend(h.dom, &error));
     g_assert_no_error(error);
@@ -413,7 +429,9 @@ test_failed_job_info(void)
 }
 
 typedef struct {
-    GPtrArray *lines;
+    GPtrArray *lines;         /* lifecycle events */
+    guint progress;           /* FERRY_EVENT_JOB_PROGRESS seen */
+    char ended[16];           /* the state FERRY_EVENT_JOB_ENDED said, or "" */
 } recorder;
 
 static void
@@ -421,8 +439,19 @@ on_event(ferry_conn *conn, const ferry_event *ev, gpointer data)
 {
     recorder *r = data;
     const char *what = ev->type == FERRY_EVENT_MIGRATION_BEGIN ? "migration-begin" :
-                       ev->type == FERRY_EVENT_JOB_PROGRESS ? "job-progress" :
                        ferry_lifecycle_event_to_string(ev->lifecycle);
+
+    if (ev->type == FERRY_EVENT_JOB_PROGRESS || ev->type == FERRY_EVENT_JOB_ENDED) {
+        g_assert_nonnull(ev->job);
+        if (ev->type == FERRY_EVENT_JOB_PROGRESS) {
+            g_assert_cmpint(ev->job->type, ==, FERRY_JOB_INFO_ACTIVE);
+            r->progress++;
+        } else {
+            g_assert_cmpstr(r->ended, ==, "");
+            g_strlcpy(r->ended, ev->job->state, sizeof(r->ended));
+        }
+        return;
+    }
 
     g_ptr_array_add(r->lines,
                     g_strdup_printf("%s %s:%s:%s", ferry_domain_get_name(ev->domain), what,
@@ -450,8 +479,8 @@ test_events(void)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(ferry_domain) ddom = NULL;
-    recorder rs = { g_ptr_array_new_with_free_func(g_free) };
-    recorder rd = { g_ptr_array_new_with_free_func(g_free) };
+    recorder rs = { .lines = g_ptr_array_new_with_free_func(g_free) };
+    recorder rd = { .lines = g_ptr_array_new_with_free_func(g_free) };
     g_autofree char *src_events = NULL;
     g_autofree char *dst_events = NULL;
     ferry_migrate_params params = { .flags = FERRY_MIGRATE_PERSIST_DEST |
@@ -477,6 +506,10 @@ test_events(void)
                     "web1 started:paused:migration\n"
                     "web1 defined:paused:migration\n"
                     "web1 resumed:running:migrated");
+    /* The job's own events: its passes on the source, its end on both. */
+    g_assert_cmpuint(rs.progress, >, 0);
+    g_assert_cmpstr(rs.ended, ==, "completed");
+    g_assert_cmpstr(rd.ended, ==, "completed");
     g_assert_true(ferry_conn_unsubscribe_events(h.src, ids, &error));
     g_assert_true(ferry_conn_unsubscribe_events(h.dst, idd, &error));
     g_ptr_array_unref(rs.lines);
@@ -535,7 +568,7 @@ test_p2p_destination_fails(void)
     g_assert_false(ferry_domain_migrate_to_uri(dom, "test:///dst?host_uuid=" DST_UUID,
                                                NULL, NULL, &error));
     g_assert_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED);
-    g_assert_cmpstr(error->message, ==, "injected failure in finish");
+    g_assert_cmpstr(error->message, ==, "Finish: injected failure in finish on host 'test-dst'");
     assert_domain(src, "web1", RUNNING_CANCELED);
     g_assert_cmpuint(mt_count_domains(dst), ==, 0);
 }
@@ -744,7 +777,7 @@ static void
 test_uri_parameters(void)
 {
     const char *bad[] = {
-        "test:///x?migration=v4", "test:///x?fail=later", "test:///x?hold=finish",
+        "test:///x?migration=v4", "test:///x?fail=later", "test:///x?hold=confirm",
     };
     g_autoptr(GError) error = NULL;
     g_autoptr(ferry_conn) first = mt_open_test_host("a", "host_uuid=" DST_UUID "&migration=v2");
@@ -788,6 +821,7 @@ int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    mt_log_init();
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++)
         g_test_add_data_func(cases[i].path, &cases[i], run_case);
     g_test_add_func("/migrate/refuse/same-host", test_same_host);

@@ -19,6 +19,8 @@ test_defaults(void)
     g_assert_cmpuint(c->tcp_port, ==, FERRY_DEFAULT_TCP_PORT);
     g_assert_null(c->tcp_listen_address);
     g_assert_false(c->listen_insecure_tcp);
+    g_assert_cmpuint(c->workers, ==, 8);
+    g_assert_cmpuint(c->priority_workers, ==, 2);
     g_assert_true(ferry_daemon_config_check(c, "x", &error));
     g_assert_no_error(error);
 }
@@ -40,6 +42,8 @@ test_all_types(void)
         "tcp_port = 16600\n"
         "listen_insecure_tcp = yes\n"
         "max_clients = 3\n"
+        "workers = 3\n"
+        "priority_workers = 5\n"
         "keepalive_interval = 0\n";
 
     g_assert_true(ferry_daemon_config_parse(c, text, "t.conf", &error));
@@ -52,6 +56,8 @@ test_all_types(void)
     g_assert_cmpuint(c->tcp_port, ==, 16600);
     g_assert_true(c->listen_insecure_tcp);
     g_assert_cmpuint(c->max_clients, ==, 3);
+    g_assert_cmpuint(c->workers, ==, 3);
+    g_assert_cmpuint(c->priority_workers, ==, 5);
     g_assert_cmpuint(c->keepalive_interval, ==, 0);
     g_assert_true(ferry_daemon_config_check(c, "t.conf", &error));
 }
@@ -67,6 +73,12 @@ static const bad_case bad_cases[] = {
       "t.conf:3: setting 'max_clients': expected an integer from 1 to 100000, got 'many'" },
     { "max_clients = 0\n",
       "t.conf:1: setting 'max_clients': expected an integer from 1 to 100000, got '0'" },
+    { "priority_workers = 0\n",
+      "t.conf:1: setting 'priority_workers': expected an integer from 1 to 64, got '0'" },
+    { "workers = 4\npriority_workers = 65\n",
+      "t.conf:2: setting 'priority_workers': expected an integer from 1 to 64, got '65'" },
+    { "priority_workers = \"2\"\n",
+      "t.conf:1: setting 'priority_workers': expected an integer from 1 to 64, got '2'" },
     { "tcp_port = 70000\n",
       "t.conf:1: setting 'tcp_port': expected an integer from 1 to 65535, got '70000'" },
     { "state_dir = relative\n",

@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "api/event-bus.h"
+#include "driver/event-bus.h"
 #include "fake-driver.h"
 #include "util/uri.h"
 

@@ -4,6 +4,8 @@
  */
 #include "ferry-config.h"
 
+#include <string.h>
+
 #include "migrate-test-util.h"
 
 #define WEB1_HEAD                                                         \
@@ -171,4 +173,67 @@ mt_migration_finish(mt_migration *m, GError **error)
     ferry_conn_unref(m->dconn);
     g_free(m);
     return result;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The engine's warnings                                                     */
+/* ------------------------------------------------------------------------ */
+
+static GMutex log_lock;
+static GPtrArray *log_warnings;
+
+static GLogWriterOutput
+log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
+{
+    const char *domain = NULL;
+    const char *message = NULL;
+
+    for (gsize i = 0; i < n_fields; i++) {
+        if (g_strcmp0(fields[i].key, "GLIB_DOMAIN") == 0)
+            domain = fields[i].value;
+        else if (g_strcmp0(fields[i].key, "MESSAGE") == 0)
+            message = fields[i].value;
+    }
+    if (g_strcmp0(domain, "ferry-migration") == 0 && (level & G_LOG_LEVEL_WARNING)) {
+        g_test_message("recorded warning: %s", message);
+        g_mutex_lock(&log_lock);
+        g_ptr_array_add(log_warnings, g_strdup(message));
+        g_mutex_unlock(&log_lock);
+        return G_LOG_WRITER_HANDLED;
+    }
+    return g_log_writer_default(level, fields, n_fields, data);
+}
+
+void
+mt_log_init(void)
+{
+    log_warnings = g_ptr_array_new_with_free_func(g_free);
+    g_log_set_writer_func(log_writer, NULL, NULL);
+}
+
+guint
+mt_log_take(const char *substring)
+{
+    guint n = 0;
+
+    g_mutex_lock(&log_lock);
+    for (guint i = 0; i < log_warnings->len;) {
+        if (strstr(log_warnings->pdata[i], substring)) {
+            g_ptr_array_remove_index(log_warnings, i);
+            n++;
+        } else {
+            i++;
+        }
+    }
+    g_mutex_unlock(&log_lock);
+    return n;
+}
+
+void
+mt_log_assert_empty(void)
+{
+    g_mutex_lock(&log_lock);
+    if (log_warnings->len > 0)
+        g_error("unexpected warning: %s", (char *)log_warnings->pdata[0]);
+    g_mutex_unlock(&log_lock);
 }

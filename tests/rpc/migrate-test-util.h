@@ -99,4 +99,29 @@ void mt_migration_wait_progress(mt_migration *m);
  */
 ferry_domain *mt_migration_finish(mt_migration *m, GError **error);
 
+/**
+ * mt_log_init:
+ *
+ * Records the warnings of the migration engine (log domain
+ * "ferry-migration") instead of letting them abort the test: some tests
+ * cause them on purpose.  Other warnings stay fatal.
+ */
+void mt_log_init(void);
+
+/**
+ * mt_log_take:
+ * @substring: what the warning says
+ *
+ * Returns: how many recorded warnings contained @substring; they are
+ *   forgotten.
+ */
+guint mt_log_take(const char *substring);
+
+/**
+ * mt_log_assert_empty:
+ *
+ * Fails the test if a recorded warning was not taken.
+ */
+void mt_log_assert_empty(void);
+
 G_END_DECLS

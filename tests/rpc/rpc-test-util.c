@@ -1,5 +1,6 @@
 /*
- * rpc-test-util.c: the server thread and the log recorder of the RPC tests.
+ * rpc-test-util.c: the server thread, the log recorder and the outcomes of
+ * asynchronous calls of the RPC tests.
  */
 #include "ferry-config.h"
 
@@ -302,4 +303,134 @@ test_raw_read_until_eof(GSocketConnection *conn)
         g_byte_array_append(all, buf, (guint)n);
     }
     return g_byte_array_free_to_bytes(g_steal_pointer(&all));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Asynchronous calls                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* Guards the test_async of callbacks that run on a client's I/O thread. */
+static GMutex async_lock;
+static GCond async_cond;
+
+test_async *
+test_async_prepare(test_async *ta, ferry_rpc_client *client)
+{
+    ta->client = client;
+    ta->thread = g_thread_self();
+    ta->context = g_main_context_ref_thread_default();
+    return ta;
+}
+
+void
+test_async_clear(test_async *ta)
+{
+    g_clear_pointer(&ta->context, g_main_context_unref);
+    g_clear_pointer(&ta->reply, g_bytes_unref);
+    g_clear_pointer(&ta->msg, ferry_rpc_message_free);
+    g_clear_error(&ta->error);
+}
+
+guint
+test_async_count(test_async *ta)
+{
+    guint n;
+
+    g_mutex_lock(&async_lock);
+    n = ta->n_callbacks;
+    g_mutex_unlock(&async_lock);
+    return n;
+}
+
+/* Checks where the callback runs, and counts it. */
+static void
+async_called(test_async *ta)
+{
+    g_autoptr(GMainContext) here = g_main_context_ref_thread_default();
+
+    g_assert_true(g_thread_self() == ta->thread);
+    g_assert_true(here == ta->context);
+    g_mutex_lock(&async_lock);
+    ta->n_callbacks++;
+    g_cond_broadcast(&async_cond);
+    g_mutex_unlock(&async_lock);
+}
+
+void
+test_async_bytes_cb(GObject *source, GAsyncResult *result, gpointer data)
+{
+    test_async *ta = data;
+
+    g_assert_null(source);
+    ta->reply = ferry_rpc_client_call_finish(ta->client, result, &ta->error);
+    g_assert_true((ta->reply == NULL) != (ta->error == NULL));
+    async_called(ta);
+}
+
+void
+test_async_message_cb(GObject *source, GAsyncResult *result, gpointer data)
+{
+    test_async *ta = data;
+
+    g_assert_null(source);
+    ta->msg = ferry_rpc_client_call_message_finish(ta->client, result, &ta->error);
+    g_assert_true((ta->msg == NULL) != (ta->error == NULL));
+    async_called(ta);
+}
+
+static gboolean
+async_watchdog(gpointer data)
+{
+    g_error("an asynchronous call did not complete within 10 s");
+    return G_SOURCE_REMOVE;
+}
+
+void
+test_async_wait(test_async *ta, guint n)
+{
+    g_autoptr(GSource) limit = g_timeout_source_new_seconds(10);
+
+    g_source_set_callback(limit, async_watchdog, NULL, NULL);
+    g_source_attach(limit, ta->context);
+    while (test_async_count(ta) < n)
+        g_main_context_iteration(ta->context, TRUE);
+    g_source_destroy(limit);
+}
+
+void
+test_async_wait_elsewhere(test_async *ta)
+{
+    gint64 end = g_get_monotonic_time() + WAIT_LIMIT_US;
+
+    g_mutex_lock(&async_lock);
+    while (ta->n_callbacks == 0) {
+        if (!g_cond_wait_until(&async_cond, &async_lock, end))
+            g_error("a callback on another thread did not run within 10 s");
+    }
+    g_mutex_unlock(&async_lock);
+}
+
+GMainContext *
+test_context_push(void)
+{
+    GMainContext *context = g_main_context_new();
+
+    g_main_context_push_thread_default(context);
+    return context;
+}
+
+void
+test_context_drain(GMainContext *context)
+{
+    g_usleep(50 * 1000);
+    while (g_main_context_iteration(context, FALSE))
+        ;
+}
+
+void
+test_context_pop(GMainContext *context)
+{
+    test_context_drain(context);
+    g_main_context_pop_thread_default(context);
+    g_main_context_unref(context);
 }

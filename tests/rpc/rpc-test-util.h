@@ -1,10 +1,12 @@
 /*
  * rpc-test-util.h: what the RPC tests share: an RPC server on a thread of
- * its own listening in a temporary directory, and a log writer that records
- * ferry's warnings so tests can wait for a reason to be logged.
+ * its own listening in a temporary directory, a log writer that records
+ * ferry's warnings so tests can wait for a reason to be logged, and the
+ * outcome of the client's asynchronous calls.
  */
 #pragma once
 
+#include "rpc/rpc-client.h"
 #include "rpc/rpc-server.h"
 
 G_BEGIN_DECLS
@@ -90,5 +92,92 @@ GSocketConnection *test_raw_connect(const char *path);
  * Returns: (transfer full): everything read.
  */
 GBytes *test_raw_read_until_eof(GSocketConnection *conn);
+
+/**
+ * test_async:
+ * @client: the client the call was made on
+ * @thread: the thread that made it, where the callback must run
+ * @context: that thread's thread-default context then (a reference)
+ * @n_callbacks: how many times the callback ran (read it with
+ *   test_async_count() from another thread)
+ * @reply: what ferry_rpc_client_call_finish() returned
+ * @msg: what ferry_rpc_client_call_message_finish() returned
+ * @error: the error either returned
+ *
+ * The outcome of one asynchronous call, filled by test_async_bytes_cb() or
+ * test_async_message_cb(), which fail the test if they run in another
+ * thread or context than the call was made from.
+ */
+typedef struct {
+    ferry_rpc_client *client;
+    GThread *thread;
+    GMainContext *context;
+    guint n_callbacks;
+    GBytes *reply;
+    ProtobufCMessage *msg;
+    GError *error;
+} test_async;
+
+/**
+ * test_async_prepare:
+ * @ta: (out caller-allocates): zeroed, or cleared
+ * @client: the client the call is made on
+ *
+ * Records this thread and its context as where the callback must run.
+ *
+ * Returns: @ta, for the call's user_data.
+ */
+test_async *test_async_prepare(test_async *ta, ferry_rpc_client *client);
+
+/** test_async_clear: frees what @ta holds. */
+void test_async_clear(test_async *ta);
+
+/** test_async_count: Returns: how many times @ta's callback ran; any thread. */
+guint test_async_count(test_async *ta);
+
+/** test_async_bytes_cb: the callback of ferry_rpc_client_call_async() for a test_async. */
+void test_async_bytes_cb(GObject *source, GAsyncResult *result, gpointer data);
+
+/** test_async_message_cb: the same for ferry_rpc_client_call_message_async(). */
+void test_async_message_cb(GObject *source, GAsyncResult *result, gpointer data);
+
+/**
+ * test_async_wait:
+ * @ta: a call made from this thread
+ * @n: how many callbacks to wait for
+ *
+ * Iterates @ta's context until its callback ran @n times (failing the test
+ * after 10 s).
+ */
+void test_async_wait(test_async *ta, guint n);
+
+/**
+ * test_async_wait_elsewhere:
+ * @ta: a call whose callback runs in another thread (the client's I/O
+ *   thread)
+ *
+ * Waits until the callback ran (failing the test after 10 s).
+ */
+void test_async_wait_elsewhere(test_async *ta);
+
+/**
+ * test_context_push:
+ *
+ * Returns: (transfer full): a new context, pushed as this thread's
+ *   thread-default, for the callbacks of the calls this thread makes.
+ */
+GMainContext *test_context_push(void);
+
+/**
+ * test_context_drain:
+ * @context: a context of this thread
+ *
+ * Lets 50 ms pass, then runs what is ready in @context: a callback that
+ * should not come would show then.
+ */
+void test_context_drain(GMainContext *context);
+
+/** test_context_pop: drains @context, pops it and drops it. */
+void test_context_pop(GMainContext *context);
 
 G_END_DECLS

@@ -1,5 +1,11 @@
 /*
- * qemu-hook.c: running the operator's hook (see qemu-hook.h).
+ * migration-hook.c: the operator's hook, run at migration phases.
+ *
+ * Like libvirt's /etc/libvirt/hooks/qemu: an executable run with the domain
+ * name, the operation and the phase as arguments and the domain XML on its
+ * standard input, without a shell.  A non-zero exit vetoes the operation;
+ * what the hook printed on stderr becomes part of the error.  It runs on a
+ * step thread and is waited for at most 30 s, then killed.
  */
 #include "ferry-config.h"
 
@@ -10,7 +16,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "qemu/qemu-hook.h"
+#include "migration/migration-engine-private.h"
 
 #define HOOK_TIMEOUT_SECONDS 30
 
@@ -33,8 +39,8 @@ on_hook_done(GObject *source, GAsyncResult *res, gpointer data)
 }
 
 gboolean
-qemu_hook_run(const char *hook_path, const char *name, const char *operation,
-              const char *phase, const char *xml, GError **error)
+ferry_mig_hook_run(const char *hook_path, const char *name, const char *operation,
+                   const char *phase, const char *xml, GError **error)
 {
     const char *argv[] = { hook_path, name, operation, phase, NULL };
     g_autoptr(GSubprocess) proc = NULL;

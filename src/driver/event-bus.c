@@ -9,7 +9,7 @@
  */
 #include "ferry-config.h"
 
-#include "api/event-bus.h"
+#include "driver/event-bus.h"
 
 typedef struct {
     gint ref;
@@ -30,7 +30,8 @@ struct ferry_event_bus {
 
 typedef struct {
     subscription *sub;
-    ferry_event event;         /* event.domain owned */
+    ferry_event event;         /* event.domain owned; event.job points to job */
+    ferry_job_info job;        /* a copy of the emitter's, which is gone by delivery */
 } delivery;
 
 static void
@@ -190,6 +191,10 @@ ferry_event_bus_emit(ferry_event_bus *bus, const ferry_event *event,
         g_atomic_int_inc(&sub->ref);
         d->sub = sub;
         d->event = *event;
+        if (event->job) {
+            d->job = *event->job;
+            d->event.job = &d->job;
+        }
         d->event.domain = ferry_domain_new_handle(sub->conn, name, uuid);
         ferry_conn_unref(sub->conn);
         g_source_set_priority(source, G_PRIORITY_DEFAULT);

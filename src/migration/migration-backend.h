@@ -1,0 +1,148 @@
+/*
+ * migration-backend.h: what a driver supplies to the migration engine --
+ * the hypervisor's side of each step -- and how it reports back.
+ *
+ * The engine decides everything about the protocol: the order of phases,
+ * what a failure leads to, when the source may resume.  A backend only
+ * acts on its hypervisor when asked (start the incoming side, start,
+ * switch over or cancel the transfer, activate the destination, discard
+ * the incoming side, resume, pause or stop the source, report progress)
+ * and tells the engine what its hypervisor did (ferry_mig_job_notify()).
+ *
+ * Threads: every operation but set_tunable/get_tunable runs on one of the
+ * engine's step threads, one at a time per job, and may block briefly (a
+ * QMP command, starting or stopping a process, a bounded wait for QEMU to
+ * acknowledge a cancel).  Long waits -- a transfer, disks coming into sync,
+ * the incoming stream -- are never waited for here: the backend starts them
+ * and reports their end as an event.  Notifications may come from any
+ * thread.
+ */
+#pragma once
+
+#include "conf/migration-cookie.h"
+#include "migration/migration-job.h"
+
+G_BEGIN_DECLS
+
+/** What a backend reports about a job's domain (ferry_mig_job_notify). */
+typedef enum {
+    FERRY_MIG_EV_DISKS_READY = 1,   /* source: every disk copy is in sync */
+    FERRY_MIG_EV_SWITCHOVER,        /* source: the hypervisor waits at the switch-over
+                                     * (disks to complete): call switch_over */
+    FERRY_MIG_EV_SENT,              /* source: everything was sent; the source is paused */
+    FERRY_MIG_EV_TRANSFER_FAILED,   /* source: the transfer failed (message) */
+    FERRY_MIG_EV_PASS,              /* source: pre-copy pass @value began */
+    FERRY_MIG_EV_SOURCE_STOPPED,    /* source: the CPUs stopped at real time @value */
+    FERRY_MIG_EV_INCOMING_ACTIVE,   /* destination: data began to arrive */
+    FERRY_MIG_EV_INCOMING_DONE,     /* destination: everything arrived; @data may carry the
+                                     * domain's definition (protocol v1: the hypervisor
+                                     * brought it) */
+    FERRY_MIG_EV_INCOMING_FAILED,   /* destination: the incoming stream failed (message) */
+    FERRY_MIG_EV_EXITED,            /* either: the domain's process is gone; @value is the
+                                     * ferry_shutoff_reason (destroyed, crashed…) */
+} ferry_mig_event_kind;
+
+/**
+ * ferry_mig_job_notify:
+ * @job: the job of the domain it happened to
+ * @kind: what happened
+ * @value: the number the kind names, else 0
+ * @message: (nullable): for failures, why (copied)
+ *
+ * Hands an event to the job's engine; any thread, never blocks.
+ */
+void ferry_mig_job_notify(ferry_mig_job *job, ferry_mig_event_kind kind, gint64 value,
+                          const char *message);
+
+/**
+ * ferry_mig_job_notify_arrival:
+ * @job: a destination job without a domain yet (protocol v1)
+ * @def: (transfer full): the definition the hypervisor brought
+ *
+ * FERRY_MIG_EV_INCOMING_DONE with the domain's definition.
+ */
+void ferry_mig_job_notify_arrival(ferry_mig_job *job, ferry_domain_def *def);
+
+/**
+ * ferry_mig_job_get_prepared:
+ * @job: a source job in Perform
+ *
+ * Returns: (transfer none) (nullable): the destination's Prepare cookie
+ *   (NBD port and disks), for the step that completes the disk copies.
+ */
+ferry_migration_cookie *ferry_mig_job_get_prepared(ferry_mig_job *job);
+
+/**
+ * ferry_mig_backend: one driver's operations.  @self is the engine
+ * configuration's backend_self.  Operations marked (nullable) may be
+ * absent; every other must be there.
+ */
+typedef struct {
+    /* Definitions */
+    /* Parses domain XML into a definition this driver can run; @what names
+     * the XML in errors. */
+    ferry_domain_def *(*parse_def)(gpointer self, const char *xml, const char *what,
+                                   GError **error);
+    /* (nullable) Persists a persistent definition / forgets one. */
+    gboolean (*save_def)(gpointer self, const ferry_domain_def *def, GError **error);
+    gboolean (*delete_def)(gpointer self, const char *name, GError **error);
+    /* (nullable) Records the domain's state after the engine changed it
+     * (obj->lock held). */
+    void (*save_state)(gpointer self, ferry_domain_obj *obj);
+    /* Ends the domain's job (obj->job) the engine took for the migration,
+     * finishing whatever cleanup the driver left to the job holder. */
+    void (*end_domain_job)(gpointer self, ferry_domain_obj *obj);
+
+    /* Source */
+    /* Begin of a storage migration: lists the disks to copy in @cookie
+     * (target, format, size, backing for an incremental copy); refuses a
+     * domain with a block job running. */
+    gboolean (*list_disks)(ferry_mig_job *job, ferry_migration_cookie *cookie, GError **error);
+    /* Perform of a storage migration: starts copying the disks of
+     * @prepared (Prepare's cookie: NBD port and disks) to the host of the
+     * migration URI; DISKS_READY once they are all in sync. */
+    gboolean (*start_disks)(ferry_mig_job *job, const ferry_migration_cookie *prepared,
+                            GError **error);
+    /* Perform: starts sending memory to the migration URI, with the job's
+     * bandwidth and downtime limits; PASS events, SWITCHOVER (storage),
+     * then SENT or TRANSFER_FAILED. */
+    gboolean (*start_memory)(ferry_mig_job *job, GError **error);
+    /* At SWITCHOVER: completes the disk copies while the source is paused,
+     * adds the disk statistics to @stats, lets the hypervisor switch over. */
+    gboolean (*switch_over)(ferry_mig_job *job, ferry_migration_cookie *stats, GError **error);
+    /* Stops the transfer (disks and memory) and waits until the
+     * hypervisor agrees.  Returns FALSE if everything had already been
+     * sent (too late: the caller then has a SENT event to handle). */
+    gboolean (*cancel_transfer)(ferry_mig_job *job);
+    /* Fills the progress fields of @info (memory and disks, rate, dirty
+     * rate, passes, expected downtime, QEMU's own times); @final once SENT. */
+    void (*collect_stats)(ferry_mig_job *job, ferry_job_info *info, gboolean final);
+    /* A tunable (ferry_migrate_tunable) of the running transfer; any thread. */
+    gboolean (*set_tunable)(ferry_mig_job *job, int tunable, guint64 value, GError **error);
+    gboolean (*get_tunable)(ferry_mig_job *job, int tunable, guint64 *ret_value,
+                            GError **error);
+    /* Stops / restarts the source's CPUs. */
+    gboolean (*pause)(ferry_mig_job *job, GError **error);
+    gboolean (*resume)(ferry_mig_job *job, GError **error);
+    /* Confirm: the domain left; stops its process (shut off, migrated). */
+    gboolean (*stop_source)(ferry_mig_job *job, GError **error);
+
+    /* Destination */
+    /* Prepare: makes the incoming side ready (job->obj holds the live
+     * definition): images for a storage migration, the paused process
+     * waiting on a port; fills @cookie_out (NBD port and disks) and the
+     * migration URI the source must use (in @ret_uri), from the URI the
+     * caller asked for (job->params->p.uri, may be NULL).  On failure it
+     * leaves nothing behind. */
+    gboolean (*start_incoming)(ferry_mig_job *job, const ferry_migration_cookie *cookie_in,
+                               ferry_migration_cookie *cookie_out, char **ret_uri,
+                               GError **error);
+    /* Finish, after INCOMING_DONE: ends the incoming side's extras (NBD
+     * server) and, if @run, starts the CPUs. */
+    gboolean (*activate)(ferry_mig_job *job, gboolean run, GError **error);
+    /* Drops everything Prepare made: the process, images it created, ports.
+     * Idempotent. */
+    void (*discard_incoming)(ferry_mig_job *job);
+} ferry_mig_backend;
+
+G_END_DECLS

@@ -1,0 +1,667 @@
+/*
+ * migration-dest.c: a migration as the destination host sees it --
+ * Prepare, then Finish -- and what can happen in between: the data
+ * arriving or failing, an abort, the source daemon's "cancel migration
+ * ID", the client vanishing, the incoming QEMU dying.
+ *
+ * The rule this file keeps: the destination runs the guest only from
+ * Finish of a job that is still alive here, and records the decision
+ * (FINISH, COMMITTED) before the guest runs; a job that ended cancelled or
+ * failed refuses every later Finish, so that a source asking "does it run
+ * there?" gets a lasting answer.  A complete copy is never dropped on the
+ * destination's own initiative: once everything arrived, only Finish, an
+ * abort or the source's daemon decide.
+ */
+#include "ferry-config.h"
+
+#include <string.h>
+
+#include "migration/migration-engine-private.h"
+#include "util/error.h"
+
+#define NON_SHARED ((guint)(FERRY_MIGRATE_NON_SHARED_DISK | FERRY_MIGRATE_NON_SHARED_INC))
+/* How long Finish waits for the last data once the source said it sent
+ * everything. */
+#define FINISH_WAIT_MS (60 * 1000)
+
+typedef enum {
+    STEP_PREPARE = 1,
+    STEP_ACTIVATE,
+    STEP_DISCARD,
+} dest_step;
+
+static void rollback(ferry_mig_job *job, ferry_mig_state final);
+
+static ferry_mig_engine *
+engine_of(ferry_mig_job *job)
+{
+    return job->engine;
+}
+
+static const ferry_mig_backend *
+backend_of(ferry_mig_job *job)
+{
+    return job->engine->backend;
+}
+
+static void
+fail_call(GTask *task, int code, const char *message)
+{
+    g_task_return_new_error(task, FERRY_ERROR, code, "%s", message);
+    g_object_unref(task);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Prepare                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Adds the incoming domain from @def (taken) and takes its domain job. */
+static gboolean
+add_domain(ferry_mig_job *job, ferry_domain_def *def, GError **error)
+{
+    ferry_mig_engine *engine = engine_of(job);
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+    g_autoptr(ferry_domain_def) owned = def;
+    g_autoptr(ferry_domain_obj) obj = NULL;
+    g_autofree char *owner = g_strdup_printf("incoming migration %s", job->id);
+
+    if (ctl->offline) {
+        /* The definition moves; nothing runs.  Finish keeps or drops it. */
+        g_autoptr(ferry_domain_obj) existing =
+            ferry_domain_obj_list_find_by_uuid(engine->domains, def->uuid);
+
+        if (!ferry_domain_obj_list_check_clash(engine->domains, def, error))
+            return FALSE;
+        if (engine->backend->save_def &&
+            !engine->backend->save_def(engine->backend_self, def, error))
+            return FALSE;
+        ctl->created = existing == NULL;
+        obj = ferry_domain_obj_list_define(engine->domains, g_steal_pointer(&owned), NULL,
+                                           error);
+    } else {
+        obj = ferry_domain_obj_list_add_transient(engine->domains, g_steal_pointer(&owned),
+                                                  error);
+        ctl->created = obj != NULL;
+    }
+    if (!obj)
+        return FALSE;
+    if (!ferry_domain_obj_begin_job(obj, FERRY_JOB_MIGRATION_IN, owner, error)) {
+        if (ctl->created)
+            ferry_domain_obj_list_remove(engine->domains, obj);
+        return FALSE;
+    }
+    g_mutex_lock(&job->lock);
+    job->obj = g_steal_pointer(&obj);
+    job->holds_domain = TRUE;
+    g_mutex_unlock(&job->lock);
+    return TRUE;
+}
+
+/* Drops what add_domain() made, for an offline migration (a live one's
+ * domain goes with its process, in the backend's discard). */
+static void
+drop_offline(ferry_mig_job *job)
+{
+    ferry_mig_engine *engine = engine_of(job);
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    if (!job->obj || !ctl->offline || !ctl->created)
+        return;
+    if (engine->backend->delete_def)
+        engine->backend->delete_def(engine->backend_self, job->obj->name, NULL);
+    g_mutex_lock(&job->obj->lock);
+    g_clear_pointer(&job->obj->def, ferry_domain_def_free);
+    g_mutex_unlock(&job->obj->lock);
+    ferry_domain_obj_list_remove(engine->domains, job->obj);
+}
+
+static gboolean
+step_prepare(ferry_mig_job *job, gpointer data, GError **error)
+{
+    ferry_mig_engine *engine = engine_of(job);
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+    const ferry_migrate_params *p = &job->params->p;
+    g_autoptr(ferry_migration_cookie) out = ferry_mig_cookie_new(job);
+    g_autofree char *uri = NULL;
+    g_autoptr(GError) local = NULL;
+    gboolean known = ctl->def != NULL;
+
+    if (!ferry_mig_inject(job, "prepare", error))
+        return FALSE;
+    if ((p->flags & NON_SHARED) && !engine->nbd) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
+                    "%s: host '%s' does not offer storage migration over NBD",
+                    job->protocol == 3 ? "Prepare3" : job->protocol == 2 ? "Prepare2"
+                    : "Prepare", engine->hostname);
+        return FALSE;
+    }
+    if (ctl->def) {
+        g_autofree char *xml = ferry_domain_def_format(ctl->def);
+
+        if (!ferry_mig_hook_run(engine->hook_path, ctl->def->name, "migrate", "prepare", xml,
+                                error) ||
+            !add_domain(job, g_steal_pointer(&ctl->def), error))
+            return FALSE;
+    }
+    if (!ctl->offline &&
+        !engine->backend->start_incoming(job, ctl->cookie_in, out, &uri, &local)) {
+        /* The backend left nothing behind; the domain goes too. */
+        if (job->obj && ctl->created && !ctl->offline) {
+            g_mutex_lock(&job->obj->lock);
+            g_clear_pointer(&job->obj->live, ferry_domain_def_free);
+            g_mutex_unlock(&job->obj->lock);
+            ferry_domain_obj_list_remove(engine->domains, job->obj);
+        }
+        g_propagate_prefixed_error(error, g_steal_pointer(&local), "Prepare on host '%s': ",
+                                   engine->hostname);
+        return FALSE;
+    }
+    /* v1's Prepare knows no domain yet: its cookie names none. */
+    if (known) {
+        out->dom_name = g_strdup(job->dom_name);
+        out->dom_uuid = g_strdup(job->dom_uuid);
+    }
+    ctl->out_cookie = ferry_migration_cookie_format(out);
+    ctl->uri_out = g_steal_pointer(&uri);
+    return TRUE;
+}
+
+void
+ferry_mig_dest_prepare(ferry_mig_job *job)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    ctl->source_paused = ctl->cookie_in && ctl->cookie_in->features &&
+                         g_ptr_array_find_with_equal_func(ctl->cookie_in->features,
+                                                          "source-paused", g_str_equal, NULL);
+    if (ctl->cookie_in && ctl->cookie_in->peer_uri)
+        job->peer_uri = g_strdup(ctl->cookie_in->peer_uri);
+    ferry_mig_move(job, FERRY_MIG_PHASE_PREPARE, FERRY_MIG_STATE_RUNNING);
+    ferry_mig_run_step(job, STEP_PREPARE, step_prepare, NULL);
+}
+
+static void
+prepare_done(ferry_mig_job *job, ferry_mig_event *ev)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+    ferry_phase_result *r;
+
+    if (!ev->ok) {
+        ctl->end_code = ev->error->domain == FERRY_ERROR ? ev->error->code : FERRY_ERROR_MIGRATE;
+        ferry_mig_job_set_message(job, ctl->end_code, "%s", ev->error->message);
+        ferry_mig_reply_error(job, ev->error);
+        drop_offline(job);
+        ferry_mig_move(job, FERRY_MIG_PHASE_PREPARE, FERRY_MIG_STATE_ROLLBACK);
+        ferry_mig_end(job, FERRY_MIG_STATE_FAILED);
+        return;
+    }
+    if (job->obj && !ctl->offline)
+        ferry_mig_set_domain_state(job, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_MIGRATION,
+                                   FERRY_LIFECYCLE_STARTED);
+    ferry_mig_move(job, FERRY_MIG_PHASE_PREPARE, FERRY_MIG_STATE_WAITING);
+    r = g_new0(ferry_phase_result, 1);
+    r->cookie = g_steal_pointer(&ctl->out_cookie);
+    r->uri = g_strdup(ctl->uri_out);
+    ferry_mig_reply(job, r);
+    ferry_mig_timer_start(job, TIMER_WATCHDOG, 1000, TRUE);
+    g_message("domain '%s': migration %s prepared, incoming on %s", job->dom_name, job->id,
+              ctl->offline ? "(offline)" : ctl->uri_out ? ctl->uri_out : "?");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Finish                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static gboolean
+step_activate(ferry_mig_job *job, gpointer data, GError **error)
+{
+    ferry_mig_engine *engine = engine_of(job);
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+    const ferry_migrate_params *p = &job->params->p;
+    gboolean run = !(p->flags & FERRY_MIGRATE_PAUSED) && !ctl->source_paused;
+    g_autoptr(GError) local = NULL;
+
+    if (!ctl->offline) {
+        if (!engine->backend->activate(job, run, error))
+            return FALSE;
+        g_mutex_lock(&job->lock);
+        job->resumed_real = g_get_real_time();
+        g_mutex_unlock(&job->lock);
+    }
+    if ((p->flags & FERRY_MIGRATE_PERSIST_DEST) && job->obj) {
+        const ferry_migration_cookie *c = ctl->cookie_in;
+        ferry_domain_def *def;
+
+        g_mutex_lock(&job->obj->lock);
+        def = ferry_domain_def_copy(c && c->persistent ? c->persistent
+                                    : job->obj->live ? job->obj->live : job->obj->def);
+        g_mutex_unlock(&job->obj->lock);
+        g_free(def->name);
+        def->name = g_strdup(job->obj->name);
+        if (engine->backend->save_def &&
+            !engine->backend->save_def(engine->backend_self, def, &local)) {
+            g_warning("domain '%s': arrived but not persisted: %s", job->obj->name,
+                      local->message);
+            ferry_domain_def_free(def);
+        } else {
+            g_mutex_lock(&job->obj->lock);
+            ferry_domain_def_free(job->obj->def);
+            job->obj->def = def;
+            g_mutex_unlock(&job->obj->lock);
+            ctl->persisted = TRUE;
+        }
+    }
+    return TRUE;
+}
+
+/* Everything arrived: decide, record the decision, run the guest. */
+static void
+commit(ferry_mig_job *job)
+{
+    g_autoptr(GError) error = NULL;
+
+    ferry_mig_timer_stop(job, TIMER_FINISH);
+    if (!ferry_mig_inject(job, "finish", &error)) {
+        /* The data has arrived, yet the destination cannot take the
+         * domain: the case Confirm exists for. */
+        ctl_of(job)->end_code = error->code;
+        ferry_mig_job_set_message(job, error->code, "Finish: %s", error->message);
+        rollback(job, FERRY_MIG_STATE_FAILED);
+        return;
+    }
+    if (!job->obj) {
+        /* v1: the data should have brought the domain. */
+        ctl_of(job)->end_code = FERRY_ERROR_MIGRATE;
+        ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE,
+                                  "Finish: the migration's data brought no domain to host '%s'",
+                                  engine_of(job)->hostname);
+        rollback(job, FERRY_MIG_STATE_FAILED);
+        return;
+    }
+    ferry_mig_move(job, FERRY_MIG_PHASE_FINISH, FERRY_MIG_STATE_COMMITTED);
+    ferry_mig_run_step(job, STEP_ACTIVATE, step_activate, NULL);
+}
+
+static void
+activate_done(ferry_mig_job *job, ferry_mig_event *ev)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+    const ferry_migrate_params *p = &job->params->p;
+    g_autoptr(ferry_migration_cookie) out = NULL;
+    ferry_phase_result *r;
+
+    if (!ev->ok) {
+        ctl->end_code = FERRY_ERROR_MIGRATE;
+        ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE,
+                                  "Finish: domain '%s' arrived but cannot run: %s",
+                                  job->dom_name, ev->error->message);
+        rollback(job, FERRY_MIG_STATE_FAILED);
+        return;
+    }
+    if (ctl->persisted)
+        ferry_domain_obj_emit_lifecycle(engine_of(job)->bus, job->obj, FERRY_LIFECYCLE_DEFINED);
+    if (!ctl->offline && job->obj) {
+        if ((p->flags & FERRY_MIGRATE_PAUSED) || ctl->source_paused)
+            ferry_mig_set_domain_state(job, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_USER,
+                                       FERRY_LIFECYCLE_SUSPENDED);
+        else
+            ferry_mig_set_domain_state(job, FERRY_DOMAIN_RUNNING, FERRY_RUNNING_MIGRATED,
+                                       FERRY_LIFECYCLE_RESUMED);
+    }
+    out = ferry_mig_cookie_new(job);
+    out->has_result = TRUE;
+    out->result_ok = TRUE;
+    out->has_stats = job->resumed_real != 0;
+    out->resumed_real_us = job->resumed_real;
+    r = g_new0(ferry_phase_result, 1);
+    r->cookie = ferry_migration_cookie_format(out);
+    r->dom = ferry_domain_new_handle(ctl->finish_conn, job->dom_name, job->dom_uuid);
+    ferry_mig_end(job, FERRY_MIG_STATE_COMPLETED);
+    ferry_mig_reply(job, r);
+    g_message("domain '%s': migration %s arrived, %s", job->dom_name, job->id,
+              ctl->offline ? "defined" : (p->flags & FERRY_MIGRATE_PAUSED) || ctl->source_paused
+                                             ? "paused" : "running");
+}
+
+/* A Finish call while waiting (PREPARE, WAITING). */
+static void
+finish_request(ferry_mig_job *job, ferry_mig_event *ev)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    ferry_mig_timer_stop(job, TIMER_WATCHDOG);
+    if (ev->conn)
+        ctl->driver = ev->conn;
+    ctl->finish_conn = ev->conn;
+    if (ev->outcome) {
+        /* Finish(cancelled): the source gave up. */
+        const ferry_migration_cookie *c = ev->cookie;
+        gboolean aborted = c && c->has_result && c->result_aborted;
+
+        ctl->phase_task = g_steal_pointer(&ev->task);
+        ctl->end_code = FERRY_ERROR_MIGRATE;
+        ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE,
+                                  "Finish: migration of domain '%s' was given up by the "
+                                  "source%s%s; host '%s' dropped it", job->dom_name,
+                                  c && c->result_message ? ": " : "",
+                                  c && c->result_message ? c->result_message : "",
+                                  engine_of(job)->hostname);
+        rollback(job, aborted ? FERRY_MIG_STATE_CANCELLED : FERRY_MIG_STATE_FAILED);
+        return;
+    }
+    if (ev->cookie) {
+        /* Perform's cookie: the statistics and the persistent definition. */
+        ferry_mig_job_take_cookie_stats(job, ev->cookie);
+        g_clear_pointer(&ctl->cookie_in, ferry_migration_cookie_free);
+        ctl->cookie_in = g_steal_pointer(&ev->cookie);
+    }
+    if (ev->params) {
+        ferry_mig_params_free(job->params);
+        job->params = g_steal_pointer(&ev->params);
+    }
+    ctl->phase_task = g_steal_pointer(&ev->task);
+    ferry_mig_move(job, FERRY_MIG_PHASE_FINISH, FERRY_MIG_STATE_RUNNING);
+    if (ctl->received || ctl->offline) {
+        commit(job);
+        return;
+    }
+    if (!ctl->receiving) {
+        /* Not a byte came: Finish cannot be waiting for the last of them. */
+        ctl->end_code = FERRY_ERROR_MIGRATE;
+        ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE,
+                                  "Finish: domain '%s' never arrived on host '%s'",
+                                  job->dom_name, engine_of(job)->hostname);
+        rollback(job, FERRY_MIG_STATE_FAILED);
+        return;
+    }
+    ferry_mig_job_set_message(job, 0, "waiting for the last of the data");
+    ferry_mig_timer_start(job, TIMER_FINISH, FINISH_WAIT_MS, FALSE);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Rollback                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static gboolean
+step_discard(ferry_mig_job *job, gpointer data, GError **error)
+{
+    /* Aborted here: the source hears it first, before the stream breaks,
+     * so that it ends "cancelled" and runs the guest again at once. */
+    if (ctl_of(job)->tell_source)
+        ferry_mig_peer_cancel_sync(job);
+    if (!ctl_of(job)->offline && job->obj)
+        backend_of(job)->discard_incoming(job);
+    drop_offline(job);
+    return TRUE;
+}
+
+/* Drops the incoming side, then ends the job in @final. */
+static void
+rollback(ferry_mig_job *job, ferry_mig_state final)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    ferry_mig_timer_stop(job, TIMER_FINISH);
+    ferry_mig_timer_stop(job, TIMER_WATCHDOG);
+    ctl->aborting = final == FERRY_MIG_STATE_CANCELLED;
+    if (ctl->aborting && !ctl->end_code)
+        ctl->end_code = FERRY_ERROR_OPERATION_ABORTED;
+    ferry_mig_move(job, job->phase, FERRY_MIG_STATE_ROLLBACK);
+    ferry_mig_run_step(job, STEP_DISCARD, step_discard, NULL);
+}
+
+static void
+discard_done(ferry_mig_job *job, ferry_mig_event *ev)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    if (ctl->phase_task) {
+        g_autoptr(GError) error = NULL;
+
+        g_mutex_lock(&job->lock);
+        error = g_error_new_literal(FERRY_ERROR, ctl->end_code ? ctl->end_code
+                                                               : FERRY_ERROR_MIGRATE,
+                                    job->message ? job->message : "the migration failed");
+        g_mutex_unlock(&job->lock);
+        ferry_mig_reply_error(job, error);
+    }
+    ferry_mig_end(job, ctl->aborting ? FERRY_MIG_STATE_CANCELLED : FERRY_MIG_STATE_FAILED);
+}
+
+void
+ferry_mig_dest_shutdown(ferry_mig_job *job)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    /* Committed: the guest runs (or is about to) here; it stays.  A
+     * rollback under way was cut short: finish it. */
+    if (job->role != FERRY_MIG_ROLE_DESTINATION || ferry_mig_state_is_final(job->state) ||
+        job->state == FERRY_MIG_STATE_COMMITTED)
+        return;
+    if (job->state != FERRY_MIG_STATE_ROLLBACK) {
+        ctl->end_code = FERRY_ERROR_MIGRATE;
+        ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE,
+                                  "incoming migration of domain '%s' given up: the daemon of "
+                                  "host '%s' stopped", job->dom_name, engine_of(job)->hostname);
+        ferry_mig_move(job, job->phase, FERRY_MIG_STATE_ROLLBACK);
+    }
+    /* Nobody runs Finish for it any more: the source's Finish fails, and
+     * it runs the guest again.  No need to tell it first. */
+    ctl->tell_source = FALSE;
+    step_discard(job, NULL, NULL);
+    ferry_mig_end(job, ctl->aborting ? FERRY_MIG_STATE_CANCELLED : FERRY_MIG_STATE_FAILED);
+}
+
+/* Gives up for @why (abort, cancel by the source, a vanished client). */
+static void
+give_up(ferry_mig_job *job, ferry_mig_event *ev, const char *why, ferry_mig_state final)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    ctl->end_code = final == FERRY_MIG_STATE_CANCELLED ? FERRY_ERROR_OPERATION_ABORTED
+                                                        : FERRY_ERROR_MIGRATE;
+    ferry_mig_job_set_message(job, ctl->end_code, "incoming migration of domain '%s' %s: %s",
+                              job->dom_name,
+                              final == FERRY_MIG_STATE_CANCELLED ? "cancelled" : "given up",
+                              why);
+    if (ev && ev->task)
+        ferry_mig_add_waiter(job, ev);
+    rollback(job, final);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Dispatch                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* A client gone, or one silent too long: give up only what no source can
+ * still claim -- an incoming side that received nothing. */
+static void
+driver_lost(ferry_mig_job *job, const char *why)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    if (!ctl->receiving && !ctl->received) {
+        give_up(job, NULL, why, FERRY_MIG_STATE_CANCELLED);
+        return;
+    }
+    ferry_mig_timer_stop(job, TIMER_WATCHDOG);
+    ferry_mig_job_set_message(job, 0, "%s; data %s: waiting for the source host's daemon to "
+                              "finish or cancel it", why,
+                              ctl->received ? "all arrived" : "arriving");
+}
+
+static void
+backend_event(ferry_mig_job *job, ferry_mig_event *ev)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    switch (ev->kind) {
+    case FERRY_MIG_EV_INCOMING_ACTIVE:
+        ctl->receiving = TRUE;
+        return;
+    case FERRY_MIG_EV_INCOMING_DONE:
+        ctl->received = TRUE;
+        if (ev->def && !job->obj) {
+            /* Protocol v1: the data brought the domain. */
+            g_autoptr(GError) error = NULL;
+
+            if (job->params->p.dname) {
+                g_free(ev->def->name);
+                ev->def->name = g_strdup(job->params->p.dname);
+            }
+            if (ctl->offline || !add_domain(job, g_steal_pointer(&ev->def), &error)) {
+                give_up(job, NULL, error ? error->message : "no domain", FERRY_MIG_STATE_FAILED);
+                return;
+            }
+            ferry_mig_rekey(job, job->obj->name, job->obj->uuid);
+            ferry_mig_set_domain_state(job, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_MIGRATION,
+                                       FERRY_LIFECYCLE_STARTED);
+        }
+        if (job->phase == FERRY_MIG_PHASE_FINISH && job->state == FERRY_MIG_STATE_RUNNING)
+            commit(job);
+        return;
+    case FERRY_MIG_EV_INCOMING_FAILED:
+        give_up(job, NULL, ev->message ? ev->message : "the incoming stream failed",
+                FERRY_MIG_STATE_FAILED);
+        return;
+    case FERRY_MIG_EV_EXITED:
+        give_up(job, NULL, ev->value == FERRY_SHUTOFF_DESTROYED
+                               ? "the incoming domain was destroyed"
+                               : "the destination QEMU exited",
+                FERRY_MIG_STATE_FAILED);
+        return;
+    default:
+        return;
+    }
+}
+
+static void
+request(ferry_mig_job *job, ferry_mig_event *ev)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+    gboolean committed = job->state == FERRY_MIG_STATE_COMMITTED;
+    gboolean finishing = job->phase == FERRY_MIG_PHASE_FINISH;
+
+    switch (ev->kind) {
+    case REQ_FINISH:
+        if (!finishing && job->state == FERRY_MIG_STATE_WAITING) {
+            finish_request(job, ev);
+        } else if (finishing && !ev->outcome) {
+            /* The same Finish again (the source's daemon, for a vanished
+             * client): answered as the first. */
+            ferry_mig_add_waiter(job, ev);
+        } else {
+            fail_call(g_steal_pointer(&ev->task), FERRY_ERROR_OPERATION_INVALID,
+                      committed ? "Finish(cancelled) refused: the guest already runs on this "
+                                  "host" : "Finish: the migration is not ready for it");
+        }
+        return;
+    case REQ_ABORT:
+    case REQ_CANCEL:
+        if (committed) {
+            g_autofree char *msg = g_strdup_printf(
+                "cannot %s migration %s of domain '%s': host '%s' already runs (or is "
+                "starting) the guest", ev->kind == REQ_ABORT ? "abort" : "cancel", job->id,
+                job->dom_name, engine_of(job)->hostname);
+
+            fail_call(g_steal_pointer(&ev->task), FERRY_ERROR_OPERATION_INVALID, msg);
+            return;
+        }
+        if (job->state == FERRY_MIG_STATE_ROLLBACK) {
+            ferry_mig_add_waiter(job, ev);
+            ctl->aborting = TRUE;
+            return;
+        }
+        if (ctl->busy) {
+            /* After the step in flight (Prepare still making things). */
+            ferry_mig_add_waiter(job, ev);
+            ctl->cancel_pending = TRUE;
+            ctl->tell_source = ctl->tell_source || ev->kind == REQ_ABORT;
+            return;
+        }
+        ctl->tell_source = ev->kind == REQ_ABORT;
+        give_up(job, ev, ev->message, FERRY_MIG_STATE_CANCELLED);
+        return;
+    default:
+        fail_call(g_steal_pointer(&ev->task), FERRY_ERROR_OPERATION_INVALID,
+                  "this call is for the source host of the migration");
+        return;
+    }
+}
+
+void
+ferry_mig_dest_handle(ferry_mig_job *job, ferry_mig_event *ev)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    if (ferry_mig_state_is_final(job->state)) {
+        if (ev->type == EV_REQUEST) {
+            ferry_mig_waiter w = { .task = g_steal_pointer(&ev->task), .kind = ev->kind,
+                                   .outcome = ev->outcome, .conn = ev->conn };
+
+            if (ev->kind == REQ_FINISH && ev->outcome) {
+                /* Finish(cancelled) of a job that ended: nothing to drop. */
+                if (job->state == FERRY_MIG_STATE_COMPLETED)
+                    fail_call(w.task, FERRY_ERROR_OPERATION_INVALID,
+                              "Finish(cancelled) refused: the guest already runs on this host");
+                else
+                    fail_call(w.task, FERRY_ERROR_MIGRATE, job->message ? job->message
+                              : "the incoming migration was already given up");
+                return;
+            }
+            ferry_mig_answer_waiter(job, &w);
+        }
+        return;
+    }
+    switch (ev->type) {
+    case EV_STEP_DONE:
+        if (ev->kind == STEP_PREPARE)
+            prepare_done(job, ev);
+        else if (ev->kind == STEP_ACTIVATE)
+            activate_done(job, ev);
+        else if (ev->kind == STEP_DISCARD)
+            discard_done(job, ev);
+        if (ctl->cancel_pending && !ferry_mig_state_is_final(job->state) &&
+            job->state != FERRY_MIG_STATE_ROLLBACK && job->state != FERRY_MIG_STATE_COMMITTED &&
+            !ctl->busy) {
+            ctl->cancel_pending = FALSE;
+            give_up(job, NULL, "aborted while it was being prepared", FERRY_MIG_STATE_CANCELLED);
+        }
+        return;
+    case EV_BACKEND:
+        if (job->state == FERRY_MIG_STATE_ROLLBACK || job->state == FERRY_MIG_STATE_COMMITTED)
+            return;
+        if (job->state == FERRY_MIG_STATE_RUNNING && job->phase == FERRY_MIG_PHASE_PREPARE) {
+            /* Prepare is still making the incoming side: only remember. */
+            if (ev->kind == FERRY_MIG_EV_INCOMING_ACTIVE)
+                ctl->receiving = TRUE;
+            return;
+        }
+        backend_event(job, ev);
+        return;
+    case EV_REQUEST:
+        request(job, ev);
+        return;
+    case EV_TIMER:
+        if (ev->kind == TIMER_FINISH && job->phase == FERRY_MIG_PHASE_FINISH &&
+            job->state == FERRY_MIG_STATE_RUNNING) {
+            give_up(job, NULL, "the data did not arrive within 60 s of Finish",
+                    FERRY_MIG_STATE_FAILED);
+        } else if (ev->kind == TIMER_WATCHDOG && job->state == FERRY_MIG_STATE_WAITING &&
+                   g_get_monotonic_time() - ctl->last_phase_us >=
+                       (gint64)engine_of(job)->abandon_seconds * G_TIME_SPAN_SECOND) {
+            g_autofree char *why = g_strdup_printf(
+                "no phase came within migration_abandon_timeout (%u s)",
+                engine_of(job)->abandon_seconds);
+
+            driver_lost(job, why);
+        }
+        return;
+    case EV_CONN_CLOSED:
+        if (job->state == FERRY_MIG_STATE_WAITING)
+            driver_lost(job, "the client driving it disconnected");
+        return;
+    default:
+        return;
+    }
+}

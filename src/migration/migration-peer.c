@@ -1,0 +1,171 @@
+/*
+ * migration-peer.c: what a job asks the other host's daemon: to run Finish
+ * for a client that is gone, to say whether it runs the guest (the commit
+ * point, "in doubt"), or to cancel its side.
+ *
+ * Owns: opening the connection to that daemon (a step: connecting may take
+ * a while), one call at a time per job, with the answer coming back to the
+ * job as an EV_PEER_DONE event; and the one blocking call, made from a step
+ * thread, that tells the other side of an abort before the stream breaks.
+ * Must not decide anything: the role handlers read the answers.
+ */
+#include "ferry-config.h"
+
+#include "migration/migration-engine-private.h"
+
+/* Opens the connection to the peer's daemon (a step: connecting may take
+ * a while). */
+static gboolean
+step_peer_open(ferry_mig_job *job, gpointer data, GError **error)
+{
+    ferry_mig_engine *engine = job->engine;
+    g_autofree char *uri = NULL;
+    g_autoptr(GError) local = NULL;
+    ferry_conn *conn;
+
+    g_mutex_lock(&job->lock);
+    uri = g_strdup(job->peer_uri);
+    g_mutex_unlock(&job->lock);
+    if (!uri) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_CONNECT,
+                    "migration %s: the other host's daemon did not say how to reach it",
+                    job->id);
+        return FALSE;
+    }
+    conn = ferry_conn_open_with_drivers(uri, engine->peer_drivers, &local);
+    if (!conn) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_CONNECT,
+                    "cannot reach the daemon of the other host at '%s': %s", uri,
+                    local->message);
+        return FALSE;
+    }
+    ctl_of(job)->peer = conn;
+    return TRUE;
+}
+
+typedef struct {
+    ferry_mig_job *job;
+    peer_kind kind;
+} peer_call;
+
+static void
+on_peer_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+    peer_call *pc = data;
+    ferry_mig_event *ev = ferry_mig_event_new(EV_PEER_DONE, pc->kind);
+
+    ev->result = ferry_phase_finish(res, &ev->error);
+    ev->ok = ev->result != NULL;
+    ferry_mig_job_post(pc->job, ev);
+    ferry_mig_job_unref(pc->job);
+    g_free(pc);
+}
+
+/* The destination's name: what the domain is called there. */
+static const char *
+dest_name(ferry_mig_job *job)
+{
+    return job->params->p.dname ? job->params->p.dname : job->dom_name;
+}
+
+void
+ferry_mig_peer_call_start(ferry_mig_job *job, peer_kind kind)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+    ferry_conn *peer = ctl->peer;
+    peer_call *pc = g_new0(peer_call, 1);
+
+    pc->job = ferry_mig_job_ref(job);
+    pc->kind = kind;
+    ctl->busy = TRUE;
+    ctl->busy_what = kind;
+    if (kind == PEER_FINISH && peer->driver->conn_migrate_finish3) {
+        g_autofree char *cookie = ferry_migration_cookie_format(ctl->out);
+
+        peer->driver->conn_migrate_finish3(peer, &job->params->p, dest_name(job), cookie,
+                                           FALSE, NULL, on_peer_done, pc);
+    } else if (kind == PEER_CANCEL && peer->driver->conn_migrate_cancel) {
+        g_mutex_lock(&job->lock);
+        {
+            g_autofree char *reason = g_strdup(job->message ? job->message : "aborted");
+
+            g_mutex_unlock(&job->lock);
+            peer->driver->conn_migrate_cancel(peer, job->id, reason, NULL, on_peer_done, pc);
+        }
+    } else {
+        ferry_mig_event *ev = ferry_mig_event_new(EV_PEER_DONE, kind);
+
+        ev->error = g_error_new(FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
+                                "the daemon at '%s' (driver %s) cannot be asked about "
+                                "migrations", ferry_conn_get_uri(peer), peer->driver->name);
+        ferry_mig_job_post(job, ev);
+        ferry_mig_job_unref(pc->job);
+        g_free(pc);
+    }
+}
+
+void
+ferry_mig_run_peer(ferry_mig_job *job, peer_kind kind)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    g_assert(!ctl->busy);
+    if (ctl->peer && !ferry_conn_is_alive(ctl->peer))
+        g_clear_pointer(&ctl->peer, ferry_conn_unref);
+    if (ctl->peer) {
+        ferry_mig_peer_call_start(job, kind);
+        return;
+    }
+    /* The call is made once the connection is open (handle()). */
+    ctl->peer_next = kind;
+    ferry_mig_run_step(job, STEP_PEER_OPEN, step_peer_open, NULL);
+}
+
+void
+ferry_mig_store_result(GObject *source, GAsyncResult *result, gpointer data)
+{
+    *(GAsyncResult **)data = g_object_ref(result);
+}
+
+void
+ferry_mig_peer_cancel_sync(ferry_mig_job *job)
+{
+    g_autoptr(ferry_conn) peer = NULL;
+    g_autoptr(GMainContext) context = NULL;
+    g_autoptr(GAsyncResult) result = NULL;
+    g_autoptr(ferry_phase_result) r = NULL;
+    g_autoptr(GError) local = NULL;
+    g_autofree char *reason = NULL;
+    g_autofree char *uri = NULL;
+
+    g_mutex_lock(&job->lock);
+    uri = g_strdup(job->peer_uri);
+    reason = g_strdup(job->message ? job->message : "the other host gave it up");
+    g_mutex_unlock(&job->lock);
+    if (!uri)
+        return;
+    peer = ferry_conn_open_with_drivers(uri, job->engine->peer_drivers, &local);
+    if (!peer || !peer->driver->conn_migrate_cancel) {
+        g_debug("migration %s: the other host was not told: %s", job->id,
+                local ? local->message : "its driver cannot be asked");
+        return;
+    }
+    context = g_main_context_new();
+    g_main_context_push_thread_default(context);
+    peer->driver->conn_migrate_cancel(peer, job->id, reason, NULL, ferry_mig_store_result,
+                                      &result);
+    while (!result)
+        g_main_context_iteration(context, TRUE);
+    g_main_context_pop_thread_default(context);
+    r = ferry_phase_finish(result, &local);
+    if (!r)
+        g_debug("migration %s: the other host did not drop it: %s", job->id, local->message);
+}
+
+gboolean
+ferry_mig_error_is_doubt(const GError *error)
+{
+    return error && error->domain == FERRY_ERROR &&
+           (error->code == FERRY_ERROR_CONNECTION_CLOSED || error->code == FERRY_ERROR_NO_CONNECT ||
+            error->code == FERRY_ERROR_TIMEOUT || error->code == FERRY_ERROR_RPC);
+}

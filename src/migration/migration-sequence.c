@@ -1,0 +1,546 @@
+/*
+ * migration-sequence.c: the phases of v3, v2 and v1 in order, each call
+ * asynchronous, each outcome leading to the next call (see
+ * migration-sequence.h).
+ *
+ * v3, after libvirt's virDomainMigrateVersion3:
+ *   Begin -> Prepare -> Perform -> Finish -> Confirm
+ *   Prepare fails: Confirm(CANCELLED).
+ *   Perform fails: Finish(cancelled) -> Confirm(CANCELLED).
+ *   Finish fails: Confirm(CANCELLED) -- or, when its answer was lost
+ *   (connection closed, no answer), Confirm(UNKNOWN): the source's daemon
+ *   keeps the guest paused and asks the destination's daemon; Confirm
+ *   answers once it knows.
+ * v2: Prepare2 -> Perform (kills the source on success) -> Finish2.
+ * v1: Prepare -> Perform -> Finish (only after a successful Perform).
+ */
+#include "ferry-config.h"
+
+#include <string.h>
+
+#include "conf/migration-cookie.h"
+#include "migration/migration-engine-private.h"
+#include "migration/migration-sequence.h"
+#include "util/error.h"
+
+typedef struct {
+    ferry_domain *dom;
+    ferry_conn *dconn;
+    int protocol;
+    ferry_mig_params *params;
+    gint64 start_us;
+    char *xml;
+    char *cookie_begin;
+    char *cookie_prepare;
+    char *cookie_perform;
+    char *cookie_finish;
+    GError *first_error;        /* Perform's (or Prepare's): what the caller sees */
+    GError *finish_error;
+    ferry_domain *ddom;
+    ferry_migrate_stats stats;
+} seq;
+
+static void
+seq_free(seq *s)
+{
+    ferry_domain_unref(s->dom);
+    ferry_conn_unref(s->dconn);
+    ferry_mig_params_free(s->params);
+    g_free(s->xml);
+    g_free(s->cookie_begin);
+    g_free(s->cookie_prepare);
+    g_free(s->cookie_perform);
+    g_free(s->cookie_finish);
+    g_clear_error(&s->first_error);
+    g_clear_error(&s->finish_error);
+    ferry_domain_unref(s->ddom);
+    g_free(s);
+}
+
+static seq *
+seq_of(GTask *task)
+{
+    return g_task_get_task_data(task);
+}
+
+static const char *
+dest_name(seq *s)
+{
+    return s->params->p.dname ? s->params->p.dname : s->dom->name;
+}
+
+void
+ferry_mig_stats_from_cookie(const char *cookie, ferry_migrate_stats *stats)
+{
+    g_autoptr(ferry_migration_cookie) c = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (!cookie)
+        return;
+    c = ferry_migration_cookie_parse(cookie, "statistics", &local);
+    if (!c) {
+        g_debug("migration: no statistics: %s", local->message);
+        return;
+    }
+    if (!c->has_stats)
+        return;
+    stats->total_ms = c->total_ms;
+    stats->downtime_ms = c->downtime_ms;
+    stats->setup_ms = c->setup_ms;
+    stats->data_total = c->data_total;
+    stats->data_transferred = c->data_transferred;
+    stats->disk_total = c->disk_total;
+    stats->disk_transferred = c->disk_transferred;
+    stats->passes = c->passes;
+    stats->guest_downtime_ms = c->guest_downtime_ms;
+    stats->time_setup_ms = c->time_setup_ms;
+    stats->time_disk_ms = c->time_disk_ms;
+    stats->time_memory_ms = c->time_memory_ms;
+    stats->time_switchover_ms = c->time_switchover_ms;
+    stats->time_overhead_ms = c->time_overhead_ms;
+}
+
+/* Logs an error the caller will not see (an earlier one wins). */
+static void
+log_dropped(const char *phase, ferry_conn *conn, const GError *error)
+{
+    if (error)
+        g_debug("migration: %s on '%s' also failed (the caller sees the earlier error): %s",
+                phase, ferry_conn_get_uri(conn), error->message);
+}
+
+static gboolean
+is_abort(const GError *error)
+{
+    return g_error_matches(error, FERRY_ERROR, FERRY_ERROR_OPERATION_ABORTED);
+}
+
+/* Ends the sequence: @error (taken) or the domain. */
+static void
+done(GTask *task, GError *error)
+{
+    seq *s = seq_of(task);
+
+    s->stats.protocol = s->protocol;
+    s->stats.wall_ms = (g_get_monotonic_time() - s->start_us) / 1000;
+    if (error) {
+        g_task_return_error(task, error);
+    } else {
+        g_task_return_pointer(task, g_steal_pointer(&s->ddom),
+                              (GDestroyNotify)ferry_domain_unref);
+    }
+    g_object_unref(task);
+}
+
+/* The error of a failed sequence: an abort's, else Perform's, else the
+ * last phase's (@later, taken). */
+static GError *
+sequence_error(seq *s, GError *later, const char *phase, ferry_conn *conn)
+{
+    if (later && is_abort(later) && !is_abort(s->first_error)) {
+        log_dropped("Perform", conn, s->first_error);
+        g_clear_error(&s->first_error);
+        return later;
+    }
+    if (s->first_error) {
+        log_dropped(phase, conn, later);
+        g_clear_error(&later);
+        return g_steal_pointer(&s->first_error);
+    }
+    if (later)
+        return later;
+    return g_error_new(FERRY_ERROR, FERRY_ERROR_INTERNAL,
+                       "%s on '%s' returned no domain and no error", phase,
+                       ferry_conn_get_uri(conn));
+}
+
+static ferry_phase_result *
+take_result(GAsyncResult *res, GError **error)
+{
+    return ferry_phase_finish(res, error);
+}
+
+/* Stops between phases when the caller cancelled (the phases themselves
+ * are not cancelled: an abort goes through ferry_domain_abort_job()). */
+static gboolean
+stopped(GTask *task)
+{
+    return g_cancellable_is_cancelled(g_task_get_cancellable(task));
+}
+
+/* ------------------------------------------------------------------------ */
+/* v3                                                                        */
+/* ------------------------------------------------------------------------ */
+
+static void v3_after_prepare(GObject *src, GAsyncResult *res, gpointer data);
+static void v3_after_perform(GObject *src, GAsyncResult *res, gpointer data);
+static void v3_after_finish(GObject *src, GAsyncResult *res, gpointer data);
+static void v3_after_confirm(GObject *src, GAsyncResult *res, gpointer data);
+
+typedef enum {
+    CONFIRM_AFTER_SUCCESS = 1,
+    CONFIRM_AFTER_FAILURE,
+    CONFIRM_AFTER_DOUBT,
+} confirm_case;
+
+static void
+confirm(GTask *task, int outcome, const char *cookie)
+{
+    seq *s = seq_of(task);
+
+    g_object_set_data(G_OBJECT(task), "ferry-confirm", GINT_TO_POINTER(outcome));
+    s->dom->conn->driver->domain_migrate_confirm3(s->dom, &s->params->p, cookie, outcome, NULL,
+                                                  v3_after_confirm, task);
+}
+
+static void
+v3_after_begin(GObject *src, GAsyncResult *res, gpointer data)
+{
+    GTask *task = data;
+    seq *s = seq_of(task);
+    g_autoptr(ferry_phase_result) r = NULL;
+    GError *error = NULL;
+
+    r = take_result(res, &error);
+    if (!r) {
+        done(task, error);
+        return;
+    }
+    s->xml = g_steal_pointer(&r->xml);
+    s->cookie_begin = g_steal_pointer(&r->cookie);
+    if (stopped(task)) {
+        s->first_error = g_error_new(FERRY_ERROR, FERRY_ERROR_OPERATION_ABORTED,
+                                     "migration of domain '%s' stopped by its caller",
+                                     s->dom->name);
+        confirm(task, FERRY_CONFIRM_CANCELLED, NULL);
+        return;
+    }
+    s->dconn->driver->conn_migrate_prepare3(s->dconn, &s->params->p, s->xml, s->cookie_begin,
+                                            g_task_get_cancellable(task), v3_after_prepare,
+                                            task);
+}
+
+static void
+v3_after_prepare(GObject *src, GAsyncResult *res, gpointer data)
+{
+    GTask *task = data;
+    seq *s = seq_of(task);
+    g_autoptr(ferry_phase_result) r = NULL;
+    GError *error = NULL;
+
+    r = take_result(res, &error);
+    if (!r) {
+        s->first_error = error;
+        confirm(task, FERRY_CONFIRM_CANCELLED, NULL);
+        return;
+    }
+    s->cookie_prepare = g_steal_pointer(&r->cookie);
+    if (!r->uri && !s->params->p.uri && !(s->params->p.flags & FERRY_MIGRATE_OFFLINE)) {
+        s->first_error = g_error_new(FERRY_ERROR, FERRY_ERROR_INTERNAL,
+                                     "Prepare3 on '%s' chose no migration URI and the caller "
+                                     "gave none", ferry_conn_get_uri(s->dconn));
+    } else if (stopped(task)) {
+        s->first_error = g_error_new(FERRY_ERROR, FERRY_ERROR_OPERATION_ABORTED,
+                                     "migration of domain '%s' stopped by its caller",
+                                     s->dom->name);
+    }
+    if (s->first_error) {
+        g_autoptr(ferry_migration_cookie) c =
+            ferry_migration_cookie_parse(s->cookie_begin, "Finish3", NULL);
+        g_autofree char *cookie = NULL;
+
+        if (c) {
+            c->has_result = TRUE;
+            c->result_message = g_strdup(s->first_error->message);
+            cookie = ferry_migration_cookie_format(c);
+        }
+        g_object_set_data(G_OBJECT(task), "ferry-finish-cancelled", GINT_TO_POINTER(1));
+        s->dconn->driver->conn_migrate_finish3(s->dconn, &s->params->p, dest_name(s),
+                                               cookie ? cookie : s->cookie_begin, TRUE,
+                                               g_task_get_cancellable(task), v3_after_finish,
+                                               task);
+        return;
+    }
+    if (r->uri)
+        ferry_mig_params_set_uri(s->params, r->uri);
+    s->dom->conn->driver->domain_migrate_perform3(s->dom, &s->params->p, NULL,
+                                                  s->cookie_prepare, NULL, v3_after_perform,
+                                                  task);
+}
+
+static void
+v3_after_perform(GObject *src, GAsyncResult *res, gpointer data)
+{
+    GTask *task = data;
+    seq *s = seq_of(task);
+    g_autoptr(ferry_phase_result) r = NULL;
+    GError *error = NULL;
+    gboolean cancelled;
+    g_autofree char *cookie = NULL;
+
+    r = take_result(res, &error);
+    cancelled = r == NULL;
+    if (r && !ferry_conn_is_alive(s->dconn)) {
+        /* The connection to the destination's daemon was lost before
+         * Finish: Finish cannot reach it, so that daemon was never told to
+         * run the guest and never will be (it runs nothing without Finish).
+         * That is certain, not in doubt: the source runs the guest again. */
+        s->first_error = g_error_new(FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                                     "migration of domain '%s': the connection to the "
+                                     "destination '%s' was lost before Finish; the source "
+                                     "runs it again", s->dom->name,
+                                     ferry_conn_get_uri(s->dconn));
+        s->finish_error = g_error_copy(s->first_error);
+        confirm(task, FERRY_CONFIRM_CANCELLED, NULL);
+        return;
+    }
+    if (r) {
+        s->cookie_perform = g_steal_pointer(&r->cookie);
+        ferry_mig_stats_from_cookie(s->cookie_perform, &s->stats);
+    } else {
+        /* Finish learns why, and whether it was an abort. */
+        g_autoptr(ferry_migration_cookie) c =
+            ferry_migration_cookie_parse(s->cookie_begin, "Finish3", NULL);
+
+        s->first_error = error;
+        if (c) {
+            c->has_result = TRUE;
+            c->result_aborted = is_abort(error);
+            c->result_message = g_strdup(error->message);
+            cookie = ferry_migration_cookie_format(c);
+        }
+    }
+    g_object_set_data(G_OBJECT(task), "ferry-finish-cancelled", GINT_TO_POINTER(cancelled));
+    s->dconn->driver->conn_migrate_finish3(s->dconn, &s->params->p, dest_name(s),
+                                           s->cookie_perform ? s->cookie_perform
+                                           : cookie ? cookie : s->cookie_begin,
+                                           cancelled, g_task_get_cancellable(task),
+                                           v3_after_finish, task);
+}
+
+static void
+v3_after_finish(GObject *src, GAsyncResult *res, gpointer data)
+{
+    GTask *task = data;
+    seq *s = seq_of(task);
+    g_autoptr(ferry_phase_result) r = NULL;
+    GError *error = NULL;
+    gboolean cancelled = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(task),
+                                                           "ferry-finish-cancelled"));
+
+    r = take_result(res, &error);
+    if (cancelled) {
+        /* The destination dropped its side (or had nothing): the source
+         * resumes.  Finish's own failure matters only as a log line. */
+        s->finish_error = error;
+        confirm(task, FERRY_CONFIRM_CANCELLED, NULL);
+        return;
+    }
+    if (r) {
+        s->ddom = g_steal_pointer(&r->dom);
+        s->cookie_finish = g_steal_pointer(&r->cookie);
+        confirm(task, FERRY_CONFIRM_OK, s->cookie_finish);
+        return;
+    }
+    s->finish_error = error;
+    if (ferry_mig_error_is_doubt(error)) {
+        /* The answer was lost: only the destination's daemon knows.  The
+         * source's daemon asks it; Confirm answers with what it said. */
+        confirm(task, FERRY_CONFIRM_UNKNOWN, s->cookie_perform);
+        return;
+    }
+    confirm(task, FERRY_CONFIRM_CANCELLED, NULL);
+}
+
+static void
+v3_after_confirm(GObject *src, GAsyncResult *res, gpointer data)
+{
+    GTask *task = data;
+    seq *s = seq_of(task);
+    int outcome = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(task), "ferry-confirm"));
+    g_autoptr(ferry_phase_result) r = NULL;
+    GError *error = NULL;
+
+    r = take_result(res, &error);
+    if (r && r->cookie)
+        ferry_mig_stats_from_cookie(r->cookie, &s->stats);
+    switch (outcome) {
+    case FERRY_CONFIRM_OK:
+        /* Its failure cannot undo what Finish did: the guest moved. */
+        log_dropped("Confirm3", s->dom->conn, error);
+        g_clear_error(&error);
+        done(task, NULL);
+        return;
+    case FERRY_CONFIRM_UNKNOWN:
+        if (r) {
+            /* The destination's daemon said it runs the guest. */
+            g_clear_error(&s->finish_error);
+            s->ddom = ferry_domain_new_handle(s->dconn, dest_name(s), s->dom->uuid);
+            done(task, NULL);
+            return;
+        }
+        log_dropped("Finish3", s->dconn, s->finish_error);
+        g_clear_error(&s->finish_error);
+        done(task, sequence_error(s, error, "Confirm3", s->dom->conn));
+        return;
+    default:
+        log_dropped("Confirm3", s->dom->conn, error);
+        g_clear_error(&error);
+        done(task, sequence_error(s, g_steal_pointer(&s->finish_error), "Finish3", s->dconn));
+        return;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* v2 and v1                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static void v2_after_prepare(GObject *src, GAsyncResult *res, gpointer data);
+static void v2_after_perform(GObject *src, GAsyncResult *res, gpointer data);
+static void v2_after_finish(GObject *src, GAsyncResult *res, gpointer data);
+
+/* A source that is paused before the migration stays paused after it; v3
+ * says so in Begin's cookie, v1 and v2 have none. */
+static void
+keep_paused(seq *s)
+{
+    ferry_domain_info info;
+    g_autoptr(GError) local = NULL;
+
+    if (!s->dom->conn->driver->domain_get_info ||
+        !s->dom->conn->driver->domain_get_info(s->dom, &info, &local))
+        g_debug("migration: state of '%s' unknown: %s", s->dom->name,
+                local ? local->message : "no get_info");
+    else if (info.state == FERRY_DOMAIN_PAUSED)
+        s->params->p.flags |= FERRY_MIGRATE_PAUSED;
+}
+
+static void
+v2_start(GTask *task)
+{
+    seq *s = seq_of(task);
+    GError *error = NULL;
+
+    keep_paused(s);
+    if (s->protocol == 1) {
+        s->dconn->driver->conn_migrate_prepare(s->dconn, &s->params->p, NULL, v2_after_prepare,
+                                               task);
+        return;
+    }
+    s->xml = s->params->p.dxml ? g_strdup(s->params->p.dxml)
+                               : s->dom->conn->driver->domain_get_xml(s->dom, 0, &error);
+    if (!s->xml) {
+        done(task, error);
+        return;
+    }
+    s->dconn->driver->conn_migrate_prepare2(s->dconn, &s->params->p, s->xml, NULL,
+                                            v2_after_prepare, task);
+}
+
+static void
+v2_after_prepare(GObject *src, GAsyncResult *res, gpointer data)
+{
+    GTask *task = data;
+    seq *s = seq_of(task);
+    g_autoptr(ferry_phase_result) r = NULL;
+    GError *error = NULL;
+
+    r = take_result(res, &error);
+    if (!r) {
+        done(task, error);
+        return;
+    }
+    s->cookie_prepare = g_steal_pointer(&r->cookie);
+    if (!r->uri && !s->params->p.uri) {
+        done(task, g_error_new(FERRY_ERROR, FERRY_ERROR_INTERNAL,
+                               "Prepare on '%s' chose no migration URI and the caller gave "
+                               "none", ferry_conn_get_uri(s->dconn)));
+        return;
+    }
+    if (r->uri)
+        ferry_mig_params_set_uri(s->params, r->uri);
+    s->dom->conn->driver->domain_migrate_perform(s->dom, &s->params->p, s->cookie_prepare, NULL,
+                                                 v2_after_perform, task);
+}
+
+static void
+v2_after_perform(GObject *src, GAsyncResult *res, gpointer data)
+{
+    GTask *task = data;
+    seq *s = seq_of(task);
+    g_autoptr(ferry_phase_result) r = NULL;
+    GError *error = NULL;
+
+    r = take_result(res, &error);
+    if (!r)
+        s->first_error = error;
+    if (s->protocol == 1) {
+        if (!r) {
+            done(task, g_steal_pointer(&s->first_error));
+            return;
+        }
+        s->dconn->driver->conn_migrate_finish(s->dconn, &s->params->p, dest_name(s),
+                                              s->cookie_prepare, NULL, v2_after_finish, task);
+        return;
+    }
+    s->dconn->driver->conn_migrate_finish2(s->dconn, &s->params->p, dest_name(s),
+                                           s->cookie_prepare, r != NULL, NULL, v2_after_finish,
+                                           task);
+}
+
+static void
+v2_after_finish(GObject *src, GAsyncResult *res, gpointer data)
+{
+    GTask *task = data;
+    seq *s = seq_of(task);
+    g_autoptr(ferry_phase_result) r = NULL;
+    GError *error = NULL;
+
+    r = take_result(res, &error);
+    if (r && r->dom && !s->first_error) {
+        s->ddom = g_steal_pointer(&r->dom);
+        done(task, NULL);
+        return;
+    }
+    done(task, sequence_error(s, error, s->protocol == 1 ? "Finish" : "Finish2", s->dconn));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Entry                                                                     */
+/* ------------------------------------------------------------------------ */
+
+void
+ferry_mig_sequence_run(ferry_domain *dom, ferry_conn *dconn, int protocol,
+                       const ferry_migrate_params *params, GCancellable *cancellable,
+                       GAsyncReadyCallback callback, gpointer user_data)
+{
+    GTask *task = g_task_new(NULL, cancellable, callback, user_data);
+    seq *s = g_new0(seq, 1);
+
+    s->dom = ferry_domain_ref(dom);
+    s->dconn = ferry_conn_ref(dconn);
+    s->protocol = protocol;
+    s->params = ferry_mig_params_new(params);
+    s->params->p.flags &= ~(guint)FERRY_MIGRATE_PEER2PEER;
+    s->start_us = g_get_monotonic_time();
+    g_task_set_task_data(task, s, (GDestroyNotify)seq_free);
+    if (protocol < 3) {
+        v2_start(task);
+        return;
+    }
+    /* The cancellable also tells the engine who runs the sequence (a
+     * peer-to-peer runner: the job then outlives its client). */
+    dom->conn->driver->domain_migrate_begin3(dom, &s->params->p, g_task_get_cancellable(task),
+                                             v3_after_begin, task);
+}
+
+ferry_domain *
+ferry_mig_sequence_finish(GAsyncResult *result, ferry_migrate_stats *ret_stats, GError **error)
+{
+    GTask *task = G_TASK(result);
+    seq *s = seq_of(task);
+
+    if (ret_stats)
+        *ret_stats = s->stats;
+    return g_task_propagate_pointer(task, error);
+}
