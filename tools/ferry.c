@@ -1,52 +1,28 @@
 /*
- * ferry.c: the command-line client.
+ * ferry.c: the command-line client: its entry point, the command table,
+ * and the commands that manage domains on one host.
  *
- * Owns: argument parsing, the command table, and printing results for people
- * (aligned text) and for programs (--json).  Must not: reach past the public
- * API in <ferry/ferry.h>; everything it does, an application can do.
+ * Owns: argument parsing, the general commands, and printing their results
+ * for people (aligned text) and for programs (--json).  The migration
+ * commands are in cmd-migrate.c.  Must not: reach past the public API in
+ * <ferry/ferry.h>; everything it does, an application can do.
  *
  * Exit status: 0 on success, 1 when the operation failed, 2 on a usage
  * error.  A failure prints exactly one line on stderr: "ferry: error: ...".
  */
 #include "ferry-config.h"
 
-#include <ferry/ferry.h>
-#include <json-c/json.h>
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "progress.h"
-#include "util/json-util.h"
-
-#define EXIT_USAGE 2
-
-typedef struct {
-    ferry_conn *conn;
-    const char *uri;
-    gboolean json;
-} cli;
-
-typedef struct command command;
-typedef gboolean (*command_fn)(cli *c, const command *cmd, char **args, GError **error);
-
-struct command {
-    const char *name;
-    const char *args;          /* positional arguments, for usage */
-    guint n_args;              /* exactly this many */
-    const char *summary;
-    command_fn run;
-    gboolean has_json;         /* accepts --json */
-    const GOptionEntry *options;
-    gboolean (*check_usage)(GError **error); /* after parsing: options that
-                                              * exclude or need each other */
-};
+#include "cli.h"
 
 /* Options of individual commands (reset per invocation). */
 static gboolean opt_all, opt_inactive, opt_paused, opt_json;
 static char *opt_domain;
 static int opt_count, opt_timeout;
+static gboolean opt_jobs;
 
 static const GOptionEntry list_options[] = {
     { "all", 'a', 0, G_OPTION_ARG_NONE, &opt_all, "List inactive domains too", NULL },
@@ -70,165 +46,8 @@ static const GOptionEntry event_options[] = {
     { "count", 0, 0, G_OPTION_ARG_INT, &opt_count, "Exit after this many events", "N" },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout,
       "Exit with an error after this many seconds", "SECONDS" },
-    { NULL }
-};
-
-/* ferry migrate: the option callbacks catch usage errors while parsing,
- * so that they exit with EXIT_USAGE like any other bad option. */
-static gboolean opt_live, opt_offline, opt_p2p, opt_persistent, opt_undefine_source;
-static gboolean opt_copy_all, opt_copy_inc;
-static char *opt_dname, *opt_migrate_uri, *opt_xml_text;
-static char **opt_migrate_disks;
-static guint64 opt_bandwidth, opt_disks_port;
-
-#define BANDWIDTH_MAX_MIB (1024 * 1024)
-
-/* Pairs of flag options that exclude each other (on_exclusive). */
-static const struct {
-    const char *names[2];
-    gboolean *flags[2];
-    const char *why;
-} exclusive_pairs[] = {
-    { { "--live", "--offline" }, { &opt_live, &opt_offline },
-      "a live migration moves a running domain, an offline one only the definition of a "
-      "stopped one" },
-    { { "--copy-storage-all", "--copy-storage-inc" }, { &opt_copy_all, &opt_copy_inc },
-      "copy whole disks, or only their top images" },
-};
-
-static gboolean
-on_exclusive(const char *name, const char *value, gpointer data, GError **error)
-{
-    for (gsize i = 0; i < G_N_ELEMENTS(exclusive_pairs); i++) {
-        for (int k = 0; k < 2; k++) {
-            if (strcmp(name, exclusive_pairs[i].names[k]) != 0)
-                continue;
-            if (*exclusive_pairs[i].flags[1 - k]) {
-                g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                            "%s and %s exclude each other: %s", exclusive_pairs[i].names[0],
-                            exclusive_pairs[i].names[1], exclusive_pairs[i].why);
-                return FALSE;
-            }
-            *exclusive_pairs[i].flags[k] = TRUE;
-            return TRUE;
-        }
-    }
-    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "%s: no such option", name);
-    return FALSE;
-}
-
-static gboolean
-on_bandwidth(const char *name, const char *value, gpointer data, GError **error)
-{
-    if (!g_ascii_string_to_unsigned(value, 10, 1, BANDWIDTH_MAX_MIB, &opt_bandwidth, NULL)) {
-        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "--bandwidth: '%s' is not a whole number of MiB/s from 1 to %u", value,
-                    BANDWIDTH_MAX_MIB);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-/* "vda,vdb": the library checks the names; an empty one is a typo here. */
-static gboolean
-on_migrate_disks(const char *name, const char *value, gpointer data, GError **error)
-{
-    g_auto(GStrv) disks = g_strsplit(value, ",", -1);
-    gboolean ok = disks[0] != NULL;
-
-    for (gsize i = 0; ok && disks[i]; i++)
-        ok = *g_strstrip(disks[i]) != '\0';
-    if (!ok) {
-        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "--migrate-disks: '%s' is not a comma-separated list of disk targets "
-                    "such as vda,vdb", value);
-        return FALSE;
-    }
-    g_strfreev(opt_migrate_disks);
-    opt_migrate_disks = g_steal_pointer(&disks);
-    return TRUE;
-}
-
-static gboolean
-on_disks_port(const char *name, const char *value, gpointer data, GError **error)
-{
-    if (!g_ascii_string_to_unsigned(value, 10, 1, G_MAXUINT16, &opt_disks_port, NULL)) {
-        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "--disks-port: '%s' is not a TCP port from 1 to 65535", value);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-/* What a single option callback cannot see: options that need another. */
-static gboolean
-check_migrate_usage(GError **error)
-{
-    const char *needs_copy = opt_migrate_disks ? "--migrate-disks"
-                             : opt_disks_port ? "--disks-port" : NULL;
-
-    if (needs_copy && !opt_copy_all && !opt_copy_inc) {
-        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "%s is for storage migration: it needs --copy-storage-all or "
-                    "--copy-storage-inc", needs_copy);
-        return FALSE;
-    }
-    if (opt_offline && (opt_copy_all || opt_copy_inc)) {
-        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "--offline moves only the definition: it copies no disks "
-                    "(--copy-storage-all, --copy-storage-inc)");
-        return FALSE;
-    }
-    return TRUE;
-}
-
-static gboolean
-on_xml(const char *name, const char *value, gpointer data, GError **error)
-{
-    g_autoptr(GError) local = NULL;
-
-    g_clear_pointer(&opt_xml_text, g_free);
-    if (!g_file_get_contents(value, &opt_xml_text, NULL, &local)) {
-        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "--xml: cannot read the destination XML: %s", local->message);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-static const GOptionEntry migrate_options[] = {
-    { "live", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_exclusive,
-      "Keep the guest running while its memory is copied (the default when it runs)", NULL },
-    { "offline", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_exclusive,
-      "Move only the definition of a domain that is not running", NULL },
-    { "p2p", 0, 0, G_OPTION_ARG_NONE, &opt_p2p,
-      "Peer-to-peer: the source daemon runs the migration itself and connects to "
-      "DEST_URI (as the source host reaches it); this client may go away", NULL },
-    { "paused", 0, 0, G_OPTION_ARG_NONE, &opt_paused, "Leave it paused on the destination",
-      NULL },
-    { "persistent", 0, 0, G_OPTION_ARG_NONE, &opt_persistent,
-      "Define it persistently on the destination", NULL },
-    { "undefinesource", 0, 0, G_OPTION_ARG_NONE, &opt_undefine_source,
-      "Remove its definition from the source once it has moved", NULL },
-    { "dname", 0, 0, G_OPTION_ARG_STRING, &opt_dname, "Its new name on the destination",
-      "NAME" },
-    { "xml", 0, 0, G_OPTION_ARG_CALLBACK, on_xml,
-      "Domain XML to use on the destination (same guest, e.g. other paths)", "FILE" },
-    { "migrateuri", 0, 0, G_OPTION_ARG_STRING, &opt_migrate_uri,
-      "Where the migration data goes: host, host:port, tcp://host[:port]/ (default: "
-      "the destination chooses)", "URI" },
-    { "bandwidth", 0, 0, G_OPTION_ARG_CALLBACK, on_bandwidth,
-      "Limit the transfer to this many MiB/s", "MiB/s" },
-    { "copy-storage-all", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_exclusive,
-      "Copy the disks to the destination over NBD (both hosts must offer it): whole "
-      "disks", NULL },
-    { "copy-storage-inc", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_exclusive,
-      "Like --copy-storage-all, but only the top image of each disk (the destination "
-      "has the backing images)", NULL },
-    { "migrate-disks", 0, 0, G_OPTION_ARG_CALLBACK, on_migrate_disks,
-      "Copy only these disks (default: every disk that is not read-only)", "vda,vdb" },
-    { "disks-port", 0, 0, G_OPTION_ARG_CALLBACK, on_disks_port,
-      "The destination's NBD port for the disks (default: it chooses)", "PORT" },
+    { "jobs", 0, 0, G_OPTION_ARG_NONE, &opt_jobs,
+      "Also the events of migration jobs: each pre-copy pass, the end", NULL },
     { NULL }
 };
 
@@ -238,24 +57,23 @@ static const GOptionEntry json_option[] = {
 };
 
 /* ------------------------------------------------------------------ */
-/* Helpers */
+/* Helpers (cli.h) */
 
-static gboolean
-ensure_conn(cli *c, GError **error)
+gboolean
+cli_ensure_conn(cli *c, GError **error)
 {
     if (!c->conn)
         c->conn = ferry_conn_open(c->uri, error);
     return c->conn != NULL;
 }
 
-/* Finds a domain by name, or by uuid when @key looks like one. */
-static ferry_domain *
-find_domain(cli *c, const char *key, GError **error)
+ferry_domain *
+cli_find_domain(cli *c, const char *key, GError **error)
 {
     g_autoptr(GError) local = NULL;
     ferry_domain *dom;
 
-    if (!ensure_conn(c, error))
+    if (!cli_ensure_conn(c, error))
         return NULL;
     dom = ferry_domain_lookup_by_name(c->conn, key, &local);
     if (!dom && g_uuid_string_is_valid(key) &&
@@ -268,11 +86,41 @@ find_domain(cli *c, const char *key, GError **error)
     return dom;
 }
 
-static void
-print_json(json_object *obj)
+gboolean
+cli_parse_number(const char *name, const char *value, guint64 min, guint64 max,
+                 const char *what, guint64 *ret_value, GError **error)
+{
+    guint64 n;
+
+    /* g_ascii_string_to_unsigned() refuses signs, blanks and trailing text
+     * itself: "-1" is not read as a huge number. */
+    if (!g_ascii_string_to_unsigned(value, 10, min, max, &n, NULL)) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "%s: '%s' is not a whole number of %s from %" G_GUINT64_FORMAT " to %"
+                    G_GUINT64_FORMAT, name, value, what, min, max);
+        return FALSE;
+    }
+    *ret_value = n;
+    return TRUE;
+}
+
+void
+cli_print_json(json_object *obj)
 {
     printf("%s\n", json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |
                                                            JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+json_object *
+cli_json_ms(gint64 ms)
+{
+    return ms > 0 ? json_object_new_int64(ms) : NULL;
+}
+
+json_object *
+cli_json_count(guint64 n)
+{
+    return json_object_new_int64((gint64)MIN(n, (guint64)G_MAXINT64));
 }
 
 /* ------------------------------------------------------------------ */
@@ -291,7 +139,7 @@ cmd_list(cli *c, const command *cmd, char **args, GError **error)
         flags |= FERRY_LIST_INACTIVE;
     if (opt_inactive)
         flags = FERRY_LIST_INACTIVE;
-    if (!ensure_conn(c, error) || !ferry_conn_list_domains(c->conn, flags, &doms, error))
+    if (!cli_ensure_conn(c, error) || !ferry_conn_list_domains(c->conn, flags, &doms, error))
         return FALSE;
     for (guint i = 0; i < doms->len; i++) {
         ferry_domain *dom = doms->pdata[i];
@@ -316,7 +164,7 @@ cmd_list(cli *c, const command *cmd, char **args, GError **error)
         }
     }
     if (c->json) {
-        print_json(arr);
+        cli_print_json(arr);
         return TRUE;
     }
     printf("%-*s  %s\n", (int)width, "Name", "State");
@@ -337,7 +185,7 @@ cmd_define(cli *c, const command *cmd, char **args, GError **error)
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG, "%s", local->message);
         return FALSE;
     }
-    if (!ensure_conn(c, error) || !(dom = ferry_domain_define_xml(c->conn, xml, error)))
+    if (!cli_ensure_conn(c, error) || !(dom = ferry_domain_define_xml(c->conn, xml, error)))
         return FALSE;
     printf("Domain '%s' defined from %s\n", ferry_domain_get_name(dom), args[0]);
     return TRUE;
@@ -346,7 +194,7 @@ cmd_define(cli *c, const command *cmd, char **args, GError **error)
 static gboolean
 cmd_undefine(cli *c, const command *cmd, char **args, GError **error)
 {
-    g_autoptr(ferry_domain) dom = find_domain(c, args[0], error);
+    g_autoptr(ferry_domain) dom = cli_find_domain(c, args[0], error);
 
     if (!dom || !ferry_domain_undefine(dom, 0, error))
         return FALSE;
@@ -357,7 +205,7 @@ cmd_undefine(cli *c, const command *cmd, char **args, GError **error)
 static gboolean
 cmd_start(cli *c, const command *cmd, char **args, GError **error)
 {
-    g_autoptr(ferry_domain) dom = find_domain(c, args[0], error);
+    g_autoptr(ferry_domain) dom = cli_find_domain(c, args[0], error);
 
     if (!dom || !ferry_domain_start(dom, opt_paused ? FERRY_START_PAUSED : 0, error))
         return FALSE;
@@ -368,7 +216,7 @@ cmd_start(cli *c, const command *cmd, char **args, GError **error)
 static gboolean
 cmd_destroy(cli *c, const command *cmd, char **args, GError **error)
 {
-    g_autoptr(ferry_domain) dom = find_domain(c, args[0], error);
+    g_autoptr(ferry_domain) dom = cli_find_domain(c, args[0], error);
 
     if (!dom || !ferry_domain_destroy(dom, error))
         return FALSE;
@@ -379,7 +227,7 @@ cmd_destroy(cli *c, const command *cmd, char **args, GError **error)
 static gboolean
 cmd_suspend(cli *c, const command *cmd, char **args, GError **error)
 {
-    g_autoptr(ferry_domain) dom = find_domain(c, args[0], error);
+    g_autoptr(ferry_domain) dom = cli_find_domain(c, args[0], error);
 
     if (!dom || !ferry_domain_suspend(dom, error))
         return FALSE;
@@ -390,7 +238,7 @@ cmd_suspend(cli *c, const command *cmd, char **args, GError **error)
 static gboolean
 cmd_resume(cli *c, const command *cmd, char **args, GError **error)
 {
-    g_autoptr(ferry_domain) dom = find_domain(c, args[0], error);
+    g_autoptr(ferry_domain) dom = cli_find_domain(c, args[0], error);
 
     if (!dom || !ferry_domain_resume(dom, error))
         return FALSE;
@@ -401,7 +249,7 @@ cmd_resume(cli *c, const command *cmd, char **args, GError **error)
 static gboolean
 cmd_dominfo(cli *c, const command *cmd, char **args, GError **error)
 {
-    g_autoptr(ferry_domain) dom = find_domain(c, args[0], error);
+    g_autoptr(ferry_domain) dom = cli_find_domain(c, args[0], error);
     ferry_domain_info info;
     const char *state, *reason;
 
@@ -421,7 +269,7 @@ cmd_dominfo(cli *c, const command *cmd, char **args, GError **error)
         json_object_object_add(o, "vcpus", json_object_new_int((int)info.vcpus));
         json_object_object_add(o, "cpu_time_ns", json_object_new_int64((gint64)info.cpu_time_ns));
         json_object_object_add(o, "pid", json_object_new_int64(info.pid));
-        print_json(o);
+        cli_print_json(o);
         return TRUE;
     }
     printf("%-12s %s\n", "Name:", ferry_domain_get_name(dom));
@@ -439,7 +287,7 @@ cmd_dominfo(cli *c, const command *cmd, char **args, GError **error)
 static gboolean
 cmd_dumpxml(cli *c, const command *cmd, char **args, GError **error)
 {
-    g_autoptr(ferry_domain) dom = find_domain(c, args[0], error);
+    g_autoptr(ferry_domain) dom = cli_find_domain(c, args[0], error);
     g_autofree char *xml = NULL;
 
     if (!dom || !(xml = ferry_domain_get_xml(dom, opt_inactive ? FERRY_XML_INACTIVE : 0, error)))
@@ -453,7 +301,7 @@ cmd_capabilities(cli *c, const command *cmd, char **args, GError **error)
 {
     g_autofree char *xml = NULL;
 
-    if (!ensure_conn(c, error) || !(xml = ferry_conn_get_capabilities(c->conn, error)))
+    if (!cli_ensure_conn(c, error) || !(xml = ferry_conn_get_capabilities(c->conn, error)))
         return FALSE;
     fputs(xml, stdout);
     return TRUE;
@@ -477,6 +325,10 @@ on_event(ferry_conn *conn, const ferry_event *ev, gpointer data)
         what = ferry_lifecycle_event_to_string(ev->lifecycle);
     else if (ev->type == FERRY_EVENT_MIGRATION_BEGIN)
         what = "migration-begin";
+    else if (ev->type == FERRY_EVENT_JOB_PROGRESS && opt_jobs && ev->job)
+        what = "job-progress";
+    else if (ev->type == FERRY_EVENT_JOB_ENDED && opt_jobs && ev->job)
+        what = "job-ended";
     else
         return;
     if (opt_domain && strcmp(opt_domain, name) != 0)
@@ -491,7 +343,13 @@ on_event(ferry_conn *conn, const ferry_event *ev, gpointer data)
         json_object_object_add(o, "reason", json_object_new_string(
                                    ferry_domain_state_reason_to_string(ev->state, ev->reason)));
         json_object_object_add(o, "timestamp_us", json_object_new_int64(ev->timestamp_us));
+        if (ev->type == FERRY_EVENT_JOB_PROGRESS || ev->type == FERRY_EVENT_JOB_ENDED)
+            json_object_object_add(o, "job", cli_job_to_json(ev->job));
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    } else if (ev->type == FERRY_EVENT_JOB_PROGRESS || ev->type == FERRY_EVENT_JOB_ENDED) {
+        printf("event '%s' for domain '%s': %s job %s, phase %s, pass %" G_GUINT64_FORMAT "\n",
+               what, name, ev->job->role, ev->job->state,
+               *ev->job->phase ? ev->job->phase : "-", ev->job->passes);
     } else {
         printf("event '%s' for domain '%s': %s (%s)\n", what, name,
                ferry_domain_state_to_string(ev->state),
@@ -519,7 +377,7 @@ cmd_event(cli *c, const command *cmd, char **args, GError **error)
     event_wait w = { loop, c, 0, FALSE };
     guint id;
 
-    if (!ensure_conn(c, error))
+    if (!cli_ensure_conn(c, error))
         return FALSE;
     id = ferry_conn_subscribe_events(c->conn, on_event, &w, NULL, error);
     if (!id)
@@ -536,252 +394,6 @@ cmd_event(cli *c, const command *cmd, char **args, GError **error)
                     opt_timeout, opt_count);
         return FALSE;
     }
-    return TRUE;
-}
-
-static const char *
-job_type_to_string(int type)
-{
-    switch (type) {
-    case FERRY_JOB_INFO_NONE: return "none";
-    case FERRY_JOB_INFO_ACTIVE: return "active";
-    case FERRY_JOB_INFO_COMPLETED: return "completed";
-    case FERRY_JOB_INFO_FAILED: return "failed";
-    }
-    return "unknown";
-}
-
-/* A duration for JSON: null when unknown (0), never a fake zero. */
-static json_object *
-json_ms(gint64 ms)
-{
-    return ms > 0 ? json_object_new_int64(ms) : NULL;
-}
-
-static json_object *
-json_bytes(guint64 n)
-{
-    return json_object_new_int64((gint64)MIN(n, (guint64)G_MAXINT64));
-}
-
-static gboolean
-cmd_domjobinfo(cli *c, const command *cmd, char **args, GError **error)
-{
-    g_autoptr(ferry_domain) dom = find_domain(c, args[0], error);
-    g_autofree char *phase = NULL;
-    ferry_job_info info = { 0 };
-
-    if (!dom || !ferry_domain_get_job_info(dom, &info, error))
-        return FALSE;
-    phase = g_strndup(info.phase, sizeof(info.phase));
-    if (c->json) {
-        g_autoptr(json_object) o = json_object_new_object();
-
-        json_object_object_add(o, "type", json_object_new_string(job_type_to_string(info.type)));
-        json_object_object_add(o, "phase", json_object_new_string(phase));
-        json_object_object_add(o, "elapsed_ms", json_object_new_int64(info.elapsed_ms));
-        json_object_object_add(o, "mem_total", json_bytes(info.mem_total));
-        json_object_object_add(o, "mem_processed", json_bytes(info.mem_processed));
-        json_object_object_add(o, "mem_remaining", json_bytes(info.mem_remaining));
-        json_object_object_add(o, "disk_total", json_bytes(info.disk_total));
-        json_object_object_add(o, "disk_processed", json_bytes(info.disk_processed));
-        json_object_object_add(o, "disk_remaining", json_bytes(info.disk_remaining));
-        json_object_object_add(o, "rate_bps", json_bytes(info.rate_bps));
-        json_object_object_add(o, "downtime_ms", json_ms(info.downtime_ms));
-        json_object_object_add(o, "total_ms", json_ms(info.total_ms));
-        print_json(o);
-        return TRUE;
-    }
-    printf("%-16s %s\n", "Job type:", job_type_to_string(info.type));
-    if (info.type == FERRY_JOB_INFO_NONE)
-        return TRUE;
-    {
-        g_autofree char *elapsed = cli_format_ms(info.elapsed_ms);
-        g_autofree char *mem_total = cli_format_mib(info.mem_total);
-        g_autofree char *mem_processed = cli_format_mib(info.mem_processed);
-        g_autofree char *mem_remaining = cli_format_mib(info.mem_remaining);
-        g_autofree char *rate = cli_format_mib(info.rate_bps);
-
-        printf("%-16s %s\n", "Phase:", *phase ? phase : "-");
-        printf("%-16s %s\n", "Time elapsed:", elapsed);
-        printf("%-16s %s\n", "Memory total:", mem_total);
-        printf("%-16s %s\n", "Memory sent:", mem_processed);
-        printf("%-16s %s\n", "Memory left:", mem_remaining);
-        printf("%-16s %s/s\n", "Rate:", rate);
-    }
-    if (info.disk_total) {
-        g_autofree char *disk_total = cli_format_mib(info.disk_total);
-        g_autofree char *disk_processed = cli_format_mib(info.disk_processed);
-
-        printf("%-16s %s of %s\n", "Disk copied:", disk_processed, disk_total);
-    }
-    if (info.type == FERRY_JOB_INFO_COMPLETED) {
-        g_autofree char *downtime = cli_format_ms(info.downtime_ms);
-        g_autofree char *total = cli_format_ms(info.total_ms);
-
-        printf("%-16s %s\n", "Downtime:", downtime);
-        printf("%-16s %s\n", "QEMU total time:", total);
-    }
-    return TRUE;
-}
-
-static guint
-migrate_flags(void)
-{
-    guint flags = 0;
-
-    if (opt_live)
-        flags |= FERRY_MIGRATE_LIVE;
-    if (opt_offline)
-        flags |= FERRY_MIGRATE_OFFLINE;
-    if (opt_p2p)
-        flags |= FERRY_MIGRATE_PEER2PEER;
-    if (opt_paused)
-        flags |= FERRY_MIGRATE_PAUSED;
-    if (opt_persistent)
-        flags |= FERRY_MIGRATE_PERSIST_DEST;
-    if (opt_undefine_source)
-        flags |= FERRY_MIGRATE_UNDEFINE_SOURCE;
-    if (opt_copy_all)
-        flags |= FERRY_MIGRATE_NON_SHARED_DISK;
-    if (opt_copy_inc)
-        flags |= FERRY_MIGRATE_NON_SHARED_INC;
-    return flags;
-}
-
-/* The destination as people name it: its hostname when we hold a
- * connection to it, else the host part of the URI, else the URI. */
-static char *
-destination_name(ferry_conn *dconn, const char *uri)
-{
-    g_autoptr(GUri) parsed = NULL;
-    char *name;
-
-    if (dconn && (name = ferry_conn_get_hostname(dconn, NULL)))
-        return name;
-    parsed = g_uri_parse(uri, G_URI_FLAGS_NONE, NULL);
-    if (parsed && g_uri_get_host(parsed) && *g_uri_get_host(parsed))
-        return g_strdup(g_uri_get_host(parsed));
-    return g_strdup(uri);
-}
-
-/* QEMU's transfer is part of the whole; the rest is ferry's phases. */
-static gint64
-control_plane_ms(const ferry_migrate_stats *st)
-{
-    return st->total_ms > 0 && st->wall_ms >= st->total_ms ? st->wall_ms - st->total_ms : 0;
-}
-
-static void
-print_migrate_json(const char *name, const char *dest, const ferry_migrate_stats *st)
-{
-    g_autoptr(json_object) o = json_object_new_object();
-
-    json_object_object_add(o, "domain", json_object_new_string(name));
-    json_object_object_add(o, "destination", json_object_new_string(dest));
-    json_object_object_add(o, "protocol", json_object_new_int(st->protocol));
-    json_object_object_add(o, "wall_ms", json_object_new_int64(st->wall_ms));
-    json_object_object_add(o, "total_ms", json_ms(st->total_ms));
-    json_object_object_add(o, "downtime_ms", json_ms(st->downtime_ms));
-    json_object_object_add(o, "setup_ms", json_ms(st->setup_ms));
-    json_object_object_add(o, "data_total", json_bytes(st->data_total));
-    json_object_object_add(o, "data_transferred", json_bytes(st->data_transferred));
-    json_object_object_add(o, "disk_total", json_bytes(st->disk_total));
-    json_object_object_add(o, "disk_transferred", json_bytes(st->disk_transferred));
-    json_object_object_add(o, "control_plane_ms", st->total_ms > 0
-                           ? json_object_new_int64(control_plane_ms(st)) : NULL);
-    print_json(o);
-}
-
-static void
-print_migrate_text(const char *name, const char *dest, const ferry_migrate_stats *st)
-{
-    g_autoptr(GString) head = g_string_new(NULL);
-    g_autofree char *wall = cli_format_ms(st->wall_ms);
-    g_autofree char *qemu = cli_format_ms(st->total_ms);
-    g_autofree char *control = cli_format_ms(control_plane_ms(st));
-    g_autofree char *downtime = cli_format_ms(st->downtime_ms);
-    g_autofree char *sent = cli_format_mib(st->data_transferred);
-    g_autofree char *ram = cli_format_mib(st->data_total);
-
-    g_string_printf(head, "Migration of '%s' to %s", name, dest);
-    if (opt_dname)
-        g_string_append_printf(head, " as '%s'", opt_dname);
-    if (st->protocol > 0)
-        g_string_append_printf(head, ": done (protocol v%d", st->protocol);
-    else
-        g_string_append(head, ": done (protocol unknown");
-    if (opt_offline)
-        g_string_append(head, ", offline");
-    if (opt_paused)
-        g_string_append(head, ", left paused");
-    printf("%s)\n", head->str);
-    if (opt_offline) {
-        /* Only the definition moved: no transfer to speak of. */
-        printf("  %-12s %s\n", "total time", wall);
-        return;
-    }
-    if (st->total_ms > 0)
-        printf("  %-12s %s   (QEMU %s, control plane %s)\n", "total time", wall, qemu, control);
-    else
-        printf("  %-12s %s\n", "total time", wall);
-    printf("  %-12s %s\n", "downtime", downtime);
-    printf("  %-12s %s of %s RAM\n", "data sent", sent, ram);
-    if (st->disk_total) {
-        g_autofree char *disk = cli_format_mib(st->disk_transferred);
-        g_autofree char *disk_total = cli_format_mib(st->disk_total);
-
-        printf("  %-12s %s of %s\n", "disk copied", disk, disk_total);
-    }
-}
-
-static gboolean
-cmd_migrate(cli *c, const command *cmd, char **args, GError **error)
-{
-    g_autoptr(ferry_domain) dom = find_domain(c, args[0], error);
-    g_autoptr(ferry_conn) dconn = NULL;
-    g_autoptr(ferry_domain) ddom = NULL;
-    g_autoptr(cli_progress) progress = NULL;
-    g_autofree char *dest = NULL;
-    ferry_migrate_params params = {
-        .flags = migrate_flags(),
-        .dname = opt_dname,
-        .uri = opt_migrate_uri,
-        .dxml = opt_xml_text,
-        .bandwidth_mib = opt_bandwidth,
-        .migrate_disks = (const char *const *)opt_migrate_disks,
-        .disks_port = (guint)opt_disks_port,
-    };
-    ferry_migrate_stats stats = { 0 };
-    gint64 start_us;
-    gboolean ok;
-
-    if (!dom)
-        return FALSE;
-    /* Without --p2p this client runs the sequence between two connections;
-     * with it, DEST_URI is for the source daemon and is not opened here. */
-    if (!opt_p2p && !(dconn = ferry_conn_open(args[1], error)))
-        return FALSE;
-    dest = destination_name(dconn, args[1]);
-    if (!c->json && isatty(STDERR_FILENO))
-        progress = cli_progress_start(dom, stderr);
-    start_us = g_get_monotonic_time();
-    if (opt_p2p) {
-        ok = ferry_domain_migrate_to_uri(dom, args[1], &params, &stats, error);
-    } else {
-        ddom = ferry_domain_migrate(dom, dconn, &params, &stats, error);
-        ok = ddom != NULL;
-    }
-    /* The line is erased before the error or the summary is printed. */
-    g_clear_pointer(&progress, cli_progress_stop);
-    if (!ok)
-        return FALSE;
-    if (stats.wall_ms <= 0)
-        stats.wall_ms = (g_get_monotonic_time() - start_us) / 1000;
-    if (c->json)
-        print_migrate_json(ferry_domain_get_name(dom), dest, &stats);
-    else
-        print_migrate_text(ferry_domain_get_name(dom), dest, &stats);
     return TRUE;
 }
 
@@ -804,10 +416,6 @@ static const command commands[] = {
       NULL, NULL },
     { "event", "", 0, "Print lifecycle events as they happen", cmd_event, TRUE,
       event_options, NULL },
-    { "migrate", "DOMAIN DEST_URI", 2, "Move a domain to another host", cmd_migrate, TRUE,
-      migrate_options, check_migrate_usage },
-    { "domjobinfo", "DOMAIN", 1, "Show the progress of a domain's migration job",
-      cmd_domjobinfo, TRUE, NULL, NULL },
 };
 
 /* ------------------------------------------------------------------ */
@@ -818,7 +426,10 @@ print_commands(FILE *out)
 {
     fprintf(out, "Usage: ferry [-c URI] COMMAND [OPTIONS] [ARGS]\n\nCommands:\n");
     for (gsize i = 0; i < G_N_ELEMENTS(commands); i++)
-        fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-24s %s\n", commands[i].name, commands[i].summary);
+    for (gsize i = 0; i < cli_migrate_n_commands; i++)
+        fprintf(out, "  %-24s %s\n", cli_migrate_commands[i].name,
+                cli_migrate_commands[i].summary);
     fprintf(out, "\nRun 'ferry COMMAND --help' for a command's options.\n"
                  "URI defaults to $FERRY_DEFAULT_URI, else qemu:///system.\n");
 }
@@ -858,15 +469,34 @@ run_command(cli *c, const command *cmd, int argc, char **argv)
         return fail(msg, EXIT_USAGE);
     }
     c->json = opt_json;
-    if (!cmd->run(c, cmd, argv + 1, &error))
-        return fail(error->message, EXIT_FAILURE);
+    if (!cmd->run(c, cmd, argv + 1, &error)) {
+        /* A bad positional argument is a usage error too (command_fn). */
+        return fail(error->message,
+                    error->domain == G_OPTION_ERROR ? EXIT_USAGE : EXIT_FAILURE);
+    }
     return EXIT_SUCCESS;
+}
+
+/* The command called @name in either table, or NULL. */
+static const command *
+find_command(const char *name)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(commands); i++) {
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    }
+    for (gsize i = 0; i < cli_migrate_n_commands; i++) {
+        if (strcmp(cli_migrate_commands[i].name, name) == 0)
+            return &cli_migrate_commands[i];
+    }
+    return NULL;
 }
 
 int
 main(int argc, char **argv)
 {
     cli c = { .uri = g_getenv("FERRY_DEFAULT_URI") };
+    const command *cmd;
     int i = 1;
     int status;
 
@@ -894,17 +524,14 @@ main(int argc, char **argv)
         print_commands(stderr);
         return EXIT_USAGE;
     }
-    for (gsize k = 0; k < G_N_ELEMENTS(commands); k++) {
-        if (strcmp(commands[k].name, argv[i]) == 0) {
-            status = run_command(&c, &commands[k], argc - i, argv + i);
-            if (c.conn)
-                ferry_conn_unref(c.conn);
-            return status;
-        }
-    }
-    {
+    cmd = find_command(argv[i]);
+    if (!cmd) {
         g_autofree char *msg = g_strdup_printf("unknown command '%s'; see 'ferry --help'",
                                                argv[i]);
         return fail(msg, EXIT_USAGE);
     }
+    status = run_command(&c, cmd, argc - i, argv + i);
+    if (c.conn)
+        ferry_conn_unref(c.conn);
+    return status;
 }

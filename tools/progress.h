@@ -1,61 +1,65 @@
 /*
- * progress.h: the live progress line of `ferry migrate` and the formatting
- * of migration numbers for people.
+ * progress.h: the formatting of migration numbers for people: the live
+ * progress line of `ferry migrate`, durations and sizes.
  *
- * Owns: one line on a terminal, redrawn in place from a thread that polls
- * a domain's job info.  Must not: decide anything about the migration
- * itself, or write anything once stopped.
+ * Owns: pure functions from numbers to text.  Must not: talk to a host or
+ * write anywhere (tools/watch.c draws the line; the tests call these
+ * functions directly).
  */
 #pragma once
 
 #include <ferry/ferry.h>
-#include <stdio.h>
-
-/** cli_progress: a progress line being drawn; opaque. */
-typedef struct cli_progress cli_progress;
-
-/**
- * cli_progress_start:
- * @dom: the domain whose job to poll (on the source connection); a
- *   reference is taken
- * @out: the terminal to draw on (stderr)
- *
- * Starts a thread that calls ferry_domain_get_job_info() about five times
- * a second and redraws one line on @out with "\r": phase, a bar, percent,
- * MiB sent and left, rate and ETA, disks and memory counted together.  A
- * failed poll keeps the last line.
- *
- * Returns: (transfer full): the running progress line.
- */
-cli_progress *cli_progress_start(ferry_domain *dom, FILE *out);
-
-/**
- * cli_progress_stop:
- * @p: (nullable): what cli_progress_start() returned
- *
- * Stops and joins the thread, erases the line if one was drawn, and frees
- * @p.  Nothing is written to @out after this returns.
- */
-void cli_progress_stop(cli_progress *p);
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(cli_progress, cli_progress_stop)
 
 /**
  * cli_progress_format:
- * @info: a job's progress
+ * @info: a job's progress, as a FERRY_EVENT_JOB_* event carried it
  * @rate_bps: the transfer rate to show, bytes per second (0: unknown)
  * @width: the terminal's width in columns; the line is shorter than that
  *
  * The totals are those of disk and memory together (a storage migration
  * copies the disks first); when there are disks, how far they are is
- * shown after what is left.
+ * shown after what is left.  The time elapsed follows the phase when
+ * @info has it.  Two states replace the figures:
+ *  - a memory copy that does not converge (two passes or more, and the
+ *    guest dirties memory faster than the link carries it: the bandwidth
+ *    limit if any, else the measured rate) says "dirty rate X > link Y
+ *    MiB/s: not converging" instead of the rate and the ETA;
+ *  - an "in-doubt" job says "in doubt: asking the destination whether it
+ *    runs the guest" instead of the bar.
+ * When the line does not fit, the elapsed time goes first, then
+ * everything but the warning.
  *
  * Returns: (transfer full): the progress line for @info, without "\r" or
  *   newline, e.g. "perform [#######     ]  58%  37.2 MiB sent, 27.0 MiB
- *   left  31.8 MiB/s  ETA 1 s", or with disks "perform [##        ]  20%
- *   20.0 MiB sent, 80.0 MiB left (disks 60%)  8.0 MiB/s  ETA 10 s".
+ *   left  31.8 MiB/s  ETA 1 s", with disks "perform [##        ]  20%
+ *   20.0 MiB sent, 80.0 MiB left (disks 60%)  8.0 MiB/s  ETA 10 s", with
+ *   the time "perform  12.4 s [##    ]  20% ...".
  */
 char *cli_progress_format(const ferry_job_info *info, double rate_bps, guint width);
+
+/**
+ * cli_progress_format_waiting:
+ * @elapsed_ms: how long the migration has run
+ * @width: the terminal's width in columns
+ *
+ * The line before the job said anything (Begin, Prepare, and the wait for
+ * the first progress event).
+ *
+ * Returns: (transfer full): e.g. "preparing  0.8 s".
+ */
+char *cli_progress_format_waiting(gint64 elapsed_ms, guint width);
+
+/**
+ * cli_progress_not_converging:
+ * @info: a job's progress
+ * @rate_bps: the measured transfer rate, bytes per second (0: unknown),
+ *   used when @info gives neither a bandwidth limit nor a rate
+ *
+ * Returns: TRUE when the memory copy does not converge: two passes or
+ *   more, and @info's dirty rate above the link's (the bandwidth limit
+ *   when set, else the transfer rate).
+ */
+gboolean cli_progress_not_converging(const ferry_job_info *info, double rate_bps);
 
 /**
  * cli_format_ms:

@@ -1,0 +1,803 @@
+/*
+ * cmd-migrate.c: the migration commands of the ferry client: migrate, its
+ * job's information (domjobinfo), abort (domjobabort) and tunables
+ * (migrate-setmaxdowntime, migrate-getmaxdowntime, migrate-setspeed,
+ * migrate-getspeed), with libvirt's names.
+ *
+ * Owns: their options, their usage errors, and printing their results and
+ * the migration's summary for people and for programs (--json).  Must not:
+ * reach past the public API in <ferry/ferry.h>.  While `ferry migrate`
+ * blocks in the library, tools/watch.c draws the progress line and handles
+ * Ctrl-C.
+ */
+#include "ferry-config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "progress.h"
+#include "watch.h"
+
+#define BANDWIDTH_MAX_MIB (1024 * 1024)
+/* The largest downtime limit the library passes to QEMU. */
+#define MAX_DOWNTIME_MS 2000000
+
+/* ------------------------------------------------------------------ */
+/* ferry migrate: options */
+
+/* The option callbacks catch usage errors while parsing, so that they exit
+ * with EXIT_USAGE like any other bad option. */
+static gboolean opt_live, opt_offline, opt_p2p, opt_paused, opt_persistent;
+static gboolean opt_undefine_source, opt_copy_all, opt_copy_inc;
+static char *opt_dname, *opt_migrate_uri, *opt_xml_text, *opt_timeout_action;
+static char **opt_migrate_disks;
+static guint64 opt_bandwidth, opt_disks_port, opt_timeout, opt_max_downtime;
+static int opt_timeout_action_value = FERRY_MIGRATE_TIMEOUT_ABORT;
+
+/* Pairs of flag options that exclude each other (on_exclusive). */
+static const struct {
+    const char *names[2];
+    gboolean *flags[2];
+    const char *why;
+} exclusive_pairs[] = {
+    { { "--live", "--offline" }, { &opt_live, &opt_offline },
+      "a live migration moves a running domain, an offline one only the definition of a "
+      "stopped one" },
+    { { "--copy-storage-all", "--copy-storage-inc" }, { &opt_copy_all, &opt_copy_inc },
+      "copy whole disks, or only their top images" },
+};
+
+static gboolean
+on_exclusive(const char *name, const char *value, gpointer data, GError **error)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(exclusive_pairs); i++) {
+        for (int k = 0; k < 2; k++) {
+            if (strcmp(name, exclusive_pairs[i].names[k]) != 0)
+                continue;
+            if (*exclusive_pairs[i].flags[1 - k]) {
+                g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                            "%s and %s exclude each other: %s", exclusive_pairs[i].names[0],
+                            exclusive_pairs[i].names[1], exclusive_pairs[i].why);
+                return FALSE;
+            }
+            *exclusive_pairs[i].flags[k] = TRUE;
+            return TRUE;
+        }
+    }
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "%s: no such option", name);
+    return FALSE;
+}
+
+static gboolean
+on_bandwidth(const char *name, const char *value, gpointer data, GError **error)
+{
+    return cli_parse_number("--bandwidth", value, 1, BANDWIDTH_MAX_MIB, "MiB/s",
+                            &opt_bandwidth, error);
+}
+
+/* "vda,vdb": the library checks the names; an empty one is a typo here. */
+static gboolean
+on_migrate_disks(const char *name, const char *value, gpointer data, GError **error)
+{
+    g_auto(GStrv) disks = g_strsplit(value, ",", -1);
+    gboolean ok = disks[0] != NULL;
+
+    for (gsize i = 0; ok && disks[i]; i++)
+        ok = *g_strstrip(disks[i]) != '\0';
+    if (!ok) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--migrate-disks: '%s' is not a comma-separated list of disk targets "
+                    "such as vda,vdb", value);
+        return FALSE;
+    }
+    g_strfreev(opt_migrate_disks);
+    opt_migrate_disks = g_steal_pointer(&disks);
+    return TRUE;
+}
+
+static gboolean
+on_disks_port(const char *name, const char *value, gpointer data, GError **error)
+{
+    if (!g_ascii_string_to_unsigned(value, 10, 1, G_MAXUINT16, &opt_disks_port, NULL)) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--disks-port: '%s' is not a TCP port from 1 to 65535", value);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+on_timeout(const char *name, const char *value, gpointer data, GError **error)
+{
+    return cli_parse_number("--timeout", value, 1, FERRY_MIGRATE_TIMEOUT_MAX, "seconds",
+                            &opt_timeout, error);
+}
+
+static gboolean
+on_timeout_action(const char *name, const char *value, gpointer data, GError **error)
+{
+    if (strcmp(value, "abort") == 0) {
+        opt_timeout_action_value = FERRY_MIGRATE_TIMEOUT_ABORT;
+    } else if (strcmp(value, "suspend") == 0) {
+        opt_timeout_action_value = FERRY_MIGRATE_TIMEOUT_SUSPEND;
+    } else {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--timeout-action: '%s' is neither 'abort' nor 'suspend'", value);
+        return FALSE;
+    }
+    /* Kept for check_migrate_usage(): "abort" alone is an error too. */
+    g_free(opt_timeout_action);
+    opt_timeout_action = g_strdup(value);
+    return TRUE;
+}
+
+static gboolean
+on_max_downtime(const char *name, const char *value, gpointer data, GError **error)
+{
+    return cli_parse_number("--max-downtime", value, 1, MAX_DOWNTIME_MS, "milliseconds",
+                            &opt_max_downtime, error);
+}
+
+/* What a single option callback cannot see: options that need another. */
+static gboolean
+check_migrate_usage(GError **error)
+{
+    const char *needs_copy = opt_migrate_disks ? "--migrate-disks"
+                             : opt_disks_port ? "--disks-port" : NULL;
+
+    if (needs_copy && !opt_copy_all && !opt_copy_inc) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "%s is for storage migration: it needs --copy-storage-all or "
+                    "--copy-storage-inc", needs_copy);
+        return FALSE;
+    }
+    if (opt_offline && (opt_copy_all || opt_copy_inc)) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--offline moves only the definition: it copies no disks "
+                    "(--copy-storage-all, --copy-storage-inc)");
+        return FALSE;
+    }
+    if (opt_timeout_action && !opt_timeout) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--timeout-action needs --timeout: it says what happens when the "
+                    "migration runs longer than that");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+on_xml(const char *name, const char *value, gpointer data, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+
+    g_clear_pointer(&opt_xml_text, g_free);
+    if (!g_file_get_contents(value, &opt_xml_text, NULL, &local)) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--xml: cannot read the destination XML: %s", local->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static const GOptionEntry migrate_options[] = {
+    { "live", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_exclusive,
+      "Keep the guest running while its memory is copied (the default when it runs)", NULL },
+    { "offline", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_exclusive,
+      "Move only the definition of a domain that is not running", NULL },
+    { "p2p", 0, 0, G_OPTION_ARG_NONE, &opt_p2p,
+      "Peer-to-peer: the source daemon runs the migration itself and connects to "
+      "DEST_URI (as the source host reaches it); this client may go away", NULL },
+    { "paused", 0, 0, G_OPTION_ARG_NONE, &opt_paused, "Leave it paused on the destination",
+      NULL },
+    { "persistent", 0, 0, G_OPTION_ARG_NONE, &opt_persistent,
+      "Define it persistently on the destination", NULL },
+    { "undefinesource", 0, 0, G_OPTION_ARG_NONE, &opt_undefine_source,
+      "Remove its definition from the source once it has moved", NULL },
+    { "dname", 0, 0, G_OPTION_ARG_STRING, &opt_dname, "Its new name on the destination",
+      "NAME" },
+    { "xml", 0, 0, G_OPTION_ARG_CALLBACK, on_xml,
+      "Domain XML to use on the destination (same guest, e.g. other paths)", "FILE" },
+    { "migrateuri", 0, 0, G_OPTION_ARG_STRING, &opt_migrate_uri,
+      "Where the migration data goes: host, host:port, tcp://host[:port]/ (default: "
+      "the destination chooses)", "URI" },
+    { "bandwidth", 0, 0, G_OPTION_ARG_CALLBACK, on_bandwidth,
+      "Limit the transfer to this many MiB/s", "MiB/s" },
+    { "copy-storage-all", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_exclusive,
+      "Copy the disks to the destination over NBD (both hosts must offer it): whole "
+      "disks", NULL },
+    { "copy-storage-inc", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_exclusive,
+      "Like --copy-storage-all, but only the top image of each disk (the destination "
+      "has the backing images)", NULL },
+    { "migrate-disks", 0, 0, G_OPTION_ARG_CALLBACK, on_migrate_disks,
+      "Copy only these disks (default: every disk that is not read-only)", "vda,vdb" },
+    { "disks-port", 0, 0, G_OPTION_ARG_CALLBACK, on_disks_port,
+      "The destination's NBD port for the disks (default: it chooses)", "PORT" },
+    { "timeout", 0, 0, G_OPTION_ARG_CALLBACK, on_timeout,
+      "Give the transfer at most this long (1-86400), then apply --timeout-action",
+      "SECONDS" },
+    { "timeout-action", 0, 0, G_OPTION_ARG_CALLBACK, on_timeout_action,
+      "When --timeout expires: abort (the guest keeps running on the source; the "
+      "default) or suspend (pause the guest so that the last pass completes)",
+      "abort|suspend" },
+    { "max-downtime", 0, 0, G_OPTION_ARG_CALLBACK, on_max_downtime,
+      "The longest pause of the guest QEMU may plan for at the switch-over (1-2000000; "
+      "default 300)", "MS" },
+    { NULL }
+};
+
+static gboolean opt_completed;
+
+static const GOptionEntry domjobinfo_options[] = {
+    { "completed", 0, 0, G_OPTION_ARG_NONE, &opt_completed,
+      "The last job that ended on this host, with its final statistics, instead of the "
+      "current one", NULL },
+    { NULL }
+};
+
+/* ------------------------------------------------------------------ */
+/* Numbers for people */
+
+static char *
+format_rate(guint64 bps)
+{
+    g_autofree char *mib = cli_format_mib(bps);
+
+    return g_strconcat(mib, "/s", NULL);
+}
+
+/* One "Label:  value" line of domjobinfo. */
+static void
+print_field(const char *label, const char *value)
+{
+    g_autofree char *with_colon = g_strconcat(label, ":", NULL);
+
+    printf("%-25s %s\n", with_colon, value);
+}
+
+static void
+print_ms_field(const char *label, gint64 ms)
+{
+    g_autofree char *value = cli_format_ms(ms);
+
+    print_field(label, value);
+}
+
+static void
+print_mib_field(const char *label, guint64 bytes)
+{
+    g_autofree char *value = cli_format_mib(bytes);
+
+    print_field(label, value);
+}
+
+static void
+print_rate_field(const char *label, guint64 bps)
+{
+    g_autofree char *value = format_rate(bps);
+
+    print_field(label, value);
+}
+
+/* ------------------------------------------------------------------ */
+/* domjobinfo */
+
+static gboolean
+job_ended(const ferry_job_info *info)
+{
+    return info->type == FERRY_JOB_INFO_COMPLETED || info->type == FERRY_JOB_INFO_FAILED ||
+           info->type == FERRY_JOB_INFO_CANCELLED;
+}
+
+json_object *
+cli_job_to_json(const ferry_job_info *info)
+{
+    json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "type",
+                           json_object_new_string(ferry_job_info_type_to_string(info->type)));
+    json_object_object_add(o, "phase", json_object_new_string(info->phase));
+    json_object_object_add(o, "elapsed_ms", cli_json_ms(info->elapsed_ms));
+    json_object_object_add(o, "mem_total", cli_json_count(info->mem_total));
+    json_object_object_add(o, "mem_processed", cli_json_count(info->mem_processed));
+    json_object_object_add(o, "mem_remaining", cli_json_count(info->mem_remaining));
+    json_object_object_add(o, "disk_total", cli_json_count(info->disk_total));
+    json_object_object_add(o, "disk_processed", cli_json_count(info->disk_processed));
+    json_object_object_add(o, "disk_remaining", cli_json_count(info->disk_remaining));
+    json_object_object_add(o, "rate_bps", cli_json_count(info->rate_bps));
+    json_object_object_add(o, "downtime_ms", cli_json_ms(info->downtime_ms));
+    json_object_object_add(o, "total_ms", cli_json_ms(info->total_ms));
+    json_object_object_add(o, "state", json_object_new_string(info->state));
+    json_object_object_add(o, "role", json_object_new_string(info->role));
+    json_object_object_add(o, "id", json_object_new_string(info->id));
+    json_object_object_add(o, "dirty_rate_bps", cli_json_count(info->dirty_rate_bps));
+    json_object_object_add(o, "passes", cli_json_count(info->passes));
+    json_object_object_add(o, "bandwidth_bps", cli_json_count(info->bandwidth_bps));
+    json_object_object_add(o, "expected_downtime_ms", cli_json_ms(info->expected_downtime_ms));
+    json_object_object_add(o, "max_downtime_ms", cli_json_ms(info->max_downtime_ms));
+    json_object_object_add(o, "setup_ms", cli_json_ms(info->setup_ms));
+    json_object_object_add(o, "guest_downtime_ms", cli_json_ms(info->guest_downtime_ms));
+    json_object_object_add(o, "time_setup_ms", cli_json_ms(info->time_setup_ms));
+    json_object_object_add(o, "time_disk_ms", cli_json_ms(info->time_disk_ms));
+    json_object_object_add(o, "time_memory_ms", cli_json_ms(info->time_memory_ms));
+    json_object_object_add(o, "time_switchover_ms", cli_json_ms(info->time_switchover_ms));
+    json_object_object_add(o, "time_overhead_ms", cli_json_ms(info->time_overhead_ms));
+    /* 0 is "unknown" here too, not a protocol. */
+    json_object_object_add(o, "protocol",
+                           info->protocol > 0 ? json_object_new_int(info->protocol) : NULL);
+    json_object_object_add(o, "message", json_object_new_string(info->message));
+    return o;
+}
+
+static void
+print_job_json(const ferry_job_info *info)
+{
+    g_autoptr(json_object) o = cli_job_to_json(info);
+
+    cli_print_json(o);
+}
+
+/* The figures of an ended job; a completed one shows every time (an
+ * unknown one as such), a failed or cancelled one only those it reached. */
+static void
+print_job_final_text(const ferry_job_info *info)
+{
+    gboolean completed = info->type == FERRY_JOB_INFO_COMPLETED;
+    const struct {
+        const char *label;
+        gint64 ms;
+        gboolean shown;
+    } times[] = {
+        { "QEMU total time", info->total_ms, TRUE },
+        { "QEMU setup time", info->setup_ms, FALSE },
+        { "Downtime (QEMU)", info->downtime_ms, TRUE },
+        { "Downtime (guest saw it)", info->guest_downtime_ms, TRUE },
+        { "Setup time", info->time_setup_ms, TRUE },
+        { "Disk copy time", info->time_disk_ms, info->disk_total > 0 },
+        { "Memory time", info->time_memory_ms, TRUE },
+        { "Switch-over time", info->time_switchover_ms, TRUE },
+        { "Overhead time", info->time_overhead_ms, TRUE },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(times); i++) {
+        if (times[i].ms > 0 || (completed && times[i].shown))
+            print_ms_field(times[i].label, times[i].ms);
+    }
+    if (info->protocol > 0) {
+        g_autofree char *protocol = g_strdup_printf("v%d", info->protocol);
+
+        print_field("Protocol", protocol);
+    }
+}
+
+static void
+print_job_text(const ferry_job_info *info)
+{
+    gboolean ended = job_ended(info);
+
+    print_field("Job type", ferry_job_info_type_to_string(info->type));
+    if (info->type == FERRY_JOB_INFO_NONE)
+        return;
+    if (*info->id)
+        print_field("Migration id", info->id);
+    if (*info->role)
+        print_field("Role", info->role);
+    if (*info->phase)
+        print_field("Phase", info->phase);
+    if (*info->state)
+        print_field("State", info->state);
+    print_ms_field("Time elapsed", info->elapsed_ms);
+    if (info->mem_total || info->mem_processed) {
+        print_mib_field("Memory total", info->mem_total);
+        print_mib_field("Memory sent", info->mem_processed);
+        print_mib_field("Memory left", info->mem_remaining);
+    }
+    if (info->disk_total) {
+        print_mib_field("Disk total", info->disk_total);
+        print_mib_field("Disk copied", info->disk_processed);
+        print_mib_field("Disk left", info->disk_remaining);
+    }
+    if (info->rate_bps)
+        print_rate_field("Rate", info->rate_bps);
+    if (info->dirty_rate_bps)
+        print_rate_field("Dirty rate", info->dirty_rate_bps);
+    if (info->passes) {
+        g_autofree char *passes = g_strdup_printf("%" G_GUINT64_FORMAT, info->passes);
+
+        print_field("Passes", passes);
+    }
+    /* 0 is "unlimited" while the job runs; of an ended job it may just be
+     * unrecorded. */
+    if (info->bandwidth_bps)
+        print_rate_field("Bandwidth limit", info->bandwidth_bps);
+    else if (!ended)
+        print_field("Bandwidth limit", "unlimited");
+    if (!ended && info->expected_downtime_ms > 0)
+        print_ms_field("Expected downtime", info->expected_downtime_ms);
+    if (info->max_downtime_ms > 0)
+        print_ms_field("Max downtime", info->max_downtime_ms);
+    if (ended)
+        print_job_final_text(info);
+    if (*info->message)
+        print_field("Message", info->message);
+}
+
+static gboolean
+cmd_domjobinfo(cli *c, const command *cmd, char **args, GError **error)
+{
+    g_autoptr(ferry_domain) dom = cli_find_domain(c, args[0], error);
+    ferry_job_info info = { 0 };
+
+    if (!dom || !ferry_domain_get_job_stats(dom, opt_completed ? FERRY_JOB_STATS_COMPLETED : 0,
+                                            &info, error))
+        return FALSE;
+    if (c->json)
+        print_job_json(&info);
+    else
+        print_job_text(&info);
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* domjobabort and the tunables */
+
+static gboolean
+cmd_domjobabort(cli *c, const command *cmd, char **args, GError **error)
+{
+    g_autoptr(ferry_domain) dom = cli_find_domain(c, args[0], error);
+
+    if (!dom || !ferry_domain_abort_job(dom, 0, error))
+        return FALSE;
+    printf("Job of domain '%s' aborted\n", ferry_domain_get_name(dom));
+    return TRUE;
+}
+
+static gboolean
+cmd_setmaxdowntime(cli *c, const command *cmd, char **args, GError **error)
+{
+    g_autoptr(ferry_domain) dom = NULL;
+    guint64 ms;
+
+    if (!cli_parse_number("MS", args[1], 1, MAX_DOWNTIME_MS, "milliseconds", &ms, error) ||
+        !(dom = cli_find_domain(c, args[0], error)) ||
+        !ferry_domain_migrate_set_max_downtime(dom, ms, 0, error))
+        return FALSE;
+    printf("Migration of '%s': maximum downtime set to %" G_GUINT64_FORMAT " ms\n",
+           ferry_domain_get_name(dom), ms);
+    return TRUE;
+}
+
+static gboolean
+cmd_getmaxdowntime(cli *c, const command *cmd, char **args, GError **error)
+{
+    g_autoptr(ferry_domain) dom = cli_find_domain(c, args[0], error);
+    guint64 ms = 0;
+
+    if (!dom || !ferry_domain_migrate_get_max_downtime(dom, &ms, 0, error))
+        return FALSE;
+    if (c->json) {
+        g_autoptr(json_object) o = json_object_new_object();
+
+        json_object_object_add(o, "downtime_ms", cli_json_count(ms));
+        cli_print_json(o);
+    } else {
+        printf("%" G_GUINT64_FORMAT "\n", ms);
+    }
+    return TRUE;
+}
+
+static gboolean
+cmd_setspeed(cli *c, const command *cmd, char **args, GError **error)
+{
+    g_autoptr(ferry_domain) dom = NULL;
+    guint64 mib;
+
+    if (!cli_parse_number("MiB/s", args[1], 0, BANDWIDTH_MAX_MIB, "MiB/s", &mib,
+                          error) ||
+        !(dom = cli_find_domain(c, args[0], error)) ||
+        !ferry_domain_migrate_set_max_speed(dom, mib, 0, error))
+        return FALSE;
+    if (mib)
+        printf("Migration of '%s': bandwidth limited to %" G_GUINT64_FORMAT " MiB/s\n",
+               ferry_domain_get_name(dom), mib);
+    else
+        printf("Migration of '%s': bandwidth unlimited\n", ferry_domain_get_name(dom));
+    return TRUE;
+}
+
+static gboolean
+cmd_getspeed(cli *c, const command *cmd, char **args, GError **error)
+{
+    g_autoptr(ferry_domain) dom = cli_find_domain(c, args[0], error);
+    guint64 mib = 0;
+
+    if (!dom || !ferry_domain_migrate_get_max_speed(dom, &mib, 0, error))
+        return FALSE;
+    if (c->json) {
+        g_autoptr(json_object) o = json_object_new_object();
+
+        json_object_object_add(o, "bandwidth_mib", cli_json_count(mib));
+        cli_print_json(o);
+    } else {
+        printf("%" G_GUINT64_FORMAT "\n", mib);
+    }
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* migrate */
+
+static guint
+migrate_flags(void)
+{
+    guint flags = 0;
+
+    if (opt_live)
+        flags |= FERRY_MIGRATE_LIVE;
+    if (opt_offline)
+        flags |= FERRY_MIGRATE_OFFLINE;
+    if (opt_p2p)
+        flags |= FERRY_MIGRATE_PEER2PEER;
+    if (opt_paused)
+        flags |= FERRY_MIGRATE_PAUSED;
+    if (opt_persistent)
+        flags |= FERRY_MIGRATE_PERSIST_DEST;
+    if (opt_undefine_source)
+        flags |= FERRY_MIGRATE_UNDEFINE_SOURCE;
+    if (opt_copy_all)
+        flags |= FERRY_MIGRATE_NON_SHARED_DISK;
+    if (opt_copy_inc)
+        flags |= FERRY_MIGRATE_NON_SHARED_INC;
+    return flags;
+}
+
+/* The destination as people name it: its hostname when we hold a
+ * connection to it, else the host part of the URI, else the URI. */
+static char *
+destination_name(ferry_conn *dconn, const char *uri)
+{
+    g_autoptr(GUri) parsed = NULL;
+    char *name;
+
+    if (dconn && (name = ferry_conn_get_hostname(dconn, NULL)))
+        return name;
+    parsed = g_uri_parse(uri, G_URI_FLAGS_NONE, NULL);
+    if (parsed && g_uri_get_host(parsed) && *g_uri_get_host(parsed))
+        return g_strdup(g_uri_get_host(parsed));
+    return g_strdup(uri);
+}
+
+/* QEMU's transfer is part of the whole; the rest is ferry's phases. */
+static gint64
+control_plane_ms(const ferry_migrate_stats *st)
+{
+    return st->total_ms > 0 && st->wall_ms >= st->total_ms ? st->wall_ms - st->total_ms : 0;
+}
+
+static void
+print_migrate_json(const char *name, const char *dest, const ferry_migrate_stats *st)
+{
+    g_autoptr(json_object) o = json_object_new_object();
+
+    json_object_object_add(o, "domain", json_object_new_string(name));
+    json_object_object_add(o, "destination", json_object_new_string(dest));
+    json_object_object_add(o, "protocol", json_object_new_int(st->protocol));
+    json_object_object_add(o, "wall_ms", json_object_new_int64(st->wall_ms));
+    json_object_object_add(o, "total_ms", cli_json_ms(st->total_ms));
+    json_object_object_add(o, "downtime_ms", cli_json_ms(st->downtime_ms));
+    json_object_object_add(o, "guest_downtime_ms", cli_json_ms(st->guest_downtime_ms));
+    json_object_object_add(o, "setup_ms", cli_json_ms(st->setup_ms));
+    json_object_object_add(o, "passes", st->passes ? cli_json_count(st->passes) : NULL);
+    json_object_object_add(o, "time_setup_ms", cli_json_ms(st->time_setup_ms));
+    json_object_object_add(o, "time_disk_ms", cli_json_ms(st->time_disk_ms));
+    json_object_object_add(o, "time_memory_ms", cli_json_ms(st->time_memory_ms));
+    json_object_object_add(o, "time_switchover_ms", cli_json_ms(st->time_switchover_ms));
+    json_object_object_add(o, "time_overhead_ms", cli_json_ms(st->time_overhead_ms));
+    json_object_object_add(o, "data_total", cli_json_count(st->data_total));
+    json_object_object_add(o, "data_transferred", cli_json_count(st->data_transferred));
+    json_object_object_add(o, "disk_total", cli_json_count(st->disk_total));
+    json_object_object_add(o, "disk_transferred", cli_json_count(st->disk_transferred));
+    json_object_object_add(o, "control_plane_ms", st->total_ms > 0
+                           ? json_object_new_int64(control_plane_ms(st)) : NULL);
+    cli_print_json(o);
+}
+
+/* "(setup 210 ms, memory 1.40 s, switch-over 84 ms, overhead 150 ms)": the
+ * daemons' split of the whole, or NULL when they measured none of it.  The
+ * disk copy is a part only when disks were copied. */
+static char *
+format_split(const ferry_migrate_stats *st)
+{
+    const struct {
+        const char *name;
+        gint64 ms;
+        gboolean part;
+    } parts[] = {
+        { "setup", st->time_setup_ms, TRUE },
+        { "disk copy", st->time_disk_ms, st->disk_total > 0 },
+        { "memory", st->time_memory_ms, TRUE },
+        { "switch-over", st->time_switchover_ms, TRUE },
+        { "overhead", st->time_overhead_ms, TRUE },
+    };
+    g_autoptr(GString) s = g_string_new("(");
+    gboolean known = FALSE;
+
+    for (gsize i = 0; i < G_N_ELEMENTS(parts); i++) {
+        g_autofree char *ms = NULL;
+
+        if (!parts[i].part)
+            continue;
+        ms = cli_format_ms(parts[i].ms);
+        known = known || parts[i].ms > 0;
+        g_string_append_printf(s, "%s%s %s", s->len > 1 ? ", " : "", parts[i].name, ms);
+    }
+    if (!known)
+        return NULL;
+    g_string_append_c(s, ')');
+    return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+/* The guest's own view first (what its users felt), QEMU's plan beside. */
+static char *
+format_downtime(const ferry_migrate_stats *st)
+{
+    g_autofree char *guest = cli_format_ms(st->guest_downtime_ms);
+    g_autofree char *qemu = cli_format_ms(st->downtime_ms);
+
+    if (st->guest_downtime_ms > 0)
+        return g_strdup_printf("%s as the guest saw it (QEMU: %s)", guest, qemu);
+    if (st->downtime_ms > 0)
+        return g_strdup_printf("unknown (QEMU: %s)", qemu);
+    return g_strdup("unknown");
+}
+
+static void
+print_migrate_text(const char *name, const char *dest, const ferry_migrate_stats *st)
+{
+    g_autoptr(GString) head = g_string_new(NULL);
+    g_autofree char *wall = cli_format_ms(st->wall_ms);
+    g_autofree char *split = format_split(st);
+    g_autofree char *downtime = format_downtime(st);
+    g_autofree char *sent = cli_format_mib(st->data_transferred);
+    g_autofree char *ram = cli_format_mib(st->data_total);
+
+    g_string_printf(head, "Migration of '%s' to %s", name, dest);
+    if (opt_dname)
+        g_string_append_printf(head, " as '%s'", opt_dname);
+    if (st->protocol > 0)
+        g_string_append_printf(head, ": done (protocol v%d", st->protocol);
+    else
+        g_string_append(head, ": done (protocol unknown");
+    if (opt_offline)
+        g_string_append(head, ", offline");
+    if (opt_paused)
+        g_string_append(head, ", left paused");
+    printf("%s)\n", head->str);
+    if (opt_offline) {
+        /* Only the definition moved: no transfer to speak of. */
+        printf("  %-12s %s\n", "total time", wall);
+        return;
+    }
+    if (split) {
+        printf("  %-12s %s   %s\n", "total time", wall, split);
+    } else if (st->total_ms > 0) {
+        /* Daemons that do not split the time: QEMU's part and the rest. */
+        g_autofree char *qemu = cli_format_ms(st->total_ms);
+        g_autofree char *control = cli_format_ms(control_plane_ms(st));
+
+        printf("  %-12s %s   (QEMU %s, control plane %s)\n", "total time", wall, qemu, control);
+    } else {
+        printf("  %-12s %s\n", "total time", wall);
+    }
+    printf("  %-12s %s\n", "downtime", downtime);
+    if (st->passes)
+        printf("  %-12s %" G_GUINT64_FORMAT "\n", "passes", st->passes);
+    printf("  %-12s %s of %s RAM\n", "data sent", sent, ram);
+    if (st->disk_total) {
+        g_autofree char *disk = cli_format_mib(st->disk_transferred);
+        g_autofree char *disk_total = cli_format_mib(st->disk_total);
+
+        printf("  %-12s %s of %s\n", "disk copied", disk, disk_total);
+    }
+}
+
+/* The source host as people name it, asked before the migration: once it
+ * is aborted, that is where the guest runs. */
+static char *
+source_name(ferry_conn *conn)
+{
+    char *name = ferry_conn_get_hostname(conn, NULL);
+
+    return name ? name : g_strdup(ferry_conn_get_uri(conn));
+}
+
+static gboolean
+cmd_migrate(cli *c, const command *cmd, char **args, GError **error)
+{
+    g_autoptr(ferry_domain) dom = cli_find_domain(c, args[0], error);
+    g_autoptr(ferry_conn) dconn = NULL;
+    g_autoptr(ferry_domain) ddom = NULL;
+    g_autoptr(GError) local = NULL;
+    g_autofree char *dest = NULL;
+    g_autofree char *source = NULL;
+    ferry_migrate_params params = {
+        .flags = migrate_flags(),
+        .dname = opt_dname,
+        .uri = opt_migrate_uri,
+        .dxml = opt_xml_text,
+        .bandwidth_mib = opt_bandwidth,
+        .migrate_disks = (const char *const *)opt_migrate_disks,
+        .disks_port = (guint)opt_disks_port,
+        .timeout_s = (guint)opt_timeout,
+        .timeout_action = opt_timeout_action_value,
+        .max_downtime_ms = opt_max_downtime,
+    };
+    ferry_migrate_stats stats = { 0 };
+    cli_watch *watch;
+    gboolean aborted_by_user;
+    gint64 start_us;
+    gboolean ok;
+
+    if (!dom)
+        return FALSE;
+    /* Without --p2p this client runs the sequence between two connections;
+     * with it, DEST_URI is for the source daemon and is not opened here. */
+    if (!opt_p2p && !(dconn = ferry_conn_open(args[1], error)))
+        return FALSE;
+    dest = destination_name(dconn, args[1]);
+    source = source_name(c->conn);
+    /* From here until the call returns, Ctrl-C aborts the migration; the
+     * watch runs without a line too (--json, no terminal) for that. */
+    watch = cli_watch_start(dom, stderr, !c->json && isatty(STDERR_FILENO));
+    start_us = g_get_monotonic_time();
+    if (opt_p2p) {
+        ok = ferry_domain_migrate_to_uri(dom, args[1], &params, &stats, &local);
+    } else {
+        ddom = ferry_domain_migrate(dom, dconn, &params, &stats, &local);
+        ok = ddom != NULL;
+    }
+    /* The line is erased before the error or the summary is printed. */
+    aborted_by_user = cli_watch_stop(watch);
+    if (!ok) {
+        if (aborted_by_user &&
+            g_error_matches(local, FERRY_ERROR, FERRY_ERROR_OPERATION_ABORTED)) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_ABORTED,
+                        "migration of '%s' aborted by Ctrl-C: it keeps running on %s",
+                        ferry_domain_get_name(dom), source);
+            return FALSE;
+        }
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    if (stats.wall_ms <= 0)
+        stats.wall_ms = (g_get_monotonic_time() - start_us) / 1000;
+    if (c->json)
+        print_migrate_json(ferry_domain_get_name(dom), dest, &stats);
+    else
+        print_migrate_text(ferry_domain_get_name(dom), dest, &stats);
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* The table */
+
+const command cli_migrate_commands[] = {
+    { "migrate", "DOMAIN DEST_URI", 2, "Move a domain to another host (Ctrl-C aborts)",
+      cmd_migrate, TRUE, migrate_options, check_migrate_usage },
+    { "domjobinfo", "DOMAIN", 1, "Show a domain's migration job (--completed: last one)",
+      cmd_domjobinfo, TRUE, domjobinfo_options, NULL },
+    { "domjobabort", "DOMAIN", 1, "Abort a domain's migration job", cmd_domjobabort, FALSE,
+      NULL, NULL },
+    { "migrate-setmaxdowntime", "DOMAIN MS", 2, "Set a running migration's max downtime (ms)",
+      cmd_setmaxdowntime, FALSE, NULL, NULL },
+    { "migrate-getmaxdowntime", "DOMAIN", 1, "Print a running migration's max downtime (ms)",
+      cmd_getmaxdowntime, TRUE, NULL, NULL },
+    { "migrate-setspeed", "DOMAIN MiB/s", 2, "Set a running migration's bandwidth (0: no limit)",
+      cmd_setspeed, FALSE, NULL, NULL },
+    { "migrate-getspeed", "DOMAIN", 1, "Print a running migration's bandwidth (MiB/s)",
+      cmd_getspeed, TRUE, NULL, NULL },
+};
+
+const gsize cli_migrate_n_commands = G_N_ELEMENTS(cli_migrate_commands);
