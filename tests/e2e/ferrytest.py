@@ -354,9 +354,10 @@ class TwoHosts:
 class EventWatch:
     """`ferry event` in the background, subscribed before start() returns."""
 
-    def __init__(self, host, domain, count, timeout=30):
+    def __init__(self, host, domain, count, timeout=30, jobs=False):
         self.proc = subprocess.Popen([FERRY, '-c', host.uri, 'event', '--json', '--domain',
-                                      domain, '--count', str(count), '--timeout', str(timeout)],
+                                      domain, '--count', str(count), '--timeout', str(timeout)]
+                                     + (['--jobs'] if jobs else []),
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.seen = []
         self._buf = b''
@@ -467,9 +468,10 @@ def domain_pid(host, name):
     return info.get('pid') or None if info else None
 
 
-def job_info(host, name):
-    """`ferry domjobinfo --json` as a dict, or None if it fails."""
-    r = host.ferry('domjobinfo', '--json', name)
+def job_info(host, name, completed=False):
+    """`ferry domjobinfo --json` as a dict (with @completed: the last ended
+    job's, `--completed`), or None if it fails."""
+    r = host.ferry('domjobinfo', '--json', *(['--completed'] if completed else []), name)
     return json.loads(r.stdout) if r.returncode == 0 else None
 
 
@@ -478,7 +480,9 @@ class Workdir:
         self.path = tempfile.mkdtemp(prefix=prefix, dir=os.environ.get('TMPDIR', '/tmp'))
 
     def cleanup(self):
-        shutil.rmtree(self.path, ignore_errors=True)
+        # FERRY_TEST_KEEP=1 keeps the logs and state of a run to look at.
+        if os.environ.get('FERRY_TEST_KEEP') != '1':
+            shutil.rmtree(self.path, ignore_errors=True)
 
 
 def run(main):

@@ -38,8 +38,9 @@ exit 0
 """
 
 SUMMARY_KEYS = {'domain', 'destination', 'protocol', 'wall_ms', 'total_ms', 'downtime_ms',
-                'setup_ms', 'data_total', 'data_transferred', 'disk_total', 'disk_transferred',
-                'control_plane_ms'}
+                'guest_downtime_ms', 'setup_ms', 'passes', 'time_setup_ms', 'time_disk_ms',
+                'time_memory_ms', 'time_switchover_ms', 'time_overhead_ms', 'data_total',
+                'data_transferred', 'disk_total', 'disk_transferred', 'control_plane_ms'}
 
 
 TAMPER = os.path.join(ft.BUILD, 'tests', 'e2e', 'migrate-tamper')
@@ -132,6 +133,12 @@ def check_refused(t, what, r, src, dst, g, pid, must_say=None):
          dst.migration_ports_listening())
 
 
+def last_job_id(host, name):
+    """The id of @name's last ended job on @host, or None."""
+    j = ft.job_info(host, name, completed=True)
+    return j['id'] if j else None
+
+
 def in_perform(host, name):
     """The source reports the job in Perform with memory moving."""
     j = ft.job_info(host, name)
@@ -164,6 +171,14 @@ def live_migrations(t, a, b, g):
     if summary.get('total_ms') is not None:
         t.ok(summary['control_plane_ms'] == summary['wall_ms'] - summary['total_ms'] >= 0,
              'A->B live: control plane = wall - QEMU time', summary)
+    t.ok((summary.get('guest_downtime_ms') or 0) > 0 and (summary.get('passes') or 0) >= 1 and
+         (summary.get('time_memory_ms') or 0) > 0,
+         'A->B live: the downtime the guest saw (daemons\' clocks), passes, memory time',
+         summary)
+    split = sum(summary.get(k) or 0 for k in ('time_setup_ms', 'time_disk_ms', 'time_memory_ms',
+                                               'time_switchover_ms', 'time_overhead_ms'))
+    t.ok(0 < split <= summary.get('wall_ms', 0),
+         'A->B live: the split adds up to no more than the wall time', summary)
     check_arrived(t, 'A->B live', a, b, g, before)
     info = ft.dominfo(a, g.name)
     t.ok(info is not None and (info['state'], info['reason']) == ('shut off', 'migrated'),
@@ -182,12 +197,16 @@ def live_migrations(t, a, b, g):
          and tty.endswith('\r\x1b[K'),
          'B->A p2p: a progress line was redrawn in place and erased at the end', repr(tty[-600:]))
     lines = out.splitlines()
-    t.ok(len(lines) == 4 and lines[0] == "Migration of '%s' to %s: done (protocol v3)"
-         % (g.name, a.address) and lines[1].startswith('  total time ')
-         and re.match(r'  downtime     (\d+ ms|[\d.]+ s|unknown)$', lines[2])
-         and not lines[2].endswith(' 0 ms')
-         and re.match(r'  data sent    [\d.]+ MiB of [\d.]+ MiB RAM$', lines[3]),
-         'B->A p2p: four-line summary; downtime never "0 ms"', out)
+    t.ok(len(lines) == 5 and lines[0] == "Migration of '%s' to %s: done (protocol v3)"
+         % (g.name, a.address)
+         and re.match(r'  total time   \S+ \S+   \(setup .*, memory .*, switch-over .*, '
+                      r'overhead .*\)$', lines[1])
+         and re.match(r'  downtime     (\d+ ms|[\d.]+ s) as the guest saw it \(QEMU: '
+                      r'(\d+ ms|[\d.]+ s|unknown)\)$', lines[2])
+         and re.match(r'  passes       \d+$', lines[3])
+         and re.match(r'  data sent    [\d.]+ MiB of [\d.]+ MiB RAM$', lines[4]),
+         'B->A p2p: five-line summary: the time split, the downtime the guest saw, passes',
+         out)
     check_arrived(t, 'B->A p2p', b, a, g, before)
     t.ok(ft.dominfo(b, g.name) is None, 'B->A p2p: the transient domain is gone from B')
 
@@ -286,15 +305,16 @@ def refused_migrations(t, a, b, g, flag):
 
     # A client that dies between phases: the daemons give the migration up.
     for mode in ('abandon-begin', 'abandon-prepare'):
+        last = last_job_id(a, g.name)
         r = subprocess.run([TAMPER, a.uri, b.uri, g.name, mode], capture_output=True,
                            text=True, timeout=120)
         t.ok(r.returncode == 0, '%s: the client left the migration' % mode, r.stdout + r.stderr)
 
         def released():
-            j = ft.job_info(a, g.name)
-            return j is not None and j['type'] == 'failed'
-        t.ok(ft.wait_until(released, 15), '%s: A gives the migration up' % mode,
-             ft.job_info(a, g.name))
+            j = ft.job_info(a, g.name, completed=True)
+            return j is not None and j['id'] != last and j['type'] == 'cancelled'
+        t.ok(ft.wait_until(released, 15), '%s: A gives the migration up (cancelled)' % mode,
+             ft.job_info(a, g.name, completed=True))
         t.ok('the client driving it disconnected' in a.log_text() + b.log_text(),
              '%s: given up because the client disconnected' % mode)
         r = a.ferry('suspend', g.name)
@@ -310,13 +330,14 @@ def refused_migrations(t, a, b, g, flag):
 
     # A client that stays connected but never sends the next phase: the
     # watchdog (migration_abandon_timeout = 2 here) releases the source.
+    last = last_job_id(a, g.name)
     stall = subprocess.Popen([TAMPER, a.uri, b.uri, g.name, 'stall-begin'],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     line = stall.stdout.readline()
 
     def released_by_watchdog():
-        j = ft.job_info(a, g.name)
-        return j is not None and j['type'] == 'failed'
+        j = ft.job_info(a, g.name, completed=True)
+        return j is not None and j['id'] != last and j['type'] == 'cancelled'
     t.ok('stalled' in line and ft.wait_until(released_by_watchdog, 15),
          'stalled client: A gives the migration up after the timeout, client still connected',
          line)
