@@ -134,6 +134,7 @@ typedef struct ferry_mig_job_ctl {
     int confirm_outcome;            /* the pending Confirm's ferry_confirm_outcome */
     guint retry_delay_s;
     guint stop_failures;            /* source: stopping it failed this often */
+    gint64 progress_us;             /* source: when the statistics were last asked for */
     ferry_migration_cookie *prepared; /* source: Prepare's cookie (NBD, peer URI) */
     ferry_migration_cookie *out;    /* source: the statistics Perform hands out */
     char *xml_out;                  /* source: Begin's XML */

@@ -23,6 +23,10 @@
 #define NON_SHARED ((guint)(FERRY_MIGRATE_NON_SHARED_DISK | FERRY_MIGRATE_NON_SHARED_INC))
 /* How often the statistics of a running transfer are refreshed. */
 #define PROGRESS_INTERVAL_MS 1000
+/* The first figures of a transfer, when it lasts that long. */
+#define FIRST_PROGRESS_MS 500
+/* Figures at a pass no sooner than this after the last. */
+#define PASS_PROGRESS_GAP_MS 1000
 /* The longest wait between two questions to an unreachable destination. */
 #define RETRY_MAX_SECONDS 30
 
@@ -414,6 +418,14 @@ step_progress(ferry_mig_job *job, gpointer data, GError **error)
     return TRUE;
 }
 
+/* Refreshes the statistics (a step); the event follows when it is done. */
+static void
+collect_progress(ferry_mig_job *job)
+{
+    ctl_of(job)->progress_us = g_get_monotonic_time();
+    ferry_mig_run_step(job, STEP_PROGRESS, step_progress, GINT_TO_POINTER(FALSE));
+}
+
 static gboolean
 step_cancel(ferry_mig_job *job, gpointer data, GError **error)
 {
@@ -515,7 +527,9 @@ perform_start(ferry_mig_job *job, ferry_mig_event *ev)
     }
     if (p->timeout_s)
         ferry_mig_timer_start(job, TIMER_TIMEOUT, p->timeout_s * 1000, FALSE);
-    ferry_mig_timer_start(job, TIMER_PROGRESS, PROGRESS_INTERVAL_MS, TRUE);
+    /* The first figures come soon, then every interval and pass. */
+    ctl->progress_us = g_get_monotonic_time();
+    ferry_mig_timer_start(job, TIMER_PROGRESS, FIRST_PROGRESS_MS, FALSE);
     ferry_mig_run_step(job, STEP_START, step_start, NULL);
 }
 
@@ -619,12 +633,6 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
     case EV_STEP_DONE:
         if (ev->kind == STEP_PROGRESS) {
             ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
-        } else if ((ev->kind == STEP_START || ev->kind == STEP_MEMORY) && ev->ok) {
-            /* The transfer begins: watchers learn it runs, with its size. */
-            if (!ctl->aborting) {
-                ferry_mig_run_step(job, STEP_PROGRESS, step_progress, GINT_TO_POINTER(FALSE));
-                return;
-            }
         } else if (ev->kind == STEP_SENT) {
             sent(job);
             return;
@@ -665,8 +673,14 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
             g_mutex_lock(&job->lock);
             job->info.passes = (guint64)ev->value;
             g_mutex_unlock(&job->lock);
-            if (!ctl->busy)
-                ferry_mig_run_step(job, STEP_PROGRESS, step_progress, GINT_TO_POINTER(FALSE));
+            /* Asking the hypervisor holds up the transfer it asks about
+             * (QEMU's big lock): at most every PASS_PROGRESS_GAP_MS.  The
+             * pass is told at once all the same, with the last figures. */
+            if (!ctl->busy && g_get_monotonic_time() - ctl->progress_us >=
+                                  PASS_PROGRESS_GAP_MS * 1000)
+                collect_progress(job);
+            else
+                ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
             return;
         case FERRY_MIG_EV_SOURCE_STOPPED:
             g_mutex_lock(&job->lock);
@@ -700,8 +714,10 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
             return;
         }
     case EV_TIMER:
-        if (ev->kind == TIMER_PROGRESS && !ctl->busy && ctl->xfer != XFER_CANCELLING) {
-            ferry_mig_run_step(job, STEP_PROGRESS, step_progress, GINT_TO_POINTER(FALSE));
+        if (ev->kind == TIMER_PROGRESS) {
+            ferry_mig_timer_start(job, TIMER_PROGRESS, PROGRESS_INTERVAL_MS, FALSE);
+            if (!ctl->busy && ctl->xfer != XFER_CANCELLING)
+                collect_progress(job);
         } else if (ev->kind == TIMER_TIMEOUT) {
             if (job->params->p.timeout_action == FERRY_MIGRATE_TIMEOUT_SUSPEND) {
                 if (ctl->busy) {
