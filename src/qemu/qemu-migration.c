@@ -591,10 +591,19 @@ static void
 qemu_collect_stats(ferry_mig_job *job, ferry_job_info *info, gboolean final)
 {
     ferry_domain_obj *obj = job->obj;
-    g_autoptr(json_object) q = qemu_process_command(obj, "query-migrate", NULL, NULL);
+    g_autoptr(json_object) q = NULL;
     json_object *ram = NULL, *mbps = NULL;
     qemu_domain_priv *priv;
     guint64 page_size;
+    gboolean started;
+
+    /* While only the disks copy, QEMU has no migration to report: each
+     * question would only take its big lock from the mirrors. */
+    g_mutex_lock(&obj->lock);
+    started = qemu_domain_priv_get(obj)->mig_status != NULL;
+    g_mutex_unlock(&obj->lock);
+    if (started || final)
+        q = qemu_process_command(obj, "query-migrate", NULL, NULL);
 
     if (q && json_object_object_get_ex(q, "ram", &ram)) {
         info->mem_total = (guint64)json_get_int(ram, "total");
