@@ -32,25 +32,6 @@ typedef enum {
 
 static void rollback(ferry_mig_job *job, ferry_mig_state final);
 
-static ferry_mig_engine *
-engine_of(ferry_mig_job *job)
-{
-    return job->engine;
-}
-
-static const ferry_mig_backend *
-backend_of(ferry_mig_job *job)
-{
-    return job->engine->backend;
-}
-
-static void
-fail_call(GTask *task, int code, const char *message)
-{
-    g_task_return_new_error(task, FERRY_ERROR, code, "%s", message);
-    g_object_unref(task);
-}
-
 /* ------------------------------------------------------------------------ */
 /* Prepare                                                                   */
 /* ------------------------------------------------------------------------ */
@@ -551,7 +532,7 @@ request(ferry_mig_job *job, ferry_mig_event *ev)
              * client): answered as the first. */
             ferry_mig_add_waiter(job, ev);
         } else {
-            fail_call(g_steal_pointer(&ev->task), FERRY_ERROR_OPERATION_INVALID,
+            ferry_mig_fail_task(g_steal_pointer(&ev->task), FERRY_ERROR_OPERATION_INVALID,
                       committed ? "Finish(cancelled) refused: the guest already runs on this "
                                   "host" : "Finish: the migration is not ready for it");
         }
@@ -564,7 +545,7 @@ request(ferry_mig_job *job, ferry_mig_event *ev)
                 "starting) the guest", ev->kind == REQ_ABORT ? "abort" : "cancel", job->id,
                 job->dom_name, engine_of(job)->hostname);
 
-            fail_call(g_steal_pointer(&ev->task), FERRY_ERROR_OPERATION_INVALID, msg);
+            ferry_mig_fail_task(g_steal_pointer(&ev->task), FERRY_ERROR_OPERATION_INVALID, msg);
             return;
         }
         if (job->state == FERRY_MIG_STATE_ROLLBACK) {
@@ -583,7 +564,7 @@ request(ferry_mig_job *job, ferry_mig_event *ev)
         give_up(job, ev, ev->message, FERRY_MIG_STATE_CANCELLED);
         return;
     default:
-        fail_call(g_steal_pointer(&ev->task), FERRY_ERROR_OPERATION_INVALID,
+        ferry_mig_fail_task(g_steal_pointer(&ev->task), FERRY_ERROR_OPERATION_INVALID,
                   "this call is for the source host of the migration");
         return;
     }
@@ -602,10 +583,10 @@ ferry_mig_dest_handle(ferry_mig_job *job, ferry_mig_event *ev)
             if (ev->kind == REQ_FINISH && ev->outcome) {
                 /* Finish(cancelled) of a job that ended: nothing to drop. */
                 if (job->state == FERRY_MIG_STATE_COMPLETED)
-                    fail_call(w.task, FERRY_ERROR_OPERATION_INVALID,
+                    ferry_mig_fail_task(w.task, FERRY_ERROR_OPERATION_INVALID,
                               "Finish(cancelled) refused: the guest already runs on this host");
                 else
-                    fail_call(w.task, FERRY_ERROR_MIGRATE, job->message ? job->message
+                    ferry_mig_fail_task(w.task, FERRY_ERROR_MIGRATE, job->message ? job->message
                               : "the incoming migration was already given up");
                 return;
             }

@@ -250,6 +250,22 @@ ctl_of(ferry_mig_job *job)
     return job->ctl;
 }
 
+/* The job's engine and its driver's backend. */
+static inline ferry_mig_engine *
+engine_of(ferry_mig_job *job)
+{
+    return job->engine;
+}
+
+static inline const ferry_mig_backend *
+backend_of(ferry_mig_job *job)
+{
+    return job->engine->backend;
+}
+
+/* Fails @task (taken) with @code and @message. */
+void ferry_mig_fail_task(GTask *task, int code, const char *message);
+
 /* A cookie out with this host's identity and the job's id. */
 ferry_migration_cookie *ferry_mig_cookie_new(ferry_mig_job *job);
 

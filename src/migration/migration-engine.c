@@ -81,9 +81,8 @@ ctl_free(ferry_mig_job_ctl *ctl)
     g_free(ctl);
 }
 
-/* Fails a call the job will not answer. */
-static void
-fail_task(GTask *task, int code, const char *message)
+void
+ferry_mig_fail_task(GTask *task, int code, const char *message)
 {
     g_task_return_new_error(task, FERRY_ERROR, code, "%s", message);
     g_object_unref(task);
@@ -408,14 +407,14 @@ ferry_mig_answer_waiter(ferry_mig_job *job, ferry_mig_waiter *w)
     switch (job->state) {
     case FERRY_MIG_STATE_COMPLETED:
         if (w->kind == REQ_ABORT || w->kind == REQ_CANCEL) {
-            fail_task(w->task, FERRY_ERROR_OPERATION_INVALID,
+            ferry_mig_fail_task(w->task, FERRY_ERROR_OPERATION_INVALID,
                       job->role == FERRY_MIG_ROLE_SOURCE
                           ? "too late to abort: the destination already runs the guest"
                           : "too late to cancel: the guest already runs on this host");
             break;
         }
         if (w->kind == REQ_CONFIRM && w->outcome == FERRY_CONFIRM_CANCELLED) {
-            fail_task(w->task, FERRY_ERROR_OPERATION_INVALID,
+            ferry_mig_fail_task(w->task, FERRY_ERROR_OPERATION_INVALID,
                       "the migration completed: the destination runs the guest");
             break;
         }
@@ -674,10 +673,10 @@ abandon_calls(ferry_mig_job *job)
     }
     g_mutex_unlock(&job->lock);
     if (ctl->phase_task)
-        fail_task(g_steal_pointer(&ctl->phase_task), FERRY_ERROR_OPERATION_ABORTED,
+        ferry_mig_fail_task(g_steal_pointer(&ctl->phase_task), FERRY_ERROR_OPERATION_ABORTED,
                   "the migration engine of this host is shutting down");
     for (guint i = 0; i < ctl->waiters->len; i++)
-        fail_task(((ferry_mig_waiter *)ctl->waiters->pdata[i])->task,
+        ferry_mig_fail_task(((ferry_mig_waiter *)ctl->waiters->pdata[i])->task,
                   FERRY_ERROR_OPERATION_ABORTED,
                   "the migration engine of this host is shutting down");
     g_ptr_array_set_size(ctl->waiters, 0);
@@ -944,7 +943,7 @@ static void
 launch(ferry_mig_job *job)
 {
     if (g_atomic_int_get(&job->engine->halted)) {
-        fail_task(g_steal_pointer(&ctl_of(job)->phase_task), FERRY_ERROR_OPERATION_INVALID,
+        ferry_mig_fail_task(g_steal_pointer(&ctl_of(job)->phase_task), FERRY_ERROR_OPERATION_INVALID,
                   "the migration engine of this host has stopped: no new migration");
         return;
     }

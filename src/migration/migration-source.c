@@ -53,18 +53,6 @@ static void ask_peer(ferry_mig_job *job, peer_kind intent);
 /* Helpers                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static ferry_mig_engine *
-engine_of(ferry_mig_job *job)
-{
-    return job->engine;
-}
-
-static const ferry_mig_backend *
-backend_of(ferry_mig_job *job)
-{
-    return job->engine->backend;
-}
-
 /* Answers the pending call with an error made of @code and the message. */
 static void
 reply_failure(ferry_mig_job *job, int code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);

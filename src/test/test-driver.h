@@ -63,4 +63,15 @@ ferry_test_storage_record *ferry_test_driver_storage_record(const char *host_uui
  */
 guint ferry_test_driver_release(const char *host_uuid);
 
+/**
+ * ferry_test_driver_held:
+ * @host_uuid: the test host's uuid
+ *
+ * Counts the transfers held by "hold=perform" that have started on that
+ * host: a test waits for one before it acts "during the transfer".
+ *
+ * Returns: how many are held now
+ */
+guint ferry_test_driver_held(const char *host_uuid);
+
 G_END_DECLS

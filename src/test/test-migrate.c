@@ -45,8 +45,10 @@ typedef struct {
     gboolean read;              /* a reader came before the memory transfer began */
     gboolean arrival_held;      /* destination, hold=finish: the last data waits */
     gboolean sent;
+    gboolean broken;            /* the destination dropped its side first */
     guint64 disk_total;
     gint64 start_us;
+    char source_uuid[37];       /* destination: the source host (v3), "" if unknown */
 } xfer;
 
 static test_host *
@@ -63,6 +65,39 @@ xfer_of(ferry_mig_job *job)
         job->backend_data_free = g_free;
     }
     return job->backend_data;
+}
+
+/* The destination dropped its side: a stream still being sent breaks, as
+ * QEMU's does when the incoming QEMU goes. */
+static void
+break_stream(ferry_mig_job *incoming)
+{
+    g_autoptr(test_host) source = NULL;
+    g_autoptr(ferry_mig_job) outgoing = NULL;
+    char uuid[sizeof(((xfer *)NULL)->source_uuid)];
+    gboolean broke = FALSE;
+
+    g_mutex_lock(&incoming->lock);
+    g_strlcpy(uuid, xfer_of(incoming)->source_uuid, sizeof(uuid));
+    g_mutex_unlock(&incoming->lock);
+    if (!*uuid || !(source = test_host_find(uuid)))
+        return;
+    outgoing = ferry_mig_engine_find_job_by_id(source->engine, incoming->id);
+    if (!outgoing || outgoing->role != FERRY_MIG_ROLE_SOURCE)
+        return;
+    g_mutex_lock(&outgoing->lock);
+    {
+        xfer *x = xfer_of(outgoing);
+
+        /* A transfer not started yet fails to start (test_start_memory). */
+        broke = x->start_us && !x->sent && !x->broken;
+        x->held = FALSE;
+        x->broken = TRUE;
+    }
+    g_mutex_unlock(&outgoing->lock);
+    if (broke)
+        ferry_mig_job_notify(outgoing, FERRY_MIG_EV_TRANSFER_FAILED, 0,
+                             "the destination closed the migration stream");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -266,7 +301,7 @@ complete_transfer(ferry_mig_job *job)
 
     g_mutex_lock(&job->lock);
     x = xfer_of(job);
-    if (x->sent) {
+    if (x->sent || x->broken) {
         g_mutex_unlock(&job->lock);
         return;
     }
@@ -303,19 +338,34 @@ test_start_memory(ferry_mig_job *job, GError **error)
 {
     test_host *host = host_of(job);
     g_autoptr(test_host) dest = find_destination(job->params->p.uri, error);
+    g_autoptr(ferry_mig_job) incoming = NULL;
     gboolean hold = g_strcmp0(host->hold, "perform") == 0;
 
     if (!dest)
         return FALSE;
     g_mutex_lock(&job->lock);
+    if (xfer_of(job)->broken) {
+        g_mutex_unlock(&job->lock);
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                    "host '%s' closed the migration stream of domain '%s'", dest->hostname,
+                    job->dom_name);
+        return FALSE;
+    }
     hold = hold && !xfer_of(job)->read;
     xfer_of(job)->held = hold;
     xfer_of(job)->start_us = g_get_monotonic_time();
     g_mutex_unlock(&job->lock);
     /* Held: the transfer "runs" until someone reads the job information
-     * (test_domain_get_job_stats) or it is cancelled. */
-    if (!hold)
+     * (test_domain_get_job_stats) or it is cancelled.  The destination
+     * sees its incoming side active at once, as QEMU's is when the source
+     * connects. */
+    if (!hold) {
         complete_transfer(job);
+        return TRUE;
+    }
+    incoming = ferry_mig_engine_find_job_by_id(dest->engine, job->id);
+    if (incoming && incoming->role == FERRY_MIG_ROLE_DESTINATION)
+        ferry_mig_job_notify(incoming, FERRY_MIG_EV_INCOMING_ACTIVE, 0, NULL);
     return TRUE;
 }
 
@@ -331,6 +381,7 @@ test_cancel_transfer(ferry_mig_job *job)
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&job->lock);
     xfer *x = xfer_of(job);
 
+    /* A broken stream is cancelled all the same: nothing went. */
     if (x->sent)
         return FALSE;
     x->held = FALSE;
@@ -387,9 +438,10 @@ test_resume(ferry_mig_job *job, GError **error)
     return TRUE;
 }
 
-/* The domain left: a transient one is gone. */
-static gboolean
-test_stop_source(ferry_mig_job *job, GError **error)
+/* The domain's simulated process ends with @reason: a transient domain
+ * is gone with it. */
+static void
+stop_domain(ferry_mig_job *job, int reason)
 {
     test_host *host = host_of(job);
     ferry_domain_obj *obj = job->obj;
@@ -398,13 +450,20 @@ test_stop_source(ferry_mig_job *job, GError **error)
     g_mutex_lock(&obj->lock);
     was_active = ferry_domain_obj_is_active(obj);
     g_clear_pointer(&obj->live, ferry_domain_def_free);
-    ferry_domain_obj_set_state(obj, FERRY_DOMAIN_SHUTOFF, FERRY_SHUTOFF_MIGRATED);
+    ferry_domain_obj_set_state(obj, FERRY_DOMAIN_SHUTOFF, reason);
     gone = obj->def == NULL;
     g_mutex_unlock(&obj->lock);
     if (gone)
         ferry_domain_obj_list_remove(host->domains, obj);
     if (was_active)
         ferry_domain_obj_emit_lifecycle(host->bus, obj, FERRY_LIFECYCLE_STOPPED);
+}
+
+/* The domain left. */
+static gboolean
+test_stop_source(ferry_mig_job *job, GError **error)
+{
+    stop_domain(job, FERRY_SHUTOFF_MIGRATED);
     return TRUE;
 }
 
@@ -431,6 +490,12 @@ test_start_incoming(ferry_mig_job *job, const ferry_migration_cookie *cookie_in,
                     "migration URI '%s' does not name test host '%s' (use %s or none)",
                     params->uri, host->hostname, ours);
         return FALSE;
+    }
+    if (cookie_in && cookie_in->host_uuid) {
+        g_mutex_lock(&job->lock);
+        g_strlcpy(xfer_of(job)->source_uuid, cookie_in->host_uuid,
+                  sizeof(xfer_of(job)->source_uuid));
+        g_mutex_unlock(&job->lock);
     }
     if ((params->flags & NON_SHARED) && cookie_in && job->obj) {
         const GPtrArray *disks = cookie_in->disks;
@@ -464,20 +529,8 @@ test_activate(ferry_mig_job *job, gboolean run, GError **error)
 static void
 test_discard_incoming(ferry_mig_job *job)
 {
-    test_host *host = host_of(job);
-    ferry_domain_obj *obj = job->obj;
-    gboolean was_active, gone;
-
-    g_mutex_lock(&obj->lock);
-    was_active = ferry_domain_obj_is_active(obj);
-    g_clear_pointer(&obj->live, ferry_domain_def_free);
-    ferry_domain_obj_set_state(obj, FERRY_DOMAIN_SHUTOFF, FERRY_SHUTOFF_FAILED);
-    gone = obj->def == NULL;
-    g_mutex_unlock(&obj->lock);
-    if (gone)
-        ferry_domain_obj_list_remove(host->domains, obj);
-    if (was_active)
-        ferry_domain_obj_emit_lifecycle(host->bus, obj, FERRY_LIFECYCLE_STOPPED);
+    stop_domain(job, FERRY_SHUTOFF_FAILED);
+    break_stream(job);
 }
 
 static ferry_domain_def *
@@ -740,6 +793,30 @@ test_domain_get_job_stats(ferry_domain *dom, guint flags, ferry_job_info *ret_in
     if (release)
         complete_transfer(job);
     return TRUE;
+}
+
+guint
+ferry_test_driver_held(const char *host_uuid)
+{
+    g_autoptr(test_host) host = test_host_find(host_uuid);
+    g_autoptr(GPtrArray) objs = NULL;
+    guint held = 0;
+
+    if (!host)
+        return 0;
+    objs = ferry_domain_obj_list_collect(host->domains, 0);
+    for (guint i = 0; i < objs->len; i++) {
+        ferry_domain_obj *obj = objs->pdata[i];
+        g_autoptr(ferry_mig_job) job = ferry_mig_engine_find_job(host->engine, obj->uuid);
+
+        if (!job)
+            continue;
+        g_mutex_lock(&job->lock);
+        if (job->backend_data && ((xfer *)job->backend_data)->held)
+            held++;
+        g_mutex_unlock(&job->lock);
+    }
+    return held;
 }
 
 guint

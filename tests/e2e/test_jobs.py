@@ -422,51 +422,38 @@ def stalls(t, a, b, g):
     one_copy(t, what, a, b, g, before, 60)
 
 
+def start_guest(t, host, wd, guests, name, args):
+    """Defines and starts a guest on @host; returns it once it beats."""
+    g = Guest(wd, name, args)
+    guests.append(g)
+    r = host.ferry('define', g.xml)
+    r = host.ferry('start', g.name) if r.returncode == 0 else r
+    t.ok(r.returncode == 0, 'define and start %s on %s' % (name, host.name), r.stderr)
+    info = ft.dominfo(host, g.name)
+    g.uuid = info['uuid'] if info else None
+    log, err = ft.wait_heartbeat(g.serial, 5)
+    t.ok(log is not None and log['errors'] == '0', '%s beats on %s' % (name, host.name), err)
+    return g
+
+
 def main(t):
     ft.require_e2e(t)
     wd = ft.Workdir('ferry-e2e-jobs-')
-    # A: one worker for long calls.  Both: a daemon-side retry schedule that
-    # reaches a resumed peer quickly.
+    # A: one worker for long calls.
     net = ft.TwoHosts(wd.path, names=('jobsa', 'jobsb'), extra_config=('workers = 1\n', ''),
                       t=t)
     a, b = net.hosts
     guests = []
     try:
         net.start()
-        g = Guest(wd, 'stuck1', STUCK_ARGS)
-        guests.append(g)
-        r = a.ferry('define', g.xml)
-        r = a.ferry('start', g.name) if r.returncode == 0 else r
-        t.ok(r.returncode == 0, 'define and start stuck1 on A', r.stderr)
-        g.uuid = ft.dominfo(a, g.name)['uuid']
-        log, err = ft.wait_heartbeat(g.serial, 5)
-        t.ok(log is not None and log['errors'] == '0', 'stuck1 beats on A', err)
-
+        g = start_guest(t, a, wd, guests, 'stuck1', STUCK_ARGS)
         aborts(t, a, b, g)
         ctrl_c(t, a, b, g)
         quick_queries(t, a, b, g)
         tuning(t, a, b, g)
         qemu_deaths(t, a, b, g)
-
-        g2 = Guest(wd, 'calm1', CALM_ARGS)
-        guests.append(g2)
-        r = a.ferry('define', g2.xml)
-        r = a.ferry('start', g2.name) if r.returncode == 0 else r
-        t.ok(r.returncode == 0, 'define and start calm1 on A', r.stderr)
-        g2.uuid = ft.dominfo(a, g2.name)['uuid']
-        log, err = ft.wait_heartbeat(g2.serial, 5)
-        t.ok(log is not None, 'calm1 beats on A', err)
-        stalls(t, a, b, g2)
-
-        g3 = Guest(wd, 'stuck2', STUCK_ARGS)
-        guests.append(g3)
-        r = a.ferry('define', g3.xml)
-        r = a.ferry('start', g3.name) if r.returncode == 0 else r
-        t.ok(r.returncode == 0, 'define and start stuck2 on A', r.stderr)
-        g3.uuid = ft.dominfo(a, g3.name)['uuid']
-        log, err = ft.wait_heartbeat(g3.serial, 5)
-        t.ok(log is not None, 'stuck2 beats on A', err)
-        destroys(t, a, b, g3)
+        stalls(t, a, b, start_guest(t, a, wd, guests, 'calm1', CALM_ARGS))
+        destroys(t, a, b, start_guest(t, a, wd, guests, 'stuck2', STUCK_ARGS))
     finally:
         for guest in guests:
             if guest.uuid:

@@ -326,6 +326,20 @@ wait_record(const rig *r, const char *side, const char *state)
     }
 }
 
+/* Waits until the transfer held on host @uuid ("hold=perform") started:
+ * acting "during the transfer" before it would race with its start. */
+static void
+wait_held(const char *uuid)
+{
+    gint64 deadline = g_get_monotonic_time() + 10 * G_TIME_SPAN_SECOND;
+
+    while (!ferry_test_driver_held(uuid)) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(1000);
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* The phases, by hand                                                       */
 /* ------------------------------------------------------------------------ */
@@ -659,6 +673,7 @@ run_case(gconstpointer data)
         bg = bg_start(&r, perform, NULL);
         wait_record(&r, "src", "running");
         assert_record(&r, "src", "perform", "running");
+        wait_held(SRC_UUID);
         act(&r, c);
         /* What the hold kept back goes now (a cancelled transfer sends
          * nothing). */
