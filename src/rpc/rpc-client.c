@@ -62,7 +62,11 @@ typedef struct {
     GCond cond;                 /* synchronous calls wait on it */
     GTask *task;                /* asynchronous calls: returned once done */
     GSource *timeout_source;    /* asynchronous calls, in the I/O context */
-    GSource *cancel_source;
+    /* Asynchronous calls: the caller's cancellable and our handler on it.
+     * Not a GCancellableSource: GLib 2.74 can leak one whose cancellable is
+     * cancelled in another thread while the source is being destroyed. */
+    GCancellable *cancellable;
+    gulong cancel_handler;
 } pending_call;
 
 static pending_call *
@@ -96,6 +100,7 @@ pending_unref(pending_call *pc)
     g_clear_pointer(&pc->reply, g_bytes_unref);
     g_clear_error(&pc->error);
     g_clear_object(&pc->task);
+    g_clear_object(&pc->cancellable);
     g_free(pc);
 }
 
@@ -155,9 +160,11 @@ deliver(GPtrArray *completed)
                 g_source_destroy(pc->timeout_source);
                 g_clear_pointer(&pc->timeout_source, g_source_unref);
             }
-            if (pc->cancel_source) {
-                g_source_destroy(pc->cancel_source);
-                g_clear_pointer(&pc->cancel_source, g_source_unref);
+            if (pc->cancellable) {
+                /* Waits for a handler running in another thread: it only
+                 * schedules an idle and takes no lock. */
+                g_cancellable_disconnect(pc->cancellable, pc->cancel_handler);
+                g_clear_object(&pc->cancellable);
             }
             if (pc->error)
                 g_task_return_error(pc->task, g_steal_pointer(&pc->error));
@@ -493,12 +500,23 @@ on_call_timeout(gpointer data)
 }
 
 static gboolean
-on_call_cancelled(GCancellable *cancellable, gpointer data)
+on_call_cancelled(gpointer data)
 {
     pending_call *pc = data;
 
     abandon(pc, cancelled_error(pc->procedure));
     return G_SOURCE_REMOVE;
+}
+
+/* The cancellable's "cancelled" signal, in whatever thread cancels (or at
+ * once, in send_call, under the client's lock): the call is failed from
+ * the I/O thread. */
+static void
+on_cancel_signal(GCancellable *cancellable, gpointer data)
+{
+    g_autoptr(GSource) idle = g_idle_source_new();
+
+    watch_call(data, idle, on_call_cancelled);
 }
 
 /*
@@ -533,9 +551,12 @@ send_call(ferry_rpc_client *client, pending_call *pc, GBytes *args,
     if (pc->task && pc->timeout_ms)
         pc->timeout_source = watch_call(pc, g_timeout_source_new(pc->timeout_ms),
                                         on_call_timeout);
-    if (pc->task && cancellable)
-        pc->cancel_source = watch_call(pc, g_cancellable_source_new(cancellable),
-                                       G_SOURCE_FUNC(on_call_cancelled));
+    if (pc->task && cancellable) {
+        pc->cancellable = g_object_ref(cancellable);
+        pc->cancel_handler = g_cancellable_connect(cancellable, G_CALLBACK(on_cancel_signal),
+                                                   pending_ref(pc),
+                                                   (GDestroyNotify)pending_unref);
+    }
     /* If the channel is already closed, its closed callback fails the call. */
     ferry_rpc_channel_send(client->chan, frame);
     g_mutex_unlock(&client->lock);
