@@ -80,6 +80,7 @@ typedef enum {
     FERRY_ERROR_HOOK = 21,             /* a hook script vetoed the operation */
     FERRY_ERROR_MIGRATE_UNSAFE = 22,   /* migration refused as unsafe; FORCE may override */
     FERRY_ERROR_STORAGE = 23,          /* a disk image or storage operation failed */
+    FERRY_ERROR_LEASE_HELD = 24,       /* another host or process holds the domain's lease */
 } ferry_error_code;
 
 /**

@@ -50,6 +50,8 @@ static const setting settings[] = {
     S(debug_inject_failure, SETTING_STRING),
     S(storage_dirs, SETTING_STRING),
     U(migration_abandon_timeout, 1, 3600),
+    S(lock_manager, SETTING_STRING),
+    S(lockspace_dir, SETTING_PATH),
 };
 
 ferry_daemon_config *
@@ -73,6 +75,7 @@ ferry_daemon_config_new_defaults(void)
     c->migration_port_min = 49152;
     c->migration_port_max = 49215;
     c->migration_abandon_timeout = 60;
+    c->lock_manager = g_strdup("none");
     return c;
 }
 
@@ -289,6 +292,26 @@ ferry_daemon_config_check(const ferry_daemon_config *c, const char *file_name,
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
                     "%s: setting 'debug_inject_failure': '%s' is not a phase that can be "
                     "made to fail (finish)", file_name, c->debug_inject_failure);
+        return FALSE;
+    }
+    if (strcmp(c->lock_manager, "none") != 0 && strcmp(c->lock_manager, "fcntl") != 0) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "%s: setting 'lock_manager': '%s' is not one of none, fcntl",
+                    file_name, c->lock_manager);
+        return FALSE;
+    }
+    if (strcmp(c->lock_manager, "fcntl") == 0 && !c->lockspace_dir) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "%s: setting 'lock_manager' is \"fcntl\" but 'lockspace_dir' is not "
+                    "set: the fcntl lock manager needs the directory of lease files the "
+                    "hosts share", file_name);
+        return FALSE;
+    }
+    if (strcmp(c->lock_manager, "none") == 0 && c->lockspace_dir) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "%s: setting 'lockspace_dir' has no effect with 'lock_manager' "
+                    "\"none\": set lock_manager = \"fcntl\" to use leases",
+                    file_name);
         return FALSE;
     }
     if (!g_strv_contains(levels, c->log_level)) {

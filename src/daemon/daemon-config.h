@@ -49,6 +49,9 @@ typedef struct {
     char *storage_dirs;         /* ':'-separated directories where incoming disks may be
                                  * created; NULL: STATE_DIR/images */
     guint migration_abandon_timeout; /* seconds a migration may wait between phases, default 60 */
+    char *lock_manager;         /* leases on domains: "none" (default) or "fcntl" */
+    char *lockspace_dir;        /* the directory of lease files the hosts share; required
+                                 * by lock_manager = "fcntl" (docs/leases.md) */
     char *debug_inject_failure; /* for tests: the migration phase to fail ("finish") */
 } ferry_daemon_config;
 
@@ -92,7 +95,8 @@ ferry_daemon_config *ferry_daemon_config_load(const char *path, GError **error);
  * @error: return location for an error
  *
  * Cross-checks: a TCP listener needs listen_insecure_tcp = yes until TLS
- * exists; host_uuid must be a uuid; paths must be absolute.
+ * exists; host_uuid must be a uuid; paths must be absolute; lock_manager is
+ * "none" or "fcntl", and lockspace_dir is set exactly when it is "fcntl".
  *
  * Returns: TRUE if consistent.
  */

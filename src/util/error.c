@@ -44,6 +44,7 @@ static const char *const error_names[] = {
     [FERRY_ERROR_HOOK] = "hook",
     [FERRY_ERROR_MIGRATE_UNSAFE] = "migrate-unsafe",
     [FERRY_ERROR_STORAGE] = "storage",
+    [FERRY_ERROR_LEASE_HELD] = "lease-held",
 };
 
 const char *

@@ -21,6 +21,8 @@ test_defaults(void)
     g_assert_false(c->listen_insecure_tcp);
     g_assert_cmpuint(c->workers, ==, 8);
     g_assert_cmpuint(c->priority_workers, ==, 2);
+    g_assert_cmpstr(c->lock_manager, ==, "none");
+    g_assert_null(c->lockspace_dir);
     g_assert_true(ferry_daemon_config_check(c, "x", &error));
     g_assert_no_error(error);
 }
@@ -44,7 +46,9 @@ test_all_types(void)
         "max_clients = 3\n"
         "workers = 3\n"
         "priority_workers = 5\n"
-        "keepalive_interval = 0\n";
+        "keepalive_interval = 0\n"
+        "lock_manager = \"fcntl\"\n"
+        "lockspace_dir = \"/srv/ferry/leases\"\n";
 
     g_assert_true(ferry_daemon_config_parse(c, text, "t.conf", &error));
     g_assert_no_error(error);
@@ -59,6 +63,8 @@ test_all_types(void)
     g_assert_cmpuint(c->workers, ==, 3);
     g_assert_cmpuint(c->priority_workers, ==, 5);
     g_assert_cmpuint(c->keepalive_interval, ==, 0);
+    g_assert_cmpstr(c->lock_manager, ==, "fcntl");
+    g_assert_cmpstr(c->lockspace_dir, ==, "/srv/ferry/leases");
     g_assert_true(ferry_daemon_config_check(c, "t.conf", &error));
 }
 
@@ -91,6 +97,10 @@ static const bad_case bad_cases[] = {
     { "just words\n", "t.conf:1: expected 'setting = value', got 'just words'" },
     { "tcp_port = 1 2\n", "t.conf:1: setting 'tcp_port': unexpected text after the value: '2'" },
     { "tcp_port =\n", "t.conf:1: setting 'tcp_port' has no value" },
+    { "lock_manager = fcntl\n",
+      "t.conf:1: setting 'lock_manager': expected a string in double quotes, got 'fcntl'" },
+    { "lockspace_dir = \"leases\"\n",
+      "t.conf:1: setting 'lockspace_dir': 'leases' is not an absolute path" },
     /* Cross-checks */
     { "tcp_listen_address = \"0.0.0.0\"\n",
       "t.conf: setting 'tcp_listen_address' needs 'listen_insecure_tcp = yes': TLS is not "
@@ -101,6 +111,14 @@ static const bad_case bad_cases[] = {
       "range is empty" },
     { "log_level = \"loud\"\n",
       "t.conf: setting 'log_level': 'loud' is not one of debug, info, message, warning" },
+    { "lock_manager = \"sanlock\"\n",
+      "t.conf: setting 'lock_manager': 'sanlock' is not one of none, fcntl" },
+    { "lock_manager = \"fcntl\"\n",
+      "t.conf: setting 'lock_manager' is \"fcntl\" but 'lockspace_dir' is not set: the "
+      "fcntl lock manager needs the directory of lease files the hosts share" },
+    { "lockspace_dir = \"/srv/ferry/leases\"\n",
+      "t.conf: setting 'lockspace_dir' has no effect with 'lock_manager' \"none\": set "
+      "lock_manager = \"fcntl\" to use leases" },
 };
 
 static void
