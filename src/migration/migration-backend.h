@@ -72,6 +72,23 @@ void ferry_mig_job_notify_arrival(ferry_mig_job *job, ferry_domain_def *def);
  */
 ferry_migration_cookie *ferry_mig_job_get_prepared(ferry_mig_job *job);
 
+/** What a hypervisor says of a job's domain after a daemon restart. */
+typedef enum {
+    FERRY_MIG_PROBE_GONE = 0,   /* no process */
+    FERRY_MIG_PROBE_IDLE,       /* a process, no transfer under way */
+    FERRY_MIG_PROBE_SENDING,    /* source: the transfer is still under way */
+    FERRY_MIG_PROBE_SENT,       /* source: everything was sent; the CPUs are stopped */
+    FERRY_MIG_PROBE_FAILED,     /* source: the transfer failed or was cancelled */
+} ferry_mig_probe_transfer;
+
+/** ferry_mig_probe: the answer of ferry_mig_backend.probe. */
+typedef struct {
+    ferry_mig_probe_transfer transfer;
+    gboolean cpus_running;      /* the guest's CPUs run */
+    gboolean migration_paused;  /* stopped by the migration (not by a user): a
+                                 * rollback runs them again */
+} ferry_mig_probe;
+
 /**
  * ferry_mig_backend: one driver's operations.  @self is the engine
  * configuration's backend_self.  Operations marked (nullable) may be
@@ -143,6 +160,12 @@ typedef struct {
     /* Drops everything Prepare made: the process, images it created, ports.
      * Idempotent. */
     void (*discard_incoming)(ferry_mig_job *job);
+
+    /* Recovery (migration-recovery.c) */
+    /* After a daemon restart: what the hypervisor says of job->obj's
+     * process and its transfer.  Also makes the backend's own view of the
+     * transfer current, so that cancel_transfer acts on it. */
+    void (*probe)(ferry_mig_job *job, ferry_mig_probe *ret);
 } ferry_mig_backend;
 
 G_END_DECLS

@@ -14,6 +14,8 @@
  */
 #include "ferry-config.h"
 
+#include <glib/gstdio.h>
+
 #include <string.h>
 
 #include "migration/migration-engine-private.h"
@@ -260,6 +262,7 @@ commit(ferry_mig_job *job)
         return;
     }
     ferry_mig_move(job, FERRY_MIG_PHASE_FINISH, FERRY_MIG_STATE_COMMITTED);
+    ferry_mig_fault(job, "finish-committed", NULL);
     ferry_mig_run_step(job, STEP_ACTIVATE, step_activate, NULL);
 }
 
@@ -296,7 +299,8 @@ activate_done(ferry_mig_job *job, ferry_mig_event *ev)
     out->resumed_real_us = job->resumed_real;
     r = g_new0(ferry_phase_result, 1);
     r->cookie = ferry_migration_cookie_format(out);
-    r->dom = ferry_domain_new_handle(ctl->finish_conn, job->dom_name, job->dom_uuid);
+    if (ctl->finish_conn)
+        r->dom = ferry_domain_new_handle(ctl->finish_conn, job->dom_name, job->dom_uuid);
     ferry_mig_end(job, FERRY_MIG_STATE_COMPLETED);
     ferry_mig_reply(job, r);
     g_message("domain '%s': migration %s arrived, %s", job->dom_name, job->id,
@@ -448,6 +452,53 @@ give_up(ferry_mig_job *job, ferry_mig_event *ev, const char *why, ferry_mig_stat
     if (ev && ev->task)
         ferry_mig_add_waiter(job, ev);
     rollback(job, final);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Restart recovery                                                          */
+/* ------------------------------------------------------------------------ */
+
+void
+ferry_mig_dest_recover(ferry_mig_job *job, const ferry_mig_probe *probe,
+                       ferry_mig_recovery_action action)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+    const char *host = engine_of(job)->hostname;
+
+    if (action == FERRY_MIG_RECOVER_ACTIVATE) {
+        if (probe->transfer == FERRY_MIG_PROBE_GONE || !job->obj) {
+            /* Decided, and synced, before the guest ran: the source will
+             * not run it again, and the copy here is gone. */
+            ctl->end_code = FERRY_ERROR_MIGRATE;
+            ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE,
+                                      "host '%s' had decided to run domain '%s', but its QEMU "
+                                      "was gone when ferryd restarted: the guest is lost",
+                                      host, job->dom_name);
+            ferry_mig_move(job, FERRY_MIG_PHASE_FINISH, FERRY_MIG_STATE_ROLLBACK);
+            ferry_mig_end(job, FERRY_MIG_STATE_FAILED);
+            return;
+        }
+        ferry_mig_job_set_message(job, 0, "ferryd of host '%s' restarted after deciding to "
+                                  "run the guest here: it runs it", host);
+        ferry_mig_run_step(job, STEP_ACTIVATE, step_activate, NULL);
+        return;
+    }
+    /* Not committed: nothing here ever ran the guest.  Dropped, and the id
+     * stays known as failed, so that a Finish of it is refused and the
+     * source runs the guest again. */
+    ctl->tell_source = FALSE;
+    for (guint i = 0; job->created_images && i < job->created_images->len; i++) {
+        const char *path = job->created_images->pdata[i];
+
+        if (g_unlink(path) == 0)
+            g_message("domain '%s': deleted '%s' (created for migration %s)", job->dom_name,
+                      path, job->id);
+    }
+    if (job->state == FERRY_MIG_STATE_ROLLBACK) {
+        ferry_mig_run_step(job, STEP_DISCARD, step_discard, NULL);
+        return;
+    }
+    give_up(job, NULL, "ferryd restarted before Finish", FERRY_MIG_STATE_FAILED);
 }
 
 /* ------------------------------------------------------------------------ */

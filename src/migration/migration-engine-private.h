@@ -17,6 +17,7 @@
 #pragma once
 
 #include "migration/migration-engine.h"
+#include "migration/migration-recovery.h"
 
 G_BEGIN_DECLS
 
@@ -158,6 +159,7 @@ typedef struct ferry_mig_job_ctl {
     GSource *timers[TIMER_FINISH + 1];
     ferry_conn *peer;               /* the other host's daemon, opened when needed */
     peer_kind peer_next;            /* the peer call waiting for the connection */
+    ferry_mig_probe recovered;      /* recovery: what the hypervisor said (STEP_PROBE) */
 } ferry_mig_job_ctl;
 
 /* A call answered when its job ends (ctl->waiters). */
@@ -236,7 +238,12 @@ void ferry_mig_set_domain_state(ferry_mig_job *job, int state, int reason, int l
 /* Emits a job event (FERRY_EVENT_JOB_*) with the job's current info. */
 void ferry_mig_emit_job_event(ferry_mig_job *job, int type);
 
-/* Fails on purpose when the engine's fail_phase is @phase (tests). */
+/* Fault injection (migration-fault.c): the fault FERRY_FAULT names for
+ * @point, if any -- an error for "fail", the daemon killed or stopped. */
+gboolean ferry_mig_fault(ferry_mig_job *job, const char *point, GError **error);
+
+/* Fails on purpose when the engine's fail_phase is @phase, or FERRY_FAULT
+ * says so (tests). */
 gboolean ferry_mig_inject(ferry_mig_job *job, const char *phase, GError **error);
 
 /* Protocol v1: the domain a destination job waited for arrived; the job is
@@ -297,6 +304,30 @@ void ferry_mig_dest_prepare(ferry_mig_job *job);
  * not committed is dropped at once, its domain and images removed and its
  * record final, so that nothing half-arrived is left behind. */
 void ferry_mig_dest_shutdown(ferry_mig_job *job);
+
+/* Restart recovery (migration-recovery.c decides, these act): a job
+ * re-created from its record, its hypervisor's answer in @probe, resolved
+ * as @action says.  Engine thread. */
+void ferry_mig_source_recover(ferry_mig_job *job, const ferry_mig_probe *probe,
+                              ferry_mig_recovery_action action);
+void ferry_mig_dest_recover(ferry_mig_job *job, const ferry_mig_probe *probe,
+                            ferry_mig_recovery_action action);
+
+/* ---- migration-engine.c, for migration-recovery.c ---- */
+
+/* A job object with the engine's bookkeeping, in (NONE, NEW). */
+ferry_mig_job *ferry_mig_job_create(ferry_mig_engine *engine, const char *id,
+                                    ferry_mig_role role, int protocol, const char *name,
+                                    const char *uuid, const ferry_migrate_params *params);
+
+/* Registers a job as the domain's running one; refuses a second. */
+gboolean ferry_mig_job_register(ferry_mig_job *job, GError **error);
+
+/* The step id of asking the backend what its hypervisor says (recovery). */
+#define STEP_PROBE 1001
+
+/* STEP_PROBE ended: decides by the recovery table and acts (engine thread). */
+void ferry_mig_recovery_probed(ferry_mig_job *job, const ferry_mig_probe *probe);
 
 /* ------------------------------------------------------------------------ */
 /* migration-p2p.c                                                           */

@@ -88,8 +88,8 @@ ferry_mig_fail_task(GTask *task, int code, const char *message)
     g_object_unref(task);
 }
 
-static ferry_mig_job *
-job_create(ferry_mig_engine *engine, const char *id, ferry_mig_role role, int protocol,
+ferry_mig_job *
+ferry_mig_job_create(ferry_mig_engine *engine, const char *id, ferry_mig_role role, int protocol,
            const char *name, const char *uuid, const ferry_migrate_params *params)
 {
     ferry_mig_job *job = ferry_mig_job_new(engine, id, role, protocol, name, uuid,
@@ -540,6 +540,8 @@ ferry_mig_emit_job_event(ferry_mig_job *job, int type)
 gboolean
 ferry_mig_inject(ferry_mig_job *job, const char *phase, GError **error)
 {
+    if (!ferry_mig_fault(job, phase, error))
+        return FALSE;
     if (g_strcmp0(job->engine->fail_phase, phase) != 0)
         return TRUE;
     g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
@@ -577,6 +579,10 @@ handle(ferry_mig_job *job, ferry_mig_event *ev)
         /* The role sees it as the peer call's failure. */
         ev->type = EV_PEER_DONE;
         ev->kind = ctl->peer_next;
+    }
+    if (ev->type == EV_STEP_DONE && ev->kind == STEP_PROBE) {
+        ferry_mig_recovery_probed(job, &ctl->recovered);
+        return;
     }
     if (ev->type == EV_CONN_CLOSED) {
         /* A peer-to-peer job's client may leave: this daemon drives it. */
@@ -846,8 +852,8 @@ ferry_mig_engine_domain_busy(ferry_mig_engine *engine, const char *dom_uuid, GEr
 
 /* Registers a new job; refuses a second active job of the same domain.
  * Engine thread or any: takes the engine lock. */
-static gboolean
-job_register(ferry_mig_job *job, GError **error)
+gboolean
+ferry_mig_job_register(ferry_mig_job *job, GError **error)
 {
     ferry_mig_engine *engine = job->engine;
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&engine->lock);
@@ -928,7 +934,7 @@ start_job(gpointer data)
     ferry_mig_job *job = data;
     g_autoptr(GError) error = NULL;
 
-    if (!job_register(job, &error)) {
+    if (!ferry_mig_job_register(job, &error)) {
         ferry_mig_reply_error(job, error);
         return G_SOURCE_REMOVE;
     }
@@ -957,7 +963,7 @@ ferry_mig_engine_begin3(ferry_mig_engine *engine, ferry_domain *dom,
                         GAsyncReadyCallback callback, gpointer user_data)
 {
     g_autofree char *id = g_uuid_string_random();
-    g_autoptr(ferry_mig_job) job = job_create(engine, id, FERRY_MIG_ROLE_SOURCE, 3, dom->name,
+    g_autoptr(ferry_mig_job) job = ferry_mig_job_create(engine, id, FERRY_MIG_ROLE_SOURCE, 3, dom->name,
                                               dom->uuid, params);
 
     ctl_of(job)->phase_task = task_new(cancellable, callback, user_data, 0);
@@ -1004,7 +1010,7 @@ ferry_mig_engine_prepare(ferry_mig_engine *engine, ferry_conn *dconn, int protoc
     }
     id = cookie ? g_strdup(cookie->id) : g_uuid_string_random();
     /* v1 knows nothing of the domain yet: the data will bring it. */
-    job = job_create(engine, id, FERRY_MIG_ROLE_DESTINATION, protocol,
+    job = ferry_mig_job_create(engine, id, FERRY_MIG_ROLE_DESTINATION, protocol,
                      def ? def->name : "(arriving)", def ? def->uuid : id, params);
     ctl_of(job)->phase_task = task;
     ctl_of(job)->driver = dconn;
@@ -1087,7 +1093,7 @@ ferry_mig_engine_perform(ferry_mig_engine *engine, ferry_domain *dom, int protoc
                         "migration to the same host (uuid %s) refused", engine->host_uuid);
             goto fail;
         }
-        job = job_create(engine, cookie->id, FERRY_MIG_ROLE_SOURCE, protocol, dom->name,
+        job = ferry_mig_job_create(engine, cookie->id, FERRY_MIG_ROLE_SOURCE, protocol, dom->name,
                          dom->uuid, params);
         ctl_of(job)->phase_task = task;
         ctl_of(job)->driver = dom->conn;

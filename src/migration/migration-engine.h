@@ -23,6 +23,7 @@
 
 #include "driver/event-bus.h"
 #include "migration/migration-backend.h"
+#include "migration/migration-recovery.h"
 
 G_BEGIN_DECLS
 

@@ -131,6 +131,8 @@ static const transition table[] = {
     { SRC, P(FINISH), S(RUNNING), P(CONFIRM), S(RUNNING) },
     { SRC, P(FINISH), S(RUNNING), P(CONFIRM), S(IN_DOUBT) },
     { SRC, P(CONFIRM), S(IN_DOUBT), P(CONFIRM), S(RUNNING) },
+    /* Restart recovery: Confirm's outcome was not recorded; ask again. */
+    { SRC, P(CONFIRM), S(RUNNING), P(CONFIRM), S(IN_DOUBT) },
     { SRC, P(CONFIRM), S(RUNNING), P(CONFIRM), S(COMPLETED) },
     { SRC, P(CONFIRM), S(RUNNING), P(CONFIRM), S(ROLLBACK) },
     { SRC, P(BEGIN), S(ROLLBACK), P(BEGIN), S(FAILED) },

@@ -550,6 +550,7 @@ sent(ferry_mig_job *job)
         g_mutex_unlock(&job->obj->lock);
     }
     ferry_mig_move(job, FERRY_MIG_PHASE_PERFORM, FERRY_MIG_STATE_WAITING);
+    ferry_mig_fault(job, "perform-sent", NULL);
     g_message("domain '%s': migration %s sent (%" G_GINT64_FORMAT " ms, QEMU downtime %"
               G_GINT64_FORMAT " ms)", job->dom_name, job->id, job->info.total_ms,
               job->info.downtime_ms);
@@ -658,6 +659,10 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
             ferry_mig_run_step(job, STEP_MEMORY, step_memory, NULL);
             return;
         case FERRY_MIG_EV_PASS:
+            if (!ferry_mig_fault(job, "perform-mid", NULL)) {
+                transfer_failed(job, "injected failure in the middle of the transfer");
+                return;
+            }
             g_mutex_lock(&job->lock);
             job->info.passes = (guint64)ev->value;
             g_mutex_unlock(&job->lock);
@@ -755,6 +760,14 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
 /* ------------------------------------------------------------------------ */
 
 static gboolean
+domain_active(ferry_domain_obj *obj)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&obj->lock);
+
+    return ferry_domain_obj_is_active(obj);
+}
+
+static gboolean
 step_stop(ferry_mig_job *job, gpointer data, GError **error)
 {
     ferry_mig_engine *engine = engine_of(job);
@@ -765,7 +778,7 @@ step_stop(ferry_mig_job *job, gpointer data, GError **error)
 
     if (!ferry_mig_inject(job, "confirm", error))
         return FALSE;
-    if (!(p->flags & FERRY_MIGRATE_OFFLINE) && obj &&
+    if (!(p->flags & FERRY_MIGRATE_OFFLINE) && obj && domain_active(obj) &&
         !engine->backend->stop_source(job, error))
         return FALSE;
     if (!(p->flags & FERRY_MIGRATE_UNDEFINE_SOURCE) || !obj)
@@ -1169,6 +1182,52 @@ ended_request(ferry_mig_job *job, ferry_mig_event *ev)
         return;
     }
     ferry_mig_answer_waiter(job, &w);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Restart recovery                                                          */
+/* ------------------------------------------------------------------------ */
+
+void
+ferry_mig_source_recover(ferry_mig_job *job, const ferry_mig_probe *probe,
+                         ferry_mig_recovery_action action)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    /* Nobody drives it any more: this daemon carries it to its end. */
+    ctl->client_gone = TRUE;
+    ctl->was_running = probe->cpus_running || probe->migration_paused;
+    ctl->out = ferry_mig_cookie_new(job);
+    if (action == FERRY_MIG_RECOVER_ROLLBACK) {
+        ctl->xfer = probe->transfer == FERRY_MIG_PROBE_SENDING ? XFER_MEMORY : XFER_NONE;
+        ctl->end_code = FERRY_ERROR_MIGRATE;
+        ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE,
+                                  "ferryd of host '%s' restarted before everything was sent: "
+                                  "the migration was given up", engine_of(job)->hostname);
+        if (job->state == FERRY_MIG_STATE_ROLLBACK)
+            ferry_mig_run_step(job, STEP_ROLLBACK, step_rollback, NULL);
+        else
+            rollback(job, FERRY_MIG_STATE_FAILED);
+        return;
+    }
+    /* Everything was sent (or the QEMU that was sending is gone): only the
+     * destination can say where the guest runs.  Until it does, the source
+     * stays paused. */
+    if (probe->transfer != FERRY_MIG_PROBE_GONE && job->obj)
+        ferry_mig_set_domain_state(job, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_MIGRATION, -1);
+    ferry_mig_job_set_message(job, 0, "in doubt: asking %s whether it runs the guest (ferryd "
+                              "restarted after everything was sent)",
+                              job->peer_uri ? job->peer_uri : "the destination");
+    if (job->phase == FERRY_MIG_PHASE_PERFORM && job->state == FERRY_MIG_STATE_RUNNING)
+        ferry_mig_move(job, FERRY_MIG_PHASE_PERFORM, FERRY_MIG_STATE_WAITING);
+    if (job->phase == FERRY_MIG_PHASE_CONFIRM && job->state == FERRY_MIG_STATE_RUNNING)
+        ferry_mig_move(job, FERRY_MIG_PHASE_CONFIRM, FERRY_MIG_STATE_IN_DOUBT);
+    if (job->phase == FERRY_MIG_PHASE_PERFORM) {
+        ask_peer(job, PEER_FINISH);
+        return;
+    }
+    ctl->doubt_intent = PEER_FINISH;
+    ferry_mig_run_peer(job, PEER_FINISH);
 }
 
 /* ------------------------------------------------------------------------ */

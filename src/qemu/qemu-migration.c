@@ -246,6 +246,16 @@ json_get_int(json_object *obj, const char *key)
     return obj && json_object_object_get_ex(obj, key, &v) ? json_object_get_int64(v) : 0;
 }
 
+static const char *
+json_get_string(json_object *obj, const char *key)
+{
+    json_object *v;
+
+    return obj && json_object_object_get_ex(obj, key, &v) &&
+                   json_object_is_type(v, json_type_string)
+               ? json_object_get_string(v) : NULL;
+}
+
 /* migrate-set-parameters with one integer parameter. */
 static gboolean
 set_parameter(ferry_domain_obj *obj, const char *name, guint64 value, GError **error)
@@ -702,6 +712,45 @@ qemu_resume(ferry_mig_job *job, GError **error)
     return run_command(job, "cont", "restart", error);
 }
 
+/* After a restart: QEMU's run state and migration status, which also
+ * becomes the backend's view of the transfer (so that a cancel acts). */
+static void
+qemu_probe(ferry_mig_job *job, ferry_mig_probe *ret)
+{
+    ferry_domain_obj *obj = job->obj;
+    g_autoptr(json_object) st = NULL;
+    g_autoptr(json_object) mig = NULL;
+    const char *run = NULL;
+    const char *status = NULL;
+
+    memset(ret, 0, sizeof(*ret));
+    st = qemu_process_command(obj, "query-status", NULL, NULL);
+    if (!st) {
+        ret->transfer = FERRY_MIG_PROBE_GONE;
+        return;
+    }
+    run = json_get_string(st, "status");
+    ret->cpus_running = g_strcmp0(run, "running") == 0;
+    ret->migration_paused = g_strcmp0(run, "postmigrate") == 0 ||
+                            g_strcmp0(run, "finish-migrate") == 0;
+    mig = qemu_process_command(obj, "query-migrate", NULL, NULL);
+    status = mig ? json_get_string(mig, "status") : NULL;
+    if (!status || !strcmp(status, "none"))
+        ret->transfer = FERRY_MIG_PROBE_IDLE;
+    else if (!strcmp(status, "completed"))
+        ret->transfer = FERRY_MIG_PROBE_SENT;
+    else if (!strcmp(status, "failed") || !strcmp(status, "cancelled"))
+        ret->transfer = FERRY_MIG_PROBE_FAILED;
+    else
+        ret->transfer = FERRY_MIG_PROBE_SENDING;
+    if (status && strcmp(status, "none") != 0) {
+        g_mutex_lock(&obj->lock);
+        g_free(qemu_domain_priv_get(obj)->mig_status);
+        qemu_domain_priv_get(obj)->mig_status = g_strdup(status);
+        g_mutex_unlock(&obj->lock);
+    }
+}
+
 static gboolean
 qemu_stop_source(ferry_mig_job *job, GError **error)
 {
@@ -906,78 +955,18 @@ const ferry_mig_backend qemu_mig_backend = {
     .start_incoming = qemu_start_incoming,
     .activate = qemu_activate,
     .discard_incoming = qemu_discard_incoming,
+    .probe = qemu_probe,
 };
 
 /* ------------------------------------------------------------------ */
 /* A restart: migrations the previous ferryd left */
 
-/* A destination whose daemon died between Prepare and Finish: nobody will
- * finish it here (its client's calls are gone), so its half-arrived domain
- * goes, with the images Prepare created.  A source is left as it is: its
- * record says what it was doing. */
-static void
-recover_record(qemu_driver_state *state, const ferry_mig_record *record)
-{
-    g_autoptr(ferry_domain_obj) obj =
-        ferry_domain_obj_list_find_by_uuid(state->domains, record->dom_uuid);
-    g_autoptr(GError) error = NULL;
-    gboolean incoming = FALSE;
-
-    if (ferry_mig_state_is_final(record->state))
-        return;
-    if (record->role == FERRY_MIG_ROLE_SOURCE) {
-        g_warning("domain '%s': the previous ferryd left outgoing migration %s in (%s, %s); "
-                  "it is not resumed automatically yet", record->dom_name, record->id,
-                  ferry_mig_phase_to_string(record->phase),
-                  ferry_mig_state_to_string(record->state));
-        return;
-    }
-    if (record->state == FERRY_MIG_STATE_COMMITTED) {
-        g_message("domain '%s': the previous ferryd had decided to run it (migration %s)",
-                  record->dom_name, record->id);
-        return;
-    }
-    if (obj) {
-        g_mutex_lock(&obj->lock);
-        incoming = obj->live && obj->state == FERRY_DOMAIN_PAUSED &&
-                   obj->reason == FERRY_PAUSED_MIGRATION;
-        g_mutex_unlock(&obj->lock);
-    }
-    g_message("domain '%s': giving up the incoming migration %s: the previous ferryd left it "
-              "unfinished", record->dom_name, record->id);
-    if (incoming && ferry_domain_obj_begin_job(obj, FERRY_JOB_MODIFY, "migration recovery",
-                                               &error)) {
-        qemu_process_destroy(state, obj, FERRY_SHUTOFF_FAILED, NULL);
-        qemu_process_end_job(state, obj);
-    }
-    for (guint i = 0; record->created_images && record->created_images[i]; i++) {
-        if (g_unlink(record->created_images[i]) == 0)
-            g_message("domain '%s': deleted '%s' (created for a failed migration)",
-                      record->dom_name, record->created_images[i]);
-    }
-}
-
+/* What the previous ferryd left is resolved by the engine's recovery table
+ * (docs/recovery.md); the backend only says what QEMU says (qemu_probe). */
 void
 qemu_migration_recover(qemu_driver_state *state)
 {
-    g_autoptr(GDir) dir = g_dir_open(state->record_dir, 0, NULL);
-    const char *file;
-
-    while (dir && (file = g_dir_read_name(dir))) {
-        g_autofree char *path = NULL;
-        g_autoptr(ferry_mig_record) record = NULL;
-        g_autoptr(GError) error = NULL;
-
-        if (!g_str_has_suffix(file, ".json"))
-            continue;
-        path = g_build_filename(state->record_dir, file, NULL);
-        record = ferry_mig_record_read(path, &error);
-        if (!record) {
-            g_warning("skipping migration record: %s", error->message);
-            continue;
-        }
-        recover_record(state, record);
-    }
+    ferry_mig_engine_recover(state->engine);
 }
 
 /* ------------------------------------------------------------------ */

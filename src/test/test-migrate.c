@@ -533,6 +533,22 @@ test_discard_incoming(ferry_mig_job *job)
     break_stream(job);
 }
 
+/* A simulated process keeps nothing across a restart: it runs, or not. */
+static void
+test_probe(ferry_mig_job *job, ferry_mig_probe *ret)
+{
+    ferry_domain_obj *obj = job->obj;
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&obj->lock);
+
+    memset(ret, 0, sizeof(*ret));
+    if (!ferry_domain_obj_is_active(obj))
+        return;
+    ret->transfer = FERRY_MIG_PROBE_IDLE;
+    ret->cpus_running = obj->state == FERRY_DOMAIN_RUNNING;
+    ret->migration_paused = obj->state == FERRY_DOMAIN_PAUSED &&
+                            obj->reason == FERRY_PAUSED_MIGRATION;
+}
+
 static ferry_domain_def *
 test_parse_def(gpointer self, const char *xml, const char *what, GError **error)
 {
@@ -562,6 +578,7 @@ const ferry_mig_backend ferry_test_mig_backend = {
     .start_incoming = test_start_incoming,
     .activate = test_activate,
     .discard_incoming = test_discard_incoming,
+    .probe = test_probe,
 };
 
 /* ------------------------------------------------------------------------ */

@@ -160,11 +160,15 @@ class Host:
     def _prefix(self):
         return netns_prefix(self.netns)
 
-    def start(self, timeout=20):
+    def start(self, timeout=20, env=None):
+        """Starts ferryd; @env adds variables to its environment (a fault
+        to inject: FERRY_FAULT)."""
         r, w = os.pipe()
         cmd = self._prefix() + [FERRYD, '--config', self.conf, '--ready-fd', str(w)]
+        full_env = dict(os.environ, **env) if env else None
         self.proc = subprocess.Popen(cmd, pass_fds=(w,), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     env=full_env)
         os.close(w)
         # ferryd writes "READY" once it listens, or closes the pipe on failure.
         with os.fdopen(r, 'rb') as rf:
@@ -455,6 +459,39 @@ def wait_heartbeat(log, min_hb, timeout_ms=30000):
     if r.returncode != 0:
         return None, r.stderr.strip()
     return dict(kv.split('=', 1) for kv in r.stdout.split()), None
+
+
+class Guest:
+    """The bundled guest as a migratable domain: its XML and serial log in
+    @wd (a Workdir), its uuid once started."""
+
+    def __init__(self, wd, name, args):
+        self.name = name
+        self.serial = os.path.join(wd.path, name + '.serial')
+        self.xml = os.path.join(wd.path, name + '.xml')
+        with open(self.xml, 'w') as f:
+            f.write(migratable_guest_xml(name, self.serial, args=args))
+        self.uuid = None
+
+
+def start_guest(t, host, wd, name, args):
+    """Defines and starts a Guest on @host; returns it once it beats."""
+    g = Guest(wd, name, args)
+    r = host.ferry('define', g.xml)
+    r = host.ferry('start', g.name) if r.returncode == 0 else r
+    t.ok(r.returncode == 0, 'define and start %s on %s' % (name, host.name), r.stderr)
+    info = dominfo(host, g.name)
+    g.uuid = info['uuid'] if info else None
+    log, err = wait_heartbeat(g.serial, 5)
+    t.ok(log is not None and log['errors'] == '0', '%s beats on %s' % (name, host.name), err)
+    return g
+
+
+def intact(log):
+    """The guest's log says: never restarted, heartbeats consecutive, no
+    memory error."""
+    return (log is not None and log['restarts'] == '0' and log['consecutive'] == '1' and
+            log['errors'] == '0')
 
 
 def dominfo(host, name):

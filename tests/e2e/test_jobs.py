@@ -42,24 +42,13 @@ CALM_ARGS = 'mem=16 rate=100 hb=100'
 STUCK_BANDWIDTH = '2'
 
 
-class Guest:
-    def __init__(self, wd, name, args):
-        self.name = name
-        self.serial = os.path.join(wd.path, name + '.serial')
-        self.xml = os.path.join(wd.path, name + '.xml')
-        with open(self.xml, 'w') as f:
-            f.write(ft.migratable_guest_xml(name, self.serial, args=args))
-        self.uuid = None
+Guest = ft.Guest
+intact = ft.intact
 
 
 def heartbeat(serial):
     log, _ = ft.wait_heartbeat(serial, 0)
     return int(log['last_hb']) if log else 0
-
-
-def intact(log):
-    return (log is not None and log['restarts'] == '0' and log['consecutive'] == '1' and
-            log['errors'] == '0')
 
 
 def beats_on(t, what, g, before):
@@ -424,15 +413,8 @@ def stalls(t, a, b, g):
 
 def start_guest(t, host, wd, guests, name, args):
     """Defines and starts a guest on @host; returns it once it beats."""
-    g = Guest(wd, name, args)
+    g = ft.start_guest(t, host, wd, name, args)
     guests.append(g)
-    r = host.ferry('define', g.xml)
-    r = host.ferry('start', g.name) if r.returncode == 0 else r
-    t.ok(r.returncode == 0, 'define and start %s on %s' % (name, host.name), r.stderr)
-    info = ft.dominfo(host, g.name)
-    g.uuid = info['uuid'] if info else None
-    log, err = ft.wait_heartbeat(g.serial, 5)
-    t.ok(log is not None and log['errors'] == '0', '%s beats on %s' % (name, host.name), err)
     return g
 
 

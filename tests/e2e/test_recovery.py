@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""End-to-end test of restart recovery (issue #8, docs/recovery.md).
+
+Two ferryd in network namespaces, real QEMU, the bundled guest checking its
+own memory.  In each cell one daemon is started with FERRY_FAULT=POINT:kill,
+so that it dies (SIGKILL, as in a crash) at that point of a migration; it
+is then started again, without the fault, and must resolve the migration by
+itself: afterwards exactly one QEMU of the guest runs, its heartbeat goes
+on from where it was with no memory error, both jobs have ended (none
+"active"), their records are final, the destination listens on no
+migration port, and the source's job says "completed" exactly when the
+guest ended on the destination.  Each recovery's time is reported (from
+the restart to the one copy).
+
+The cells (the subset of the fault matrix that `make check` runs):
+  source killed mid-transfer            (perform-mid)     plain
+  source killed once everything was sent (perform-sent)   plain and --p2p
+  destination killed before it commits  (finish)          plain
+  destination killed after it committed (finish-committed) plain
+  source killed before it stops its copy (confirm)        plain
+"""
+import glob
+import json
+import os
+import signal
+import time
+
+import ferrytest as ft
+
+# Dirties little: converges quickly at any bandwidth.
+CALM_ARGS = 'mem=16 rate=100 hb=100'
+
+CELLS = (
+    # (name, faulty side, point, p2p)
+    ('src-mid', 'source', 'perform-mid', False),
+    ('src-sent', 'source', 'perform-sent', False),
+    ('src-sent-p2p', 'source', 'perform-sent', True),
+    ('dst-finish', 'destination', 'finish', False),
+    ('dst-committed', 'destination', 'finish-committed', False),
+    ('src-confirm', 'source', 'confirm', False),
+)
+
+
+def records(host, uuid):
+    """The job record of the domain on @host, as a dict, or None."""
+    for path in glob.glob(os.path.join(host.state_dir, 'qemu', 'migrations', uuid + '.json')):
+        with open(path) as f:
+            return json.load(f)
+    return None
+
+
+def settled(a, b, g):
+    """Both jobs ended and one QEMU of the guest runs."""
+    for h in (a, b):
+        j = ft.job_info(h, g.name)
+        if j is not None and j.get('type') == 'active':
+            return False
+    return len(a.qemu_pids(g.uuid)) + len(b.qemu_pids(g.uuid)) == 1
+
+
+def cell(t, net, wd, name, side, point, p2p):
+    a, b = net.hosts
+    faulty = a if side == 'source' else b
+    what = '%s killed at %s%s' % (side, point, ' (--p2p)' if p2p else '')
+    g = ft.start_guest(t, a, wd, name, CALM_ARGS)
+    log, err = ft.wait_heartbeat(g.serial, 5)
+    before = int(log['last_hb']) if log else 0
+
+    # The faulty daemon again, with the fault (its QEMUs stay as they are).
+    faulty.stop()
+    faulty.start(env={'FERRY_FAULT': point + ':kill'})
+    dest = b.tcp_uri if p2p else b.uri
+    cli = a.ferry_bg('migrate', '--live', *(['--p2p'] if p2p else []), g.name, dest)
+    code = faulty.proc.wait(timeout=120)
+    faulty.proc.stderr.close()
+    faulty.proc = None
+    t.ok(code == -signal.SIGKILL, '%s: the fault killed ferryd' % what, 'exit %s' % code)
+
+    # Started again: it resolves the migration by itself.  (The client may
+    # still wait: a source in doubt answers its Confirm once it knows.)
+    t0 = time.monotonic()
+    faulty.start()
+    ok = ft.wait_until(lambda: settled(a, b, g), 120, 0.1)
+    took = time.monotonic() - t0
+    out, errout = cli.communicate(timeout=120)
+    t.comment('%s: ferry migrate exited %d: %s' % (what, cli.returncode,
+                                                  (errout or out).strip()[-300:]))
+    t.ok(ok, '%s: after the restart exactly one QEMU of the guest runs, no job active' % what,
+         'A %s B %s; A job %s; B job %s' % (a.qemu_pids(g.uuid), b.qemu_pids(g.uuid),
+                                            ft.job_info(a, g.name), ft.job_info(b, g.name)))
+    t.comment('%s: recovered in %.2f s (restart to one copy)' % (what, took))
+    where = a if a.qemu_pids(g.uuid) else b
+    info = ft.dominfo(where, g.name)
+    t.ok(info is not None and info['state'] == 'running', '%s: the guest runs on %s' %
+         (what, where.name), info)
+    log, err = ft.wait_heartbeat(g.serial, before + 5)
+    t.ok(ft.intact(log), '%s: heartbeat continues from %d, no restart, no memory error' %
+         (what, before), err or log)
+    ja = ft.job_info(a, g.name, completed=True)
+    t.ok(ja is not None and (where is b) == (ja.get('state') == 'completed'),
+         '%s: the source\'s job says %s' % (what, 'completed' if where is b else 'not completed'),
+         ja)
+    for h in (a, b):
+        rec = records(h, g.uuid)
+        t.ok(rec is None or rec.get('state') in ('completed', 'failed', 'cancelled'),
+             '%s: %s\'s job record is final' % (what, h.name), rec)
+    t.ok(b.migration_ports_listening() == [], '%s: %s listens on no migration port' %
+         (what, b.name), b.migration_ports_listening())
+    # Leaves the hosts as it found them.
+    where.ferry('destroy', g.name)
+    for h in (a, b):
+        h.ferry('undefine', g.name)
+    return took
+
+
+def main(t):
+    ft.require_e2e(t)
+    wd = ft.Workdir('ferry-e2e-recovery-')
+    net = ft.TwoHosts(wd.path, names=('reca', 'recb'), t=t)
+    uuids = []
+    times = {}
+    try:
+        net.start()
+        for name, side, point, p2p in CELLS:
+            times[name] = cell(t, net, wd, name, side, point, p2p)
+            info = ft.dominfo(net.hosts[0], name) or ft.dominfo(net.hosts[1], name)
+            if info:
+                uuids.append(info['uuid'])
+        t.comment('recovery times: ' + ', '.join('%s %.2f s' % kv for kv in times.items()))
+    finally:
+        for u in uuids:
+            ft.kill_qemus(u)
+        net.cleanup()
+        wd.cleanup()
+
+
+if __name__ == '__main__':
+    ft.run(main)
