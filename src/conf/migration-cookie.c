@@ -79,6 +79,8 @@ ferry_migration_cookie_free(ferry_migration_cookie *cookie)
     g_clear_pointer(&cookie->disks, g_ptr_array_unref);
     ferry_domain_def_free(cookie->persistent);
     g_free(cookie->result_message);
+    g_free(cookie->lease_lockspace);
+    g_free(cookie->lease_holder);
     g_free(cookie->peer_uri);
     g_free(cookie);
 }
@@ -323,6 +325,14 @@ ferry_migration_cookie_format(const ferry_migration_cookie *cookie)
     }
     if (cookie->features)
         format_features(out, cookie->features);
+    if (cookie->has_lease) {
+        g_string_append_printf(out, "  <lease held='%s'", cookie->lease_held ? "yes" : "no");
+        if (cookie->lease_lockspace)
+            ferry_xml_format_attr(out, "lockspace", cookie->lease_lockspace);
+        if (cookie->lease_holder)
+            ferry_xml_format_attr(out, "holder", cookie->lease_holder);
+        g_string_append(out, "/>\n");
+    }
     if (cookie->has_stats)
         format_statistics(out, cookie);
     if (cookie->has_nbd)
@@ -446,6 +456,59 @@ parse_peer(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *cookie,
         return FALSE;
     }
     cookie->peer_uri = g_steal_pointer(&uri);
+    return TRUE;
+}
+
+/* Attribute @name of @node as 'yes' (1) or 'no' (0); -1 when absent and
+ * not @required. */
+static gboolean
+parse_yes_no(ferry_xml_reader *r, xmlNodePtr node, const char *name, gboolean required,
+             int *ret, GError **error)
+{
+    g_autofree char *value = NULL;
+
+    if (!ferry_xml_attr(r, node, name, required, &value, error))
+        return FALSE;
+    if (!value) {
+        *ret = -1;
+        return TRUE;
+    }
+    if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
+        ferry_xml_error(r, error, node, "attribute '%s': '%s' is neither 'yes' nor 'no'", name,
+                        value);
+        return FALSE;
+    }
+    *ret = strcmp(value, "yes") == 0;
+    return TRUE;
+}
+
+/* The sender's lease of the domain: whether it holds it, in which
+ * lockspace (its id, a uuid), and who does. */
+static gboolean
+parse_lease(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *cookie,
+            GError **error)
+{
+    g_autofree char *lockspace = NULL;
+    g_autofree char *holder = NULL;
+    int held;
+
+    if (!parse_yes_no(r, node, "held", TRUE, &held, error) ||
+        !ferry_xml_attr(r, node, "lockspace", FALSE, &lockspace, error) ||
+        !ferry_xml_attr(r, node, "holder", FALSE, &holder, error))
+        return FALSE;
+    if (lockspace &&
+        !check_uuid(r, node, "attribute 'lockspace': ", lockspace, &cookie->lease_lockspace,
+                    error))
+        return FALSE;
+    if (holder && (!*holder || strlen(holder) > 255 ||
+                   strcspn(holder, " \t\r\n\"'<>&\\") != strlen(holder))) {
+        ferry_xml_error(r, error, node, "attribute 'holder': '%.64s' is not a host name",
+                        holder);
+        return FALSE;
+    }
+    cookie->has_lease = TRUE;
+    cookie->lease_held = held == 1;
+    cookie->lease_holder = g_steal_pointer(&holder);
     return TRUE;
 }
 
@@ -609,25 +672,15 @@ static gboolean
 parse_result(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *cookie,
              GError **error)
 {
-    g_autofree char *ok = NULL;
-    g_autofree char *aborted = NULL;
     g_autofree char *message = NULL;
+    int ok, aborted;
 
-    if (!ferry_xml_attr(r, node, "ok", TRUE, &ok, error) ||
-        !ferry_xml_attr(r, node, "aborted", FALSE, &aborted, error))
+    if (!parse_yes_no(r, node, "ok", TRUE, &ok, error) ||
+        !parse_yes_no(r, node, "aborted", FALSE, &aborted, error))
         return FALSE;
-    if (strcmp(ok, "yes") != 0 && strcmp(ok, "no") != 0) {
-        ferry_xml_error(r, error, node, "attribute 'ok': '%s' is neither 'yes' nor 'no'", ok);
-        return FALSE;
-    }
-    if (aborted && strcmp(aborted, "yes") != 0 && strcmp(aborted, "no") != 0) {
-        ferry_xml_error(r, error, node, "attribute 'aborted': '%s' is neither 'yes' nor 'no'",
-                        aborted);
-        return FALSE;
-    }
-    cookie->result_aborted = g_strcmp0(aborted, "yes") == 0;
+    cookie->result_aborted = aborted == 1;
     cookie->has_result = TRUE;
-    cookie->result_ok = strcmp(ok, "yes") == 0;
+    cookie->result_ok = ok == 1;
     message = ferry_xml_text(r, node);
     if (*message)
         cookie->result_message = g_steal_pointer(&message);
@@ -649,6 +702,7 @@ static const struct {
     { "domain", parse_domain, FALSE, TRUE },
     { "peer", parse_peer, FALSE, TRUE },
     { "features", parse_features, FALSE, TRUE },
+    { "lease", parse_lease, FALSE, TRUE },
     { "statistics", parse_statistics, FALSE, TRUE },
     { "nbd", parse_nbd, FALSE, TRUE },
     { "persistent", parse_persistent, FALSE, FALSE },

@@ -79,6 +79,11 @@ typedef struct {
     char *peer_uri;           /* <peer uri='...'/>: how the sender's daemon is reached
                                * by the other host's daemon; nullable */
 
+    gboolean has_lease;       /* <lease>: the domain's lease on the sender (Begin) */
+    gboolean lease_held;      /* the sender holds it */
+    char *lease_lockspace;    /* the sender's lockspace id (a uuid); nullable: none */
+    char *lease_holder;       /* the host that holds it; nullable */
+
     gboolean has_nbd;         /* <nbd> */
     guint nbd_port;           /* 0 when the sender only lists disks (Begin) */
     GPtrArray *disks;         /* ferry_cookie_disk*; never NULL */

@@ -109,7 +109,8 @@ step_prepare(ferry_mig_job *job, gpointer data, GError **error)
     g_autoptr(GError) local = NULL;
     gboolean known = ctl->def != NULL;
 
-    if (!ferry_mig_inject(job, "prepare", error))
+    if (!ferry_mig_inject(job, "prepare", error) ||
+        (job->protocol == 3 && !ferry_mig_lease_check_cookie(job, ctl->cookie_in, error)))
         return FALSE;
     if ((p->flags & NON_SHARED) && !engine->nbd) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
@@ -205,8 +206,15 @@ step_activate(ferry_mig_job *job, gpointer data, GError **error)
     g_autoptr(GError) local = NULL;
 
     if (!ctl->offline) {
-        if (!engine->backend->activate(job, run, error))
+        /* The lease before the guest runs: held elsewhere, the guest may
+         * run there, and this copy is dropped instead (the source takes it
+         * back before it resumes). */
+        if (!ferry_mig_lease_acquire(job, error))
             return FALSE;
+        if (!engine->backend->activate(job, run, error)) {
+            ferry_mig_lease_release(job);
+            return FALSE;
+        }
         g_mutex_lock(&job->lock);
         job->resumed_real = g_get_real_time();
         g_mutex_unlock(&job->lock);

@@ -16,6 +16,7 @@
  */
 #pragma once
 
+#include "locking/lock-manager.h"
 #include "migration/migration-engine.h"
 #include "migration/migration-recovery.h"
 
@@ -35,6 +36,7 @@ struct ferry_mig_engine {
     const ferry_mig_backend *backend;
     gpointer backend_self;
     const ferry_driver **peer_drivers;
+    ferry_lock_manager *locks;      /* reference, or NULL: no leases */
 
     GMainContext *context;
     GMainLoop *loop;
@@ -312,6 +314,18 @@ void ferry_mig_source_recover(ferry_mig_job *job, const ferry_mig_probe *probe,
                               ferry_mig_recovery_action action);
 void ferry_mig_dest_recover(ferry_mig_job *job, const ferry_mig_probe *probe,
                             ferry_mig_recovery_action action);
+
+/* ---- migration-lease.c (docs/leases.md) ---- */
+
+/* Takes the domain's lease for this host (before its guest runs here). */
+gboolean ferry_mig_lease_acquire(ferry_mig_job *job, GError **error);
+/* Drops it (the source, once its guest is paused for good). */
+void ferry_mig_lease_release(ferry_mig_job *job);
+/* Begin: the source's lease state into its cookie. */
+void ferry_mig_lease_to_cookie(ferry_mig_job *job, ferry_migration_cookie *cookie);
+/* Prepare: refuses a source that does not share this host's lockspace. */
+gboolean ferry_mig_lease_check_cookie(ferry_mig_job *job, const ferry_migration_cookie *cookie,
+                                      GError **error);
 
 /* ---- migration-engine.c, for migration-recovery.c ---- */
 

@@ -636,6 +636,7 @@ ferry_mig_engine_new(const ferry_mig_engine_config *config)
     engine->backend_self = config->backend_self;
     while (config->peer_drivers && config->peer_drivers[n])
         n++;
+    engine->locks = config->locks ? ferry_lock_manager_ref(config->locks) : NULL;
     engine->peer_drivers = g_new0(const ferry_driver *, n + 1);
     for (guint i = 0; i < n; i++)
         engine->peer_drivers[i] = config->peer_drivers[i];
@@ -773,6 +774,7 @@ engine_free(ferry_mig_engine *engine)
     g_main_context_unref(engine->context);
     g_mutex_clear(&engine->lock);
     g_free(engine->peer_drivers);
+    g_clear_pointer(&engine->locks, ferry_lock_manager_unref);
     g_free(engine->host_uuid);
     g_free(engine->hostname);
     g_free(engine->peer_uri);

@@ -48,6 +48,7 @@ typedef struct {
     const ferry_mig_backend *backend;
     gpointer backend_self;
     const ferry_driver *const *peer_drivers; /* NULL-terminated: what opens peer URIs */
+    struct ferry_lock_manager *locks; /* the host's leases (referenced), or NULL: none */
 } ferry_mig_engine_config;
 
 /**

@@ -290,6 +290,7 @@ step_begin(ferry_mig_job *job, gpointer data, GError **error)
     if (!ferry_mig_inject(job, "begin", error) ||
         !ferry_mig_hook_run(engine->hook_path, job->dom_name, "migrate", "begin", xml, error))
         return FALSE;
+    ferry_mig_lease_to_cookie(job, cookie);
     ctl->xml_out = g_steal_pointer(&xml);
     ctl->out = g_steal_pointer(&cookie);
     return TRUE;
@@ -550,6 +551,9 @@ sent(ferry_mig_job *job)
         g_mutex_unlock(&job->obj->lock);
     }
     ferry_mig_move(job, FERRY_MIG_PHASE_PERFORM, FERRY_MIG_STATE_WAITING);
+    /* Paused for good unless the destination refuses: the lease goes, so
+     * that the destination can take it before its guest runs. */
+    ferry_mig_lease_release(job);
     ferry_mig_fault(job, "perform-sent", NULL);
     g_message("domain '%s': migration %s sent (%" G_GINT64_FORMAT " ms, QEMU downtime %"
               G_GINT64_FORMAT " ms)", job->dom_name, job->id, job->info.total_ms,
@@ -1038,8 +1042,13 @@ step_rollback(ferry_mig_job *job, gpointer data, GError **error)
         active = ferry_domain_obj_is_active(job->obj);
         g_mutex_unlock(&job->obj->lock);
     }
-    if (active && (ctl->was_running || ctl->suspended))
+    if (active && (ctl->was_running || ctl->suspended)) {
+        /* Taken again first: if someone else holds it, the guest may run
+         * there, and must not run here too. */
+        if (!ferry_mig_lease_acquire(job, error))
+            return FALSE;
         return backend_of(job)->resume(job, error);
+    }
     return TRUE;
 }
 
@@ -1068,6 +1077,11 @@ rollback_done(ferry_mig_job *job, ferry_mig_event *ev)
     if (!ev->ok) {
         g_warning("domain '%s': migration %s: cannot resume the source: %s", job->dom_name,
                   job->id, ev->error->message);
+        /* The job says what is true: the guest stays paused here. */
+        ferry_mig_job_set_message(job, ctl->end_code ? ctl->end_code : FERRY_ERROR_MIGRATE,
+                                  "the migration did not complete, and domain '%s' stays "
+                                  "paused on host '%s': %s", job->dom_name,
+                                  engine_of(job)->hostname, ev->error->message);
     } else if (job->obj) {
         g_mutex_lock(&job->obj->lock);
         resumed = ferry_domain_obj_is_active(job->obj) && (ctl->was_running || ctl->suspended);

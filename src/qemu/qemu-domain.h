@@ -14,6 +14,7 @@
 
 #include "driver/event-bus.h"
 #include "driver/domain-obj.h"
+#include "locking/lock-manager.h"
 #include "migration/migration-engine.h"
 #include "qemu/qemu-driver.h"
 #include "qmp/qmp.h"
@@ -34,6 +35,7 @@ typedef struct {
     GHashTable *ports_in_use;      /* incoming migration ports held (GUINT_TO_POINTER) */
     char *record_dir;              /* STATE/qemu/migrations: the engine's job records */
     ferry_mig_engine *engine;      /* every migration of this host */
+    ferry_lock_manager *locks;     /* the domains' leases (a nop manager without any) */
 } qemu_driver_state;
 
 /* obj->priv of an active QEMU domain.  Fields are guarded by obj->lock. */

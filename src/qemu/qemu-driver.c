@@ -91,6 +91,9 @@ state_free(qemu_driver_state *state)
     g_free(state->config.migration_address);
     g_free(state->config.hook_path);
     g_free(state->config.inject_failure);
+    g_free(state->config.lock_manager);
+    g_free(state->config.lockspace_dir);
+    g_clear_pointer(&state->locks, ferry_lock_manager_unref);
     g_strfreev(state->config.storage_dirs);
     g_free(state->config.peer_uri);
     g_free(state->def_dir);
@@ -145,6 +148,16 @@ ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error)
                     state->config.qemu_binary);
         return FALSE;
     }
+    state->config.lock_manager = g_strdup(config->lock_manager);
+    state->config.lockspace_dir = g_strdup(config->lockspace_dir);
+    state->locks = ferry_lock_manager_new(config->lock_manager, config->lockspace_dir,
+                                          config->host_uuid, error);
+    if (!state->locks)
+        return FALSE;
+    if (ferry_lock_manager_get_lockspace_id(state->locks))
+        g_message("leases: lock manager '%s', lockspace %s ('%s')",
+                  ferry_lock_manager_get_name(state->locks),
+                  ferry_lock_manager_get_lockspace_id(state->locks), config->lockspace_dir);
     state->domains = ferry_domain_obj_list_new();
     state->bus = ferry_event_bus_new();
     g_mutex_init(&state->ports_lock);
@@ -168,6 +181,7 @@ ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error)
             .backend = &qemu_mig_backend,
             .backend_self = state,
             .peer_drivers = peers,
+            .locks = state->locks,
         };
 
         state->engine = ferry_mig_engine_new(&mc);
@@ -421,14 +435,31 @@ static gboolean
 start_with_job(qemu_driver_state *state, ferry_domain_obj *obj, guint flags,
                GError **error)
 {
+    /* The lease first: held elsewhere, the domain may run there.  A
+     * transient domain that cannot start is gone. */
+    if (!ferry_lock_manager_acquire(state->locks, obj->uuid, obj->name, state->config.hostname,
+                                    error)) {
+        gboolean transient;
+
+        g_mutex_lock(&obj->lock);
+        transient = obj->def == NULL;
+        if (transient)
+            g_clear_pointer(&obj->live, ferry_domain_def_free);
+        g_mutex_unlock(&obj->lock);
+        if (transient)
+            ferry_domain_obj_list_remove(state->domains, obj);
+        return FALSE;
+    }
     g_mutex_lock(&obj->lock);
     if (!obj->live)
         obj->live = ferry_domain_def_copy(obj->def);
     g_mutex_unlock(&obj->lock);
     if (!qemu_process_start(state, obj,
                             (flags & FERRY_START_PAUSED) ? QEMU_PROCESS_START_PAUSED : 0,
-                            error))
+                            error)) {
+        ferry_lock_manager_release(state->locks, obj->uuid);
         return FALSE;
+    }
     qemu_domain_emit_lifecycle(state, obj, FERRY_LIFECYCLE_STARTED);
     return TRUE;
 }
@@ -533,6 +564,13 @@ change_run_state(ferry_domain *dom, const char *what, const char *command, int f
     if (!obj)
         return FALSE;
     if (!ferry_domain_obj_check_state(obj, what, from, error)) {
+        end_modify(state, obj);
+        return FALSE;
+    }
+    /* Running again needs the lease (a migration may have handed it on). */
+    if (to_state == FERRY_DOMAIN_RUNNING &&
+        !ferry_lock_manager_acquire(state->locks, obj->uuid, obj->name, state->config.hostname,
+                                    error)) {
         end_modify(state, obj);
         return FALSE;
     }

@@ -26,6 +26,8 @@ typedef struct {
     char *peer_uri;      /* how another host's ferryd reaches this one (its TCP
                           * listener), for resolving migrations; NULL: none */
     char *inject_failure; /* for tests: migration phase that fails on purpose, or NULL */
+    char *lock_manager;   /* leases: "none" (or NULL) or "fcntl" (docs/leases.md) */
+    char *lockspace_dir;  /* the lease files' directory, for "fcntl" */
 } ferry_qemu_config;
 
 /** ferry_qemu_driver: serves `qemu:///system` inside ferryd. */

@@ -154,6 +154,9 @@ process_cleanup(qemu_driver_state *state, ferry_domain_obj *obj)
     transient = obj->def == NULL;
     g_mutex_unlock(&obj->lock);
 
+    /* No QEMU, no lease to keep (a no-op where none was held). */
+    if (state->locks)
+        ferry_lock_manager_release(state->locks, obj->uuid);
     if (!priv->expect_exit)
         g_message("domain '%s': QEMU (pid %" G_GINT64_FORMAT ") exited unexpectedly (%s)",
                   obj->name, priv->pid,
@@ -700,6 +703,18 @@ qemu_process_reattach(qemu_driver_state *state, ferry_domain_obj *obj, GError **
     set_state_unlocked(obj, st, reason);
     g_message("domain '%s': re-attached to QEMU pid %" G_GINT64_FORMAT " (%s)",
               obj->name, priv->pid, run_state);
+    /* The lease died with the previous ferryd: taken again for a guest that
+     * runs or that its user paused; one paused by a migration is the
+     * migration's to settle (docs/recovery.md). */
+    if (strcmp(run_state, "running") == 0 ||
+        (strcmp(run_state, "paused") == 0 && reason == FERRY_PAUSED_USER)) {
+        g_autoptr(GError) lease_error = NULL;
+
+        if (!ferry_lock_manager_acquire(state->locks, obj->uuid, obj->name,
+                                        state->config.hostname, &lease_error))
+            g_warning("domain '%s' runs without its lease: %s", obj->name,
+                      lease_error->message);
+    }
     qemu_process_end_job(state, obj);
     return TRUE;
 }

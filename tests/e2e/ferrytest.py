@@ -494,6 +494,21 @@ def intact(log):
             log['errors'] == '0')
 
 
+def teardown(net, wd, uuids):
+    """The end of a test: daemons it stopped (SIGSTOP) run again, the QEMUs
+    of @uuids are killed, the hosts and the work directory go."""
+    for h in net.hosts:
+        if h.proc:
+            try:
+                os.kill(h.proc.pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+    for u in uuids:
+        kill_qemus(u)
+    net.cleanup()
+    wd.cleanup()
+
+
 def dominfo(host, name):
     """`ferry dominfo --json` as a dict, or None if it fails (no domain)."""
     r = host.ferry('dominfo', '--json', name)

@@ -128,10 +128,7 @@ def main(t):
                 uuids.append(info['uuid'])
         t.comment('recovery times: ' + ', '.join('%s %.2f s' % kv for kv in times.items()))
     finally:
-        for u in uuids:
-            ft.kill_qemus(u)
-        net.cleanup()
-        wd.cleanup()
+        ft.teardown(net, wd, uuids)
 
 
 if __name__ == '__main__':

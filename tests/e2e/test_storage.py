@@ -8,6 +8,7 @@ IDE disk during the whole migration and verifies them, before and after.
 """
 import json
 import os
+import re
 import signal
 import subprocess
 
@@ -269,7 +270,8 @@ def failures(t, a, b, wd, a_dir, b_dir):
     t.ok(info is not None and info['state'] == 'running' and info['pid'] == pid,
          'dest daemon killed: still running on A in the same QEMU', info)
     b.start()
-    t.ok('the previous ferryd left it unfinished' in b.log_text(),
+    t.ok(ft.wait_until(lambda: re.search(r'left in \([a-z]+, [a-z]+\) by the previous ferryd;'
+                                         r'.*: discard', b.log_text()) is not None, 30),
          'dest daemon restarted: it gave up the unfinished incoming migration')
     check_source_kept(t, 'dest daemon killed and restarted', a, b, g, pid, b_dir, b_files)
     r = qemu_img('compare', '-U', img, pristine)
