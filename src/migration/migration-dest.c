@@ -528,6 +528,33 @@ driver_lost(ferry_mig_job *job, const char *why)
     ferry_mig_job_set_message(job, 0, "%s; data %s: waiting for the source host's daemon to "
                               "finish or cancel it", why,
                               ctl->received ? "all arrived" : "arriving");
+    /* And asking it, so that a copy the source gave up (its link was cut,
+     * its daemon restarted) does not stay here for ever. */
+    if (job->peer_uri)
+        ferry_mig_timer_start(job, TIMER_RETRY, ctl->retry_delay_s * 1000, FALSE);
+}
+
+/* The source's daemon said what became of a migration left waiting here. */
+static void
+source_answered(ferry_mig_job *job, ferry_mig_event *ev)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+    int status = ev->ok ? ev->result->status : -1;
+
+    if (job->state != FERRY_MIG_STATE_WAITING || job->phase != FERRY_MIG_PHASE_PREPARE)
+        return;
+    if (status == FERRY_MIGRATION_FAILED || status == FERRY_MIGRATION_CANCELLED ||
+        status == FERRY_MIGRATION_UNKNOWN) {
+        g_autofree char *why = g_strdup_printf("the source host's daemon says: %s",
+                                               ev->result->message ? ev->result->message
+                                                                   : "it has no such migration");
+
+        give_up(job, NULL, why, FERRY_MIG_STATE_FAILED);
+        return;
+    }
+    /* Still under way there, or not reachable yet: ask again, less often. */
+    ctl->retry_delay_s = MIN(ctl->retry_delay_s * 2, 30);
+    ferry_mig_timer_start(job, TIMER_RETRY, ctl->retry_delay_s * 1000, FALSE);
 }
 
 static void
@@ -687,6 +714,12 @@ ferry_mig_dest_handle(ferry_mig_job *job, ferry_mig_event *ev)
             job->state == FERRY_MIG_STATE_RUNNING) {
             give_up(job, NULL, "the data did not arrive within 60 s of Finish",
                     FERRY_MIG_STATE_FAILED);
+        } else if (ev->kind == TIMER_RETRY && job->state == FERRY_MIG_STATE_WAITING &&
+                   job->phase == FERRY_MIG_PHASE_PREPARE) {
+            if (ctl->busy)
+                ferry_mig_timer_start(job, TIMER_RETRY, 1000, FALSE);
+            else
+                ferry_mig_run_peer(job, PEER_QUERY);
         } else if (ev->kind == TIMER_WATCHDOG && job->state == FERRY_MIG_STATE_WAITING &&
                    g_get_monotonic_time() - ctl->last_phase_us >=
                        (gint64)engine_of(job)->abandon_seconds * G_TIME_SPAN_SECOND) {
@@ -700,6 +733,10 @@ ferry_mig_dest_handle(ferry_mig_job *job, ferry_mig_event *ev)
     case EV_CONN_CLOSED:
         if (job->state == FERRY_MIG_STATE_WAITING)
             driver_lost(job, "the client driving it disconnected");
+        return;
+    case EV_PEER_DONE:
+        if (ev->kind == PEER_QUERY)
+            source_answered(job, ev);
         return;
     default:
         return;

@@ -81,13 +81,15 @@ typedef enum {
     TIMER_PROGRESS = 1, /* source: refresh the statistics, emit a progress event */
     TIMER_TIMEOUT,      /* source: the caller's timeout expired */
     TIMER_WATCHDOG,     /* both: a phase is overdue */
-    TIMER_RETRY,        /* source: ask the destination again */
+    TIMER_RETRY,        /* source: ask the destination again; destination: ask the
+                         * source what became of a migration left waiting */
     TIMER_FINISH,       /* destination: the data did not arrive in time */
 } timer_kind;
 
 typedef enum {
     PEER_FINISH = 1,    /* Finish3 of the job's id on the destination */
     PEER_CANCEL,        /* cancel the job's id on the destination */
+    PEER_QUERY,         /* destination: what became of the job's id on the source */
 } peer_kind;
 
 typedef struct {

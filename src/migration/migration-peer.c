@@ -92,6 +92,8 @@ ferry_mig_peer_call_start(ferry_mig_job *job, peer_kind kind)
             g_mutex_unlock(&job->lock);
             peer->driver->conn_migrate_cancel(peer, job->id, reason, NULL, on_peer_done, pc);
         }
+    } else if (kind == PEER_QUERY && peer->driver->conn_migrate_query) {
+        peer->driver->conn_migrate_query(peer, job->id, NULL, on_peer_done, pc);
     } else {
         ferry_mig_event *ev = ferry_mig_event_new(EV_PEER_DONE, kind);
 

@@ -333,12 +333,18 @@ class TwoHosts:
             self.namespaces.append(ns)
         # Interface names are at most 15 characters.
         veth = ['fv%da' % tag, 'fv%db' % tag]
+        self.veths = veth
         ip('link', 'add', veth[0], 'type', 'veth', 'peer', 'name', veth[1])
         for ns, dev, addr in zip(self.namespaces, veth, self.ADDRESSES):
             ip('link', 'set', dev, 'netns', ns)
             ip('-n', ns, 'addr', 'add', addr + '/24', 'dev', dev)
             ip('-n', ns, 'link', 'set', 'lo', 'up')
             ip('-n', ns, 'link', 'set', dev, 'up')
+
+    def link(self, up):
+        """Cuts (@up False) or restores the link between the two hosts: host
+        a's end of the veth pair goes down or up (root only)."""
+        ip('-n', self.namespaces[0], 'link', 'set', self.veths[0], 'up' if up else 'down')
 
     def start(self):
         for h in self.hosts:

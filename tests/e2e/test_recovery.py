@@ -113,6 +113,55 @@ def cell(t, net, wd, name, side, point, p2p):
     return took
 
 
+def stopped(pid):
+    with open('/proc/%d/stat' % pid) as f:
+        return f.read().rsplit(')', 1)[1].split()[0] == 'T'
+
+
+def link_cut_cell(t, net, wd, name):
+    """--p2p: the link between the hosts goes down for 15 s (longer than
+    the daemons' keepalive) once everything was sent.  Afterwards one copy
+    runs, and neither host keeps a job or a stale incoming copy."""
+    a, b = net.hosts
+    what = 'link cut 15 s after everything was sent (--p2p)'
+    g = ft.start_guest(t, a, wd, name, CALM_ARGS)
+    log, err = ft.wait_heartbeat(g.serial, 5)
+    before = int(log['last_hb']) if log else 0
+    a.stop()
+    a.start(env={'FERRY_FAULT': 'perform-sent:stall'})
+    cli = a.ferry_bg('migrate', '--live', '--p2p', g.name, b.tcp_uri)
+    t.ok(ft.wait_until(lambda: stopped(a.proc.pid), 120, 0.02),
+         '%s: the source stopped where everything was sent (fault injected)' % what)
+    net.link(False)
+    os.kill(a.proc.pid, signal.SIGCONT)
+    time.sleep(15)      # the fault itself: the link stays down 15 s
+    t0 = time.monotonic()
+    net.link(True)
+    ok = ft.wait_until(lambda: settled(a, b, g), 120, 0.1)
+    took = time.monotonic() - t0
+    t.ok(ok, '%s: one QEMU of the guest runs, no job active' % what,
+         'A %s B %s; A job %s; B job %s' % (a.qemu_pids(g.uuid), b.qemu_pids(g.uuid),
+                                            ft.job_info(a, g.name), ft.job_info(b, g.name)))
+    t.comment('%s: resolved %.2f s after the link came back' % (what, took))
+    out, errout = cli.communicate(timeout=120)
+    t.comment('%s: ferry migrate exited %d: %s' % (what, cli.returncode,
+                                                  (errout or out).strip()[-300:]))
+    where = a if a.qemu_pids(g.uuid) else b
+    log, err = ft.wait_heartbeat(g.serial, before + 5)
+    t.ok(ft.intact(log), '%s: heartbeat continues, no memory error' % what, err or log)
+    ja = ft.job_info(a, g.name, completed=True)
+    t.ok(ja is not None and (where is b) == (ja.get('state') == 'completed'),
+         '%s: the source\'s job says what happened' % what, ja)
+    t.ok(b.migration_ports_listening() == [], '%s: %s listens on no migration port' %
+         (what, b.name), b.migration_ports_listening())
+    where.ferry('destroy', g.name)
+    for h in (a, b):
+        h.ferry('undefine', g.name)
+    a.stop()
+    a.start()
+    return took
+
+
 def main(t):
     ft.require_e2e(t)
     wd = ft.Workdir('ferry-e2e-recovery-')
@@ -126,6 +175,13 @@ def main(t):
             info = ft.dominfo(net.hosts[0], name) or ft.dominfo(net.hosts[1], name)
             if info:
                 uuids.append(info['uuid'])
+        if net.isolated:
+            times['link-cut'] = link_cut_cell(t, net, wd, 'link-cut')
+            info = ft.dominfo(net.hosts[0], 'link-cut') or ft.dominfo(net.hosts[1], 'link-cut')
+            if info:
+                uuids.append(info['uuid'])
+        else:
+            t.ok(False, 'link cut: needs root for network namespaces')
         t.comment('recovery times: ' + ', '.join('%s %.2f s' % kv for kv in times.items()))
     finally:
         ft.teardown(net, wd, uuids)
