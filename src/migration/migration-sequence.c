@@ -268,6 +268,99 @@ v3_after_prepare(GObject *src, GAsyncResult *res, gpointer data)
                                                   task);
 }
 
+/* How long the sequence tries to reach the destination's daemon again
+ * before Finish: the guest is paused meanwhile. */
+#define RECONNECT_SECONDS 30
+
+typedef struct {
+    char *uri;
+    const ferry_driver *driver;
+    gint64 deadline_us;
+} reopen_data;
+
+static void
+reopen_data_free(reopen_data *rd)
+{
+    g_free(rd->uri);
+    g_free(rd);
+}
+
+/* A worker thread: opens the same URI with the same driver, with back-off,
+ * until the deadline. */
+static void
+reopen_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    reopen_data *rd = data;
+    const ferry_driver *drivers[] = { rd->driver, NULL };
+    gulong delay_ms = 250;
+
+    for (;;) {
+        g_autoptr(GError) error = NULL;
+        ferry_conn *conn = ferry_conn_open_with_drivers(rd->uri, drivers, &error);
+
+        if (conn) {
+            g_task_return_pointer(task, conn, (GDestroyNotify)ferry_conn_unref);
+            return;
+        }
+        if (g_cancellable_is_cancelled(cancellable) ||
+            g_get_monotonic_time() + (gint64)delay_ms * 1000 > rd->deadline_us) {
+            g_task_return_error(task, g_steal_pointer(&error));
+            return;
+        }
+        /* Back-off between attempts (a worker thread of its own). */
+        g_usleep(delay_ms * 1000);
+        delay_ms = MIN(delay_ms * 2, 4000);
+    }
+}
+
+static void send_finish(GTask *task, gboolean cancelled, const char *cookie);
+
+static void
+after_reopen(GObject *src, GAsyncResult *res, gpointer data)
+{
+    GTask *task = data;
+    seq *s = seq_of(task);
+    g_autoptr(GError) error = NULL;
+    ferry_conn *conn = g_task_propagate_pointer(G_TASK(res), &error);
+
+    if (!conn) {
+        /* Finish never reached that daemon, so it was never told to run
+         * the guest and never will be (it runs nothing without Finish):
+         * certain, not in doubt.  The source runs the guest again; the
+         * destination drops its copy once the source says so. */
+        s->first_error = g_error_new(FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                                     "migration of domain '%s': the connection to the "
+                                     "destination '%s' was lost before Finish and could not "
+                                     "be made again within %d s (%s); the source runs it again",
+                                     s->dom->name, ferry_conn_get_uri(s->dconn),
+                                     RECONNECT_SECONDS, error->message);
+        s->finish_error = g_error_copy(s->first_error);
+        confirm(task, FERRY_CONFIRM_CANCELLED, NULL);
+        return;
+    }
+    g_message("migration of domain '%s': connected again to '%s' for Finish", s->dom->name,
+              ferry_conn_get_uri(conn));
+    ferry_conn_unref(s->dconn);
+    s->dconn = conn;
+    send_finish(task, FALSE, NULL);
+}
+
+static void
+reconnect(GTask *task)
+{
+    seq *s = seq_of(task);
+    reopen_data *rd = g_new0(reopen_data, 1);
+    g_autoptr(GTask) t = g_task_new(NULL, g_task_get_cancellable(task), after_reopen, task);
+
+    rd->uri = g_strdup(ferry_conn_get_uri(s->dconn));
+    rd->driver = s->dconn->driver;
+    rd->deadline_us = g_get_monotonic_time() + RECONNECT_SECONDS * G_TIME_SPAN_SECOND;
+    g_message("migration of domain '%s': the connection to '%s' was lost before Finish; "
+              "connecting again (at most %d s)", s->dom->name, rd->uri, RECONNECT_SECONDS);
+    g_task_set_task_data(t, rd, (GDestroyNotify)reopen_data_free);
+    g_task_run_in_thread(t, reopen_thread);
+}
+
 static void
 v3_after_perform(GObject *src, GAsyncResult *res, gpointer data)
 {
@@ -282,16 +375,11 @@ v3_after_perform(GObject *src, GAsyncResult *res, gpointer data)
     cancelled = r == NULL;
     if (r && !ferry_conn_is_alive(s->dconn)) {
         /* The connection to the destination's daemon was lost before
-         * Finish: Finish cannot reach it, so that daemon was never told to
-         * run the guest and never will be (it runs nothing without Finish).
-         * That is certain, not in doubt: the source runs the guest again. */
-        s->first_error = g_error_new(FERRY_ERROR, FERRY_ERROR_MIGRATE,
-                                     "migration of domain '%s': the connection to the "
-                                     "destination '%s' was lost before Finish; the source "
-                                     "runs it again", s->dom->name,
-                                     ferry_conn_get_uri(s->dconn));
-        s->finish_error = g_error_copy(s->first_error);
-        confirm(task, FERRY_CONFIRM_CANCELLED, NULL);
+         * Finish (a keepalive gave up on a cut link, say): not a verdict.
+         * Connected again within RECONNECT_SECONDS, Finish goes on. */
+        s->cookie_perform = g_steal_pointer(&r->cookie);
+        ferry_mig_stats_from_cookie(s->cookie_perform, &s->stats);
+        reconnect(task);
         return;
     }
     if (r) {
@@ -310,6 +398,16 @@ v3_after_perform(GObject *src, GAsyncResult *res, gpointer data)
             cookie = ferry_migration_cookie_format(c);
         }
     }
+    send_finish(task, cancelled, cookie);
+}
+
+/* Finish3 on the destination: with Perform's cookie, else @cookie (a
+ * result for a cancelled one), else Begin's. */
+static void
+send_finish(GTask *task, gboolean cancelled, const char *cookie)
+{
+    seq *s = seq_of(task);
+
     g_object_set_data(G_OBJECT(task), "ferry-finish-cancelled", GINT_TO_POINTER(cancelled));
     s->dconn->driver->conn_migrate_finish3(s->dconn, &s->params->p, dest_name(s),
                                            s->cookie_perform ? s->cookie_perform

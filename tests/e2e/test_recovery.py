@@ -118,20 +118,21 @@ def stopped(pid):
         return f.read().rsplit(')', 1)[1].split()[0] == 'T'
 
 
-def link_cut_cell(t, net, wd, name):
+def link_cut_cell(t, net, wd, name, point):
     """--p2p: the link between the hosts goes down for 15 s (longer than
-    the daemons' keepalive) once everything was sent.  Afterwards one copy
-    runs, and neither host keeps a job or a stale incoming copy."""
+    the daemons' keepalive) at @point (perform-mid: during pre-copy;
+    perform-sent: once everything was sent).  Afterwards one copy runs, and
+    neither host keeps a job or a stale incoming copy."""
     a, b = net.hosts
-    what = 'link cut 15 s after everything was sent (--p2p)'
+    what = 'link cut 15 s at %s (--p2p)' % point
     g = ft.start_guest(t, a, wd, name, CALM_ARGS)
     log, err = ft.wait_heartbeat(g.serial, 5)
     before = int(log['last_hb']) if log else 0
     a.stop()
-    a.start(env={'FERRY_FAULT': 'perform-sent:stall'})
+    a.start(env={'FERRY_FAULT': point + ':stall'})
     cli = a.ferry_bg('migrate', '--live', '--p2p', g.name, b.tcp_uri)
     t.ok(ft.wait_until(lambda: stopped(a.proc.pid), 120, 0.02),
-         '%s: the source stopped where everything was sent (fault injected)' % what)
+         '%s: the source stopped there (fault injected)' % what)
     net.link(False)
     os.kill(a.proc.pid, signal.SIGCONT)
     time.sleep(15)      # the fault itself: the link stays down 15 s
@@ -176,10 +177,12 @@ def main(t):
             if info:
                 uuids.append(info['uuid'])
         if net.isolated:
-            times['link-cut'] = link_cut_cell(t, net, wd, 'link-cut')
-            info = ft.dominfo(net.hosts[0], 'link-cut') or ft.dominfo(net.hosts[1], 'link-cut')
-            if info:
-                uuids.append(info['uuid'])
+            for point in ('perform-mid', 'perform-sent'):
+                name = 'cut-' + point
+                times[name] = link_cut_cell(t, net, wd, name, point)
+                info = ft.dominfo(net.hosts[0], name) or ft.dominfo(net.hosts[1], name)
+                if info:
+                    uuids.append(info['uuid'])
         else:
             t.ok(False, 'link cut: needs root for network namespaces')
         t.comment('recovery times: ' + ', '.join('%s %.2f s' % kv for kv in times.items()))
