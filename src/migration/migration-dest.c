@@ -666,7 +666,7 @@ ferry_mig_dest_handle(ferry_mig_job *job, ferry_mig_event *ev)
             ferry_mig_waiter w = { .task = g_steal_pointer(&ev->task), .kind = ev->kind,
                                    .outcome = ev->outcome, .conn = ev->conn };
 
-            if (ev->kind == REQ_FINISH && ev->outcome) {
+            if (ev->kind == REQ_FINISH && ev->outcome && !job->may_have_run) {
                 /* Finish(cancelled) of a job that ended: nothing to drop. */
                 if (job->state == FERRY_MIG_STATE_COMPLETED)
                     ferry_mig_fail_task(w.task, FERRY_ERROR_OPERATION_INVALID,

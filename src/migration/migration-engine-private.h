@@ -136,6 +136,8 @@ typedef struct ferry_mig_job_ctl {
     gboolean p2p;                   /* source: run by this daemon (peer-to-peer), not by
                                      * the client whose connection it came on */
     int doubt_intent;               /* source in doubt: PEER_FINISH or PEER_CANCEL */
+    gboolean sent_finish;           /* source: this daemon itself sent a Finish (so the
+                                     * client cannot know it was never sent) */
     int confirm_outcome;            /* the pending Confirm's ferry_confirm_outcome */
     guint retry_delay_s;
     guint stop_failures;            /* source: stopping it failed this often */

@@ -404,6 +404,22 @@ ferry_mig_answer_waiter(ferry_mig_job *job, ferry_mig_waiter *w)
     ferry_mig_job_ctl *ctl = ctl_of(job);
     ferry_phase_result *r;
 
+    if (job->may_have_run && job->state != FERRY_MIG_STATE_COMPLETED) {
+        /* Whatever became of the copy here, the guest may have run on this
+         * host: the source must never run it again. */
+        if (w->kind == REQ_FINISH && !w->outcome) {
+            r = g_new0(ferry_phase_result, 1);
+            if (w->conn)
+                r->dom = ferry_domain_new_handle(w->conn, job->dom_name, job->dom_uuid);
+            ferry_phase_task_return(w->task, r);
+        } else {
+            ferry_mig_fail_task(w->task, FERRY_ERROR_OPERATION_INVALID,
+                                "too late to cancel: the guest may have run on this host (it "
+                                "had committed to run it before ferryd restarted)");
+        }
+        w->task = NULL;
+        return;
+    }
     switch (job->state) {
     case FERRY_MIG_STATE_COMPLETED:
         if (w->kind == REQ_ABORT || w->kind == REQ_CANCEL) {
@@ -1253,6 +1269,8 @@ ferry_mig_engine_cancel(ferry_mig_engine *engine, const char *id, const char *re
 static int
 status_of(ferry_mig_job *job)
 {
+    if (job->may_have_run && job->state != FERRY_MIG_STATE_COMPLETED)
+        return FERRY_MIGRATION_COMMITTED;
     switch (job->state) {
     case FERRY_MIG_STATE_COMPLETED:
         return FERRY_MIGRATION_COMPLETED;

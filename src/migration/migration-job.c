@@ -411,6 +411,8 @@ ferry_mig_job_write_record(ferry_mig_job *job, const char *dir, ferry_mig_phase 
         json_object_array_add(images, json_object_new_string(job->created_images->pdata[i]));
     g_mutex_unlock(&job->lock);
     json_object_object_add(root, "created_images", images);
+    if (job->may_have_run)
+        json_object_object_add(root, "may_have_run", json_object_new_boolean(TRUE));
     json_object_object_add(root, "written_real_us", json_object_new_int64(g_get_real_time()));
 
     if (g_mkdir_with_parents(dir, 0700) < 0) {
@@ -530,6 +532,8 @@ ferry_mig_record_read(const char *path, GError **error)
         record->protocol = json_object_get_int(v);
     if (json_object_object_get_ex(root, "flags", &v))
         record->flags = (guint)json_object_get_int64(v);
+    if (json_object_object_get_ex(root, "may_have_run", &v))
+        record->may_have_run = json_object_get_boolean(v);
     if (json_object_object_get_ex(root, "created_images", &v) &&
         json_object_is_type(v, json_type_array)) {
         g_autoptr(GStrvBuilder) b = g_strv_builder_new();

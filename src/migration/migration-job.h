@@ -142,6 +142,9 @@ struct ferry_mig_job {
     int error_code;             /* the ferry_error_code of its failure, 0 if none */
     char *peer_uri;             /* how this host's daemon reaches the other one */
     GPtrArray *created_images;  /* destination: images Prepare created (for the record) */
+    gboolean may_have_run;      /* destination: found committed by a restarted ferryd; the
+                                 * guest may have run here, so every answer about the job
+                                 * says so, whatever became of the copy (recorded) */
 
     /* Statistics (lock).  Times are g_get_monotonic_time() unless named
      * _real (g_get_real_time(), comparable across hosts). */
@@ -268,6 +271,7 @@ typedef struct {
     guint flags;
     char **created_images;
     char *message;
+    gboolean may_have_run;      /* the job's may_have_run */
 } ferry_mig_record;
 
 /**

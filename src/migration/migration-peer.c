@@ -82,6 +82,7 @@ ferry_mig_peer_call_start(ferry_mig_job *job, peer_kind kind)
     if (kind == PEER_FINISH && peer->driver->conn_migrate_finish3) {
         g_autofree char *cookie = ferry_migration_cookie_format(ctl->out);
 
+        ctl->sent_finish = TRUE;
         peer->driver->conn_migrate_finish3(peer, &job->params->p, dest_name(job), cookie,
                                            FALSE, NULL, on_peer_done, pc);
     } else if (kind == PEER_CANCEL && peer->driver->conn_migrate_cancel) {

@@ -158,6 +158,11 @@ recover_record(ferry_mig_engine *engine, const ferry_mig_record *record)
 
     job->phase = record->phase;
     job->state = record->state;
+    /* Committed before the crash: the guest may have run here, whatever
+     * happens to this copy now. */
+    job->may_have_run = record->may_have_run ||
+                        (record->role == FERRY_MIG_ROLE_DESTINATION &&
+                         record->state == FERRY_MIG_STATE_COMMITTED);
     job->peer_uri = g_strdup(record->peer_uri);
     job->message = g_strdup(record->message);
     if (record->created_images) {

@@ -146,6 +146,8 @@ step_tell_peer(ferry_mig_job *job, gpointer data, GError **error)
 static void
 tell_peer_to_cancel(ferry_mig_job *job)
 {
+    /* With a client, its Finish(cancelled) tells the destination; if that
+     * word is lost, the destination asks this daemon (PEER_QUERY). */
     if (!job->peer_uri || !ctl_of(job)->client_gone || ctl_of(job)->busy)
         return;
     ferry_mig_run_step(job, 0, step_tell_peer, NULL);
@@ -989,6 +991,12 @@ committed_event(ferry_mig_job *job, ferry_mig_event *ev)
         if (ev->outcome == FERRY_CONFIRM_OK) {
             ctl->phase_task = g_steal_pointer(&ev->task);
             confirm_ok(job, ev->cookie);
+        } else if (ev->outcome == FERRY_CONFIRM_CANCELLED && ctl->sent_finish) {
+            /* The client says Finish never reached the destination, but
+             * this daemon sent one of its own: only the destination can
+             * say.  (Found by the model: model/README.md.) */
+            ctl->phase_task = g_steal_pointer(&ev->task);
+            ask_peer(job, PEER_FINISH);
         } else if (ev->outcome == FERRY_CONFIRM_CANCELLED) {
             ctl->phase_task = g_steal_pointer(&ev->task);
             ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE,

@@ -163,6 +163,42 @@ def link_cut_cell(t, net, wd, name, point):
     return took
 
 
+def committed_lost_cell(t, net, wd, name):
+    """The destination's daemon dies once it committed (before the guest's
+    CPUs start), and its QEMU is killed before the daemon comes back.  The
+    guest may have run there as far as anyone can tell, so the source must
+    never run it again: no copy runs, and the destination's job says the
+    guest is lost."""
+    a, b = net.hosts
+    what = 'destination committed, then its daemon and QEMU killed'
+    g = ft.start_guest(t, a, wd, name, CALM_ARGS)
+    b.stop()
+    b.start(env={'FERRY_FAULT': 'finish-committed:kill'})
+    cli = a.ferry_bg('migrate', '--live', g.name, b.uri)
+    code = b.proc.wait(timeout=120)
+    b.proc.stderr.close()
+    b.proc = None
+    t.ok(code == -signal.SIGKILL, '%s: the fault killed ferryd' % what, 'exit %s' % code)
+    for pid in b.qemu_pids(g.uuid):
+        os.kill(pid, signal.SIGKILL)
+    t.ok(ft.wait_until(lambda: b.qemu_pids(g.uuid) == [], 30, 0.05),
+         '%s: the destination\'s QEMU is gone' % what)
+    b.start()
+    cli.communicate(timeout=120)
+    ok = ft.wait_until(lambda: all((ft.job_info(h, g.name) or {}).get('type') != 'active'
+                                   for h in (a, b)), 60, 0.1)
+    t.ok(ok and a.qemu_pids(g.uuid) == [] and b.qemu_pids(g.uuid) == [],
+         '%s: the source did not run it again: no copy runs' % what,
+         'A %s B %s; A job %s' % (a.qemu_pids(g.uuid), b.qemu_pids(g.uuid),
+                                  ft.job_info(a, g.name, completed=True)))
+    # The domain left host b with its QEMU; its job record stays.
+    rec = records(b, g.uuid) or {}
+    t.ok(rec.get('state') == 'failed' and 'lost' in rec.get('message', ''),
+         '%s: the destination\'s job record says the guest is lost' % what, rec)
+    for h in (a, b):
+        h.ferry('undefine', g.name)
+
+
 def main(t):
     ft.require_e2e(t)
     wd = ft.Workdir('ferry-e2e-recovery-')
@@ -176,6 +212,7 @@ def main(t):
             info = ft.dominfo(net.hosts[0], name) or ft.dominfo(net.hosts[1], name)
             if info:
                 uuids.append(info['uuid'])
+        committed_lost_cell(t, net, wd, 'committed-lost')
         if net.isolated:
             for point in ('perform-mid', 'perform-sent'):
                 name = 'cut-' + point
