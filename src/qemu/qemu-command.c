@@ -116,9 +116,16 @@ ferry_qemu_build_argv(const ferry_domain_def *def, const ferry_qemu_command_opts
     add(argv, "-msg");
     add(argv, "timestamp=on");
     add(argv, "-chardev");
-    addf(argv, "socket,id=monitor,path=%s,server=on,wait=off", monitor);
+    if (opts->monitor_fd > 2)
+        addf(argv, "socket,id=monitor,fd=%d,server=on,wait=off", opts->monitor_fd);
+    else
+        addf(argv, "socket,id=monitor,path=%s,server=on,wait=off", monitor);
     add(argv, "-mon");
     add(argv, "chardev=monitor,mode=control");
+    if (opts->pid_path) {
+        add(argv, "-pidfile");
+        add(argv, opts->pid_path);
+    }
 
     if (def->kernel) {
         add(argv, "-kernel");

@@ -2,7 +2,7 @@
  * qemu-command.h: the QEMU command line of a domain.
  *
  * Owns: turning a definition into argv.  Pure: no I/O, so it is tested with
- * golden files (tests/data/qemu-argv/).
+ * golden files (tests/data/qemu-argv/, tests/qemu/test-qemu-command.c).
  */
 #pragma once
 
@@ -13,6 +13,10 @@ G_BEGIN_DECLS
 typedef struct {
     const char *qemu_binary;
     const char *monitor_path;   /* QMP UNIX socket QEMU listens on */
+    int monitor_fd;             /* > 2: QEMU inherits, at this descriptor, a
+                                 * socket already listening on monitor_path
+                                 * (0: QEMU binds monitor_path itself) */
+    const char *pid_path;       /* -pidfile: QEMU writes and locks it (NULL: none) */
     gboolean incoming_defer;    /* add `-incoming defer` (migration destination) */
 } ferry_qemu_command_opts;
 

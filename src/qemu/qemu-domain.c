@@ -83,6 +83,14 @@ status_path(qemu_driver_state *state, const char *uuid)
 }
 
 char *
+qemu_domain_pid_path(qemu_driver_state *state, const char *uuid)
+{
+    g_autofree char *file = g_strdup_printf("%s.pid", uuid);
+
+    return g_build_filename(state->run_dir, file, NULL);
+}
+
+char *
 qemu_domain_monitor_path(qemu_driver_state *state, const char *uuid)
 {
     g_autofree char *file = g_strdup_printf("%s.qmp", uuid);

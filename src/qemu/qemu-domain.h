@@ -146,6 +146,18 @@ gboolean qemu_domain_save_status(qemu_driver_state *state, ferry_domain_obj *obj
 void qemu_domain_delete_status(qemu_driver_state *state, const char *uuid);
 
 /**
+ * qemu_domain_pid_path:
+ * @state: the driver
+ * @uuid: a domain's uuid
+ *
+ * Returns: (transfer full): RUN_DIR/UUID.pid, the file QEMU writes its pid
+ *   to and keeps locked while it runs: a second QEMU of the same domain on
+ *   this host cannot start, and the host's QEMUs name their ferryd's
+ *   directory on their command line.
+ */
+char *qemu_domain_pid_path(qemu_driver_state *state, const char *uuid);
+
+/**
  * qemu_domain_monitor_path:
  * @state: the driver state
  * @uuid: a domain uuid

@@ -30,6 +30,7 @@
 #include <sys/pidfd.h>
 #include <unistd.h>
 
+#include <gio/gunixsocketaddress.h>
 #include <glib-unix.h>
 
 #include "qemu/qemu-command.h"
@@ -39,6 +40,8 @@
 #include "util/json-util.h"
 
 #define MONITOR_TIMEOUT_MS 30000
+/* Where QEMU finds the monitor socket ferryd made for it. */
+#define MONITOR_CHILD_FD 3
 #define TERM_GRACE_SECONDS 5
 #define KILL_WAIT_SECONDS 5
 #define LOG_QUOTE_MAX 400
@@ -168,8 +171,13 @@ process_cleanup(qemu_driver_state *state, ferry_domain_obj *obj)
     if (pidfd >= 0)
         close(pidfd);
     close_qmp(state, g_steal_pointer(&qmp));
-    if (monitor)
+    if (monitor) {
+        g_autofree char *pid_path = qemu_domain_pid_path(state, obj->uuid);
+
         g_unlink(monitor);
+        /* QEMU removes it on a clean exit, not when killed. */
+        g_unlink(pid_path);
+    }
     if (port)
         qemu_migration_release_port(state, port);
     if (nbd_port)
@@ -468,6 +476,29 @@ child_setup(gpointer data)
     setsid();
 }
 
+/* The QMP socket, bound and listening before QEMU runs: ferryd connects at
+ * once and QEMU's greeting comes as soon as it is ready, instead of ferryd
+ * retrying a path that QEMU has not created yet (each miss cost up to a
+ * retry interval on every start, the destination's in every migration). */
+static GSocket *
+listen_monitor(const char *dom_name, const char *path, GError **error)
+{
+    g_autoptr(GSocket) sock = NULL;
+    g_autoptr(GSocketAddress) addr = NULL;
+    g_autoptr(GError) local = NULL;
+
+    sock = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, 0, &local);
+    addr = sock ? g_unix_socket_address_new(path) : NULL;
+    if (!sock || !g_socket_bind(sock, addr, FALSE, &local) ||
+        !g_socket_listen(sock, &local)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_SYSTEM,
+                    "domain '%s': cannot listen on its monitor socket '%s': %s",
+                    dom_name, path, local->message);
+        return NULL;
+    }
+    return g_steal_pointer(&sock);
+}
+
 /* Fails a start: kills what was spawned and leaves the domain shut off. */
 static void
 abort_start(qemu_driver_state *state, ferry_domain_obj *obj, qemu_domain_priv *priv)
@@ -488,7 +519,9 @@ qemu_process_start(qemu_driver_state *state, ferry_domain_obj *obj, guint flags,
     qemu_domain_priv *priv;
     g_autoptr(GSubprocessLauncher) launcher = NULL;
     g_autoptr(GSubprocess) proc = NULL;
+    g_autoptr(GSocket) monitor = NULL;
     g_autofree char *log_file = NULL;
+    g_autofree char *pid_path = NULL;
     g_auto(GStrv) argv = NULL;
     g_autoptr(GError) local = NULL;
     ferry_qemu_command_opts opts = { .qemu_binary = state->config.qemu_binary };
@@ -506,12 +539,18 @@ qemu_process_start(qemu_driver_state *state, ferry_domain_obj *obj, guint flags,
     g_free(priv->log_path);
     priv->log_path = g_build_filename(state->log_dir, log_file, NULL);
     opts.monitor_path = priv->monitor_path;
+    opts.monitor_fd = MONITOR_CHILD_FD;
+    pid_path = qemu_domain_pid_path(state, obj->uuid);
+    opts.pid_path = pid_path;
     opts.incoming_defer = (flags & QEMU_PROCESS_START_INCOMING) != 0;
     argv = ferry_qemu_build_argv(obj->live, &opts);
     ferry_domain_obj_set_state(obj, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_STARTING_UP);
     g_mutex_unlock(&obj->lock);
 
     g_unlink(priv->monitor_path);
+    monitor = listen_monitor(obj->name, priv->monitor_path, error);
+    if (!monitor)
+        goto fail_unspawned;
     log_fd = open_log(priv->log_path, &log_offset, error);
     if (log_fd < 0)
         goto fail_unspawned;
@@ -520,8 +559,12 @@ qemu_process_start(qemu_driver_state *state, ferry_domain_obj *obj, guint flags,
     g_subprocess_launcher_set_stdin_file_path(launcher, "/dev/null");
     g_subprocess_launcher_take_stdout_fd(launcher, dup(log_fd));
     g_subprocess_launcher_take_stderr_fd(launcher, log_fd);
+    g_subprocess_launcher_take_fd(launcher, dup(g_socket_get_fd(monitor)), MONITOR_CHILD_FD);
     g_subprocess_launcher_set_child_setup(launcher, child_setup, NULL, NULL);
     proc = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv, &local);
+    /* QEMU has its copy; ferryd's own would keep the socket alive after
+     * QEMU died, and a connect would wait for a greeting that never comes. */
+    g_clear_object(&monitor);
     if (!proc) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
                     "domain '%s': cannot run '%s': %s", obj->name, argv[0],

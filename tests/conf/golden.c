@@ -26,8 +26,7 @@ compare_names(gconstpointer a, gconstpointer b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The case names in @dir: files ending in @suffix but not @not_suffix. */
-static GStrv
+GStrv
 golden_list_cases(const char *dir, const char *suffix, const char *not_suffix)
 {
     g_autoptr(GError) error = NULL;

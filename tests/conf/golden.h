@@ -57,6 +57,17 @@ void golden_add_cases_with_code(const char *suite, golden_transform transform, i
 char *golden_data_dir(const char *suite);
 
 /**
+ * golden_list_cases:
+ * @dir: a directory of cases
+ * @suffix: the inputs' suffix, e.g. ".xml"
+ * @not_suffix: (nullable): names with this suffix are not inputs
+ *
+ * Returns: (transfer full): the case names (file names without @suffix),
+ *   sorted.
+ */
+GStrv golden_list_cases(const char *dir, const char *suffix, const char *not_suffix);
+
+/**
  * golden_check:
  * @path: an expected file
  * @actual: what the code produced

@@ -226,7 +226,7 @@ def netns_prefix(netns):
 def qemu_pids(dom_uuid, host=None):
     """PIDs of live processes whose command line holds '-uuid DOM_UUID' (a
     QEMU of that domain).  With @host, only those of that host: their command
-    line names its state directory (the QMP socket lives there), which holds
+    line names its state directory (-pidfile STATE_DIR/...), which holds
     even after ferryd restarted and across namespaces."""
     pids = []
     for entry in os.listdir('/proc'):
