@@ -421,22 +421,12 @@ ferry_mig_job_write_record(ferry_mig_job *job, const char *dir, ferry_mig_phase 
         return FALSE;
     }
     text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
-    if (ferry_mig_move_is_durable(job->role, phase, state)) {
-        /* Write, fsync, rename (and the directory synced): GLib's. */
-        ok = g_file_set_contents_full(path, text, -1,
-                                      G_FILE_SET_CONTENTS_CONSISTENT |
-                                      G_FILE_SET_CONTENTS_DURABLE, 0600, &local);
-    } else {
-        /* Write, rename: atomic for a daemon that dies, without waiting
-         * for the disk. */
-        g_autofree char *tmp = g_strconcat(path, ".tmp", NULL);
-
-        ok = g_file_set_contents_full(tmp, text, -1, G_FILE_SET_CONTENTS_NONE, 0600, &local);
-        if (ok && g_rename(tmp, path) < 0) {
-            ferry_set_error_errno(&local, FERRY_ERROR_SYSTEM, errno, "cannot rename '%s'", tmp);
-            ok = FALSE;
-        }
-    }
+    /* Write, fsync, rename, and the directory synced (GLib's): the record
+     * survives a crash of the daemon and of the host, and is the old one
+     * or the new one, never a mix. */
+    ok = g_file_set_contents_full(path, text, -1,
+                                  G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+                                  0600, &local);
     if (!ok) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_SYSTEM,
                     "cannot write the record of migration %s ('%s'): %s", job->id, path,
@@ -444,18 +434,6 @@ ferry_mig_job_write_record(ferry_mig_job *job, const char *dir, ferry_mig_phase 
         return FALSE;
     }
     return TRUE;
-}
-
-gboolean
-ferry_mig_move_is_durable(ferry_mig_role role, ferry_mig_phase phase, ferry_mig_state state)
-{
-    /* A destination whose host crashed after committing must still say
-     * so after the reboot: its guest may have run, and written to shared
-     * disks, so the source must never run it again.  A source whose host
-     * crashes loses its guest with it; a doubt is kept all the same. */
-    if (role == FERRY_MIG_ROLE_DESTINATION)
-        return state == FERRY_MIG_STATE_COMMITTED;
-    return state == FERRY_MIG_STATE_IN_DOUBT;
 }
 
 void

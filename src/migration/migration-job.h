@@ -227,34 +227,14 @@ char *ferry_mig_record_path(const char *dir, const char *dom_uuid);
  *
  * Writes the job's record as it will be after the transition: id, role,
  * phase, state, domain, peer, protocol, flags, created images, message,
- * times.  Atomic (a temporary file renamed over the record): a crash of
- * the daemon leaves the old record or the new one.  A move that decides
- * what runs (ferry_mig_move_is_durable()) is also synced to the disk
- * (fsync) before the rename, so that it survives a crash of the host too.
+ * times.  Written to a temporary file, synced to the disk (fsync), renamed
+ * over the record, the directory synced: a crash of the daemon or of the
+ * host leaves the old record or the new one.
  *
  * Returns: TRUE on success (always, when @dir is NULL).
  */
 gboolean ferry_mig_job_write_record(ferry_mig_job *job, const char *dir, ferry_mig_phase phase,
                                     ferry_mig_state state, GError **error);
-
-/**
- * ferry_mig_move_is_durable:
- * @role: the job's role
- * @phase: the phase it moves to
- * @state: the state it moves to
- *
- * The moves whose record must survive a crash of the host, not only of
- * the daemon: a destination committing (the guest may run there next, and
- * write to shared disks: after a reboot its daemon must still say so), and
- * a source in doubt.  After a host crash every other record describes a
- * job whose QEMU died with the host, so losing its last move loses
- * nothing; syncing them all costs every migration ~20 ms (11 moves, 1 to
- * 16 ms each measured under load).
- *
- * Returns: TRUE if the record of that move is fsynced.
- */
-gboolean ferry_mig_move_is_durable(ferry_mig_role role, ferry_mig_phase phase,
-                                   ferry_mig_state state);
 
 /**
  * ferry_mig_record: a job record read back from disk.

@@ -101,27 +101,6 @@ is_legal(ferry_mig_role role, int fp, int fs, int tp, int ts)
     return FALSE;
 }
 
-/* Which moves are synced to the disk: only those whose loss in a crash of
- * the host could let the guest run twice. */
-static void
-test_durable_moves(void)
-{
-    guint durable = 0;
-
-    for (int role = SRC; role <= DST; role++) {
-        for (int p = 0; p < FERRY_MIG_N_PHASES; p++) {
-            for (int st = 0; st < FERRY_MIG_N_STATES; st++) {
-                gboolean want = (role == DST && st == FERRY_MIG_STATE_COMMITTED) ||
-                                (role == SRC && st == FERRY_MIG_STATE_IN_DOUBT);
-
-                g_assert_cmpint(ferry_mig_move_is_durable(role, p, st), ==, want);
-                durable += want;
-            }
-        }
-    }
-    g_assert_cmpuint(durable, >, 0);
-}
-
 static void
 test_transition_table(void)
 {
@@ -906,7 +885,6 @@ main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/engine/transition-table", test_transition_table);
-    g_test_add_func("/engine/durable-moves", test_durable_moves);
     g_test_add_func("/engine/records", test_records);
     g_test_add_func("/engine/in-doubt/completed", test_in_doubt_completed);
     g_test_add_func("/engine/in-doubt/unfinished", test_in_doubt_unfinished);
