@@ -1055,7 +1055,24 @@ step_rollback(ferry_mig_job *job, gpointer data, GError **error)
          * there, and must not run here too. */
         if (!ferry_mig_lease_acquire(job, error))
             return FALSE;
-        return backend_of(job)->resume(job, error);
+        if (!backend_of(job)->resume(job, error)) {
+            ferry_mig_probe probe;
+
+            /* A QEMU that died while the daemon was busy (or stopped):
+             * its exit may not have been seen yet.  Say what happened, not
+             * that the guest stays paused. */
+            backend_of(job)->probe(job, &probe);
+            if (probe.transfer == FERRY_MIG_PROBE_GONE) {
+                g_clear_error(error);
+                ctl->was_running = FALSE;
+                ctl->end_code = FERRY_ERROR_MIGRATE;
+                ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE,
+                                          "migration of domain '%s' failed: the source QEMU "
+                                          "exited unexpectedly", job->dom_name);
+                return TRUE;
+            }
+            return FALSE;
+        }
     }
     return TRUE;
 }
@@ -1221,7 +1238,14 @@ ferry_mig_source_recover(ferry_mig_job *job, const ferry_mig_probe *probe,
     ctl->was_running = probe->cpus_running || probe->migration_paused;
     ctl->out = ferry_mig_cookie_new(job);
     if (action == FERRY_MIG_RECOVER_ROLLBACK) {
-        ctl->xfer = probe->transfer == FERRY_MIG_PROBE_SENDING ? XFER_MEMORY : XFER_NONE;
+        /* What QEMU still has of the transfer goes: the memory stream,
+         * and the disk mirrors a storage migration may have left even
+         * before the memory started (the probe handed them to the
+         * backend). */
+        ctl->xfer = probe->transfer == FERRY_MIG_PROBE_SENDING ? XFER_MEMORY
+                    : (job->params->p.flags & (FERRY_MIGRATE_NON_SHARED_DISK |
+                                               FERRY_MIGRATE_NON_SHARED_INC)) ? XFER_DISKS
+                    : XFER_NONE;
         ctl->end_code = FERRY_ERROR_MIGRATE;
         ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE,
                                   "ferryd of host '%s' restarted before everything was sent: "

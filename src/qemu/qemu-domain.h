@@ -69,6 +69,8 @@ typedef struct {
     GPtrArray *mig_disks;          /* source: targets being mirrored (char*) */
     GPtrArray *mig_images;         /* destination: image paths Prepare created */
     guint mig_nbd_port;            /* destination: NBD server port held, 0 = none */
+    gboolean mig_nbd_adopted;      /* destination: an NBD server a previous ferryd
+                                    * started (port unknown), to stop all the same */
     gboolean mig_disks_ready;      /* source: DISKS_READY was reported */
 } qemu_domain_priv;
 

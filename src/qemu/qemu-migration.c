@@ -729,6 +729,8 @@ qemu_probe(ferry_mig_job *job, ferry_mig_probe *ret)
         ret->transfer = FERRY_MIG_PROBE_GONE;
         return;
     }
+    /* Its mirrors and NBD server become this ferryd's to remove. */
+    qemu_storage_adopt(obj);
     run = json_get_string(st, "status");
     ret->cpus_running = g_strcmp0(run, "running") == 0;
     ret->migration_paused = g_strcmp0(run, "postmigrate") == 0 ||

@@ -399,17 +399,81 @@ qemu_storage_stop_nbd(qemu_driver_state *state, ferry_domain_obj *obj)
 {
     guint port;
 
+    gboolean adopted = FALSE;
+
     g_mutex_lock(&obj->lock);
     port = obj->priv ? ((qemu_domain_priv *)obj->priv)->mig_nbd_port : 0;
-    if (port)
+    if (obj->priv) {
         ((qemu_domain_priv *)obj->priv)->mig_nbd_port = 0;
+        adopted = ((qemu_domain_priv *)obj->priv)->mig_nbd_adopted;
+        ((qemu_domain_priv *)obj->priv)->mig_nbd_adopted = FALSE;
+    }
     g_mutex_unlock(&obj->lock);
-    if (!port)
+    if (!port && !adopted)
         return;
     {
         g_autoptr(json_object) r = qemu_process_command(obj, "nbd-server-stop", NULL, NULL);
     }
-    qemu_migration_release_port(state, port);
+    if (port)
+        qemu_migration_release_port(state, port);
+}
+
+/* Records that @target's mirror (job and/or NBD client node "mig-TARGET")
+ * exists in QEMU, with the job's @status (NULL: no job, only the node). */
+static void
+adopt_mirror(qemu_domain_priv *priv, const char *id, const char *status)
+{
+    const char *target = id + strlen("mig-");
+
+    if (!priv->mig_disks)
+        priv->mig_disks = g_ptr_array_new_with_free_func(g_free);
+    if (!priv->mig_jobs)
+        priv->mig_jobs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    if (!g_ptr_array_find_with_equal_func(priv->mig_disks, target, g_str_equal, NULL))
+        g_ptr_array_add(priv->mig_disks, g_strdup(target));
+    if (status)
+        g_hash_table_replace(priv->mig_jobs, g_strdup(id), g_strdup(status));
+}
+
+void
+qemu_storage_adopt(ferry_domain_obj *obj)
+{
+    g_autoptr(json_object) jobs = qemu_process_command(obj, "query-block-jobs", NULL, NULL);
+    g_autoptr(json_object) args = json_object_new_object();
+    g_autoptr(json_object) nodes = NULL;
+    g_autoptr(json_object) exports = NULL;
+    qemu_domain_priv *priv;
+
+    json_object_object_add(args, "flat", json_object_new_boolean(TRUE));
+    nodes = qemu_process_command(obj, "query-named-block-nodes", args, NULL);
+    exports = qemu_process_command(obj, "query-block-exports", NULL, NULL);
+    g_mutex_lock(&obj->lock);
+    priv = qemu_domain_priv_get(obj);
+    for (gsize i = 0; jobs && json_object_is_type(jobs, json_type_array) &&
+                      i < json_object_array_length(jobs); i++) {
+        json_object *j = json_object_array_get_idx(jobs, i);
+        json_object *v = NULL;
+        const char *id = json_object_object_get_ex(j, "device", &v) ? json_object_get_string(v)
+                                                                     : NULL;
+        gboolean ready = json_object_object_get_ex(j, "ready", &v) && json_object_get_boolean(v);
+
+        if (id && g_str_has_prefix(id, "mig-") && id[4])
+            adopt_mirror(priv, id, ready ? "ready" : "running");
+    }
+    for (gsize i = 0; nodes && json_object_is_type(nodes, json_type_array) &&
+                      i < json_object_array_length(nodes); i++) {
+        json_object *v = NULL;
+        const char *name = json_object_object_get_ex(json_object_array_get_idx(nodes, i),
+                                                     "node-name", &v)
+                           ? json_object_get_string(v) : NULL;
+
+        if (name && g_str_has_prefix(name, "mig-") && name[4])
+            adopt_mirror(priv, name, NULL);
+    }
+    if (exports && json_object_is_type(exports, json_type_array) &&
+        json_object_array_length(exports) > 0)
+        priv->mig_nbd_adopted = TRUE;
+    g_mutex_unlock(&obj->lock);
 }
 
 /* ------------------------------------------------------------------ */

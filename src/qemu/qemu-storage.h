@@ -96,6 +96,17 @@ gboolean qemu_storage_complete(qemu_driver_state *state, ferry_domain_obj *obj,
 void qemu_storage_abort(qemu_driver_state *state, ferry_domain_obj *obj);
 
 /**
+ * qemu_storage_adopt:
+ * @obj: a domain whose QEMU a previous ferryd ran a migration with
+ *
+ * After a restart: takes over what QEMU still has of a migration -- mirror
+ * jobs and their NBD client nodes ("mig-TARGET") on a source, an NBD server
+ * on a destination -- so that qemu_storage_abort() and
+ * qemu_storage_stop_nbd() remove them as if this ferryd had made them.
+ */
+void qemu_storage_adopt(ferry_domain_obj *obj);
+
+/**
  * qemu_storage_stop_nbd:
  * Destination: stops the NBD server and frees its port.  Idempotent.
  */
