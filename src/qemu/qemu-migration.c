@@ -894,11 +894,16 @@ qemu_activate(ferry_mig_job *job, gboolean run, GError **error)
     priv = qemu_domain_priv_get(obj);
     port = priv->mig_port;
     priv->mig_port = 0;
-    g_clear_pointer(&priv->mig_images, g_ptr_array_unref);
     g_mutex_unlock(&obj->lock);
     if (port)
         qemu_migration_release_port(state, port);
-    return !run || run_command(job, "cont", "start", error);
+    if (run && !run_command(job, "cont", "start", error))
+        return FALSE;   /* the images it created go with the discarded copy */
+    /* The guest is here now: its images stay. */
+    g_mutex_lock(&obj->lock);
+    g_clear_pointer(&priv->mig_images, g_ptr_array_unref);
+    g_mutex_unlock(&obj->lock);
+    return TRUE;
 }
 
 /* ------------------------------------------------------------------ */
