@@ -34,6 +34,8 @@ static gboolean opt_undefine_source, opt_copy_all, opt_copy_inc;
 static char *opt_dname, *opt_migrate_uri, *opt_xml_text, *opt_timeout_action;
 static char **opt_migrate_disks;
 static guint64 opt_bandwidth, opt_disks_port, opt_timeout, opt_max_downtime;
+static guint64 opt_retry_timeout;
+static gboolean opt_retry_timeout_set;
 static int opt_timeout_action_value = FERRY_MIGRATE_TIMEOUT_ABORT;
 
 /* Pairs of flag options that exclude each other (on_exclusive). */
@@ -140,6 +142,14 @@ on_max_downtime(const char *name, const char *value, gpointer data, GError **err
                             &opt_max_downtime, error);
 }
 
+static gboolean
+on_retry_timeout(const char *name, const char *value, gpointer data, GError **error)
+{
+    opt_retry_timeout_set = TRUE;
+    return cli_parse_number("--retry-timeout", value, 0, FERRY_MIGRATE_RETRY_MAX, "seconds",
+                            &opt_retry_timeout, error);
+}
+
 /* What a single option callback cannot see: options that need another. */
 static gboolean
 check_migrate_usage(GError **error)
@@ -225,6 +235,10 @@ static const GOptionEntry migrate_options[] = {
     { "max-downtime", 0, 0, G_OPTION_ARG_CALLBACK, on_max_downtime,
       "The longest pause of the guest QEMU may plan for at the switch-over (1-2000000; "
       "default 300)", "MS" },
+    { "retry-timeout", 0, 0, G_OPTION_ARG_CALLBACK, on_retry_timeout,
+      "If the migration's connection breaks while the guest still runs on the source, "
+      "try again with back-off for at most this long from the start (0-86400; 0: never; "
+      "default 300)", "SECONDS" },
     { NULL }
 };
 
@@ -599,6 +613,7 @@ print_migrate_json(const char *name, const char *dest, const ferry_migrate_stats
     json_object_object_add(o, "data_transferred", cli_json_count(st->data_transferred));
     json_object_object_add(o, "disk_total", cli_json_count(st->disk_total));
     json_object_object_add(o, "disk_transferred", cli_json_count(st->disk_transferred));
+    json_object_object_add(o, "attempts", st->attempts ? cli_json_count(st->attempts) : NULL);
     json_object_object_add(o, "control_plane_ms", st->total_ms > 0
                            ? json_object_new_int64(control_plane_ms(st)) : NULL);
     cli_print_json(o);
@@ -675,6 +690,9 @@ print_migrate_text(const char *name, const char *dest, const ferry_migrate_stats
     if (opt_paused)
         g_string_append(head, ", left paused");
     printf("%s)\n", head->str);
+    if (st->attempts > 1)
+        printf("  %-12s %u (its connection broke; the guest ran on the source meanwhile)\n",
+               "attempts", st->attempts);
     if (opt_offline) {
         /* Only the definition moved: no transfer to speak of. */
         printf("  %-12s %s\n", "total time", wall);
@@ -733,6 +751,8 @@ cmd_migrate(cli *c, const command *cmd, char **args, GError **error)
         .timeout_s = (guint)opt_timeout,
         .timeout_action = opt_timeout_action_value,
         .max_downtime_ms = opt_max_downtime,
+        .retry_s = !opt_retry_timeout_set ? 0
+                   : opt_retry_timeout == 0 ? FERRY_MIGRATE_RETRY_NEVER : (int)opt_retry_timeout,
     };
     ferry_migrate_stats stats = { 0 };
     cli_watch *watch;

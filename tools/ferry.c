@@ -15,6 +15,7 @@
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -492,6 +493,24 @@ find_command(const char *name)
     return NULL;
 }
 
+/* What the library tells a person as it goes (a migration tried again,
+ * say) is one plain line, "ferry: ...", over the progress line if any;
+ * debug output and warnings keep GLib's form. */
+static GLogWriterOutput
+log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
+{
+    if ((level & G_LOG_LEVEL_MASK) == G_LOG_LEVEL_MESSAGE) {
+        for (gsize i = 0; i < n_fields; i++) {
+            if (!strcmp(fields[i].key, "MESSAGE")) {
+                fprintf(stderr, "%sferry: %s\n", isatty(STDERR_FILENO) ? "\r\033[K" : "",
+                        (const char *)fields[i].value);
+                return G_LOG_WRITER_HANDLED;
+            }
+        }
+    }
+    return g_log_writer_default(level, fields, n_fields, data);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -501,6 +520,7 @@ main(int argc, char **argv)
     int status;
 
     setlocale(LC_ALL, "");
+    g_log_set_writer_func(log_writer, NULL, NULL);
     /* Global options come before the command; parsed by hand so that the
      * command's own options are left for its option context. */
     for (; i < argc && argv[i][0] == '-'; i++) {

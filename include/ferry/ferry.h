@@ -81,6 +81,8 @@ typedef enum {
     FERRY_ERROR_MIGRATE_UNSAFE = 22,   /* migration refused as unsafe; FORCE may override */
     FERRY_ERROR_STORAGE = 23,          /* a disk image or storage operation failed */
     FERRY_ERROR_LEASE_HELD = 24,       /* another host or process holds the domain's lease */
+    FERRY_ERROR_MIGRATE_BROKEN = 25,   /* the migration's connection broke while the source ran
+                                        * on: nothing was lost, it may be tried again */
 } ferry_error_code;
 
 /**
@@ -642,7 +644,21 @@ typedef struct {
     int timeout_action;       /* ferry_migrate_timeout_action, when timeout_s is set */
     guint64 max_downtime_ms;  /* the longest pause of the guest QEMU may plan for at the
                                * switch-over; 0: QEMU's default (300 ms) */
+    /* Since 0.3: how long a migration whose connection broke (or whose
+     * destination could not be reached) while the source ran on is tried
+     * again, with back-off, counted from its start; the same bound holds
+     * for reaching the destination's daemon again before Finish.  0: the
+     * default, FERRY_MIGRATE_RETRY_DEFAULT; FERRY_MIGRATE_RETRY_NEVER: fail
+     * at once; else seconds, at most FERRY_MIGRATE_RETRY_MAX. */
+    int retry_s;
 } ferry_migrate_params;
+
+/** The default of ferry_migrate_params.retry_s: five minutes (since 0.3). */
+#define FERRY_MIGRATE_RETRY_DEFAULT 300
+/** ferry_migrate_params.retry_s: never try again (since 0.3). */
+#define FERRY_MIGRATE_RETRY_NEVER (-1)
+/** The longest ferry_migrate_params.retry_s: a day (since 0.3). */
+#define FERRY_MIGRATE_RETRY_MAX 86400
 
 /** The largest ferry_migrate_params.timeout_s: one day. */
 #define FERRY_MIGRATE_TIMEOUT_MAX (24 * 3600)
@@ -673,6 +689,8 @@ typedef struct {
     gint64 time_memory_ms;    /*   copying memory while the guest runs */
     gint64 time_switchover_ms;/*   the switch-over (the guest's downtime) */
     gint64 time_overhead_ms;  /*   the rest: ferry's own work after the switch-over */
+    guint attempts;           /* since 0.3: how many times it started; more than 1 when
+                               * its connection broke and it was tried again */
 } ferry_migrate_stats;
 
 /**

@@ -222,6 +222,13 @@ check_params(const ferry_migrate_params *params, p2p_rule p2p, const char *what,
                     "most QEMU takes, %u ms", what, p.max_downtime_ms, MAX_DOWNTIME_MS);
         return FALSE;
     }
+    if (p.retry_s != FERRY_MIGRATE_RETRY_NEVER &&
+        (p.retry_s < 0 || p.retry_s > FERRY_MIGRATE_RETRY_MAX)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "%s: params->retry_s: %d is neither FERRY_MIGRATE_RETRY_NEVER nor "
+                    "0 to %d seconds", what, p.retry_s, FERRY_MIGRATE_RETRY_MAX);
+        return FALSE;
+    }
     if (!check_storage(&p, what, error))
         return FALSE;
     *ret_params = p;

@@ -567,6 +567,7 @@ params_from_wire(const Ferry__MigrateParams *wire)
             .timeout_s = wire->has_timeout_s ? wire->timeout_s : 0,
             .timeout_action = wire->has_timeout_action ? wire->timeout_action : 0,
             .max_downtime_ms = wire->has_max_downtime_ms ? wire->max_downtime_ms : 0,
+            .retry_s = wire->has_retry_s ? wire->retry_s : 0,
         },
     };
 

@@ -452,7 +452,7 @@ give_up(ferry_mig_job *job, ferry_mig_event *ev, const char *why, ferry_mig_stat
     ferry_mig_job_ctl *ctl = ctl_of(job);
 
     ctl->end_code = final == FERRY_MIG_STATE_CANCELLED ? FERRY_ERROR_OPERATION_ABORTED
-                                                        : FERRY_ERROR_MIGRATE;
+                    : ctl->end_code ? ctl->end_code : FERRY_ERROR_MIGRATE;
     ferry_mig_job_set_message(job, ctl->end_code, "incoming migration of domain '%s' %s: %s",
                               job->dom_name,
                               final == FERRY_MIG_STATE_CANCELLED ? "cancelled" : "given up",
@@ -588,10 +588,17 @@ backend_event(ferry_mig_job *job, ferry_mig_event *ev)
             commit(job);
         return;
     case FERRY_MIG_EV_INCOMING_FAILED:
+        /* QEMU said the stream failed (it did not die): the source may
+         * try again, with a new incoming side. */
+        ctl_of(job)->end_code = FERRY_ERROR_MIGRATE_BROKEN;
         give_up(job, NULL, ev->message ? ev->message : "the incoming stream failed",
                 FERRY_MIG_STATE_FAILED);
         return;
     case FERRY_MIG_EV_EXITED:
+        /* The source is not told from here: a QEMU that exits after its
+         * stream failed (it does) must not turn the source's retry into an
+         * abort.  The source learns it from its own stream, or its
+         * mirrors' NBD client within its reconnect delay. */
         give_up(job, NULL, ev->value == FERRY_SHUTOFF_DESTROYED
                                ? "the incoming domain was destroyed"
                                : "the destination QEMU exited",
@@ -672,7 +679,11 @@ ferry_mig_dest_handle(ferry_mig_job *job, ferry_mig_event *ev)
                     ferry_mig_fail_task(w.task, FERRY_ERROR_OPERATION_INVALID,
                               "Finish(cancelled) refused: the guest already runs on this host");
                 else
-                    ferry_mig_fail_task(w.task, FERRY_ERROR_MIGRATE, job->message ? job->message
+                    /* With the job's code: a stream that broke (the source
+                     * may try again) is told apart from a QEMU that died. */
+                    ferry_mig_fail_task(w.task, ctl->end_code ? ctl->end_code
+                                                              : FERRY_ERROR_MIGRATE,
+                              job->message ? job->message
                               : "the incoming migration was already given up");
                 return;
             }

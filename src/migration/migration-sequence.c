@@ -11,6 +11,10 @@
  *   (connection closed, no answer), Confirm(UNKNOWN): the source's daemon
  *   keeps the guest paused and asks the destination's daemon; Confirm
  *   answers once it knows.
+ *   A v3 attempt whose connection broke (FERRY_ERROR_MIGRATE_BROKEN, or a
+ *   destination daemon out of reach) and that Confirm(CANCELLED) resolved
+ *   with the guest running on the source is started over from Begin, with
+ *   back-off, within params->retry_s (docs/recovery.md).
  * v2: Prepare2 -> Perform (kills the source on success) -> Finish2.
  * v1: Prepare -> Perform -> Finish (only after a successful Perform).
  */
@@ -34,6 +38,8 @@ typedef struct {
     char *cookie_prepare;
     char *cookie_perform;
     char *cookie_finish;
+    char *user_uri;             /* the caller's migration URI (Prepare may choose one) */
+    guint retry_delay_ms;       /* the next back-off before another attempt */
     GError *first_error;        /* Perform's (or Prepare's): what the caller sees */
     GError *finish_error;
     ferry_domain *ddom;
@@ -51,6 +57,7 @@ seq_free(seq *s)
     g_free(s->cookie_prepare);
     g_free(s->cookie_perform);
     g_free(s->cookie_finish);
+    g_free(s->user_uri);
     g_clear_error(&s->first_error);
     g_clear_error(&s->finish_error);
     ferry_domain_unref(s->ddom);
@@ -168,6 +175,17 @@ stopped(GTask *task)
     return g_cancellable_is_cancelled(g_task_get_cancellable(task));
 }
 
+/* When the sequence stops trying again (monotonic us; 0: never tries). */
+static gint64
+retry_deadline(seq *s)
+{
+    int r = s->params->p.retry_s;
+
+    if (r == FERRY_MIGRATE_RETRY_NEVER)
+        return 0;
+    return s->start_us + (gint64)(r ? r : FERRY_MIGRATE_RETRY_DEFAULT) * G_TIME_SPAN_SECOND;
+}
+
 /* ------------------------------------------------------------------------ */
 /* v3                                                                        */
 /* ------------------------------------------------------------------------ */
@@ -269,8 +287,13 @@ v3_after_prepare(GObject *src, GAsyncResult *res, gpointer data)
 }
 
 /* How long the sequence tries to reach the destination's daemon again
- * before Finish: the guest is paused meanwhile. */
+ * before Finish: the guest is paused meanwhile, so not for the whole retry
+ * bound.  Given up, the source runs again, and the migration is tried
+ * again from the start while the bound allows (retry()). */
 #define RECONNECT_SECONDS 30
+/* Back-off between attempts of a migration whose connection broke. */
+#define RETRY_FIRST_MS 1000
+#define RETRY_MAX_MS 30000
 
 typedef struct {
     char *uri;
@@ -328,7 +351,7 @@ after_reopen(GObject *src, GAsyncResult *res, gpointer data)
          * the guest and never will be (it runs nothing without Finish):
          * certain, not in doubt.  The source runs the guest again; the
          * destination drops its copy once the source says so. */
-        s->first_error = g_error_new(FERRY_ERROR, FERRY_ERROR_MIGRATE,
+        s->first_error = g_error_new(FERRY_ERROR, FERRY_ERROR_MIGRATE_BROKEN,
                                      "migration of domain '%s': the connection to the "
                                      "destination '%s' was lost before Finish and could not "
                                      "be made again within %d s (%s); the source runs it again",
@@ -345,20 +368,32 @@ after_reopen(GObject *src, GAsyncResult *res, gpointer data)
     send_finish(task, FALSE, NULL);
 }
 
+/* Connects to the destination's daemon again, on a worker thread, until
+ * @deadline_us; @callback gets the new connection (g_task_propagate_pointer). */
+static void
+reopen_dest(GTask *task, gint64 deadline_us, GAsyncReadyCallback callback)
+{
+    seq *s = seq_of(task);
+    reopen_data *rd = g_new0(reopen_data, 1);
+    g_autoptr(GTask) t = g_task_new(NULL, g_task_get_cancellable(task), callback, task);
+
+    rd->uri = g_strdup(ferry_conn_get_uri(s->dconn));
+    rd->driver = s->dconn->driver;
+    rd->deadline_us = deadline_us;
+    g_task_set_task_data(t, rd, (GDestroyNotify)reopen_data_free);
+    g_task_run_in_thread(t, reopen_thread);
+}
+
 static void
 reconnect(GTask *task)
 {
     seq *s = seq_of(task);
-    reopen_data *rd = g_new0(reopen_data, 1);
-    g_autoptr(GTask) t = g_task_new(NULL, g_task_get_cancellable(task), after_reopen, task);
 
-    rd->uri = g_strdup(ferry_conn_get_uri(s->dconn));
-    rd->driver = s->dconn->driver;
-    rd->deadline_us = g_get_monotonic_time() + RECONNECT_SECONDS * G_TIME_SPAN_SECOND;
     g_message("migration of domain '%s': the connection to '%s' was lost before Finish; "
-              "connecting again (at most %d s)", s->dom->name, rd->uri, RECONNECT_SECONDS);
-    g_task_set_task_data(t, rd, (GDestroyNotify)reopen_data_free);
-    g_task_run_in_thread(t, reopen_thread);
+              "connecting again (at most %d s)", s->dom->name, ferry_conn_get_uri(s->dconn),
+              RECONNECT_SECONDS);
+    reopen_dest(task, g_get_monotonic_time() + RECONNECT_SECONDS * G_TIME_SPAN_SECOND,
+                after_reopen);
 }
 
 static void
@@ -450,6 +485,99 @@ v3_after_finish(GObject *src, GAsyncResult *res, gpointer data)
     confirm(task, FERRY_CONFIRM_CANCELLED, NULL);
 }
 
+static void v3_begin(GTask *task);
+
+/* Another attempt, once the connection to the destination's daemon works. */
+static void
+after_retry_reopen(GObject *src, GAsyncResult *res, gpointer data)
+{
+    GTask *task = data;
+    seq *s = seq_of(task);
+    g_autoptr(GError) error = NULL;
+    ferry_conn *conn = g_task_propagate_pointer(G_TASK(res), &error);
+
+    if (!conn) {
+        done(task, g_error_new(FERRY_ERROR, FERRY_ERROR_MIGRATE_BROKEN,
+                               "migration of domain '%s': the destination's daemon at '%s' "
+                               "could not be reached again within the retry bound (%s); the "
+                               "guest runs on the source", s->dom->name,
+                               ferry_conn_get_uri(s->dconn), error->message));
+        return;
+    }
+    ferry_conn_unref(s->dconn);
+    s->dconn = conn;
+    v3_begin(task);
+}
+
+static gboolean
+retry_now(gpointer data)
+{
+    GTask *task = data;
+    seq *s = seq_of(task);
+
+    if (stopped(task)) {
+        done(task, g_error_new(FERRY_ERROR, FERRY_ERROR_OPERATION_ABORTED,
+                               "migration of domain '%s' stopped by its caller while waiting "
+                               "to try again; the guest runs on the source", s->dom->name));
+        return G_SOURCE_REMOVE;
+    }
+    if (!ferry_conn_is_alive(s->dconn)) {
+        reopen_dest(task, retry_deadline(s), after_retry_reopen);
+        return G_SOURCE_REMOVE;
+    }
+    v3_begin(task);
+    return G_SOURCE_REMOVE;
+}
+
+/* After a failed attempt that Confirm(CANCELLED) resolved (the source runs
+ * again): if its connection broke -- QEMU's stream, or the destination's
+ * daemon out of reach -- and the retry bound allows, starts another
+ * attempt after a back-off.  Returns FALSE if it does not. */
+static gboolean
+retry(GTask *task)
+{
+    seq *s = seq_of(task);
+    const GError *why = s->first_error ? s->first_error : s->finish_error;
+    const GError *dest = s->finish_error;
+    /* The destination's side ended for a reason of its own (its QEMU died,
+     * or refused the guest): trying again would end the same way. */
+    gboolean dest_failed = dest && dest->domain == FERRY_ERROR &&
+                           (dest->code == FERRY_ERROR_MIGRATE ||
+                            dest->code == FERRY_ERROR_OPERATION_FAILED) &&
+                           ferry_conn_is_alive(s->dconn);
+    gboolean broke = !dest_failed &&
+                     (g_error_matches(why, FERRY_ERROR, FERRY_ERROR_MIGRATE_BROKEN) ||
+                      (why && !is_abort(why) && !ferry_conn_is_alive(s->dconn)));
+    gint64 deadline = retry_deadline(s);
+    guint delay = s->retry_delay_ms ? s->retry_delay_ms : RETRY_FIRST_MS;
+
+    if (!broke || stopped(task) || !deadline ||
+        g_get_monotonic_time() + (gint64)delay * 1000 >= deadline)
+        return FALSE;
+    g_message("migration of domain '%s' (attempt %u): %s; the guest runs on the source; "
+              "trying again in %.1f s (for at most %" G_GINT64_FORMAT " s more)", s->dom->name,
+              s->stats.attempts, why->message, delay / 1000.0,
+              (deadline - g_get_monotonic_time()) / G_TIME_SPAN_SECOND);
+    s->retry_delay_ms = MIN(delay * 2, RETRY_MAX_MS);
+    g_clear_pointer(&s->xml, g_free);
+    g_clear_pointer(&s->cookie_begin, g_free);
+    g_clear_pointer(&s->cookie_prepare, g_free);
+    g_clear_pointer(&s->cookie_perform, g_free);
+    g_clear_pointer(&s->cookie_finish, g_free);
+    g_clear_error(&s->first_error);
+    g_clear_error(&s->finish_error);
+    g_clear_pointer(&s->ddom, ferry_domain_unref);
+    ferry_mig_params_set_uri(s->params, s->user_uri);
+    {
+        /* In the context the sequence runs in (a client's may be private). */
+        g_autoptr(GSource) timer = g_timeout_source_new(delay);
+
+        g_source_set_callback(timer, retry_now, task, NULL);
+        g_source_attach(timer, g_task_get_context(task));
+    }
+    return TRUE;
+}
+
 static void
 v3_after_confirm(GObject *src, GAsyncResult *res, gpointer data)
 {
@@ -482,6 +610,8 @@ v3_after_confirm(GObject *src, GAsyncResult *res, gpointer data)
         done(task, sequence_error(s, error, "Confirm3", s->dom->conn));
         return;
     default:
+        if (r && retry(task))
+            return;
         log_dropped("Confirm3", s->dom->conn, error);
         g_clear_error(&error);
         done(task, sequence_error(s, g_steal_pointer(&s->finish_error), "Finish3", s->dconn));
@@ -621,15 +751,28 @@ ferry_mig_sequence_run(ferry_domain *dom, ferry_conn *dconn, int protocol,
     s->params = ferry_mig_params_new(params);
     s->params->p.flags &= ~(guint)FERRY_MIGRATE_PEER2PEER;
     s->start_us = g_get_monotonic_time();
+    s->user_uri = g_strdup(s->params->p.uri);
     g_task_set_task_data(task, s, (GDestroyNotify)seq_free);
     if (protocol < 3) {
+        s->stats.attempts = 1;
         v2_start(task);
         return;
     }
+    v3_begin(task);
+}
+
+/* One attempt of v3, from Begin. */
+static void
+v3_begin(GTask *task)
+{
+    seq *s = seq_of(task);
+
+    s->stats.attempts++;
     /* The cancellable also tells the engine who runs the sequence (a
      * peer-to-peer runner: the job then outlives its client). */
-    dom->conn->driver->domain_migrate_begin3(dom, &s->params->p, g_task_get_cancellable(task),
-                                             v3_after_begin, task);
+    s->dom->conn->driver->domain_migrate_begin3(s->dom, &s->params->p,
+                                                g_task_get_cancellable(task), v3_after_begin,
+                                                task);
 }
 
 ferry_domain *

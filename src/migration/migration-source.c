@@ -603,14 +603,35 @@ cancel_transfer(ferry_mig_job *job)
     ferry_mig_run_step(job, STEP_CANCEL, step_cancel, GINT_TO_POINTER(ctl->tell_dest));
 }
 
+/* QEMU's reason for a failed transfer says that its connection broke (a
+ * reset, a peer that went away, a route lost) rather than that the guest's
+ * state cannot be sent: the migration may be tried again.  QEMU says
+ * nothing at all when the destination closed the stream. */
+static gboolean
+connection_broke(const char *why)
+{
+    static const char *const signs[] = {
+        "socket", "onnection", "Broken pipe", "reset", "timed out", "nreachable",
+        "No route", "refused", "Channel", "EOF", "gave no reason",
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(signs); i++) {
+        if (strstr(why, signs[i]))
+            return TRUE;
+    }
+    return FALSE;
+}
+
 static void
 transfer_failed(ferry_mig_job *job, const char *why)
 {
     ferry_mig_job_ctl *ctl = ctl_of(job);
 
     if (!ctl->aborting) {
-        ctl->end_code = FERRY_ERROR_MIGRATE;
-        ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE,
+        /* The source runs on: a broken connection loses nothing, and the
+         * sequence driving the migration may try it again. */
+        ctl->end_code = connection_broke(why) ? FERRY_ERROR_MIGRATE_BROKEN : FERRY_ERROR_MIGRATE;
+        ferry_mig_job_set_message(job, ctl->end_code,
                                   "Perform: migration of domain '%s' to %s failed: %s",
                                   job->dom_name, job->params->p.uri ? job->params->p.uri : "?",
                                   why);

@@ -479,6 +479,10 @@ qemu_storage_adopt(ferry_domain_obj *obj)
 /* ------------------------------------------------------------------ */
 /* Perform: mirrors */
 
+/* How long a mirror's NBD client waits for its connection to be made again
+ * (QEMU's reconnect-delay), within the QMP timeout (30 s). */
+#define NBD_RECONNECT_SECONDS 10
+
 /* Waits, lock held, until every mirror reached @want (or one failed). */
 static char *
 wait_jobs(ferry_domain_obj *obj, qemu_domain_priv *priv, const char *want, gint64 deadline)
@@ -550,6 +554,15 @@ qemu_storage_start_mirrors(qemu_driver_state *state, ferry_domain_obj *obj,
         json_object_object_add(add, "node-name", json_object_new_string(id));
         json_object_object_add(add, "server", server);
         json_object_object_add(add, "export", json_object_new_string(cd->target));
+        /* A connection that breaks is made again, and the mirror's
+         * requests wait for it instead of failing: the copy goes on from
+         * where it was (its dirty bitmap).  Briefly: while requests wait,
+         * QEMU's main loop blocks in any drain (a job cancel, a node
+         * removal), its monitor with it.  A longer break fails the mirror,
+         * and the migration is tried again from the start. */
+        if (params->retry_s != FERRY_MIGRATE_RETRY_NEVER)
+            json_object_object_add(add, "reconnect-delay",
+                                   json_object_new_int(NBD_RECONNECT_SECONDS));
         if (!(r1 = qemu_process_command(obj, "blockdev-add", add, error))) {
             g_prefix_error(error, "Perform: cannot reach the NBD export of disk '%s' at "
                                   "%s:%s: ", cd->target, host, port);

@@ -507,6 +507,8 @@ params_to_wire(const ferry_migrate_params *params, Ferry__MigrateParams *wire)
     wire->timeout_action = params->timeout_action;
     wire->has_max_downtime_ms = params->max_downtime_ms != 0;
     wire->max_downtime_ms = params->max_downtime_ms;
+    wire->has_retry_s = params->retry_s != 0;
+    wire->retry_s = params->retry_s;
     return wire;
 }
 

@@ -45,6 +45,7 @@ static const char *const error_names[] = {
     [FERRY_ERROR_MIGRATE_UNSAFE] = "migrate-unsafe",
     [FERRY_ERROR_STORAGE] = "storage",
     [FERRY_ERROR_LEASE_HELD] = "lease-held",
+    [FERRY_ERROR_MIGRATE_BROKEN] = "migrate-broken",
 };
 
 const char *

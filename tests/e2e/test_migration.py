@@ -40,7 +40,8 @@ exit 0
 SUMMARY_KEYS = {'domain', 'destination', 'protocol', 'wall_ms', 'total_ms', 'downtime_ms',
                 'guest_downtime_ms', 'setup_ms', 'passes', 'time_setup_ms', 'time_disk_ms',
                 'time_memory_ms', 'time_switchover_ms', 'time_overhead_ms', 'data_total',
-                'data_transferred', 'disk_total', 'disk_transferred', 'control_plane_ms'}
+                'data_transferred', 'disk_total', 'disk_transferred', 'attempts',
+                'control_plane_ms'}
 
 
 TAMPER = os.path.join(ft.BUILD, 'tests', 'e2e', 'migrate-tamper')

@@ -240,8 +240,8 @@ def failures(t, a, b, wd, a_dir, b_dir):
     t.ok(r.returncode == 0, 'dest QEMU killed: the source disk is intact', r.stdout + r.stderr)
 
     # 2. B's daemon stops before Finish, in the middle of the copy.
-    proc = a.ferry_bg('migrate', '--copy-storage-all', '--bandwidth', '8', '--xml', g.xml_b,
-                      g.name, b.uri)
+    proc = a.ferry_bg('migrate', '--retry-timeout', '0', '--copy-storage-all', '--bandwidth',
+                      '8', '--xml', g.xml_b, g.name, b.uri)
     copied = ft.wait_until(copying, 30)
     if not copied:
         proc.wait(timeout=60)
@@ -257,11 +257,13 @@ def failures(t, a, b, wd, a_dir, b_dir):
     b.start()
     t.ok(ft.dominfo(b, g.name) is None, 'dest daemon restarted: it knows nothing of the domain')
 
+    # (Both with --retry-timeout 0: by default the source would try again
+    # until the daemon is back, as tests/e2e/test_broken.py checks.)
     # 3. B's daemon is SIGKILLed mid-copy: its incoming QEMU carries on
     # alone, the client's Finish fails, Confirm resumes A; the restarted
     # ferryd finds that QEMU and gives it up with its image.
-    proc = a.ferry_bg('migrate', '--copy-storage-all', '--bandwidth', '8', '--xml', g.xml_b,
-                      g.name, b.uri)
+    proc = a.ferry_bg('migrate', '--retry-timeout', '0', '--copy-storage-all', '--bandwidth',
+                      '8', '--xml', g.xml_b, g.name, b.uri)
     t.ok(ft.wait_until(copying, 30), 'dest daemon killed: the disk copy is running')
     b.kill(signal.SIGKILL)
     out, err = proc.communicate(timeout=180)

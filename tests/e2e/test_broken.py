@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""A broken migration connection delays a migration, never fails it (issue #8).
+
+Two ferryd in network namespaces, real QEMU, the bundled guest checking its
+own memory (and, with a disk, its own sectors).  A connection is broken for
+real: `ss -K` in the source's namespace destroys the TCP socket (the kernel
+resets it), as a firewall, a NAT or a peer's reboot would.
+
+* The memory stream, mid pre-copy, plain and --p2p: QEMU's migration fails,
+  the guest runs on the source meanwhile, and the migration is tried again
+  by itself; it completes, `ferry migrate` says it took 2 attempts, exactly
+  one copy runs on B, intact, and B listens on no migration port.
+* The same with --retry-timeout 0: the migration fails at once, saying the
+  connection broke, and the guest runs on A, intact.
+* The NBD connection of a disk being copied (--copy-storage-all): the
+  source's NBD client connects again and the mirror goes on from where it
+  was -- one attempt, and the disk data sent is less than twice the disk.
+"""
+import json
+import os
+import subprocess
+
+import faults as fm
+import ferrytest as ft
+
+# Touches 16 MiB, dirties little: at --bandwidth 4 a pass takes ~4 s, then
+# it converges.
+SLOW_ARGS = 'mem=16 rate=100 hb=100'
+BANDWIDTH = '4'
+DISK_BANDWIDTH = '2'
+MiB = 1024 * 1024
+
+
+def connections(src, dst):
+    """Established TCP connections from @src's namespace to @dst's
+    migration ports: [(local port, remote port)]."""
+    r = subprocess.run(ft.netns_prefix(src.netns) + ['ss', '-tnH', 'state', 'established',
+                                                     'dst', dst.address],
+                       capture_output=True, text=True)
+    lo, hi = dst.migration_ports
+    out = []
+    for line in r.stdout.splitlines():
+        cols = line.split()
+        if len(cols) < 4:
+            continue
+        local = int(cols[2].rsplit(':', 1)[1])
+        remote = int(cols[3].rsplit(':', 1)[1])
+        if lo <= remote <= hi:
+            out.append((local, remote))
+    return out
+
+
+def reset(src, dst, remote_port):
+    """Destroys @src's connections to @dst's @remote_port (the kernel
+    resets them)."""
+    return subprocess.run(ft.netns_prefix(src.netns) + [
+        'ss', '-K', 'state', 'established', 'dst', dst.address, 'dport', '=',
+        str(remote_port)], capture_output=True, text=True)
+
+
+def progress(a, g, key):
+    j = ft.job_info(a, g.name)
+    return (j or {}).get(key) or 0
+
+
+def break_when(t, what, a, b, g, key, at_least, old):
+    """Waits until A's job has sent @at_least bytes (@key) over one new
+    connection to B (not in @old, those before the migration), then resets
+    it; returns its port or None."""
+    def new():
+        return [c for c in connections(a, b) if c not in old]
+
+    ok = ft.wait_until(lambda: progress(a, g, key) >= at_least and len(new()) == 1, 60, 0.05)
+    conns = new()
+    if not t.ok(ok and len(conns) == 1, '%s: the transfer runs over one connection' % what,
+                'new connections %s (before: %s), %s %s' % (conns, old, key,
+                                                           progress(a, g, key))):
+        return None
+    r = reset(a, b, conns[0][1])
+    t.ok(r.returncode == 0 and conns[0] not in connections(a, b),
+         '%s: the connection to port %d is reset' % (what, conns[0][1]), r.stderr)
+    return conns[0][1]
+
+
+def stale(t, what, a, b):
+    """Connections to B's migration ports before a migration: there should
+    be none; said (with their owners) if there are."""
+    old = connections(a, b)
+    if old:
+        r = subprocess.run(ft.netns_prefix(a.netns) + ['ss', '-tnpH', 'dst', b.address],
+                           capture_output=True, text=True)
+        t.comment('%s: before the migration A already has %s:\n%s' % (what, old, r.stdout))
+    return old
+
+
+def moved(t, what, a, b, g, before):
+    t.ok(not a.qemu_pids(g.uuid) and len(b.qemu_pids(g.uuid)) == 1,
+         '%s: exactly one QEMU of the guest, on %s' % (what, b.name),
+         'A %s B %s' % (a.qemu_pids(g.uuid), b.qemu_pids(g.uuid)))
+    log, err = ft.wait_heartbeat(g.serial, before + 5)
+    t.ok(fm.intact(log, g.storage), '%s: the heartbeat goes on, no restart, no memory or disk '
+         'error' % what, err or log)
+    t.ok(b.migration_ports_listening() == [], '%s: %s listens on no migration port' %
+         (what, b.name), b.migration_ports_listening())
+
+
+def memory_cell(t, wd, a, b, p2p, retry):
+    what = 'memory stream reset%s%s' % (' (--p2p)' if p2p else '',
+                                        ' with --retry-timeout 0' if retry == '0' else '')
+    g = fm.FaultGuest(wd, a, b, 'mem%s%s' % ('p' if p2p else '', 'n' if retry == '0' else ''),
+                      False)
+    with open(g.xml, 'w') as f:
+        f.write(ft.guest_xml(g.name, g.serial, args=SLOW_ARGS, mem_kib=ft.MIGRATABLE_MEM_KIB,
+                             dom_uuid=g.uuid))
+    r = a.ferry('define', g.xml)
+    r = a.ferry('start', g.name) if r.returncode == 0 else r
+    t.ok(r.returncode == 0, '%s: the guest starts on A' % what, r.stderr)
+    before = fm.last_hb(g.serial)
+    args = ['migrate', '--live', '--json', '--bandwidth', BANDWIDTH]
+    if retry is not None:
+        args += ['--retry-timeout', retry]
+    if p2p:
+        args.append('--p2p')
+    old = stale(t, what, a, b)
+    cli = a.ferry_bg(*(args + [g.name, b.tcp_uri if p2p else b.uri]))
+    try:
+        break_when(t, what, a, b, g, 'mem_processed', 2 * MiB, old)
+        out, err = cli.communicate(timeout=180)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.communicate()
+    if retry == '0':
+        t.ok(cli.returncode == 1 and 'ferry: error:' in err and
+             any(w in err for w in ('reset', 'onnection', 'Broken pipe', 'gave no reason')),
+             '%s: ferry migrate fails, saying the connection broke' % what, err)
+        t.ok(len(a.qemu_pids(g.uuid)) == 1 and not b.qemu_pids(g.uuid),
+             '%s: the guest runs on A alone' % what,
+             'A %s B %s' % (a.qemu_pids(g.uuid), b.qemu_pids(g.uuid)))
+        info = ft.dominfo(a, g.name)
+        t.ok(info is not None and info['state'] == 'running', '%s: A says running' % what, info)
+        log, e = ft.wait_heartbeat(g.serial, before + 5)
+        t.ok(ft.intact(log), '%s: the heartbeat goes on, intact' % what, e or log)
+        t.ok(b.migration_ports_listening() == [], '%s: B listens on no migration port' % what,
+             b.migration_ports_listening())
+    else:
+        stats = json.loads(out) if cli.returncode == 0 and out.strip() else {}
+        t.ok(cli.returncode == 0, '%s: ferry migrate completes' % what, err)
+        if not p2p:
+            # (A peer-to-peer sequence runs in the source's daemon: its
+            # attempts are in that daemon's log, not in the client's stats.)
+            t.ok(stats.get('attempts') == 2, '%s: it took 2 attempts' % what, out)
+        if p2p:
+            t.ok('trying again' in a.log_text(),
+                 '%s: the source\'s daemon logged that it tried again' % what)
+        else:
+            t.ok(any(l.startswith('ferry: ') and 'trying again' in l for l in err.splitlines()),
+                 '%s: ferry migrate said, in one line, that it tries again' % what, err)
+        moved(t, what, a, b, g, before)
+    t.comment('%s: %s' % (what, (err or '').strip().splitlines()[-1:]))
+    if out.strip():
+        t.comment('%s: %s' % (what, json.dumps({k: v for k, v in json.loads(out).items()
+                                                  if k in ('wall_ms', 'total_ms', 'attempts')})))
+    return g
+
+
+def nbd_cell(t, wd, a, b):
+    what = 'NBD connection reset'
+    g = fm.FaultGuest(wd, a, b, 'disk', True)
+    r = a.ferry('define', g.xml)
+    r = a.ferry('start', g.name) if r.returncode == 0 else r
+    t.ok(r.returncode == 0, '%s: the guest starts on A' % what, r.stderr)
+    before = fm.last_hb(g.serial)
+    old = stale(t, what, a, b)
+    cli = a.ferry_bg('migrate', '--live', '--json', '--bandwidth', DISK_BANDWIDTH,
+                     '--copy-storage-all', '--xml', g.xml_b, g.name, b.uri)
+    try:
+        break_when(t, what, a, b, g, 'disk_processed', 2 * MiB, old)
+        out, err = cli.communicate(timeout=180)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.communicate()
+    stats = json.loads(out) if cli.returncode == 0 and out.strip() else {}
+    t.ok(cli.returncode == 0, '%s: ferry migrate completes' % what, err)
+    t.ok(stats.get('attempts') == 1, '%s: in one attempt (the mirror went on)' % what, out)
+    sent = stats.get('disk_transferred') or 0
+    t.ok(0 < sent < 2 * fm.DISK_MIB * MiB,
+         '%s: less than twice the disk was sent (it did not start again)' % what,
+         '%d bytes for a %d MiB disk' % (sent, fm.DISK_MIB))
+    moved(t, what, a, b, g, before)
+    return g
+
+
+def main(t):
+    ft.require_e2e(t)
+    ft.require(t, os.geteuid() == 0, 'resetting a connection needs root (network namespaces)')
+    wd = ft.Workdir('ferry-e2e-broken-')
+    net = ft.TwoHosts(wd.path, t=t)
+    a, b = net.hosts
+    uuids = []
+    try:
+        net.start()
+        for p2p, retry in ((False, None), (True, None), (False, '0')):
+            uuids.append(memory_cell(t, wd, a, b, p2p, retry).uuid)
+        uuids.append(nbd_cell(t, wd, a, b).uuid)
+    finally:
+        ft.teardown(net, wd, uuids)
+
+
+if __name__ == '__main__':
+    ft.run(main)
