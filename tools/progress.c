@@ -60,6 +60,9 @@ plain_text(const char *field, gsize size)
     return s;
 }
 
+/* A pass leaving this share of the one before, or more, is not converging. */
+#define CONVERGE_RATIO 0.9
+
 /* What the link carries: the bandwidth limit when there is one (the copy
  * cannot go faster), else the transfer's own rate, else the one measured
  * by the caller. */
@@ -79,8 +82,13 @@ cli_progress_not_converging(const ferry_job_info *info, double rate_bps)
     double link = link_bps(info, rate_bps);
 
     /* The first pass copies everything once: its dirty rate says nothing
-     * yet about whether the later, shorter passes catch up. */
-    return info->passes >= 2 && link > 0 && (double)info->dirty_rate_bps > link;
+     * yet about whether the later, shorter passes catch up.  Then each pass
+     * leaves about dirty/link of the one before: at 90 % or more the passes
+     * barely shrink (and QEMU's dirty rate, counted once per page, cannot
+     * exceed the working set over the pass time, so a guest rewriting its
+     * pages faster than the link shows up just under it). */
+    return info->passes >= 2 && link > 0 &&
+           (double)info->dirty_rate_bps >= CONVERGE_RATIO * link;
 }
 
 /* "PHASE[  ELAPSED][ [BAR]] TAIL": the bar takes the room the terminal
@@ -150,8 +158,11 @@ cli_progress_format(const ferry_job_info *info, double rate_bps, guint width)
             /* One decimal, unless it would print "2.0 > 2.0". */
             int digits = (gint64)(dirty * 10 + 0.5) == (gint64)(link * 10 + 0.5) ? 2 : 1;
 
-            warning = g_strdup_printf("dirty rate %.*f > link %.*f MiB/s: not converging",
-                                      digits, dirty, digits, link);
+            warning = g_strdup_printf("dirty rate %.*f %s link %.*f MiB/s: not converging",
+                                      digits, dirty,
+                                      info->dirty_rate_bps > link_bps(info, rate_bps) ? ">"
+                                                                                     : "~",
+                                      digits, link);
             tail = g_strdup_printf("%3u%%  %s left  %s", pct, left_s, warning);
         } else {
             g_autofree char *sent_s = cli_format_mib(info->mem_processed +

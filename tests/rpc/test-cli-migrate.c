@@ -660,6 +660,7 @@ test_progress_line_states(void)
     g_autofree char *first_pass = NULL;
     g_autofree char *by_rate = NULL;
     g_autofree char *keeping_up = NULL;
+    g_autofree char *under = NULL;
     g_autofree char *in_doubt = NULL;
     g_autofree char *waiting = cli_progress_format_waiting(800, 80);
 
@@ -684,6 +685,11 @@ test_progress_line_states(void)
     info.dirty_rate_bps = 60 * MIB;
     by_rate = cli_progress_format(&info, 0, 120);
     g_assert_nonnull(strstr(by_rate, "dirty rate 60.0 > link 50.0 MiB/s: not converging"));
+    /* Just under the link: each pass barely shorter than the last. */
+    info.dirty_rate_bps = 47 * MIB;
+    g_assert_true(cli_progress_not_converging(&info, 0));
+    under = cli_progress_format(&info, 0, 120);
+    g_assert_nonnull(strstr(under, "dirty rate 47.0 ~ link 50.0 MiB/s: not converging"));
     info.dirty_rate_bps = 40 * MIB;
     keeping_up = cli_progress_format(&info, 50.0 * MIB, 120);
     g_assert_true(g_str_has_suffix(keeping_up, "]  75%  48.0 MiB sent, 16.0 MiB left  "
