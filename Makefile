@@ -5,7 +5,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 MESON_OPTS ?=
 
-.PHONY: all deps build check demo bench clean
+.PHONY: all deps build check demo bench faults clean
 
 all: build
 
@@ -26,6 +26,14 @@ demo: build
 
 bench: build
 	@./bench/run $(BUILD)
+
+# The whole fault matrix (docs/faults.md): every fault at every point of a
+# migration, plain and --p2p, two cells at once (FAULTS_JOBS); needs root
+# (network namespaces).  Prints the matrix and ends with "N passed, N failed".
+FAULTS_JOBS ?= 2
+faults: build
+	@FERRY_SOURCE_DIR=$(CURDIR) FERRY_BUILD_DIR=$(abspath $(BUILD)) \
+	    python3 tests/e2e/test_faults.py --set full --jobs $(FAULTS_JOBS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
