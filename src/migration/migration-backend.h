@@ -39,7 +39,10 @@ typedef enum {
                                      * brought it) */
     FERRY_MIG_EV_INCOMING_FAILED,   /* destination: the incoming stream failed (message) */
     FERRY_MIG_EV_EXITED,            /* either: the domain's process is gone; @value is the
-                                     * ferry_shutoff_reason (destroyed, crashed…) */
+                                     * ferry_shutoff_reason (destroyed, crashed…); a
+                                     * message when it ended by itself (an exit status,
+                                     * not a signal): a destination QEMU does once its
+                                     * incoming stream failed */
 } ferry_mig_event_kind;
 
 /**

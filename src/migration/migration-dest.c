@@ -598,7 +598,12 @@ backend_event(ferry_mig_job *job, ferry_mig_event *ev)
         /* The source is not told from here: a QEMU that exits after its
          * stream failed (it does) must not turn the source's retry into an
          * abort.  The source learns it from its own stream, or its
-         * mirrors' NBD client within its reconnect delay. */
+         * mirrors' NBD client within its reconnect delay.  Exiting by
+         * itself while data came is what QEMU does when its stream fails
+         * (its MIGRATION event may not be read yet): the source may try
+         * again.  Killed by a signal, it died. */
+        if (ev->message && ev->value != FERRY_SHUTOFF_DESTROYED && ctl_of(job)->receiving)
+            ctl_of(job)->end_code = FERRY_ERROR_MIGRATE_BROKEN;
         give_up(job, NULL, ev->value == FERRY_SHUTOFF_DESTROYED
                                ? "the incoming domain was destroyed"
                                : "the destination QEMU exited",

@@ -437,12 +437,15 @@ qemu_migration_handle_event(qemu_driver_state *state, ferry_domain_obj *obj,
 }
 
 void
-qemu_migration_process_exited(qemu_driver_state *state, ferry_domain_obj *obj, int reason)
+qemu_migration_process_exited(qemu_driver_state *state, ferry_domain_obj *obj, int reason,
+                              int status)
 {
     g_autoptr(ferry_mig_job) job = ferry_mig_engine_find_job(state->engine, obj->uuid);
+    g_autofree char *how = status >= 0 ? g_strdup_printf("QEMU exited with status %d", status)
+                                       : NULL;
 
     if (job)
-        ferry_mig_job_notify(job, FERRY_MIG_EV_EXITED, reason, NULL);
+        ferry_mig_job_notify(job, FERRY_MIG_EV_EXITED, reason, how);
 }
 
 /* ------------------------------------------------------------------ */

@@ -73,11 +73,12 @@ gboolean qemu_migration_handle_event(qemu_driver_state *state, ferry_domain_obj 
  * @state: the driver state
  * @obj: a domain whose QEMU exited while a migration held it
  * @reason: the ferry_shutoff_reason it will be recorded with
+ * @status: its exit status if it exited by itself, -1 if a signal ended it
  *
  * Tells the migration job at once (monitor thread).
  */
 void qemu_migration_process_exited(qemu_driver_state *state, ferry_domain_obj *obj,
-                                   int reason);
+                                   int reason, int status);
 
 /**
  * qemu_migration_recover:

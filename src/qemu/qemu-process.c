@@ -28,6 +28,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gio/gunixsocketaddress.h>
@@ -188,6 +189,19 @@ process_cleanup(qemu_driver_state *state, ferry_domain_obj *obj)
     qemu_domain_emit_lifecycle(state, obj, FERRY_LIFECYCLE_STOPPED);
 }
 
+/* How the process of @pidfd ended, without reaping it (GSubprocess does):
+ * its exit status, or -1 if a signal ended it (or it cannot be told). */
+static int
+exit_status(int pidfd)
+{
+    siginfo_t info = { 0 };
+
+    if (waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+        info.si_code != CLD_EXITED)
+        return -1;
+    return info.si_status;
+}
+
 /* The exit watch: runs on the monitor thread when the pidfd turns readable. */
 static gboolean
 on_process_exit(gint fd, GIOCondition cond, gpointer data)
@@ -222,7 +236,7 @@ on_process_exit(gint fd, GIOCondition cond, gpointer data)
     /* A migration holds the domain: its engine learns it now (it ends the
      * job and the cleanup follows), not when the migration would. */
     if (migrating && state)
-        qemu_migration_process_exited(state, obj, reason);
+        qemu_migration_process_exited(state, obj, reason, exit_status(fd));
     return G_SOURCE_REMOVE;
 }
 
