@@ -548,6 +548,12 @@ class Cell:
 
     def settled_now(self):
         a, b = self.net.hosts
+        # A migration whose connection broke is tried again by its
+        # sequence (the client's, or the source daemon's for --p2p, which
+        # the client waits for): between attempts no job is active, and
+        # the hosts look settled when they are not.
+        if self.cli is not None and not self.cli_killed and self.cli.poll() is None:
+            return False
         if active_jobs((a, b), self.g):
             return False
         n = sum(len(p) for p in copies((a, b), self.g).values())
