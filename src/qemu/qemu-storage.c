@@ -25,7 +25,6 @@
 #include "util/error.h"
 #include "util/json-util.h"
 
-#define ABORT_WAIT_SECONDS 10
 #define COMPLETE_WAIT_SECONDS 30
 
 gboolean
@@ -482,6 +481,10 @@ qemu_storage_adopt(ferry_domain_obj *obj)
 /* How long a mirror's NBD client waits for its connection to be made again
  * (QEMU's reconnect-delay), within the QMP timeout (30 s). */
 #define NBD_RECONNECT_SECONDS 10
+/* How long an abort waits for cancelled mirrors to end: longer than a
+ * mirror's requests may wait for their NBD connection, or the job would
+ * outlive the wait and its filter node block the next migration. */
+#define ABORT_WAIT_SECONDS (NBD_RECONNECT_SECONDS + 10)
 
 /* Waits, lock held, until every mirror reached @want (or one failed). */
 static char *

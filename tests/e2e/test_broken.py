@@ -23,10 +23,10 @@ import subprocess
 import faults as fm
 import ferrytest as ft
 
-# Touches 16 MiB, dirties little: at --bandwidth 4 a pass takes ~4 s, then
+# Touches 16 MiB, dirties little: at --bandwidth 2 a pass takes ~8 s, then
 # it converges.
 SLOW_ARGS = 'mem=16 rate=100 hb=100'
-BANDWIDTH = '4'
+BANDWIDTH = '2'
 DISK_BANDWIDTH = '2'
 MiB = 1024 * 1024
 
