@@ -338,15 +338,28 @@ reopen_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancell
 
 static void send_finish(GTask *task, gboolean cancelled, const char *cookie);
 
+/* The connection reopen_thread() made: replaces the sequence's, or FALSE
+ * with @error. */
+static gboolean
+take_reopened(seq *s, GAsyncResult *res, GError **error)
+{
+    ferry_conn *conn = g_task_propagate_pointer(G_TASK(res), error);
+
+    if (!conn)
+        return FALSE;
+    ferry_conn_unref(s->dconn);
+    s->dconn = conn;
+    return TRUE;
+}
+
 static void
 after_reopen(GObject *src, GAsyncResult *res, gpointer data)
 {
     GTask *task = data;
     seq *s = seq_of(task);
     g_autoptr(GError) error = NULL;
-    ferry_conn *conn = g_task_propagate_pointer(G_TASK(res), &error);
 
-    if (!conn) {
+    if (!take_reopened(s, res, &error)) {
         /* Finish never reached that daemon, so it was never told to run
          * the guest and never will be (it runs nothing without Finish):
          * certain, not in doubt.  The source runs the guest again; the
@@ -362,9 +375,7 @@ after_reopen(GObject *src, GAsyncResult *res, gpointer data)
         return;
     }
     g_message("migration of domain '%s': connected again to '%s' for Finish", s->dom->name,
-              ferry_conn_get_uri(conn));
-    ferry_conn_unref(s->dconn);
-    s->dconn = conn;
+              ferry_conn_get_uri(s->dconn));
     send_finish(task, FALSE, NULL);
 }
 
@@ -494,9 +505,8 @@ after_retry_reopen(GObject *src, GAsyncResult *res, gpointer data)
     GTask *task = data;
     seq *s = seq_of(task);
     g_autoptr(GError) error = NULL;
-    ferry_conn *conn = g_task_propagate_pointer(G_TASK(res), &error);
 
-    if (!conn) {
+    if (!take_reopened(s, res, &error)) {
         done(task, g_error_new(FERRY_ERROR, FERRY_ERROR_MIGRATE_BROKEN,
                                "migration of domain '%s': the destination's daemon at '%s' "
                                "could not be reached again within the retry bound (%s); the "
@@ -504,8 +514,6 @@ after_retry_reopen(GObject *src, GAsyncResult *res, gpointer data)
                                ferry_conn_get_uri(s->dconn), error->message));
         return;
     }
-    ferry_conn_unref(s->dconn);
-    s->dconn = conn;
     v3_begin(task);
 }
 

@@ -93,6 +93,21 @@ def stale(t, what, a, b):
     return old
 
 
+def migrate_and_break(t, what, a, b, g, key, args):
+    """Runs `ferry @args` on A, resets its connection to B once @key
+    shows 2 MiB sent, and waits for the client: (process, stdout, stderr)."""
+    old = stale(t, what, a, b)
+    cli = a.ferry_bg(*args)
+    try:
+        break_when(t, what, a, b, g, key, 2 * MiB, old)
+        out, err = cli.communicate(timeout=180)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.communicate()
+    return cli, out, err
+
+
 def moved(t, what, a, b, g, before):
     t.ok(not a.qemu_pids(g.uuid) and len(b.qemu_pids(g.uuid)) == 1,
          '%s: exactly one QEMU of the guest, on %s' % (what, b.name),
@@ -121,15 +136,8 @@ def memory_cell(t, wd, a, b, p2p, retry):
         args += ['--retry-timeout', retry]
     if p2p:
         args.append('--p2p')
-    old = stale(t, what, a, b)
-    cli = a.ferry_bg(*(args + [g.name, b.tcp_uri if p2p else b.uri]))
-    try:
-        break_when(t, what, a, b, g, 'mem_processed', 2 * MiB, old)
-        out, err = cli.communicate(timeout=180)
-    finally:
-        if cli.poll() is None:
-            cli.kill()
-            cli.communicate()
+    cli, out, err = migrate_and_break(t, what, a, b, g, 'mem_processed',
+                                      args + [g.name, b.tcp_uri if p2p else b.uri])
     if retry == '0':
         t.ok(cli.returncode == 1 and 'ferry: error:' in err and
              any(w in err for w in ('reset', 'onnection', 'Broken pipe', 'gave no reason')),
@@ -171,16 +179,10 @@ def nbd_cell(t, wd, a, b):
     r = a.ferry('start', g.name) if r.returncode == 0 else r
     t.ok(r.returncode == 0, '%s: the guest starts on A' % what, r.stderr)
     before = fm.last_hb(g.serial)
-    old = stale(t, what, a, b)
-    cli = a.ferry_bg('migrate', '--live', '--json', '--bandwidth', DISK_BANDWIDTH,
-                     '--copy-storage-all', '--xml', g.xml_b, g.name, b.uri)
-    try:
-        break_when(t, what, a, b, g, 'disk_processed', 2 * MiB, old)
-        out, err = cli.communicate(timeout=180)
-    finally:
-        if cli.poll() is None:
-            cli.kill()
-            cli.communicate()
+    cli, out, err = migrate_and_break(t, what, a, b, g, 'disk_processed',
+                                      ['migrate', '--live', '--json', '--bandwidth',
+                                       DISK_BANDWIDTH, '--copy-storage-all', '--xml', g.xml_b,
+                                       g.name, b.uri])
     stats = json.loads(out) if cli.returncode == 0 and out.strip() else {}
     t.ok(cli.returncode == 0, '%s: ferry migrate completes' % what, err)
     t.ok(stats.get('attempts') == 1, '%s: in one attempt (the mirror went on)' % what, out)
