@@ -39,6 +39,10 @@ qemu_domain_priv_free(qemu_domain_priv *priv)
         g_source_destroy(priv->exit_source);
         g_source_unref(priv->exit_source);
     }
+    if (priv->exit_pending) {
+        g_source_destroy(priv->exit_pending);
+        g_source_unref(priv->exit_pending);
+    }
     if (priv->pidfd >= 0)
         close(priv->pidfd);
     if (priv->qmp) {

@@ -54,6 +54,11 @@ typedef struct {
     gboolean expect_exit;          /* a job is stopping it on purpose */
     int stop_reason;               /* ferry_shutoff_reason to record on exit */
     GCond exit_cond;               /* signalled when exited or mig_status change */
+    gboolean qmp_eof;              /* the monitor reached its end (QEMU closed it) */
+    GSource *exit_pending;         /* a migration's exit notice waiting for the
+                                    * monitor's end (qemu-process.c), or NULL */
+    int exit_reason;               /* what that notice will say */
+    int exit_code;
 
     /* Migration (qemu-migration.c): what QEMU's events said; the job
      * itself is the engine's. */

@@ -202,6 +202,67 @@ exit_status(int pidfd)
     return info.si_status;
 }
 
+/* Tells a migration that QEMU exited (monitor thread), once the monitor
+ * is read to its end.  The pidfd turns readable after the kernel closed
+ * QEMU's sockets, but the monitor may still hold unread events, and the
+ * migration decides by them: a destination QEMU whose stream failed says
+ * so in a MIGRATION event, then exits by itself; read in the other order
+ * the exit looks like a death and the source's retry would be refused.
+ * EXIT_NOTICE_WAIT_MS bounds the wait for a monitor that never ends. */
+#define EXIT_NOTICE_WAIT_MS 2000
+
+static void
+exit_notice_send(qemu_driver_state *state, ferry_domain_obj *obj)
+{
+    qemu_domain_priv *priv;
+    GSource *pending;
+    int reason, code;
+
+    g_mutex_lock(&obj->lock);
+    priv = qemu_domain_priv_get(obj);
+    pending = g_steal_pointer(&priv->exit_pending);
+    reason = priv->exit_reason;
+    code = priv->exit_code;
+    g_mutex_unlock(&obj->lock);
+    if (!pending)
+        return;
+    g_source_destroy(pending);
+    g_source_unref(pending);
+    qemu_migration_process_exited(state, obj, reason, code);
+}
+
+static gboolean
+exit_notice_timeout(gpointer data)
+{
+    qemu_driver_state *state = qemu_driver_get_state();
+
+    if (state)
+        exit_notice_send(state, data);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+exit_notice(qemu_driver_state *state, ferry_domain_obj *obj, int reason, int code)
+{
+    qemu_domain_priv *priv;
+    gboolean now;
+
+    g_mutex_lock(&obj->lock);
+    priv = qemu_domain_priv_get(obj);
+    now = !priv->qmp || priv->qmp_eof;
+    if (!now && !priv->exit_pending) {
+        priv->exit_reason = reason;
+        priv->exit_code = code;
+        priv->exit_pending = g_timeout_source_new(EXIT_NOTICE_WAIT_MS);
+        g_source_set_callback(priv->exit_pending, exit_notice_timeout,
+                              ferry_domain_obj_ref(obj), (GDestroyNotify)ferry_domain_obj_unref);
+        g_source_attach(priv->exit_pending, state->monitor_ctx);
+    }
+    g_mutex_unlock(&obj->lock);
+    if (now)
+        qemu_migration_process_exited(state, obj, reason, code);
+}
+
 /* The exit watch: runs on the monitor thread when the pidfd turns readable. */
 static gboolean
 on_process_exit(gint fd, GIOCondition cond, gpointer data)
@@ -236,7 +297,7 @@ on_process_exit(gint fd, GIOCondition cond, gpointer data)
     /* A migration holds the domain: its engine learns it now (it ends the
      * job and the cleanup follows), not when the migration would. */
     if (migrating && state)
-        qemu_migration_process_exited(state, obj, reason, exit_status(fd));
+        exit_notice(state, obj, reason, exit_status(fd));
     return G_SOURCE_REMOVE;
 }
 
@@ -245,6 +306,12 @@ watch_exit(qemu_driver_state *state, ferry_domain_obj *obj, qemu_domain_priv *pr
 {
     GSource *source = g_unix_fd_source_new(priv->pidfd, G_IO_IN);
 
+    /* A new process, a new monitor (the obj and its priv outlive both). */
+    priv->qmp_eof = FALSE;
+    if (priv->exit_pending) {
+        g_source_destroy(priv->exit_pending);
+        g_clear_pointer(&priv->exit_pending, g_source_unref);
+    }
     g_source_set_callback(source, (GSourceFunc)(void (*)(void))on_process_exit,
                           ferry_domain_obj_ref(obj),
                           (GDestroyNotify)ferry_domain_obj_unref);
@@ -323,9 +390,17 @@ on_qmp_close(ferry_qmp *qmp, const GError *reason, gpointer user_data)
     ferry_domain_obj *obj = user_data;
     gboolean exited;
 
+    qemu_driver_state *state = qemu_driver_get_state();
+
     g_mutex_lock(&obj->lock);
     exited = obj->priv && ((qemu_domain_priv *)obj->priv)->exited;
+    if (obj->priv)
+        ((qemu_domain_priv *)obj->priv)->qmp_eof = TRUE;
     g_mutex_unlock(&obj->lock);
+    /* Every event QEMU sent has been handled: a migration may learn that it
+     * exited (exit_notice()). */
+    if (state)
+        exit_notice_send(state, obj);
     /* QEMU closes its monitor when it exits; the exit watch handles that.
      * A monitor that closes while QEMU lives is worth a line in the log. */
     if (!exited)
