@@ -30,7 +30,7 @@
 /* The option callbacks catch usage errors while parsing, so that they exit
  * with EXIT_USAGE like any other bad option. */
 static gboolean opt_live, opt_offline, opt_p2p, opt_paused, opt_persistent;
-static gboolean opt_undefine_source, opt_copy_all, opt_copy_inc;
+static gboolean opt_undefine_source, opt_copy_all, opt_copy_inc, opt_relay, opt_no_relay;
 static char *opt_dname, *opt_migrate_uri, *opt_xml_text, *opt_timeout_action;
 static char **opt_migrate_disks;
 static guint64 opt_bandwidth, opt_disks_port, opt_timeout, opt_max_downtime;
@@ -49,6 +49,8 @@ static const struct {
       "stopped one" },
     { { "--copy-storage-all", "--copy-storage-inc" }, { &opt_copy_all, &opt_copy_inc },
       "copy whole disks, or only their top images" },
+    { { "--relay", "--no-relay" }, { &opt_relay, &opt_no_relay },
+      "the streams go through the daemons' relays, or never do" },
 };
 
 static gboolean
@@ -221,6 +223,13 @@ static const GOptionEntry migrate_options[] = {
     { "copy-storage-inc", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_exclusive,
       "Like --copy-storage-all, but only the top image of each disk (the destination "
       "has the backing images)", NULL },
+    { "relay", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_exclusive,
+      "Carry the streams through the two daemons, which connect again when the link "
+      "breaks and go on where the stream stopped (the default with --copy-storage-*)",
+      NULL },
+    { "no-relay", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_exclusive,
+      "QEMU connects to QEMU; a broken connection fails the attempt and the migration "
+      "is tried again from the start (the default without --copy-storage-*)", NULL },
     { "migrate-disks", 0, 0, G_OPTION_ARG_CALLBACK, on_migrate_disks,
       "Copy only these disks (default: every disk that is not read-only)", "vda,vdb" },
     { "disks-port", 0, 0, G_OPTION_ARG_CALLBACK, on_disks_port,
@@ -342,6 +351,7 @@ cli_job_to_json(const ferry_job_info *info)
     json_object_object_add(o, "protocol",
                            info->protocol > 0 ? json_object_new_int(info->protocol) : NULL);
     json_object_object_add(o, "message", json_object_new_string(info->message));
+    json_object_object_add(o, "reconnects", cli_json_count(info->reconnects));
     return o;
 }
 
@@ -383,6 +393,11 @@ print_job_final_text(const ferry_job_info *info)
         g_autofree char *protocol = g_strdup_printf("v%d", info->protocol);
 
         print_field("Protocol", protocol);
+    }
+    if (info->reconnects > 0) {
+        g_autofree char *n = g_strdup_printf("%" G_GUINT64_FORMAT, info->reconnects);
+
+        print_field("Reconnects", n);
     }
 }
 
@@ -564,6 +579,10 @@ migrate_flags(void)
         flags |= FERRY_MIGRATE_NON_SHARED_DISK;
     if (opt_copy_inc)
         flags |= FERRY_MIGRATE_NON_SHARED_INC;
+    if (opt_relay)
+        flags |= FERRY_MIGRATE_RELAY;
+    if (opt_no_relay)
+        flags |= FERRY_MIGRATE_NO_RELAY;
     return flags;
 }
 

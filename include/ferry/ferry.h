@@ -609,6 +609,13 @@ typedef enum {
     FERRY_MIGRATE_OFFLINE = 1 << 5,         /* move the definition of a domain that is not running */
     FERRY_MIGRATE_NON_SHARED_DISK = 1 << 6, /* copy every disk (NBD) */
     FERRY_MIGRATE_NON_SHARED_INC = 1 << 7,  /* copy the top image of every disk (NBD) */
+    /* Since 0.4: the streams go through the two daemons' relays, which make a
+     * broken connection again and go on where the stream stopped (docs/relay.md).
+     * By default storage migrations are relayed, memory-only ones are not
+     * (a break of those is tried again from the start, and the relay costs
+     * time on the happy path). */
+    FERRY_MIGRATE_RELAY = 1 << 8,           /* relay even without storage */
+    FERRY_MIGRATE_NO_RELAY = 1 << 9,        /* never relay */
 } ferry_migrate_flags;
 
 /** What happens when a migration runs longer than its timeout (since 0.3). */
@@ -780,6 +787,9 @@ struct ferry_job_info_s {
     int protocol;             /* 1, 2 or 3 */
     char message[256];        /* why it ended when it did not complete, or what it
                                * waits for ("in-doubt"); "" otherwise */
+    /* Since 0.4 */
+    guint64 reconnects;       /* times a stream of the migration (memory, a disk) went on
+                               * over a new connection after its link broke */
 };
 
 /** Flags of ferry_domain_get_job_stats(). */

@@ -26,7 +26,7 @@
     ((guint)(FERRY_MIGRATE_LIVE | FERRY_MIGRATE_PEER2PEER | FERRY_MIGRATE_PERSIST_DEST | \
              FERRY_MIGRATE_UNDEFINE_SOURCE | FERRY_MIGRATE_PAUSED |                     \
              FERRY_MIGRATE_OFFLINE | FERRY_MIGRATE_NON_SHARED_DISK |                    \
-             FERRY_MIGRATE_NON_SHARED_INC))
+             FERRY_MIGRATE_NON_SHARED_INC | FERRY_MIGRATE_RELAY | FERRY_MIGRATE_NO_RELAY))
 
 /* QEMU's largest downtime-limit (2000 s). */
 #define MAX_DOWNTIME_MS 2000000u
@@ -120,6 +120,9 @@ check_storage(const ferry_migrate_params *p, const char *what, GError **error)
         return flags_error(what, "FERRY_MIGRATE_NON_SHARED_DISK (copy whole disks) and "
                            "FERRY_MIGRATE_NON_SHARED_INC (copy top images) exclude each "
                            "other", error);
+    if ((p->flags & FERRY_MIGRATE_RELAY) && (p->flags & FERRY_MIGRATE_NO_RELAY))
+        return flags_error(what, "FERRY_MIGRATE_RELAY and FERRY_MIGRATE_NO_RELAY exclude "
+                           "each other", error);
     if (disks && !(p->flags & NON_SHARED))
         return storage_error(what, "migrate_disks", error);
     if (p->disks_port && !(p->flags & NON_SHARED))

@@ -82,6 +82,7 @@ ferry_migration_cookie_free(ferry_migration_cookie *cookie)
     g_free(cookie->lease_lockspace);
     g_free(cookie->lease_holder);
     g_free(cookie->peer_uri);
+    g_free(cookie->relay_token);
     g_free(cookie);
 }
 
@@ -335,6 +336,11 @@ ferry_migration_cookie_format(const ferry_migration_cookie *cookie)
     }
     if (cookie->has_stats)
         format_statistics(out, cookie);
+    if (cookie->relay_token) {
+        g_string_append(out, "  <relay");
+        ferry_xml_format_attr(out, "token", cookie->relay_token);
+        g_string_append(out, "/>\n");
+    }
     if (cookie->has_nbd)
         format_nbd(out, cookie);
     if (cookie->persistent)
@@ -456,6 +462,25 @@ parse_peer(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *cookie,
         return FALSE;
     }
     cookie->peer_uri = g_steal_pointer(&uri);
+    return TRUE;
+}
+
+/* The destination relays the streams (src/relay): the token a source
+ * presents to its relay. */
+static gboolean
+parse_relay(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *cookie,
+            GError **error)
+{
+    g_autofree char *token = NULL;
+
+    if (!ferry_xml_attr(r, node, "token", TRUE, &token, error))
+        return FALSE;
+    if (strlen(token) != 32 || strspn(token, "0123456789abcdef") != 32) {
+        ferry_xml_error(r, error, node, "attribute 'token': '%.64s' is not 32 lower-case "
+                        "hexadecimal digits", token);
+        return FALSE;
+    }
+    cookie->relay_token = g_steal_pointer(&token);
     return TRUE;
 }
 
@@ -704,6 +729,7 @@ static const struct {
     { "features", parse_features, FALSE, TRUE },
     { "lease", parse_lease, FALSE, TRUE },
     { "statistics", parse_statistics, FALSE, TRUE },
+    { "relay", parse_relay, FALSE, TRUE },
     { "nbd", parse_nbd, FALSE, TRUE },
     { "persistent", parse_persistent, FALSE, FALSE },
     { "result", parse_result, FALSE, TRUE },

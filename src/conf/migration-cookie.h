@@ -84,6 +84,10 @@ typedef struct {
     char *lease_lockspace;    /* the sender's lockspace id (a uuid); nullable: none */
     char *lease_holder;       /* the host that holds it; nullable */
 
+    char *relay_token;        /* <relay token='...'/>: the destination relays the
+                               * migration's streams (src/relay); nullable: QEMU
+                               * listens itself */
+
     gboolean has_nbd;         /* <nbd> */
     guint nbd_port;           /* 0 when the sender only lists disks (Begin) */
     GPtrArray *disks;         /* ferry_cookie_disk*; never NULL */

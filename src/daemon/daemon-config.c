@@ -50,6 +50,7 @@ static const setting settings[] = {
     S(debug_inject_failure, SETTING_STRING),
     S(storage_dirs, SETTING_STRING),
     U(migration_abandon_timeout, 1, 3600),
+    S(migration_relay, SETTING_BOOL),
     S(lock_manager, SETTING_STRING),
     S(lockspace_dir, SETTING_PATH),
 };
@@ -75,6 +76,7 @@ ferry_daemon_config_new_defaults(void)
     c->migration_port_min = 49152;
     c->migration_port_max = 49215;
     c->migration_abandon_timeout = 60;
+    c->migration_relay = TRUE;
     c->lock_manager = g_strdup("none");
     return c;
 }

@@ -48,6 +48,7 @@ typedef struct {
     char *hook_path;            /* executable run at migration phases; NULL: none */
     char *storage_dirs;         /* ':'-separated directories where incoming disks may be
                                  * created; NULL: STATE_DIR/images */
+    gboolean migration_relay;   /* relay incoming streams through ferryd (src/relay), default yes */
     guint migration_abandon_timeout; /* seconds a migration may wait between phases, default 60 */
     char *lock_manager;         /* leases on domains: "none" (default) or "fcntl" */
     char *lockspace_dir;        /* the directory of lease files the hosts share; required

@@ -288,6 +288,7 @@ main(int argc, char **argv)
     qcfg.hook_path = cfg->hook_path;
     qcfg.inject_failure = cfg->debug_inject_failure;
     qcfg.abandon_seconds = cfg->migration_abandon_timeout;
+    qcfg.migration_relay = cfg->migration_relay;
     qcfg.lock_manager = cfg->lock_manager;
     qcfg.lockspace_dir = cfg->lockspace_dir;
     qcfg.peer_uri = peer_uri = peer_uri_of(cfg);

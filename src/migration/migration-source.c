@@ -266,6 +266,12 @@ step_begin(ferry_mig_job *job, gpointer data, GError **error)
     cookie->dom_name = g_strdup(job->dom_name);
     cookie->dom_uuid = g_strdup(job->dom_uuid);
     cookie->features = g_ptr_array_new_with_free_func(g_free);
+    /* The streams go through the daemons' relays (docs/relay.md): asked
+     * for, or by default when disks are copied -- a break would otherwise
+     * copy them again. */
+    if ((p->flags & FERRY_MIGRATE_RELAY) ||
+        ((p->flags & NON_SHARED) && !(p->flags & FERRY_MIGRATE_NO_RELAY)))
+        g_ptr_array_add(cookie->features, g_strdup("relay"));
     if (paused)
         g_ptr_array_add(cookie->features, g_strdup("source-paused"));
     if ((p->flags & FERRY_MIGRATE_PERSIST_DEST) && (job->obj->def || job->obj->live))

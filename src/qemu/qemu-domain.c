@@ -39,6 +39,8 @@ qemu_domain_priv_free(qemu_domain_priv *priv)
         g_source_destroy(priv->exit_source);
         g_source_unref(priv->exit_source);
     }
+    ferry_relay_close(g_steal_pointer(&priv->mig_relay));
+    ferry_relay_close(g_steal_pointer(&priv->mig_nbd_relay));
     if (priv->exit_pending) {
         g_source_destroy(priv->exit_pending);
         g_source_unref(priv->exit_pending);

@@ -18,6 +18,7 @@
 #include "migration/migration-engine.h"
 #include "qemu/qemu-driver.h"
 #include "qmp/qmp.h"
+#include "relay/relay.h"
 
 G_BEGIN_DECLS
 
@@ -66,6 +67,10 @@ typedef struct {
     gint64 mig_active_ts;          /* QEMU event timestamps (us since the epoch) */
     gint64 mig_completed_ts;
     guint mig_port;                /* incoming port held by this domain, 0 = none */
+    ferry_relay *mig_relay;        /* the memory stream's relay (src/relay): the
+                                    * destination's listener or the source's dialler */
+    ferry_relay *mig_nbd_relay;    /* the same for the disks' NBD connections */
+    guint64 mig_reconnects;        /* of the relays closed since the migration began */
 
     /* Storage migration (qemu-storage.c) */
     GHashTable *mig_jobs;          /* block job id -> "running", "ready", "failing: why"

@@ -129,6 +129,7 @@ ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error)
     state->config.hook_path = g_strdup(config->hook_path);
     state->config.inject_failure = g_strdup(config->inject_failure);
     state->config.abandon_seconds = config->abandon_seconds ? config->abandon_seconds : 60;
+    state->config.migration_relay = config->migration_relay;
     state->config.storage_dirs = config->storage_dirs ? g_strdupv(config->storage_dirs) : NULL;
     if (!state->config.storage_dirs) {
         state->config.storage_dirs = g_new0(char *, 2);

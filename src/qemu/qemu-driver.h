@@ -23,6 +23,7 @@ typedef struct {
     char *hook_path;     /* run at migration phases; NULL: none */
     char **storage_dirs; /* where Prepare may create images; NULL: STATE/images */
     guint abandon_seconds; /* a migration idle this long between phases is given up */
+    gboolean migration_relay; /* offer to relay incoming streams (src/relay) */
     char *peer_uri;      /* how another host's ferryd reaches this one (its TCP
                           * listener), for resolving migrations; NULL: none */
     char *inject_failure; /* for tests: migration phase that fails on purpose, or NULL */

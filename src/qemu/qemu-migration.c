@@ -22,6 +22,7 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "conf/migration-cookie.h"
 #include "qemu/qemu-migration.h"
@@ -204,6 +205,92 @@ qemu_migration_release_port(qemu_driver_state *state, guint port)
 }
 
 /* ------------------------------------------------------------------ */
+/* Relays (src/relay) */
+
+char *
+qemu_migration_relay_path(qemu_driver_state *state, const char *uuid, const char *what)
+{
+    g_autofree char *file = g_strdup_printf("%s.%s", uuid, what);
+
+    return g_build_filename(state->run_dir, file, NULL);
+}
+
+void
+qemu_migration_remove_relay_sockets(qemu_driver_state *state, const char *uuid)
+{
+    static const char *const what[] = { "in", "out", "nbd-in", "nbd-out" };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(what); i++) {
+        g_autofree char *path = qemu_migration_relay_path(state, uuid, what[i]);
+
+        g_unlink(path);
+    }
+}
+
+guint
+qemu_migration_relay_give_up(const ferry_migrate_params *params)
+{
+    if (params->retry_s == FERRY_MIGRATE_RETRY_NEVER)
+        return 0;
+    return params->retry_s ? (guint)params->retry_s : FERRY_MIGRATE_RETRY_DEFAULT;
+}
+
+void
+qemu_migration_close_relays(ferry_domain_obj *obj, gboolean memory, gboolean nbd)
+{
+    ferry_relay *mem = NULL, *nbd_relay = NULL;
+
+    g_mutex_lock(&obj->lock);
+    if (obj->priv) {
+        qemu_domain_priv *priv = obj->priv;
+
+        if (memory)
+            mem = g_steal_pointer(&priv->mig_relay);
+        if (nbd)
+            nbd_relay = g_steal_pointer(&priv->mig_nbd_relay);
+        /* What they did stays in the job's statistics. */
+        priv->mig_reconnects += (mem ? ferry_relay_reconnects(mem) : 0) +
+                                (nbd_relay ? ferry_relay_reconnects(nbd_relay) : 0);
+    }
+    g_mutex_unlock(&obj->lock);
+    ferry_relay_close(mem);
+    ferry_relay_close(nbd_relay);
+}
+
+void
+qemu_migration_set_relay(ferry_domain_obj *obj, gboolean nbd, ferry_relay *relay)
+{
+    qemu_domain_priv *priv;
+
+    qemu_migration_close_relays(obj, !nbd, nbd);
+    g_mutex_lock(&obj->lock);
+    priv = qemu_domain_priv_get(obj);
+    if (nbd)
+        priv->mig_nbd_relay = relay;
+    else
+        priv->mig_relay = relay;
+    g_mutex_unlock(&obj->lock);
+}
+
+/* A secret for the source's relay to present: 128 random bits, in hex. */
+static char *
+new_relay_token(GError **error)
+{
+    guint8 bytes[16];
+    GString *token = g_string_new(NULL);
+
+    if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_SYSTEM, "getrandom: %s",
+                    g_strerror(errno));
+        g_string_free(token, TRUE);
+        return NULL;
+    }
+    for (gsize i = 0; i < sizeof(bytes); i++)
+        g_string_append_printf(token, "%02x", bytes[i]);
+    return g_string_free(token, FALSE);
+}
+
+/* ------------------------------------------------------------------ */
 /* QMP helpers */
 
 static void
@@ -299,9 +386,21 @@ on_failure_reason(GObject *source, GAsyncResult *res, gpointer data)
     g_autoptr(json_object) info = fq->qmp ? ferry_qmp_command_finish(fq->qmp, res, NULL)
                                           : NULL;
     json_object *desc = NULL;
-    const char *why = info && json_object_object_get_ex(info, "error-desc", &desc)
-                          ? json_object_get_string(desc) : "QEMU gave no reason";
+    const char *qemu_why = info && json_object_object_get_ex(info, "error-desc", &desc)
+                               ? json_object_get_string(desc) : "QEMU gave no reason";
+    g_autofree char *relay_why = NULL;
+    g_autofree char *why = NULL;
+    ferry_domain_obj *obj = fq->job->obj;
 
+    /* Through a relay QEMU only saw its socket close: the relay knows why. */
+    if (obj) {
+        g_mutex_lock(&obj->lock);
+        if (obj->priv && ((qemu_domain_priv *)obj->priv)->mig_relay)
+            relay_why = ferry_relay_last_error(((qemu_domain_priv *)obj->priv)->mig_relay);
+        g_mutex_unlock(&obj->lock);
+    }
+    why = relay_why ? g_strdup_printf("%s (the relay: %s)", qemu_why, relay_why)
+                    : g_strdup(qemu_why);
     ferry_mig_job_notify(fq->job, fq->job->role == FERRY_MIG_ROLE_SOURCE
                                       ? FERRY_MIG_EV_TRANSFER_FAILED
                                       : FERRY_MIG_EV_INCOMING_FAILED, 0, why);
@@ -484,6 +583,7 @@ reset_status(ferry_domain_obj *obj)
     priv = qemu_domain_priv_get(obj);
     g_clear_pointer(&priv->mig_status, g_free);
     priv->mig_active_ts = priv->mig_completed_ts = 0;
+    priv->mig_reconnects = 0;
     g_mutex_unlock(&obj->lock);
 }
 
@@ -516,6 +616,7 @@ qemu_start_memory(ferry_mig_job *job, GError **error)
     g_autoptr(json_object) ret = NULL;
     g_autofree char *host = NULL;
     g_autofree char *qemu_uri = NULL;
+    ferry_migration_cookie *prepared;
 
     if (!transfer_target(job, &uri, error))
         return FALSE;
@@ -529,7 +630,25 @@ qemu_start_memory(ferry_mig_job *job, GError **error)
         }
     }
     host = host_for_uri(uri.host);
-    qemu_uri = g_strdup_printf("tcp:%s:%u", host, uri.port);
+    prepared = ferry_mig_job_get_prepared(job);
+    if (prepared && prepared->relay_token) {
+        /* Through this ferryd's relay, to the destination's. */
+        g_autofree char *path = qemu_migration_relay_path(job_state(job), job->dom_uuid, "out");
+        g_autofree char *name = g_strdup_printf("domain '%s': memory stream", job->dom_name);
+        ferry_relay *relay = ferry_relay_dial(name, path, uri.host, uri.port,
+                                              prepared->relay_token,
+                                              qemu_migration_relay_give_up(&job->params->p),
+                                              &local);
+
+        if (!relay) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE, "Perform: %s", local->message);
+            return FALSE;
+        }
+        qemu_migration_set_relay(job->obj, FALSE, relay);
+        qemu_uri = g_strdup_printf("unix:%s", path);
+    } else {
+        qemu_uri = g_strdup_printf("tcp:%s:%u", host, uri.port);
+    }
     json_object_object_add(args, "uri", json_object_new_string(qemu_uri));
     ret = qemu_process_command(job->obj, "migrate", args, &local);
     if (!ret) {
@@ -645,6 +764,9 @@ qemu_collect_stats(ferry_mig_job *job, ferry_job_info *info, gboolean final)
     priv = qemu_domain_priv_get(obj);
     if (final && !info->total_ms && priv->mig_active_ts && priv->mig_completed_ts)
         info->total_ms = (priv->mig_completed_ts - priv->mig_active_ts) / 1000;
+    info->reconnects = priv->mig_reconnects +
+                       (priv->mig_relay ? ferry_relay_reconnects(priv->mig_relay) : 0) +
+                       (priv->mig_nbd_relay ? ferry_relay_reconnects(priv->mig_nbd_relay) : 0);
     g_mutex_unlock(&obj->lock);
     if (!final)
         qemu_storage_job_info(obj, info);
@@ -778,8 +900,9 @@ listen_address(qemu_driver_state *state, const mig_uri *want)
 /* Starts QEMU waiting for the incoming stream and has it listen. */
 static gboolean
 listen_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri *want,
-                gboolean storage, char **ret_uri_out, GError **error)
+                gboolean storage, const char *relay_token, char **ret_uri_out, GError **error)
 {
+    g_autofree char *relay_path = NULL;
     const char *listen = listen_address(state, want);
     g_autofree char *listen_host = NULL;
     g_autofree char *advertise = NULL;
@@ -800,12 +923,28 @@ listen_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri *
     if (!enable_migration_events(obj, storage, TRUE, error))
         return FALSE;
     listen_host = host_for_uri(listen);
-    qemu_uri = g_strdup_printf("tcp:%s:%u", listen_host, port);
+    if (relay_token) {
+        /* QEMU listens on a unix socket; this ferryd's relay on the port. */
+        relay_path = qemu_migration_relay_path(state, obj->uuid, "in");
+        g_unlink(relay_path);
+        qemu_uri = g_strdup_printf("unix:%s", relay_path);
+    } else {
+        qemu_uri = g_strdup_printf("tcp:%s:%u", listen_host, port);
+    }
     json_object_object_add(args, "uri", json_object_new_string(qemu_uri));
     reset_status(obj);
     ret = qemu_process_command(obj, "migrate-incoming", args, error);
     if (!ret)
         return FALSE;
+    if (relay_token) {
+        g_autofree char *name = g_strdup_printf("domain '%s': memory stream", obj->name);
+        ferry_relay *relay = ferry_relay_listen(name, listen, port, relay_path, relay_token,
+                                                error);
+
+        if (!relay)
+            return FALSE;
+        qemu_migration_set_relay(obj, FALSE, relay);
+    }
     advertise = host_for_uri(want->host ? want->host
                              : state->config.migration_address ? state->config.migration_address
                                                                : state->config.hostname);
@@ -832,6 +971,7 @@ qemu_discard_incoming(ferry_mig_job *job)
     }
     /* A QEMU that never started left its ports to us; its cleanup frees
      * them otherwise. */
+    qemu_migration_close_relays(obj, TRUE, TRUE);
     g_mutex_lock(&obj->lock);
     port = priv->mig_port;
     nbd_port = priv->mig_nbd_port;
@@ -854,14 +994,20 @@ qemu_start_incoming(ferry_mig_job *job, const ferry_migration_cookie *cookie_in,
                                                 FERRY_MIGRATE_NON_SHARED_INC)) != 0;
     g_auto(mig_uri) uri = { 0 };
     g_autofree char *uri_out = NULL;
+    g_autofree char *token = NULL;
     qemu_domain_priv *priv;
 
     if (!parse_mig_uri(job->params->p.uri, &uri, error))
         return FALSE;
+    /* The streams go through the relays when the source can dial them. */
+    if (state->config.migration_relay && cookie_in && cookie_in->features &&
+        g_ptr_array_find_with_equal_func(cookie_in->features, "relay", g_str_equal, NULL) &&
+        !(token = new_relay_token(error)))
+        return FALSE;
     if ((storage && !qemu_storage_prepare_images(state, obj, obj->live, cookie_in, error)) ||
-        !listen_incoming(state, obj, &uri, storage, &uri_out, error) ||
+        !listen_incoming(state, obj, &uri, storage, token, &uri_out, error) ||
         (storage && !qemu_storage_prepare_nbd(state, obj, listen_address(state, &uri),
-                                              &job->params->p, cookie_in, cookie_out,
+                                              &job->params->p, token, cookie_in, cookie_out,
                                               error))) {
         qemu_discard_incoming(job);
         return FALSE;
@@ -878,6 +1024,7 @@ qemu_start_incoming(ferry_mig_job *job, const ferry_migration_cookie *cookie_in,
         g_mutex_unlock(&job->lock);
     }
     g_mutex_unlock(&obj->lock);
+    cookie_out->relay_token = g_steal_pointer(&token);
     *ret_uri = g_steal_pointer(&uri_out);
     return TRUE;
 }
@@ -893,6 +1040,8 @@ qemu_activate(ferry_mig_job *job, gboolean run, GError **error)
     /* Every disk write has arrived (Perform completed the mirrors while the
      * source was paused): no more NBD clients, and the images stay. */
     qemu_storage_stop_nbd(state, obj);
+    /* The whole stream has arrived too. */
+    qemu_migration_close_relays(obj, TRUE, TRUE);
     g_mutex_lock(&obj->lock);
     priv = qemu_domain_priv_get(obj);
     port = priv->mig_port;
@@ -942,6 +1091,9 @@ qemu_save_state(gpointer self, ferry_domain_obj *obj)
 static void
 qemu_end_domain_job(gpointer self, ferry_domain_obj *obj)
 {
+    /* The migration is over, one way or the other: its streams too. */
+    qemu_migration_close_relays(obj, TRUE, TRUE);
+    qemu_migration_remove_relay_sockets(self, obj->uuid);
     qemu_process_end_job(self, obj);
 }
 

@@ -103,6 +103,56 @@ guint qemu_migration_acquire_port(qemu_driver_state *state, const char *address,
                                   guint wanted, GError **error);
 
 /**
+ * qemu_migration_relay_path:
+ * @state: the driver state
+ * @uuid: the domain's uuid
+ * @what: "in", "out", "nbd-in" or "nbd-out"
+ *
+ * Returns: (transfer full): the unix socket where a relay (src/relay) and
+ * the domain's QEMU meet.
+ */
+char *qemu_migration_relay_path(qemu_driver_state *state, const char *uuid, const char *what);
+
+/**
+ * qemu_migration_remove_relay_sockets:
+ * @state: the driver state
+ * @uuid: the domain's uuid
+ *
+ * Removes the unix sockets of the domain's relays, QEMU's and ferryd's
+ * (a killed QEMU or ferryd leaves them behind).
+ */
+void qemu_migration_remove_relay_sockets(qemu_driver_state *state, const char *uuid);
+
+/**
+ * qemu_migration_relay_give_up:
+ * @params: the migration's parameters
+ *
+ * Returns: how long a relayed stream waits for the other side: the
+ * migration's retry bound (0 when it never tries again).
+ */
+guint qemu_migration_relay_give_up(const ferry_migrate_params *params);
+
+/**
+ * qemu_migration_set_relay:
+ * @obj: a domain
+ * @nbd: the NBD connections' relay (else the memory stream's)
+ * @relay: (transfer full): the new relay
+ *
+ * @relay becomes the domain's; the one it had, if any, is closed.
+ */
+void qemu_migration_set_relay(ferry_domain_obj *obj, gboolean nbd, ferry_relay *relay);
+
+/**
+ * qemu_migration_close_relays:
+ * @obj: a domain
+ * @memory: the memory stream's relay
+ * @nbd: the NBD connections' relay
+ *
+ * Closes those of the domain's relays that exist (their streams end).
+ */
+void qemu_migration_close_relays(ferry_domain_obj *obj, gboolean memory, gboolean nbd);
+
+/**
  * qemu_migration_release_port:
  * @state: the driver state
  * @port: an incoming migration port a domain held

@@ -158,6 +158,10 @@ process_cleanup(qemu_driver_state *state, ferry_domain_obj *obj)
     transient = obj->def == NULL;
     g_mutex_unlock(&obj->lock);
 
+    /* Before its ports go back: the relays listen on them. */
+    qemu_migration_close_relays(obj, TRUE, TRUE);
+    qemu_migration_remove_relay_sockets(state, obj->uuid);
+
     /* No QEMU, no lease to keep (a no-op where none was held). */
     if (state->locks)
         ferry_lock_manager_release(state->locks, obj->uuid);

@@ -346,7 +346,7 @@ qemu_storage_discard(qemu_driver_state *state, ferry_domain_obj *obj)
 
 gboolean
 qemu_storage_prepare_nbd(qemu_driver_state *state, ferry_domain_obj *obj, const char *listen,
-                         const ferry_migrate_params *params,
+                         const ferry_migrate_params *params, const char *relay_token,
                          const ferry_migration_cookie *cookie_in,
                          ferry_migration_cookie *cookie_out, GError **error)
 {
@@ -355,6 +355,7 @@ qemu_storage_prepare_nbd(qemu_driver_state *state, ferry_domain_obj *obj, const 
     json_object *addr = json_object_new_object();
     json_object *data = json_object_new_object();
     g_autofree char *port_str = NULL;
+    g_autofree char *relay_path = NULL;
     guint port = qemu_migration_acquire_port(state, listen, params->disks_port, error);
 
     if (!port)
@@ -363,9 +364,17 @@ qemu_storage_prepare_nbd(qemu_driver_state *state, ferry_domain_obj *obj, const 
     qemu_domain_priv_get(obj)->mig_nbd_port = port;
     g_mutex_unlock(&obj->lock);
     port_str = g_strdup_printf("%u", port);
-    json_object_object_add(data, "host", json_object_new_string(listen));
-    json_object_object_add(data, "port", json_object_new_string(port_str));
-    json_object_object_add(addr, "type", json_object_new_string("inet"));
+    if (relay_token) {
+        /* QEMU serves a unix socket; this ferryd's relay listens on the port. */
+        relay_path = qemu_migration_relay_path(state, obj->uuid, "nbd-in");
+        g_unlink(relay_path);
+        json_object_object_add(data, "path", json_object_new_string(relay_path));
+        json_object_object_add(addr, "type", json_object_new_string("unix"));
+    } else {
+        json_object_object_add(data, "host", json_object_new_string(listen));
+        json_object_object_add(data, "port", json_object_new_string(port_str));
+        json_object_object_add(addr, "type", json_object_new_string("inet"));
+    }
     json_object_object_add(addr, "data", data);
     json_object_object_add(args, "addr", addr);
     if (!(ret = qemu_process_command(obj, "nbd-server-start", args, error)))
@@ -388,6 +397,15 @@ qemu_storage_prepare_nbd(qemu_driver_state *state, ferry_domain_obj *obj, const 
         }
         ferry_migration_cookie_add_disk(cookie_out, cd->target, cd->format, cd->capacity);
     }
+    if (relay_token) {
+        g_autofree char *name = g_strdup_printf("domain '%s': disks", obj->name);
+        ferry_relay *relay = ferry_relay_listen(name, listen, port, relay_path, relay_token,
+                                                error);
+
+        if (!relay)
+            return FALSE;
+        qemu_migration_set_relay(obj, TRUE, relay);
+    }
     cookie_out->has_nbd = TRUE;
     cookie_out->nbd_port = port;
     return TRUE;
@@ -408,6 +426,7 @@ qemu_storage_stop_nbd(qemu_driver_state *state, ferry_domain_obj *obj)
         ((qemu_domain_priv *)obj->priv)->mig_nbd_adopted = FALSE;
     }
     g_mutex_unlock(&obj->lock);
+    qemu_migration_close_relays(obj, FALSE, TRUE);
     if (!port && !adopted)
         return;
     {
@@ -523,6 +542,7 @@ qemu_storage_start_mirrors(qemu_driver_state *state, ferry_domain_obj *obj,
                            const ferry_migration_cookie *cookie_in, GError **error)
 {
     g_autofree char *port = NULL;
+    g_autofree char *relay_path = NULL;
     qemu_domain_priv *priv;
 
     if (!cookie_in->has_nbd || !cookie_in->nbd_port || cookie_in->disks->len == 0) {
@@ -531,6 +551,21 @@ qemu_storage_start_mirrors(qemu_driver_state *state, ferry_domain_obj *obj,
         return FALSE;
     }
     port = g_strdup_printf("%u", cookie_in->nbd_port);
+    if (cookie_in->relay_token) {
+        /* Each disk's NBD connection goes through this ferryd's relay. */
+        g_autofree char *name = g_strdup_printf("domain '%s': disks", obj->name);
+        ferry_relay *relay;
+
+        relay_path = qemu_migration_relay_path(state, obj->uuid, "nbd-out");
+        relay = ferry_relay_dial(name, relay_path, host, cookie_in->nbd_port,
+                                 cookie_in->relay_token, qemu_migration_relay_give_up(params),
+                                 error);
+        if (!relay) {
+            g_prefix_error(error, "Perform: ");
+            return FALSE;
+        }
+        qemu_migration_set_relay(obj, TRUE, relay);
+    }
     g_mutex_lock(&obj->lock);
     priv = qemu_domain_priv_get(obj);
     g_clear_pointer(&priv->mig_jobs, g_hash_table_unref);
@@ -550,9 +585,14 @@ qemu_storage_start_mirrors(qemu_driver_state *state, ferry_domain_obj *obj,
         g_autoptr(json_object) r2 = NULL;
         json_object *server = json_object_new_object();
 
-        json_object_object_add(server, "type", json_object_new_string("inet"));
-        json_object_object_add(server, "host", json_object_new_string(host));
-        json_object_object_add(server, "port", json_object_new_string(port));
+        if (relay_path) {
+            json_object_object_add(server, "type", json_object_new_string("unix"));
+            json_object_object_add(server, "path", json_object_new_string(relay_path));
+        } else {
+            json_object_object_add(server, "type", json_object_new_string("inet"));
+            json_object_object_add(server, "host", json_object_new_string(host));
+            json_object_object_add(server, "port", json_object_new_string(port));
+        }
         json_object_object_add(add, "driver", json_object_new_string("nbd"));
         json_object_object_add(add, "node-name", json_object_new_string(id));
         json_object_object_add(add, "server", server);

@@ -43,17 +43,20 @@ gboolean qemu_storage_prepare_images(qemu_driver_state *state, ferry_domain_obj 
  * Destination, Prepare, after the incoming QEMU started: starts its NBD
  * server on @listen (port @params->disks_port or one from the range) and
  * exports every disk of @cookie_in writable; fills the <nbd> section of
- * @cookie_out with the port.
+ * @cookie_out with the port.  With @relay_token the NBD server listens on
+ * a unix socket and a relay (src/relay) on the port.
  */
 gboolean qemu_storage_prepare_nbd(qemu_driver_state *state, ferry_domain_obj *obj,
                                   const char *listen, const ferry_migrate_params *params,
+                                  const char *relay_token,
                                   const ferry_migration_cookie *cookie_in,
                                   ferry_migration_cookie *cookie_out, GError **error);
 
 /**
  * qemu_storage_start_mirrors:
  * Source, Perform: starts mirroring every disk of @cookie_in (Prepare's)
- * to the destination's exports on @host, and returns.  QMP events tell
+ * to the destination's exports on @host (through a relay when @cookie_in
+ * names one), and returns.  QMP events tell
  * when every mirror is ready (qemu_storage_mirrors_state()).  On failure
  * the mirrors started are cancelled.
  */

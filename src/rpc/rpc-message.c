@@ -155,6 +155,7 @@ ferry_rpc_job_info_to_wire(const ferry_job_info *info, Ferry__JobInfo *wire)
     SET(time_switchover_ms);
     SET(time_overhead_ms);
     SET(protocol);
+    SET(reconnects);
 #undef SET
     wire->message = (char *)info->message;
 }
@@ -197,5 +198,6 @@ ferry_rpc_job_info_from_wire(const Ferry__JobInfo *wire, ferry_job_info *ret_inf
     ret_info->time_switchover_ms = wire->time_switchover_ms;
     ret_info->time_overhead_ms = wire->time_overhead_ms;
     ret_info->protocol = wire->protocol;
+    ret_info->reconnects = wire->reconnects;
     copy_string(ret_info->message, sizeof(ret_info->message), wire->message);
 }

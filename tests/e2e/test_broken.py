@@ -4,20 +4,35 @@
 Two ferryd in network namespaces, real QEMU, the bundled guest checking its
 own memory (and, with a disk, its own sectors).  A connection is broken for
 real: `ss -K` in the source's namespace destroys the TCP socket (the kernel
-resets it), as a firewall, a NAT or a peer's reboot would.
+resets it), as a firewall, a NAT or a peer's reboot would; or the link goes
+down for longer than every timeout of the streams.
 
-* The memory stream, mid pre-copy, plain and --p2p: QEMU's migration fails,
-  the guest runs on the source meanwhile, and the migration is tried again
-  by itself; it completes, `ferry migrate` says it took 2 attempts, exactly
-  one copy runs on B, intact, and B listens on no migration port.
+The streams travel through the two ferryd's relays (src/relay; the default
+with a disk, --relay without): QEMU never sees the break, the relay
+connects again and the stream goes on.
+
+* The memory stream, mid pre-copy, plain and --p2p, --relay: the migration goes on
+  over a new connection and completes in one attempt; both daemons say in
+  their logs that the stream went on; the job counted the reconnection;
+  exactly one copy runs on B, intact, and B listens on no migration port.
 * The same with --retry-timeout 0: the migration fails at once, saying the
   connection broke, and the guest runs on A, intact.
+* The memory stream not relayed (the default without a disk): QEMU's
+  migration fails, the guest runs on A meanwhile, and the migration is
+  tried again by itself; it completes, `ferry migrate` says it took 2
+  attempts.
 * The NBD connection of a disk being copied (--copy-storage-all): the
-  source's NBD client connects again and the mirror goes on from where it
-  was -- one attempt, and the disk data sent is less than twice the disk.
+  mirror goes on from where it was -- one attempt, and the disk data sent
+  is less than twice the disk.
+* The memory stream of a migration with its disk (--copy-storage-all): the
+  disk is not copied again either.
+* The link down for 20 s (more than the relay's 5 s silence, QEMU's 10 s
+  NBD reconnect delay, the daemons' keepalive) while the disk is copied:
+  one attempt, the disk not copied again.
 """
 import json
 import os
+import re
 import subprocess
 
 import faults as fm
@@ -66,9 +81,16 @@ def progress(a, g, key):
 def break_when(t, what, a, b, g, key, at_least, old):
     """Waits until A's job has sent @at_least bytes (@key) over one new
     connection to B (not in @old, those before the migration), then resets
-    it; returns its port or None."""
+    it; returns its port or None.  With a disk, the memory stream and the
+    disk's NBD connection use two ports, the memory's allocated first: the
+    lower one is the memory's, the higher the disk's."""
     def new():
-        return [c for c in connections(a, b) if c not in old]
+        conns = [c for c in connections(a, b) if c not in old]
+        if not conns:
+            return conns
+        pick = min if key == 'mem_processed' else max
+        port = pick(c[1] for c in conns)
+        return [c for c in conns if c[1] == port]
 
     ok = ft.wait_until(lambda: progress(a, g, key) >= at_least and len(new()) == 1, 60, 0.05)
     conns = new()
@@ -93,19 +115,48 @@ def stale(t, what, a, b):
     return old
 
 
-def migrate_and_break(t, what, a, b, g, key, args):
+def migrate_and_break(t, what, a, b, g, key, args, net=None, link_down_s=0):
     """Runs `ferry @args` on A, resets its connection to B once @key
-    shows 2 MiB sent, and waits for the client: (process, stdout, stderr)."""
+    shows 2 MiB sent (or, with @link_down_s, takes the link down that
+    long), and waits for the client: (process, stdout, stderr)."""
     old = stale(t, what, a, b)
     cli = a.ferry_bg(*args)
     try:
-        break_when(t, what, a, b, g, key, 2 * MiB, old)
+        if link_down_s:
+            ok = ft.wait_until(lambda: progress(a, g, key) >= 2 * MiB, 60, 0.05)
+            t.ok(ok, '%s: the transfer started' % what, progress(a, g, key))
+            net.link(False)
+            try:
+                t.ok(not ft.wait_until(lambda: cli.poll() is not None, link_down_s, 0.5),
+                     '%s: the migration waits while the link is down' % what,
+                     'ferry migrate ended: %s' % cli.poll())
+            finally:
+                net.link(True)
+        else:
+            break_when(t, what, a, b, g, key, 2 * MiB, old)
         out, err = cli.communicate(timeout=180)
     finally:
         if cli.poll() is None:
             cli.kill()
             cli.communicate()
     return cli, out, err
+
+
+def went_on(t, what, a, b, g, stream):
+    """Both daemons logged that @stream of @g went on over a new connection,
+    and A's job counted it."""
+    stream = "domain '%s': %s" % (g.name, stream)
+    t.ok(re.search(r"%s: connected to \S+ again after [0-9.]+ s; the stream goes on" % stream,
+                   a.log_text()) is not None,
+         '%s: A\'s daemon logged that the %s went on over a new connection' % (what, stream),
+         '\n'.join(l for l in a.log_text().splitlines() if 'ferry-relay' in l)[-2000:])
+    t.ok(re.search(r"%s: the source connected again after [0-9.]+ s" % stream,
+                   b.log_text()) is not None,
+         '%s: B\'s daemon logged that the source connected again' % what,
+         '\n'.join(l for l in b.log_text().splitlines() if 'ferry-relay' in l)[-2000:])
+    info = ft.job_info(a, g.name, completed=True) or {}
+    t.ok((info.get('reconnects') or 0) >= 1, '%s: A\'s job counted the reconnection' % what,
+         info)
 
 
 def moved(t, what, a, b, g, before):
@@ -119,11 +170,12 @@ def moved(t, what, a, b, g, before):
          (what, b.name), b.migration_ports_listening())
 
 
-def memory_cell(t, wd, a, b, p2p, retry):
-    what = 'memory stream reset%s%s' % (' (--p2p)' if p2p else '',
-                                        ' with --retry-timeout 0' if retry == '0' else '')
-    g = fm.FaultGuest(wd, a, b, 'mem%s%s' % ('p' if p2p else '', 'n' if retry == '0' else ''),
-                      False)
+def memory_cell(t, wd, a, b, p2p, retry, relay=True):
+    what = 'memory stream reset%s%s%s' % (' (--p2p)' if p2p else '',
+                                          ' with --retry-timeout 0' if retry == '0' else '',
+                                          '' if relay else ', not relayed')
+    g = fm.FaultGuest(wd, a, b, 'mem%s%s%s' % ('p' if p2p else '', 'n' if retry == '0' else '',
+                                               '' if relay else 'd'), False)
     with open(g.xml, 'w') as f:
         f.write(ft.guest_xml(g.name, g.serial, args=SLOW_ARGS, mem_kib=ft.MIGRATABLE_MEM_KIB,
                              dom_uuid=g.uuid))
@@ -136,11 +188,13 @@ def memory_cell(t, wd, a, b, p2p, retry):
         args += ['--retry-timeout', retry]
     if p2p:
         args.append('--p2p')
+    if relay:
+        args.append('--relay')
     cli, out, err = migrate_and_break(t, what, a, b, g, 'mem_processed',
                                       args + [g.name, b.tcp_uri if p2p else b.uri])
     if retry == '0':
         t.ok(cli.returncode == 1 and 'ferry: error:' in err and
-             any(w in err for w in ('reset', 'onnection', 'Broken pipe', 'gave no reason')),
+             re.search(r'the relay: the connection to \S+ broke', err) is not None,
              '%s: ferry migrate fails, saying the connection broke' % what, err)
         t.ok(len(a.qemu_pids(g.uuid)) == 1 and not b.qemu_pids(g.uuid),
              '%s: the guest runs on A alone' % what,
@@ -154,16 +208,19 @@ def memory_cell(t, wd, a, b, p2p, retry):
     else:
         stats = json.loads(out) if cli.returncode == 0 and out.strip() else {}
         t.ok(cli.returncode == 0, '%s: ferry migrate completes' % what, err)
-        if not p2p:
-            # (A peer-to-peer sequence runs in the source's daemon: its
-            # attempts are in that daemon's log, not in the client's stats.)
+        if not relay:
+            # QEMU to QEMU: the attempt fails, the guest runs on A, and the
+            # migration starts again.
             t.ok(stats.get('attempts') == 2, '%s: it took 2 attempts' % what, out)
-        if p2p:
-            t.ok('trying again' in a.log_text(),
-                 '%s: the source\'s daemon logged that it tried again' % what)
-        else:
             t.ok(any(l.startswith('ferry: ') and 'trying again' in l for l in err.splitlines()),
                  '%s: ferry migrate said, in one line, that it tries again' % what, err)
+        elif not p2p:
+            # (A peer-to-peer sequence runs in the source's daemon: its
+            # attempts are in that daemon's log, not in the client's stats.)
+            t.ok(stats.get('attempts') == 1, '%s: in one attempt (the stream went on)' % what,
+                 out)
+        if relay:
+            went_on(t, what, a, b, g, 'memory stream')
         moved(t, what, a, b, g, before)
     t.comment('%s: %s' % (what, (err or '').strip().splitlines()[-1:]))
     if out.strip():
@@ -172,17 +229,17 @@ def memory_cell(t, wd, a, b, p2p, retry):
     return g
 
 
-def nbd_cell(t, wd, a, b):
-    what = 'NBD connection reset'
-    g = fm.FaultGuest(wd, a, b, 'disk', True)
+def disk_cell(t, wd, a, b, what, name, key, stream, net=None, link_down_s=0):
+    """A migration with its disk, broken on @key's connection (@stream)."""
+    g = fm.FaultGuest(wd, a, b, name, True)
     r = a.ferry('define', g.xml)
     r = a.ferry('start', g.name) if r.returncode == 0 else r
     t.ok(r.returncode == 0, '%s: the guest starts on A' % what, r.stderr)
     before = fm.last_hb(g.serial)
-    cli, out, err = migrate_and_break(t, what, a, b, g, 'disk_processed',
+    cli, out, err = migrate_and_break(t, what, a, b, g, key,
                                       ['migrate', '--live', '--json', '--bandwidth',
                                        DISK_BANDWIDTH, '--copy-storage-all', '--xml', g.xml_b,
-                                       g.name, b.uri])
+                                       g.name, b.uri], net=net, link_down_s=link_down_s)
     stats = json.loads(out) if cli.returncode == 0 and out.strip() else {}
     t.ok(cli.returncode == 0, '%s: ferry migrate completes' % what, err)
     t.ok(stats.get('attempts') == 1, '%s: in one attempt (the mirror went on)' % what, out)
@@ -190,6 +247,8 @@ def nbd_cell(t, wd, a, b):
     t.ok(0 < sent < 2 * fm.DISK_MIB * MiB,
          '%s: less than twice the disk was sent (it did not start again)' % what,
          '%d bytes for a %d MiB disk' % (sent, fm.DISK_MIB))
+    if stream:
+        went_on(t, what, a, b, g, stream)
     moved(t, what, a, b, g, before)
     return g
 
@@ -205,7 +264,13 @@ def main(t):
         net.start()
         for p2p, retry in ((False, None), (True, None), (False, '0')):
             uuids.append(memory_cell(t, wd, a, b, p2p, retry).uuid)
-        uuids.append(nbd_cell(t, wd, a, b).uuid)
+        uuids.append(memory_cell(t, wd, a, b, False, None, relay=False).uuid)
+        uuids.append(disk_cell(t, wd, a, b, 'NBD connection reset', 'disk', 'disk_processed',
+                               'disks').uuid)
+        uuids.append(disk_cell(t, wd, a, b, 'memory stream reset with a disk', 'diskm',
+                               'mem_processed', 'memory stream').uuid)
+        uuids.append(disk_cell(t, wd, a, b, 'link down 20 s while the disk is copied', 'diskl',
+                               'disk_processed', 'disks', net=net, link_down_s=20).uuid)
     finally:
         ft.teardown(net, wd, uuids)
 

@@ -1,0 +1,366 @@
+/*
+ * test-relay.c: the migration relay (src/relay/relay.c) on loopback.
+ *
+ * Two "QEMU" ends are played by threads doing blocking I/O on the relay's
+ * unix sockets: the source end writes a pseudo-random stream and reads the
+ * destination's answer, the destination end the other way round; each
+ * checks every byte it receives.  Connections are broken on purpose
+ * (ferry_relay_break(), the fault injection ferryd also uses) while the
+ * streams run: not one byte may be lost, repeated or reordered.
+ */
+#include "ferry-config.h"
+
+#include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "relay/relay.h"
+
+#define MiB (1024u * 1024u)
+
+/* The byte at @offset of stream @seed. */
+static guint8
+stream_byte(guint32 seed, guint64 offset)
+{
+    guint64 x = (offset / 8) * 0x9E3779B97F4A7C15ull + seed;
+
+    x ^= x >> 29;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 32;
+    return (guint8)(x >> (8 * (offset % 8)));
+}
+
+typedef struct {
+    GSocketConnection *conn;
+    guint32 send_seed, recv_seed;
+    guint64 send_len;      /* bytes to write, then shut down writing */
+    guint64 received;      /* bytes read until the end */
+    gboolean bad;          /* a byte differed */
+    gboolean read_error;
+    guint64 first_bad;
+} end_io;
+
+static gpointer
+writer_thread(gpointer data)
+{
+    end_io *e = data;
+    GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(e->conn));
+    guint8 buf[65536];
+    guint64 off = 0;
+
+    while (off < e->send_len) {
+        gsize n = (gsize)MIN(sizeof(buf), e->send_len - off);
+
+        for (gsize i = 0; i < n; i++)
+            buf[i] = stream_byte(e->send_seed, off + i);
+        if (!g_output_stream_write_all(out, buf, n, NULL, NULL, NULL))
+            return NULL;
+        off += n;
+    }
+    g_socket_shutdown(g_socket_connection_get_socket(e->conn), FALSE, TRUE, NULL);
+    return NULL;
+}
+
+/* Reads until the end, checking; writes concurrently. */
+static void
+run_end(end_io *e)
+{
+    GInputStream *in = g_io_stream_get_input_stream(G_IO_STREAM(e->conn));
+    GThread *w = g_thread_new("writer", writer_thread, e);
+    guint8 buf[65536];
+
+    for (;;) {
+        gssize n = g_input_stream_read(in, buf, sizeof(buf), NULL, NULL);
+
+        if (n < 0)
+            e->read_error = TRUE;
+        if (n <= 0)
+            break;
+        for (gssize i = 0; i < n; i++) {
+            if (!e->bad && buf[i] != stream_byte(e->recv_seed, e->received + (guint64)i)) {
+                e->bad = TRUE;
+                e->first_bad = e->received + (guint64)i;
+            }
+        }
+        e->received += (guint64)n;
+    }
+    g_thread_join(w);
+}
+
+typedef struct {
+    char *dir;
+    char *qemu_path;       /* the destination "QEMU" listens here */
+    char *out_path;        /* the dialler's socket */
+    GSocket *qemu_listener;
+    guint port;
+    end_io dst;
+    GThread *dst_thread;
+} fixture;
+
+static gpointer
+dst_main(gpointer data)
+{
+    fixture *f = data;
+    g_autoptr(GSocket) sock = g_socket_accept(f->qemu_listener, NULL, NULL);
+
+    if (!sock)
+        return NULL;
+    f->dst.conn = g_socket_connection_factory_create_connection(sock);
+    run_end(&f->dst);
+    g_io_stream_close(G_IO_STREAM(f->dst.conn), NULL, NULL);
+    return NULL;
+}
+
+static guint
+free_port(void)
+{
+    g_autoptr(GSocket) s = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                        G_SOCKET_PROTOCOL_DEFAULT, NULL);
+    g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GSocketAddress) a = g_inet_socket_address_new(lo, 0);
+    g_autoptr(GSocketAddress) bound = NULL;
+
+    g_assert_true(g_socket_bind(s, a, TRUE, NULL));
+    bound = g_socket_get_local_address(s, NULL);
+    return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+}
+
+static void
+fixture_setup(fixture *f, guint64 dst_sends)
+{
+    g_autoptr(GSocketAddress) addr = NULL;
+
+    f->dir = g_dir_make_tmp("ferry-relay-XXXXXX", NULL);
+    g_assert_nonnull(f->dir);
+    f->qemu_path = g_build_filename(f->dir, "qemu.sock", NULL);
+    f->out_path = g_build_filename(f->dir, "out.sock", NULL);
+    addr = g_unix_socket_address_new(f->qemu_path);
+    f->qemu_listener = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
+                                    G_SOCKET_PROTOCOL_DEFAULT, NULL);
+    g_assert_true(g_socket_bind(f->qemu_listener, addr, FALSE, NULL));
+    g_assert_true(g_socket_listen(f->qemu_listener, NULL));
+    f->port = free_port();
+    f->dst.send_seed = 2;
+    f->dst.recv_seed = 1;
+    f->dst.send_len = dst_sends;
+    f->dst_thread = g_thread_new("dst", dst_main, f);
+}
+
+static GSocketConnection *
+connect_unix(const char *path)
+{
+    g_autoptr(GSocketClient) c = g_socket_client_new();
+    g_autoptr(GSocketAddress) a = g_unix_socket_address_new(path);
+    g_autoptr(GError) error = NULL;
+    GSocketConnection *conn = g_socket_client_connect(c, G_SOCKET_CONNECTABLE(a), NULL, &error);
+
+    g_assert_no_error(error);
+    return conn;
+}
+
+static void
+fixture_teardown(fixture *f)
+{
+    if (f->dst_thread) {
+        /* Still waiting for a stream that never came: one that ends at once. */
+        GSocketConnection *wake = connect_unix(f->qemu_path);
+
+        g_io_stream_close(G_IO_STREAM(wake), NULL, NULL);
+        g_object_unref(wake);
+        g_thread_join(f->dst_thread);
+    }
+    g_socket_close(f->qemu_listener, NULL);
+    g_clear_object(&f->qemu_listener);
+    g_clear_object(&f->dst.conn);
+    g_unlink(f->qemu_path);
+    g_unlink(f->out_path);
+    g_rmdir(f->dir);
+    g_free(f->qemu_path);
+    g_free(f->out_path);
+    g_free(f->dir);
+}
+
+typedef struct {
+    ferry_relay *relay;
+    end_io *src;
+    guint64 every;         /* break after this many more bytes arrived */
+    guint breaks;
+    gint stop;
+} breaker;
+
+static gpointer
+breaker_thread(gpointer data)
+{
+    breaker *b = data;
+    guint64 next = b->every;
+
+    while (!g_atomic_int_get(&b->stop) && b->breaks < 4) {
+        if (*(volatile guint64 *)&b->src->received >= next) {
+            ferry_relay_break(b->relay);
+            b->breaks++;
+            next += b->every;
+        }
+        g_usleep(2000);
+    }
+    return NULL;
+}
+
+/* Both directions, @src_len and @dst_len bytes; with @break_every, the
+ * relay's connections are broken after every so many bytes. */
+static void
+transfer(guint64 src_len, guint64 dst_len, guint64 break_every)
+{
+    fixture f = { 0 };
+    g_autoptr(GError) error = NULL;
+    ferry_relay *in, *out;
+    end_io src = { .send_seed = 1, .recv_seed = 2, .send_len = src_len };
+    breaker b = { 0 };
+    GThread *bt = NULL;
+
+    fixture_setup(&f, dst_len);
+    in = ferry_relay_listen("test in", "127.0.0.1", f.port, f.qemu_path, "t0ken", &error);
+    g_assert_no_error(error);
+    out = ferry_relay_dial("test out", f.out_path, "127.0.0.1", f.port, "t0ken", 30, &error);
+    g_assert_no_error(error);
+    src.conn = connect_unix(f.out_path);
+    if (break_every) {
+        b.relay = out;
+        b.src = &f.dst;
+        b.every = break_every;
+        bt = g_thread_new("breaker", breaker_thread, &b);
+    }
+    run_end(&src);
+    if (bt) {
+        g_atomic_int_set(&b.stop, 1);
+        g_thread_join(bt);
+    }
+    g_thread_join(f.dst_thread);
+    f.dst_thread = NULL;
+
+    g_assert_false(src.bad);
+    g_assert_false(f.dst.bad);
+    g_assert_cmpuint(f.dst.received, ==, src_len);
+    g_assert_cmpuint(src.received, ==, dst_len);
+    if (break_every) {
+        g_test_message("%u breaks, %u reconnects", b.breaks, ferry_relay_reconnects(out));
+        g_assert_cmpuint(b.breaks, >=, 1);
+        g_assert_cmpuint(ferry_relay_reconnects(out), >=, 1);
+        g_assert_cmpuint(ferry_relay_reconnects(in), ==, ferry_relay_reconnects(out));
+    } else {
+        g_assert_cmpuint(ferry_relay_reconnects(out), ==, 0);
+    }
+    g_io_stream_close(G_IO_STREAM(src.conn), NULL, NULL);
+    g_object_unref(src.conn);
+    ferry_relay_close(out);
+    ferry_relay_close(in);
+    fixture_teardown(&f);
+}
+
+static void
+test_plain(void)
+{
+    transfer(64 * MiB, 1 * MiB, 0);
+}
+
+static void
+test_broken(void)
+{
+    /* More than the relay's window between breaks, and both ways. */
+    transfer(96 * MiB, 24 * MiB, 20 * MiB);
+}
+
+/* Nobody listens: after the give-up bound QEMU's side ends. */
+static void
+test_give_up(void)
+{
+    fixture f = { 0 };
+    g_autoptr(GError) error = NULL;
+    ferry_relay *out;
+    end_io src = { .send_seed = 1, .recv_seed = 2, .send_len = 1 * MiB };
+    gint64 t0;
+
+    fixture_setup(&f, 0);
+    out = ferry_relay_dial("test out", f.out_path, "127.0.0.1", f.port, "t0ken", 1, &error);
+    g_assert_no_error(error);
+    t0 = g_get_monotonic_time();
+    src.conn = connect_unix(f.out_path);
+    run_end(&src);
+    g_assert_cmpuint(src.received, ==, 0);
+    g_assert_cmpint(g_get_monotonic_time() - t0, >=, G_TIME_SPAN_SECOND);
+    g_object_unref(src.conn);
+    ferry_relay_close(out);
+    fixture_teardown(&f);
+}
+
+/* A wrong token, and a stranger's bytes: refused, and the listener goes on
+ * serving a right one. */
+static void
+test_refused(void)
+{
+    fixture f = { 0 };
+    g_autoptr(GError) error = NULL;
+    ferry_relay *in, *bad;
+    end_io src = { .send_seed = 1, .recv_seed = 2, .send_len = 1 * MiB };
+    g_autofree char *bad_path = NULL;
+
+    fixture_setup(&f, 0);
+    in = ferry_relay_listen("test in", "127.0.0.1", f.port, f.qemu_path, "right", &error);
+    g_assert_no_error(error);
+    bad_path = g_build_filename(f.dir, "bad.sock", NULL);
+    bad = ferry_relay_dial("test bad", bad_path, "127.0.0.1", f.port, "wrong", 30, &error);
+    g_assert_no_error(error);
+    src.conn = connect_unix(bad_path);
+    run_end(&src);
+    /* Refused at once, not after the 30 s bound. */
+    g_assert_cmpuint(src.received, ==, 0);
+    g_object_unref(src.conn);
+    ferry_relay_close(bad);
+    g_unlink(bad_path);
+
+    {
+        g_autoptr(GSocketClient) c = g_socket_client_new();
+        g_autoptr(GSocketConnection) conn =
+            g_socket_client_connect_to_host(c, "127.0.0.1", (guint16)f.port, NULL, &error);
+        static const char junk[] = "GET / HTTP/1.0\r\n\r\nand more than a header of junk";
+        char reply[64];
+
+        g_assert_no_error(error);
+        g_assert_true(g_output_stream_write_all(
+            g_io_stream_get_output_stream(G_IO_STREAM(conn)), junk, sizeof(junk), NULL,
+            NULL, NULL));
+        /* Answered with a refusal, then closed. */
+        while (g_input_stream_read(g_io_stream_get_input_stream(G_IO_STREAM(conn)), reply,
+                                   sizeof(reply), NULL, NULL) > 0)
+            ;
+    }
+    {
+        /* The right one, after all that, to the same listener. */
+        end_io good = { .send_seed = 1, .recv_seed = 2, .send_len = 4 * MiB };
+        ferry_relay *out = ferry_relay_dial("test out", f.out_path, "127.0.0.1", f.port,
+                                            "right", 30, &error);
+
+        g_assert_no_error(error);
+        good.conn = connect_unix(f.out_path);
+        run_end(&good);
+        g_thread_join(f.dst_thread);
+        f.dst_thread = NULL;
+        g_assert_false(f.dst.bad);
+        g_assert_cmpuint(f.dst.received, ==, 4 * MiB);
+        g_object_unref(good.conn);
+        ferry_relay_close(out);
+    }
+    ferry_relay_close(in);
+    fixture_teardown(&f);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/relay/plain", test_plain);
+    g_test_add_func("/relay/broken", test_broken);
+    g_test_add_func("/relay/give-up", test_give_up);
+    g_test_add_func("/relay/refused", test_refused);
+    return g_test_run();
+}
