@@ -602,8 +602,10 @@ qemu_storage_start_mirrors(qemu_driver_state *state, ferry_domain_obj *obj,
          * where it was (its dirty bitmap).  Briefly: while requests wait,
          * QEMU's main loop blocks in any drain (a job cancel, a node
          * removal), its monitor with it.  A longer break fails the mirror,
-         * and the migration is tried again from the start. */
-        if (params->retry_s != FERRY_MIGRATE_RETRY_NEVER)
+         * and the migration is tried again from the start.  Relayed, the
+         * relay makes the connection again, for as long as the retry bound;
+         * its unix socket closes only when the stream is over for good. */
+        if (params->retry_s != FERRY_MIGRATE_RETRY_NEVER && !relay_path)
             json_object_object_add(add, "reconnect-delay",
                                    json_object_new_int(NBD_RECONNECT_SECONDS));
         if (!(r1 = qemu_process_command(obj, "blockdev-add", add, error))) {

@@ -293,6 +293,57 @@ test_give_up(void)
     fixture_teardown(&f);
 }
 
+typedef struct {
+    ferry_relay *in;
+    end_io *dst;
+} closer;
+
+static gpointer
+closer_thread(gpointer data)
+{
+    closer *c = data;
+
+    while (*(volatile guint64 *)&c->dst->received < 8 * MiB)
+        g_usleep(2000);
+    ferry_relay_close(c->in);
+    return NULL;
+}
+
+/* The destination's relay goes away mid-stream (its migration ended, its
+ * ferryd restarted): the source's side ends at once, not after the 30 s
+ * give-up bound. */
+static void
+test_other_side_gone(void)
+{
+    fixture f = { 0 };
+    g_autoptr(GError) error = NULL;
+    ferry_relay *out;
+    end_io src = { .send_seed = 1, .recv_seed = 2, .send_len = 256 * MiB };
+    closer c = { 0 };
+    GThread *ct;
+    gint64 t0;
+
+    fixture_setup(&f, 0);
+    c.in = ferry_relay_listen("test in", "127.0.0.1", f.port, f.qemu_path, "t0ken", &error);
+    g_assert_no_error(error);
+    c.dst = &f.dst;
+    out = ferry_relay_dial("test out", f.out_path, "127.0.0.1", f.port, "t0ken", 30, &error);
+    g_assert_no_error(error);
+    ct = g_thread_new("closer", closer_thread, &c);
+    t0 = g_get_monotonic_time();
+    src.conn = connect_unix(f.out_path);
+    run_end(&src);
+    g_thread_join(ct);
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, 15 * G_TIME_SPAN_SECOND);
+    g_thread_join(f.dst_thread);
+    f.dst_thread = NULL;
+    g_assert_false(f.dst.bad);
+    g_assert_cmpuint(f.dst.received, <, 256 * MiB);
+    g_object_unref(src.conn);
+    ferry_relay_close(out);
+    fixture_teardown(&f);
+}
+
 /* A wrong token, and a stranger's bytes: refused, and the listener goes on
  * serving a right one. */
 static void
@@ -362,5 +413,6 @@ main(int argc, char **argv)
     g_test_add_func("/relay/broken", test_broken);
     g_test_add_func("/relay/give-up", test_give_up);
     g_test_add_func("/relay/refused", test_refused);
+    g_test_add_func("/relay/other-side-gone", test_other_side_gone);
     return g_test_run();
 }
