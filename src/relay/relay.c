@@ -1064,6 +1064,9 @@ connect_local(const char *path, GError **error)
     g_autoptr(GSocketClient) client = g_socket_client_new();
     g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
 
+    /* Synchronous, on the relay thread: bounded, since a QEMU that does
+     * not accept (its backlog full, or it hangs) would stall every relay. */
+    g_socket_client_set_timeout(client, CONNECT_TIMEOUT_S);
     return g_socket_client_connect(client, G_SOCKET_CONNECTABLE(addr), NULL, error);
 }
 
