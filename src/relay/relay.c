@@ -919,12 +919,11 @@ on_dialled(GObject *src, GAsyncResult *res, gpointer data)
         op_free(o);
         return;
     }
-    if (!conn && s->connected_before &&
-        g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)) {
+    if (!conn && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)) {
         /* The host answers and nobody listens on the port: the other
          * relay is gone (closed with its migration, or its ferryd
-         * restarted), and the stream with it.  A link that is down
-         * does not refuse. */
+         * restarted), and the stream with it -- it listened before
+         * Perform began.  A link that is down does not refuse. */
         g_autofree char *why = g_strdup_printf("%s:%u refuses connections: the other side's "
                                                "relay is gone", s->relay->host,
                                                s->relay->port);

@@ -270,7 +270,9 @@ test_broken(void)
     transfer(96 * MiB, 24 * MiB, 20 * MiB);
 }
 
-/* Nobody listens: after the give-up bound QEMU's side ends. */
+/* The other side takes the connection and never answers (a stopped
+ * daemon): after the give-up bound QEMU's side ends.  Nobody listening at
+ * all (the other relay is gone) ends it at once. */
 static void
 test_give_up(void)
 {
@@ -278,11 +280,26 @@ test_give_up(void)
     g_autoptr(GError) error = NULL;
     ferry_relay *out;
     end_io src = { .send_seed = 1, .recv_seed = 2, .send_len = 1 * MiB };
+    end_io refused = { .send_seed = 1, .recv_seed = 2, .send_len = 1 * MiB };
+    g_autoptr(GSocket) mute = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                           G_SOCKET_PROTOCOL_DEFAULT, NULL);
+    g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GSocketAddress) a = NULL;
     gint64 t0;
 
     fixture_setup(&f, 0);
     out = ferry_relay_dial("test out", f.out_path, "127.0.0.1", f.port, "t0ken", 1, &error);
     g_assert_no_error(error);
+    t0 = g_get_monotonic_time();
+    refused.conn = connect_unix(f.out_path);
+    run_end(&refused);
+    g_assert_cmpuint(refused.received, ==, 0);
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, G_TIME_SPAN_SECOND);
+    g_object_unref(refused.conn);
+
+    a = g_inet_socket_address_new(lo, (guint16)f.port);
+    g_assert_true(g_socket_bind(mute, a, TRUE, NULL));
+    g_assert_true(g_socket_listen(mute, NULL));
     t0 = g_get_monotonic_time();
     src.conn = connect_unix(f.out_path);
     run_end(&src);
