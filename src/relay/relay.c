@@ -898,6 +898,9 @@ attach_remote(session *s, GSocketConnection *conn)
 {
     drop_remote(s);
     tune_tcp(conn);
+    /* A dialled socket keeps the client's connect timeout: silence and
+     * stalls are this relay's to judge (DEAD_MS), not the socket's. */
+    g_socket_set_timeout(g_socket_connection_get_socket(conn), 0);
     s->remote = conn;
     s->remote_cancel = g_cancellable_new();
     s->last_heard = s->last_sent = g_get_monotonic_time();
@@ -1063,10 +1066,16 @@ connect_local(const char *path, GError **error)
     g_autoptr(GSocketClient) client = g_socket_client_new();
     g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
 
+    GSocketConnection *conn;
+
     /* Synchronous, on the relay thread: bounded, since a QEMU that does
-     * not accept (its backlog full, or it hangs) would stall every relay. */
+     * not accept (its backlog full, or it hangs) would stall every relay.
+     * The client's timeout stays on the socket: only the connect has it. */
     g_socket_client_set_timeout(client, CONNECT_TIMEOUT_S);
-    return g_socket_client_connect(client, G_SOCKET_CONNECTABLE(addr), NULL, error);
+    conn = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(addr), NULL, error);
+    if (conn)
+        g_socket_set_timeout(g_socket_connection_get_socket(conn), 0);
+    return conn;
 }
 
 static void
