@@ -332,8 +332,12 @@ finish_request(ferry_mig_job *job, ferry_mig_event *ev)
         gboolean aborted = c && c->has_result && c->result_aborted;
 
         ctl->phase_task = g_steal_pointer(&ev->task);
-        ctl->end_code = FERRY_ERROR_MIGRATE;
-        ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE,
+        /* This side did not fail: the source's attempt ended (why is in its
+         * own error), possibly before this QEMU noticed its stream broke.
+         * Answered MIGRATE, it read as "the destination failed by itself"
+         * and vetoed the source's retry (e2e-broken, not relayed). */
+        ctl->end_code = aborted ? FERRY_ERROR_MIGRATE : FERRY_ERROR_MIGRATE_BROKEN;
+        ferry_mig_job_set_message(job, ctl->end_code,
                                   "Finish: migration of domain '%s' was given up by the "
                                   "source%s%s; host '%s' dropped it", job->dom_name,
                                   c && c->result_message ? ": " : "",
