@@ -257,11 +257,14 @@ qemu_migration_close_relays(ferry_domain_obj *obj, gboolean memory, gboolean nbd
     ferry_relay_close(nbd_relay);
 }
 
-void
-qemu_migration_set_relay(ferry_domain_obj *obj, gboolean nbd, ferry_relay *relay)
+/* @relay becomes @obj's memory (or @nbd) relay; the one before is closed. */
+static gboolean
+keep_relay(ferry_domain_obj *obj, gboolean nbd, ferry_relay *relay)
 {
     qemu_domain_priv *priv;
 
+    if (!relay)
+        return FALSE;
     qemu_migration_close_relays(obj, !nbd, nbd);
     g_mutex_lock(&obj->lock);
     priv = qemu_domain_priv_get(obj);
@@ -270,6 +273,33 @@ qemu_migration_set_relay(ferry_domain_obj *obj, gboolean nbd, ferry_relay *relay
     else
         priv->mig_relay = relay;
     g_mutex_unlock(&obj->lock);
+    return TRUE;
+}
+
+static char *
+relay_name(ferry_domain_obj *obj, gboolean nbd)
+{
+    return g_strdup_printf("domain '%s': %s", obj->name, nbd ? "disks" : "memory stream");
+}
+
+gboolean
+qemu_migration_relay_listen(ferry_domain_obj *obj, gboolean nbd, const char *address,
+                            guint port, const char *path, const char *token, GError **error)
+{
+    g_autofree char *name = relay_name(obj, nbd);
+
+    return keep_relay(obj, nbd, ferry_relay_listen(name, address, port, path, token, error));
+}
+
+gboolean
+qemu_migration_relay_dial(ferry_domain_obj *obj, gboolean nbd, const char *path,
+                          const char *host, guint port, const char *token,
+                          const ferry_migrate_params *params, GError **error)
+{
+    g_autofree char *name = relay_name(obj, nbd);
+
+    return keep_relay(obj, nbd, ferry_relay_dial(name, path, host, port, token,
+                                                 qemu_migration_relay_give_up(params), error));
 }
 
 /* A secret for the source's relay to present: 128 random bits, in hex. */
@@ -634,17 +664,12 @@ qemu_start_memory(ferry_mig_job *job, GError **error)
     if (prepared && prepared->relay_token) {
         /* Through this ferryd's relay, to the destination's. */
         g_autofree char *path = qemu_migration_relay_path(job_state(job), job->dom_uuid, "out");
-        g_autofree char *name = g_strdup_printf("domain '%s': memory stream", job->dom_name);
-        ferry_relay *relay = ferry_relay_dial(name, path, uri.host, uri.port,
-                                              prepared->relay_token,
-                                              qemu_migration_relay_give_up(&job->params->p),
-                                              &local);
 
-        if (!relay) {
+        if (!qemu_migration_relay_dial(job->obj, FALSE, path, uri.host, uri.port,
+                                       prepared->relay_token, &job->params->p, &local)) {
             g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE, "Perform: %s", local->message);
             return FALSE;
         }
-        qemu_migration_set_relay(job->obj, FALSE, relay);
         qemu_uri = g_strdup_printf("unix:%s", path);
     } else {
         qemu_uri = g_strdup_printf("tcp:%s:%u", host, uri.port);
@@ -936,15 +961,9 @@ listen_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri *
     ret = qemu_process_command(obj, "migrate-incoming", args, error);
     if (!ret)
         return FALSE;
-    if (relay_token) {
-        g_autofree char *name = g_strdup_printf("domain '%s': memory stream", obj->name);
-        ferry_relay *relay = ferry_relay_listen(name, listen, port, relay_path, relay_token,
-                                                error);
-
-        if (!relay)
-            return FALSE;
-        qemu_migration_set_relay(obj, FALSE, relay);
-    }
+    if (relay_token &&
+        !qemu_migration_relay_listen(obj, FALSE, listen, port, relay_path, relay_token, error))
+        return FALSE;
     advertise = host_for_uri(want->host ? want->host
                              : state->config.migration_address ? state->config.migration_address
                                                                : state->config.hostname);

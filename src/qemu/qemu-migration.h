@@ -133,14 +133,36 @@ void qemu_migration_remove_relay_sockets(qemu_driver_state *state, const char *u
 guint qemu_migration_relay_give_up(const ferry_migrate_params *params);
 
 /**
- * qemu_migration_set_relay:
- * @obj: a domain
+ * qemu_migration_relay_listen:
+ * @obj: a domain (destination)
  * @nbd: the NBD connections' relay (else the memory stream's)
- * @relay: (transfer full): the new relay
+ * @address, @port: where it listens
+ * @path: QEMU's unix socket it connects streams to
+ * @token: the token the source must present
+ * @error: return location for an error
  *
- * @relay becomes the domain's; the one it had, if any, is closed.
+ * Starts the relay (ferry_relay_listen()); it becomes the domain's, and the
+ * one it had, if any, is closed.  Returns: TRUE on success.
  */
-void qemu_migration_set_relay(ferry_domain_obj *obj, gboolean nbd, ferry_relay *relay);
+gboolean qemu_migration_relay_listen(ferry_domain_obj *obj, gboolean nbd, const char *address,
+                                     guint port, const char *path, const char *token,
+                                     GError **error);
+
+/**
+ * qemu_migration_relay_dial:
+ * @obj: a domain (source)
+ * @nbd: as for qemu_migration_relay_listen()
+ * @path: the unix socket QEMU will connect to
+ * @host, @port: the destination's relay
+ * @token: its token
+ * @params: the migration's parameters (the give-up bound)
+ * @error: return location for an error
+ *
+ * Starts the relay (ferry_relay_dial()), as qemu_migration_relay_listen().
+ */
+gboolean qemu_migration_relay_dial(ferry_domain_obj *obj, gboolean nbd, const char *path,
+                                   const char *host, guint port, const char *token,
+                                   const ferry_migrate_params *params, GError **error);
 
 /**
  * qemu_migration_close_relays:

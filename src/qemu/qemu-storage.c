@@ -397,15 +397,9 @@ qemu_storage_prepare_nbd(qemu_driver_state *state, ferry_domain_obj *obj, const 
         }
         ferry_migration_cookie_add_disk(cookie_out, cd->target, cd->format, cd->capacity);
     }
-    if (relay_token) {
-        g_autofree char *name = g_strdup_printf("domain '%s': disks", obj->name);
-        ferry_relay *relay = ferry_relay_listen(name, listen, port, relay_path, relay_token,
-                                                error);
-
-        if (!relay)
-            return FALSE;
-        qemu_migration_set_relay(obj, TRUE, relay);
-    }
+    if (relay_token &&
+        !qemu_migration_relay_listen(obj, TRUE, listen, port, relay_path, relay_token, error))
+        return FALSE;
     cookie_out->has_nbd = TRUE;
     cookie_out->nbd_port = port;
     return TRUE;
@@ -553,18 +547,12 @@ qemu_storage_start_mirrors(qemu_driver_state *state, ferry_domain_obj *obj,
     port = g_strdup_printf("%u", cookie_in->nbd_port);
     if (cookie_in->relay_token) {
         /* Each disk's NBD connection goes through this ferryd's relay. */
-        g_autofree char *name = g_strdup_printf("domain '%s': disks", obj->name);
-        ferry_relay *relay;
-
         relay_path = qemu_migration_relay_path(state, obj->uuid, "nbd-out");
-        relay = ferry_relay_dial(name, relay_path, host, cookie_in->nbd_port,
-                                 cookie_in->relay_token, qemu_migration_relay_give_up(params),
-                                 error);
-        if (!relay) {
+        if (!qemu_migration_relay_dial(obj, TRUE, relay_path, host, cookie_in->nbd_port,
+                                       cookie_in->relay_token, params, error)) {
             g_prefix_error(error, "Perform: ");
             return FALSE;
         }
-        qemu_migration_set_relay(obj, TRUE, relay);
     }
     g_mutex_lock(&obj->lock);
     priv = qemu_domain_priv_get(obj);

@@ -125,7 +125,6 @@ typedef struct {
 } op;
 
 static void remote_broke(session *s, const char *why);
-static void session_fail(session *s, const char *why);
 static void pump_remote(session *s);
 static void pump_local_read(session *s);
 static void read_header(session *s);
@@ -402,12 +401,6 @@ session_end(session *s, const char *why)
     session_unref(s);
 }
 
-static void
-session_fail(session *s, const char *why)
-{
-    session_end(s, why);
-}
-
 /* Both directions are over: everything read was acknowledged and its end
  * said, everything the other side sent was delivered and QEMU told. */
 static void
@@ -503,7 +496,7 @@ pump_remote(session *s)
             }
             off += size;
         }
-        session_fail(s, "internal error: the data to send again is gone");
+        session_end(s, "internal error: the data to send again is gone");
     } else if (s->local_eof && !s->eof_sent) {
         s->eof_sent = TRUE;
         send_frame(s, op_new(s), FRAME_EOF, s->read_total);
@@ -519,7 +512,7 @@ acknowledged(session *s, guint64 value)
     GBytes *b;
 
     if (value > s->read_total) {
-        session_fail(s, "the other side acknowledged data never sent");
+        session_end(s, "the other side acknowledged data never sent");
         return FALSE;
     }
     if (value <= s->acked)
@@ -554,7 +547,7 @@ on_local_read(GObject *src, GAsyncResult *res, gpointer data)
     if (n < 0) {
         g_autofree char *why = g_strdup_printf("reading QEMU's side: %s", error->message);
 
-        session_fail(s, why);
+        session_end(s, why);
     } else if (n == 0) {
         g_debug("%s: stream %.8s: QEMU's side ended after %" G_GUINT64_FORMAT " bytes",
                 s->relay->name, s->id, s->read_total);
@@ -622,7 +615,7 @@ on_local_written(GObject *src, GAsyncResult *res, gpointer data)
     if (!ok) {
         g_autofree char *why = g_strdup_printf("writing QEMU's side: %s", error->message);
 
-        session_fail(s, why);
+        session_end(s, why);
         op_free(o);
         return;
     }
@@ -668,7 +661,7 @@ welcomed(session *s, op *o)
     Ferry__RelayWelcome *w = ferry__relay_welcome__unpack(NULL, o->len, o->buf);
 
     if (!w) {
-        session_fail(s, "the other side's welcome is malformed");
+        session_end(s, "the other side's welcome is malformed");
         return;
     }
     welcomed_as(s, w);
@@ -684,11 +677,11 @@ welcomed_as(session *s, const Ferry__RelayWelcome *w)
         g_autofree char *why = g_strdup_printf("%s refused the stream: %s",
                                                peer_name(s, peer, sizeof(peer)), w->error);
 
-        session_fail(s, why);
+        session_end(s, why);
         return;
     }
     if (w->received < s->acked || w->received > s->read_total) {
-        session_fail(s, "the other side's welcome names an offset never sent");
+        session_end(s, "the other side's welcome names an offset never sent");
         return;
     }
     s->ready = TRUE;
@@ -716,7 +709,7 @@ handle_frame(session *s, op *o, guint32 type, guint64 value)
 {
     if (!s->ready) {
         if (type != FRAME_WELCOME || !s->relay->dialler) {
-            session_fail(s, "the other side did not answer the greeting");
+            session_end(s, "the other side did not answer the greeting");
             return;
         }
         welcomed(s, o);
@@ -727,7 +720,7 @@ handle_frame(session *s, op *o, guint32 type, guint64 value)
         gsize skip;
 
         if (value > s->delivered) {
-            session_fail(s, "the other side skipped part of the stream");
+            session_end(s, "the other side skipped part of the stream");
             return;
         }
         skip = (gsize)MIN(s->delivered - value, (guint64)o->len);
@@ -769,7 +762,7 @@ handle_frame(session *s, op *o, guint32 type, guint64 value)
         return;
     }
     default:
-        session_fail(s, "the other side sent a frame of an unknown type");
+        session_end(s, "the other side sent a frame of an unknown type");
         return;
     }
     read_header(s);
@@ -825,7 +818,7 @@ on_header(GObject *src, GAsyncResult *res, gpointer data)
         return;
     get_header(o->header, &type, &len, &value);
     if (len > MAX_PAYLOAD) {
-        session_fail(s, "the other side sent a frame too large");
+        session_end(s, "the other side sent a frame too large");
         op_free(o);
         return;
     }
@@ -879,7 +872,7 @@ remote_broke(session *s, const char *why)
         g_autofree char *msg = g_strdup_printf("the connection to %s broke (%s)",
                                                peer_name(s, peer, sizeof(peer)), why);
 
-        session_fail(s, msg);
+        session_end(s, msg);
         return;
     }
     if (s->ready || s->connected_before)
@@ -931,7 +924,7 @@ on_dialled(GObject *src, GAsyncResult *res, gpointer data)
                                                "relay is gone", s->relay->host,
                                                s->relay->port);
 
-        session_fail(s, why);
+        session_end(s, why);
         op_free(o);
         return;
     }
@@ -1113,7 +1106,7 @@ greeted(greeting *g, const Ferry__RelayHello *hello)
     }
     if (hello->received < s->acked || hello->received > s->read_total) {
         refuse(g, "the greeting names an offset never sent");
-        session_fail(s, "the source asked for an offset never sent");
+        session_end(s, "the source asked for an offset never sent");
         session_unref(s);
         return;
     }
@@ -1228,40 +1221,49 @@ on_remote_accept(GSocket *listener, GIOCondition cond, gpointer data)
 /* ------------------------------------------------------------------ */
 /* The tick: pings, silent connections, give-up */
 
-static gboolean
-on_tick(gpointer data)
+/* Runs @fn on each session of @r, each held while it runs (it may end). */
+static void
+each_session(ferry_relay *r, void (*fn)(session *s, gint64 now))
 {
-    ferry_relay *r = data;
-    gint64 now = g_get_monotonic_time();
     g_autoptr(GList) all = g_hash_table_get_values(r->sessions);
+    gint64 now = g_get_monotonic_time();
 
     for (GList *l = all; l; l = l->next)
         session_ref(l->data);
     for (GList *l = all; l; l = l->next) {
-        session *s = l->data;
-
-        if (s->ended) {
-            /* nothing */
-        } else if (s->remote && now - s->last_heard > (gint64)DEAD_MS * 1000) {
-            g_autofree char *why = g_strdup_printf("nothing heard for %d s", DEAD_MS / 1000);
-
-            remote_broke(s, why);
-        } else if (s->remote && s->ready) {
-            if (s->delivered > s->ack_sent || now - s->last_sent >= (gint64)PING_MS * 1000) {
-                s->ping_due = TRUE;
-                pump_remote(s);
-            }
-        } else if (!s->remote && s->broken_since &&
-                   now - s->broken_since > (gint64)s->give_up_ms * 1000) {
-            char peer[300];
-            g_autofree char *why = g_strdup_printf(
-                "%s %s within %u s", s->relay->dialler ? "could not reach" : "no connection from",
-                peer_name(s, peer, sizeof(peer)), s->give_up_ms / 1000);
-
-            session_fail(s, why);
-        }
+        if (!((session *)l->data)->ended)
+            fn(l->data, now);
     }
     g_list_free_full(g_steal_pointer(&all), (GDestroyNotify)session_unref);
+}
+
+static void
+tick_session(session *s, gint64 now)
+{
+    if (s->remote && now - s->last_heard > (gint64)DEAD_MS * 1000) {
+        g_autofree char *why = g_strdup_printf("nothing heard for %d s", DEAD_MS / 1000);
+
+        remote_broke(s, why);
+    } else if (s->remote && s->ready) {
+        if (s->delivered > s->ack_sent || now - s->last_sent >= (gint64)PING_MS * 1000) {
+            s->ping_due = TRUE;
+            pump_remote(s);
+        }
+    } else if (!s->remote && s->broken_since &&
+               now - s->broken_since > (gint64)s->give_up_ms * 1000) {
+        char peer[300];
+        g_autofree char *why = g_strdup_printf(
+            "%s %s within %u s", s->relay->dialler ? "could not reach" : "no connection from",
+            peer_name(s, peer, sizeof(peer)), s->give_up_ms / 1000);
+
+        session_end(s, why);
+    }
+}
+
+static gboolean
+on_tick(gpointer data)
+{
+    each_session(data, tick_session);
     return G_SOURCE_CONTINUE;
 }
 
@@ -1381,20 +1383,16 @@ ferry_relay_last_error(ferry_relay *relay)
 }
 
 static void
+break_session(session *s, gint64 now)
+{
+    if (s->remote)
+        remote_broke(s, "broken on purpose");
+}
+
+static void
 break_cb(gpointer data)
 {
-    ferry_relay *r = data;
-    g_autoptr(GList) all = g_hash_table_get_values(r->sessions);
-
-    for (GList *l = all; l; l = l->next)
-        session_ref(l->data);
-    for (GList *l = all; l; l = l->next) {
-        session *s = l->data;
-
-        if (s->remote)
-            remote_broke(s, "broken on purpose");
-    }
-    g_list_free_full(g_steal_pointer(&all), (GDestroyNotify)session_unref);
+    each_session(data, break_session);
 }
 
 void
@@ -1404,10 +1402,15 @@ ferry_relay_break(ferry_relay *relay)
 }
 
 static void
+end_session_quietly(session *s, gint64 now)
+{
+    session_end(s, NULL);
+}
+
+static void
 close_cb(gpointer data)
 {
     ferry_relay *r = data;
-    g_autoptr(GList) all = g_hash_table_get_values(r->sessions);
 
     r->closed = TRUE;
     if (r->accept_source) {
@@ -1422,11 +1425,7 @@ close_cb(gpointer data)
         g_socket_close(r->socket, NULL);
     if (r->dialler)
         g_unlink(r->local_path);
-    for (GList *l = all; l; l = l->next)
-        session_ref(l->data);
-    for (GList *l = all; l; l = l->next)
-        session_end(l->data, NULL);
-    g_list_free_full(g_steal_pointer(&all), (GDestroyNotify)session_unref);
+    each_session(r, end_session_quietly);
 }
 
 void
