@@ -405,10 +405,12 @@ set_limits(ferry_mig_job *job, GError **error)
 typedef struct {
     ferry_mig_job *job;
     ferry_qmp *qmp;             /* NULL when QEMU is gone: no reason to ask for */
+    char *relay_why;            /* what the relay saw, if QEMU's stream went through one */
 } failure_query;
 
 /* The reason of a failed migration, asked without waiting, then handed to
- * the engine. */
+ * the engine.  Called either from QMP's reply or straight from
+ * report_failure(), which holds the domain's lock: it must not take it. */
 static void
 on_failure_reason(GObject *source, GAsyncResult *res, gpointer data)
 {
@@ -418,34 +420,31 @@ on_failure_reason(GObject *source, GAsyncResult *res, gpointer data)
     json_object *desc = NULL;
     const char *qemu_why = info && json_object_object_get_ex(info, "error-desc", &desc)
                                ? json_object_get_string(desc) : "QEMU gave no reason";
-    g_autofree char *relay_why = NULL;
     g_autofree char *why = NULL;
-    ferry_domain_obj *obj = fq->job->obj;
 
     /* Through a relay QEMU only saw its socket close: the relay knows why. */
-    if (obj) {
-        g_mutex_lock(&obj->lock);
-        if (obj->priv && ((qemu_domain_priv *)obj->priv)->mig_relay)
-            relay_why = ferry_relay_last_error(((qemu_domain_priv *)obj->priv)->mig_relay);
-        g_mutex_unlock(&obj->lock);
-    }
-    why = relay_why ? g_strdup_printf("%s (the relay: %s)", qemu_why, relay_why)
-                    : g_strdup(qemu_why);
+    why = fq->relay_why ? g_strdup_printf("%s (the relay: %s)", qemu_why, fq->relay_why)
+                        : g_strdup(qemu_why);
     ferry_mig_job_notify(fq->job, fq->job->role == FERRY_MIG_ROLE_SOURCE
                                       ? FERRY_MIG_EV_TRANSFER_FAILED
                                       : FERRY_MIG_EV_INCOMING_FAILED, 0, why);
     ferry_mig_job_unref(fq->job);
     if (fq->qmp)
         ferry_qmp_unref(fq->qmp);
+    g_free(fq->relay_why);
     g_free(fq);
 }
 
+/* Lock of @obj held.  The relay's reason is read now: by the time QEMU
+ * says "failed", the relay has already given its stream up. */
 static void
 report_failure(ferry_domain_obj *obj, qemu_domain_priv *priv, ferry_mig_job *job)
 {
     failure_query *fq = g_new0(failure_query, 1);
 
     fq->job = ferry_mig_job_ref(job);
+    if (priv->mig_relay)
+        fq->relay_why = ferry_relay_last_error(priv->mig_relay);
     if (!priv->qmp || priv->exited) {
         on_failure_reason(NULL, NULL, fq);
         return;
