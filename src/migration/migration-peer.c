@@ -130,12 +130,24 @@ ferry_mig_store_result(GObject *source, GAsyncResult *result, gpointer data)
     *(GAsyncResult **)data = g_object_ref(result);
 }
 
+/* How long an abort waits for the other host to take its cancel. */
+#define PEER_CANCEL_WAIT_S 10
+
+static gboolean
+cancel_on_timeout(gpointer data)
+{
+    g_cancellable_cancel(data);
+    return G_SOURCE_REMOVE;
+}
+
 void
 ferry_mig_peer_cancel_sync(ferry_mig_job *job)
 {
     g_autoptr(ferry_conn) peer = NULL;
     g_autoptr(GMainContext) context = NULL;
     g_autoptr(GAsyncResult) result = NULL;
+    g_autoptr(GCancellable) cancellable = NULL;
+    g_autoptr(GSource) timeout = NULL;
     g_autoptr(ferry_phase_result) r = NULL;
     g_autoptr(GError) local = NULL;
     g_autofree char *reason = NULL;
@@ -155,10 +167,18 @@ ferry_mig_peer_cancel_sync(ferry_mig_job *job)
     }
     context = g_main_context_new();
     g_main_context_push_thread_default(context);
-    peer->driver->conn_migrate_cancel(peer, job->id, reason, NULL, ferry_mig_store_result,
-                                      &result);
+    /* A courtesy, not a verdict: the source learns the end from the
+     * stream anyway.  A source daemon that takes the call but never
+     * answers must not keep this side's rollback from finishing. */
+    cancellable = g_cancellable_new();
+    timeout = g_timeout_source_new_seconds(PEER_CANCEL_WAIT_S);
+    g_source_set_callback(timeout, cancel_on_timeout, cancellable, NULL);
+    g_source_attach(timeout, context);
+    peer->driver->conn_migrate_cancel(peer, job->id, reason, cancellable,
+                                      ferry_mig_store_result, &result);
     while (!result)
         g_main_context_iteration(context, TRUE);
+    g_source_destroy(timeout);
     g_main_context_pop_thread_default(context);
     r = ferry_phase_finish(result, &local);
     if (!r)
