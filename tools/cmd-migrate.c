@@ -633,6 +633,7 @@ print_migrate_json(const char *name, const char *dest, const ferry_migrate_stats
     json_object_object_add(o, "disk_total", cli_json_count(st->disk_total));
     json_object_object_add(o, "disk_transferred", cli_json_count(st->disk_transferred));
     json_object_object_add(o, "attempts", st->attempts ? cli_json_count(st->attempts) : NULL);
+    json_object_object_add(o, "reconnects", cli_json_count(st->reconnects));
     json_object_object_add(o, "control_plane_ms", st->total_ms > 0
                            ? json_object_new_int64(control_plane_ms(st)) : NULL);
     cli_print_json(o);
@@ -712,6 +713,9 @@ print_migrate_text(const char *name, const char *dest, const ferry_migrate_stats
     if (st->attempts > 1)
         printf("  %-12s %u (its connection broke; the guest ran on the source meanwhile)\n",
                "attempts", st->attempts);
+    if (st->reconnects > 0)
+        printf("  %-12s %" G_GUINT64_FORMAT " (a stream broke; its relay connected again and "
+               "it went on)\n", "reconnects", st->reconnects);
     if (opt_offline) {
         /* Only the definition moved: no transfer to speak of. */
         printf("  %-12s %s\n", "total time", wall);

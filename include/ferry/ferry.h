@@ -698,6 +698,8 @@ typedef struct {
     gint64 time_overhead_ms;  /*   the rest: ferry's own work after the switch-over */
     guint attempts;           /* since 0.3: how many times it started; more than 1 when
                                * its connection broke and it was tried again */
+    guint64 reconnects;       /* since 0.3: how often a relay connected its streams
+                               * again after a break (the migration went on) */
 } ferry_migrate_stats;
 
 /**

@@ -143,6 +143,8 @@ static const struct {
       G_STRUCT_OFFSET(ferry_migration_cookie, time_switchover_ms), TRUE },
     { "time-overhead-ms", STAT_INT64,
       G_STRUCT_OFFSET(ferry_migration_cookie, time_overhead_ms), TRUE },
+    { "attempts", STAT_UINT64, G_STRUCT_OFFSET(ferry_migration_cookie, attempts), TRUE },
+    { "reconnects", STAT_UINT64, G_STRUCT_OFFSET(ferry_migration_cookie, reconnects), TRUE },
 };
 
 static guint64

@@ -75,6 +75,9 @@ typedef struct {
     gint64 guest_downtime_ms; /* the two above, as the guest saw them */
     gint64 time_setup_ms, time_disk_ms, time_memory_ms, time_switchover_ms,
            time_overhead_ms;  /* the whole migration, split */
+    guint64 attempts;         /* peer-to-peer: how many times the source's daemon
+                               * started it (0: not said) */
+    guint64 reconnects;       /* its streams' relays connected again this often */
 
     char *peer_uri;           /* <peer uri='...'/>: how the sender's daemon is reached
                                * by the other host's daemon; nullable */

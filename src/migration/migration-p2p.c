@@ -144,6 +144,8 @@ on_sequence_done(GObject *src, GAsyncResult *res, gpointer data)
         cookie->time_memory_ms = stats.time_memory_ms;
         cookie->time_switchover_ms = stats.time_switchover_ms;
         cookie->time_overhead_ms = stats.time_overhead_ms;
+        cookie->attempts = stats.attempts;
+        cookie->reconnects = stats.reconnects;
         r->result = g_new0(ferry_phase_result, 1);
         r->result->cookie = ferry_migration_cookie_format(cookie);
     }

@@ -105,6 +105,11 @@ ferry_mig_stats_from_cookie(const char *cookie, ferry_migrate_stats *stats)
     stats->time_memory_ms = c->time_memory_ms;
     stats->time_switchover_ms = c->time_switchover_ms;
     stats->time_overhead_ms = c->time_overhead_ms;
+    stats->reconnects = c->reconnects;
+    /* Said only by a peer-to-peer source's daemon, which made the
+     * attempts; otherwise the client's own count stands. */
+    if (c->attempts)
+        stats->attempts = (guint)MIN(c->attempts, G_MAXUINT);
 }
 
 /* Logs an error the caller will not see (an earlier one wins). */

@@ -114,6 +114,7 @@ fill_stats(ferry_mig_job *job, ferry_migration_cookie *cookie)
     cookie->time_memory_ms = i->time_memory_ms;
     cookie->time_switchover_ms = i->time_switchover_ms;
     cookie->time_overhead_ms = i->time_overhead_ms;
+    cookie->reconnects = i->reconnects;
     /* The switch-over's own count (the data the disks held) wins over the
      * mirrors' progress figures. */
     if (i->disk_total && !cookie->disk_total) {

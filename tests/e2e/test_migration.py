@@ -40,7 +40,7 @@ exit 0
 SUMMARY_KEYS = {'domain', 'destination', 'protocol', 'wall_ms', 'total_ms', 'downtime_ms',
                 'guest_downtime_ms', 'setup_ms', 'passes', 'time_setup_ms', 'time_disk_ms',
                 'time_memory_ms', 'time_switchover_ms', 'time_overhead_ms', 'data_total',
-                'data_transferred', 'disk_total', 'disk_transferred', 'attempts',
+                'data_transferred', 'disk_total', 'disk_transferred', 'attempts', 'reconnects',
                 'control_plane_ms'}
 
 
