@@ -29,10 +29,16 @@ connects again and the stream goes on.
 * The link down for 20 s (more than the relay's 5 s silence, QEMU's 10 s
   NBD reconnect delay, the daemons' keepalive) while the disk is copied:
   one attempt, the disk not copied again.
+* Ctrl-C (SIGINT) on `ferry migrate` while a relayed disk is copied: the
+  CLI says it aborted, both jobs end cancelled, the guest runs on A intact,
+  B keeps no QEMU, port, image or relay socket, A no relay socket; the
+  next migration of the guest completes.
 """
+import glob
 import json
 import os
 import re
+import signal
 import subprocess
 
 import faults as fm
@@ -214,11 +220,13 @@ def memory_cell(t, wd, a, b, p2p, retry, relay=True):
             t.ok(stats.get('attempts') == 2, '%s: it took 2 attempts' % what, out)
             t.ok(any(l.startswith('ferry: ') and 'trying again' in l for l in err.splitlines()),
                  '%s: ferry migrate said, in one line, that it tries again' % what, err)
-        elif not p2p:
-            # (A peer-to-peer sequence runs in the source's daemon: its
-            # attempts are in that daemon's log, not in the client's stats.)
+        else:
+            # (Peer-to-peer, the source's daemon made the attempts and
+            # said how many in its last cookie.)
             t.ok(stats.get('attempts') == 1, '%s: in one attempt (the stream went on)' % what,
                  out)
+            t.ok((stats.get('reconnects') or 0) >= 1,
+                 '%s: ferry migrate --json counts the reconnection' % what, out)
         if relay:
             went_on(t, what, a, b, g, 'memory stream')
         moved(t, what, a, b, g, before)
@@ -248,8 +256,73 @@ def disk_cell(t, wd, a, b, what, name, key, stream, net=None, link_down_s=0):
          '%s: less than twice the disk was sent (it did not start again)' % what,
          '%d bytes for a %d MiB disk' % (sent, fm.DISK_MIB))
     if stream:
+        t.ok((stats.get('reconnects') or 0) >= 1,
+             '%s: ferry migrate --json counts the reconnection' % what, out)
         went_on(t, what, a, b, g, stream)
     moved(t, what, a, b, g, before)
+    return g
+
+
+def relay_sockets(host, g):
+    """The relay sockets of @g's streams left in @host's run directory."""
+    return sorted(os.path.basename(p) for p in
+                  glob.glob(os.path.join(host.state_dir, 'qemu', 'run', g.uuid + '.*'))
+                  if p.rsplit('.', 1)[1] in ('in', 'out', 'nbd-in', 'nbd-out'))
+
+
+def ctrl_c_cell(t, wd, a, b):
+    """Ctrl-C on `ferry migrate` while its relayed disk is copied."""
+    what = 'Ctrl-C while a relayed disk is copied'
+    g = fm.FaultGuest(wd, a, b, 'diskc', True)
+    r = a.ferry('define', g.xml)
+    r = a.ferry('start', g.name) if r.returncode == 0 else r
+    t.ok(r.returncode == 0, '%s: the guest starts on A' % what, r.stderr)
+    before = fm.last_hb(g.serial)
+    pid = a.qemu_pids(g.uuid)
+    cli = a.ferry_bg('migrate', '--live', '--bandwidth', DISK_BANDWIDTH, '--copy-storage-all',
+                     '--xml', g.xml_b, g.name, b.uri)
+    try:
+        ok = ft.wait_until(lambda: progress(a, g, 'disk_processed') >= 2 * MiB, 60, 0.05)
+        t.ok(ok, '%s: the disk copy started' % what, progress(a, g, 'disk_processed'))
+        t.ok(len(relay_sockets(a, g)) >= 1 and len(relay_sockets(b, g)) >= 1,
+             '%s: the streams go through the relays' % what,
+             'A %s B %s' % (relay_sockets(a, g), relay_sockets(b, g)))
+        cli.send_signal(signal.SIGINT)
+        out, err = cli.communicate(timeout=60)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.communicate()
+    t.ok(cli.returncode == 1 and re.search(r'ferry: error: .*aborted by Ctrl-C', err),
+         '%s: ferry migrate says it aborted the migration' % what,
+         '%s %r' % (cli.returncode, err[-300:]))
+    j = ft.job_info(a, g.name, completed=True)
+    t.ok(j is not None and j.get('state') == 'cancelled',
+         '%s: the source\'s job ended cancelled' % what, j)
+    # B no longer has the domain to ask about: its job record says.
+    rec = [r for r in fm.records(b).values() if j and r.get('id') == j.get('id')]
+    t.ok(len(rec) == 1 and rec[0].get('state') == 'cancelled',
+         '%s: the destination\'s job record says cancelled' % what, rec)
+    t.ok(a.qemu_pids(g.uuid) == pid and not b.qemu_pids(g.uuid),
+         '%s: the guest runs on A alone, in the same QEMU' % what,
+         'A %s (was %s) B %s' % (a.qemu_pids(g.uuid), pid, b.qemu_pids(g.uuid)))
+    info = ft.dominfo(a, g.name)
+    t.ok(info is not None and info['state'] == 'running', '%s: A says running' % what, info)
+    log, e = ft.wait_heartbeat(g.serial, before + 5)
+    t.ok(fm.intact(log, True), '%s: the heartbeat goes on, no memory or disk error' % what,
+         e or log)
+    t.ok(ft.wait_until(lambda: not relay_sockets(a, g) and not relay_sockets(b, g), 10),
+         '%s: no relay socket is left on either host' % what,
+         'A %s B %s' % (relay_sockets(a, g), relay_sockets(b, g)))
+    t.ok(b.migration_ports_listening() == [], '%s: B listens on no migration port' % what,
+         b.migration_ports_listening())
+    t.ok(g.disk_name not in fm.images(b), '%s: B keeps no image the migration created' % what,
+         fm.images(b))
+    # Nothing left behind blocks the next migration.
+    before = fm.last_hb(g.serial)
+    r = a.ferry('migrate', '--live', '--copy-storage-all', '--xml', g.xml_b, g.name, b.uri)
+    t.ok(r.returncode == 0, '%s: the next migration completes' % what, r.stderr)
+    moved(t, what + ', then migrated again', a, b, g, before)
     return g
 
 
@@ -271,6 +344,7 @@ def main(t):
                                'mem_processed', 'memory stream').uuid)
         uuids.append(disk_cell(t, wd, a, b, 'link down 20 s while the disk is copied', 'diskl',
                                'disk_processed', 'disks', net=net, link_down_s=20).uuid)
+        uuids.append(ctrl_c_cell(t, wd, a, b).uuid)
     finally:
         ft.teardown(net, wd, uuids)
 
