@@ -83,6 +83,8 @@ typedef enum {
     FERRY_ERROR_LEASE_HELD = 24,       /* another host or process holds the domain's lease */
     FERRY_ERROR_MIGRATE_BROKEN = 25,   /* the migration's connection broke while the source ran
                                         * on: nothing was lost, it may be tried again */
+    FERRY_ERROR_AUTH_FAILED = 26,      /* a peer's identity was not proven (TLS certificate) */
+    FERRY_ERROR_ACCESS_DENIED = 27,    /* the peer is known, but not allowed to do this */
 } ferry_error_code;
 
 /**

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "daemon/daemon-config.h"
+#include "rpc/rpc-tls.h"
 
 typedef enum { SETTING_STRING, SETTING_UINT, SETTING_BOOL, SETTING_PATH } setting_type;
 
@@ -33,6 +34,10 @@ static const setting settings[] = {
     S(tcp_listen_address, SETTING_STRING),
     U(tcp_port, 1, 65535),
     S(listen_insecure_tcp, SETTING_BOOL),
+    S(tls_listen_address, SETTING_STRING),
+    U(tls_port, 1, 65535),
+    S(pki_dir, SETTING_PATH),
+    S(tls_allowed_names, SETTING_STRING),
     U(max_clients, 1, 100000),
     U(max_calls_per_client, 1, 1024),
     U(max_frame_size, 4096, 256 * 1024 * 1024),
@@ -65,6 +70,8 @@ ferry_daemon_config_new_defaults(void)
     c->state_dir = g_strdup(FERRY_DEFAULT_STATE_DIR);
     c->qemu_binary = g_strdup(FERRY_QEMU_BINARY);
     c->tcp_port = FERRY_DEFAULT_TCP_PORT;
+    c->tls_port = FERRY_DEFAULT_TLS_PORT;
+    c->pki_dir = g_strdup(FERRY_TLS_DEFAULT_PKI_DIR);
     c->max_clients = 64;
     c->max_calls_per_client = 16;
     c->max_frame_size = 4 * 1024 * 1024;
@@ -262,9 +269,27 @@ ferry_daemon_config_check(const ferry_daemon_config *c, const char *file_name,
     if (c->tcp_listen_address && !c->listen_insecure_tcp) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
                     "%s: setting 'tcp_listen_address' needs 'listen_insecure_tcp = yes': "
-                    "TLS is not available yet and plaintext TCP must be chosen explicitly",
-                    file_name);
+                    "plaintext TCP must be chosen explicitly (for TLS, set "
+                    "'tls_listen_address')", file_name);
         return FALSE;
+    }
+    if (c->tcp_listen_address && c->tls_listen_address && c->tcp_port == c->tls_port) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "%s: settings 'tcp_port' and 'tls_port' are both %u: plaintext TCP and "
+                    "TLS need ports of their own", file_name, c->tcp_port);
+        return FALSE;
+    }
+    if (c->tls_allowed_names) {
+        g_auto(GStrv) names = g_strsplit(c->tls_allowed_names, ",", -1);
+
+        for (guint i = 0; names[i]; i++) {
+            if (!*g_strstrip(names[i])) {
+                g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                            "%s: setting 'tls_allowed_names': name %u of '%s' is empty",
+                            file_name, i + 1, c->tls_allowed_names);
+                return FALSE;
+            }
+        }
     }
     if (c->host_uuid && !g_uuid_string_is_valid(c->host_uuid)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,

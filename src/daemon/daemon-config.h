@@ -29,7 +29,13 @@ typedef struct {
     char *qemu_binary;          /* default FERRY_QEMU_BINARY */
     char *tcp_listen_address;   /* NULL: no TCP listener */
     guint tcp_port;             /* default FERRY_DEFAULT_TCP_PORT */
-    gboolean listen_insecure_tcp; /* plaintext TCP allowed (no TLS yet) */
+    gboolean listen_insecure_tcp; /* plaintext TCP allowed: needed by tcp_listen_address */
+    char *tls_listen_address;   /* NULL: no TLS listener */
+    guint tls_port;             /* default FERRY_DEFAULT_TLS_PORT (16514) */
+    char *pki_dir;              /* cacert.pem, server and client certificates and keys;
+                                 * default FERRY_TLS_DEFAULT_PKI_DIR (/etc/pki/ferry) */
+    char *tls_allowed_names;    /* ','-separated patterns of TLS clients' certificate
+                                 * names (CN); NULL: any client the CA signed */
     guint max_clients;          /* default 64 */
     guint max_calls_per_client; /* calls in flight per client, default 16 */
     guint max_frame_size;       /* bytes, default 4 MiB */

@@ -12,6 +12,7 @@
 #include "daemon/daemon-server.h"
 #include "daemon/dispatch.h"
 #include "rpc/rpc-server.h"
+#include "rpc/rpc-tls.h"
 #include "util/error.h"
 
 struct ferry_daemon_server {
@@ -98,6 +99,22 @@ ferry_daemon_server_new(const ferry_daemon_config *cfg, const ferry_driver *cons
             return NULL;
         g_warning("listening on plaintext TCP %s:%u (listen_insecure_tcp = yes): anyone "
                   "who can reach it controls this host's VMs", cfg->tcp_listen_address, port);
+    }
+    if (cfg->tls_listen_address) {
+        g_auto(GStrv) names = cfg->tls_allowed_names
+                                  ? g_strsplit(cfg->tls_allowed_names, ",", -1) : NULL;
+        g_autoptr(ferry_rpc_tls) tls = NULL;
+        guint16 port = 0;
+
+        for (guint i = 0; names && names[i]; i++)
+            g_strstrip(names[i]);
+        tls = ferry_rpc_tls_new_server(cfg->pki_dir, (const char *const *)names, error);
+        if (!tls || !ferry_rpc_server_add_tls(server->rpc, cfg->tls_listen_address,
+                                              (guint16)cfg->tls_port, tls, &port, error))
+            return NULL;
+        g_info("listening for TLS clients on %s:%u (certificates in '%s'; clients allowed: "
+               "%s)", cfg->tls_listen_address, port, cfg->pki_dir,
+               cfg->tls_allowed_names ? cfg->tls_allowed_names : "any the CA signed");
     }
     return g_steal_pointer(&server);
 }

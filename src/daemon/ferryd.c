@@ -27,6 +27,7 @@
 #include "daemon/daemon-config.h"
 #include "daemon/daemon-server.h"
 #include "qemu/qemu-driver.h"
+#include "remote/remote-driver.h"
 #include "test/test-driver.h"
 #include "util/error.h"
 
@@ -146,12 +147,13 @@ resolve_host_uuid(const ferry_daemon_config *cfg, GError **error)
 }
 
 /* How another host's ferryd reaches this one, for the questions a source
- * asks a destination about a migration: the TCP listener, at an address a
- * peer can dial (not a wildcard). */
+ * asks a destination about a migration: the TLS listener if there is one,
+ * else the plaintext one, at an address a peer can dial (not a wildcard). */
 static char *
 peer_uri_of(const ferry_daemon_config *cfg)
 {
-    const char *host = cfg->tcp_listen_address;
+    gboolean tls = cfg->tls_listen_address != NULL;
+    const char *host = tls ? cfg->tls_listen_address : cfg->tcp_listen_address;
     g_autofree char *bracketed = NULL;
 
     if (!host)
@@ -161,7 +163,8 @@ peer_uri_of(const ferry_daemon_config *cfg)
                                       : cfg->hostname ? cfg->hostname : g_get_host_name();
     if (strchr(host, ':'))
         host = bracketed = g_strdup_printf("[%s]", host);
-    return g_strdup_printf("qemu+tcp://%s:%u/system", host, cfg->tcp_port);
+    return g_strdup_printf("qemu+%s://%s:%u/system", tls ? "tls" : "tcp", host,
+                           tls ? cfg->tls_port : cfg->tcp_port);
 }
 
 /* ------------------------------------------------------------------ */
@@ -292,6 +295,9 @@ main(int argc, char **argv)
     qcfg.lock_manager = cfg->lock_manager;
     qcfg.lockspace_dir = cfg->lockspace_dir;
     qcfg.peer_uri = peer_uri = peer_uri_of(cfg);
+    /* This daemon's own connections to its peers present its client
+     * certificate. */
+    ferry_remote_set_pki_dir(cfg->pki_dir);
     storage_dirs = cfg->storage_dirs ? g_strsplit(cfg->storage_dirs, ":", -1) : NULL;
     qcfg.storage_dirs = storage_dirs;
     if (cfg->debug_inject_failure)
@@ -313,8 +319,10 @@ main(int argc, char **argv)
     }
     g_unix_signal_add(SIGTERM, on_quit_signal, loop);
     g_unix_signal_add(SIGINT, on_quit_signal, loop);
-    g_message("serving on '%s'%s%s", cfg->unix_socket_path,
-              cfg->tcp_listen_address ? " and TCP " : "",
+    g_message("serving on '%s'%s%s%s%s", cfg->unix_socket_path,
+              cfg->tls_listen_address ? ", TLS " : "",
+              cfg->tls_listen_address ? cfg->tls_listen_address : "",
+              cfg->tcp_listen_address ? ", plaintext TCP " : "",
               cfg->tcp_listen_address ? cfg->tcp_listen_address : "");
     notify_ready(ready_fd);
 

@@ -102,7 +102,7 @@ daemon_uri(const ferry_uri *uri)
 
     g_hash_table_iter_init(&iter, uri->params);
     while (g_hash_table_iter_next(&iter, &key, &value)) {
-        if (strcmp(key, "socket") != 0)
+        if (strcmp(key, "socket") != 0 && strcmp(key, "pkipath") != 0)
             g_hash_table_insert(params, key, value);
     }
     return ferry_uri_to_string(&local);
@@ -156,24 +156,67 @@ remote_priv_free(remote_priv *priv)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(remote_priv, remote_priv_free)
 
+static GMutex pki_lock;
+static char *pki_dir;           /* pki_lock: ferry_remote_set_pki_dir() */
+
+void
+ferry_remote_set_pki_dir(const char *dir)
+{
+    g_mutex_lock(&pki_lock);
+    g_free(pki_dir);
+    pki_dir = g_strdup(dir);
+    g_mutex_unlock(&pki_lock);
+}
+
+/* The directory of this connection's client certificate. */
+static char *
+client_pki_dir(const ferry_uri *uri)
+{
+    const char *param = ferry_uri_get_param(uri, "pkipath");
+    char *dir;
+
+    if (param)
+        return g_strdup(param);
+    g_mutex_lock(&pki_lock);
+    dir = g_strdup(pki_dir);
+    g_mutex_unlock(&pki_lock);
+    return dir ? dir : ferry_rpc_tls_default_pki_dir();
+}
+
 /* Connects to the daemon the URI names. */
 static ferry_rpc_client *
 connect_daemon(const ferry_uri *uri, const ferry_rpc_client_config *config,
                GError **error)
 {
     const char *socket = ferry_uri_get_param(uri, "socket");
+    gboolean tls = g_strcmp0(uri->transport, "tls") == 0;
 
-    if (g_strcmp0(uri->transport, "tcp") == 0) {
-        if (socket) {
-            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
-                        "URI '%s': parameter 'socket' is only for the unix transport",
-                        uri->original);
+    if (socket && (tls || g_strcmp0(uri->transport, "tcp") == 0)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                    "URI '%s': parameter 'socket' is only for the unix transport",
+                    uri->original);
+        return NULL;
+    }
+    if (!tls && ferry_uri_get_param(uri, "pkipath")) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                    "URI '%s': parameter 'pkipath' is only for the tls transport",
+                    uri->original);
+        return NULL;
+    }
+    if (tls) {
+        g_autofree char *dir = client_pki_dir(uri);
+        g_autoptr(ferry_rpc_tls) creds = ferry_rpc_tls_new_client(dir, error);
+
+        if (!creds)
             return NULL;
-        }
+        return ferry_rpc_client_new_tls(uri->host,
+                                        uri->port != -1 ? uri->port : FERRY_DEFAULT_TLS_PORT,
+                                        creds, config, error);
+    }
+    if (g_strcmp0(uri->transport, "tcp") == 0)
         return ferry_rpc_client_new_tcp(uri->host,
                                         uri->port != -1 ? uri->port : FERRY_DEFAULT_TCP_PORT,
                                         config, error);
-    }
     if (!socket)
         socket = g_getenv("FERRY_SOCKET");
     if (!socket || !*socket)
@@ -187,6 +230,7 @@ remote_conn_open(ferry_conn *conn, const ferry_uri *uri, GError **error)
     g_autoptr(remote_priv) priv = g_new0(remote_priv, 1);
     g_autofree char *target = daemon_uri(uri);
     Ferry__ConnectOpenArgs args = FERRY__CONNECT_OPEN_ARGS__INIT;
+    g_autoptr(GError) local = NULL;
     ferry_rpc_client_config config = {
         .event_func = remote_on_event,
         .event_data = priv,
@@ -199,8 +243,22 @@ remote_conn_open(ferry_conn *conn, const ferry_uri *uri, GError **error)
         return FALSE;
     conn->driver_data = priv;
     args.uri = target;
-    if (!call_no_ret(conn, FERRY__PROCEDURE__CONNECT_OPEN, &args.base, error)) {
+    if (!call_no_ret(conn, FERRY__PROCEDURE__CONNECT_OPEN, &args.base, &local)) {
         conn->driver_data = NULL;
+        /* With TLS 1.3 the client's handshake ends before the server has
+         * judged the client's certificate: a refusal shows as the
+         * connection closing at the first call. */
+        if (g_strcmp0(uri->transport, "tls") == 0 &&
+            g_error_matches(local, FERRY_ERROR, FERRY_ERROR_CONNECTION_CLOSED)) {
+            g_autofree char *dir = client_pki_dir(uri);
+
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_AUTH_FAILED,
+                        "ferryd at '%s' closed the connection after the TLS handshake: it "
+                        "did not accept this client's certificate '%s/clientcert.pem' (its "
+                        "log says why): %s", uri->original, dir, local->message);
+            return FALSE;
+        }
+        g_propagate_error(error, g_steal_pointer(&local));
         return FALSE;
     }
     g_steal_pointer(&priv);

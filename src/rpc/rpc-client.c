@@ -22,6 +22,7 @@
 
 #include "rpc/rpc-channel.h"
 #include "rpc/rpc-client.h"
+#include "rpc/rpc-tls.h"
 #include "util/error.h"
 
 #define DEFAULT_KEEPALIVE_MS 5000
@@ -313,7 +314,7 @@ io_thread(gpointer data)
 
 /* Builds the client around a connected stream and starts its thread. */
 static ferry_rpc_client *
-client_new(GSocketConnection *conn, char *desc, const ferry_rpc_client_config *config)
+client_new(GIOStream *stream, char *desc, const ferry_rpc_client_config *config)
 {
     ferry_rpc_client *client = g_new0(ferry_rpc_client, 1);
     ferry_rpc_channel_config chan_config = { 0 };
@@ -335,7 +336,7 @@ client_new(GSocketConnection *conn, char *desc, const ferry_rpc_client_config *c
     client->pending = g_hash_table_new(NULL, NULL);
     client->context = g_main_context_new();
     client->loop = g_main_loop_new(client->context, FALSE);
-    client->chan = ferry_rpc_channel_new(G_IO_STREAM(conn), client->context, &chan_config,
+    client->chan = ferry_rpc_channel_new(stream, client->context, &chan_config,
                                          on_packet, on_closed, client);
     client->thread = g_thread_new("ferry-rpc-client", io_thread, client);
     return client;
@@ -378,27 +379,56 @@ ferry_rpc_client_new_unix(const char *path, const ferry_rpc_client_config *confi
         return NULL;
     }
     clear_io_timeout(conn);
-    return client_new(conn, g_strdup_printf("ferryd at UNIX socket '%s'", path), config);
+    return client_new(G_IO_STREAM(conn), g_strdup_printf("ferryd at UNIX socket '%s'", path),
+                      config);
+}
+
+/* A TCP connection to @host:@port (@what: "TCP" or "TLS"), with the
+ * connect timeout still set on its socket. */
+static GSocketConnection *
+connect_tcp(const char *host, guint16 port, const char *what,
+            const ferry_rpc_client_config *config, GError **error)
+{
+    g_autoptr(GSocketClient) sc = socket_client_new(config);
+    g_autoptr(GError) local = NULL;
+    GSocketConnection *conn = g_socket_client_connect_to_host(sc, host, port, NULL, &local);
+
+    if (!conn)
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_CONNECT,
+                    "cannot connect to ferryd at %s %s port %u: %s", what, host, port,
+                    local->message);
+    return conn;
 }
 
 ferry_rpc_client *
 ferry_rpc_client_new_tcp(const char *host, guint16 port,
                          const ferry_rpc_client_config *config, GError **error)
 {
-    g_autoptr(GSocketClient) sc = socket_client_new(config);
-    g_autoptr(GSocketConnection) conn = NULL;
-    g_autoptr(GError) local = NULL;
+    g_autoptr(GSocketConnection) conn = connect_tcp(host, port, "TCP", config, error);
 
-    conn = g_socket_client_connect_to_host(sc, host, port, NULL, &local);
-    if (!conn) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_CONNECT,
-                    "cannot connect to ferryd at TCP %s port %u: %s", host, port,
-                    local->message);
+    if (!conn)
         return NULL;
-    }
     clear_io_timeout(conn);
-    return client_new(conn, g_strdup_printf("ferryd at TCP %s port %u", host, port),
+    return client_new(G_IO_STREAM(conn), g_strdup_printf("ferryd at TCP %s port %u", host, port),
                       config);
+}
+
+ferry_rpc_client *
+ferry_rpc_client_new_tls(const char *host, guint16 port, ferry_rpc_tls *tls,
+                         const ferry_rpc_client_config *config, GError **error)
+{
+    g_autoptr(GSocketConnection) conn = connect_tcp(host, port, "TLS", config, error);
+    g_autoptr(GIOStream) stream = NULL;
+
+    if (!conn)
+        return NULL;
+    /* The connect timeout still bounds the handshake: a server that takes
+     * the connection and says nothing is not waited for forever. */
+    stream = ferry_rpc_tls_client_handshake(tls, conn, host, port, error);
+    if (!stream)
+        return NULL;
+    clear_io_timeout(conn);
+    return client_new(stream, g_strdup_printf("ferryd at TLS %s port %u", host, port), config);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -12,6 +12,7 @@
 #pragma once
 
 #include "rpc/rpc-frame.h"
+#include "rpc/rpc-tls.h"
 
 G_BEGIN_DECLS
 
@@ -83,6 +84,26 @@ ferry_rpc_client *ferry_rpc_client_new_unix(const char *path,
  *   reached.
  */
 ferry_rpc_client *ferry_rpc_client_new_tcp(const char *host, guint16 port,
+                                           const ferry_rpc_client_config *config,
+                                           GError **error);
+
+/**
+ * ferry_rpc_client_new_tls:
+ * @host: the daemon's host name or address; its certificate must name it
+ * @port: its TLS port
+ * @tls: this client's credentials (ferry_rpc_tls_new_client())
+ * @config: (nullable): as for ferry_rpc_client_new_unix()
+ * @error: return location for an error (FERRY_ERROR_NO_CONNECT, or
+ *   FERRY_ERROR_AUTH_FAILED when a certificate is refused)
+ *
+ * Connects over TCP, runs the TLS handshake (the server's certificate
+ * checked against the CA and @host; this client's presented), and starts
+ * the client's I/O thread.
+ *
+ * Returns: (transfer full): the client, or NULL.
+ */
+ferry_rpc_client *ferry_rpc_client_new_tls(const char *host, guint16 port,
+                                           ferry_rpc_tls *tls,
                                            const ferry_rpc_client_config *config,
                                            GError **error);
 

@@ -22,6 +22,7 @@
 
 #include "rpc/rpc-channel.h"
 #include "rpc/rpc-server.h"
+#include "rpc/rpc-tls.h"
 #include "util/error.h"
 
 #define DEFAULT_MAX_CLIENTS 64
@@ -29,6 +30,8 @@
 #define DEFAULT_MAX_WORKERS 4
 #define DEFAULT_PRIORITY_WORKERS 2
 #define DEFAULT_KEEPALIVE_MS 5000
+/* A TLS client has this long to finish its handshake. */
+#define TLS_HANDSHAKE_MS 10000
 
 struct ferry_rpc_server {
     ferry_rpc_server_config config;
@@ -41,6 +44,9 @@ struct ferry_rpc_server {
     GHashTable *clients;        /* ferry_rpc_server_client* -> itself, one reference */
     GPtrArray *draining;        /* closed channels with operations outstanding */
     GPtrArray *unix_paths;      /* socket files to remove when stopping */
+    ferry_rpc_tls *tls;         /* the TLS listener's credentials, once added */
+    GObject *tls_marker;        /* the TLS listener's source object in "incoming" */
+    GPtrArray *handshakes;      /* tls_accept*: TLS clients not through their handshake */
     guint next_id;
     gboolean stopped;
 };
@@ -60,6 +66,7 @@ struct ferry_rpc_server_client {
     guint max_calls;
     gsize max_frame;
     gint in_flight;             /* atomic: calls queued, running or deferred */
+    char *tls_name;             /* a TLS client's certificate name; NULL otherwise */
 };
 
 /*
@@ -97,6 +104,7 @@ ferry_rpc_server_client_unref(ferry_rpc_server_client *client)
         client->handler->client_free(client->client_data);
     ferry_rpc_channel_unref(client->chan);
     g_free(client->desc);
+    g_free(client->tls_name);
     g_free(client);
 }
 
@@ -132,7 +140,7 @@ read_credentials(ferry_rpc_server_client *client, GSocketConnection *conn, GErro
 
 /* Names a peer for the logs, with its credentials on a UNIX socket. */
 static char *
-describe_peer(ferry_rpc_server_client *client, GSocketConnection *conn)
+describe_peer(ferry_rpc_server_client *client, GSocketConnection *conn, gboolean tls)
 {
     g_autoptr(GSocketAddress) remote = NULL;
     g_autoptr(GError) local = NULL;
@@ -152,7 +160,8 @@ describe_peer(ferry_rpc_server_client *client, GSocketConnection *conn)
         g_autofree char *text = g_inet_address_to_string(addr);
         gboolean v6 = g_inet_address_get_family(addr) == G_SOCKET_FAMILY_IPV6;
 
-        return g_strdup_printf("client %u (tcp, %s%s%s:%u)", client->id, v6 ? "[" : "",
+        return g_strdup_printf("client %u (%s, %s%s%s:%u)", client->id, tls ? "tls" : "tcp",
+                               v6 ? "[" : "",
                                text, v6 ? "]" : "", g_inet_socket_address_get_port(inet));
     }
     return g_strdup_printf("client %u (unknown transport)", client->id);
@@ -274,13 +283,71 @@ prune_draining(ferry_rpc_server *srv)
     }
 }
 
+/* Serves @client on @stream from now on. */
+static void
+client_start(ferry_rpc_server *srv, ferry_rpc_server_client *client, GIOStream *stream)
+{
+    client->server = srv;
+    client->handler_data = srv->config.handler_data;
+    client->max_calls = srv->config.max_calls_per_client;
+    client->max_frame = srv->config.max_frame;
+    client->chan = ferry_rpc_channel_new(stream, srv->context, &srv->channel_config,
+                                         on_packet, on_closed, client);
+    g_hash_table_add(srv->clients, client);
+    g_info("%s: connected", client->desc);
+    if (client->handler->client_open)
+        client->client_data = client->handler->client_open(client->handler_data, client);
+    ferry_rpc_channel_start(client->chan);
+}
+
+typedef struct {
+    ferry_rpc_server *srv;
+    ferry_rpc_server_client *client;
+    GSocketConnection *conn;
+} tls_accept;
+
+static void
+on_tls_handshake(GObject *source, GAsyncResult *res, gpointer data)
+{
+    tls_accept *ta = data;
+    ferry_rpc_server *srv = ta->srv;
+    ferry_rpc_server_client *client = ta->client;
+    g_autoptr(GIOStream) stream = NULL;
+    g_autoptr(GError) local = NULL;
+    g_autofree char *name = NULL;
+
+    stream = ferry_rpc_tls_server_handshake_finish(res, &name, &local);
+    if (srv)
+        g_ptr_array_remove_fast(srv->handshakes, ta);
+    if (!stream || !srv || srv->stopped) {
+        /* Refused before any frame was read: nothing of it reached a
+         * handler. */
+        if (!stream && srv)
+            g_warning("%s: refused: %s; closing", client->desc, local->message);
+        g_io_stream_close(G_IO_STREAM(ta->conn), NULL, NULL);
+        ferry_rpc_server_client_unref(client);
+    } else {
+        /* "client 4 (tls, 10.0.0.1:5000)" -> "..., certificate 'web1')" */
+        char *desc = g_strdup_printf("%.*s, certificate '%s')", (int)strlen(client->desc) - 1,
+                                     client->desc, name);
+
+        g_free(client->desc);
+        client->desc = desc;
+        client->tls_name = g_steal_pointer(&name);
+        client_start(srv, client, stream);
+    }
+    g_object_unref(ta->conn);
+    g_free(ta);
+}
+
 static gboolean
 on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source_object,
             gpointer user_data)
 {
     ferry_rpc_server *srv = user_data;
     ferry_rpc_server_client *client;
-    guint n = g_hash_table_size(srv->clients);
+    gboolean tls = source_object && source_object == srv->tls_marker;
+    guint n = g_hash_table_size(srv->clients) + srv->handshakes->len;
 
     if (srv->stopped)
         return TRUE;
@@ -288,7 +355,7 @@ on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source_ob
     client = g_new0(ferry_rpc_server_client, 1);
     client->ref = 1;
     client->id = ++srv->next_id;
-    client->desc = describe_peer(client, conn);
+    client->desc = describe_peer(client, conn, tls);
     client->handler = srv->config.handler;
     if (n >= srv->config.max_clients) {
         g_warning("%s: refused: the limit of %u connected clients is reached; closing",
@@ -297,19 +364,20 @@ on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source_ob
         ferry_rpc_server_client_unref(client);
         return TRUE;
     }
+    if (tls) {
+        tls_accept *ta = g_new0(tls_accept, 1);
 
-    client->server = srv;
-    client->handler_data = srv->config.handler_data;
-    client->max_calls = srv->config.max_calls_per_client;
-    client->max_frame = srv->config.max_frame;
-    client->chan = ferry_rpc_channel_new(G_IO_STREAM(conn), srv->context,
-                                         &srv->channel_config, on_packet, on_closed,
-                                         client);
-    g_hash_table_add(srv->clients, client);
-    g_info("%s: connected", client->desc);
-    if (client->handler->client_open)
-        client->client_data = client->handler->client_open(client->handler_data, client);
-    ferry_rpc_channel_start(client->chan);
+        ta->srv = srv;
+        ta->client = client;
+        ta->conn = g_object_ref(conn);
+        g_ptr_array_add(srv->handshakes, ta);
+        g_main_context_push_thread_default(srv->context);
+        ferry_rpc_tls_server_handshake_async(srv->tls, conn, TLS_HANDSHAKE_MS,
+                                             on_tls_handshake, ta);
+        g_main_context_pop_thread_default(srv->context);
+        return TRUE;
+    }
+    client_start(srv, client, G_IO_STREAM(conn));
     return TRUE;
 }
 
@@ -477,6 +545,7 @@ ferry_rpc_server_new(const ferry_rpc_server_config *config, GError **error)
                                          NULL);
     srv->draining = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_rpc_channel_unref);
     srv->unix_paths = g_ptr_array_new_with_free_func(g_free);
+    srv->handshakes = g_ptr_array_new();
     srv->service = g_socket_service_new();
     g_socket_service_stop(srv->service);
     g_signal_connect(srv->service, "incoming", G_CALLBACK(on_incoming), srv);
@@ -528,16 +597,17 @@ ferry_rpc_server_add_unix(ferry_rpc_server *srv, const char *path, guint mode,
 
 /* Adds the TCP listener; returns the port listened on, 0 on failure. */
 static guint16
-listen_tcp(GSocketListener *listener, const char *address, guint16 port, GError **error)
+listen_tcp(GSocketListener *listener, const char *address, guint16 port, GObject *source,
+           GError **error)
 {
     g_autoptr(GInetAddress) inet = NULL;
     g_autoptr(GSocketAddress) addr = NULL;
     g_autoptr(GSocketAddress) effective = NULL;
 
     if (!address && port == 0)
-        return g_socket_listener_add_any_inet_port(listener, NULL, error);
+        return g_socket_listener_add_any_inet_port(listener, source, error);
     if (!address)
-        return g_socket_listener_add_inet_port(listener, port, NULL, error) ? port : 0;
+        return g_socket_listener_add_inet_port(listener, port, source, error) ? port : 0;
     inet = g_inet_address_new_from_string(address);
     if (!inet) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
@@ -546,7 +616,7 @@ listen_tcp(GSocketListener *listener, const char *address, guint16 port, GError 
     }
     addr = g_inet_socket_address_new(inet, port);
     if (!g_socket_listener_add_address(listener, addr, G_SOCKET_TYPE_STREAM,
-                                       G_SOCKET_PROTOCOL_TCP, NULL, &effective, error))
+                                       G_SOCKET_PROTOCOL_TCP, source, &effective, error))
         return 0;
     return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(effective));
 }
@@ -559,7 +629,7 @@ ferry_rpc_server_add_tcp(ferry_rpc_server *srv, const char *address, guint16 por
     guint16 actual;
 
     g_return_val_if_fail(!srv->stopped, FALSE);
-    actual = listen_tcp(G_SOCKET_LISTENER(srv->service), address, port, &local);
+    actual = listen_tcp(G_SOCKET_LISTENER(srv->service), address, port, NULL, &local);
     if (actual == 0) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_SYSTEM,
                     "cannot listen on TCP address %s port %u: %s",
@@ -569,6 +639,35 @@ ferry_rpc_server_add_tcp(ferry_rpc_server *srv, const char *address, guint16 por
     if (ret_port)
         *ret_port = actual;
     return TRUE;
+}
+
+gboolean
+ferry_rpc_server_add_tls(ferry_rpc_server *srv, const char *address, guint16 port,
+                         ferry_rpc_tls *tls, guint16 *ret_port, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    guint16 actual;
+
+    g_return_val_if_fail(!srv->stopped && !srv->tls, FALSE);
+    srv->tls_marker = g_object_new(G_TYPE_OBJECT, NULL);
+    actual = listen_tcp(G_SOCKET_LISTENER(srv->service), address, port, srv->tls_marker,
+                        &local);
+    if (actual == 0) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_SYSTEM,
+                    "cannot listen for TLS on address %s port %u: %s",
+                    address ? address : "(any)", port, local->message);
+        return FALSE;
+    }
+    srv->tls = ferry_rpc_tls_ref(tls);
+    if (ret_port)
+        *ret_port = actual;
+    return TRUE;
+}
+
+const char *
+ferry_rpc_server_client_get_tls_name(ferry_rpc_server_client *client)
+{
+    return client->tls_name;
 }
 
 guint
@@ -605,6 +704,10 @@ ferry_rpc_server_stop(ferry_rpc_server *srv)
         ferry_rpc_channel_close(client->chan, NULL);
     }
     g_clear_pointer(&clients, g_ptr_array_unref);
+    /* A client still in its TLS handshake fails it at once. */
+    for (guint i = 0; i < srv->handshakes->len; i++)
+        g_io_stream_close(G_IO_STREAM(((tls_accept *)srv->handshakes->pdata[i])->conn), NULL,
+                          NULL);
 
     /* Waits for the handlers' call functions running on the workers (the
      * calls still queued are dropped unseen: their channels are closed);
@@ -623,7 +726,7 @@ ferry_rpc_server_stop(ferry_rpc_server *srv)
      * so that nothing is left behind if the context is not iterated again. */
     for (;;) {
         prune_draining(srv);
-        if (srv->draining->len == 0)
+        if (srv->draining->len == 0 && srv->handshakes->len == 0)
             break;
         g_main_context_iteration(srv->context, TRUE);
     }
@@ -647,6 +750,9 @@ ferry_rpc_server_free(ferry_rpc_server *srv)
         g_hash_table_unref(srv->clients);
     g_ptr_array_unref(srv->draining);
     g_ptr_array_unref(srv->unix_paths);
+    g_ptr_array_unref(srv->handshakes);
+    ferry_rpc_tls_unref(srv->tls);
+    g_clear_object(&srv->tls_marker);
     g_main_context_unref(srv->context);
     g_free(srv);
 }

@@ -26,6 +26,7 @@
 #pragma once
 
 #include "rpc/rpc-frame.h"
+#include "rpc/rpc-tls.h"
 
 G_BEGIN_DECLS
 
@@ -162,6 +163,27 @@ gboolean ferry_rpc_server_add_tcp(ferry_rpc_server *srv, const char *address,
                                   guint16 port, guint16 *ret_port, GError **error);
 
 /**
+ * ferry_rpc_server_add_tls:
+ * @srv: a server (at most one TLS listener)
+ * @address: (nullable): the address to listen on; NULL means every address
+ * @port: the port; 0 picks a free one
+ * @tls: the server's credentials and the client names it allows
+ *   (ferry_rpc_tls_new_server()); referenced
+ * @ret_port: (out) (optional): the port actually listened on
+ * @error: return location for an error (FERRY_ERROR_SYSTEM)
+ *
+ * Listens on TCP for TLS clients.  A client first completes the TLS
+ * handshake -- within 10 s, with a certificate the CA signed, valid now,
+ * whose name @tls allows -- and only then is it a client: one refused is
+ * logged (a warning naming its address and why) and closed before any of
+ * its frames is read.  Clients in their handshake count in max_clients.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_rpc_server_add_tls(ferry_rpc_server *srv, const char *address, guint16 port,
+                                  ferry_rpc_tls *tls, guint16 *ret_port, GError **error);
+
+/**
  * ferry_rpc_server_get_n_clients:
  * @srv: a server
  *
@@ -204,9 +226,21 @@ void ferry_rpc_server_client_unref(ferry_rpc_server_client *client);
  * @client: a client
  *
  * Returns: (transfer none): how logs name it: "client 3 (unix, pid 1234,
- *   uid 0)" or "client 4 (tcp, 127.0.0.1:40312)".  Any thread.
+ *   uid 0)",
+ *   "client 4 (tcp, 127.0.0.1:40312)" or "client 5 (tls, 10.0.0.2:40400,
+ *   certificate 'hostb')".  Any thread.
  */
 const char *ferry_rpc_server_client_get_description(ferry_rpc_server_client *client);
+
+/**
+ * ferry_rpc_server_client_get_tls_name:
+ * @client: a client
+ *
+ * Returns: (transfer none) (nullable): the common name of a TLS client's
+ *   certificate (checked at its handshake); NULL for other clients.  Any
+ *   thread.
+ */
+const char *ferry_rpc_server_client_get_tls_name(ferry_rpc_server_client *client);
 
 /**
  * ferry_rpc_server_client_get_credentials:

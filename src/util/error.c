@@ -46,6 +46,8 @@ static const char *const error_names[] = {
     [FERRY_ERROR_STORAGE] = "storage",
     [FERRY_ERROR_LEASE_HELD] = "lease-held",
     [FERRY_ERROR_MIGRATE_BROKEN] = "migrate-broken",
+    [FERRY_ERROR_AUTH_FAILED] = "auth-failed",
+    [FERRY_ERROR_ACCESS_DENIED] = "access-denied",
 };
 
 const char *

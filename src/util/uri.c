@@ -66,9 +66,9 @@ parse_scheme(ferry_uri *uri, const char *scheme, const char *str, GError **error
         return FALSE;
     }
     if (uri->transport && strcmp(uri->transport, "unix") != 0 &&
-        strcmp(uri->transport, "tcp") != 0) {
+        strcmp(uri->transport, "tcp") != 0 && strcmp(uri->transport, "tls") != 0) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
-                    "URI '%s' has unknown transport '%s' (expected 'unix' or 'tcp')",
+                    "URI '%s' has unknown transport '%s' (expected 'unix', 'tls' or 'tcp')",
                     str, uri->transport);
         return FALSE;
     }
@@ -103,6 +103,7 @@ ferry_uri_parse(const char *str, GError **error)
     g_autoptr(GError) local = NULL;
     const char *host;
     const char *path;
+    gboolean remote;
 
     if (!str || !*str) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI, "empty URI");
@@ -146,15 +147,19 @@ ferry_uri_parse(const char *str, GError **error)
         return NULL;
     }
 
-    if (g_strcmp0(uri->transport, "tcp") == 0 && !uri->host) {
+    /* As libvirt's: another host without a transport is reached over TLS. */
+    if (!uri->transport && uri->host)
+        uri->transport = g_strdup("tls");
+    remote = g_strcmp0(uri->transport, "tcp") == 0 || g_strcmp0(uri->transport, "tls") == 0;
+    if (remote && !uri->host) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
-                    "URI '%s' uses the tcp transport but names no host", str);
+                    "URI '%s' uses the %s transport but names no host", str, uri->transport);
         return NULL;
     }
-    if (g_strcmp0(uri->transport, "tcp") != 0 && (uri->host || uri->port != -1)) {
+    if (!remote && (uri->host || uri->port != -1)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
-                    "URI '%s' names a host, but only the tcp transport reaches another host "
-                    "(did you mean '%s+tcp://...'?)", str, uri->driver);
+                    "URI '%s' names a host, but only the tls and tcp transports reach another "
+                    "host (did you mean '%s+tls://...'?)", str, uri->driver);
         return NULL;
     }
 

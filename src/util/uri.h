@@ -14,7 +14,7 @@ G_BEGIN_DECLS
 typedef struct ferry_uri {
     char *original;     /* the string as given */
     char *driver;       /* "qemu", "test" */
-    char *transport;    /* "unix", "tcp", or NULL for the local default */
+    char *transport;    /* "unix", "tls", "tcp", or NULL for the local default */
     char *host;         /* NULL when none */
     int port;           /* -1 when none */
     char *path;         /* "/system", "/default"; never NULL, at least "/" */
@@ -27,7 +27,8 @@ typedef struct ferry_uri {
  * @error: return location for an error (FERRY_ERROR_INVALID_URI)
  *
  * Accepts `DRIVER://...` and `DRIVER+TRANSPORT://...` with TRANSPORT one of
- * unix or tcp; a tcp URI needs a host, a unix or local one must not have one.
+ * unix, tls or tcp; a tls or tcp URI needs a host, a unix or local one must
+ * not have one.  A host without a transport means tls (as in libvirt).
  *
  * Returns: (transfer full): the parsed URI, or NULL on error.
  */

@@ -17,6 +17,11 @@ test_defaults(void)
 
     g_assert_cmpstr(c->unix_socket_path, ==, FERRY_DEFAULT_SOCKET);
     g_assert_cmpuint(c->tcp_port, ==, FERRY_DEFAULT_TCP_PORT);
+    g_assert_cmpuint(c->tcp_port, ==, 16509);
+    g_assert_cmpuint(c->tls_port, ==, 16514);
+    g_assert_cmpstr(c->pki_dir, ==, "/etc/pki/ferry");
+    g_assert_null(c->tls_listen_address);
+    g_assert_null(c->tls_allowed_names);
     g_assert_null(c->tcp_listen_address);
     g_assert_false(c->listen_insecure_tcp);
     g_assert_cmpuint(c->workers, ==, 8);
@@ -43,6 +48,10 @@ test_all_types(void)
         "tcp_listen_address = \"10.0.0.1\"\n"
         "tcp_port = 16600\n"
         "listen_insecure_tcp = yes\n"
+        "tls_listen_address = \"10.0.0.1\"\n"
+        "tls_port = 16601\n"
+        "pki_dir = \"/srv/pki\"\n"
+        "tls_allowed_names = \"admin, host*\"\n"
         "max_clients = 3\n"
         "workers = 3\n"
         "priority_workers = 5\n"
@@ -58,6 +67,10 @@ test_all_types(void)
     g_assert_cmpstr(c->hostname, ==, "host \"a\"");
     g_assert_cmpstr(c->tcp_listen_address, ==, "10.0.0.1");
     g_assert_cmpuint(c->tcp_port, ==, 16600);
+    g_assert_cmpstr(c->tls_listen_address, ==, "10.0.0.1");
+    g_assert_cmpuint(c->tls_port, ==, 16601);
+    g_assert_cmpstr(c->pki_dir, ==, "/srv/pki");
+    g_assert_cmpstr(c->tls_allowed_names, ==, "admin, host*");
     g_assert_true(c->listen_insecure_tcp);
     g_assert_cmpuint(c->max_clients, ==, 3);
     g_assert_cmpuint(c->workers, ==, 3);
@@ -103,8 +116,15 @@ static const bad_case bad_cases[] = {
       "t.conf:1: setting 'lockspace_dir': 'leases' is not an absolute path" },
     /* Cross-checks */
     { "tcp_listen_address = \"0.0.0.0\"\n",
-      "t.conf: setting 'tcp_listen_address' needs 'listen_insecure_tcp = yes': TLS is not "
-      "available yet and plaintext TCP must be chosen explicitly" },
+      "t.conf: setting 'tcp_listen_address' needs 'listen_insecure_tcp = yes': plaintext "
+      "TCP must be chosen explicitly (for TLS, set 'tls_listen_address')" },
+    { "tls_listen_address = \"::\"\ntcp_listen_address = \"::\"\nlisten_insecure_tcp = yes\n"
+      "tcp_port = 16514\n",
+      "t.conf: settings 'tcp_port' and 'tls_port' are both 16514: plaintext TCP and TLS need "
+      "ports of their own" },
+    { "tls_allowed_names = \"admin,,host*\"\n",
+      "t.conf: setting 'tls_allowed_names': name 2 of 'admin,,host*' is empty" },
+    { "pki_dir = \"pki\"\n", "t.conf:1: setting 'pki_dir': 'pki' is not an absolute path" },
     { "host_uuid = \"nope\"\n", "t.conf: setting 'host_uuid': 'nope' is not a uuid" },
     { "migration_port_min = 50000\nmigration_port_max = 49999\n",
       "t.conf: settings 'migration_port_min' (50000) and 'migration_port_max' (49999): the "

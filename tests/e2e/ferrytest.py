@@ -117,7 +117,8 @@ class Host:
     """
 
     def __init__(self, base, name, extra_config='', netns=None, address=None,
-                 tcp_port=16514, migration_ports=MIGRATION_PORTS):
+                 tcp_port=16509, migration_ports=MIGRATION_PORTS, pki=None, tls_port=16514,
+                 tls_allowed_names=None, insecure_tcp=True):
         self.name = name
         self.dir = os.path.join(base, name)
         os.makedirs(self.dir, exist_ok=True)
@@ -129,6 +130,8 @@ class Host:
         self.netns = netns
         self.address = address
         self.tcp_port = tcp_port
+        self.tls_port = tls_port
+        self.pki = pki
         self.migration_ports = migration_ports
         self.proc = None
         with open(self.conf, 'w') as f:
@@ -139,10 +142,17 @@ class Host:
             f.write('log_file = "%s"\n' % self.log)
             f.write('log_level = "debug"\n')
             f.write('keepalive_interval = 2\n')
-            if address:
+            if address and insecure_tcp:
                 f.write('tcp_listen_address = "%s"\n' % address)
                 f.write('tcp_port = %d\n' % tcp_port)
                 f.write('listen_insecure_tcp = yes\n')
+            if address and pki:
+                f.write('tls_listen_address = "%s"\n' % address)
+                f.write('tls_port = %d\n' % tls_port)
+                f.write('pki_dir = "%s"\n' % pki)
+                if tls_allowed_names:
+                    f.write('tls_allowed_names = "%s"\n' % tls_allowed_names)
+            if address:
                 f.write('migration_address = "%s"\n' % address)
                 f.write('migration_port_min = %d\n' % migration_ports[0])
                 f.write('migration_port_max = %d\n' % migration_ports[1])
@@ -151,6 +161,11 @@ class Host:
     @property
     def uri(self):
         return 'qemu+unix:///system?socket=%s' % self.socket
+
+    @property
+    def tls_uri(self):
+        """How a client or a peer reaches this one over TLS."""
+        return 'qemu+tls://%s:%d/system' % (self.address, self.tls_port)
 
     @property
     def tcp_uri(self):
@@ -217,6 +232,14 @@ class Host:
         (in its namespace): after a migration ends there must be none."""
         lo, hi = self.migration_ports
         return sorted(p for p in listening_tcp_ports(self.netns) if lo <= p <= hi)
+
+
+def make_certs(*args):
+    """Runs scripts/make-certs with @args."""
+    script = os.path.join(SRC, 'scripts', 'make-certs')
+    r = subprocess.run([script] + list(args), capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError('make-certs %s: %s' % (' '.join(args), r.stderr.strip()))
 
 
 def netns_prefix(netns):
@@ -295,28 +318,52 @@ class TwoHosts:
 
     ADDRESSES = ('10.77.0.1', '10.77.0.2')
 
-    def __init__(self, base, names=('hosta', 'hostb'), extra_config=('', ''), t=None):
+    def __init__(self, base, names=('hosta', 'hostb'), extra_config=('', ''), t=None,
+                 tls=False, tls_allowed_names=None, insecure_tcp=True):
+        """With @tls, each ferryd also listens for TLS with certificates of a
+        CA made for this run (scripts/make-certs): a host's certificate
+        names it and its address; self.admin_pki holds a client
+        certificate named "admin" for the CLI."""
         self.namespaces = []
         self.hosts = []
         self.isolated = os.geteuid() == 0
+        self.pki = os.path.join(base, 'pki') if tls else None
+        self.admin_pki = os.path.join(self.pki, 'admin') if tls else None
         try:
+            if tls:
+                make_certs('ca', os.path.join(self.pki, 'ca'))
+                make_certs('client', os.path.join(self.pki, 'ca'), self.admin_pki, 'admin')
             if self.isolated:
                 self._make_namespaces()
                 for i, name in enumerate(names):
+                    pki = self._host_pki(name, self.ADDRESSES[i])
                     self.hosts.append(Host(base, name, extra_config[i], netns=self.namespaces[i],
-                                           address=self.ADDRESSES[i]))
+                                           address=self.ADDRESSES[i], pki=pki,
+                                           tls_allowed_names=tls_allowed_names,
+                                           insecure_tcp=insecure_tcp))
             else:
                 lo, hi = MIGRATION_PORTS
                 half = (hi - lo + 1) // 2
                 for i, name in enumerate(names):
                     ports = (lo + i * half, lo + (i + 1) * half - 1)
                     self.hosts.append(Host(base, name, extra_config[i], address='127.0.0.1',
-                                           tcp_port=free_tcp_port(), migration_ports=ports))
+                                           tcp_port=free_tcp_port(), migration_ports=ports,
+                                           pki=self._host_pki(name, '127.0.0.1'),
+                                           tls_port=free_tcp_port(),
+                                           tls_allowed_names=tls_allowed_names,
+                                           insecure_tcp=insecure_tcp))
         except Exception:
             self.cleanup()
             raise
         if t:
             t.comment(self.describe())
+
+    def _host_pki(self, name, address):
+        if not self.pki:
+            return None
+        pki = os.path.join(self.pki, name)
+        make_certs('host', os.path.join(self.pki, 'ca'), pki, name, address)
+        return pki
 
     def describe(self):
         if self.isolated:

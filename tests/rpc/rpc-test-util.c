@@ -21,10 +21,15 @@ struct test_server {
     GMainLoop *loop;
     ferry_rpc_server *srv;
     guint16 tcp_port;
+    ferry_rpc_tls *tls;         /* a TLS listener too, with these credentials */
+    guint16 tls_port;
     GMutex lock;
     GCond cond;
     gboolean ready;
 };
+
+static test_server *server_start(const ferry_rpc_server_config *config, const char *path,
+                                 ferry_rpc_tls *tls);
 
 static gpointer
 server_thread(gpointer data)
@@ -39,6 +44,10 @@ server_thread(gpointer data)
     g_assert_no_error(error);
     ferry_rpc_server_add_tcp(ts->srv, "127.0.0.1", 0, &ts->tcp_port, &error);
     g_assert_no_error(error);
+    if (ts->tls) {
+        ferry_rpc_server_add_tls(ts->srv, "127.0.0.1", 0, ts->tls, &ts->tls_port, &error);
+        g_assert_no_error(error);
+    }
 
     g_mutex_lock(&ts->lock);
     ts->ready = TRUE;
@@ -57,6 +66,12 @@ server_thread(gpointer data)
 test_server *
 test_server_start(const ferry_rpc_server_config *config)
 {
+    return test_server_start_tls(config, NULL);
+}
+
+test_server *
+test_server_start_tls(const ferry_rpc_server_config *config, ferry_rpc_tls *tls)
+{
     g_autoptr(GError) error = NULL;
     g_autofree char *dir = g_dir_make_tmp("ferry-rpc-test-XXXXXX", &error);
     g_autofree char *path = NULL;
@@ -64,16 +79,29 @@ test_server_start(const ferry_rpc_server_config *config)
 
     g_assert_no_error(error);
     path = g_build_filename(dir, "ferryd.sock", NULL);
-    ts = test_server_start_at(config, path);
+    ts = server_start(config, path, tls);
     ts->dir = g_steal_pointer(&dir);
     return ts;
+}
+
+guint16
+test_server_tls_port(test_server *ts)
+{
+    return ts->tls_port;
 }
 
 test_server *
 test_server_start_at(const ferry_rpc_server_config *config, const char *path)
 {
+    return server_start(config, path, NULL);
+}
+
+static test_server *
+server_start(const ferry_rpc_server_config *config, const char *path, ferry_rpc_tls *tls)
+{
     test_server *ts = g_new0(test_server, 1);
 
+    ts->tls = tls ? ferry_rpc_tls_ref(tls) : NULL;
     ts->config = *config;
     ts->path = g_strdup(path);
     ts->context = g_main_context_new();
@@ -109,6 +137,7 @@ test_server_stop(test_server *ts)
     g_cond_clear(&ts->cond);
     g_free(ts->path);
     g_free(ts->dir);
+    ferry_rpc_tls_unref(ts->tls);
     g_free(ts);
 }
 

@@ -32,6 +32,18 @@ test_server *test_server_start(const ferry_rpc_server_config *config);
  */
 test_server *test_server_start_at(const ferry_rpc_server_config *config, const char *path);
 
+/**
+ * test_server_start_tls:
+ * @config: the server's configuration (handler included)
+ * @tls: the credentials of a TLS listener on a free port of 127.0.0.1
+ *
+ * test_server_start() with a TLS listener too.
+ */
+test_server *test_server_start_tls(const ferry_rpc_server_config *config, ferry_rpc_tls *tls);
+
+/** test_server_tls_port: Returns: the TLS listener's port on 127.0.0.1. */
+guint16 test_server_tls_port(test_server *ts);
+
 /** test_server_stop: stops the server and its thread, removes the directory. */
 void test_server_stop(test_server *ts);
 

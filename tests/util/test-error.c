@@ -20,8 +20,8 @@ test_code_names(void)
     g_assert_cmpstr(ferry_error_code_to_string(-1), ==, "unknown");
     g_assert_cmpstr(ferry_error_code_to_string(10000), ==, "unknown");
     /* Every code from INTERNAL to STORAGE has its own name. */
-    for (int code = FERRY_ERROR_INTERNAL; code <= FERRY_ERROR_MIGRATE_BROKEN; code++) {
-        for (int other = code + 1; other <= FERRY_ERROR_MIGRATE_BROKEN; other++)
+    for (int code = FERRY_ERROR_INTERNAL; code <= FERRY_ERROR_ACCESS_DENIED; code++) {
+        for (int other = code + 1; other <= FERRY_ERROR_ACCESS_DENIED; other++)
             g_assert_cmpstr(ferry_error_code_to_string(code), !=,
                             ferry_error_code_to_string(other));
         g_assert_cmpstr(ferry_error_code_to_string(code), !=, "unknown");
