@@ -7,6 +7,7 @@
 #include "ferry-config.h"
 
 #include <ferry/ferry.h>
+#include <grp.h>
 #include <string.h>
 
 #include "daemon/daemon-config.h"
@@ -27,6 +28,10 @@ typedef struct {
 static const setting settings[] = {
     S(unix_socket_path, SETTING_PATH),
     U(unix_socket_mode, 0, 0777),
+    S(unix_socket_group, SETTING_STRING),
+    S(unix_socket_ro, SETTING_BOOL),
+    S(unix_socket_ro_path, SETTING_PATH),
+    U(unix_socket_ro_mode, 0, 0777),
     S(state_dir, SETTING_PATH),
     S(host_uuid, SETTING_STRING),
     S(hostname, SETTING_STRING),
@@ -67,6 +72,8 @@ ferry_daemon_config_new_defaults(void)
 
     c->unix_socket_path = g_strdup(FERRY_DEFAULT_SOCKET);
     c->unix_socket_mode = 0600;
+    c->unix_socket_ro = TRUE;
+    c->unix_socket_ro_mode = 0666;
     c->state_dir = g_strdup(FERRY_DEFAULT_STATE_DIR);
     c->qemu_binary = g_strdup(FERRY_QEMU_BINARY);
     c->tcp_port = FERRY_DEFAULT_TCP_PORT;
@@ -290,6 +297,18 @@ ferry_daemon_config_check(const ferry_daemon_config *c, const char *file_name,
                 return FALSE;
             }
         }
+    }
+    if (c->unix_socket_ro_path && !strcmp(c->unix_socket_ro_path, c->unix_socket_path)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "%s: settings 'unix_socket_ro_path' and 'unix_socket_path' are both '%s'",
+                    file_name, c->unix_socket_path);
+        return FALSE;
+    }
+    if (c->unix_socket_group && !getgrnam(c->unix_socket_group)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "%s: setting 'unix_socket_group': there is no group '%s'", file_name,
+                    c->unix_socket_group);
+        return FALSE;
     }
     if (c->host_uuid && !g_uuid_string_is_valid(c->host_uuid)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,

@@ -23,6 +23,11 @@ G_BEGIN_DECLS
 typedef struct {
     char *unix_socket_path;     /* default FERRY_DEFAULT_SOCKET */
     guint unix_socket_mode;     /* default 0600 */
+    char *unix_socket_group;    /* a group whose members may use the socket too (the
+                                 * socket file gets this group); NULL: root only */
+    gboolean unix_socket_ro;    /* a read-only socket for queries, default yes */
+    char *unix_socket_ro_path;  /* default: ferryd-ro.sock beside unix_socket_path */
+    guint unix_socket_ro_mode;  /* default 0666: any local user may query */
     char *state_dir;            /* default FERRY_DEFAULT_STATE_DIR */
     char *host_uuid;            /* default: STATE_DIR/host-uuid, created once */
     char *hostname;             /* default: g_get_host_name() */

@@ -8,6 +8,8 @@
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
+#include <grp.h>
+#include <unistd.h>
 
 #include "daemon/daemon-server.h"
 #include "daemon/dispatch.h"
@@ -85,11 +87,41 @@ ferry_daemon_server_new(const ferry_daemon_config *cfg, const ferry_driver *cons
     }
     server->dispatch = ferry_dispatch_new(drivers);
     ferry_dispatch_configure(server->dispatch, &rcfg);
+    if (cfg->unix_socket_group) {
+        /* The configuration check found it; it may have gone since. */
+        struct group *gr = getgrnam(cfg->unix_socket_group);
+
+        if (!gr) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                        "setting 'unix_socket_group': there is no group '%s'",
+                        cfg->unix_socket_group);
+            return NULL;
+        }
+        rcfg.unix_group_set = TRUE;
+        rcfg.unix_gid = gr->gr_gid;
+    }
     server->rpc = ferry_rpc_server_new(&rcfg, error);
     if (!server->rpc ||
         !ferry_rpc_server_add_unix(server->rpc, cfg->unix_socket_path, cfg->unix_socket_mode,
                                    error))
         return NULL;
+    if (rcfg.unix_group_set && chown(cfg->unix_socket_path, (uid_t)-1, rcfg.unix_gid) < 0) {
+        ferry_set_error_errno(error, FERRY_ERROR_SYSTEM, errno,
+                              "cannot give UNIX socket '%s' to group '%s'",
+                              cfg->unix_socket_path, cfg->unix_socket_group);
+        return NULL;
+    }
+    if (cfg->unix_socket_ro) {
+        g_autofree char *ro = cfg->unix_socket_ro_path
+                                  ? g_strdup(cfg->unix_socket_ro_path)
+                                  : g_build_filename(dir, "ferryd-ro.sock", NULL);
+
+        if (!ferry_rpc_server_add_unix_read_only(server->rpc, ro, cfg->unix_socket_ro_mode,
+                                                 error))
+            return NULL;
+        g_info("read-only socket for queries: '%s' (mode %04o)", ro,
+               cfg->unix_socket_ro_mode);
+    }
     if (cfg->tcp_listen_address) {
         guint16 port = 0;
 

@@ -1092,6 +1092,47 @@ handler_client_open(gpointer handler_data, ferry_rpc_server_client *client)
 }
 
 /*
+ * What each procedure is: QUICK ones run on the priority workers, so that
+ * listing domains or reading a job's progress never waits behind a domain
+ * starting or a slow client's calls; READ_ONLY ones are what a client of
+ * the read-only socket may call (queries and watching events: nothing that
+ * starts, stops, changes or migrates anything).
+ */
+enum {
+    QUICK = 1 << 0,
+    READ_ONLY = 1 << 1,
+};
+
+static guint
+procedure_traits(guint32 procedure)
+{
+    switch (procedure) {
+    case FERRY__PROCEDURE__CONNECT_OPEN:
+    case FERRY__PROCEDURE__CONNECT_CLOSE:
+    case FERRY__PROCEDURE__CONNECT_GET_CAPABILITIES:
+    case FERRY__PROCEDURE__CONNECT_GET_HOSTNAME:
+    case FERRY__PROCEDURE__CONNECT_SUPPORTS_FEATURE:
+    case FERRY__PROCEDURE__CONNECT_LIST_DOMAINS:
+    case FERRY__PROCEDURE__EVENTS_REGISTER:
+    case FERRY__PROCEDURE__EVENTS_DEREGISTER:
+    case FERRY__PROCEDURE__DOMAIN_LOOKUP_BY_NAME:
+    case FERRY__PROCEDURE__DOMAIN_LOOKUP_BY_UUID:
+    case FERRY__PROCEDURE__DOMAIN_GET_INFO:
+    case FERRY__PROCEDURE__DOMAIN_GET_XML:
+    case FERRY__PROCEDURE__DOMAIN_GET_JOB_INFO:
+    case FERRY__PROCEDURE__DOMAIN_GET_JOB_STATS:
+    case FERRY__PROCEDURE__DOMAIN_MIGRATE_GET_TUNABLE:
+    case FERRY__PROCEDURE__CONNECT_MIGRATE_QUERY:
+        return QUICK | READ_ONLY;
+    case FERRY__PROCEDURE__DOMAIN_ABORT_JOB:
+    case FERRY__PROCEDURE__CONNECT_MIGRATE_CANCEL:
+        return QUICK;
+    default:
+        return 0;
+    }
+}
+
+/*
  * Runs one call on a worker.  Most answer before returning; the migration
  * calls hand theirs to the event thread (start_async()) and return at once.
  */
@@ -1112,6 +1153,16 @@ handler_call_async(gpointer handler_data, ferry_rpc_server_client *client,
         g_set_error(&error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
                     "procedure %u (%s) is not a call this ferryd (version %s) knows",
                     procedure, name, FERRY_VERSION);
+        ferry_rpc_call_return_error(rpc, error);
+        return;
+    }
+    if (ferry_rpc_server_client_is_read_only(client) &&
+        !(procedure_traits(procedure) & READ_ONLY)) {
+        g_set_error(&error, FERRY_ERROR, FERRY_ERROR_ACCESS_DENIED,
+                    "%s is not allowed on a read-only connection (it may change the host); "
+                    "use the read-write socket", name);
+        g_message("%s: refused %s: read-only connection",
+                  ferry_rpc_server_client_get_description(client), name);
         ferry_rpc_call_return_error(rpc, error);
         return;
     }
@@ -1144,35 +1195,10 @@ handler_call_async(gpointer handler_data, ferry_rpc_server_client *client,
         ferry_rpc_message_free(c.owned_args);
 }
 
-/* The quick calls: they run on the priority workers, so that listing
- * domains or reading a job's progress never waits behind a domain starting
- * or a slow client's calls. */
 static gboolean
 handler_is_priority(gpointer handler_data, guint32 procedure)
 {
-    switch (procedure) {
-    case FERRY__PROCEDURE__CONNECT_OPEN:
-    case FERRY__PROCEDURE__CONNECT_CLOSE:
-    case FERRY__PROCEDURE__CONNECT_GET_CAPABILITIES:
-    case FERRY__PROCEDURE__CONNECT_GET_HOSTNAME:
-    case FERRY__PROCEDURE__CONNECT_SUPPORTS_FEATURE:
-    case FERRY__PROCEDURE__CONNECT_LIST_DOMAINS:
-    case FERRY__PROCEDURE__EVENTS_REGISTER:
-    case FERRY__PROCEDURE__EVENTS_DEREGISTER:
-    case FERRY__PROCEDURE__DOMAIN_LOOKUP_BY_NAME:
-    case FERRY__PROCEDURE__DOMAIN_LOOKUP_BY_UUID:
-    case FERRY__PROCEDURE__DOMAIN_GET_INFO:
-    case FERRY__PROCEDURE__DOMAIN_GET_XML:
-    case FERRY__PROCEDURE__DOMAIN_GET_JOB_INFO:
-    case FERRY__PROCEDURE__DOMAIN_GET_JOB_STATS:
-    case FERRY__PROCEDURE__DOMAIN_ABORT_JOB:
-    case FERRY__PROCEDURE__DOMAIN_MIGRATE_GET_TUNABLE:
-    case FERRY__PROCEDURE__CONNECT_MIGRATE_QUERY:
-    case FERRY__PROCEDURE__CONNECT_MIGRATE_CANCEL:
-        return TRUE;
-    default:
-        return FALSE;
-    }
+    return (procedure_traits(procedure) & QUICK) != 0;
 }
 
 static void

@@ -18,7 +18,9 @@
 #include <gio/gunixsocketaddress.h>
 #include <gio/gunixconnection.h>
 #include <glib/gstdio.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "rpc/rpc-channel.h"
 #include "rpc/rpc-server.h"
@@ -46,6 +48,7 @@ struct ferry_rpc_server {
     GPtrArray *unix_paths;      /* socket files to remove when stopping */
     ferry_rpc_tls *tls;         /* the TLS listener's credentials, once added */
     GObject *tls_marker;        /* the TLS listener's source object in "incoming" */
+    GObject *ro_marker;         /* the read-only UNIX listener's */
     GPtrArray *handshakes;      /* tls_accept*: TLS clients not through their handshake */
     guint next_id;
     gboolean stopped;
@@ -58,6 +61,7 @@ struct ferry_rpc_server_client {
     gboolean has_creds;         /* a UNIX peer whose credentials were read */
     gint64 pid;
     gint64 uid;
+    gboolean read_only;         /* came in on the read-only socket */
     ferry_rpc_server *server;   /* NULL once closed; context only */
     ferry_rpc_channel *chan;
     const ferry_rpc_handler *handler;
@@ -138,20 +142,83 @@ read_credentials(ferry_rpc_server_client *client, GSocketConnection *conn, GErro
     client->has_creds = TRUE;
 }
 
+/* Does the "Gid:" or "Groups:" line @key of a /proc status @text list
+ * @gid? */
+static gboolean
+status_lists_gid(const char *text, const char *key, guint32 gid)
+{
+    const char *line = strstr(text, key);
+
+    if (!line)
+        return FALSE;
+    for (line += strlen(key); *line && *line != '\n';) {
+        char *end;
+        guint64 g = g_ascii_strtoull(line, &end, 10);
+
+        if (end == line) {
+            line++;
+            continue;
+        }
+        if (g == gid)
+            return TRUE;
+        line = end;
+    }
+    return FALSE;
+}
+
+/* Is the UNIX peer @client in group @gid, as its group or one of its
+ * supplementary groups?  GIO's credentials carry neither: they are read
+ * from /proc while the peer is connected. */
+static gboolean
+peer_in_group(ferry_rpc_server_client *client, guint32 gid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%" G_GINT64_FORMAT "/status", client->pid);
+    g_autofree char *text = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL))
+        return FALSE;
+    return status_lists_gid(text, "\nGid:", gid) || status_lists_gid(text, "\nGroups:", gid);
+}
+
+/* May this UNIX peer use the read-write socket?  Root, the daemon's own
+ * user, and the configured group: what the socket's permissions are meant
+ * to let in, checked again on the credentials the kernel gives. */
+static gboolean
+unix_peer_allowed(ferry_rpc_server *srv, ferry_rpc_server_client *client, char **ret_why)
+{
+    if (!client->has_creds) {
+        *ret_why = g_strdup("its credentials could not be read");
+        return FALSE;
+    }
+    if (client->uid == 0 || client->uid == (gint64)geteuid())
+        return TRUE;
+    if (srv->config.unix_group_set && peer_in_group(client, srv->config.unix_gid))
+        return TRUE;
+    *ret_why = srv->config.unix_group_set
+        ? g_strdup_printf("uid %" G_GINT64_FORMAT " is neither root nor in group %u",
+                          client->uid, srv->config.unix_gid)
+        : g_strdup_printf("uid %" G_GINT64_FORMAT " is not root", client->uid);
+    return FALSE;
+}
+
 /* Names a peer for the logs, with its credentials on a UNIX socket. */
 static char *
-describe_peer(ferry_rpc_server_client *client, GSocketConnection *conn, gboolean tls)
+describe_peer(ferry_rpc_server_client *client, GSocketConnection *conn, gboolean tls,
+              gboolean read_only)
 {
     g_autoptr(GSocketAddress) remote = NULL;
     g_autoptr(GError) local = NULL;
 
     if (G_IS_UNIX_CONNECTION(conn)) {
         read_credentials(client, conn, &local);
+        const char *kind = read_only ? "unix read-only" : "unix";
+
         if (!client->has_creds)
-            return g_strdup_printf("client %u (unix, credentials unknown: %s)", client->id,
-                                   local->message);
-        return g_strdup_printf("client %u (unix, pid %" G_GINT64_FORMAT ", uid %"
-                               G_GINT64_FORMAT ")", client->id, client->pid, client->uid);
+            return g_strdup_printf("client %u (%s, credentials unknown: %s)", client->id,
+                                   kind, local->message);
+        return g_strdup_printf("client %u (%s, pid %" G_GINT64_FORMAT ", uid %"
+                               G_GINT64_FORMAT ")", client->id, kind, client->pid,
+                               client->uid);
     }
     remote = g_socket_connection_get_remote_address(conn, NULL);
     if (G_IS_INET_SOCKET_ADDRESS(remote)) {
@@ -347,6 +414,8 @@ on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source_ob
     ferry_rpc_server *srv = user_data;
     ferry_rpc_server_client *client;
     gboolean tls = source_object && source_object == srv->tls_marker;
+    gboolean read_only = source_object && source_object == srv->ro_marker;
+    g_autofree char *why = NULL;
     guint n = g_hash_table_size(srv->clients) + srv->handshakes->len;
 
     if (srv->stopped)
@@ -355,11 +424,18 @@ on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source_ob
     client = g_new0(ferry_rpc_server_client, 1);
     client->ref = 1;
     client->id = ++srv->next_id;
-    client->desc = describe_peer(client, conn, tls);
+    client->desc = describe_peer(client, conn, tls, read_only);
     client->handler = srv->config.handler;
+    client->read_only = read_only;
     if (n >= srv->config.max_clients) {
         g_warning("%s: refused: the limit of %u connected clients is reached; closing",
                   client->desc, n);
+        g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
+        ferry_rpc_server_client_unref(client);
+        return TRUE;
+    }
+    if (G_IS_UNIX_CONNECTION(conn) && !read_only && !unix_peer_allowed(srv, client, &why)) {
+        g_warning("%s: refused: %s; closing", client->desc, why);
         g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
         ferry_rpc_server_client_unref(client);
         return TRUE;
@@ -564,9 +640,8 @@ ferry_rpc_server_new(const ferry_rpc_server_config *config, GError **error)
     return g_steal_pointer(&srv);
 }
 
-gboolean
-ferry_rpc_server_add_unix(ferry_rpc_server *srv, const char *path, guint mode,
-                          GError **error)
+static gboolean
+add_unix(ferry_rpc_server *srv, const char *path, guint mode, GObject *source, GError **error)
 {
     g_autoptr(GSocketAddress) addr = NULL;
     g_autoptr(GError) local = NULL;
@@ -580,7 +655,7 @@ ferry_rpc_server_add_unix(ferry_rpc_server *srv, const char *path, guint mode,
     addr = g_unix_socket_address_new(path);
     if (!g_socket_listener_add_address(G_SOCKET_LISTENER(srv->service), addr,
                                        G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT,
-                                       NULL, NULL, &local)) {
+                                       source, NULL, &local)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_SYSTEM,
                     "cannot listen on UNIX socket '%s': %s", path, local->message);
         return FALSE;
@@ -593,6 +668,22 @@ ferry_rpc_server_add_unix(ferry_rpc_server *srv, const char *path, guint mode,
         return FALSE;
     }
     return TRUE;
+}
+
+gboolean
+ferry_rpc_server_add_unix(ferry_rpc_server *srv, const char *path, guint mode,
+                          GError **error)
+{
+    return add_unix(srv, path, mode, NULL, error);
+}
+
+gboolean
+ferry_rpc_server_add_unix_read_only(ferry_rpc_server *srv, const char *path, guint mode,
+                                    GError **error)
+{
+    if (!srv->ro_marker)
+        srv->ro_marker = g_object_new(G_TYPE_OBJECT, NULL);
+    return add_unix(srv, path, mode, srv->ro_marker, error);
 }
 
 /* Adds the TCP listener; returns the port listened on, 0 on failure. */
@@ -662,6 +753,12 @@ ferry_rpc_server_add_tls(ferry_rpc_server *srv, const char *address, guint16 por
     if (ret_port)
         *ret_port = actual;
     return TRUE;
+}
+
+gboolean
+ferry_rpc_server_client_is_read_only(ferry_rpc_server_client *client)
+{
+    return client->read_only;
 }
 
 const char *
@@ -753,6 +850,7 @@ ferry_rpc_server_free(ferry_rpc_server *srv)
     g_ptr_array_unref(srv->handshakes);
     ferry_rpc_tls_unref(srv->tls);
     g_clear_object(&srv->tls_marker);
+    g_clear_object(&srv->ro_marker);
     g_main_context_unref(srv->context);
     g_free(srv);
 }

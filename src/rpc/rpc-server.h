@@ -97,6 +97,9 @@ typedef struct {
  *   again each interval.  0 means 5000; FERRY_RPC_KEEPALIVE_OFF disables it.
  * @keepalive_count: unanswered PINGs after which a client is declared dead
  *   and closed.  0 means 5.
+ * @unix_group_set: members of group @unix_gid may use the read-write UNIX
+ *   socket too (root and the daemon's own user always may)
+ * @unix_gid: that group
  * @handler: what runs the calls; must outlive the server
  * @handler_data: passed to @handler's functions
  *
@@ -110,6 +113,8 @@ typedef struct {
     gsize max_frame;
     guint keepalive_interval_ms;
     guint keepalive_count;
+    gboolean unix_group_set;
+    guint32 unix_gid;
     const ferry_rpc_handler *handler;
     gpointer handler_data;
 } ferry_rpc_server_config;
@@ -138,13 +143,31 @@ ferry_rpc_server *ferry_rpc_server_new(const ferry_rpc_server_config *config,
  * @error: return location for an error (FERRY_ERROR_SYSTEM)
  *
  * Listens on a UNIX socket.  Clients on it are identified in logs by the
- * pid and uid from their credentials.  The file is removed when the server
- * stops.
+ * pid and uid from their credentials, and let in only if they are root,
+ * the daemon's own user, or in the configured group (unix_gid): any other
+ * is logged and closed before any of its frames is read.  The file is
+ * removed when the server stops.
  *
  * Returns: TRUE on success.
  */
 gboolean ferry_rpc_server_add_unix(ferry_rpc_server *srv, const char *path, guint mode,
                                    GError **error);
+
+/**
+ * ferry_rpc_server_add_unix_read_only:
+ * @srv: a server
+ * @path: where to create the socket; a stale socket there is replaced
+ * @mode: the socket file's permissions, e.g. 0666
+ * @error: return location for an error (FERRY_ERROR_SYSTEM)
+ *
+ * Listens on a UNIX socket whose clients are read-only
+ * (ferry_rpc_server_client_is_read_only()): any user the file's
+ * permissions let in, for the handler to allow queries only.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_rpc_server_add_unix_read_only(ferry_rpc_server *srv, const char *path,
+                                             guint mode, GError **error);
 
 /**
  * ferry_rpc_server_add_tcp:
@@ -231,6 +254,14 @@ void ferry_rpc_server_client_unref(ferry_rpc_server_client *client);
  *   certificate 'hostb')".  Any thread.
  */
 const char *ferry_rpc_server_client_get_description(ferry_rpc_server_client *client);
+
+/**
+ * ferry_rpc_server_client_is_read_only:
+ * @client: a client
+ *
+ * Returns: TRUE for a client of a read-only socket.  Any thread.
+ */
+gboolean ferry_rpc_server_client_is_read_only(ferry_rpc_server_client *client);
 
 /**
  * ferry_rpc_server_client_get_tls_name:

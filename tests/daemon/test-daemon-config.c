@@ -22,6 +22,10 @@ test_defaults(void)
     g_assert_cmpstr(c->pki_dir, ==, "/etc/pki/ferry");
     g_assert_null(c->tls_listen_address);
     g_assert_null(c->tls_allowed_names);
+    g_assert_true(c->unix_socket_ro);
+    g_assert_cmpuint(c->unix_socket_ro_mode, ==, 0666);
+    g_assert_null(c->unix_socket_ro_path);
+    g_assert_null(c->unix_socket_group);
     g_assert_null(c->tcp_listen_address);
     g_assert_false(c->listen_insecure_tcp);
     g_assert_cmpuint(c->workers, ==, 8);
@@ -125,6 +129,11 @@ static const bad_case bad_cases[] = {
     { "tls_allowed_names = \"admin,,host*\"\n",
       "t.conf: setting 'tls_allowed_names': name 2 of 'admin,,host*' is empty" },
     { "pki_dir = \"pki\"\n", "t.conf:1: setting 'pki_dir': 'pki' is not an absolute path" },
+    { "unix_socket_group = \"no-such-group-here\"\n",
+      "t.conf: setting 'unix_socket_group': there is no group 'no-such-group-here'" },
+    { "unix_socket_ro_path = \"/run/ferry/ferryd.sock\"\n",
+      "t.conf: settings 'unix_socket_ro_path' and 'unix_socket_path' are both "
+      "'/run/ferry/ferryd.sock'" },
     { "host_uuid = \"nope\"\n", "t.conf: setting 'host_uuid': 'nope' is not a uuid" },
     { "migration_port_min = 50000\nmigration_port_max = 49999\n",
       "t.conf: settings 'migration_port_min' (50000) and 'migration_port_max' (49999): the "
