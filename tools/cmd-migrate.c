@@ -31,6 +31,7 @@
  * with EXIT_USAGE like any other bad option. */
 static gboolean opt_live, opt_offline, opt_p2p, opt_paused, opt_persistent;
 static gboolean opt_undefine_source, opt_copy_all, opt_copy_inc, opt_relay, opt_no_relay;
+static gboolean opt_tls, opt_no_tls;
 static char *opt_dname, *opt_migrate_uri, *opt_xml_text, *opt_timeout_action;
 static char **opt_migrate_disks;
 static guint64 opt_bandwidth, opt_disks_port, opt_timeout, opt_max_downtime;
@@ -51,6 +52,8 @@ static const struct {
       "copy whole disks, or only their top images" },
     { { "--relay", "--no-relay" }, { &opt_relay, &opt_no_relay },
       "the streams go through the daemons' relays, or never do" },
+    { { "--tls", "--no-tls" }, { &opt_tls, &opt_no_tls },
+      "the migration data is encrypted, or is not" },
 };
 
 static gboolean
@@ -230,6 +233,11 @@ static const GOptionEntry migrate_options[] = {
     { "no-relay", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_exclusive,
       "QEMU connects to QEMU; a broken connection fails the attempt and the migration "
       "is tried again from the start (the default without --copy-storage-*)", NULL },
+    { "tls", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_exclusive,
+      "QEMU encrypts the migration data (memory and disks) with TLS, using the daemons' "
+      "certificates (the default when the destination is qemu+tls://)", NULL },
+    { "no-tls", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_exclusive,
+      "Do not encrypt the migration data, even to a qemu+tls:// destination", NULL },
     { "migrate-disks", 0, 0, G_OPTION_ARG_CALLBACK, on_migrate_disks,
       "Copy only these disks (default: every disk that is not read-only)", "vda,vdb" },
     { "disks-port", 0, 0, G_OPTION_ARG_CALLBACK, on_disks_port,
@@ -583,6 +591,10 @@ migrate_flags(void)
         flags |= FERRY_MIGRATE_RELAY;
     if (opt_no_relay)
         flags |= FERRY_MIGRATE_NO_RELAY;
+    if (opt_tls)
+        flags |= FERRY_MIGRATE_TLS;
+    if (opt_no_tls)
+        flags |= FERRY_MIGRATE_NO_TLS;
     return flags;
 }
 

@@ -618,6 +618,11 @@ typedef enum {
      * time on the happy path). */
     FERRY_MIGRATE_RELAY = 1 << 8,           /* relay even without storage */
     FERRY_MIGRATE_NO_RELAY = 1 << 9,        /* never relay */
+    /* Since 0.4: QEMU encrypts the migration data (memory and disks) with TLS,
+     * using the daemons' certificates.  The default when the client reaches
+     * the destination over TLS (qemu+tls://), unless NO_TLS. */
+    FERRY_MIGRATE_TLS = 1 << 10,
+    FERRY_MIGRATE_NO_TLS = 1 << 11,         /* never encrypt the data */
 } ferry_migrate_flags;
 
 /** What happens when a migration runs longer than its timeout (since 0.3). */

@@ -21,12 +21,14 @@
 #include "api/migrate-internal.h"
 #include "conf/migration-cookie.h"
 #include "migration/migration-sequence.h"
+#include "util/uri.h"
 
 #define KNOWN_FLAGS                                                                   \
     ((guint)(FERRY_MIGRATE_LIVE | FERRY_MIGRATE_PEER2PEER | FERRY_MIGRATE_PERSIST_DEST | \
              FERRY_MIGRATE_UNDEFINE_SOURCE | FERRY_MIGRATE_PAUSED |                     \
              FERRY_MIGRATE_OFFLINE | FERRY_MIGRATE_NON_SHARED_DISK |                    \
-             FERRY_MIGRATE_NON_SHARED_INC | FERRY_MIGRATE_RELAY | FERRY_MIGRATE_NO_RELAY))
+             FERRY_MIGRATE_NON_SHARED_INC | FERRY_MIGRATE_RELAY | FERRY_MIGRATE_NO_RELAY | \
+             FERRY_MIGRATE_TLS | FERRY_MIGRATE_NO_TLS))
 
 /* QEMU's largest downtime-limit (2000 s). */
 #define MAX_DOWNTIME_MS 2000000u
@@ -122,6 +124,9 @@ check_storage(const ferry_migrate_params *p, const char *what, GError **error)
                            "other", error);
     if ((p->flags & FERRY_MIGRATE_RELAY) && (p->flags & FERRY_MIGRATE_NO_RELAY))
         return flags_error(what, "FERRY_MIGRATE_RELAY and FERRY_MIGRATE_NO_RELAY exclude "
+                           "each other", error);
+    if ((p->flags & FERRY_MIGRATE_TLS) && (p->flags & FERRY_MIGRATE_NO_TLS))
+        return flags_error(what, "FERRY_MIGRATE_TLS and FERRY_MIGRATE_NO_TLS exclude "
                            "each other", error);
     if (disks && !(p->flags & NON_SHARED))
         return storage_error(what, "migrate_disks", error);
@@ -1067,12 +1072,19 @@ negotiate(ferry_conn *sconn, ferry_conn *dconn, int *ret_protocol, GError **erro
 }
 
 /* Without LIVE or OFFLINE, a running (or paused) domain migrates live and
- * a shut-off one offline, keeping its persistent definition. */
+ * a shut-off one offline, keeping its persistent definition.  A
+ * destination reached over TLS gets its data encrypted too, unless NO_TLS:
+ * whoever chose to protect the control connection meant the guest's
+ * memory and disks as well. */
 static gboolean
-default_flags(ferry_domain *dom, ferry_migrate_params *p, GError **error)
+default_flags(ferry_domain *dom, const char *dest_uri, ferry_migrate_params *p,
+              GError **error)
 {
+    g_autoptr(ferry_uri) uri = dest_uri ? ferry_uri_parse(dest_uri, NULL) : NULL;
     ferry_domain_info info;
 
+    if (uri && g_strcmp0(uri->transport, "tls") == 0 && !(p->flags & FERRY_MIGRATE_NO_TLS))
+        p->flags |= FERRY_MIGRATE_TLS;
     if (p->flags & (FERRY_MIGRATE_LIVE | FERRY_MIGRATE_OFFLINE))
         return TRUE;
     if (!ferry_domain_get_info(dom, &info, error))
@@ -1104,7 +1116,7 @@ ferry_domain_migrate(ferry_domain *dom, ferry_conn *dconn, const ferry_migrate_p
     if (!check_nonnull(dconn, "dconn", what, error) ||
         !check_params(params, P2P_FORBIDDEN, what, &p, error) ||
         !negotiate(dom->conn, dconn, &protocol, error) ||
-        !default_flags(dom, &p, error))
+        !default_flags(dom, ferry_conn_get_uri(dconn), &p, error))
         return NULL;
     if ((p.flags & FERRY_MIGRATE_OFFLINE) && protocol < 3) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
@@ -1169,7 +1181,7 @@ ferry_domain_migrate_to_uri(ferry_domain *dom, const char *dconn_uri,
     /* The source daemon asks the destination. */
     if ((p.flags & NON_SHARED) && !check_nbd(dom->conn, NULL, what, error))
         return FALSE;
-    if (!default_flags(dom, &p, error))
+    if (!default_flags(dom, dconn_uri, &p, error))
         return FALSE;
 
     ok = ferry_domain_migrate_perform3(dom, &p, dconn_uri, NULL, &cookie, error);

@@ -298,6 +298,7 @@ main(int argc, char **argv)
     /* This daemon's own connections to its peers present its client
      * certificate. */
     ferry_remote_set_pki_dir(cfg->pki_dir);
+    qcfg.pki_dir = cfg->pki_dir;
     storage_dirs = cfg->storage_dirs ? g_strsplit(cfg->storage_dirs, ":", -1) : NULL;
     qcfg.storage_dirs = storage_dirs;
     if (cfg->debug_inject_failure)

@@ -79,6 +79,7 @@ typedef struct {
     GPtrArray *mig_disks;          /* source: targets being mirrored (char*) */
     GPtrArray *mig_images;         /* destination: image paths Prepare created */
     guint mig_nbd_port;            /* destination: NBD server port held, 0 = none */
+    gboolean mig_tls;              /* source: QEMU's migration parameters say TLS */
     gboolean mig_nbd_adopted;      /* destination: an NBD server a previous ferryd
                                     * started (port unknown), to stop all the same */
     gboolean mig_disks_ready;      /* source: DISKS_READY was reported */

@@ -96,6 +96,7 @@ state_free(qemu_driver_state *state)
     g_clear_pointer(&state->locks, ferry_lock_manager_unref);
     g_strfreev(state->config.storage_dirs);
     g_free(state->config.peer_uri);
+    g_free(state->config.pki_dir);
     g_free(state->def_dir);
     g_free(state->run_dir);
     g_free(state->log_dir);
@@ -136,6 +137,7 @@ ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error)
         state->config.storage_dirs[0] = g_build_filename(config->state_dir, "images", NULL);
     }
     state->config.peer_uri = g_strdup(config->peer_uri);
+    state->config.pki_dir = g_strdup(config->pki_dir);
     state->def_dir = g_build_filename(config->state_dir, "qemu", "domains", NULL);
     state->run_dir = g_build_filename(config->state_dir, "qemu", "run", NULL);
     state->log_dir = g_build_filename(config->state_dir, "qemu", "log", NULL);

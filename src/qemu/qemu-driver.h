@@ -29,6 +29,7 @@ typedef struct {
     char *inject_failure; /* for tests: migration phase that fails on purpose, or NULL */
     char *lock_manager;   /* leases: "none" (or NULL) or "fcntl" (docs/leases.md) */
     char *lockspace_dir;  /* the lease files' directory, for "fcntl" */
+    char *pki_dir;        /* certificates for encrypted migrations (qemu-tls.c) */
 } ferry_qemu_config;
 
 /** ferry_qemu_driver: serves `qemu:///system` inside ferryd. */

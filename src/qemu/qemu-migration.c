@@ -28,6 +28,7 @@
 #include "qemu/qemu-migration.h"
 #include "qemu/qemu-process.h"
 #include "qemu/qemu-storage.h"
+#include "qemu/qemu-tls.h"
 #include "util/error.h"
 #include "util/json-util.h"
 
@@ -602,6 +603,27 @@ transfer_target(ferry_mig_job *job, mig_uri *uri, GError **error)
     return TRUE;
 }
 
+/* The source's QEMU encrypts its streams to @host (the name the
+ * destination's certificate must carry) when the migration asks for it,
+ * and stops encrypting if an earlier migration of it did. */
+static gboolean
+source_tls(ferry_mig_job *job, const char *host, GError **error)
+{
+    gboolean tls = (job->params->p.flags & FERRY_MIGRATE_TLS) != 0;
+    qemu_domain_priv *priv;
+    gboolean was;
+
+    g_mutex_lock(&job->obj->lock);
+    priv = qemu_domain_priv_get(job->obj);
+    was = priv->mig_tls;
+    priv->mig_tls = tls;
+    g_mutex_unlock(&job->obj->lock);
+    if (tls)
+        return qemu_tls_add_creds(job_state(job), job->obj, FALSE, error) &&
+               qemu_tls_set_migration(job->obj, TRUE, host, error);
+    return !was || qemu_tls_set_migration(job->obj, FALSE, NULL, error);
+}
+
 /* Resets what QEMU's events recorded of a previous migration. */
 static void
 reset_status(ferry_domain_obj *obj)
@@ -625,7 +647,8 @@ qemu_start_disks(ferry_mig_job *job, const ferry_migration_cookie *prepared, GEr
     if (!transfer_target(job, &uri, error))
         return FALSE;
     reset_status(job->obj);
-    if (!enable_migration_events(job->obj, TRUE, FALSE, &local) || !set_limits(job, &local)) {
+    if (!enable_migration_events(job->obj, TRUE, FALSE, &local) || !set_limits(job, &local) ||
+        !source_tls(job, uri.host, &local)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE, "Perform: domain '%s': %s",
                     job->dom_name, local->message);
         return FALSE;
@@ -652,7 +675,7 @@ qemu_start_memory(ferry_mig_job *job, GError **error)
     if (!storage) {
         reset_status(job->obj);
         if (!enable_migration_events(job->obj, FALSE, FALSE, &local) ||
-            !set_limits(job, &local)) {
+            !set_limits(job, &local) || !source_tls(job, uri.host, &local)) {
             g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE, "Perform: domain '%s': %s",
                         job->dom_name, local->message);
             return FALSE;
@@ -924,7 +947,8 @@ listen_address(qemu_driver_state *state, const mig_uri *want)
 /* Starts QEMU waiting for the incoming stream and has it listen. */
 static gboolean
 listen_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri *want,
-                gboolean storage, const char *relay_token, char **ret_uri_out, GError **error)
+                gboolean storage, gboolean tls, const char *relay_token, char **ret_uri_out,
+                GError **error)
 {
     g_autofree char *relay_path = NULL;
     const char *listen = listen_address(state, want);
@@ -945,6 +969,11 @@ listen_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri *
     if (!qemu_process_start(state, obj, QEMU_PROCESS_START_INCOMING, error))
         return FALSE;  /* the cleanup released the port */
     if (!enable_migration_events(obj, storage, TRUE, error))
+        return FALSE;
+    /* Encrypted: QEMU requires the source's client certificate, for the
+     * memory stream and (the same object) the NBD server. */
+    if (tls && (!qemu_tls_add_creds(state, obj, TRUE, error) ||
+                !qemu_tls_set_migration(obj, TRUE, NULL, error)))
         return FALSE;
     listen_host = host_for_uri(listen);
     if (relay_token) {
@@ -1023,7 +1052,9 @@ qemu_start_incoming(ferry_mig_job *job, const ferry_migration_cookie *cookie_in,
         !(token = new_relay_token(error)))
         return FALSE;
     if ((storage && !qemu_storage_prepare_images(state, obj, obj->live, cookie_in, error)) ||
-        !listen_incoming(state, obj, &uri, storage, token, &uri_out, error) ||
+        !listen_incoming(state, obj, &uri, storage,
+                         (job->params->p.flags & FERRY_MIGRATE_TLS) != 0, token, &uri_out,
+                         error) ||
         (storage && !qemu_storage_prepare_nbd(state, obj, listen_address(state, &uri),
                                               &job->params->p, token, cookie_in, cookie_out,
                                               error))) {

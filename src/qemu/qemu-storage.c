@@ -22,6 +22,7 @@
 #include "qemu/qemu-migration.h"
 #include "qemu/qemu-process.h"
 #include "qemu/qemu-storage.h"
+#include "qemu/qemu-tls.h"
 #include "util/error.h"
 #include "util/json-util.h"
 
@@ -377,6 +378,9 @@ qemu_storage_prepare_nbd(qemu_driver_state *state, ferry_domain_obj *obj, const 
     }
     json_object_object_add(addr, "data", data);
     json_object_object_add(args, "addr", addr);
+    /* The credentials object listen_incoming() gave QEMU. */
+    if (params->flags & FERRY_MIGRATE_TLS)
+        json_object_object_add(args, "tls-creds", json_object_new_string(QEMU_TLS_CREDS_ID));
     if (!(ret = qemu_process_command(obj, "nbd-server-start", args, error)))
         return FALSE;
     for (guint i = 0; i < cookie_in->disks->len; i++) {
@@ -585,6 +589,12 @@ qemu_storage_start_mirrors(qemu_driver_state *state, ferry_domain_obj *obj,
         json_object_object_add(add, "node-name", json_object_new_string(id));
         json_object_object_add(add, "server", server);
         json_object_object_add(add, "export", json_object_new_string(cd->target));
+        /* The credentials object source_tls() gave QEMU; the name to
+         * check is the address dialled, also through the relay. */
+        if (params->flags & FERRY_MIGRATE_TLS) {
+            json_object_object_add(add, "tls-creds", json_object_new_string(QEMU_TLS_CREDS_ID));
+            json_object_object_add(add, "tls-hostname", json_object_new_string(host));
+        }
         /* A connection that breaks is made again, and the mirror's
          * requests wait for it instead of failing: the copy goes on from
          * where it was (its dirty bitmap).  Briefly: while requests wait,

@@ -17,12 +17,21 @@ inside A's namespace, as an administrator on host A would.
 * A live migration A -> B with the client talking TLS to both daemons,
   then a --p2p one back B -> A over TLS, where B's daemon presents its own
   certificate ("hostb") to A: the guest arrives intact each time.
+* What an eavesdropper on the link sees (tests/e2e/sniff.py records every
+  byte sent to the destination's migration ports): with --no-tls, QEMU's
+  plain stream (its "QEVM" magic, the "pc.ram" block); by default (the
+  destination is qemu+tls://) neither, though megabytes went by.  The
+  same for a disk copied over NBD (--copy-storage-all, relayed), whose
+  image holds a marker text: plain, the eavesdropper reads it; encrypted,
+  never.
 """
 import os
 import re
 import shutil
+import signal
 import subprocess
 
+import faults as fm
 import ferrytest as ft
 
 CALM_ARGS = 'mem=16 rate=100 hb=100'
@@ -52,6 +61,35 @@ def refused(t, what, a, b, pki, want_client, want_log):
              '\n'.join(l for l in b.log_text().splitlines() if 'refused' in l)[-800:])
     r = b.ferry('list', '--all')
     t.ok(r.returncode == 0, '%s: B still serves' % what, r.stderr)
+
+
+QEMU_MAGIC = b'QEVM'
+RAM_BLOCK = b'pc.ram'
+# Written into the disk image past the guest's test area (which ends at
+# 2 MiB): the guest never touches it, the copy carries it.
+DISK_MARKER = b'ferry-tls-test: a secret on the disk. '
+MARKER_AT = 8 * 1024 * 1024
+MARKER_BYTES = 1024 * 1024
+
+
+def sniffed(t, what, src, dst, wd, args):
+    """Runs `ferry migrate @args` on @src (inside its namespace) while
+    recording what goes to @dst's migration ports; returns the bytes."""
+    out = os.path.join(wd.path, 'sniff-%d.bin' % len(os.listdir(wd.path)))
+    lo, hi = dst.migration_ports
+    sniffer = subprocess.Popen(ft.netns_prefix(dst.netns) +
+                               ['python3', os.path.join(os.path.dirname(__file__), 'sniff.py'),
+                                out, dst.address, str(lo), str(hi)],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        t.ok(sniffer.stdout.readline().strip() == 'ready', '%s: the eavesdropper listens' % what)
+        r = ferry_in(src, *args)
+        t.ok(r.returncode == 0, '%s: the migration completes' % what, r.stderr)
+    finally:
+        sniffer.send_signal(signal.SIGTERM)
+        sniffer.wait(timeout=30)
+    with open(out, 'rb') as f:
+        return f.read()
 
 
 def main(t):
@@ -133,6 +171,53 @@ def main(t):
              'B -> A: one QEMU of the guest, on A', (a.qemu_pids(g.uuid), b.qemu_pids(g.uuid)))
         log, err = ft.wait_heartbeat(g.serial, before + 5)
         t.ok(ft.intact(log), 'B -> A: the heartbeat goes on, intact', err or log)
+
+        # What the link carries.
+        src_uri = with_pki(a.tls_uri, net.admin_pki)
+        dst_uri = with_pki(b.tls_uri, net.admin_pki)
+        what = '--no-tls'
+        data = sniffed(t, what, a, b, wd, [src_uri, 'migrate', '--live', '--no-tls', g.name,
+                                           dst_uri])
+        t.ok(QEMU_MAGIC in data and RAM_BLOCK in data,
+             '%s: the eavesdropper reads QEMU\'s plain stream (QEVM, pc.ram)' % what,
+             '%d bytes' % len(data))
+        r = ferry_in(b, with_pki(b.tls_uri, net.admin_pki), 'migrate', '--live', g.name,
+                     with_pki(a.tls_uri, net.admin_pki))
+        t.ok(r.returncode == 0, 'back to A, encrypted', r.stderr)
+        what = 'encrypted by default'
+        data = sniffed(t, what, a, b, wd, [src_uri, 'migrate', '--live', g.name, dst_uri])
+        t.ok(len(data) > 4 * 1024 * 1024 and QEMU_MAGIC not in data and RAM_BLOCK not in data,
+             '%s: megabytes went by, none of them readable as QEMU\'s stream' % what,
+             '%d bytes, QEVM %s, pc.ram %s' % (len(data), QEMU_MAGIC in data, RAM_BLOCK in data))
+        log, err = ft.wait_heartbeat(g.serial, 5)
+        t.ok(ft.intact(log), '%s: the guest arrived intact' % what, err or log)
+
+        for tls in (False, True):
+            what = 'a disk copied, %s' % ('encrypted' if tls else '--no-tls')
+            d = fm.FaultGuest(wd, a, b, 'tlsdisk%d' % tls, True)
+            with open(os.path.join(fm.images_dir(a), d.disk_name), 'r+b') as f:
+                f.seek(MARKER_AT)
+                f.write((DISK_MARKER * (MARKER_BYTES // len(DISK_MARKER) + 1))[:MARKER_BYTES])
+            r = a.ferry('define', d.xml)
+            r = a.ferry('start', d.name) if r.returncode == 0 else r
+            t.ok(r.returncode == 0, '%s: the guest starts on A' % what, r.stderr)
+            uuids.append(d.uuid)
+            before = fm.last_hb(d.serial)
+            data = sniffed(t, what, a, b, wd,
+                           [src_uri, 'migrate', '--live', '--copy-storage-all', '--xml', d.xml_b]
+                           + ([] if tls else ['--no-tls']) + [d.name, dst_uri])
+            n = data.count(DISK_MARKER)
+            if tls:
+                t.ok(len(data) > MARKER_BYTES and n == 0,
+                     '%s: megabytes went by, the disk\'s contents unreadable' % what,
+                     '%d bytes, the marker %d times' % (len(data), n))
+            else:
+                t.ok(n > MARKER_BYTES // len(DISK_MARKER) // 2,
+                     '%s: the eavesdropper reads the disk\'s contents' % what,
+                     '%d bytes, the marker %d times' % (len(data), n))
+            log, err = ft.wait_heartbeat(d.serial, before + 5)
+            t.ok(fm.intact(log, True) and len(b.qemu_pids(d.uuid)) == 1,
+                 '%s: the guest runs on B, memory and disk intact' % what, err or log)
     finally:
         ft.teardown(net, wd, uuids)
 
