@@ -102,7 +102,9 @@ daemon_uri(const ferry_uri *uri)
 
     g_hash_table_iter_init(&iter, uri->params);
     while (g_hash_table_iter_next(&iter, &key, &value)) {
-        if (strcmp(key, "socket") != 0 && strcmp(key, "pkipath") != 0)
+        if (strcmp(key, "socket") != 0 && strcmp(key, "pkipath") != 0 &&
+            strcmp(key, "helper") != 0 && strcmp(key, "keyfile") != 0 &&
+            strcmp(key, "known_hosts") != 0 && strcmp(key, "no_tty") != 0)
             g_hash_table_insert(params, key, value);
     }
     return ferry_uri_to_string(&local);
@@ -183,6 +185,57 @@ client_pki_dir(const ferry_uri *uri)
     return dir ? dir : ferry_rpc_tls_default_pki_dir();
 }
 
+/*
+ * ssh to the host, where ferry-ssh-helper connects to the daemon's UNIX
+ * socket: the daemon checks the credentials of the user ssh logged in as.
+ * The remote command is one string for the remote shell: each part quoted.
+ */
+static ferry_rpc_client *
+connect_ssh(const ferry_uri *uri, const ferry_rpc_client_config *config, GError **error)
+{
+    const char *socket = ferry_uri_get_param(uri, "socket");
+    const char *helper = ferry_uri_get_param(uri, "helper");
+    const char *keyfile = ferry_uri_get_param(uri, "keyfile");
+    const char *known_hosts = ferry_uri_get_param(uri, "known_hosts");
+    const char *no_tty = ferry_uri_get_param(uri, "no_tty");
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *q_helper = g_shell_quote(helper ? helper : "ferry-ssh-helper");
+    g_autofree char *q_socket = g_shell_quote(socket ? socket : FERRY_DEFAULT_SOCKET);
+    g_autofree char *desc = g_strdup_printf("ferryd at ssh %s%s%s", uri->user ? uri->user : "",
+                                            uri->user ? "@" : "", uri->host);
+
+    g_ptr_array_add(argv, g_strdup("ssh"));
+    g_ptr_array_add(argv, g_strdup("-T"));
+    g_ptr_array_add(argv, g_strdup("-e"));
+    g_ptr_array_add(argv, g_strdup("none"));
+    if (g_strcmp0(no_tty, "1") == 0) {
+        /* Nobody to answer a password or host key question: fail instead. */
+        g_ptr_array_add(argv, g_strdup("-o"));
+        g_ptr_array_add(argv, g_strdup("BatchMode=yes"));
+    }
+    if (uri->port != -1) {
+        g_ptr_array_add(argv, g_strdup("-p"));
+        g_ptr_array_add(argv, g_strdup_printf("%d", uri->port));
+    }
+    if (uri->user) {
+        g_ptr_array_add(argv, g_strdup("-l"));
+        g_ptr_array_add(argv, g_strdup(uri->user));
+    }
+    if (keyfile) {
+        g_ptr_array_add(argv, g_strdup("-i"));
+        g_ptr_array_add(argv, g_strdup(keyfile));
+    }
+    if (known_hosts) {
+        g_ptr_array_add(argv, g_strdup("-o"));
+        g_ptr_array_add(argv, g_strdup_printf("UserKnownHostsFile=%s", known_hosts));
+    }
+    g_ptr_array_add(argv, g_strdup("--"));
+    g_ptr_array_add(argv, g_strdup(uri->host));
+    g_ptr_array_add(argv, g_strdup_printf("%s %s", q_helper, q_socket));
+    g_ptr_array_add(argv, NULL);
+    return ferry_rpc_client_new_command((const char *const *)argv->pdata, desc, config, error);
+}
+
 /* Connects to the daemon the URI names. */
 static ferry_rpc_client *
 connect_daemon(const ferry_uri *uri, const ferry_rpc_client_config *config,
@@ -190,10 +243,21 @@ connect_daemon(const ferry_uri *uri, const ferry_rpc_client_config *config,
 {
     const char *socket = ferry_uri_get_param(uri, "socket");
     gboolean tls = g_strcmp0(uri->transport, "tls") == 0;
+    static const char *const ssh_only[] = { "helper", "keyfile", "known_hosts", "no_tty" };
 
+    if (g_strcmp0(uri->transport, "ssh") == 0)
+        return connect_ssh(uri, config, error);
+    for (gsize i = 0; i < G_N_ELEMENTS(ssh_only); i++) {
+        if (ferry_uri_get_param(uri, ssh_only[i])) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                        "URI '%s': parameter '%s' is only for the ssh transport",
+                        uri->original, ssh_only[i]);
+            return NULL;
+        }
+    }
     if (socket && (tls || g_strcmp0(uri->transport, "tcp") == 0)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
-                    "URI '%s': parameter 'socket' is only for the unix transport",
+                    "URI '%s': parameter 'socket' is only for the unix and ssh transports",
                     uri->original);
         return NULL;
     }
@@ -256,6 +320,13 @@ remote_conn_open(ferry_conn *conn, const ferry_uri *uri, GError **error)
                         "ferryd at '%s' closed the connection after the TLS handshake: it "
                         "did not accept this client's certificate '%s/clientcert.pem' (its "
                         "log says why): %s", uri->original, dir, local->message);
+            return FALSE;
+        }
+        if (g_strcmp0(uri->transport, "ssh") == 0 &&
+            g_error_matches(local, FERRY_ERROR, FERRY_ERROR_CONNECTION_CLOSED)) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_CONNECT,
+                        "ssh to '%s' ended before ferryd answered (ssh's own messages above "
+                        "say why): %s", uri->host, local->message);
             return FALSE;
         }
         g_propagate_error(error, g_steal_pointer(&local));

@@ -13,6 +13,11 @@
  *                                      cacert.pem, clientcert.pem, clientkey.pem
  *                                      (default: ferry_remote_set_pki_dir(), else
  *                                      ferry_rpc_tls_default_pki_dir())
+ *   DRIVER+ssh://[USER@]HOST[:PORT]/PATH  ssh to HOST, which runs ferry-ssh-helper
+ *                                      on ferryd's UNIX socket (?socket=, default
+ *                                      FERRY_DEFAULT_SOCKET); ?keyfile=, ?known_hosts=,
+ *                                      ?helper= (its path there), ?no_tty=1 (never
+ *                                      ask a question: ssh's BatchMode)
  *   DRIVER+tcp://HOST[:PORT]/PATH      ferryd over plain TCP, port
  *                                      FERRY_DEFAULT_TCP_PORT (16509) by default
  * The daemon opens `DRIVER:///PATH` with the URI's other parameters, so

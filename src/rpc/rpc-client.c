@@ -36,6 +36,7 @@ struct ferry_rpc_client {
     GMainLoop *loop;
     GThread *thread;
     ferry_rpc_channel *chan;
+    GSubprocess *proc;          /* a command carrying the stream (ssh), or NULL */
 
     GMutex lock;
     GHashTable *pending;        /* serial -> pending_call*, holding a reference */
@@ -414,6 +415,29 @@ ferry_rpc_client_new_tcp(const char *host, guint16 port,
 }
 
 ferry_rpc_client *
+ferry_rpc_client_new_command(const char *const *argv, const char *desc,
+                             const ferry_rpc_client_config *config, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GSubprocess) proc = NULL;
+    g_autoptr(GIOStream) stream = NULL;
+    ferry_rpc_client *client;
+
+    proc = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDIN_PIPE |
+                                       G_SUBPROCESS_FLAGS_STDOUT_PIPE, &local);
+    if (!proc) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_CONNECT, "cannot reach %s: cannot run "
+                    "'%s': %s", desc, argv[0], local->message);
+        return NULL;
+    }
+    stream = g_simple_io_stream_new(g_subprocess_get_stdout_pipe(proc),
+                                    g_subprocess_get_stdin_pipe(proc));
+    client = client_new(stream, g_strdup(desc), config);
+    client->proc = g_steal_pointer(&proc);
+    return client;
+}
+
+ferry_rpc_client *
 ferry_rpc_client_new_tls(const char *host, guint16 port, ferry_rpc_tls *tls,
                          const ferry_rpc_client_config *config, GError **error)
 {
@@ -472,6 +496,13 @@ ferry_rpc_client_unref(ferry_rpc_client *client)
     ferry_rpc_channel_unref(client->chan);
     g_main_loop_unref(client->loop);
     g_main_context_unref(client->context);
+    if (client->proc) {
+        /* Its pipes are closed: ssh ends by itself; a stuck one is ended. */
+        if (!g_subprocess_get_if_exited(client->proc))
+            g_subprocess_force_exit(client->proc);
+        g_subprocess_wait(client->proc, NULL, NULL);
+        g_object_unref(client->proc);
+    }
     g_free(client->desc);
     g_free(client);
 }

@@ -88,6 +88,27 @@ ferry_rpc_client *ferry_rpc_client_new_tcp(const char *host, guint16 port,
                                            GError **error);
 
 /**
+ * ferry_rpc_client_new_command:
+ * @argv: (array zero-terminated=1): a command whose stdin and stdout carry
+ *   the stream to a daemon (`ssh HOST ferry-ssh-helper SOCKET`)
+ * @desc: how errors name the daemon ("ferryd at ssh root@hostb")
+ * @config: (nullable): as for ferry_rpc_client_new_unix()
+ * @error: return location for an error (FERRY_ERROR_NO_CONNECT)
+ *
+ * Runs the command and starts the client's I/O thread on its pipes.  The
+ * command's stderr is the caller's (ssh's own messages reach the user).
+ * Freeing the client closes the pipes, and ends the command if it does
+ * not end by itself.  A command that fails shows as the connection
+ * closing at the first call.
+ *
+ * Returns: (transfer full): the client, or NULL if the command could not
+ *   be started.
+ */
+ferry_rpc_client *ferry_rpc_client_new_command(const char *const *argv, const char *desc,
+                                               const ferry_rpc_client_config *config,
+                                               GError **error);
+
+/**
  * ferry_rpc_client_new_tls:
  * @host: the daemon's host name or address; its certificate must name it
  * @port: its TLS port

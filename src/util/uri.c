@@ -20,6 +20,7 @@ ferry_uri_free(ferry_uri *uri)
     g_free(uri->original);
     g_free(uri->driver);
     g_free(uri->transport);
+    g_free(uri->user);
     g_free(uri->host);
     g_free(uri->path);
     g_clear_pointer(&uri->params, g_hash_table_unref);
@@ -66,10 +67,11 @@ parse_scheme(ferry_uri *uri, const char *scheme, const char *str, GError **error
         return FALSE;
     }
     if (uri->transport && strcmp(uri->transport, "unix") != 0 &&
-        strcmp(uri->transport, "tcp") != 0 && strcmp(uri->transport, "tls") != 0) {
+        strcmp(uri->transport, "tcp") != 0 && strcmp(uri->transport, "tls") != 0 &&
+        strcmp(uri->transport, "ssh") != 0) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
-                    "URI '%s' has unknown transport '%s' (expected 'unix', 'tls' or 'tcp')",
-                    str, uri->transport);
+                    "URI '%s' has unknown transport '%s' (expected 'unix', 'tls', 'ssh' or "
+                    "'tcp')", str, uri->transport);
         return FALSE;
     }
     return TRUE;
@@ -120,10 +122,24 @@ ferry_uri_parse(const char *str, GError **error)
     }
     if (!parse_scheme(uri, g_uri_get_scheme(guri), str, error))
         return NULL;
-    if (g_uri_get_userinfo(guri) || g_uri_get_fragment(guri)) {
+    if (g_uri_get_fragment(guri) ||
+        (g_uri_get_userinfo(guri) && g_strcmp0(uri->transport, "ssh") != 0)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
-                    "URI '%s' must not have user information or a fragment", str);
+                    "URI '%s' must not have user information (only ssh has a user) or a "
+                    "fragment", str);
         return NULL;
+    }
+    if (g_uri_get_userinfo(guri)) {
+        /* ssh's login name: a plain name, no password. */
+        const char *user = g_uri_get_userinfo(guri);
+
+        if (!*user || strchr(user, ':') || !host_is_valid(user)) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                        "URI '%s' has an invalid user '%s' (a login name, no password)", str,
+                        user);
+            return NULL;
+        }
+        uri->user = g_strdup(user);
     }
 
     host = g_uri_get_host(guri);
@@ -150,7 +166,8 @@ ferry_uri_parse(const char *str, GError **error)
     /* As libvirt's: another host without a transport is reached over TLS. */
     if (!uri->transport && uri->host)
         uri->transport = g_strdup("tls");
-    remote = g_strcmp0(uri->transport, "tcp") == 0 || g_strcmp0(uri->transport, "tls") == 0;
+    remote = g_strcmp0(uri->transport, "tcp") == 0 || g_strcmp0(uri->transport, "tls") == 0 ||
+             g_strcmp0(uri->transport, "ssh") == 0;
     if (remote && !uri->host) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
                     "URI '%s' uses the %s transport but names no host", str, uri->transport);
@@ -158,8 +175,8 @@ ferry_uri_parse(const char *str, GError **error)
     }
     if (!remote && (uri->host || uri->port != -1)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
-                    "URI '%s' names a host, but only the tls and tcp transports reach another "
-                    "host (did you mean '%s+tls://...'?)", str, uri->driver);
+                    "URI '%s' names a host, but only the tls, ssh and tcp transports reach "
+                    "another host (did you mean '%s+tls://...'?)", str, uri->driver);
         return NULL;
     }
 
@@ -212,6 +229,8 @@ ferry_uri_to_string(const ferry_uri *uri)
     if (uri->transport)
         g_string_append_printf(s, "+%s", uri->transport);
     g_string_append(s, "://");
+    if (uri->user)
+        g_string_append_printf(s, "%s@", uri->user);
     if (uri->host) {
         if (strchr(uri->host, ':'))
             g_string_append_printf(s, "[%s]", uri->host);

@@ -14,7 +14,8 @@ G_BEGIN_DECLS
 typedef struct ferry_uri {
     char *original;     /* the string as given */
     char *driver;       /* "qemu", "test" */
-    char *transport;    /* "unix", "tls", "tcp", or NULL for the local default */
+    char *transport;    /* "unix", "tls", "ssh", "tcp", or NULL for the local default */
+    char *user;         /* ssh only: the login name, NULL when none */
     char *host;         /* NULL when none */
     int port;           /* -1 when none */
     char *path;         /* "/system", "/default"; never NULL, at least "/" */
@@ -27,8 +28,9 @@ typedef struct ferry_uri {
  * @error: return location for an error (FERRY_ERROR_INVALID_URI)
  *
  * Accepts `DRIVER://...` and `DRIVER+TRANSPORT://...` with TRANSPORT one of
- * unix, tls or tcp; a tls or tcp URI needs a host, a unix or local one must
- * not have one.  A host without a transport means tls (as in libvirt).
+ * unix, tls, ssh or tcp; a tls, ssh or tcp URI needs a host, a unix or local
+ * one must not have one; only ssh may have a user (`qemu+ssh://root@host/`).
+ * A host without a transport means tls (as in libvirt).
  *
  * Returns: (transfer full): the parsed URI, or NULL on error.
  */

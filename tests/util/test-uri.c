@@ -41,6 +41,8 @@ static const good_uri good_uris[] = {
       "qemu+tls://10.0.0.2:16600/system" },
     { "qemu+tls://hostb/system?pkipath=/etc/x", "qemu", "tls", "hostb", -1, "/system", NULL,
       1, "qemu+tls://hostb/system?pkipath=/etc/x" },
+    { "qemu+ssh://root@hostb:2222/system?socket=/run/f.sock", "qemu", "ssh", "hostb", 2222,
+      "/system", "/run/f.sock", 1, "qemu+ssh://root@hostb:2222/system?socket=/run/f.sock" },
     { "qemu+unix:///system?socket=%2Frun%2Fa%20b.sock&mode=ro", "qemu", "unix", NULL, -1,
       "/system", "/run/a b.sock", 2, "qemu+unix:///system?mode=ro&socket=/run/a%20b.sock" },
 };
@@ -85,12 +87,12 @@ static const bad_uri bad_uris[] = {
     { "qemu:system",
       "URI 'qemu:system' must have the form DRIVER[+TRANSPORT]://[HOST[:PORT]]/PATH", FALSE },
     { "qemu+foo:///system",
-      "URI 'qemu+foo:///system' has unknown transport 'foo' (expected 'unix', 'tls' or 'tcp')", FALSE },
+      "URI 'qemu+foo:///system' has unknown transport 'foo' (expected 'unix', 'tls', 'ssh' or 'tcp')", FALSE },
     { "+tcp://host/system", "URI '+tcp://host/system' is malformed: ", TRUE },
     { "qemu.x+tcp://host/system",
       "URI 'qemu.x+tcp://host/system' has an invalid driver name 'qemu.x'", FALSE },
     { "qemu+://host/system",
-      "URI 'qemu+://host/system' has unknown transport '' (expected 'unix', 'tls' or 'tcp')", FALSE },
+      "URI 'qemu+://host/system' has unknown transport '' (expected 'unix', 'tls', 'ssh' or 'tcp')", FALSE },
     { "qemu+tcp://host:99999/system", "URI 'qemu+tcp://host:99999/system' is malformed: ", TRUE },
     { "qemu+tcp://host:abc/system", "URI 'qemu+tcp://host:abc/system' is malformed: ", TRUE },
     { "qemu+tcp://host:0/system",
@@ -102,12 +104,17 @@ static const bad_uri bad_uris[] = {
     { "qemu+tls:///system",
       "URI 'qemu+tls:///system' uses the tls transport but names no host", FALSE },
     { "qemu+unix://host/system",
-      "URI 'qemu+unix://host/system' names a host, but only the tls and tcp transports "
-      "reach another host (did you mean 'qemu+tls://...'?)", FALSE },
+      "URI 'qemu+unix://host/system' names a host, but only the tls, ssh and tcp "
+      "transports reach another host (did you mean 'qemu+tls://...'?)", FALSE },
+    { "qemu+ssh://root:pw@host/system",
+      "URI 'qemu+ssh://root:pw@host/system' has an invalid user 'root:pw' (a login name, no "
+      "password)", FALSE },
     { "qemu+tcp://user@host/system",
-      "URI 'qemu+tcp://user@host/system' must not have user information or a fragment", FALSE },
+      "URI 'qemu+tcp://user@host/system' must not have user information (only ssh has a "
+      "user) or a fragment", FALSE },
     { "qemu:///system#frag",
-      "URI 'qemu:///system#frag' must not have user information or a fragment", FALSE },
+      "URI 'qemu:///system#frag' must not have user information (only ssh has a user) or a "
+      "fragment", FALSE },
     { "qemu:///system?flag", "URI 'qemu:///system?flag' has a malformed query: ", TRUE },
     { "qemu:///system?a=%zz", "URI 'qemu:///system?a=%zz' is malformed: ", TRUE },
 };
