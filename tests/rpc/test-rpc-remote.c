@@ -629,7 +629,7 @@ test_tcp(daemon_fixture *f, gconstpointer data)
     g_assert_null(bad);
     g_assert_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI);
     g_assert_true(g_str_has_suffix(error->message, "parameter 'socket' is only for the "
-                                   "unix transport"));
+                                   "unix and ssh transports"));
 }
 
 static void
