@@ -611,9 +611,13 @@ qemu_storage_start_mirrors(qemu_driver_state *state, ferry_domain_obj *obj,
                                   "%s:%s: ", cd->target, host, port);
             goto fail;
         }
+        /* The NBD node is ours to remove from now on.  The job is
+         * "starting" until QEMU says it made it: its events are recorded
+         * meanwhile, but an abort waits only for jobs that exist (one
+         * QEMU refused would hold it for ABORT_WAIT_SECONDS). */
         g_mutex_lock(&obj->lock);
         g_ptr_array_add(priv->mig_disks, g_strdup(cd->target));
-        g_hash_table_replace(priv->mig_jobs, g_strdup(id), g_strdup("running"));
+        g_hash_table_replace(priv->mig_jobs, g_strdup(id), g_strdup("starting"));
         g_mutex_unlock(&obj->lock);
         json_object_object_add(mirror, "job-id", json_object_new_string(id));
         json_object_object_add(mirror, "device", json_object_new_string(device));
@@ -627,6 +631,11 @@ qemu_storage_start_mirrors(qemu_driver_state *state, ferry_domain_obj *obj,
             g_prefix_error(error, "Perform: cannot start copying disk '%s': ", cd->target);
             goto fail;
         }
+        /* Unless an event already said more. */
+        g_mutex_lock(&obj->lock);
+        if (!g_strcmp0(g_hash_table_lookup(priv->mig_jobs, id), "starting"))
+            g_hash_table_replace(priv->mig_jobs, g_strdup(id), g_strdup("running"));
+        g_mutex_unlock(&obj->lock);
     }
     /* Every mirror must be in sync before the memory starts to move: the
      * BLOCK_JOB_READY events say so (qemu_storage_mirrors_state()). */
