@@ -95,6 +95,7 @@ state_free(qemu_driver_state *state)
     g_free(state->config.lockspace_dir);
     g_clear_pointer(&state->locks, ferry_lock_manager_unref);
     g_strfreev(state->config.storage_dirs);
+    g_strfreev(state->config.file_dirs);
     g_free(state->config.peer_uri);
     g_free(state->def_dir);
     g_free(state->run_dir);
@@ -104,6 +105,19 @@ state_free(qemu_driver_state *state)
 }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(qemu_driver_state, state_free)
+
+/* A copy of @dirs, or when NULL the one directory STATE_DIR/@fallback. */
+static char **
+dir_list(char **dirs, const char *state_dir, const char *fallback)
+{
+    char **list;
+
+    if (dirs)
+        return g_strdupv(dirs);
+    list = g_new0(char *, 2);
+    list[0] = g_build_filename(state_dir, fallback, NULL);
+    return list;
+}
 
 gboolean
 ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error)
@@ -130,11 +144,8 @@ ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error)
     state->config.inject_failure = g_strdup(config->inject_failure);
     state->config.abandon_seconds = config->abandon_seconds ? config->abandon_seconds : 60;
     state->config.migration_relay = config->migration_relay;
-    state->config.storage_dirs = config->storage_dirs ? g_strdupv(config->storage_dirs) : NULL;
-    if (!state->config.storage_dirs) {
-        state->config.storage_dirs = g_new0(char *, 2);
-        state->config.storage_dirs[0] = g_build_filename(config->state_dir, "images", NULL);
-    }
+    state->config.storage_dirs = dir_list(config->storage_dirs, config->state_dir, "images");
+    state->config.file_dirs = dir_list(config->file_dirs, config->state_dir, "files");
     state->config.peer_uri = g_strdup(config->peer_uri);
     state->def_dir = g_build_filename(config->state_dir, "qemu", "domains", NULL);
     state->run_dir = g_build_filename(config->state_dir, "qemu", "run", NULL);
