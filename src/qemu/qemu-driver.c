@@ -19,6 +19,7 @@
 
 #include "driver/event-bus.h"
 #include "conf/capabilities.h"
+#include "qemu/qemu-confine.h"
 #include "qemu/qemu-domain.h"
 #include "qemu/qemu-driver.h"
 #include "qemu/qemu-migration.h"
@@ -400,11 +401,24 @@ qemu_driver_parse_def(const char *xml, GError **error)
     return g_steal_pointer(&def);
 }
 
+/* Parses @xml for @conn: from a caller this host does not trust, every
+ * path in it must lie in storage_dirs or file_dirs (qemu-confine.h). */
+static ferry_domain_def *
+parse_def_for(ferry_conn *conn, const char *xml, GError **error)
+{
+    g_autoptr(ferry_domain_def) def = qemu_driver_parse_def(xml, error);
+
+    if (def && ferry_conn_is_confined(conn) &&
+        !qemu_confine_def(&state_of(conn)->config, def, error))
+        return NULL;
+    return g_steal_pointer(&def);
+}
+
 static ferry_domain *
 qemu_domain_define_xml(ferry_conn *conn, const char *xml, GError **error)
 {
     qemu_driver_state *state = state_of(conn);
-    g_autoptr(ferry_domain_def) def = qemu_driver_parse_def(xml, error);
+    g_autoptr(ferry_domain_def) def = parse_def_for(conn, xml, error);
     g_autoptr(ferry_domain_obj) obj = NULL;
     g_autoptr(GMutexLocker) locker = NULL;
 
@@ -480,7 +494,7 @@ static ferry_domain *
 qemu_domain_create_xml(ferry_conn *conn, const char *xml, guint flags, GError **error)
 {
     qemu_driver_state *state = state_of(conn);
-    ferry_domain_def *def = qemu_driver_parse_def(xml, error);
+    ferry_domain_def *def = parse_def_for(conn, xml, error);
     ferry_domain_obj *obj;
     ferry_domain *dom = NULL;
 

@@ -25,6 +25,7 @@
 #include <sys/random.h>
 
 #include "conf/migration-cookie.h"
+#include "qemu/qemu-confine.h"
 #include "qemu/qemu-migration.h"
 #include "qemu/qemu-process.h"
 #include "qemu/qemu-storage.h"
@@ -1086,6 +1087,14 @@ qemu_parse_def(gpointer self, const char *xml, const char *what, GError **error)
 }
 
 static gboolean
+qemu_check_paths(gpointer self, const ferry_domain_def *def,
+                 const ferry_migration_cookie *cookie, gboolean confined, GError **error)
+{
+    return qemu_confine_incoming(&((qemu_driver_state *)self)->config, def, cookie, confined,
+                                 error);
+}
+
+static gboolean
 qemu_save_def(gpointer self, const ferry_domain_def *def, GError **error)
 {
     return qemu_domain_save_def(self, def, error);
@@ -1117,6 +1126,7 @@ qemu_end_domain_job(gpointer self, ferry_domain_obj *obj)
 
 const ferry_mig_backend qemu_mig_backend = {
     .parse_def = qemu_parse_def,
+    .check_paths = qemu_check_paths,
     .save_def = qemu_save_def,
     .delete_def = qemu_delete_def,
     .save_state = qemu_save_state,

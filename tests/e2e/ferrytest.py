@@ -139,6 +139,10 @@ class Host:
             f.write('log_file = "%s"\n' % self.log)
             f.write('log_level = "debug"\n')
             f.write('keepalive_interval = 2\n')
+            # What a confined caller -- a peer daemon over TCP, as in a
+            # --p2p Prepare -- may name here (docs/security.md): the guest's
+            # kernel, and the serial logs in the test's work directory.
+            f.write('file_dirs = "%s:%s"\n' % (base, os.path.dirname(GUEST)))
             if address:
                 f.write('tcp_listen_address = "%s"\n' % address)
                 f.write('tcp_port = %d\n' % tcp_port)

@@ -295,7 +295,8 @@ def failures(t, a, b, wd, a_dir, b_dir):
     with open(bad_xml, 'w') as f:
         f.write(text)
     r = a.ferry('migrate', '--copy-storage-all', '--xml', bad_xml, g.name, b.uri)
-    t.ok(r.returncode == 1 and 'outside the storage directories' in r.stderr,
+    t.ok(r.returncode == 1 and "image '%s' is outside storage_dirs" % os.path.join(
+        outside, 'slow.raw') in r.stderr,
          'a target path outside B\'s storage directories is refused', r.stderr)
     t.ok(files_in(outside) == [], 'nothing created outside the storage directories')
     check_source_kept(t, 'outside path', a, b, g, pid, b_dir, b_files)
@@ -311,8 +312,11 @@ def main(t):
     shared_dir = os.path.join(wd.path, 'shared')
     for d in (a_dir, b_dir, shared_dir):
         os.makedirs(d)
+    # The shared directory holds the base of the incremental copy: a backing
+    # file a cookie names must lie in the destination's storage_dirs.
     net = ft.TwoHosts(wd.path, extra_config=('storage_dirs = "%s"\n' % a_dir,
-                                             'storage_dirs = "%s"\n' % b_dir), t=t)
+                                             'storage_dirs = "%s:%s"\n' % (b_dir, shared_dir)),
+                      t=t)
     a, b = net.hosts
     try:
         net.start()
