@@ -445,6 +445,16 @@ def guest_xml(name, serial_log, mem_mib=64, args='mem=16 rate=200 hb=100',
 """ % (name, dom_uuid or uuid.uuid4(), memory, GUEST, args, disks, serial_log)
 
 
+def disk_xml(target, path, fmt='raw', bus='ide'):
+    """A <disk> of guest_xml()'s @disks: the image @path as @target."""
+    return """    <disk type='file' device='disk'>
+      <driver name='qemu' type='%s'/>
+      <source file='%s'/>
+      <target dev='%s' bus='%s'/>
+    </disk>
+""" % (fmt, path, target, bus)
+
+
 # RAM of guests that are live-migrated: 64 MiB + 8 KiB.  QEMU 7.2 under TCG
 # loses guest writes during a live migration when the RAM size is a
 # multiple of 256 KiB: the fast path of its dirty-bitmap sync, taken for
