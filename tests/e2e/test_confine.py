@@ -5,8 +5,9 @@ one address.
 
 Two hosts (network namespaces when root).  Everything meant to be refused
 is sent to B over TCP, from A's side of the link -- a made-up peer's
-Prepare3 (prepare-crafted), a define by a TCP client, a --p2p migration run
-by A's daemon -- and each refusal must name the path and create nothing:
+Prepare3 (prepare-crafted), a define by a TCP client, --p2p migrations run
+by A's daemon (refused at Prepare, or at Finish for the definition to
+persist) -- and each refusal must name the path and create nothing:
 no image, no file, no domain, no QEMU, no listening port.  The case the
 issue was filed for comes first: a Prepare3 cookie for --copy-storage-inc
 whose backing file is a root-only file, which ferryd used to put under an
@@ -255,6 +256,58 @@ def p2p_refused(t, a, b, wd, outside):
     return dom_uuid
 
 
+def persist_refused(t, a, b, wd, outside, b_dir):
+    """The definition to persist travels in the cookies (<persistent>):
+    refused by B's Prepare when a --p2p --persistent migration brings one
+    naming a serial log outside B's file_dirs (A's own definition; the XML
+    for B, --xml, is fine), and by B's Finish when a made-up Perform cookie
+    brings it."""
+    serial = os.path.join(outside, 'pf.serial')
+    xml = os.path.join(wd, 'pf.xml')
+    good_xml = os.path.join(wd, 'pf-b.xml')
+    with open(xml, 'w') as f:
+        f.write(ft.migratable_guest_xml('pf', serial, args='mem=8 rate=0 hb=100'))
+    with open(xml) as f, open(good_xml, 'w') as out:
+        out.write(f.read().replace(serial, os.path.join(wd, 'pf.serial')))
+    # Root on A's UNIX socket may put its serial log anywhere.
+    r = a.ferry('define', xml)
+    r = a.ferry('start', 'pf') if r.returncode == 0 else r
+    t.ok(r.returncode == 0, 'persist: guest pf runs on A, its serial log outside', r.stderr)
+    info = ft.dominfo(a, 'pf')
+    dom_uuid = info['uuid'] if info else None
+    r = a.ferry('migrate', '--live', '--p2p', '--persistent', '--xml', good_xml, 'pf',
+                b.tcp_uri)
+    t.ok(r.returncode == 1 and "serial log '%s' is outside file_dirs" % serial in r.stderr,
+         'p2p --persistent: A\'s definition to persist is refused by B, naming it', r.stderr)
+    info = ft.dominfo(a, 'pf')
+    t.ok(info is not None and info['state'] == 'running', 'persist refused: pf runs on A', info)
+    t.ok(ft.wait_until(lambda: not b.qemu_pids(dom_uuid), 10) and
+         ft.dominfo(b, 'pf') is None, 'persist refused: nothing of pf on B')
+    a.ferry('destroy', 'pf')
+    a.ferry('undefine', 'pf')
+
+    # Finish: a Prepare B accepts, then a Perform cookie of the same
+    # migration whose <persistent> definition names a file outside.
+    b_files = files_in(b_dir)
+    case = Case(wd, 'fin', disks=vda(os.path.join(b_dir, 'fin.raw')),
+                cookie=cookie_xml([('vda', 'raw', 1 << 20, None)]))
+    with open(case.cookie) as f:
+        prepare_cookie = f.read()
+    with open(case.xml) as f:
+        definition = f.read().replace(os.path.join(wd, 'fin.serial'), serial)
+    finish_cookie = os.path.join(wd, 'fin-finish.cookie')
+    with open(finish_cookie, 'w') as f:
+        f.write(prepare_cookie.replace('</ferry-migration>', '<persistent>%s</persistent>\n'
+                                       '</ferry-migration>' % definition))
+    r = crafted(a, b, case, '--all', '--persistent', '--finish', finish_cookie)
+    t.ok('finish refused: Finish3 on host \'%s\': domain \'fin\': serial log \'%s\' is '
+         'outside file_dirs' % (b.name, serial) in r.stdout,
+         'Finish3 with a <persistent> definition naming a serial log outside: refused, '
+         'naming it', r.stdout + r.stderr)
+    check_nothing(t, 'Finish3 refused', b, case, b_dir, b_files)
+    return dom_uuid
+
+
 def listen_addresses(t, a, b, wd, b_dir):
     """A migration B accepted: everything it listens on is its migration
     address, with QEMU listening itself and with the relays."""
@@ -304,6 +357,7 @@ def main(t):
         paths_in_xml(t, a, b, wd.path, outside.path, b_dir, secret)
         define_over_tcp(t, a, b, wd.path, outside.path, b_dir, secret)
         uuids.append(p2p_refused(t, a, b, wd.path, outside.path))
+        uuids.append(persist_refused(t, a, b, wd.path, outside.path, b_dir))
         listen_addresses(t, a, b, wd.path, b_dir)
         log = b.log_text()
         t.ok('(confined to storage_dirs and file_dirs)' in log,
