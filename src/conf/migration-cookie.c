@@ -22,6 +22,7 @@
 
 #include "conf/migration-cookie.h"
 #include "conf/xml-util.h"
+#include "util/confine.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlBuffer, xmlBufferFree)
 
@@ -604,6 +605,11 @@ parse_nbd_disk(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *coo
         !ferry_xml_attr(r, node, "capacity", TRUE, &capacity, error) ||
         !ferry_xml_attr(r, node, "backing", FALSE, &backing, error))
         return FALSE;
+    if (backing && strlen(backing) > FERRY_CONFINE_PATH_MAX) {
+        ferry_xml_error(r, error, node, "attribute 'backing': '%.64s...' is longer than %d "
+                        "bytes", backing, FERRY_CONFINE_PATH_MAX);
+        return FALSE;
+    }
     if (backing && !g_path_is_absolute(backing)) {
         ferry_xml_error(r, error, node, "attribute 'backing': '%s' is not an absolute path",
                         backing);
@@ -660,6 +666,11 @@ parse_nbd(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *cookie,
         cookie->nbd_port = (guint)value;
     }
     disks = ferry_xml_children(r, node, "disk");
+    if (disks->len > FERRY_COOKIE_MAX_DISKS) {
+        ferry_xml_error(r, error, node, "%u disks, more than the limit of %d", disks->len,
+                        FERRY_COOKIE_MAX_DISKS);
+        return FALSE;
+    }
     for (guint i = 0; i < disks->len; i++) {
         if (!parse_nbd_disk(r, g_ptr_array_index(disks, i), cookie, error))
             return FALSE;

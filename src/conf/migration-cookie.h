@@ -48,6 +48,10 @@
 
 G_BEGIN_DECLS
 
+/* The most disks a cookie's <nbd> section may list: a bound on what a peer
+ * can make a host create and export. */
+#define FERRY_COOKIE_MAX_DISKS 64
+
 typedef struct {
     char *target;             /* "vda" */
     char *format;             /* "raw" or "qcow2" */
@@ -146,9 +150,11 @@ char *ferry_migration_cookie_format(const ferry_migration_cookie *cookie);
  *    'abc' is not a number"
  *
  * Checks: well-formed, root element, id and host uuid are uuids, numbers
- * are numbers, disk capacities > 0, a <domain> inside <persistent> parses
- * (ferry_domain_def_parse_node), unknown mandatory sections refused, size
- * limit 1 MiB.
+ * are numbers, disk capacities > 0, at most FERRY_COOKIE_MAX_DISKS disks,
+ * backing paths absolute and at most FERRY_CONFINE_PATH_MAX bytes, a
+ * <domain> inside <persistent> parses (ferry_domain_def_parse_node),
+ * unknown mandatory sections refused, size limit 1 MiB.  Whether a path is
+ * one this host allows is the driver's to say (src/qemu/qemu-confine.h).
  *
  * Returns: (transfer full): the cookie, or NULL on error.
  */

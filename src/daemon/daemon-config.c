@@ -7,6 +7,7 @@
 #include "ferry-config.h"
 
 #include <ferry/ferry.h>
+#include <gio/gio.h>
 #include <grp.h>
 #include <string.h>
 
@@ -59,6 +60,7 @@ static const setting settings[] = {
     S(hook_path, SETTING_PATH),
     S(debug_inject_failure, SETTING_STRING),
     S(storage_dirs, SETTING_STRING),
+    S(file_dirs, SETTING_STRING),
     U(migration_abandon_timeout, 1, 3600),
     S(migration_relay, SETTING_BOOL),
     S(lock_manager, SETTING_STRING),
@@ -267,6 +269,48 @@ ferry_daemon_config_parse(ferry_daemon_config *config, const char *text,
     return TRUE;
 }
 
+/* A ':'-separated list of directories (nullable): each one absolute. */
+static gboolean
+check_dir_list(const char *list, const char *name, const char *file_name, GError **error)
+{
+    g_auto(GStrv) dirs = list ? g_strsplit(list, ":", -1) : NULL;
+
+    for (guint i = 0; dirs && dirs[i]; i++) {
+        if (!g_path_is_absolute(dirs[i])) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                        "%s: setting '%s': '%s' is not an absolute path", file_name, name,
+                        dirs[i]);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+/* QEMU's migration and NBD servers, and the relays in front of them, listen
+ * there: one address, so that a guest's memory and writable disks are not
+ * offered on every network the host is on. */
+static gboolean
+check_migration_address(const char *address, const char *file_name, GError **error)
+{
+    g_autoptr(GInetAddress) inet = address ? g_inet_address_new_from_string(address) : NULL;
+
+    if (!address)
+        return TRUE;
+    if (!inet) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "%s: setting 'migration_address': '%s' is not an IP address",
+                    file_name, address);
+        return FALSE;
+    }
+    if (g_inet_address_get_is_any(inet)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "%s: setting 'migration_address': '%s' is the wildcard address; name "
+                    "the one address of this host that peers migrate to", file_name, address);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 gboolean
 ferry_daemon_config_check(const ferry_daemon_config *c, const char *file_name,
                           GError **error)
@@ -322,18 +366,10 @@ ferry_daemon_config_check(const ferry_daemon_config *c, const char *file_name,
                     c->migration_port_max);
         return FALSE;
     }
-    if (c->storage_dirs) {
-        g_auto(GStrv) dirs = g_strsplit(c->storage_dirs, ":", -1);
-
-        for (guint i = 0; dirs[i]; i++) {
-            if (!g_path_is_absolute(dirs[i])) {
-                g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
-                            "%s: setting 'storage_dirs': '%s' is not an absolute path",
-                            file_name, dirs[i]);
-                return FALSE;
-            }
-        }
-    }
+    if (!check_dir_list(c->storage_dirs, "storage_dirs", file_name, error) ||
+        !check_dir_list(c->file_dirs, "file_dirs", file_name, error) ||
+        !check_migration_address(c->migration_address, file_name, error))
+        return FALSE;
     if (c->debug_inject_failure && strcmp(c->debug_inject_failure, "finish") != 0) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
                     "%s: setting 'debug_inject_failure': '%s' is not a phase that can be "

@@ -53,12 +53,18 @@ typedef struct {
     char *log_file;             /* NULL: stderr */
     char *log_level;            /* "debug", "info", "message", "warning"; default "info" */
     char *pid_file;             /* NULL: none */
-    char *migration_address;    /* where incoming migrations listen; NULL: the hostname */
+    char *migration_address;    /* the IP address incoming migrations listen on, never a
+                                 * wildcard; NULL: the address the hostname resolves to */
     guint migration_port_min;   /* incoming migration ports, default 49152 */
     guint migration_port_max;   /* default 49215 */
     char *hook_path;            /* executable run at migration phases; NULL: none */
     char *storage_dirs;         /* ':'-separated directories where incoming disks may be
-                                 * created; NULL: STATE_DIR/images */
+                                 * created, and where every disk and backing file a peer
+                                 * or an untrusted client names must lie; NULL:
+                                 * STATE_DIR/images */
+    char *file_dirs;            /* ':'-separated directories where the other files a peer
+                                 * or an untrusted client names (kernels, initrds, serial
+                                 * logs) must lie (docs/security.md); NULL: STATE_DIR/files */
     gboolean migration_relay;   /* relay incoming streams through ferryd (src/relay), default yes */
     guint migration_abandon_timeout; /* seconds a migration may wait between phases, default 60 */
     char *lock_manager;         /* leases on domains: "none" (default) or "fcntl" */
@@ -107,7 +113,9 @@ ferry_daemon_config *ferry_daemon_config_load(const char *path, GError **error);
  * @error: return location for an error
  *
  * Cross-checks: a TCP listener needs listen_insecure_tcp = yes until TLS
- * exists; host_uuid must be a uuid; paths must be absolute; lock_manager is
+ * exists; host_uuid must be a uuid; paths must be absolute (also each of
+ * storage_dirs and file_dirs); migration_address is one IP address, not a
+ * wildcard (0.0.0.0, ::); lock_manager is
  * "none" or "fcntl", and lockspace_dir is set exactly when it is "fcntl".
  *
  * Returns: TRUE if consistent.

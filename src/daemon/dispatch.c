@@ -20,6 +20,8 @@
  */
 #include "ferry-config.h"
 
+#include <unistd.h>
+
 #include "api/migrate-internal.h"
 #include "daemon/dispatch.h"
 #include "proto/ferry-procedures.h"
@@ -177,6 +179,25 @@ event_thread(gpointer data)
 /* Connection procedures                                                     */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * Who may name any path on this host (docs/security.md, "Confinement"):
+ * a UNIX peer whose credentials say root or ferryd's own user -- like
+ * libvirt's local root, it could do as much without ferryd.  Everyone else
+ * is confined: anything over TCP (a client or a peer daemon, with no
+ * authentication yet), another local user, a peer whose credentials could
+ * not be read.  Their connection's calls may only name paths inside
+ * storage_dirs and file_dirs.
+ */
+static gboolean
+client_is_trusted(ferry_rpc_server_client *client)
+{
+    gint64 uid;
+
+    if (!ferry_rpc_server_client_get_credentials(client, NULL, &uid))
+        return FALSE;
+    return uid == 0 || uid == (gint64)geteuid();
+}
+
 static gboolean
 dispatch_connect_open(dispatch_call *c, GError **error)
 {
@@ -200,6 +221,9 @@ dispatch_connect_open(dispatch_call *c, GError **error)
     conn = ferry_conn_open_with_drivers(args->uri,
                                         (const ferry_driver *const *)dc->dispatch->drivers,
                                         error);
+    /* Before any call can use it: it is not the client's until stored. */
+    if (conn && !client_is_trusted(dc->client))
+        ferry_conn_set_confined(conn);
     g_mutex_lock(&dc->lock);
     dc->opening = FALSE;
     kept = conn && !dc->closed;
@@ -214,8 +238,9 @@ dispatch_connect_open(dispatch_call *c, GError **error)
                     "the client closed its connection while '%s' was opening", args->uri);
         return FALSE;
     }
-    g_info("%s: opened '%s'", ferry_rpc_server_client_get_description(dc->client),
-           ferry_conn_get_uri(conn));
+    g_info("%s: opened '%s'%s", ferry_rpc_server_client_get_description(dc->client),
+           ferry_conn_get_uri(conn),
+           ferry_conn_is_confined(conn) ? " (confined to storage_dirs and file_dirs)" : "");
     ferry_conn_unref(conn);
     return set_ret(c, &ret.base);
 }

@@ -244,6 +244,7 @@ main(int argc, char **argv)
     g_autofree char *host_uuid = NULL;
     g_autofree char *peer_uri = NULL;
     g_auto(GStrv) storage_dirs = NULL;
+    g_auto(GStrv) file_dirs = NULL;
     ferry_daemon_server *server = NULL;
     ferry_qemu_config qcfg = { 0 };
 
@@ -301,6 +302,8 @@ main(int argc, char **argv)
     qcfg.pki_dir = cfg->pki_dir;
     storage_dirs = cfg->storage_dirs ? g_strsplit(cfg->storage_dirs, ":", -1) : NULL;
     qcfg.storage_dirs = storage_dirs;
+    file_dirs = cfg->file_dirs ? g_strsplit(cfg->file_dirs, ":", -1) : NULL;
+    qcfg.file_dirs = file_dirs;
     if (cfg->debug_inject_failure)
         g_warning("debug_inject_failure = %s: migrations to this host will fail on purpose",
                   cfg->debug_inject_failure);

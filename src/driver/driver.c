@@ -150,6 +150,18 @@ ferry_domain_get_conn(ferry_domain *dom)
 }
 
 void
+ferry_conn_set_confined(ferry_conn *conn)
+{
+    conn->confined = TRUE;
+}
+
+gboolean
+ferry_conn_is_confined(ferry_conn *conn)
+{
+    return conn->confined;
+}
+
+void
 ferry_conn_client_gone(ferry_conn *conn)
 {
     if (conn && conn->driver->conn_client_gone)

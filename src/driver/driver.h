@@ -32,12 +32,16 @@ typedef struct ferry_driver ferry_driver;
  * ferry_conn: (internal layout) one open connection.
  *
  * @driver_data belongs to the driver: conn_open sets it, conn_close frees it.
+ * @confined is set once, by whoever opened the connection on behalf of a
+ * caller the host does not trust, before any call is made on it
+ * (ferry_conn_set_confined()).
  */
 struct ferry_conn {
     gint ref;
     char *uri;                      /* canonical URI string */
     const ferry_driver *driver;
     gpointer driver_data;
+    gboolean confined;              /* the drivers confine what its calls name */
 };
 
 /**
@@ -287,6 +291,28 @@ ferry_domain *ferry_domain_new_handle(ferry_conn *conn, const char *name,
  * Tells the driver (conn_client_gone), if it cares.
  */
 void ferry_conn_client_gone(ferry_conn *conn);
+
+/**
+ * ferry_conn_set_confined:
+ * @conn: a connection no call has used yet
+ *
+ * Marks @conn as opened for a caller this host does not trust (ferryd: a
+ * client or peer daemon over TCP, a UNIX peer that is neither root nor
+ * ferryd's own user).  Every path its calls name -- in domain XML and in
+ * migration cookies -- must then lie inside the directories the host's
+ * configuration allows, or the call is refused (docs/security.md,
+ * "Confinement").  It cannot be undone.
+ */
+void ferry_conn_set_confined(ferry_conn *conn);
+
+/**
+ * ferry_conn_is_confined:
+ * @conn: a connection
+ *
+ * Returns: TRUE if ferry_conn_set_confined() was called on @conn: drivers
+ *   then check the paths its calls name.
+ */
+gboolean ferry_conn_is_confined(ferry_conn *conn);
 
 /**
  * ferry_conn_try_ref:

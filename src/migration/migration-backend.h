@@ -112,6 +112,15 @@ typedef struct {
     /* Ends the domain's job (obj->job) the engine took for the migration,
      * finishing whatever cleanup the driver left to the job holder. */
     void (*end_domain_job)(gpointer self, ferry_domain_obj *obj);
+    /* (nullable) Refuses, naming the path, what a migration brings that
+     * would reach outside the directories this host lets others name:
+     * @def (nullable) is Prepare's domain XML, @cookie (nullable) Prepare's
+     * or Finish's cookie; @confined says the call came from a caller the
+     * host does not trust (ferry_conn_is_confined()).  Called before the
+     * call does anything: a refusal creates nothing. */
+    gboolean (*check_paths)(gpointer self, const ferry_domain_def *def,
+                            const ferry_migration_cookie *cookie, gboolean confined,
+                            GError **error);
 
     /* Source */
     /* Begin of a storage migration: lists the disks to copy in @cookie

@@ -316,6 +316,28 @@ activate_done(ferry_mig_job *job, ferry_mig_event *ev)
                                              ? "paused" : "running");
 }
 
+/* Finish's cookie may bring the definition to persist (PERSIST_DEST): the
+ * backend holds its paths against the host's directories as it did
+ * Prepare's XML.  Refused, the domain does not arrive: it is dropped here,
+ * Finish fails with the reason and the source runs the guest again. */
+static gboolean
+finish_paths_allowed(ferry_mig_job *job, ferry_conn *conn)
+{
+    ferry_mig_engine *engine = engine_of(job);
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+    g_autoptr(GError) error = NULL;
+
+    if (!engine->backend->check_paths ||
+        engine->backend->check_paths(engine->backend_self, NULL, ctl->cookie_in,
+                                     conn && ferry_conn_is_confined(conn), &error))
+        return TRUE;
+    ctl->end_code = error->code;
+    ferry_mig_job_set_message(job, error->code, "Finish3 on host '%s': %s", engine->hostname,
+                              error->message);
+    rollback(job, FERRY_MIG_STATE_FAILED);
+    return FALSE;
+}
+
 /* A Finish call while waiting (PREPARE, WAITING). */
 static void
 finish_request(ferry_mig_job *job, ferry_mig_event *ev)
@@ -358,6 +380,8 @@ finish_request(ferry_mig_job *job, ferry_mig_event *ev)
     }
     ctl->phase_task = g_steal_pointer(&ev->task);
     ferry_mig_move(job, FERRY_MIG_PHASE_FINISH, FERRY_MIG_STATE_RUNNING);
+    if (!finish_paths_allowed(job, ev->conn))
+        return;
     if (ctl->received || ctl->offline) {
         commit(job);
         return;

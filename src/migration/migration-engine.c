@@ -990,7 +990,8 @@ ferry_mig_engine_begin3(ferry_mig_engine *engine, ferry_domain *dom,
     launch(job);
 }
 
-/* Parses @xml with the backend; refuses the same host; renames to dname. */
+/* Parses @xml with the backend; refuses the same host and paths the backend
+ * does not allow; renames to dname. */
 void
 ferry_mig_engine_prepare(ferry_mig_engine *engine, ferry_conn *dconn, int protocol,
                          const ferry_migrate_params *params, const char *dom_xml,
@@ -1025,6 +1026,12 @@ ferry_mig_engine_prepare(ferry_mig_engine *engine, ferry_conn *dconn, int protoc
             g_free(def->name);
             def->name = g_strdup(params->dname);
         }
+    }
+    if (engine->backend->check_paths &&
+        !engine->backend->check_paths(engine->backend_self, def, cookie,
+                                      ferry_conn_is_confined(dconn), &error)) {
+        g_prefix_error(&error, "%s on host '%s': ", phase, engine->hostname);
+        goto fail;
     }
     id = cookie ? g_strdup(cookie->id) : g_uuid_string_random();
     /* v1 knows nothing of the domain yet: the data will bring it. */

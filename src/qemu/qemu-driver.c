@@ -19,6 +19,7 @@
 
 #include "driver/event-bus.h"
 #include "conf/capabilities.h"
+#include "qemu/qemu-confine.h"
 #include "qemu/qemu-domain.h"
 #include "qemu/qemu-driver.h"
 #include "qemu/qemu-migration.h"
@@ -95,6 +96,7 @@ state_free(qemu_driver_state *state)
     g_free(state->config.lockspace_dir);
     g_clear_pointer(&state->locks, ferry_lock_manager_unref);
     g_strfreev(state->config.storage_dirs);
+    g_strfreev(state->config.file_dirs);
     g_free(state->config.peer_uri);
     g_free(state->config.pki_dir);
     g_free(state->def_dir);
@@ -105,6 +107,19 @@ state_free(qemu_driver_state *state)
 }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(qemu_driver_state, state_free)
+
+/* A copy of @dirs, or when NULL the one directory STATE_DIR/@fallback. */
+static char **
+dir_list(char **dirs, const char *state_dir, const char *fallback)
+{
+    char **list;
+
+    if (dirs)
+        return g_strdupv(dirs);
+    list = g_new0(char *, 2);
+    list[0] = g_build_filename(state_dir, fallback, NULL);
+    return list;
+}
 
 gboolean
 ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error)
@@ -131,11 +146,8 @@ ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error)
     state->config.inject_failure = g_strdup(config->inject_failure);
     state->config.abandon_seconds = config->abandon_seconds ? config->abandon_seconds : 60;
     state->config.migration_relay = config->migration_relay;
-    state->config.storage_dirs = config->storage_dirs ? g_strdupv(config->storage_dirs) : NULL;
-    if (!state->config.storage_dirs) {
-        state->config.storage_dirs = g_new0(char *, 2);
-        state->config.storage_dirs[0] = g_build_filename(config->state_dir, "images", NULL);
-    }
+    state->config.storage_dirs = dir_list(config->storage_dirs, config->state_dir, "images");
+    state->config.file_dirs = dir_list(config->file_dirs, config->state_dir, "files");
     state->config.peer_uri = g_strdup(config->peer_uri);
     state->config.pki_dir = g_strdup(config->pki_dir);
     state->def_dir = g_build_filename(config->state_dir, "qemu", "domains", NULL);
@@ -391,11 +403,24 @@ qemu_driver_parse_def(const char *xml, GError **error)
     return g_steal_pointer(&def);
 }
 
+/* Parses @xml for @conn: from a caller this host does not trust, every
+ * path in it must lie in storage_dirs or file_dirs (qemu-confine.h). */
+static ferry_domain_def *
+parse_def_for(ferry_conn *conn, const char *xml, GError **error)
+{
+    g_autoptr(ferry_domain_def) def = qemu_driver_parse_def(xml, error);
+
+    if (def && ferry_conn_is_confined(conn) &&
+        !qemu_confine_def(&state_of(conn)->config, def, error))
+        return NULL;
+    return g_steal_pointer(&def);
+}
+
 static ferry_domain *
 qemu_domain_define_xml(ferry_conn *conn, const char *xml, GError **error)
 {
     qemu_driver_state *state = state_of(conn);
-    g_autoptr(ferry_domain_def) def = qemu_driver_parse_def(xml, error);
+    g_autoptr(ferry_domain_def) def = parse_def_for(conn, xml, error);
     g_autoptr(ferry_domain_obj) obj = NULL;
     g_autoptr(GMutexLocker) locker = NULL;
 
@@ -471,7 +496,7 @@ static ferry_domain *
 qemu_domain_create_xml(ferry_conn *conn, const char *xml, guint flags, GError **error)
 {
     qemu_driver_state *state = state_of(conn);
-    ferry_domain_def *def = qemu_driver_parse_def(xml, error);
+    ferry_domain_def *def = parse_def_for(conn, xml, error);
     ferry_domain_obj *obj;
     ferry_domain *dom = NULL;
 

@@ -17,11 +17,16 @@ typedef struct {
     char *qemu_binary;   /* qemu-system-x86_64 */
     char *host_uuid;     /* this host's uuid (refuses same-host migration) */
     char *hostname;      /* reported in capabilities and errors */
-    char *migration_address; /* incoming migrations listen here; NULL: all, URIs use hostname */
+    char *migration_address; /* the IP address incoming migrations listen on; NULL: the
+                              * one the hostname resolves to (never a wildcard) */
     guint migration_port_min; /* incoming migration port range */
     guint migration_port_max;
     char *hook_path;     /* run at migration phases; NULL: none */
-    char **storage_dirs; /* where Prepare may create images; NULL: STATE/images */
+    char **storage_dirs; /* where Prepare may create images, and where every disk and
+                          * backing file a peer or an untrusted client names must lie;
+                          * NULL: STATE/images */
+    char **file_dirs;    /* where the other files they name (kernels, initrds, serial
+                          * logs) must lie; NULL: STATE/files (docs/security.md) */
     guint abandon_seconds; /* a migration idle this long between phases is given up */
     gboolean migration_relay; /* offer to relay incoming streams (src/relay) */
     char *peer_uri;      /* how another host's ferryd reaches this one (its TCP

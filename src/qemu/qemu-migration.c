@@ -25,6 +25,7 @@
 #include <sys/random.h>
 
 #include "conf/migration-cookie.h"
+#include "qemu/qemu-confine.h"
 #include "qemu/qemu-migration.h"
 #include "qemu/qemu-process.h"
 #include "qemu/qemu-storage.h"
@@ -934,24 +935,80 @@ qemu_stop_source(ferry_mig_job *job, GError **error)
 /* ------------------------------------------------------------------ */
 /* The backend: destination */
 
-/* Where incoming connections are accepted: the caller's URI when it names
- * an address, else the configured migration address, else everywhere. */
-static const char *
-listen_address(qemu_driver_state *state, const mig_uri *want)
+/* 0.0.0.0, ::, or :: with IPv4's 0.0.0.0 mapped in: every address. */
+static gboolean
+is_wildcard(GInetAddress *inet)
 {
-    if (want->host && g_hostname_is_ip_address(want->host))
-        return want->host;
-    return state->config.migration_address ? state->config.migration_address : "0.0.0.0";
+    static const guint8 mapped_any[16] = { [10] = 0xff, [11] = 0xff };
+
+    return g_inet_address_get_is_any(inet) ||
+           (g_inet_address_get_family(inet) == G_SOCKET_FAMILY_IPV6 &&
+            memcmp(g_inet_address_to_bytes(inet), mapped_any, sizeof(mapped_any)) == 0);
+}
+
+/* The first address this host's name resolves to that another host can
+ * reach: loopback and wildcard addresses are passed over, and a name with
+ * nothing else is refused. */
+static char *
+hostname_address(const ferry_qemu_config *config, GError **error)
+{
+    g_autoptr(GResolver) resolver = g_resolver_get_default();
+    g_autoptr(GError) local = NULL;
+    GList *addrs = g_resolver_lookup_by_name(resolver, config->hostname, NULL, &local);
+    char *found = NULL;
+
+    if (!addrs) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "host '%s': its name does not resolve to an address to listen on for "
+                    "incoming migrations (%s); set migration_address in ferryd.conf",
+                    config->hostname, local->message);
+        return NULL;
+    }
+    for (GList *l = addrs; l && !found; l = l->next) {
+        if (!g_inet_address_get_is_loopback(l->data) && !is_wildcard(l->data))
+            found = g_inet_address_to_string(l->data);
+    }
+    if (!found) {
+        g_autofree char *first = g_inet_address_to_string(addrs->data);
+
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "host '%s': its name resolves only to addresses no other host reaches "
+                    "(%s); set migration_address in ferryd.conf to the address peers migrate "
+                    "to", config->hostname, first);
+    }
+    g_resolver_free_addresses(addrs);
+    return found;
+}
+
+/* Where incoming connections are accepted (qemu-migration.h). */
+char *
+qemu_migration_listen_address(const ferry_qemu_config *config, const char *want_host,
+                              GError **error)
+{
+    if (want_host && g_hostname_is_ip_address(want_host)) {
+        g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(want_host);
+
+        if (!inet || is_wildcard(inet)) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                        "migration URI names '%s', which is not one address: host '%s' "
+                        "listens for incoming migrations on one of its addresses only",
+                        want_host, config->hostname);
+            return NULL;
+        }
+        return g_strdup(want_host);
+    }
+    if (config->migration_address)
+        return g_strdup(config->migration_address);
+    return hostname_address(config, error);
 }
 
 /* Starts QEMU waiting for the incoming stream and has it listen. */
 static gboolean
 listen_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri *want,
-                gboolean storage, gboolean tls, const char *relay_token, char **ret_uri_out,
-                GError **error)
+                const char *listen, gboolean storage, gboolean tls, const char *relay_token,
+                char **ret_uri_out, GError **error)
 {
     g_autofree char *relay_path = NULL;
-    const char *listen = listen_address(state, want);
     g_autofree char *listen_host = NULL;
     g_autofree char *advertise = NULL;
     g_autofree char *qemu_uri = NULL;
@@ -992,9 +1049,8 @@ listen_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri *
     if (relay_token &&
         !qemu_migration_relay_listen(obj, FALSE, listen, port, relay_path, relay_token, error))
         return FALSE;
-    advertise = host_for_uri(want->host ? want->host
-                             : state->config.migration_address ? state->config.migration_address
-                                                               : state->config.hostname);
+    /* Where it listens, unless the caller named where to connect. */
+    advertise = host_for_uri(want->host ? want->host : listen);
     *ret_uri_out = g_strdup_printf("tcp://%s:%u/", advertise, port);
     return TRUE;
 }
@@ -1042,9 +1098,11 @@ qemu_start_incoming(ferry_mig_job *job, const ferry_migration_cookie *cookie_in,
     g_auto(mig_uri) uri = { 0 };
     g_autofree char *uri_out = NULL;
     g_autofree char *token = NULL;
+    g_autofree char *listen = NULL;
     qemu_domain_priv *priv;
 
-    if (!parse_mig_uri(job->params->p.uri, &uri, error))
+    if (!parse_mig_uri(job->params->p.uri, &uri, error) ||
+        !(listen = qemu_migration_listen_address(&state->config, uri.host, error)))
         return FALSE;
     /* The streams go through the relays when the source can dial them. */
     if (state->config.migration_relay && cookie_in && cookie_in->features &&
@@ -1052,12 +1110,11 @@ qemu_start_incoming(ferry_mig_job *job, const ferry_migration_cookie *cookie_in,
         !(token = new_relay_token(error)))
         return FALSE;
     if ((storage && !qemu_storage_prepare_images(state, obj, obj->live, cookie_in, error)) ||
-        !listen_incoming(state, obj, &uri, storage,
+        !listen_incoming(state, obj, &uri, listen, storage,
                          (job->params->p.flags & FERRY_MIGRATE_TLS) != 0, token, &uri_out,
                          error) ||
-        (storage && !qemu_storage_prepare_nbd(state, obj, listen_address(state, &uri),
-                                              &job->params->p, token, cookie_in, cookie_out,
-                                              error))) {
+        (storage && !qemu_storage_prepare_nbd(state, obj, listen, &job->params->p, token,
+                                              cookie_in, cookie_out, error))) {
         qemu_discard_incoming(job);
         return FALSE;
     }
@@ -1117,6 +1174,14 @@ qemu_parse_def(gpointer self, const char *xml, const char *what, GError **error)
 }
 
 static gboolean
+qemu_check_paths(gpointer self, const ferry_domain_def *def,
+                 const ferry_migration_cookie *cookie, gboolean confined, GError **error)
+{
+    return qemu_confine_incoming(&((qemu_driver_state *)self)->config, def, cookie, confined,
+                                 error);
+}
+
+static gboolean
 qemu_save_def(gpointer self, const ferry_domain_def *def, GError **error)
 {
     return qemu_domain_save_def(self, def, error);
@@ -1148,6 +1213,7 @@ qemu_end_domain_job(gpointer self, ferry_domain_obj *obj)
 
 const ferry_mig_backend qemu_mig_backend = {
     .parse_def = qemu_parse_def,
+    .check_paths = qemu_check_paths,
     .save_def = qemu_save_def,
     .delete_def = qemu_delete_def,
     .save_state = qemu_save_state,

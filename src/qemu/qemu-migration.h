@@ -91,6 +91,26 @@ void qemu_migration_process_exited(qemu_driver_state *state, ferry_domain_obj *o
 void qemu_migration_recover(qemu_driver_state *state);
 
 /**
+ * qemu_migration_listen_address:
+ * @config: the driver's configuration (migration_address, hostname)
+ * @want_host: (nullable): the host of the migration URI the caller asked for
+ * @error: return location for an error
+ *
+ * Where an incoming migration listens -- QEMU's migration and NBD servers,
+ * or the relays in front of them: one address of this host, never a
+ * wildcard (0.0.0.0, ::, ::ffff:0.0.0.0), which would offer the guest's
+ * memory and writable disks on every network the host is on.  @want_host
+ * when it is an IP address (a wildcard there is refused), else
+ * migration_address, else the address the host's name resolves to (not a
+ * loopback or wildcard one: a name that resolves to nothing else is
+ * refused, as no other host could reach it).
+ *
+ * Returns: (transfer full): the address, or NULL with @error.
+ */
+char *qemu_migration_listen_address(const ferry_qemu_config *config, const char *want_host,
+                                    GError **error);
+
+/**
  * qemu_migration_acquire_port:
  * @state: the driver state
  * @address: the address to listen on

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "qemu/qemu-confine.h"
 #include "qemu/qemu-migration.h"
 #include "qemu/qemu-process.h"
 #include "qemu/qemu-storage.h"
@@ -163,27 +164,6 @@ qemu_storage_begin(qemu_driver_state *state, ferry_domain_obj *obj,
 /* ------------------------------------------------------------------ */
 /* Prepare: images */
 
-/* Is @path inside one of the allowed directories (after resolving links)? */
-static gboolean
-path_allowed(qemu_driver_state *state, const char *path)
-{
-    g_autofree char *dir = g_path_get_dirname(path);
-    g_autofree char *base = g_path_get_basename(path);
-    g_autofree char *real_dir = realpath(dir, NULL);
-
-    if (!real_dir || !strcmp(base, "..") || !strcmp(base, "."))
-        return FALSE;
-    for (guint i = 0; state->config.storage_dirs[i]; i++) {
-        g_autofree char *allowed = realpath(state->config.storage_dirs[i], NULL);
-
-        if (allowed && (strcmp(real_dir, allowed) == 0 ||
-                        (g_str_has_prefix(real_dir, allowed) &&
-                         real_dir[strlen(allowed)] == '/')))
-            return TRUE;
-    }
-    return FALSE;
-}
-
 static char *
 human_gib(guint64 bytes)
 {
@@ -273,15 +253,10 @@ qemu_storage_prepare_images(qemu_driver_state *state, ferry_domain_obj *obj,
                         ferry_disk_format_to_string(disk->format));
             goto fail;
         }
-        if (!path_allowed(state, disk->source)) {
-            g_autofree char *dirs = g_strjoinv(":", state->config.storage_dirs);
-
-            g_set_error(error, FERRY_ERROR, FERRY_ERROR_STORAGE,
-                        "domain '%s': disk '%s': '%s' is outside the storage directories "
-                        "of host '%s' (%s)", def->name, cd->target, disk->source,
-                        state->config.hostname, dirs);
+        /* Checked before Prepare began (qemu_confine_incoming()); again
+         * here, where the files are made. */
+        if (!qemu_confine_storage_disk(&state->config, def, cd, error))
             goto fail;
-        }
         if (g_file_test(disk->source, G_FILE_TEST_EXISTS)) {
             if (!check_existing(disk->source, cd, def->name, error))
                 goto fail;

@@ -1336,6 +1336,15 @@ ferry_relay_listen(const char *name, const char *address, guint port, const char
         relay_unref(r);
         return NULL;
     }
+    /* A guest's memory and writable disks go through here: never offered
+     * on every network of the host. */
+    if (g_inet_address_get_is_any(ia)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "%s: '%s' is the wildcard address; a relay listens on one address",
+                    name, address);
+        relay_unref(r);
+        return NULL;
+    }
     addr = g_inet_socket_address_new(ia, (guint16)port);
     if (!listen_on(r, addr, what, error)) {
         relay_unref(r);

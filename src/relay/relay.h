@@ -33,7 +33,8 @@ typedef struct _ferry_relay ferry_relay;
 /**
  * ferry_relay_listen:
  * @name: what the relay serves, for messages ("domain 'web1': memory")
- * @address: the IP address to listen on
+ * @address: the IP address to listen on: one address, not a wildcard
+ *   (0.0.0.0 or :: is refused)
  * @port: the TCP port
  * @local_path: the unix socket of QEMU each new stream is connected to
  * @token: what a dialler must present (from the destination's cookie)

@@ -32,6 +32,10 @@ test_defaults(void)
     g_assert_cmpuint(c->priority_workers, ==, 2);
     g_assert_cmpstr(c->lock_manager, ==, "none");
     g_assert_null(c->lockspace_dir);
+    /* NULL: STATE_DIR/images and STATE_DIR/files (ferryd fills them in). */
+    g_assert_null(c->storage_dirs);
+    g_assert_null(c->file_dirs);
+    g_assert_null(c->migration_address);
     g_assert_true(ferry_daemon_config_check(c, "x", &error));
     g_assert_no_error(error);
 }
@@ -61,7 +65,10 @@ test_all_types(void)
         "priority_workers = 5\n"
         "keepalive_interval = 0\n"
         "lock_manager = \"fcntl\"\n"
-        "lockspace_dir = \"/srv/ferry/leases\"\n";
+        "lockspace_dir = \"/srv/ferry/leases\"\n"
+        "storage_dirs = \"/srv/images:/srv/base\"\n"
+        "file_dirs = \"/srv/kernels:/var/log/guests\"\n"
+        "migration_address = \"fd00::2\"\n";
 
     g_assert_true(ferry_daemon_config_parse(c, text, "t.conf", &error));
     g_assert_no_error(error);
@@ -82,6 +89,9 @@ test_all_types(void)
     g_assert_cmpuint(c->keepalive_interval, ==, 0);
     g_assert_cmpstr(c->lock_manager, ==, "fcntl");
     g_assert_cmpstr(c->lockspace_dir, ==, "/srv/ferry/leases");
+    g_assert_cmpstr(c->storage_dirs, ==, "/srv/images:/srv/base");
+    g_assert_cmpstr(c->file_dirs, ==, "/srv/kernels:/var/log/guests");
+    g_assert_cmpstr(c->migration_address, ==, "fd00::2");
     g_assert_true(ferry_daemon_config_check(c, "t.conf", &error));
 }
 
@@ -148,6 +158,21 @@ static const bad_case bad_cases[] = {
     { "lockspace_dir = \"/srv/ferry/leases\"\n",
       "t.conf: setting 'lockspace_dir' has no effect with 'lock_manager' \"none\": set "
       "lock_manager = \"fcntl\" to use leases" },
+    { "storage_dirs = \"/srv/images:images\"\n",
+      "t.conf: setting 'storage_dirs': 'images' is not an absolute path" },
+    { "file_dirs = \"/srv/kernels::/srv/logs\"\n",
+      "t.conf: setting 'file_dirs': '' is not an absolute path" },
+    { "file_dirs = \"logs\"\n", "t.conf: setting 'file_dirs': 'logs' is not an absolute path" },
+    { "file_dirs = /srv/kernels\n",
+      "t.conf:1: setting 'file_dirs': expected a string in double quotes, got '/srv/kernels'" },
+    { "migration_address = \"0.0.0.0\"\n",
+      "t.conf: setting 'migration_address': '0.0.0.0' is the wildcard address; name the one "
+      "address of this host that peers migrate to" },
+    { "migration_address = \"::\"\n",
+      "t.conf: setting 'migration_address': '::' is the wildcard address; name the one "
+      "address of this host that peers migrate to" },
+    { "migration_address = \"host-b.example\"\n",
+      "t.conf: setting 'migration_address': 'host-b.example' is not an IP address" },
 };
 
 static void

@@ -142,6 +142,10 @@ class Host:
             f.write('log_file = "%s"\n' % self.log)
             f.write('log_level = "debug"\n')
             f.write('keepalive_interval = 2\n')
+            # What a confined caller -- a peer daemon over TCP, as in a
+            # --p2p Prepare -- may name here (docs/security.md): the guest's
+            # kernel, and the serial logs in the test's work directory.
+            f.write('file_dirs = "%s:%s"\n' % (base, os.path.dirname(GUEST)))
             if address and insecure_tcp:
                 f.write('tcp_listen_address = "%s"\n' % address)
                 f.write('tcp_port = %d\n' % tcp_port)
@@ -486,6 +490,16 @@ def guest_xml(name, serial_log, mem_mib=64, args='mem=16 rate=200 hb=100',
   </devices>
 </domain>
 """ % (name, dom_uuid or uuid.uuid4(), memory, GUEST, args, disks, serial_log)
+
+
+def disk_xml(target, path, fmt='raw', bus='ide'):
+    """A <disk> of guest_xml()'s @disks: the image @path as @target."""
+    return """    <disk type='file' device='disk'>
+      <driver name='qemu' type='%s'/>
+      <source file='%s'/>
+      <target dev='%s' bus='%s'/>
+    </disk>
+""" % (fmt, path, target, bus)
 
 
 # RAM of guests that are live-migrated: 64 MiB + 8 KiB.  QEMU 7.2 under TCG

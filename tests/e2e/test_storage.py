@@ -23,15 +23,6 @@ def qemu_img(*args):
     return subprocess.run([QEMU_IMG] + list(args), capture_output=True, text=True, timeout=120)
 
 
-def disk_xml(target, path, fmt='raw', bus='ide'):
-    return """    <disk type='file' device='disk'>
-      <driver name='qemu' type='%s'/>
-      <source file='%s'/>
-      <target dev='%s' bus='%s'/>
-    </disk>
-""" % (fmt, path, target, bus)
-
-
 class StorageGuest:
     """A guest and its XML for each host (the disks at each host's paths)."""
 
@@ -87,10 +78,10 @@ def live_with_disk(t, a, b, wd, a_dir, b_dir, shared_dir):
     then back B->A paused, where both images must be equal."""
     qemu_img('create', '-q', '-f', 'raw', os.path.join(a_dir, 'st1.raw'), '64M')
     qemu_img('create', '-q', '-f', 'raw', os.path.join(shared_dir, 'st1-data.raw'), '16M')
-    shared = disk_xml('hdb', os.path.join(shared_dir, 'st1-data.raw'))
+    shared = ft.disk_xml('hdb', os.path.join(shared_dir, 'st1-data.raw'))
     g = StorageGuest(wd, 'st1', 'mem=16 rate=1000 hb=100 disk=1 dblocks=8192 drate=2000',
-                     disk_xml('hda', os.path.join(a_dir, 'st1.raw')) + shared,
-                     disk_xml('hda', os.path.join(b_dir, 'st1.raw')) + shared)
+                     ft.disk_xml('hda', os.path.join(a_dir, 'st1.raw')) + shared,
+                     ft.disk_xml('hda', os.path.join(b_dir, 'st1.raw')) + shared)
     r = a.ferry('define', g.xml_a)
     r = a.ferry('start', g.name) if r.returncode == 0 else r
     t.ok(r.returncode == 0, 'st1: define and start on A', r.stderr)
@@ -147,8 +138,8 @@ def sparse_disk(t, a, b, wd, a_dir, b_dir):
         f.seek(300 * MiB)
         f.write(rnd.read(8 * MiB))
     g = StorageGuest(wd, 'big', 'mem=8 rate=0 hb=100',
-                     disk_xml('vda', img, bus='virtio'),
-                     disk_xml('vda', os.path.join(b_dir, 'big.raw'), bus='virtio'))
+                     ft.disk_xml('vda', img, bus='virtio'),
+                     ft.disk_xml('vda', os.path.join(b_dir, 'big.raw'), bus='virtio'))
     r = a.ferry('define', g.xml_a)
     r = a.ferry('start', g.name) if r.returncode == 0 else r
     t.ok(r.returncode == 0, 'big: define and start on A', r.stderr)
@@ -182,8 +173,9 @@ def incremental(t, a, b, wd, a_dir, b_dir, shared_dir):
                        capture_output=True, text=True, timeout=60)
     t.ok(r.returncode == 0, 'inc: 2 MiB written into the top image', r.stdout + r.stderr)
     g = StorageGuest(wd, 'inc', 'mem=8 rate=0 hb=100',
-                     disk_xml('vda', top, fmt='qcow2', bus='virtio'),
-                     disk_xml('vda', os.path.join(b_dir, 'inc.qcow2'), fmt='qcow2', bus='virtio'))
+                     ft.disk_xml('vda', top, fmt='qcow2', bus='virtio'),
+                     ft.disk_xml('vda', os.path.join(b_dir, 'inc.qcow2'), fmt='qcow2',
+                                 bus='virtio'))
     r = a.ferry('define', g.xml_a)
     r = a.ferry('start', g.name) if r.returncode == 0 else r
     t.ok(r.returncode == 0, 'inc: define and start on A (qcow2 over a shared raw base)', r.stderr)
@@ -214,8 +206,8 @@ def failures(t, a, b, wd, a_dir, b_dir):
     pristine = os.path.join(wd, 'slow-pristine.raw')
     qemu_img('convert', '-f', 'raw', '-O', 'raw', img, pristine)
     g = StorageGuest(wd, 'slow', 'mem=8 rate=100 hb=100',
-                     disk_xml('vda', img, bus='virtio'),
-                     disk_xml('vda', os.path.join(b_dir, 'slow.raw'), bus='virtio'))
+                     ft.disk_xml('vda', img, bus='virtio'),
+                     ft.disk_xml('vda', os.path.join(b_dir, 'slow.raw'), bus='virtio'))
     r = a.ferry('define', g.xml_a)
     r = a.ferry('start', g.name) if r.returncode == 0 else r
     t.ok(r.returncode == 0, 'slow: define and start on A', r.stderr)
@@ -295,7 +287,8 @@ def failures(t, a, b, wd, a_dir, b_dir):
     with open(bad_xml, 'w') as f:
         f.write(text)
     r = a.ferry('migrate', '--copy-storage-all', '--xml', bad_xml, g.name, b.uri)
-    t.ok(r.returncode == 1 and 'outside the storage directories' in r.stderr,
+    t.ok(r.returncode == 1 and "image '%s' is outside storage_dirs" % os.path.join(
+        outside, 'slow.raw') in r.stderr,
          'a target path outside B\'s storage directories is refused', r.stderr)
     t.ok(files_in(outside) == [], 'nothing created outside the storage directories')
     check_source_kept(t, 'outside path', a, b, g, pid, b_dir, b_files)
@@ -311,8 +304,11 @@ def main(t):
     shared_dir = os.path.join(wd.path, 'shared')
     for d in (a_dir, b_dir, shared_dir):
         os.makedirs(d)
+    # The shared directory holds the base of the incremental copy: a backing
+    # file a cookie names must lie in the destination's storage_dirs.
     net = ft.TwoHosts(wd.path, extra_config=('storage_dirs = "%s"\n' % a_dir,
-                                             'storage_dirs = "%s"\n' % b_dir), t=t)
+                                             'storage_dirs = "%s:%s"\n' % (b_dir, shared_dir)),
+                      t=t)
     a, b = net.hosts
     try:
         net.start()

@@ -10,6 +10,7 @@
  */
 #include "ferry-config.h"
 
+#include <ferry/ferry.h>
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
@@ -422,6 +423,26 @@ test_refused(void)
     fixture_teardown(&f);
 }
 
+/* A relay carries a guest's memory and disks: it listens on one address,
+ * never on every one of the host. */
+static void
+test_no_wildcard(void)
+{
+    const char *const wildcards[] = { "0.0.0.0", "::", NULL };
+
+    for (guint i = 0; wildcards[i]; i++) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *want = g_strdup_printf("test in: '%s' is the wildcard address; a "
+                                                "relay listens on one address", wildcards[i]);
+        ferry_relay *r = ferry_relay_listen("test in", wildcards[i], 0, "/nonexistent.sock",
+                                            "t0ken", &error);
+
+        g_assert_null(r);
+        g_assert_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG);
+        g_assert_cmpstr(error->message, ==, want);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -431,5 +452,6 @@ main(int argc, char **argv)
     g_test_add_func("/relay/give-up", test_give_up);
     g_test_add_func("/relay/refused", test_refused);
     g_test_add_func("/relay/other-side-gone", test_other_side_gone);
+    g_test_add_func("/relay/no-wildcard", test_no_wildcard);
     return g_test_run();
 }

@@ -111,7 +111,9 @@ fake_conn_get_capabilities(ferry_conn *conn, GError **error)
 static char *
 fake_conn_get_hostname(ferry_conn *conn, GError **error)
 {
-    return g_strdup_printf("fake-%s", host_of(conn)->name);
+    /* The suffix lets the tests see which connections ferryd confined. */
+    return g_strdup_printf("fake-%s%s", host_of(conn)->name,
+                           ferry_conn_is_confined(conn) ? " (confined)" : "");
 }
 
 static gboolean
