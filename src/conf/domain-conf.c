@@ -667,3 +667,20 @@ ferry_domain_def_format(const ferry_domain_def *def)
     g_string_append(out, "</domain>\n");
     return g_string_free(out, FALSE);
 }
+
+char *
+ferry_domain_def_format_checked(const ferry_domain_def *def, GError **error)
+{
+    g_autofree char *xml = ferry_domain_def_format(def);
+    gsize len = strlen(xml);
+
+    if (len > FERRY_DOMAIN_XML_MAX_FORMATTED) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_XML,
+                    "domain '%s': its definition is %" G_GSIZE_FORMAT " bytes once "
+                    "formatted, more than the limit of %d bytes (escaping makes characters "
+                    "such as '<', '>', '&' and quotes several bytes long)",
+                    def->name, len, FERRY_DOMAIN_XML_MAX_FORMATTED);
+        return NULL;
+    }
+    return g_steal_pointer(&xml);
+}

@@ -128,6 +128,33 @@ ferry_domain_def *ferry_domain_def_parse_node(xmlDocPtr doc, xmlNodePtr root,
 char *ferry_domain_def_format(const ferry_domain_def *def);
 
 /**
+ * FERRY_DOMAIN_XML_MAX_FORMATTED:
+ *
+ * The largest definition a daemon keeps, in bytes once formatted.  What a
+ * daemon accepts it must be able to read back and send on: the definition
+ * file is read under FERRY_XML_MAX_SIZE; the status file holds the live
+ * definition JSON-escaped (up to twice as long); one frame may carry it
+ * twice (Begin's XML and a --persistent cookie) under the default
+ * max_frame_size of 4 MiB.  A quarter of those 4 MiB keeps all three.
+ */
+#define FERRY_DOMAIN_XML_MAX_FORMATTED (1024 * 1024)
+
+/**
+ * ferry_domain_def_format_checked:
+ * @def: a definition
+ * @error: return location for an error (FERRY_ERROR_XML)
+ *
+ * As ferry_domain_def_format(), refusing a definition longer than
+ * FERRY_DOMAIN_XML_MAX_FORMATTED once formatted.  Escaping makes a
+ * definition grow ('>' becomes "&gt;"), so the size accepted on input says
+ * nothing about this one; the error names the domain, the size and the
+ * limit.
+ *
+ * Returns: (transfer full): the XML text, or NULL on error.
+ */
+char *ferry_domain_def_format_checked(const ferry_domain_def *def, GError **error);
+
+/**
  * ferry_domain_def_copy:
  * @def: a definition
  *

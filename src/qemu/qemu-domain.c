@@ -124,9 +124,9 @@ gboolean
 qemu_domain_save_def(qemu_driver_state *state, const ferry_domain_def *def, GError **error)
 {
     g_autofree char *path = def_path(state, def->name);
-    g_autofree char *xml = ferry_domain_def_format(def);
+    g_autofree char *xml = ferry_domain_def_format_checked(def, error);
 
-    return write_atomic(path, xml, error);
+    return xml && write_atomic(path, xml, error);
 }
 
 gboolean
@@ -148,9 +148,11 @@ qemu_domain_save_status(qemu_driver_state *state, ferry_domain_obj *obj, GError 
 {
     qemu_domain_priv *priv = qemu_domain_priv_get(obj);
     g_autoptr(json_object) root = json_object_new_object();
-    g_autofree char *xml = ferry_domain_def_format(obj->live);
+    g_autofree char *xml = ferry_domain_def_format_checked(obj->live, error);
     g_autofree char *path = status_path(state, obj->uuid);
 
+    if (!xml)
+        return FALSE;
     json_object_object_add(root, "version", json_object_new_int(STATUS_VERSION));
     json_object_object_add(root, "pid", json_object_new_int64(priv->pid));
     json_object_object_add(root, "state", json_object_new_int(obj->state));

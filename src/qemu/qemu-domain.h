@@ -119,7 +119,9 @@ qemu_domain_priv *qemu_domain_priv_get(ferry_domain_obj *obj);
  * @def: a persistent definition
  * @error: return location for an error
  *
- * Writes DEF_DIR/NAME.xml atomically (write, fsync, rename).
+ * Writes DEF_DIR/NAME.xml atomically (write, fsync, rename).  Refuses a
+ * definition longer than FERRY_DOMAIN_XML_MAX_FORMATTED once formatted:
+ * the next ferryd could not read it back.
  *
  * Returns: TRUE on success.
  */
@@ -144,7 +146,7 @@ gboolean qemu_domain_delete_def(qemu_driver_state *state, const char *name,
  * @error: return location for an error
  *
  * Writes RUN_DIR/UUID.json atomically: pid, state, reason, paths and the
- * live definition.
+ * live definition (refused, as by qemu_domain_save_def(), when too long).
  *
  * Returns: TRUE on success.
  */

@@ -380,11 +380,12 @@ qemu_domain_lookup_by_uuid(ferry_conn *conn, const char *uuid, GError **error)
                                                 state->config.hostname, error);
 }
 
-/* Parses @xml and refuses what this driver cannot run. */
+/* Parses @text and refuses what this driver cannot run or keep. */
 ferry_domain_def *
-qemu_driver_parse_def(const char *xml, GError **error)
+qemu_driver_parse_def(const char *text, GError **error)
 {
-    g_autoptr(ferry_domain_def) def = ferry_domain_def_parse_string(xml, NULL, 0, error);
+    g_autoptr(ferry_domain_def) def = ferry_domain_def_parse_string(text, NULL, 0, error);
+    g_autofree char *xml = NULL;
 
     if (!def)
         return NULL;
@@ -400,6 +401,11 @@ qemu_driver_parse_def(const char *xml, GError **error)
                     "(use type 'qemu' for TCG)", def->name);
         return NULL;
     }
+    /* Accepted means kept: a definition this daemon could not write and
+     * read back would be lost at its next start, its QEMU with it. */
+    xml = ferry_domain_def_format_checked(def, error);
+    if (!xml)
+        return NULL;
     return g_steal_pointer(&def);
 }
 

@@ -203,8 +203,9 @@ void qemu_migration_release_port(qemu_driver_state *state, guint port);
 
 /**
  * qemu_driver_parse_def: (in qemu-driver.c)
- * Parses domain XML and refuses what this driver cannot run.
+ * Parses domain XML and refuses what this driver cannot run, or could not
+ * keep (longer than FERRY_DOMAIN_XML_MAX_FORMATTED once formatted).
  */
-ferry_domain_def *qemu_driver_parse_def(const char *xml, GError **error);
+ferry_domain_def *qemu_driver_parse_def(const char *text, GError **error);
 
 G_END_DECLS

@@ -342,6 +342,45 @@ test_full_fields(void)
     g_assert_null(ferry_domain_def_find_disk(def, "vdc"));
 }
 
+/* What is accepted on input may grow past what a daemon keeps once
+ * formatted: each '>' of a description becomes "&gt;".  Just under the
+ * limit is kept (and reads back equal); just over is refused, naming the
+ * domain, the size and the limit. */
+static void
+test_formatted_size_limit(void)
+{
+    g_autoptr(ferry_domain_def) def = parse_data_file("minimal.xml");
+    g_autofree char *plain = ferry_domain_def_format(def);
+    /* Each '>' costs 4 bytes formatted: fill the room left to the limit. */
+    gsize room = (FERRY_DOMAIN_XML_MAX_FORMATTED - strlen(plain) -
+                  strlen("  <description></description>\n")) / 4;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_domain_def) again = NULL;
+    g_autofree char *xml = NULL;
+    g_autofree char *expected = NULL;
+
+    def->description = g_strnfill(room, '>');
+    xml = ferry_domain_def_format_checked(def, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(strlen(xml), <=, FERRY_DOMAIN_XML_MAX_FORMATTED);
+    g_assert_cmpuint(strlen(xml), >, FERRY_DOMAIN_XML_MAX_FORMATTED - 4);
+    again = ferry_domain_def_parse_string(xml, "near-limit", 0, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(again->description, ==, def->description);
+
+    g_free(def->description);
+    def->description = g_strnfill(room + 1, '>');
+    g_clear_pointer(&xml, g_free);
+    xml = ferry_domain_def_format_checked(def, &error);
+    g_assert_null(xml);
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_XML);
+    expected = g_strdup_printf("domain '%s': its definition is %" G_GSIZE_FORMAT " bytes once "
+                               "formatted, more than the limit of %d bytes", def->name,
+                               strlen(plain) + strlen("  <description></description>\n") +
+                               4 * (room + 1), FERRY_DOMAIN_XML_MAX_FORMATTED);
+    g_assert_true(g_str_has_prefix(error->message, expected));
+}
+
 static void
 test_format_escapes(void)
 {
@@ -429,6 +468,7 @@ main(int argc, char **argv)
     g_test_add_func("/conf/domain/read/empty", test_empty_document);
     g_test_add_func("/conf/domain/read/doctype-refused", test_doctype_refused);
     g_test_add_func("/conf/domain/read/size-limit", test_size_limit);
+    g_test_add_func("/conf/domain/format/size-limit", test_formatted_size_limit);
     g_test_add_func("/conf/domain/read/parse-node-embedded", test_parse_node_embedded);
     g_test_add_func("/conf/domain/read/flags-checked", test_flags_checked);
     g_test_add_func("/conf/domain/schema/embedded-matches-docs", test_schema_embedded_matches_docs);

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "conf/domain-conf.h"
 #include "driver/driver.h"
 #include "guest/guest-log.h"
 #include "qemu/qemu-driver.h"
@@ -206,6 +207,71 @@ test_start_failure(fixture *f, gconstpointer data)
     g_assert_null(g_dir_read_name(d));
 }
 
+/* @xml with a description of @n '>' characters, each 4 bytes once
+ * formatted ("&gt;"), in the canonical form ferryd writes. */
+static char *
+with_description(const char *xml, gsize n)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_domain_def) def = ferry_domain_def_parse_string(xml, "guest", 0, &error);
+
+    g_assert_no_error(error);
+    def->description = g_strnfill(n, '>');
+    return ferry_domain_def_format(def);
+}
+
+/* A definition just under the daemon's limit once formatted is accepted,
+ * runs, and comes back whole after a restart, running; one '>' more is
+ * refused at define, naming the domain, its size and the limit. */
+static void
+test_large_definition(fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *plain = with_description(f->xml, 0);
+    gsize room = (FERRY_DOMAIN_XML_MAX_FORMATTED - strlen(plain)) / 4;
+    g_autofree char *big = with_description(f->xml, room);
+    g_autofree char *too_big = with_description(f->xml, room + 1);
+    g_autoptr(ferry_domain) dom = NULL;
+    g_autofree char *live = NULL;
+    g_autofree char *inactive = NULL;
+    ferry_domain_info info;
+    gint64 pid;
+
+    g_assert_cmpuint(strlen(big), <=, FERRY_DOMAIN_XML_MAX_FORMATTED);
+    g_assert_cmpuint(strlen(too_big), >, FERRY_DOMAIN_XML_MAX_FORMATTED);
+    g_assert_null(ferry_domain_define_xml(f->conn, too_big, &error));
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_XML);
+    g_assert_true(g_str_has_prefix(error->message, "domain 'g1': its definition is "));
+    g_assert_nonnull(strstr(error->message, "more than the limit of 1048576 bytes"));
+    g_clear_error(&error);
+    /* Nothing of it was kept. */
+    g_assert_null(ferry_domain_lookup_by_name(f->conn, "g1", &error));
+    g_clear_error(&error);
+
+    dom = ferry_domain_define_xml(f->conn, big, &error);
+    g_assert_no_error(error);
+    g_assert_true(ferry_domain_start(dom, 0, &error));
+    g_assert_no_error(error);
+    g_assert_true(ferry_domain_get_info(dom, &info, &error));
+    pid = info.pid;
+
+    g_clear_pointer(&dom, ferry_domain_unref);
+    driver_down(f);
+    driver_up(f);
+    dom = ferry_domain_lookup_by_name(f->conn, "g1", &error);
+    g_assert_no_error(error);
+    assert_state(dom, FERRY_DOMAIN_RUNNING, FERRY_RUNNING_BOOTED);
+    g_assert_true(ferry_domain_get_info(dom, &info, &error));
+    g_assert_cmpint(info.pid, ==, pid);
+    g_assert_true(info.persistent);
+    live = ferry_domain_get_xml(dom, 0, &error);
+    g_assert_cmpstr(live, ==, big);
+    inactive = ferry_domain_get_xml(dom, FERRY_XML_INACTIVE, &error);
+    g_assert_cmpstr(inactive, ==, big);
+    g_assert_true(ferry_domain_destroy(dom, &error));
+    g_assert_no_error(error);
+}
+
 typedef struct {
     int lifecycle;
     int reason;
@@ -270,6 +336,8 @@ main(int argc, char **argv)
                test_lifecycle_and_reattach, fixture_teardown);
     g_test_add("/qemu-driver/start-failure", fixture, NULL, fixture_setup, test_start_failure,
                fixture_teardown);
+    g_test_add("/qemu-driver/large-definition", fixture, NULL, fixture_setup,
+               test_large_definition, fixture_teardown);
     g_test_add("/qemu-driver/crash", fixture, NULL, fixture_setup, test_crash_event,
                fixture_teardown);
     return g_test_run();
