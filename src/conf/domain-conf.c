@@ -109,8 +109,8 @@ disk_def_free(ferry_disk_def *disk)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_disk_def, disk_def_free)
 
-static ferry_domain_def *
-domain_def_new(void)
+ferry_domain_def *
+ferry_domain_def_new(void)
 {
     ferry_domain_def *def = g_new0(ferry_domain_def, 1);
 
@@ -145,7 +145,7 @@ ferry_domain_def_copy(const ferry_domain_def *def)
 
     g_return_val_if_fail(def != NULL, NULL);
 
-    copy = domain_def_new();
+    copy = ferry_domain_def_new();
     copy->type = g_strdup(def->type);
     copy->name = g_strdup(def->name);
     copy->uuid = g_strdup(def->uuid);
@@ -543,7 +543,7 @@ parse_serial(ferry_xml_reader *r, xmlNodePtr devices, ferry_domain_def *def, GEr
 static ferry_domain_def *
 parse_domain(ferry_xml_reader *r, xmlNodePtr root, GError **error)
 {
-    g_autoptr(ferry_domain_def) def = domain_def_new();
+    g_autoptr(ferry_domain_def) def = ferry_domain_def_new();
     xmlNodePtr devices;
 
     if (!ferry_xml_expect_root(r, root, "domain", error) ||

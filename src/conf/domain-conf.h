@@ -155,6 +155,18 @@ char *ferry_domain_def_format(const ferry_domain_def *def);
 char *ferry_domain_def_format_checked(const ferry_domain_def *def, GError **error);
 
 /**
+ * ferry_domain_def_new:
+ *
+ * For code that assembles a definition from something other than XML: the
+ * caller fills every field the XML would require, then formats and parses
+ * it again to have it checked.
+ *
+ * Returns: (transfer full): an empty definition whose disks array exists
+ *   and frees its ferry_disk_def elements.
+ */
+ferry_domain_def *ferry_domain_def_new(void);
+
+/**
  * ferry_domain_def_copy:
  * @def: a definition
  *

@@ -1,8 +1,10 @@
 /*
  * qemu-command.h: the QEMU command line of a domain.
  *
- * Owns: turning a definition into argv.  Pure: no I/O, so it is tested with
- * golden files (tests/data/qemu-argv/, tests/qemu/test-qemu-command.c).
+ * Owns: turning a definition into argv, and such an argv back into the
+ * definition it ran (for a QEMU whose status file was lost).  Pure: no
+ * I/O, so it is tested with golden files (tests/data/qemu-argv/,
+ * tests/qemu/test-qemu-command.c).
  */
 #pragma once
 
@@ -40,5 +42,20 @@ guint64 ferry_qemu_ram_kib(const ferry_domain_def *def);
  * Returns: (transfer full): a NULL-terminated argv.
  */
 GStrv ferry_qemu_build_argv(const ferry_domain_def *def, const ferry_qemu_command_opts *opts);
+
+/**
+ * ferry_qemu_def_from_argv:
+ * @argv: a command line ferry_qemu_build_argv() made (as read from
+ *   /proc/PID/cmdline)
+ * @error: return location for an error (FERRY_ERROR_INTERNAL)
+ *
+ * Reads back the definition a running QEMU was started with: everything
+ * but the description, which QEMU is never told.  Building the argv of the
+ * result gives @argv again (with the same options).
+ *
+ * Returns: (transfer full): the definition, checked as parsed XML would
+ *   be, or NULL if @argv lacks what every definition has or breaks a rule.
+ */
+ferry_domain_def *ferry_qemu_def_from_argv(const char *const *argv, GError **error);
 
 G_END_DECLS
