@@ -4,7 +4,10 @@
  * Every write is atomic (GLib writes a temporary file, fsyncs it and renames
  * it over the old one), so a crash leaves either the old or the new file,
  * never half of one.  Loading never trusts a file blindly: a broken one is
- * reported and skipped, the rest still load.
+ * reported, naming it and why, and skipped; the rest still load.  A QEMU
+ * whose status file did not load is still found (by its command line) and
+ * re-attached: a running VM is never left without its ferryd, where a
+ * second start of its uuid would make two.
  */
 #include "ferry-config.h"
 
@@ -12,6 +15,8 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "conf/xml-util.h"
+#include "qemu/qemu-command.h"
 #include "qemu/qemu-domain.h"
 #include "qemu/qemu-process.h"
 #include "qemu/qemu-migration.h"
@@ -19,6 +24,10 @@
 #include "util/json-util.h"
 
 #define STATUS_VERSION 1
+/* The largest status file read: the live definition JSON-escaped (each
+ * byte two at most) and a little more.  As large as any parseable
+ * definition makes it, so that files of older ferryds still load. */
+#define STATUS_MAX_SIZE (2 * FERRY_XML_MAX_SIZE + 64 * 1024)
 
 qemu_domain_priv *
 qemu_domain_priv_new(void)
@@ -183,6 +192,29 @@ qemu_domain_emit_lifecycle(qemu_driver_state *state, ferry_domain_obj *obj,
     ferry_domain_obj_emit_lifecycle(state->bus, obj, what);
 }
 
+/* Reads @path whole if it holds at most @max bytes: sized first, so that
+ * a huge file costs nothing. */
+static char *
+read_bounded(const char *path, gsize max, GError **error)
+{
+    GStatBuf st;
+    char *text = NULL;
+
+    if (g_stat(path, &st) < 0) {
+        ferry_set_error_errno(error, FERRY_ERROR_SYSTEM, errno, "cannot read '%s'", path);
+        return NULL;
+    }
+    if ((guint64)st.st_size > max) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_SYSTEM,
+                    "'%s' is %" G_GUINT64_FORMAT " bytes long, more than the %" G_GSIZE_FORMAT
+                    " this ferryd reads", path, (guint64)st.st_size, max);
+        return NULL;
+    }
+    if (!g_file_get_contents(path, &text, NULL, error))
+        return NULL;
+    return text;
+}
+
 /* Loads DEF_DIR/NAME.xml into the list. */
 static void
 load_def(qemu_driver_state *state, const char *file)
@@ -194,19 +226,21 @@ load_def(qemu_driver_state *state, const char *file)
     g_autoptr(ferry_domain_def) def = NULL;
     g_autoptr(ferry_domain_obj) obj = NULL;
 
-    if (!g_file_get_contents(path, &xml, NULL, &error) ||
+    if (!(xml = read_bounded(path, FERRY_XML_MAX_SIZE, &error)) ||
         !(def = ferry_domain_def_parse_string(xml, path, 0, &error))) {
-        g_warning("skipping domain definition: %s", error->message);
+        g_warning("cannot load domain definition '%s', left as it is: %s", path,
+                  error->message);
         return;
     }
     if (strcmp(def->name, expected) != 0) {
-        g_warning("skipping domain definition '%s': it defines domain '%s'",
+        g_warning("cannot load domain definition '%s', left as it is: it defines domain '%s'",
                   path, def->name);
         return;
     }
     obj = ferry_domain_obj_list_define(state->domains, g_steal_pointer(&def), NULL, &error);
     if (!obj)
-        g_warning("skipping domain definition '%s': %s", path, error->message);
+        g_warning("cannot load domain definition '%s', left as it is: %s", path,
+                  error->message);
 }
 
 static gboolean
@@ -244,8 +278,8 @@ load_status(qemu_driver_state *state, const char *file)
     gint64 version, pid, st, reason, started_at;
     qemu_domain_priv *priv;
 
-    if (!g_file_get_contents(path, &text, NULL, &error)) {
-        g_warning("skipping status file: %s", error->message);
+    if (!(text = read_bounded(path, STATUS_MAX_SIZE, &error))) {
+        g_warning("cannot load status file '%s': %s", path, error->message);
         return;
     }
     root = json_tokener_parse(text);
@@ -258,18 +292,18 @@ load_status(qemu_driver_state *state, const char *file)
         !(xml = status_get_string(root, "live")) ||
         !(monitor = status_get_string(root, "monitor")) ||
         !(log = status_get_string(root, "log"))) {
-        g_warning("skipping status file '%s': it is not a version %d status file",
+        g_warning("cannot load status file '%s': it is not a version %d status file",
                   path, STATUS_VERSION);
         return;
     }
     live = ferry_domain_def_parse_string(xml, path, 0, &error);
     if (!live) {
-        g_warning("skipping status file: %s", error->message);
+        g_warning("cannot load status file '%s': %s", path, error->message);
         return;
     }
     obj = ferry_domain_obj_list_add_transient(state->domains, g_steal_pointer(&live), &error);
     if (!obj) {
-        g_warning("skipping status file '%s': %s", path, error->message);
+        g_warning("cannot load status file '%s': %s", path, error->message);
         return;
     }
 
@@ -304,15 +338,141 @@ load_dir(qemu_driver_state *state, const char *dir, const char *suffix, load_fn 
     return TRUE;
 }
 
+/* ------------------------------------------------------------------ */
+/* QEMUs that no status file brought back */
+
+/* The definition a QEMU found running without its status file gets: what
+ * its command line says, under the name and with the description of the
+ * persistent definition of its uuid if one loaded. */
+static ferry_domain_def *
+adopted_def(qemu_driver_state *state, const char *uuid, const qemu_running *r,
+            GError **error)
+{
+    g_autoptr(ferry_domain_def) live =
+        ferry_qemu_def_from_argv((const char *const *)r->argv, error);
+    g_autoptr(ferry_domain_obj) same = NULL;
+    g_autoptr(ferry_domain_obj) other = NULL;
+
+    if (!live)
+        return NULL;
+    same = ferry_domain_obj_list_find_by_uuid(state->domains, uuid);
+    if (same) {
+        g_mutex_lock(&same->lock);
+        g_free(live->name);
+        live->name = g_strdup(same->name);
+        live->description = same->def ? g_strdup(same->def->description) : NULL;
+        g_mutex_unlock(&same->lock);
+        return g_steal_pointer(&live);
+    }
+    /* Another uuid holds its name: still managed, under a name of its own. */
+    other = ferry_domain_obj_list_find_by_name(state->domains, live->name);
+    if (other) {
+        g_free(live->name);
+        live->name = g_strdup_printf("recovered-%s", uuid);
+    }
+    live->description = g_strdup_printf("re-attached by ferryd to QEMU pid %" G_GINT64_FORMAT
+                                        " from its command line: no status file of it "
+                                        "could be loaded", r->pid);
+    return g_steal_pointer(&live);
+}
+
+/* Moves a status file that did not load out of the way of the new one,
+ * keeping it to look at.  Returns (transfer full) where, or NULL. */
+static char *
+keep_bad_status(qemu_driver_state *state, const char *uuid)
+{
+    g_autofree char *path = status_path(state, uuid);
+    g_autofree char *kept = g_strconcat(path, ".bad", NULL);
+
+    if (!g_file_test(path, G_FILE_TEST_EXISTS))
+        return NULL;
+    if (g_rename(path, kept) < 0) {
+        g_warning("cannot rename '%s' to '%s': %s", path, kept, g_strerror(errno));
+        return NULL;
+    }
+    return g_steal_pointer(&kept);
+}
+
+/* Re-attaches to a QEMU of this ferryd that runs @uuid without a domain. */
+static void
+adopt_qemu(qemu_driver_state *state, const char *uuid, const qemu_running *r)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_domain_def) live = adopted_def(state, uuid, r, &error);
+    g_autoptr(ferry_domain_obj) obj = NULL;
+    g_autofree char *kept = NULL;
+    g_autofree char *log_file = NULL;
+    qemu_domain_priv *priv;
+
+    if (live)
+        obj = ferry_domain_obj_list_add_transient(state->domains, g_steal_pointer(&live),
+                                                  &error);
+    if (!obj) {
+        g_warning("QEMU pid %" G_GINT64_FORMAT " runs uuid %s, which no status file brought "
+                  "back, and ferryd cannot take it back: %s; it keeps running, and no domain "
+                  "of that uuid can be defined or started here while it does",
+                  r->pid, uuid, error->message);
+        return;
+    }
+    kept = keep_bad_status(state, uuid);
+    g_mutex_lock(&obj->lock);
+    ferry_domain_obj_set_state(obj, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_UNKNOWN);
+    priv = qemu_domain_priv_get(obj);
+    priv->pid = r->pid;
+    /* When it started is in no file any more; the status keeps this. */
+    priv->started_at = g_get_real_time();
+    priv->monitor_path = qemu_domain_monitor_path(state, uuid);
+    log_file = g_strdup_printf("%s.log", obj->name);
+    priv->log_path = g_build_filename(state->log_dir, log_file, NULL);
+    g_mutex_unlock(&obj->lock);
+    g_warning("domain '%s' (uuid %s): re-attaching to QEMU pid %" G_GINT64_FORMAT " from its "
+              "command line, as no status file of it loaded%s%s", obj->name, uuid, r->pid,
+              kept ? "; the one that did not is kept as " : "", kept ? kept : "");
+    if (!qemu_process_reattach(state, obj, &error)) {
+        g_warning("domain '%s': %s", obj->name, error->message);
+        return;
+    }
+    /* The next ferryd loads it from a status file again. */
+    g_mutex_lock(&obj->lock);
+    if (ferry_domain_obj_is_active(obj) && !qemu_domain_save_status(state, obj, &error))
+        g_warning("domain '%s': %s", obj->name, error->message);
+    g_mutex_unlock(&obj->lock);
+}
+
+/* Every QEMU of this ferryd that the status files did not bring back. */
+static void
+adopt_unloaded(qemu_driver_state *state)
+{
+    g_autoptr(GHashTable) running = qemu_process_list_running(state);
+    GHashTableIter iter;
+    gpointer uuid, r;
+
+    g_hash_table_iter_init(&iter, running);
+    while (g_hash_table_iter_next(&iter, &uuid, &r)) {
+        g_autoptr(ferry_domain_obj) obj = ferry_domain_obj_list_find_by_uuid(state->domains,
+                                                                             uuid);
+        gboolean managed = FALSE;
+
+        if (obj) {
+            g_mutex_lock(&obj->lock);
+            managed = ferry_domain_obj_is_active(obj);
+            g_mutex_unlock(&obj->lock);
+        }
+        if (!managed)
+            adopt_qemu(state, uuid, r);
+    }
+}
+
 gboolean
 qemu_domain_load_all(qemu_driver_state *state, GError **error)
 {
     /* Definitions first: a running persistent domain's status then finds
-     * its domain and only adds the live part.  The migrations last: they
-     * look at the domains. */
+     * its domain and only adds the live part.  Then the QEMUs no status
+     * file accounted for.  The migrations last: they look at the domains. */
     if (!load_dir(state, state->def_dir, ".xml", load_def, error) ||
         !load_dir(state, state->run_dir, ".json", load_status, error))
         return FALSE;
+    adopt_unloaded(state);
     qemu_migration_recover(state);
     return TRUE;
 }

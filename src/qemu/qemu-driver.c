@@ -422,6 +422,25 @@ parse_def_for(ferry_conn *conn, const char *xml, GError **error)
     return g_steal_pointer(&def);
 }
 
+/* A uuid no domain of the list runs must not run here at all: its QEMU
+ * would be one ferryd could not load at its start, and a start of the new
+ * definition would make it two. */
+static gboolean
+check_define_uuid(qemu_driver_state *state, const ferry_domain_def *def, GError **error)
+{
+    g_autoptr(ferry_domain_obj) obj = ferry_domain_obj_list_find_by_uuid(state->domains,
+                                                                         def->uuid);
+    gboolean active = FALSE;
+
+    if (obj) {
+        g_mutex_lock(&obj->lock);
+        active = ferry_domain_obj_is_active(obj);
+        g_mutex_unlock(&obj->lock);
+    }
+    return active || qemu_process_check_not_running(state, "define", def->name, def->uuid,
+                                                    error);
+}
+
 static ferry_domain *
 qemu_domain_define_xml(ferry_conn *conn, const char *xml, GError **error)
 {
@@ -433,7 +452,8 @@ qemu_domain_define_xml(ferry_conn *conn, const char *xml, GError **error)
     if (!def)
         return NULL;
     locker = g_mutex_locker_new(&define_lock);
-    if (!ferry_domain_obj_list_check_clash(state->domains, def, error) || !qemu_domain_save_def(state, def, error))
+    if (!ferry_domain_obj_list_check_clash(state->domains, def, error) ||
+        !check_define_uuid(state, def, error) || !qemu_domain_save_def(state, def, error))
         return NULL;
     obj = ferry_domain_obj_list_define(state->domains, g_steal_pointer(&def), NULL, error);
     if (!obj)
@@ -469,9 +489,10 @@ static gboolean
 start_with_job(qemu_driver_state *state, ferry_domain_obj *obj, guint flags,
                GError **error)
 {
-    /* The lease first: held elsewhere, the domain may run there.  A
-     * transient domain that cannot start is gone. */
-    if (!ferry_lock_manager_acquire(state->locks, obj->uuid, obj->name, state->config.hostname,
+    /* No second QEMU of the uuid here, then the lease: held elsewhere, the
+     * domain may run there.  A transient domain that cannot start is gone. */
+    if (!qemu_process_check_not_running(state, "start", obj->name, obj->uuid, error) ||
+        !ferry_lock_manager_acquire(state->locks, obj->uuid, obj->name, state->config.hostname,
                                     error)) {
         gboolean transient;
 

@@ -1102,7 +1102,8 @@ qemu_start_incoming(ferry_mig_job *job, const ferry_migration_cookie *cookie_in,
     qemu_domain_priv *priv;
 
     if (!parse_mig_uri(job->params->p.uri, &uri, error) ||
-        !(listen = qemu_migration_listen_address(&state->config, uri.host, error)))
+        !(listen = qemu_migration_listen_address(&state->config, uri.host, error)) ||
+        !qemu_process_check_not_running(state, "receive", obj->name, obj->uuid, error))
         return FALSE;
     /* The streams go through the relays when the source can dial them. */
     if (state->config.migration_relay && cookie_in && cookie_in->features &&

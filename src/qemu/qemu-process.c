@@ -770,23 +770,120 @@ qemu_process_destroy(qemu_driver_state *state, ferry_domain_obj *obj, int reason
 /* ------------------------------------------------------------------ */
 /* Re-attach after a daemon restart */
 
+/* The arguments of process @pid; NULL if it is gone, or a zombie (whose
+ * cmdline is empty). */
+static GStrv
+read_cmdline(gint64 pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%" G_GINT64_FORMAT "/cmdline", pid);
+    g_autofree char *text = NULL;
+    GPtrArray *argv;
+    gsize len = 0;
+
+    if (!g_file_get_contents(path, &text, &len, NULL) || len == 0)
+        return NULL;
+    argv = g_ptr_array_new();
+    /* g_file_get_contents() ends the text with a NUL of its own. */
+    for (gsize i = 0; i < len; i += strlen(text + i) + 1)
+        g_ptr_array_add(argv, g_strdup(text + i));
+    g_ptr_array_add(argv, NULL);
+    return (GStrv)g_ptr_array_free(argv, FALSE);
+}
+
+/* The value that follows @opt in @argv, or NULL. */
+static const char *
+argv_value(char **argv, const char *opt)
+{
+    for (guint i = 0; argv[i] && argv[i + 1]; i++) {
+        if (strcmp(argv[i], opt) == 0)
+            return argv[i + 1];
+    }
+    return NULL;
+}
+
 /* Is @pid the QEMU of the domain with @uuid?  Guards against pid reuse. */
 static gboolean
 pid_is_domain_qemu(gint64 pid, const char *uuid)
 {
-    g_autofree char *path = g_strdup_printf("/proc/%" G_GINT64_FORMAT "/cmdline", pid);
-    g_autofree char *cmdline = NULL;
-    gsize len = 0;
+    g_auto(GStrv) argv = read_cmdline(pid);
+    const char *value = argv ? argv_value(argv, "-uuid") : NULL;
 
-    if (!g_file_get_contents(path, &cmdline, &len, NULL))
-        return FALSE;
-    for (gsize i = 0; i + 1 < len; i += strlen(cmdline + i) + 1) {
-        const char *next = cmdline + i + strlen(cmdline + i) + 1;
+    return value && g_ascii_strcasecmp(value, uuid) == 0;
+}
 
-        if (strcmp(cmdline + i, "-uuid") == 0 && next < cmdline + len &&
-            g_ascii_strcasecmp(next, uuid) == 0)
-            return TRUE;
+/* The uuid @argv runs if it is a QEMU of this ferryd: its -pidfile is this
+ * run directory's file of its -uuid.  A QEMU of another ferryd on the same
+ * machine (another state directory) runs the same uuid during a migration
+ * between them, and is not ours. */
+static char *
+argv_own_uuid(qemu_driver_state *state, char **argv)
+{
+    const char *pid_file = argv_value(argv, "-pidfile");
+    const char *uuid = argv_value(argv, "-uuid");
+    g_autofree char *lower = NULL;
+    g_autofree char *expected = NULL;
+
+    if (!pid_file || !uuid || !g_uuid_string_is_valid(uuid))
+        return NULL;
+    lower = g_ascii_strdown(uuid, -1);
+    expected = qemu_domain_pid_path(state, lower);
+    return strcmp(pid_file, expected) == 0 ? g_steal_pointer(&lower) : NULL;
+}
+
+static void
+running_free(qemu_running *r)
+{
+    g_strfreev(r->argv);
+    g_free(r);
+}
+
+/* Every QEMU of this ferryd in /proc, or only the one of @uuid (nullable). */
+static GHashTable *
+scan_running(qemu_driver_state *state, const char *uuid)
+{
+    GHashTable *found = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                              (GDestroyNotify)running_free);
+    g_autoptr(GDir) dir = g_dir_open("/proc", 0, NULL);
+    const char *name;
+
+    while (dir && (name = g_dir_read_name(dir))) {
+        gint64 pid = g_ascii_strtoll(name, NULL, 10);
+        g_auto(GStrv) argv = NULL;
+        g_autofree char *own = NULL;
+        qemu_running *r;
+
+        if (pid <= 0 || !g_ascii_isdigit(name[0]) || !(argv = read_cmdline(pid)) ||
+            !(own = argv_own_uuid(state, argv)) || (uuid && g_ascii_strcasecmp(own, uuid) != 0))
+            continue;
+        r = g_new0(qemu_running, 1);
+        r->pid = pid;
+        r->argv = g_steal_pointer(&argv);
+        g_hash_table_replace(found, g_steal_pointer(&own), r);
     }
+    return found;
+}
+
+GHashTable *
+qemu_process_list_running(qemu_driver_state *state)
+{
+    return scan_running(state, NULL);
+}
+
+gboolean
+qemu_process_check_not_running(qemu_driver_state *state, const char *what,
+                               const char *name, const char *uuid, GError **error)
+{
+    g_autoptr(GHashTable) found = scan_running(state, uuid);
+    GHashTableIter iter;
+    qemu_running *r;
+
+    g_hash_table_iter_init(&iter, found);
+    if (!g_hash_table_iter_next(&iter, NULL, (gpointer *)&r))
+        return TRUE;
+    g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                "cannot %s domain '%s': its uuid %s already runs on host '%s' in QEMU "
+                "pid %" G_GINT64_FORMAT ", and a domain never runs twice",
+                what, name, uuid, state->config.hostname, r->pid);
     return FALSE;
 }
 
@@ -807,6 +904,13 @@ qemu_process_reattach(qemu_driver_state *state, ferry_domain_obj *obj, GError **
     if (pid_is_domain_qemu(priv->pid, obj->uuid))
         priv->pidfd = pidfd_open((pid_t)priv->pid, 0);
     if (priv->pidfd < 0) {
+        g_autoptr(GHashTable) other = scan_running(state, obj->uuid);
+
+        /* A QEMU of the uuid under another pid (the status file was wrong)
+         * keeps its monitor socket and pid file: it is re-attached next,
+         * from its command line (qemu_domain_load_all()). */
+        if (g_hash_table_size(other) > 0)
+            g_clear_pointer(&priv->monitor_path, g_free);
         g_mutex_unlock(&obj->lock);
         g_message("domain '%s': QEMU (pid %" G_GINT64_FORMAT ") is gone", obj->name,
                   priv->pid);

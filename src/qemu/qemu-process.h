@@ -67,6 +67,44 @@ gboolean qemu_process_destroy(qemu_driver_state *state, ferry_domain_obj *obj,
 gboolean qemu_process_reattach(qemu_driver_state *state, ferry_domain_obj *obj,
                                GError **error);
 
+/** A QEMU of this ferryd found in /proc (qemu_process_list_running()). */
+typedef struct {
+    gint64 pid;
+    GStrv argv;                 /* its command line */
+} qemu_running;
+
+/**
+ * qemu_process_list_running:
+ * @state: the driver state
+ *
+ * Finds, in /proc, every QEMU this ferryd (or one before it, with the same
+ * state directory) started, whether or not a domain manages it: a QEMU
+ * whose argv names this run directory's UUID.pid after -pidfile and the
+ * same UUID after -uuid.  Its pid file is not trusted alone: an older
+ * ferryd could delete a running QEMU's.
+ *
+ * Returns: (transfer full): uuid (lower case) -> qemu_running*.
+ */
+GHashTable *qemu_process_list_running(qemu_driver_state *state);
+
+/**
+ * qemu_process_check_not_running:
+ * @state: the driver state
+ * @what: the operation refused, as in "cannot @what domain 'x'", e.g. "start"
+ * @name: the domain's name, for the error
+ * @uuid: its uuid
+ * @error: return location for an error (FERRY_ERROR_OPERATION_INVALID)
+ *
+ * The guard of every start, define and incoming migration: a uuid whose
+ * QEMU already runs here (as qemu_process_list_running() finds them) must
+ * never get a second one, whatever the domain list says.
+ *
+ * Returns: TRUE if no QEMU of @uuid runs on this host.
+ */
+gboolean qemu_process_check_not_running(qemu_driver_state *state, const char *what,
+                                        const char *name, const char *uuid,
+                                        GError **error);
+
 /**
  * qemu_process_end_job:
  * @state: the driver state

@@ -14,6 +14,7 @@
 
 #include "conf/domain-conf.h"
 #include "driver/driver.h"
+#include "qemu/qemu-command.h"
 #include "guest/guest-log.h"
 #include "qemu/qemu-driver.h"
 
@@ -43,6 +44,54 @@ guest_xml(const char *name, const char *serial, const char *kernel)
                            "  </devices>\n"
                            "</domain>\n",
                            name, kernel, serial);
+}
+
+/* The driver's warnings, recorded instead of aborting the test: a file
+ * that does not load must be reported, and the tests check how. */
+static GMutex warnings_lock;
+static GPtrArray *warnings;
+
+static GLogWriterOutput
+record_warnings(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
+{
+    const char *domain = NULL, *message = NULL;
+
+    for (gsize i = 0; i < n_fields; i++) {
+        if (strcmp(fields[i].key, "GLIB_DOMAIN") == 0)
+            domain = fields[i].value;
+        else if (strcmp(fields[i].key, "MESSAGE") == 0)
+            message = fields[i].value;
+    }
+    if (g_strcmp0(domain, "ferry-qemu") == 0 && (level & G_LOG_LEVEL_WARNING)) {
+        g_test_message("recorded warning: %s", message);
+        g_mutex_lock(&warnings_lock);
+        g_ptr_array_add(warnings, g_strdup(message));
+        g_mutex_unlock(&warnings_lock);
+        return G_LOG_WRITER_HANDLED;
+    }
+    return g_log_writer_default(level, fields, n_fields, data);
+}
+
+/* Asserts that a recorded warning contains every one of the NULL-ended
+ * strings that follow. */
+static void G_GNUC_NULL_TERMINATED
+assert_warned(const char *first, ...)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&warnings_lock);
+
+    for (guint i = 0; i < warnings->len; i++) {
+        const char *w = warnings->pdata[i];
+        gboolean all = TRUE;
+        va_list ap;
+
+        va_start(ap, first);
+        for (const char *s = first; s && all; s = va_arg(ap, const char *))
+            all = strstr(w, s) != NULL;
+        va_end(ap);
+        if (all)
+            return;
+    }
+    g_error("no warning contains '%s' and the rest (%u recorded)", first, warnings->len);
 }
 
 static void
@@ -80,6 +129,9 @@ fixture_setup(fixture *f, gconstpointer data)
     g_assert_no_error(error);
     f->serial = g_build_filename(f->dir, "g1.serial", NULL);
     f->xml = guest_xml("g1", f->serial, GUEST_KERNEL_PATH);
+    g_mutex_lock(&warnings_lock);
+    g_ptr_array_set_size(warnings, 0);
+    g_mutex_unlock(&warnings_lock);
     driver_up(f);
 }
 
@@ -272,6 +324,221 @@ test_large_definition(fixture *f, gconstpointer data)
     g_assert_no_error(error);
 }
 
+/* Makes a state file unloadable: @how "garbage" or "huge" (past what
+ * ferryd reads). */
+static void
+damage(const char *path, const char *how)
+{
+    g_autoptr(GError) error = NULL;
+    gsize len = strcmp(how, "huge") == 0 ? 9 * 1024 * 1024 : 7;
+    g_autofree char *text = g_strnfill(len, '{');
+
+    g_assert_true(g_file_test(path, G_FILE_TEST_EXISTS));
+    g_assert_true(g_file_set_contents(path, text, (gssize)len, &error));
+    g_assert_no_error(error);
+}
+
+static char *
+state_file(fixture *f, const char *dir, const char *name, const char *suffix)
+{
+    g_autofree char *file = g_strconcat(name, suffix, NULL);
+
+    return g_build_filename(f->dir, "qemu", dir, file, NULL);
+}
+
+/* Defines f->xml and starts it: returns the domain, its QEMU's pid in
+ * @ret_pid. */
+static ferry_domain *
+define_and_start(fixture *f, gint64 *ret_pid)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_domain) dom = ferry_domain_define_xml(f->conn, f->xml, &error);
+    ferry_domain_info info;
+
+    g_assert_no_error(error);
+    g_assert_true(ferry_domain_start(dom, 0, &error));
+    g_assert_no_error(error);
+    g_assert_true(ferry_domain_get_info(dom, &info, &error));
+    *ret_pid = info.pid;
+    return g_steal_pointer(&dom);
+}
+
+/* Another name for a uuid that runs is refused. */
+static void
+assert_uuid_taken(fixture *f, const char *uuid)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *other = g_strdup_printf("<domain type='qemu'><name>g9</name>"
+                                             "<uuid>%s</uuid><memory unit='MiB'>64</memory>"
+                                             "<vcpu>1</vcpu><os><type arch='x86_64' "
+                                             "machine='pc'>hvm</type></os></domain>", uuid);
+
+    g_assert_null(ferry_domain_define_xml(f->conn, other, &error));
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_DOMAIN_EXISTS);
+}
+
+/* A running domain whose status file does not load at a restart is
+ * re-attached all the same, from its QEMU's command line: the same
+ * process, managed (destroy works), its status file written anew and the
+ * bad one kept; and its uuid cannot get a second QEMU. */
+static void
+test_unloadable_status(fixture *f, gconstpointer data)
+{
+    const char *how = data;
+    g_autoptr(GError) error = NULL;
+    gint64 pid;
+    g_autoptr(ferry_domain) dom = define_and_start(f, &pid);
+    g_autofree char *uuid = g_strdup(ferry_domain_get_uuid(dom));
+    g_autofree char *status = state_file(f, "run", uuid, ".json");
+    g_autofree char *kept = state_file(f, "run", uuid, ".json.bad");
+    g_autofree char *xml = ferry_domain_get_xml(dom, 0, &error);
+    g_autofree char *live = NULL;
+    ferry_domain_info info;
+
+    wait_hb(f->serial, 1);
+
+    g_clear_pointer(&dom, ferry_domain_unref);
+    driver_down(f);
+    damage(status, how);
+    driver_up(f);
+
+    assert_warned("cannot load status file '", status, "': ",
+                  strcmp(how, "huge") == 0 ? "bytes long, more than the" : "not a version",
+                  NULL);
+    assert_warned("domain 'g1' (uuid ", "re-attaching to QEMU pid", kept, NULL);
+    dom = ferry_domain_lookup_by_name(f->conn, "g1", &error);
+    g_assert_no_error(error);
+    assert_state(dom, FERRY_DOMAIN_RUNNING, FERRY_RUNNING_UNPAUSED);
+    g_assert_true(ferry_domain_get_info(dom, &info, &error));
+    g_assert_cmpint(info.pid, ==, pid);
+    g_assert_true(info.persistent);
+    live = ferry_domain_get_xml(dom, 0, &error);
+    g_assert_cmpstr(live, ==, xml);
+    g_assert_true(g_file_test(kept, G_FILE_TEST_EXISTS));
+    g_assert_true(g_file_test(status, G_FILE_TEST_EXISTS));
+    wait_hb(f->serial, 3);
+
+    /* The same uuid under another name is refused; a second start too. */
+    assert_uuid_taken(f, uuid);
+    g_assert_false(ferry_domain_start(dom, 0, &error));
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID);
+    g_clear_error(&error);
+
+    g_assert_true(ferry_domain_destroy(dom, &error));
+    g_assert_no_error(error);
+    g_assert_false(pid_alive(pid));
+}
+
+/* Neither file loads: the domain comes back transient, under the name its
+ * QEMU was started with, with every setting of that command line; it is
+ * still managed and still unique.  Defining it again makes it persistent. */
+static void
+test_unloadable_both(fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    gint64 pid;
+    g_autoptr(ferry_domain) dom = define_and_start(f, &pid);
+    g_autoptr(ferry_domain) again = NULL;
+    g_autofree char *uuid = g_strdup(ferry_domain_get_uuid(dom));
+    g_autofree char *status = state_file(f, "run", uuid, ".json");
+    g_autofree char *def = state_file(f, "domains", "g1", ".xml");
+    g_autofree char *live = NULL;
+    ferry_domain_info info;
+
+    g_clear_pointer(&dom, ferry_domain_unref);
+    driver_down(f);
+    damage(status, "garbage");
+    damage(def, "huge");
+    driver_up(f);
+
+    assert_warned("cannot load domain definition '", def, "more than the 4194304", NULL);
+    assert_warned("cannot load status file '", status, NULL);
+    dom = ferry_domain_lookup_by_uuid(f->conn, uuid, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(ferry_domain_get_name(dom), ==, "g1");
+    assert_state(dom, FERRY_DOMAIN_RUNNING, FERRY_RUNNING_UNPAUSED);
+    g_assert_true(ferry_domain_get_info(dom, &info, &error));
+    g_assert_cmpint(info.pid, ==, pid);
+    g_assert_false(info.persistent);
+    live = ferry_domain_get_xml(dom, 0, &error);
+    g_assert_nonnull(strstr(live, "<kernel>" GUEST_KERNEL_PATH "</kernel>"));
+    g_assert_nonnull(strstr(live, f->serial));
+    g_assert_nonnull(strstr(live, "no status file of it could be loaded"));
+
+    assert_uuid_taken(f, uuid);
+    /* What dumpxml shows defines it again, as docs/security.md says. */
+    again = ferry_domain_define_xml(f->conn, live, &error);
+    g_assert_no_error(error);
+    g_assert_false(ferry_domain_start(again, 0, &error));
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID);
+    g_clear_error(&error);
+    g_assert_true(ferry_domain_get_info(again, &info, &error));
+    g_assert_true(info.persistent);
+    g_assert_cmpint(info.pid, ==, pid);
+    g_assert_true(ferry_domain_destroy(again, &error));
+    g_assert_false(pid_alive(pid));
+}
+
+/* The last guard: a QEMU of this ferryd's that no domain manages (started
+ * here by hand, after the driver loaded) stops its uuid from being defined
+ * or started, naming the process; once it is gone, both work. */
+static void
+test_unmanaged_qemu(fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_domain) dom = ferry_domain_define_xml(f->conn, f->xml, &error);
+    g_autoptr(ferry_domain_def) def = ferry_domain_def_parse_string(f->xml, "g1", 0, &error);
+    g_autofree char *pid_path = state_file(f, "run", ferry_domain_get_uuid(dom), ".pid");
+    g_autofree char *monitor = g_build_filename(f->dir, "stray.qmp", NULL);
+    ferry_qemu_command_opts opts = {
+        .qemu_binary = FERRY_QEMU_BINARY,
+        .monitor_path = monitor,
+        .pid_path = pid_path,
+    };
+    g_auto(GStrv) argv = NULL;
+    g_autoptr(GSubprocess) stray = NULL;
+    g_autofree char *expected = NULL;
+    g_autofree char *with_uuid = NULL;
+
+    g_assert_no_error(error);
+    g_free(def->uuid);
+    def->uuid = g_strdup(ferry_domain_get_uuid(dom));
+    with_uuid = ferry_domain_def_format(def);
+    argv = ferry_qemu_build_argv(def, &opts);
+    stray = g_subprocess_newv((const char *const *)argv, G_SUBPROCESS_FLAGS_STDERR_SILENCE,
+                              &error);
+    g_assert_no_error(error);
+    expected = g_strdup_printf("its uuid %s already runs on host 'testhost' in QEMU pid %s,",
+                               def->uuid, g_subprocess_get_identifier(stray));
+
+    g_assert_false(ferry_domain_start(dom, 0, &error));
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID);
+    g_assert_true(g_str_has_prefix(error->message, "cannot start domain 'g1': "));
+    g_assert_nonnull(strstr(error->message, expected));
+    g_clear_error(&error);
+    assert_state(dom, FERRY_DOMAIN_SHUTOFF, FERRY_SHUTOFF_UNKNOWN);
+    g_assert_true(ferry_domain_undefine(dom, 0, &error));
+    g_clear_pointer(&dom, ferry_domain_unref);
+    g_assert_null(ferry_domain_define_xml(f->conn, with_uuid, &error));
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID);
+    g_assert_true(g_str_has_prefix(error->message, "cannot define domain 'g1': "));
+    g_clear_error(&error);
+    /* A transient start meets the same guard, and leaves nothing behind. */
+    g_assert_null(ferry_domain_create_xml(f->conn, with_uuid, 0, &error));
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID);
+    g_clear_error(&error);
+    g_assert_null(ferry_domain_lookup_by_name(f->conn, "g1", &error));
+    g_clear_error(&error);
+
+    g_subprocess_force_exit(stray);
+    g_assert_true(g_subprocess_wait(stray, NULL, &error));
+    dom = ferry_domain_define_xml(f->conn, with_uuid, &error);
+    g_assert_no_error(error);
+    g_assert_true(ferry_domain_start(dom, FERRY_START_PAUSED, &error));
+    g_assert_no_error(error);
+    g_assert_true(ferry_domain_destroy(dom, &error));
+}
+
 typedef struct {
     int lifecycle;
     int reason;
@@ -332,12 +599,22 @@ int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    warnings = g_ptr_array_new_with_free_func(g_free);
+    g_log_set_writer_func(record_warnings, NULL, NULL);
     g_test_add("/qemu-driver/lifecycle-and-reattach", fixture, NULL, fixture_setup,
                test_lifecycle_and_reattach, fixture_teardown);
     g_test_add("/qemu-driver/start-failure", fixture, NULL, fixture_setup, test_start_failure,
                fixture_teardown);
     g_test_add("/qemu-driver/large-definition", fixture, NULL, fixture_setup,
                test_large_definition, fixture_teardown);
+    g_test_add("/qemu-driver/unloadable-status/garbage", fixture, "garbage", fixture_setup,
+               test_unloadable_status, fixture_teardown);
+    g_test_add("/qemu-driver/unloadable-status/huge", fixture, "huge", fixture_setup,
+               test_unloadable_status, fixture_teardown);
+    g_test_add("/qemu-driver/unloadable-both", fixture, NULL, fixture_setup,
+               test_unloadable_both, fixture_teardown);
+    g_test_add("/qemu-driver/unmanaged-qemu", fixture, NULL, fixture_setup,
+               test_unmanaged_qemu, fixture_teardown);
     g_test_add("/qemu-driver/crash", fixture, NULL, fixture_setup, test_crash_event,
                fixture_teardown);
     return g_test_run();
