@@ -24,6 +24,7 @@
 
 #include "api/migrate-internal.h"
 #include "daemon/dispatch.h"
+#include "daemon/log-filter.h"
 #include "proto/ferry-procedures.h"
 #include "rpc/rpc-message.h"
 
@@ -1162,9 +1163,8 @@ procedure_traits(guint32 procedure)
  * calls hand theirs to the event thread (start_async()) and return at once.
  */
 static void
-handler_call_async(gpointer handler_data, ferry_rpc_server_client *client,
-                   gpointer client_data, guint32 procedure, GBytes *args,
-                   ferry_rpc_call *rpc)
+run_call(gpointer handler_data, ferry_rpc_server_client *client, gpointer client_data,
+         guint32 procedure, GBytes *args, ferry_rpc_call *rpc)
 {
     dispatch_client *dc = client_data;
     const char *name = ferry_rpc_procedure_name(procedure);
@@ -1186,8 +1186,8 @@ handler_call_async(gpointer handler_data, ferry_rpc_server_client *client,
         g_set_error(&error, FERRY_ERROR, FERRY_ERROR_ACCESS_DENIED,
                     "%s is not allowed on a read-only connection (it may change the host); "
                     "use the read-write socket", name);
-        g_message("%s: refused %s: read-only connection",
-                  ferry_rpc_server_client_get_description(client), name);
+        /* Logged once, with the client, by the server as every call
+         * answered with an error. */
         ferry_rpc_call_return_error(rpc, error);
         return;
     }
@@ -1218,6 +1218,18 @@ handler_call_async(gpointer handler_data, ferry_rpc_server_client *client,
     g_clear_pointer(&c.ret, g_bytes_unref);
     if (c.owned_args)
         ferry_rpc_message_free(c.owned_args);
+}
+
+/* What the drivers log while a call runs is the client's doing: it counts
+ * against the client's peer in the daemon's log rate limit. */
+static void
+handler_call_async(gpointer handler_data, ferry_rpc_server_client *client,
+                   gpointer client_data, guint32 procedure, GBytes *args,
+                   ferry_rpc_call *rpc)
+{
+    ferry_log_set_thread_peer(ferry_rpc_server_client_get_peer(client));
+    run_call(handler_data, client, client_data, procedure, args, rpc);
+    ferry_log_set_thread_peer(NULL);
 }
 
 static gboolean

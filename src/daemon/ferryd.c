@@ -26,17 +26,22 @@
 
 #include "daemon/daemon-config.h"
 #include "daemon/daemon-server.h"
+#include "daemon/log-filter.h"
 #include "qemu/qemu-driver.h"
 #include "remote/remote-driver.h"
 #include "test/test-driver.h"
 #include "util/error.h"
 
 /* ------------------------------------------------------------------ */
-/* Logging: one line per message, to the log file or stderr. */
+/* Logging: one line per message, to the log file or stderr, cut and
+ * escaped, the lines a peer causes rate-limited (log-filter.h): the peer
+ * is a line's FERRY_PEER field (the RPC server's lines about a client),
+ * else the one the thread works for (a call's, set by the dispatch). */
 
 static FILE *log_out;
 static GLogLevelFlags log_max = G_LOG_LEVEL_INFO;
 static GMutex log_lock;
+static ferry_log_filter *log_filter;
 
 static int
 level_rank(GLogLevelFlags level)
@@ -60,12 +65,22 @@ level_name(GLogLevelFlags level)
     return names[level_rank(level)];
 }
 
+/* Writes one line; log_lock held. */
+static void
+write_line(const char *stamp, const char *level, const char *domain, const char *text)
+{
+    fprintf(log_out ? log_out : stderr, "%.23s %d %s %s: %s\n", stamp, (int)getpid(), level,
+            domain, text);
+}
+
 static GLogWriterOutput
 log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
 {
-    const char *message = NULL, *domain = NULL;
+    const char *message = NULL, *domain = NULL, *peer = NULL;
     g_autoptr(GDateTime) now = NULL;
     g_autofree char *stamp = NULL;
+    g_autofree char *line = NULL;
+    g_auto(GStrv) reports = NULL;
 
     if (level_rank(level) > level_rank(log_max))
         return G_LOG_WRITER_HANDLED;
@@ -74,12 +89,22 @@ log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoint
             message = fields[i].value;
         else if (strcmp(fields[i].key, "GLIB_DOMAIN") == 0)
             domain = fields[i].value;
+        else if (strcmp(fields[i].key, "FERRY_PEER") == 0)
+            peer = fields[i].value;
     }
+    if (!peer)
+        peer = ferry_log_get_thread_peer();
+    line = ferry_log_filter_apply(log_filter, peer, message ? message : "",
+                                  g_get_monotonic_time(), &reports);
+    if (!line && !reports)
+        return G_LOG_WRITER_HANDLED;
     now = g_date_time_new_now_utc();
     stamp = g_date_time_format(now, "%Y-%m-%d %H:%M:%S.%f");
     g_mutex_lock(&log_lock);
-    fprintf(log_out ? log_out : stderr, "%.23s %d %s %s: %s\n", stamp, (int)getpid(),
-            level_name(level), domain ? domain : "ferryd", message ? message : "");
+    for (guint i = 0; reports && reports[i]; i++)
+        write_line(stamp, "warning", "ferryd", reports[i]);
+    if (line)
+        write_line(stamp, level_name(level), domain ? domain : "ferryd", line);
     fflush(log_out ? log_out : stderr);
     g_mutex_unlock(&log_lock);
     return G_LOG_WRITER_HANDLED;
@@ -107,6 +132,7 @@ setup_logging(const ferry_daemon_config *cfg, gboolean verbose, GError **error)
         log_max = G_LOG_LEVEL_WARNING;
     else
         log_max = G_LOG_LEVEL_INFO;
+    log_filter = ferry_log_filter_new(FERRY_LOG_PEER_BURST, FERRY_LOG_PEER_RATE);
     g_log_set_writer_func(log_writer, NULL, NULL);
     return TRUE;
 }

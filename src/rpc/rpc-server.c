@@ -5,7 +5,9 @@
  * Owns: accepting and refusing connections, turning CALL packets into
  * calls for the handler (on the normal or the priority pool) and their
  * completions into REPLY packets, and the log line of every refused or
- * closed connection.  Must not interpret procedures.
+ * closed connection and of every call answered with an error (with the
+ * peer, for the daemon's per-peer rate limit).  Must not interpret
+ * procedures.
  *
  * Threads: everything but run_call(), the completion of calls and the
  * client accessors runs in the server's context.  A client is referenced by
@@ -71,6 +73,8 @@ struct ferry_rpc_server_client {
     gsize max_frame;
     gint in_flight;             /* atomic: calls queued, running or deferred */
     char *tls_name;             /* a TLS client's certificate name; NULL otherwise */
+    char *peer;                 /* who it is for the daemon's log rate limit: "unix uid
+                                 * 0", "tcp 10.0.0.1" (no port: one budget per host) */
 };
 
 /*
@@ -109,6 +113,7 @@ ferry_rpc_server_client_unref(ferry_rpc_server_client *client)
     ferry_rpc_channel_unref(client->chan);
     g_free(client->desc);
     g_free(client->tls_name);
+    g_free(client->peer);
     g_free(client);
 }
 
@@ -116,6 +121,27 @@ const char *
 ferry_rpc_server_client_get_description(ferry_rpc_server_client *client)
 {
     return client->desc;
+}
+
+const char *
+ferry_rpc_server_client_get_peer(ferry_rpc_server_client *client)
+{
+    return client->peer;
+}
+
+/* Logs a line about @client (its description first), with its peer in the
+ * FERRY_PEER field: the daemon rate-limits what each peer causes. */
+static void G_GNUC_PRINTF(3, 4)
+log_client(ferry_rpc_server_client *client, GLogLevelFlags level, const char *format, ...)
+{
+    g_autofree char *text = NULL;
+    va_list ap;
+
+    va_start(ap, format);
+    text = g_strdup_vprintf(format, ap);
+    va_end(ap);
+    g_log_structured(G_LOG_DOMAIN, level, "FERRY_PEER", client->peer ? client->peer : "unknown",
+                     "MESSAGE", "%s: %s", client->desc, text);
 }
 
 gboolean
@@ -213,9 +239,12 @@ describe_peer(ferry_rpc_server_client *client, GSocketConnection *conn, gboolean
         read_credentials(client, conn, &local);
         const char *kind = read_only ? "unix read-only" : "unix";
 
-        if (!client->has_creds)
+        if (!client->has_creds) {
+            client->peer = g_strdup("unix, credentials unknown");
             return g_strdup_printf("client %u (%s, credentials unknown: %s)", client->id,
                                    kind, local->message);
+        }
+        client->peer = g_strdup_printf("unix uid %" G_GINT64_FORMAT, client->uid);
         return g_strdup_printf("client %u (%s, pid %" G_GINT64_FORMAT ", uid %"
                                G_GINT64_FORMAT ")", client->id, kind, client->pid,
                                client->uid);
@@ -227,6 +256,7 @@ describe_peer(ferry_rpc_server_client *client, GSocketConnection *conn, gboolean
         g_autofree char *text = g_inet_address_to_string(addr);
         gboolean v6 = g_inet_address_get_family(addr) == G_SOCKET_FAMILY_IPV6;
 
+        client->peer = g_strdup_printf("%s %s", tls ? "tls" : "tcp", text);
         return g_strdup_printf("client %u (%s, %s%s%s:%u)", client->id, tls ? "tls" : "tcp",
                                v6 ? "[" : "",
                                text, v6 ? "]" : "", g_inet_socket_address_get_port(inet));
@@ -247,12 +277,23 @@ ferry_rpc_server_client_get_credentials(ferry_rpc_server_client *client, gint64 
     return TRUE;
 }
 
+/* The one log line of a call answered with @error. */
+static void
+log_failed_call(ferry_rpc_server_client *client, guint32 procedure, guint32 serial,
+                const GError *error)
+{
+    log_client(client, G_LOG_LEVEL_INFO, "call %s (serial %u) failed: %s",
+               ferry_rpc_procedure_name(procedure), serial, error->message);
+}
+
 /* Answers a call at once with @err (taken). */
 static void
 reply_error(ferry_rpc_server_client *client, const Ferry__Packet *call, GError *err)
 {
     g_autoptr(GError) owned = err;
     g_autoptr(GBytes) frame = ferry_rpc_frame_new_error(call->procedure, call->serial, owned);
+
+    log_failed_call(client, call->procedure, call->serial, owned);
 
     ferry_rpc_channel_send(client->chan, frame);
 }
@@ -327,9 +368,9 @@ on_closed(ferry_rpc_channel *chan, const GError *reason, gpointer user_data)
     ferry_rpc_server *srv = client->server;
 
     if (g_error_matches(reason, FERRY_ERROR, FERRY_ERROR_CONNECTION_CLOSED))
-        g_info("%s: disconnected: %s", client->desc, reason->message);
+        log_client(client, G_LOG_LEVEL_INFO, "disconnected: %s", reason->message);
     else
-        g_warning("%s: %s; closing", client->desc, reason->message);
+        log_client(client, G_LOG_LEVEL_WARNING, "%s; closing", reason->message);
 
     if (client->handler->client_close)
         client->handler->client_close(client->handler_data, client, client->client_data);
@@ -361,7 +402,7 @@ client_start(ferry_rpc_server *srv, ferry_rpc_server_client *client, GIOStream *
     client->chan = ferry_rpc_channel_new(stream, srv->context, &srv->channel_config,
                                          on_packet, on_closed, client);
     g_hash_table_add(srv->clients, client);
-    g_info("%s: connected", client->desc);
+    log_client(client, G_LOG_LEVEL_INFO, "connected");
     if (client->handler->client_open)
         client->client_data = client->handler->client_open(client->handler_data, client);
     ferry_rpc_channel_start(client->chan);
@@ -390,7 +431,7 @@ on_tls_handshake(GObject *source, GAsyncResult *res, gpointer data)
         /* Refused before any frame was read: nothing of it reached a
          * handler. */
         if (!stream && srv)
-            g_warning("%s: refused: %s; closing", client->desc, local->message);
+            log_client(client, G_LOG_LEVEL_WARNING, "refused: %s; closing", local->message);
         g_io_stream_close(G_IO_STREAM(ta->conn), NULL, NULL);
         ferry_rpc_server_client_unref(client);
     } else {
@@ -428,14 +469,14 @@ on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source_ob
     client->handler = srv->config.handler;
     client->read_only = read_only;
     if (n >= srv->config.max_clients) {
-        g_warning("%s: refused: the limit of %u connected clients is reached; closing",
-                  client->desc, n);
+        log_client(client, G_LOG_LEVEL_WARNING,
+                   "refused: the limit of %u connected clients is reached; closing", n);
         g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
         ferry_rpc_server_client_unref(client);
         return TRUE;
     }
     if (G_IS_UNIX_CONNECTION(conn) && !read_only && !unix_peer_allowed(srv, client, &why)) {
-        g_warning("%s: refused: %s; closing", client->desc, why);
+        log_client(client, G_LOG_LEVEL_WARNING, "refused: %s; closing", why);
         g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
         ferry_rpc_server_client_unref(client);
         return TRUE;
@@ -505,8 +546,10 @@ send_reply(ferry_rpc_call *call, GBytes *ret, const GError *error)
             error = local;
         }
     }
-    if (!frame)
+    if (!frame) {
+        log_failed_call(client, call->procedure, call->serial, error);
         frame = ferry_rpc_frame_new_error(call->procedure, call->serial, error);
+    }
     /* Counted out before the reply leaves, so that a client answering at
      * once never meets its own finished call in the limit. */
     g_atomic_int_add(&client->in_flight, -1);

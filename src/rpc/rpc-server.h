@@ -264,6 +264,20 @@ const char *ferry_rpc_server_client_get_description(ferry_rpc_server_client *cli
 gboolean ferry_rpc_server_client_is_read_only(ferry_rpc_server_client *client);
 
 /**
+ * ferry_rpc_server_client_get_peer:
+ * @client: a client
+ *
+ * Returns: (transfer none): who is behind it, for limits kept per peer
+ *   rather than per connection: "unix uid 0" (or "unix, credentials
+ *   unknown"), "tcp 10.0.0.1", "tls 10.0.0.2" (addresses without the
+ *   port).  The server's own log lines about a client carry it in the
+ *   structured field FERRY_PEER, and every call answered with an error is
+ *   logged once, at info level, with the client's description.  Any
+ *   thread.
+ */
+const char *ferry_rpc_server_client_get_peer(ferry_rpc_server_client *client);
+
+/**
  * ferry_rpc_server_client_get_tls_name:
  * @client: a client
  *

@@ -206,6 +206,7 @@ test_server_wait_n_clients(test_server *ts, guint n)
 static GMutex log_lock;
 static GCond log_cond;
 static GPtrArray *log_messages;
+static GPtrArray *log_infos;     /* "[PEER] MESSAGE" of ferry-rpc's info lines */
 
 static const char *
 field(const GLogField *fields, gsize n_fields, const char *key)
@@ -232,6 +233,13 @@ writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer d
         g_mutex_unlock(&log_lock);
         return G_LOG_WRITER_HANDLED;
     }
+    if (g_strcmp0(domain, "ferry-rpc") == 0 && (level & G_LOG_LEVEL_INFO)) {
+        g_mutex_lock(&log_lock);
+        g_ptr_array_add(log_infos, g_strdup_printf("[%s] %s",
+                                                   field(fields, n_fields, "FERRY_PEER"),
+                                                   message));
+        g_mutex_unlock(&log_lock);
+    }
     return g_log_writer_default(level, fields, n_fields, data);
 }
 
@@ -239,6 +247,7 @@ void
 test_log_init(void)
 {
     log_messages = g_ptr_array_new_with_free_func(g_free);
+    log_infos = g_ptr_array_new_with_free_func(g_free);
     g_log_set_writer_func(writer, NULL, NULL);
 }
 
@@ -247,7 +256,22 @@ test_log_clear(void)
 {
     g_mutex_lock(&log_lock);
     g_ptr_array_set_size(log_messages, 0);
+    g_ptr_array_set_size(log_infos, 0);
     g_mutex_unlock(&log_lock);
+}
+
+guint
+test_log_info_count(const char *pattern)
+{
+    guint n = 0;
+
+    g_mutex_lock(&log_lock);
+    for (guint i = 0; i < log_infos->len; i++) {
+        if (g_pattern_match_simple(pattern, g_ptr_array_index(log_infos, i)))
+            n++;
+    }
+    g_mutex_unlock(&log_lock);
+    return n;
 }
 
 static char *

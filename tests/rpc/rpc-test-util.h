@@ -86,6 +86,17 @@ char *test_log_wait(const char *substring);
 guint test_log_count(const char *substring);
 
 /**
+ * test_log_info_count:
+ * @pattern: a g_pattern_match_simple() pattern ('*' and '?')
+ *
+ * The info lines of the ferry-rpc domain are recorded too, each as
+ * "[PEER] MESSAGE" with its FERRY_PEER field.
+ *
+ * Returns: how many of them match @pattern.
+ */
+guint test_log_info_count(const char *pattern);
+
+/**
  * test_raw_connect:
  * @path: a UNIX socket
  *

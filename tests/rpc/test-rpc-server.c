@@ -290,6 +290,15 @@ test_call_and_error(void)
     g_assert_error(error, FERRY_ERROR, FERRY_ERROR_NO_DOMAIN);
     g_assert_cmpstr(error->message, ==, "no domain named 'web1'");
     g_clear_error(&error);
+    /* Logged once, naming the client, with its peer for the rate limit. */
+    {
+        g_autofree char *line = g_strdup_printf("[unix uid %u] client * (unix, pid %d, uid %u): "
+                                                "call DOMAIN_LOOKUP_BY_NAME (serial *) failed: "
+                                                "no domain named 'web1'", (guint)getuid(),
+                                                (int)getpid(), (guint)getuid());
+
+        g_assert_cmpuint(test_log_info_count(line), ==, 1);
+    }
 
     /* A body that does not decode never reaches the handler's logic. */
     {
@@ -378,6 +387,11 @@ test_calls_in_flight_limit(void)
     g_assert_true(g_str_has_suffix(error->message, ") refused: this connection already "
                                    "has 2 calls in flight, the limit"));
     g_assert_true(ferry_rpc_client_is_alive(client));
+    g_assert_cmpuint(test_log_info_count("[unix uid *] client * (unix, *): call "
+                                         "CONNECT_GET_HOSTNAME (serial *) failed: call "
+                                         "CONNECT_GET_HOSTNAME (serial *) refused: this "
+                                         "connection already has 2 calls in flight, the limit"),
+                     ==, 1);
 
     gate_open();
     g_thread_join(t1);
