@@ -37,6 +37,7 @@ struct ferry_rpc_client {
     GThread *thread;
     ferry_rpc_channel *chan;
     GSubprocess *proc;          /* a command carrying the stream (ssh), or NULL */
+    gboolean heard;             /* I/O thread: a valid packet came from the peer */
 
     GMutex lock;
     GHashTable *pending;        /* serial -> pending_call*, holding a reference */
@@ -243,6 +244,7 @@ on_packet(ferry_rpc_channel *chan, const Ferry__Packet *packet, gpointer user_da
 {
     ferry_rpc_client *client = user_data;
 
+    client->heard = TRUE;
     switch (packet->type) {
     case FERRY__PACKET_TYPE__REPLY:
         handle_reply(client, packet);
@@ -271,13 +273,18 @@ on_closed(ferry_rpc_channel *chan, const GError *reason, gpointer user_data)
 {
     ferry_rpc_client *client = user_data;
     g_autoptr(GPtrArray) completed = g_ptr_array_new();
+    /* What a stranger answered (an HTTP server's "HTTP", read as a frame
+     * length) must not come back in errors and logs: a URI can point a
+     * daemon at any server. */
+    const char *why = !client->heard && g_error_matches(reason, FERRY_ERROR, FERRY_ERROR_RPC)
+                      ? "it is not a ferry daemon (what it sent is not ferry's protocol)"
+                      : reason->message;
     GList *calls;
 
-    g_debug("%s: connection closed: %s", client->desc, reason->message);
+    g_debug("%s: connection closed: %s", client->desc, why);
     g_mutex_lock(&client->lock);
     client->closed = g_error_new(FERRY_ERROR, FERRY_ERROR_CONNECTION_CLOSED,
-                                 "connection to %s lost: %s", client->desc,
-                                 reason->message);
+                                 "connection to %s lost: %s", client->desc, why);
     /* Completing takes a call out of the table: walk a list of them. */
     calls = g_hash_table_get_values(client->pending);
     for (GList *l = calls; l; l = l->next)

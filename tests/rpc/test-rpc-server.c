@@ -510,6 +510,86 @@ test_connect_refused(void)
                                    "'/nonexistent/ferryd.sock': "));
 }
 
+/* A server that is not ferryd: it reads the first call, answers @reply
+ * (with its write side shut when @shut), and waits for the client to go. */
+typedef struct {
+    GSocketListener *listener;
+    const char *reply;
+    gsize len;
+    gboolean shut;
+} stranger;
+
+static gpointer
+stranger_main(gpointer data)
+{
+    stranger *st = data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GSocketConnection) conn = g_socket_listener_accept(st->listener, NULL, NULL,
+                                                                 &error);
+    GSocket *sock;
+    char buf[4096];
+
+    g_assert_no_error(error);
+    sock = g_socket_connection_get_socket(conn);
+    g_assert_cmpint(g_socket_receive(sock, buf, sizeof(buf), NULL, &error), >, 0);
+    g_assert_cmpint(g_socket_send(sock, st->reply, st->len, NULL, &error), ==, (gssize)st->len);
+    if (st->shut)
+        g_socket_shutdown(sock, FALSE, TRUE, NULL);
+    while (g_socket_receive(sock, buf, sizeof(buf), NULL, NULL) > 0)
+        ;
+    return NULL;
+}
+
+/* Whatever a server that is not ferryd answers, the error says so and
+ * carries none of its bytes: a peer-to-peer URI can point a daemon at any
+ * server, and its answer must not come back to the client or the log. */
+static void
+test_not_a_ferry_daemon(void)
+{
+    static const struct {
+        const char *reply;
+        gsize len;
+        gboolean shut;
+    } cases[] = {
+        /* "HTTP" read as a frame length: 1213486160. */
+        { "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", 47, FALSE },
+        /* A length, then the server closes mid-frame. */
+        { "\x00\x00\x10\x00SSH", 7, TRUE },
+        /* A whole frame that is no packet. */
+        { "\x00\x00\x00\x05\xff\xff\xff\xff\xff", 9, FALSE },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(GSocketListener) listener = g_socket_listener_new();
+        g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+        g_autoptr(GSocketAddress) addr = g_inet_socket_address_new(lo, 0);
+        g_autoptr(GSocketAddress) bound = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(ferry_rpc_client) client = NULL;
+        stranger st = { listener, cases[i].reply, cases[i].len, cases[i].shut };
+        GThread *thread;
+        guint16 port;
+
+        g_assert_true(g_socket_listener_add_address(listener, addr, G_SOCKET_TYPE_STREAM,
+                                                    G_SOCKET_PROTOCOL_TCP, NULL, &bound,
+                                                    &error));
+        port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+        thread = g_thread_new("stranger", stranger_main, &st);
+        client = ferry_rpc_client_new_tcp("127.0.0.1", port, NULL, &error);
+        g_assert_no_error(error);
+        g_clear_error(&error);
+        error = hostname_call(client);
+        g_assert_error(error, FERRY_ERROR, FERRY_ERROR_CONNECTION_CLOSED);
+        g_assert_true(g_str_has_suffix(error->message, " lost: it is not a ferry daemon (what "
+                                       "it sent is not ferry's protocol)"));
+        g_assert_null(strstr(error->message, "HTTP"));
+        g_assert_null(strstr(error->message, "1213486160"));
+        g_assert_null(strstr(error->message, "4096"));
+        g_clear_pointer(&client, ferry_rpc_client_unref);
+        g_thread_join(thread);
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* Deferred calls and priority workers                                       */
 /* ------------------------------------------------------------------------ */
@@ -1450,6 +1530,7 @@ main(int argc, char **argv)
     g_test_add_func("/rpc/server/oversized-messages", test_oversized_messages);
     g_test_add_func("/rpc/server/tcp", test_tcp);
     g_test_add_func("/rpc/server/connect-refused", test_connect_refused);
+    g_test_add_func("/rpc/server/not-a-ferry-daemon", test_not_a_ferry_daemon);
     g_test_add_func("/rpc/server/max-clients", test_max_clients);
     g_test_add_func("/rpc/server/bad-peers", test_bad_peers);
     g_test_add_func("/rpc/server/bad-peer-tcp", test_bad_peer_tcp);
