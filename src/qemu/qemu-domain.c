@@ -421,8 +421,12 @@ adopt_qemu(qemu_driver_state *state, const char *uuid, const qemu_running *r)
     priv->pid = r->pid;
     /* When it started is in no file any more; the status keeps this. */
     priv->started_at = g_get_real_time();
+    /* The domain may have had a life already (a status file naming a dead
+     * pid): its paths are replaced. */
+    g_free(priv->monitor_path);
     priv->monitor_path = qemu_domain_monitor_path(state, uuid);
     log_file = g_strdup_printf("%s.log", obj->name);
+    g_free(priv->log_path);
     priv->log_path = g_build_filename(state->log_dir, log_file, NULL);
     g_mutex_unlock(&obj->lock);
     g_warning("domain '%s' (uuid %s): re-attaching to QEMU pid %" G_GINT64_FORMAT " from its "

@@ -899,22 +899,29 @@ qemu_process_reattach(qemu_driver_state *state, ferry_domain_obj *obj, GError **
         return FALSE;
     g_mutex_lock(&obj->lock);
     priv = qemu_domain_priv_get(obj);
+    /* A new life for the process watch: the domain may have had another
+     * before (a status file naming a dead pid, then its QEMU found by its
+     * command line). */
+    priv->exited = priv->cleaned = priv->guest_shutdown = priv->expect_exit = FALSE;
     st = obj->state;
     reason = obj->reason;
     if (pid_is_domain_qemu(priv->pid, obj->uuid))
         priv->pidfd = pidfd_open((pid_t)priv->pid, 0);
     if (priv->pidfd < 0) {
-        g_autoptr(GHashTable) other = scan_running(state, obj->uuid);
+        g_autoptr(GHashTable) other = NULL;
 
-        /* A QEMU of the uuid under another pid (the status file was wrong)
-         * keeps its monitor socket and pid file: it is re-attached next,
-         * from its command line (qemu_domain_load_all()). */
-        if (g_hash_table_size(other) > 0)
-            g_clear_pointer(&priv->monitor_path, g_free);
         g_mutex_unlock(&obj->lock);
         g_message("domain '%s': QEMU (pid %" G_GINT64_FORMAT ") is gone", obj->name,
                   priv->pid);
+        /* A QEMU of the uuid under another pid (the status file was wrong)
+         * keeps its monitor socket and pid file: it is re-attached next,
+         * from its command line (qemu_domain_load_all()). */
+        other = scan_running(state, obj->uuid);
+        g_mutex_lock(&obj->lock);
+        if (g_hash_table_size(other) > 0)
+            g_clear_pointer(&priv->monitor_path, g_free);
         priv->exited = TRUE;
+        g_mutex_unlock(&obj->lock);
         process_cleanup(state, obj);
         ferry_domain_obj_end_job(obj);
         return TRUE;

@@ -429,6 +429,42 @@ test_unloadable_status(fixture *f, gconstpointer data)
     g_assert_false(pid_alive(pid));
 }
 
+/* A status file naming another pid (here init's, which runs no -uuid):
+ * that QEMU is "gone", yet the real one keeps its monitor socket and is
+ * re-attached from its command line. */
+static void
+test_status_wrong_pid(fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    gint64 pid;
+    g_autoptr(ferry_domain) dom = define_and_start(f, &pid);
+    g_autofree char *status = state_file(f, "run", ferry_domain_get_uuid(dom), ".json");
+    g_autofree char *text = NULL;
+    g_autofree char *wrong = NULL;
+    g_autofree char *pattern = g_strdup_printf("\"pid\"\\s*:\\s*%" G_GINT64_FORMAT "\\b", pid);
+    g_autoptr(GRegex) regex = g_regex_new(pattern, 0, 0, NULL);
+    ferry_domain_info info;
+
+    g_clear_pointer(&dom, ferry_domain_unref);
+    driver_down(f);
+    g_assert_true(g_file_get_contents(status, &text, NULL, &error));
+    g_assert_true(g_regex_match(regex, text, 0, NULL));
+    wrong = g_regex_replace_literal(regex, text, -1, 0, "\"pid\": 1", 0, &error);
+    g_assert_no_error(error);
+    g_assert_true(g_file_set_contents(status, wrong, -1, &error));
+    driver_up(f);
+
+    assert_warned("domain 'g1' (uuid ", "re-attaching to QEMU pid", NULL);
+    dom = ferry_domain_lookup_by_name(f->conn, "g1", &error);
+    g_assert_no_error(error);
+    assert_state(dom, FERRY_DOMAIN_RUNNING, FERRY_RUNNING_UNPAUSED);
+    g_assert_true(ferry_domain_get_info(dom, &info, &error));
+    g_assert_cmpint(info.pid, ==, pid);
+    g_assert_true(ferry_domain_destroy(dom, &error));
+    g_assert_no_error(error);
+    g_assert_false(pid_alive(pid));
+}
+
 /* Neither file loads: the domain comes back transient, under the name its
  * QEMU was started with, with every setting of that command line; it is
  * still managed and still unique.  Defining it again makes it persistent. */
@@ -611,6 +647,8 @@ main(int argc, char **argv)
                test_unloadable_status, fixture_teardown);
     g_test_add("/qemu-driver/unloadable-status/huge", fixture, "huge", fixture_setup,
                test_unloadable_status, fixture_teardown);
+    g_test_add("/qemu-driver/unloadable-status/wrong-pid", fixture, NULL, fixture_setup,
+               test_status_wrong_pid, fixture_teardown);
     g_test_add("/qemu-driver/unloadable-both", fixture, NULL, fixture_setup,
                test_unloadable_both, fixture_teardown);
     g_test_add("/qemu-driver/unmanaged-qemu", fixture, NULL, fixture_setup,
