@@ -14,6 +14,8 @@ ferryd and a real QEMU (docs/security.md, "Definitions and restarts" and
   re-attached (running, same pid, still beating); the same uuid under
   another name cannot be defined, the domain cannot be started again, and
   one QEMU of the uuid runs; what dumpxml shows defines it again;
+* a migration to a host where the uuid already runs (a QEMU started there
+  behind its daemon's back) is refused at Prepare, and the guest runs on;
 * a ConnectOpen whose URI is 1 MB long, accepted or refused, leaves no long
   line in the log (the URI cut with a marker), and 300 failing calls from
   one client are mostly suppressed, then said in "N messages suppressed".
@@ -23,6 +25,7 @@ import re
 import signal
 import socket
 import struct
+import subprocess
 import time
 
 import ferrytest as ft
@@ -289,6 +292,51 @@ def test_logs(t, host):
          % reports(), host.log_text()[start:][-2000:])
 
 
+def test_incoming_refused(t, wd):
+    """A uuid that runs on the destination (a QEMU started there behind its
+    daemon's back, with that daemon's pid file) cannot be migrated there."""
+    net = ft.TwoHosts(wd.path, names=('rla', 'rlb'), t=t)
+    a, b = net.hosts
+    stray = None
+    uuids = []
+    try:
+        net.start()
+        g = ft.start_guest(t, a, wd, 'moving', CALM_ARGS)
+        uuids.append(g.uuid)
+        pid = ft.domain_pid(a, g.name)
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            argv = f.read().decode().split('\0')[:-1]
+        # A's command line as B's daemon would make it, the monitor a path
+        # (no inherited socket), the CPUs stopped (-S).
+        monitor = os.path.join(wd.path, 'stray.qmp')
+        argv = ['socket,id=monitor,path=%s,server=on,wait=off' % monitor
+                if x.startswith('socket,id=monitor,') else x.replace(a.state_dir, b.state_dir)
+                for x in argv]
+        # Popen returns once the exec succeeded: /proc shows its arguments.
+        stray = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        r = a.ferry('migrate', '--live', g.name, b.uri)
+        want = ("cannot receive domain 'moving': its uuid %s already runs on host 'rlb' in "
+                "QEMU pid %d" % (g.uuid, stray.pid))
+        t.ok(r.returncode == 1 and want in r.stderr,
+             'a migration to a host where the uuid runs is refused at Prepare, naming the QEMU',
+             r.stderr)
+        info = ft.dominfo(a, g.name)
+        t.ok(info is not None and info['state'] == 'running' and info.get('pid') == pid,
+             'the guest runs on in its QEMU on the source', info)
+        t.ok(b.qemu_pids(g.uuid) == [stray.pid] and ft.dominfo(b, g.name) is None,
+             'the destination started nothing and lists nothing', b.qemu_pids(g.uuid))
+        log, err = ft.wait_heartbeat(g.serial, 8)
+        t.ok(ft.intact(log), 'its heartbeat is intact', err or log)
+    finally:
+        if stray:
+            stray.kill()
+            stray.wait()
+        for u in uuids:
+            ft.kill_qemus(u)
+        net.cleanup()
+
+
 def main(t):
     ft.require_e2e(t)
     wd = ft.Workdir('ferry-e2e-reload-')
@@ -300,6 +348,8 @@ def main(t):
         test_too_large_refused(t, wd, host)
         test_unloadable_files(t, wd, host, dom_uuid, pid, serial, last_hb)
         test_logs(t, host)
+        host.stop()
+        test_incoming_refused(t, wd)
     finally:
         if host.proc:
             host.stop()
