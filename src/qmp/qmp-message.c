@@ -62,17 +62,25 @@ greeting_version(json_object *root)
                            json_object_get_int(minor), json_object_get_int(micro));
 }
 
-/* The event's "timestamp": {"seconds": S, "microseconds": U}. */
+/* The event's "timestamp": {"seconds": S, "microseconds": U}.  One that
+ * would not fit in microseconds is no timestamp: the caller's fallback is
+ * better than an overflowed product (found by tests/fuzz/fuzz-qmp.c). */
 static gboolean
 event_timestamp(json_object *root, gint64 *ret_us)
 {
     json_object *ts, *sec, *usec;
+    gint64 seconds, microseconds;
 
     if (!json_object_object_get_ex(root, "timestamp", &ts) ||
         !json_object_object_get_ex(ts, "seconds", &sec) ||
         !json_object_object_get_ex(ts, "microseconds", &usec))
         return FALSE;
-    *ret_us = json_object_get_int64(sec) * G_USEC_PER_SEC + json_object_get_int64(usec);
+    seconds = json_object_get_int64(sec);
+    microseconds = json_object_get_int64(usec);
+    if (seconds < 0 || seconds >= G_MAXINT64 / G_USEC_PER_SEC ||
+        microseconds < 0 || microseconds >= G_USEC_PER_SEC)
+        return FALSE;
+    *ret_us = seconds * G_USEC_PER_SEC + microseconds;
     return TRUE;
 }
 

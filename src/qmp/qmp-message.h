@@ -30,7 +30,8 @@ typedef struct {
 
     const char *event;          /* EVENT: its name, e.g. "STOP" */
     json_object *data;          /* EVENT: its "data" member (nullable) */
-    gboolean has_timestamp;     /* EVENT: the line carried a "timestamp" */
+    gboolean has_timestamp;     /* EVENT: the line carried a "timestamp" whose seconds
+                                 * and microseconds fit (both >= 0, microseconds < 10^6) */
     gint64 timestamp_us;        /* EVENT: microseconds since the epoch, when has_timestamp */
 
     json_object *id;            /* REPLY: the "id" member as sent, any type (nullable) */

@@ -107,6 +107,44 @@ test_event_without_timestamp(void)
     g_assert_null(msg.data);
 }
 
+/* Timestamps whose microseconds would overflow, or that no clock gives,
+ * count as absent: the client stamps the event itself (found by
+ * tests/fuzz/fuzz-qmp.c: 1e30 seconds overflowed the product). */
+static void
+test_event_bad_timestamp(void)
+{
+    static const char *const lines[] = {
+        "{\"timestamp\": {\"seconds\": 1e30, \"microseconds\": 1}, \"event\": \"RESUME\"}",
+        "{\"timestamp\": {\"seconds\": 9223372036854, \"microseconds\": 0}, \"event\": \"STOP\"}",
+        "{\"timestamp\": {\"seconds\": -9223372036854775808, \"microseconds\": 0}, "
+        "\"event\": \"STOP\"}",
+        "{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 1000000}, "
+        "\"event\": \"STOP\"}",
+        "{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": -1}, \"event\": \"STOP\"}",
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(lines); i++) {
+        g_auto(ferry_qmp_message) msg = { 0 };
+
+        accept_line(lines[i], FALSE, &msg);
+        g_assert_cmpint(msg.kind, ==, FERRY_QMP_MESSAGE_EVENT);
+        g_assert_false(msg.has_timestamp);
+    }
+}
+
+/* The largest timestamp that fits is kept. */
+static void
+test_event_last_timestamp(void)
+{
+    const char *line = "{\"timestamp\": {\"seconds\": 9223372036853, "
+                       "\"microseconds\": 999999}, \"event\": \"STOP\"}";
+    g_auto(ferry_qmp_message) msg = { 0 };
+
+    accept_line(line, FALSE, &msg);
+    g_assert_true(msg.has_timestamp);
+    g_assert_cmpint(msg.timestamp_us, ==, G_GINT64_CONSTANT(9223372036853999999));
+}
+
 static void
 test_reply(void)
 {
@@ -141,6 +179,8 @@ main(int argc, char **argv)
     g_test_add_func("/qmp/message/greeting", test_greeting);
     g_test_add_func("/qmp/message/event", test_event);
     g_test_add_func("/qmp/message/event-without-timestamp", test_event_without_timestamp);
+    g_test_add_func("/qmp/message/event-bad-timestamp", test_event_bad_timestamp);
+    g_test_add_func("/qmp/message/event-last-timestamp", test_event_last_timestamp);
     g_test_add_func("/qmp/message/reply", test_reply);
     g_test_add_func("/qmp/message/error-reply", test_error_reply);
     g_test_add_func("/qmp/message/nul-byte", test_nul_byte);
