@@ -5,7 +5,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 MESON_OPTS ?=
 
-.PHONY: all deps build check demo bench faults clean
+.PHONY: all deps build check demo bench faults fuzz clean
 
 all: build
 
@@ -35,5 +35,16 @@ faults: build
 	@FERRY_SOURCE_DIR=$(CURDIR) FERRY_BUILD_DIR=$(abspath $(BUILD)) \
 	    python3 tests/e2e/test_faults.py --set full --jobs $(FAULTS_JOBS)
 
+# The libFuzzer harnesses of tests/fuzz/ (docs/security.md, "Fuzzing"), one
+# after the other, FUZZ_SECONDS each, in a clang build of their own
+# (FUZZ_BUILD); FUZZ_TARGETS picks some (e.g. "uri qmp").  New inputs and
+# crashes stay under FUZZ_BUILD/fuzz-runs/.  Prints each fuzzer's executions,
+# new coverage and crashes, and ends with "fuzz: N executions, N crashes ...".
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz: deps
+	@./scripts/run-fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -4,8 +4,9 @@
  * Owns: one UNIX-socket connection to a QEMU monitor -- connecting (with
  * retries while the socket does not exist yet), the greeting and
  * qmp_capabilities, the queue of outgoing commands (with SCM_RIGHTS for a
- * passed fd), line framing and JSON parsing of what QEMU sends, matching
- * replies to commands by "id", events, per-command timeouts and the close.
+ * passed fd), line framing of what QEMU sends (qmp-message.c parses each
+ * line), matching replies to commands by "id", events, per-command timeouts
+ * and the close.
  * Must not: know what the commands mean, log above debug, or block the
  * monitor's context.
  *
@@ -33,6 +34,7 @@
 #include <gio/gunixfdmessage.h>
 #include <gio/gunixsocketaddress.h>
 
+#include "qmp/qmp-message.h"
 #include "qmp/qmp.h"
 #include "util/error.h"
 #include "util/json-util.h"
@@ -41,7 +43,6 @@
 #define QMP_CONNECT_RETRY_MS 50
 #define QMP_MAX_LINE (16 * 1024 * 1024)
 #define QMP_READ_CHUNK 65536
-#define QMP_JSON_DEPTH 64
 #define QMP_QUOTE_MAX 80
 
 typedef enum {
@@ -612,28 +613,13 @@ qmp_on_capabilities(ferry_qmp *qmp, json_object *ret, GError *err)
 }
 
 static void
-qmp_handle_greeting(ferry_qmp *qmp, json_object *msg, const char *line, gsize len)
+qmp_handle_greeting(ferry_qmp *qmp, ferry_qmp_message *msg)
 {
-    json_object *qmpobj, *version, *qemu, *major, *minor, *micro;
     qmp_pending *p;
 
-    if (!json_object_object_get_ex(msg, "QMP", &qmpobj) ||
-        !json_object_object_get_ex(qmpobj, "version", &version) ||
-        !json_object_object_get_ex(version, "qemu", &qemu) ||
-        !json_object_object_get_ex(qemu, "major", &major) ||
-        !json_object_object_get_ex(qemu, "minor", &minor) ||
-        !json_object_object_get_ex(qemu, "micro", &micro) ||
-        !json_object_is_type(major, json_type_int) ||
-        !json_object_is_type(minor, json_type_int) ||
-        !json_object_is_type(micro, json_type_int)) {
-        qmp_fail(qmp, qmp_protocol_error(qmp, "expected the greeting with QEMU's version",
-                                         line, len));
-        return;
-    }
     g_mutex_lock(&qmp->lock);
     g_free(qmp->version);
-    qmp->version = g_strdup_printf("%d.%d.%d", json_object_get_int(major),
-                                   json_object_get_int(minor), json_object_get_int(micro));
+    qmp->version = g_steal_pointer(&msg->version);
     g_mutex_unlock(&qmp->lock);
     qmp->greeted = TRUE;
     qmp_destroy_source(&qmp->greeting_source);
@@ -646,54 +632,39 @@ qmp_handle_greeting(ferry_qmp *qmp, json_object *msg, const char *line, gsize le
 }
 
 static void
-qmp_handle_event(ferry_qmp *qmp, json_object *msg, const char *line, gsize len)
+qmp_handle_event(ferry_qmp *qmp, const ferry_qmp_message *msg)
 {
-    json_object *event = NULL, *data = NULL, *ts = NULL, *sec, *usec;
-    gint64 timestamp_us;
-    qmp_handler handler;
-
-    json_object_object_get_ex(msg, "event", &event);
-    if (!json_object_is_type(event, json_type_string)) {
-        qmp_fail(qmp, qmp_protocol_error(qmp, "the event name is not a string", line, len));
-        return;
-    }
-    json_object_object_get_ex(msg, "data", &data);
     /* QEMU always stamps events; a peer that does not gets the local time */
-    if (json_object_object_get_ex(msg, "timestamp", &ts) &&
-        json_object_object_get_ex(ts, "seconds", &sec) &&
-        json_object_object_get_ex(ts, "microseconds", &usec))
-        timestamp_us = json_object_get_int64(sec) * G_USEC_PER_SEC + json_object_get_int64(usec);
-    else
-        timestamp_us = g_get_real_time();
+    gint64 timestamp_us = msg->has_timestamp ? msg->timestamp_us : g_get_real_time();
+    qmp_handler handler = qmp_get_handler(qmp, &qmp->event);
 
-    handler = qmp_get_handler(qmp, &qmp->event);
     if (handler.cb)
-        ((ferry_qmp_event_cb)handler.cb)(qmp, json_object_get_string(event), data,
-                                         timestamp_us, handler.data);
+        ((ferry_qmp_event_cb)handler.cb)(qmp, msg->event, msg->data, timestamp_us,
+                                         handler.data);
 }
 
 static void
-qmp_handle_reply(ferry_qmp *qmp, json_object *msg, json_object *ret, json_object *error)
+qmp_handle_reply(ferry_qmp *qmp, const ferry_qmp_message *msg)
 {
-    json_object *id = NULL, *cls = NULL, *desc = NULL;
+    json_object *cls = NULL, *desc = NULL;
     qmp_pending *p = NULL;
 
-    json_object_object_get_ex(msg, "id", &id);
-    if (json_object_is_type(id, json_type_string))
-        p = g_hash_table_lookup(qmp->pending, json_object_get_string(id));
+    if (json_object_is_type(msg->id, json_type_string))
+        p = g_hash_table_lookup(qmp->pending, json_object_get_string(msg->id));
     if (!p) {
         /* e.g. the late reply of a command that timed out */
         g_debug("%s: dropping a QMP reply with unknown id %s", qmp->name,
-                id ? json_object_to_json_string(id) : "(none)");
+                msg->id ? json_object_to_json_string(msg->id) : "(none)");
         return;
     }
-    if (!error) {
-        qmp_pending_complete(qmp, p, ret ? json_object_get(ret) : json_object_new_object(),
+    if (!msg->error) {
+        qmp_pending_complete(qmp, p, msg->ret ? json_object_get(msg->ret)
+                                              : json_object_new_object(),
                              NULL);
         return;
     }
-    json_object_object_get_ex(error, "class", &cls);
-    json_object_object_get_ex(error, "desc", &desc);
+    json_object_object_get_ex(msg->error, "class", &cls);
+    json_object_object_get_ex(msg->error, "desc", &desc);
     qmp_pending_complete(qmp, p, NULL,
                          g_error_new(FERRY_ERROR, FERRY_ERROR_QMP,
                                      "%s: QMP command '%s' failed: %s (%s)",
@@ -702,68 +673,31 @@ qmp_handle_reply(ferry_qmp *qmp, json_object *msg, json_object *ret, json_object
                                      cls ? json_object_get_string(cls) : "no class"));
 }
 
-static json_object *
-qmp_parse_line(const char *line, gsize len, const char **ret_problem)
-{
-    json_tokener *tok = json_tokener_new_ex(QMP_JSON_DEPTH);
-    json_object *obj;
-    enum json_tokener_error jerr;
-
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    obj = json_tokener_parse_ex(tok, line, (int)len);
-    jerr = json_tokener_get_error(tok);
-    if (jerr == json_tokener_success && json_tokener_get_parse_end(tok) < len) {
-        *ret_problem = "the line has data after the JSON value";
-        g_clear_pointer(&obj, json_object_put);
-    } else if (jerr == json_tokener_continue) {
-        *ret_problem = "the line is truncated JSON";
-        g_clear_pointer(&obj, json_object_put);
-    } else if (jerr != json_tokener_success) {
-        *ret_problem = "the line is not valid JSON";
-        g_clear_pointer(&obj, json_object_put);
-    } else if (!json_object_is_type(obj, json_type_object)) {
-        *ret_problem = "the line is not a JSON object";
-        g_clear_pointer(&obj, json_object_put);
-    }
-    json_tokener_free(tok);
-    return obj;
-}
-
 static void
 qmp_handle_line(ferry_qmp *qmp, const char *line, gsize len)
 {
+    g_auto(ferry_qmp_message) msg = { 0 };
     const char *problem = NULL;
-    g_autoptr(json_object) msg = NULL;
-    json_object *ret = NULL, *error = NULL;
 
     while (len > 0 && g_ascii_isspace(line[len - 1]))
         len--;
     if (len == 0)
         return;
-    msg = qmp_parse_line(line, len, &problem);
-    if (!msg) {
+    if (!ferry_qmp_message_parse(line, len, !qmp->greeted, &msg, &problem)) {
         qmp_fail(qmp, qmp_protocol_error(qmp, problem, line, len));
         return;
     }
-    if (!qmp->greeted) {
-        qmp_handle_greeting(qmp, msg, line, len);
-        return;
+    switch (msg.kind) {
+    case FERRY_QMP_MESSAGE_GREETING:
+        qmp_handle_greeting(qmp, &msg);
+        break;
+    case FERRY_QMP_MESSAGE_EVENT:
+        qmp_handle_event(qmp, &msg);
+        break;
+    case FERRY_QMP_MESSAGE_REPLY:
+        qmp_handle_reply(qmp, &msg);
+        break;
     }
-    if (json_object_object_get_ex(msg, "event", NULL)) {
-        qmp_handle_event(qmp, msg, line, len);
-        return;
-    }
-    if (json_object_object_get_ex(msg, "return", &ret) ||
-        json_object_object_get_ex(msg, "error", &error)) {
-        if (error && !json_object_is_type(error, json_type_object)) {
-            qmp_fail(qmp, qmp_protocol_error(qmp, "the error member is not an object",
-                                             line, len));
-            return;
-        }
-        qmp_handle_reply(qmp, msg, ret, error);
-        return;
-    }
-    qmp_fail(qmp, qmp_protocol_error(qmp, "neither a reply nor an event", line, len));
 }
 
 /*
