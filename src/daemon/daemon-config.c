@@ -34,6 +34,8 @@ static const setting settings[] = {
     U(tcp_port, 1, 65535),
     S(listen_insecure_tcp, SETTING_BOOL),
     U(max_clients, 1, 100000),
+    U(max_unix_clients, 1, 100000),
+    U(max_clients_per_address, 1, 100000),
     U(max_calls_per_client, 1, 1024),
     U(max_frame_size, 4096, 256 * 1024 * 1024),
     U(workers, 1, 256),
@@ -66,6 +68,8 @@ ferry_daemon_config_new_defaults(void)
     c->qemu_binary = g_strdup(FERRY_QEMU_BINARY);
     c->tcp_port = FERRY_DEFAULT_TCP_PORT;
     c->max_clients = 64;
+    c->max_unix_clients = 64;
+    c->max_clients_per_address = 32;
     c->max_calls_per_client = 16;
     c->max_frame_size = 4 * 1024 * 1024;
     c->workers = 8;

@@ -30,7 +30,9 @@ typedef struct {
     char *tcp_listen_address;   /* NULL: no TCP listener */
     guint tcp_port;             /* default FERRY_DEFAULT_TCP_PORT */
     gboolean listen_insecure_tcp; /* plaintext TCP allowed (no TLS yet) */
-    guint max_clients;          /* default 64 */
+    guint max_clients;          /* TCP clients at once, default 64 */
+    guint max_unix_clients;     /* UNIX-socket clients at once, counted apart, default 64 */
+    guint max_clients_per_address; /* TCP clients at once from one address, default 32 */
     guint max_calls_per_client; /* calls in flight per client, default 16 */
     guint max_frame_size;       /* bytes, default 4 MiB */
     guint workers;              /* dispatch threads, default 8 */

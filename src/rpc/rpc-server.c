@@ -25,6 +25,7 @@
 #include "util/error.h"
 
 #define DEFAULT_MAX_CLIENTS 64
+#define DEFAULT_MAX_UNIX_CLIENTS 64
 #define DEFAULT_MAX_CALLS 16
 #define DEFAULT_MAX_WORKERS 4
 #define DEFAULT_PRIORITY_WORKERS 2
@@ -39,6 +40,9 @@ struct ferry_rpc_server {
     GThreadPool *pool;
     GThreadPool *prio_pool;     /* quick calls (handler->is_priority) */
     GHashTable *clients;        /* ferry_rpc_server_client* -> itself, one reference */
+    guint n_unix;               /* clients on a UNIX socket */
+    guint n_tcp;                /* the others */
+    GHashTable *per_address;    /* TCP peer address -> its client count (GUINT_TO_POINTER) */
     GPtrArray *draining;        /* closed channels with operations outstanding */
     GPtrArray *unix_paths;      /* socket files to remove when stopping */
     guint next_id;
@@ -49,6 +53,9 @@ struct ferry_rpc_server_client {
     gint ref;
     guint id;
     char *desc;
+    gboolean is_unix;           /* on a UNIX socket, else TCP */
+    char *address;              /* a TCP peer's address, without the port; else NULL */
+    gboolean counted;           /* in the server's counts until closed */
     gboolean has_creds;         /* a UNIX peer whose credentials were read */
     gint64 pid;
     gint64 uid;
@@ -96,6 +103,7 @@ ferry_rpc_server_client_unref(ferry_rpc_server_client *client)
     if (client->handler->client_free && client->client_data)
         client->handler->client_free(client->client_data);
     ferry_rpc_channel_unref(client->chan);
+    g_free(client->address);
     g_free(client->desc);
     g_free(client);
 }
@@ -152,6 +160,7 @@ describe_peer(ferry_rpc_server_client *client, GSocketConnection *conn)
         g_autofree char *text = g_inet_address_to_string(addr);
         gboolean v6 = g_inet_address_get_family(addr) == G_SOCKET_FAMILY_IPV6;
 
+        client->address = g_strdup(text);
         return g_strdup_printf("client %u (tcp, %s%s%s:%u)", client->id, v6 ? "[" : "",
                                text, v6 ? "]" : "", g_inet_socket_address_get_port(inet));
     }
@@ -244,6 +253,82 @@ on_packet(ferry_rpc_channel *chan, const Ferry__Packet *packet, gpointer user_da
     }
 }
 
+/* ------------------------------------------------------------------------ */
+/* Counting clients                                                          */
+/* ------------------------------------------------------------------------ */
+
+static guint
+address_count(ferry_rpc_server *srv, const char *address)
+{
+    return GPOINTER_TO_UINT(g_hash_table_lookup(srv->per_address, address));
+}
+
+/*
+ * Why a new client may not be served, or NULL.  UNIX and TCP clients are
+ * counted apart, so that no number of TCP peers locks out the local
+ * socket, where root administers the host; and the TCP clients of one
+ * address apart, so that one peer cannot take every TCP place.
+ */
+static GError *
+refusal(ferry_rpc_server *srv, ferry_rpc_server_client *client)
+{
+    const ferry_rpc_server_config *c = &srv->config;
+
+    if (client->is_unix) {
+        if (srv->n_unix >= c->max_unix_clients)
+            return g_error_new(FERRY_ERROR, FERRY_ERROR_LIMIT,
+                               "the limit of %u connected UNIX clients is reached",
+                               c->max_unix_clients);
+        return NULL;
+    }
+    if (srv->n_tcp >= c->max_clients)
+        return g_error_new(FERRY_ERROR, FERRY_ERROR_LIMIT,
+                           "the limit of %u connected TCP clients is reached", c->max_clients);
+    if (client->address && c->max_clients_per_address &&
+        address_count(srv, client->address) >= c->max_clients_per_address)
+        return g_error_new(FERRY_ERROR, FERRY_ERROR_LIMIT,
+                           "the limit of %u connected clients from address %s is reached",
+                           c->max_clients_per_address, client->address);
+    return NULL;
+}
+
+static void
+count_in(ferry_rpc_server *srv, ferry_rpc_server_client *client)
+{
+    client->counted = TRUE;
+    if (client->is_unix) {
+        srv->n_unix++;
+        return;
+    }
+    srv->n_tcp++;
+    if (client->address)
+        g_hash_table_insert(srv->per_address, g_strdup(client->address),
+                            GUINT_TO_POINTER(address_count(srv, client->address) + 1));
+}
+
+static void
+count_out(ferry_rpc_server *srv, ferry_rpc_server_client *client)
+{
+    guint n;
+
+    if (!client->counted)
+        return;
+    client->counted = FALSE;
+    if (client->is_unix) {
+        srv->n_unix--;
+        return;
+    }
+    srv->n_tcp--;
+    if (!client->address)
+        return;
+    n = address_count(srv, client->address);
+    if (n <= 1)
+        g_hash_table_remove(srv->per_address, client->address);
+    else
+        g_hash_table_insert(srv->per_address, g_strdup(client->address),
+                            GUINT_TO_POINTER(n - 1));
+}
+
 static void
 on_closed(ferry_rpc_channel *chan, const GError *reason, gpointer user_data)
 {
@@ -257,6 +342,7 @@ on_closed(ferry_rpc_channel *chan, const GError *reason, gpointer user_data)
 
     if (client->handler->client_close)
         client->handler->client_close(client->handler_data, client, client->client_data);
+    count_out(srv, client);
     client->server = NULL;
     if (ferry_rpc_channel_is_busy(chan))
         g_ptr_array_add(srv->draining, ferry_rpc_channel_ref(chan));
@@ -280,7 +366,7 @@ on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source_ob
 {
     ferry_rpc_server *srv = user_data;
     ferry_rpc_server_client *client;
-    guint n = g_hash_table_size(srv->clients);
+    g_autoptr(GError) refused = NULL;
 
     if (srv->stopped)
         return TRUE;
@@ -288,15 +374,17 @@ on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source_ob
     client = g_new0(ferry_rpc_server_client, 1);
     client->ref = 1;
     client->id = ++srv->next_id;
+    client->is_unix = G_IS_UNIX_CONNECTION(conn);
     client->desc = describe_peer(client, conn);
     client->handler = srv->config.handler;
-    if (n >= srv->config.max_clients) {
-        g_warning("%s: refused: the limit of %u connected clients is reached; closing",
-                  client->desc, n);
+    refused = refusal(srv, client);
+    if (refused) {
+        g_warning("%s: refused: %s; closing", client->desc, refused->message);
         g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
         ferry_rpc_server_client_unref(client);
         return TRUE;
     }
+    count_in(srv, client);
 
     client->server = srv;
     client->handler_data = srv->config.handler_data;
@@ -456,6 +544,8 @@ ferry_rpc_server_new(const ferry_rpc_server_config *config, GError **error)
     *c = *config;
     if (!c->max_clients)
         c->max_clients = DEFAULT_MAX_CLIENTS;
+    if (!c->max_unix_clients)
+        c->max_unix_clients = DEFAULT_MAX_UNIX_CLIENTS;
     if (!c->max_calls_per_client)
         c->max_calls_per_client = DEFAULT_MAX_CALLS;
     if (!c->max_workers)
@@ -475,6 +565,7 @@ ferry_rpc_server_new(const ferry_rpc_server_config *config, GError **error)
     srv->clients = g_hash_table_new_full(NULL, NULL,
                                          (GDestroyNotify)ferry_rpc_server_client_unref,
                                          NULL);
+    srv->per_address = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     srv->draining = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_rpc_channel_unref);
     srv->unix_paths = g_ptr_array_new_with_free_func(g_free);
     srv->service = g_socket_service_new();
@@ -645,6 +736,8 @@ ferry_rpc_server_free(ferry_rpc_server *srv)
         g_thread_pool_free(srv->prio_pool, FALSE, TRUE);
     if (srv->clients)
         g_hash_table_unref(srv->clients);
+    if (srv->per_address)
+        g_hash_table_unref(srv->per_address);
     g_ptr_array_unref(srv->draining);
     g_ptr_array_unref(srv->unix_paths);
     g_main_context_unref(srv->context);

@@ -81,8 +81,12 @@ typedef struct {
 
 /**
  * ferry_rpc_server_config:
- * @max_clients: connections served at once; more are accepted, logged and
- *   closed at once.  0 means 64.
+ * @max_clients: TCP connections served at once; more are accepted, logged
+ *   and closed at once.  0 means 64.
+ * @max_unix_clients: the same for UNIX-socket connections, counted apart
+ *   so that TCP peers never lock out the local socket.  0 means 64.
+ * @max_clients_per_address: TCP connections served at once from one peer
+ *   address (within @max_clients).  0 means no limit but @max_clients.
  * @max_calls_per_client: calls of one client queued, running or deferred
  *   (not completed yet) at once; a call beyond it is answered with
  *   FERRY_ERROR_LIMIT (the connection stays).  0 means 16.
@@ -103,6 +107,8 @@ typedef struct {
  */
 typedef struct {
     guint max_clients;
+    guint max_unix_clients;
+    guint max_clients_per_address;
     guint max_calls_per_client;
     guint max_workers;
     guint max_priority_workers;

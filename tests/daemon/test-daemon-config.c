@@ -68,6 +68,29 @@ test_all_types(void)
     g_assert_true(ferry_daemon_config_check(c, "t.conf", &error));
 }
 
+/* The limits of issue #9: their defaults, and each one set. */
+static void
+test_limits(void)
+{
+    g_autoptr(ferry_daemon_config) c = ferry_daemon_config_new_defaults();
+    g_autoptr(GError) error = NULL;
+    const char *text =
+        "max_clients = 10\n"
+        "max_unix_clients = 7\n"
+        "max_clients_per_address = 3\n";
+
+    g_assert_cmpuint(c->max_clients, ==, 64);
+    g_assert_cmpuint(c->max_unix_clients, ==, 64);
+    g_assert_cmpuint(c->max_clients_per_address, ==, 32);
+    g_assert_true(ferry_daemon_config_parse(c, text, "t.conf", &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(c->max_clients, ==, 10);
+    g_assert_cmpuint(c->max_unix_clients, ==, 7);
+    g_assert_cmpuint(c->max_clients_per_address, ==, 3);
+    g_assert_true(ferry_daemon_config_check(c, "t.conf", &error));
+    g_assert_no_error(error);
+}
+
 typedef struct {
     const char *text;
     const char *message;
@@ -79,6 +102,11 @@ static const bad_case bad_cases[] = {
       "t.conf:3: setting 'max_clients': expected an integer from 1 to 100000, got 'many'" },
     { "max_clients = 0\n",
       "t.conf:1: setting 'max_clients': expected an integer from 1 to 100000, got '0'" },
+    { "max_unix_clients = 0\n",
+      "t.conf:1: setting 'max_unix_clients': expected an integer from 1 to 100000, got '0'" },
+    { "max_clients_per_address = 0\n",
+      "t.conf:1: setting 'max_clients_per_address': expected an integer from 1 to 100000, "
+      "got '0'" },
     { "priority_workers = 0\n",
       "t.conf:1: setting 'priority_workers': expected an integer from 1 to 64, got '0'" },
     { "workers = 4\npriority_workers = 65\n",
@@ -151,6 +179,7 @@ main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/daemon-config/defaults", test_defaults);
     g_test_add_func("/daemon-config/all-types", test_all_types);
+    g_test_add_func("/daemon-config/limits", test_limits);
     g_test_add_func("/daemon-config/load-missing", test_load_missing);
     for (gsize i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
         g_autofree char *path = g_strdup_printf("/daemon-config/bad/%zu", i);

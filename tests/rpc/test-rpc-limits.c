@@ -1,0 +1,445 @@
+/*
+ * test-rpc-limits.c: nothing a client or a peer does holds the daemon's
+ * workers (issue #9): a daemon of this process (the dispatch and an RPC
+ * server with ferryd's worker counts, serving the test driver) is given
+ * peer-to-peer migrations to itself and to a silent peer -- a server that
+ * takes every call, answers keepalive pings and never replies -- and must
+ * still list its domains at once.
+ */
+#include "ferry-config.h"
+
+#include <string.h>
+
+#include "api/migrate-internal.h"
+#include "daemon/dispatch.h"
+#include "migrate-test-util.h"
+#include "rpc-test-util.h"
+#include "test/test-driver.h"
+
+#define SRC_UUID "5e0c7c1a-8f1e-4d0b-9a52-3c6f0d1e2b47"
+#define DST_UUID "a7b3c2d1-0e9f-4a8b-b7c6-d5e4f3a2b1c0"
+/* More calls than the daemon has workers of either kind. */
+#define N_CALLS 10
+/* ferryd's defaults. */
+#define WORKERS 8
+#define PRIORITY_WORKERS 2
+/* What the issue asks of `ferry list` while the calls wait. */
+#define LIST_LIMIT_US (100 * 1000)
+
+static const ferry_driver *const daemon_drivers[] = { &ferry_test_driver, NULL };
+
+/* ------------------------------------------------------------------------ */
+/* A silent peer                                                             */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    GMutex lock;
+    GPtrArray *calls;           /* ferry_rpc_call*, never answered until the end */
+} silent_peer;
+
+static void
+silent_call(gpointer handler_data, ferry_rpc_server_client *client, gpointer client_data,
+            guint32 procedure, GBytes *args, ferry_rpc_call *call)
+{
+    silent_peer *sp = handler_data;
+
+    g_mutex_lock(&sp->lock);
+    g_ptr_array_add(sp->calls, call);
+    g_mutex_unlock(&sp->lock);
+}
+
+static const ferry_rpc_handler silent_handler = { .call = silent_call };
+
+/* Answers every call it kept, so that nothing leaks. */
+static void
+silent_peer_release(silent_peer *sp)
+{
+    g_mutex_lock(&sp->lock);
+    for (guint i = 0; i < sp->calls->len; i++)
+        ferry_rpc_call_return_error(g_ptr_array_index(sp->calls, i),
+                                    g_error_new(FERRY_ERROR, FERRY_ERROR_INTERNAL,
+                                                "the silent peer of the test stops"));
+    g_ptr_array_set_size(sp->calls, 0);
+    g_mutex_unlock(&sp->lock);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The fixture                                                               */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    ferry_dispatch *dispatch;
+    test_server *daemon;
+    silent_peer silent;
+    test_server *peer;
+} fixture;
+
+static void
+fixture_setup(fixture *f, gconstpointer data)
+{
+    test_log_clear();
+    g_mutex_init(&f->silent.lock);
+    f->silent.calls = g_ptr_array_new();
+}
+
+/* Starts the daemon with ferryd's worker counts and @limits' limits. */
+static void
+daemon_start(fixture *f, const ferry_rpc_server_config *limits)
+{
+    ferry_rpc_server_config config = *limits;
+
+    config.max_workers = WORKERS;
+    config.max_priority_workers = PRIORITY_WORKERS;
+    f->dispatch = ferry_dispatch_new(daemon_drivers);
+    ferry_dispatch_configure(f->dispatch, &config);
+    f->daemon = test_server_start(&config);
+}
+
+/* Starts the daemon and the silent peer, for the migration tests. */
+static void
+daemon_and_peer_start(fixture *f)
+{
+    ferry_rpc_server_config config = { .max_calls_per_client = 64 };
+    ferry_rpc_server_config peer_config = { .handler = &silent_handler,
+                                            .handler_data = &f->silent,
+                                            .max_calls_per_client = 64 };
+
+    daemon_start(f, &config);
+    f->peer = test_server_start(&peer_config);
+}
+
+/* The setup of the migration tests: the daemon and the silent peer run. */
+static void
+fixture_setup_peer(fixture *f, gconstpointer data)
+{
+    fixture_setup(f, data);
+    daemon_and_peer_start(f);
+}
+
+static void
+fixture_teardown(fixture *f, gconstpointer data)
+{
+    silent_peer_release(&f->silent);
+    if (f->peer)
+        test_server_stop(f->peer);
+    if (f->daemon)
+        test_server_stop(f->daemon);
+    ferry_dispatch_free(f->dispatch);
+    g_ptr_array_unref(f->silent.calls);
+    g_mutex_clear(&f->silent.lock);
+}
+
+/* The URI of test host @name on the daemon, with extra parameters. */
+static char *
+daemon_uri(fixture *f, const char *name, const char *params)
+{
+    return g_strdup_printf("test+unix:///%s?socket=%s%s%s", name,
+                           test_server_socket(f->daemon), params ? "&" : "",
+                           params ? params : "");
+}
+
+/* Domain vmN on @conn, defined and running. */
+static ferry_domain *
+start_vm(ferry_conn *conn, guint n)
+{
+    g_autofree char *xml = g_strdup_printf("<domain type='test'><name>vm%u</name>"
+                                           "<uuid>0b5e7a3c-1d2f-4e6a-8b9c-%012u</uuid>"
+                                           "<memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+                                           "<os><type arch='x86_64' machine='pc'>hvm</type>"
+                                           "</os></domain>", n, n);
+
+    return mt_domain_start(conn, xml);
+}
+
+/* How long listing @conn's domains takes, in microseconds. */
+static gint64
+time_list(ferry_conn *conn)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) doms = NULL;
+    gint64 start = g_get_monotonic_time();
+
+    g_assert_true(ferry_conn_list_domains(conn, 0, &doms, &error));
+    g_assert_no_error(error);
+    return g_get_monotonic_time() - start;
+}
+
+/* The outcome of one asynchronous Perform3. */
+typedef struct {
+    gboolean done;
+    GError *error;
+} perform_outcome;
+
+static void
+perform_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+    perform_outcome *o = data;
+    g_autoptr(ferry_phase_result) r = ferry_phase_finish(res, &o->error);
+
+    o->done = TRUE;
+}
+
+static gboolean
+all_done(const perform_outcome *o, guint n)
+{
+    for (guint i = 0; i < n; i++) {
+        if (!o[i].done)
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+watchdog(gpointer data)
+{
+    g_error("%s", (const char *)data);
+    return G_SOURCE_REMOVE;
+}
+
+/* Iterates this thread's context until every outcome of @o is in, or fails
+ * the test after @limit_s seconds. */
+static void
+wait_all(perform_outcome *o, guint n, guint limit_s)
+{
+    g_autoptr(GSource) dog = g_timeout_source_new_seconds(limit_s);
+
+    g_source_set_callback(dog, watchdog, "the Perform3 calls did not all end in time", NULL);
+    g_source_attach(dog, g_main_context_get_thread_default());
+    while (!all_done(o, n))
+        g_main_context_iteration(g_main_context_get_thread_default(), TRUE);
+    g_source_destroy(dog);
+}
+
+/* Waits until @n transfers of the source host are held (hold=perform):
+ * the host says nothing when one starts, so this polls, bounded. */
+static void
+wait_held(guint n)
+{
+    gint64 end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+
+    while (ferry_test_driver_held(SRC_UUID) < n) {
+        if (g_get_monotonic_time() > end)
+            g_error("%u of %u migrations reached their transfer in 10 s",
+                    ferry_test_driver_held(SRC_UUID), n);
+        g_usleep(1000);
+    }
+}
+
+/* Starts a peer-to-peer Perform3 of each of @doms to @dconn_uri. */
+static void
+start_p2p(GPtrArray *doms, const char *dconn_uri, perform_outcome *o)
+{
+    ferry_migrate_params params = { .flags = FERRY_MIGRATE_LIVE | FERRY_MIGRATE_PEER2PEER };
+
+    for (guint i = 0; i < doms->len; i++)
+        ferry_domain_migrate_perform3_async(g_ptr_array_index(doms, i), &params, dconn_uri,
+                                            NULL, NULL, perform_done, &o[i]);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tests                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* A raw TCP connection to the daemon from @local_address (nullable: any). */
+static GSocketConnection *
+tcp_connect_from(fixture *f, const char *local_address)
+{
+    g_autoptr(GSocketClient) sc = g_socket_client_new();
+    g_autoptr(GError) error = NULL;
+    GSocketConnection *conn;
+
+    if (local_address) {
+        g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(local_address);
+        g_autoptr(GSocketAddress) addr = g_inet_socket_address_new(inet, 0);
+
+        g_socket_client_set_local_address(sc, addr);
+    }
+    conn = g_socket_client_connect_to_host(sc, "127.0.0.1", test_server_tcp_port(f->daemon),
+                                           NULL, &error);
+    g_assert_no_error(error);
+    /* A bound on every read, so a server that never closes fails the test. */
+    g_socket_set_timeout(g_socket_connection_get_socket(conn), 10);
+    return conn;
+}
+
+/* Sends the first bytes of a frame that never ends: the peer holds its
+ * place and the daemon waits for the rest. */
+static void
+send_half_frame(GSocketConnection *conn)
+{
+    static const guint8 half[] = { 0, 0, 0, 100, 0x08, 0x01 };
+    g_autoptr(GError) error = NULL;
+
+    g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)), half,
+                              sizeof(half), NULL, NULL, &error);
+    g_assert_no_error(error);
+}
+
+/* Lists the domains of a test host over the daemon's UNIX socket. */
+static void
+assert_unix_serves(fixture *f)
+{
+    g_autofree char *uri = daemon_uri(f, "local", NULL);
+    g_autoptr(ferry_conn) conn = mt_conn_open(uri);
+
+    g_assert_cmpuint(mt_count_domains(conn), ==, 0);
+}
+
+/*
+ * TCP peers holding every TCP place, each in the middle of a frame, do not
+ * keep the UNIX socket's clients out: they are counted apart.
+ */
+static void
+test_clients_per_transport(fixture *f, gconstpointer data)
+{
+    ferry_rpc_server_config limits = { .max_clients = 4, .max_unix_clients = 2 };
+    g_autoptr(GPtrArray) held = g_ptr_array_new_with_free_func(g_object_unref);
+    g_autoptr(GSocketConnection) extra = NULL;
+    g_autoptr(GBytes) rest = NULL;
+    g_autofree char *logged = NULL;
+
+    daemon_start(f, &limits);
+    for (guint i = 0; i < limits.max_clients; i++) {
+        g_ptr_array_add(held, tcp_connect_from(f, NULL));
+        send_half_frame(g_ptr_array_index(held, i));
+    }
+    test_server_wait_n_clients(f->daemon, limits.max_clients);
+    /* One TCP peer more is refused... */
+    extra = tcp_connect_from(f, NULL);
+    rest = test_raw_read_until_eof(extra);
+    g_assert_cmpuint(g_bytes_get_size(rest), ==, 0);
+    logged = test_log_wait("refused: the limit of 4 connected TCP clients is reached; "
+                           "closing");
+    g_assert_true(g_str_has_prefix(logged, "client 5 (tcp, 127.0.0.1:"));
+    /* ...while the UNIX socket serves, up to its own limit. */
+    assert_unix_serves(f);
+    {
+        g_autoptr(GSocketConnection) a = test_raw_connect(test_server_socket(f->daemon));
+        g_autoptr(GSocketConnection) b = test_raw_connect(test_server_socket(f->daemon));
+        g_autoptr(GSocketConnection) c = NULL;
+        g_autoptr(GBytes) none = NULL;
+
+        test_server_wait_n_clients(f->daemon, limits.max_clients + 2);
+        c = test_raw_connect(test_server_socket(f->daemon));
+        none = test_raw_read_until_eof(c);
+        g_assert_cmpuint(g_bytes_get_size(none), ==, 0);
+        test_log_wait("refused: the limit of 2 connected UNIX clients is reached; closing");
+    }
+}
+
+/* One address has at most max_clients_per_address of the TCP places. */
+static void
+test_clients_per_address(fixture *f, gconstpointer data)
+{
+    ferry_rpc_server_config limits = { .max_clients = 4, .max_clients_per_address = 2 };
+    g_autoptr(GSocketConnection) a = NULL;
+    g_autoptr(GSocketConnection) b = NULL;
+    g_autoptr(GSocketConnection) c = NULL;
+    g_autoptr(GSocketConnection) other = NULL;
+    g_autoptr(GBytes) rest = NULL;
+
+    daemon_start(f, &limits);
+    a = tcp_connect_from(f, "127.0.0.1");
+    b = tcp_connect_from(f, "127.0.0.1");
+    test_server_wait_n_clients(f->daemon, 2);
+    c = tcp_connect_from(f, "127.0.0.1");
+    rest = test_raw_read_until_eof(c);
+    g_assert_cmpuint(g_bytes_get_size(rest), ==, 0);
+    test_log_wait("refused: the limit of 2 connected clients from address 127.0.0.1 is "
+                  "reached; closing");
+    /* Another address still gets in: loopback answers all of 127/8. */
+    other = tcp_connect_from(f, "127.0.0.2");
+    test_server_wait_n_clients(f->daemon, 3);
+    /* A place freed is a place taken again. */
+    g_clear_object(&a);
+    test_server_wait_n_clients(f->daemon, 2);
+    a = tcp_connect_from(f, "127.0.0.1");
+    test_server_wait_n_clients(f->daemon, 3);
+    g_assert_cmpuint(test_log_count("is reached"), ==, 1);
+}
+
+/* Opens the source host (@params), starts N_CALLS domains on it (into
+ * @doms) and a peer-to-peer migration of each to @dconn_uri. */
+static ferry_conn *
+migrate_many(fixture *f, const char *params, const char *dconn_uri, GPtrArray *doms,
+             perform_outcome *o)
+{
+    g_autofree char *src_uri = daemon_uri(f, "src", params);
+    ferry_conn *src = mt_conn_open(src_uri);
+
+    for (guint i = 0; i < N_CALLS; i++)
+        g_ptr_array_add(doms, start_vm(src, i));
+    start_p2p(doms, dconn_uri, o);
+    return src;
+}
+
+/* `ferry list` on @conn answers at once, while @what. */
+static void
+assert_list_quick(ferry_conn *conn, const char *what)
+{
+    gint64 took = time_list(conn);
+
+    g_test_message("list took %" G_GINT64_FORMAT " us with %u migrations %s", took, N_CALLS,
+                   what);
+    g_assert_cmpint(took, <, LIST_LIMIT_US);
+}
+
+/* Migrations whose destination is the daemon itself, another host of it:
+ * they complete, and the daemon answers meanwhile. */
+static void
+test_p2p_to_self(fixture *f, gconstpointer data)
+{
+    g_autoptr(GMainContext) context = test_context_push();
+    g_autofree char *dst_uri = daemon_uri(f, "dst", "host_uuid=" DST_UUID);
+    g_autoptr(ferry_conn) dst = mt_conn_open(dst_uri);
+    g_autoptr(GPtrArray) doms = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_domain_unref);
+    perform_outcome o[N_CALLS] = { 0 };
+    g_autoptr(ferry_conn) src = migrate_many(f, "host_uuid=" SRC_UUID "&hold=perform", dst_uri,
+                                             doms, o);
+
+    wait_held(N_CALLS);
+    assert_list_quick(src, "to itself in their transfer");
+    ferry_test_driver_release(SRC_UUID);
+    wait_all(o, N_CALLS, 30);
+    for (guint i = 0; i < N_CALLS; i++)
+        g_assert_no_error(o[i].error);
+    g_assert_cmpuint(mt_count_domains(dst), ==, N_CALLS);
+    test_context_pop(g_steal_pointer(&context));
+}
+
+/* Migrations to a peer that never answers. */
+static void
+test_p2p_to_silent_peer(fixture *f, gconstpointer data)
+{
+    g_autoptr(GMainContext) context = test_context_push();
+    g_autofree char *peer_uri = g_strdup_printf("test+unix:///dst?socket=%s",
+                                                test_server_socket(f->peer));
+    g_autoptr(GPtrArray) doms = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_domain_unref);
+    perform_outcome o[N_CALLS] = { 0 };
+    g_autoptr(ferry_conn) src = migrate_many(f, "host_uuid=" SRC_UUID, peer_uri, doms, o);
+
+    test_server_wait_n_clients(f->peer, N_CALLS);
+    assert_list_quick(src, "to a silent peer");
+    silent_peer_release(&f->silent);
+    wait_all(o, N_CALLS, 30);
+    for (guint i = 0; i < N_CALLS; i++)
+        g_assert_nonnull(o[i].error);
+    test_context_pop(g_steal_pointer(&context));
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    test_log_init();
+#define ADD(path, func) g_test_add(path, fixture, NULL, fixture_setup, func, fixture_teardown)
+#define ADD_PEER(path, func) \
+    g_test_add(path, fixture, NULL, fixture_setup_peer, func, fixture_teardown)
+    ADD("/rpc-limits/clients-per-transport", test_clients_per_transport);
+    ADD("/rpc-limits/clients-per-address", test_clients_per_address);
+    ADD_PEER("/rpc-limits/p2p-to-self", test_p2p_to_self);
+    ADD_PEER("/rpc-limits/p2p-to-silent-peer", test_p2p_to_silent_peer);
+#undef ADD_PEER
+#undef ADD
+    return g_test_run();
+}
