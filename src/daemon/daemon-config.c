@@ -42,6 +42,7 @@ static const setting settings[] = {
     U(priority_workers, 1, 64),
     U(keepalive_interval, 0, 3600),
     U(keepalive_count, 1, 100),
+    U(frame_timeout, 1, 3600),
     S(log_file, SETTING_PATH),
     S(log_level, SETTING_STRING),
     S(pid_file, SETTING_PATH),
@@ -76,6 +77,7 @@ ferry_daemon_config_new_defaults(void)
     c->priority_workers = 2;
     c->keepalive_interval = 5;
     c->keepalive_count = 5;
+    c->frame_timeout = 30;
     c->log_level = g_strdup("info");
     c->migration_port_min = 49152;
     c->migration_port_max = 49215;

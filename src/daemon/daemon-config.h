@@ -41,6 +41,8 @@ typedef struct {
                                  * calls; default 2 */
     guint keepalive_interval;   /* seconds between pings to an idle peer, 0 = off; default 5 */
     guint keepalive_count;      /* unanswered pings before closing, default 5 */
+    guint frame_timeout;        /* seconds a peer may take to finish a frame it began,
+                                 * default 30 */
     char *log_file;             /* NULL: stderr */
     char *log_level;            /* "debug", "info", "message", "warning"; default "info" */
     char *pid_file;             /* NULL: none */

@@ -72,6 +72,7 @@ ferry_daemon_server_new(const ferry_daemon_config *cfg, const ferry_driver *cons
         .max_frame = cfg->max_frame_size,
         .keepalive_interval_ms = cfg->keepalive_interval * 1000,
         .keepalive_count = cfg->keepalive_count,
+        .frame_timeout_ms = cfg->frame_timeout * 1000,
     };
 
     if (g_mkdir_with_parents(dir, 0755) < 0) {

@@ -560,6 +560,9 @@ ferry_rpc_server_new(const ferry_rpc_server_config *config, GError **error)
     srv->channel_config.keepalive_interval_ms =
         c->keepalive_interval_ms == FERRY_RPC_KEEPALIVE_OFF ? 0 : c->keepalive_interval_ms;
     srv->channel_config.keepalive_count = c->keepalive_count;
+    if (!c->frame_timeout_ms)
+        c->frame_timeout_ms = FERRY_RPC_DEFAULT_FRAME_TIMEOUT_MS;
+    srv->channel_config.frame_timeout_ms = c->frame_timeout_ms;
 
     srv->context = g_main_context_ref_thread_default();
     srv->clients = g_hash_table_new_full(NULL, NULL,

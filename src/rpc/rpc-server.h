@@ -100,6 +100,9 @@ typedef struct {
  *   again each interval.  0 means 5000; FERRY_RPC_KEEPALIVE_OFF disables it.
  * @keepalive_count: unanswered PINGs after which a client is declared dead
  *   and closed.  0 means 5.
+ * @frame_timeout_ms: how long a client may take to finish a frame it
+ *   began, from its first byte; then it is closed.  0 means
+ *   FERRY_RPC_DEFAULT_FRAME_TIMEOUT_MS.
  * @handler: what runs the calls; must outlive the server
  * @handler_data: passed to @handler's functions
  *
@@ -115,6 +118,7 @@ typedef struct {
     gsize max_frame;
     guint keepalive_interval_ms;
     guint keepalive_count;
+    guint frame_timeout_ms;
     const ferry_rpc_handler *handler;
     gpointer handler_data;
 } ferry_rpc_server_config;

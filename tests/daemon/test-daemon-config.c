@@ -77,16 +77,19 @@ test_limits(void)
     const char *text =
         "max_clients = 10\n"
         "max_unix_clients = 7\n"
-        "max_clients_per_address = 3\n";
+        "max_clients_per_address = 3\n"
+        "frame_timeout = 5\n";
 
     g_assert_cmpuint(c->max_clients, ==, 64);
     g_assert_cmpuint(c->max_unix_clients, ==, 64);
     g_assert_cmpuint(c->max_clients_per_address, ==, 32);
+    g_assert_cmpuint(c->frame_timeout, ==, 30);
     g_assert_true(ferry_daemon_config_parse(c, text, "t.conf", &error));
     g_assert_no_error(error);
     g_assert_cmpuint(c->max_clients, ==, 10);
     g_assert_cmpuint(c->max_unix_clients, ==, 7);
     g_assert_cmpuint(c->max_clients_per_address, ==, 3);
+    g_assert_cmpuint(c->frame_timeout, ==, 5);
     g_assert_true(ferry_daemon_config_check(c, "t.conf", &error));
     g_assert_no_error(error);
 }
@@ -107,6 +110,8 @@ static const bad_case bad_cases[] = {
     { "max_clients_per_address = 0\n",
       "t.conf:1: setting 'max_clients_per_address': expected an integer from 1 to 100000, "
       "got '0'" },
+    { "frame_timeout = 0\n",
+      "t.conf:1: setting 'frame_timeout': expected an integer from 1 to 3600, got '0'" },
     { "priority_workers = 0\n",
       "t.conf:1: setting 'priority_workers': expected an integer from 1 to 64, got '0'" },
     { "workers = 4\npriority_workers = 65\n",

@@ -280,6 +280,42 @@ test_truncated(void)
     g_assert_cmpstr(error->message, ==, expected);
 }
 
+/* What the decoder says of a frame in progress: nothing between frames,
+ * the prefix's bytes before the length is known, the body's after. */
+static void
+test_partial(void)
+{
+    g_autoptr(ferry_rpc_decoder) dec = ferry_rpc_decoder_new(0);
+    g_autoptr(GBytes) frame = start_frame("web1", 3);
+    gsize size;
+    const guint8 *data = g_bytes_get_data(frame, &size);
+    g_autoptr(Ferry__Packet) packet = NULL;
+    g_autoptr(GError) error = NULL;
+    gsize have = 99;
+    gsize want = 99;
+
+    g_assert_false(ferry_rpc_decoder_get_partial(dec, &have, &want));
+    g_assert_cmpuint(have, ==, 99);
+    ferry_rpc_decoder_feed(dec, data, 2);
+    g_assert_true(ferry_rpc_decoder_next(dec, &packet, &error));
+    g_assert_true(ferry_rpc_decoder_get_partial(dec, &have, &want));
+    g_assert_cmpuint(have, ==, 2);
+    g_assert_cmpuint(want, ==, 0);
+    ferry_rpc_decoder_feed(dec, data + 2, 5);
+    g_assert_true(ferry_rpc_decoder_next(dec, &packet, &error));
+    g_assert_null(packet);
+    g_assert_true(ferry_rpc_decoder_get_partial(dec, &have, &want));
+    g_assert_cmpuint(have, ==, 3);
+    g_assert_cmpuint(want, ==, size - FERRY_RPC_HEADER_SIZE);
+    ferry_rpc_decoder_feed(dec, data + 7, size - 7);
+    g_assert_true(ferry_rpc_decoder_next(dec, &packet, &error));
+    g_assert_nonnull(packet);
+    g_clear_pointer(&packet, ferry_rpc_packet_free);
+    g_assert_true(ferry_rpc_decoder_next(dec, &packet, &error));
+    g_assert_null(packet);
+    g_assert_false(ferry_rpc_decoder_get_partial(dec, NULL, NULL));
+}
+
 static void
 test_error_body(void)
 {
@@ -352,6 +388,7 @@ main(int argc, char **argv)
     g_test_add_func("/rpc/frame/garbage", test_garbage);
     g_test_add_func("/rpc/frame/bad-header", test_bad_header);
     g_test_add_func("/rpc/frame/truncated", test_truncated);
+    g_test_add_func("/rpc/frame/partial", test_partial);
     g_test_add_func("/rpc/message/error-body", test_error_body);
     g_test_add_func("/rpc/message/unpack", test_message_unpack);
     g_test_add_func("/rpc/message/procedures", test_procedures);

@@ -358,6 +358,141 @@ test_clients_per_address(fixture *f, gconstpointer data)
     g_assert_cmpuint(test_log_count("is reached"), ==, 1);
 }
 
+/* The frame timeout of the frame tests. */
+#define FRAME_TIMEOUT_MS 400
+/* How often the trickling peers send a byte: keepalive alone would keep
+ * them (each byte is traffic). */
+#define TRICKLE_MS 100
+
+/* Waits up to @ms for the peer to close @conn; TRUE if it did.  What the
+ * peer sends meanwhile goes to @got (nullable: dropped). */
+static gboolean
+closed_within(GSocketConnection *conn, guint ms, GByteArray *got)
+{
+    GSocket *socket = g_socket_connection_get_socket(conn);
+    g_autoptr(GCancellable) cancellable = g_cancellable_new();
+    g_autoptr(GError) error = NULL;
+    guint8 buf[256];
+    gint64 end = g_get_monotonic_time() + (gint64)ms * 1000;
+
+    for (;;) {
+        gint64 left = end - g_get_monotonic_time();
+        gssize n;
+
+        if (left <= 0)
+            return FALSE;
+        if (!g_socket_condition_timed_wait(socket, G_IO_IN, left, NULL, &error)) {
+            g_assert_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+            return FALSE;
+        }
+        /* Keepalive pings may come first: read past them. */
+        n = g_socket_receive(socket, (gchar *)buf, sizeof(buf), NULL, &error);
+        if (n <= 0)
+            return TRUE;
+        if (got)
+            g_byte_array_append(got, buf, (guint)n);
+    }
+}
+
+/* Writes @len bytes of @data to @conn. */
+static void
+send_bytes(GSocketConnection *conn, const guint8 *data, gsize len)
+{
+    g_autoptr(GError) error = NULL;
+
+    g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)), data, len,
+                              NULL, NULL, &error);
+    g_assert_no_error(error);
+}
+
+/*
+ * A peer that began a frame and sends one byte of it now and then is
+ * closed once the frame timeout has passed since its first byte, though
+ * it was never silent for a keepalive interval.
+ */
+static void
+test_frame_timeout(fixture *f, gconstpointer data)
+{
+    ferry_rpc_server_config limits = { .frame_timeout_ms = FRAME_TIMEOUT_MS,
+                                       .keepalive_interval_ms = 2 * TRICKLE_MS };
+    static const guint8 prefix[] = { 0, 0, 0, 100 };
+    g_autoptr(GSocketConnection) conn = NULL;
+    g_autofree char *logged = NULL;
+    gint64 start;
+    gint64 took;
+    guint sent = 0;
+
+    daemon_start(f, &limits);
+    conn = tcp_connect_from(f, NULL);
+    start = g_get_monotonic_time();
+    for (;;) {
+        /* The length first, then body bytes: one every TRICKLE_MS. */
+        if (sent < sizeof(prefix))
+            send_bytes(conn, &prefix[sent], 1);
+        else
+            send_bytes(conn, (const guint8 *)"x", 1);
+        sent++;
+        if (closed_within(conn, TRICKLE_MS, NULL))
+            break;
+        g_assert_cmpint(g_get_monotonic_time() - start, <, 10 * G_USEC_PER_SEC);
+    }
+    took = (g_get_monotonic_time() - start) / 1000;
+    g_test_message("closed after %" G_GINT64_FORMAT " ms and %u bytes", took, sent);
+    g_assert_cmpint(took, >=, FRAME_TIMEOUT_MS);
+    g_assert_cmpint(took, <, FRAME_TIMEOUT_MS + 1000);
+    logged = test_log_wait("the peer began a frame 400 ms ago and sent only ");
+    g_assert_true(g_str_has_suffix(logged, " of its 100 bytes; closing"));
+    g_assert_true(g_str_has_prefix(logged, "client 1 (tcp, 127.0.0.1:"));
+}
+
+/*
+ * Frames that each end within the timeout keep their peer, however long
+ * the peer keeps sending them slowly: the timer counts from each frame's
+ * first byte.
+ */
+static void
+test_frames_in_time(fixture *f, gconstpointer data)
+{
+    ferry_rpc_server_config limits = { .frame_timeout_ms = FRAME_TIMEOUT_MS,
+                                       .keepalive_interval_ms = FERRY_RPC_KEEPALIVE_OFF };
+    g_autoptr(GBytes) ping = ferry_rpc_frame_new(FERRY__PROCEDURE__KEEPALIVE_PING,
+                                                 FERRY__PACKET_TYPE__EVENT, 0,
+                                                 FERRY__PACKET_STATUS__OK, NULL);
+    g_autoptr(ferry_rpc_decoder) dec = ferry_rpc_decoder_new(0);
+    g_autoptr(GSocketConnection) conn = NULL;
+    g_autoptr(GByteArray) got = g_byte_array_new();
+    g_autoptr(GError) error = NULL;
+    gsize size;
+    const guint8 *frame = g_bytes_get_data(ping, &size);
+    guint pongs = 0;
+
+    daemon_start(f, &limits);
+    conn = tcp_connect_from(f, NULL);
+    /* Four frames over 4 x 2 x TRICKLE_MS, twice the timeout: each half a
+     * frame, a pause, the other half (with the next frame's first half). */
+    send_bytes(conn, frame, size / 2);
+    for (guint i = 0; i < 4; i++) {
+        g_assert_false(closed_within(conn, TRICKLE_MS, got));
+        send_bytes(conn, frame + size / 2, size - size / 2);
+        if (i < 3)
+            send_bytes(conn, frame, size / 2);
+        g_assert_false(closed_within(conn, TRICKLE_MS, got));
+    }
+    /* Each was answered: the peer was served all along. */
+    ferry_rpc_decoder_feed(dec, got->data, got->len);
+    for (;;) {
+        g_autoptr(Ferry__Packet) packet = NULL;
+
+        g_assert_true(ferry_rpc_decoder_next(dec, &packet, &error));
+        if (!packet)
+            break;
+        g_assert_cmpuint(packet->procedure, ==, FERRY__PROCEDURE__KEEPALIVE_PONG);
+        pongs++;
+    }
+    g_assert_cmpuint(pongs, ==, 4);
+    g_assert_cmpuint(test_log_count("began a frame"), ==, 0);
+}
+
 /* Opens the source host (@params), starts N_CALLS domains on it (into
  * @doms) and a peer-to-peer migration of each to @dconn_uri. */
 static ferry_conn *
@@ -437,6 +572,8 @@ main(int argc, char **argv)
     g_test_add(path, fixture, NULL, fixture_setup_peer, func, fixture_teardown)
     ADD("/rpc-limits/clients-per-transport", test_clients_per_transport);
     ADD("/rpc-limits/clients-per-address", test_clients_per_address);
+    ADD("/rpc-limits/frame-timeout", test_frame_timeout);
+    ADD("/rpc-limits/frames-in-time", test_frames_in_time);
     ADD_PEER("/rpc-limits/p2p-to-self", test_p2p_to_self);
     ADD_PEER("/rpc-limits/p2p-to-silent-peer", test_p2p_to_silent_peer);
 #undef ADD_PEER
