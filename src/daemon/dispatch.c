@@ -1144,7 +1144,8 @@ handler_call_async(gpointer handler_data, ferry_rpc_server_client *client,
         ferry_rpc_message_free(c.owned_args);
 }
 
-/* The quick calls: they run on the priority workers, so that listing
+/* The quick calls (ferry_rpc_procedure_is_quick()), opening and closing,
+ * and job aborts: they run on the priority workers, so that listing
  * domains or reading a job's progress never waits behind a domain starting
  * or a slow client's calls. */
 static gboolean
@@ -1153,25 +1154,11 @@ handler_is_priority(gpointer handler_data, guint32 procedure)
     switch (procedure) {
     case FERRY__PROCEDURE__CONNECT_OPEN:
     case FERRY__PROCEDURE__CONNECT_CLOSE:
-    case FERRY__PROCEDURE__CONNECT_GET_CAPABILITIES:
-    case FERRY__PROCEDURE__CONNECT_GET_HOSTNAME:
-    case FERRY__PROCEDURE__CONNECT_SUPPORTS_FEATURE:
-    case FERRY__PROCEDURE__CONNECT_LIST_DOMAINS:
-    case FERRY__PROCEDURE__EVENTS_REGISTER:
-    case FERRY__PROCEDURE__EVENTS_DEREGISTER:
-    case FERRY__PROCEDURE__DOMAIN_LOOKUP_BY_NAME:
-    case FERRY__PROCEDURE__DOMAIN_LOOKUP_BY_UUID:
-    case FERRY__PROCEDURE__DOMAIN_GET_INFO:
-    case FERRY__PROCEDURE__DOMAIN_GET_XML:
-    case FERRY__PROCEDURE__DOMAIN_GET_JOB_INFO:
-    case FERRY__PROCEDURE__DOMAIN_GET_JOB_STATS:
     case FERRY__PROCEDURE__DOMAIN_ABORT_JOB:
-    case FERRY__PROCEDURE__DOMAIN_MIGRATE_GET_TUNABLE:
-    case FERRY__PROCEDURE__CONNECT_MIGRATE_QUERY:
     case FERRY__PROCEDURE__CONNECT_MIGRATE_CANCEL:
         return TRUE;
     default:
-        return FALSE;
+        return ferry_rpc_procedure_is_quick(procedure);
     }
 }
 

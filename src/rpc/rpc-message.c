@@ -118,6 +118,30 @@ ferry_rpc_procedure_ret(guint32 procedure)
     return procedure < G_N_ELEMENTS(procedures) ? procedures[procedure].ret : NULL;
 }
 
+gboolean
+ferry_rpc_procedure_is_quick(guint32 procedure)
+{
+    switch (procedure) {
+    case FERRY__PROCEDURE__CONNECT_GET_CAPABILITIES:
+    case FERRY__PROCEDURE__CONNECT_GET_HOSTNAME:
+    case FERRY__PROCEDURE__CONNECT_SUPPORTS_FEATURE:
+    case FERRY__PROCEDURE__CONNECT_LIST_DOMAINS:
+    case FERRY__PROCEDURE__EVENTS_REGISTER:
+    case FERRY__PROCEDURE__EVENTS_DEREGISTER:
+    case FERRY__PROCEDURE__DOMAIN_LOOKUP_BY_NAME:
+    case FERRY__PROCEDURE__DOMAIN_LOOKUP_BY_UUID:
+    case FERRY__PROCEDURE__DOMAIN_GET_INFO:
+    case FERRY__PROCEDURE__DOMAIN_GET_XML:
+    case FERRY__PROCEDURE__DOMAIN_GET_JOB_INFO:
+    case FERRY__PROCEDURE__DOMAIN_GET_JOB_STATS:
+    case FERRY__PROCEDURE__DOMAIN_MIGRATE_GET_TUNABLE:
+    case FERRY__PROCEDURE__CONNECT_MIGRATE_QUERY:
+        return TRUE;
+    default:
+        return FALSE;
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* Job information                                                           */
 /* ------------------------------------------------------------------------ */

@@ -96,6 +96,19 @@ const ProtobufCMessageDescriptor *ferry_rpc_procedure_args(guint32 procedure);
 const ProtobufCMessageDescriptor *ferry_rpc_procedure_ret(guint32 procedure);
 
 /**
+ * ferry_rpc_procedure_is_quick:
+ * @procedure: a procedure number
+ *
+ * The quick calls: queries a daemon answers at once from what it holds
+ * (capabilities, features, lists, lookups, domain and job information, a
+ * migration's status) and event registration.  A daemon runs them on
+ * workers of their own; a client may bound its wait for their answers.
+ *
+ * Returns: TRUE if @procedure is one of them.
+ */
+gboolean ferry_rpc_procedure_is_quick(guint32 procedure);
+
+/**
  * ferry_rpc_job_info_to_wire:
  * @info: job information
  * @wire: (out caller-allocates): initialised and filled; its strings point

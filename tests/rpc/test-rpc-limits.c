@@ -35,7 +35,31 @@ static const ferry_driver *const daemon_drivers[] = { &ferry_test_driver, NULL }
 typedef struct {
     GMutex lock;
     GPtrArray *calls;           /* ferry_rpc_call*, never answered until the end */
+    gboolean opens;             /* answers the connection's calls, silent after */
 } silent_peer;
+
+/* What a peer that `opens` answers at once: opening and closing the
+ * connection, and every feature. */
+static gboolean
+answer_connection_call(guint32 procedure, ferry_rpc_call *call)
+{
+    Ferry__ConnectSupportsFeatureRet yes = FERRY__CONNECT_SUPPORTS_FEATURE_RET__INIT;
+    g_autoptr(GBytes) body = NULL;
+
+    switch (procedure) {
+    case FERRY__PROCEDURE__CONNECT_OPEN:
+    case FERRY__PROCEDURE__CONNECT_CLOSE:
+        ferry_rpc_call_return(call, NULL);
+        return TRUE;
+    case FERRY__PROCEDURE__CONNECT_SUPPORTS_FEATURE:
+        yes.supported = TRUE;
+        body = ferry_rpc_message_pack(&yes.base);
+        ferry_rpc_call_return(call, body);
+        return TRUE;
+    default:
+        return FALSE;
+    }
+}
 
 static void
 silent_call(gpointer handler_data, ferry_rpc_server_client *client, gpointer client_data,
@@ -43,6 +67,8 @@ silent_call(gpointer handler_data, ferry_rpc_server_client *client, gpointer cli
 {
     silent_peer *sp = handler_data;
 
+    if (sp->opens && answer_connection_call(procedure, call))
+        return;
     g_mutex_lock(&sp->lock);
     g_ptr_array_add(sp->calls, call);
     g_mutex_unlock(&sp->lock);
@@ -542,7 +568,40 @@ test_p2p_to_self(fixture *f, gconstpointer data)
     test_context_pop(g_steal_pointer(&context));
 }
 
-/* Migrations to a peer that never answers. */
+/* Every migration of @doms failed with @code, saying @words, and left its
+ * domain running on the source @src. */
+static void
+assert_all_refused(ferry_conn *src, GPtrArray *doms, const perform_outcome *o, int code,
+                   const char *words)
+{
+    for (guint i = 0; i < doms->len; i++) {
+        const char *name = ferry_domain_get_name(g_ptr_array_index(doms, i));
+
+        g_assert_error(o[i].error, FERRY_ERROR, code);
+        g_assert_nonnull(strstr(o[i].error->message, words));
+        mt_assert_state(src, name, FERRY_DOMAIN_RUNNING, FERRY_RUNNING_BOOTED);
+    }
+}
+
+/* Migrations whose destination is the source host itself: each fails
+ * cleanly, the domains run on. */
+static void
+test_p2p_to_same_host(fixture *f, gconstpointer data)
+{
+    g_autoptr(GMainContext) context = test_context_push();
+    g_autofree char *self_uri = daemon_uri(f, "src", "host_uuid=" SRC_UUID);
+    g_autoptr(GPtrArray) doms = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_domain_unref);
+    perform_outcome o[N_CALLS] = { 0 };
+    g_autoptr(ferry_conn) src = migrate_many(f, "host_uuid=" SRC_UUID, self_uri, doms, o);
+
+    assert_list_quick(src, "to their own host");
+    wait_all(o, N_CALLS, 30);
+    assert_all_refused(src, doms, o, FERRY_ERROR_MIGRATE, "migration to the same host refused");
+    test_context_pop(g_steal_pointer(&context));
+}
+
+/* Migrations to a peer that never answers: the daemon answers meanwhile,
+ * and the migrations fail once opening the connection timed out. */
 static void
 test_p2p_to_silent_peer(fixture *f, gconstpointer data)
 {
@@ -552,13 +611,40 @@ test_p2p_to_silent_peer(fixture *f, gconstpointer data)
     g_autoptr(GPtrArray) doms = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_domain_unref);
     perform_outcome o[N_CALLS] = { 0 };
     g_autoptr(ferry_conn) src = migrate_many(f, "host_uuid=" SRC_UUID, peer_uri, doms, o);
+    g_autofree char *expected = NULL;
 
     test_server_wait_n_clients(f->peer, N_CALLS);
     assert_list_quick(src, "to a silent peer");
-    silent_peer_release(&f->silent);
-    wait_all(o, N_CALLS, 30);
-    for (guint i = 0; i < N_CALLS; i++)
-        g_assert_nonnull(o[i].error);
+    /* Opening the connection is a quick call: bounded (30 s). */
+    wait_all(o, N_CALLS, 45);
+    expected = g_strdup_printf("': ferryd at UNIX socket '%s' did not answer CONNECT_OPEN "
+                               "within 30000 ms", test_server_socket(f->peer));
+    assert_all_refused(src, doms, o, FERRY_ERROR_TIMEOUT, expected);
+    test_context_pop(g_steal_pointer(&context));
+}
+
+/*
+ * A destination that opens and then never answers Prepare: the source's
+ * job gives up after migration_abandon_timeout (1 s here), and with it the
+ * peer-to-peer sequence, which answers its caller instead of waiting for
+ * the destination forever.
+ */
+static void
+test_p2p_prepare_unanswered(fixture *f, gconstpointer data)
+{
+    g_autoptr(GMainContext) context = test_context_push();
+    g_autofree char *peer_uri = g_strdup_printf("test+unix:///dst?socket=%s",
+                                                test_server_socket(f->peer));
+    g_autoptr(GPtrArray) doms = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_domain_unref);
+    perform_outcome o[N_CALLS] = { 0 };
+    g_autoptr(ferry_conn) src = NULL;
+
+    f->silent.opens = TRUE;
+    src = migrate_many(f, "host_uuid=" SRC_UUID "&abandon_timeout=1", peer_uri, doms, o);
+    assert_list_quick(src, "waiting for Prepare");
+    wait_all(o, N_CALLS, 20);
+    assert_all_refused(src, doms, o, FERRY_ERROR_OPERATION_ABORTED,
+                       "' aborted: no phase came within migration_abandon_timeout (1 s)");
     test_context_pop(g_steal_pointer(&context));
 }
 
@@ -575,7 +661,9 @@ main(int argc, char **argv)
     ADD("/rpc-limits/frame-timeout", test_frame_timeout);
     ADD("/rpc-limits/frames-in-time", test_frames_in_time);
     ADD_PEER("/rpc-limits/p2p-to-self", test_p2p_to_self);
+    ADD_PEER("/rpc-limits/p2p-to-same-host", test_p2p_to_same_host);
     ADD_PEER("/rpc-limits/p2p-to-silent-peer", test_p2p_to_silent_peer);
+    ADD_PEER("/rpc-limits/p2p-prepare-unanswered", test_p2p_prepare_unanswered);
 #undef ADD_PEER
 #undef ADD
     return g_test_run();
