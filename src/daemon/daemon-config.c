@@ -38,6 +38,8 @@ static const setting settings[] = {
     U(max_clients_per_address, 1, 100000),
     U(max_calls_per_client, 1, 1024),
     U(max_frame_size, 4096, 256 * 1024 * 1024),
+    U(max_call_bytes_per_client, 4096, 1024 * 1024 * 1024),
+    U(max_domains, 1, 1000000),
     U(workers, 1, 256),
     U(priority_workers, 1, 64),
     U(keepalive_interval, 0, 3600),
@@ -73,6 +75,8 @@ ferry_daemon_config_new_defaults(void)
     c->max_clients_per_address = 32;
     c->max_calls_per_client = 16;
     c->max_frame_size = 4 * 1024 * 1024;
+    c->max_call_bytes_per_client = 8 * 1024 * 1024;
+    c->max_domains = 1024;
     c->workers = 8;
     c->priority_workers = 2;
     c->keepalive_interval = 5;
@@ -275,6 +279,13 @@ ferry_daemon_config_check(const ferry_daemon_config *c, const char *file_name,
     if (c->host_uuid && !g_uuid_string_is_valid(c->host_uuid)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
                     "%s: setting 'host_uuid': '%s' is not a uuid", file_name, c->host_uuid);
+        return FALSE;
+    }
+    if (c->max_call_bytes_per_client < c->max_frame_size) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "%s: setting 'max_call_bytes_per_client' (%u) is below 'max_frame_size' "
+                    "(%u): a call of the largest frame would always be refused", file_name,
+                    c->max_call_bytes_per_client, c->max_frame_size);
         return FALSE;
     }
     if (c->migration_port_min > c->migration_port_max) {

@@ -35,6 +35,10 @@ typedef struct {
     guint max_clients_per_address; /* TCP clients at once from one address, default 32 */
     guint max_calls_per_client; /* calls in flight per client, default 16 */
     guint max_frame_size;       /* bytes, default 4 MiB */
+    guint max_call_bytes_per_client; /* bytes of arguments of a client's calls in flight,
+                                      * default 8 MiB; at least max_frame_size */
+    guint max_domains;          /* domains this host keeps at most (defined, running,
+                                 * incoming), default 1024 */
     guint workers;              /* dispatch threads, default 8 */
     guint priority_workers;     /* threads for the quick queries only (lookups, info,
                                  * job progress), so they never wait behind long

@@ -67,6 +67,7 @@ ferry_daemon_server_new(const ferry_daemon_config *cfg, const ferry_driver *cons
         .max_unix_clients = cfg->max_unix_clients,
         .max_clients_per_address = cfg->max_clients_per_address,
         .max_calls_per_client = cfg->max_calls_per_client,
+        .max_call_bytes_per_client = cfg->max_call_bytes_per_client,
         .max_workers = cfg->workers,
         .max_priority_workers = cfg->priority_workers,
         .max_frame = cfg->max_frame_size,

@@ -651,6 +651,14 @@ start_async(dispatch_call *c, const Ferry__Domain *wire_dom,
     dispatch_async *a;
     ferry_domain *dom = NULL;
 
+    /* Checked again by the library; here before anything is copied. */
+    if (wire_params_ && wire_params_->n_migrate_disks > FERRY_MIGRATE_DISKS_MAX) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "%s: migrate_disks names %" G_GSIZE_FORMAT " disks, more than the %u a "
+                    "migration copies", ferry_rpc_procedure_name(ferry_rpc_call_get_procedure(
+                        c->rpc)), wire_params_->n_migrate_disks, FERRY_MIGRATE_DISKS_MAX);
+        return FALSE;
+    }
     if (wire_dom && !(dom = domain_from_wire(c, wire_dom, error)))
         return FALSE;
     a = g_new0(dispatch_async, 1);

@@ -291,6 +291,7 @@ main(int argc, char **argv)
     qcfg.migration_relay = cfg->migration_relay;
     qcfg.lock_manager = cfg->lock_manager;
     qcfg.lockspace_dir = cfg->lockspace_dir;
+    qcfg.max_domains = cfg->max_domains;
     qcfg.peer_uri = peer_uri = peer_uri_of(cfg);
     storage_dirs = cfg->storage_dirs ? g_strsplit(cfg->storage_dirs, ":", -1) : NULL;
     qcfg.storage_dirs = storage_dirs;

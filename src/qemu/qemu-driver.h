@@ -29,6 +29,7 @@ typedef struct {
     char *inject_failure; /* for tests: migration phase that fails on purpose, or NULL */
     char *lock_manager;   /* leases: "none" (or NULL) or "fcntl" (docs/leases.md) */
     char *lockspace_dir;  /* the lease files' directory, for "fcntl" */
+    guint max_domains;    /* new domains refused beyond this many; 0: no limit */
 } ferry_qemu_config;
 
 /** ferry_qemu_driver: serves `qemu:///system` inside ferryd. */

@@ -40,10 +40,15 @@ GBytes *ferry_rpc_message_pack(const ProtobufCMessage *msg);
  * @descriptor: the message type expected
  * @bytes: (nullable): the serialised message; NULL is the empty message
  * @what: what @bytes is, for the error ("the arguments of DOMAIN_START")
- * @error: return location for an error (FERRY_ERROR_RPC)
+ * @error: return location for an error (FERRY_ERROR_RPC, or FERRY_ERROR_LIMIT)
+ *
+ * Decodes within a memory budget of six times the size of @bytes plus 64
+ * KiB, so that what a peer sends cannot make this side allocate much more
+ * than it sent (many tiny elements of a repeated field would).
  *
  * Returns: (transfer full): the message, or NULL if @bytes is not a valid
- *   message of that type (a required field missing, a bad encoding).
+ *   message of that type (a required field missing, a bad encoding) or
+ *   would exceed the budget.
  */
 ProtobufCMessage *ferry_rpc_message_unpack(const ProtobufCMessageDescriptor *descriptor,
                                            GBytes *bytes, const char *what,

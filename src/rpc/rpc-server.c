@@ -27,6 +27,7 @@
 #define DEFAULT_MAX_CLIENTS 64
 #define DEFAULT_MAX_UNIX_CLIENTS 64
 #define DEFAULT_MAX_CALLS 16
+#define DEFAULT_MAX_CALL_BYTES (8u * 1024u * 1024u)
 #define DEFAULT_MAX_WORKERS 4
 #define DEFAULT_PRIORITY_WORKERS 2
 #define DEFAULT_KEEPALIVE_MS 5000
@@ -67,6 +68,8 @@ struct ferry_rpc_server_client {
     guint max_calls;
     gsize max_frame;
     gint in_flight;             /* atomic: calls queued, running or deferred */
+    gsize max_call_bytes;
+    gint bytes_in_flight;       /* atomic: the size of their arguments */
 };
 
 /*
@@ -81,7 +84,8 @@ struct ferry_rpc_call {
     ferry_rpc_server_client *client; /* a reference */
     guint32 procedure;
     guint32 serial;
-    GBytes *args;
+    GBytes *args;               /* until the handler's call function returned */
+    gint size;                  /* of args: counted in the client's bytes_in_flight */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -195,6 +199,8 @@ queue_call(ferry_rpc_server_client *client, const Ferry__Packet *packet)
 {
     ferry_rpc_server *srv = client->server;
     ferry_rpc_call *call;
+    gsize size;
+    gsize held;
 
     if ((guint)g_atomic_int_get(&client->in_flight) >= client->max_calls) {
         reply_error(client, packet,
@@ -205,15 +211,32 @@ queue_call(ferry_rpc_server_client *client, const Ferry__Packet *packet)
                                 packet->serial, client->max_calls));
         return;
     }
+    /* What a client's calls hold until they are answered -- their
+     * arguments, decoded (within a budget, ferry_rpc_message_unpack()) and
+     * kept by a deferred call -- is bounded with what it sent. */
+    size = packet->has_body ? packet->body.len : 0;
+    held = (gsize)g_atomic_int_get(&client->bytes_in_flight);
+    if (size > client->max_call_bytes - MIN(held, client->max_call_bytes)) {
+        reply_error(client, packet,
+                    g_error_new(FERRY_ERROR, FERRY_ERROR_LIMIT,
+                                "call %s (serial %u) refused: its %" G_GSIZE_FORMAT " bytes of "
+                                "arguments, with the %" G_GSIZE_FORMAT " of this connection's "
+                                "calls in flight, pass the limit of %" G_GSIZE_FORMAT,
+                                ferry_rpc_procedure_name(packet->procedure), packet->serial,
+                                size, held, client->max_call_bytes));
+        return;
+    }
     call = g_new0(ferry_rpc_call, 1);
     call->ref = 1;
     call->client = ferry_rpc_server_client_ref(client);
     call->procedure = packet->procedure;
     call->serial = packet->serial;
     call->args = ferry_rpc_packet_body(packet);
+    call->size = (gint)size;
     /* Counted out when completed, not when the worker returns: a deferred
      * call is in flight too, and the limit must bound those as well. */
     g_atomic_int_inc(&client->in_flight);
+    g_atomic_int_add(&client->bytes_in_flight, call->size);
     /* The pools are unbounded in queued calls; the per-client limit bounds
      * them.  Quick calls have workers of their own, so that they never wait
      * behind long ones. */
@@ -389,6 +412,7 @@ on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source_ob
     client->server = srv;
     client->handler_data = srv->config.handler_data;
     client->max_calls = srv->config.max_calls_per_client;
+    client->max_call_bytes = srv->config.max_call_bytes_per_client;
     client->max_frame = srv->config.max_frame;
     client->chan = ferry_rpc_channel_new(G_IO_STREAM(conn), srv->context,
                                          &srv->channel_config, on_packet, on_closed,
@@ -410,7 +434,7 @@ call_unref(ferry_rpc_call *call)
 {
     if (!g_atomic_int_dec_and_test(&call->ref))
         return;
-    g_bytes_unref(call->args);
+    g_clear_pointer(&call->args, g_bytes_unref);
     /* May free the client, and run the handler's client_free. */
     ferry_rpc_server_client_unref(call->client);
     g_free(call);
@@ -454,6 +478,7 @@ send_reply(ferry_rpc_call *call, GBytes *ret, const GError *error)
     /* Counted out before the reply leaves, so that a client answering at
      * once never meets its own finished call in the limit. */
     g_atomic_int_add(&client->in_flight, -1);
+    g_atomic_int_add(&client->bytes_in_flight, -call->size);
     /* A closed channel drops it: the client is gone, and the call's
      * reference kept the channel until now. */
     ferry_rpc_channel_send(client->chan, frame);
@@ -499,12 +524,15 @@ run_call(gpointer data, gpointer user_data)
     if (ferry_rpc_channel_is_closed(client->chan)) {
         /* Nobody to answer: the handler never sees it. */
         g_atomic_int_add(&client->in_flight, -1);
+        g_atomic_int_add(&client->bytes_in_flight, -call->size);
         call_unref(call);
         return;
     }
     g_atomic_int_inc(&call->ref);       /* the completion's */
     client->handler->call(client->handler_data, client, client->client_data,
                           call->procedure, call->args, call);
+    /* A deferred call keeps what it decoded, not the bytes. */
+    g_clear_pointer(&call->args, g_bytes_unref);
     call_unref(call);
 }
 
@@ -548,6 +576,11 @@ ferry_rpc_server_new(const ferry_rpc_server_config *config, GError **error)
         c->max_unix_clients = DEFAULT_MAX_UNIX_CLIENTS;
     if (!c->max_calls_per_client)
         c->max_calls_per_client = DEFAULT_MAX_CALLS;
+    if (!c->max_call_bytes_per_client)
+        c->max_call_bytes_per_client = DEFAULT_MAX_CALL_BYTES;
+    /* Kept in an atomic int; beyond the largest frame it changes nothing
+     * for one call, and 1 GiB is far more than a client needs. */
+    c->max_call_bytes_per_client = MIN(c->max_call_bytes_per_client, G_MAXINT / 2);
     if (!c->max_workers)
         c->max_workers = DEFAULT_MAX_WORKERS;
     if (!c->max_priority_workers)

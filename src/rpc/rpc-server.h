@@ -44,7 +44,9 @@ typedef struct ferry_rpc_call ferry_rpc_call;
  * ferry_rpc_handler:
  * @client_open: a client connected; returns the handler's per-client data.
  *   Runs in the server's context.
- * @call: serves one CALL, on a worker thread: @args is the call's body.
+ * @call: serves one CALL, on a worker thread: @args is the call's body,
+ *   valid until this function returns (a deferred call keeps what it
+ *   decoded from it).
  *   The handler completes @call exactly once, with ferry_rpc_call_return()
  *   (the packed Ret message) or ferry_rpc_call_return_error() (sent to the
  *   client as an Error): either before this function returns, or later
@@ -90,6 +92,9 @@ typedef struct {
  * @max_calls_per_client: calls of one client queued, running or deferred
  *   (not completed yet) at once; a call beyond it is answered with
  *   FERRY_ERROR_LIMIT (the connection stays).  0 means 16.
+ * @max_call_bytes_per_client: bytes of arguments a client's calls in
+ *   flight (as for @max_calls_per_client) may hold at once; a call beyond
+ *   it is answered with FERRY_ERROR_LIMIT.  0 means 8 MiB.
  * @max_workers: worker threads running the calls that are not priority.
  *   0 means 4.
  * @max_priority_workers: worker threads running the calls the handler's
@@ -113,6 +118,7 @@ typedef struct {
     guint max_unix_clients;
     guint max_clients_per_address;
     guint max_calls_per_client;
+    gsize max_call_bytes_per_client;
     guint max_workers;
     guint max_priority_workers;
     gsize max_frame;

@@ -78,18 +78,24 @@ test_limits(void)
         "max_clients = 10\n"
         "max_unix_clients = 7\n"
         "max_clients_per_address = 3\n"
-        "frame_timeout = 5\n";
+        "frame_timeout = 5\n"
+        "max_call_bytes_per_client = 9000000\n"
+        "max_domains = 12\n";
 
     g_assert_cmpuint(c->max_clients, ==, 64);
     g_assert_cmpuint(c->max_unix_clients, ==, 64);
     g_assert_cmpuint(c->max_clients_per_address, ==, 32);
     g_assert_cmpuint(c->frame_timeout, ==, 30);
+    g_assert_cmpuint(c->max_call_bytes_per_client, ==, 8 * 1024 * 1024);
+    g_assert_cmpuint(c->max_domains, ==, 1024);
     g_assert_true(ferry_daemon_config_parse(c, text, "t.conf", &error));
     g_assert_no_error(error);
     g_assert_cmpuint(c->max_clients, ==, 10);
     g_assert_cmpuint(c->max_unix_clients, ==, 7);
     g_assert_cmpuint(c->max_clients_per_address, ==, 3);
     g_assert_cmpuint(c->frame_timeout, ==, 5);
+    g_assert_cmpuint(c->max_call_bytes_per_client, ==, 9000000);
+    g_assert_cmpuint(c->max_domains, ==, 12);
     g_assert_true(ferry_daemon_config_check(c, "t.conf", &error));
     g_assert_no_error(error);
 }
@@ -142,6 +148,9 @@ static const bad_case bad_cases[] = {
     { "migration_port_min = 50000\nmigration_port_max = 49999\n",
       "t.conf: settings 'migration_port_min' (50000) and 'migration_port_max' (49999): the "
       "range is empty" },
+    { "max_frame_size = 8388608\nmax_call_bytes_per_client = 4194304\n",
+      "t.conf: setting 'max_call_bytes_per_client' (4194304) is below 'max_frame_size' "
+      "(8388608): a call of the largest frame would always be refused" },
     { "log_level = \"loud\"\n",
       "t.conf: setting 'log_level': 'loud' is not one of debug, info, message, warning" },
     { "lock_manager = \"sanlock\"\n",

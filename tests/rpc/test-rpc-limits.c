@@ -34,6 +34,7 @@ static const ferry_driver *const daemon_drivers[] = { &ferry_test_driver, NULL }
 
 typedef struct {
     GMutex lock;
+    GCond cond;                 /* signalled when a call comes */
     GPtrArray *calls;           /* ferry_rpc_call*, never answered until the end */
     gboolean opens;             /* answers the connection's calls, silent after */
 } silent_peer;
@@ -71,10 +72,24 @@ silent_call(gpointer handler_data, ferry_rpc_server_client *client, gpointer cli
         return;
     g_mutex_lock(&sp->lock);
     g_ptr_array_add(sp->calls, call);
+    g_cond_broadcast(&sp->cond);
     g_mutex_unlock(&sp->lock);
 }
 
 static const ferry_rpc_handler silent_handler = { .call = silent_call };
+
+/* Waits (up to 10 s, else fails the test) until it keeps @n calls. */
+static void
+silent_peer_wait(silent_peer *sp, guint n)
+{
+    gint64 end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&sp->lock);
+
+    while (sp->calls->len < n) {
+        if (!g_cond_wait_until(&sp->cond, &sp->lock, end))
+            g_error("the silent peer got %u calls in 10 s, not %u", sp->calls->len, n);
+    }
+}
 
 /* Answers every call it kept, so that nothing leaks. */
 static void
@@ -105,6 +120,7 @@ fixture_setup(fixture *f, gconstpointer data)
 {
     test_log_clear();
     g_mutex_init(&f->silent.lock);
+    g_cond_init(&f->silent.cond);
     f->silent.calls = g_ptr_array_new();
 }
 
@@ -153,6 +169,7 @@ fixture_teardown(fixture *f, gconstpointer data)
     ferry_dispatch_free(f->dispatch);
     g_ptr_array_unref(f->silent.calls);
     g_mutex_clear(&f->silent.lock);
+    g_cond_clear(&f->silent.cond);
 }
 
 /* The URI of test host @name on the daemon, with extra parameters. */
@@ -519,6 +536,135 @@ test_frames_in_time(fixture *f, gconstpointer data)
     g_assert_cmpuint(test_log_count("began a frame"), ==, 0);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Memory                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* A raw RPC client of the daemon, with a connection to test host @name
+ * open on it. */
+static ferry_rpc_client *
+rpc_open(fixture *f, const char *name)
+{
+    Ferry__ConnectOpenArgs args = FERRY__CONNECT_OPEN_ARGS__INIT;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+    g_autofree char *uri = g_strdup_printf("test:///%s", name);
+    ferry_rpc_client *rpc = ferry_rpc_client_new_unix(test_server_socket(f->daemon), NULL,
+                                                      &error);
+
+    g_assert_no_error(error);
+    args.uri = uri;
+    ret = ferry_rpc_client_call_message(rpc, FERRY__PROCEDURE__CONNECT_OPEN, &args.base, 5000,
+                                        &error);
+    g_assert_no_error(error);
+    return rpc;
+}
+
+/* Begin3 of domain web1 with @n disks named @disk, as the daemon gets it. */
+static GError *
+begin3_with_disks(ferry_rpc_client *rpc, guint n, const char *disk)
+{
+    Ferry__DomainMigrateBegin3Args args = FERRY__DOMAIN_MIGRATE_BEGIN3_ARGS__INIT;
+    Ferry__Domain dom = FERRY__DOMAIN__INIT;
+    Ferry__MigrateParams params = FERRY__MIGRATE_PARAMS__INIT;
+    g_autofree char **disks = g_new(char *, n);
+    g_autoptr(ProtobufCMessage) ret = NULL;
+    GError *error = NULL;
+
+    for (guint i = 0; i < n; i++)
+        disks[i] = (char *)disk;
+    dom.name = (char *)"web1";
+    dom.uuid = (char *)MT_WEB1_UUID;
+    params.flags = FERRY_MIGRATE_NON_SHARED_DISK;
+    params.n_migrate_disks = n;
+    params.migrate_disks = disks;
+    args.dom = &dom;
+    args.params = &params;
+    ret = ferry_rpc_client_call_message(rpc, FERRY__PROCEDURE__DOMAIN_MIGRATE_BEGIN3,
+                                        &args.base, 10000, &error);
+    g_assert_null(ret);
+    return error;
+}
+
+/*
+ * The issue's amplification: a frame of ~2.6 MB of empty migrate_disks
+ * names would take 52 times its size once decoded; it is refused within
+ * the decoding budget.  A list short enough to decode but longer than a
+ * migration copies is refused before anything is copied from it.
+ */
+static void
+test_repeated_disks(fixture *f, gconstpointer data)
+{
+    ferry_rpc_server_config limits = { 0 };
+    g_autoptr(ferry_rpc_client) rpc = NULL;
+    g_autoptr(GError) error = NULL;
+
+    daemon_start(f, &limits);
+    rpc = rpc_open(f, "amplified");
+    error = begin3_with_disks(rpc, 1300000, "");
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_LIMIT);
+    g_assert_true(g_str_has_prefix(error->message, "the arguments of DOMAIN_MIGRATE_BEGIN3: "));
+    g_assert_true(g_str_has_suffix(error->message, " bytes of memory as a "
+                                   "DomainMigrateBegin3Args message: refused"));
+    g_clear_error(&error);
+    error = begin3_with_disks(rpc, FERRY_MIGRATE_DISKS_MAX + 1, "vda");
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG);
+    g_assert_cmpstr(error->message, ==, "DOMAIN_MIGRATE_BEGIN3: migrate_disks names 257 disks, "
+                                        "more than the 256 a migration copies");
+}
+
+/* The calls of one client waiting for their answers hold at most
+ * max_call_bytes_per_client of arguments; one more is refused, and the
+ * connection stays. */
+static void
+test_call_bytes(fixture *f, gconstpointer data)
+{
+    ferry_rpc_server_config config = { .handler = &silent_handler,
+                                       .handler_data = &f->silent,
+                                       .max_call_bytes_per_client = 10000 };
+    g_autoptr(GMainContext) context = test_context_push();
+    g_autoptr(GBytes) args = g_bytes_new_take(g_malloc0(4000), 4000);
+    g_autoptr(ferry_rpc_client) rpc = NULL;
+    g_autoptr(GError) error = NULL;
+    test_async held[2] = { 0 };
+    test_async refused = { 0 };
+    test_async again = { 0 };
+
+    f->peer = test_server_start(&config);
+    rpc = ferry_rpc_client_new_unix(test_server_socket(f->peer), NULL, &error);
+    g_assert_no_error(error);
+    for (guint i = 0; i < G_N_ELEMENTS(held); i++)
+        ferry_rpc_client_call_async(rpc, FERRY__PROCEDURE__DOMAIN_DEFINE_XML, args, 0, NULL,
+                                    test_async_bytes_cb, test_async_prepare(&held[i], rpc));
+    ferry_rpc_client_call_async(rpc, FERRY__PROCEDURE__DOMAIN_DEFINE_XML, args, 0, NULL,
+                                test_async_bytes_cb, test_async_prepare(&refused, rpc));
+    test_async_wait(&refused, 1);
+    g_assert_error(refused.error, FERRY_ERROR, FERRY_ERROR_LIMIT);
+    g_assert_cmpstr(refused.error->message, ==,
+                    "call DOMAIN_DEFINE_XML (serial 3) refused: its 4000 bytes of arguments, "
+                    "with the 8000 of this connection's calls in flight, pass the limit of "
+                    "10000");
+    g_assert_cmpuint(test_async_count(&held[0]) + test_async_count(&held[1]), ==, 0);
+    /* Answered, they make room again. */
+    silent_peer_release(&f->silent);
+    test_async_wait(&held[0], 1);
+    test_async_wait(&held[1], 1);
+    g_assert_true(ferry_rpc_client_is_alive(rpc));
+    ferry_rpc_client_call_async(rpc, FERRY__PROCEDURE__DOMAIN_DEFINE_XML, args, 0, NULL,
+                                test_async_bytes_cb, test_async_prepare(&again, rpc));
+    /* Taken this time: the silent peer keeps it, then lets it go. */
+    silent_peer_wait(&f->silent, 1);
+    silent_peer_release(&f->silent);
+    test_async_wait(&again, 1);
+    g_assert_error(again.error, FERRY_ERROR, FERRY_ERROR_INTERNAL);
+    for (guint i = 0; i < G_N_ELEMENTS(held); i++)
+        test_async_clear(&held[i]);
+    test_async_clear(&refused);
+    test_async_clear(&again);
+    g_clear_pointer(&rpc, ferry_rpc_client_unref);
+    test_context_pop(g_steal_pointer(&context));
+}
+
 /* Opens the source host (@params), starts N_CALLS domains on it (into
  * @doms) and a peer-to-peer migration of each to @dconn_uri. */
 static ferry_conn *
@@ -660,6 +806,8 @@ main(int argc, char **argv)
     ADD("/rpc-limits/clients-per-address", test_clients_per_address);
     ADD("/rpc-limits/frame-timeout", test_frame_timeout);
     ADD("/rpc-limits/frames-in-time", test_frames_in_time);
+    ADD("/rpc-limits/repeated-disks", test_repeated_disks);
+    ADD("/rpc-limits/call-bytes", test_call_bytes);
     ADD_PEER("/rpc-limits/p2p-to-self", test_p2p_to_self);
     ADD_PEER("/rpc-limits/p2p-to-same-host", test_p2p_to_same_host);
     ADD_PEER("/rpc-limits/p2p-to-silent-peer", test_p2p_to_silent_peer);
