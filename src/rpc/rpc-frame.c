@@ -81,6 +81,9 @@ ferry_rpc_packet_free(Ferry__Packet *packet)
         ferry__packet__free_unpacked(packet, NULL);
 }
 
+/* The buffer a decoder keeps between frames; a larger one is let go. */
+#define KEPT_BUFFER (64 * 1024)
+
 struct ferry_rpc_decoder {
     gsize max_frame;
     GByteArray *buf;
@@ -203,6 +206,13 @@ ferry_rpc_decoder_next(ferry_rpc_decoder *dec, Ferry__Packet **ret_packet, GErro
                                      "Packet", dec->frame_len), error);
     dec->pos += dec->frame_len;
     dec->frame_len = 0;
+    /* A GByteArray never shrinks: once a large frame is out, its buffer
+     * goes, rather than staying with an idle connection for good. */
+    if (dec->pos == dec->buf->len && dec->buf->len > KEPT_BUFFER) {
+        g_byte_array_unref(dec->buf);
+        dec->buf = g_byte_array_new();
+        dec->pos = 0;
+    }
     bad = check_packet(packet);
     if (bad) {
         ferry_rpc_packet_free(packet);
