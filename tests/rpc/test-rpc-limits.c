@@ -366,7 +366,8 @@ test_clients_per_transport(fixture *f, gconstpointer data)
         c = test_raw_connect(test_server_socket(f->daemon));
         none = test_raw_read_until_eof(c);
         g_assert_cmpuint(g_bytes_get_size(none), ==, 0);
-        test_log_wait("refused: the limit of 2 connected UNIX clients is reached; closing");
+        g_free(test_log_wait("refused: the limit of 2 connected UNIX clients is reached; "
+                             "closing"));
     }
 }
 
@@ -388,8 +389,8 @@ test_clients_per_address(fixture *f, gconstpointer data)
     c = tcp_connect_from(f, "127.0.0.1");
     rest = test_raw_read_until_eof(c);
     g_assert_cmpuint(g_bytes_get_size(rest), ==, 0);
-    test_log_wait("refused: the limit of 2 connected clients from address 127.0.0.1 is "
-                  "reached; closing");
+    g_free(test_log_wait("refused: the limit of 2 connected clients from address 127.0.0.1 is "
+                         "reached; closing"));
     /* Another address still gets in: loopback answers all of 127/8. */
     other = tcp_connect_from(f, "127.0.0.2");
     test_server_wait_n_clients(f->daemon, 3);
