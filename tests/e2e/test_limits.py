@@ -17,6 +17,7 @@ protobuf encoding below), as an attacker would:
 import os
 import socket
 import struct
+import sys
 import threading
 import time
 
@@ -40,6 +41,11 @@ KEEPALIVE_S = 60
 #   flight, decoded at about their size: 24 MiB.
 AMPLIFIED_BOUND_MIB = 20
 QUEUED_BOUND_MIB = 24
+# Under AddressSanitizer freed memory waits in a quarantine (up to 256 MiB)
+# and every allocation has redzones: measured 18.2 MiB per connection for
+# the first case.  The bounds are three times wider there.
+SANITIZED = '--sanitized' in sys.argv
+BOUND_FACTOR = 3 if SANITIZED else 1
 N_ATTACKERS = 16
 
 # proto/ferry.proto
@@ -283,8 +289,9 @@ def attack(t, host, name, frames_per_conn, make_frame, bound_mib):
               '%.2f MiB per connection' % (name, base, peak, after, growth_mib, per_conn))
     t.ok(not errors, '%s: every frame sent' % name, '\n'.join(errors))
     t.ok(all(len(r) == frames_per_conn for r in replies), '%s: every call answered' % name)
-    t.ok(per_conn < bound_mib, '%s: peak RSS growth %.2f MiB per connection, below %d MiB'
-         % (name, per_conn, bound_mib))
+    bound = bound_mib * BOUND_FACTOR
+    t.ok(per_conn < bound, '%s: peak RSS growth %.2f MiB per connection, below %d MiB%s'
+         % (name, per_conn, bound, ' (sanitizers)' if SANITIZED else ''))
     return replies
 
 
