@@ -13,6 +13,8 @@ protobuf encoding below), as an attacker would:
   then 16 connections each send 16 calls of 4 MB.  ferryd's peak RSS
   growth per connection (VmHWM from /proc) stays below a stated bound, and
   every call is answered.
+* A guest migrated peer-to-peer to its own ferryd, ten times at once: each
+  call fails cleanly, the daemon answers meanwhile, the guest beats on.
 """
 import os
 import socket
@@ -317,8 +319,44 @@ def case_queued(t, host):
     t.comment('%d of %d calls refused by max_call_bytes_per_client' % (refused, 16 * 16))
 
 
+N_SELF_P2P = 10
+
+
+def case_self_p2p(t, host, wd):
+    """A guest migrated peer-to-peer to its own ferryd, ten times at once:
+    every call fails cleanly, the daemon answers meanwhile, the guest beats
+    on."""
+    g = ft.start_guest(t, host, wd, 'self', 'mem=8 rate=200 hb=100')
+    try:
+        clis = [host.ferry_bg('migrate', '--live', '--p2p', g.name, host.tcp_uri)
+                for _ in range(N_SELF_P2P)]
+        start = time.monotonic()
+        r = host.ferry('list')
+        took = time.monotonic() - start
+        t.ok(r.returncode == 0 and 'self' in r.stdout, 'list answers while %d peer-to-peer '
+             'migrations to this ferryd run (%.0f ms, the CLI included)' % (N_SELF_P2P,
+                                                                          took * 1000), r.stderr)
+        outcomes = [cli.communicate(timeout=120) for cli in clis]
+        codes = [cli.returncode for cli in clis]
+        t.ok(codes == [1] * N_SELF_P2P, 'each migration to itself fails (exit codes %s)' % codes)
+        same_host = sum(1 for _, err in outcomes if 'migration to the same host refused' in err)
+        busy = sum(1 for _, err in outcomes if 'is already in an outgoing migration' in err)
+        t.comment('\n'.join(err.strip() for _, err in outcomes))
+        t.ok(same_host >= 1 and same_host + busy == N_SELF_P2P, '%d of them say the '
+             'destination is the same host, the %d others that the domain is busy'
+             % (same_host, busy))
+        info = ft.dominfo(host, g.name)
+        t.ok(info is not None and info.get('state') == 'running', 'the guest still runs',
+             repr(info))
+        log, err = ft.wait_heartbeat(g.serial, 10)
+        t.ok(ft.intact(log), 'its heartbeat goes on, intact', err)
+    finally:
+        if g.uuid:
+            ft.kill_qemus(g.uuid)
+
+
 def main(t):
-    ft.require(t, os.access(ft.FERRYD, os.X_OK), 'ferryd built at %s' % ft.FERRYD)
+    ft.require_e2e(t)
     wd = ft.Workdir('ferry-e2e-limits-')
     # The connection limits with a short frame timeout; the memory cases
     # with the defaults, since reading 1 GB keeps a busy daemon from
@@ -335,6 +373,7 @@ def main(t):
         default.start()
         case_amplification(t, default)
         case_queued(t, default)
+        case_self_p2p(t, default, wd)
         r = default.ferry('list')
         t.ok(r.returncode == 0, 'ferryd still serves after all of it', r.stderr)
     finally:
