@@ -677,6 +677,12 @@ typedef struct {
 /** The largest ferry_migrate_params.timeout_s: one day. */
 #define FERRY_MIGRATE_TIMEOUT_MAX (24 * 3600)
 
+/** The most disks ferry_migrate_params.migrate_disks may name (since 0.3). */
+#define FERRY_MIGRATE_DISKS_MAX 256
+
+/** The longest disk target migrate_disks may name, in bytes (since 0.3). */
+#define FERRY_MIGRATE_DISK_TARGET_MAX 32
+
 /**
  * ferry_migrate_stats:
  *

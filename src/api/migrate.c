@@ -149,6 +149,19 @@ check_storage(const ferry_migrate_params *p, const char *what, GError **error)
     /* A hash set: the list may come from a peer, and may be long. */
     seen = g_hash_table_new(g_str_hash, g_str_equal);
     for (gsize i = 0; disks[i]; i++) {
+        if (i == FERRY_MIGRATE_DISKS_MAX) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                        "%s: params->migrate_disks names more than %u disks, the most a "
+                        "migration copies", what, FERRY_MIGRATE_DISKS_MAX);
+            return FALSE;
+        }
+        if (strlen(disks[i]) > FERRY_MIGRATE_DISK_TARGET_MAX) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                        "%s: params->migrate_disks: a target of %" G_GSIZE_FORMAT " bytes is "
+                        "longer than a disk target may be (%u)", what, strlen(disks[i]),
+                        FERRY_MIGRATE_DISK_TARGET_MAX);
+            return FALSE;
+        }
         if (!is_disk_target(disks[i])) {
             g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
                         "%s: params->migrate_disks: '%s' is not a disk target such as "

@@ -45,12 +45,17 @@ static const setting settings[] = {
     S(pki_dir, SETTING_PATH),
     S(tls_allowed_names, SETTING_STRING),
     U(max_clients, 1, 100000),
+    U(max_unix_clients, 1, 100000),
+    U(max_clients_per_address, 1, 100000),
     U(max_calls_per_client, 1, 1024),
     U(max_frame_size, 4096, 256 * 1024 * 1024),
+    U(max_call_bytes_per_client, 4096, 1024 * 1024 * 1024),
+    U(max_domains, 1, 1000000),
     U(workers, 1, 256),
     U(priority_workers, 1, 64),
     U(keepalive_interval, 0, 3600),
     U(keepalive_count, 1, 100),
+    U(frame_timeout, 1, 3600),
     S(log_file, SETTING_PATH),
     S(log_level, SETTING_STRING),
     S(pid_file, SETTING_PATH),
@@ -82,12 +87,17 @@ ferry_daemon_config_new_defaults(void)
     c->tls_port = FERRY_DEFAULT_TLS_PORT;
     c->pki_dir = g_strdup(FERRY_TLS_DEFAULT_PKI_DIR);
     c->max_clients = 64;
+    c->max_unix_clients = 64;
+    c->max_clients_per_address = 32;
     c->max_calls_per_client = 16;
     c->max_frame_size = 4 * 1024 * 1024;
+    c->max_call_bytes_per_client = 8 * 1024 * 1024;
+    c->max_domains = 1024;
     c->workers = 8;
     c->priority_workers = 2;
     c->keepalive_interval = 5;
     c->keepalive_count = 5;
+    c->frame_timeout = 30;
     c->log_level = g_strdup("info");
     c->migration_port_min = 49152;
     c->migration_port_max = 49215;
@@ -357,6 +367,13 @@ ferry_daemon_config_check(const ferry_daemon_config *c, const char *file_name,
     if (c->host_uuid && !g_uuid_string_is_valid(c->host_uuid)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
                     "%s: setting 'host_uuid': '%s' is not a uuid", file_name, c->host_uuid);
+        return FALSE;
+    }
+    if (c->max_call_bytes_per_client < c->max_frame_size) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "%s: setting 'max_call_bytes_per_client' (%u) is below 'max_frame_size' "
+                    "(%u): a call of the largest frame would always be refused", file_name,
+                    c->max_call_bytes_per_client, c->max_frame_size);
         return FALSE;
     }
     if (c->migration_port_min > c->migration_port_max) {

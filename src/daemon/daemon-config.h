@@ -41,15 +41,23 @@ typedef struct {
                                  * default FERRY_TLS_DEFAULT_PKI_DIR (/etc/pki/ferry) */
     char *tls_allowed_names;    /* ','-separated patterns of TLS clients' certificate
                                  * names (CN); NULL: any client the CA signed */
-    guint max_clients;          /* default 64 */
+    guint max_clients;          /* TCP clients at once, default 64 */
+    guint max_unix_clients;     /* UNIX-socket clients at once, counted apart, default 64 */
+    guint max_clients_per_address; /* TCP clients at once from one address, default 32 */
     guint max_calls_per_client; /* calls in flight per client, default 16 */
     guint max_frame_size;       /* bytes, default 4 MiB */
+    guint max_call_bytes_per_client; /* bytes of arguments of a client's calls in flight,
+                                      * default 8 MiB; at least max_frame_size */
+    guint max_domains;          /* domains this host keeps at most (defined, running,
+                                 * incoming), default 1024 */
     guint workers;              /* dispatch threads, default 8 */
     guint priority_workers;     /* threads for the quick queries only (lookups, info,
                                  * job progress), so they never wait behind long
                                  * calls; default 2 */
     guint keepalive_interval;   /* seconds between pings to an idle peer, 0 = off; default 5 */
     guint keepalive_count;      /* unanswered pings before closing, default 5 */
+    guint frame_timeout;        /* seconds a peer may take to finish a frame it began,
+                                 * default 30 */
     char *log_file;             /* NULL: stderr */
     char *log_level;            /* "debug", "info", "message", "warning"; default "info" */
     char *pid_file;             /* NULL: none */

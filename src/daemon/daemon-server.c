@@ -67,12 +67,16 @@ ferry_daemon_server_new(const ferry_daemon_config *cfg, const ferry_driver *cons
     g_autofree char *dir = g_path_get_dirname(cfg->unix_socket_path);
     ferry_rpc_server_config rcfg = {
         .max_clients = cfg->max_clients,
+        .max_unix_clients = cfg->max_unix_clients,
+        .max_clients_per_address = cfg->max_clients_per_address,
         .max_calls_per_client = cfg->max_calls_per_client,
+        .max_call_bytes_per_client = cfg->max_call_bytes_per_client,
         .max_workers = cfg->workers,
         .max_priority_workers = cfg->priority_workers,
         .max_frame = cfg->max_frame_size,
         .keepalive_interval_ms = cfg->keepalive_interval * 1000,
         .keepalive_count = cfg->keepalive_count,
+        .frame_timeout_ms = cfg->frame_timeout * 1000,
     };
 
     if (g_mkdir_with_parents(dir, 0755) < 0) {

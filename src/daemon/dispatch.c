@@ -677,6 +677,14 @@ start_async(dispatch_call *c, const Ferry__Domain *wire_dom,
     dispatch_async *a;
     ferry_domain *dom = NULL;
 
+    /* Checked again by the library; here before anything is copied. */
+    if (wire_params_ && wire_params_->n_migrate_disks > FERRY_MIGRATE_DISKS_MAX) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "%s: migrate_disks names %" G_GSIZE_FORMAT " disks, more than the %u a "
+                    "migration copies", ferry_rpc_procedure_name(ferry_rpc_call_get_procedure(
+                        c->rpc)), wire_params_->n_migrate_disks, FERRY_MIGRATE_DISKS_MAX);
+        return FALSE;
+    }
     if (wire_dom && !(dom = domain_from_wire(c, wire_dom, error)))
         return FALSE;
     a = g_new0(dispatch_async, 1);
@@ -1135,26 +1143,13 @@ procedure_traits(guint32 procedure)
     switch (procedure) {
     case FERRY__PROCEDURE__CONNECT_OPEN:
     case FERRY__PROCEDURE__CONNECT_CLOSE:
-    case FERRY__PROCEDURE__CONNECT_GET_CAPABILITIES:
-    case FERRY__PROCEDURE__CONNECT_GET_HOSTNAME:
-    case FERRY__PROCEDURE__CONNECT_SUPPORTS_FEATURE:
-    case FERRY__PROCEDURE__CONNECT_LIST_DOMAINS:
-    case FERRY__PROCEDURE__EVENTS_REGISTER:
-    case FERRY__PROCEDURE__EVENTS_DEREGISTER:
-    case FERRY__PROCEDURE__DOMAIN_LOOKUP_BY_NAME:
-    case FERRY__PROCEDURE__DOMAIN_LOOKUP_BY_UUID:
-    case FERRY__PROCEDURE__DOMAIN_GET_INFO:
-    case FERRY__PROCEDURE__DOMAIN_GET_XML:
-    case FERRY__PROCEDURE__DOMAIN_GET_JOB_INFO:
-    case FERRY__PROCEDURE__DOMAIN_GET_JOB_STATS:
-    case FERRY__PROCEDURE__DOMAIN_MIGRATE_GET_TUNABLE:
-    case FERRY__PROCEDURE__CONNECT_MIGRATE_QUERY:
         return QUICK | READ_ONLY;
     case FERRY__PROCEDURE__DOMAIN_ABORT_JOB:
     case FERRY__PROCEDURE__CONNECT_MIGRATE_CANCEL:
         return QUICK;
     default:
-        return 0;
+        /* The queries (ferry_rpc_procedure_is_quick()) change nothing. */
+        return ferry_rpc_procedure_is_quick(procedure) ? QUICK | READ_ONLY : 0;
     }
 }
 

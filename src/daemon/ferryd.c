@@ -321,6 +321,7 @@ main(int argc, char **argv)
     qcfg.migration_relay = cfg->migration_relay;
     qcfg.lock_manager = cfg->lock_manager;
     qcfg.lockspace_dir = cfg->lockspace_dir;
+    qcfg.max_domains = cfg->max_domains;
     qcfg.peer_uri = peer_uri = peer_uri_of(cfg);
     /* This daemon's own connections to its peers present its client
      * certificate. */

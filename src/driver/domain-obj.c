@@ -17,6 +17,7 @@ struct ferry_domain_obj_list {
     GMutex lock;
     GHashTable *by_uuid;    /* uuid -> ferry_domain_obj* (a reference) */
     GHashTable *by_name;    /* name -> ferry_domain_obj* (borrowed from by_uuid) */
+    guint max;              /* new domains refused at this count; 0: no limit */
 };
 
 static ferry_domain_obj *
@@ -128,6 +129,14 @@ ferry_domain_obj_list_new(void)
 }
 
 void
+ferry_domain_obj_list_set_max(ferry_domain_obj_list *list, guint max)
+{
+    g_mutex_lock(&list->lock);
+    list->max = max;
+    g_mutex_unlock(&list->lock);
+}
+
+void
 ferry_domain_obj_list_free(ferry_domain_obj_list *list)
 {
     if (!list)
@@ -173,8 +182,9 @@ ferry_domain_obj_list_lookup(ferry_domain_obj_list *list, ferry_domain *dom,
 }
 
 /* Checks, with the list locked, that @def's name and uuid do not clash with
- * another domain.  Returns the existing domain with both the same name and
- * uuid (a reference), or NULL and no error when neither is taken. */
+ * another domain, and that a new domain fits under the list's limit.
+ * Returns the existing domain with both the same name and uuid (a
+ * reference), or NULL and no error when neither is taken. */
 static ferry_domain_obj *
 check_clash_locked(ferry_domain_obj_list *list, const ferry_domain_def *def,
                    GError **error)
@@ -192,6 +202,12 @@ check_clash_locked(ferry_domain_obj_list *list, const ferry_domain_def *def,
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_DOMAIN_EXISTS,
                     "uuid %s is already used by domain '%s', not '%s'",
                     def->uuid, by_uuid->name, def->name);
+        return NULL;
+    }
+    if (!by_uuid && list->max && g_hash_table_size(list->by_uuid) >= list->max) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_LIMIT,
+                    "domain '%s' refused: this host has %u domains, its limit (max_domains)",
+                    def->name, g_hash_table_size(list->by_uuid));
         return NULL;
     }
     return ferry_domain_obj_ref(by_uuid);

@@ -97,6 +97,19 @@ void ferry_domain_obj_end_job(ferry_domain_obj *obj);
 /** ferry_domain_obj_list_new: Returns: (transfer full): an empty list. */
 ferry_domain_obj_list *ferry_domain_obj_list_new(void);
 
+/**
+ * ferry_domain_obj_list_set_max:
+ * @list: a list
+ * @max: how many domains it may hold; 0: no limit
+ *
+ * From now on a new domain (a definition, a transient domain, an incoming
+ * migration) is refused with FERRY_ERROR_LIMIT once @list holds @max; the
+ * domains it holds already stay, and a redefinition is not a new domain.
+ * Set it after loading what the host had, so that a lowered limit loses
+ * nothing.
+ */
+void ferry_domain_obj_list_set_max(ferry_domain_obj_list *list, guint max);
+
 /** ferry_domain_obj_list_free: frees the list and drops its references. */
 void ferry_domain_obj_list_free(ferry_domain_obj_list *list);
 
@@ -245,11 +258,12 @@ ferry_domain *ferry_domain_obj_list_handle_by_uuid(ferry_domain_obj_list *list,
  * ferry_domain_obj_list_check_clash:
  * @list: a domain list
  * @def: a definition about to be defined
- * @error: return location for an error (FERRY_ERROR_DOMAIN_EXISTS)
+ * @error: return location for an error (FERRY_ERROR_DOMAIN_EXISTS, or
+ *   FERRY_ERROR_LIMIT)
  *
  * Checks, before anything is written, that @def's name and uuid do not
- * belong to two different domains (what ferry_domain_obj_list_define()
- * would refuse).
+ * belong to two different domains, and that a new domain fits under the
+ * list's limit (what ferry_domain_obj_list_define() would refuse).
  *
  * Returns: TRUE if @def may be defined.
  */

@@ -135,6 +135,8 @@ typedef struct ferry_mig_job_ctl {
     gboolean takeover;              /* source: the daemon finishes the migration itself */
     gboolean p2p;                   /* source: run by this daemon (peer-to-peer), not by
                                      * the client whose connection it came on */
+    GCancellable *runner;           /* source, p2p: the sequence's (a reference), told
+                                     * when the job ends before Perform */
     int doubt_intent;               /* source in doubt: PEER_FINISH or PEER_CANCEL */
     gboolean sent_finish;           /* source: this daemon itself sent a Finish (so the
                                      * client cannot know it was never sent) */
@@ -363,6 +365,13 @@ void ferry_mig_p2p_stop_all(ferry_mig_engine *engine);
 /* Is @cancellable a peer-to-peer sequence's?  Then the call comes from the
  * daemon itself: the job it starts outlives its client's connection. */
 gboolean ferry_mig_p2p_is_runner(ferry_mig_engine *engine, GCancellable *cancellable);
+
+/* The source job of the sequence whose cancellable is @cancellable ended
+ * before Perform (aborted, abandoned): stops that sequence, which may
+ * wait on the destination, and makes @why (taken) its outcome.  Engine
+ * thread. */
+void ferry_mig_p2p_stop_runner(ferry_mig_engine *engine, GCancellable *cancellable,
+                               GError *why);
 
 /* ------------------------------------------------------------------------ */
 /* migration-hook.c                                                          */

@@ -78,6 +78,7 @@ ctl_free(ferry_mig_job_ctl *ctl)
     g_free(ctl->uri_out);
     g_free(ctl->out_cookie);
     ferry_conn_unref(ctl->peer);
+    g_clear_object(&ctl->runner);
     g_free(ctl);
 }
 
@@ -510,6 +511,16 @@ ferry_mig_end(ferry_mig_job *job, ferry_mig_state state)
         ferry_mig_answer_waiter(job, waiters->pdata[i]);
     ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_ENDED);
     g_clear_pointer(&ctl->peer, ferry_conn_unref);
+    /* A peer-to-peer job ended before Perform: its sequence may wait on
+     * the destination (a Prepare it never answers), which would keep the
+     * client's Perform for good. */
+    if (ctl->runner && job->phase == FERRY_MIG_PHASE_BEGIN)
+        ferry_mig_p2p_stop_runner(engine, ctl->runner,
+                                  g_error_new(FERRY_ERROR, ctl->end_code ? ctl->end_code
+                                                                         : FERRY_ERROR_MIGRATE,
+                                              "%s", job->message ? job->message
+                                                                 : "the migration ended"));
+    g_clear_object(&ctl->runner);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -987,6 +998,8 @@ ferry_mig_engine_begin3(ferry_mig_engine *engine, ferry_domain *dom,
     ctl_of(job)->phase_task = task_new(cancellable, callback, user_data, 0);
     ctl_of(job)->driver = dom->conn;
     ctl_of(job)->p2p = ferry_mig_p2p_is_runner(engine, cancellable);
+    if (ctl_of(job)->p2p)
+        ctl_of(job)->runner = g_object_ref(cancellable);
     launch(job);
 }
 

@@ -26,6 +26,7 @@ struct ferry_mig_runner {
     GCancellable *cancellable;  /* stops the sequence when the engine goes */
     ferry_phase_result *result; /* the answer, once the sequence ended */
     GError *error;
+    GError *stopped;            /* engine->lock: why its job ended before Perform */
 };
 
 static void
@@ -38,6 +39,7 @@ runner_free(ferry_mig_runner *r)
     g_clear_object(&r->cancellable);
     ferry_phase_result_free(r->result);
     g_clear_error(&r->error);
+    g_clear_error(&r->stopped);
     g_free(r);
 }
 
@@ -127,6 +129,13 @@ on_sequence_done(GObject *src, GAsyncResult *res, gpointer data)
     ferry_migrate_stats stats = { 0 };
 
     ddom = ferry_mig_sequence_finish(res, &stats, &r->error);
+    g_mutex_lock(&r->engine->lock);
+    if (!ddom && r->stopped) {
+        /* Not the cancellation it caused: what ended the job. */
+        g_clear_error(&r->error);
+        r->error = g_steal_pointer(&r->stopped);
+    }
+    g_mutex_unlock(&r->engine->lock);
     if (ddom) {
         cookie = ferry_migration_cookie_new(NULL, r->engine->host_uuid, r->engine->hostname);
         cookie->has_stats = TRUE;
@@ -239,6 +248,26 @@ ferry_mig_p2p_is_runner(ferry_mig_engine *engine, GCancellable *cancellable)
             return TRUE;
     }
     return FALSE;
+}
+
+void
+ferry_mig_p2p_stop_runner(ferry_mig_engine *engine, GCancellable *cancellable, GError *why)
+{
+    g_autoptr(GError) owned = why;
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&engine->lock);
+
+    for (guint i = 0; i < engine->runners->len; i++) {
+        ferry_mig_runner *r = engine->runners->pdata[i];
+
+        if (r->cancellable != cancellable)
+            continue;
+        if (!r->stopped)
+            r->stopped = g_steal_pointer(&owned);
+        /* Its handlers take no engine lock: they only schedule the failure
+         * of the calls in flight. */
+        g_cancellable_cancel(cancellable);
+        return;
+    }
 }
 
 void

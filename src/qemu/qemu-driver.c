@@ -208,6 +208,8 @@ ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error)
         driver_state = NULL;
         return FALSE;
     }
+    /* After loading: a lowered limit refuses new domains, loses none. */
+    ferry_domain_obj_list_set_max(state->domains, config->max_domains);
     g_steal_pointer(&state);
     return TRUE;
 }

@@ -35,6 +35,7 @@ typedef struct {
     char *lock_manager;   /* leases: "none" (or NULL) or "fcntl" (docs/leases.md) */
     char *lockspace_dir;  /* the lease files' directory, for "fcntl" */
     char *pki_dir;        /* certificates for encrypted migrations (qemu-tls.c) */
+    guint max_domains;    /* new domains refused beyond this many; 0: no limit */
 } ferry_qemu_config;
 
 /** ferry_qemu_driver: serves `qemu:///system` inside ferryd. */

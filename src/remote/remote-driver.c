@@ -40,17 +40,38 @@ priv_of(ferry_conn *conn)
     return conn->driver_data;
 }
 
+/* How long a quick call (see timeout_of()) may wait for its answer. */
+#define QUICK_CALL_TIMEOUT_MS 30000
+
 /*
- * Calls @procedure with @args; returns its Ret message.  No call has a
- * timeout: a migration's Perform or Finish may run for minutes, and a dead
- * daemon is detected by keepalive, which fails every call in flight.  Calls
- * from several threads share the connection (e.g. DOMAIN_GET_JOB_INFO while
- * another thread waits in Perform).
+ * How long a call of @procedure may wait, in ms; 0: as long as it takes.
+ * A daemon answers the quick calls (ferry_rpc_procedure_is_quick()) and
+ * CONNECT_OPEN at once, on workers of their own: one that does not within
+ * 30 s is stuck, or a peer that takes calls and never answers -- and a
+ * ferryd opening a connection to another host's daemon (peer-to-peer,
+ * resolving a migration) must not wait for it for ever.
+ * The other calls have no bound: a migration's Perform or Finish may run
+ * for minutes, a domain's start as long as QEMU takes, and a dead daemon is
+ * detected by keepalive, which fails every call in flight.
+ */
+static guint
+timeout_of(guint32 procedure)
+{
+    if (procedure == FERRY__PROCEDURE__CONNECT_OPEN || ferry_rpc_procedure_is_quick(procedure))
+        return QUICK_CALL_TIMEOUT_MS;
+    return 0;
+}
+
+/*
+ * Calls @procedure with @args, within its bound (timeout_of()); returns
+ * its Ret message.  Calls from several threads share the connection (e.g.
+ * DOMAIN_GET_JOB_INFO while another thread waits in Perform).
  */
 static ProtobufCMessage *
 call(ferry_conn *conn, guint32 procedure, const ProtobufCMessage *args, GError **error)
 {
-    return ferry_rpc_client_call_message(priv_of(conn)->rpc, procedure, args, 0, error);
+    return ferry_rpc_client_call_message(priv_of(conn)->rpc, procedure, args,
+                                         timeout_of(procedure), error);
 }
 
 /* Calls a procedure whose Ret carries nothing. */
@@ -684,8 +705,8 @@ call_phase(ferry_conn *conn, guint32 procedure, const ProtobufCMessage *args,
     pc->conn = ferry_conn_ref(conn);
     pc->convert = convert;
     pc->task = g_task_new(NULL, cancellable, callback, user_data);
-    ferry_rpc_client_call_message_async(priv_of(conn)->rpc, procedure, args, 0, cancellable,
-                                        on_phase_reply, pc);
+    ferry_rpc_client_call_message_async(priv_of(conn)->rpc, procedure, args,
+                                        timeout_of(procedure), cancellable, on_phase_reply, pc);
 }
 
 static void

@@ -43,9 +43,11 @@ struct ferry_rpc_channel {
     gint64 last_rx_us;
     guint missed_pings;
     GSource *keepalive;
+    GSource *frame_timer;       /* runs while the peer is in the middle of a frame */
 };
 
 static void close_in_context(ferry_rpc_channel *chan, GError *reason);
+static void stop_frame_timer(ferry_rpc_channel *chan);
 
 ferry_rpc_channel *
 ferry_rpc_channel_new(GIOStream *stream, GMainContext *context,
@@ -94,6 +96,7 @@ ferry_rpc_channel_unref(ferry_rpc_channel *chan)
         g_source_destroy(chan->keepalive);
         g_source_unref(chan->keepalive);
     }
+    stop_frame_timer(chan);
     g_queue_clear_full(&chan->out, (GDestroyNotify)g_bytes_unref);
     g_clear_pointer(&chan->writing, g_bytes_unref);
     g_mutex_clear(&chan->lock);
@@ -262,9 +265,10 @@ send_keepalive(ferry_rpc_channel *chan, Ferry__Procedure procedure)
     ferry_rpc_channel_send(chan, frame);
 }
 
-/* Hands out every complete packet buffered; FALSE once the channel closed. */
+/* Hands out every complete packet buffered, counting them in
+ * @ret_delivered; FALSE once the channel closed. */
 static gboolean
-deliver_packets(ferry_rpc_channel *chan)
+deliver_packets(ferry_rpc_channel *chan, guint *ret_delivered)
 {
     for (;;) {
         g_autoptr(Ferry__Packet) packet = NULL;
@@ -276,6 +280,7 @@ deliver_packets(ferry_rpc_channel *chan)
         }
         if (!packet)
             return TRUE;
+        (*ret_delivered)++;
         if (packet->type == FERRY__PACKET_TYPE__EVENT &&
             packet->procedure == FERRY__PROCEDURE__KEEPALIVE_PING) {
             send_keepalive(chan, FERRY__PROCEDURE__KEEPALIVE_PONG);
@@ -291,11 +296,70 @@ deliver_packets(ferry_rpc_channel *chan)
 }
 
 static void
+stop_frame_timer(ferry_rpc_channel *chan)
+{
+    if (!chan->frame_timer)
+        return;
+    g_source_destroy(chan->frame_timer);
+    g_clear_pointer(&chan->frame_timer, g_source_unref);
+}
+
+static gboolean
+frame_timeout_cb(gpointer data)
+{
+    ferry_rpc_channel *chan = data;
+    gsize have = 0;
+    gsize want = 0;
+    GError *reason;
+
+    ferry_rpc_decoder_get_partial(chan->decoder, &have, &want);
+    if (want > 0)
+        reason = g_error_new(FERRY_ERROR, FERRY_ERROR_TIMEOUT,
+                             "the peer began a frame %u ms ago and sent only %" G_GSIZE_FORMAT
+                             " of its %" G_GSIZE_FORMAT " bytes", chan->config.frame_timeout_ms,
+                             have, want);
+    else
+        reason = g_error_new(FERRY_ERROR, FERRY_ERROR_TIMEOUT,
+                             "the peer began a frame %u ms ago and sent only %" G_GSIZE_FORMAT
+                             " of the %u bytes of its length", chan->config.frame_timeout_ms,
+                             have, FERRY_RPC_HEADER_SIZE);
+    /* Destroys this source first. */
+    close_in_context(chan, reason);
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * After a read: a frame left unfinished must be finished within the frame
+ * timeout, counted from its first byte -- so the timer starts with a new
+ * frame (@delivered: the read completed at least one) and not with each
+ * byte, which is how a peer sending one byte now and then is caught.
+ */
+static void
+watch_frame(ferry_rpc_channel *chan, gboolean delivered)
+{
+    if (!chan->config.frame_timeout_ms)
+        return;
+    if (!ferry_rpc_decoder_get_partial(chan->decoder, NULL, NULL)) {
+        stop_frame_timer(chan);
+        return;
+    }
+    if (chan->frame_timer && !delivered)
+        return;
+    stop_frame_timer(chan);
+    chan->frame_timer = g_timeout_source_new(chan->config.frame_timeout_ms);
+    g_source_set_name(chan->frame_timer, "ferry-rpc-frame-timeout");
+    /* The source does not own the channel: close destroys it first. */
+    g_source_set_callback(chan->frame_timer, frame_timeout_cb, chan, NULL);
+    g_source_attach(chan->frame_timer, chan->context);
+}
+
+static void
 read_done(GObject *source, GAsyncResult *result, gpointer data)
 {
     g_autoptr(ferry_rpc_channel) chan = data;
     g_autoptr(GError) local = NULL;
     gssize n = g_input_stream_read_finish(G_INPUT_STREAM(source), result, &local);
+    guint delivered = 0;
 
     chan->busy--;
     if (ferry_rpc_channel_is_closed(chan)) {
@@ -323,8 +387,10 @@ read_done(GObject *source, GAsyncResult *result, gpointer data)
     chan->last_rx_us = g_get_monotonic_time();
     chan->missed_pings = 0;
     ferry_rpc_decoder_feed(chan->decoder, chan->readbuf, (gsize)n);
-    if (deliver_packets(chan))
+    if (deliver_packets(chan, &delivered)) {
+        watch_frame(chan, delivered > 0);
         start_read(chan);
+    }
     finish_close(chan);
 }
 
@@ -398,6 +464,7 @@ close_in_context(ferry_rpc_channel *chan, GError *reason)
         g_source_destroy(chan->keepalive);
         g_clear_pointer(&chan->keepalive, g_source_unref);
     }
+    stop_frame_timer(chan);
     g_cancellable_cancel(chan->cancellable);
     /* The peer sees the end at once; the descriptor is closed when the
      * cancelled operations have come back. */

@@ -30,12 +30,17 @@ typedef struct ferry_rpc_channel ferry_rpc_channel;
  *   sent, and the time between PINGs; 0 disables keepalive
  * @keepalive_count: how many PINGs in a row may go unanswered before the peer
  *   is declared dead; 0 means 5
+ * @frame_timeout_ms: how long a peer may take to finish a frame it began,
+ *   from its first byte; beyond it the channel closes.  Keepalive alone does
+ *   not catch a peer that sends one byte now and then; this does.  0
+ *   disables it
  */
 typedef struct {
     gsize max_frame;
     gsize max_queued;
     guint keepalive_interval_ms;
     guint keepalive_count;
+    guint frame_timeout_ms;
 } ferry_rpc_channel_config;
 
 /**
@@ -56,7 +61,7 @@ typedef void (*ferry_rpc_packet_func)(ferry_rpc_channel *chan, const Ferry__Pack
  * @chan: the channel
  * @reason: why it closed: FERRY_ERROR_CONNECTION_CLOSED when the peer
  *   closed cleanly or the owner closed it, FERRY_ERROR_RPC for a bad frame,
- *   FERRY_ERROR_TIMEOUT for a dead peer, FERRY_ERROR_LIMIT for a peer that
+ *   FERRY_ERROR_TIMEOUT for a dead peer or a frame not finished in time, FERRY_ERROR_LIMIT for a peer that
  *   does not read
  * @user_data: as given to ferry_rpc_channel_new()
  *

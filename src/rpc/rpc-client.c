@@ -337,6 +337,9 @@ client_new(GIOStream *stream, char *desc, const ferry_rpc_client_config *config)
         client->config.keepalive_interval_ms = DEFAULT_KEEPALIVE_MS;
     chan_config.max_frame = client->config.max_frame;
     chan_config.keepalive_count = client->config.keepalive_count;
+    chan_config.frame_timeout_ms = client->config.frame_timeout_ms
+                                       ? client->config.frame_timeout_ms
+                                       : FERRY_RPC_DEFAULT_FRAME_TIMEOUT_MS;
     if (client->config.keepalive_interval_ms != FERRY_RPC_KEEPALIVE_OFF)
         chan_config.keepalive_interval_ms = client->config.keepalive_interval_ms;
 

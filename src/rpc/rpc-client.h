@@ -42,6 +42,9 @@ typedef void (*ferry_rpc_event_func)(ferry_rpc_client *client, guint32 procedure
  * @keepalive_count: unanswered PINGs after which the daemon is declared dead
  *   and the connection closed; 0 means 5
  * @connect_timeout_s: how long connecting may take; 0 means 30
+ * @frame_timeout_ms: how long the daemon may take to finish a frame it
+ *   began; then the connection is closed.  0 means
+ *   FERRY_RPC_DEFAULT_FRAME_TIMEOUT_MS
  * @event_func: (nullable): receives events
  * @event_data: for @event_func; must outlive the client
  *
@@ -52,6 +55,7 @@ typedef struct {
     guint keepalive_interval_ms;
     guint keepalive_count;
     guint connect_timeout_s;
+    guint frame_timeout_ms;
     ferry_rpc_event_func event_func;
     gpointer event_data;
 } ferry_rpc_client_config;

@@ -81,6 +81,9 @@ ferry_rpc_packet_free(Ferry__Packet *packet)
         ferry__packet__free_unpacked(packet, NULL);
 }
 
+/* The buffer a decoder keeps between frames; a larger one is let go. */
+#define KEPT_BUFFER (64 * 1024)
+
 struct ferry_rpc_decoder {
     gsize max_frame;
     GByteArray *buf;
@@ -203,6 +206,13 @@ ferry_rpc_decoder_next(ferry_rpc_decoder *dec, Ferry__Packet **ret_packet, GErro
                                      "Packet", dec->frame_len), error);
     dec->pos += dec->frame_len;
     dec->frame_len = 0;
+    /* A GByteArray never shrinks: once a large frame is out, its buffer
+     * goes, rather than staying with an idle connection for good. */
+    if (dec->pos == dec->buf->len && dec->buf->len > KEPT_BUFFER) {
+        g_byte_array_unref(dec->buf);
+        dec->buf = g_byte_array_new();
+        dec->pos = 0;
+    }
     bad = check_packet(packet);
     if (bad) {
         ferry_rpc_packet_free(packet);
@@ -213,25 +223,38 @@ ferry_rpc_decoder_next(ferry_rpc_decoder *dec, Ferry__Packet **ret_packet, GErro
 }
 
 gboolean
+ferry_rpc_decoder_get_partial(const ferry_rpc_decoder *dec, gsize *ret_have, gsize *ret_want)
+{
+    gsize have = buffered(dec);
+
+    if (dec->failed || (dec->frame_len == 0 && have == 0))
+        return FALSE;
+    if (ret_have)
+        *ret_have = have;
+    if (ret_want)
+        *ret_want = dec->frame_len;
+    return TRUE;
+}
+
+gboolean
 ferry_rpc_decoder_finish(ferry_rpc_decoder *dec, GError **error)
 {
+    gsize have = 0;
+    gsize want = 0;
+
     if (dec->failed) {
         g_propagate_error(error, g_error_copy(dec->failed));
         return FALSE;
     }
-    if (dec->frame_len > 0) {
+    if (!ferry_rpc_decoder_get_partial(dec, &have, &want))
+        return TRUE;
+    if (want > 0)
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_RPC,
                     "connection closed in the middle of a frame: %" G_GSIZE_FORMAT
-                    " of %" G_GSIZE_FORMAT " bytes received",
-                    buffered(dec), dec->frame_len);
-        return FALSE;
-    }
-    if (buffered(dec) > 0) {
+                    " of %" G_GSIZE_FORMAT " bytes received", have, want);
+    else
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_RPC,
                     "connection closed in the middle of a frame's length: %"
-                    G_GSIZE_FORMAT " of %u bytes received",
-                    buffered(dec), FERRY_RPC_HEADER_SIZE);
-        return FALSE;
-    }
-    return TRUE;
+                    G_GSIZE_FORMAT " of %u bytes received", have, FERRY_RPC_HEADER_SIZE);
+    return FALSE;
 }

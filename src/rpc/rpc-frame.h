@@ -21,6 +21,12 @@ G_BEGIN_DECLS
  */
 #define FERRY_RPC_KEEPALIVE_OFF G_MAXUINT
 
+/**
+ * FERRY_RPC_DEFAULT_FRAME_TIMEOUT_MS: how long, by default, a peer may take
+ * to finish a frame it began (30 s: 4 MiB at 140 KiB/s).
+ */
+#define FERRY_RPC_DEFAULT_FRAME_TIMEOUT_MS 30000u
+
 /** FERRY_RPC_HEADER_SIZE: the size of the length prefix. */
 #define FERRY_RPC_HEADER_SIZE 4u
 
@@ -127,6 +133,23 @@ void ferry_rpc_decoder_feed(ferry_rpc_decoder *dec, const void *data, gsize len)
  */
 gboolean ferry_rpc_decoder_next(ferry_rpc_decoder *dec, Ferry__Packet **ret_packet,
                                 GError **error);
+
+/**
+ * ferry_rpc_decoder_get_partial:
+ * @dec: a decoder
+ * @ret_have: (out) (optional): the bytes of the unfinished frame buffered:
+ *   of its body once its length is known, else of its length prefix
+ * @ret_want: (out) (optional): the frame's length without the prefix, or 0
+ *   while the prefix itself is incomplete
+ *
+ * Says whether the peer is in the middle of a frame, for a bound on how
+ * long it may take to finish it.
+ *
+ * Returns: TRUE if part of a frame is buffered (and the decoder has not
+ *   failed); the outputs are set only then.
+ */
+gboolean ferry_rpc_decoder_get_partial(const ferry_rpc_decoder *dec, gsize *ret_have,
+                                       gsize *ret_want);
 
 /**
  * ferry_rpc_decoder_finish:

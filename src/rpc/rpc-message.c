@@ -6,6 +6,8 @@
  */
 #include "ferry-config.h"
 
+#include <malloc.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/ferry-procedures.h"
@@ -33,6 +35,57 @@ ferry_rpc_message_pack(const ProtobufCMessage *msg)
     return g_bytes_new_take(buf, size);
 }
 
+/*
+ * What decoding may allocate at its peak: six times the bytes decoded,
+ * plus 64 KiB for the structures of small messages.  A string or a bytes
+ * field costs about its length; a list of 20000 domains with one-letter
+ * names, the worst a daemon sends, 4.9 times its size (measured, with
+ * protobuf-c's scratch arrays); many tiny elements of a repeated field
+ * cost far more (300000 empty disk names: 52 times), and that is what the
+ * budget refuses.
+ */
+#define UNPACK_FACTOR 6
+#define UNPACK_SLACK (64 * 1024)
+/* What an allocation costs malloc beyond its size, counted so that many
+ * small ones cost what they really cost. */
+#define ALLOC_OVERHEAD 16
+
+typedef struct {
+    gsize used;                 /* what the live allocations take */
+    gsize budget;
+    gboolean exceeded;
+} unpack_budget;
+
+/* protobuf-c's allocator: malloc(), as its default is, since the message
+ * is freed with the default allocator (ferry_rpc_message_free()).  It
+ * counts what lives, not what was ever asked for: protobuf-c frees the
+ * scratch arrays of a long repeated field once it is decoded. */
+static void *
+budget_alloc(void *data, size_t size)
+{
+    unpack_budget *b = data;
+    void *p;
+
+    if (size > b->budget - b->used || b->budget - b->used - size < ALLOC_OVERHEAD) {
+        b->exceeded = TRUE;
+        return NULL;
+    }
+    p = malloc(size);
+    if (p)
+        b->used += malloc_usable_size(p) + ALLOC_OVERHEAD;
+    return p;
+}
+
+static void
+budget_free(void *data, void *pointer)
+{
+    unpack_budget *b = data;
+
+    if (pointer)
+        b->used -= malloc_usable_size(pointer) + ALLOC_OVERHEAD;
+    free(pointer);
+}
+
 ProtobufCMessage *
 ferry_rpc_message_unpack(const ProtobufCMessageDescriptor *descriptor, GBytes *bytes,
                          const char *what, GError **error)
@@ -40,9 +93,18 @@ ferry_rpc_message_unpack(const ProtobufCMessageDescriptor *descriptor, GBytes *b
     static const guint8 empty[1];
     gsize size = 0;
     const guint8 *data = bytes ? g_bytes_get_data(bytes, &size) : NULL;
+    unpack_budget budget = { .budget = UNPACK_FACTOR * size + UNPACK_SLACK };
+    ProtobufCAllocator allocator = { budget_alloc, budget_free, &budget };
     ProtobufCMessage *msg;
 
-    msg = protobuf_c_message_unpack(descriptor, NULL, size, data ? data : empty);
+    msg = protobuf_c_message_unpack(descriptor, &allocator, size, data ? data : empty);
+    if (!msg && budget.exceeded) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_LIMIT,
+                    "%s: %" G_GSIZE_FORMAT " bytes that would take more than %" G_GSIZE_FORMAT
+                    " bytes of memory as a %s message: refused", what, size, budget.budget,
+                    descriptor->short_name);
+        return NULL;
+    }
     if (!msg) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_RPC,
                     "%s: %" G_GSIZE_FORMAT " bytes that are not a valid %s message",
@@ -116,6 +178,30 @@ const ProtobufCMessageDescriptor *
 ferry_rpc_procedure_ret(guint32 procedure)
 {
     return procedure < G_N_ELEMENTS(procedures) ? procedures[procedure].ret : NULL;
+}
+
+gboolean
+ferry_rpc_procedure_is_quick(guint32 procedure)
+{
+    switch (procedure) {
+    case FERRY__PROCEDURE__CONNECT_GET_CAPABILITIES:
+    case FERRY__PROCEDURE__CONNECT_GET_HOSTNAME:
+    case FERRY__PROCEDURE__CONNECT_SUPPORTS_FEATURE:
+    case FERRY__PROCEDURE__CONNECT_LIST_DOMAINS:
+    case FERRY__PROCEDURE__EVENTS_REGISTER:
+    case FERRY__PROCEDURE__EVENTS_DEREGISTER:
+    case FERRY__PROCEDURE__DOMAIN_LOOKUP_BY_NAME:
+    case FERRY__PROCEDURE__DOMAIN_LOOKUP_BY_UUID:
+    case FERRY__PROCEDURE__DOMAIN_GET_INFO:
+    case FERRY__PROCEDURE__DOMAIN_GET_XML:
+    case FERRY__PROCEDURE__DOMAIN_GET_JOB_INFO:
+    case FERRY__PROCEDURE__DOMAIN_GET_JOB_STATS:
+    case FERRY__PROCEDURE__DOMAIN_MIGRATE_GET_TUNABLE:
+    case FERRY__PROCEDURE__CONNECT_MIGRATE_QUERY:
+        return TRUE;
+    default:
+        return FALSE;
+    }
 }
 
 /* ------------------------------------------------------------------------ */

@@ -40,10 +40,15 @@ GBytes *ferry_rpc_message_pack(const ProtobufCMessage *msg);
  * @descriptor: the message type expected
  * @bytes: (nullable): the serialised message; NULL is the empty message
  * @what: what @bytes is, for the error ("the arguments of DOMAIN_START")
- * @error: return location for an error (FERRY_ERROR_RPC)
+ * @error: return location for an error (FERRY_ERROR_RPC, or FERRY_ERROR_LIMIT)
+ *
+ * Decodes within a memory budget of six times the size of @bytes plus 64
+ * KiB, so that what a peer sends cannot make this side allocate much more
+ * than it sent (many tiny elements of a repeated field would).
  *
  * Returns: (transfer full): the message, or NULL if @bytes is not a valid
- *   message of that type (a required field missing, a bad encoding).
+ *   message of that type (a required field missing, a bad encoding) or
+ *   would exceed the budget.
  */
 ProtobufCMessage *ferry_rpc_message_unpack(const ProtobufCMessageDescriptor *descriptor,
                                            GBytes *bytes, const char *what,
@@ -94,6 +99,19 @@ const ProtobufCMessageDescriptor *ferry_rpc_procedure_args(guint32 procedure);
  *   NULL if @procedure is not a CALL procedure.
  */
 const ProtobufCMessageDescriptor *ferry_rpc_procedure_ret(guint32 procedure);
+
+/**
+ * ferry_rpc_procedure_is_quick:
+ * @procedure: a procedure number
+ *
+ * The quick calls: queries a daemon answers at once from what it holds
+ * (capabilities, features, lists, lookups, domain and job information, a
+ * migration's status) and event registration.  A daemon runs them on
+ * workers of their own; a client may bound its wait for their answers.
+ *
+ * Returns: TRUE if @procedure is one of them.
+ */
+gboolean ferry_rpc_procedure_is_quick(guint32 procedure);
 
 /**
  * ferry_rpc_job_info_to_wire:

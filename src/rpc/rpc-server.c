@@ -30,7 +30,9 @@
 #include "util/error.h"
 
 #define DEFAULT_MAX_CLIENTS 64
+#define DEFAULT_MAX_UNIX_CLIENTS 64
 #define DEFAULT_MAX_CALLS 16
+#define DEFAULT_MAX_CALL_BYTES (8u * 1024u * 1024u)
 #define DEFAULT_MAX_WORKERS 4
 #define DEFAULT_PRIORITY_WORKERS 2
 #define DEFAULT_KEEPALIVE_MS 5000
@@ -46,6 +48,9 @@ struct ferry_rpc_server {
     GThreadPool *pool;
     GThreadPool *prio_pool;     /* quick calls (handler->is_priority) */
     GHashTable *clients;        /* ferry_rpc_server_client* -> itself, one reference */
+    guint n_unix;               /* clients on a UNIX socket */
+    guint n_tcp;                /* the others */
+    GHashTable *per_address;    /* TCP peer address -> its client count (GUINT_TO_POINTER) */
     GPtrArray *draining;        /* closed channels with operations outstanding */
     GPtrArray *unix_paths;      /* socket files to remove when stopping */
     ferry_rpc_tls *tls;         /* the TLS listener's credentials, once added */
@@ -60,6 +65,9 @@ struct ferry_rpc_server_client {
     gint ref;
     guint id;
     char *desc;
+    gboolean is_unix;           /* on a UNIX socket, else TCP */
+    char *address;              /* a TCP peer's address, without the port; else NULL */
+    gboolean counted;           /* in the server's counts until closed */
     gboolean has_creds;         /* a UNIX peer whose credentials were read */
     gint64 pid;
     gint64 uid;
@@ -75,6 +83,8 @@ struct ferry_rpc_server_client {
     char *tls_name;             /* a TLS client's certificate name; NULL otherwise */
     char *peer;                 /* who it is for the daemon's log rate limit: "unix uid
                                  * 0", "tcp 10.0.0.1" (no port: one budget per host) */
+    gsize max_call_bytes;
+    gint bytes_in_flight;       /* atomic: the size of their arguments */
 };
 
 /*
@@ -89,7 +99,8 @@ struct ferry_rpc_call {
     ferry_rpc_server_client *client; /* a reference */
     guint32 procedure;
     guint32 serial;
-    GBytes *args;
+    GBytes *args;               /* until the handler's call function returned */
+    gint size;                  /* of args: counted in the client's bytes_in_flight */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -111,6 +122,7 @@ ferry_rpc_server_client_unref(ferry_rpc_server_client *client)
     if (client->handler->client_free && client->client_data)
         client->handler->client_free(client->client_data);
     ferry_rpc_channel_unref(client->chan);
+    g_free(client->address);
     g_free(client->desc);
     g_free(client->tls_name);
     g_free(client->peer);
@@ -257,6 +269,7 @@ describe_peer(ferry_rpc_server_client *client, GSocketConnection *conn, gboolean
         gboolean v6 = g_inet_address_get_family(addr) == G_SOCKET_FAMILY_IPV6;
 
         client->peer = g_strdup_printf("%s %s", tls ? "tls" : "tcp", text);
+        client->address = g_strdup(text);
         return g_strdup_printf("client %u (%s, %s%s%s:%u)", client->id, tls ? "tls" : "tcp",
                                v6 ? "[" : "",
                                text, v6 ? "]" : "", g_inet_socket_address_get_port(inet));
@@ -303,6 +316,8 @@ queue_call(ferry_rpc_server_client *client, const Ferry__Packet *packet)
 {
     ferry_rpc_server *srv = client->server;
     ferry_rpc_call *call;
+    gsize size;
+    gsize held;
 
     if ((guint)g_atomic_int_get(&client->in_flight) >= client->max_calls) {
         reply_error(client, packet,
@@ -313,15 +328,32 @@ queue_call(ferry_rpc_server_client *client, const Ferry__Packet *packet)
                                 packet->serial, client->max_calls));
         return;
     }
+    /* What a client's calls hold until they are answered -- their
+     * arguments, decoded (within a budget, ferry_rpc_message_unpack()) and
+     * kept by a deferred call -- is bounded with what it sent. */
+    size = packet->has_body ? packet->body.len : 0;
+    held = (gsize)g_atomic_int_get(&client->bytes_in_flight);
+    if (size > client->max_call_bytes - MIN(held, client->max_call_bytes)) {
+        reply_error(client, packet,
+                    g_error_new(FERRY_ERROR, FERRY_ERROR_LIMIT,
+                                "call %s (serial %u) refused: its %" G_GSIZE_FORMAT " bytes of "
+                                "arguments, with the %" G_GSIZE_FORMAT " of this connection's "
+                                "calls in flight, pass the limit of %" G_GSIZE_FORMAT,
+                                ferry_rpc_procedure_name(packet->procedure), packet->serial,
+                                size, held, client->max_call_bytes));
+        return;
+    }
     call = g_new0(ferry_rpc_call, 1);
     call->ref = 1;
     call->client = ferry_rpc_server_client_ref(client);
     call->procedure = packet->procedure;
     call->serial = packet->serial;
     call->args = ferry_rpc_packet_body(packet);
+    call->size = (gint)size;
     /* Counted out when completed, not when the worker returns: a deferred
      * call is in flight too, and the limit must bound those as well. */
     g_atomic_int_inc(&client->in_flight);
+    g_atomic_int_add(&client->bytes_in_flight, call->size);
     /* The pools are unbounded in queued calls; the per-client limit bounds
      * them.  Quick calls have workers of their own, so that they never wait
      * behind long ones. */
@@ -361,6 +393,82 @@ on_packet(ferry_rpc_channel *chan, const Ferry__Packet *packet, gpointer user_da
     }
 }
 
+/* ------------------------------------------------------------------------ */
+/* Counting clients                                                          */
+/* ------------------------------------------------------------------------ */
+
+static guint
+address_count(ferry_rpc_server *srv, const char *address)
+{
+    return GPOINTER_TO_UINT(g_hash_table_lookup(srv->per_address, address));
+}
+
+/*
+ * Why a new client may not be served, or NULL.  UNIX and TCP clients are
+ * counted apart, so that no number of TCP peers locks out the local
+ * socket, where root administers the host; and the TCP clients of one
+ * address apart, so that one peer cannot take every TCP place.
+ */
+static GError *
+refusal(ferry_rpc_server *srv, ferry_rpc_server_client *client)
+{
+    const ferry_rpc_server_config *c = &srv->config;
+
+    if (client->is_unix) {
+        if (srv->n_unix >= c->max_unix_clients)
+            return g_error_new(FERRY_ERROR, FERRY_ERROR_LIMIT,
+                               "the limit of %u connected UNIX clients is reached",
+                               c->max_unix_clients);
+        return NULL;
+    }
+    if (srv->n_tcp >= c->max_clients)
+        return g_error_new(FERRY_ERROR, FERRY_ERROR_LIMIT,
+                           "the limit of %u connected TCP clients is reached", c->max_clients);
+    if (client->address && c->max_clients_per_address &&
+        address_count(srv, client->address) >= c->max_clients_per_address)
+        return g_error_new(FERRY_ERROR, FERRY_ERROR_LIMIT,
+                           "the limit of %u connected clients from address %s is reached",
+                           c->max_clients_per_address, client->address);
+    return NULL;
+}
+
+static void
+count_in(ferry_rpc_server *srv, ferry_rpc_server_client *client)
+{
+    client->counted = TRUE;
+    if (client->is_unix) {
+        srv->n_unix++;
+        return;
+    }
+    srv->n_tcp++;
+    if (client->address)
+        g_hash_table_insert(srv->per_address, g_strdup(client->address),
+                            GUINT_TO_POINTER(address_count(srv, client->address) + 1));
+}
+
+static void
+count_out(ferry_rpc_server *srv, ferry_rpc_server_client *client)
+{
+    guint n;
+
+    if (!client->counted)
+        return;
+    client->counted = FALSE;
+    if (client->is_unix) {
+        srv->n_unix--;
+        return;
+    }
+    srv->n_tcp--;
+    if (!client->address)
+        return;
+    n = address_count(srv, client->address);
+    if (n <= 1)
+        g_hash_table_remove(srv->per_address, client->address);
+    else
+        g_hash_table_insert(srv->per_address, g_strdup(client->address),
+                            GUINT_TO_POINTER(n - 1));
+}
+
 static void
 on_closed(ferry_rpc_channel *chan, const GError *reason, gpointer user_data)
 {
@@ -374,6 +482,7 @@ on_closed(ferry_rpc_channel *chan, const GError *reason, gpointer user_data)
 
     if (client->handler->client_close)
         client->handler->client_close(client->handler_data, client, client->client_data);
+    count_out(srv, client);
     client->server = NULL;
     if (ferry_rpc_channel_is_busy(chan))
         g_ptr_array_add(srv->draining, ferry_rpc_channel_ref(chan));
@@ -398,6 +507,7 @@ client_start(ferry_rpc_server *srv, ferry_rpc_server_client *client, GIOStream *
     client->server = srv;
     client->handler_data = srv->config.handler_data;
     client->max_calls = srv->config.max_calls_per_client;
+    client->max_call_bytes = srv->config.max_call_bytes_per_client;
     client->max_frame = srv->config.max_frame;
     client->chan = ferry_rpc_channel_new(stream, srv->context, &srv->channel_config,
                                          on_packet, on_closed, client);
@@ -432,6 +542,8 @@ on_tls_handshake(GObject *source, GAsyncResult *res, gpointer data)
          * handler. */
         if (!stream && srv)
             log_client(client, G_LOG_LEVEL_WARNING, "refused: %s; closing", local->message);
+        if (srv)
+            count_out(srv, client);
         g_io_stream_close(G_IO_STREAM(ta->conn), NULL, NULL);
         ferry_rpc_server_client_unref(client);
     } else {
@@ -457,7 +569,7 @@ on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source_ob
     gboolean tls = source_object && source_object == srv->tls_marker;
     gboolean read_only = source_object && source_object == srv->ro_marker;
     g_autofree char *why = NULL;
-    guint n = g_hash_table_size(srv->clients) + srv->handshakes->len;
+    g_autoptr(GError) refused = NULL;
 
     if (srv->stopped)
         return TRUE;
@@ -465,22 +577,25 @@ on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source_ob
     client = g_new0(ferry_rpc_server_client, 1);
     client->ref = 1;
     client->id = ++srv->next_id;
+    client->is_unix = G_IS_UNIX_CONNECTION(conn);
     client->desc = describe_peer(client, conn, tls, read_only);
     client->handler = srv->config.handler;
     client->read_only = read_only;
-    if (n >= srv->config.max_clients) {
-        log_client(client, G_LOG_LEVEL_WARNING,
-                   "refused: the limit of %u connected clients is reached; closing", n);
+    refused = refusal(srv, client);
+    if (refused) {
+        log_client(client, G_LOG_LEVEL_WARNING, "refused: %s; closing", refused->message);
         g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
         ferry_rpc_server_client_unref(client);
         return TRUE;
     }
-    if (G_IS_UNIX_CONNECTION(conn) && !read_only && !unix_peer_allowed(srv, client, &why)) {
+    if (client->is_unix && !read_only && !unix_peer_allowed(srv, client, &why)) {
         log_client(client, G_LOG_LEVEL_WARNING, "refused: %s; closing", why);
         g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
         ferry_rpc_server_client_unref(client);
         return TRUE;
     }
+    /* Counted from now on, its TLS handshake included. */
+    count_in(srv, client);
     if (tls) {
         tls_accept *ta = g_new0(tls_accept, 1);
 
@@ -507,7 +622,7 @@ call_unref(ferry_rpc_call *call)
 {
     if (!g_atomic_int_dec_and_test(&call->ref))
         return;
-    g_bytes_unref(call->args);
+    g_clear_pointer(&call->args, g_bytes_unref);
     /* May free the client, and run the handler's client_free. */
     ferry_rpc_server_client_unref(call->client);
     g_free(call);
@@ -553,6 +668,7 @@ send_reply(ferry_rpc_call *call, GBytes *ret, const GError *error)
     /* Counted out before the reply leaves, so that a client answering at
      * once never meets its own finished call in the limit. */
     g_atomic_int_add(&client->in_flight, -1);
+    g_atomic_int_add(&client->bytes_in_flight, -call->size);
     /* A closed channel drops it: the client is gone, and the call's
      * reference kept the channel until now. */
     ferry_rpc_channel_send(client->chan, frame);
@@ -598,12 +714,15 @@ run_call(gpointer data, gpointer user_data)
     if (ferry_rpc_channel_is_closed(client->chan)) {
         /* Nobody to answer: the handler never sees it. */
         g_atomic_int_add(&client->in_flight, -1);
+        g_atomic_int_add(&client->bytes_in_flight, -call->size);
         call_unref(call);
         return;
     }
     g_atomic_int_inc(&call->ref);       /* the completion's */
     client->handler->call(client->handler_data, client, client->client_data,
                           call->procedure, call->args, call);
+    /* A deferred call keeps what it decoded, not the bytes. */
+    g_clear_pointer(&call->args, g_bytes_unref);
     call_unref(call);
 }
 
@@ -643,8 +762,15 @@ ferry_rpc_server_new(const ferry_rpc_server_config *config, GError **error)
     *c = *config;
     if (!c->max_clients)
         c->max_clients = DEFAULT_MAX_CLIENTS;
+    if (!c->max_unix_clients)
+        c->max_unix_clients = DEFAULT_MAX_UNIX_CLIENTS;
     if (!c->max_calls_per_client)
         c->max_calls_per_client = DEFAULT_MAX_CALLS;
+    if (!c->max_call_bytes_per_client)
+        c->max_call_bytes_per_client = DEFAULT_MAX_CALL_BYTES;
+    /* Kept in an atomic int; beyond the largest frame it changes nothing
+     * for one call, and 1 GiB is far more than a client needs. */
+    c->max_call_bytes_per_client = MIN(c->max_call_bytes_per_client, G_MAXINT / 2);
     if (!c->max_workers)
         c->max_workers = DEFAULT_MAX_WORKERS;
     if (!c->max_priority_workers)
@@ -657,11 +783,15 @@ ferry_rpc_server_new(const ferry_rpc_server_config *config, GError **error)
     srv->channel_config.keepalive_interval_ms =
         c->keepalive_interval_ms == FERRY_RPC_KEEPALIVE_OFF ? 0 : c->keepalive_interval_ms;
     srv->channel_config.keepalive_count = c->keepalive_count;
+    if (!c->frame_timeout_ms)
+        c->frame_timeout_ms = FERRY_RPC_DEFAULT_FRAME_TIMEOUT_MS;
+    srv->channel_config.frame_timeout_ms = c->frame_timeout_ms;
 
     srv->context = g_main_context_ref_thread_default();
     srv->clients = g_hash_table_new_full(NULL, NULL,
                                          (GDestroyNotify)ferry_rpc_server_client_unref,
                                          NULL);
+    srv->per_address = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     srv->draining = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_rpc_channel_unref);
     srv->unix_paths = g_ptr_array_new_with_free_func(g_free);
     srv->handshakes = g_ptr_array_new();
@@ -888,6 +1018,8 @@ ferry_rpc_server_free(ferry_rpc_server *srv)
         g_thread_pool_free(srv->prio_pool, FALSE, TRUE);
     if (srv->clients)
         g_hash_table_unref(srv->clients);
+    if (srv->per_address)
+        g_hash_table_unref(srv->per_address);
     g_ptr_array_unref(srv->draining);
     g_ptr_array_unref(srv->unix_paths);
     g_ptr_array_unref(srv->handshakes);

@@ -45,7 +45,9 @@ typedef struct ferry_rpc_call ferry_rpc_call;
  * ferry_rpc_handler:
  * @client_open: a client connected; returns the handler's per-client data.
  *   Runs in the server's context.
- * @call: serves one CALL, on a worker thread: @args is the call's body.
+ * @call: serves one CALL, on a worker thread: @args is the call's body,
+ *   valid until this function returns (a deferred call keeps what it
+ *   decoded from it).
  *   The handler completes @call exactly once, with ferry_rpc_call_return()
  *   (the packed Ret message) or ferry_rpc_call_return_error() (sent to the
  *   client as an Error): either before this function returns, or later
@@ -82,11 +84,18 @@ typedef struct {
 
 /**
  * ferry_rpc_server_config:
- * @max_clients: connections served at once; more are accepted, logged and
- *   closed at once.  0 means 64.
+ * @max_clients: TCP connections served at once; more are accepted, logged
+ *   and closed at once.  0 means 64.
+ * @max_unix_clients: the same for UNIX-socket connections, counted apart
+ *   so that TCP peers never lock out the local socket.  0 means 64.
+ * @max_clients_per_address: TCP connections served at once from one peer
+ *   address (within @max_clients).  0 means no limit but @max_clients.
  * @max_calls_per_client: calls of one client queued, running or deferred
  *   (not completed yet) at once; a call beyond it is answered with
  *   FERRY_ERROR_LIMIT (the connection stays).  0 means 16.
+ * @max_call_bytes_per_client: bytes of arguments a client's calls in
+ *   flight (as for @max_calls_per_client) may hold at once; a call beyond
+ *   it is answered with FERRY_ERROR_LIMIT.  0 means 8 MiB.
  * @max_workers: worker threads running the calls that are not priority.
  *   0 means 4.
  * @max_priority_workers: worker threads running the calls the handler's
@@ -100,6 +109,9 @@ typedef struct {
  * @unix_group_set: members of group @unix_gid may use the read-write UNIX
  *   socket too (root and the daemon's own user always may)
  * @unix_gid: that group
+ * @frame_timeout_ms: how long a client may take to finish a frame it
+ *   began, from its first byte; then it is closed.  0 means
+ *   FERRY_RPC_DEFAULT_FRAME_TIMEOUT_MS.
  * @handler: what runs the calls; must outlive the server
  * @handler_data: passed to @handler's functions
  *
@@ -107,7 +119,10 @@ typedef struct {
  */
 typedef struct {
     guint max_clients;
+    guint max_unix_clients;
+    guint max_clients_per_address;
     guint max_calls_per_client;
+    gsize max_call_bytes_per_client;
     guint max_workers;
     guint max_priority_workers;
     gsize max_frame;
@@ -115,6 +130,7 @@ typedef struct {
     guint keepalive_count;
     gboolean unix_group_set;
     guint32 unix_gid;
+    guint frame_timeout_ms;
     const ferry_rpc_handler *handler;
     gpointer handler_data;
 } ferry_rpc_server_config;

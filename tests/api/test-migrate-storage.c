@@ -85,6 +85,8 @@ static const char *const upper[] = { "VDA", NULL };
 static const char *const digit_first[] = { "1vd", NULL };
 static const char *const empty_name[] = { "", NULL };
 static const char *const none[] = { NULL };
+/* One byte longer than FERRY_MIGRATE_DISK_TARGET_MAX. */
+static const char *const too_long[] = { "vdaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", NULL };
 
 #define COPY FERRY_MIGRATE_NON_SHARED_DISK
 #define INC FERRY_MIGRATE_NON_SHARED_INC
@@ -127,6 +129,9 @@ static const refusal refusals[] = {
       FERRY_ERROR_INVALID_ARG, "params->migrate_disks: '1vd' is not a disk target" },
     { "/migrate-storage/refuse/empty-name", NBD, NBD, COPY, empty_name, 0,
       FERRY_ERROR_INVALID_ARG, "params->migrate_disks: '' is not a disk target" },
+    { "/migrate-storage/refuse/long-name", NBD, NBD, COPY, too_long, 0,
+      FERRY_ERROR_INVALID_ARG, "params->migrate_disks: a target of 33 bytes is longer than a "
+      "disk target may be (32)" },
     { "/migrate-storage/refuse/offline", NBD, NBD,
       COPY | FERRY_MIGRATE_OFFLINE | FERRY_MIGRATE_PERSIST_DEST, NULL, 0,
       FERRY_ERROR_INVALID_ARG, "FERRY_MIGRATE_OFFLINE cannot copy disks" },
@@ -152,6 +157,31 @@ run_refusal(gconstpointer data)
     g_assert_error(error, FERRY_ERROR, c->error_code);
     if (!strstr(error->message, c->error_text))
         g_error("error '%s' lacks '%s'", error->message, c->error_text);
+    assert_untouched(&h);
+    hosts_close(&h);
+}
+
+/* More disks than a migration copies (FERRY_MIGRATE_DISKS_MAX): refused
+ * before anything moves. */
+static void
+test_too_many_disks(void)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_domain) ddom = NULL;
+    ferry_migrate_params params = { .flags = COPY };
+    hosts h;
+
+    for (guint i = 0; i <= FERRY_MIGRATE_DISKS_MAX; i++)
+        g_ptr_array_add(names, g_strdup_printf("vd%u", i));
+    g_ptr_array_add(names, NULL);
+    params.migrate_disks = (const char *const *)names->pdata;
+    hosts_open(&h, NBD, NBD);
+    ddom = ferry_domain_migrate(h.dom, h.dst, &params, NULL, &error);
+    g_assert_null(ddom);
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG);
+    g_assert_nonnull(strstr(error->message, "params->migrate_disks names more than 256 disks, "
+                            "the most a migration copies"));
     assert_untouched(&h);
     hosts_close(&h);
 }
@@ -434,6 +464,7 @@ main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     for (gsize i = 0; i < G_N_ELEMENTS(refusals); i++)
         g_test_add_data_func(refusals[i].path, &refusals[i], run_refusal);
+    g_test_add_func("/migrate-storage/refuse/too-many", test_too_many_disks);
     g_test_add_func("/migrate-storage/named-disks", test_named_disks);
     g_test_add_func("/migrate-storage/default-disks", test_default_disks);
     g_test_add_func("/migrate-storage/read-only-named", test_read_only_named);

@@ -95,6 +95,38 @@ test_all_types(void)
     g_assert_true(ferry_daemon_config_check(c, "t.conf", &error));
 }
 
+/* The limits of issue #9: their defaults, and each one set. */
+static void
+test_limits(void)
+{
+    g_autoptr(ferry_daemon_config) c = ferry_daemon_config_new_defaults();
+    g_autoptr(GError) error = NULL;
+    const char *text =
+        "max_clients = 10\n"
+        "max_unix_clients = 7\n"
+        "max_clients_per_address = 3\n"
+        "frame_timeout = 5\n"
+        "max_call_bytes_per_client = 9000000\n"
+        "max_domains = 12\n";
+
+    g_assert_cmpuint(c->max_clients, ==, 64);
+    g_assert_cmpuint(c->max_unix_clients, ==, 64);
+    g_assert_cmpuint(c->max_clients_per_address, ==, 32);
+    g_assert_cmpuint(c->frame_timeout, ==, 30);
+    g_assert_cmpuint(c->max_call_bytes_per_client, ==, 8 * 1024 * 1024);
+    g_assert_cmpuint(c->max_domains, ==, 1024);
+    g_assert_true(ferry_daemon_config_parse(c, text, "t.conf", &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(c->max_clients, ==, 10);
+    g_assert_cmpuint(c->max_unix_clients, ==, 7);
+    g_assert_cmpuint(c->max_clients_per_address, ==, 3);
+    g_assert_cmpuint(c->frame_timeout, ==, 5);
+    g_assert_cmpuint(c->max_call_bytes_per_client, ==, 9000000);
+    g_assert_cmpuint(c->max_domains, ==, 12);
+    g_assert_true(ferry_daemon_config_check(c, "t.conf", &error));
+    g_assert_no_error(error);
+}
+
 typedef struct {
     const char *text;
     const char *message;
@@ -106,6 +138,13 @@ static const bad_case bad_cases[] = {
       "t.conf:3: setting 'max_clients': expected an integer from 1 to 100000, got 'many'" },
     { "max_clients = 0\n",
       "t.conf:1: setting 'max_clients': expected an integer from 1 to 100000, got '0'" },
+    { "max_unix_clients = 0\n",
+      "t.conf:1: setting 'max_unix_clients': expected an integer from 1 to 100000, got '0'" },
+    { "max_clients_per_address = 0\n",
+      "t.conf:1: setting 'max_clients_per_address': expected an integer from 1 to 100000, "
+      "got '0'" },
+    { "frame_timeout = 0\n",
+      "t.conf:1: setting 'frame_timeout': expected an integer from 1 to 3600, got '0'" },
     { "priority_workers = 0\n",
       "t.conf:1: setting 'priority_workers': expected an integer from 1 to 64, got '0'" },
     { "workers = 4\npriority_workers = 65\n",
@@ -148,6 +187,9 @@ static const bad_case bad_cases[] = {
     { "migration_port_min = 50000\nmigration_port_max = 49999\n",
       "t.conf: settings 'migration_port_min' (50000) and 'migration_port_max' (49999): the "
       "range is empty" },
+    { "max_frame_size = 8388608\nmax_call_bytes_per_client = 4194304\n",
+      "t.conf: setting 'max_call_bytes_per_client' (4194304) is below 'max_frame_size' "
+      "(8388608): a call of the largest frame would always be refused" },
     { "log_level = \"loud\"\n",
       "t.conf: setting 'log_level': 'loud' is not one of debug, info, message, warning" },
     { "lock_manager = \"sanlock\"\n",
@@ -205,6 +247,7 @@ main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/daemon-config/defaults", test_defaults);
     g_test_add_func("/daemon-config/all-types", test_all_types);
+    g_test_add_func("/daemon-config/limits", test_limits);
     g_test_add_func("/daemon-config/load-missing", test_load_missing);
     for (gsize i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
         g_autofree char *path = g_strdup_printf("/daemon-config/bad/%zu", i);

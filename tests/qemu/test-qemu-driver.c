@@ -94,8 +94,9 @@ assert_warned(const char *first, ...)
     g_error("no warning contains '%s' and the rest (%u recorded)", first, warnings->len);
 }
 
+/* Initialises the driver with at most @max_domains domains (0: no limit). */
 static void
-driver_up(fixture *f)
+driver_up_max(fixture *f, guint max_domains)
 {
     g_autoptr(GError) error = NULL;
     ferry_qemu_config cfg = {
@@ -103,12 +104,19 @@ driver_up(fixture *f)
         .qemu_binary = (char *)FERRY_QEMU_BINARY,
         .host_uuid = (char *)"5a0c2b57-3c7e-4bb8-9d8e-1f6e2a3b4c5d",
         .hostname = (char *)"testhost",
+        .max_domains = max_domains,
     };
 
     g_assert_true(ferry_qemu_driver_initialize(&cfg, &error));
     g_assert_no_error(error);
     f->conn = ferry_conn_open_with_drivers("qemu:///system", drivers, &error);
     g_assert_no_error(error);
+}
+
+static void
+driver_up(fixture *f)
+{
+    driver_up_max(f, 0);
 }
 
 static void
@@ -631,6 +639,69 @@ test_crash_event(fixture *f, gconstpointer data)
     g_assert_true(ferry_conn_unsubscribe_events(f->conn, id, NULL));
 }
 
+/* Defines domain @name (no QEMU runs); returns the error, or NULL. */
+static GError *
+define(fixture *f, const char *name)
+{
+    g_autofree char *xml = guest_xml(name, f->serial, GUEST_KERNEL_PATH);
+    g_autoptr(ferry_domain) dom = NULL;
+    GError *error = NULL;
+
+    dom = ferry_domain_define_xml(f->conn, xml, &error);
+    g_assert_true((dom != NULL) == (error == NULL));
+    return error;
+}
+
+/*
+ * max_domains: a new domain beyond it is refused, and nothing of it is
+ * written; a redefinition is no new domain; a limit lowered below what
+ * the host has at a restart loses none of it.
+ */
+static void
+test_max_domains(fixture *f, gconstpointer data)
+{
+    g_autofree char *g3_file = g_build_filename(f->dir, "qemu", "domains", "g3.xml", NULL);
+    g_autofree char *g3_xml = guest_xml("g3", f->serial, GUEST_KERNEL_PATH);
+    g_autoptr(ferry_domain) transient = NULL;
+    g_autoptr(ferry_domain) g1 = NULL;
+    g_autoptr(ferry_domain) again = NULL;
+    g_autofree char *g1_xml = NULL;
+    g_autoptr(GPtrArray) doms = NULL;
+    g_autoptr(GError) error = NULL;
+
+    driver_down(f);
+    driver_up_max(f, 2);
+    g_assert_no_error(define(f, "g1"));
+    g_assert_no_error(define(f, "g2"));
+    error = define(f, "g3");
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_LIMIT);
+    g_assert_cmpstr(error->message, ==, "domain 'g3' refused: this host has 2 domains, its "
+                                        "limit (max_domains)");
+    g_clear_error(&error);
+    g_assert_false(g_file_test(g3_file, G_FILE_TEST_EXISTS));
+    transient = ferry_domain_create_xml(f->conn, g3_xml, 0, &error);
+    g_assert_null(transient);
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_LIMIT);
+    g_clear_error(&error);
+    g1 = ferry_domain_lookup_by_name(f->conn, "g1", &error);
+    g_assert_no_error(error);
+    g1_xml = ferry_domain_get_xml(g1, 0, &error);
+    g_assert_no_error(error);
+    again = ferry_domain_define_xml(f->conn, g1_xml, &error);
+    g_assert_no_error(error);
+    /* Handles hold the connection, which must go before the driver. */
+    g_clear_pointer(&again, ferry_domain_unref);
+    g_clear_pointer(&g1, ferry_domain_unref);
+
+    /* Restarted with a lower limit: both stay, a third is still refused. */
+    driver_down(f);
+    driver_up_max(f, 1);
+    g_assert_true(ferry_conn_list_domains(f->conn, 0, &doms, &error));
+    g_assert_cmpuint(doms->len, ==, 2);
+    error = define(f, "g3");
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_LIMIT);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -653,6 +724,8 @@ main(int argc, char **argv)
                test_unloadable_both, fixture_teardown);
     g_test_add("/qemu-driver/unmanaged-qemu", fixture, NULL, fixture_setup,
                test_unmanaged_qemu, fixture_teardown);
+    g_test_add("/qemu-driver/max-domains", fixture, NULL, fixture_setup, test_max_domains,
+               fixture_teardown);
     g_test_add("/qemu-driver/crash", fixture, NULL, fixture_setup, test_crash_event,
                fixture_teardown);
     return g_test_run();

@@ -280,6 +280,42 @@ test_truncated(void)
     g_assert_cmpstr(error->message, ==, expected);
 }
 
+/* What the decoder says of a frame in progress: nothing between frames,
+ * the prefix's bytes before the length is known, the body's after. */
+static void
+test_partial(void)
+{
+    g_autoptr(ferry_rpc_decoder) dec = ferry_rpc_decoder_new(0);
+    g_autoptr(GBytes) frame = start_frame("web1", 3);
+    gsize size;
+    const guint8 *data = g_bytes_get_data(frame, &size);
+    g_autoptr(Ferry__Packet) packet = NULL;
+    g_autoptr(GError) error = NULL;
+    gsize have = 99;
+    gsize want = 99;
+
+    g_assert_false(ferry_rpc_decoder_get_partial(dec, &have, &want));
+    g_assert_cmpuint(have, ==, 99);
+    ferry_rpc_decoder_feed(dec, data, 2);
+    g_assert_true(ferry_rpc_decoder_next(dec, &packet, &error));
+    g_assert_true(ferry_rpc_decoder_get_partial(dec, &have, &want));
+    g_assert_cmpuint(have, ==, 2);
+    g_assert_cmpuint(want, ==, 0);
+    ferry_rpc_decoder_feed(dec, data + 2, 5);
+    g_assert_true(ferry_rpc_decoder_next(dec, &packet, &error));
+    g_assert_null(packet);
+    g_assert_true(ferry_rpc_decoder_get_partial(dec, &have, &want));
+    g_assert_cmpuint(have, ==, 3);
+    g_assert_cmpuint(want, ==, size - FERRY_RPC_HEADER_SIZE);
+    ferry_rpc_decoder_feed(dec, data + 7, size - 7);
+    g_assert_true(ferry_rpc_decoder_next(dec, &packet, &error));
+    g_assert_nonnull(packet);
+    g_clear_pointer(&packet, ferry_rpc_packet_free);
+    g_assert_true(ferry_rpc_decoder_next(dec, &packet, &error));
+    g_assert_null(packet);
+    g_assert_false(ferry_rpc_decoder_get_partial(dec, NULL, NULL));
+}
+
 static void
 test_error_body(void)
 {
@@ -319,6 +355,88 @@ test_message_unpack(void)
                                         "not a valid DomainStartArgs message");
 }
 
+/* Begin3's arguments for web1 with @n disks named @disk. */
+static GBytes *
+begin3_with_disks(guint n, const char *disk)
+{
+    Ferry__DomainMigrateBegin3Args args = FERRY__DOMAIN_MIGRATE_BEGIN3_ARGS__INIT;
+    Ferry__Domain dom = FERRY__DOMAIN__INIT;
+    Ferry__MigrateParams params = FERRY__MIGRATE_PARAMS__INIT;
+    g_autofree char **disks = g_new(char *, n);
+
+    for (guint i = 0; i < n; i++)
+        disks[i] = (char *)disk;
+    dom.name = (char *)"web1";
+    dom.uuid = (char *)"c7a5fdbd-cdaf-9455-926a-d65c16db1809";
+    params.n_migrate_disks = n;
+    params.migrate_disks = disks;
+    args.dom = &dom;
+    args.params = &params;
+    return ferry_rpc_message_pack(&args.base);
+}
+
+/*
+ * Decoding has a memory budget: a message of many tiny elements, which
+ * would take 52 times its size, is refused; big strings and a long list of
+ * domains, which take about their size or five times it, are not.
+ */
+static void
+test_message_budget(void)
+{
+    g_autoptr(GBytes) many = begin3_with_disks(300000, "");
+    g_autoptr(GBytes) few = begin3_with_disks(16, "vda");
+    Ferry__DomainDefineXmlArgs define = FERRY__DOMAIN_DEFINE_XML_ARGS__INIT;
+    g_autofree char *xml = g_strnfill(3 * 1024 * 1024, 'x');
+    g_autoptr(GBytes) big = NULL;
+    Ferry__ConnectListDomainsRet list = FERRY__CONNECT_LIST_DOMAINS_RET__INIT;
+    g_autofree Ferry__Domain *doms = g_new0(Ferry__Domain, 20000);
+    g_autofree Ferry__Domain **ptrs = g_new0(Ferry__Domain *, 20000);
+    g_autoptr(GBytes) long_list = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ProtobufCMessage) msg = NULL;
+    g_autofree char *expected = NULL;
+
+    msg = ferry_rpc_message_unpack(&ferry__domain_migrate_begin3_args__descriptor, many,
+                                   "the arguments of DOMAIN_MIGRATE_BEGIN3", &error);
+    g_assert_null(msg);
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_LIMIT);
+    expected = g_strdup_printf("the arguments of DOMAIN_MIGRATE_BEGIN3: %" G_GSIZE_FORMAT
+                               " bytes that would take more than %" G_GSIZE_FORMAT " bytes "
+                               "of memory as a DomainMigrateBegin3Args message: refused",
+                               g_bytes_get_size(many), 6 * g_bytes_get_size(many) + 65536);
+    g_assert_cmpstr(error->message, ==, expected);
+    g_clear_error(&error);
+
+    msg = ferry_rpc_message_unpack(&ferry__domain_migrate_begin3_args__descriptor, few,
+                                   "few", &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(((Ferry__DomainMigrateBegin3Args *)msg)->params->n_migrate_disks, ==, 16);
+    g_clear_pointer(&msg, ferry_rpc_message_free);
+
+    define.xml = xml;
+    big = ferry_rpc_message_pack(&define.base);
+    msg = ferry_rpc_message_unpack(&ferry__domain_define_xml_args__descriptor, big, "big",
+                                   &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(strlen(((Ferry__DomainDefineXmlArgs *)msg)->xml), ==, strlen(xml));
+    g_clear_pointer(&msg, ferry_rpc_message_free);
+
+    /* The shortest names: the list costs the most for its size. */
+    for (guint i = 0; i < 20000; i++) {
+        ferry__domain__init(&doms[i]);
+        doms[i].name = (char *)"a";
+        doms[i].uuid = (char *)"c7a5fdbd-cdaf-9455-926a-d65c16db1809";
+        ptrs[i] = &doms[i];
+    }
+    list.n_domains = 20000;
+    list.domains = ptrs;
+    long_list = ferry_rpc_message_pack(&list.base);
+    msg = ferry_rpc_message_unpack(&ferry__connect_list_domains_ret__descriptor, long_list,
+                                   "a long list", &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(((Ferry__ConnectListDomainsRet *)msg)->n_domains, ==, 20000);
+}
+
 static void
 test_procedures(void)
 {
@@ -352,8 +470,10 @@ main(int argc, char **argv)
     g_test_add_func("/rpc/frame/garbage", test_garbage);
     g_test_add_func("/rpc/frame/bad-header", test_bad_header);
     g_test_add_func("/rpc/frame/truncated", test_truncated);
+    g_test_add_func("/rpc/frame/partial", test_partial);
     g_test_add_func("/rpc/message/error-body", test_error_body);
     g_test_add_func("/rpc/message/unpack", test_message_unpack);
+    g_test_add_func("/rpc/message/budget", test_message_budget);
     g_test_add_func("/rpc/message/procedures", test_procedures);
     return g_test_run();
 }

@@ -943,7 +943,7 @@ test_deferred_in_flight_limit(void)
 static void
 test_max_clients(void)
 {
-    ferry_rpc_server_config config = { .max_clients = 1 };
+    ferry_rpc_server_config config = { .max_unix_clients = 1 };
     test_server *ts = start_server(&config);
     ferry_rpc_client *first = connect_client(ts, NULL);
     ferry_rpc_client *second = NULL;
@@ -956,7 +956,8 @@ test_max_clients(void)
     error = hostname_call(second);
     g_assert_error(error, FERRY_ERROR, FERRY_ERROR_CONNECTION_CLOSED);
     g_assert_false(ferry_rpc_client_is_alive(second));
-    logged = test_log_wait("refused: the limit of 1 connected clients is reached; closing");
+    logged = test_log_wait("refused: the limit of 1 connected UNIX clients is reached; "
+                           "closing");
     g_assert_true(g_str_has_prefix(logged, "client 2 (unix, pid "));
 
     assert_hostname_works(first);
