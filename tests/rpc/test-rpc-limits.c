@@ -718,7 +718,7 @@ test_p2p_to_self(fixture *f, gconstpointer data)
 /* Every migration of @doms failed with @code, saying @words, and left its
  * domain running on the source @src. */
 static void
-assert_all_refused(ferry_conn *src, GPtrArray *doms, const perform_outcome *o, int code,
+assert_all_refused(ferry_conn *src, GPtrArray *doms, perform_outcome *o, int code,
                    const char *words)
 {
     for (guint i = 0; i < doms->len; i++) {
@@ -726,6 +726,7 @@ assert_all_refused(ferry_conn *src, GPtrArray *doms, const perform_outcome *o, i
 
         g_assert_error(o[i].error, FERRY_ERROR, code);
         g_assert_nonnull(strstr(o[i].error->message, words));
+        g_clear_error(&o[i].error);
         mt_assert_state(src, name, FERRY_DOMAIN_RUNNING, FERRY_RUNNING_BOOTED);
     }
 }
