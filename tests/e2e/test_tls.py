@@ -212,7 +212,9 @@ def main(t):
                      '%s: megabytes went by, the disk\'s contents unreadable' % what,
                      '%d bytes, the marker %d times' % (len(data), n))
             else:
-                t.ok(n > MARKER_BYTES // len(DISK_MARKER) // 2,
+                # (The eavesdropper may miss packets on a loaded machine:
+                # a hundred sightings are proof enough; encrypted, none.)
+                t.ok(n >= 100,
                      '%s: the eavesdropper reads the disk\'s contents' % what,
                      '%d bytes, the marker %d times' % (len(data), n))
             log, err = ft.wait_heartbeat(d.serial, before + 5)
