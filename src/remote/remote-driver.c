@@ -106,6 +106,52 @@ remote_conn_probe(const ferry_uri *uri)
            strcmp(uri->path, "/system") == 0;
 }
 
+/*
+ * The URI parameters this driver reads itself -- the daemon never sees
+ * them -- and the transports each one belongs to (no transport is the
+ * local UNIX socket).
+ */
+static const struct {
+    const char *name;
+    const char *transports[3];
+    const char *words;          /* the transports, as an error says them */
+} transport_params[] = {
+    { "socket", { "unix", "ssh", NULL }, "the unix and ssh transports" },
+    { "pkipath", { "tls", NULL }, "the tls transport" },
+    { "helper", { "ssh", NULL }, "the ssh transport" },
+    { "keyfile", { "ssh", NULL }, "the ssh transport" },
+    { "known_hosts", { "ssh", NULL }, "the ssh transport" },
+    { "no_tty", { "ssh", NULL }, "the ssh transport" },
+};
+
+static gboolean
+transport_param(const char *name)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(transport_params); i++) {
+        if (strcmp(transport_params[i].name, name) == 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+/* Every transport parameter of @uri belongs to its transport. */
+static gboolean
+check_transport_params(const ferry_uri *uri, GError **error)
+{
+    const char *transport = uri->transport ? uri->transport : "unix";
+
+    for (gsize i = 0; i < G_N_ELEMENTS(transport_params); i++) {
+        if (ferry_uri_get_param(uri, transport_params[i].name) &&
+            !g_strv_contains(transport_params[i].transports, transport)) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                        "URI '%s': parameter '%s' is only for %s", uri->original,
+                        transport_params[i].name, transport_params[i].words);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
 /* The URI the daemon opens: no transport, no host, no parameter of ours. */
 static char *
 daemon_uri(const ferry_uri *uri)
@@ -123,9 +169,7 @@ daemon_uri(const ferry_uri *uri)
 
     g_hash_table_iter_init(&iter, uri->params);
     while (g_hash_table_iter_next(&iter, &key, &value)) {
-        if (strcmp(key, "socket") != 0 && strcmp(key, "pkipath") != 0 &&
-            strcmp(key, "helper") != 0 && strcmp(key, "keyfile") != 0 &&
-            strcmp(key, "known_hosts") != 0 && strcmp(key, "no_tty") != 0)
+        if (!transport_param(key))
             g_hash_table_insert(params, key, value);
     }
     return ferry_uri_to_string(&local);
@@ -264,30 +308,11 @@ connect_daemon(const ferry_uri *uri, const ferry_rpc_client_config *config,
 {
     const char *socket = ferry_uri_get_param(uri, "socket");
     gboolean tls = g_strcmp0(uri->transport, "tls") == 0;
-    static const char *const ssh_only[] = { "helper", "keyfile", "known_hosts", "no_tty" };
 
+    if (!check_transport_params(uri, error))
+        return NULL;
     if (g_strcmp0(uri->transport, "ssh") == 0)
         return connect_ssh(uri, config, error);
-    for (gsize i = 0; i < G_N_ELEMENTS(ssh_only); i++) {
-        if (ferry_uri_get_param(uri, ssh_only[i])) {
-            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
-                        "URI '%s': parameter '%s' is only for the ssh transport",
-                        uri->original, ssh_only[i]);
-            return NULL;
-        }
-    }
-    if (socket && (tls || g_strcmp0(uri->transport, "tcp") == 0)) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
-                    "URI '%s': parameter 'socket' is only for the unix and ssh transports",
-                    uri->original);
-        return NULL;
-    }
-    if (!tls && ferry_uri_get_param(uri, "pkipath")) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
-                    "URI '%s': parameter 'pkipath' is only for the tls transport",
-                    uri->original);
-        return NULL;
-    }
     if (tls) {
         g_autofree char *dir = client_pki_dir(uri);
         g_autoptr(ferry_rpc_tls) creds = ferry_rpc_tls_new_client(dir, error);
