@@ -617,7 +617,13 @@ backend_event(ferry_mig_job *job, ferry_mig_event *ev)
         return;
     case FERRY_MIG_EV_INCOMING_FAILED:
         /* QEMU said the stream failed (it did not die): the source may
-         * try again, with a new incoming side. */
+         * try again, with a new incoming side -- unless the stream failed
+         * because someone destroyed the incoming domain, which SIGTERM
+         * makes QEMU report before it exits. */
+        if (ev->value == FERRY_SHUTOFF_DESTROYED) {
+            give_up(job, NULL, "the incoming domain was destroyed", FERRY_MIG_STATE_FAILED);
+            return;
+        }
         ctl_of(job)->end_code = FERRY_ERROR_MIGRATE_BROKEN;
         give_up(job, NULL, ev->message ? ev->message : "the incoming stream failed",
                 FERRY_MIG_STATE_FAILED);

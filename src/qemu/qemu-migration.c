@@ -408,6 +408,8 @@ typedef struct {
     ferry_mig_job *job;
     ferry_qmp *qmp;             /* NULL when QEMU is gone: no reason to ask for */
     char *relay_why;            /* what the relay saw, if QEMU's stream went through one */
+    int stop_reason;            /* FERRY_SHUTOFF_DESTROYED: the stream failed because
+                                 * someone destroyed this QEMU; else 0 */
 } failure_query;
 
 /* The reason of a failed migration, asked without waiting, then handed to
@@ -429,7 +431,7 @@ on_failure_reason(GObject *source, GAsyncResult *res, gpointer data)
                         : g_strdup(qemu_why);
     ferry_mig_job_notify(fq->job, fq->job->role == FERRY_MIG_ROLE_SOURCE
                                       ? FERRY_MIG_EV_TRANSFER_FAILED
-                                      : FERRY_MIG_EV_INCOMING_FAILED, 0, why);
+                                      : FERRY_MIG_EV_INCOMING_FAILED, fq->stop_reason, why);
     ferry_mig_job_unref(fq->job);
     if (fq->qmp)
         ferry_qmp_unref(fq->qmp);
@@ -447,6 +449,10 @@ report_failure(ferry_domain_obj *obj, qemu_domain_priv *priv, ferry_mig_job *job
     fq->job = ferry_mig_job_ref(job);
     if (priv->mig_relay)
         fq->relay_why = ferry_relay_last_error(priv->mig_relay);
+    /* A QEMU told to stop (SIGTERM) fails its stream on the way out: that
+     * is the destroy, not a broken link. */
+    if (priv->expect_exit && priv->stop_reason == FERRY_SHUTOFF_DESTROYED)
+        fq->stop_reason = FERRY_SHUTOFF_DESTROYED;
     if (!priv->qmp || priv->exited) {
         on_failure_reason(NULL, NULL, fq);
         return;
