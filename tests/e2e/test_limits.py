@@ -365,12 +365,14 @@ def main(t):
                     extra_config='max_clients = %d\nmax_clients_per_address = %d\n'
                                  'frame_timeout = %d\nkeepalive_interval = %d\n'
                                  % (MAX_CLIENTS, PER_ADDRESS, FRAME_TIMEOUT_S, KEEPALIVE_S))
-    # The attackers are raw sockets that never answer a keepalive PING: a
-    # daemon slowed down (sanitizers, a loaded machine) would rightly drop
-    # them as dead while it still works through their calls.  The memory
-    # cases measure memory, so that daemon does not ping.
+    # The attackers are raw sockets that never answer a keepalive PING, and
+    # a daemon slowed down (sanitizers, a loaded machine) may take longer
+    # than the default frame_timeout to read their 4 MB frames: it would
+    # rightly drop them while it still works through their calls.  The
+    # memory cases measure memory, so that daemon neither pings nor hurries
+    # them (the timeouts have tests of their own, on the small daemon).
     default = ft.Host(wd.path, 'default', address='127.0.0.1', tcp_port=ft.free_tcp_port(),
-                      extra_config='keepalive_interval = 0\n')
+                      extra_config='keepalive_interval = 0\nframe_timeout = 600\n')
     try:
         small.start()
         case_connections(t, small)
