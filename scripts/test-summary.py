@@ -10,6 +10,11 @@ import json
 import re
 import sys
 
+# A failing case's detail: the "#   " lines after it (ferrytest.py, GLib's
+# TAP output), at most this many, so that a CI log names the cause.
+DETAIL_LINES = 15
+DETAIL_CHARS = 300
+
 OK = re.compile(r'^ok \d+')
 NOT_OK = re.compile(r'^not ok \d+')
 SKIP = re.compile(r'#\s*(SKIP|TODO)', re.IGNORECASE)
@@ -24,20 +29,26 @@ def count(logfile):
             name = entry.get('name', '?')
             result = entry.get('result', 'ERROR')
             p = fl = 0
+            detail = None
             for out in (entry.get('stdout') or '').splitlines():
                 out = out.strip()
+                if detail is not None and out.startswith('#') and len(detail) < DETAIL_LINES:
+                    detail.append(out[:DETAIL_CHARS])
+                    continue
+                detail = None
                 if NOT_OK.match(out):
                     fl += 1
-                    failures.append(f'{name}: {out}')
+                    detail = []
+                    failures.append((f'{name}: {out}', detail))
                 elif OK.match(out):
                     if SKIP.search(out):
                         fl += 1
-                        failures.append(f'{name}: skipped: {out}')
+                        failures.append((f'{name}: skipped: {out}', []))
                     else:
                         p += 1
             if result not in ('OK', 'EXPECTEDFAIL') and fl == 0:
                 fl += 1
-                failures.append(f'{name}: program ended with {result}')
+                failures.append((f'{name}: program ended with {result}', []))
             if p + fl == 0:
                 # A program that reports no case at all still counts once.
                 if result == 'OK':
@@ -57,8 +68,10 @@ def main():
         passed += p
         failed += f
         failures += fl
-    for line in failures:
+    for line, detail in failures:
         print('FAILED: ' + line)
+        for d in detail:
+            print('        ' + d)
     print(f'{passed} passed, {failed} failed')
     return 0 if failed == 0 else 1
 

@@ -84,10 +84,11 @@ def progress(a, g, key):
     return (j or {}).get(key) or 0
 
 
-def break_when(t, what, a, b, g, key, at_least, old):
+def break_when(t, what, a, b, g, key, at_least, old, cli):
     """Waits until A's job has sent @at_least bytes (@key) over one new
     connection to B (not in @old, those before the migration), then resets
-    it; returns its port or None.  With a disk, the memory stream and the
+    it; returns its port or None (also when the migration, @cli, ended
+    first: said).  With a disk, the memory stream and the
     disk's NBD connection use two ports, the memory's allocated first: the
     lower one is the memory's, the higher the disk's."""
     def new():
@@ -98,12 +99,27 @@ def break_when(t, what, a, b, g, key, at_least, old):
         port = pick(c[1] for c in conns)
         return [c for c in conns if c[1] == port]
 
-    ok = ft.wait_until(lambda: progress(a, g, key) >= at_least and len(new()) == 1, 60, 0.05)
-    conns = new()
-    if not t.ok(ok and len(conns) == 1, '%s: the transfer runs over one connection' % what,
-                'new connections %s (before: %s), %s %s' % (conns, old, key,
-                                                           progress(a, g, key))):
+    seen = {}
+
+    def ready():
+        if cli.poll() is not None:
+            return True
+        seen['progress'] = progress(a, g, key)
+        seen['conns'] = new()
+        return seen['progress'] >= at_least and len(seen['conns']) == 1
+
+    ok = ft.wait_until(ready, 60, 0.05) and cli.poll() is None
+    conns = seen.get('conns') or []
+    if not ok:
+        ended = ''
+        if cli.poll() is not None:
+            ended = '; ferry migrate ended first (exit %d)' % cli.returncode
+        t.ok(False, '%s: the transfer runs over one connection' % what,
+             'last seen: new connections %s (before: %s), %s %s; now: connections %s, '
+             'job %s%s' % (conns, old, key, seen.get('progress'), connections(a, b),
+                           ft.job_info(a, g.name), ended))
         return None
+    t.ok(True, '%s: the transfer runs over one connection' % what)
     r = reset(a, b, conns[0][1])
     t.ok(r.returncode == 0 and conns[0] not in connections(a, b),
          '%s: the connection to port %d is reset' % (what, conns[0][1]), r.stderr)
@@ -139,7 +155,7 @@ def migrate_and_break(t, what, a, b, g, key, args, net=None, link_down_s=0):
             finally:
                 net.link(True)
         else:
-            break_when(t, what, a, b, g, key, 2 * MiB, old)
+            break_when(t, what, a, b, g, key, 2 * MiB, old, cli)
         out, err = cli.communicate(timeout=180)
     finally:
         if cli.poll() is None:
