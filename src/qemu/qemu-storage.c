@@ -51,6 +51,45 @@ json_int(json_object *o, const char *key)
     return o && json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
 }
 
+/* Says in the log what QEMU's block graph holds when it refuses to
+ * mirror @device: after "Need a root block node" the node a person looks
+ * for is one left above the disk.  A diagnostic only, with QEMU's unstable
+ * x-debug-query-block-graph; when that fails, the log says so. */
+static void
+log_block_graph(ferry_domain_obj *obj, const char *device)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(json_object) graph = qemu_process_command(obj, "x-debug-query-block-graph",
+                                                          NULL, &err);
+    g_autoptr(GString) out = g_string_new(NULL);
+    json_object *nodes, *edges;
+
+    if (!graph) {
+        g_warning("domain '%s': QEMU refused to mirror '%s'; its block graph is unknown: %s",
+                  obj->name, device, err->message);
+        return;
+    }
+    if (json_object_object_get_ex(graph, "nodes", &nodes))
+        for (size_t i = 0; i < json_object_array_length(nodes); i++) {
+            json_object *n = json_object_array_get_idx(nodes, i);
+
+            g_string_append_printf(out, "%s%" G_GINT64_FORMAT "=%s:%s", out->len ? " " : "",
+                                   json_int(n, "id"),
+                                   json_str(n, "type") ? json_str(n, "type") : "?",
+                                   json_str(n, "name") ? json_str(n, "name") : "?");
+        }
+    if (json_object_object_get_ex(graph, "edges", &edges))
+        for (size_t i = 0; i < json_object_array_length(edges); i++) {
+            json_object *e = json_object_array_get_idx(edges, i);
+
+            g_string_append_printf(out, " %" G_GINT64_FORMAT "->%" G_GINT64_FORMAT "(%s)",
+                                   json_int(e, "parent"), json_int(e, "child"),
+                                   json_str(e, "name") ? json_str(e, "name") : "?");
+        }
+    g_warning("domain '%s': QEMU refused to mirror '%s'; its block graph: %s", obj->name,
+              device, out->str);
+}
+
 /* Runs qemu-img with @argv (after the binary); returns its stdout. */
 static char *
 run_qemu_img(const char *const *args, GError **error)
@@ -603,6 +642,7 @@ qemu_storage_start_mirrors(qemu_driver_state *state, ferry_domain_obj *obj,
             json_object_object_add(mirror, "speed",
                                    json_object_new_int64((gint64)params->bandwidth_mib << 20));
         if (!(r2 = qemu_process_command(obj, "blockdev-mirror", mirror, error))) {
+            log_block_graph(obj, device);
             g_prefix_error(error, "Perform: cannot start copying disk '%s': ", cd->target);
             goto fail;
         }
