@@ -180,6 +180,16 @@ qemu_migration_acquire_port(qemu_driver_state *state, const char *address, guint
     guint lo = wanted ? wanted : state->config.migration_port_min;
     guint hi = wanted ? wanted : state->config.migration_port_max;
 
+    /* The port comes from a peer (a migration URI or disks_port): it may
+     * pick one of the range, never any port of this host. */
+    if (wanted && (wanted < state->config.migration_port_min ||
+                   wanted > state->config.migration_port_max)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "host '%s': migration port %u is outside this host's range "
+                    "migration_port_min-migration_port_max (%u-%u)", state->config.hostname,
+                    wanted, state->config.migration_port_min, state->config.migration_port_max);
+        return 0;
+    }
     for (guint p = lo; p <= hi; p++) {
         if (g_hash_table_contains(state->ports_in_use, GUINT_TO_POINTER(p)) ||
             !port_bindable(address, p))

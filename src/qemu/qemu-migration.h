@@ -117,6 +117,9 @@ char *qemu_migration_listen_address(const ferry_qemu_config *config, const char 
  * @wanted: a port the caller asked for, or 0 for one from the range
  * @error: return location for an error
  *
+ * A @wanted port must lie in migration_port_min..migration_port_max: it
+ * comes from a peer.
+ *
  * Returns: a port free on @address and held until released, or 0.
  */
 guint qemu_migration_acquire_port(qemu_driver_state *state, const char *address,

@@ -4,13 +4,14 @@
  * with no source host behind it -- to DEST_URI, as an attacker on the
  * network could (over qemu+tcp:// the daemon confines the call).
  *
- * Usage: prepare-crafted [--all|--inc] [--persistent] [--uri URI] [--hold]
+ * Usage: prepare-crafted [--all|--inc] [--persistent] [--uri URI] [--disks-port N] [--hold]
  *                        [--finish FINISH_COOKIE_FILE] [--name NAME]
  *                        DEST_URI XML_FILE COOKIE_FILE
  *   --all, --inc: a storage migration (full copy, or incremental over the
  *     backing files the cookie names);
  *   --persistent: the domain is to be defined on the destination;
  *   --uri: the migration URI asked for (Prepare's --migrateuri);
+ *   --disks-port: the NBD port asked for (--disks-port);
  *   --hold: once prepared, wait until stdin closes before giving the
  *     migration up (Finish3, cancelled), so that a test can look at what
  *     the destination listens on meanwhile;
@@ -33,6 +34,7 @@
 
 static gboolean opt_all, opt_inc, opt_hold, opt_persistent;
 static char *opt_uri;
+static int opt_disks_port;
 static char *opt_name;
 static char *opt_finish;
 
@@ -40,6 +42,7 @@ static const GOptionEntry entries[] = {
     { "all", 0, 0, G_OPTION_ARG_NONE, &opt_all, "Storage migration, full copy", NULL },
     { "inc", 0, 0, G_OPTION_ARG_NONE, &opt_inc, "Storage migration, incremental", NULL },
     { "uri", 0, 0, G_OPTION_ARG_STRING, &opt_uri, "The migration URI to ask for", "URI" },
+    { "disks-port", 0, 0, G_OPTION_ARG_INT, &opt_disks_port, "The NBD port to ask for", "N" },
     { "hold", 0, 0, G_OPTION_ARG_NONE, &opt_hold, "Wait for stdin to close once prepared",
       NULL },
     { "name", 0, 0, G_OPTION_ARG_STRING, &opt_name, "The domain's name", "NAME" },
@@ -77,7 +80,7 @@ main(int argc, char **argv)
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &error) || argc != 4) {
         fprintf(stderr, "usage: prepare-crafted [--all|--inc] [--persistent] [--uri URI] "
-                        "[--hold] [--finish FILE] [--name NAME] DEST_URI XML_FILE "
+                        "[--disks-port N] [--hold] [--finish FILE] [--name NAME] DEST_URI XML_FILE "
                         "COOKIE_FILE%s%s\n", error ? ": " : "", error ? error->message : "");
         return 2;
     }
@@ -95,6 +98,7 @@ main(int argc, char **argv)
     if (opt_persistent)
         params.flags |= FERRY_MIGRATE_PERSIST_DEST;
     params.uri = opt_uri;
+    params.disks_port = (guint)opt_disks_port;
     if (!ferry_conn_migrate_prepare3(dst, &params, xml, cookie, &cookie_out, &uri_out,
                                      &error)) {
         printf("refused: %s\n", error->message);

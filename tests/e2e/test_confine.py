@@ -191,6 +191,19 @@ def paths_in_xml(t, a, b, wd, outside, b_dir, secret):
               cookie=cookie_xml([('vda', 'raw', 1 << 20, None)])),
          ('--all', '--uri', 'tcp://0.0.0.0/'),
          "migration URI names '0.0.0.0', which is not one address"),
+        # A peer picks a port of the migration range, never any port.
+        ('migration URI port 22',
+         Case(wd, 'xport', disks=vda(os.path.join(b_dir, 'port.raw')),
+              cookie=cookie_xml([('vda', 'raw', 1 << 20, None)])),
+         ('--all', '--uri', 'tcp://%s:22/' % b.address),
+         "migration port 22 is outside this host's range migration_port_min-"
+         "migration_port_max (%d-%d)" % b.migration_ports),
+        ('NBD port 80',
+         Case(wd, 'xnbd', disks=vda(os.path.join(b_dir, 'nbd.raw')),
+              cookie=cookie_xml([('vda', 'raw', 1 << 20, None)])),
+         ('--all', '--disks-port', '80'),
+         "migration port 80 is outside this host's range migration_port_min-"
+         "migration_port_max (%d-%d)" % b.migration_ports),
     )
     for what, case, opts, says in cases:
         r = crafted(a, b, case, *opts)
