@@ -130,6 +130,22 @@ struct _ferry_qmp {
 static void qmp_fail(ferry_qmp *qmp, GError *reason);
 static void qmp_kick_writer(ferry_qmp *qmp);
 
+/* FERRY_QMP_TRACE=1 in ferryd's environment logs every line to and from
+ * every QEMU monitor (debug level): what a person needs to follow QEMU's
+ * side of a failure, too much to log always (a job's progress is polled). */
+static gboolean
+qmp_tracing(void)
+{
+    static gsize once;
+    static gboolean on;
+
+    if (g_once_init_enter(&once)) {
+        on = g_strcmp0(g_getenv("FERRY_QMP_TRACE"), "1") == 0;
+        g_once_init_leave(&once, 1);
+    }
+    return on;
+}
+
 static void
 qmp_json_put(gpointer obj)
 {
@@ -406,6 +422,8 @@ qmp_pending_send(ferry_qmp *qmp, qmp_pending *p, char *line, GUnixFDList *fds,
     guint timeout_ms = qmp_get_timeout(qmp);
 
     p->qmp = qmp;
+    if (qmp_tracing())
+        g_debug("%s: QMP -> %.*s", qmp->name, (int)strcspn(line, "\r\n"), line);
     out->data = line;
     out->len = strlen(line);
     out->fds = fds ? g_object_ref(fds) : NULL;
@@ -683,6 +701,8 @@ qmp_handle_line(ferry_qmp *qmp, const char *line, gsize len)
         len--;
     if (len == 0)
         return;
+    if (qmp_tracing())
+        g_debug("%s: QMP <- %.*s", qmp->name, (int)MIN(len, 4096), line);
     if (!ferry_qmp_message_parse(line, len, !qmp->greeted, &msg, &problem)) {
         qmp_fail(qmp, qmp_protocol_error(qmp, problem, line, len));
         return;
