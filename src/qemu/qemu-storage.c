@@ -128,6 +128,36 @@ disk_selected(const ferry_migrate_params *params, const ferry_disk_def *disk)
     return g_strv_contains((const char *const *)params->migrate_disks, disk->target);
 }
 
+/*
+ * A mirror's filter node ("mirror_top") sits above a disk while its job
+ * runs, and goes with the job.  With no job, one left in @blocks is a
+ * leftover: seen once with QEMU 7.2 after a copy whose destination died
+ * mid-transfer (docs/faults.md, "Known failures").  The disk under it is
+ * no longer a root node, so QEMU refuses every new mirror of it ("Need a
+ * root block node"), and no QMP command removes a node QEMU made itself.
+ * Said here, at Begin, before the destination prepares anything, with the
+ * way out.
+ */
+gboolean
+qemu_storage_check_no_mirror_filter(const char *name, json_object *blocks, GError **error)
+{
+    for (size_t k = 0; k < json_object_array_length(blocks); k++) {
+        json_object *node = json_object_array_get_idx(blocks, k);
+
+        if (g_strcmp0(json_str(node, "drv"), "mirror_top") != 0)
+            continue;
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                    "domain '%s': QEMU kept the filter node '%s' of an ended disk copy above "
+                    "'%s', and will not copy that disk again while it is there (QEMU cannot "
+                    "remove it while it runs): restart the domain (shutdown, start) to copy "
+                    "its storage, or migrate it without a storage copy", name,
+                    json_str(node, "node-name") ? json_str(node, "node-name") : "?",
+                    json_str(node, "file") ? json_str(node, "file") : "?");
+        return FALSE;
+    }
+    return TRUE;
+}
+
 gboolean
 qemu_storage_begin(qemu_driver_state *state, ferry_domain_obj *obj,
                    const ferry_migrate_params *params, ferry_migration_cookie *cookie,
@@ -157,6 +187,8 @@ qemu_storage_begin(qemu_driver_state *state, ferry_domain_obj *obj,
         }
     }
     if (!(blocks = qemu_process_command(obj, "query-named-block-nodes", NULL, error)))
+        return FALSE;
+    if (!qemu_storage_check_no_mirror_filter(obj->name, blocks, error))
         return FALSE;
     cookie->has_nbd = TRUE;
     for (guint i = 0; i < def->disks->len; i++) {
@@ -641,6 +673,14 @@ qemu_storage_start_mirrors(qemu_driver_state *state, ferry_domain_obj *obj,
         if (params->bandwidth_mib)
             json_object_object_add(mirror, "speed",
                                    json_object_new_int64((gint64)params->bandwidth_mib << 20));
+        /* A write that fails on the destination pauses the job instead of
+         * ending it: ferry then ends it (qemu_storage_abort()) once QEMU's
+         * own reaction to the failure is over.  Ended by QEMU itself while
+         * the migration failed at its switchover -- the guest being
+         * stopped, then resumed -- QEMU 7.2 left the job's filter node above
+         * the disk for good, and the disk could never be copied again
+         * (found by the fault matrix, perform-mid/dst-kill). */
+        json_object_object_add(mirror, "on-target-error", json_object_new_string("stop"));
         if (!(r2 = qemu_process_command(obj, "blockdev-mirror", mirror, error))) {
             log_block_graph(obj, device);
             g_prefix_error(error, "Perform: cannot start copying disk '%s': ", cd->target);

@@ -18,6 +18,20 @@ G_BEGIN_DECLS
 gboolean qemu_storage_wanted(const ferry_migrate_params *params);
 
 /**
+ * qemu_storage_check_no_mirror_filter:
+ * @name: the domain's name, for the message
+ * @blocks: QEMU's answer to query-named-block-nodes
+ * @error: return location for an error
+ *
+ * With no block job running, a mirror's filter node ("mirror_top") among
+ * @blocks was left by QEMU: the disk under it cannot be mirrored again
+ * until QEMU restarts.  Returns FALSE with an error that names the node,
+ * the image and the way out if there is one.
+ */
+gboolean qemu_storage_check_no_mirror_filter(const char *name, json_object *blocks,
+                                             GError **error);
+
+/**
  * qemu_storage_begin:
  * Source, Begin: refuses when a block job runs; lists each disk to copy
  * (target, format, virtual size, backing file for an incremental copy) in
