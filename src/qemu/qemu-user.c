@@ -71,8 +71,9 @@ qemu_user_init(qemu_driver_state *state, GError **error)
     }
     state->qemu_uid = uid;
     state->qemu_gid = gid;
+    /* Root's again when a previous configuration had a user. */
     if (!qemu_user_enabled(state))
-        return TRUE;
+        return set_dir(state->relay_dir, 0, 0, 0700, error);
     state->qemu_user_name = g_strdup(user);
     state->qemu_switch_error = g_strdup_printf("ferry: cannot run QEMU as user '%s' (uid %u) "
                                                "with only group %s%s%s(gid %u): ", user, uid,
@@ -412,14 +413,13 @@ ensure_file(const char *path, const char *what, GError **error)
 }
 
 /* Creates the pid file QEMU writes, as the user's: QEMU cannot create files
- * in the run directory, only write this one. */
+ * in the run directory, only write this one.  Never replaced: a QEMU of the
+ * domain that still runs holds its lock, and the new one must meet it. */
 static gboolean
 make_pid_file(qemu_driver_state *state, const char *path, const char *name, GError **error)
 {
-    int fd;
+    int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
 
-    g_unlink(path);
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0 || fchown(fd, state->qemu_uid, state->qemu_gid) < 0) {
         ferry_set_error_errno(error, FERRY_ERROR_OPERATION_FAILED, errno,
                               "domain '%s': cannot hand pid file '%s' to user '%s'", name,

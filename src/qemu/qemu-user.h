@@ -41,8 +41,8 @@ typedef struct {
  *
  * Resolves the user and group (uid 0 means "as root"), and lets the group
  * search state_dir, STATE/qemu and the run directory (root:GROUP, 0710), and
- * owns the relay directory to the user (QEMU creates its unix sockets
- * there).
+ * gives the relay directory to the user (QEMU creates its unix sockets
+ * there); without a user the relay directory is root's (0700).
  *
  * Returns: TRUE on success.
  */
