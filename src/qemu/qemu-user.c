@@ -75,10 +75,14 @@ qemu_user_init(qemu_driver_state *state, GError **error)
     if (!qemu_user_enabled(state))
         return set_dir(state->relay_dir, 0, 0, 0700, error);
     state->qemu_user_name = g_strdup(user);
-    state->qemu_switch_error = g_strdup_printf("ferry: cannot run QEMU as user '%s' (uid %u) "
-                                               "with only group %s%s%s(gid %u): ", user, uid,
-                                               group ? "'" : "", group ? group : "",
-                                               group ? "' " : "", gid);
+    if (group)
+        state->qemu_switch_error = g_strdup_printf("ferry: cannot run QEMU as user '%s' (uid "
+                                                   "%u) with only group '%s' (gid %u): ",
+                                                   user, uid, group, gid);
+    else
+        state->qemu_switch_error = g_strdup_printf("ferry: cannot run QEMU as user '%s' (uid "
+                                                   "%u) with only its group (gid %u): ",
+                                                   user, uid, gid);
     /* QEMU opens its pid file in the run directory and the images in a
      * default storage directory: the group may search the way there. */
     if (!set_dir(state->config.state_dir, 0, gid, SEARCH_MODE, error) ||

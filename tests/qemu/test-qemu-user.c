@@ -9,7 +9,9 @@
 
 #include <ferry/ferry.h>
 #include <glib/gstdio.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -299,6 +301,49 @@ test_refused(fixture *f, gconstpointer user)
     assert_owner(outside, 0, 0, 0600);
 }
 
+/* A switch that fails: the child says why on stderr (QEMU's log) and
+ * exits 126, never going on as whoever it was. */
+static void
+test_switch_fails(fixture *f, gconstpointer user)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *said = NULL;
+    int fds[2];
+    int status = 0;
+    pid_t pid;
+
+    if (!need_root())
+        return;
+    g_assert_true(qemu_user_init(&f->state, &error));
+    g_assert_cmpint(pipe(fds), ==, 0);
+    pid = fork();
+    g_assert_cmpint(pid, >=, 0);
+    if (pid == 0) {
+        gid_t gid = 4343;
+
+        /* No longer root: setgroups() is refused, as it would be to a
+         * ferryd without CAP_SETGID. */
+        dup2(fds[1], STDERR_FILENO);
+        if (setgroups(1, &gid) < 0 || setgid(4343) < 0 || setuid(4343) < 0)
+            _exit(1);
+        qemu_user_child_setup(&f->state);
+        _exit(0);
+    }
+    close(fds[1]);
+    {
+        GIOChannel *ch = g_io_channel_unix_new(fds[0]);
+
+        g_io_channel_read_to_end(ch, &said, NULL, NULL);
+        g_io_channel_unref(ch);
+    }
+    close(fds[0]);
+    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+    g_assert_true(WIFEXITED(status));
+    g_assert_cmpint(WEXITSTATUS(status), ==, 126);
+    g_assert_cmpstr(said, ==, "ferry: cannot run QEMU as user '+4242' (uid 4242) with only "
+                              "its group (gid 4242): setgroups: Operation not permitted\n");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -311,5 +356,7 @@ main(int argc, char **argv)
                fixture_tear_down);
     g_test_add("/qemu-user/refused", fixture, "+4242", fixture_set_up, test_refused,
                fixture_tear_down);
+    g_test_add("/qemu-user/switch-fails", fixture, "+4242", fixture_set_up,
+               test_switch_fails, fixture_tear_down);
     return g_test_run();
 }
