@@ -13,6 +13,7 @@
 
 #include "daemon/daemon-config.h"
 #include "rpc/rpc-tls.h"
+#include "util/user.h"
 
 typedef enum { SETTING_STRING, SETTING_UINT, SETTING_BOOL, SETTING_PATH } setting_type;
 
@@ -66,6 +67,8 @@ static const setting settings[] = {
     S(debug_inject_failure, SETTING_STRING),
     S(storage_dirs, SETTING_STRING),
     S(file_dirs, SETTING_STRING),
+    S(user, SETTING_STRING),
+    S(group, SETTING_STRING),
     U(migration_abandon_timeout, 1, 3600),
     S(migration_relay, SETTING_BOOL),
     S(lock_manager, SETTING_STRING),
@@ -296,6 +299,33 @@ check_dir_list(const char *list, const char *name, const char *file_name, GError
     return TRUE;
 }
 
+/* The QEMU user and group must exist now: a ferryd that started would
+ * otherwise fail every domain's start, far from the cause. */
+static gboolean
+check_qemu_user(const char *user, const char *group, const char *file_name, GError **error)
+{
+    uid_t uid;
+    gid_t gid;
+
+    if (group && !user) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "%s: setting 'group' ('%s') needs 'user': QEMU runs as root unless "
+                    "'user' names another user", file_name, group);
+        return FALSE;
+    }
+    if (user && !ferry_user_lookup(user, &uid, NULL)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "%s: setting 'user': there is no user '%s'", file_name, user);
+        return FALSE;
+    }
+    if (group && !ferry_group_lookup(group, &gid)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,
+                    "%s: setting 'group': there is no group '%s'", file_name, group);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 /* QEMU's migration and NBD servers, and the relays in front of them, listen
  * there: one address, so that a guest's memory and writable disks are not
  * offered on every network the host is on. */
@@ -385,7 +415,8 @@ ferry_daemon_config_check(const ferry_daemon_config *c, const char *file_name,
     }
     if (!check_dir_list(c->storage_dirs, "storage_dirs", file_name, error) ||
         !check_dir_list(c->file_dirs, "file_dirs", file_name, error) ||
-        !check_migration_address(c->migration_address, file_name, error))
+        !check_migration_address(c->migration_address, file_name, error) ||
+        !check_qemu_user(c->user, c->group, file_name, error))
         return FALSE;
     if (c->debug_inject_failure && strcmp(c->debug_inject_failure, "finish") != 0) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,

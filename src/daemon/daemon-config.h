@@ -73,6 +73,10 @@ typedef struct {
     char *file_dirs;            /* ':'-separated directories where the other files a peer
                                  * or an untrusted client names (kernels, initrds, serial
                                  * logs) must lie (docs/security.md); NULL: STATE_DIR/files */
+    char *user;                 /* the user QEMU runs as: a name or "+UID"; NULL: root
+                                 * (docs/security.md, "The QEMU user") */
+    char *group;                /* its only group: a name or "+GID"; NULL: the user's
+                                 * primary group */
     gboolean migration_relay;   /* relay incoming streams through ferryd (src/relay), default yes */
     guint migration_abandon_timeout; /* seconds a migration may wait between phases, default 60 */
     char *lock_manager;         /* leases on domains: "none" (default) or "fcntl" */
@@ -123,7 +127,7 @@ ferry_daemon_config *ferry_daemon_config_load(const char *path, GError **error);
  * Cross-checks: a TCP listener needs listen_insecure_tcp = yes until TLS
  * exists; host_uuid must be a uuid; paths must be absolute (also each of
  * storage_dirs and file_dirs); migration_address is one IP address, not a
- * wildcard (0.0.0.0, ::); lock_manager is
+ * wildcard (0.0.0.0, ::); user and group exist (group needs user); lock_manager is
  * "none" or "fcntl", and lockspace_dir is set exactly when it is "fcntl".
  *
  * Returns: TRUE if consistent.

@@ -331,6 +331,8 @@ main(int argc, char **argv)
     qcfg.storage_dirs = storage_dirs;
     file_dirs = cfg->file_dirs ? g_strsplit(cfg->file_dirs, ":", -1) : NULL;
     qcfg.file_dirs = file_dirs;
+    qcfg.user = cfg->user;
+    qcfg.group = cfg->group;
     if (cfg->debug_inject_failure)
         g_warning("debug_inject_failure = %s: migrations to this host will fail on purpose",
                   cfg->debug_inject_failure);

@@ -20,6 +20,7 @@
 #include "qemu/qemu-domain.h"
 #include "qemu/qemu-process.h"
 #include "qemu/qemu-migration.h"
+#include "qemu/qemu-user.h"
 #include "util/error.h"
 #include "util/json-util.h"
 
@@ -66,6 +67,7 @@ qemu_domain_priv_free(qemu_domain_priv *priv)
     g_clear_pointer(&priv->mig_jobs, g_hash_table_unref);
     g_clear_pointer(&priv->mig_disks, g_ptr_array_unref);
     g_clear_pointer(&priv->mig_images, g_ptr_array_unref);
+    g_clear_pointer(&priv->handed, g_ptr_array_unref);
     g_free(priv->mig_status);
     g_cond_clear(&priv->exit_cond);
     g_free(priv);
@@ -170,6 +172,9 @@ qemu_domain_save_status(qemu_driver_state *state, ferry_domain_obj *obj, GError 
     json_object_object_add(root, "monitor", json_object_new_string(priv->monitor_path));
     json_object_object_add(root, "log", json_object_new_string(priv->log_path));
     json_object_object_add(root, "live", json_object_new_string(xml));
+    /* What the QEMU user was given, to give back even after a restart. */
+    if (priv->handed && priv->handed->len > 0)
+        json_object_object_add(root, "handed", qemu_user_files_to_json(priv->handed));
     /* A migration under way is in the engine's job record, not here. */
     return write_atomic(path,
                         json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY),
@@ -314,6 +319,12 @@ load_status(qemu_driver_state *state, const char *file)
     priv->started_at = started_at;
     priv->monitor_path = g_strdup(monitor);
     priv->log_path = g_strdup(log);
+    {
+        json_object *handed = NULL;
+
+        if (json_object_object_get_ex(root, "handed", &handed))
+            priv->handed = qemu_user_files_from_json(handed);
+    }
     g_mutex_unlock(&obj->lock);
 
     if (!qemu_process_reattach(state, obj, &error))

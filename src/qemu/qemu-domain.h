@@ -37,6 +37,12 @@ typedef struct {
     char *record_dir;              /* STATE/qemu/migrations: the engine's job records */
     ferry_mig_engine *engine;      /* every migration of this host */
     ferry_lock_manager *locks;     /* the domains' leases (a nop manager without any) */
+    char *relay_dir;               /* STATE/qemu/run/relay: the relays' unix sockets,
+                                    * the QEMU user's when set (qemu-user.c) */
+    guint qemu_uid;                /* the QEMU user (qemu-user.c); 0: root */
+    guint qemu_gid;
+    char *qemu_user_name;          /* for errors: "nobody" or "+4242" */
+    char *qemu_switch_error;       /* the child's message when the switch fails */
 } qemu_driver_state;
 
 /* obj->priv of an active QEMU domain.  Fields are guarded by obj->lock. */
@@ -83,6 +89,10 @@ typedef struct {
     gboolean mig_nbd_adopted;      /* destination: an NBD server a previous ferryd
                                     * started (port unknown), to stop all the same */
     gboolean mig_disks_ready;      /* source: DISKS_READY was reported */
+
+    /* The QEMU user (qemu-user.c) */
+    GPtrArray *handed;             /* qemu_user_file*: files given to it, to give
+                                    * back once QEMU is gone; NULL: none */
 } qemu_domain_priv;
 
 /**

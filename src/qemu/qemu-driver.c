@@ -24,6 +24,7 @@
 #include "qemu/qemu-driver.h"
 #include "qemu/qemu-migration.h"
 #include "qemu/qemu-process.h"
+#include "qemu/qemu-user.h"
 #include "remote/remote-driver.h"
 #include "util/error.h"
 #include "util/json-util.h"
@@ -99,6 +100,11 @@ state_free(qemu_driver_state *state)
     g_strfreev(state->config.file_dirs);
     g_free(state->config.peer_uri);
     g_free(state->config.pki_dir);
+    g_free(state->config.user);
+    g_free(state->config.group);
+    g_free(state->relay_dir);
+    g_free(state->qemu_user_name);
+    g_free(state->qemu_switch_error);
     g_free(state->def_dir);
     g_free(state->run_dir);
     g_free(state->log_dir);
@@ -150,12 +156,16 @@ ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error)
     state->config.file_dirs = dir_list(config->file_dirs, config->state_dir, "files");
     state->config.peer_uri = g_strdup(config->peer_uri);
     state->config.pki_dir = g_strdup(config->pki_dir);
+    state->config.user = g_strdup(config->user);
+    state->config.group = g_strdup(config->group);
     state->def_dir = g_build_filename(config->state_dir, "qemu", "domains", NULL);
     state->run_dir = g_build_filename(config->state_dir, "qemu", "run", NULL);
     state->log_dir = g_build_filename(config->state_dir, "qemu", "log", NULL);
     state->record_dir = g_build_filename(config->state_dir, "qemu", "migrations", NULL);
+    state->relay_dir = g_build_filename(state->run_dir, "relay", NULL);
     if (!make_dir(state->def_dir, error) || !make_dir(state->run_dir, error) ||
-        !make_dir(state->log_dir, error) || !make_dir(state->record_dir, error))
+        !make_dir(state->log_dir, error) || !make_dir(state->record_dir, error) ||
+        !make_dir(state->relay_dir, error) || !qemu_user_init(state, error))
         return FALSE;
     if (!g_file_test(state->config.qemu_binary, G_FILE_TEST_IS_EXECUTABLE)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_CONFIG,

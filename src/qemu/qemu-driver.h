@@ -36,6 +36,8 @@ typedef struct {
     char *lockspace_dir;  /* the lease files' directory, for "fcntl" */
     char *pki_dir;        /* certificates for encrypted migrations (qemu-tls.c) */
     guint max_domains;    /* new domains refused beyond this many; 0: no limit */
+    char *user;           /* QEMU runs as this user ("name" or "+UID"); NULL: root */
+    char *group;          /* ...with this only group; NULL: the user's primary group */
 } ferry_qemu_config;
 
 /** ferry_qemu_driver: serves `qemu:///system` inside ferryd. */

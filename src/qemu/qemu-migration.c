@@ -30,6 +30,7 @@
 #include "qemu/qemu-process.h"
 #include "qemu/qemu-storage.h"
 #include "qemu/qemu-tls.h"
+#include "qemu/qemu-user.h"
 #include "util/error.h"
 #include "util/json-util.h"
 
@@ -224,7 +225,7 @@ qemu_migration_relay_path(qemu_driver_state *state, const char *uuid, const char
 {
     g_autofree char *file = g_strdup_printf("%s.%s", uuid, what);
 
-    return g_build_filename(state->run_dir, file, NULL);
+    return g_build_filename(state->relay_dir, file, NULL);
 }
 
 void
@@ -309,9 +310,13 @@ qemu_migration_relay_dial(ferry_domain_obj *obj, gboolean nbd, const char *path,
                           const ferry_migrate_params *params, GError **error)
 {
     g_autofree char *name = relay_name(obj, nbd);
+    qemu_driver_state *state = qemu_driver_get_state();
 
+    /* QEMU connects to the relay's socket: the QEMU user's to open. */
     return keep_relay(obj, nbd, ferry_relay_dial(name, path, host, port, token,
-                                                 qemu_migration_relay_give_up(params), error));
+                                                 qemu_migration_relay_give_up(params),
+                                                 error)) &&
+           (!state || qemu_user_hand_socket(state, path, name, error));
 }
 
 /* A secret for the source's relay to present: 128 random bits, in hex. */

@@ -37,6 +37,7 @@
 #include "qemu/qemu-command.h"
 #include "qemu/qemu-migration.h"
 #include "qemu/qemu-process.h"
+#include "qemu/qemu-user.h"
 #include "util/error.h"
 #include "util/json-util.h"
 
@@ -187,6 +188,9 @@ process_cleanup(qemu_driver_state *state, ferry_domain_obj *obj)
         qemu_migration_release_port(state, port);
     if (nbd_port)
         qemu_migration_release_port(state, nbd_port);
+    /* QEMU is gone: what it was given goes back (before the status that
+     * remembers it does). */
+    qemu_user_restore_domain(state, obj);
     qemu_domain_delete_status(state, obj->uuid);
     if (transient)
         ferry_domain_obj_list_remove(state->domains, obj);
@@ -561,14 +565,6 @@ open_log(const char *path, goffset *ret_offset, GError **error)
     return fd;
 }
 
-static void
-child_setup(gpointer data)
-{
-    /* Its own session: a signal to ferryd's process group (Ctrl-C in a
-     * terminal) must not take the VMs down with it. */
-    setsid();
-}
-
 /* The QMP socket, bound and listening before QEMU runs: ferryd connects at
  * once and QEMU's greeting comes as soon as it is ready, instead of ferryd
  * retrying a path that QEMU has not created yet (each miss cost up to a
@@ -640,6 +636,9 @@ qemu_process_start(qemu_driver_state *state, ferry_domain_obj *obj, guint flags,
     ferry_domain_obj_set_state(obj, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_STARTING_UP);
     g_mutex_unlock(&obj->lock);
 
+    /* Everything QEMU opens by name becomes the QEMU user's first. */
+    if (!qemu_user_hand_domain(state, obj, pid_path, error))
+        goto fail_unspawned;
     g_unlink(priv->monitor_path);
     monitor = listen_monitor(obj->name, priv->monitor_path, error);
     if (!monitor)
@@ -653,7 +652,7 @@ qemu_process_start(qemu_driver_state *state, ferry_domain_obj *obj, guint flags,
     g_subprocess_launcher_take_stdout_fd(launcher, dup(log_fd));
     g_subprocess_launcher_take_stderr_fd(launcher, log_fd);
     g_subprocess_launcher_take_fd(launcher, dup(g_socket_get_fd(monitor)), MONITOR_CHILD_FD);
-    g_subprocess_launcher_set_child_setup(launcher, child_setup, NULL, NULL);
+    g_subprocess_launcher_set_child_setup(launcher, qemu_user_child_setup, state, NULL);
     proc = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv, &local);
     /* QEMU has its copy; ferryd's own would keep the socket alive after
      * QEMU died, and a connect would wait for a greeting that never comes. */

@@ -90,9 +90,8 @@ log_block_graph(ferry_domain_obj *obj, const char *device)
               device, out->str);
 }
 
-/* Runs qemu-img with @argv (after the binary); returns its stdout. */
-static char *
-run_qemu_img(const char *const *args, GError **error)
+char *
+qemu_storage_run_qemu_img(const char *const *args, GError **error)
 {
     g_autoptr(GPtrArray) argv = g_ptr_array_new();
     g_autoptr(GSubprocess) proc = NULL;
@@ -247,7 +246,7 @@ check_existing(const char *path, const ferry_cookie_disk *cd, const char *name,
                GError **error)
 {
     const char *args[] = { "info", "-U", "--output=json", path, NULL };
-    g_autofree char *out = run_qemu_img(args, error);
+    g_autofree char *out = qemu_storage_run_qemu_img(args, error);
     g_autoptr(json_object) info = out ? json_tokener_parse(out) : NULL;
 
     if (!info)
@@ -272,7 +271,7 @@ create_image(const char *path, const ferry_cookie_disk *cd, GError **error)
 
     if (cd->backing) {
         const char *info_args[] = { "info", "-U", "--output=json", cd->backing, NULL };
-        g_autofree char *info_out = run_qemu_img(info_args, error);
+        g_autofree char *info_out = qemu_storage_run_qemu_img(info_args, error);
         g_autoptr(json_object) info = info_out ? json_tokener_parse(info_out) : NULL;
         const char *args[] = { "create", "-q", "-f", cd->format, "-b", cd->backing, "-F",
                                json_str(info, "format"), path, size, NULL };
@@ -282,11 +281,11 @@ create_image(const char *path, const ferry_cookie_disk *cd, GError **error)
                            cd->backing);
             return FALSE;
         }
-        out = run_qemu_img(args, error);
+        out = qemu_storage_run_qemu_img(args, error);
     } else {
         const char *args[] = { "create", "-q", "-f", cd->format, path, size, NULL };
 
-        out = run_qemu_img(args, error);
+        out = qemu_storage_run_qemu_img(args, error);
     }
     return out != NULL;
 }
@@ -732,7 +731,7 @@ data_bytes(ferry_domain_obj *obj, const char *target, gboolean top_only)
 {
     const ferry_disk_def *disk = ferry_domain_def_find_disk(obj->live, target);
     const char *args[] = { "map", "-U", "--output=json", disk ? disk->source : NULL, NULL };
-    g_autofree char *out = disk ? run_qemu_img(args, NULL) : NULL;
+    g_autofree char *out = disk ? qemu_storage_run_qemu_img(args, NULL) : NULL;
     g_autoptr(json_object) map = NULL;
     guint64 total = 0;
 

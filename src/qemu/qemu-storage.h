@@ -14,6 +14,15 @@
 
 G_BEGIN_DECLS
 
+/**
+ * qemu_storage_run_qemu_img:
+ * @args: qemu-img's arguments after the binary, NULL-terminated
+ * @error: return location for an error (FERRY_ERROR_STORAGE with its stderr)
+ *
+ * Returns: (transfer full): what qemu-img wrote to stdout, or NULL if it failed.
+ */
+char *qemu_storage_run_qemu_img(const char *const *args, GError **error);
+
 /** Does @params ask for storage to be copied? */
 gboolean qemu_storage_wanted(const ferry_migrate_params *params);
 

@@ -16,6 +16,7 @@
 
 #include "qemu/qemu-process.h"
 #include "qemu/qemu-tls.h"
+#include "qemu/qemu-user.h"
 #include "util/error.h"
 #include "util/json-util.h"
 
@@ -34,7 +35,9 @@ static const struct {
 };
 
 /* STATE/qemu/run/tls: links with QEMU's names to the PKI directory,
- * made again each time so that they follow a changed configuration. */
+ * made again each time so that they follow a changed configuration.  For a
+ * QEMU user, copies instead: the private keys are root's (0600), and the
+ * user gets its own, in a directory only it and root can read. */
 static char *
 links_dir(qemu_driver_state *state, gboolean server, GError **error)
 {
@@ -46,6 +49,8 @@ links_dir(qemu_driver_state *state, gboolean server, GError **error)
                               "cannot create the directory '%s'", dir);
         return NULL;
     }
+    if (!qemu_user_private_dir(state, dir, error))
+        return NULL;
     for (gsize i = 0; i < G_N_ELEMENTS(files); i++) {
         g_autofree char *target = g_build_filename(pki, files[i].ferry, NULL);
         g_autofree char *link = g_build_filename(dir, files[i].qemu, NULL);
@@ -56,6 +61,16 @@ links_dir(qemu_driver_state *state, gboolean server, GError **error)
             ferry_set_error_errno(error, FERRY_ERROR_CONFIG, errno,
                                   "an encrypted migration needs '%s' (pki_dir)", target);
             return NULL;
+        }
+        if (qemu_user_enabled(state)) {
+            /* A file this side does not use is not copied (nor needed). */
+            if (!needed) {
+                g_unlink(link);
+                continue;
+            }
+            if (!qemu_user_copy_private(state, target, link, error))
+                return NULL;
+            continue;
         }
         g_unlink(link);
         if (symlink(target, link) < 0) {

@@ -2,7 +2,8 @@
  * qemu-tls.h: QEMU's own TLS for migration data (the memory stream and the
  * NBD disk copy), with x509 credentials from ferryd's PKI directory.
  *
- * Owns: the directory of QEMU-named links to those files (QEMU wants
+ * Owns: the directory of QEMU-named links to those files, or copies of
+ * them for a QEMU user (qemu-user.h) (QEMU wants
  * ca-cert.pem, server-cert.pem, ... where ferryd keeps cacert.pem,
  * servercert.pem, ...), the tls-creds-x509 object of a QEMU, and the
  * migration parameters that turn TLS on or off.  Must not decide whether a

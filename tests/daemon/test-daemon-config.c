@@ -36,6 +36,9 @@ test_defaults(void)
     g_assert_null(c->storage_dirs);
     g_assert_null(c->file_dirs);
     g_assert_null(c->migration_address);
+    /* No QEMU user: QEMU runs as root, as before the setting existed. */
+    g_assert_null(c->user);
+    g_assert_null(c->group);
     g_assert_true(ferry_daemon_config_check(c, "x", &error));
     g_assert_no_error(error);
 }
@@ -68,7 +71,9 @@ test_all_types(void)
         "lockspace_dir = \"/srv/ferry/leases\"\n"
         "storage_dirs = \"/srv/images:/srv/base\"\n"
         "file_dirs = \"/srv/kernels:/var/log/guests\"\n"
-        "migration_address = \"fd00::2\"\n";
+        "migration_address = \"fd00::2\"\n"
+        "user = \"+4242\"\n"
+        "group = \"+4243\"\n";
 
     g_assert_true(ferry_daemon_config_parse(c, text, "t.conf", &error));
     g_assert_no_error(error);
@@ -92,7 +97,24 @@ test_all_types(void)
     g_assert_cmpstr(c->storage_dirs, ==, "/srv/images:/srv/base");
     g_assert_cmpstr(c->file_dirs, ==, "/srv/kernels:/var/log/guests");
     g_assert_cmpstr(c->migration_address, ==, "fd00::2");
+    g_assert_cmpstr(c->user, ==, "+4242");
+    g_assert_cmpstr(c->group, ==, "+4243");
     g_assert_true(ferry_daemon_config_check(c, "t.conf", &error));
+}
+
+/* The QEMU user by name: root and its group exist on every system. */
+static void
+test_qemu_user_names(void)
+{
+    g_autoptr(ferry_daemon_config) c = ferry_daemon_config_new_defaults();
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(ferry_daemon_config_parse(c, "user = \"root\"\ngroup = \"root\"\n",
+                                            "t.conf", &error));
+    g_assert_true(ferry_daemon_config_check(c, "t.conf", &error));
+    g_assert_no_error(error);
+    g_assert_cmpstr(c->user, ==, "root");
+    g_assert_cmpstr(c->group, ==, "root");
 }
 
 /* The limits of issue #9: their defaults, and each one set. */
@@ -213,6 +235,16 @@ static const bad_case bad_cases[] = {
     { "migration_address = \"::\"\n",
       "t.conf: setting 'migration_address': '::' is the wildcard address; name the one "
       "address of this host that peers migrate to" },
+    { "user = \"ferry-no-such-user\"\n",
+      "t.conf: setting 'user': there is no user 'ferry-no-such-user'" },
+    { "user = \"+qemu\"\n", "t.conf: setting 'user': there is no user '+qemu'" },
+    { "user = \"root\"\ngroup = \"ferry-no-such-group\"\n",
+      "t.conf: setting 'group': there is no group 'ferry-no-such-group'" },
+    { "group = \"root\"\n",
+      "t.conf: setting 'group' ('root') needs 'user': QEMU runs as root unless 'user' "
+      "names another user" },
+    { "user = nobody\n",
+      "t.conf:1: setting 'user': expected a string in double quotes, got 'nobody'" },
     { "migration_address = \"host-b.example\"\n",
       "t.conf: setting 'migration_address': 'host-b.example' is not an IP address" },
 };
@@ -248,6 +280,7 @@ main(int argc, char **argv)
     g_test_add_func("/daemon-config/defaults", test_defaults);
     g_test_add_func("/daemon-config/all-types", test_all_types);
     g_test_add_func("/daemon-config/limits", test_limits);
+    g_test_add_func("/daemon-config/qemu-user-names", test_qemu_user_names);
     g_test_add_func("/daemon-config/load-missing", test_load_missing);
     for (gsize i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
         g_autofree char *path = g_strdup_printf("/daemon-config/bad/%zu", i);

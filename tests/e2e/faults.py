@@ -710,7 +710,9 @@ class Cell:
         # Its status file would make a restarted ferryd look for a QEMU.
         for h in hosts:
             if h is not where:
-                status = glob.glob(os.path.join(h.state_dir, 'qemu', 'run', g.uuid + '*'))
+                run = os.path.join(h.state_dir, 'qemu', 'run')
+                status = (glob.glob(os.path.join(run, g.uuid + '*')) +
+                          glob.glob(os.path.join(run, 'relay', g.uuid + '*')))
                 t.ok(not status, '%s keeps no run-time state of the guest' % h.name, status)
         self.check_restart(where, pids)
         if where is not None:

@@ -280,9 +280,9 @@ def disk_cell(t, wd, a, b, what, name, key, stream, net=None, link_down_s=0):
 
 
 def relay_sockets(host, g):
-    """The relay sockets of @g's streams left in @host's run directory."""
+    """The relay sockets of @g's streams left in @host's relay directory."""
     return sorted(os.path.basename(p) for p in
-                  glob.glob(os.path.join(host.state_dir, 'qemu', 'run', g.uuid + '.*'))
+                  glob.glob(os.path.join(host.state_dir, 'qemu', 'run', 'relay', g.uuid + '.*'))
                   if p.rsplit('.', 1)[1] in ('in', 'out', 'nbd-in', 'nbd-out'))
 
 

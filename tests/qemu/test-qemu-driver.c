@@ -253,7 +253,9 @@ test_start_failure(fixture *f, gconstpointer data)
     g_autofree char *xml = guest_xml("g2", f->serial, missing);
     g_autoptr(ferry_domain) dom = ferry_domain_define_xml(f->conn, xml, &error);
     g_autofree char *run = g_build_filename(f->dir, "qemu", "run", NULL);
+    g_autofree char *relay = g_build_filename(run, "relay", NULL);
     g_autoptr(GDir) d = NULL;
+    const char *name;
 
     g_assert_no_error(error);
     g_assert_false(ferry_domain_start(dom, 0, &error));
@@ -261,8 +263,14 @@ test_start_failure(fixture *f, gconstpointer data)
     /* The error carries QEMU's own words about the kernel. */
     g_assert_nonnull(strstr(error->message, "no-such-kernel"));
     assert_state(dom, FERRY_DOMAIN_SHUTOFF, FERRY_SHUTOFF_FAILED);
-    /* Nothing left behind: no status file, no socket. */
+    /* Nothing left behind: no status file, no socket (the relays' directory
+     * is the driver's, and empty). */
     d = g_dir_open(run, 0, NULL);
+    g_assert_nonnull(d);
+    while ((name = g_dir_read_name(d)))
+        g_assert_cmpstr(name, ==, "relay");
+    g_dir_close(g_steal_pointer(&d));
+    d = g_dir_open(relay, 0, NULL);
     g_assert_nonnull(d);
     g_assert_null(g_dir_read_name(d));
 }
