@@ -74,7 +74,10 @@ ferry_daemon_server_new(const ferry_daemon_config *cfg, const ferry_driver *cons
         .max_workers = cfg->workers,
         .max_priority_workers = cfg->priority_workers,
         .max_frame = cfg->max_frame_size,
-        .keepalive_interval_ms = cfg->keepalive_interval * 1000,
+        /* keepalive_interval = 0 in ferryd.conf: never ping (the RPC
+         * server's own 0 means its default). */
+        .keepalive_interval_ms = cfg->keepalive_interval ? cfg->keepalive_interval * 1000
+                                                         : FERRY_RPC_KEEPALIVE_OFF,
         .keepalive_count = cfg->keepalive_count,
         .frame_timeout_ms = cfg->frame_timeout * 1000,
     };
