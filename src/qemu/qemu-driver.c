@@ -56,6 +56,29 @@ monitor_thread_main(gpointer data)
 }
 
 static gboolean
+quit_monitor_loop(gpointer data)
+{
+    g_main_loop_quit(data);
+    return G_SOURCE_REMOVE;
+}
+
+/* Stops the monitor thread and waits for it.  The quit is a source of the
+ * thread's own context, not g_main_loop_quit() from here: a quit that came
+ * before the thread entered g_main_loop_run() would be lost (run sets the
+ * loop running again), and the join would wait forever -- a driver shut
+ * down just after it started (seen in test-qemu-driver, max-domains). */
+static void
+stop_monitor_thread(qemu_driver_state *state)
+{
+    g_autoptr(GSource) quit = g_idle_source_new();
+
+    g_source_set_callback(quit, quit_monitor_loop, state->monitor_loop, NULL);
+    g_source_attach(quit, state->monitor_ctx);
+    g_thread_join(state->monitor_thread);
+    state->monitor_thread = NULL;
+}
+
+static gboolean
 make_dir(const char *path, GError **error)
 {
     if (g_mkdir_with_parents(path, 0700) < 0) {
@@ -71,10 +94,8 @@ state_free(qemu_driver_state *state)
 {
     if (!state)
         return;
-    if (state->monitor_thread) {
-        g_main_loop_quit(state->monitor_loop);
-        g_thread_join(state->monitor_thread);
-    }
+    if (state->monitor_thread)
+        stop_monitor_thread(state);
     ferry_mig_engine_free(state->engine);
     ferry_domain_obj_list_free(state->domains);
     ferry_event_bus_free(state->bus);
@@ -246,9 +267,7 @@ ferry_qemu_driver_shutdown(void)
     for (guint i = 0; i < objs->len; i++)
         qemu_process_detach(state, objs->pdata[i]);
     /* Let the monitor thread run the queued monitor closes, then stop it. */
-    g_main_loop_quit(state->monitor_loop);
-    g_thread_join(state->monitor_thread);
-    state->monitor_thread = NULL;
+    stop_monitor_thread(state);
     while (g_main_context_iteration(state->monitor_ctx, FALSE))
         ;
     /* Nothing notifies the engine any more: it can go. */
