@@ -186,7 +186,10 @@ def main(t):
         t.ok(r.returncode == 0, 'back to A, encrypted', r.stderr)
         what = 'encrypted by default'
         data = sniffed(t, what, a, b, wd, [src_uri, 'migrate', '--live', g.name, dst_uri])
-        t.ok(len(data) > 4 * 1024 * 1024 and QEMU_MAGIC not in data and RAM_BLOCK not in data,
+        # QEMU's plain stream carries both markers.  The 4 bytes of QEVM
+        # also turn up by chance in ~0.4% of 17 MB of ciphertext (seen once
+        # under ASan: QEVM True, pc.ram False); the 6 of pc.ram do not.
+        t.ok(len(data) > 4 * 1024 * 1024 and RAM_BLOCK not in data,
              '%s: megabytes went by, none of them readable as QEMU\'s stream' % what,
              '%d bytes, QEVM %s, pc.ram %s' % (len(data), QEMU_MAGIC in data, RAM_BLOCK in data))
         log, err = ft.wait_heartbeat(g.serial, 5)
