@@ -32,6 +32,11 @@
 static gboolean opt_live, opt_offline, opt_p2p, opt_paused, opt_persistent;
 static gboolean opt_undefine_source, opt_copy_all, opt_copy_inc, opt_relay, opt_no_relay;
 static gboolean opt_tls, opt_no_tls;
+static gboolean opt_postcopy, opt_postcopy_after_precopy, opt_parallel, opt_compressed;
+static gboolean opt_auto_converge;
+static guint64 opt_postcopy_bandwidth, opt_parallel_connections;
+static guint64 opt_auto_converge_initial, opt_auto_converge_increment;
+static guint opt_comp_methods;
 static char *opt_dname, *opt_migrate_uri, *opt_xml_text, *opt_timeout_action;
 static char **opt_migrate_disks;
 static guint64 opt_bandwidth, opt_disks_port, opt_timeout, opt_max_downtime;
@@ -155,6 +160,8 @@ on_retry_timeout(const char *name, const char *value, gpointer data, GError **er
                             &opt_retry_timeout, error);
 }
 
+static gboolean check_convergence_usage(GError **error);
+
 /* What a single option callback cannot see: options that need another. */
 static gboolean
 check_migrate_usage(GError **error)
@@ -178,6 +185,111 @@ check_migrate_usage(GError **error)
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                     "--timeout-action needs --timeout: it says what happens when the "
                     "migration runs longer than that");
+        return FALSE;
+    }
+    return check_convergence_usage(error);
+}
+
+static gboolean
+on_postcopy_bandwidth(const char *name, const char *value, gpointer data, GError **error)
+{
+    return cli_parse_number("--postcopy-bandwidth", value, 1, BANDWIDTH_MAX_MIB, "MiB/s",
+                            &opt_postcopy_bandwidth, error);
+}
+
+static gboolean
+on_parallel_connections(const char *name, const char *value, gpointer data, GError **error)
+{
+    return cli_parse_number("--parallel-connections", value, 1, FERRY_MIGRATE_PARALLEL_MAX,
+                            "connections", &opt_parallel_connections, error);
+}
+
+static gboolean
+on_auto_converge_initial(const char *name, const char *value, gpointer data, GError **error)
+{
+    return cli_parse_number("--auto-converge-initial", value, 1, 99, "percent",
+                            &opt_auto_converge_initial, error);
+}
+
+static gboolean
+on_auto_converge_increment(const char *name, const char *value, gpointer data, GError **error)
+{
+    return cli_parse_number("--auto-converge-increment", value, 1, 99, "percent",
+                            &opt_auto_converge_increment, error);
+}
+
+/* "xbzrle,zstd" */
+static gboolean
+on_comp_methods(const char *name, const char *value, gpointer data, GError **error)
+{
+    g_auto(GStrv) methods = g_strsplit(value, ",", -1);
+
+    opt_comp_methods = 0;
+    for (gsize i = 0; methods[i]; i++) {
+        const char *m = g_strstrip(methods[i]);
+
+        if (strcmp(m, "xbzrle") == 0) {
+            opt_comp_methods |= FERRY_MIGRATE_COMP_XBZRLE;
+        } else if (strcmp(m, "zstd") == 0) {
+            opt_comp_methods |= FERRY_MIGRATE_COMP_ZSTD;
+        } else {
+            g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                        "--comp-methods: '%s' is not a compression method (xbzrle, zstd)", m);
+            return FALSE;
+        }
+    }
+    if (!opt_comp_methods) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--comp-methods: '%s' names no method (xbzrle, zstd)", value);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Options that only mean something with another. */
+static gboolean
+check_convergence_usage(GError **error)
+{
+    static const struct {
+        const char *option, *needs;
+        gboolean *given_flag;
+        guint64 *given_number;
+        gboolean *needed;
+    } rules[] = {
+        { "--postcopy-after-precopy", "--postcopy", &opt_postcopy_after_precopy, NULL,
+          &opt_postcopy },
+        { "--postcopy-bandwidth", "--postcopy", NULL, &opt_postcopy_bandwidth, &opt_postcopy },
+        { "--parallel-connections", "--parallel", NULL, &opt_parallel_connections,
+          &opt_parallel },
+        { "--auto-converge-initial", "--auto-converge", NULL, &opt_auto_converge_initial,
+          &opt_auto_converge },
+        { "--auto-converge-increment", "--auto-converge", NULL, &opt_auto_converge_increment,
+          &opt_auto_converge },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(rules); i++) {
+        gboolean given = rules[i].given_flag ? *rules[i].given_flag : *rules[i].given_number != 0;
+
+        if (given && !*rules[i].needed) {
+            g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "%s needs %s",
+                        rules[i].option, rules[i].needs);
+            return FALSE;
+        }
+    }
+    if (opt_comp_methods && !opt_compressed) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--comp-methods needs --compressed");
+        return FALSE;
+    }
+    if ((opt_comp_methods & FERRY_MIGRATE_COMP_ZSTD) && !opt_parallel) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--comp-methods zstd needs --parallel: QEMU compresses each parallel "
+                    "connection");
+        return FALSE;
+    }
+    if (opt_postcopy && opt_offline) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--postcopy is for a running guest, not --offline");
         return FALSE;
     }
     return TRUE;
@@ -256,6 +368,29 @@ static const GOptionEntry migrate_options[] = {
       "If the migration's connection breaks while the guest still runs on the source, "
       "try again with back-off for at most this long from the start (0-86400; 0: never; "
       "default 300)", "SECONDS" },
+    { "postcopy", 0, 0, G_OPTION_ARG_NONE, &opt_postcopy,
+      "Allow post-copy: after 'ferry migrate-postcopy DOMAIN' (or --postcopy-after-precopy) "
+      "the destination runs the guest and pulls the pages it still lacks; the migration "
+      "then always completes", NULL },
+    { "postcopy-after-precopy", 0, 0, G_OPTION_ARG_NONE, &opt_postcopy_after_precopy,
+      "Switch to post-copy by itself once the first pass over memory is done", NULL },
+    { "postcopy-bandwidth", 0, 0, G_OPTION_ARG_CALLBACK, on_postcopy_bandwidth,
+      "Limit post-copy to this many MiB/s (default: unlimited)", "MiB/s" },
+    { "parallel", 0, 0, G_OPTION_ARG_NONE, &opt_parallel,
+      "Send memory over several connections at once (QEMU's multifd)", NULL },
+    { "parallel-connections", 0, 0, G_OPTION_ARG_CALLBACK, on_parallel_connections,
+      "How many (1-255; default 2)", "N" },
+    { "compressed", 0, 0, G_OPTION_ARG_NONE, &opt_compressed,
+      "Compress the memory sent (--comp-methods; default xbzrle)", NULL },
+    { "comp-methods", 0, 0, G_OPTION_ARG_CALLBACK, on_comp_methods,
+      "xbzrle: send only what changed in pages sent before; zstd: compress every page "
+      "(needs --parallel)", "xbzrle,zstd" },
+    { "auto-converge", 0, 0, G_OPTION_ARG_NONE, &opt_auto_converge,
+      "Slow the guest's CPUs down while its memory changes faster than it is sent", NULL },
+    { "auto-converge-initial", 0, 0, G_OPTION_ARG_CALLBACK, on_auto_converge_initial,
+      "The first throttle, in percent of CPU time (1-99; default 20)", "PERCENT" },
+    { "auto-converge-increment", 0, 0, G_OPTION_ARG_CALLBACK, on_auto_converge_increment,
+      "How much each later step adds (1-99; default 10)", "PERCENT" },
     { NULL }
 };
 
@@ -360,6 +495,18 @@ cli_job_to_json(const ferry_job_info *info)
                            info->protocol > 0 ? json_object_new_int(info->protocol) : NULL);
     json_object_object_add(o, "message", json_object_new_string(info->message));
     json_object_object_add(o, "reconnects", cli_json_count(info->reconnects));
+    json_object_object_add(o, "postcopy", json_object_new_string(info->postcopy));
+    json_object_object_add(o, "postcopy_requests", cli_json_count(info->postcopy_requests));
+    json_object_object_add(o, "postcopy_bytes", cli_json_count(info->postcopy_bytes));
+    json_object_object_add(o, "postcopy_ms", cli_json_ms(info->postcopy_ms));
+    json_object_object_add(o, "throttle_percent", cli_json_count(info->throttle_percent));
+    json_object_object_add(o, "multifd_bytes", cli_json_count(info->multifd_bytes));
+    json_object_object_add(o, "xbzrle_bytes", cli_json_count(info->xbzrle_bytes));
+    json_object_object_add(o, "xbzrle_pages", cli_json_count(info->xbzrle_pages));
+    json_object_object_add(o, "xbzrle_cache_miss", cli_json_count(info->xbzrle_cache_miss));
+    json_object_object_add(o, "xbzrle_overflow", cli_json_count(info->xbzrle_overflow));
+    json_object_object_add(o, "normal_pages", cli_json_count(info->normal_pages));
+    json_object_object_add(o, "zero_pages", cli_json_count(info->zero_pages));
     return o;
 }
 
@@ -410,6 +557,41 @@ print_job_final_text(const ferry_job_info *info)
 }
 
 static void
+print_count_field(const char *label, guint64 n)
+{
+    g_autofree char *value = g_strdup_printf("%" G_GUINT64_FORMAT, n);
+
+    print_field(label, value);
+}
+
+/* Post-copy, the throttle, the parallel connections and compression: only
+ * what the migration used. */
+static void
+print_convergence_text(const ferry_job_info *info)
+{
+    if (*info->postcopy) {
+        print_field("Post-copy", info->postcopy);
+        if (info->postcopy_ms > 0)
+            print_ms_field("Post-copy began at", info->postcopy_ms);
+        print_count_field("Post-copy requests", info->postcopy_requests);
+        print_mib_field("Post-copy sent", info->postcopy_bytes);
+    }
+    if (info->throttle_percent) {
+        g_autofree char *pct = g_strdup_printf("%u %%", info->throttle_percent);
+
+        print_field("CPU throttle", pct);
+    }
+    if (info->multifd_bytes)
+        print_mib_field("Parallel connections sent", info->multifd_bytes);
+    if (info->xbzrle_pages || info->xbzrle_cache_miss) {
+        print_count_field("XBZRLE pages", info->xbzrle_pages);
+        print_mib_field("XBZRLE sent", info->xbzrle_bytes);
+        print_count_field("XBZRLE cache misses", info->xbzrle_cache_miss);
+        print_count_field("XBZRLE overflows", info->xbzrle_overflow);
+    }
+}
+
+static void
 print_job_text(const ferry_job_info *info)
 {
     gboolean ended = job_ended(info);
@@ -453,6 +635,7 @@ print_job_text(const ferry_job_info *info)
         print_field("Bandwidth limit", "unlimited");
     if (!ended && info->expected_downtime_ms > 0)
         print_ms_field("Expected downtime", info->expected_downtime_ms);
+    print_convergence_text(info);
     if (info->max_downtime_ms > 0)
         print_ms_field("Max downtime", info->max_downtime_ms);
     if (ended)
@@ -488,6 +671,17 @@ cmd_domjobabort(cli *c, const command *cmd, char **args, GError **error)
     if (!dom || !ferry_domain_abort_job(dom, 0, error))
         return FALSE;
     printf("Job of domain '%s' aborted\n", ferry_domain_get_name(dom));
+    return TRUE;
+}
+
+static gboolean
+cmd_migrate_postcopy(cli *c, const command *cmd, char **args, GError **error)
+{
+    g_autoptr(ferry_domain) dom = cli_find_domain(c, args[0], error);
+
+    if (!dom || !ferry_domain_migrate_start_postcopy(dom, 0, error))
+        return FALSE;
+    printf("Migration of '%s': switching to post-copy\n", ferry_domain_get_name(dom));
     return TRUE;
 }
 
@@ -595,6 +789,16 @@ migrate_flags(void)
         flags |= FERRY_MIGRATE_TLS;
     if (opt_no_tls)
         flags |= FERRY_MIGRATE_NO_TLS;
+    if (opt_postcopy)
+        flags |= FERRY_MIGRATE_POSTCOPY;
+    if (opt_postcopy_after_precopy)
+        flags |= FERRY_MIGRATE_POSTCOPY_AFTER_PRECOPY;
+    if (opt_parallel)
+        flags |= FERRY_MIGRATE_PARALLEL;
+    if (opt_compressed)
+        flags |= FERRY_MIGRATE_COMPRESSED;
+    if (opt_auto_converge)
+        flags |= FERRY_MIGRATE_AUTO_CONVERGE;
     return flags;
 }
 
@@ -788,6 +992,11 @@ cmd_migrate(cli *c, const command *cmd, char **args, GError **error)
         .max_downtime_ms = opt_max_downtime,
         .retry_s = !opt_retry_timeout_set ? 0
                    : opt_retry_timeout == 0 ? FERRY_MIGRATE_RETRY_NEVER : (int)opt_retry_timeout,
+        .postcopy_bandwidth_mib = opt_postcopy_bandwidth,
+        .parallel_connections = (guint)opt_parallel_connections,
+        .comp_methods = opt_comp_methods,
+        .auto_converge_initial = (guint)opt_auto_converge_initial,
+        .auto_converge_increment = (guint)opt_auto_converge_increment,
     };
     ferry_migrate_stats stats = { 0 };
     cli_watch *watch;
@@ -845,6 +1054,8 @@ const command cli_migrate_commands[] = {
       cmd_domjobinfo, TRUE, domjobinfo_options, NULL },
     { "domjobabort", "DOMAIN", 1, "Abort a domain's migration job", cmd_domjobabort, FALSE,
       NULL, NULL },
+    { "migrate-postcopy", "DOMAIN", 1, "Switch a running migration to post-copy (it was "
+      "started with --postcopy)", cmd_migrate_postcopy, FALSE, NULL, NULL },
     { "migrate-setmaxdowntime", "DOMAIN MS", 2, "Set a running migration's max downtime (ms)",
       cmd_setmaxdowntime, FALSE, NULL, NULL },
     { "migrate-getmaxdowntime", "DOMAIN", 1, "Print a running migration's max downtime (ms)",

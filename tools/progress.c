@@ -129,11 +129,18 @@ cli_progress_format(const ferry_job_info *info, double rate_bps, guint width)
     g_autofree char *state_text = plain_text(info->state, sizeof(info->state));
     /* An ended job has no phase any more; its state says how it ended. */
     const char *name = *phase ? phase : *state_text ? state_text : "migrating";
+    g_autofree char *postcopy = plain_text(info->postcopy, sizeof(info->postcopy));
+    g_autofree char *postcopy_name = NULL;
     g_autofree char *elapsed = NULL;
     g_autofree char *tail = NULL;
     g_autofree char *warning = NULL;
     GString *line;
 
+    /* Post-copy changes what the numbers mean: say so first. */
+    if (*postcopy) {
+        postcopy_name = g_strdup_printf("post-copy %s", postcopy);
+        name = postcopy_name;
+    }
     if (info->elapsed_ms > 0)
         elapsed = g_strdup_printf("%.1f s", info->elapsed_ms / 1000.0);
     if (strcmp(state, "in-doubt") == 0) {
@@ -183,6 +190,13 @@ cli_progress_format(const ferry_job_info *info, double rate_bps, guint width)
             }
             tail = g_strdup_printf("%3u%%  %s sent, %s left%s  %s MiB/s  ETA %s", pct, sent_s,
                                    left_s, disks ? disks : "", rate_s, eta);
+        }
+        if (info->throttle_percent) {
+            /* auto-converge slows the guest down: worth seeing. */
+            char *with = g_strdup_printf("%s  throttle %u%%", tail, info->throttle_percent);
+
+            g_free(tail);
+            tail = with;
         }
         line = compose(name, elapsed, tail, total - left, total, width);
         /* Too long for the terminal: the time goes first, then all but the

@@ -623,7 +623,26 @@ typedef enum {
      * the destination over TLS (qemu+tls://), unless NO_TLS. */
     FERRY_MIGRATE_TLS = 1 << 10,
     FERRY_MIGRATE_NO_TLS = 1 << 11,         /* never encrypt the data */
+    /* Since 0.5: ways to finish a migration whose guest dirties memory faster
+     * than the link carries it (docs/convergence.md). */
+    FERRY_MIGRATE_POSTCOPY = 1 << 12,       /* post-copy allowed: after
+                                             * ferry_domain_migrate_start_postcopy() the
+                                             * destination runs the guest and pulls the
+                                             * pages it still lacks */
+    FERRY_MIGRATE_POSTCOPY_AFTER_PRECOPY = 1 << 13, /* switch to post-copy once the first
+                                             * pass over memory is done (needs POSTCOPY) */
+    FERRY_MIGRATE_PARALLEL = 1 << 14,       /* several connections (QEMU's multifd) */
+    FERRY_MIGRATE_COMPRESSED = 1 << 15,     /* compress (params.comp_methods) */
+    FERRY_MIGRATE_AUTO_CONVERGE = 1 << 16,  /* slow the guest's CPUs down while it does
+                                             * not converge (QEMU's auto-converge) */
 } ferry_migrate_flags;
+
+/** Compression methods of ferry_migrate_params.comp_methods (since 0.5). */
+typedef enum {
+    FERRY_MIGRATE_COMP_XBZRLE = 1 << 0,     /* send the changes of pages sent before */
+    FERRY_MIGRATE_COMP_ZSTD = 1 << 1,       /* zstd over the parallel connections
+                                             * (needs FERRY_MIGRATE_PARALLEL) */
+} ferry_migrate_comp_method;
 
 /** What happens when a migration runs longer than its timeout (since 0.3). */
 typedef enum {
@@ -665,7 +684,21 @@ typedef struct {
      * default, FERRY_MIGRATE_RETRY_DEFAULT; FERRY_MIGRATE_RETRY_NEVER: fail
      * at once; else seconds, at most FERRY_MIGRATE_RETRY_MAX. */
     int retry_s;
+    /* Since 0.5 */
+    guint64 postcopy_bandwidth_mib; /* MiB/s of the post-copy phase; 0: unlimited
+                                     * (needs FERRY_MIGRATE_POSTCOPY) */
+    guint parallel_connections;     /* FERRY_MIGRATE_PARALLEL: connections, 1 to
+                                     * FERRY_MIGRATE_PARALLEL_MAX; 0: 2 */
+    guint comp_methods;             /* FERRY_MIGRATE_COMPRESSED: ferry_migrate_comp_method
+                                     * bits; 0: XBZRLE */
+    guint auto_converge_initial;    /* FERRY_MIGRATE_AUTO_CONVERGE: the first throttle, in
+                                     * percent of CPU time taken, 1 to 99; 0: 20 */
+    guint auto_converge_increment;  /* and how much each later step adds, 1 to 99;
+                                     * 0: 10 */
 } ferry_migrate_params;
+
+/** The most connections of a parallel migration (since 0.5). */
+#define FERRY_MIGRATE_PARALLEL_MAX 255
 
 /** The default of ferry_migrate_params.retry_s: five minutes (since 0.3). */
 #define FERRY_MIGRATE_RETRY_DEFAULT 300
@@ -805,6 +838,21 @@ struct ferry_job_info_s {
     /* Since 0.4 */
     guint64 reconnects;       /* times a stream of the migration (memory, a disk) went on
                                * over a new connection after its link broke */
+    /* Since 0.5 */
+    char postcopy[16];        /* "" (pre-copy only), "requested", "active" (the
+                               * destination runs the guest and pulls what it lacks),
+                               * "paused" (its link broke), "recovering", "done" */
+    guint64 postcopy_requests;/* pages the destination asked for during post-copy */
+    guint64 postcopy_bytes;   /* bytes sent during post-copy */
+    gint64 postcopy_ms;       /* when post-copy began, since the job began; 0: never */
+    guint throttle_percent;   /* CPU time auto-converge takes from the guest now */
+    guint64 multifd_bytes;    /* bytes sent over the parallel connections */
+    guint64 xbzrle_bytes;     /* bytes XBZRLE sent (its encoded pages) */
+    guint64 xbzrle_pages;     /* pages XBZRLE encoded */
+    guint64 xbzrle_cache_miss;/* pages it could not encode (not in its cache) */
+    guint64 xbzrle_overflow;  /* pages whose changes were larger than the page */
+    guint64 normal_pages;     /* pages sent whole */
+    guint64 zero_pages;       /* pages found to hold only zeroes (sent as a flag) */
 };
 
 /** Flags of ferry_domain_get_job_stats(). */
@@ -917,6 +965,25 @@ gboolean ferry_domain_migrate_set_max_speed(ferry_domain *dom, guint64 bandwidth
  */
 gboolean ferry_domain_migrate_get_max_speed(ferry_domain *dom, guint64 *ret_bandwidth_mib,
                                             guint flags, GError **error);
+
+/**
+ * ferry_domain_migrate_start_postcopy:
+ * @dom: a domain migrating out of this host with FERRY_MIGRATE_POSTCOPY
+ * @flags: 0
+ * @error: return location for an error
+ *
+ * Switches the running migration to post-copy (since 0.5): QEMU stops the
+ * guest on the source at the end of its current pass, sends the devices'
+ * state, and the destination runs the guest while it pulls the pages it
+ * still lacks.  Refused, saying why, when the migration was not started
+ * with FERRY_MIGRATE_POSTCOPY or is not sending memory.  From then on the
+ * migration can only complete: an abort is refused, and a broken link
+ * pauses both halves until it can go on.
+ *
+ * Returns: TRUE once QEMU was told (the switch follows; job information
+ *   says "requested", then "active").
+ */
+gboolean ferry_domain_migrate_start_postcopy(ferry_domain *dom, guint flags, GError **error);
 
 /**
  * ferry_job_info_type_to_string:

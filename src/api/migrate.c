@@ -28,7 +28,10 @@
              FERRY_MIGRATE_UNDEFINE_SOURCE | FERRY_MIGRATE_PAUSED |                     \
              FERRY_MIGRATE_OFFLINE | FERRY_MIGRATE_NON_SHARED_DISK |                    \
              FERRY_MIGRATE_NON_SHARED_INC | FERRY_MIGRATE_RELAY | FERRY_MIGRATE_NO_RELAY | \
-             FERRY_MIGRATE_TLS | FERRY_MIGRATE_NO_TLS))
+             FERRY_MIGRATE_TLS | FERRY_MIGRATE_NO_TLS | FERRY_MIGRATE_POSTCOPY |            \
+             FERRY_MIGRATE_POSTCOPY_AFTER_PRECOPY | FERRY_MIGRATE_PARALLEL |              \
+             FERRY_MIGRATE_COMPRESSED | FERRY_MIGRATE_AUTO_CONVERGE))
+#define KNOWN_COMP_METHODS ((guint)(FERRY_MIGRATE_COMP_XBZRLE | FERRY_MIGRATE_COMP_ZSTD))
 
 /* QEMU's largest downtime-limit (2000 s). */
 #define MAX_DOWNTIME_MS 2000000u
@@ -177,6 +180,73 @@ check_storage(const ferry_migrate_params *p, const char *what, GError **error)
     return TRUE;
 }
 
+static gboolean
+needs_flag(const char *what, const char *param, const char *flag, GError **error)
+{
+    g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG, "%s: params->%s needs %s",
+                what, param, flag);
+    return FALSE;
+}
+
+static gboolean
+check_percent(guint value, const char *param, const char *what, GError **error)
+{
+    if (value <= 99)
+        return TRUE;
+    g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                "%s: params->%s: %u is not a percentage from 1 to 99 (0: QEMU's default)",
+                what, param, value);
+    return FALSE;
+}
+
+/* The convergence parameters: post-copy, parallel connections,
+ * compression, auto-converge (docs/convergence.md). */
+static gboolean
+check_convergence(const ferry_migrate_params *p, const char *what, GError **error)
+{
+    if ((p->flags & FERRY_MIGRATE_POSTCOPY_AFTER_PRECOPY) && !(p->flags & FERRY_MIGRATE_POSTCOPY))
+        return flags_error(what, "FERRY_MIGRATE_POSTCOPY_AFTER_PRECOPY needs "
+                           "FERRY_MIGRATE_POSTCOPY", error);
+    if ((p->flags & FERRY_MIGRATE_POSTCOPY) && (p->flags & FERRY_MIGRATE_OFFLINE))
+        return flags_error(what, "FERRY_MIGRATE_POSTCOPY is for a running guest, not "
+                           "FERRY_MIGRATE_OFFLINE", error);
+    if (p->postcopy_bandwidth_mib && !(p->flags & FERRY_MIGRATE_POSTCOPY))
+        return needs_flag(what, "postcopy_bandwidth_mib", "FERRY_MIGRATE_POSTCOPY", error);
+    if (p->postcopy_bandwidth_mib > MAX_BANDWIDTH_MIB) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "%s: params->postcopy_bandwidth_mib: %" G_GUINT64_FORMAT " MiB/s is more "
+                    "than %u MiB/s", what, p->postcopy_bandwidth_mib, MAX_BANDWIDTH_MIB);
+        return FALSE;
+    }
+    if (p->parallel_connections && !(p->flags & FERRY_MIGRATE_PARALLEL))
+        return needs_flag(what, "parallel_connections", "FERRY_MIGRATE_PARALLEL", error);
+    if (p->parallel_connections > FERRY_MIGRATE_PARALLEL_MAX) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "%s: params->parallel_connections: %u is more than %u", what,
+                    p->parallel_connections, FERRY_MIGRATE_PARALLEL_MAX);
+        return FALSE;
+    }
+    if (p->comp_methods && !(p->flags & FERRY_MIGRATE_COMPRESSED))
+        return needs_flag(what, "comp_methods", "FERRY_MIGRATE_COMPRESSED", error);
+    if (p->comp_methods & ~KNOWN_COMP_METHODS) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "%s: params->comp_methods: unknown methods 0x%x", what,
+                    p->comp_methods & ~KNOWN_COMP_METHODS);
+        return FALSE;
+    }
+    if ((p->comp_methods & FERRY_MIGRATE_COMP_ZSTD) && !(p->flags & FERRY_MIGRATE_PARALLEL))
+        return needs_flag(what, "comp_methods FERRY_MIGRATE_COMP_ZSTD",
+                          "FERRY_MIGRATE_PARALLEL (QEMU compresses each parallel connection)",
+                          error);
+    if ((p->auto_converge_initial || p->auto_converge_increment) &&
+        !(p->flags & FERRY_MIGRATE_AUTO_CONVERGE))
+        return needs_flag(what, p->auto_converge_initial ? "auto_converge_initial"
+                                                         : "auto_converge_increment",
+                          "FERRY_MIGRATE_AUTO_CONVERGE", error);
+    return check_percent(p->auto_converge_initial, "auto_converge_initial", what, error) &&
+           check_percent(p->auto_converge_increment, "auto_converge_increment", what, error);
+}
+
 /*
  * Checks @params (NULL means all defaults) and copies it to @ret_params, so
  * that drivers never see NULL.  @what names the call in errors.
@@ -250,7 +320,7 @@ check_params(const ferry_migrate_params *params, p2p_rule p2p, const char *what,
                     "0 to %d seconds", what, p.retry_s, FERRY_MIGRATE_RETRY_MAX);
         return FALSE;
     }
-    if (!check_storage(&p, what, error))
+    if (!check_storage(&p, what, error) || !check_convergence(&p, what, error))
         return FALSE;
     *ret_params = p;
     return TRUE;
@@ -1203,4 +1273,26 @@ ferry_domain_migrate_to_uri(ferry_domain *dom, const char *dconn_uri,
     if (ret_stats)
         *ret_stats = stats;
     return ok;
+}
+
+gboolean
+ferry_domain_migrate_start_postcopy(ferry_domain *dom, guint flags, GError **error)
+{
+    const char *what = "switching the migration to post-copy";
+
+    g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+    if (!check_nonnull(dom, "dom", what, error))
+        return FALSE;
+    if (flags) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG, "%s: unknown flags 0x%x",
+                    what, flags);
+        return FALSE;
+    }
+    if (!dom->conn->driver->domain_migrate_start_postcopy)
+        return ferry_api_unsupported(dom->conn, what, error);
+    if (!dom->conn->driver->domain_migrate_start_postcopy(dom, error)) {
+        ferry_error_normalize(error);
+        return FALSE;
+    }
+    return TRUE;
 }

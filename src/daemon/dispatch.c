@@ -594,6 +594,15 @@ params_from_wire(const Ferry__MigrateParams *wire)
             .timeout_action = wire->has_timeout_action ? wire->timeout_action : 0,
             .max_downtime_ms = wire->has_max_downtime_ms ? wire->max_downtime_ms : 0,
             .retry_s = wire->has_retry_s ? wire->retry_s : 0,
+            .postcopy_bandwidth_mib = wire->has_postcopy_bandwidth_mib
+                                          ? wire->postcopy_bandwidth_mib : 0,
+            .parallel_connections = wire->has_parallel_connections
+                                        ? wire->parallel_connections : 0,
+            .comp_methods = wire->has_comp_methods ? wire->comp_methods : 0,
+            .auto_converge_initial = wire->has_auto_converge_initial
+                                         ? wire->auto_converge_initial : 0,
+            .auto_converge_increment = wire->has_auto_converge_increment
+                                           ? wire->auto_converge_increment : 0,
         },
     };
 
@@ -1044,6 +1053,19 @@ dispatch_domain_get_job_stats(dispatch_call *c, GError **error)
 }
 
 static gboolean
+dispatch_domain_migrate_start_postcopy(dispatch_call *c, GError **error)
+{
+    const Ferry__DomainMigrateStartPostcopyArgs *args =
+        (const Ferry__DomainMigrateStartPostcopyArgs *)c->args;
+    g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
+
+    if (!dom || !ferry_domain_migrate_start_postcopy(dom, args->flags, error))
+        return FALSE;
+    c->ret = g_bytes_new(NULL, 0);
+    return TRUE;
+}
+
+static gboolean
 dispatch_domain_migrate_set_tunable(dispatch_call *c, GError **error)
 {
     const Ferry__DomainMigrateSetTunableArgs *args =
@@ -1146,6 +1168,7 @@ procedure_traits(guint32 procedure)
         return QUICK | READ_ONLY;
     case FERRY__PROCEDURE__DOMAIN_ABORT_JOB:
     case FERRY__PROCEDURE__CONNECT_MIGRATE_CANCEL:
+    case FERRY__PROCEDURE__DOMAIN_MIGRATE_START_POSTCOPY:
         return QUICK;
     default:
         /* The queries (ferry_rpc_procedure_is_quick()) change nothing. */

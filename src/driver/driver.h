@@ -247,6 +247,8 @@ struct ferry_driver {
                                            GError **error);
     gboolean (*domain_migrate_get_tunable)(ferry_domain *dom, int tunable, guint64 *ret_value,
                                            GError **error);
+    /* Switches the running outgoing migration to post-copy. */
+    gboolean (*domain_migrate_start_postcopy)(ferry_domain *dom, GError **error);
 
     /*
      * Between daemons: what a source host's daemon asks the destination's

@@ -36,8 +36,17 @@ typedef enum {
     FERRY_MIG_EV_INCOMING_ACTIVE,   /* destination: data began to arrive */
     FERRY_MIG_EV_INCOMING_DONE,     /* destination: everything arrived; @data may carry the
                                      * domain's definition (protocol v1: the hypervisor
-                                     * brought it) */
+                                     * brought it).  In post-copy it comes twice: with
+                                     * @value 2 once the devices' state arrived (the
+                                     * guest can run while pages still come), with
+                                     * @value 1 once every page did */
     FERRY_MIG_EV_INCOMING_FAILED,   /* destination: the incoming stream failed (message) */
+    FERRY_MIG_EV_POSTCOPY,          /* source: the hypervisor switched to post-copy: the
+                                     * source is paused, the devices' state went, the
+                                     * destination pulls the rest; SENT follows once
+                                     * every page went */
+    FERRY_MIG_EV_POSTCOPY_PAUSED,   /* either: post-copy stopped because its link broke;
+                                     * both halves wait (message: why) */
     FERRY_MIG_EV_EXITED,            /* either: the domain's process is gone; @value is the
                                      * ferry_shutoff_reason (destroyed, crashed…); a
                                      * message when it ended by itself (an exit status,
@@ -90,6 +99,8 @@ typedef struct {
     gboolean cpus_running;      /* the guest's CPUs run */
     gboolean migration_paused;  /* stopped by the migration (not by a user): a
                                  * rollback runs them again */
+    gboolean postcopy;          /* the transfer is in post-copy (transfer SENT on the
+                                 * source: the commit zone; pages still go) */
 } ferry_mig_probe;
 
 /**
@@ -139,6 +150,10 @@ typedef struct {
     /* At SWITCHOVER: completes the disk copies while the source is paused,
      * adds the disk statistics to @stats, lets the hypervisor switch over. */
     gboolean (*switch_over)(ferry_mig_job *job, ferry_migration_cookie *stats, GError **error);
+    /* (nullable) Switches the running transfer to post-copy (the job was
+     * started with FERRY_MIGRATE_POSTCOPY): POSTCOPY follows once the
+     * hypervisor did.  Without it, post-copy is refused at Begin. */
+    gboolean (*start_postcopy)(ferry_mig_job *job, GError **error);
     /* Stops the transfer (disks and memory) and waits until the
      * hypervisor agrees.  Returns FALSE if everything had already been
      * sent (too late: the caller then has a SENT event to handle). */

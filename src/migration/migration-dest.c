@@ -119,6 +119,12 @@ step_prepare(ferry_mig_job *job, gpointer data, GError **error)
                     : "Prepare", engine->hostname);
         return FALSE;
     }
+    if ((p->flags & FERRY_MIGRATE_POSTCOPY) && !engine->backend->start_postcopy) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
+                    "Prepare: host '%s' cannot receive a migration in post-copy",
+                    engine->hostname);
+        return FALSE;
+    }
     if (ctl->def) {
         g_autofree char *xml = ferry_domain_def_format(ctl->def);
 
@@ -274,6 +280,62 @@ commit(ferry_mig_job *job)
     ferry_mig_run_step(job, STEP_ACTIVATE, step_activate, NULL);
 }
 
+/* Post-copy: every page arrived; the migration is complete here. */
+static void
+postcopy_in_done(ferry_mig_job *job)
+{
+    g_mutex_lock(&job->lock);
+    g_strlcpy(job->info.postcopy, "done", sizeof(job->info.postcopy));
+    g_mutex_unlock(&job->lock);
+    ferry_mig_job_set_message(job, 0, "post-copy done: every page arrived");
+    g_message("domain '%s': migration %s: post-copy done", job->dom_name, job->id);
+    ferry_mig_end(job, FERRY_MIG_STATE_COMPLETED);
+}
+
+/* What QEMU says while the guest runs here in post-copy. */
+static void
+postcopy_in_event(ferry_mig_job *job, ferry_mig_event *ev)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    switch (ev->kind) {
+    case FERRY_MIG_EV_INCOMING_DONE:
+        if (ev->value != 1)
+            return;
+        if (ctl->busy)
+            ctl->postcopy_in_complete = TRUE;   /* activate_done() ends it */
+        else
+            postcopy_in_done(job);
+        return;
+    case FERRY_MIG_EV_POSTCOPY_PAUSED:
+        g_mutex_lock(&job->lock);
+        g_strlcpy(job->info.postcopy, "paused", sizeof(job->info.postcopy));
+        g_mutex_unlock(&job->lock);
+        ferry_mig_job_set_message(job, 0, "post-copy paused: %s; the guest waits here for the "
+                                  "pages it lacks", ev->message ? ev->message
+                                                                : "its link broke");
+        g_warning("domain '%s': migration %s: post-copy paused (%s)", job->dom_name, job->id,
+                  ev->message ? ev->message : "its link broke");
+        ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
+        return;
+    case FERRY_MIG_EV_INCOMING_FAILED:
+    case FERRY_MIG_EV_EXITED:
+        if (ctl->busy)
+            return;     /* the activation in flight fails and says why */
+        ctl->end_code = FERRY_ERROR_MIGRATE;
+        ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE,
+                                  "post-copy of domain '%s' failed on host '%s': %s", job->dom_name,
+                                  engine_of(job)->hostname,
+                                  ev->kind == FERRY_MIG_EV_EXITED ? "its QEMU exited"
+                                  : ev->message ? ev->message : "the incoming stream failed");
+        ferry_mig_move(job, FERRY_MIG_PHASE_FINISH, FERRY_MIG_STATE_ROLLBACK);
+        ferry_mig_end(job, FERRY_MIG_STATE_FAILED);
+        return;
+    default:
+        return;
+    }
+}
+
 static void
 activate_done(ferry_mig_job *job, ferry_mig_event *ev)
 {
@@ -309,6 +371,16 @@ activate_done(ferry_mig_job *job, ferry_mig_event *ev)
     r->cookie = ferry_migration_cookie_format(out);
     if (ctl->finish_conn)
         r->dom = ferry_domain_new_handle(ctl->finish_conn, job->dom_name, job->dom_uuid);
+    if (ctl->postcopy_in && !ctl->postcopy_in_complete) {
+        /* The guest runs here; its last pages are still coming.  The job
+         * (and the streams it holds) lasts until they have. */
+        ferry_mig_reply(job, r);
+        ferry_mig_job_set_message(job, 0, "post-copy: the guest runs here and pulls the "
+                                  "pages it lacks from the source");
+        g_message("domain '%s': migration %s arrived in post-copy, running", job->dom_name,
+                  job->id);
+        return;
+    }
     ferry_mig_end(job, FERRY_MIG_STATE_COMPLETED);
     ferry_mig_reply(job, r);
     g_message("domain '%s': migration %s arrived, %s", job->dom_name, job->id,
@@ -514,6 +586,9 @@ ferry_mig_dest_recover(ferry_mig_job *job, const ferry_mig_probe *probe,
             ferry_mig_end(job, FERRY_MIG_STATE_FAILED);
             return;
         }
+        /* In post-copy its last pages may still be coming: the job (and
+         * the stream it holds) lasts until they have. */
+        ctl->postcopy_in = probe->postcopy;
         ferry_mig_job_set_message(job, 0, "ferryd of host '%s' restarted after deciding to "
                                   "run the guest here: it runs it", host);
         ferry_mig_run_step(job, STEP_ACTIVATE, step_activate, NULL);
@@ -595,6 +670,22 @@ backend_event(ferry_mig_job *job, ferry_mig_event *ev)
         ctl->receiving = TRUE;
         return;
     case FERRY_MIG_EV_INCOMING_DONE:
+        if (ev->value == 1) {
+            /* Post-copy: the last page arrived; the guest already runs. */
+            if (ctl->postcopy_in && job->state == FERRY_MIG_STATE_COMMITTED && !ctl->busy)
+                postcopy_in_done(job);
+            else if (ctl->postcopy_in)
+                ctl->postcopy_in_complete = TRUE;
+            return;
+        }
+        if (ev->value == 2) {
+            /* Post-copy: from now on the guest's memory is split between
+             * the hosts, and this half must not be dropped lightly. */
+            ctl->postcopy_in = TRUE;
+            g_mutex_lock(&job->lock);
+            g_strlcpy(job->info.postcopy, "active", sizeof(job->info.postcopy));
+            g_mutex_unlock(&job->lock);
+        }
         ctl->received = TRUE;
         if (ev->def && !job->obj) {
             /* Protocol v1: the data brought the domain. */
@@ -671,6 +762,15 @@ request(ferry_mig_job *job, ferry_mig_event *ev)
         return;
     case REQ_ABORT:
     case REQ_CANCEL:
+        if (ctl->postcopy_in && ev->kind == REQ_ABORT) {
+            g_autofree char *msg = g_strdup_printf(
+                "cannot abort migration %s of domain '%s': it is in post-copy, where the "
+                "guest's memory is split between the hosts and it can only complete",
+                job->id, job->dom_name);
+
+            ferry_mig_fail_task(g_steal_pointer(&ev->task), FERRY_ERROR_OPERATION_INVALID, msg);
+            return;
+        }
         if (committed) {
             g_autofree char *msg = g_strdup_printf(
                 "cannot %s migration %s of domain '%s': host '%s' already runs (or is "
@@ -746,6 +846,10 @@ ferry_mig_dest_handle(ferry_mig_job *job, ferry_mig_event *ev)
         }
         return;
     case EV_BACKEND:
+        if (job->state == FERRY_MIG_STATE_COMMITTED && ctl->postcopy_in) {
+            postcopy_in_event(job, ev);
+            return;
+        }
         if (job->state == FERRY_MIG_STATE_ROLLBACK || job->state == FERRY_MIG_STATE_COMMITTED)
             return;
         if (job->state == FERRY_MIG_STATE_RUNNING && job->phase == FERRY_MIG_PHASE_PREPARE) {

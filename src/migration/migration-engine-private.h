@@ -66,6 +66,8 @@ typedef enum {
     EV_PEER_DONE,       /* a peer call ended: its peer_kind in `kind`, `result`, `error` */
     EV_TIMER,           /* a timer_kind in `kind` */
     EV_CONN_CLOSED,     /* the client driving the job went away */
+    EV_SIDE_DONE,       /* a side step ended (ferry_mig_run_side_step): its id in
+                         * `kind`, `ok`, `error`; the job was not busy with it */
 } ev_type;
 
 /** The calls a job serves. */
@@ -75,7 +77,18 @@ typedef enum {
     REQ_CONFIRM,
     REQ_ABORT,
     REQ_CANCEL,         /* a peer's "cancel migration ID" */
+    REQ_POSTCOPY,       /* source: switch to post-copy now */
 } req_kind;
+
+/* Where a source's post-copy is (ctl->postcopy). */
+typedef enum {
+    PC_NONE = 0,        /* pre-copy only (so far) */
+    PC_WANTED,          /* to be requested once memory is sent and no step runs */
+    PC_REQUESTED,       /* the hypervisor was told; it switches after its pass */
+    PC_ACTIVE,          /* switched: the guest is split between the hosts */
+    PC_PAUSED,          /* its link broke; both halves wait */
+    PC_DONE,            /* every page went */
+} postcopy_step;
 
 typedef enum {
     TIMER_PROGRESS = 1, /* source: refresh the statistics, emit a progress event */
@@ -168,6 +181,19 @@ typedef struct ferry_mig_job_ctl {
     ferry_conn *peer;               /* the other host's daemon, opened when needed */
     peer_kind peer_next;            /* the peer call waiting for the connection */
     ferry_mig_probe recovered;      /* recovery: what the hypervisor said (STEP_PROBE) */
+    /* Post-copy (source): */
+    int postcopy;                   /* postcopy_step */
+    GPtrArray *postcopy_calls;      /* GTask*: REQ_POSTCOPY calls answered once the
+                                     * hypervisor was told (or refused) */
+    gboolean side_busy;             /* a side step runs (statistics during post-copy) */
+    gboolean postcopy_sent;         /* every page went while a side step ran: the final
+                                     * figures follow it */
+    gboolean stop_after_postcopy;   /* Confirm came before every page went: the source
+                                     * stops once they have */
+    /* Post-copy (destination): */
+    gboolean postcopy_in;           /* post-copy: the devices' state arrived; pages still
+                                     * come (the job lasts until they all did) */
+    gboolean postcopy_in_complete;  /* post-copy: the last page arrived */
 } ferry_mig_job_ctl;
 
 /* A call answered when its job ends (ctl->waiters). */
@@ -197,6 +223,11 @@ typedef gboolean (*ferry_mig_step_fn)(ferry_mig_job *job, gpointer data, GError 
 
 /* Starts step @id on a step thread; EV_STEP_DONE with @id comes back. */
 void ferry_mig_run_step(ferry_mig_job *job, int id, ferry_mig_step_fn fn, gpointer data);
+
+/* Starts step @id on a step thread without making the job busy (only for
+ * steps that may run beside any other, such as reading statistics);
+ * EV_SIDE_DONE with @id comes back. */
+void ferry_mig_run_side_step(ferry_mig_job *job, int id, ferry_mig_step_fn fn, gpointer data);
 
 /* A new event of @type and @kind, for ferry_mig_job_post(). */
 ferry_mig_event *ferry_mig_event_new(ev_type type, int kind);

@@ -69,6 +69,12 @@ ctl_free(ferry_mig_job_ctl *ctl)
         }
     }
     g_clear_pointer(&ctl->waiters, g_ptr_array_unref);
+    if (ctl->postcopy_calls) {
+        for (guint i = 0; i < ctl->postcopy_calls->len; i++)
+            ferry_mig_fail_task(ctl->postcopy_calls->pdata[i], FERRY_ERROR_OPERATION_INVALID,
+                                "the migration ended before it switched to post-copy");
+        g_ptr_array_unref(ctl->postcopy_calls);
+    }
     ferry_migration_cookie_free(ctl->prepared);
     ferry_migration_cookie_free(ctl->out);
     ferry_migration_cookie_free(ctl->cookie_in);
@@ -203,13 +209,15 @@ typedef struct {
     int id;
     ferry_mig_step_fn fn;
     gpointer data;
+    gboolean side;
 } step_item;
 
 static void
 step_thread(gpointer data, gpointer user_data)
 {
     step_item *item = data;
-    ferry_mig_event *ev = ferry_mig_event_new(EV_STEP_DONE, item->id);
+    ferry_mig_event *ev = ferry_mig_event_new(item->side ? EV_SIDE_DONE : EV_STEP_DONE,
+                                              item->id);
 
     ev->ok = item->fn(item->job, item->data, &ev->error);
     if (!ev->ok && !ev->error)
@@ -233,6 +241,19 @@ ferry_mig_run_step(ferry_mig_job *job, int id, ferry_mig_step_fn fn, gpointer da
     item->id = id;
     item->fn = fn;
     item->data = data;
+    g_thread_pool_push(job->engine->steps, item, NULL);
+}
+
+void
+ferry_mig_run_side_step(ferry_mig_job *job, int id, ferry_mig_step_fn fn, gpointer data)
+{
+    step_item *item = g_new0(step_item, 1);
+
+    item->job = ferry_mig_job_ref(job);
+    item->id = id;
+    item->fn = fn;
+    item->data = data;
+    item->side = TRUE;
     g_thread_pool_push(job->engine->steps, item, NULL);
 }
 
@@ -483,6 +504,11 @@ ferry_mig_end(ferry_mig_job *job, ferry_mig_state state)
         return;
     for (guint i = 0; i < G_N_ELEMENTS(ctl->timers); i++)
         ferry_mig_timer_stop(job, i);
+    /* A switch to post-copy asked for and never made: the caller learns. */
+    while (ctl->postcopy_calls && ctl->postcopy_calls->len)
+        ferry_mig_fail_task(g_ptr_array_steal_index(ctl->postcopy_calls, 0),
+                            FERRY_ERROR_OPERATION_INVALID,
+                            "the migration ended before it switched to post-copy");
     g_mutex_lock(&job->lock);
     job->ended_us = g_get_monotonic_time();
     finish_stats(job);
@@ -1392,6 +1418,54 @@ ferry_mig_engine_set_tunable(ferry_mig_engine *engine, ferry_domain *dom, int tu
     if (!transferring)
         return TRUE;
     return engine->backend->set_tunable(job, tunable, value, error);
+}
+
+/* ferry_mig_engine_start_postcopy() waits for its call's answer here. */
+typedef struct {
+    gboolean done;
+    GError *error;
+} postcopy_wait;
+
+static void
+postcopy_answered(GObject *source, GAsyncResult *res, gpointer data)
+{
+    postcopy_wait *w = data;
+
+    g_task_propagate_boolean(G_TASK(res), &w->error);
+    w->done = TRUE;
+}
+
+gboolean
+ferry_mig_engine_start_postcopy(ferry_mig_engine *engine, ferry_domain *dom, GError **error)
+{
+    g_autoptr(ferry_mig_job) job = outgoing_job(engine, dom, error);
+    g_autoptr(GMainContext) context = NULL;
+    postcopy_wait w = { 0 };
+    GTask *task;
+
+    if (!job)
+        return FALSE;
+    if (!engine->backend->start_postcopy) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
+                    "domain '%s': host '%s' cannot migrate in post-copy", dom->name,
+                    engine->hostname);
+        return FALSE;
+    }
+    /* The job's queue orders the switch with everything else that happens
+     * to it (an abort, the end of the transfer); this caller waits for the
+     * answer on a context of its own. */
+    context = g_main_context_new();
+    g_main_context_push_thread_default(context);
+    task = task_new(NULL, postcopy_answered, &w, REQ_POSTCOPY);
+    post_request(job, REQ_POSTCOPY, task, dom->conn, NULL, NULL, 0, NULL);
+    while (!w.done)
+        g_main_context_iteration(context, TRUE);
+    g_main_context_pop_thread_default(context);
+    if (w.error) {
+        g_propagate_error(error, w.error);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 gboolean

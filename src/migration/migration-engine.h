@@ -135,6 +135,23 @@ gboolean ferry_mig_engine_get_job_stats(ferry_mig_engine *engine, ferry_domain *
                                         GError **error);
 
 /**
+ * ferry_mig_engine_start_postcopy:
+ * @engine: the host's engine
+ * @dom: a domain migrating out of this host with FERRY_MIGRATE_POSTCOPY
+ * @error: return location for an error
+ *
+ * Switches the domain's running migration to post-copy
+ * (ferry_domain_migrate_start_postcopy()).  Waits, briefly, until the
+ * hypervisor was told; refused, saying why, when the job is not sending
+ * memory, was not started with FERRY_MIGRATE_POSTCOPY, or is being
+ * aborted.  Any thread but the engine's.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_mig_engine_start_postcopy(ferry_mig_engine *engine, ferry_domain *dom,
+                                         GError **error);
+
+/**
  * ferry_mig_engine_set_tunable:
  * @engine: an engine
  * @dom: a domain migrating out of this host

@@ -42,9 +42,14 @@ typedef enum {
     STEP_ROLLBACK,      /* resume the source */
     STEP_STOP,          /* Confirm: the source's process goes */
     STEP_TAKE,          /* v1/v2 Perform: the domain's job taken */
+    STEP_POSTCOPY,      /* tell the hypervisor to switch to post-copy */
+    SIDE_PROGRESS,      /* side steps: statistics during post-copy */
+    SIDE_SENT,          /*   and the final ones once every page went */
 } source_step;
 
 static void rollback(ferry_mig_job *job, ferry_mig_state final);
+static void postcopy_lost(ferry_mig_job *job, const char *why);
+static gboolean step_stop(ferry_mig_job *job, gpointer data, GError **error);
 static void fail_request(ferry_mig_job *job, ferry_mig_event *ev);
 static void confirm_ok(ferry_mig_job *job, const ferry_migration_cookie *finished);
 static void ask_peer(ferry_mig_job *job, peer_kind intent);
@@ -239,6 +244,11 @@ step_begin(ferry_mig_job *job, gpointer data, GError **error)
     g_autofree char *xml = NULL;
     gboolean active, paused;
 
+    if ((p->flags & FERRY_MIGRATE_POSTCOPY) && !engine->backend->start_postcopy) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
+                    "Begin: host '%s' cannot migrate in post-copy", engine->hostname);
+        return FALSE;
+    }
     if (!take_domain(job, FERRY_JOB_MIGRATION_OUT, error))
         return FALSE;
     locker = g_mutex_locker_new(&job->obj->lock);
@@ -447,6 +457,171 @@ step_pause(ferry_mig_job *job, gpointer data, GError **error)
     return backend_of(job)->pause(job, error);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Post-copy                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static const char *const postcopy_names[] = {
+    [PC_NONE] = "", [PC_WANTED] = "requested", [PC_REQUESTED] = "requested",
+    [PC_ACTIVE] = "active", [PC_PAUSED] = "paused", [PC_DONE] = "done",
+};
+
+/* Moves post-copy along; job info says where it is. */
+static void
+set_postcopy(ferry_mig_job *job, postcopy_step step)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    ctl->postcopy = step;
+    g_mutex_lock(&job->lock);
+    g_strlcpy(job->info.postcopy, postcopy_names[step], sizeof(job->info.postcopy));
+    if (step == PC_ACTIVE && !job->info.postcopy_ms)
+        job->info.postcopy_ms = MAX((g_get_monotonic_time() - job->started_us) / 1000, 1);
+    g_mutex_unlock(&job->lock);
+}
+
+static void
+answer_postcopy_calls(ferry_mig_job *job, const GError *error)
+{
+    GPtrArray *calls = ctl_of(job)->postcopy_calls;
+
+    while (calls && calls->len) {
+        GTask *task = g_ptr_array_steal_index(calls, 0);
+
+        if (error)
+            g_task_return_error(task, g_error_copy(error));
+        else
+            g_task_return_boolean(task, TRUE);
+        g_object_unref(task);
+    }
+}
+
+static gboolean
+step_postcopy(ferry_mig_job *job, gpointer data, GError **error)
+{
+    return backend_of(job)->start_postcopy(job, error);
+}
+
+/* Tells the hypervisor when it may be: memory is being sent and no other
+ * step runs.  Until then the wish waits (PC_WANTED). */
+static void
+postcopy_go(ferry_mig_job *job)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    if (ctl->postcopy != PC_WANTED || ctl->busy || ctl->aborting || ctl->xfer != XFER_MEMORY)
+        return;
+    ferry_mig_run_step(job, STEP_POSTCOPY, step_postcopy, NULL);
+}
+
+/* The answer of the hypervisor to the switch. */
+static void
+postcopy_told(ferry_mig_job *job, ferry_mig_event *ev)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    if (!ev->ok) {
+        if (ctl->postcopy == PC_WANTED)
+            set_postcopy(job, PC_NONE);
+        g_message("domain '%s': migration %s: post-copy refused: %s", job->dom_name, job->id,
+                  ev->error->message);
+        answer_postcopy_calls(job, ev->error);
+        return;
+    }
+    if (ctl->postcopy == PC_WANTED)
+        set_postcopy(job, PC_REQUESTED);
+    g_message("domain '%s': migration %s: switching to post-copy", job->dom_name, job->id);
+    ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
+    answer_postcopy_calls(job, NULL);
+}
+
+/* A wish for post-copy: the user's call (@ev), or the job's own (after the
+ * first pass); answered once the hypervisor was told. */
+static void
+postcopy_request(ferry_mig_job *job, ferry_mig_event *ev, const char *why)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+    g_autoptr(GError) error = NULL;
+
+    if (!(job->params->p.flags & FERRY_MIGRATE_POSTCOPY)) {
+        g_set_error(&error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                    "domain '%s': migration %s was not started with post-copy allowed "
+                    "(ferry migrate --postcopy)", job->dom_name, job->id);
+    } else if (ctl->aborting || ctl->xfer == XFER_CANCELLING) {
+        g_set_error(&error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                    "domain '%s': migration %s is being aborted", job->dom_name, job->id);
+    } else if (ctl->xfer == XFER_SWITCHOVER || ctl->xfer == XFER_SENT) {
+        g_set_error(&error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                    "domain '%s': migration %s is already switching over", job->dom_name,
+                    job->id);
+    }
+    if (error) {
+        if (ev)
+            ferry_mig_fail_task(g_steal_pointer(&ev->task), error->code, error->message);
+        return;
+    }
+    if (ev) {
+        if (!ctl->postcopy_calls)
+            ctl->postcopy_calls = g_ptr_array_new();
+        if (ctl->postcopy >= PC_REQUESTED) {
+            /* Told already: nothing more to do. */
+            g_task_return_boolean(ev->task, TRUE);
+            g_clear_object(&ev->task);
+            return;
+        }
+        if (ctl->xfer == XFER_MEMORY) {
+            g_ptr_array_add(ctl->postcopy_calls, g_steal_pointer(&ev->task));
+        } else {
+            /* The disks are still copying: the switch waits for memory to
+             * be sent, and the caller need not. */
+            g_task_return_boolean(ev->task, TRUE);
+            g_clear_object(&ev->task);
+        }
+    }
+    if (ctl->postcopy == PC_NONE) {
+        ferry_mig_job_set_message(job, 0, "post-copy %s", why);
+        set_postcopy(job, PC_WANTED);
+    }
+    postcopy_go(job);
+}
+
+static gboolean
+step_side_stats(ferry_mig_job *job, gpointer data, GError **error)
+{
+    ferry_job_info info;
+
+    g_mutex_lock(&job->lock);
+    info = job->info;
+    g_mutex_unlock(&job->lock);
+    backend_of(job)->collect_stats(job, &info, GPOINTER_TO_INT(data));
+    g_mutex_lock(&job->lock);
+    /* Only what the backend measures: the engine's own fields may have
+     * moved meanwhile. */
+    memcpy(info.phase, job->info.phase, sizeof(info.phase));
+    memcpy(info.state, job->info.state, sizeof(info.state));
+    memcpy(info.postcopy, job->info.postcopy, sizeof(info.postcopy));
+    memcpy(info.message, job->info.message, sizeof(info.message));
+    info.postcopy_ms = job->info.postcopy_ms;
+    job->info = info;
+    g_mutex_unlock(&job->lock);
+    return TRUE;
+}
+
+/* Statistics while the guest is split: beside whatever else the job does
+ * (a peer call, Confirm waiting), so never as a step that makes it busy. */
+static void
+postcopy_progress(ferry_mig_job *job, gboolean final)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    if (ctl->side_busy)
+        return;
+    ctl->side_busy = TRUE;
+    ctl->progress_us = g_get_monotonic_time();
+    ferry_mig_run_side_step(job, final ? SIDE_SENT : SIDE_PROGRESS, step_side_stats,
+                            GINT_TO_POINTER(final));
+}
+
 /* Starts the transfer of a v3 Perform (or v1/v2 Perform). */
 static void
 perform_start(ferry_mig_job *job, ferry_mig_event *ev)
@@ -531,18 +706,12 @@ perform_start(ferry_mig_job *job, ferry_mig_event *ev)
     ferry_mig_run_step(job, STEP_START, step_start, NULL);
 }
 
-/* The source's part is done: everything went, the source is paused. */
+/* What the source knows once it is paused for good (everything sent, or
+ * the switch to post-copy): the disks' final figures, and the definition
+ * the destination persists. */
 static void
-sent(ferry_mig_job *job)
+record_handover(ferry_mig_job *job, ferry_migration_cookie *out)
 {
-    ferry_mig_job_ctl *ctl = ctl_of(job);
-    const ferry_migrate_params *p = &job->params->p;
-    ferry_migration_cookie *out = stats_cookie(job);
-    ferry_phase_result *r;
-
-    ferry_mig_timer_stop(job, TIMER_PROGRESS);
-    ferry_mig_timer_stop(job, TIMER_TIMEOUT);
-    ctl->xfer = XFER_SENT;
     if (out->disk_total) {
         /* What the switch-over counted: the data the disks held. */
         g_mutex_lock(&job->lock);
@@ -551,14 +720,53 @@ sent(ferry_mig_job *job)
         job->info.disk_remaining = 0;
         g_mutex_unlock(&job->lock);
     }
-    if (ctl->was_running || ctl->suspended)
-        ferry_mig_set_domain_state(job, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_MIGRATION,
-                                   ctl->suspended ? -1 : FERRY_LIFECYCLE_SUSPENDED);
-    if ((p->flags & FERRY_MIGRATE_PERSIST_DEST) && job->obj && !out->persistent) {
+    if ((job->params->p.flags & FERRY_MIGRATE_PERSIST_DEST) && job->obj && !out->persistent) {
         g_mutex_lock(&job->obj->lock);
         out->persistent = ferry_domain_def_copy(job->obj->def ? job->obj->def : job->obj->live);
         g_mutex_unlock(&job->obj->lock);
     }
+}
+
+/* Perform's answer once the source is in the commit zone: v1/v2 go on to
+ * stop the source themselves; v3 answers and waits for the next phase (or
+ * runs Finish itself for a client that left). */
+static void
+answer_perform(ferry_mig_job *job)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+    ferry_phase_result *r;
+
+    if (job->protocol < 3) {
+        /* v1 and v2 have no Confirm: Perform stops the source itself, and
+         * answers once it did (stop_done()). */
+        confirm_ok(job, NULL);
+        return;
+    }
+    r = g_new0(ferry_phase_result, 1);
+    r->cookie = format_stats(job);
+    ferry_mig_reply(job, r);
+    if (ctl->client_gone) {
+        ferry_mig_job_set_message(job, 0, "the client driving it disconnected: the daemon "
+                                  "finishes the migration itself");
+        ask_peer(job, PEER_FINISH);
+    } else {
+        ferry_mig_timer_start(job, TIMER_WATCHDOG, 1000, TRUE);
+    }
+}
+
+/* The source's part is done: everything went, the source is paused. */
+static void
+sent(ferry_mig_job *job)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    ferry_mig_timer_stop(job, TIMER_PROGRESS);
+    ferry_mig_timer_stop(job, TIMER_TIMEOUT);
+    ctl->xfer = XFER_SENT;
+    record_handover(job, stats_cookie(job));
+    if (ctl->was_running || ctl->suspended)
+        ferry_mig_set_domain_state(job, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_MIGRATION,
+                                   ctl->suspended ? -1 : FERRY_LIFECYCLE_SUSPENDED);
     ferry_mig_move(job, FERRY_MIG_PHASE_PERFORM, FERRY_MIG_STATE_WAITING);
     /* Paused for good unless the destination refuses: the lease goes, so
      * that the destination can take it before its guest runs. */
@@ -576,21 +784,108 @@ sent(ferry_mig_job *job)
         ferry_mig_run_peer(job, PEER_CANCEL);
         return;
     }
-    if (job->protocol < 3) {
-        /* v1 and v2 have no Confirm: Perform stops the source itself, and
-         * answers once it did (stop_done()). */
-        confirm_ok(job, NULL);
-        return;
+    answer_perform(job);
+}
+
+/* The hypervisor switched to post-copy: the source is paused and the
+ * destination has what it needs to run the guest, pulling the pages it
+ * still lacks.  For the protocol this is "everything sent" -- the commit
+ * zone, where only the destination's word lets the source run again --
+ * except that the source's process must live on until every page went,
+ * and that no timer may end it (docs/convergence.md). */
+static void
+postcopy_began(ferry_mig_job *job)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    ferry_mig_timer_stop(job, TIMER_TIMEOUT);
+    set_postcopy(job, PC_ACTIVE);
+    ctl->xfer = XFER_SENT;
+    record_handover(job, stats_cookie(job));
+    ferry_mig_set_domain_state(job, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_POSTCOPY,
+                               ctl->was_running ? FERRY_LIFECYCLE_SUSPENDED : -1);
+    ferry_mig_move(job, FERRY_MIG_PHASE_PERFORM, FERRY_MIG_STATE_WAITING);
+    ferry_mig_lease_release(job);
+    ferry_mig_job_set_message(job, 0, "post-copy: the destination runs the guest and pulls "
+                              "the pages it lacks; the source keeps them until every page "
+                              "went");
+    g_message("domain '%s': migration %s in post-copy", job->dom_name, job->id);
+    ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
+    ferry_mig_timer_start(job, TIMER_PROGRESS, PROGRESS_INTERVAL_MS, FALSE);
+    answer_perform(job);
+}
+
+/* Events of post-copy after the switch, in whatever phase the job is: the
+ * statistics, every page gone, a broken link.  Returns TRUE if @ev was
+ * one. */
+static gboolean
+postcopy_event(ferry_mig_job *job, ferry_mig_event *ev)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    if (ctl->postcopy < PC_ACTIVE)
+        return FALSE;
+    if (ev->type == EV_SIDE_DONE) {
+        ctl->side_busy = FALSE;
+        if (ev->kind == SIDE_SENT) {
+            set_postcopy(job, PC_DONE);
+            ferry_mig_job_set_message(job, 0, "post-copy done: every page reached the "
+                                      "destination");
+            g_message("domain '%s': migration %s: post-copy done", job->dom_name, job->id);
+            ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
+            if (ctl->stop_after_postcopy && !ctl->busy) {
+                ctl->stop_after_postcopy = FALSE;
+                ferry_mig_run_step(job, STEP_STOP, step_stop, NULL);
+            }
+        } else if (ctl->postcopy_sent) {
+            ctl->postcopy_sent = FALSE;
+            postcopy_progress(job, TRUE);
+        } else {
+            ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
+        }
+        return TRUE;
     }
-    r = g_new0(ferry_phase_result, 1);
-    r->cookie = format_stats(job);
-    ferry_mig_reply(job, r);
-    if (ctl->client_gone) {
-        ferry_mig_job_set_message(job, 0, "the client driving it disconnected: the daemon "
-                                  "finishes the migration itself");
-        ask_peer(job, PEER_FINISH);
-    } else {
-        ferry_mig_timer_start(job, TIMER_WATCHDOG, 1000, TRUE);
+    if (ev->type == EV_TIMER && ev->kind == TIMER_PROGRESS) {
+        if (ctl->postcopy != PC_DONE) {
+            ferry_mig_timer_start(job, TIMER_PROGRESS, PROGRESS_INTERVAL_MS, FALSE);
+            postcopy_progress(job, FALSE);
+        }
+        return TRUE;
+    }
+    if (ev->type != EV_BACKEND)
+        return FALSE;
+    switch (ev->kind) {
+    case FERRY_MIG_EV_SENT:
+        ferry_mig_timer_stop(job, TIMER_PROGRESS);
+        /* After a side step in flight, the final figures. */
+        if (ctl->side_busy)
+            ctl->postcopy_sent = TRUE;
+        else
+            postcopy_progress(job, TRUE);
+        return TRUE;
+    case FERRY_MIG_EV_POSTCOPY_PAUSED:
+        set_postcopy(job, PC_PAUSED);
+        ferry_mig_job_set_message(job, 0, "post-copy paused: %s; the guest is split between "
+                                  "the hosts and both halves wait for the link",
+                                  ev->message ? ev->message : "its link broke");
+        g_warning("domain '%s': migration %s: post-copy paused (%s)", job->dom_name, job->id,
+                  ev->message ? ev->message : "its link broke");
+        ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
+        return TRUE;
+    case FERRY_MIG_EV_TRANSFER_FAILED:
+        if (ctl->postcopy == PC_DONE)
+            return TRUE;
+        postcopy_lost(job, ev->message ? ev->message : "QEMU gave no reason");
+        return TRUE;
+    case FERRY_MIG_EV_EXITED:
+        if (ctl->postcopy == PC_DONE)
+            return FALSE;   /* as after any complete transfer */
+        postcopy_lost(job, ev->value == FERRY_SHUTOFF_DESTROYED
+                               ? "the source QEMU was destroyed"
+                               : "the source QEMU exited");
+        return TRUE;
+    default:
+        return FALSE;
     }
 }
 
@@ -664,6 +959,8 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
                 transfer_failed(job, "cancelled");
             /* else: too late, SENT follows. */
             return;
+        } else if (ev->kind == STEP_POSTCOPY) {
+            postcopy_told(job, ev);
         } else if (ev->kind == STEP_PAUSE) {
             if (ev->ok)
                 ferry_mig_set_domain_state(job, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_MIGRATION,
@@ -681,6 +978,8 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
         }
         if (ctl->aborting && ctl->xfer != XFER_CANCELLING && ctl->xfer != XFER_SENT)
             cancel_transfer(job);
+        else
+            postcopy_go(job);
         return;
     case EV_BACKEND:
         switch (ev->kind) {
@@ -700,6 +999,11 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
             g_mutex_lock(&job->lock);
             job->info.passes = (guint64)ev->value;
             g_mutex_unlock(&job->lock);
+            /* Pass 2 begins once the first went over all of memory. */
+            if ((job->params->p.flags & FERRY_MIGRATE_POSTCOPY_AFTER_PRECOPY) &&
+                ev->value >= 2 && ctl->postcopy == PC_NONE)
+                postcopy_request(job, NULL, "after the first pass over memory "
+                                 "(--postcopy-after-precopy)");
             /* Asking the hypervisor holds up the transfer it asks about
              * (QEMU's big lock): at most every PASS_PROGRESS_GAP_MS.  The
              * pass is told at once all the same, with the last figures. */
@@ -721,6 +1025,9 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
             return;
         case FERRY_MIG_EV_SENT:
             ferry_mig_run_step(job, STEP_SENT, step_progress, GINT_TO_POINTER(TRUE));
+            return;
+        case FERRY_MIG_EV_POSTCOPY:
+            postcopy_began(job);
             return;
         case FERRY_MIG_EV_TRANSFER_FAILED:
             if (ctl->xfer == XFER_CANCELLING)
@@ -745,6 +1052,10 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
             ferry_mig_timer_start(job, TIMER_PROGRESS, PROGRESS_INTERVAL_MS, FALSE);
             if (!ctl->busy && ctl->xfer != XFER_CANCELLING)
                 collect_progress(job);
+        } else if (ev->kind == TIMER_TIMEOUT && ctl->postcopy >= PC_REQUESTED) {
+            /* Switching to post-copy: it ends the transfer soon enough, and
+             * a guest split between two hosts can only complete. */
+            return;
         } else if (ev->kind == TIMER_TIMEOUT) {
             if (job->params->p.timeout_action == FERRY_MIGRATE_TIMEOUT_SUSPEND) {
                 if (ctl->busy) {
@@ -768,6 +1079,18 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
         }
         return;
     case EV_REQUEST:
+        if (ev->kind == REQ_POSTCOPY) {
+            postcopy_request(job, ev, "asked for (ferry migrate-postcopy)");
+            return;
+        }
+        if ((ev->kind == REQ_ABORT || ev->kind == REQ_CANCEL) && ctl->postcopy >= PC_REQUESTED) {
+            /* QEMU may switch at any moment: from then on the guest is
+             * split, and only completing it keeps it. */
+            ferry_mig_fail_task(g_steal_pointer(&ev->task), FERRY_ERROR_OPERATION_INVALID,
+                                "cannot abort the migration now: it is switching to "
+                                "post-copy, after which it can only complete");
+            return;
+        }
         if (ev->kind == REQ_ABORT || ev->kind == REQ_CANCEL) {
             /* The user, or the destination that dropped its side. */
             abort_reason(job, ev->message);
@@ -778,6 +1101,11 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
         }
         break;
     case EV_CONN_CLOSED:
+        if (ctl->postcopy >= PC_REQUESTED) {
+            /* Too late to give up: the daemon finishes it (postcopy_began()
+             * sees client_gone). */
+            return;
+        }
         abort_reason(job, "the client driving it disconnected");
         ctl->tell_dest = TRUE;
         cancel_transfer(job);
@@ -845,6 +1173,12 @@ confirm_ok(ferry_mig_job *job, const ferry_migration_cookie *finished)
         g_mutex_unlock(&job->lock);
     }
     ferry_mig_move(job, FERRY_MIG_PHASE_CONFIRM, FERRY_MIG_STATE_RUNNING);
+    if (ctl_of(job)->postcopy >= PC_ACTIVE && ctl_of(job)->postcopy != PC_DONE) {
+        /* The destination runs the guest, but pages it lacks are still
+         * here: the source's process stays until every page went. */
+        ctl_of(job)->stop_after_postcopy = TRUE;
+        return;
+    }
     ferry_mig_run_step(job, STEP_STOP, step_stop, NULL);
 }
 
@@ -1111,6 +1445,12 @@ rollback(ferry_mig_job *job, ferry_mig_state final)
 {
     ferry_mig_job_ctl *ctl = ctl_of(job);
 
+    if (ctl->postcopy >= PC_ACTIVE) {
+        /* Its pages and devices' state went to the destination: the
+         * source can never run it again. */
+        postcopy_lost(job, job->message ? job->message : "the destination did not take it");
+        return;
+    }
     ferry_mig_timer_stop(job, TIMER_PROGRESS);
     ferry_mig_timer_stop(job, TIMER_TIMEOUT);
     ferry_mig_timer_stop(job, TIMER_WATCHDOG);
@@ -1119,6 +1459,40 @@ rollback(ferry_mig_job *job, ferry_mig_state final)
         ctl->aborting = TRUE;
     ferry_mig_move(job, job->phase, FERRY_MIG_STATE_ROLLBACK);
     ferry_mig_run_step(job, STEP_ROLLBACK, step_rollback, NULL);
+}
+
+/* Post-copy failed: the guest's memory is split between the hosts and
+ * the half here can never run again (QEMU has sent the devices' state and
+ * pages the destination may have changed).  The source stays paused --
+ * never run twice -- and the job says so; only destroying it ends it. */
+static void
+postcopy_lost(ferry_mig_job *job, const char *why)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+    g_autofree char *what = g_strdup(why);
+    g_autoptr(GError) error = NULL;
+
+    ferry_mig_timer_stop(job, TIMER_PROGRESS);
+    ferry_mig_timer_stop(job, TIMER_TIMEOUT);
+    ferry_mig_timer_stop(job, TIMER_WATCHDOG);
+    ferry_mig_timer_stop(job, TIMER_RETRY);
+    ctl->end_code = FERRY_ERROR_MIGRATE;
+    ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE,
+                              "post-copy of domain '%s' failed: %s; its memory is split "
+                              "between the hosts, so the source keeps its half paused and "
+                              "never runs it again", job->dom_name, what);
+    g_warning("domain '%s': migration %s: post-copy failed: %s; the source stays paused",
+              job->dom_name, job->id, what);
+    /* The way out of the commit zone that the table allows: Confirm. */
+    if (job->phase != FERRY_MIG_PHASE_CONFIRM || job->state != FERRY_MIG_STATE_RUNNING)
+        ferry_mig_move(job, FERRY_MIG_PHASE_CONFIRM, FERRY_MIG_STATE_RUNNING);
+    ferry_mig_move(job, FERRY_MIG_PHASE_CONFIRM, FERRY_MIG_STATE_ROLLBACK);
+    g_mutex_lock(&job->lock);
+    error = g_error_new_literal(FERRY_ERROR, FERRY_ERROR_MIGRATE, job->message);
+    g_mutex_unlock(&job->lock);
+    if (ctl->phase_task)
+        ferry_mig_reply_error(job, error);
+    ferry_mig_end(job, FERRY_MIG_STATE_FAILED);
 }
 
 static void
@@ -1284,6 +1658,12 @@ ferry_mig_source_recover(ferry_mig_job *job, const ferry_mig_probe *probe,
             rollback(job, FERRY_MIG_STATE_FAILED);
         return;
     }
+    if (probe->postcopy) {
+        /* Split between the hosts: the source's process lives until every
+         * page went (QEMU's "completed" event still comes). */
+        set_postcopy(job, PC_ACTIVE);
+        ferry_mig_timer_start(job, TIMER_PROGRESS, PROGRESS_INTERVAL_MS, FALSE);
+    }
     /* Everything was sent (or the QEMU that was sending is gone): only the
      * destination can say where the guest runs.  Until it does, the source
      * stays paused. */
@@ -1314,8 +1694,37 @@ ferry_mig_source_handle(ferry_mig_job *job, ferry_mig_event *ev)
     ferry_mig_job_ctl *ctl = ctl_of(job);
 
     if (ferry_mig_state_is_final(job->state)) {
-        if (ev->type == EV_REQUEST)
+        if (ev->type == EV_REQUEST && ev->kind == REQ_POSTCOPY)
+            ferry_mig_fail_task(g_steal_pointer(&ev->task), FERRY_ERROR_OPERATION_INVALID,
+                                "the migration has ended");
+        else if (ev->type == EV_REQUEST)
             ended_request(job, ev);
+        return;
+    }
+    if (postcopy_event(job, ev))
+        return;
+    if (ev->type == EV_REQUEST && ev->kind == REQ_ABORT && ctl->postcopy >= PC_ACTIVE) {
+        ferry_mig_fail_task(g_steal_pointer(&ev->task), FERRY_ERROR_OPERATION_INVALID,
+                            "cannot abort the migration: it is in post-copy, where the "
+                            "guest's memory is split between the hosts and it can only "
+                            "complete");
+        return;
+    }
+    if (ev->type == EV_SIDE_DONE) {
+        ctl->side_busy = FALSE;
+        return;
+    }
+    if (ev->type == EV_REQUEST && ev->kind == REQ_POSTCOPY &&
+        !(job->phase == FERRY_MIG_PHASE_PERFORM && job->state == FERRY_MIG_STATE_RUNNING)) {
+        if (ctl->postcopy >= PC_REQUESTED)
+            g_task_return_boolean(ev->task, TRUE);
+        else
+            g_task_return_new_error(ev->task, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                                    "domain '%s': migration %s is not sending memory (phase "
+                                    "%s, %s): no post-copy to switch to", job->dom_name,
+                                    job->id, ferry_mig_phase_to_string(job->phase),
+                                    ferry_mig_state_to_string(job->state));
+        g_clear_object(&ev->task);
         return;
     }
     if (ev->type == EV_STEP_DONE) {

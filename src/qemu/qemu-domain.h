@@ -88,6 +88,7 @@ typedef struct {
     gboolean mig_tls;              /* source: QEMU's migration parameters say TLS */
     gboolean mig_nbd_adopted;      /* destination: an NBD server a previous ferryd
                                     * started (port unknown), to stop all the same */
+    gboolean mig_postcopy;         /* destination: QEMU said postcopy-active */
     gboolean mig_disks_ready;      /* source: DISKS_READY was reported */
 
     /* The QEMU user (qemu-user.c) */

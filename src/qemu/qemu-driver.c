@@ -759,6 +759,7 @@ const ferry_driver ferry_qemu_driver = {
     .domain_abort_job = qemu_domain_abort_job,                   /* since 0.3 */
     .domain_migrate_set_tunable = qemu_domain_migrate_set_tunable, /* since 0.3 */
     .domain_migrate_get_tunable = qemu_domain_migrate_get_tunable, /* since 0.3 */
+    .domain_migrate_start_postcopy = qemu_domain_migrate_start_postcopy, /* since 0.5 */
     .conn_migrate_query = qemu_conn_migrate_query,               /* since 0.3 */
     .conn_migrate_cancel = qemu_conn_migrate_cancel,             /* since 0.3 */
     .conn_client_gone = qemu_conn_client_gone,                   /* since 0.3 */

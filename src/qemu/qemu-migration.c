@@ -26,6 +26,7 @@
 
 #include "conf/migration-cookie.h"
 #include "qemu/qemu-confine.h"
+#include "qemu/qemu-converge.h"
 #include "qemu/qemu-migration.h"
 #include "qemu/qemu-process.h"
 #include "qemu/qemu-storage.h"
@@ -340,38 +341,6 @@ new_relay_token(GError **error)
 /* ------------------------------------------------------------------ */
 /* QMP helpers */
 
-static void
-add_capability(json_object *caps, const char *name, gboolean on)
-{
-    json_object *cap = json_object_new_object();
-
-    json_object_object_add(cap, "capability", json_object_new_string(name));
-    json_object_object_add(cap, "state", json_object_new_boolean(on));
-    json_object_array_add(caps, cap);
-}
-
-/* Turns on the MIGRATION events the engine follows.  With storage to copy:
- * the source stops before the switch-over so the mirrors can be completed
- * there (pause-before-switchover), and the destination leaves its disks to
- * the NBD server until it is resumed (late-block-activate). */
-static gboolean
-enable_migration_events(ferry_domain_obj *obj, gboolean storage, gboolean incoming,
-                        GError **error)
-{
-    g_autoptr(json_object) args = json_object_new_object();
-    json_object *caps = json_object_new_array();
-    g_autoptr(json_object) ret = NULL;
-
-    add_capability(caps, "events", TRUE);
-    if (incoming)
-        add_capability(caps, "late-block-activate", storage);
-    else
-        add_capability(caps, "pause-before-switchover", storage);
-    json_object_object_add(args, "capabilities", caps);
-    ret = qemu_process_command(obj, "migrate-set-capabilities", args, error);
-    return ret != NULL;
-}
-
 static gint64
 json_get_int(json_object *obj, const char *key)
 {
@@ -413,7 +382,8 @@ set_limits(ferry_mig_job *job, GError **error)
     downtime = p->max_downtime_ms;
     g_mutex_unlock(&job->lock);
     return set_parameter(job->obj, "max-bandwidth", bandwidth, error) &&
-           (!downtime || set_parameter(job->obj, "downtime-limit", downtime, error));
+           (!downtime || set_parameter(job->obj, "downtime-limit", downtime, error)) &&
+           qemu_converge_set_parameters(job->obj, p, FALSE, error);
 }
 
 /* ------------------------------------------------------------------ */
@@ -476,6 +446,12 @@ report_failure(ferry_domain_obj *obj, qemu_domain_priv *priv, ferry_mig_job *job
     ferry_qmp_command_async(priv->qmp, "query-migrate", NULL, -1, NULL, on_failure_reason, fq);
 }
 
+static gboolean
+status_is(qemu_domain_priv *priv, const char *st)
+{
+    return priv->mig_status && strcmp(priv->mig_status, st) == 0;
+}
+
 /* A MIGRATION status event; lock of @obj held. */
 static void
 on_status(ferry_domain_obj *obj, qemu_domain_priv *priv, ferry_mig_job *job, const char *st,
@@ -491,9 +467,16 @@ on_status(ferry_domain_obj *obj, qemu_domain_priv *priv, ferry_mig_job *job, con
     g_cond_broadcast(&priv->exit_cond);
     if (!job)
         return;
+    if (!strcmp(st, "postcopy-paused")) {
+        ferry_mig_job_notify(job, FERRY_MIG_EV_POSTCOPY_PAUSED, 0,
+                             "QEMU paused post-copy: its migration stream broke");
+        return;
+    }
     if (job->role == FERRY_MIG_ROLE_SOURCE) {
         if (!strcmp(st, "pre-switchover"))
             ferry_mig_job_notify(job, FERRY_MIG_EV_SWITCHOVER, 0, NULL);
+        else if (!strcmp(st, "postcopy-active"))
+            ferry_mig_job_notify(job, FERRY_MIG_EV_POSTCOPY, 0, NULL);
         else if (!strcmp(st, "completed"))
             ferry_mig_job_notify(job, FERRY_MIG_EV_SENT, 0, NULL);
         else if (!strcmp(st, "failed"))
@@ -501,10 +484,17 @@ on_status(ferry_domain_obj *obj, qemu_domain_priv *priv, ferry_mig_job *job, con
         else if (!strcmp(st, "cancelled"))
             ferry_mig_job_notify(job, FERRY_MIG_EV_TRANSFER_FAILED, 0, "cancelled");
     } else {
-        if (!strcmp(st, "active"))
+        if (!strcmp(st, "active")) {
             ferry_mig_job_notify(job, FERRY_MIG_EV_INCOMING_ACTIVE, 0, NULL);
-        else if (!strcmp(st, "completed"))
-            ferry_mig_job_notify(job, FERRY_MIG_EV_INCOMING_DONE, 0, NULL);
+        } else if (!strcmp(st, "postcopy-active")) {
+            /* The devices' state is here: the guest can run, pulling the
+             * pages it lacks. */
+            priv->mig_postcopy = TRUE;
+            ferry_mig_job_notify(job, FERRY_MIG_EV_INCOMING_DONE, 2, NULL);
+        } else if (!strcmp(st, "completed")) {
+            ferry_mig_job_notify(job, FERRY_MIG_EV_INCOMING_DONE, priv->mig_postcopy ? 1 : 0,
+                                 NULL);
+        }
         else if (!strcmp(st, "failed"))
             report_failure(obj, priv, job);
     }
@@ -657,6 +647,7 @@ reset_status(ferry_domain_obj *obj)
     g_clear_pointer(&priv->mig_status, g_free);
     priv->mig_active_ts = priv->mig_completed_ts = 0;
     priv->mig_reconnects = 0;
+    priv->mig_postcopy = FALSE;
     g_mutex_unlock(&obj->lock);
 }
 
@@ -669,7 +660,8 @@ qemu_start_disks(ferry_mig_job *job, const ferry_migration_cookie *prepared, GEr
     if (!transfer_target(job, &uri, error))
         return FALSE;
     reset_status(job->obj);
-    if (!enable_migration_events(job->obj, TRUE, FALSE, &local) || !set_limits(job, &local) ||
+    if (!qemu_converge_set_capabilities(job->obj, &job->params->p, TRUE, FALSE, &local) ||
+        !set_limits(job, &local) ||
         !source_tls(job, uri.host, &local)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE, "Perform: domain '%s': %s",
                     job->dom_name, local->message);
@@ -696,7 +688,7 @@ qemu_start_memory(ferry_mig_job *job, GError **error)
         return FALSE;
     if (!storage) {
         reset_status(job->obj);
-        if (!enable_migration_events(job->obj, FALSE, FALSE, &local) ||
+        if (!qemu_converge_set_capabilities(job->obj, &job->params->p, FALSE, FALSE, &local) ||
             !set_limits(job, &local) || !source_tls(job, uri.host, &local)) {
             g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE, "Perform: domain '%s': %s",
                         job->dom_name, local->message);
@@ -753,10 +745,11 @@ qemu_switch_over(ferry_mig_job *job, ferry_migration_cookie *stats, GError **err
     return TRUE;
 }
 
+
 static gboolean
-status_is(qemu_domain_priv *priv, const char *st)
+qemu_start_postcopy(ferry_mig_job *job, GError **error)
 {
-    return priv->mig_status && strcmp(priv->mig_status, st) == 0;
+    return qemu_converge_start_postcopy(job->obj, error);
 }
 
 static gboolean
@@ -819,6 +812,7 @@ qemu_collect_stats(ferry_mig_job *job, ferry_job_info *info, gboolean final)
         if (json_get_int(ram, "dirty-sync-count") > 0)
             info->passes = (guint64)json_get_int(ram, "dirty-sync-count");
     }
+    qemu_converge_read_stats(q, info);
     if (q) {
         info->expected_downtime_ms = json_get_int(q, "expected-downtime");
         info->setup_ms = json_get_int(q, "setup-time");
@@ -931,9 +925,13 @@ qemu_probe(ferry_mig_job *job, ferry_mig_probe *ret)
                             g_strcmp0(run, "finish-migrate") == 0;
     mig = qemu_process_command(obj, "query-migrate", NULL, NULL);
     status = mig ? json_get_string(mig, "status") : NULL;
+    ret->postcopy = status && g_str_has_prefix(status, "postcopy-");
     if (!status || !strcmp(status, "none"))
         ret->transfer = FERRY_MIG_PROBE_IDLE;
-    else if (!strcmp(status, "completed"))
+    else if (!strcmp(status, "completed") || ret->postcopy)
+        /* In post-copy the guest is split: the source's CPUs never run
+         * again, and only the destination's word decides (never a
+         * rollback). */
         ret->transfer = FERRY_MIG_PROBE_SENT;
     else if (!strcmp(status, "failed") || !strcmp(status, "cancelled"))
         ret->transfer = FERRY_MIG_PROBE_FAILED;
@@ -943,6 +941,8 @@ qemu_probe(ferry_mig_job *job, ferry_mig_probe *ret)
         g_mutex_lock(&obj->lock);
         g_free(qemu_domain_priv_get(obj)->mig_status);
         qemu_domain_priv_get(obj)->mig_status = g_strdup(status);
+        if (ret->postcopy && job->role == FERRY_MIG_ROLE_DESTINATION)
+            qemu_domain_priv_get(obj)->mig_postcopy = TRUE;
         g_mutex_unlock(&obj->lock);
     }
 }
@@ -1026,8 +1026,8 @@ qemu_migration_listen_address(const ferry_qemu_config *config, const char *want_
 /* Starts QEMU waiting for the incoming stream and has it listen. */
 static gboolean
 listen_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri *want,
-                const char *listen, gboolean storage, gboolean tls, const char *relay_token,
-                char **ret_uri_out, GError **error)
+                const char *listen, const ferry_migrate_params *params, gboolean storage,
+                const char *relay_token, char **ret_uri_out, GError **error)
 {
     g_autofree char *relay_path = NULL;
     g_autofree char *listen_host = NULL;
@@ -1046,11 +1046,12 @@ listen_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri *
 
     if (!qemu_process_start(state, obj, QEMU_PROCESS_START_INCOMING, error))
         return FALSE;  /* the cleanup released the port */
-    if (!enable_migration_events(obj, storage, TRUE, error))
+    if (!qemu_converge_set_capabilities(obj, params, storage, TRUE, error) ||
+        !qemu_converge_set_parameters(obj, params, TRUE, error))
         return FALSE;
     /* Encrypted: QEMU requires the source's client certificate, for the
      * memory stream and (the same object) the NBD server. */
-    if (tls && (!qemu_tls_add_creds(state, obj, TRUE, error) ||
+    if ((params->flags & FERRY_MIGRATE_TLS) && (!qemu_tls_add_creds(state, obj, TRUE, error) ||
                 !qemu_tls_set_migration(obj, TRUE, NULL, error)))
         return FALSE;
     listen_host = host_for_uri(listen);
@@ -1132,8 +1133,7 @@ qemu_start_incoming(ferry_mig_job *job, const ferry_migration_cookie *cookie_in,
         !(token = new_relay_token(error)))
         return FALSE;
     if ((storage && !qemu_storage_prepare_images(state, obj, obj->live, cookie_in, error)) ||
-        !listen_incoming(state, obj, &uri, listen, storage,
-                         (job->params->p.flags & FERRY_MIGRATE_TLS) != 0, token, &uri_out,
+        !listen_incoming(state, obj, &uri, listen, &job->params->p, storage, token, &uri_out,
                          error) ||
         (storage && !qemu_storage_prepare_nbd(state, obj, listen, &job->params->p, token,
                                               cookie_in, cookie_out, error))) {
@@ -1163,15 +1163,20 @@ qemu_activate(ferry_mig_job *job, gboolean run, GError **error)
     qemu_driver_state *state = job_state(job);
     ferry_domain_obj *obj = job->obj;
     qemu_domain_priv *priv;
+    gboolean postcopy;
     guint port;
 
     /* Every disk write has arrived (Perform completed the mirrors while the
      * source was paused): no more NBD clients, and the images stay. */
     qemu_storage_stop_nbd(state, obj);
-    /* The whole stream has arrived too. */
-    qemu_migration_close_relays(obj, TRUE, TRUE);
     g_mutex_lock(&obj->lock);
     priv = qemu_domain_priv_get(obj);
+    postcopy = priv->mig_postcopy && !status_is(priv, "completed");
+    g_mutex_unlock(&obj->lock);
+    /* The whole stream has arrived too -- unless in post-copy, where pages
+     * still come over it until the end of the job. */
+    qemu_migration_close_relays(obj, !postcopy, TRUE);
+    g_mutex_lock(&obj->lock);
     port = priv->mig_port;
     priv->mig_port = 0;
     g_mutex_unlock(&obj->lock);
@@ -1247,6 +1252,7 @@ const ferry_mig_backend qemu_mig_backend = {
     .cancel_transfer = qemu_cancel_transfer,
     .collect_stats = qemu_collect_stats,
     .set_tunable = qemu_set_tunable,
+    .start_postcopy = qemu_start_postcopy,
     .get_tunable = qemu_get_tunable,
     .pause = qemu_pause,
     .resume = qemu_resume,
@@ -1339,6 +1345,12 @@ qemu_domain_migrate_set_tunable(ferry_domain *dom, int tunable, guint64 value, G
 {
     return ferry_mig_engine_set_tunable(state_of(dom->conn)->engine, dom, tunable, value,
                                         error);
+}
+
+gboolean
+qemu_domain_migrate_start_postcopy(ferry_domain *dom, GError **error)
+{
+    return ferry_mig_engine_start_postcopy(state_of(dom->conn)->engine, dom, error);
 }
 
 gboolean

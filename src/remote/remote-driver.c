@@ -684,6 +684,13 @@ params_to_wire(const ferry_migrate_params *params, Ferry__MigrateParams *wire)
     wire->max_downtime_ms = params->max_downtime_ms;
     wire->has_retry_s = params->retry_s != 0;
     wire->retry_s = params->retry_s;
+#define SET_NONZERO(field) (wire->has_##field = params->field != 0, wire->field = params->field)
+    SET_NONZERO(postcopy_bandwidth_mib);
+    SET_NONZERO(parallel_connections);
+    SET_NONZERO(comp_methods);
+    SET_NONZERO(auto_converge_initial);
+    SET_NONZERO(auto_converge_increment);
+#undef SET_NONZERO
     return wire;
 }
 
@@ -1004,6 +1011,17 @@ remote_domain_abort_job(ferry_domain *dom, guint flags, GCancellable *cancellabl
 }
 
 static gboolean
+remote_domain_migrate_start_postcopy(ferry_domain *dom, GError **error)
+{
+    Ferry__DomainMigrateStartPostcopyArgs args = FERRY__DOMAIN_MIGRATE_START_POSTCOPY_ARGS__INIT;
+    Ferry__Domain wire;
+
+    args.dom = domain_to_wire(dom, &wire);
+    return call_no_ret(dom->conn, FERRY__PROCEDURE__DOMAIN_MIGRATE_START_POSTCOPY, &args.base,
+                       error);
+}
+
+static gboolean
 remote_domain_migrate_set_tunable(ferry_domain *dom, int tunable, guint64 value,
                                   GError **error)
 {
@@ -1104,6 +1122,7 @@ const ferry_driver ferry_remote_driver = {
     .domain_abort_job = remote_domain_abort_job,                 /* since 0.3 */
     .domain_migrate_set_tunable = remote_domain_migrate_set_tunable, /* since 0.3 */
     .domain_migrate_get_tunable = remote_domain_migrate_get_tunable, /* since 0.3 */
+    .domain_migrate_start_postcopy = remote_domain_migrate_start_postcopy, /* since 0.5 */
     .conn_migrate_query = remote_conn_migrate_query,             /* since 0.3 */
     .conn_migrate_cancel = remote_conn_migrate_cancel,           /* since 0.3 */
 };

@@ -242,8 +242,20 @@ ferry_rpc_job_info_to_wire(const ferry_job_info *info, Ferry__JobInfo *wire)
     SET(time_overhead_ms);
     SET(protocol);
     SET(reconnects);
+    SET(postcopy_requests);
+    SET(postcopy_bytes);
+    SET(postcopy_ms);
+    SET(throttle_percent);
+    SET(multifd_bytes);
+    SET(xbzrle_bytes);
+    SET(xbzrle_pages);
+    SET(xbzrle_cache_miss);
+    SET(xbzrle_overflow);
+    SET(normal_pages);
+    SET(zero_pages);
 #undef SET
     wire->message = (char *)info->message;
+    wire->postcopy = (char *)info->postcopy;
 }
 
 static void
@@ -286,4 +298,16 @@ ferry_rpc_job_info_from_wire(const Ferry__JobInfo *wire, ferry_job_info *ret_inf
     ret_info->protocol = wire->protocol;
     ret_info->reconnects = wire->reconnects;
     copy_string(ret_info->message, sizeof(ret_info->message), wire->message);
+    copy_string(ret_info->postcopy, sizeof(ret_info->postcopy), wire->postcopy);
+    ret_info->postcopy_requests = wire->postcopy_requests;
+    ret_info->postcopy_bytes = wire->postcopy_bytes;
+    ret_info->postcopy_ms = wire->postcopy_ms;
+    ret_info->throttle_percent = wire->throttle_percent;
+    ret_info->multifd_bytes = wire->multifd_bytes;
+    ret_info->xbzrle_bytes = wire->xbzrle_bytes;
+    ret_info->xbzrle_pages = wire->xbzrle_pages;
+    ret_info->xbzrle_cache_miss = wire->xbzrle_cache_miss;
+    ret_info->xbzrle_overflow = wire->xbzrle_overflow;
+    ret_info->normal_pages = wire->normal_pages;
+    ret_info->zero_pages = wire->zero_pages;
 }

@@ -315,6 +315,23 @@ static const migrate_case cases[] = {
       .error_code = FERRY_ERROR_OPERATION_INVALID,
       .error_text = "domain 'web1' is not running",
       .dst_state = NOTHING, .src_state = FERRY_DOMAIN_SHUTOFF, FERRY_SHUTOFF_UNKNOWN },
+    /* Convergence (issue #10): the test driver has no post-copy to switch
+     * to, and says so before anything moves; the rest it accepts. */
+    { "/migrate/refuse/postcopy-unsupported", .flags = FERRY_MIGRATE_POSTCOPY,
+      .error_code = FERRY_ERROR_NO_SUPPORT, .error_text = "cannot migrate in post-copy",
+      .dst_state = NOTHING, .src_state = RUNNING_BOOTED },
+    { "/migrate/refuse/after-precopy-alone", .flags = FERRY_MIGRATE_POSTCOPY_AFTER_PRECOPY,
+      .error_code = FERRY_ERROR_INVALID_ARG,
+      .error_text = "FERRY_MIGRATE_POSTCOPY_AFTER_PRECOPY needs FERRY_MIGRATE_POSTCOPY",
+      .dst_state = NOTHING, .src_state = RUNNING_BOOTED },
+    { "/migrate/refuse/postcopy-offline",
+      .flags = FERRY_MIGRATE_POSTCOPY | FERRY_MIGRATE_OFFLINE | FERRY_MIGRATE_PERSIST_DEST,
+      .source = SOURCE_SHUT_OFF, .error_code = FERRY_ERROR_INVALID_ARG,
+      .error_text = "FERRY_MIGRATE_POSTCOPY is for a running guest",
+      .dst_state = NOTHING, .src_state = FERRY_DOMAIN_SHUTOFF, FERRY_SHUTOFF_UNKNOWN },
+    { "/migrate/v3/parallel-compressed-auto-converge",
+      .flags = FERRY_MIGRATE_PARALLEL | FERRY_MIGRATE_COMPRESSED | FERRY_MIGRATE_AUTO_CONVERGE,
+      .protocol = 3, .dst_state = RUNNING_MIGRATED, .src_state = SHUTOFF_MIGRATED },
     { "/migrate/refuse/v2-inactive", .dst_params = "migration=v2", .source = SOURCE_SHUT_OFF,
       .flags = FERRY_MIGRATE_LIVE, .error_code = FERRY_ERROR_OPERATION_INVALID,
       .error_text = "domain 'web1' is not running",
@@ -651,6 +668,61 @@ test_phase_unsupported(void)
     g_assert_nonnull(strstr(error->message, "no migration protocol is offered by both"));
 }
 
+/* The parameters of the convergence features, each refused naming what it
+ * lacks or what is wrong with it. */
+static void
+test_convergence_arguments(void)
+{
+    static const struct {
+        ferry_migrate_params p;
+        const char *says;
+    } bad[] = {
+        { { .postcopy_bandwidth_mib = 10 },
+          "params->postcopy_bandwidth_mib needs FERRY_MIGRATE_POSTCOPY" },
+        { { .flags = FERRY_MIGRATE_POSTCOPY, .postcopy_bandwidth_mib = 1u << 30 },
+          "params->postcopy_bandwidth_mib: 1073741824 MiB/s is more than 1048576 MiB/s" },
+        { { .parallel_connections = 4 },
+          "params->parallel_connections needs FERRY_MIGRATE_PARALLEL" },
+        { { .flags = FERRY_MIGRATE_PARALLEL, .parallel_connections = 256 },
+          "params->parallel_connections: 256 is more than 255" },
+        { { .comp_methods = FERRY_MIGRATE_COMP_XBZRLE },
+          "params->comp_methods needs FERRY_MIGRATE_COMPRESSED" },
+        { { .flags = FERRY_MIGRATE_COMPRESSED, .comp_methods = 1u << 5 },
+          "params->comp_methods: unknown methods 0x20" },
+        { { .flags = FERRY_MIGRATE_COMPRESSED, .comp_methods = FERRY_MIGRATE_COMP_ZSTD },
+          "params->comp_methods FERRY_MIGRATE_COMP_ZSTD needs FERRY_MIGRATE_PARALLEL" },
+        { { .auto_converge_increment = 5 },
+          "params->auto_converge_increment needs FERRY_MIGRATE_AUTO_CONVERGE" },
+        { { .flags = FERRY_MIGRATE_AUTO_CONVERGE, .auto_converge_initial = 100 },
+          "params->auto_converge_initial: 100 is not a percentage from 1 to 99" },
+    };
+    hosts h;
+
+    hosts_open(&h, NULL, NULL, SOURCE_RUNNING);
+    for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(ferry_domain) ddom = ferry_domain_migrate(h.dom, h.dst, &bad[i].p, NULL,
+                                                            &error);
+
+        g_assert_null(ddom);
+        g_assert_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG);
+        if (!strstr(error->message, bad[i].says))
+            g_error("case %" G_GSIZE_FORMAT ": error '%s' lacks '%s'", i, error->message,
+                    bad[i].says);
+    }
+    {
+        g_autoptr(GError) error = NULL;
+
+        /* No migration at all to switch. */
+        g_assert_false(ferry_domain_migrate_start_postcopy(h.dom, 0, &error));
+        g_assert_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT);
+        g_clear_error(&error);
+        g_assert_false(ferry_domain_migrate_start_postcopy(h.dom, 1, &error));
+        g_assert_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG);
+    }
+    hosts_close(&h);
+}
+
 static void
 test_phase_arguments(void)
 {
@@ -835,6 +907,7 @@ main(int argc, char **argv)
     g_test_add_func("/migrate/job-info-during-perform", test_job_info_during_perform);
     g_test_add_func("/migrate/phases/unsupported", test_phase_unsupported);
     g_test_add_func("/migrate/phases/arguments", test_phase_arguments);
+    g_test_add_func("/migrate/convergence-arguments", test_convergence_arguments);
     g_test_add_func("/migrate/phases/by-hand", test_phases_by_hand);
     g_test_add_func("/migrate/uri-parameters", test_uri_parameters);
     return g_test_run();

@@ -554,6 +554,22 @@ def start_guest(t, host, wd, name, args):
     return g
 
 
+def start_migration(t, what, a, b, g, *extra, bandwidth='2'):
+    """`ferry migrate --live --bandwidth @bandwidth` of Guest @g from host @a
+    to @b in the background; returns the process once A's daemon reported
+    (a job event) that memory moves."""
+    watch = EventWatch(a, g.name, 1000, timeout=120, jobs=True)
+    try:
+        cli = a.ferry_bg('migrate', '--live', '--bandwidth', bandwidth, *extra, g.name, b.uri)
+        ev = watch.wait_for(lambda e: e['event'] == 'job-progress' and
+                            e['job']['phase'] == 'perform' and e['job']['mem_processed'] > 0, 60)
+    finally:
+        watch.close()
+    t.ok(ev is not None and cli.poll() is None, '%s: the transfer runs' % what,
+         None if cli.poll() is None else cli.communicate()[1])
+    return cli
+
+
 def intact(log):
     """The guest's log says: never restarted, heartbeats consecutive, no
     memory error."""

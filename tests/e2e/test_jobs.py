@@ -58,18 +58,7 @@ def beats_on(t, what, g, before):
 
 
 def start_migration(t, what, a, b, g, *extra, bandwidth=STUCK_BANDWIDTH):
-    """`ferry migrate` A->B in the background; returns the process once A's
-    daemon reported (a job event) that memory moves."""
-    watch = ft.EventWatch(a, g.name, 1000, timeout=120, jobs=True)
-    try:
-        cli = a.ferry_bg('migrate', '--live', '--bandwidth', bandwidth, *extra, g.name, b.uri)
-        ev = watch.wait_for(lambda e: e['event'] == 'job-progress' and
-                            e['job']['phase'] == 'perform' and e['job']['mem_processed'] > 0, 60)
-    finally:
-        watch.close()
-    t.ok(ev is not None and cli.poll() is None, '%s: the transfer runs' % what,
-         None if cli.poll() is None else cli.communicate()[1])
-    return cli
+    return ft.start_migration(t, what, a, b, g, *extra, bandwidth=bandwidth)
 
 
 def ended(host, name, states):

@@ -285,15 +285,23 @@ def attack(t, host, name, frames_per_conn, make_frame, bound_mib):
             th.start()
         replies = []
         closed = []
+        timed_out = False
         for c in conns:
             try:
-                replies.append(c.replies(frames_per_conn))
-            except ConnectionError as e:
+                # After one timeout, the others are only looked at.
+                replies.append(c.replies(frames_per_conn, **({'timeout': 5} if timed_out
+                                                             else {})))
+            except (ConnectionError, TimeoutError) as e:
+                # A timeout too says what ferryd was doing with it.
+                timed_out = timed_out or isinstance(e, TimeoutError)
+                e = '%s: %s after %d bytes buffered' % (type(e).__name__, e, len(c.buf))
                 # What ferryd said of that connection is the cause.
                 port = c.sock.getsockname()[1]
                 said = [l for l in host.log_text().splitlines() if ':%d)' % port in l and
                         'call ' not in l]
-                closed.append('%s (port %d); ferryd: %s' % (e, port, ' | '.join(said[-3:])))
+                closed.append('%s (port %d); ferryd: %s; its last lines: %s' %
+                              (e, port, ' | '.join(said[-3:]),
+                               ' | '.join(host.log_text().splitlines()[-4:])))
                 replies.append([])
         for th in threads:
             th.join(60)

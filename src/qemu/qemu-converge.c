@@ -1,0 +1,171 @@
+/*
+ * qemu-converge.c: QEMU's side of the ways a migration converges --
+ * post-copy, parallel connections (multifd), compression (XBZRLE, zstd over
+ * multifd), auto-converge: the capabilities and parameters that turn them
+ * on, the command that switches to post-copy, and their statistics.
+ *
+ * Owns: the QMP names of these features (QEMU's migration QAPI schema:
+ * migrate-set-capabilities, migrate-set-parameters, migrate-start-postcopy,
+ * query-migrate's "ram", "xbzrle-cache" and "cpu-throttle-percentage").
+ * Must not: decide when to use a feature (the caller's flags and the
+ * engine do) or follow the migration's status (qemu-migration.c does).
+ */
+#include "ferry-config.h"
+
+#include <string.h>
+
+#include "qemu/qemu-converge.h"
+#include "qemu/qemu-process.h"
+#include "util/error.h"
+#include "util/json-util.h"
+
+/* QEMU's own defaults, restored when a feature is not asked for. */
+#define DEFAULT_CHANNELS 2
+#define DEFAULT_THROTTLE_INITIAL 20
+#define DEFAULT_THROTTLE_INCREMENT 10
+
+static void
+add_capability(json_object *caps, const char *name, gboolean on)
+{
+    json_object *cap = json_object_new_object();
+
+    json_object_object_add(cap, "capability", json_object_new_string(name));
+    json_object_object_add(cap, "state", json_object_new_boolean(on));
+    json_object_array_add(caps, cap);
+}
+
+gboolean
+qemu_converge_set_capabilities(ferry_domain_obj *obj, const ferry_migrate_params *params,
+                               gboolean storage, gboolean incoming, GError **error)
+{
+    g_autoptr(json_object) args = json_object_new_object();
+    json_object *caps = json_object_new_array();
+    g_autoptr(json_object) ret = NULL;
+    g_autoptr(GError) local = NULL;
+    guint flags = params->flags;
+
+    add_capability(caps, "events", TRUE);
+    /* With storage to copy: the source stops before the switch-over so the
+     * mirrors can be completed there (pause-before-switchover), and the
+     * destination leaves its disks to the NBD server until it is resumed
+     * (late-block-activate). */
+    if (incoming)
+        add_capability(caps, "late-block-activate", storage);
+    else
+        add_capability(caps, "pause-before-switchover", storage);
+    /* Both sides must agree on these two. */
+    add_capability(caps, "postcopy-ram", (flags & FERRY_MIGRATE_POSTCOPY) != 0);
+    add_capability(caps, "multifd", (flags & FERRY_MIGRATE_PARALLEL) != 0);
+    if (!incoming) {
+        /* Only the sender decides; the receiver decodes whatever comes. */
+        add_capability(caps, "xbzrle",
+                       (flags & FERRY_MIGRATE_COMPRESSED) &&
+                           (!params->comp_methods ||
+                            (params->comp_methods & FERRY_MIGRATE_COMP_XBZRLE)));
+        add_capability(caps, "auto-converge", (flags & FERRY_MIGRATE_AUTO_CONVERGE) != 0);
+    }
+    json_object_object_add(args, "capabilities", caps);
+    ret = qemu_process_command(obj, "migrate-set-capabilities", args, &local);
+    if (!ret) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                    "QEMU refused the migration capabilities%s%s%s: %s",
+                    (flags & FERRY_MIGRATE_POSTCOPY) ? " postcopy-ram" : "",
+                    (flags & FERRY_MIGRATE_PARALLEL) ? " multifd" : "",
+                    (flags & FERRY_MIGRATE_COMPRESSED) ? " (compression)" : "",
+                    local->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+qemu_converge_set_parameters(ferry_domain_obj *obj, const ferry_migrate_params *params,
+                             gboolean incoming, GError **error)
+{
+    g_autoptr(json_object) args = json_object_new_object();
+    g_autoptr(json_object) ret = NULL;
+    g_autoptr(GError) local = NULL;
+    guint flags = params->flags;
+    gboolean zstd = (flags & FERRY_MIGRATE_COMPRESSED) &&
+                    (params->comp_methods & FERRY_MIGRATE_COMP_ZSTD);
+
+    json_object_object_add(args, "multifd-channels",
+                           json_object_new_int((flags & FERRY_MIGRATE_PARALLEL) &&
+                                                       params->parallel_connections
+                                                   ? (int)params->parallel_connections
+                                                   : DEFAULT_CHANNELS));
+    json_object_object_add(args, "multifd-compression",
+                           json_object_new_string(zstd ? "zstd" : "none"));
+    if (!incoming) {
+        /* 0: post-copy as fast as the link goes. */
+        json_object_object_add(args, "max-postcopy-bandwidth",
+                               json_object_new_int64((gint64)(params->postcopy_bandwidth_mib << 20)));
+        json_object_object_add(args, "cpu-throttle-initial",
+                               json_object_new_int(params->auto_converge_initial
+                                                       ? (int)params->auto_converge_initial
+                                                       : DEFAULT_THROTTLE_INITIAL));
+        json_object_object_add(args, "cpu-throttle-increment",
+                               json_object_new_int(params->auto_converge_increment
+                                                       ? (int)params->auto_converge_increment
+                                                       : DEFAULT_THROTTLE_INCREMENT));
+    }
+    ret = qemu_process_command(obj, "migrate-set-parameters", args, &local);
+    if (!ret) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                    "QEMU refused the migration parameters (%s): %s",
+                    json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN),
+                    local->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static guint64
+get_u64(json_object *obj, const char *key)
+{
+    json_object *v;
+
+    if (!obj || !json_object_object_get_ex(obj, key, &v))
+        return 0;
+    return (guint64)MAX(json_object_get_int64(v), 0);
+}
+
+void
+qemu_converge_read_stats(json_object *q, ferry_job_info *info)
+{
+    json_object *ram = NULL, *xbzrle = NULL;
+
+    if (!q)
+        return;
+    if (json_object_object_get_ex(q, "ram", &ram)) {
+        info->postcopy_requests = get_u64(ram, "postcopy-requests");
+        info->postcopy_bytes = get_u64(ram, "postcopy-bytes");
+        info->multifd_bytes = get_u64(ram, "multifd-bytes");
+        info->normal_pages = get_u64(ram, "normal");
+        info->zero_pages = get_u64(ram, "duplicate");
+    }
+    if (json_object_object_get_ex(q, "xbzrle-cache", &xbzrle)) {
+        info->xbzrle_bytes = get_u64(xbzrle, "bytes");
+        info->xbzrle_pages = get_u64(xbzrle, "pages");
+        info->xbzrle_cache_miss = get_u64(xbzrle, "cache-miss");
+        info->xbzrle_overflow = get_u64(xbzrle, "overflow");
+    }
+    /* Absent when auto-converge never throttled. */
+    info->throttle_percent = (guint)get_u64(q, "cpu-throttle-percentage");
+}
+
+gboolean
+qemu_converge_start_postcopy(ferry_domain_obj *obj, GError **error)
+{
+    g_autoptr(json_object) ret = NULL;
+    g_autoptr(GError) local = NULL;
+
+    ret = qemu_process_command(obj, "migrate-start-postcopy", NULL, &local);
+    if (!ret) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                    "domain '%s': QEMU refused to switch to post-copy: %s", obj->name,
+                    local->message);
+        return FALSE;
+    }
+    return TRUE;
+}

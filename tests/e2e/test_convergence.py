@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""End-to-end test of the ways a migration converges (issue #10).
+
+Two ferryd in network namespaces joined by a veth pair (loopback when not
+root: ferrytest.TwoHosts), real QEMU, the bundled guest checking its own
+memory.  A guest that dirties ~16 MiB/s migrated at 2 MiB/s never
+converges in pre-copy; each way of finishing it is taken on it:
+
+* post-copy by hand: `ferry migrate --postcopy`, then `ferry
+  migrate-postcopy`: it completes, both jobs show post-copy "done" with the
+  pages the destination asked for; while post-copy runs (slowed by
+  --postcopy-bandwidth), domjobinfo says "active", an abort is refused on
+  both hosts and the timeout does not end it;
+* post-copy by itself: `--postcopy --postcopy-after-precopy`;
+* auto-converge: `--auto-converge` with its initial and increment: the
+  throttle shows in the job events, the migration completes;
+* parallel connections (multifd, 4 of them), and zstd over them: they
+  complete and the bytes sent over them are counted; with zstd, both QEMUs
+  were told (the guest's memory is pseudo-random: zstd cannot shrink it);
+* XBZRLE compression on a guest that converges slowly: it encodes pages.
+
+After each, the guest runs on exactly one host, its heartbeat continuous
+and its memory check clean.  Usage errors and refusals name what is wrong.
+"""
+import json
+import os
+
+import ferrytest as ft
+
+# Dirties 4000 pages/s (~16 MiB/s) of a 16 MiB working set.
+STUCK_ARGS = 'mem=16 rate=4000 hb=100'
+# Dirties ~4 MiB/s: converges at 16 MiB/s in a few passes.
+BUSY_ARGS = 'mem=16 rate=1000 hb=100'
+STUCK_BANDWIDTH = '2'
+
+Guest = ft.Guest
+intact = ft.intact
+
+
+def heartbeat(serial):
+    log, _ = ft.wait_heartbeat(serial, 0)
+    return int(log['last_hb']) if log else 0
+
+
+def start_migration(t, what, a, b, g, *extra, bandwidth=STUCK_BANDWIDTH):
+    return ft.start_migration(t, what, a, b, g, *extra, bandwidth=bandwidth)
+
+
+def arrived(t, what, a, b, g, before, cli, timeout=240):
+    """The migration @cli completes; the guest runs on B only, intact."""
+    out, err = cli.communicate(timeout=timeout)
+    t.ok(cli.returncode == 0, '%s: the migration completes' % what, err)
+    info = ft.dominfo(b, g.name)
+    t.ok(info is not None and info['state'] == 'running', '%s: runs on B' % what, info)
+    t.ok(ft.wait_until(lambda: not a.qemu_pids(g.uuid), 15) and len(b.qemu_pids(g.uuid)) == 1,
+         '%s: one QEMU of it, on B' % what, (a.qemu_pids(g.uuid), b.qemu_pids(g.uuid)))
+    log, err = ft.wait_heartbeat(g.serial, before + 5)
+    t.ok(intact(log), '%s: heartbeat continues, no restart, no memory error' % what,
+         'before: %d; %s' % (before, err or log))
+    return ft.job_info(a, g.name, completed=True), ft.job_info(b, g.name, completed=True)
+
+
+def back(t, a, b, g):
+    """Brings the guest back to A with a plain migration (fast: no limit)."""
+    r = b.ferry('migrate', '--live', g.name, a.uri)
+    t.ok(r.returncode == 0, 'back to A for the next case', r.stderr)
+
+
+def postcopy_by_hand(t, a, b, g):
+    what = 'migrate-postcopy'
+    before = heartbeat(g.serial)
+    # Post-copy at 1 MiB/s lasts longer than the timeout, which must not
+    # end it: a guest split between two hosts can only complete.
+    cli = start_migration(t, what, a, b, g, '--postcopy', '--postcopy-bandwidth', '1',
+                          '--timeout', '6', '--timeout-action', 'abort')
+    j = ft.job_info(a, g.name)
+    t.ok(j and j['postcopy'] == '', 'before the switch: domjobinfo shows no post-copy', j)
+    r = a.ferry('migrate-postcopy', g.name)
+    t.ok(r.returncode == 0 and 'post-copy' in r.stdout, 'migrate-postcopy is accepted',
+         r.stdout + r.stderr)
+    seen = ft.wait_until(lambda: (ft.job_info(a, g.name) or {}).get('postcopy') == 'active', 30)
+    j = ft.job_info(a, g.name)
+    t.ok(seen and j and j['state'] in ('waiting', 'running', 'in-doubt'),
+         'domjobinfo on A: post-copy active', j)
+    r = a.ferry('domjobabort', g.name)
+    t.ok(r.returncode != 0 and 'post-copy' in r.stderr,
+         'domjobabort on A during post-copy is refused, saying why', r.stdout + r.stderr)
+    r = b.ferry('domjobabort', g.name)
+    t.ok(r.returncode != 0 and ('post-copy' in r.stderr or 'already runs' in r.stderr),
+         'domjobabort on B during post-copy is refused, saying why', r.stdout + r.stderr)
+    ja, jb = arrived(t, what, a, b, g, before, cli)
+    t.comment('measured: %s: source job %s' % (what, json.dumps(ja)))
+    t.ok(ja and ja['type'] == 'completed' and ja['postcopy'] == 'done' and
+         ja['postcopy_ms'] and ja['postcopy_bytes'] and ja['postcopy_bytes'] > 0,
+         'domjobinfo --completed on A: post-copy done, its bytes counted', ja)
+    t.ok(jb and jb['type'] == 'completed' and jb['postcopy'] == 'done',
+         'domjobinfo --completed on B: post-copy done', jb)
+    back(t, a, b, g)
+
+
+def postcopy_after_precopy(t, a, b, g):
+    what = '--postcopy-after-precopy'
+    before = heartbeat(g.serial)
+    cli = start_migration(t, what, a, b, g, '--postcopy', '--postcopy-after-precopy')
+    ja, _ = arrived(t, what, a, b, g, before, cli)
+    t.comment('measured: %s: source job %s' % (what, json.dumps(ja)))
+    t.ok(ja and ja['postcopy'] == 'done' and ja['passes'] and ja['passes'] >= 2,
+         '%s: switched by itself after the first pass' % what, ja)
+    back(t, a, b, g)
+
+
+def auto_converge(t, a, b, g):
+    what = '--auto-converge'
+    before = heartbeat(g.serial)
+    watch = ft.EventWatch(a, g.name, 100000, timeout=300, jobs=True)
+    try:
+        cli = start_migration(t, what, a, b, g, '--auto-converge', '--auto-converge-initial',
+                              '60', '--auto-converge-increment', '20')
+        ev = watch.wait_for(lambda e: e['event'] == 'job-progress' and
+                            (e['job'].get('throttle_percent') or 0) > 0, 120)
+    finally:
+        watch.close()
+    t.ok(ev is not None, '%s: a job event shows the guest throttled' % what,
+         ev and ev['job'].get('throttle_percent'))
+    if ev:
+        t.comment('measured: throttle %s %%' % ev['job']['throttle_percent'])
+    arrived(t, what, a, b, g, before, cli)
+    back(t, a, b, g)
+
+
+def parallel(t, a, b, g):
+    results = {}
+    for what, extra in (('--parallel', ('--parallel', '--parallel-connections', '4')),
+                        ('--parallel zstd', ('--parallel', '--compressed', '--comp-methods',
+                                             'zstd'))):
+        before = heartbeat(g.serial)
+        cli = start_migration(t, what, a, b, g, *extra, bandwidth='64')
+        ja, _ = arrived(t, what, a, b, g, before, cli)
+        t.comment('measured: %s: source job %s' % (what, json.dumps(ja)))
+        t.ok(ja and ja['multifd_bytes'] and ja['multifd_bytes'] > 0 and ja['normal_pages'],
+             '%s: the memory went over the parallel connections' % what, ja)
+        results[what] = ja
+        back(t, a, b, g)
+    # The guest's pattern is pseudo-random, so zstd cannot shrink it: what
+    # is checked is that both QEMUs were told (the daemons trace QMP).
+    for host in (a, b):
+        said = [l for l in host.log_text().splitlines()
+                if 'multifd-compression' in l and 'zstd' in l]
+        t.ok(bool(said), 'zstd: %s\'s QEMU was told multifd-compression zstd' % host.name,
+             said[:1])
+
+
+def xbzrle(t, a, b, g):
+    what = '--compressed (xbzrle)'
+    before = heartbeat(g.serial)
+    cli = start_migration(t, what, a, b, g, '--compressed', bandwidth='16')
+    ja, _ = arrived(t, what, a, b, g, before, cli)
+    t.comment('measured: %s: source job %s' % (what, json.dumps(ja)))
+    t.ok(ja and ((ja['xbzrle_pages'] or 0) + (ja['xbzrle_cache_miss'] or 0)) > 0,
+         '%s: XBZRLE looked at the pages sent again' % what, ja)
+    back(t, a, b, g)
+
+
+def refusals(t, a, b, g):
+    for args, says in ((('--postcopy-after-precopy',), '--postcopy-after-precopy needs --postcopy'),
+                       (('--postcopy-bandwidth', '5'), '--postcopy-bandwidth needs --postcopy'),
+                       (('--parallel-connections', '3'), 'needs --parallel'),
+                       (('--compressed', '--comp-methods', 'zstd'), 'zstd needs --parallel'),
+                       (('--compressed', '--comp-methods', 'lz4'), "'lz4' is not a compression"),
+                       (('--auto-converge', '--auto-converge-initial', '100'), '1 to 99'),
+                       (('--offline', '--persistent', '--postcopy'), 'not --offline')):
+        r = a.ferry('migrate', *args, g.name, b.uri)
+        t.ok(r.returncode != 0 and says in r.stderr,
+             'ferry migrate %s: refused, saying %r' % (' '.join(args), says), r.stderr)
+    r = a.ferry('migrate-postcopy', g.name)
+    t.ok(r.returncode != 0 and 'not migrating' in r.stderr,
+         'migrate-postcopy with no migration: refused', r.stderr)
+    cli = start_migration(t, 'migrate-postcopy without --postcopy', a, b, g)
+    r = a.ferry('migrate-postcopy', g.name)
+    t.ok(r.returncode != 0 and '--postcopy' in r.stderr,
+         'migrate-postcopy of a migration started without --postcopy: refused, naming it',
+         r.stderr)
+    r = a.ferry('domjobabort', g.name)
+    cli.communicate(timeout=60)
+    t.ok(r.returncode == 0, 'that migration can still be aborted', r.stderr)
+    t.ok(ft.wait_until(lambda: (ft.dominfo(a, g.name) or {}).get('state') == 'running', 15),
+         'it runs on A again', ft.dominfo(a, g.name))
+
+
+def main(t):
+    ft.require_e2e(t)
+    wd = ft.Workdir('ferry-e2e-converge-')
+    # Every QMP line in the daemons' logs: what QEMU was told is checked.
+    os.environ['FERRY_QMP_TRACE'] = '1'
+    net = ft.TwoHosts(wd.path, names=('cnva', 'cnvb'), t=t)
+    a, b = net.hosts
+    guests = []
+    try:
+        net.start()
+        g = ft.start_guest(t, a, wd, 'stuck1', STUCK_ARGS)
+        guests.append(g)
+        refusals(t, a, b, g)
+        postcopy_by_hand(t, a, b, g)
+        postcopy_after_precopy(t, a, b, g)
+        auto_converge(t, a, b, g)
+        parallel(t, a, b, g)
+        g2 = ft.start_guest(t, a, wd, 'busy1', BUSY_ARGS)
+        guests.append(g2)
+        xbzrle(t, a, b, g2)
+    finally:
+        for guest in guests:
+            if guest.uuid:
+                ft.kill_qemus(guest.uuid)
+        net.cleanup()
+        wd.cleanup()
+
+
+if __name__ == '__main__':
+    ft.run(main)
