@@ -59,6 +59,10 @@ void ferry_domain_abort_job_async(ferry_domain *dom, guint flags, GCancellable *
 void ferry_conn_migrate_query_async(ferry_conn *dconn, const char *id,
                                     GCancellable *cancellable, GAsyncReadyCallback callback,
                                     gpointer user_data);
+void ferry_conn_migrate_postcopy_recover_async(ferry_conn *dconn, const char *id,
+                                               GCancellable *cancellable,
+                                               GAsyncReadyCallback callback,
+                                               gpointer user_data);
 void ferry_conn_migrate_cancel_async(ferry_conn *dconn, const char *id, const char *reason,
                                      GCancellable *cancellable, GAsyncReadyCallback callback,
                                      gpointer user_data);

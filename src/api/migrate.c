@@ -625,6 +625,31 @@ fail:
 }
 
 void
+ferry_conn_migrate_postcopy_recover_async(ferry_conn *dconn, const char *id,
+                                          GCancellable *cancellable,
+                                          GAsyncReadyCallback callback, gpointer user_data)
+{
+    const char *what = "resuming a migration's post-copy";
+    GError *error = NULL;
+
+    if (!check_nonnull(dconn, "dconn", what, &error))
+        goto fail;
+    if (!id || !g_uuid_string_is_valid(id)) {
+        g_set_error(&error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "%s: '%s' is not a migration id (a uuid)", what, id ? id : "(null)");
+        goto fail;
+    }
+    if (!dconn->driver->conn_migrate_postcopy_recover &&
+        !ferry_api_unsupported(dconn, what, &error))
+        goto fail;
+    dconn->driver->conn_migrate_postcopy_recover(dconn, id, cancellable, callback, user_data);
+    return;
+
+fail:
+    fail_async(error, callback, user_data);
+}
+
+void
 ferry_conn_migrate_cancel_async(ferry_conn *dconn, const char *id, const char *reason,
                                 GCancellable *cancellable, GAsyncReadyCallback callback,
                                 gpointer user_data)

@@ -996,6 +996,31 @@ dispatch_connect_migrate_query(dispatch_call *c, GError **error)
     return start_async(c, NULL, NULL, start_query, reply_query, error);
 }
 
+static GBytes *
+reply_recover(dispatch_async *a, ferry_phase_result *r, GError **error)
+{
+    Ferry__ConnectMigratePostcopyRecoverRet ret =
+        FERRY__CONNECT_MIGRATE_POSTCOPY_RECOVER_RET__INIT;
+
+    ret.uri = r->uri ? r->uri : (char *)"";
+    return ferry_rpc_message_pack(&ret.base);
+}
+
+static void
+start_recover(dispatch_async *a)
+{
+    const Ferry__ConnectMigratePostcopyRecoverArgs *args =
+        (const Ferry__ConnectMigratePostcopyRecoverArgs *)a->args;
+
+    ferry_conn_migrate_postcopy_recover_async(a->conn, args->id, NULL, async_done, a);
+}
+
+static gboolean
+dispatch_connect_migrate_postcopy_recover(dispatch_call *c, GError **error)
+{
+    return start_async(c, NULL, NULL, start_recover, reply_recover, error);
+}
+
 static void
 start_cancel(dispatch_async *a)
 {
@@ -1169,6 +1194,7 @@ procedure_traits(guint32 procedure)
     case FERRY__PROCEDURE__DOMAIN_ABORT_JOB:
     case FERRY__PROCEDURE__CONNECT_MIGRATE_CANCEL:
     case FERRY__PROCEDURE__DOMAIN_MIGRATE_START_POSTCOPY:
+    case FERRY__PROCEDURE__CONNECT_MIGRATE_POSTCOPY_RECOVER:
         return QUICK;
     default:
         /* The queries (ferry_rpc_procedure_is_quick()) change nothing. */

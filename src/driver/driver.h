@@ -259,6 +259,11 @@ struct ferry_driver {
      * .message. */
     void (*conn_migrate_query)(ferry_conn *dconn, const char *id, GCancellable *cancellable,
                                GAsyncReadyCallback callback, gpointer user_data);
+    /* Post-copy of migration @id paused because its stream broke: the
+     * destination listens again; result: .uri, where the source resumes. */
+    void (*conn_migrate_postcopy_recover)(ferry_conn *dconn, const char *id,
+                                          GCancellable *cancellable,
+                                          GAsyncReadyCallback callback, gpointer user_data);
     /* Cancels migration @id on the destination unless it may already run
      * the guest there; a Finish of @id that comes later is refused.  Fails
      * with FERRY_ERROR_OPERATION_INVALID when it is too late.  Succeeds when

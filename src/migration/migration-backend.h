@@ -101,6 +101,7 @@ typedef struct {
                                  * rollback runs them again */
     gboolean postcopy;          /* the transfer is in post-copy (transfer SENT on the
                                  * source: the commit zone; pages still go) */
+    gboolean postcopy_paused;   /* ... and paused: its stream broke */
 } ferry_mig_probe;
 
 /**
@@ -154,6 +155,10 @@ typedef struct {
      * started with FERRY_MIGRATE_POSTCOPY): POSTCOPY follows once the
      * hypervisor did.  Without it, post-copy is refused at Begin. */
     gboolean (*start_postcopy)(ferry_mig_job *job, GError **error);
+    /* (nullable) Post-copy paused (its stream broke): resumes the stream
+     * to @uri, where the destination listens again (postcopy_listen);
+     * POSTCOPY follows once it goes on, POSTCOPY_PAUSED if it broke again. */
+    gboolean (*postcopy_resume)(ferry_mig_job *job, const char *uri, GError **error);
     /* Stops the transfer (disks and memory) and waits until the
      * hypervisor agrees.  Returns FALSE if everything had already been
      * sent (too late: the caller then has a SENT event to handle). */
@@ -184,6 +189,9 @@ typedef struct {
     /* Finish, after INCOMING_DONE: ends the incoming side's extras (NBD
      * server) and, if @run, starts the CPUs. */
     gboolean (*activate)(ferry_mig_job *job, gboolean run, GError **error);
+    /* (nullable) Post-copy paused: has the paused incoming side listen
+     * again; @ret_uri is where the source resumes. */
+    gboolean (*postcopy_listen)(ferry_mig_job *job, char **ret_uri, GError **error);
     /* Drops everything Prepare made: the process, images it created, ports.
      * Idempotent. */
     void (*discard_incoming)(ferry_mig_job *job);

@@ -30,6 +30,7 @@ typedef enum {
     STEP_PREPARE = 1,
     STEP_ACTIVATE,
     STEP_DISCARD,
+    STEP_RECOVER,       /* post-copy paused: listen again */
 } dest_step;
 
 static void rollback(ferry_mig_job *job, ferry_mig_state final);
@@ -292,6 +293,64 @@ postcopy_in_done(ferry_mig_job *job)
     ferry_mig_end(job, FERRY_MIG_STATE_COMPLETED);
 }
 
+static gboolean
+step_recover(ferry_mig_job *job, gpointer data, GError **error)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    g_clear_pointer(&ctl->recover_uri, g_free);
+    return engine_of(job)->backend->postcopy_listen(job, &ctl->recover_uri, error);
+}
+
+/* The source's daemon asks this host to listen again for a post-copy
+ * whose stream broke. */
+static void
+recover_request(ferry_mig_job *job, ferry_mig_event *ev)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+    const char *refusal = NULL;
+
+    if (!ctl->postcopy_in)
+        refusal = "it is not in post-copy here";
+    else if (!engine_of(job)->backend->postcopy_listen)
+        refusal = "this host cannot resume a post-copy";
+    else if (ctl->busy || ctl->recover_task)
+        refusal = "this host is busy with it; ask again";
+    if (refusal) {
+        g_autofree char *msg = g_strdup_printf("migration %s of domain '%s': cannot listen "
+                                               "again: %s", job->id, job->dom_name, refusal);
+
+        ferry_mig_fail_task(g_steal_pointer(&ev->task), FERRY_ERROR_OPERATION_INVALID, msg);
+        return;
+    }
+    ctl->recover_task = g_steal_pointer(&ev->task);
+    ferry_mig_run_step(job, STEP_RECOVER, step_recover, NULL);
+}
+
+static void
+recover_done(ferry_mig_job *job, ferry_mig_event *ev)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+    GTask *task = g_steal_pointer(&ctl->recover_task);
+    ferry_phase_result *r;
+
+    if (!task)
+        return;
+    if (!ev->ok) {
+        g_task_return_error(task, g_error_copy(ev->error));
+        g_object_unref(task);
+        return;
+    }
+    g_message("domain '%s': migration %s: listening again for its post-copy at %s",
+              job->dom_name, job->id, ctl->recover_uri);
+    g_mutex_lock(&job->lock);
+    g_strlcpy(job->info.postcopy, "recovering", sizeof(job->info.postcopy));
+    g_mutex_unlock(&job->lock);
+    r = g_new0(ferry_phase_result, 1);
+    r->uri = g_strdup(ctl->recover_uri);
+    ferry_phase_task_return(task, r);
+}
+
 /* What QEMU says while the guest runs here in post-copy. */
 static void
 postcopy_in_event(ferry_mig_job *job, ferry_mig_event *ev)
@@ -300,6 +359,15 @@ postcopy_in_event(ferry_mig_job *job, ferry_mig_event *ev)
 
     switch (ev->kind) {
     case FERRY_MIG_EV_INCOMING_DONE:
+        if (ev->value == 2) {
+            /* Going on again after a break. */
+            g_mutex_lock(&job->lock);
+            g_strlcpy(job->info.postcopy, "active", sizeof(job->info.postcopy));
+            g_mutex_unlock(&job->lock);
+            ferry_mig_job_set_message(job, 0, "post-copy resumed after its stream broke");
+            ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
+            return;
+        }
         if (ev->value != 1)
             return;
         if (ctl->busy)
@@ -589,6 +657,12 @@ ferry_mig_dest_recover(ferry_mig_job *job, const ferry_mig_probe *probe,
         /* In post-copy its last pages may still be coming: the job (and
          * the stream it holds) lasts until they have. */
         ctl->postcopy_in = probe->postcopy;
+        if (probe->postcopy) {
+            g_mutex_lock(&job->lock);
+            g_strlcpy(job->info.postcopy, probe->postcopy_paused ? "paused" : "active",
+                      sizeof(job->info.postcopy));
+            g_mutex_unlock(&job->lock);
+        }
         ferry_mig_job_set_message(job, 0, "ferryd of host '%s' restarted after deciding to "
                                   "run the guest here: it runs it", host);
         ferry_mig_run_step(job, STEP_ACTIVATE, step_activate, NULL);
@@ -747,6 +821,9 @@ request(ferry_mig_job *job, ferry_mig_event *ev)
     gboolean finishing = job->phase == FERRY_MIG_PHASE_FINISH;
 
     switch (ev->kind) {
+    case REQ_RECOVER:
+        recover_request(job, ev);
+        return;
     case REQ_FINISH:
         if (!finishing && job->state == FERRY_MIG_STATE_WAITING) {
             finish_request(job, ev);
@@ -808,6 +885,11 @@ ferry_mig_dest_handle(ferry_mig_job *job, ferry_mig_event *ev)
     ferry_mig_job_ctl *ctl = ctl_of(job);
 
     if (ferry_mig_state_is_final(job->state)) {
+        if (ev->type == EV_REQUEST && ev->kind == REQ_RECOVER) {
+            ferry_mig_fail_task(g_steal_pointer(&ev->task), FERRY_ERROR_OPERATION_INVALID,
+                                "the migration has ended on this host");
+            return;
+        }
         if (ev->type == EV_REQUEST) {
             ferry_mig_waiter w = { .task = g_steal_pointer(&ev->task), .kind = ev->kind,
                                    .outcome = ev->outcome, .conn = ev->conn };
@@ -838,6 +920,8 @@ ferry_mig_dest_handle(ferry_mig_job *job, ferry_mig_event *ev)
             activate_done(job, ev);
         else if (ev->kind == STEP_DISCARD)
             discard_done(job, ev);
+        else if (ev->kind == STEP_RECOVER)
+            recover_done(job, ev);
         if (ctl->cancel_pending && !ferry_mig_state_is_final(job->state) &&
             job->state != FERRY_MIG_STATE_ROLLBACK && job->state != FERRY_MIG_STATE_COMMITTED &&
             !ctl->busy) {

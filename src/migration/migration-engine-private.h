@@ -78,6 +78,7 @@ typedef enum {
     REQ_ABORT,
     REQ_CANCEL,         /* a peer's "cancel migration ID" */
     REQ_POSTCOPY,       /* source: switch to post-copy now */
+    REQ_RECOVER,        /* destination: listen again for a paused post-copy */
 } req_kind;
 
 /* Where a source's post-copy is (ctl->postcopy). */
@@ -87,6 +88,7 @@ typedef enum {
     PC_REQUESTED,       /* the hypervisor was told; it switches after its pass */
     PC_ACTIVE,          /* switched: the guest is split between the hosts */
     PC_PAUSED,          /* its link broke; both halves wait */
+    PC_RECOVERING,      /* the hypervisor was told to resume it */
     PC_DONE,            /* every page went */
 } postcopy_step;
 
@@ -97,12 +99,14 @@ typedef enum {
     TIMER_RETRY,        /* source: ask the destination again; destination: ask the
                          * source what became of a migration left waiting */
     TIMER_FINISH,       /* destination: the data did not arrive in time */
+    TIMER_RECOVER,      /* source: try again to resume a paused post-copy */
 } timer_kind;
 
 typedef enum {
     PEER_FINISH = 1,    /* Finish3 of the job's id on the destination */
     PEER_CANCEL,        /* cancel the job's id on the destination */
     PEER_QUERY,         /* destination: what became of the job's id on the source */
+    PEER_RECOVER,       /* source: have the destination listen again (post-copy) */
 } peer_kind;
 
 typedef struct {
@@ -177,7 +181,7 @@ typedef struct ferry_mig_job_ctl {
     gboolean tell_dest;             /* source: aborted here (not by the destination): the
                                      * destination hears it before its stream breaks */
     gint64 last_phase_us;           /* for the watchdog */
-    GSource *timers[TIMER_FINISH + 1];
+    GSource *timers[TIMER_RECOVER + 1];
     ferry_conn *peer;               /* the other host's daemon, opened when needed */
     peer_kind peer_next;            /* the peer call waiting for the connection */
     ferry_mig_probe recovered;      /* recovery: what the hypervisor said (STEP_PROBE) */
@@ -188,12 +192,15 @@ typedef struct ferry_mig_job_ctl {
     gboolean side_busy;             /* a side step runs (statistics during post-copy) */
     gboolean postcopy_sent;         /* every page went while a side step ran: the final
                                      * figures follow it */
+    guint recover_delay_s;          /* the next wait before resuming a paused post-copy */
     gboolean stop_after_postcopy;   /* Confirm came before every page went: the source
                                      * stops once they have */
     /* Post-copy (destination): */
     gboolean postcopy_in;           /* post-copy: the devices' state arrived; pages still
                                      * come (the job lasts until they all did) */
     gboolean postcopy_in_complete;  /* post-copy: the last page arrived */
+    GTask *recover_task;            /* post-copy paused: the source's REQ_RECOVER */
+    char *recover_uri;              /* where this host listens again for it */
 } ferry_mig_job_ctl;
 
 /* A call answered when its job ends (ctl->waiters). */

@@ -83,6 +83,10 @@ ctl_free(ferry_mig_job_ctl *ctl)
     g_free(ctl->xml_out);
     g_free(ctl->uri_out);
     g_free(ctl->out_cookie);
+    g_free(ctl->recover_uri);
+    if (ctl->recover_task)
+        ferry_mig_fail_task(ctl->recover_task, FERRY_ERROR_OPERATION_INVALID,
+                            "the migration ended");
     ferry_conn_unref(ctl->peer);
     g_clear_object(&ctl->runner);
     g_free(ctl);
@@ -1292,6 +1296,23 @@ ferry_mig_engine_abort(ferry_mig_engine *engine, ferry_domain *dom, GCancellable
     }
     post_request(job, REQ_ABORT, task, dom->conn, NULL, NULL, 0,
                  "aborted by the user (domjobabort)");
+}
+
+void
+ferry_mig_engine_postcopy_recover(ferry_mig_engine *engine, const char *id,
+                                  GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data)
+{
+    GTask *task = task_new(cancellable, callback, user_data, REQ_RECOVER);
+    g_autoptr(ferry_mig_job) job = find_by_id(engine, id);
+
+    if (!job || job->role != FERRY_MIG_ROLE_DESTINATION) {
+        g_task_return_new_error(task, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                                "host '%s' receives no migration %s", engine->hostname, id);
+        g_object_unref(task);
+        return;
+    }
+    post_request(job, REQ_RECOVER, task, NULL, NULL, NULL, 0, NULL);
 }
 
 void

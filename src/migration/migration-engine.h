@@ -114,6 +114,24 @@ void ferry_mig_engine_abort(ferry_mig_engine *engine, ferry_domain *dom,
 void ferry_mig_engine_query(ferry_mig_engine *engine, const char *id,
                             GCancellable *cancellable, GAsyncReadyCallback callback,
                             gpointer user_data);
+/**
+ * ferry_mig_engine_postcopy_recover:
+ * @engine: the destination host's engine
+ * @id: a migration whose post-copy paused because its stream broke
+ * @cancellable: (nullable): not used to stop it
+ * @callback: called with a ferry_phase_result whose .uri is where the
+ *   source's hypervisor resumes the stream
+ * @user_data: for @callback
+ *
+ * Has the destination's hypervisor listen again for the stream of a
+ * paused post-copy (the source's daemon asks, until it works).  Refused,
+ * saying why, when the migration is not in post-copy here or is not
+ * paused yet.
+ */
+void ferry_mig_engine_postcopy_recover(ferry_mig_engine *engine, const char *id,
+                                       GCancellable *cancellable, GAsyncReadyCallback callback,
+                                       gpointer user_data);
+
 void ferry_mig_engine_cancel(ferry_mig_engine *engine, const char *id, const char *reason,
                              GCancellable *cancellable, GAsyncReadyCallback callback,
                              gpointer user_data);

@@ -95,6 +95,8 @@ ferry_mig_peer_call_start(ferry_mig_job *job, peer_kind kind)
         }
     } else if (kind == PEER_QUERY && peer->driver->conn_migrate_query) {
         peer->driver->conn_migrate_query(peer, job->id, NULL, on_peer_done, pc);
+    } else if (kind == PEER_RECOVER && peer->driver->conn_migrate_postcopy_recover) {
+        peer->driver->conn_migrate_postcopy_recover(peer, job->id, NULL, on_peer_done, pc);
     } else {
         ferry_mig_event *ev = ferry_mig_event_new(EV_PEER_DONE, kind);
 

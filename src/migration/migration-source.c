@@ -43,6 +43,7 @@ typedef enum {
     STEP_STOP,          /* Confirm: the source's process goes */
     STEP_TAKE,          /* v1/v2 Perform: the domain's job taken */
     STEP_POSTCOPY,      /* tell the hypervisor to switch to post-copy */
+    STEP_RESUME,        /* resume a paused post-copy's stream */
     SIDE_PROGRESS,      /* side steps: statistics during post-copy */
     SIDE_SENT,          /*   and the final ones once every page went */
 } source_step;
@@ -463,7 +464,8 @@ step_pause(ferry_mig_job *job, gpointer data, GError **error)
 
 static const char *const postcopy_names[] = {
     [PC_NONE] = "", [PC_WANTED] = "requested", [PC_REQUESTED] = "requested",
-    [PC_ACTIVE] = "active", [PC_PAUSED] = "paused", [PC_DONE] = "done",
+    [PC_ACTIVE] = "active", [PC_PAUSED] = "paused", [PC_RECOVERING] = "recovering",
+    [PC_DONE] = "done",
 };
 
 /* Moves post-copy along; job info says where it is. */
@@ -815,6 +817,80 @@ postcopy_began(ferry_mig_job *job)
     answer_perform(job);
 }
 
+/* ---- A paused post-copy: both halves wait, and only going on saves the
+ * guest.  The source's daemon has the destination listen again (QEMU's
+ * migrate-recover there) and resumes its stream to it, again and again
+ * with back-off, for as long as it takes: no timer gives up. */
+
+static void
+recover_later(ferry_mig_job *job, const char *why)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    if (!ctl->recover_delay_s)
+        ctl->recover_delay_s = 1;
+    ferry_mig_job_set_message(job, 0, "post-copy paused: %s; the guest is split between the "
+                              "hosts, and the source tries again in %u s", why,
+                              ctl->recover_delay_s);
+    ferry_mig_timer_start(job, TIMER_RECOVER, ctl->recover_delay_s * 1000, FALSE);
+    ctl->recover_delay_s = MIN(ctl->recover_delay_s * 2, RETRY_MAX_SECONDS);
+    ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
+}
+
+static gboolean
+step_resume(ferry_mig_job *job, gpointer data, GError **error)
+{
+    g_autofree char *uri = data;
+
+    return backend_of(job)->postcopy_resume(job, uri, error);
+}
+
+static void
+recover_now(ferry_mig_job *job)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    if (ctl->postcopy != PC_PAUSED)
+        return;
+    if (ctl->busy || !backend_of(job)->postcopy_resume) {
+        /* After the call in flight (a question to the destination). */
+        ferry_mig_timer_start(job, TIMER_RECOVER, 500, FALSE);
+        return;
+    }
+    ferry_mig_run_peer(job, PEER_RECOVER);
+}
+
+/* The destination's answer: where it listens again. */
+static void
+recover_answered(ferry_mig_job *job, ferry_mig_event *ev)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    if (ctl->postcopy != PC_PAUSED)
+        return;
+    if (!ev->ok || !ev->result->uri || !*ev->result->uri) {
+        g_autofree char *why = g_strdup_printf("the destination cannot listen again yet (%s)",
+                                               ev->ok ? "it named no address"
+                                                      : ev->error->message);
+
+        recover_later(job, why);
+        return;
+    }
+    set_postcopy(job, PC_RECOVERING);
+    g_message("domain '%s': migration %s: resuming post-copy to %s", job->dom_name, job->id,
+              ev->result->uri);
+    ferry_mig_run_step(job, STEP_RESUME, step_resume, g_strdup(ev->result->uri));
+}
+
+static void
+resume_done(ferry_mig_job *job, ferry_mig_event *ev)
+{
+    if (ev->ok || ctl_of(job)->postcopy != PC_RECOVERING)
+        return;     /* QEMU says how it goes (postcopy-active or -paused) */
+    set_postcopy(job, PC_PAUSED);
+    recover_later(job, ev->error->message);
+}
+
 /* Events of post-copy after the switch, in whatever phase the job is: the
  * statistics, every page gone, a broken link.  Returns TRUE if @ev was
  * one. */
@@ -845,6 +921,18 @@ postcopy_event(ferry_mig_job *job, ferry_mig_event *ev)
         }
         return TRUE;
     }
+    if (ev->type == EV_TIMER && ev->kind == TIMER_RECOVER) {
+        recover_now(job);
+        return TRUE;
+    }
+    if (ev->type == EV_PEER_DONE && ev->kind == PEER_RECOVER) {
+        recover_answered(job, ev);
+        return TRUE;
+    }
+    if (ev->type == EV_STEP_DONE && ev->kind == STEP_RESUME) {
+        resume_done(job, ev);
+        return TRUE;
+    }
     if (ev->type == EV_TIMER && ev->kind == TIMER_PROGRESS) {
         if (ctl->postcopy != PC_DONE) {
             ferry_mig_timer_start(job, TIMER_PROGRESS, PROGRESS_INTERVAL_MS, FALSE);
@@ -864,13 +952,23 @@ postcopy_event(ferry_mig_job *job, ferry_mig_event *ev)
             postcopy_progress(job, TRUE);
         return TRUE;
     case FERRY_MIG_EV_POSTCOPY_PAUSED:
+        if (ctl->postcopy == PC_DONE)
+            return TRUE;
         set_postcopy(job, PC_PAUSED);
-        ferry_mig_job_set_message(job, 0, "post-copy paused: %s; the guest is split between "
-                                  "the hosts and both halves wait for the link",
-                                  ev->message ? ev->message : "its link broke");
         g_warning("domain '%s': migration %s: post-copy paused (%s)", job->dom_name, job->id,
                   ev->message ? ev->message : "its link broke");
-        ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
+        recover_later(job, ev->message ? ev->message : "its link broke");
+        return TRUE;
+    case FERRY_MIG_EV_POSTCOPY:
+        /* Going on again after a break. */
+        if (ctl->postcopy == PC_PAUSED || ctl->postcopy == PC_RECOVERING) {
+            set_postcopy(job, PC_ACTIVE);
+            ctl->recover_delay_s = 0;
+            ferry_mig_timer_stop(job, TIMER_RECOVER);
+            ferry_mig_job_set_message(job, 0, "post-copy resumed after its stream broke");
+            g_message("domain '%s': migration %s: post-copy resumed", job->dom_name, job->id);
+            ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
+        }
         return TRUE;
     case FERRY_MIG_EV_TRANSFER_FAILED:
         if (ctl->postcopy == PC_DONE)
@@ -1663,6 +1761,10 @@ ferry_mig_source_recover(ferry_mig_job *job, const ferry_mig_probe *probe,
          * page went (QEMU's "completed" event still comes). */
         set_postcopy(job, PC_ACTIVE);
         ferry_mig_timer_start(job, TIMER_PROGRESS, PROGRESS_INTERVAL_MS, FALSE);
+        if (probe->postcopy_paused) {
+            set_postcopy(job, PC_PAUSED);
+            recover_later(job, "its stream broke while ferryd was down");
+        }
     }
     /* Everything was sent (or the QEMU that was sending is gone): only the
      * destination can say where the guest runs.  Until it does, the source

@@ -457,6 +457,9 @@ static void
 on_status(ferry_domain_obj *obj, qemu_domain_priv *priv, ferry_mig_job *job, const char *st,
           gint64 timestamp_us)
 {
+    /* A post-copy that went on over a new connection after a break. */
+    if (!strcmp(st, "postcopy-active") && status_is(priv, "postcopy-recover"))
+        priv->mig_reconnects++;
     g_free(priv->mig_status);
     priv->mig_status = g_strdup(st);
     if (strcmp(st, "active") == 0 && !priv->mig_active_ts)
@@ -753,6 +756,37 @@ qemu_start_postcopy(ferry_mig_job *job, GError **error)
 }
 
 static gboolean
+qemu_postcopy_resume(ferry_mig_job *job, const char *uri, GError **error)
+{
+    g_auto(mig_uri) u = { 0 };
+    g_autofree char *host = NULL;
+    g_autofree char *qemu_uri = NULL;
+    g_autoptr(json_object) args = json_object_new_object();
+    g_autoptr(json_object) ret = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (!parse_mig_uri(uri, &u, error))
+        return FALSE;
+    if (!u.host || !u.port) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                    "post-copy recovery: '%s' names no host and port", uri);
+        return FALSE;
+    }
+    host = host_for_uri(u.host);
+    qemu_uri = g_strdup_printf("tcp:%s:%u", host, u.port);
+    json_object_object_add(args, "uri", json_object_new_string(qemu_uri));
+    json_object_object_add(args, "resume", json_object_new_boolean(TRUE));
+    ret = qemu_process_command(job->obj, "migrate", args, &local);
+    if (!ret) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                    "domain '%s': QEMU did not resume post-copy to %s: %s", job->dom_name,
+                    qemu_uri, local->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
 qemu_cancel_transfer(ferry_mig_job *job)
 {
     ferry_domain_obj *obj = job->obj;
@@ -926,6 +960,7 @@ qemu_probe(ferry_mig_job *job, ferry_mig_probe *ret)
     mig = qemu_process_command(obj, "query-migrate", NULL, NULL);
     status = mig ? json_get_string(mig, "status") : NULL;
     ret->postcopy = status && g_str_has_prefix(status, "postcopy-");
+    ret->postcopy_paused = g_strcmp0(status, "postcopy-paused") == 0;
     if (!status || !strcmp(status, "none"))
         ret->transfer = FERRY_MIG_PROBE_IDLE;
     else if (!strcmp(status, "completed") || ret->postcopy)
@@ -1157,6 +1192,46 @@ qemu_start_incoming(ferry_mig_job *job, const ferry_migration_cookie *cookie_in,
     return TRUE;
 }
 
+/* Post-copy paused here: QEMU listens again, on a new port of the range. */
+static gboolean
+qemu_postcopy_listen(ferry_mig_job *job, char **ret_uri, GError **error)
+{
+    qemu_driver_state *state = job_state(job);
+    ferry_domain_obj *obj = job->obj;
+    g_autofree char *listen = NULL;
+    g_autofree char *host = NULL;
+    g_autofree char *qemu_uri = NULL;
+    g_autoptr(json_object) args = json_object_new_object();
+    g_autoptr(json_object) ret = NULL;
+    g_autoptr(GError) local = NULL;
+    guint port, old;
+
+    if (!(listen = qemu_migration_listen_address(&state->config, NULL, error)))
+        return FALSE;
+    port = qemu_migration_acquire_port(state, listen, 0, error);
+    if (!port)
+        return FALSE;
+    host = host_for_uri(listen);
+    qemu_uri = g_strdup_printf("tcp:%s:%u", host, port);
+    json_object_object_add(args, "uri", json_object_new_string(qemu_uri));
+    ret = qemu_process_command(obj, "migrate-recover", args, &local);
+    if (!ret) {
+        qemu_migration_release_port(state, port);
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                    "domain '%s': QEMU cannot listen again for its post-copy: %s",
+                    job->dom_name, local->message);
+        return FALSE;
+    }
+    g_mutex_lock(&obj->lock);
+    old = qemu_domain_priv_get(obj)->mig_port;
+    qemu_domain_priv_get(obj)->mig_port = port;
+    g_mutex_unlock(&obj->lock);
+    if (old)
+        qemu_migration_release_port(state, old);
+    *ret_uri = g_strdup_printf("tcp://%s:%u/", host, port);
+    return TRUE;
+}
+
 static gboolean
 qemu_activate(ferry_mig_job *job, gboolean run, GError **error)
 {
@@ -1232,8 +1307,19 @@ qemu_save_state(gpointer self, ferry_domain_obj *obj)
 static void
 qemu_end_domain_job(gpointer self, ferry_domain_obj *obj)
 {
-    /* The migration is over, one way or the other: its streams too. */
+    guint port = 0;
+
+    /* The migration is over, one way or the other: its streams too, and a
+     * port a paused post-copy listened on again. */
     qemu_migration_close_relays(obj, TRUE, TRUE);
+    g_mutex_lock(&obj->lock);
+    if (obj->priv && qemu_domain_priv_get(obj)->pid > 0 && !qemu_domain_priv_get(obj)->exited) {
+        port = qemu_domain_priv_get(obj)->mig_port;
+        qemu_domain_priv_get(obj)->mig_port = 0;
+    }
+    g_mutex_unlock(&obj->lock);
+    if (port)
+        qemu_migration_release_port(self, port);
     qemu_migration_remove_relay_sockets(self, obj->uuid);
     qemu_process_end_job(self, obj);
 }
@@ -1253,6 +1339,8 @@ const ferry_mig_backend qemu_mig_backend = {
     .collect_stats = qemu_collect_stats,
     .set_tunable = qemu_set_tunable,
     .start_postcopy = qemu_start_postcopy,
+    .postcopy_resume = qemu_postcopy_resume,
+    .postcopy_listen = qemu_postcopy_listen,
     .get_tunable = qemu_get_tunable,
     .pause = qemu_pause,
     .resume = qemu_resume,
@@ -1345,6 +1433,15 @@ qemu_domain_migrate_set_tunable(ferry_domain *dom, int tunable, guint64 value, G
 {
     return ferry_mig_engine_set_tunable(state_of(dom->conn)->engine, dom, tunable, value,
                                         error);
+}
+
+void
+qemu_conn_migrate_postcopy_recover(ferry_conn *dconn, const char *id,
+                                   GCancellable *cancellable, GAsyncReadyCallback callback,
+                                   gpointer user_data)
+{
+    ferry_mig_engine_postcopy_recover(state_of(dconn)->engine, id, cancellable, callback,
+                                      user_data);
 }
 
 gboolean

@@ -42,6 +42,9 @@ void qemu_domain_abort_job(ferry_domain *dom, guint flags, GCancellable *cancell
                            GAsyncReadyCallback callback, gpointer user_data);
 gboolean qemu_domain_migrate_set_tunable(ferry_domain *dom, int tunable, guint64 value,
                                          GError **error);
+void qemu_conn_migrate_postcopy_recover(ferry_conn *dconn, const char *id,
+                                        GCancellable *cancellable,
+                                        GAsyncReadyCallback callback, gpointer user_data);
 gboolean qemu_domain_migrate_start_postcopy(ferry_domain *dom, GError **error);
 gboolean qemu_domain_migrate_get_tunable(ferry_domain *dom, int tunable, guint64 *ret_value,
                                          GError **error);

@@ -1073,6 +1073,25 @@ remote_conn_migrate_query(ferry_conn *dconn, const char *id, GCancellable *cance
 }
 
 static void
+recover_reply(ferry_conn *conn, const ProtobufCMessage *ret, ferry_phase_result *r)
+{
+    r->uri = g_strdup(((const Ferry__ConnectMigratePostcopyRecoverRet *)ret)->uri);
+}
+
+static void
+remote_conn_migrate_postcopy_recover(ferry_conn *dconn, const char *id,
+                                     GCancellable *cancellable, GAsyncReadyCallback callback,
+                                     gpointer user_data)
+{
+    Ferry__ConnectMigratePostcopyRecoverArgs args =
+        FERRY__CONNECT_MIGRATE_POSTCOPY_RECOVER_ARGS__INIT;
+
+    args.id = (char *)id;
+    call_phase(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_POSTCOPY_RECOVER, &args.base,
+               recover_reply, cancellable, callback, user_data);
+}
+
+static void
 remote_conn_migrate_cancel(ferry_conn *dconn, const char *id, const char *reason,
                            GCancellable *cancellable, GAsyncReadyCallback callback,
                            gpointer user_data)
@@ -1125,4 +1144,5 @@ const ferry_driver ferry_remote_driver = {
     .domain_migrate_start_postcopy = remote_domain_migrate_start_postcopy, /* since 0.5 */
     .conn_migrate_query = remote_conn_migrate_query,             /* since 0.3 */
     .conn_migrate_cancel = remote_conn_migrate_cancel,           /* since 0.3 */
+    .conn_migrate_postcopy_recover = remote_conn_migrate_postcopy_recover, /* since 0.5 */
 };

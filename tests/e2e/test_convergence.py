@@ -19,11 +19,20 @@ converges in pre-copy; each way of finishing it is taken on it:
   were told (the guest's memory is pseudo-random: zstd cannot shrink it);
 * XBZRLE compression on a guest that converges slowly: it encodes pages.
 
+* post-copy's stream reset (`ss -K`) twice: QEMU pauses it on both hosts
+  and ferry resumes it by itself (migrate-recover, migrate with resume);
+  the same with either daemon killed and restarted while the link is down;
+* the link down for 10 s during post-copy, alone and with either daemon
+  restarted meanwhile: it completes once the link is back.
+
 After each, the guest runs on exactly one host, its heartbeat continuous
 and its memory check clean.  Usage errors and refusals name what is wrong.
 """
 import json
 import os
+import subprocess
+import sys
+import time
 
 import ferrytest as ft
 
@@ -32,6 +41,12 @@ STUCK_ARGS = 'mem=16 rate=4000 hb=100'
 # Dirties ~4 MiB/s: converges at 16 MiB/s in a few passes.
 BUSY_ARGS = 'mem=16 rate=1000 hb=100'
 STUCK_BANDWIDTH = '2'
+# Post-copy of the 16 MiB working set lasts ~5 s at this rate: long enough
+# to break it in the middle.
+POSTCOPY_BANDWIDTH = '3'
+# Under the sanitizers the cases that take the same code paths as others
+# (a daemon restarted during a link cut) run once, in the plain build.
+SANITIZED = '--sanitized' in sys.argv
 
 Guest = ft.Guest
 intact = ft.intact
@@ -95,6 +110,159 @@ def postcopy_by_hand(t, a, b, g):
          'domjobinfo --completed on A: post-copy done, its bytes counted', ja)
     t.ok(jb and jb['type'] == 'completed' and jb['postcopy'] == 'done',
          'domjobinfo --completed on B: post-copy done', jb)
+    back(t, a, b, g)
+
+
+def postcopy_link_cut(t, net, a, b, g):
+    """The link between the hosts goes down for 10 s during post-copy."""
+    what = 'link cut during post-copy'
+    before = heartbeat(g.serial)
+    cli = start_migration(t, what, a, b, g, '--postcopy', '--postcopy-bandwidth', '1')
+    r = a.ferry('migrate-postcopy', g.name)
+    t.ok(r.returncode == 0, '%s: switched' % what, r.stderr)
+    seen = ft.wait_until(lambda: (ft.job_info(a, g.name) or {}).get('postcopy') == 'active', 30)
+    t.ok(seen, '%s: post-copy active' % what, ft.job_info(a, g.name))
+    net.link(False)
+    try:
+        time.sleep(10)      # the outage itself, not a wait for an event
+        ja = ft.job_info(a, g.name)
+        jb = ft.job_info(b, g.name)
+        t.comment('during the cut: A %s / B %s' % (ja and (ja['postcopy'], ja['message']),
+                                                  jb and (jb['postcopy'], jb['message'])))
+    finally:
+        net.link(True)
+    ja, jb = arrived(t, what, a, b, g, before, cli, timeout=300)
+    t.comment('measured: %s: source job %s' % (what, json.dumps(ja)))
+    t.ok(ja and ja['postcopy'] == 'done' and jb and jb['postcopy'] == 'done',
+         '%s: post-copy done on both hosts' % what, (ja, jb))
+    back(t, a, b, g)
+
+
+def postcopy_cut_restart(t, net, a, b, g, restart):
+    """The link goes down during post-copy, and the ferryd of @restart is
+    killed (SIGKILL) and started again while it is down.  Once the link is
+    back, the migration completes by itself: the guest runs on B only,
+    intact, and A's copy goes."""
+    what = 'link cut and %s\'s ferryd restarted during post-copy' % restart.name
+    before = heartbeat(g.serial)
+    cli = start_migration(t, what, a, b, g, '--postcopy', '--postcopy-bandwidth',
+                          POSTCOPY_BANDWIDTH)
+    r = a.ferry('migrate-postcopy', g.name)
+    t.ok(r.returncode == 0, '%s: switched' % what, r.stderr)
+    seen = ft.wait_until(lambda: (ft.job_info(b, g.name) or {}).get('postcopy') == 'active' and
+                         (ft.dominfo(b, g.name) or {}).get('state') == 'running', 30)
+    t.ok(seen, '%s: post-copy active, the guest runs on B' % what, ft.job_info(b, g.name))
+    net.link(False)
+    try:
+        restart.kill()
+        restart.start()
+    finally:
+        net.link(True)
+    try:
+        cli.communicate(timeout=300)
+    except Exception:
+        cli.kill()
+    t.ok(ft.wait_until(lambda: not a.qemu_pids(g.uuid), 120) and
+         len(b.qemu_pids(g.uuid)) == 1,
+         '%s: one QEMU of it, on B, once every page went' % what,
+         (a.qemu_pids(g.uuid), b.qemu_pids(g.uuid), ft.job_info(a, g.name)))
+    info = ft.dominfo(b, g.name)
+    t.ok(info is not None and info['state'] == 'running', '%s: runs on B' % what, info)
+    log, err = ft.wait_heartbeat(g.serial, before + 5)
+    t.ok(intact(log), '%s: heartbeat continues, no restart, no memory error' % what,
+         'before: %d; %s' % (before, err or log))
+    ja = ft.job_info(a, g.name, completed=True)
+    t.ok(ja is not None and ja['type'] == 'completed',
+         '%s: A\'s job ended completed' % what, ja)
+    back(t, a, b, g)
+
+
+def memory_connections(a, b):
+    """A's TCP connections to B's migration ports: [(local port, remote port)]."""
+    r = subprocess.run(ft.netns_prefix(a.netns) + ['ss', '-tnH', 'state', 'established', 'dst',
+                                                   b.address], capture_output=True, text=True)
+    lo, hi = b.migration_ports
+    out = []
+    for line in r.stdout.splitlines():
+        cols = line.split()
+        if len(cols) >= 4:
+            remote = int(cols[3].rsplit(':', 1)[1])
+            if lo <= remote <= hi:
+                out.append((int(cols[2].rsplit(':', 1)[1]), remote))
+    return out
+
+
+def postcopy_of(host, g):
+    """Where @host's job of @g is in post-copy: its running job's, else its
+    last ended one's."""
+    j = ft.job_info(host, g.name)
+    if j and j['type'] == 'active':
+        return j['postcopy']
+    j = ft.job_info(host, g.name, completed=True)
+    return j['postcopy'] if j else None
+
+
+def postcopy_reset(t, net, a, b, g, times=1, restart=None):
+    """The memory stream is reset (`ss -K`, as a firewall or a rebooted
+    router would) during post-copy: QEMU pauses post-copy on both hosts,
+    and ferry recovers it by itself (QEMU's migrate-recover on B, a resumed
+    migrate on A), @times times.  With @restart, the link also goes down
+    after the reset and that host's ferryd is killed and started again
+    while it is down."""
+    what = 'memory stream reset during post-copy%s' % (
+        ' (%d times)' % times if times > 1 else
+        ', link down and %s\'s ferryd restarted' % restart.name if restart else '')
+    before = heartbeat(g.serial)
+    cli = start_migration(t, what, a, b, g, '--postcopy', '--postcopy-bandwidth',
+                          POSTCOPY_BANDWIDTH)
+    r = a.ferry('migrate-postcopy', g.name)
+    t.ok(r.returncode == 0, '%s: switched' % what, r.stderr)
+    seen = ft.wait_until(lambda: (ft.job_info(a, g.name) or {}).get('postcopy') == 'active', 30)
+    t.ok(seen, '%s: post-copy active' % what, ft.job_info(a, g.name))
+    for i in range(times):
+        conns = memory_connections(a, b)
+        r = subprocess.run(ft.netns_prefix(a.netns) + [
+            'ss', '-K', 'state', 'established', 'dst', b.address], capture_output=True,
+            text=True)
+        t.ok(r.returncode == 0 and conns, '%s (%d): the connections %s are reset' %
+             (what, i + 1, conns), r.stderr)
+        paused = ft.wait_until(lambda: (ft.job_info(a, g.name) or {}).get('postcopy') in
+                               ('paused', 'recovering'), 20)
+        t.ok(paused, '%s (%d): A\'s job says post-copy paused' % (what, i + 1),
+             ft.job_info(a, g.name))
+        if restart:
+            net.link(False)
+            try:
+                restart.kill()
+                restart.start()
+                # The restarted daemon takes its job over from QEMU's word.
+                t.ok(ft.wait_until(lambda: postcopy_of(restart, g) in
+                                   ('active', 'paused', 'recovering'), 10),
+                     '%s: after the restart, %s\'s job is in post-copy' % (what, restart.name),
+                     ft.job_info(restart, g.name))
+            finally:
+                net.link(True)
+        resumed = ft.wait_until(lambda: postcopy_of(a, g) in ('active', 'done'), 90)
+        t.ok(resumed, '%s (%d): post-copy goes on by itself' % (what, i + 1),
+             ft.job_info(a, g.name))
+    if restart:
+        try:
+            cli.communicate(timeout=300)
+        except Exception:
+            cli.kill()
+        t.ok(ft.wait_until(lambda: not a.qemu_pids(g.uuid), 120) and
+             len(b.qemu_pids(g.uuid)) == 1, '%s: one QEMU of it, on B' % what,
+             (a.qemu_pids(g.uuid), b.qemu_pids(g.uuid), ft.job_info(a, g.name)))
+        log, err = ft.wait_heartbeat(g.serial, before + 5)
+        t.ok(intact(log), '%s: heartbeat continues, no restart, no memory error' % what,
+             'before: %d; %s' % (before, err or log))
+        ja = ft.job_info(a, g.name, completed=True)
+        t.ok(ja and ja['type'] == 'completed', '%s: A\'s job ended completed' % what, ja)
+    else:
+        ja, jb = arrived(t, what, a, b, g, before, cli, timeout=300)
+        t.comment('measured: %s: source job %s' % (what, json.dumps(ja)))
+        t.ok(ja and ja['postcopy'] == 'done' and ja['reconnects'] >= times,
+             '%s: post-copy done, %d recoveries counted' % (what, times), ja)
     back(t, a, b, g)
 
 
@@ -199,8 +367,19 @@ def main(t):
         net.start()
         g = ft.start_guest(t, a, wd, 'stuck1', STUCK_ARGS)
         guests.append(g)
+        if os.environ.get('FERRY_CONV_ONLY') == 'reset':
+            postcopy_reset(t, net, a, b, g, restart=a)
+            postcopy_reset(t, net, a, b, g, restart=b)
+            return
         refusals(t, a, b, g)
         postcopy_by_hand(t, a, b, g)
+        postcopy_reset(t, net, a, b, g, times=2)
+        postcopy_reset(t, net, a, b, g, restart=a)
+        postcopy_reset(t, net, a, b, g, restart=b)
+        postcopy_link_cut(t, net, a, b, g)
+        if not SANITIZED:
+            postcopy_cut_restart(t, net, a, b, g, a)
+            postcopy_cut_restart(t, net, a, b, g, b)
         postcopy_after_precopy(t, a, b, g)
         auto_converge(t, a, b, g)
         parallel(t, a, b, g)
