@@ -33,7 +33,7 @@ static gboolean opt_live, opt_offline, opt_p2p, opt_paused, opt_persistent;
 static gboolean opt_undefine_source, opt_copy_all, opt_copy_inc, opt_relay, opt_no_relay;
 static gboolean opt_tls, opt_no_tls;
 static gboolean opt_postcopy, opt_postcopy_after_precopy, opt_parallel, opt_compressed;
-static gboolean opt_auto_converge;
+static gboolean opt_auto_converge, opt_policy_off;
 static guint64 opt_postcopy_bandwidth, opt_parallel_connections;
 static guint64 opt_auto_converge_initial, opt_auto_converge_increment;
 static guint opt_comp_methods;
@@ -195,6 +195,18 @@ on_postcopy_bandwidth(const char *name, const char *value, gpointer data, GError
 {
     return cli_parse_number("--postcopy-bandwidth", value, 1, BANDWIDTH_MAX_MIB, "MiB/s",
                             &opt_postcopy_bandwidth, error);
+}
+
+static gboolean
+on_policy(const char *name, const char *value, gpointer data, GError **error)
+{
+    if (strcmp(value, "on") == 0 || strcmp(value, "off") == 0) {
+        opt_policy_off = strcmp(value, "off") == 0;
+        return TRUE;
+    }
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "--policy: '%s' is neither 'on' nor 'off'", value);
+    return FALSE;
 }
 
 static gboolean
@@ -391,6 +403,10 @@ static const GOptionEntry migrate_options[] = {
       "The first throttle, in percent of CPU time (1-99; default 20)", "PERCENT" },
     { "auto-converge-increment", 0, 0, G_OPTION_ARG_CALLBACK, on_auto_converge_increment,
       "How much each later step adds (1-99; default 10)", "PERCENT" },
+    { "policy", 0, 0, G_OPTION_ARG_CALLBACK, on_policy,
+      "The convergence policy (default on): when pre-copy cannot converge, raise the "
+      "downtime limit (up to 1 s unless --max-downtime is given), then switch to post-copy "
+      "(with --postcopy), else slow the guest down", "on|off" },
     { NULL }
 };
 
@@ -507,6 +523,7 @@ cli_job_to_json(const ferry_job_info *info)
     json_object_object_add(o, "xbzrle_overflow", cli_json_count(info->xbzrle_overflow));
     json_object_object_add(o, "normal_pages", cli_json_count(info->normal_pages));
     json_object_object_add(o, "zero_pages", cli_json_count(info->zero_pages));
+    json_object_object_add(o, "policy", json_object_new_string(info->policy));
     return o;
 }
 
@@ -569,6 +586,8 @@ print_count_field(const char *label, guint64 n)
 static void
 print_convergence_text(const ferry_job_info *info)
 {
+    if (*info->policy)
+        print_field("Policy's last step", info->policy);
     if (*info->postcopy) {
         print_field("Post-copy", info->postcopy);
         if (info->postcopy_ms > 0)
@@ -799,6 +818,8 @@ migrate_flags(void)
         flags |= FERRY_MIGRATE_COMPRESSED;
     if (opt_auto_converge)
         flags |= FERRY_MIGRATE_AUTO_CONVERGE;
+    if (opt_policy_off)
+        flags |= FERRY_MIGRATE_NO_POLICY;
     return flags;
 }
 

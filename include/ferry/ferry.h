@@ -635,6 +635,10 @@ typedef enum {
     FERRY_MIGRATE_COMPRESSED = 1 << 15,     /* compress (params.comp_methods) */
     FERRY_MIGRATE_AUTO_CONVERGE = 1 << 16,  /* slow the guest's CPUs down while it does
                                              * not converge (QEMU's auto-converge) */
+    FERRY_MIGRATE_NO_POLICY = 1 << 17,      /* turn off the convergence policy, which
+                                             * otherwise raises the downtime limit, switches
+                                             * to post-copy (when allowed) or slows the guest
+                                             * down when pre-copy cannot converge */
 } ferry_migrate_flags;
 
 /** Compression methods of ferry_migrate_params.comp_methods (since 0.5). */
@@ -853,6 +857,8 @@ struct ferry_job_info_s {
     guint64 xbzrle_overflow;  /* pages whose changes were larger than the page */
     guint64 normal_pages;     /* pages sent whole */
     guint64 zero_pages;       /* pages found to hold only zeroes (sent as a flag) */
+    char policy[16];          /* the convergence policy's last step: "", "downtime",
+                               * "postcopy", "throttle", "gave-up" */
 };
 
 /** Flags of ferry_domain_get_job_stats(). */

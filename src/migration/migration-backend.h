@@ -155,6 +155,10 @@ typedef struct {
      * started with FERRY_MIGRATE_POSTCOPY): POSTCOPY follows once the
      * hypervisor did.  Without it, post-copy is refused at Begin. */
     gboolean (*start_postcopy)(ferry_mig_job *job, GError **error);
+    /* (nullable) The convergence policy's last resort: slows the guest's
+     * CPUs down more at each pass from now on.  Without it the policy
+     * never throttles. */
+    gboolean (*throttle)(ferry_mig_job *job, GError **error);
     /* (nullable) Post-copy paused (its stream broke): resumes the stream
      * to @uri, where the destination listens again (postcopy_listen);
      * POSTCOPY follows once it goes on, POSTCOPY_PAUSED if it broke again. */

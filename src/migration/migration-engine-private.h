@@ -18,6 +18,7 @@
 
 #include "locking/lock-manager.h"
 #include "migration/migration-engine.h"
+#include "migration/migration-policy.h"
 #include "migration/migration-recovery.h"
 
 G_BEGIN_DECLS
@@ -193,6 +194,9 @@ typedef struct ferry_mig_job_ctl {
     gboolean postcopy_sent;         /* every page went while a side step ran: the final
                                      * figures follow it */
     guint recover_delay_s;          /* the next wait before resuming a paused post-copy */
+    ferry_policy *policy;           /* the convergence policy, or NULL (off) */
+    gboolean throttle_wanted;       /* the policy's throttle waits for the step in flight */
+    guint64 policy_pass;            /* a pass whose fresh figures the policy waits for */
     gboolean stop_after_postcopy;   /* Confirm came before every page went: the source
                                      * stops once they have */
     /* Post-copy (destination): */

@@ -84,6 +84,7 @@ ctl_free(ferry_mig_job_ctl *ctl)
     g_free(ctl->uri_out);
     g_free(ctl->out_cookie);
     g_free(ctl->recover_uri);
+    ferry_policy_free(ctl->policy);
     if (ctl->recover_task)
         ferry_mig_fail_task(ctl->recover_task, FERRY_ERROR_OPERATION_INVALID,
                             "the migration ended");

@@ -21,6 +21,11 @@
 #include "util/error.h"
 
 #define NON_SHARED ((guint)(FERRY_MIGRATE_NON_SHARED_DISK | FERRY_MIGRATE_NON_SHARED_INC))
+/* How high the convergence policy may raise the downtime limit when the
+ * caller did not set one (--max-downtime sets a hard one). */
+#define POLICY_CEILING_MS 1000
+/* QEMU's own downtime-limit when none is set. */
+#define QEMU_DOWNTIME_MS 300
 /* How often the statistics of a running transfer are refreshed. */
 #define PROGRESS_INTERVAL_MS 1000
 /* The first figures of a transfer, when it lasts that long. */
@@ -44,6 +49,7 @@ typedef enum {
     STEP_TAKE,          /* v1/v2 Perform: the domain's job taken */
     STEP_POSTCOPY,      /* tell the hypervisor to switch to post-copy */
     STEP_RESUME,        /* resume a paused post-copy's stream */
+    STEP_THROTTLE,      /* the policy slows the guest down */
     SIDE_PROGRESS,      /* side steps: statistics during post-copy */
     SIDE_SENT,          /*   and the final ones once every page went */
 } source_step;
@@ -624,6 +630,96 @@ postcopy_progress(ferry_mig_job *job, gboolean final)
                             GINT_TO_POINTER(final));
 }
 
+/* ---- The convergence policy (migration-policy.c) decides at each pass;
+ * this carries its decisions out. */
+
+static void
+policy_start(ferry_mig_job *job)
+{
+    const ferry_migrate_params *p = &job->params->p;
+    ferry_policy_config config = { 0 };
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    g_clear_pointer(&ctl->policy, ferry_policy_free);
+    if (p->flags & (FERRY_MIGRATE_NO_POLICY | FERRY_MIGRATE_OFFLINE))
+        return;
+    /* A limit the caller set is a hard one; QEMU's default may be raised. */
+    config.downtime_ms = p->max_downtime_ms ? p->max_downtime_ms : QEMU_DOWNTIME_MS;
+    config.ceiling_ms = p->max_downtime_ms ? p->max_downtime_ms : POLICY_CEILING_MS;
+    config.postcopy_allowed = (p->flags & FERRY_MIGRATE_POSTCOPY) &&
+                              backend_of(job)->start_postcopy;
+    /* With --auto-converge QEMU throttles by itself already. */
+    config.throttle_allowed = !(p->flags & FERRY_MIGRATE_AUTO_CONVERGE) &&
+                              !config.postcopy_allowed && backend_of(job)->throttle;
+    ctl->policy = ferry_policy_new(&config);
+}
+
+static gboolean
+step_throttle(ferry_mig_job *job, gpointer data, GError **error)
+{
+    return backend_of(job)->throttle(job, error);
+}
+
+/* Runs a throttle the policy decided once no other step runs. */
+static void
+policy_go(ferry_mig_job *job)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    if (!ctl->throttle_wanted || ctl->busy || ctl->aborting || ctl->xfer != XFER_MEMORY)
+        return;
+    ctl->throttle_wanted = FALSE;
+    ferry_mig_run_step(job, STEP_THROTTLE, step_throttle, NULL);
+}
+
+/* After a pass: what the policy makes of the latest figures. */
+static void
+policy_pass(ferry_mig_job *job, guint64 pass)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+    ferry_policy_sample sample = { .pass = pass };
+    ferry_policy_decision d;
+    g_autoptr(GError) error = NULL;
+
+    if (!ctl->policy || ctl->aborting || ctl->xfer != XFER_MEMORY ||
+        ctl->postcopy >= PC_WANTED)
+        return;
+    g_mutex_lock(&job->lock);
+    sample.remaining = job->info.mem_remaining;
+    sample.dirty_rate_bps = job->info.dirty_rate_bps;
+    sample.link_bps = job->info.rate_bps ? job->info.rate_bps : job->info.bandwidth_bps;
+    g_mutex_unlock(&job->lock);
+    if (!ferry_policy_observe(ctl->policy, &sample, &d))
+        return;
+    g_message("domain '%s': migration %s: policy: %s", job->dom_name, job->id, d.reason);
+    g_mutex_lock(&job->lock);
+    g_strlcpy(job->info.policy, ferry_policy_step_name(d.step), sizeof(job->info.policy));
+    g_mutex_unlock(&job->lock);
+    ferry_mig_job_set_message(job, 0, "policy: %s", d.reason);
+    switch (d.step) {
+    case FERRY_POLICY_RAISE_DOWNTIME:
+        g_mutex_lock(&job->lock);
+        job->params->p.max_downtime_ms = d.downtime_ms;
+        job->info.max_downtime_ms = (gint64)d.downtime_ms;
+        g_mutex_unlock(&job->lock);
+        if (!backend_of(job)->set_tunable(job, FERRY_MIGRATE_TUNABLE_MAX_DOWNTIME, d.downtime_ms,
+                                          &error))
+            g_warning("domain '%s': migration %s: policy: %s", job->dom_name, job->id,
+                      error->message);
+        break;
+    case FERRY_POLICY_POSTCOPY:
+        postcopy_request(job, NULL, "by the convergence policy");
+        break;
+    case FERRY_POLICY_THROTTLE:
+        ctl->throttle_wanted = TRUE;
+        policy_go(job);
+        break;
+    default:
+        break;
+    }
+    ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
+}
+
 /* Starts the transfer of a v3 Perform (or v1/v2 Perform). */
 static void
 perform_start(ferry_mig_job *job, ferry_mig_event *ev)
@@ -702,6 +798,7 @@ perform_start(ferry_mig_job *job, ferry_mig_event *ev)
     }
     if (p->timeout_s)
         ferry_mig_timer_start(job, TIMER_TIMEOUT, p->timeout_s * 1000, FALSE);
+    policy_start(job);
     /* The first figures come soon, then every interval and pass. */
     ctl->progress_us = g_get_monotonic_time();
     ferry_mig_timer_start(job, TIMER_PROGRESS, FIRST_PROGRESS_MS, FALSE);
@@ -1049,6 +1146,12 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
     case EV_STEP_DONE:
         if (ev->kind == STEP_PROGRESS) {
             ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
+            if (ctl->policy_pass) {
+                guint64 pass = ctl->policy_pass;
+
+                ctl->policy_pass = 0;
+                policy_pass(job, pass);
+            }
         } else if (ev->kind == STEP_SENT) {
             sent(job);
             return;
@@ -1059,6 +1162,10 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
             return;
         } else if (ev->kind == STEP_POSTCOPY) {
             postcopy_told(job, ev);
+        } else if (ev->kind == STEP_THROTTLE) {
+            if (!ev->ok)
+                g_warning("domain '%s': migration %s: policy: cannot slow the guest down: %s",
+                          job->dom_name, job->id, ev->error->message);
         } else if (ev->kind == STEP_PAUSE) {
             if (ev->ok)
                 ferry_mig_set_domain_state(job, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_MIGRATION,
@@ -1074,10 +1181,12 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
             rollback(job, ctl->aborting ? FERRY_MIG_STATE_CANCELLED : FERRY_MIG_STATE_FAILED);
             return;
         }
-        if (ctl->aborting && ctl->xfer != XFER_CANCELLING && ctl->xfer != XFER_SENT)
+        if (ctl->aborting && ctl->xfer != XFER_CANCELLING && ctl->xfer != XFER_SENT) {
             cancel_transfer(job);
-        else
+        } else {
             postcopy_go(job);
+            policy_go(job);
+        }
         return;
     case EV_BACKEND:
         switch (ev->kind) {
@@ -1102,6 +1211,15 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
                 ev->value >= 2 && ctl->postcopy == PC_NONE)
                 postcopy_request(job, NULL, "after the first pass over memory "
                                  "(--postcopy-after-precopy)");
+            if (ctl->policy && ev->value >= 2) {
+                /* The policy judges the figures of the pass's start, when
+                 * what is left is all the guest dirtied: asked now. */
+                ctl->policy_pass = (guint64)ev->value;
+                if (!ctl->busy) {
+                    collect_progress(job);
+                    return;
+                }
+            }
             /* Asking the hypervisor holds up the transfer it asks about
              * (QEMU's big lock): at most every PASS_PROGRESS_GAP_MS.  The
              * pass is told at once all the same, with the last figures. */

@@ -23,6 +23,7 @@
 #define DEFAULT_CHANNELS 2
 #define DEFAULT_THROTTLE_INITIAL 20
 #define DEFAULT_THROTTLE_INCREMENT 10
+#define DEFAULT_TRIGGER_THRESHOLD 50
 
 static void
 add_capability(json_object *caps, const char *name, gboolean on)
@@ -32,6 +33,16 @@ add_capability(json_object *caps, const char *name, gboolean on)
     json_object_object_add(cap, "capability", json_object_new_string(name));
     json_object_object_add(cap, "state", json_object_new_boolean(on));
     json_object_array_add(caps, cap);
+}
+
+/* The convergence policy may throttle this migration: QEMU's auto-converge
+ * is set up dormant (1 % steps, only once the guest dirties faster than
+ * the link) and woken by qemu_converge_throttle(). */
+static gboolean
+policy_may_throttle(const ferry_migrate_params *params)
+{
+    return !(params->flags & (FERRY_MIGRATE_NO_POLICY | FERRY_MIGRATE_POSTCOPY |
+                              FERRY_MIGRATE_AUTO_CONVERGE | FERRY_MIGRATE_OFFLINE));
 }
 
 gboolean
@@ -62,7 +73,8 @@ qemu_converge_set_capabilities(ferry_domain_obj *obj, const ferry_migrate_params
                        (flags & FERRY_MIGRATE_COMPRESSED) &&
                            (!params->comp_methods ||
                             (params->comp_methods & FERRY_MIGRATE_COMP_XBZRLE)));
-        add_capability(caps, "auto-converge", (flags & FERRY_MIGRATE_AUTO_CONVERGE) != 0);
+        add_capability(caps, "auto-converge", (flags & FERRY_MIGRATE_AUTO_CONVERGE) ||
+                                                  policy_may_throttle(params));
     }
     json_object_object_add(args, "capabilities", caps);
     ret = qemu_process_command(obj, "migrate-set-capabilities", args, &local);
@@ -97,17 +109,23 @@ qemu_converge_set_parameters(ferry_domain_obj *obj, const ferry_migrate_params *
     json_object_object_add(args, "multifd-compression",
                            json_object_new_string(zstd ? "zstd" : "none"));
     if (!incoming) {
+        gboolean dormant = policy_may_throttle(params);
+
         /* 0: post-copy as fast as the link goes. */
         json_object_object_add(args, "max-postcopy-bandwidth",
                                json_object_new_int64((gint64)(params->postcopy_bandwidth_mib << 20)));
         json_object_object_add(args, "cpu-throttle-initial",
-                               json_object_new_int(params->auto_converge_initial
+                               json_object_new_int(dormant ? 1
+                                                   : params->auto_converge_initial
                                                        ? (int)params->auto_converge_initial
                                                        : DEFAULT_THROTTLE_INITIAL));
         json_object_object_add(args, "cpu-throttle-increment",
-                               json_object_new_int(params->auto_converge_increment
+                               json_object_new_int(dormant ? 1
+                                                   : params->auto_converge_increment
                                                        ? (int)params->auto_converge_increment
                                                        : DEFAULT_THROTTLE_INCREMENT));
+        json_object_object_add(args, "throttle-trigger-threshold",
+                               json_object_new_int(dormant ? 100 : DEFAULT_TRIGGER_THRESHOLD));
     }
     ret = qemu_process_command(obj, "migrate-set-parameters", args, &local);
     if (!ret) {
@@ -164,6 +182,30 @@ qemu_converge_start_postcopy(ferry_domain_obj *obj, GError **error)
     if (!ret) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
                     "domain '%s': QEMU refused to switch to post-copy: %s", obj->name,
+                    local->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+qemu_converge_throttle(ferry_domain_obj *obj, GError **error)
+{
+    g_autoptr(json_object) args = json_object_new_object();
+    g_autoptr(json_object) ret = NULL;
+    g_autoptr(GError) local = NULL;
+
+    /* Auto-converge was set up dormant: QEMU's own steps from now on. */
+    json_object_object_add(args, "cpu-throttle-initial",
+                           json_object_new_int(DEFAULT_THROTTLE_INITIAL));
+    json_object_object_add(args, "cpu-throttle-increment",
+                           json_object_new_int(DEFAULT_THROTTLE_INCREMENT));
+    json_object_object_add(args, "throttle-trigger-threshold",
+                           json_object_new_int(DEFAULT_TRIGGER_THRESHOLD));
+    ret = qemu_process_command(obj, "migrate-set-parameters", args, &local);
+    if (!ret) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                    "domain '%s': QEMU did not take the throttle: %s", obj->name,
                     local->message);
         return FALSE;
     }

@@ -73,4 +73,17 @@ void qemu_converge_read_stats(json_object *q, ferry_job_info *info);
  */
 gboolean qemu_converge_start_postcopy(ferry_domain_obj *obj, GError **error);
 
+/**
+ * qemu_converge_throttle:
+ * @obj: the source domain, sending memory with the policy on
+ * @error: return location for an error
+ *
+ * The convergence policy's throttle: wakes the auto-converge that
+ * qemu_converge_set_capabilities() set up dormant (QEMU's own initial
+ * 20 % and 10 % steps from the next pass).
+ *
+ * Returns: TRUE if QEMU took it.
+ */
+gboolean qemu_converge_throttle(ferry_domain_obj *obj, GError **error);
+
 G_END_DECLS

@@ -756,6 +756,12 @@ qemu_start_postcopy(ferry_mig_job *job, GError **error)
 }
 
 static gboolean
+qemu_throttle(ferry_mig_job *job, GError **error)
+{
+    return qemu_converge_throttle(job->obj, error);
+}
+
+static gboolean
 qemu_postcopy_resume(ferry_mig_job *job, const char *uri, GError **error)
 {
     g_auto(mig_uri) u = { 0 };
@@ -1339,6 +1345,7 @@ const ferry_mig_backend qemu_mig_backend = {
     .collect_stats = qemu_collect_stats,
     .set_tunable = qemu_set_tunable,
     .start_postcopy = qemu_start_postcopy,
+    .throttle = qemu_throttle,
     .postcopy_resume = qemu_postcopy_resume,
     .postcopy_listen = qemu_postcopy_listen,
     .get_tunable = qemu_get_tunable,

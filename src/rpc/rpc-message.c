@@ -256,6 +256,7 @@ ferry_rpc_job_info_to_wire(const ferry_job_info *info, Ferry__JobInfo *wire)
 #undef SET
     wire->message = (char *)info->message;
     wire->postcopy = (char *)info->postcopy;
+    wire->policy = (char *)info->policy;
 }
 
 static void
@@ -299,6 +300,7 @@ ferry_rpc_job_info_from_wire(const Ferry__JobInfo *wire, ferry_job_info *ret_inf
     ret_info->reconnects = wire->reconnects;
     copy_string(ret_info->message, sizeof(ret_info->message), wire->message);
     copy_string(ret_info->postcopy, sizeof(ret_info->postcopy), wire->postcopy);
+    copy_string(ret_info->policy, sizeof(ret_info->policy), wire->policy);
     ret_info->postcopy_requests = wire->postcopy_requests;
     ret_info->postcopy_bytes = wire->postcopy_bytes;
     ret_info->postcopy_ms = wire->postcopy_ms;

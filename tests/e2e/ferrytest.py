@@ -554,13 +554,16 @@ def start_guest(t, host, wd, name, args):
     return g
 
 
-def start_migration(t, what, a, b, g, *extra, bandwidth='2'):
-    """`ferry migrate --live --bandwidth @bandwidth` of Guest @g from host @a
-    to @b in the background; returns the process once A's daemon reported
-    (a job event) that memory moves."""
+def start_migration(t, what, a, b, g, *extra, bandwidth='2', policy='off'):
+    """`ferry migrate --live --bandwidth @bandwidth --policy @policy` of
+    Guest @g from host @a to @b in the background; returns the process once
+    A's daemon reported (a job event) that memory moves.  The convergence
+    policy is off by default here: the tests that call this study a
+    migration that does not converge, or a feature alone."""
     watch = EventWatch(a, g.name, 1000, timeout=120, jobs=True)
     try:
-        cli = a.ferry_bg('migrate', '--live', '--bandwidth', bandwidth, *extra, g.name, b.uri)
+        cli = a.ferry_bg('migrate', '--live', '--bandwidth', bandwidth, '--policy', policy,
+                         *extra, g.name, b.uri)
         ev = watch.wait_for(lambda e: e['event'] == 'job-progress' and
                             e['job']['phase'] == 'perform' and e['job']['mem_processed'] > 0, 60)
     finally:

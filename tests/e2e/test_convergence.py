@@ -41,6 +41,8 @@ STUCK_ARGS = 'mem=16 rate=4000 hb=100'
 # Dirties ~4 MiB/s: converges at 16 MiB/s in a few passes.
 BUSY_ARGS = 'mem=16 rate=1000 hb=100'
 STUCK_BANDWIDTH = '2'
+# Rewrites a 2 MiB working set as fast as it can (~4 MiB/s under TCG).
+TIGHT_ARGS = 'mem=2 rate=8000 hb=100'
 # Post-copy of the 16 MiB working set lasts ~5 s at this rate: long enough
 # to break it in the middle.
 POSTCOPY_BANDWIDTH = '3'
@@ -57,8 +59,8 @@ def heartbeat(serial):
     return int(log['last_hb']) if log else 0
 
 
-def start_migration(t, what, a, b, g, *extra, bandwidth=STUCK_BANDWIDTH):
-    return ft.start_migration(t, what, a, b, g, *extra, bandwidth=bandwidth)
+def start_migration(t, what, a, b, g, *extra, bandwidth=STUCK_BANDWIDTH, policy='off'):
+    return ft.start_migration(t, what, a, b, g, *extra, bandwidth=bandwidth, policy=policy)
 
 
 def arrived(t, what, a, b, g, before, cli, timeout=240):
@@ -329,6 +331,72 @@ def xbzrle(t, a, b, g):
     back(t, a, b, g)
 
 
+def policy_cases(t, a, b, g, tight):
+    """The convergence policy, on by default, reaches each step on a guest
+    made to need it; job information and the log say so."""
+    # Downtime: @tight rewrites 2 MiB faster than 3 MiB/s carries it;
+    # switching over takes ~700 ms, over QEMU's 300 ms and under the
+    # policy's 1 s ceiling.
+    what = 'policy: downtime'
+    before = heartbeat(tight.serial)
+    cli = start_migration(t, what, a, b, tight, bandwidth='3', policy='on')
+    ja, _ = arrived(t, what, a, b, tight, before, cli)
+    t.comment('measured: %s: source job %s' % (what, json.dumps(ja)))
+    t.ok(ja and ja['policy'] == 'downtime' and ja['max_downtime_ms'] and
+         300 < ja['max_downtime_ms'] <= 1000,
+         '%s: the limit was raised within the 1 s ceiling, and that was enough' % what, ja)
+    back(t, a, b, tight)
+
+    # Post-copy: the stuck guest with --postcopy and nothing else.
+    what = 'policy: post-copy'
+    before = heartbeat(g.serial)
+    cli = start_migration(t, what, a, b, g, '--postcopy', policy='on')
+    ja, _ = arrived(t, what, a, b, g, before, cli)
+    t.ok(ja and ja['policy'] == 'postcopy' and ja['postcopy'] == 'done',
+         '%s: the policy switched to post-copy by itself' % what, ja)
+    back(t, a, b, g)
+
+    # Throttle: @tight without post-copy at 1 MiB/s (2 s to switch over,
+    # beyond the ceiling); the throttle grows each pass.  Under TCG even a
+    # 99 % throttle may not be enough at that rate: once it is seen at
+    # work, the migration is aborted (as a --timeout would).
+    what = 'policy: throttle'
+    before = heartbeat(tight.serial)
+    watch = ft.EventWatch(a, tight.name, 100000, timeout=300, jobs=True)
+    try:
+        cli = start_migration(t, what, a, b, tight, bandwidth='1', policy='on')
+        ev = watch.wait_for(lambda e: e['event'] == 'job-progress' and
+                            e['job'].get('policy') == 'throttle' and
+                            (e['job'].get('throttle_percent') or 0) >= 20, 180)
+    finally:
+        watch.close()
+    t.ok(ev is not None, '%s: a job event shows the policy\'s throttle at work' % what,
+         ev and ev['job'])
+    j = ft.job_info(a, tight.name)
+    t.comment('measured: %s: source job %s' % (what, json.dumps(j)))
+    t.ok(j and j['policy'] in ('throttle', 'gave-up') and 'policy: pass' in j['message'],
+         '%s: domjobinfo says the policy throttled, and why' % what, j)
+    t.ok('policy: pass' in a.log_text(), '%s: the log says why, with the figures' % what)
+    r = a.ferry('domjobabort', tight.name)
+    cli.communicate(timeout=60)
+    t.ok(r.returncode == 0 and (ft.dominfo(a, tight.name) or {}).get('state') == 'running',
+         '%s: aborted, it runs on A' % what, r.stderr)
+    log, err = ft.wait_heartbeat(tight.serial, before + 5)
+    t.ok(intact(log), '%s: heartbeat continues, no restart, no memory error' % what,
+         'before: %d; %s' % (before, err or log))
+
+    # Off: nothing happens by itself.
+    what = 'policy off'
+    cli = start_migration(t, what, a, b, g)
+    time.sleep(6)   # three passes of a guest that cannot converge
+    j = ft.job_info(a, g.name)
+    t.ok(j and j['policy'] == '' and j['postcopy'] == '' and not j['throttle_percent'],
+         '%s: no step taken' % what, j)
+    r = a.ferry('domjobabort', g.name)
+    cli.communicate(timeout=60)
+    t.ok(r.returncode == 0, '%s: aborted' % what, r.stderr)
+
+
 def refusals(t, a, b, g):
     for args, says in ((('--postcopy-after-precopy',), '--postcopy-after-precopy needs --postcopy'),
                        (('--postcopy-bandwidth', '5'), '--postcopy-bandwidth needs --postcopy'),
@@ -367,6 +435,11 @@ def main(t):
         net.start()
         g = ft.start_guest(t, a, wd, 'stuck1', STUCK_ARGS)
         guests.append(g)
+        if os.environ.get('FERRY_CONV_ONLY') == 'policy':
+            g3 = ft.start_guest(t, a, wd, 'tight1', TIGHT_ARGS)
+            guests.append(g3)
+            policy_cases(t, a, b, g, g3)
+            return
         if os.environ.get('FERRY_CONV_ONLY') == 'reset':
             postcopy_reset(t, net, a, b, g, restart=a)
             postcopy_reset(t, net, a, b, g, restart=b)
@@ -386,6 +459,9 @@ def main(t):
         g2 = ft.start_guest(t, a, wd, 'busy1', BUSY_ARGS)
         guests.append(g2)
         xbzrle(t, a, b, g2)
+        g3 = ft.start_guest(t, a, wd, 'tight1', TIGHT_ARGS)
+        guests.append(g3)
+        policy_cases(t, a, b, g, g3)
     finally:
         for guest in guests:
             if guest.uuid:

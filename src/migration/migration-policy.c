@@ -1,0 +1,143 @@
+/*
+ * migration-policy.c: the convergence policy (see migration-policy.h).
+ *
+ * The model: each pre-copy pass sends what the guest dirtied during the
+ * one before, so while the guest dirties at d bytes/s and the link carries
+ * l bytes/s, what is left shrinks by about d/l per pass.  QEMU switches
+ * over once what is left fits in the downtime target at the link's rate.
+ * At d/l near 1 or above, the passes stop shrinking: what is left stays
+ * about the guest's working set, and switching over would cost
+ * remaining/l.  That cost decides the first step: raise the limit to it if
+ * the ceiling allows; otherwise (or if it was not enough) post-copy, which
+ * always finishes; otherwise slow the guest down.
+ */
+#include "ferry-config.h"
+
+#include <string.h>
+
+#include "migration/migration-policy.h"
+
+/* Passes that shrink by less than this are not converging. */
+#define CONVERGE_RATIO 0.9
+/* A pre-copy that needs more passes than this to fit the target is not
+ * converging either: it would take too long. */
+#define MAX_PASSES 8
+/* A raised limit leaves this much room above the measured cost. */
+#define RAISE_MARGIN 1.25
+
+/* Passes a throttle gets to work before the policy says it has nothing
+ * left: QEMU raises it by 10 % a pass, from 20 % to its 99 % in 9. */
+#define THROTTLE_PASSES 10
+
+struct ferry_policy {
+    ferry_policy_config config;     /* its downtime_ms follows the raises */
+    ferry_policy_step taken;        /* the last step decided */
+    guint64 taken_pass;             /* at which pass */
+};
+
+ferry_policy *
+ferry_policy_new(const ferry_policy_config *config)
+{
+    ferry_policy *policy = g_new0(ferry_policy, 1);
+
+    policy->config = *config;
+    return policy;
+}
+
+void
+ferry_policy_free(ferry_policy *policy)
+{
+    g_free(policy);
+}
+
+const char *
+ferry_policy_step_name(ferry_policy_step step)
+{
+    switch (step) {
+    case FERRY_POLICY_RAISE_DOWNTIME:
+        return "downtime";
+    case FERRY_POLICY_POSTCOPY:
+        return "postcopy";
+    case FERRY_POLICY_THROTTLE:
+        return "throttle";
+    case FERRY_POLICY_GIVE_UP:
+        return "gave-up";
+    default:
+        return "";
+    }
+}
+
+/* Whether pre-copy gets what is left under @target_bytes within a few
+ * passes, shrinking by @ratio each. */
+static gboolean
+converges(guint64 remaining, guint64 target_bytes, double ratio)
+{
+    double left = (double)remaining;
+
+    if (ratio >= CONVERGE_RATIO)
+        return remaining <= target_bytes;
+    for (int pass = 0; pass <= MAX_PASSES; pass++, left *= ratio) {
+        if (left <= (double)target_bytes)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+gboolean
+ferry_policy_observe(ferry_policy *policy, const ferry_policy_sample *s,
+                     ferry_policy_decision *ret)
+{
+    const ferry_policy_config *c = &policy->config;
+    double ratio;
+    guint64 target_bytes;
+
+    memset(ret, 0, sizeof(*ret));
+    /* The first pass sends all of memory once: only from the second on do
+     * the figures say how the guest and the link compare. */
+    if (s->pass < 2 || s->link_bps == 0)
+        return FALSE;
+    ratio = (double)s->dirty_rate_bps / (double)s->link_bps;
+    target_bytes = c->downtime_ms * s->link_bps / 1000;
+    ret->switch_ms = s->remaining * 1000 / s->link_bps;
+    if (converges(s->remaining, target_bytes, ratio))
+        return FALSE;
+
+    if (policy->taken < FERRY_POLICY_RAISE_DOWNTIME && c->ceiling_ms > c->downtime_ms &&
+        ret->switch_ms <= c->ceiling_ms) {
+        ret->step = FERRY_POLICY_RAISE_DOWNTIME;
+        ret->downtime_ms = MIN((guint64)(ret->switch_ms * RAISE_MARGIN) + 10, c->ceiling_ms);
+        /* QEMU switches over as soon as what is left fits the new limit. */
+        policy->config.downtime_ms = ret->downtime_ms;
+        g_snprintf(ret->reason, sizeof(ret->reason),
+                   "pass %" G_GUINT64_FORMAT ": the guest dirties %.1f MiB/s, the link carries "
+                   "%.1f MiB/s; switching over would take %" G_GUINT64_FORMAT " ms: the "
+                   "downtime limit goes to %" G_GUINT64_FORMAT " ms (ceiling %" G_GUINT64_FORMAT
+                   " ms)", s->pass, s->dirty_rate_bps / 1048576.0, s->link_bps / 1048576.0,
+                   ret->switch_ms, ret->downtime_ms, c->ceiling_ms);
+    } else if (policy->taken < FERRY_POLICY_POSTCOPY && c->postcopy_allowed) {
+        ret->step = FERRY_POLICY_POSTCOPY;
+        g_snprintf(ret->reason, sizeof(ret->reason),
+                   "pass %" G_GUINT64_FORMAT ": pre-copy cannot converge (switching over "
+                   "would take %" G_GUINT64_FORMAT " ms, the limit is %" G_GUINT64_FORMAT
+                   " ms): post-copy", s->pass, ret->switch_ms, c->ceiling_ms > c->downtime_ms
+                   ? MAX(c->ceiling_ms, c->downtime_ms) : c->downtime_ms);
+    } else if (policy->taken < FERRY_POLICY_THROTTLE && c->throttle_allowed) {
+        ret->step = FERRY_POLICY_THROTTLE;
+        g_snprintf(ret->reason, sizeof(ret->reason),
+                   "pass %" G_GUINT64_FORMAT ": pre-copy cannot converge and post-copy is not "
+                   "allowed: the guest's CPUs are slowed down", s->pass);
+    } else if (policy->taken == FERRY_POLICY_THROTTLE &&
+               s->pass < policy->taken_pass + THROTTLE_PASSES) {
+        return FALSE;   /* the throttle grows each pass: give it time */
+    } else if (policy->taken < FERRY_POLICY_GIVE_UP) {
+        ret->step = FERRY_POLICY_GIVE_UP;
+        g_snprintf(ret->reason, sizeof(ret->reason),
+                   "pass %" G_GUINT64_FORMAT ": pre-copy cannot converge and nothing is left "
+                   "to try: the timeout (--timeout) decides", s->pass);
+    } else {
+        return FALSE;
+    }
+    policy->taken = ret->step;
+    policy->taken_pass = s->pass;
+    return TRUE;
+}

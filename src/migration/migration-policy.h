@@ -1,0 +1,89 @@
+/*
+ * migration-policy.h: the convergence policy -- from what each pre-copy
+ * pass measured, whether pre-copy can meet the downtime target, and when it
+ * cannot, the next step: raise the downtime limit within its ceiling, then
+ * post-copy (when allowed), then throttle the guest, then nothing more (the
+ * caller's timeout action decides).
+ *
+ * Pure: no QMP, no engine, no clock.  The engine (migration-source.c) feeds
+ * it a sample per pass and carries its decisions out; the unit tests feed
+ * it passes recorded from real migrations (tests/migration/test-policy.c).
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/** What the policy says to do. */
+typedef enum {
+    FERRY_POLICY_WAIT = 0,          /* pre-copy converges (or cannot be judged yet) */
+    FERRY_POLICY_RAISE_DOWNTIME,    /* raise the downtime limit to .downtime_ms */
+    FERRY_POLICY_POSTCOPY,          /* switch to post-copy */
+    FERRY_POLICY_THROTTLE,          /* slow the guest's CPUs down */
+    FERRY_POLICY_GIVE_UP,           /* nothing left to try: the timeout action decides */
+} ferry_policy_step;
+
+/** One pre-copy pass, as measured when the next one began. */
+typedef struct {
+    guint64 pass;                   /* QEMU's pass count (1: the first, over all memory) */
+    guint64 remaining;              /* bytes still to send */
+    guint64 dirty_rate_bps;         /* bytes the guest dirties per second */
+    guint64 link_bps;               /* bytes per second the transfer moves */
+} ferry_policy_sample;
+
+/** What the policy may do. */
+typedef struct {
+    guint64 downtime_ms;            /* the downtime target */
+    guint64 ceiling_ms;             /* the highest it may raise it to (<= target: never) */
+    gboolean postcopy_allowed;
+    gboolean throttle_allowed;
+} ferry_policy_config;
+
+/** A decision, with what it is based on. */
+typedef struct {
+    ferry_policy_step step;
+    guint64 downtime_ms;            /* RAISE_DOWNTIME: the new limit */
+    guint64 switch_ms;              /* what switching over now would cost, at the link */
+    char reason[200];               /* one sentence for people */
+} ferry_policy_decision;
+
+typedef struct ferry_policy ferry_policy;
+
+/**
+ * ferry_policy_new:
+ * @config: what it may do (copied)
+ *
+ * Returns: (transfer full): a policy for one migration.
+ */
+ferry_policy *ferry_policy_new(const ferry_policy_config *config);
+
+/** ferry_policy_free: frees @policy (NULL is fine). */
+void ferry_policy_free(ferry_policy *policy);
+
+/**
+ * ferry_policy_observe:
+ * @policy: a policy
+ * @sample: the pass that just ended
+ * @ret: (out): the decision
+ *
+ * Judges the pass: WAIT while pre-copy converges -- what is left shrinks
+ * each pass, fast enough to fit the target within a few passes -- else the
+ * next step not taken yet.  Each step is decided once.
+ *
+ * Returns: TRUE if @ret says to act (a step other than WAIT).
+ */
+gboolean ferry_policy_observe(ferry_policy *policy, const ferry_policy_sample *sample,
+                              ferry_policy_decision *ret);
+
+/**
+ * ferry_policy_step_name:
+ * @step: a ferry_policy_step
+ *
+ * Returns: "", "downtime", "postcopy", "throttle" or "gave-up".
+ */
+const char *ferry_policy_step_name(ferry_policy_step step);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_policy, ferry_policy_free)
+
+G_END_DECLS

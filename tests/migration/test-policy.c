@@ -1,0 +1,128 @@
+/*
+ * test-policy.c: the convergence policy (src/migration/migration-policy.c)
+ * on the pass traces of tests/data/policy/ (a .trace file each): each line
+ * a pass's figures and the decision the policy must take then.
+ *
+ * Trace format, one item per line ('#' starts a comment):
+ *   config downtime=MS ceiling=MS postcopy=0|1 throttle=0|1
+ *   pass N remaining=BYTES dirty=BYTES/S link=BYTES/S expect=STEP[:MS]
+ * STEP is wait, downtime (with the new limit), postcopy, throttle, gave-up.
+ */
+#include "ferry-config.h"
+
+#include <string.h>
+
+#include "migration/migration-policy.h"
+
+static guint64
+field(char **words, const char *key)
+{
+    gsize len = strlen(key);
+
+    for (gsize i = 0; words[i]; i++) {
+        if (strncmp(words[i], key, len) == 0 && words[i][len] == '=')
+            return g_ascii_strtoull(words[i] + len + 1, NULL, 10);
+    }
+    g_error("trace line lacks %s=", key);
+    return 0;
+}
+
+static const char *
+expect_of(char **words)
+{
+    for (gsize i = 0; words[i]; i++) {
+        if (g_str_has_prefix(words[i], "expect="))
+            return words[i] + strlen("expect=");
+    }
+    g_error("trace line lacks expect=");
+    return NULL;
+}
+
+static void
+run_trace(gconstpointer data)
+{
+    const char *path = data;
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    g_autoptr(ferry_policy) policy = NULL;
+    g_autoptr(GError) error = NULL;
+    guint checked = 0;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, &error));
+    lines = g_strsplit(text, "\n", -1);
+    for (gsize n = 0; lines[n]; n++) {
+        g_auto(GStrv) words = g_strsplit_set(g_strstrip(lines[n]), " ", -1);
+        ferry_policy_decision d;
+        ferry_policy_sample s = { 0 };
+        g_autofree char *got = NULL;
+        const char *want;
+        gboolean act;
+
+        if (!words[0] || !*words[0] || words[0][0] == '#')
+            continue;
+        if (strcmp(words[0], "config") == 0) {
+            ferry_policy_config c = {
+                .downtime_ms = field(words, "downtime"),
+                .ceiling_ms = field(words, "ceiling"),
+                .postcopy_allowed = field(words, "postcopy") != 0,
+                .throttle_allowed = field(words, "throttle") != 0,
+            };
+
+            g_clear_pointer(&policy, ferry_policy_free);
+            policy = ferry_policy_new(&c);
+            continue;
+        }
+        g_assert_cmpstr(words[0], ==, "pass");
+        g_assert_nonnull(policy);
+        s.pass = g_ascii_strtoull(words[1], NULL, 10);
+        s.remaining = field(words, "remaining");
+        s.dirty_rate_bps = field(words, "dirty");
+        s.link_bps = field(words, "link");
+        want = expect_of(words);
+        act = ferry_policy_observe(policy, &s, &d);
+        g_assert_cmpint(act, ==, d.step != FERRY_POLICY_WAIT);
+        got = d.step == FERRY_POLICY_WAIT ? g_strdup("wait")
+              : d.step == FERRY_POLICY_RAISE_DOWNTIME
+                  ? g_strdup_printf("downtime:%" G_GUINT64_FORMAT, d.downtime_ms)
+                  : g_strdup(ferry_policy_step_name(d.step));
+        if (strcmp(got, want) != 0)
+            g_error("%s:%" G_GSIZE_FORMAT ": the policy decided %s, the trace expects %s (%s)",
+                    path, n + 1, got, want, d.reason);
+        /* Every decision says why, with the figures. */
+        if (act)
+            g_assert_nonnull(strstr(d.reason, "pass "));
+        checked++;
+    }
+    g_assert_cmpuint(checked, >, 0);
+}
+
+static gint
+by_name(gconstpointer a, gconstpointer b)
+{
+    return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_autoptr(GDir) dir = NULL;
+    g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
+    const char *name;
+
+    g_test_init(&argc, &argv, NULL);
+    dir = g_dir_open(POLICY_TRACES, 0, NULL);
+    g_assert_nonnull(dir);
+    while ((name = g_dir_read_name(dir))) {
+        if (g_str_has_suffix(name, ".trace"))
+            g_ptr_array_add(paths, g_build_filename(POLICY_TRACES, name, NULL));
+    }
+    g_ptr_array_sort(paths, by_name);
+    for (guint i = 0; i < paths->len; i++) {
+        g_autofree char *base = g_path_get_basename(paths->pdata[i]);
+        g_autofree char *test = g_strdup_printf("/policy/%s", base);
+
+        g_test_add_data_func(test, paths->pdata[i], run_trace);
+    }
+    g_assert_cmpuint(paths->len, >=, 6);
+    return g_test_run();
+}
