@@ -47,7 +47,8 @@ TIGHT_ARGS = 'mem=2 rate=8000 hb=100'
 # to break it in the middle.
 POSTCOPY_BANDWIDTH = '3'
 # Under the sanitizers the cases that take the same code paths as others
-# (a daemon restarted during a link cut) run once, in the plain build.
+# (a second reset, a link cut with or without a restart) run only in the
+# plain build.
 SANITIZED = '--sanitized' in sys.argv
 
 Guest = ft.Guest
@@ -446,11 +447,11 @@ def main(t):
             return
         refusals(t, a, b, g)
         postcopy_by_hand(t, a, b, g)
-        postcopy_reset(t, net, a, b, g, times=2)
         postcopy_reset(t, net, a, b, g, restart=a)
         postcopy_reset(t, net, a, b, g, restart=b)
-        postcopy_link_cut(t, net, a, b, g)
         if not SANITIZED:
+            postcopy_reset(t, net, a, b, g, times=2)
+            postcopy_link_cut(t, net, a, b, g)
             postcopy_cut_restart(t, net, a, b, g, a)
             postcopy_cut_restart(t, net, a, b, g, b)
         postcopy_after_precopy(t, a, b, g)
