@@ -996,10 +996,11 @@ ferry_domain_abort_job(ferry_domain *dom, guint flags, GError **error)
     return r != NULL;
 }
 
-/* The checks of the four tunable calls; returns the driver entry's
- * availability. */
+/* The checks of a call on a running job: @dom, no flags (none exist yet),
+ * and @supported, whether the driver has the entry. */
 static gboolean
-check_tunable(ferry_domain *dom, guint flags, const char *what, gboolean set, GError **error)
+check_job_call(ferry_domain *dom, guint flags, const char *what, gboolean supported,
+               GError **error)
 {
     if (!check_nonnull(dom, "dom", what, error))
         return FALSE;
@@ -1008,10 +1009,18 @@ check_tunable(ferry_domain *dom, guint flags, const char *what, gboolean set, GE
                     what, flags);
         return FALSE;
     }
-    if (set ? !dom->conn->driver->domain_migrate_set_tunable
-            : !dom->conn->driver->domain_migrate_get_tunable)
-        return ferry_api_unsupported(dom->conn, what, error);
-    return TRUE;
+    return supported || ferry_api_unsupported(dom->conn, what, error);
+}
+
+/* The checks of the four tunable calls; returns the driver entry's
+ * availability. */
+static gboolean
+check_tunable(ferry_domain *dom, guint flags, const char *what, gboolean set, GError **error)
+{
+    return check_job_call(dom, flags, what,
+                          set ? dom && dom->conn->driver->domain_migrate_set_tunable
+                              : dom && dom->conn->driver->domain_migrate_get_tunable,
+                          error);
 }
 
 static gboolean
@@ -1307,15 +1316,9 @@ ferry_domain_migrate_start_postcopy(ferry_domain *dom, guint flags, GError **err
     const char *what = "switching the migration to post-copy";
 
     g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
-    if (!check_nonnull(dom, "dom", what, error))
+    if (!check_job_call(dom, flags, what,
+                        dom && dom->conn->driver->domain_migrate_start_postcopy, error))
         return FALSE;
-    if (flags) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG, "%s: unknown flags 0x%x",
-                    what, flags);
-        return FALSE;
-    }
-    if (!dom->conn->driver->domain_migrate_start_postcopy)
-        return ferry_api_unsupported(dom->conn, what, error);
     if (!dom->conn->driver->domain_migrate_start_postcopy(dom, error)) {
         ferry_error_normalize(error);
         return FALSE;

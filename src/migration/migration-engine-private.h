@@ -195,7 +195,8 @@ typedef struct ferry_mig_job_ctl {
                                      * figures follow it */
     guint recover_delay_s;          /* the next wait before resuming a paused post-copy */
     ferry_policy *policy;           /* the convergence policy, or NULL (off) */
-    gboolean throttle_wanted;       /* the policy's throttle waits for the step in flight */
+    int policy_action;              /* a ferry_policy_step (RAISE_DOWNTIME, THROTTLE) waiting
+                                     * for the step in flight; WAIT: none */
     guint64 policy_pass;            /* a pass whose fresh figures the policy waits for */
     gboolean stop_after_postcopy;   /* Confirm came before every page went: the source
                                      * stops once they have */

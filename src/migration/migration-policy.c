@@ -15,6 +15,7 @@
 
 #include <string.h>
 
+#include "ferry/ferry.h"
 #include "migration/migration-policy.h"
 
 /* Passes that shrink by less than this are not converging. */
@@ -48,6 +49,13 @@ void
 ferry_policy_free(ferry_policy *policy)
 {
     g_free(policy);
+}
+
+gboolean
+ferry_policy_may_throttle(guint flags)
+{
+    return !(flags & (FERRY_MIGRATE_NO_POLICY | FERRY_MIGRATE_POSTCOPY |
+                      FERRY_MIGRATE_AUTO_CONVERGE | FERRY_MIGRATE_OFFLINE));
 }
 
 const char *

@@ -51,6 +51,19 @@ typedef struct {
 typedef struct ferry_policy ferry_policy;
 
 /**
+ * ferry_policy_may_throttle:
+ * @flags: a migration's ferry_migrate_flags
+ *
+ * Whether the policy may slow the guest down in such a migration: it is
+ * on, and neither post-copy (which always finishes) nor the caller's own
+ * auto-converge is asked for.  The QEMU driver sets its auto-converge up
+ * dormant for exactly these.
+ *
+ * Returns: TRUE if it may.
+ */
+gboolean ferry_policy_may_throttle(guint flags);
+
+/**
  * ferry_policy_new:
  * @config: what it may do (copied)
  *

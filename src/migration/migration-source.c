@@ -28,6 +28,8 @@
 #define QEMU_DOWNTIME_MS 300
 /* How often the statistics of a running transfer are refreshed. */
 #define PROGRESS_INTERVAL_MS 1000
+/* The policy's figures at a pass no sooner than this after the last. */
+#define POLICY_QUERY_GAP_MS 200
 /* The first figures of a transfer, when it lasts that long. */
 #define FIRST_PROGRESS_MS 500
 /* Figures at a pass no sooner than this after the last. */
@@ -49,7 +51,7 @@ typedef enum {
     STEP_TAKE,          /* v1/v2 Perform: the domain's job taken */
     STEP_POSTCOPY,      /* tell the hypervisor to switch to post-copy */
     STEP_RESUME,        /* resume a paused post-copy's stream */
-    STEP_THROTTLE,      /* the policy slows the guest down */
+    STEP_POLICY,        /* the policy's action: a new downtime limit, or the throttle */
     SIDE_PROGRESS,      /* side steps: statistics during post-copy */
     SIDE_SENT,          /*   and the final ones once every page went */
 } source_step;
@@ -418,6 +420,10 @@ step_switchover(ferry_mig_job *job, gpointer data, GError **error)
     return backend_of(job)->switch_over(job, stats_cookie(job), error);
 }
 
+/* Reads the backend's figures into the job's information (a step, or a
+ * side step during post-copy): only what the backend measures -- the
+ * engine's own fields (and the limits another thread may set meanwhile)
+ * are kept as they are now. */
 static gboolean
 step_progress(ferry_mig_job *job, gpointer data, GError **error)
 {
@@ -428,6 +434,14 @@ step_progress(ferry_mig_job *job, gpointer data, GError **error)
     g_mutex_unlock(&job->lock);
     backend_of(job)->collect_stats(job, &info, GPOINTER_TO_INT(data));
     g_mutex_lock(&job->lock);
+    memcpy(info.phase, job->info.phase, sizeof(info.phase));
+    memcpy(info.state, job->info.state, sizeof(info.state));
+    memcpy(info.postcopy, job->info.postcopy, sizeof(info.postcopy));
+    memcpy(info.policy, job->info.policy, sizeof(info.policy));
+    memcpy(info.message, job->info.message, sizeof(info.message));
+    info.postcopy_ms = job->info.postcopy_ms;
+    info.max_downtime_ms = job->info.max_downtime_ms;
+    info.bandwidth_bps = job->info.bandwidth_bps;
     job->info = info;
     g_mutex_unlock(&job->lock);
     return TRUE;
@@ -593,28 +607,6 @@ postcopy_request(ferry_mig_job *job, ferry_mig_event *ev, const char *why)
     postcopy_go(job);
 }
 
-static gboolean
-step_side_stats(ferry_mig_job *job, gpointer data, GError **error)
-{
-    ferry_job_info info;
-
-    g_mutex_lock(&job->lock);
-    info = job->info;
-    g_mutex_unlock(&job->lock);
-    backend_of(job)->collect_stats(job, &info, GPOINTER_TO_INT(data));
-    g_mutex_lock(&job->lock);
-    /* Only what the backend measures: the engine's own fields may have
-     * moved meanwhile. */
-    memcpy(info.phase, job->info.phase, sizeof(info.phase));
-    memcpy(info.state, job->info.state, sizeof(info.state));
-    memcpy(info.postcopy, job->info.postcopy, sizeof(info.postcopy));
-    memcpy(info.message, job->info.message, sizeof(info.message));
-    info.postcopy_ms = job->info.postcopy_ms;
-    job->info = info;
-    g_mutex_unlock(&job->lock);
-    return TRUE;
-}
-
 /* Statistics while the guest is split: beside whatever else the job does
  * (a peer call, Confirm waiting), so never as a step that makes it busy. */
 static void
@@ -626,7 +618,7 @@ postcopy_progress(ferry_mig_job *job, gboolean final)
         return;
     ctl->side_busy = TRUE;
     ctl->progress_us = g_get_monotonic_time();
-    ferry_mig_run_side_step(job, final ? SIDE_SENT : SIDE_PROGRESS, step_side_stats,
+    ferry_mig_run_side_step(job, final ? SIDE_SENT : SIDE_PROGRESS, step_progress,
                             GINT_TO_POINTER(final));
 }
 
@@ -649,27 +641,38 @@ policy_start(ferry_mig_job *job)
     config.postcopy_allowed = (p->flags & FERRY_MIGRATE_POSTCOPY) &&
                               backend_of(job)->start_postcopy;
     /* With --auto-converge QEMU throttles by itself already. */
-    config.throttle_allowed = !(p->flags & FERRY_MIGRATE_AUTO_CONVERGE) &&
-                              !config.postcopy_allowed && backend_of(job)->throttle;
+    config.throttle_allowed = ferry_policy_may_throttle(p->flags) && backend_of(job)->throttle;
     ctl->policy = ferry_policy_new(&config);
 }
 
+/* QMP waits: a step, never the engine thread (a stalled QEMU would hold
+ * up every job). */
 static gboolean
-step_throttle(ferry_mig_job *job, gpointer data, GError **error)
+step_policy(ferry_mig_job *job, gpointer data, GError **error)
 {
-    return backend_of(job)->throttle(job, error);
+    ferry_policy_step step = GPOINTER_TO_INT(data);
+    guint64 downtime;
+
+    if (step == FERRY_POLICY_THROTTLE)
+        return backend_of(job)->throttle(job, error);
+    g_mutex_lock(&job->lock);
+    downtime = job->params->p.max_downtime_ms;
+    g_mutex_unlock(&job->lock);
+    return backend_of(job)->set_tunable(job, FERRY_MIGRATE_TUNABLE_MAX_DOWNTIME, downtime,
+                                        error);
 }
 
-/* Runs a throttle the policy decided once no other step runs. */
+/* Carries out the policy's pending action once no other step runs. */
 static void
 policy_go(ferry_mig_job *job)
 {
     ferry_mig_job_ctl *ctl = ctl_of(job);
+    int step = ctl->policy_action;
 
-    if (!ctl->throttle_wanted || ctl->busy || ctl->aborting || ctl->xfer != XFER_MEMORY)
+    if (!step || ctl->busy || ctl->aborting || ctl->xfer != XFER_MEMORY)
         return;
-    ctl->throttle_wanted = FALSE;
-    ferry_mig_run_step(job, STEP_THROTTLE, step_throttle, NULL);
+    ctl->policy_action = FERRY_POLICY_WAIT;
+    ferry_mig_run_step(job, STEP_POLICY, step_policy, GINT_TO_POINTER(step));
 }
 
 /* After a pass: what the policy makes of the latest figures. */
@@ -679,7 +682,6 @@ policy_pass(ferry_mig_job *job, guint64 pass)
     ferry_mig_job_ctl *ctl = ctl_of(job);
     ferry_policy_sample sample = { .pass = pass };
     ferry_policy_decision d;
-    g_autoptr(GError) error = NULL;
 
     if (!ctl->policy || ctl->aborting || ctl->xfer != XFER_MEMORY ||
         ctl->postcopy >= PC_WANTED)
@@ -702,16 +704,14 @@ policy_pass(ferry_mig_job *job, guint64 pass)
         job->params->p.max_downtime_ms = d.downtime_ms;
         job->info.max_downtime_ms = (gint64)d.downtime_ms;
         g_mutex_unlock(&job->lock);
-        if (!backend_of(job)->set_tunable(job, FERRY_MIGRATE_TUNABLE_MAX_DOWNTIME, d.downtime_ms,
-                                          &error))
-            g_warning("domain '%s': migration %s: policy: %s", job->dom_name, job->id,
-                      error->message);
+        ctl->policy_action = d.step;
+        policy_go(job);
         break;
     case FERRY_POLICY_POSTCOPY:
         postcopy_request(job, NULL, "by the convergence policy");
         break;
     case FERRY_POLICY_THROTTLE:
-        ctl->throttle_wanted = TRUE;
+        ctl->policy_action = d.step;
         policy_go(job);
         break;
     default:
@@ -947,9 +947,9 @@ recover_now(ferry_mig_job *job)
 {
     ferry_mig_job_ctl *ctl = ctl_of(job);
 
-    if (ctl->postcopy != PC_PAUSED)
-        return;
-    if (ctl->busy || !backend_of(job)->postcopy_resume) {
+    if (ctl->postcopy != PC_PAUSED || !backend_of(job)->postcopy_resume)
+        return;     /* without a way to resume, it stays paused and says so */
+    if (ctl->busy) {
         /* After the call in flight (a question to the destination). */
         ferry_mig_timer_start(job, TIMER_RECOVER, 500, FALSE);
         return;
@@ -1162,9 +1162,9 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
             return;
         } else if (ev->kind == STEP_POSTCOPY) {
             postcopy_told(job, ev);
-        } else if (ev->kind == STEP_THROTTLE) {
+        } else if (ev->kind == STEP_POLICY) {
             if (!ev->ok)
-                g_warning("domain '%s': migration %s: policy: cannot slow the guest down: %s",
+                g_warning("domain '%s': migration %s: policy: QEMU did not take the step: %s",
                           job->dom_name, job->id, ev->error->message);
         } else if (ev->kind == STEP_PAUSE) {
             if (ev->ok)
@@ -1213,11 +1213,18 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
                                  "(--postcopy-after-precopy)");
             if (ctl->policy && ev->value >= 2) {
                 /* The policy judges the figures of the pass's start, when
-                 * what is left is all the guest dirtied: asked now. */
+                 * what is left is all the guest dirtied: asked now, unless
+                 * passes come so fast that the last figures are as good
+                 * (each question takes QEMU's big lock from the transfer). */
                 ctl->policy_pass = (guint64)ev->value;
-                if (!ctl->busy) {
+                if (!ctl->busy && g_get_monotonic_time() - ctl->progress_us >=
+                                      POLICY_QUERY_GAP_MS * 1000) {
                     collect_progress(job);
                     return;
+                }
+                if (!ctl->busy) {
+                    ctl->policy_pass = 0;
+                    policy_pass(job, (guint64)ev->value);
                 }
             }
             /* Asking the hypervisor holds up the transfer it asks about

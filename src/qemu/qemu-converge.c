@@ -14,6 +14,7 @@
 
 #include <string.h>
 
+#include "migration/migration-policy.h"
 #include "qemu/qemu-converge.h"
 #include "qemu/qemu-process.h"
 #include "util/error.h"
@@ -35,14 +36,13 @@ add_capability(json_object *caps, const char *name, gboolean on)
     json_object_array_add(caps, cap);
 }
 
-/* The convergence policy may throttle this migration: QEMU's auto-converge
- * is set up dormant (1 % steps, only once the guest dirties faster than
- * the link) and woken by qemu_converge_throttle(). */
+/* When the convergence policy may throttle a migration, QEMU's
+ * auto-converge is set up dormant (1 % steps, only once the guest dirties
+ * faster than the link) and woken by qemu_converge_throttle(). */
 static gboolean
 policy_may_throttle(const ferry_migrate_params *params)
 {
-    return !(params->flags & (FERRY_MIGRATE_NO_POLICY | FERRY_MIGRATE_POSTCOPY |
-                              FERRY_MIGRATE_AUTO_CONVERGE | FERRY_MIGRATE_OFFLINE));
+    return ferry_policy_may_throttle(params->flags);
 }
 
 gboolean
