@@ -33,7 +33,7 @@ static gboolean opt_live, opt_offline, opt_p2p, opt_paused, opt_persistent;
 static gboolean opt_undefine_source, opt_copy_all, opt_copy_inc, opt_relay, opt_no_relay;
 static gboolean opt_tls, opt_no_tls;
 static gboolean opt_postcopy, opt_postcopy_after_precopy, opt_parallel, opt_compressed;
-static gboolean opt_auto_converge, opt_policy_off;
+static gboolean opt_auto_converge, opt_policy_off, opt_no_postcopy, opt_postcopy_resume;
 static guint64 opt_postcopy_bandwidth, opt_parallel_connections;
 static guint64 opt_auto_converge_initial, opt_auto_converge_increment;
 static guint opt_comp_methods;
@@ -161,6 +161,7 @@ on_retry_timeout(const char *name, const char *value, gpointer data, GError **er
 }
 
 static gboolean check_convergence_usage(GError **error);
+static guint migrate_flags(void);
 
 /* What a single option callback cannot see: options that need another. */
 static gboolean
@@ -299,6 +300,20 @@ check_convergence_usage(GError **error)
                     "connection");
         return FALSE;
     }
+    if (opt_postcopy_resume &&
+        ((migrate_flags() & ~(guint)FERRY_MIGRATE_LIVE) || opt_dname || opt_migrate_uri ||
+         opt_xml_text || opt_bandwidth || opt_migrate_disks || opt_timeout ||
+         opt_max_downtime)) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--postcopy-resume takes no other migration option: the migration runs "
+                    "already, with its own");
+        return FALSE;
+    }
+    if (opt_postcopy && opt_no_postcopy) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--postcopy and --no-postcopy contradict each other");
+        return FALSE;
+    }
     if (opt_postcopy && opt_offline) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                     "--postcopy is for a running guest, not --offline");
@@ -384,6 +399,12 @@ static const GOptionEntry migrate_options[] = {
       "Allow post-copy: after 'ferry migrate-postcopy DOMAIN' (or --postcopy-after-precopy) "
       "the destination runs the guest and pulls the pages it still lacks; the migration "
       "then always completes", NULL },
+    { "postcopy-resume", 0, 0, G_OPTION_ARG_NONE, &opt_postcopy_resume,
+      "Resume DOMAIN's paused post-copy now (its stream broke; the source's daemon also "
+      "tries by itself), to the destination's daemon at DEST_URI", NULL },
+    { "no-postcopy", 0, 0, G_OPTION_ARG_NONE, &opt_no_postcopy,
+      "Never post-copy, not even by the convergence policy (which otherwise may choose it "
+      "when the guest's disks are shared)", NULL },
     { "postcopy-after-precopy", 0, 0, G_OPTION_ARG_NONE, &opt_postcopy_after_precopy,
       "Switch to post-copy by itself once the first pass over memory is done", NULL },
     { "postcopy-bandwidth", 0, 0, G_OPTION_ARG_CALLBACK, on_postcopy_bandwidth,
@@ -406,7 +427,8 @@ static const GOptionEntry migrate_options[] = {
     { "policy", 0, 0, G_OPTION_ARG_CALLBACK, on_policy,
       "The convergence policy (default on): when pre-copy cannot converge, raise the "
       "downtime limit (up to 1 s unless --max-downtime is given), then switch to post-copy "
-      "(with --postcopy), else slow the guest down", "on|off" },
+      "(with --postcopy, or by default when the guest's disks are shared and the destination "
+      "can), else slow the guest down", "on|off" },
     { NULL }
 };
 
@@ -820,6 +842,8 @@ migrate_flags(void)
         flags |= FERRY_MIGRATE_AUTO_CONVERGE;
     if (opt_policy_off)
         flags |= FERRY_MIGRATE_NO_POLICY;
+    if (opt_no_postcopy)
+        flags |= FERRY_MIGRATE_NO_POSTCOPY;
     return flags;
 }
 
@@ -1027,6 +1051,13 @@ cmd_migrate(cli *c, const command *cmd, char **args, GError **error)
 
     if (!dom)
         return FALSE;
+    if (opt_postcopy_resume) {
+        /* Nothing else applies: the migration runs already. */
+        if (!ferry_domain_migrate_postcopy_resume(dom, args[1], 0, error))
+            return FALSE;
+        printf("Migration of '%s': post-copy goes on\n", ferry_domain_get_name(dom));
+        return TRUE;
+    }
     /* Without --p2p this client runs the sequence between two connections;
      * with it, DEST_URI is for the source daemon and is not opened here. */
     if (!opt_p2p && !(dconn = ferry_conn_open(args[1], error)))

@@ -639,6 +639,10 @@ typedef enum {
                                              * otherwise raises the downtime limit, switches
                                              * to post-copy (when allowed) or slows the guest
                                              * down when pre-copy cannot converge */
+    /* Since 0.5: the policy switches to post-copy by itself, without
+     * POSTCOPY, when the guest's disks are shared (nothing is copied) and
+     * the destination can receive post-copy; this keeps it from doing so. */
+    FERRY_MIGRATE_NO_POSTCOPY = 1 << 18,
 } ferry_migrate_flags;
 
 /** Compression methods of ferry_migrate_params.comp_methods (since 0.5). */
@@ -990,6 +994,26 @@ gboolean ferry_domain_migrate_get_max_speed(ferry_domain *dom, guint64 *ret_band
  *   says "requested", then "active").
  */
 gboolean ferry_domain_migrate_start_postcopy(ferry_domain *dom, guint flags, GError **error);
+
+/**
+ * ferry_domain_migrate_postcopy_resume:
+ * @dom: a domain migrating out of this host, its post-copy paused (its
+ *   stream broke: job information says "paused")
+ * @dest_uri: (nullable): the destination daemon's URI, when it is reached
+ *   at another address now; NULL: the one the migration knows
+ * @flags: 0
+ * @error: return location for an error
+ *
+ * Resumes the paused post-copy now (since 0.5), instead of at the daemon's
+ * next try (it tries by itself, with back-off up to 30 s): the destination
+ * listens again (QEMU's migrate-recover) and the source's QEMU resumes its
+ * stream to it.  Refused when the post-copy is not paused.
+ *
+ * Returns: TRUE once the stream goes again; FALSE with the reason this
+ *   attempt failed (the daemon keeps trying).
+ */
+gboolean ferry_domain_migrate_postcopy_resume(ferry_domain *dom, const char *dest_uri,
+                                              guint flags, GError **error);
 
 /**
  * ferry_job_info_type_to_string:

@@ -31,7 +31,7 @@
              FERRY_MIGRATE_TLS | FERRY_MIGRATE_NO_TLS | FERRY_MIGRATE_POSTCOPY |            \
              FERRY_MIGRATE_POSTCOPY_AFTER_PRECOPY | FERRY_MIGRATE_PARALLEL |              \
              FERRY_MIGRATE_COMPRESSED | FERRY_MIGRATE_AUTO_CONVERGE |                     \
-             FERRY_MIGRATE_NO_POLICY))
+             FERRY_MIGRATE_NO_POLICY | FERRY_MIGRATE_NO_POSTCOPY))
 #define KNOWN_COMP_METHODS ((guint)(FERRY_MIGRATE_COMP_XBZRLE | FERRY_MIGRATE_COMP_ZSTD))
 
 /* QEMU's largest downtime-limit (2000 s). */
@@ -208,6 +208,9 @@ check_convergence(const ferry_migrate_params *p, const char *what, GError **erro
     if ((p->flags & FERRY_MIGRATE_POSTCOPY_AFTER_PRECOPY) && !(p->flags & FERRY_MIGRATE_POSTCOPY))
         return flags_error(what, "FERRY_MIGRATE_POSTCOPY_AFTER_PRECOPY needs "
                            "FERRY_MIGRATE_POSTCOPY", error);
+    if ((p->flags & FERRY_MIGRATE_POSTCOPY) && (p->flags & FERRY_MIGRATE_NO_POSTCOPY))
+        return flags_error(what, "FERRY_MIGRATE_POSTCOPY and FERRY_MIGRATE_NO_POSTCOPY "
+                           "contradict each other", error);
     if ((p->flags & FERRY_MIGRATE_POSTCOPY) && (p->flags & FERRY_MIGRATE_OFFLINE))
         return flags_error(what, "FERRY_MIGRATE_POSTCOPY is for a running guest, not "
                            "FERRY_MIGRATE_OFFLINE", error);
@@ -1308,6 +1311,35 @@ ferry_domain_migrate_to_uri(ferry_domain *dom, const char *dconn_uri,
     if (ret_stats)
         *ret_stats = stats;
     return ok;
+}
+
+gboolean
+ferry_domain_migrate_postcopy_resume(ferry_domain *dom, const char *dest_uri, guint flags,
+                                     GError **error)
+{
+    const char *what = "resuming the migration's post-copy";
+
+    g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+    if (!check_job_call(dom, flags, what,
+                        dom && dom->conn->driver->domain_migrate_postcopy_resume, error))
+        return FALSE;
+    if (dest_uri && !*dest_uri)
+        dest_uri = NULL;
+    if (dest_uri) {
+        g_autoptr(GError) local = NULL;
+        g_autoptr(ferry_uri) uri = ferry_uri_parse(dest_uri, &local);
+
+        if (!uri) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                        "%s: the destination URI '%s': %s", what, dest_uri, local->message);
+            return FALSE;
+        }
+    }
+    if (!dom->conn->driver->domain_migrate_postcopy_resume(dom, dest_uri, error)) {
+        ferry_error_normalize(error);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 gboolean

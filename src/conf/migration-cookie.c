@@ -66,6 +66,22 @@ ferry_migration_cookie_new(const char *id, const char *host_uuid, const char *ho
     return cookie;
 }
 
+gboolean
+ferry_migration_cookie_has_feature(const ferry_migration_cookie *cookie, const char *name)
+{
+    return cookie && cookie->features &&
+           g_ptr_array_find_with_equal_func(cookie->features, name, g_str_equal, NULL);
+}
+
+void
+ferry_migration_cookie_add_feature(ferry_migration_cookie *cookie, const char *name)
+{
+    if (!cookie->features)
+        cookie->features = g_ptr_array_new_with_free_func(g_free);
+    if (!ferry_migration_cookie_has_feature(cookie, name))
+        g_ptr_array_add(cookie->features, g_strdup(name));
+}
+
 void
 ferry_migration_cookie_free(ferry_migration_cookie *cookie)
 {

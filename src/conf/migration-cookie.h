@@ -126,6 +126,23 @@ void ferry_migration_cookie_free(ferry_migration_cookie *cookie);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_migration_cookie, ferry_migration_cookie_free)
 
 /**
+ * ferry_migration_cookie_has_feature:
+ * @cookie: (nullable): a cookie
+ * @name: a feature's name ("relay", "postcopy", ...)
+ *
+ * Returns: TRUE if @cookie's <features> list @name.
+ */
+gboolean ferry_migration_cookie_has_feature(const ferry_migration_cookie *cookie,
+                                            const char *name);
+
+/**
+ * ferry_migration_cookie_add_feature:
+ * @cookie: a cookie
+ * @name: a feature's name, added to <features> (created if absent)
+ */
+void ferry_migration_cookie_add_feature(ferry_migration_cookie *cookie, const char *name);
+
+/**
  * ferry_migration_cookie_add_disk:
  * @cookie: a cookie (sets has_nbd)
  * @target, @format, @capacity: the disk

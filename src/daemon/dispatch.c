@@ -1091,6 +1091,19 @@ dispatch_domain_migrate_start_postcopy(dispatch_call *c, GError **error)
 }
 
 static gboolean
+dispatch_domain_migrate_postcopy_resume(dispatch_call *c, GError **error)
+{
+    const Ferry__DomainMigratePostcopyResumeArgs *args =
+        (const Ferry__DomainMigratePostcopyResumeArgs *)c->args;
+    g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
+
+    if (!dom || !ferry_domain_migrate_postcopy_resume(dom, args->dest_uri, args->flags, error))
+        return FALSE;
+    c->ret = g_bytes_new(NULL, 0);
+    return TRUE;
+}
+
+static gboolean
 dispatch_domain_migrate_set_tunable(dispatch_call *c, GError **error)
 {
     const Ferry__DomainMigrateSetTunableArgs *args =

@@ -249,6 +249,10 @@ struct ferry_driver {
                                            GError **error);
     /* Switches the running outgoing migration to post-copy. */
     gboolean (*domain_migrate_start_postcopy)(ferry_domain *dom, GError **error);
+    /* Resumes the paused post-copy of the outgoing migration now, perhaps
+     * to the destination's daemon at @dest_uri (nullable). */
+    gboolean (*domain_migrate_postcopy_resume)(ferry_domain *dom, const char *dest_uri,
+                                               GError **error);
 
     /*
      * Between daemons: what a source host's daemon asks the destination's

@@ -155,6 +155,10 @@ typedef struct {
      * started with FERRY_MIGRATE_POSTCOPY): POSTCOPY follows once the
      * hypervisor did.  Without it, post-copy is refused at Begin. */
     gboolean (*start_postcopy)(ferry_mig_job *job, GError **error);
+    /* (nullable) Destination: whether this host's hypervisor can receive a
+     * migration in post-copy (the policy offers it by itself only then);
+     * if not, @why_not (nullable) says why.  Without it: no. */
+    gboolean (*postcopy_possible)(ferry_mig_job *job, char **why_not);
     /* (nullable) The convergence policy's last resort: slows the guest's
      * CPUs down more at each pass from now on.  Without it the policy
      * never throttles. */

@@ -99,6 +99,27 @@ drop_offline(ferry_mig_job *job)
     ferry_domain_obj_list_remove(engine->domains, job->obj);
 }
 
+/* The source's policy may choose post-copy by itself: if this host can
+ * receive it, its QEMU is set up for it and Prepare's cookie says so. */
+static void
+offer_postcopy(ferry_mig_job *job, ferry_migration_cookie *out)
+{
+    const ferry_mig_backend *backend = engine_of(job)->backend;
+    g_autofree char *why_not = NULL;
+
+    if (!backend->start_postcopy || !backend->postcopy_possible ||
+        !backend->postcopy_possible(job, &why_not)) {
+        g_message("domain '%s': migration %s: this host cannot receive post-copy%s%s: the "
+                  "source's policy will not choose it", job->dom_name, job->id,
+                  why_not ? ": " : "", why_not ? why_not : "");
+        return;
+    }
+    g_mutex_lock(&job->lock);
+    job->params->p.flags |= FERRY_MIGRATE_POSTCOPY;
+    g_mutex_unlock(&job->lock);
+    ferry_migration_cookie_add_feature(out, "postcopy");
+}
+
 static gboolean
 step_prepare(ferry_mig_job *job, gpointer data, GError **error)
 {
@@ -126,6 +147,9 @@ step_prepare(ferry_mig_job *job, gpointer data, GError **error)
                     engine->hostname);
         return FALSE;
     }
+    if (!(p->flags & FERRY_MIGRATE_POSTCOPY) &&
+        ferry_migration_cookie_has_feature(ctl->cookie_in, "postcopy-auto"))
+        offer_postcopy(job, out);
     if (ctl->def) {
         g_autofree char *xml = ferry_domain_def_format(ctl->def);
 

@@ -80,6 +80,7 @@ typedef enum {
     REQ_CANCEL,         /* a peer's "cancel migration ID" */
     REQ_POSTCOPY,       /* source: switch to post-copy now */
     REQ_RECOVER,        /* destination: listen again for a paused post-copy */
+    REQ_RESUME,         /* source: resume a paused post-copy now (by hand) */
 } req_kind;
 
 /* Where a source's post-copy is (ctl->postcopy). */
@@ -205,6 +206,9 @@ typedef struct ferry_mig_job_ctl {
                                      * come (the job lasts until they all did) */
     gboolean postcopy_in_complete;  /* post-copy: the last page arrived */
     GTask *recover_task;            /* post-copy paused: the source's REQ_RECOVER */
+    GTask *resume_task;             /* source: REQ_RESUME, answered by this attempt */
+    char *peer_uri_before;          /* the peer's URI before REQ_RESUME named another: back
+                                     * to it if that one fails */
     char *recover_uri;              /* where this host listens again for it */
 } ferry_mig_job_ctl;
 

@@ -84,9 +84,13 @@ ctl_free(ferry_mig_job_ctl *ctl)
     g_free(ctl->uri_out);
     g_free(ctl->out_cookie);
     g_free(ctl->recover_uri);
+    g_free(ctl->peer_uri_before);
     ferry_policy_free(ctl->policy);
     if (ctl->recover_task)
         ferry_mig_fail_task(ctl->recover_task, FERRY_ERROR_OPERATION_INVALID,
+                            "the migration ended");
+    if (ctl->resume_task)
+        ferry_mig_fail_task(ctl->resume_task, FERRY_ERROR_OPERATION_INVALID,
                             "the migration ended");
     ferry_conn_unref(ctl->peer);
     g_clear_object(&ctl->runner);
@@ -1457,13 +1461,34 @@ postcopy_answered(GObject *source, GAsyncResult *res, gpointer data)
     w->done = TRUE;
 }
 
+/* Posts @kind to @job and waits for its answer.  The job's queue orders
+ * it with everything else that happens to the job (an abort, the end of
+ * the transfer); this caller waits on a context of its own. */
+static gboolean
+request_and_wait(ferry_mig_job *job, req_kind kind, ferry_domain *dom, const char *message,
+                 GError **error)
+{
+    g_autoptr(GMainContext) context = g_main_context_new();
+    postcopy_wait w = { 0 };
+    GTask *task;
+
+    g_main_context_push_thread_default(context);
+    task = task_new(NULL, postcopy_answered, &w, kind);
+    post_request(job, kind, task, dom->conn, NULL, NULL, 0, message);
+    while (!w.done)
+        g_main_context_iteration(context, TRUE);
+    g_main_context_pop_thread_default(context);
+    if (w.error) {
+        g_propagate_error(error, w.error);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 gboolean
 ferry_mig_engine_start_postcopy(ferry_mig_engine *engine, ferry_domain *dom, GError **error)
 {
     g_autoptr(ferry_mig_job) job = outgoing_job(engine, dom, error);
-    g_autoptr(GMainContext) context = NULL;
-    postcopy_wait w = { 0 };
-    GTask *task;
 
     if (!job)
         return FALSE;
@@ -1473,21 +1498,24 @@ ferry_mig_engine_start_postcopy(ferry_mig_engine *engine, ferry_domain *dom, GEr
                     engine->hostname);
         return FALSE;
     }
-    /* The job's queue orders the switch with everything else that happens
-     * to it (an abort, the end of the transfer); this caller waits for the
-     * answer on a context of its own. */
-    context = g_main_context_new();
-    g_main_context_push_thread_default(context);
-    task = task_new(NULL, postcopy_answered, &w, REQ_POSTCOPY);
-    post_request(job, REQ_POSTCOPY, task, dom->conn, NULL, NULL, 0, NULL);
-    while (!w.done)
-        g_main_context_iteration(context, TRUE);
-    g_main_context_pop_thread_default(context);
-    if (w.error) {
-        g_propagate_error(error, w.error);
+    return request_and_wait(job, REQ_POSTCOPY, dom, NULL, error);
+}
+
+gboolean
+ferry_mig_engine_postcopy_resume(ferry_mig_engine *engine, ferry_domain *dom,
+                                 const char *dest_uri, GError **error)
+{
+    g_autoptr(ferry_mig_job) job = outgoing_job(engine, dom, error);
+
+    if (!job)
+        return FALSE;
+    if (!engine->backend->postcopy_resume) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
+                    "domain '%s': host '%s' cannot resume a post-copy", dom->name,
+                    engine->hostname);
         return FALSE;
     }
-    return TRUE;
+    return request_and_wait(job, REQ_RESUME, dom, dest_uri, error);
 }
 
 gboolean

@@ -170,6 +170,25 @@ gboolean ferry_mig_engine_start_postcopy(ferry_mig_engine *engine, ferry_domain 
                                          GError **error);
 
 /**
+ * ferry_mig_engine_postcopy_resume:
+ * @engine: the host's engine
+ * @dom: a domain migrating out of this host, its post-copy paused
+ * @dest_uri: (nullable): the destination daemon's URI, if it is reached
+ *   elsewhere now; NULL: the one the migration knows
+ * @error: return location for an error
+ *
+ * Resumes the domain's paused post-copy now instead of at the next try of
+ * the back-off (ferry_domain_migrate_postcopy_resume()), and waits for
+ * this attempt: the destination listens again and the stream goes on, or
+ * the error says why not (the daemon keeps trying by itself).  Refused
+ * when the post-copy is not paused.  Any thread but the engine's.
+ *
+ * Returns: TRUE once the stream goes again.
+ */
+gboolean ferry_mig_engine_postcopy_resume(ferry_mig_engine *engine, ferry_domain *dom,
+                                          const char *dest_uri, GError **error);
+
+/**
  * ferry_mig_engine_set_tunable:
  * @engine: an engine
  * @dom: a domain migrating out of this host

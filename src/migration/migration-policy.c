@@ -58,6 +58,15 @@ ferry_policy_may_throttle(guint flags)
                       FERRY_MIGRATE_AUTO_CONVERGE | FERRY_MIGRATE_OFFLINE));
 }
 
+gboolean
+ferry_policy_may_postcopy(guint flags)
+{
+    return !(flags & (FERRY_MIGRATE_NO_POLICY | FERRY_MIGRATE_NO_POSTCOPY |
+                      FERRY_MIGRATE_POSTCOPY | FERRY_MIGRATE_OFFLINE |
+                      FERRY_MIGRATE_NON_SHARED_DISK | FERRY_MIGRATE_NON_SHARED_INC |
+                      FERRY_MIGRATE_PARALLEL | FERRY_MIGRATE_RELAY));
+}
+
 const char *
 ferry_policy_step_name(ferry_policy_step step)
 {

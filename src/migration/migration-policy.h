@@ -64,6 +64,23 @@ typedef struct ferry_policy ferry_policy;
 gboolean ferry_policy_may_throttle(guint flags);
 
 /**
+ * ferry_policy_may_postcopy:
+ * @flags: a migration's ferry_migrate_flags
+ *
+ * Whether the policy may switch such a migration to post-copy without
+ * FERRY_MIGRATE_POSTCOPY: it is on, post-copy is not refused
+ * (NO_POSTCOPY) nor asked for already, and nothing is copied but memory
+ * -- the disks are shared, so the destination has all of the guest but
+ * its RAM once the switch is made.  Neither parallel connections (QEMU 7.2
+ * refuses them with post-copy) nor the relay (not tested with it) are in
+ * use.  The destination still has the last word (it must be able to
+ * receive post-copy).
+ *
+ * Returns: TRUE if it may.
+ */
+gboolean ferry_policy_may_postcopy(guint flags);
+
+/**
  * ferry_policy_new:
  * @config: what it may do (copied)
  *

@@ -291,9 +291,14 @@ step_begin(ferry_mig_job *job, gpointer data, GError **error)
      * copy them again. */
     if ((p->flags & FERRY_MIGRATE_RELAY) ||
         ((p->flags & NON_SHARED) && !(p->flags & FERRY_MIGRATE_NO_RELAY)))
-        g_ptr_array_add(cookie->features, g_strdup("relay"));
+        ferry_migration_cookie_add_feature(cookie, "relay");
     if (paused)
-        g_ptr_array_add(cookie->features, g_strdup("source-paused"));
+        ferry_migration_cookie_add_feature(cookie, "source-paused");
+    /* The policy may choose post-copy by itself; both QEMUs must be set up
+     * for it before the transfer starts, so the destination says in
+     * Prepare's cookie whether it can receive it ("postcopy"). */
+    if (ferry_policy_may_postcopy(p->flags) && engine->backend->start_postcopy)
+        ferry_migration_cookie_add_feature(cookie, "postcopy-auto");
     if ((p->flags & FERRY_MIGRATE_PERSIST_DEST) && (job->obj->def || job->obj->live))
         cookie->persistent = ferry_domain_def_copy(job->obj->def ? job->obj->def
                                                                  : job->obj->live);
@@ -500,6 +505,12 @@ set_postcopy(ferry_mig_job *job, postcopy_step step)
     if (step == PC_ACTIVE && !job->info.postcopy_ms)
         job->info.postcopy_ms = MAX((g_get_monotonic_time() - job->started_us) / 1000, 1);
     g_mutex_unlock(&job->lock);
+    /* A resume by hand waits for the stream to go again. */
+    if (ctl->resume_task && (step == PC_ACTIVE || step == PC_DONE)) {
+        g_task_return_boolean(ctl->resume_task, TRUE);
+        g_clear_object(&ctl->resume_task);
+        g_clear_pointer(&ctl->peer_uri_before, g_free);
+    }
 }
 
 static void
@@ -752,6 +763,15 @@ perform_start(ferry_mig_job *job, ferry_mig_event *ev)
     }
     ctl->storage = (p->flags & NON_SHARED) && ctl->prepared && ctl->prepared->has_nbd &&
                    ctl->prepared->disks->len > 0;
+    if (ferry_policy_may_postcopy(p->flags) &&
+        ferry_migration_cookie_has_feature(ctl->prepared, "postcopy") &&
+        backend_of(job)->start_postcopy) {
+        g_mutex_lock(&job->lock);
+        job->params->p.flags |= FERRY_MIGRATE_POSTCOPY;
+        g_mutex_unlock(&job->lock);
+        g_message("domain '%s': migration %s: its disks are shared and the destination can "
+                  "receive post-copy: the policy may switch to it", job->dom_name, job->id);
+    }
     ferry_mig_timer_stop(job, TIMER_WATCHDOG);
     if (job->phase != FERRY_MIG_PHASE_PERFORM)
         ferry_mig_move(job, FERRY_MIG_PHASE_PERFORM, FERRY_MIG_STATE_RUNNING);
@@ -926,9 +946,26 @@ recover_later(ferry_mig_job *job, const char *why)
 
     if (!ctl->recover_delay_s)
         ctl->recover_delay_s = 1;
-    ferry_mig_job_set_message(job, 0, "post-copy paused: %s; the guest is split between the "
-                              "hosts, and the source tries again in %u s", why,
-                              ctl->recover_delay_s);
+    /* When first, the wait survives a long reason's truncation. */
+    ferry_mig_job_set_message(job, 0, "post-copy paused, the guest split between the hosts; "
+                              "the source tries again in %u s: %s", ctl->recover_delay_s, why);
+    if (ctl->resume_task) {
+        g_task_return_new_error(ctl->resume_task, FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                                "domain '%s': post-copy is still paused: %s; the daemon tries "
+                                "again by itself in %u s", job->dom_name, why,
+                                ctl->recover_delay_s);
+        g_clear_object(&ctl->resume_task);
+    }
+    if (ctl->peer_uri_before) {
+        /* The address given by hand did not work: the daemon's own tries
+         * go on where they went before. */
+        g_mutex_lock(&job->lock);
+        g_free(job->peer_uri);
+        job->peer_uri = g_steal_pointer(&ctl->peer_uri_before);
+        g_mutex_unlock(&job->lock);
+        if (!ctl->busy)
+            g_clear_pointer(&ctl->peer, ferry_conn_unref);
+    }
     ferry_mig_timer_start(job, TIMER_RECOVER, ctl->recover_delay_s * 1000, FALSE);
     ctl->recover_delay_s = MIN(ctl->recover_delay_s * 2, RETRY_MAX_SECONDS);
     ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
@@ -940,6 +977,52 @@ step_resume(ferry_mig_job *job, gpointer data, GError **error)
     g_autofree char *uri = data;
 
     return backend_of(job)->postcopy_resume(job, uri, error);
+}
+
+static void recover_now(ferry_mig_job *job);
+
+/* ferry migrate --postcopy-resume: the next try now, perhaps to the
+ * destination's daemon at a new address; answered by that try. */
+static void
+resume_by_hand(ferry_mig_job *job, ferry_mig_event *ev)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    if (ctl->postcopy != PC_PAUSED && ctl->postcopy != PC_RECOVERING) {
+        g_task_return_new_error(ev->task, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                                "domain '%s': migration %s: post-copy is not paused (%s): "
+                                "there is nothing to resume", job->dom_name, job->id,
+                                ctl->postcopy == PC_NONE ? "it never switched to post-copy"
+                                                          : postcopy_names[ctl->postcopy]);
+        g_clear_object(&ev->task);
+        return;
+    }
+    if (ctl->resume_task) {
+        ferry_mig_fail_task(g_steal_pointer(&ev->task), FERRY_ERROR_OPERATION_INVALID,
+                            "a resume by hand is under way already");
+        return;
+    }
+    if (ev->message && *ev->message) {
+        g_mutex_lock(&job->lock);
+        if (g_strcmp0(job->peer_uri, ev->message) != 0) {
+            g_free(ctl->peer_uri_before);
+            ctl->peer_uri_before = g_steal_pointer(&job->peer_uri);
+            job->peer_uri = g_strdup(ev->message);
+            /* The next call connects there (a call in flight keeps its
+             * connection: the one after it reconnects). */
+            if (!ctl->busy)
+                g_clear_pointer(&ctl->peer, ferry_conn_unref);
+        }
+        g_mutex_unlock(&job->lock);
+    }
+    g_message("domain '%s': migration %s: post-copy resumed by hand (destination %s)",
+              job->dom_name, job->id, job->peer_uri ? job->peer_uri : "?");
+    ctl->resume_task = g_steal_pointer(&ev->task);
+    if (ctl->postcopy == PC_PAUSED) {
+        ctl->recover_delay_s = 0;
+        ferry_mig_timer_stop(job, TIMER_RECOVER);
+        recover_now(job);
+    }
 }
 
 static void
@@ -1921,11 +2004,15 @@ ferry_mig_source_handle(ferry_mig_job *job, ferry_mig_event *ev)
     ferry_mig_job_ctl *ctl = ctl_of(job);
 
     if (ferry_mig_state_is_final(job->state)) {
-        if (ev->type == EV_REQUEST && ev->kind == REQ_POSTCOPY)
+        if (ev->type == EV_REQUEST && (ev->kind == REQ_POSTCOPY || ev->kind == REQ_RESUME))
             ferry_mig_fail_task(g_steal_pointer(&ev->task), FERRY_ERROR_OPERATION_INVALID,
                                 "the migration has ended");
         else if (ev->type == EV_REQUEST)
             ended_request(job, ev);
+        return;
+    }
+    if (ev->type == EV_REQUEST && ev->kind == REQ_RESUME) {
+        resume_by_hand(job, ev);
         return;
     }
     if (postcopy_event(job, ev))

@@ -760,6 +760,7 @@ const ferry_driver ferry_qemu_driver = {
     .domain_migrate_set_tunable = qemu_domain_migrate_set_tunable, /* since 0.3 */
     .domain_migrate_get_tunable = qemu_domain_migrate_get_tunable, /* since 0.3 */
     .domain_migrate_start_postcopy = qemu_domain_migrate_start_postcopy, /* since 0.5 */
+    .domain_migrate_postcopy_resume = qemu_domain_migrate_postcopy_resume, /* since 0.5 */
     .conn_migrate_query = qemu_conn_migrate_query,               /* since 0.3 */
     .conn_migrate_cancel = qemu_conn_migrate_cancel,             /* since 0.3 */
     .conn_migrate_postcopy_recover = qemu_conn_migrate_postcopy_recover, /* since 0.5 */

@@ -755,6 +755,25 @@ qemu_start_postcopy(ferry_mig_job *job, GError **error)
     return qemu_converge_start_postcopy(job->obj, error);
 }
 
+/* Post-copy's destination registers the guest's memory with userfaultfd.
+ * QEMU 7.2 opens it with the system call, which a QEMU that is not root
+ * may use only with vm.unprivileged_userfaultfd = 1. */
+static gboolean
+qemu_postcopy_possible(ferry_mig_job *job, char **why_not)
+{
+    g_autofree char *sysctl = NULL;
+
+    if (!qemu_user_enabled(job_state(job)))
+        return TRUE;
+    if (g_file_get_contents("/proc/sys/vm/unprivileged_userfaultfd", &sysctl, NULL, NULL) &&
+        g_strstrip(sysctl)[0] == '1')
+        return TRUE;
+    if (why_not)
+        *why_not = g_strdup("QEMU runs as an unprivileged user and "
+                            "vm.unprivileged_userfaultfd is not 1");
+    return FALSE;
+}
+
 static gboolean
 qemu_throttle(ferry_mig_job *job, GError **error)
 {
@@ -1345,6 +1364,7 @@ const ferry_mig_backend qemu_mig_backend = {
     .collect_stats = qemu_collect_stats,
     .set_tunable = qemu_set_tunable,
     .start_postcopy = qemu_start_postcopy,
+    .postcopy_possible = qemu_postcopy_possible,
     .throttle = qemu_throttle,
     .postcopy_resume = qemu_postcopy_resume,
     .postcopy_listen = qemu_postcopy_listen,
@@ -1455,6 +1475,12 @@ gboolean
 qemu_domain_migrate_start_postcopy(ferry_domain *dom, GError **error)
 {
     return ferry_mig_engine_start_postcopy(state_of(dom->conn)->engine, dom, error);
+}
+
+gboolean
+qemu_domain_migrate_postcopy_resume(ferry_domain *dom, const char *dest_uri, GError **error)
+{
+    return ferry_mig_engine_postcopy_resume(state_of(dom->conn)->engine, dom, dest_uri, error);
 }
 
 gboolean

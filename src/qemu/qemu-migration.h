@@ -46,6 +46,9 @@ void qemu_conn_migrate_postcopy_recover(ferry_conn *dconn, const char *id,
                                         GCancellable *cancellable,
                                         GAsyncReadyCallback callback, gpointer user_data);
 gboolean qemu_domain_migrate_start_postcopy(ferry_domain *dom, GError **error);
+/** qemu_domain_migrate_postcopy_resume: ferry_mig_engine_postcopy_resume(). */
+gboolean qemu_domain_migrate_postcopy_resume(ferry_domain *dom, const char *dest_uri,
+                                             GError **error);
 gboolean qemu_domain_migrate_get_tunable(ferry_domain *dom, int tunable, guint64 *ret_value,
                                          GError **error);
 void qemu_conn_migrate_query(ferry_conn *dconn, const char *id, GCancellable *cancellable,

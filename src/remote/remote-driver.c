@@ -1022,6 +1022,18 @@ remote_domain_migrate_start_postcopy(ferry_domain *dom, GError **error)
 }
 
 static gboolean
+remote_domain_migrate_postcopy_resume(ferry_domain *dom, const char *dest_uri, GError **error)
+{
+    Ferry__DomainMigratePostcopyResumeArgs args = FERRY__DOMAIN_MIGRATE_POSTCOPY_RESUME_ARGS__INIT;
+    Ferry__Domain wire;
+
+    args.dom = domain_to_wire(dom, &wire);
+    args.dest_uri = (char *)dest_uri;
+    return call_no_ret(dom->conn, FERRY__PROCEDURE__DOMAIN_MIGRATE_POSTCOPY_RESUME, &args.base,
+                       error);
+}
+
+static gboolean
 remote_domain_migrate_set_tunable(ferry_domain *dom, int tunable, guint64 value,
                                   GError **error)
 {
@@ -1142,6 +1154,7 @@ const ferry_driver ferry_remote_driver = {
     .domain_migrate_set_tunable = remote_domain_migrate_set_tunable, /* since 0.3 */
     .domain_migrate_get_tunable = remote_domain_migrate_get_tunable, /* since 0.3 */
     .domain_migrate_start_postcopy = remote_domain_migrate_start_postcopy, /* since 0.5 */
+    .domain_migrate_postcopy_resume = remote_domain_migrate_postcopy_resume, /* since 0.5 */
     .conn_migrate_query = remote_conn_migrate_query,             /* since 0.3 */
     .conn_migrate_cancel = remote_conn_migrate_cancel,           /* since 0.3 */
     .conn_migrate_postcopy_recover = remote_conn_migrate_postcopy_recover, /* since 0.5 */

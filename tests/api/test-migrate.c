@@ -324,6 +324,15 @@ static const migrate_case cases[] = {
       .error_code = FERRY_ERROR_INVALID_ARG,
       .error_text = "FERRY_MIGRATE_POSTCOPY_AFTER_PRECOPY needs FERRY_MIGRATE_POSTCOPY",
       .dst_state = NOTHING, .src_state = RUNNING_BOOTED },
+    { "/migrate/refuse/postcopy-and-no-postcopy",
+      .flags = FERRY_MIGRATE_POSTCOPY | FERRY_MIGRATE_NO_POSTCOPY,
+      .error_code = FERRY_ERROR_INVALID_ARG,
+      .error_text = "FERRY_MIGRATE_POSTCOPY and FERRY_MIGRATE_NO_POSTCOPY contradict",
+      .dst_state = NOTHING, .src_state = RUNNING_BOOTED },
+    /* The test driver cannot receive post-copy: the policy's default
+     * offer is declined, and the migration goes on in pre-copy. */
+    { "/migrate/v3/no-postcopy", .flags = FERRY_MIGRATE_NO_POSTCOPY,
+      .protocol = 3, .dst_state = RUNNING_MIGRATED, .src_state = SHUTOFF_MIGRATED },
     { "/migrate/refuse/postcopy-offline",
       .flags = FERRY_MIGRATE_POSTCOPY | FERRY_MIGRATE_OFFLINE | FERRY_MIGRATE_PERSIST_DEST,
       .source = SOURCE_SHUT_OFF, .error_code = FERRY_ERROR_INVALID_ARG,

@@ -23,7 +23,11 @@ converges in pre-copy; each way of finishing it is taken on it:
   and ferry resumes it by itself (migrate-recover, migrate with resume);
   the same with either daemon killed and restarted while the link is down;
 * the link down for 10 s during post-copy, alone and with either daemon
-  restarted meanwhile: it completes once the link is back.
+  restarted meanwhile: it completes once the link is back;
+* `ferry migrate --postcopy-resume` while A's own tries back off (B's
+  ferryd down): with B down it says why, once B is back it resumes;
+* the convergence policy: each of its steps on a guest made to need it,
+  post-copy chosen with no option at all (the guest's disks are shared).
 
 After each, the guest runs on exactly one host, its heartbeat continuous
 and its memory check clean.  Usage errors and refusals name what is wrong.
@@ -84,6 +88,18 @@ def back(t, a, b, g):
     t.ok(r.returncode == 0, 'back to A for the next case', r.stderr)
 
 
+def start_postcopy(t, what, a, b, g, bandwidth=None):
+    """Starts migrating @g with --postcopy (its post-copy limited to
+    @bandwidth MiB/s), switches it, and waits until A's job says active."""
+    cli = start_migration(t, what, a, b, g, '--postcopy', '--postcopy-bandwidth',
+                          bandwidth or POSTCOPY_BANDWIDTH)
+    r = a.ferry('migrate-postcopy', g.name)
+    t.ok(r.returncode == 0, '%s: switched' % what, r.stderr)
+    seen = ft.wait_until(lambda: (ft.job_info(a, g.name) or {}).get('postcopy') == 'active', 30)
+    t.ok(seen, '%s: post-copy active' % what, ft.job_info(a, g.name))
+    return cli
+
+
 def postcopy_by_hand(t, a, b, g):
     what = 'migrate-postcopy'
     before = heartbeat(g.serial)
@@ -120,11 +136,7 @@ def postcopy_link_cut(t, net, a, b, g):
     """The link between the hosts goes down for 10 s during post-copy."""
     what = 'link cut during post-copy'
     before = heartbeat(g.serial)
-    cli = start_migration(t, what, a, b, g, '--postcopy', '--postcopy-bandwidth', '1')
-    r = a.ferry('migrate-postcopy', g.name)
-    t.ok(r.returncode == 0, '%s: switched' % what, r.stderr)
-    seen = ft.wait_until(lambda: (ft.job_info(a, g.name) or {}).get('postcopy') == 'active', 30)
-    t.ok(seen, '%s: post-copy active' % what, ft.job_info(a, g.name))
+    cli = start_postcopy(t, what, a, b, g, bandwidth='1')
     net.link(False)
     try:
         time.sleep(10)      # the outage itself, not a wait for an event
@@ -216,12 +228,7 @@ def postcopy_reset(t, net, a, b, g, times=1, restart=None):
         ' (%d times)' % times if times > 1 else
         ', link down and %s\'s ferryd restarted' % restart.name if restart else '')
     before = heartbeat(g.serial)
-    cli = start_migration(t, what, a, b, g, '--postcopy', '--postcopy-bandwidth',
-                          POSTCOPY_BANDWIDTH)
-    r = a.ferry('migrate-postcopy', g.name)
-    t.ok(r.returncode == 0, '%s: switched' % what, r.stderr)
-    seen = ft.wait_until(lambda: (ft.job_info(a, g.name) or {}).get('postcopy') == 'active', 30)
-    t.ok(seen, '%s: post-copy active' % what, ft.job_info(a, g.name))
+    cli = start_postcopy(t, what, a, b, g)
     for i in range(times):
         conns = memory_connections(a, b)
         r = subprocess.run(ft.netns_prefix(a.netns) + [
@@ -266,6 +273,57 @@ def postcopy_reset(t, net, a, b, g, times=1, restart=None):
         t.comment('measured: %s: source job %s' % (what, json.dumps(ja)))
         t.ok(ja and ja['postcopy'] == 'done' and ja['reconnects'] >= times,
              '%s: post-copy done, %d recoveries counted' % (what, times), ja)
+    back(t, a, b, g)
+
+
+def postcopy_resume_by_hand(t, a, b, g):
+    """`ferry migrate --postcopy-resume`: the stream is reset while B's
+    ferryd is down, so A's own tries fail and back off; by hand, a try
+    with B still down says why, and one once B is back resumes at once,
+    long before A's next try."""
+    what = 'migrate --postcopy-resume'
+    before = heartbeat(g.serial)
+    r = a.ferry('migrate', '--postcopy-resume', g.name, b.uri)
+    t.ok(r.returncode != 0 and 'not migrating' in r.stderr,
+         '%s with no migration: refused' % what, r.stderr)
+    r = a.ferry('migrate', '--postcopy-resume', '--bandwidth', '5', g.name, b.uri)
+    t.ok(r.returncode != 0 and 'takes no other migration option' in r.stderr,
+         '%s with another option: refused' % what, r.stderr)
+    cli = start_postcopy(t, what, a, b, g)
+    r = a.ferry('migrate', '--postcopy-resume', g.name, b.uri)
+    t.ok(r.returncode != 0 and 'not paused (active)' in r.stderr,
+         '%s while post-copy runs: refused, it is not paused' % what, r.stderr)
+    b.kill()
+    try:
+        r = subprocess.run(ft.netns_prefix(a.netns) + [
+            'ss', '-K', 'state', 'established', 'dst', b.address], capture_output=True,
+            text=True)
+        t.ok(r.returncode == 0, '%s: the memory stream is reset, B\'s ferryd is down' % what,
+             r.stderr)
+        paused = ft.wait_until(lambda: (ft.job_info(a, g.name) or {}).get('postcopy') ==
+                               'paused', 20)
+        t.ok(paused, '%s: A\'s job says post-copy paused' % what, ft.job_info(a, g.name))
+        r = a.ferry('migrate', '--postcopy-resume', g.name, b.uri)
+        t.ok(r.returncode != 0 and 'still paused' in r.stderr and 'tries again' in r.stderr,
+             '%s with B\'s ferryd down: fails, saying why and that A keeps trying' % what,
+             r.stderr)
+        # A's own tries back off: 1, 2, 4, then 8 s between two.
+        waiting = ft.wait_until(lambda: 'tries again in 8 s' in
+                                ((ft.job_info(a, g.name) or {}).get('message') or ''), 30)
+        t.ok(waiting, '%s: A\'s next try is 8 s away' % what, ft.job_info(a, g.name))
+    finally:
+        b.start()
+    t.ok(ft.wait_until(lambda: postcopy_of(b, g) == 'paused', 20),
+         '%s: B\'s restarted ferryd holds its paused half' % what, ft.job_info(b, g.name))
+    t0 = time.monotonic()
+    r = a.ferry('migrate', '--postcopy-resume', g.name, b.uri)
+    dt = time.monotonic() - t0
+    t.ok(r.returncode == 0 and 'post-copy goes on' in r.stdout,
+         '%s once B is back: post-copy goes on (%.1f s)' % (what, dt), r.stderr)
+    t.ok('post-copy resumed by hand' in a.log_text(), '%s: A\'s log says so' % what)
+    ja, jb = arrived(t, what, a, b, g, before, cli, timeout=300)
+    t.ok(ja and ja['postcopy'] == 'done' and ja['reconnects'] >= 1,
+         '%s: post-copy done, the recovery counted' % what, ja)
     back(t, a, b, g)
 
 
@@ -348,16 +406,19 @@ def policy_cases(t, a, b, g, tight):
          '%s: the limit was raised within the 1 s ceiling, and that was enough' % what, ja)
     back(t, a, b, tight)
 
-    # Post-copy: the stuck guest with --postcopy and nothing else.
-    what = 'policy: post-copy'
+    # Post-copy: the stuck guest, no option at all: its disks are shared
+    # (it has none), B can receive post-copy, so the policy may choose it.
+    what = 'policy: post-copy by default'
     before = heartbeat(g.serial)
-    cli = start_migration(t, what, a, b, g, '--postcopy', policy='on')
+    cli = start_migration(t, what, a, b, g, policy='on')
     ja, _ = arrived(t, what, a, b, g, before, cli)
     t.ok(ja and ja['policy'] == 'postcopy' and ja['postcopy'] == 'done',
-         '%s: the policy switched to post-copy by itself' % what, ja)
+         '%s: the policy switched to post-copy by itself, without --postcopy' % what, ja)
+    t.ok('the destination can receive post-copy' in a.log_text(),
+         '%s: A\'s log says why post-copy was allowed' % what)
     back(t, a, b, g)
 
-    # Throttle: @tight without post-copy at 1 MiB/s (2 s to switch over,
+    # Throttle: @tight with --no-postcopy at 1 MiB/s (2 s to switch over,
     # beyond the ceiling); the throttle grows each pass.  Under TCG even a
     # 99 % throttle may not be enough at that rate: once it is seen at
     # work, the migration is aborted (as a --timeout would).
@@ -365,7 +426,8 @@ def policy_cases(t, a, b, g, tight):
     before = heartbeat(tight.serial)
     watch = ft.EventWatch(a, tight.name, 100000, timeout=300, jobs=True)
     try:
-        cli = start_migration(t, what, a, b, tight, bandwidth='1', policy='on')
+        cli = start_migration(t, what, a, b, tight, '--no-postcopy', bandwidth='1',
+                              policy='on')
         ev = watch.wait_for(lambda e: e['event'] == 'job-progress' and
                             e['job'].get('policy') == 'throttle' and
                             (e['job'].get('throttle_percent') or 0) >= 20, 180)
@@ -405,7 +467,8 @@ def refusals(t, a, b, g):
                        (('--compressed', '--comp-methods', 'zstd'), 'zstd needs --parallel'),
                        (('--compressed', '--comp-methods', 'lz4'), "'lz4' is not a compression"),
                        (('--auto-converge', '--auto-converge-initial', '100'), '1 to 99'),
-                       (('--offline', '--persistent', '--postcopy'), 'not --offline')):
+                       (('--offline', '--persistent', '--postcopy'), 'not --offline'),
+                       (('--postcopy', '--no-postcopy'), 'contradict each other')):
         r = a.ferry('migrate', *args, g.name, b.uri)
         t.ok(r.returncode != 0 and says in r.stderr,
              'ferry migrate %s: refused, saying %r' % (' '.join(args), says), r.stderr)
@@ -441,6 +504,9 @@ def main(t):
             guests.append(g3)
             policy_cases(t, a, b, g, g3)
             return
+        if os.environ.get('FERRY_CONV_ONLY') == 'resume':
+            postcopy_resume_by_hand(t, a, b, g)
+            return
         if os.environ.get('FERRY_CONV_ONLY') == 'reset':
             postcopy_reset(t, net, a, b, g, restart=a)
             postcopy_reset(t, net, a, b, g, restart=b)
@@ -449,6 +515,7 @@ def main(t):
         postcopy_by_hand(t, a, b, g)
         postcopy_reset(t, net, a, b, g, restart=a)
         postcopy_reset(t, net, a, b, g, restart=b)
+        postcopy_resume_by_hand(t, a, b, g)
         if not SANITIZED:
             postcopy_reset(t, net, a, b, g, times=2)
             postcopy_link_cut(t, net, a, b, g)

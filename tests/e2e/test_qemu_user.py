@@ -137,6 +137,18 @@ def plain_and_tls(t, a, b, wd, uuids):
     t.ok(owner(g.serial)[:2] == (NOBODY, NOGROUP),
          "the serial log B's QEMU writes stays nobody's after A's QEMU let it go",
          owner(g.serial))
+    # The policy may choose post-copy for a diskless guest only if B's
+    # unprivileged QEMU can open userfaultfd.
+    with open('/proc/sys/vm/unprivileged_userfaultfd') as f:
+        uffd = f.read().strip() == '1'
+    if uffd:
+        t.ok('the destination can receive post-copy' in a.log_text(),
+             "vm.unprivileged_userfaultfd = 1: B offered post-copy to A's policy")
+    else:
+        t.ok('cannot receive post-copy: QEMU runs as an unprivileged user' in b.log_text() and
+             'the destination can receive post-copy' not in a.log_text(),
+             "vm.unprivileged_userfaultfd = 0: B's log says why it cannot receive post-copy, "
+             "A's policy was not offered it")
 
     before = fm.last_hb(g.serial)
     r = b.ferry('migrate', '--live', '--tls', g.name, a.uri)

@@ -12,6 +12,7 @@
 
 #include <string.h>
 
+#include "ferry/ferry.h"
 #include "migration/migration-policy.h"
 
 static guint64
@@ -102,6 +103,35 @@ by_name(gconstpointer a, gconstpointer b)
     return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Which migrations the policy may switch to post-copy, or throttle, by
+ * itself. */
+static void
+test_may(void)
+{
+    static const struct {
+        guint flags;
+        gboolean postcopy, throttle;
+    } cases[] = {
+        { 0, TRUE, TRUE },
+        { FERRY_MIGRATE_LIVE | FERRY_MIGRATE_TLS | FERRY_MIGRATE_COMPRESSED, TRUE, TRUE },
+        { FERRY_MIGRATE_NO_POSTCOPY, FALSE, TRUE },
+        { FERRY_MIGRATE_NO_POLICY, FALSE, FALSE },
+        { FERRY_MIGRATE_POSTCOPY, FALSE, FALSE },   /* asked for: nothing to offer */
+        { FERRY_MIGRATE_NON_SHARED_DISK, FALSE, TRUE },
+        { FERRY_MIGRATE_NON_SHARED_INC, FALSE, TRUE },
+        { FERRY_MIGRATE_PARALLEL, FALSE, TRUE },
+        { FERRY_MIGRATE_RELAY, FALSE, TRUE },
+        { FERRY_MIGRATE_AUTO_CONVERGE, TRUE, FALSE },
+        { FERRY_MIGRATE_OFFLINE, FALSE, FALSE },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_test_message("flags 0x%x", cases[i].flags);
+        g_assert_cmpint(ferry_policy_may_postcopy(cases[i].flags), ==, cases[i].postcopy);
+        g_assert_cmpint(ferry_policy_may_throttle(cases[i].flags), ==, cases[i].throttle);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -123,6 +153,7 @@ main(int argc, char **argv)
 
         g_test_add_data_func(test, paths->pdata[i], run_trace);
     }
+    g_test_add_func("/policy/may", test_may);
     g_assert_cmpuint(paths->len, >=, 6);
     return g_test_run();
 }
