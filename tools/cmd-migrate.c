@@ -34,6 +34,7 @@ static gboolean opt_undefine_source, opt_copy_all, opt_copy_inc, opt_relay, opt_
 static gboolean opt_tls, opt_no_tls;
 static gboolean opt_postcopy, opt_postcopy_after_precopy, opt_parallel, opt_compressed;
 static gboolean opt_auto_converge, opt_policy_off, opt_no_postcopy, opt_postcopy_resume;
+static gboolean opt_estimate;
 static guint64 opt_postcopy_bandwidth, opt_parallel_connections;
 static guint64 opt_auto_converge_initial, opt_auto_converge_increment;
 static guint opt_comp_methods;
@@ -309,6 +310,17 @@ check_convergence_usage(GError **error)
                     "already, with its own");
         return FALSE;
     }
+    if (opt_estimate && opt_postcopy_resume) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--estimate and --postcopy-resume exclude each other");
+        return FALSE;
+    }
+    if (opt_estimate && opt_offline) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--estimate is for a running guest, not --offline: nothing but a "
+                    "definition moves");
+        return FALSE;
+    }
     if (opt_postcopy && opt_no_postcopy) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                     "--postcopy and --no-postcopy contradict each other");
@@ -399,6 +411,10 @@ static const GOptionEntry migrate_options[] = {
       "Allow post-copy: after 'ferry migrate-postcopy DOMAIN' (or --postcopy-after-precopy) "
       "the destination runs the guest and pulls the pages it still lacks; the migration "
       "then always completes", NULL },
+    { "estimate", 0, 0, G_OPTION_ARG_NONE, &opt_estimate,
+      "Do not migrate: measure the guest's dirty rate and the link to DEST_URI (the "
+      "destination daemon as the source's reaches it), and print the predicted total time, "
+      "downtime and strategy for a migration with the other options given", NULL },
     { "postcopy-resume", 0, 0, G_OPTION_ARG_NONE, &opt_postcopy_resume,
       "Resume DOMAIN's paused post-copy now (its stream broke; the source's daemon also "
       "tries by itself), to the destination's daemon at DEST_URI", NULL },
@@ -493,6 +509,86 @@ job_ended(const ferry_job_info *info)
 {
     return info->type == FERRY_JOB_INFO_COMPLETED || info->type == FERRY_JOB_INFO_FAILED ||
            info->type == FERRY_JOB_INFO_CANCELLED;
+}
+
+/* ------------------------------------------------------------------ */
+/* migrate --estimate */
+
+static const char *
+strategy_text(const char *strategy)
+{
+    static const struct {
+        const char *name, *text;
+    } texts[] = {
+        { "precopy", "pre-copy" },
+        { "downtime", "pre-copy, the downtime limit raised" },
+        { "postcopy", "post-copy after pre-copy" },
+        { "throttle", "pre-copy, the guest slowed down" },
+        { "none", "none: pre-copy never converges" },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(texts); i++) {
+        if (strcmp(texts[i].name, strategy) == 0)
+            return texts[i].text;
+    }
+    return strategy;
+}
+
+static void
+print_estimate(cli *c, const char *name, const ferry_migrate_estimate *e)
+{
+    if (c->json) {
+        g_autoptr(json_object) o = json_object_new_object();
+
+        json_object_object_add(o, "domain", json_object_new_string(name));
+        json_object_object_add(o, "mem_total", cli_json_count(e->mem_total));
+        json_object_object_add(o, "mem_data", cli_json_count(e->mem_data));
+        json_object_object_add(o, "mem_data_source",
+                               json_object_new_string(e->mem_data_source));
+        json_object_object_add(o, "dirty_rate_bps", cli_json_count(e->dirty_rate_bps));
+        json_object_object_add(o, "dirty_set", cli_json_count(e->dirty_set));
+        json_object_object_add(o, "link_bps", cli_json_count(e->link_bps));
+        json_object_object_add(o, "rate_bps", cli_json_count(e->rate_bps));
+        json_object_object_add(o, "passes", cli_json_count(e->passes));
+        json_object_object_add(o, "total_ms", e->total_ms ? cli_json_ms((gint64)e->total_ms)
+                                                          : NULL);
+        json_object_object_add(o, "downtime_ms", e->total_ms
+                                                 ? cli_json_ms((gint64)e->downtime_ms) : NULL);
+        json_object_object_add(o, "strategy", json_object_new_string(e->strategy));
+        json_object_object_add(o, "reason", json_object_new_string(e->reason));
+        cli_print_json(o);
+        return;
+    }
+    printf("Estimate of the migration of '%s' (nothing moved):\n", name);
+    print_mib_field("Memory", e->mem_total);
+    {
+        g_autofree char *data = cli_format_mib(e->mem_data);
+        const char *source = strcmp(e->mem_data_source, "resident") == 0
+                             ? "the RAM its QEMU holds"
+                             : strcmp(e->mem_data_source, "last-migration") == 0
+                             ? "its last migration's non-zero pages" : "all of its RAM";
+        g_autofree char *text = g_strdup_printf("%s (%s)", data, source);
+
+        print_field("Data of the first pass", text);
+    }
+    print_rate_field("Dirty rate", e->dirty_rate_bps);
+    if (e->dirty_set)
+        print_mib_field("Dirty working set", e->dirty_set);
+    else
+        print_field("Dirty working set", "not bounded in 2 s");
+    print_rate_field("Link measured", e->link_bps);
+    print_rate_field("Transfer rate", e->rate_bps);
+    print_field("Strategy", strategy_text(e->strategy));
+    if (e->total_ms) {
+        g_autofree char *passes = g_strdup_printf("%" G_GUINT64_FORMAT, e->passes);
+
+        print_field("Pre-copy passes", passes);
+        print_ms_field("Total time", (gint64)e->total_ms);
+        print_ms_field("Downtime", (gint64)e->downtime_ms);
+    } else {
+        print_field("Total time", "cannot be predicted");
+    }
+    print_field("Why", e->reason);
 }
 
 json_object *
@@ -1044,6 +1140,7 @@ cmd_migrate(cli *c, const command *cmd, char **args, GError **error)
         .auto_converge_increment = (guint)opt_auto_converge_increment,
     };
     ferry_migrate_stats stats = { 0 };
+    ferry_migrate_estimate estimate;
     cli_watch *watch;
     gboolean aborted_by_user;
     gint64 start_us;
@@ -1056,6 +1153,13 @@ cmd_migrate(cli *c, const command *cmd, char **args, GError **error)
         if (!ferry_domain_migrate_postcopy_resume(dom, args[1], 0, error))
             return FALSE;
         printf("Migration of '%s': post-copy goes on\n", ferry_domain_get_name(dom));
+        return TRUE;
+    }
+    if (opt_estimate) {
+        /* The source's daemon measures and predicts; nothing moves. */
+        if (!ferry_domain_migrate_estimate(dom, args[1], &params, &estimate, 0, error))
+            return FALSE;
+        print_estimate(c, ferry_domain_get_name(dom), &estimate);
         return TRUE;
     }
     /* Without --p2p this client runs the sequence between two connections;

@@ -1015,6 +1015,54 @@ gboolean ferry_domain_migrate_start_postcopy(ferry_domain *dom, guint flags, GEr
 gboolean ferry_domain_migrate_postcopy_resume(ferry_domain *dom, const char *dest_uri,
                                               guint flags, GError **error);
 
+/** A migration predicted without migrating (since 0.5). */
+typedef struct {
+    guint64 mem_total;          /* the guest's RAM, bytes */
+    guint64 mem_data;           /* what the first pass sends, bytes (mem_data_source) */
+    char mem_data_source[16];   /* "resident": the guest RAM QEMU's process holds (what
+                                 * the guest never touched is not); "last-migration": the
+                                 * RAM less the zero pages the domain's last migration from
+                                 * this host found; "all": all of the RAM */
+    guint64 dirty_rate_bps;     /* what the guest dirties, bytes/s (QEMU's calc-dirty-rate
+                                 * over 1 s) */
+    guint64 dirty_set;          /* the most it dirties however long, bytes: the memory it
+                                 * dirtied in 2 s when that was not much more than in 1 s
+                                 * (its working set); 0: not bounded */
+    guint64 link_bps;           /* what the link between the daemons carried, bytes/s */
+    guint64 rate_bps;           /* what the transfer will move: the link, within
+                                 * params->bandwidth_mib */
+    guint64 passes;             /* pre-copy passes before the switch */
+    guint64 total_ms;           /* the whole migration; 0: cannot be predicted
+                                 * (throttle) or never ends */
+    guint64 downtime_ms;        /* the guest's pause at the switch; 0 with total_ms 0 */
+    char strategy[16];          /* how it ends: "precopy", "downtime" (pre-copy, the
+                                 * limit raised), "postcopy", "throttle", "none" (pre-copy
+                                 * that never converges, nothing allowed to help) */
+    char reason[256];           /* one sentence for people, with the figures */
+} ferry_migrate_estimate;
+
+/**
+ * ferry_domain_migrate_estimate:
+ * @dom: a running domain on this host
+ * @dest_uri: the destination daemon's URI, as this host's daemon reaches it
+ * @params: the migration's parameters (flags, bandwidth_mib, max_downtime_ms, ...)
+ * @ret_estimate: (out): the prediction
+ * @flags: 0
+ * @error: return location for an error
+ *
+ * Predicts the migration of @dom to @dest_uri with @params, without
+ * migrating (since 0.5): the source's daemon has QEMU measure the guest's
+ * dirty rate for a second, times data sent to the destination's daemon,
+ * and runs the convergence policy's rules over the passes that would
+ * follow.  Nothing moves; the guest keeps running.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_domain_migrate_estimate(ferry_domain *dom, const char *dest_uri,
+                                       const ferry_migrate_params *params,
+                                       ferry_migrate_estimate *ret_estimate, guint flags,
+                                       GError **error);
+
 /**
  * ferry_job_info_type_to_string:
  * @type: a ferry_job_info_type

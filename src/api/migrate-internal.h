@@ -63,6 +63,11 @@ void ferry_conn_migrate_postcopy_recover_async(ferry_conn *dconn, const char *id
                                                GCancellable *cancellable,
                                                GAsyncReadyCallback callback,
                                                gpointer user_data);
+/* Between daemons: sends @data to the daemon of @dconn, which says how
+ * much arrived (the caller times it: --estimate) and whether it can
+ * receive post-copy. */
+gboolean ferry_conn_migrate_probe(ferry_conn *dconn, GBytes *data, guint64 *ret_received,
+                                  gboolean *ret_postcopy, GError **error);
 void ferry_conn_migrate_cancel_async(ferry_conn *dconn, const char *id, const char *reason,
                                      GCancellable *cancellable, GAsyncReadyCallback callback,
                                      gpointer user_data);

@@ -1313,6 +1313,70 @@ ferry_domain_migrate_to_uri(ferry_domain *dom, const char *dconn_uri,
     return ok;
 }
 
+/* A destination URI a call takes as given: it must parse. */
+static gboolean
+check_dest_uri(const char *dest_uri, const char *what, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(ferry_uri) uri = NULL;
+
+    if (!check_nonnull(dest_uri, "dest_uri", what, error))
+        return FALSE;
+    if (!(uri = ferry_uri_parse(dest_uri, &local))) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
+                    "%s: the destination URI '%s': %s", what, dest_uri, local->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+ferry_domain_migrate_estimate(ferry_domain *dom, const char *dest_uri,
+                              const ferry_migrate_params *params,
+                              ferry_migrate_estimate *ret_estimate, guint flags, GError **error)
+{
+    const char *what = "estimating the migration";
+    ferry_migrate_params p;
+
+    g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+    /* The arguments first: they are wrong whatever the driver. */
+    if (!check_job_call(dom, flags, what, TRUE, error) ||
+        !check_nonnull(ret_estimate, "ret_estimate", what, error) ||
+        !check_dest_uri(dest_uri, what, error) ||
+        !check_params(params, P2P_ALLOWED, what, &p, error))
+        return FALSE;
+    if (p.flags & FERRY_MIGRATE_OFFLINE)
+        return flags_error(what, "FERRY_MIGRATE_OFFLINE moves no memory: there is nothing "
+                           "to estimate", error);
+    if (!dom->conn->driver->domain_migrate_estimate && !ferry_api_unsupported(dom->conn, what,
+                                                                              error))
+        return FALSE;
+    memset(ret_estimate, 0, sizeof(*ret_estimate));
+    if (!dom->conn->driver->domain_migrate_estimate(dom, dest_uri, &p, ret_estimate, error)) {
+        ferry_error_normalize(error);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+ferry_conn_migrate_probe(ferry_conn *dconn, GBytes *data, guint64 *ret_received,
+                         gboolean *ret_postcopy, GError **error)
+{
+    const char *what = "measuring the link";
+
+    if (!check_nonnull(dconn, "dconn", what, error) ||
+        !check_nonnull(data, "data", what, error))
+        return FALSE;
+    if (!dconn->driver->conn_migrate_probe && !ferry_api_unsupported(dconn, what, error))
+        return FALSE;
+    if (!dconn->driver->conn_migrate_probe(dconn, data, ret_received, ret_postcopy, error)) {
+        ferry_error_normalize(error);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 gboolean
 ferry_domain_migrate_postcopy_resume(ferry_domain *dom, const char *dest_uri, guint flags,
                                      GError **error)
@@ -1320,21 +1384,13 @@ ferry_domain_migrate_postcopy_resume(ferry_domain *dom, const char *dest_uri, gu
     const char *what = "resuming the migration's post-copy";
 
     g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
-    if (!check_job_call(dom, flags, what,
-                        dom && dom->conn->driver->domain_migrate_postcopy_resume, error))
-        return FALSE;
     if (dest_uri && !*dest_uri)
         dest_uri = NULL;
-    if (dest_uri) {
-        g_autoptr(GError) local = NULL;
-        g_autoptr(ferry_uri) uri = ferry_uri_parse(dest_uri, &local);
-
-        if (!uri) {
-            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
-                        "%s: the destination URI '%s': %s", what, dest_uri, local->message);
-            return FALSE;
-        }
-    }
+    if (!check_job_call(dom, flags, what, TRUE, error) ||
+        (dest_uri && !check_dest_uri(dest_uri, what, error)) ||
+        !check_job_call(dom, flags, what,
+                        dom->conn->driver->domain_migrate_postcopy_resume != NULL, error))
+        return FALSE;
     if (!dom->conn->driver->domain_migrate_postcopy_resume(dom, dest_uri, error)) {
         ferry_error_normalize(error);
         return FALSE;

@@ -1104,6 +1104,52 @@ dispatch_domain_migrate_postcopy_resume(dispatch_call *c, GError **error)
 }
 
 static gboolean
+dispatch_domain_migrate_estimate(dispatch_call *c, GError **error)
+{
+    const Ferry__DomainMigrateEstimateArgs *args =
+        (const Ferry__DomainMigrateEstimateArgs *)c->args;
+    g_autoptr(ferry_domain) dom = domain_from_wire(c, args->dom, error);
+    g_auto(wire_params) params = { 0 };
+    Ferry__DomainMigrateEstimateRet ret = FERRY__DOMAIN_MIGRATE_ESTIMATE_RET__INIT;
+    Ferry__MigrateEstimate wire = FERRY__MIGRATE_ESTIMATE__INIT;
+    ferry_migrate_estimate e;
+
+    if (!dom)
+        return FALSE;
+    params = params_from_wire(args->params);
+    if (!ferry_domain_migrate_estimate(dom, args->dest_uri, &params.p, &e, args->flags, error))
+        return FALSE;
+    wire.mem_total = e.mem_total;
+    wire.mem_data = e.mem_data;
+    wire.mem_data_source = e.mem_data_source;
+    wire.dirty_rate_bps = e.dirty_rate_bps;
+    wire.dirty_set = e.dirty_set;
+    wire.link_bps = e.link_bps;
+    wire.rate_bps = e.rate_bps;
+    wire.passes = e.passes;
+    wire.total_ms = e.total_ms;
+    wire.downtime_ms = e.downtime_ms;
+    wire.strategy = e.strategy;
+    wire.reason = e.reason;
+    ret.estimate = &wire;
+    return set_ret(c, &ret.base);
+}
+
+static gboolean
+dispatch_connect_migrate_probe(dispatch_call *c, GError **error)
+{
+    const Ferry__ConnectMigrateProbeArgs *args = (const Ferry__ConnectMigrateProbeArgs *)c->args;
+    Ferry__ConnectMigrateProbeRet ret = FERRY__CONNECT_MIGRATE_PROBE_RET__INIT;
+    g_autoptr(GBytes) data = g_bytes_new_static(args->data.data, args->data.len);
+    gboolean postcopy = FALSE;
+
+    if (!ferry_conn_migrate_probe(c->conn, data, &ret.received, &postcopy, error))
+        return FALSE;
+    ret.postcopy = postcopy;
+    return set_ret(c, &ret.base);
+}
+
+static gboolean
 dispatch_domain_migrate_set_tunable(dispatch_call *c, GError **error)
 {
     const Ferry__DomainMigrateSetTunableArgs *args =

@@ -253,6 +253,15 @@ struct ferry_driver {
      * to the destination's daemon at @dest_uri (nullable). */
     gboolean (*domain_migrate_postcopy_resume)(ferry_domain *dom, const char *dest_uri,
                                                GError **error);
+    /* Predicts the migration of @dom to @dest_uri without migrating. */
+    gboolean (*domain_migrate_estimate)(ferry_domain *dom, const char *dest_uri,
+                                        const ferry_migrate_params *params,
+                                        ferry_migrate_estimate *ret, GError **error);
+    /* Between daemons: takes @data and says how much arrived (the caller
+     * times it to measure the link), and whether this host can receive a
+     * migration in post-copy. */
+    gboolean (*conn_migrate_probe)(ferry_conn *dconn, GBytes *data, guint64 *ret_received,
+                                   gboolean *ret_postcopy, GError **error);
 
     /*
      * Between daemons: what a source host's daemon asks the destination's

@@ -189,6 +189,24 @@ gboolean ferry_mig_engine_postcopy_resume(ferry_mig_engine *engine, ferry_domain
                                           const char *dest_uri, GError **error);
 
 /**
+ * ferry_mig_engine_probe_link:
+ * @engine: the host's engine
+ * @dest_uri: the destination daemon's URI
+ * @ret_bps: (out): what the link carried, bytes per second
+ * @ret_postcopy: (out): the destination can receive post-copy
+ * @error: return location for an error
+ *
+ * Measures the link to the destination's daemon (--estimate): sends it
+ * data over this host's own connection for about half a second and times
+ * what arrived, the first call (the connection's slow start) not counted.
+ * Blocks: not for the engine thread.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_mig_engine_probe_link(ferry_mig_engine *engine, const char *dest_uri,
+                                     guint64 *ret_bps, gboolean *ret_postcopy, GError **error);
+
+/**
  * ferry_mig_engine_set_tunable:
  * @engine: an engine
  * @dom: a domain migrating out of this host

@@ -7,6 +7,7 @@
  * a while), one call at a time per job, with the answer coming back to the
  * job as an EV_PEER_DONE event; and the one blocking call, made from a step
  * thread, that tells the other side of an abort before the stream breaks.
+ * Also the link probe of --estimate, which belongs to no job.
  * Must not decide anything: the role handlers read the answers.
  */
 #include "ferry-config.h"
@@ -193,4 +194,57 @@ ferry_mig_error_is_doubt(const GError *error)
     return error && error->domain == FERRY_ERROR &&
            (error->code == FERRY_ERROR_CONNECTION_CLOSED || error->code == FERRY_ERROR_NO_CONNECT ||
             error->code == FERRY_ERROR_TIMEOUT || error->code == FERRY_ERROR_RPC);
+}
+
+/* The link probe's calls: this much each, for about this long, at most
+ * this much in all (a fast link is measured well enough by then). */
+#define PROBE_CHUNK (1024 * 1024)
+#define PROBE_MS 500
+#define PROBE_MAX_BYTES (256u * 1024 * 1024)
+
+gboolean
+ferry_mig_engine_probe_link(ferry_mig_engine *engine, const char *dest_uri, guint64 *ret_bps,
+                            gboolean *ret_postcopy, GError **error)
+{
+    g_autoptr(ferry_conn) peer = NULL;
+    g_autoptr(GBytes) chunk = g_bytes_new_take(g_malloc0(PROBE_CHUNK), PROBE_CHUNK);
+    g_autoptr(GError) local = NULL;
+    guint64 sent = 0, received = 0;
+    gint64 start = 0, elapsed = 0;
+
+    peer = ferry_conn_open_with_drivers(dest_uri, engine->peer_drivers, &local);
+    if (!peer) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_CONNECT,
+                    "cannot reach the daemon of the destination at '%s': %s", dest_uri,
+                    local->message);
+        return FALSE;
+    }
+    if (!peer->driver->conn_migrate_probe) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
+                    "the daemon at '%s' cannot be asked to measure the link", dest_uri);
+        return FALSE;
+    }
+    for (guint i = 0;; i++) {
+        if (!peer->driver->conn_migrate_probe(peer, chunk, &received, ret_postcopy, &local)) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                        "measuring the link to '%s': %s", dest_uri, local->message);
+            return FALSE;
+        }
+        if (received != PROBE_CHUNK) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_RPC,
+                        "measuring the link to '%s': the destination received %" G_GUINT64_FORMAT
+                        " bytes of %d", dest_uri, received, PROBE_CHUNK);
+            return FALSE;
+        }
+        if (i == 0) {
+            start = g_get_monotonic_time();
+            continue;
+        }
+        sent += received;
+        elapsed = g_get_monotonic_time() - start;
+        if (elapsed >= PROBE_MS * G_TIME_SPAN_MILLISECOND || sent >= PROBE_MAX_BYTES)
+            break;
+    }
+    *ret_bps = (guint64)((double)sent * G_TIME_SPAN_SECOND / (double)MAX(elapsed, 1));
+    return TRUE;
 }

@@ -58,6 +58,22 @@ ferry_policy_may_throttle(guint flags)
                       FERRY_MIGRATE_AUTO_CONVERGE | FERRY_MIGRATE_OFFLINE));
 }
 
+void
+ferry_policy_config_init(ferry_policy_config *config, guint64 max_downtime_ms,
+                         gboolean postcopy_allowed, gboolean throttle_allowed)
+{
+    memset(config, 0, sizeof(*config));
+    config->downtime_ms = max_downtime_ms ? max_downtime_ms : FERRY_POLICY_QEMU_DOWNTIME_MS;
+    /* Raising the limit trades downtime for convergence: worth it only
+     * against slowing the guest down.  Post-copy finishes with a pause of
+     * a few ms, so when it is allowed the default limit stays. */
+    config->ceiling_ms = max_downtime_ms ? max_downtime_ms
+                         : postcopy_allowed ? FERRY_POLICY_QEMU_DOWNTIME_MS
+                         : FERRY_POLICY_CEILING_MS;
+    config->postcopy_allowed = postcopy_allowed;
+    config->throttle_allowed = throttle_allowed;
+}
+
 gboolean
 ferry_policy_may_postcopy(guint flags)
 {
@@ -157,4 +173,100 @@ ferry_policy_observe(ferry_policy *policy, const ferry_policy_sample *s,
     policy->taken = ret->step;
     policy->taken_pass = s->pass;
     return TRUE;
+}
+
+/* Passes the estimate plays at most: beyond, pre-copy does not end. */
+#define ESTIMATE_MAX_PASSES 100
+
+static guint64
+ms_at(guint64 bytes, guint64 rate_bps)
+{
+    return (guint64)((double)bytes * 1000.0 / (double)rate_bps + 0.5);
+}
+
+void
+ferry_policy_estimate(const ferry_policy_estimate_input *in, ferry_policy_estimate_result *ret)
+{
+    g_autoptr(ferry_policy) policy = ferry_policy_new(&in->config);
+    guint64 limit_ms = in->config.downtime_ms;
+    guint64 total_ms = FERRY_POLICY_FIXED_MS;
+    guint64 pass_ms, remaining;
+    guint64 bound = in->dirty_set ? MIN(in->dirty_set, in->mem_data) : in->mem_data;
+    ferry_policy_step raised = FERRY_POLICY_WAIT;
+
+    memset(ret, 0, sizeof(*ret));
+    if (in->rate_bps == 0) {
+        ret->step = FERRY_POLICY_GIVE_UP;
+        g_strlcpy(ret->reason, "the link carried nothing", sizeof(ret->reason));
+        return;
+    }
+    pass_ms = ms_at(in->mem_data, in->rate_bps);
+    total_ms += pass_ms;
+    for (guint64 pass = 2; pass <= ESTIMATE_MAX_PASSES; pass++) {
+        ferry_policy_sample sample = { .pass = pass, .dirty_rate_bps = in->dirty_rate_bps,
+                                       .link_bps = in->rate_bps };
+        ferry_policy_decision d;
+
+        /* What the guest dirtied while the last pass went. */
+        remaining = MIN((guint64)((double)in->dirty_rate_bps * pass_ms / 1000.0), bound);
+        sample.remaining = remaining;
+        if (ms_at(remaining, in->rate_bps) <= limit_ms) {
+            /* QEMU switches over: the rest goes while the guest is paused. */
+            ret->step = raised;
+            ret->passes = pass - 1;
+            ret->downtime_ms = ms_at(remaining, in->rate_bps) + FERRY_POLICY_SWITCH_MS;
+            ret->total_ms = total_ms + ret->downtime_ms;
+            g_snprintf(ret->reason, sizeof(ret->reason),
+                       "pre-copy converges after %" G_GUINT64_FORMAT " pass%s: %.1f MiB left "
+                       "fit%s the %" G_GUINT64_FORMAT " ms limit at %.1f MiB/s", ret->passes,
+                       ret->passes == 1 ? "" : "es", remaining / 1048576.0,
+                       remaining == 0 ? "" : "s", limit_ms, in->rate_bps / 1048576.0);
+            return;
+        }
+        if (in->policy && ferry_policy_observe(policy, &sample, &d)) {
+            switch (d.step) {
+            case FERRY_POLICY_RAISE_DOWNTIME:
+                limit_ms = d.downtime_ms;
+                raised = FERRY_POLICY_RAISE_DOWNTIME;
+                pass--;     /* QEMU judges this same pass again, with the new limit */
+                continue;
+            case FERRY_POLICY_POSTCOPY:
+                /* QEMU switches within a chunk of the pass just begun;
+                 * then the guest runs on the destination, which receives
+                 * what was left (the guest no longer dirties the
+                 * source's copy). */
+                ret->step = FERRY_POLICY_POSTCOPY;
+                ret->passes = pass - 1;
+                ret->downtime_ms = FERRY_POLICY_SWITCH_MS;
+                ret->total_ms = total_ms + ms_at(remaining, in->rate_bps) + ret->downtime_ms;
+                g_snprintf(ret->reason, sizeof(ret->reason),
+                           "pre-copy cannot converge (%.1f MiB/s dirtied, %.1f MiB/s "
+                           "carried): post-copy from pass %" G_GUINT64_FORMAT ", then %.1f MiB "
+                           "left", in->dirty_rate_bps / 1048576.0, in->rate_bps / 1048576.0,
+                           pass, remaining / 1048576.0);
+                return;
+            case FERRY_POLICY_THROTTLE:
+                ret->step = FERRY_POLICY_THROTTLE;
+                ret->passes = pass;
+                g_snprintf(ret->reason, sizeof(ret->reason),
+                           "pre-copy cannot converge (%.1f MiB/s dirtied, %.1f MiB/s "
+                           "carried) and post-copy is not allowed: the guest would be slowed "
+                           "down from pass %" G_GUINT64_FORMAT ", for how long cannot be "
+                           "predicted", in->dirty_rate_bps / 1048576.0,
+                           in->rate_bps / 1048576.0, pass);
+                return;
+            default:
+                break;
+            }
+            if (d.step == FERRY_POLICY_GIVE_UP)
+                break;
+        }
+        pass_ms = ms_at(remaining, in->rate_bps);
+        total_ms += pass_ms;
+    }
+    ret->step = FERRY_POLICY_GIVE_UP;
+    g_snprintf(ret->reason, sizeof(ret->reason),
+               "pre-copy never converges (%.1f MiB/s dirtied, %.1f MiB/s carried) and "
+               "nothing is allowed to help: only the timeout ends it",
+               in->dirty_rate_bps / 1048576.0, in->rate_bps / 1048576.0);
 }

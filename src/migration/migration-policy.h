@@ -50,6 +50,70 @@ typedef struct {
 
 typedef struct ferry_policy ferry_policy;
 
+/* How high the policy may raise the downtime limit when the caller set
+ * none (--max-downtime sets a hard one). */
+#define FERRY_POLICY_CEILING_MS 1000
+/* QEMU's own downtime-limit when none is set. */
+#define FERRY_POLICY_QEMU_DOWNTIME_MS 300
+
+/**
+ * ferry_policy_config_init:
+ * @config: (out): the configuration
+ * @max_downtime_ms: the caller's --max-downtime (0: none)
+ * @postcopy_allowed: post-copy is allowed (and possible)
+ * @throttle_allowed: the guest may be slowed down
+ *
+ * The target is @max_downtime_ms, else QEMU's 300 ms; the ceiling is
+ * @max_downtime_ms (a limit the caller set is never raised), else the
+ * target when post-copy is allowed (it pauses the guest for a few ms
+ * only), else 1 s.
+ */
+void ferry_policy_config_init(ferry_policy_config *config, guint64 max_downtime_ms,
+                              gboolean postcopy_allowed, gboolean throttle_allowed);
+
+/** What ferry_policy_estimate() starts from. */
+typedef struct {
+    guint64 mem_data;               /* bytes the first pass sends */
+    guint64 dirty_rate_bps;         /* bytes the guest dirties per second */
+    guint64 dirty_set;              /* the most it dirties however long (0: no bound) */
+    guint64 rate_bps;               /* bytes per second the transfer moves */
+    gboolean policy;                /* the policy is on */
+    ferry_policy_config config;     /* what it may do */
+} ferry_policy_estimate_input;
+
+/** Its prediction. */
+typedef struct {
+    ferry_policy_step step;         /* WAIT: pre-copy converges as it is; RAISE_DOWNTIME:
+                                     * once the limit is raised; POSTCOPY; THROTTLE (no
+                                     * figures); GIVE_UP: never ends */
+    guint64 passes;                 /* pre-copy passes before the switch */
+    guint64 total_ms;               /* 0 for THROTTLE and GIVE_UP */
+    guint64 downtime_ms;
+    char reason[256];
+} ferry_policy_estimate_result;
+
+/* The fixed costs the estimate adds, as measured by make bench: starting
+ * the destination's QEMU and the phases around the transfer (84 ms on the
+ * namespace hosts), and the switch-over beyond sending what is left (a few
+ * ms: the devices' state, stopping and starting the CPUs). */
+#define FERRY_POLICY_FIXED_MS 100
+#define FERRY_POLICY_SWITCH_MS 5
+
+/**
+ * ferry_policy_estimate:
+ * @in: the guest, the link and what the policy may do
+ * @ret: (out): the prediction
+ *
+ * Plays the migration through pass by pass, as the model of this module
+ * sees it -- each pass sends what the guest dirtied during the one before,
+ * at most its dirty set and all of its data -- and through the policy's own decisions
+ * (ferry_policy_observe()), until QEMU would switch over, post-copy would
+ * take over, the throttle would start (whose effect it does not predict),
+ * or pre-copy would never end.
+ */
+void ferry_policy_estimate(const ferry_policy_estimate_input *in,
+                           ferry_policy_estimate_result *ret);
+
 /**
  * ferry_policy_may_throttle:
  * @flags: a migration's ferry_migrate_flags

@@ -21,11 +21,6 @@
 #include "util/error.h"
 
 #define NON_SHARED ((guint)(FERRY_MIGRATE_NON_SHARED_DISK | FERRY_MIGRATE_NON_SHARED_INC))
-/* How high the convergence policy may raise the downtime limit when the
- * caller did not set one (--max-downtime sets a hard one). */
-#define POLICY_CEILING_MS 1000
-/* QEMU's own downtime-limit when none is set. */
-#define QEMU_DOWNTIME_MS 300
 /* How often the statistics of a running transfer are refreshed. */
 #define PROGRESS_INTERVAL_MS 1000
 /* The policy's figures at a pass no sooner than this after the last. */
@@ -646,13 +641,12 @@ policy_start(ferry_mig_job *job)
     g_clear_pointer(&ctl->policy, ferry_policy_free);
     if (p->flags & (FERRY_MIGRATE_NO_POLICY | FERRY_MIGRATE_OFFLINE))
         return;
-    /* A limit the caller set is a hard one; QEMU's default may be raised. */
-    config.downtime_ms = p->max_downtime_ms ? p->max_downtime_ms : QEMU_DOWNTIME_MS;
-    config.ceiling_ms = p->max_downtime_ms ? p->max_downtime_ms : POLICY_CEILING_MS;
-    config.postcopy_allowed = (p->flags & FERRY_MIGRATE_POSTCOPY) &&
-                              backend_of(job)->start_postcopy;
-    /* With --auto-converge QEMU throttles by itself already. */
-    config.throttle_allowed = ferry_policy_may_throttle(p->flags) && backend_of(job)->throttle;
+    /* A limit the caller set is a hard one; QEMU's default may be raised.
+     * With --auto-converge QEMU throttles by itself already. */
+    ferry_policy_config_init(&config, p->max_downtime_ms,
+                             (p->flags & FERRY_MIGRATE_POSTCOPY) &&
+                             backend_of(job)->start_postcopy,
+                             ferry_policy_may_throttle(p->flags) && backend_of(job)->throttle);
     ctl->policy = ferry_policy_new(&config);
 }
 

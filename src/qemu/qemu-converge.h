@@ -86,4 +86,21 @@ gboolean qemu_converge_start_postcopy(ferry_domain_obj *obj, GError **error);
  */
 gboolean qemu_converge_throttle(ferry_domain_obj *obj, GError **error);
 
+/**
+ * qemu_converge_dirty_rate:
+ * @obj: a running domain
+ * @seconds: how long QEMU measures (1-60)
+ * @ret_bps: (out): what the guest dirtied, bytes per second (the memory
+ *   it dirtied in @seconds, divided by them)
+ * @error: return location for an error
+ *
+ * Has QEMU measure the guest's dirty rate (calc-dirty-rate in
+ * page-sampling mode, then query-dirty-rate until it says "measured").
+ * Blocks for @seconds: not for the engine thread.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean qemu_converge_dirty_rate(ferry_domain_obj *obj, guint seconds, guint64 *ret_bps,
+                                  GError **error);
+
 G_END_DECLS

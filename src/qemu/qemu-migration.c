@@ -758,12 +758,12 @@ qemu_start_postcopy(ferry_mig_job *job, GError **error)
 /* Post-copy's destination registers the guest's memory with userfaultfd.
  * QEMU 7.2 opens it with the system call, which a QEMU that is not root
  * may use only with vm.unprivileged_userfaultfd = 1. */
-static gboolean
-qemu_postcopy_possible(ferry_mig_job *job, char **why_not)
+gboolean
+qemu_migration_postcopy_possible(qemu_driver_state *state, char **why_not)
 {
     g_autofree char *sysctl = NULL;
 
-    if (!qemu_user_enabled(job_state(job)))
+    if (!qemu_user_enabled(state))
         return TRUE;
     if (g_file_get_contents("/proc/sys/vm/unprivileged_userfaultfd", &sysctl, NULL, NULL) &&
         g_strstrip(sysctl)[0] == '1')
@@ -772,6 +772,12 @@ qemu_postcopy_possible(ferry_mig_job *job, char **why_not)
         *why_not = g_strdup("QEMU runs as an unprivileged user and "
                             "vm.unprivileged_userfaultfd is not 1");
     return FALSE;
+}
+
+static gboolean
+qemu_postcopy_possible(ferry_mig_job *job, char **why_not)
+{
+    return qemu_migration_postcopy_possible(job_state(job), why_not);
 }
 
 static gboolean

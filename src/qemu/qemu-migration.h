@@ -46,6 +46,23 @@ void qemu_conn_migrate_postcopy_recover(ferry_conn *dconn, const char *id,
                                         GCancellable *cancellable,
                                         GAsyncReadyCallback callback, gpointer user_data);
 gboolean qemu_domain_migrate_start_postcopy(ferry_domain *dom, GError **error);
+/**
+ * qemu_migration_postcopy_possible:
+ * @state: the driver
+ * @why_not: (out) (optional): why not, when not
+ *
+ * Returns: TRUE if this host's QEMU can receive a migration in post-copy
+ *   (userfaultfd: as root, or with vm.unprivileged_userfaultfd = 1).
+ */
+gboolean qemu_migration_postcopy_possible(qemu_driver_state *state, char **why_not);
+
+/** qemu_domain_migrate_estimate: the driver's domain_migrate_estimate (qemu-estimate.c). */
+gboolean qemu_domain_migrate_estimate(ferry_domain *dom, const char *dest_uri,
+                                      const ferry_migrate_params *params,
+                                      ferry_migrate_estimate *ret, GError **error);
+/** qemu_conn_migrate_probe: the driver's conn_migrate_probe (qemu-estimate.c). */
+gboolean qemu_conn_migrate_probe(ferry_conn *dconn, GBytes *data, guint64 *ret_received,
+                                 gboolean *ret_postcopy, GError **error);
 /** qemu_domain_migrate_postcopy_resume: ferry_mig_engine_postcopy_resume(). */
 gboolean qemu_domain_migrate_postcopy_resume(ferry_domain *dom, const char *dest_uri,
                                              GError **error);

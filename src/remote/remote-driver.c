@@ -1034,6 +1034,57 @@ remote_domain_migrate_postcopy_resume(ferry_domain *dom, const char *dest_uri, G
 }
 
 static gboolean
+remote_domain_migrate_estimate(ferry_domain *dom, const char *dest_uri,
+                               const ferry_migrate_params *params, ferry_migrate_estimate *ret,
+                               GError **error)
+{
+    Ferry__DomainMigrateEstimateArgs args = FERRY__DOMAIN_MIGRATE_ESTIMATE_ARGS__INIT;
+    Ferry__MigrateParams wparams;
+    Ferry__Domain wire;
+    g_autoptr(ProtobufCMessage) msg = NULL;
+    const Ferry__MigrateEstimate *e;
+
+    args.dom = domain_to_wire(dom, &wire);
+    args.dest_uri = (char *)dest_uri;
+    args.params = params_to_wire(params, &wparams);
+    msg = call(dom->conn, FERRY__PROCEDURE__DOMAIN_MIGRATE_ESTIMATE, &args.base, error);
+    if (!msg)
+        return FALSE;
+    e = ((const Ferry__DomainMigrateEstimateRet *)msg)->estimate;
+    ret->mem_total = e->mem_total;
+    ret->mem_data = e->mem_data;
+    g_strlcpy(ret->mem_data_source, e->mem_data_source, sizeof(ret->mem_data_source));
+    ret->dirty_rate_bps = e->dirty_rate_bps;
+    ret->dirty_set = e->dirty_set;
+    ret->link_bps = e->link_bps;
+    ret->rate_bps = e->rate_bps;
+    ret->passes = e->passes;
+    ret->total_ms = e->total_ms;
+    ret->downtime_ms = e->downtime_ms;
+    g_strlcpy(ret->strategy, e->strategy, sizeof(ret->strategy));
+    g_strlcpy(ret->reason, e->reason, sizeof(ret->reason));
+    return TRUE;
+}
+
+static gboolean
+remote_conn_migrate_probe(ferry_conn *dconn, GBytes *data, guint64 *ret_received,
+                          gboolean *ret_postcopy, GError **error)
+{
+    Ferry__ConnectMigrateProbeArgs args = FERRY__CONNECT_MIGRATE_PROBE_ARGS__INIT;
+    g_autoptr(ProtobufCMessage) msg = NULL;
+    gsize len;
+
+    args.data.data = (uint8_t *)g_bytes_get_data(data, &len);
+    args.data.len = len;
+    msg = call(dconn, FERRY__PROCEDURE__CONNECT_MIGRATE_PROBE, &args.base, error);
+    if (!msg)
+        return FALSE;
+    *ret_received = ((const Ferry__ConnectMigrateProbeRet *)msg)->received;
+    *ret_postcopy = ((const Ferry__ConnectMigrateProbeRet *)msg)->postcopy;
+    return TRUE;
+}
+
+static gboolean
 remote_domain_migrate_set_tunable(ferry_domain *dom, int tunable, guint64 value,
                                   GError **error)
 {
@@ -1155,6 +1206,8 @@ const ferry_driver ferry_remote_driver = {
     .domain_migrate_get_tunable = remote_domain_migrate_get_tunable, /* since 0.3 */
     .domain_migrate_start_postcopy = remote_domain_migrate_start_postcopy, /* since 0.5 */
     .domain_migrate_postcopy_resume = remote_domain_migrate_postcopy_resume, /* since 0.5 */
+    .domain_migrate_estimate = remote_domain_migrate_estimate, /* since 0.5 */
+    .conn_migrate_probe = remote_conn_migrate_probe, /* since 0.5 */
     .conn_migrate_query = remote_conn_migrate_query,             /* since 0.3 */
     .conn_migrate_cancel = remote_conn_migrate_cancel,           /* since 0.3 */
     .conn_migrate_postcopy_recover = remote_conn_migrate_postcopy_recover, /* since 0.5 */

@@ -728,6 +728,34 @@ test_convergence_arguments(void)
         g_clear_error(&error);
         g_assert_false(ferry_domain_migrate_start_postcopy(h.dom, 1, &error));
         g_assert_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG);
+        g_clear_error(&error);
+        /* Nothing paused to resume; the test driver resumes nothing. */
+        g_assert_false(ferry_domain_migrate_postcopy_resume(h.dom, NULL, 0, &error));
+        g_assert_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT);
+        g_clear_error(&error);
+        g_assert_false(ferry_domain_migrate_postcopy_resume(h.dom, "::bad", 0, &error));
+        g_assert_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI);
+        g_clear_error(&error);
+    }
+    {
+        g_autoptr(GError) error = NULL;
+        ferry_migrate_estimate e;
+        ferry_migrate_params offline = { .flags = FERRY_MIGRATE_OFFLINE |
+                                                  FERRY_MIGRATE_PERSIST_DEST };
+
+        /* The arguments are checked before the driver is asked. */
+        g_assert_false(ferry_domain_migrate_estimate(h.dom, NULL, NULL, &e, 0, &error));
+        g_assert_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG);
+        g_assert_nonnull(strstr(error->message, "dest_uri"));
+        g_clear_error(&error);
+        g_assert_false(ferry_domain_migrate_estimate(h.dom, "test:///b", &offline, &e, 0,
+                                                     &error));
+        g_assert_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG);
+        g_assert_nonnull(strstr(error->message, "nothing to estimate"));
+        g_clear_error(&error);
+        /* The test driver measures no guest. */
+        g_assert_false(ferry_domain_migrate_estimate(h.dom, "test:///b", NULL, &e, 0, &error));
+        g_assert_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT);
     }
     hosts_close(&h);
 }

@@ -132,6 +132,86 @@ test_may(void)
     }
 }
 
+/* ferry_policy_estimate(): the model played through on figures of the
+ * sizes of issue #10's bench (MiB, MiB/s), each outcome worked out by
+ * hand: a pass at 100 MiB/s sends 64 MiB in 640 ms, plus the fixed
+ * 100 ms, plus the 5 ms switch. */
+static void
+test_estimate(void)
+{
+    static const struct {
+        const char *what;
+        guint64 data_mib, dirty_mib, rate_mib, max_downtime_ms;
+        gboolean policy, postcopy, throttle;
+        ferry_policy_step step;
+        guint64 passes, total_ms, downtime_ms;
+    } cases[] = {
+        { "idle", 64, 0, 100, 0, TRUE, FALSE, TRUE,
+          FERRY_POLICY_WAIT, 1, 745, 5 },
+        /* 6.4 MiB dirtied during the first pass: 64 ms to send. */
+        { "moderate", 64, 10, 100, 0, TRUE, FALSE, TRUE,
+          FERRY_POLICY_WAIT, 1, 809, 69 },
+        /* 60.8 MiB left: 608 ms, over 300 ms and under the 1 s ceiling. */
+        { "raise", 64, 95, 100, 0, TRUE, FALSE, TRUE,
+          FERRY_POLICY_RAISE_DOWNTIME, 1, 1353, 613 },
+        /* The same with --max-downtime 300: a hard limit, never raised. */
+        { "hard limit, post-copy", 64, 95, 100, 300, TRUE, TRUE, TRUE,
+          FERRY_POLICY_POSTCOPY, 1, 100 + 640 + 608 + 5, 5 },
+        /* Above the link: all 64 MiB dirty again each pass. */
+        { "above the link, post-copy", 64, 150, 100, 0, TRUE, TRUE, FALSE,
+          FERRY_POLICY_POSTCOPY, 1, 100 + 640 + 640 + 5, 5 },
+        /* Without post-copy, raising the limit to 810 ms is better than
+         * slowing the guest down. */
+        { "above the link, raise", 64, 150, 100, 0, TRUE, FALSE, TRUE,
+          FERRY_POLICY_RAISE_DOWNTIME, 1, 100 + 640 + 645, 645 },
+        /* 128 MiB to resend: 1.28 s, over the ceiling. */
+        { "above the link, throttle", 128, 150, 100, 0, TRUE, FALSE, TRUE,
+          FERRY_POLICY_THROTTLE, 2, 0, 0 },
+        { "above the link, policy off", 64, 150, 100, 0, FALSE, TRUE, TRUE,
+          FERRY_POLICY_GIVE_UP, 0, 0, 0 },
+        { "nothing carried", 64, 1, 0, 0, TRUE, TRUE, TRUE,
+          FERRY_POLICY_GIVE_UP, 0, 0, 0 },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        ferry_policy_estimate_input in = {
+            .mem_data = cases[i].data_mib << 20,
+            .dirty_rate_bps = cases[i].dirty_mib << 20,
+            .rate_bps = cases[i].rate_mib << 20,
+            .policy = cases[i].policy,
+        };
+        ferry_policy_estimate_result r;
+
+        ferry_policy_config_init(&in.config, cases[i].max_downtime_ms, cases[i].postcopy,
+                                 cases[i].throttle);
+        ferry_policy_estimate(&in, &r);
+        g_test_message("%s: step %s, passes %" G_GUINT64_FORMAT ", total %" G_GUINT64_FORMAT
+                       " ms, downtime %" G_GUINT64_FORMAT " ms: %s", cases[i].what,
+                       ferry_policy_step_name(r.step), r.passes, r.total_ms, r.downtime_ms,
+                       r.reason);
+        g_assert_cmpint(r.step, ==, cases[i].step);
+        g_assert_cmpuint(r.total_ms, ==, cases[i].total_ms);
+        g_assert_cmpuint(r.downtime_ms, ==, cases[i].downtime_ms);
+        if (r.total_ms)
+            g_assert_cmpuint(r.passes, ==, cases[i].passes);
+        g_assert_cmpuint(strlen(r.reason), >, 20);
+    }
+    {
+        /* Above the link, but the guest rewrites only 8 MiB however long:
+         * 80 ms left after the first pass. */
+        ferry_policy_estimate_input in = { .mem_data = 64u << 20, .dirty_rate_bps = 150u << 20,
+                                           .dirty_set = 8u << 20, .rate_bps = 100u << 20,
+                                           .policy = TRUE };
+        ferry_policy_estimate_result r;
+
+        ferry_policy_config_init(&in.config, 0, TRUE, FALSE);
+        ferry_policy_estimate(&in, &r);
+        g_assert_cmpint(r.step, ==, FERRY_POLICY_WAIT);
+        g_assert_cmpuint(r.total_ms, ==, 100 + 640 + 85);
+        g_assert_cmpuint(r.downtime_ms, ==, 85);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -154,6 +234,7 @@ main(int argc, char **argv)
         g_test_add_data_func(test, paths->pdata[i], run_trace);
     }
     g_test_add_func("/policy/may", test_may);
+    g_test_add_func("/policy/estimate", test_estimate);
     g_assert_cmpuint(paths->len, >=, 6);
     return g_test_run();
 }

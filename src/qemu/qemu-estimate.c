@@ -1,0 +1,164 @@
+/*
+ * qemu-estimate.c: `ferry migrate --estimate` on a QEMU host -- the
+ * prediction of a migration without migrating -- and the destination's
+ * side of the link probe it makes.
+ *
+ * Owns: gathering the figures (QEMU's dirty rate through qemu-converge.c,
+ * the link through the engine's probe, the domain's data from its last
+ * migration) and handing them to the policy's model
+ * (ferry_policy_estimate()).  Must not: predict anything itself (the
+ * model lives with the policy, pure and unit-tested), or touch a running
+ * migration: a migrating domain is refused.
+ */
+#include "ferry-config.h"
+
+#include <string.h>
+
+#include "migration/migration-policy.h"
+#include "qemu/qemu-converge.h"
+#include "qemu/qemu-migration.h"
+#include "util/error.h"
+
+gboolean
+qemu_conn_migrate_probe(ferry_conn *dconn, GBytes *data, guint64 *ret_received,
+                        gboolean *ret_postcopy, GError **error)
+{
+    *ret_received = g_bytes_get_size(data);
+    *ret_postcopy = qemu_migration_postcopy_possible(dconn->driver_data, NULL);
+    return TRUE;
+}
+
+/* The x86 guests' page: QEMU's "duplicate" counter counts these. */
+#define QEMU_PAGE_SIZE 4096u
+
+/* The guest RAM QEMU's process holds: its anonymous mapping of the RAM's
+ * size (QEMU's "pc.ram"), and the part of it resident.  What the guest
+ * never touched is not resident, and pre-copy sends it as zero pages.
+ * FALSE: no such mapping found. */
+static gboolean
+resident_ram(gint64 pid, guint64 mem_total, guint64 *ret_data)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%" G_GINT64_FORMAT "/smaps", pid);
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    gboolean candidate = FALSE;
+
+    if (pid <= 0 || !g_file_get_contents(path, &text, NULL, NULL))
+        return FALSE;
+    lines = g_strsplit(text, "\n", -1);
+    for (guint i = 0; lines[i]; i++) {
+        guint64 start, end, kib;
+        char perms[8], rest[2];
+
+        /* "START-END PERMS OFFSET DEV INODE [PATH]": anonymous, no path. */
+        if (sscanf(lines[i], "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x %7s %*s %*s %*s %1s",
+                   &start, &end, perms, rest) >= 3) {
+            int fields = sscanf(lines[i], "%*s %*s %*s %*s %*s %1s", rest);
+
+            candidate = strcmp(perms, "rw-p") == 0 && fields <= 0 &&
+                        end - start >= mem_total && end - start <= mem_total + (4u << 20);
+        } else if (candidate && sscanf(lines[i], "Rss: %" G_GINT64_MODIFIER "u kB", &kib) == 1) {
+            *ret_data = MIN(kib * 1024, mem_total);
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+/* The domain's data as its last migration from this host found it: its
+ * RAM less the zero pages QEMU sent as a flag.  FALSE: no such figures. */
+static gboolean
+last_mem_data(qemu_driver_state *state, ferry_domain *dom, guint64 mem_total,
+              guint64 *ret_data)
+{
+    ferry_job_info info = { 0 };
+    guint64 zero;
+
+    if (!ferry_mig_engine_get_job_stats(state->engine, dom, FERRY_JOB_STATS_COMPLETED, &info,
+                                        NULL) ||
+        strcmp(info.role, "source") != 0 || info.zero_pages + info.normal_pages == 0)
+        return FALSE;
+    zero = MIN(info.zero_pages * QEMU_PAGE_SIZE, mem_total);
+    *ret_data = mem_total - zero;
+    return TRUE;
+}
+
+gboolean
+qemu_domain_migrate_estimate(ferry_domain *dom, const char *dest_uri,
+                             const ferry_migrate_params *params, ferry_migrate_estimate *ret,
+                             GError **error)
+{
+    qemu_driver_state *state = dom->conn->driver_data;
+    g_autoptr(ferry_domain_obj) obj =
+        ferry_domain_obj_list_lookup(state->domains, dom, state->config.hostname, error);
+    g_autoptr(ferry_mig_job) job = NULL;
+    ferry_policy_estimate_input in = { 0 };
+    ferry_policy_estimate_result out;
+    gboolean dest_postcopy = FALSE;
+    guint64 rate2 = 0;
+    gint64 pid = 0;
+    gboolean running;
+
+    if (!obj)
+        return FALSE;
+    g_mutex_lock(&obj->lock);
+    running = obj->state == FERRY_DOMAIN_RUNNING && obj->live;
+    ret->mem_total = running ? obj->live->memory_kib * 1024 : 0;
+    if (running && obj->priv)
+        pid = ((qemu_domain_priv *)obj->priv)->pid;
+    g_mutex_unlock(&obj->lock);
+    if (!running) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                    "domain '%s' is not running: only a running guest dirties memory",
+                    dom->name);
+        return FALSE;
+    }
+    if ((job = ferry_mig_engine_find_job(state->engine, dom->uuid))) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                    "domain '%s' is migrating (migration %s): estimate before or after",
+                    dom->name, job->id);
+        return FALSE;
+    }
+    /* What it dirties in one second, and in two: the second tells whether
+     * its dirty memory keeps growing or stays a working set. */
+    if (!qemu_converge_dirty_rate(obj, 1, &ret->dirty_rate_bps, error) ||
+        !qemu_converge_dirty_rate(obj, 2, &rate2, error))
+        return FALSE;
+    if (rate2 * 2 < ret->dirty_rate_bps + ret->dirty_rate_bps / 2)
+        ret->dirty_set = MAX(rate2 * 2, ret->dirty_rate_bps);
+    if (!ferry_mig_engine_probe_link(state->engine, dest_uri, &ret->link_bps, &dest_postcopy,
+                                     error))
+        return FALSE;
+    if (resident_ram(pid, ret->mem_total, &ret->mem_data))
+        g_strlcpy(ret->mem_data_source, "resident", sizeof(ret->mem_data_source));
+    else if (last_mem_data(state, dom, ret->mem_total, &ret->mem_data))
+        g_strlcpy(ret->mem_data_source, "last-migration", sizeof(ret->mem_data_source));
+    else {
+        g_strlcpy(ret->mem_data_source, "all", sizeof(ret->mem_data_source));
+        ret->mem_data = ret->mem_total;
+    }
+    ret->rate_bps = ret->link_bps;
+    if (params->bandwidth_mib)
+        ret->rate_bps = MIN(ret->rate_bps, params->bandwidth_mib << 20);
+
+    in.mem_data = ret->mem_data;
+    in.dirty_rate_bps = ret->dirty_rate_bps;
+    in.dirty_set = ret->dirty_set;
+    in.rate_bps = ret->rate_bps;
+    in.policy = !(params->flags & FERRY_MIGRATE_NO_POLICY);
+    ferry_policy_config_init(&in.config, params->max_downtime_ms,
+                             (params->flags & FERRY_MIGRATE_POSTCOPY) ||
+                             (ferry_policy_may_postcopy(params->flags) && dest_postcopy),
+                             ferry_policy_may_throttle(params->flags));
+    ferry_policy_estimate(&in, &out);
+    ret->passes = out.passes;
+    ret->total_ms = out.total_ms;
+    ret->downtime_ms = out.downtime_ms;
+    g_strlcpy(ret->strategy, out.step == FERRY_POLICY_WAIT ? "precopy"
+                             : out.step == FERRY_POLICY_GIVE_UP ? "none"
+                             : ferry_policy_step_name(out.step), sizeof(ret->strategy));
+    g_strlcpy(ret->reason, out.reason, sizeof(ret->reason));
+    g_message("domain '%s': estimate of its migration to %s: %s", dom->name, dest_uri,
+              out.reason);
+    return TRUE;
+}
