@@ -563,7 +563,9 @@ print_estimate(cli *c, const char *name, const ferry_migrate_estimate *e)
     print_mib_field("Memory", e->mem_total);
     {
         g_autofree char *data = cli_format_mib(e->mem_data);
-        const char *source = strcmp(e->mem_data_source, "resident") == 0
+        const char *source = strcmp(e->mem_data_source, "nonzero") == 0
+                             ? "its pages that are not zero"
+                             : strcmp(e->mem_data_source, "resident") == 0
                              ? "the RAM its QEMU holds"
                              : strcmp(e->mem_data_source, "last-migration") == 0
                              ? "its last migration's non-zero pages" : "all of its RAM";
@@ -967,7 +969,8 @@ control_plane_ms(const ferry_migrate_stats *st)
 }
 
 static void
-print_migrate_json(const char *name, const char *dest, const ferry_migrate_stats *st)
+print_migrate_json(const char *name, const char *dest, const ferry_migrate_stats *st,
+                   const ferry_job_info *last)
 {
     g_autoptr(json_object) o = json_object_new_object();
 
@@ -993,6 +996,10 @@ print_migrate_json(const char *name, const char *dest, const ferry_migrate_stats
     json_object_object_add(o, "reconnects", cli_json_count(st->reconnects));
     json_object_object_add(o, "control_plane_ms", st->total_ms > 0
                            ? json_object_new_int64(control_plane_ms(st)) : NULL);
+    /* How it converged, as the last job event seen said. */
+    json_object_object_add(o, "policy", json_object_new_string(last->policy));
+    json_object_object_add(o, "postcopy", json_object_new_string(last->postcopy));
+    json_object_object_add(o, "throttle_percent", cli_json_count(last->throttle_percent));
     cli_print_json(o);
 }
 
@@ -1046,7 +1053,8 @@ format_downtime(const ferry_migrate_stats *st)
 }
 
 static void
-print_migrate_text(const char *name, const char *dest, const ferry_migrate_stats *st)
+print_migrate_text(const char *name, const char *dest, const ferry_migrate_stats *st,
+                   const ferry_job_info *last)
 {
     g_autoptr(GString) head = g_string_new(NULL);
     g_autofree char *wall = cli_format_ms(st->wall_ms);
@@ -1090,6 +1098,9 @@ print_migrate_text(const char *name, const char *dest, const ferry_migrate_stats
         printf("  %-12s %s\n", "total time", wall);
     }
     printf("  %-12s %s\n", "downtime", downtime);
+    if (*last->policy || *last->postcopy)
+        printf("  %-12s %s%s%s\n", "converged", *last->postcopy ? "in post-copy" : "in pre-copy",
+               *last->policy ? ", the policy's last step: " : "", last->policy);
     if (st->passes)
         printf("  %-12s %" G_GUINT64_FORMAT "\n", "passes", st->passes);
     printf("  %-12s %s of %s RAM\n", "data sent", sent, ram);
@@ -1141,6 +1152,7 @@ cmd_migrate(cli *c, const command *cmd, char **args, GError **error)
     };
     ferry_migrate_stats stats = { 0 };
     ferry_migrate_estimate estimate;
+    ferry_job_info last;
     cli_watch *watch;
     gboolean aborted_by_user;
     gint64 start_us;
@@ -1179,7 +1191,7 @@ cmd_migrate(cli *c, const command *cmd, char **args, GError **error)
         ok = ddom != NULL;
     }
     /* The line is erased before the error or the summary is printed. */
-    aborted_by_user = cli_watch_stop(watch);
+    aborted_by_user = cli_watch_stop(watch, &last);
     if (!ok) {
         if (aborted_by_user &&
             g_error_matches(local, FERRY_ERROR, FERRY_ERROR_OPERATION_ABORTED)) {
@@ -1194,9 +1206,9 @@ cmd_migrate(cli *c, const command *cmd, char **args, GError **error)
     if (stats.wall_ms <= 0)
         stats.wall_ms = (g_get_monotonic_time() - start_us) / 1000;
     if (c->json)
-        print_migrate_json(ferry_domain_get_name(dom), dest, &stats);
+        print_migrate_json(ferry_domain_get_name(dom), dest, &stats, &last);
     else
-        print_migrate_text(ferry_domain_get_name(dom), dest, &stats);
+        print_migrate_text(ferry_domain_get_name(dom), dest, &stats, &last);
     return TRUE;
 }
 

@@ -262,7 +262,7 @@ cli_watch_start(ferry_domain *dom, FILE *out, gboolean draw)
 }
 
 gboolean
-cli_watch_stop(cli_watch *w)
+cli_watch_stop(cli_watch *w, ferry_job_info *ret_last)
 {
     struct sigaction dfl = { .sa_handler = SIG_DFL };
     gboolean abort_asked;
@@ -284,6 +284,13 @@ cli_watch_stop(cli_watch *w)
     erase_line_locked(w);
     abort_asked = w->abort_asked;
     g_mutex_unlock(&w->lock);
+    /* The thread that wrote it was joined. */
+    if (ret_last) {
+        if (w->have_info)
+            *ret_last = w->info;
+        else
+            memset(ret_last, 0, sizeof(*ret_last));
+    }
     ferry_domain_unref(w->dom);
     g_free(w->name);
     g_free(w->uuid);

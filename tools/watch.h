@@ -42,6 +42,8 @@ cli_watch *cli_watch_start(ferry_domain *dom, FILE *out, gboolean draw);
 /**
  * cli_watch_stop:
  * @w: (transfer full): what cli_watch_start() returned
+ * @ret_last: (out) (optional): the job information of the last event seen
+ *   (zeroes if none came)
  *
  * Stops and joins the watch thread and the abort thread if one ran, erases
  * the line if one is drawn, puts SIGINT back to its default disposition,
@@ -49,4 +51,4 @@ cli_watch *cli_watch_start(ferry_domain *dom, FILE *out, gboolean draw);
  *
  * Returns: TRUE if a Ctrl-C asked for the migration to be aborted.
  */
-gboolean cli_watch_stop(cli_watch *w);
+gboolean cli_watch_stop(cli_watch *w, ferry_job_info *ret_last);

@@ -1019,8 +1019,10 @@ gboolean ferry_domain_migrate_postcopy_resume(ferry_domain *dom, const char *des
 typedef struct {
     guint64 mem_total;          /* the guest's RAM, bytes */
     guint64 mem_data;           /* what the first pass sends, bytes (mem_data_source) */
-    char mem_data_source[16];   /* "resident": the guest RAM QEMU's process holds (what
-                                 * the guest never touched is not); "last-migration": the
+    char mem_data_source[16];   /* "nonzero": the guest RAM's pages that hold anything but
+                                 * zeroes, counted in QEMU's process (pre-copy sends zero
+                                 * pages as a flag); "resident": the part of it resident
+                                 * (the process could not be read); "last-migration": the
                                  * RAM less the zero pages the domain's last migration from
                                  * this host found; "all": all of the RAM */
     guint64 dirty_rate_bps;     /* what the guest dirties, bytes/s (QEMU's calc-dirty-rate

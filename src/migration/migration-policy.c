@@ -184,12 +184,30 @@ ms_at(guint64 bytes, guint64 rate_bps)
     return (guint64)((double)bytes * 1000.0 / (double)rate_bps + 0.5);
 }
 
+/* The prediction once post-copy takes over with @remaining left. */
+static void
+estimate_postcopy(const ferry_policy_estimate_input *in, guint64 total_ms, guint64 passes,
+                  guint64 remaining, const char *why, ferry_policy_estimate_result *ret)
+{
+    guint64 rate = in->postcopy_rate_bps ? in->postcopy_rate_bps
+                   : in->link_bps ? in->link_bps : in->rate_bps;
+
+    ret->step = FERRY_POLICY_POSTCOPY;
+    ret->passes = passes;
+    ret->downtime_ms = FERRY_POLICY_SWITCH_MS;
+    ret->total_ms = total_ms + ms_at(remaining, rate) + ret->downtime_ms;
+    g_snprintf(ret->reason, sizeof(ret->reason),
+               "%s: post-copy after pass %" G_GUINT64_FORMAT ", then %.1f MiB left at %.1f MiB/s",
+               why, passes, remaining / 1048576.0, rate / 1048576.0);
+}
+
 void
 ferry_policy_estimate(const ferry_policy_estimate_input *in, ferry_policy_estimate_result *ret)
 {
     g_autoptr(ferry_policy) policy = ferry_policy_new(&in->config);
     guint64 limit_ms = in->config.downtime_ms;
     guint64 total_ms = FERRY_POLICY_FIXED_MS;
+    guint64 link = in->link_bps ? in->link_bps : in->rate_bps;
     guint64 pass_ms, remaining;
     guint64 bound = in->dirty_set ? MIN(in->dirty_set, in->mem_data) : in->mem_data;
     ferry_policy_step raised = FERRY_POLICY_WAIT;
@@ -210,17 +228,23 @@ ferry_policy_estimate(const ferry_policy_estimate_input *in, ferry_policy_estima
         /* What the guest dirtied while the last pass went. */
         remaining = MIN((guint64)((double)in->dirty_rate_bps * pass_ms / 1000.0), bound);
         sample.remaining = remaining;
+        /* QEMU judges by the rate it measured, the limited one. */
         if (ms_at(remaining, in->rate_bps) <= limit_ms) {
-            /* QEMU switches over: the rest goes while the guest is paused. */
+            /* It switches over: the rest goes while the guest is paused,
+             * at the link's full rate (no limit applies then). */
             ret->step = raised;
             ret->passes = pass - 1;
-            ret->downtime_ms = ms_at(remaining, in->rate_bps) + FERRY_POLICY_SWITCH_MS;
+            ret->downtime_ms = ms_at(remaining, link) + FERRY_POLICY_SWITCH_MS;
             ret->total_ms = total_ms + ret->downtime_ms;
             g_snprintf(ret->reason, sizeof(ret->reason),
                        "pre-copy converges after %" G_GUINT64_FORMAT " pass%s: %.1f MiB left "
                        "fit%s the %" G_GUINT64_FORMAT " ms limit at %.1f MiB/s", ret->passes,
                        ret->passes == 1 ? "" : "es", remaining / 1048576.0,
                        remaining == 0 ? "" : "s", limit_ms, in->rate_bps / 1048576.0);
+            return;
+        }
+        if (in->postcopy_after_precopy && pass == 2) {
+            estimate_postcopy(in, total_ms, 1, remaining, "asked for (after pre-copy)", ret);
             return;
         }
         if (in->policy && ferry_policy_observe(policy, &sample, &d)) {
@@ -230,21 +254,18 @@ ferry_policy_estimate(const ferry_policy_estimate_input *in, ferry_policy_estima
                 raised = FERRY_POLICY_RAISE_DOWNTIME;
                 pass--;     /* QEMU judges this same pass again, with the new limit */
                 continue;
-            case FERRY_POLICY_POSTCOPY:
+            case FERRY_POLICY_POSTCOPY: {
                 /* QEMU switches within a chunk of the pass just begun;
                  * then the guest runs on the destination, which receives
-                 * what was left (the guest no longer dirties the
-                 * source's copy). */
-                ret->step = FERRY_POLICY_POSTCOPY;
-                ret->passes = pass - 1;
-                ret->downtime_ms = FERRY_POLICY_SWITCH_MS;
-                ret->total_ms = total_ms + ms_at(remaining, in->rate_bps) + ret->downtime_ms;
-                g_snprintf(ret->reason, sizeof(ret->reason),
-                           "pre-copy cannot converge (%.1f MiB/s dirtied, %.1f MiB/s "
-                           "carried): post-copy from pass %" G_GUINT64_FORMAT ", then %.1f MiB "
-                           "left", in->dirty_rate_bps / 1048576.0, in->rate_bps / 1048576.0,
-                           pass, remaining / 1048576.0);
+                 * what was left (the guest no longer dirties the source's
+                 * copy). */
+                g_autofree char *why = g_strdup_printf(
+                    "pre-copy cannot converge (%.1f MiB/s dirtied, %.1f MiB/s carried)",
+                    in->dirty_rate_bps / 1048576.0, in->rate_bps / 1048576.0);
+
+                estimate_postcopy(in, total_ms, pass - 1, remaining, why, ret);
                 return;
+            }
             case FERRY_POLICY_THROTTLE:
                 ret->step = FERRY_POLICY_THROTTLE;
                 ret->passes = pass;

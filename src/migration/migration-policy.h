@@ -76,7 +76,13 @@ typedef struct {
     guint64 mem_data;               /* bytes the first pass sends */
     guint64 dirty_rate_bps;         /* bytes the guest dirties per second */
     guint64 dirty_set;              /* the most it dirties however long (0: no bound) */
-    guint64 rate_bps;               /* bytes per second the transfer moves */
+    guint64 rate_bps;               /* bytes per second pre-copy moves (the link, within
+                                     * the bandwidth limit) */
+    guint64 link_bps;               /* bytes per second the link carries: QEMU sends
+                                     * what is left at the switch-over without a limit
+                                     * (0: rate_bps) */
+    guint64 postcopy_rate_bps;      /* bytes per second post-copy moves (0: link_bps) */
+    gboolean postcopy_after_precopy; /* switch to post-copy once the first pass is done */
     gboolean policy;                /* the policy is on */
     ferry_policy_config config;     /* what it may do */
 } ferry_policy_estimate_input;

@@ -4,15 +4,18 @@
  * side of the link probe it makes.
  *
  * Owns: gathering the figures (QEMU's dirty rate through qemu-converge.c,
- * the link through the engine's probe, the domain's data from its last
- * migration) and handing them to the policy's model
+ * the link through the engine's probe, the guest RAM's pages that are not
+ * zero, read -- only counted, never kept -- from QEMU's process) and
+ * handing them to the policy's model
  * (ferry_policy_estimate()).  Must not: predict anything itself (the
  * model lives with the policy, pure and unit-tested), or touch a running
  * migration: a migrating domain is refused.
  */
 #include "ferry-config.h"
 
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "migration/migration-policy.h"
 #include "qemu/qemu-converge.h"
@@ -30,13 +33,15 @@ qemu_conn_migrate_probe(ferry_conn *dconn, GBytes *data, guint64 *ret_received,
 
 /* The x86 guests' page: QEMU's "duplicate" counter counts these. */
 #define QEMU_PAGE_SIZE 4096u
+/* The guest RAM is read this many pages at a time (2 MiB). */
+#define CHUNK_PAGES 512u
 
-/* The guest RAM QEMU's process holds: its anonymous mapping of the RAM's
- * size (QEMU's "pc.ram"), and the part of it resident.  What the guest
- * never touched is not resident, and pre-copy sends it as zero pages.
- * FALSE: no such mapping found. */
+/* The guest RAM QEMU's process maps: its anonymous mapping of the RAM's
+ * size (QEMU's "pc.ram"), found in /proc/PID/smaps, with the part of it
+ * resident.  FALSE: no such mapping. */
 static gboolean
-resident_ram(gint64 pid, guint64 mem_total, guint64 *ret_data)
+find_ram(gint64 pid, guint64 mem_total, guint64 *ret_start, guint64 *ret_end,
+         guint64 *ret_resident)
 {
     g_autofree char *path = g_strdup_printf("/proc/%" G_GINT64_FORMAT "/smaps", pid);
     g_autofree char *text = NULL;
@@ -51,18 +56,86 @@ resident_ram(gint64 pid, guint64 mem_total, guint64 *ret_data)
         char perms[8], rest[2];
 
         /* "START-END PERMS OFFSET DEV INODE [PATH]": anonymous, no path. */
-        if (sscanf(lines[i], "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x %7s %*s %*s %*s %1s",
-                   &start, &end, perms, rest) >= 3) {
+        if (sscanf(lines[i], "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x %7s",
+                   &start, &end, perms) == 3) {
             int fields = sscanf(lines[i], "%*s %*s %*s %*s %*s %1s", rest);
 
             candidate = strcmp(perms, "rw-p") == 0 && fields <= 0 &&
                         end - start >= mem_total && end - start <= mem_total + (4u << 20);
+            *ret_start = start;
+            *ret_end = end;
         } else if (candidate && sscanf(lines[i], "Rss: %" G_GINT64_MODIFIER "u kB", &kib) == 1) {
-            *ret_data = MIN(kib * 1024, mem_total);
+            *ret_resident = MIN(kib * 1024, mem_total);
             return TRUE;
         }
     }
     return FALSE;
+}
+
+static gboolean
+page_is_zero(const guint64 *words)
+{
+    for (gsize i = 0; i < QEMU_PAGE_SIZE / sizeof(guint64); i++) {
+        if (words[i])
+            return FALSE;
+    }
+    return TRUE;
+}
+
+/* The bytes of [@start, @end) in QEMU's process that hold anything but
+ * zeroes: what pre-copy's first pass sends whole (it sends zero pages as
+ * a flag).  Only the pages present are read (/proc/PID/pagemap): reading
+ * the others would fault them in.  FALSE if the process cannot be read. */
+static gboolean
+count_data(gint64 pid, guint64 start, guint64 end, guint64 *ret_data)
+{
+    g_autofree char *map_path = g_strdup_printf("/proc/%" G_GINT64_FORMAT "/pagemap", pid);
+    g_autofree char *mem_path = g_strdup_printf("/proc/%" G_GINT64_FORMAT "/mem", pid);
+    g_autofree guint64 *entries = g_new(guint64, CHUNK_PAGES);
+    g_autofree guint64 *pages = g_new(guint64, CHUNK_PAGES * QEMU_PAGE_SIZE / sizeof(guint64));
+    int map_fd = open(map_path, O_RDONLY | O_CLOEXEC);
+    int mem_fd = open(mem_path, O_RDONLY | O_CLOEXEC);
+    guint64 data = 0;
+    gboolean ok = map_fd >= 0 && mem_fd >= 0;
+
+    for (guint64 addr = start; ok && addr < end; addr += CHUNK_PAGES * QEMU_PAGE_SIZE) {
+        gsize n = MIN(CHUNK_PAGES, (end - addr) / QEMU_PAGE_SIZE);
+        gsize want = n * sizeof(guint64);
+
+        if (pread(map_fd, entries, want, (off_t)(addr / QEMU_PAGE_SIZE * sizeof(guint64))) !=
+            (ssize_t)want) {
+            ok = FALSE;
+            break;
+        }
+        for (gsize i = 0; i < n;) {
+            gsize run = 0;
+
+            /* Bit 63: the page is present. */
+            while (i + run < n && (entries[i + run] >> 63))
+                run++;
+            if (run == 0) {
+                i++;
+                continue;
+            }
+            if (pread(mem_fd, pages, run * QEMU_PAGE_SIZE,
+                      (off_t)(addr + i * QEMU_PAGE_SIZE)) != (ssize_t)(run * QEMU_PAGE_SIZE)) {
+                ok = FALSE;
+                break;
+            }
+            for (gsize p = 0; p < run; p++) {
+                if (!page_is_zero(pages + p * (QEMU_PAGE_SIZE / sizeof(guint64))))
+                    data += QEMU_PAGE_SIZE;
+            }
+            i += run;
+        }
+    }
+    if (map_fd >= 0)
+        close(map_fd);
+    if (mem_fd >= 0)
+        close(mem_fd);
+    if (ok)
+        *ret_data = data;
+    return ok;
 }
 
 /* The domain's data as its last migration from this host found it: its
@@ -95,7 +168,7 @@ qemu_domain_migrate_estimate(ferry_domain *dom, const char *dest_uri,
     ferry_policy_estimate_input in = { 0 };
     ferry_policy_estimate_result out;
     gboolean dest_postcopy = FALSE;
-    guint64 rate2 = 0;
+    guint64 rate2 = 0, ram_start = 0, ram_end = 0, resident = 0;
     gint64 pid = 0;
     gboolean running;
 
@@ -129,9 +202,14 @@ qemu_domain_migrate_estimate(ferry_domain *dom, const char *dest_uri,
     if (!ferry_mig_engine_probe_link(state->engine, dest_uri, &ret->link_bps, &dest_postcopy,
                                      error))
         return FALSE;
-    if (resident_ram(pid, ret->mem_total, &ret->mem_data))
+    if (find_ram(pid, ret->mem_total, &ram_start, &ram_end, &resident) &&
+        count_data(pid, ram_start, ram_end, &ret->mem_data)) {
+        ret->mem_data = MIN(ret->mem_data, ret->mem_total);
+        g_strlcpy(ret->mem_data_source, "nonzero", sizeof(ret->mem_data_source));
+    } else if (resident) {
+        ret->mem_data = resident;
         g_strlcpy(ret->mem_data_source, "resident", sizeof(ret->mem_data_source));
-    else if (last_mem_data(state, dom, ret->mem_total, &ret->mem_data))
+    } else if (last_mem_data(state, dom, ret->mem_total, &ret->mem_data))
         g_strlcpy(ret->mem_data_source, "last-migration", sizeof(ret->mem_data_source));
     else {
         g_strlcpy(ret->mem_data_source, "all", sizeof(ret->mem_data_source));
@@ -145,6 +223,12 @@ qemu_domain_migrate_estimate(ferry_domain *dom, const char *dest_uri,
     in.dirty_rate_bps = ret->dirty_rate_bps;
     in.dirty_set = ret->dirty_set;
     in.rate_bps = ret->rate_bps;
+    /* QEMU limits pre-copy's passes only: the switch-over and post-copy
+     * (unless --postcopy-bandwidth) go at the link's rate. */
+    in.link_bps = ret->link_bps;
+    in.postcopy_rate_bps = params->postcopy_bandwidth_mib
+                           ? MIN(ret->link_bps, params->postcopy_bandwidth_mib << 20) : 0;
+    in.postcopy_after_precopy = (params->flags & FERRY_MIGRATE_POSTCOPY_AFTER_PRECOPY) != 0;
     in.policy = !(params->flags & FERRY_MIGRATE_NO_POLICY);
     ferry_policy_config_init(&in.config, params->max_downtime_ms,
                              (params->flags & FERRY_MIGRATE_POSTCOPY) ||

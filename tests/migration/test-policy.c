@@ -209,6 +209,27 @@ test_estimate(void)
         g_assert_cmpint(r.step, ==, FERRY_POLICY_WAIT);
         g_assert_cmpuint(r.total_ms, ==, 100 + 640 + 85);
         g_assert_cmpuint(r.downtime_ms, ==, 85);
+
+        /* --bandwidth 100 over a 1000 MiB/s link: QEMU switches over by
+         * the limited rate, and sends the rest at the link's. */
+        in.link_bps = 1000u << 20;
+        ferry_policy_estimate(&in, &r);
+        g_assert_cmpint(r.step, ==, FERRY_POLICY_WAIT);
+        g_assert_cmpuint(r.downtime_ms, ==, 8 + 5);
+        g_assert_cmpuint(r.total_ms, ==, 100 + 640 + 13);
+
+        /* Post-copy after the first pass: the 8 MiB left go at the link's
+         * rate (post-copy has no limit), or at --postcopy-bandwidth's. */
+        in.dirty_set = 0;
+        in.postcopy_after_precopy = TRUE;
+        ferry_policy_estimate(&in, &r);
+        g_assert_cmpint(r.step, ==, FERRY_POLICY_POSTCOPY);
+        g_assert_cmpuint(r.passes, ==, 1);
+        g_assert_cmpuint(r.total_ms, ==, 100 + 640 + 64 + 5);   /* 64 MiB at 1000 MiB/s */
+        in.postcopy_rate_bps = 10u << 20;
+        ferry_policy_estimate(&in, &r);
+        g_assert_cmpuint(r.total_ms, ==, 100 + 640 + 6400 + 5);
+        g_assert_cmpuint(r.downtime_ms, ==, 5);
     }
 }
 
