@@ -1065,6 +1065,17 @@ resume_done(ferry_mig_job *job, ferry_mig_event *ev)
     recover_later(job, ev->error->message);
 }
 
+/* The source's CPUs stopped (@ev's value: when, real time): the guest's
+ * downtime starts. */
+static void
+record_stop(ferry_mig_job *job, ferry_mig_event *ev)
+{
+    g_mutex_lock(&job->lock);
+    job->stopped_real = ev->value;
+    job->stopped_us = g_get_monotonic_time() - (g_get_real_time() - ev->value);
+    g_mutex_unlock(&job->lock);
+}
+
 /* Events of post-copy after the switch, in whatever phase the job is: the
  * statistics, every page gone, a broken link.  Returns TRUE if @ev was
  * one. */
@@ -1117,6 +1128,10 @@ postcopy_event(ferry_mig_job *job, ferry_mig_event *ev)
     if (ev->type != EV_BACKEND)
         return FALSE;
     switch (ev->kind) {
+    case FERRY_MIG_EV_SOURCE_STOPPED:
+        /* QEMU says post-copy-active, then stops the CPUs. */
+        record_stop(job, ev);
+        return TRUE;
     case FERRY_MIG_EV_SENT:
         ferry_mig_timer_stop(job, TIMER_PROGRESS);
         /* After a side step in flight, the final figures. */
@@ -1314,10 +1329,7 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
                 ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
             return;
         case FERRY_MIG_EV_SOURCE_STOPPED:
-            g_mutex_lock(&job->lock);
-            job->stopped_real = ev->value;
-            job->stopped_us = g_get_monotonic_time() - (g_get_real_time() - ev->value);
-            g_mutex_unlock(&job->lock);
+            record_stop(job, ev);
             return;
         case FERRY_MIG_EV_SWITCHOVER:
             if (ctl->xfer == XFER_MEMORY && !ctl->aborting)

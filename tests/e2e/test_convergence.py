@@ -335,6 +335,11 @@ def postcopy_after_precopy(t, a, b, g):
     t.comment('measured: %s: source job %s' % (what, json.dumps(ja)))
     t.ok(ja and ja['postcopy'] == 'done' and ja['passes'] and ja['passes'] >= 2,
          '%s: switched by itself after the first pass' % what, ja)
+    # The switch is the pause: the source's CPUs stop, the destination's run.
+    t.ok(ja and ja['guest_downtime_ms'] is not None and 0 <= ja['guest_downtime_ms'] < 2000 and
+         ja['time_memory_ms'] is not None,
+         '%s: the guest\'s pause at the switch and the time in pre-copy are measured' % what,
+         ja)
     back(t, a, b, g)
 
 
@@ -571,6 +576,7 @@ def main(t):
             return
         if os.environ.get('FERRY_CONV_ONLY') == 'resume':
             postcopy_resume_by_hand(t, a, b, g)
+            postcopy_after_precopy(t, a, b, g)
             return
         if os.environ.get('FERRY_CONV_ONLY') == 'reset':
             postcopy_reset(t, net, a, b, g, restart=a)
