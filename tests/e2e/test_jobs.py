@@ -133,8 +133,11 @@ def ctrl_c(t, a, b, g):
     pid = ft.domain_pid(a, g.name)
     before = heartbeat(g.serial)
     master, slave = pty.openpty()
-    cli = subprocess.Popen([ft.FERRY, '-c', a.uri, 'migrate', '--live', '--bandwidth',
-                            STUCK_BANDWIDTH, g.name, b.uri], stdin=subprocess.DEVNULL,
+    # --policy off: the policy would switch such a guest to post-copy,
+    # after which nothing aborts it.
+    cli = subprocess.Popen([ft.FERRY, '-c', a.uri, 'migrate', '--live', '--policy', 'off',
+                            '--bandwidth', STUCK_BANDWIDTH, g.name, b.uri],
+                           stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=slave)
     os.close(slave)
     tty = b''

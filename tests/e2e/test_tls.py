@@ -24,7 +24,10 @@ inside A's namespace, as an administrator on host A would.
   same for a disk copied over NBD (--copy-storage-all, relayed), whose
   image holds a marker text: plain, the eavesdropper reads it; encrypted,
   never.
+* Post-copy over TLS (--postcopy-after-precopy): it completes in
+  post-copy, the guest intact on one host.
 """
+import json
 import os
 import re
 import shutil
@@ -194,6 +197,25 @@ def main(t):
              '%d bytes, QEVM %s, pc.ram %s' % (len(data), QEMU_MAGIC in data, RAM_BLOCK in data))
         log, err = ft.wait_heartbeat(g.serial, 5)
         t.ok(ft.intact(log), '%s: the guest arrived intact' % what, err or log)
+
+        # Post-copy over TLS (the policy may choose it by default, so it
+        # must work encrypted): B -> A, switched after the first pass,
+        # which --bandwidth makes last long enough for a second.
+        what = 'post-copy over TLS'
+        before = int(log['last_hb']) if log else 0
+        r = ferry_in(b, with_pki(b.tls_uri, net.admin_pki), 'migrate', '--json', '--live',
+                     '--bandwidth', '2', '--postcopy', '--postcopy-after-precopy', g.name,
+                     with_pki(a.tls_uri, net.admin_pki))
+        summary = json.loads(r.stdout) if r.returncode == 0 else {}
+        t.ok(r.returncode == 0 and summary.get('postcopy') in ('active', 'done'),
+             '%s: B -> A completes, in post-copy' % what, r.stderr or summary)
+        t.ok(len(a.qemu_pids(g.uuid)) == 1 and not b.qemu_pids(g.uuid),
+             '%s: one QEMU of the guest, on A' % what, (a.qemu_pids(g.uuid), b.qemu_pids(g.uuid)))
+        log, err = ft.wait_heartbeat(g.serial, before + 5)
+        t.ok(ft.intact(log), '%s: the heartbeat goes on, intact' % what, err or log)
+        r = ferry_in(a, with_pki(a.tls_uri, net.admin_pki), 'migrate', '--live', g.name,
+                     with_pki(b.tls_uri, net.admin_pki))
+        t.ok(r.returncode == 0, 'back to B, encrypted', r.stderr)
 
         for tls in (False, True):
             what = 'a disk copied, %s' % ('encrypted' if tls else '--no-tls')
