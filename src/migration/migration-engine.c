@@ -1446,16 +1446,16 @@ ferry_mig_engine_set_tunable(ferry_mig_engine *engine, ferry_domain *dom, int tu
     return engine->backend->set_tunable(job, tunable, value, error);
 }
 
-/* ferry_mig_engine_start_postcopy() waits for its call's answer here. */
+/* request_and_wait() waits for its call's answer here. */
 typedef struct {
     gboolean done;
     GError *error;
-} postcopy_wait;
+} request_wait;
 
 static void
-postcopy_answered(GObject *source, GAsyncResult *res, gpointer data)
+request_answered(GObject *source, GAsyncResult *res, gpointer data)
 {
-    postcopy_wait *w = data;
+    request_wait *w = data;
 
     g_task_propagate_boolean(G_TASK(res), &w->error);
     w->done = TRUE;
@@ -1469,11 +1469,11 @@ request_and_wait(ferry_mig_job *job, req_kind kind, ferry_domain *dom, const cha
                  GError **error)
 {
     g_autoptr(GMainContext) context = g_main_context_new();
-    postcopy_wait w = { 0 };
+    request_wait w = { 0 };
     GTask *task;
 
     g_main_context_push_thread_default(context);
-    task = task_new(NULL, postcopy_answered, &w, kind);
+    task = task_new(NULL, request_answered, &w, kind);
     post_request(job, kind, task, dom->conn, NULL, NULL, 0, message);
     while (!w.done)
         g_main_context_iteration(context, TRUE);

@@ -14,14 +14,27 @@
 
 #include "migration/migration-engine-private.h"
 
+/* A connection to the other host's daemon at @uri, with this host's peer
+ * drivers; the error names the address. */
+static ferry_conn *
+open_peer(ferry_mig_engine *engine, const char *uri, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    ferry_conn *conn = ferry_conn_open_with_drivers(uri, engine->peer_drivers, &local);
+
+    if (!conn)
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_CONNECT,
+                    "cannot reach the daemon of the other host at '%s': %s", uri,
+                    local->message);
+    return conn;
+}
+
 /* Opens the connection to the peer's daemon (a step: connecting may take
  * a while). */
 static gboolean
 step_peer_open(ferry_mig_job *job, gpointer data, GError **error)
 {
-    ferry_mig_engine *engine = job->engine;
     g_autofree char *uri = NULL;
-    g_autoptr(GError) local = NULL;
     ferry_conn *conn;
 
     g_mutex_lock(&job->lock);
@@ -33,13 +46,8 @@ step_peer_open(ferry_mig_job *job, gpointer data, GError **error)
                     job->id);
         return FALSE;
     }
-    conn = ferry_conn_open_with_drivers(uri, engine->peer_drivers, &local);
-    if (!conn) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_CONNECT,
-                    "cannot reach the daemon of the other host at '%s': %s", uri,
-                    local->message);
+    if (!(conn = open_peer(job->engine, uri, error)))
         return FALSE;
-    }
     ctl_of(job)->peer = conn;
     return TRUE;
 }
@@ -212,13 +220,8 @@ ferry_mig_engine_probe_link(ferry_mig_engine *engine, const char *dest_uri, guin
     guint64 sent = 0, received = 0;
     gint64 start = 0, elapsed = 0;
 
-    peer = ferry_conn_open_with_drivers(dest_uri, engine->peer_drivers, &local);
-    if (!peer) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_CONNECT,
-                    "cannot reach the daemon of the destination at '%s': %s", dest_uri,
-                    local->message);
+    if (!(peer = open_peer(engine, dest_uri, error)))
         return FALSE;
-    }
     if (!peer->driver->conn_migrate_probe) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
                     "the daemon at '%s' cannot be asked to measure the link", dest_uri);
