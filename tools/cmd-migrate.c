@@ -22,7 +22,7 @@
 
 #define BANDWIDTH_MAX_MIB (1024 * 1024)
 /* The largest downtime limit the library passes to QEMU. */
-#define MAX_DOWNTIME_MS 2000000
+#define MAX_DOWNTIME_MS FERRY_MIGRATE_DOWNTIME_MAX
 
 /* ------------------------------------------------------------------ */
 /* ferry migrate: options */
@@ -41,6 +41,7 @@ static guint opt_comp_methods;
 static char *opt_dname, *opt_migrate_uri, *opt_xml_text, *opt_timeout_action;
 static char **opt_migrate_disks;
 static guint64 opt_bandwidth, opt_disks_port, opt_timeout, opt_max_downtime;
+static guint64 opt_max_downtime_cap;
 static guint64 opt_retry_timeout;
 static gboolean opt_retry_timeout_set;
 static int opt_timeout_action_value = FERRY_MIGRATE_TIMEOUT_ABORT;
@@ -151,6 +152,13 @@ on_max_downtime(const char *name, const char *value, gpointer data, GError **err
 {
     return cli_parse_number("--max-downtime", value, 1, MAX_DOWNTIME_MS, "milliseconds",
                             &opt_max_downtime, error);
+}
+
+static gboolean
+on_max_downtime_cap(const char *name, const char *value, gpointer data, GError **error)
+{
+    return cli_parse_number("--max-downtime-cap", value, 1, MAX_DOWNTIME_MS, "milliseconds",
+                            &opt_max_downtime_cap, error);
 }
 
 static gboolean
@@ -290,6 +298,18 @@ check_convergence_usage(GError **error)
             return FALSE;
         }
     }
+    if (opt_max_downtime_cap && opt_max_downtime > opt_max_downtime_cap) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--max-downtime %" G_GUINT64_FORMAT " is above --max-downtime-cap %"
+                    G_GUINT64_FORMAT ": QEMU would plan for a pause the cap forbids",
+                    opt_max_downtime, opt_max_downtime_cap);
+        return FALSE;
+    }
+    if (opt_max_downtime_cap && opt_offline) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--max-downtime-cap is for a live migration: --offline pauses nothing");
+        return FALSE;
+    }
     if (opt_comp_methods && !opt_compressed) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                     "--comp-methods needs --compressed");
@@ -304,7 +324,7 @@ check_convergence_usage(GError **error)
     if (opt_postcopy_resume &&
         ((migrate_flags() & ~(guint)FERRY_MIGRATE_LIVE) || opt_dname || opt_migrate_uri ||
          opt_xml_text || opt_bandwidth || opt_migrate_disks || opt_timeout ||
-         opt_max_downtime)) {
+         opt_max_downtime || opt_max_downtime_cap)) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                     "--postcopy-resume takes no other migration option: the migration runs "
                     "already, with its own");
@@ -403,6 +423,10 @@ static const GOptionEntry migrate_options[] = {
     { "max-downtime", 0, 0, G_OPTION_ARG_CALLBACK, on_max_downtime,
       "The longest pause of the guest QEMU may plan for at the switch-over (1-2000000; "
       "default 300)", "MS" },
+    { "max-downtime-cap", 0, 0, G_OPTION_ARG_CALLBACK, on_max_downtime_cap,
+      "Never pause the guest longer than this at the switch-over: when QEMU is about to "
+      "switch over and what is left would take longer over the measured link, the guest "
+      "runs on and the migration is tried again with a tighter limit (1-2000000)", "MS" },
     { "retry-timeout", 0, 0, G_OPTION_ARG_CALLBACK, on_retry_timeout,
       "If the migration's connection breaks while the guest still runs on the source, "
       "try again with back-off for at most this long from the start (0-86400; 0: never; "
@@ -442,7 +466,7 @@ static const GOptionEntry migrate_options[] = {
       "How much each later step adds (1-99; default 10)", "PERCENT" },
     { "policy", 0, 0, G_OPTION_ARG_CALLBACK, on_policy,
       "The convergence policy (default on): when pre-copy cannot converge, raise the "
-      "downtime limit (up to 1 s unless --max-downtime is given), then switch to post-copy "
+      "downtime limit (up to 1 s unless --max-downtime or --max-downtime-cap is given), then switch to post-copy "
       "(with --postcopy, or by default when the guest's disks are shared and the destination "
       "can), else slow the guest down", "on|off" },
     { NULL }
@@ -619,6 +643,7 @@ cli_job_to_json(const ferry_job_info *info)
     json_object_object_add(o, "bandwidth_bps", cli_json_count(info->bandwidth_bps));
     json_object_object_add(o, "expected_downtime_ms", cli_json_ms(info->expected_downtime_ms));
     json_object_object_add(o, "max_downtime_ms", cli_json_ms(info->max_downtime_ms));
+    json_object_object_add(o, "max_downtime_cap_ms", cli_json_ms(info->max_downtime_cap_ms));
     json_object_object_add(o, "setup_ms", cli_json_ms(info->setup_ms));
     json_object_object_add(o, "guest_downtime_ms", cli_json_ms(info->guest_downtime_ms));
     json_object_object_add(o, "time_setup_ms", cli_json_ms(info->time_setup_ms));
@@ -777,6 +802,8 @@ print_job_text(const ferry_job_info *info)
     print_convergence_text(info);
     if (info->max_downtime_ms > 0)
         print_ms_field("Max downtime", info->max_downtime_ms);
+    if (info->max_downtime_cap_ms > 0)
+        print_ms_field("Downtime cap", info->max_downtime_cap_ms);
     if (ended)
         print_job_final_text(info);
     if (*info->message)
@@ -1142,6 +1169,7 @@ cmd_migrate(cli *c, const command *cmd, char **args, GError **error)
         .timeout_s = (guint)opt_timeout,
         .timeout_action = opt_timeout_action_value,
         .max_downtime_ms = opt_max_downtime,
+        .max_downtime_cap_ms = opt_max_downtime_cap,
         .retry_s = !opt_retry_timeout_set ? 0
                    : opt_retry_timeout == 0 ? FERRY_MIGRATE_RETRY_NEVER : (int)opt_retry_timeout,
         .postcopy_bandwidth_mib = opt_postcopy_bandwidth,

@@ -85,6 +85,9 @@ typedef enum {
                                         * on: nothing was lost, it may be tried again */
     FERRY_ERROR_AUTH_FAILED = 26,      /* a peer's identity was not proven (TLS certificate) */
     FERRY_ERROR_ACCESS_DENIED = 27,    /* the peer is known, but not allowed to do this */
+    FERRY_ERROR_MIGRATE_HELD = 28,     /* the switch-over was held back: it would have paused
+                                        * the guest longer than max_downtime_cap_ms; the
+                                        * guest runs on the source (since 0.5) */
 } ferry_error_code;
 
 /**
@@ -703,7 +706,20 @@ typedef struct {
                                      * percent of CPU time taken, 1 to 99; 0: 20 */
     guint auto_converge_increment;  /* and how much each later step adds, 1 to 99;
                                      * 0: 10 */
+    /* The hard bound on the guest's pause at the switch-over, 1 to
+     * FERRY_MIGRATE_DOWNTIME_MAX ms; 0: none.  QEMU plans for less (the
+     * downtime limit stays under it), and when QEMU is about to switch
+     * over, the source's daemon checks what is left against the link it
+     * measured: if the pause would be longer, it does not switch over --
+     * the guest runs on, and the migration is tried again with a tighter
+     * limit (FERRY_ERROR_MIGRATE_HELD once the retry bound is spent).
+     * max_downtime_ms, if set, must not exceed it. */
+    guint64 max_downtime_cap_ms;
 } ferry_migrate_params;
+
+/** The largest max_downtime_ms and max_downtime_cap_ms: QEMU's own bound
+ * (since 0.5). */
+#define FERRY_MIGRATE_DOWNTIME_MAX 2000000
 
 /** The most connections of a parallel migration (since 0.5). */
 #define FERRY_MIGRATE_PARALLEL_MAX 255
@@ -863,6 +879,7 @@ struct ferry_job_info_s {
     guint64 zero_pages;       /* pages found to hold only zeroes (sent as a flag) */
     char policy[16];          /* the convergence policy's last step: "", "downtime",
                                * "postcopy", "throttle", "gave-up" */
+    gint64 max_downtime_cap_ms; /* the hard bound on the switch-over's pause (0: none) */
 };
 
 /** Flags of ferry_domain_get_job_stats(). */

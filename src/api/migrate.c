@@ -35,7 +35,7 @@
 #define KNOWN_COMP_METHODS ((guint)(FERRY_MIGRATE_COMP_XBZRLE | FERRY_MIGRATE_COMP_ZSTD))
 
 /* QEMU's largest downtime-limit (2000 s). */
-#define MAX_DOWNTIME_MS 2000000u
+#define MAX_DOWNTIME_MS ((guint)FERRY_MIGRATE_DOWNTIME_MAX)
 /* 1 TiB/s: beyond any link, and within QEMU's byte counter. */
 #define MAX_BANDWIDTH_MIB (1024u * 1024u)
 
@@ -317,6 +317,23 @@ check_params(const ferry_migrate_params *params, p2p_rule p2p, const char *what,
                     "most QEMU takes, %u ms", what, p.max_downtime_ms, MAX_DOWNTIME_MS);
         return FALSE;
     }
+    if (p.max_downtime_cap_ms > MAX_DOWNTIME_MS) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "%s: params->max_downtime_cap_ms: %" G_GUINT64_FORMAT " ms is more than "
+                    "the most QEMU takes, %u ms", what, p.max_downtime_cap_ms, MAX_DOWNTIME_MS);
+        return FALSE;
+    }
+    if (p.max_downtime_cap_ms && p.max_downtime_ms > p.max_downtime_cap_ms) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "%s: params->max_downtime_ms (%" G_GUINT64_FORMAT " ms) is above "
+                    "params->max_downtime_cap_ms (%" G_GUINT64_FORMAT " ms): QEMU would plan "
+                    "for a pause the cap forbids", what, p.max_downtime_ms,
+                    p.max_downtime_cap_ms);
+        return FALSE;
+    }
+    if (p.max_downtime_cap_ms && (p.flags & FERRY_MIGRATE_OFFLINE))
+        return flags_error(what, "params->max_downtime_cap_ms is for a live migration: "
+                           "FERRY_MIGRATE_OFFLINE pauses nothing", error);
     if (p.retry_s != FERRY_MIGRATE_RETRY_NEVER &&
         (p.retry_s < 0 || p.retry_s > FERRY_MIGRATE_RETRY_MAX)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,

@@ -603,6 +603,8 @@ params_from_wire(const Ferry__MigrateParams *wire)
                                          ? wire->auto_converge_initial : 0,
             .auto_converge_increment = wire->has_auto_converge_increment
                                            ? wire->auto_converge_increment : 0,
+            .max_downtime_cap_ms = wire->has_max_downtime_cap_ms
+                                       ? wire->max_downtime_cap_ms : 0,
         },
     };
 

@@ -151,6 +151,13 @@ typedef struct {
     /* At SWITCHOVER: completes the disk copies while the source is paused,
      * adds the disk statistics to @stats, lets the hypervisor switch over. */
     gboolean (*switch_over)(ferry_mig_job *job, ferry_migration_cookie *stats, GError **error);
+    /* (nullable) At SWITCHOVER, before switch_over: the bytes of memory
+     * still to send and the rate, in bytes per second, the transfer was
+     * last measured to move (0: unknown) -- what the downtime cap
+     * (max_downtime_cap_ms) is checked against.  Without it, a cap is
+     * refused at Begin. */
+    gboolean (*switch_figures)(ferry_mig_job *job, guint64 *ret_remaining, guint64 *ret_rate_bps,
+                               GError **error);
     /* (nullable) Switches the running transfer to post-copy (the job was
      * started with FERRY_MIGRATE_POSTCOPY): POSTCOPY follows once the
      * hypervisor did.  Without it, post-copy is refused at Begin. */

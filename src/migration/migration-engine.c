@@ -1430,6 +1430,15 @@ ferry_mig_engine_set_tunable(ferry_mig_engine *engine, ferry_domain *dom, int tu
     if (!job)
         return FALSE;
     g_mutex_lock(&job->lock);
+    if (tunable == FERRY_MIGRATE_TUNABLE_MAX_DOWNTIME && job->params->p.max_downtime_cap_ms &&
+        value > job->params->p.max_downtime_cap_ms) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "domain '%s': migration %s: a downtime limit of %" G_GUINT64_FORMAT
+                    " ms is above its cap of %" G_GUINT64_FORMAT " ms (--max-downtime-cap)",
+                    job->dom_name, job->id, value, job->params->p.max_downtime_cap_ms);
+        g_mutex_unlock(&job->lock);
+        return FALSE;
+    }
     transferring = job->phase == FERRY_MIG_PHASE_PERFORM && job->state == FERRY_MIG_STATE_RUNNING;
     if (tunable == FERRY_MIGRATE_TUNABLE_MAX_DOWNTIME) {
         job->params->p.max_downtime_ms = value;

@@ -9,8 +9,10 @@
  * (committed and recorded, the guest not yet started), confirm.  Actions:
  * fail (the phase returns an error; only where a phase can fail), kill
  * (the daemon dies at once, SIGKILL, as in a crash), stall (the daemon
- * stops itself, SIGSTOP, until someone sends SIGCONT).  Each fault fires
- * once per process.
+ * stops itself, SIGSTOP, until someone sends SIGCONT), misjudge
+ * (perform-mid only: QEMU is given a wrong downtime limit, as if it
+ * misjudged the switch-over; the point returns FERRY_ERROR_LIMIT for its
+ * caller to do so).  Each fault fires once per process.
  * Must not: be reachable without the variable: an unset variable costs one
  * getenv per point and does nothing.
  */
@@ -46,8 +48,12 @@ ferry_mig_fault(ferry_mig_job *job, const char *point, GError **error)
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
                     "injected failure at %s on host '%s'", point, job->engine->hostname);
         return FALSE;
+    } else if (strcmp(action, "misjudge") == 0 && strcmp(point, "perform-mid") == 0) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_LIMIT,
+                    "injected misjudgement of the switch-over at %s", point);
+        return FALSE;
     } else {
-        g_warning("FERRY_FAULT: unknown action '%s' (fail, kill or stall)", action);
+        g_warning("FERRY_FAULT: unknown action '%s' (fail, kill, stall or misjudge)", action);
     }
     return TRUE;
 }

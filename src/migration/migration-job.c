@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "migration/migration-job.h"
+#include "migration/migration-policy.h"
 #include "util/error.h"
 #include "util/json-util.h"
 
@@ -250,7 +251,12 @@ ferry_mig_job_new(ferry_mig_engine *engine, const char *id, ferry_mig_role role,
     g_strlcpy(job->info.id, id, sizeof(job->info.id));
     g_strlcpy(job->info.role, ferry_mig_role_to_string(role), sizeof(job->info.role));
     job->info.bandwidth_bps = params->p.bandwidth_mib << 20;
-    job->info.max_downtime_ms = (gint64)params->p.max_downtime_ms;
+    /* QEMU is given less than the cap (ferry_policy_cap_target()). */
+    job->info.max_downtime_ms = params->p.max_downtime_cap_ms
+                                ? (gint64)ferry_policy_cap_target(params->p.max_downtime_ms,
+                                                                  params->p.max_downtime_cap_ms)
+                                : (gint64)params->p.max_downtime_ms;
+    job->info.max_downtime_cap_ms = (gint64)params->p.max_downtime_cap_ms;
     return job;
 }
 

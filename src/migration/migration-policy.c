@@ -58,18 +58,52 @@ ferry_policy_may_throttle(guint flags)
                       FERRY_MIGRATE_AUTO_CONVERGE | FERRY_MIGRATE_OFFLINE));
 }
 
+/* The part of @cap_ms the switch-over's own cost takes. */
+static guint64
+cap_margin(guint64 cap_ms)
+{
+    return MIN((guint64)FERRY_POLICY_CAP_MARGIN_MS, cap_ms / 2);
+}
+
+guint64
+ferry_policy_cap_target(guint64 max_downtime_ms, guint64 cap_ms)
+{
+    guint64 target = max_downtime_ms ? max_downtime_ms : FERRY_POLICY_QEMU_DOWNTIME_MS;
+
+    return cap_ms ? MIN(target, MAX(cap_ms - cap_margin(cap_ms), 1)) : target;
+}
+
+gboolean
+ferry_policy_cap_fits(guint64 cap_ms, guint64 remaining, guint64 rate_bps,
+                      guint64 *ret_predicted_ms)
+{
+    guint64 predicted;
+
+    if (!remaining)
+        predicted = cap_margin(cap_ms);
+    else if (!rate_bps)
+        predicted = G_MAXUINT64;
+    else
+        predicted = (guint64)((double)remaining * 1000.0 / (double)rate_bps) +
+                    cap_margin(cap_ms);
+    *ret_predicted_ms = predicted;
+    return predicted <= cap_ms;
+}
+
 void
-ferry_policy_config_init(ferry_policy_config *config, guint64 max_downtime_ms,
+ferry_policy_config_init(ferry_policy_config *config, guint64 max_downtime_ms, guint64 cap_ms,
                          gboolean postcopy_allowed, gboolean throttle_allowed)
 {
     memset(config, 0, sizeof(*config));
-    config->downtime_ms = max_downtime_ms ? max_downtime_ms : FERRY_POLICY_QEMU_DOWNTIME_MS;
+    config->downtime_ms = ferry_policy_cap_target(max_downtime_ms, cap_ms);
     /* Raising the limit trades downtime for convergence: worth it only
      * against slowing the guest down.  Post-copy finishes with a pause of
      * a few ms, so when it is allowed the default limit stays. */
     config->ceiling_ms = max_downtime_ms ? max_downtime_ms
                          : postcopy_allowed ? FERRY_POLICY_QEMU_DOWNTIME_MS
                          : FERRY_POLICY_CEILING_MS;
+    if (cap_ms)
+        config->ceiling_ms = MIN(config->ceiling_ms, MAX(cap_ms - cap_margin(cap_ms), 1));
     config->postcopy_allowed = postcopy_allowed;
     config->throttle_allowed = throttle_allowed;
 }

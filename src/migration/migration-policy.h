@@ -60,16 +60,56 @@ typedef struct ferry_policy ferry_policy;
  * ferry_policy_config_init:
  * @config: (out): the configuration
  * @max_downtime_ms: the caller's --max-downtime (0: none)
+ * @cap_ms: the caller's --max-downtime-cap (0: none)
  * @postcopy_allowed: post-copy is allowed (and possible)
  * @throttle_allowed: the guest may be slowed down
  *
- * The target is @max_downtime_ms, else QEMU's 300 ms; the ceiling is
+ * The target is ferry_policy_cap_target(); the ceiling is
  * @max_downtime_ms (a limit the caller set is never raised), else the
  * target when post-copy is allowed (it pauses the guest for a few ms
- * only), else 1 s.
+ * only), else 1 s -- and never above what the cap leaves QEMU.
  */
 void ferry_policy_config_init(ferry_policy_config *config, guint64 max_downtime_ms,
-                              gboolean postcopy_allowed, gboolean throttle_allowed);
+                              guint64 cap_ms, gboolean postcopy_allowed,
+                              gboolean throttle_allowed);
+
+/* The guest's pause at a switch-over beyond QEMU sending what is left:
+ * the devices' state, stopping and starting the CPUs, the destination's
+ * Finish (make bench: median 17 ms, at most 31 ms between namespace
+ * hosts).  A cap keeps this much room (at most half the cap). */
+#define FERRY_POLICY_CAP_MARGIN_MS 20
+
+/**
+ * ferry_policy_cap_target:
+ * @max_downtime_ms: the caller's --max-downtime (0: none)
+ * @cap_ms: the caller's --max-downtime-cap (0: none)
+ *
+ * The downtime limit QEMU is given: @max_downtime_ms, else QEMU's 300 ms,
+ * lowered so that with the switch-over's own cost
+ * (FERRY_POLICY_CAP_MARGIN_MS, at most half of @cap_ms) it stays within
+ * @cap_ms.
+ *
+ * Returns: milliseconds, > 0.
+ */
+guint64 ferry_policy_cap_target(guint64 max_downtime_ms, guint64 cap_ms);
+
+/**
+ * ferry_policy_cap_fits:
+ * @cap_ms: the caller's --max-downtime-cap, > 0
+ * @remaining: bytes QEMU has left to send at the switch-over
+ * @rate_bps: bytes per second the transfer was measured to move (0:
+ *     unknown)
+ * @ret_predicted_ms: (out): the guest's pause that switching over now
+ *     would cost (G_MAXUINT64 if it cannot be known)
+ *
+ * Whether switching over now keeps the guest's pause within @cap_ms: what
+ * is left, sent at the measured rate, plus the switch-over's own cost.
+ * Nothing left always fits; something left at an unknown rate never does.
+ *
+ * Returns: TRUE if it fits.
+ */
+gboolean ferry_policy_cap_fits(guint64 cap_ms, guint64 remaining, guint64 rate_bps,
+                               guint64 *ret_predicted_ms);
 
 /** What ferry_policy_estimate() starts from. */
 typedef struct {

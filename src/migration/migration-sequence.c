@@ -24,6 +24,7 @@
 
 #include "conf/migration-cookie.h"
 #include "migration/migration-engine-private.h"
+#include "migration/migration-policy.h"
 #include "migration/migration-sequence.h"
 #include "util/error.h"
 
@@ -558,9 +559,13 @@ retry(GTask *task)
                            (dest->code == FERRY_ERROR_MIGRATE ||
                             dest->code == FERRY_ERROR_OPERATION_FAILED) &&
                            ferry_conn_is_alive(s->dconn);
-    gboolean broke = !dest_failed &&
-                     (g_error_matches(why, FERRY_ERROR, FERRY_ERROR_MIGRATE_BROKEN) ||
-                      (why && !is_abort(why) && !ferry_conn_is_alive(s->dconn)));
+    /* The source held the switch-over back (the downtime cap): its
+     * cancel is what ended the destination's side. */
+    gboolean held = g_error_matches(why, FERRY_ERROR, FERRY_ERROR_MIGRATE_HELD);
+    gboolean broke = held ||
+                     (!dest_failed &&
+                      (g_error_matches(why, FERRY_ERROR, FERRY_ERROR_MIGRATE_BROKEN) ||
+                       (why && !is_abort(why) && !ferry_conn_is_alive(s->dconn))));
     gint64 deadline = retry_deadline(s);
     guint delay = s->retry_delay_ms ? s->retry_delay_ms : RETRY_FIRST_MS;
 
@@ -572,6 +577,17 @@ retry(GTask *task)
               s->stats.attempts, why->message, delay / 1000.0,
               (deadline - g_get_monotonic_time()) / G_TIME_SPAN_SECOND);
     s->retry_delay_ms = MIN(delay * 2, RETRY_MAX_MS);
+    if (held) {
+        /* QEMU switched over on figures that broke the cap: the next
+         * attempt plans for half the pause (the convergence policy then
+         * finds another way if pre-copy cannot meet it). */
+        ferry_migrate_params *p = &s->params->p;
+
+        p->max_downtime_ms = MAX(ferry_policy_cap_target(p->max_downtime_ms,
+                                                         p->max_downtime_cap_ms) / 2, 1);
+        g_message("migration of domain '%s': the next attempt plans for a pause of %"
+                  G_GUINT64_FORMAT " ms", s->dom->name, p->max_downtime_ms);
+    }
     g_clear_pointer(&s->xml, g_free);
     g_clear_pointer(&s->cookie_begin, g_free);
     g_clear_pointer(&s->cookie_prepare, g_free);

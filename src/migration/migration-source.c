@@ -236,6 +236,20 @@ begin_xml(ferry_mig_job *job, gboolean offline, GError **error)
     return ferry_domain_def_format(def);
 }
 
+/* A downtime cap needs a backend that tells what is left at the
+ * switch-over. */
+static gboolean
+check_cap_support(ferry_mig_job *job, GError **error)
+{
+    if (job->params->p.max_downtime_cap_ms && !backend_of(job)->switch_figures) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
+                    "host '%s' cannot enforce a downtime cap: its driver does not measure "
+                    "what is left at the switch-over", engine_of(job)->hostname);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static gboolean
 step_begin(ferry_mig_job *job, gpointer data, GError **error)
 {
@@ -253,7 +267,7 @@ step_begin(ferry_mig_job *job, gpointer data, GError **error)
                     "Begin: host '%s' cannot migrate in post-copy", engine->hostname);
         return FALSE;
     }
-    if (!take_domain(job, FERRY_JOB_MIGRATION_OUT, error))
+    if (!check_cap_support(job, error) || !take_domain(job, FERRY_JOB_MIGRATION_OUT, error))
         return FALSE;
     locker = g_mutex_locker_new(&job->obj->lock);
     active = ferry_domain_obj_is_active(job->obj);
@@ -330,7 +344,7 @@ step_take(ferry_mig_job *job, gpointer data, GError **error)
 {
     gboolean active;
 
-    if (!take_domain(job, FERRY_JOB_MIGRATION_OUT, error))
+    if (!check_cap_support(job, error) || !take_domain(job, FERRY_JOB_MIGRATION_OUT, error))
         return FALSE;
     g_mutex_lock(&job->obj->lock);
     active = ferry_domain_obj_is_active(job->obj);
@@ -413,10 +427,51 @@ step_memory(ferry_mig_job *job, gpointer data, GError **error)
     return backend_of(job)->start_memory(job, error);
 }
 
+/* The downtime cap (max_downtime_cap_ms), checked while QEMU waits at the
+ * switch-over with the guest paused: what is left, at the rate the
+ * transfer was measured to move, plus the switch-over's own cost.  QEMU
+ * judged it by its own figures against a lower limit; should it have
+ * misjudged (a link slower than it measured), the guest must not pay: the
+ * step fails with FERRY_ERROR_MIGRATE_HELD, the rollback cancels the
+ * transfer and runs the guest on, and the sequence tries again with a
+ * tighter limit. */
+static gboolean
+check_cap(ferry_mig_job *job, GError **error)
+{
+    guint64 cap, remaining = 0, rate = 0, predicted;
+    g_autofree char *at = NULL;
+
+    if (!backend_of(job)->switch_figures(job, &remaining, &rate, error))
+        return FALSE;
+    g_mutex_lock(&job->lock);
+    cap = job->params->p.max_downtime_cap_ms;
+    if (!rate)
+        rate = job->info.rate_bps;
+    g_mutex_unlock(&job->lock);
+    at = rate ? g_strdup_printf("%.1f MiB/s", rate / 1048576.0) : g_strdup("an unknown rate");
+    if (ferry_policy_cap_fits(cap, remaining, rate, &predicted)) {
+        g_message("domain '%s': migration %s: switch-over: %.1f MiB left at %s, about %"
+                  G_GUINT64_FORMAT " ms, within the cap of %" G_GUINT64_FORMAT " ms",
+                  job->dom_name, job->id, remaining / 1048576.0, at, predicted, cap);
+        return TRUE;
+    }
+    g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE_HELD,
+                "domain '%s': switch-over held back: %.1f MiB left at %s would pause the "
+                "guest %s%" G_GUINT64_FORMAT " ms, over its cap of %" G_GUINT64_FORMAT
+                " ms (--max-downtime-cap); the guest runs on the source", job->dom_name,
+                remaining / 1048576.0, at, predicted == G_MAXUINT64 ? "for an unknown time, "
+                "not " : "about ", predicted == G_MAXUINT64 ? cap : predicted, cap);
+    g_message("%s", (*error)->message);
+    return FALSE;
+}
+
+/* @data: check the downtime cap first. */
 static gboolean
 step_switchover(ferry_mig_job *job, gpointer data, GError **error)
 {
     ctl_of(job)->xfer = XFER_SWITCHOVER;
+    if (GPOINTER_TO_INT(data) && !check_cap(job, error))
+        return FALSE;
     return backend_of(job)->switch_over(job, stats_cookie(job), error);
 }
 
@@ -441,6 +496,7 @@ step_progress(ferry_mig_job *job, gpointer data, GError **error)
     memcpy(info.message, job->info.message, sizeof(info.message));
     info.postcopy_ms = job->info.postcopy_ms;
     info.max_downtime_ms = job->info.max_downtime_ms;
+    info.max_downtime_cap_ms = job->info.max_downtime_cap_ms;
     info.bandwidth_bps = job->info.bandwidth_bps;
     job->info = info;
     g_mutex_unlock(&job->lock);
@@ -643,12 +699,18 @@ policy_start(ferry_mig_job *job)
         return;
     /* A limit the caller set is a hard one; QEMU's default may be raised.
      * With --auto-converge QEMU throttles by itself already. */
-    ferry_policy_config_init(&config, p->max_downtime_ms,
+    ferry_policy_config_init(&config, p->max_downtime_ms, p->max_downtime_cap_ms,
                              (p->flags & FERRY_MIGRATE_POSTCOPY) &&
                              backend_of(job)->start_postcopy,
                              ferry_policy_may_throttle(p->flags) && backend_of(job)->throttle);
     ctl->policy = ferry_policy_new(&config);
 }
+
+/* Fault injection (migration-fault.c, "perform-mid:misjudge"): QEMU is
+ * told a downtime limit of ten minutes, as if its own judgement of the
+ * switch-over were that far off; the downtime cap must catch it. */
+#define FAULT_MISJUDGE 100
+#define MISJUDGED_DOWNTIME_MS 600000
 
 /* QMP waits: a step, never the engine thread (a stalled QEMU would hold
  * up every job). */
@@ -660,6 +722,9 @@ step_policy(ferry_mig_job *job, gpointer data, GError **error)
 
     if (step == FERRY_POLICY_THROTTLE)
         return backend_of(job)->throttle(job, error);
+    if (step == FAULT_MISJUDGE)
+        return backend_of(job)->set_tunable(job, FERRY_MIGRATE_TUNABLE_MAX_DOWNTIME,
+                                            MISJUDGED_DOWNTIME_MS, error);
     g_mutex_lock(&job->lock);
     downtime = job->params->p.max_downtime_ms;
     g_mutex_unlock(&job->lock);
@@ -1290,11 +1355,20 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
             g_mutex_unlock(&job->lock);
             ferry_mig_run_step(job, STEP_MEMORY, step_memory, NULL);
             return;
-        case FERRY_MIG_EV_PASS:
-            if (!ferry_mig_fault(job, "perform-mid", NULL)) {
-                transfer_failed(job, "injected failure in the middle of the transfer");
-                return;
+        case FERRY_MIG_EV_PASS: {
+            g_autoptr(GError) fault = NULL;
+
+            if (!ferry_mig_fault(job, "perform-mid", &fault)) {
+                if (g_error_matches(fault, FERRY_ERROR, FERRY_ERROR_LIMIT)) {
+                    /* "misjudge": QEMU gets a wrong downtime limit. */
+                    ctl->policy_action = FAULT_MISJUDGE;
+                    policy_go(job);
+                } else {
+                    transfer_failed(job, "injected failure in the middle of the transfer");
+                    return;
+                }
             }
+        }
             g_mutex_lock(&job->lock);
             job->info.passes = (guint64)ev->value;
             g_mutex_unlock(&job->lock);
@@ -1332,8 +1406,12 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
             record_stop(job, ev);
             return;
         case FERRY_MIG_EV_SWITCHOVER:
+            /* A switch to post-copy sends the devices' state only: the
+             * cap holds it back for nothing. */
             if (ctl->xfer == XFER_MEMORY && !ctl->aborting)
-                ferry_mig_run_step(job, STEP_SWITCHOVER, step_switchover, NULL);
+                ferry_mig_run_step(job, STEP_SWITCHOVER, step_switchover,
+                                   GINT_TO_POINTER(job->params->p.max_downtime_cap_ms &&
+                                                   ctl->postcopy < PC_REQUESTED));
             return;
         case FERRY_MIG_EV_SENT:
             ferry_mig_run_step(job, STEP_SENT, step_progress, GINT_TO_POINTER(TRUE));

@@ -57,13 +57,15 @@ qemu_converge_set_capabilities(ferry_domain_obj *obj, const ferry_migrate_params
 
     add_capability(caps, "events", TRUE);
     /* With storage to copy: the source stops before the switch-over so the
-     * mirrors can be completed there (pause-before-switchover), and the
+     * mirrors can be completed there (pause-before-switchover; with a
+     * downtime cap too, to check it there), and the
      * destination leaves its disks to the NBD server until it is resumed
      * (late-block-activate). */
     if (incoming)
         add_capability(caps, "late-block-activate", storage);
     else
-        add_capability(caps, "pause-before-switchover", storage);
+        add_capability(caps, "pause-before-switchover",
+                       storage || params->max_downtime_cap_ms);
     /* Both sides must agree on these two. */
     add_capability(caps, "postcopy-ram", (flags & FERRY_MIGRATE_POSTCOPY) != 0);
     add_capability(caps, "multifd", (flags & FERRY_MIGRATE_PARALLEL) != 0);

@@ -72,6 +72,7 @@ typedef struct {
     char *mig_status;              /* status of QEMU's last MIGRATION event */
     gint64 mig_active_ts;          /* QEMU event timestamps (us since the epoch) */
     gint64 mig_completed_ts;
+    gint64 mig_stop_ts;            /* the source's CPUs stopped for a pre-copy switch-over */
     guint mig_port;                /* incoming port held by this domain, 0 = none */
     ferry_relay *mig_relay;        /* the memory stream's relay (src/relay): the
                                     * destination's listener or the source's dialler */

@@ -231,6 +231,7 @@ qemu_domain_migrate_estimate(ferry_domain *dom, const char *dest_uri,
     in.postcopy_after_precopy = (params->flags & FERRY_MIGRATE_POSTCOPY_AFTER_PRECOPY) != 0;
     in.policy = !(params->flags & FERRY_MIGRATE_NO_POLICY);
     ferry_policy_config_init(&in.config, params->max_downtime_ms,
+                             params->max_downtime_cap_ms,
                              (params->flags & FERRY_MIGRATE_POSTCOPY) ||
                              (ferry_policy_may_postcopy(params->flags) && dest_postcopy),
                              ferry_policy_may_throttle(params->flags));

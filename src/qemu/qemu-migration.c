@@ -25,6 +25,7 @@
 #include <sys/random.h>
 
 #include "conf/migration-cookie.h"
+#include "migration/migration-policy.h"
 #include "qemu/qemu-confine.h"
 #include "qemu/qemu-converge.h"
 #include "qemu/qemu-migration.h"
@@ -379,10 +380,12 @@ set_limits(ferry_mig_job *job, GError **error)
 
     g_mutex_lock(&job->lock);
     bandwidth = p->bandwidth_mib ? p->bandwidth_mib << 20 : UNLIMITED_BANDWIDTH;
-    downtime = p->max_downtime_ms;
+    /* Always set: QEMU keeps the last migration's limit (a raise by the
+     * policy, a --max-downtime) for the next. */
+    downtime = ferry_policy_cap_target(p->max_downtime_ms, p->max_downtime_cap_ms);
     g_mutex_unlock(&job->lock);
     return set_parameter(job->obj, "max-bandwidth", bandwidth, error) &&
-           (!downtime || set_parameter(job->obj, "downtime-limit", downtime, error)) &&
+           set_parameter(job->obj, "downtime-limit", downtime, error) &&
            qemu_converge_set_parameters(job->obj, p, FALSE, error);
 }
 
@@ -466,6 +469,8 @@ on_status(ferry_domain_obj *obj, qemu_domain_priv *priv, ferry_mig_job *job, con
         priv->mig_active_ts = timestamp_us;
     else if (strcmp(st, "completed") == 0)
         priv->mig_completed_ts = timestamp_us;
+    else if (strcmp(st, "postcopy-active") == 0)
+        priv->mig_stop_ts = 0;      /* not a switch-over's stop: the guest runs on there */
     /* Bounded waits of a step (a cancel) watch the status too. */
     g_cond_broadcast(&priv->exit_cond);
     if (!job)
@@ -574,6 +579,7 @@ qemu_migration_handle_event(qemu_driver_state *state, ferry_domain_obj *obj,
             on_block_job(priv, job, event, data);
     } else if (job) {
         /* STOP during an outgoing migration: the guest's downtime starts. */
+        priv->mig_stop_ts = timestamp_us;
         ferry_mig_job_notify(job, FERRY_MIG_EV_SOURCE_STOPPED, timestamp_us, NULL);
     }
     g_mutex_unlock(&obj->lock);
@@ -648,7 +654,7 @@ reset_status(ferry_domain_obj *obj)
     g_mutex_lock(&obj->lock);
     priv = qemu_domain_priv_get(obj);
     g_clear_pointer(&priv->mig_status, g_free);
-    priv->mig_active_ts = priv->mig_completed_ts = 0;
+    priv->mig_active_ts = priv->mig_completed_ts = priv->mig_stop_ts = 0;
     priv->mig_reconnects = 0;
     priv->mig_postcopy = FALSE;
     g_mutex_unlock(&obj->lock);
@@ -748,6 +754,31 @@ qemu_switch_over(ferry_mig_job *job, ferry_migration_cookie *stats, GError **err
     return TRUE;
 }
 
+
+/* At pre-switchover: what is left, by QEMU's count at its last look at the
+ * dirty pages (just before it decided to switch over), and the rate of its
+ * last measured stretch of the transfer ("mbps", megabits per second). */
+static gboolean
+qemu_switch_figures(ferry_mig_job *job, guint64 *ret_remaining, guint64 *ret_rate_bps,
+                    GError **error)
+{
+    g_autoptr(json_object) q = NULL;
+    g_autoptr(GError) local = NULL;
+    json_object *ram = NULL, *mbps = NULL;
+
+    q = qemu_process_command(job->obj, "query-migrate", NULL, &local);
+    if (!q || !json_object_object_get_ex(q, "ram", &ram)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                    "Perform: domain '%s': QEMU did not say what is left to send at the "
+                    "switch-over: %s", job->dom_name,
+                    local ? local->message : "no \"ram\" in query-migrate");
+        return FALSE;
+    }
+    *ret_remaining = (guint64)json_get_int(ram, "remaining");
+    *ret_rate_bps = json_object_object_get_ex(ram, "mbps", &mbps)
+                    ? (guint64)(json_object_get_double(mbps) * 1e6 / 8) : 0;
+    return TRUE;
+}
 
 static gboolean
 qemu_start_postcopy(ferry_mig_job *job, GError **error)
@@ -892,6 +923,11 @@ qemu_collect_stats(ferry_mig_job *job, ferry_job_info *info, gboolean final)
     priv = qemu_domain_priv_get(obj);
     if (final && !info->total_ms && priv->mig_active_ts && priv->mig_completed_ts)
         info->total_ms = (priv->mig_completed_ts - priv->mig_active_ts) / 1000;
+    /* And its downtime, which it sometimes leaves out: from the stop of
+     * the CPUs to "completed", as QEMU counts it. */
+    if (final && !info->downtime_ms && priv->mig_stop_ts &&
+        priv->mig_completed_ts > priv->mig_stop_ts)
+        info->downtime_ms = MAX((priv->mig_completed_ts - priv->mig_stop_ts) / 1000, 1);
     info->reconnects = priv->mig_reconnects +
                        (priv->mig_relay ? ferry_relay_reconnects(priv->mig_relay) : 0) +
                        (priv->mig_nbd_relay ? ferry_relay_reconnects(priv->mig_nbd_relay) : 0);
@@ -1366,6 +1402,7 @@ const ferry_mig_backend qemu_mig_backend = {
     .start_disks = qemu_start_disks,
     .start_memory = qemu_start_memory,
     .switch_over = qemu_switch_over,
+    .switch_figures = qemu_switch_figures,
     .cancel_transfer = qemu_cancel_transfer,
     .collect_stats = qemu_collect_stats,
     .set_tunable = qemu_set_tunable,

@@ -690,6 +690,7 @@ params_to_wire(const ferry_migrate_params *params, Ferry__MigrateParams *wire)
     SET_NONZERO(comp_methods);
     SET_NONZERO(auto_converge_initial);
     SET_NONZERO(auto_converge_increment);
+    SET_NONZERO(max_downtime_cap_ms);
 #undef SET_NONZERO
     return wire;
 }

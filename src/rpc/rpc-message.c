@@ -253,6 +253,7 @@ ferry_rpc_job_info_to_wire(const ferry_job_info *info, Ferry__JobInfo *wire)
     SET(xbzrle_overflow);
     SET(normal_pages);
     SET(zero_pages);
+    SET(max_downtime_cap_ms);
 #undef SET
     wire->message = (char *)info->message;
     wire->postcopy = (char *)info->postcopy;
@@ -312,4 +313,5 @@ ferry_rpc_job_info_from_wire(const Ferry__JobInfo *wire, ferry_job_info *ret_inf
     ret_info->xbzrle_overflow = wire->xbzrle_overflow;
     ret_info->normal_pages = wire->normal_pages;
     ret_info->zero_pages = wire->zero_pages;
+    ret_info->max_downtime_cap_ms = wire->max_downtime_cap_ms;
 }

@@ -48,6 +48,7 @@ static const char *const error_names[] = {
     [FERRY_ERROR_MIGRATE_BROKEN] = "migrate-broken",
     [FERRY_ERROR_AUTH_FAILED] = "auth-failed",
     [FERRY_ERROR_ACCESS_DENIED] = "access-denied",
+    [FERRY_ERROR_MIGRATE_HELD] = "migrate-held",
 };
 
 const char *

@@ -33,6 +33,8 @@ typedef struct {
     source_kind source;
     guint flags;
     const char *dname;
+    guint64 max_downtime_ms;
+    guint64 cap_ms;             /* max_downtime_cap_ms */
     /* What must happen: */
     int protocol;               /* 0: the migration fails */
     int error_code;
@@ -142,7 +144,9 @@ run_case(gconstpointer data)
     const char *dst_name = c->dname ? c->dname : "web1";
     g_autoptr(GError) error = NULL;
     g_autoptr(ferry_domain) ddom = NULL;
-    ferry_migrate_params params = { .flags = c->flags, .dname = c->dname };
+    ferry_migrate_params params = { .flags = c->flags, .dname = c->dname,
+                                    .max_downtime_ms = c->max_downtime_ms,
+                                    .max_downtime_cap_ms = c->cap_ms };
     ferry_migrate_stats stats = { 0 };
     gboolean persistent = FALSE;
     gboolean was_paused = c->source == SOURCE_PAUSED || (c->flags & FERRY_MIGRATE_PAUSED);
@@ -329,6 +333,24 @@ static const migrate_case cases[] = {
       .error_code = FERRY_ERROR_INVALID_ARG,
       .error_text = "FERRY_MIGRATE_POSTCOPY and FERRY_MIGRATE_NO_POSTCOPY contradict",
       .dst_state = NOTHING, .src_state = RUNNING_BOOTED },
+    /* The downtime cap: its arguments, and a driver that cannot check it
+     * (the test driver does not switch over the way QEMU does). */
+    { "/migrate/refuse/cap-unsupported", .cap_ms = 300,
+      .error_code = FERRY_ERROR_NO_SUPPORT, .error_text = "cannot enforce a downtime cap",
+      .dst_state = NOTHING, .src_state = RUNNING_BOOTED },
+    { "/migrate/refuse/downtime-above-cap", .cap_ms = 300, .max_downtime_ms = 500,
+      .error_code = FERRY_ERROR_INVALID_ARG,
+      .error_text = "params->max_downtime_ms (500 ms) is above params->max_downtime_cap_ms "
+                    "(300 ms)",
+      .dst_state = NOTHING, .src_state = RUNNING_BOOTED },
+    { "/migrate/refuse/cap-too-large", .cap_ms = 2000001,
+      .error_code = FERRY_ERROR_INVALID_ARG,
+      .error_text = "params->max_downtime_cap_ms: 2000001 ms is more than",
+      .dst_state = NOTHING, .src_state = RUNNING_BOOTED },
+    { "/migrate/refuse/cap-offline", .cap_ms = 300, .source = SOURCE_SHUT_OFF,
+      .flags = FERRY_MIGRATE_OFFLINE | FERRY_MIGRATE_PERSIST_DEST,
+      .error_code = FERRY_ERROR_INVALID_ARG, .error_text = "FERRY_MIGRATE_OFFLINE pauses nothing",
+      .dst_state = NOTHING, .src_state = FERRY_DOMAIN_SHUTOFF, FERRY_SHUTOFF_UNKNOWN },
     /* The test driver cannot receive post-copy: the policy's default
      * offer is declined, and the migration goes on in pre-copy. */
     { "/migrate/v3/no-postcopy", .flags = FERRY_MIGRATE_NO_POSTCOPY,

@@ -27,7 +27,9 @@ converges in pre-copy; each way of finishing it is taken on it:
 * `ferry migrate --postcopy-resume` while A's own tries back off (B's
   ferryd down): with B down it says why, once B is back it resumes;
 * the convergence policy: each of its steps on a guest made to need it,
-  post-copy chosen with no option at all (the guest's disks are shared).
+  post-copy chosen with no option at all (the guest's disks are shared);
+* the downtime cap: QEMU made to misjudge the switch-over (a fault) is
+  held back at pre-switchover, the guest runs on, the next attempt fits.
 
 After each, the guest runs on exactly one host, its heartbeat continuous
 and its memory check clean.  Usage errors and refusals name what is wrong.
@@ -532,6 +534,77 @@ def estimates(t, a, b, g, tight):
     cli.communicate(timeout=60)
 
 
+def downtime_cap(t, a, b, g):
+    """`--max-downtime-cap`: QEMU is made to misjudge the switch-over (A's
+    ferryd runs with FERRY_FAULT=perform-mid:misjudge: QEMU gets a 10 min
+    downtime limit and switches over at once, with nearly all of memory
+    left).  A holds the switch-over back, the guest runs on, the migration
+    is tried again with a tighter limit, and arrives within the cap."""
+    what = 'downtime cap'
+    cap = 300
+    # While it runs, the limit cannot be set above the cap.
+    cli = start_migration(t, what + ', setmaxdowntime', a, b, g, '--max-downtime-cap', str(cap))
+    r = a.ferry('migrate-setmaxdowntime', g.name, '500')
+    t.ok(r.returncode != 0 and 'above its cap of 300 ms' in r.stderr,
+         '%s: migrate-setmaxdowntime above the cap is refused, naming it' % what, r.stderr)
+    r = a.ferry('migrate-setmaxdowntime', g.name, '250')
+    t.ok(r.returncode == 0, '%s: migrate-setmaxdowntime under the cap is taken' % what, r.stderr)
+    r = a.ferry('domjobabort', g.name)
+    cli.communicate(timeout=60)
+    t.ok(r.returncode == 0, '%s: aborted' % what, r.stderr)
+    a.stop()
+    a.start(env={'FERRY_FAULT': 'perform-mid:misjudge'})
+    before = heartbeat(g.serial)
+    cli = start_migration(t, what, a, b, g, '--json', '--no-postcopy', '--max-downtime-cap',
+                          str(cap), bandwidth='16', policy='on')
+    out, err = cli.communicate(timeout=240)
+    t.ok(cli.returncode == 0, '%s: the migration completes' % what, err)
+    summary = json.loads(out) if cli.returncode == 0 else {}
+    t.comment('measured: %s: %s' % (what, json.dumps(summary)))
+    log = a.log_text()
+    t.ok('injected misjudgement' in log or 'misjudge' in log,
+         '%s: the fault was injected' % what)
+    t.ok('switch-over held back' in log and 'over its cap of %d ms' % cap in log,
+         '%s: A held the switch-over back, saying what was left and why' % what)
+    t.ok('within the cap of %d ms' % cap in log,
+         '%s: the next attempt\'s switch-over was checked and fit' % what)
+    t.ok(summary.get('attempts') == 2, '%s: two attempts' % what, summary)
+    t.ok(summary.get('guest_downtime_ms') is not None and summary['guest_downtime_ms'] <= cap
+         and summary.get('downtime_ms') is not None and summary['downtime_ms'] <= cap,
+         '%s: the guest\'s pause and QEMU\'s stay within the cap' % what, summary)
+    # QEMU planned for 280 ms (the cap less 20 ms for the switch-over's
+    # own cost), then for half of it.
+    j = ft.job_info(a, g.name, completed=True)
+    t.ok(j and j['max_downtime_cap_ms'] == cap and j['max_downtime_ms'] == 140,
+         '%s: domjobinfo --completed shows the cap and the tighter limit' % what, j)
+    info = ft.dominfo(b, g.name)
+    t.ok(info is not None and info['state'] == 'running' and not a.qemu_pids(g.uuid),
+         '%s: runs on B only' % what, info)
+    hb, err = ft.wait_heartbeat(g.serial, before + 5)
+    t.ok(intact(hb), '%s: heartbeat continues, no restart, no memory error' % what,
+         'before: %d; %s' % (before, err or hb))
+    back(t, a, b, g)
+
+    # Not allowed to try again (--retry-timeout 0): the user learns why,
+    # and the guest runs on A.
+    what = 'downtime cap, no retry'
+    a.stop()
+    a.start(env={'FERRY_FAULT': 'perform-mid:misjudge'})
+    before = heartbeat(g.serial)
+    r = a.ferry('migrate', '--live', '--bandwidth', '16', '--no-postcopy', '--retry-timeout',
+                '0', '--max-downtime-cap', str(cap), g.name, b.uri)
+    t.ok(r.returncode != 0 and 'switch-over held back' in r.stderr and
+         'the guest runs on the source' in r.stderr,
+         '%s: refused, saying what was left and that the guest runs on A' % what, r.stderr)
+    t.ok((ft.dominfo(a, g.name) or {}).get('state') == 'running' and
+         not b.qemu_pids(g.uuid), '%s: runs on A only' % what, ft.dominfo(a, g.name))
+    hb, err = ft.wait_heartbeat(g.serial, before + 5)
+    t.ok(intact(hb), '%s: heartbeat continues, no restart, no memory error' % what,
+         'before: %d; %s' % (before, err or hb))
+    a.stop()
+    a.start()
+
+
 def refusals(t, a, b, g):
     for args, says in ((('--postcopy-after-precopy',), '--postcopy-after-precopy needs --postcopy'),
                        (('--postcopy-bandwidth', '5'), '--postcopy-bandwidth needs --postcopy'),
@@ -540,7 +613,10 @@ def refusals(t, a, b, g):
                        (('--compressed', '--comp-methods', 'lz4'), "'lz4' is not a compression"),
                        (('--auto-converge', '--auto-converge-initial', '100'), '1 to 99'),
                        (('--offline', '--persistent', '--postcopy'), 'not --offline'),
-                       (('--postcopy', '--no-postcopy'), 'contradict each other')):
+                       (('--postcopy', '--no-postcopy'), 'contradict each other'),
+                       (('--max-downtime', '500', '--max-downtime-cap', '300'),
+                        '--max-downtime 500 is above --max-downtime-cap 300'),
+                       (('--max-downtime-cap', '0'), '--max-downtime-cap')):
         r = a.ferry('migrate', *args, g.name, b.uri)
         t.ok(r.returncode != 0 and says in r.stderr,
              'ferry migrate %s: refused, saying %r' % (' '.join(args), says), r.stderr)
@@ -581,6 +657,11 @@ def main(t):
             postcopy_resume_by_hand(t, a, b, g)
             postcopy_after_precopy(t, a, b, g)
             return
+        if os.environ.get('FERRY_CONV_ONLY') == 'cap':
+            g2 = ft.start_guest(t, a, wd, 'busy1', BUSY_ARGS)
+            guests.append(g2)
+            downtime_cap(t, a, b, g2)
+            return
         if os.environ.get('FERRY_CONV_ONLY') == 'reset':
             postcopy_reset(t, net, a, b, g, restart=a)
             postcopy_reset(t, net, a, b, g, restart=b)
@@ -601,6 +682,7 @@ def main(t):
         g2 = ft.start_guest(t, a, wd, 'busy1', BUSY_ARGS)
         guests.append(g2)
         xbzrle(t, a, b, g2)
+        downtime_cap(t, a, b, g2)
         g3 = ft.start_guest(t, a, wd, 'tight1', TIGHT_ARGS)
         guests.append(g3)
         estimates(t, a, b, g, g3)

@@ -182,7 +182,7 @@ test_estimate(void)
         };
         ferry_policy_estimate_result r;
 
-        ferry_policy_config_init(&in.config, cases[i].max_downtime_ms, cases[i].postcopy,
+        ferry_policy_config_init(&in.config, cases[i].max_downtime_ms, 0, cases[i].postcopy,
                                  cases[i].throttle);
         ferry_policy_estimate(&in, &r);
         g_test_message("%s: step %s, passes %" G_GUINT64_FORMAT ", total %" G_GUINT64_FORMAT
@@ -204,7 +204,7 @@ test_estimate(void)
                                            .policy = TRUE };
         ferry_policy_estimate_result r;
 
-        ferry_policy_config_init(&in.config, 0, TRUE, FALSE);
+        ferry_policy_config_init(&in.config, 0, 0, TRUE, FALSE);
         ferry_policy_estimate(&in, &r);
         g_assert_cmpint(r.step, ==, FERRY_POLICY_WAIT);
         g_assert_cmpuint(r.total_ms, ==, 100 + 640 + 85);
@@ -233,6 +233,49 @@ test_estimate(void)
     }
 }
 
+/* The downtime cap: what QEMU is told, how high the policy may go, and
+ * the check at the switch-over. */
+static void
+test_cap(void)
+{
+    ferry_policy_config c;
+    guint64 predicted;
+
+    /* QEMU plans for the cap less the switch-over's own cost (20 ms, at
+     * most half the cap); a lower --max-downtime stays. */
+    g_assert_cmpuint(ferry_policy_cap_target(0, 0), ==, 300);
+    g_assert_cmpuint(ferry_policy_cap_target(0, 300), ==, 280);
+    g_assert_cmpuint(ferry_policy_cap_target(0, 1000), ==, 300);
+    g_assert_cmpuint(ferry_policy_cap_target(100, 1000), ==, 100);
+    g_assert_cmpuint(ferry_policy_cap_target(0, 30), ==, 15);
+    g_assert_cmpuint(ferry_policy_cap_target(0, 1), ==, 1);
+
+    /* The ceiling never goes above what the cap leaves. */
+    ferry_policy_config_init(&c, 0, 500, FALSE, TRUE);
+    g_assert_cmpuint(c.downtime_ms, ==, 300);
+    g_assert_cmpuint(c.ceiling_ms, ==, 480);
+    ferry_policy_config_init(&c, 0, 5000, FALSE, TRUE);
+    g_assert_cmpuint(c.ceiling_ms, ==, FERRY_POLICY_CEILING_MS);
+    ferry_policy_config_init(&c, 200, 300, FALSE, TRUE);
+    g_assert_cmpuint(c.downtime_ms, ==, 200);
+    g_assert_cmpuint(c.ceiling_ms, ==, 200);
+
+    /* 61 MiB left at 16 MiB/s: 3.8 s, held back. */
+    g_assert_false(ferry_policy_cap_fits(300, 61u << 20, 16u << 20, &predicted));
+    g_assert_cmpuint(predicted, ==, 3812 + 20);
+    /* 2 MiB at 16 MiB/s: 125 ms + 20, fits. */
+    g_assert_true(ferry_policy_cap_fits(300, 2u << 20, 16u << 20, &predicted));
+    g_assert_cmpuint(predicted, ==, 145);
+    /* Exactly at the cap fits; a millisecond over does not. */
+    g_assert_true(ferry_policy_cap_fits(145, 2u << 20, 16u << 20, &predicted));
+    g_assert_false(ferry_policy_cap_fits(144, 2u << 20, 16u << 20, &predicted));
+    /* Nothing left always fits; something at an unknown rate never. */
+    g_assert_true(ferry_policy_cap_fits(10, 0, 0, &predicted));
+    g_assert_cmpuint(predicted, ==, 5);
+    g_assert_false(ferry_policy_cap_fits(2000000, 4096, 0, &predicted));
+    g_assert_cmpuint(predicted, ==, G_MAXUINT64);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -256,6 +299,7 @@ main(int argc, char **argv)
     }
     g_test_add_func("/policy/may", test_may);
     g_test_add_func("/policy/estimate", test_estimate);
+    g_test_add_func("/policy/cap", test_cap);
     g_assert_cmpuint(paths->len, >=, 6);
     return g_test_run();
 }
