@@ -14,7 +14,7 @@ converges; each way out is taken on it:
 * `migrate-setspeed` / `migrate-getspeed` mid-job (QEMU's own parameter);
   `migrate-setmaxdowntime` mid-job lets it complete; `--timeout-action
   suspend` completes it;
-* `ferry list` answers in < 100 ms while a migration runs on a host with
+* `ferry list` answers about as fast as idle while a migration runs on a host with
   one worker for long calls;
 * kill -9 of the destination QEMU and of the source QEMU mid-transfer: the
   job ends within a second with the right states, nothing left behind;
@@ -206,8 +206,11 @@ def tuning(t, a, b, g):
     # Raising the allowed downtime lets it complete.
     r = a.ferry('migrate-setmaxdowntime', g.name, '60000')
     r2 = a.ferry('migrate-getmaxdowntime', g.name)
-    t.ok(r.returncode == 0 and r2.stdout.strip() == '60000',
-         'migrate-setmaxdowntime 60000: QEMU has it at once', r.stderr + r2.stdout)
+    # QEMU may switch over with it before the question comes (the CLI is
+    # slow to start under the sanitizers): then no migration runs to ask.
+    t.ok(r.returncode == 0 and (r2.stdout.strip() == '60000' or
+                                (r2.returncode != 0 and 'not migrating' in r2.stderr)),
+         'migrate-setmaxdowntime 60000: QEMU has it at once', r.stderr + r2.stdout + r2.stderr)
     out, err = cli.communicate(timeout=180)
     t.ok(cli.returncode == 0, 'migrate-setmaxdowntime: the migration completes', err)
     t.ok(ft.wait_until(lambda: not a.qemu_pids(g.uuid), 15) and
@@ -224,6 +227,8 @@ def tuning(t, a, b, g):
     t.ok(j and j['guest_downtime_ms'] is not None and j['guest_downtime_ms'] > 0 and
          j['time_memory_ms'] and j['time_switchover_ms'] is not None,
          'domjobinfo --completed: the downtime the guest saw and the time split', j)
+    t.ok(j and j['max_downtime_ms'] == 60000,
+         'domjobinfo --completed: the limit set while it ran', j)
     del pid
 
     # Back with --timeout-action suspend: paused after 3 s, the last pass completes.
@@ -245,19 +250,31 @@ def quick_queries(t, a, b, g):
     what = 'list during a migration'
     pid = ft.domain_pid(a, g.name)
     before = heartbeat(g.serial)
+
+    def lists():
+        times = []
+        for _ in range(7):
+            start = time.monotonic()
+            r = a.ferry('list', '--json')
+            times.append((time.monotonic() - start) * 1000)
+            if r.returncode != 0:
+                break
+        return r, statistics.median(times), times
+
+    # What a list costs here with nothing else running (the CLI's own
+    # start included: several times longer under the sanitizers).
+    _, idle, _ = lists()
     cli = start_migration(t, what, a, b, g)
-    times = []
-    for _ in range(7):
-        start = time.monotonic()
-        r = a.ferry('list', '--json')
-        times.append((time.monotonic() - start) * 1000)
-        if r.returncode != 0:
-            break
-    median = statistics.median(times)
+    r, median, times = lists()
     t.comment('measured: ferry list during a migration (workers = 1): median %.0f ms, '
-              'max %.0f ms (CLI start included)' % (median, max(times)))
-    t.ok(r.returncode == 0 and median < 100,
-         '%s: answers in < 100 ms (median of %d)' % (what, len(times)), times)
+              'max %.0f ms; idle: median %.0f ms (CLI start included)' % (
+                  median, max(times), idle))
+    # Queued behind the migration's call it would wait for the whole
+    # migration (seconds); answered at once it costs what it costs idle.
+    bound = max(100, 3 * idle)
+    t.ok(r.returncode == 0 and median < bound,
+         '%s: answers about as fast as idle (median of %d under %.0f ms)' % (
+             what, len(times), bound), times)
     for cmd in (['dominfo', g.name], ['domjobinfo', g.name], ['dumpxml', g.name],
                 ['capabilities']):
         start = time.monotonic()
