@@ -443,8 +443,8 @@ static const GOptionEntry migrate_options[] = {
       "Resume DOMAIN's paused post-copy now (its stream broke; the source's daemon also "
       "tries by itself), to the destination's daemon at DEST_URI", NULL },
     { "no-postcopy", 0, 0, G_OPTION_ARG_NONE, &opt_no_postcopy,
-      "Never post-copy, not even by the convergence policy (which otherwise may choose it "
-      "when the guest's disks are shared)", NULL },
+      "Never post-copy, not even by the convergence policy (which otherwise may choose it)",
+      NULL },
     { "postcopy-after-precopy", 0, 0, G_OPTION_ARG_NONE, &opt_postcopy_after_precopy,
       "Switch to post-copy by itself once the first pass over memory is done", NULL },
     { "postcopy-bandwidth", 0, 0, G_OPTION_ARG_CALLBACK, on_postcopy_bandwidth,
@@ -466,9 +466,9 @@ static const GOptionEntry migrate_options[] = {
       "How much each later step adds (1-99; default 10)", "PERCENT" },
     { "policy", 0, 0, G_OPTION_ARG_CALLBACK, on_policy,
       "The convergence policy (default on): when pre-copy cannot converge, raise the "
-      "downtime limit (up to 1 s unless --max-downtime or --max-downtime-cap is given), then switch to post-copy "
-      "(with --postcopy, or by default when the guest's disks are shared and the destination "
-      "can), else slow the guest down", "on|off" },
+      "downtime limit (up to 1 s unless --max-downtime or --max-downtime-cap is given), then "
+      "switch to post-copy (with --postcopy, or by default when the destination can and "
+      "--parallel is not given), else slow the guest down", "on|off" },
     { NULL }
 };
 

@@ -113,8 +113,7 @@ ferry_policy_may_postcopy(guint flags)
 {
     return !(flags & (FERRY_MIGRATE_NO_POLICY | FERRY_MIGRATE_NO_POSTCOPY |
                       FERRY_MIGRATE_POSTCOPY | FERRY_MIGRATE_OFFLINE |
-                      FERRY_MIGRATE_NON_SHARED_DISK | FERRY_MIGRATE_NON_SHARED_INC |
-                      FERRY_MIGRATE_PARALLEL | FERRY_MIGRATE_RELAY));
+                      FERRY_MIGRATE_PARALLEL));
 }
 
 const char *

@@ -179,12 +179,13 @@ gboolean ferry_policy_may_throttle(guint flags);
  *
  * Whether the policy may switch such a migration to post-copy without
  * FERRY_MIGRATE_POSTCOPY: it is on, post-copy is not refused
- * (NO_POSTCOPY) nor asked for already, and nothing is copied but memory
- * -- the disks are shared, so the destination has all of the guest but
- * its RAM once the switch is made.  Neither parallel connections (QEMU 7.2
- * refuses them with post-copy) nor the relay (not tested with it) are in
- * use.  The destination still has the last word (it must be able to
- * receive post-copy).
+ * (NO_POSTCOPY) nor asked for already, and no parallel connections are
+ * used (QEMU 7.2 refuses them with post-copy).  The disks are shared, or
+ * copied (NON_SHARED_*): memory moves only once their mirrors are in sync,
+ * and the switch completes the mirrors while the source is paused, so in
+ * both cases the destination has all of the guest but its RAM once the
+ * switch is made.  The destination still has the last word (it must be
+ * able to receive post-copy).
  *
  * Returns: TRUE if it may.
  */

@@ -828,8 +828,9 @@ perform_start(ferry_mig_job *job, ferry_mig_event *ev)
         g_mutex_lock(&job->lock);
         job->params->p.flags |= FERRY_MIGRATE_POSTCOPY;
         g_mutex_unlock(&job->lock);
-        g_message("domain '%s': migration %s: its disks are shared and the destination can "
-                  "receive post-copy: the policy may switch to it", job->dom_name, job->id);
+        g_message("domain '%s': migration %s: its disks are %s and the destination can "
+                  "receive post-copy: the policy may switch to it", job->dom_name, job->id,
+                  ctl->storage ? "mirrored before memory moves" : "shared");
     }
     ferry_mig_timer_stop(job, TIMER_WATCHDOG);
     if (job->phase != FERRY_MIG_PHASE_PERFORM)

@@ -90,11 +90,12 @@ def back(t, a, b, g):
     t.ok(r.returncode == 0, 'back to A for the next case', r.stderr)
 
 
-def start_postcopy(t, what, a, b, g, bandwidth=None):
+def start_postcopy(t, what, a, b, g, bandwidth=None, extra=()):
     """Starts migrating @g with --postcopy (its post-copy limited to
-    @bandwidth MiB/s), switches it, and waits until A's job says active."""
+    @bandwidth MiB/s) and @extra, switches it, and waits until A's job says
+    active."""
     cli = start_migration(t, what, a, b, g, '--postcopy', '--postcopy-bandwidth',
-                          bandwidth or POSTCOPY_BANDWIDTH)
+                          bandwidth or POSTCOPY_BANDWIDTH, *extra)
     r = a.ferry('migrate-postcopy', g.name)
     t.ok(r.returncode == 0, '%s: switched' % what, r.stderr)
     seen = ft.wait_until(lambda: (ft.job_info(a, g.name) or {}).get('postcopy') == 'active', 30)
@@ -134,11 +135,12 @@ def postcopy_by_hand(t, a, b, g):
     back(t, a, b, g)
 
 
-def postcopy_link_cut(t, net, a, b, g):
-    """The link between the hosts goes down for 10 s during post-copy."""
-    what = 'link cut during post-copy'
+def postcopy_link_cut(t, net, a, b, g, relay=False):
+    """The link between the hosts goes down for 10 s during post-copy (with
+    @relay: through the daemons' relay, which connects again by itself)."""
+    what = 'link cut during %spost-copy' % ('relayed ' if relay else '')
     before = heartbeat(g.serial)
-    cli = start_postcopy(t, what, a, b, g, bandwidth='1')
+    cli = start_postcopy(t, what, a, b, g, bandwidth='1', extra=('--relay',) if relay else ())
     net.link(False)
     try:
         time.sleep(10)      # the outage itself, not a wait for an event
@@ -152,6 +154,11 @@ def postcopy_link_cut(t, net, a, b, g):
     t.comment('measured: %s: source job %s' % (what, json.dumps(ja)))
     t.ok(ja and ja['postcopy'] == 'done' and jb and jb['postcopy'] == 'done',
          '%s: post-copy done on both hosts' % what, (ja, jb))
+    if relay:
+        t.ok(ja['reconnects'] >= 1 and
+             'memory stream: connected to %s' % b.address in a.log_text(),
+             '%s: the relay connected again, QEMU saw no break (the job counts it)' % what,
+             ja)
     back(t, a, b, g)
 
 
@@ -657,6 +664,9 @@ def main(t):
             postcopy_resume_by_hand(t, a, b, g)
             postcopy_after_precopy(t, a, b, g)
             return
+        if os.environ.get('FERRY_CONV_ONLY') == 'relay':
+            postcopy_link_cut(t, net, a, b, g, relay=True)
+            return
         if os.environ.get('FERRY_CONV_ONLY') == 'cap':
             g2 = ft.start_guest(t, a, wd, 'busy1', BUSY_ARGS)
             guests.append(g2)
@@ -674,6 +684,7 @@ def main(t):
         if not SANITIZED:
             postcopy_reset(t, net, a, b, g, times=2)
             postcopy_link_cut(t, net, a, b, g)
+            postcopy_link_cut(t, net, a, b, g, relay=True)
             postcopy_cut_restart(t, net, a, b, g, a)
             postcopy_cut_restart(t, net, a, b, g, b)
         postcopy_after_precopy(t, a, b, g)

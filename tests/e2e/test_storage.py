@@ -130,6 +130,51 @@ def live_with_disk(t, a, b, wd, a_dir, b_dir, shared_dir):
     os.unlink(os.path.join(b_dir, 'st1.raw'))
 
 
+def postcopy_with_disk(t, a, b, wd, a_dir, b_dir):
+    """A guest whose memory cannot converge over 4 MiB/s and that writes to
+    its disk, with --copy-storage-all and no other option: once the disk is
+    mirrored, the policy switches to post-copy by itself (the streams go
+    through the relay, the default with storage); the disk's mirror is
+    completed at the switch.  On B the guest goes on verifying its disk;
+    moved back paused, both images are equal."""
+    what = 'st4 post-copy with its disk'
+    qemu_img('create', '-q', '-f', 'raw', os.path.join(a_dir, 'st4.raw'), '16M')
+    g = StorageGuest(wd, 'st4', 'mem=16 rate=4000 hb=100 disk=1 dblocks=2048 drate=500',
+                     ft.disk_xml('hda', os.path.join(a_dir, 'st4.raw')),
+                     ft.disk_xml('hda', os.path.join(b_dir, 'st4.raw')))
+    r = a.ferry('define', g.xml_a)
+    r = a.ferry('start', g.name) if r.returncode == 0 else r
+    t.ok(r.returncode == 0, 'st4: define and start on A', r.stderr)
+    before, err = beats(g.serial, 10)
+    t.ok(disk_ok(before) and int(before['dverified']) > 0,
+         'st4 writes and verifies its disk on A', err or before)
+    r = a.ferry('migrate', '--live', '--copy-storage-all', '--bandwidth', '4', '--xml', g.xml_b,
+                '--json', g.name, b.uri)
+    t.ok(r.returncode == 0, '%s: ferry migrate exits 0' % what, r.stderr)
+    s = json.loads(r.stdout) if r.returncode == 0 else {}
+    t.comment('measured: %s: %s' % (what, json.dumps(s)))
+    t.ok(s.get('policy') == 'postcopy' and s.get('postcopy') == 'done' and
+         s.get('disk_transferred', 0) > 0,
+         '%s: the policy switched to post-copy by itself, after copying the disk' % what, s)
+    t.ok('the destination can receive post-copy' in a.log_text(),
+         '%s: A\'s log says why post-copy was allowed' % what)
+    info = ft.dominfo(b, g.name)
+    t.ok(info is not None and info['state'] == 'running', '%s: running on B' % what, info)
+    t.ok(ft.wait_until(lambda: not a.qemu_pids(g.uuid), 10), '%s: no QEMU of it on A' % what)
+    log, err = beats(g.serial, int(before['last_hb']) + 10)
+    t.ok(disk_ok(log) and log['errors'] == '0' and log['consecutive'] == '1' and
+         int(log['dverified']) > int(before['dverified']),
+         '%s: on B the heartbeat continues, memory and disk verify' % what, err or log)
+    r = b.ferry('migrate', '--live', '--paused', '--copy-storage-all', '--xml', g.xml_a,
+                g.name, a.uri)
+    t.ok(r.returncode == 0, 'st4 B->A --paused with its disk', r.stderr)
+    r = qemu_img('compare', '-U', os.path.join(a_dir, 'st4.raw'), os.path.join(b_dir, 'st4.raw'))
+    t.ok(r.returncode == 0, 'st4: both images are equal (qemu-img compare)', r.stdout + r.stderr)
+    a.ferry('destroy', g.name)
+    a.ferry('undefine', g.name)
+    os.unlink(os.path.join(b_dir, 'st4.raw'))
+
+
 def sparse_disk(t, a, b, wd, a_dir, b_dir):
     """1 GiB image holding 8 MiB of data: about 8 MiB travel."""
     img = os.path.join(a_dir, 'big.raw')
@@ -315,9 +360,13 @@ def main(t):
         answers = [h.ferry('list') for h in (a, b)]
         t.ok(all(r.returncode == 0 for r in answers), 'two ferryd start and answer',
              ' '.join(r.stderr for r in answers))
+        if os.environ.get('FERRY_STORAGE_ONLY') == 'postcopy':
+            postcopy_with_disk(t, a, b, wd.path, a_dir, b_dir)
+            return
         live_with_disk(t, a, b, wd.path, a_dir, b_dir, shared_dir)
         sparse_disk(t, a, b, wd.path, a_dir, b_dir)
         incremental(t, a, b, wd.path, a_dir, b_dir, shared_dir)
+        postcopy_with_disk(t, a, b, wd.path, a_dir, b_dir)
         failures(t, a, b, wd.path, a_dir, b_dir)
     finally:
         net.cleanup()

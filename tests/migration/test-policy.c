@@ -117,10 +117,11 @@ test_may(void)
         { FERRY_MIGRATE_NO_POSTCOPY, FALSE, TRUE },
         { FERRY_MIGRATE_NO_POLICY, FALSE, FALSE },
         { FERRY_MIGRATE_POSTCOPY, FALSE, FALSE },   /* asked for: nothing to offer */
-        { FERRY_MIGRATE_NON_SHARED_DISK, FALSE, TRUE },
-        { FERRY_MIGRATE_NON_SHARED_INC, FALSE, TRUE },
+        /* Copied disks are mirrored before memory moves. */
+        { FERRY_MIGRATE_NON_SHARED_DISK, TRUE, TRUE },
+        { FERRY_MIGRATE_NON_SHARED_INC, TRUE, TRUE },
         { FERRY_MIGRATE_PARALLEL, FALSE, TRUE },
-        { FERRY_MIGRATE_RELAY, FALSE, TRUE },
+        { FERRY_MIGRATE_RELAY, TRUE, TRUE },
         { FERRY_MIGRATE_AUTO_CONVERGE, TRUE, FALSE },
         { FERRY_MIGRATE_OFFLINE, FALSE, FALSE },
     };
