@@ -17,46 +17,8 @@
 
 #include <string.h>
 
-#include "migration/migration-engine-private.h"
+#include "migration/migration-source-private.h"
 #include "util/error.h"
-
-#define NON_SHARED ((guint)(FERRY_MIGRATE_NON_SHARED_DISK | FERRY_MIGRATE_NON_SHARED_INC))
-/* How often the statistics of a running transfer are refreshed. */
-#define PROGRESS_INTERVAL_MS 1000
-/* The policy's figures at a pass no sooner than this after the last. */
-#define POLICY_QUERY_GAP_MS 200
-/* The first figures of a transfer, when it lasts that long. */
-#define FIRST_PROGRESS_MS 500
-/* Figures at a pass no sooner than this after the last. */
-#define PASS_PROGRESS_GAP_MS 1000
-/* The longest wait between two questions to an unreachable destination. */
-#define RETRY_MAX_SECONDS 30
-
-typedef enum {
-    STEP_BEGIN = 1,
-    STEP_START,         /* Perform: limits, then disks or memory */
-    STEP_MEMORY,        /* Perform: memory, once the disks are in sync */
-    STEP_SWITCHOVER,
-    STEP_SENT,          /* final statistics */
-    STEP_PROGRESS,
-    STEP_CANCEL,
-    STEP_PAUSE,
-    STEP_ROLLBACK,      /* resume the source */
-    STEP_STOP,          /* Confirm: the source's process goes */
-    STEP_TAKE,          /* v1/v2 Perform: the domain's job taken */
-    STEP_POSTCOPY,      /* tell the hypervisor to switch to post-copy */
-    STEP_RESUME,        /* resume a paused post-copy's stream */
-    STEP_POLICY,        /* the policy's action: a new downtime limit, or the throttle */
-    SIDE_PROGRESS,      /* side steps: statistics during post-copy */
-    SIDE_SENT,          /*   and the final ones once every page went */
-} source_step;
-
-static void rollback(ferry_mig_job *job, ferry_mig_state final);
-static void postcopy_lost(ferry_mig_job *job, const char *why);
-static gboolean step_stop(ferry_mig_job *job, gpointer data, GError **error);
-static void fail_request(ferry_mig_job *job, ferry_mig_event *ev);
-static void confirm_ok(ferry_mig_job *job, const ferry_migration_cookie *finished);
-static void ask_peer(ferry_mig_job *job, peer_kind intent);
 
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                   */
@@ -81,16 +43,16 @@ reply_failure(ferry_mig_job *job, int code, const char *fmt, ...)
 }
 
 /* Records why the job fails and with which code its calls fail. */
-static void
-set_failure(ferry_mig_job *job, const GError *error)
+void
+ferry_mig_src_set_failure(ferry_mig_job *job, const GError *error)
 {
     ctl_of(job)->end_code = error->domain == FERRY_ERROR ? error->code : FERRY_ERROR_MIGRATE;
     ferry_mig_job_set_message(job, ctl_of(job)->end_code, "%s", error->message);
 }
 
 /* The statistics cookie of Perform, and of Confirm once ended. */
-static ferry_migration_cookie *
-stats_cookie(ferry_mig_job *job)
+ferry_migration_cookie *
+ferry_mig_src_stats_cookie(ferry_mig_job *job)
 {
     ferry_mig_job_ctl *ctl = ctl_of(job);
 
@@ -135,7 +97,7 @@ fill_stats(ferry_mig_job *job, ferry_migration_cookie *cookie)
 static char *
 format_stats(ferry_mig_job *job)
 {
-    ferry_migration_cookie *out = stats_cookie(job);
+    ferry_migration_cookie *out = ferry_mig_src_stats_cookie(job);
 
     fill_stats(job, out);
     return ferry_migration_cookie_format(out);
@@ -172,8 +134,8 @@ end_untouched(ferry_mig_job *job, ferry_mig_state final)
 }
 
 /* The outcome an abort-like event gives: cancelled. */
-static void
-abort_reason(ferry_mig_job *job, const char *why)
+void
+ferry_mig_src_abort_reason(ferry_mig_job *job, const char *why)
 {
     ctl_of(job)->aborting = TRUE;
     ctl_of(job)->end_code = FERRY_ERROR_OPERATION_ABORTED;
@@ -377,7 +339,7 @@ begin_done(ferry_mig_job *job, ferry_mig_event *ev)
     ferry_phase_result *r;
 
     if (!ev->ok) {
-        set_failure(job, ev->error);
+        ferry_mig_src_set_failure(job, ev->error);
         ferry_mig_reply_error(job, ev->error);
         end_untouched(job, FERRY_MIG_STATE_FAILED);
         return;
@@ -427,60 +389,22 @@ step_memory(ferry_mig_job *job, gpointer data, GError **error)
     return backend_of(job)->start_memory(job, error);
 }
 
-/* The downtime cap (max_downtime_cap_ms), checked while QEMU waits at the
- * switch-over with the guest paused: what is left, at the rate the
- * transfer was measured to move, plus the switch-over's own cost.  QEMU
- * judged it by its own figures against a lower limit; should it have
- * misjudged (a link slower than it measured), the guest must not pay: the
- * step fails with FERRY_ERROR_MIGRATE_HELD, the rollback cancels the
- * transfer and runs the guest on, and the sequence tries again with a
- * tighter limit. */
-static gboolean
-check_cap(ferry_mig_job *job, GError **error)
-{
-    guint64 cap, remaining = 0, rate = 0, predicted;
-    g_autofree char *at = NULL;
-
-    if (!backend_of(job)->switch_figures(job, &remaining, &rate, error))
-        return FALSE;
-    g_mutex_lock(&job->lock);
-    cap = job->params->p.max_downtime_cap_ms;
-    if (!rate)
-        rate = job->info.rate_bps;
-    g_mutex_unlock(&job->lock);
-    at = rate ? g_strdup_printf("%.1f MiB/s", rate / 1048576.0) : g_strdup("an unknown rate");
-    if (ferry_policy_cap_fits(cap, remaining, rate, &predicted)) {
-        g_message("domain '%s': migration %s: switch-over: %.1f MiB left at %s, about %"
-                  G_GUINT64_FORMAT " ms, within the cap of %" G_GUINT64_FORMAT " ms",
-                  job->dom_name, job->id, remaining / 1048576.0, at, predicted, cap);
-        return TRUE;
-    }
-    g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE_HELD,
-                "domain '%s': switch-over held back: %.1f MiB left at %s would pause the "
-                "guest %s%" G_GUINT64_FORMAT " ms, over its cap of %" G_GUINT64_FORMAT
-                " ms (--max-downtime-cap); the guest runs on the source", job->dom_name,
-                remaining / 1048576.0, at, predicted == G_MAXUINT64 ? "for an unknown time, "
-                "not " : "about ", predicted == G_MAXUINT64 ? cap : predicted, cap);
-    g_message("%s", (*error)->message);
-    return FALSE;
-}
-
 /* @data: check the downtime cap first. */
 static gboolean
 step_switchover(ferry_mig_job *job, gpointer data, GError **error)
 {
     ctl_of(job)->xfer = XFER_SWITCHOVER;
-    if (GPOINTER_TO_INT(data) && !check_cap(job, error))
+    if (GPOINTER_TO_INT(data) && !ferry_mig_src_check_cap(job, error))
         return FALSE;
-    return backend_of(job)->switch_over(job, stats_cookie(job), error);
+    return backend_of(job)->switch_over(job, ferry_mig_src_stats_cookie(job), error);
 }
 
 /* Reads the backend's figures into the job's information (a step, or a
  * side step during post-copy): only what the backend measures -- the
  * engine's own fields (and the limits another thread may set meanwhile)
  * are kept as they are now. */
-static gboolean
-step_progress(ferry_mig_job *job, gpointer data, GError **error)
+gboolean
+ferry_mig_src_step_progress(ferry_mig_job *job, gpointer data, GError **error)
 {
     ferry_job_info info;
 
@@ -508,7 +432,7 @@ static void
 collect_progress(ferry_mig_job *job)
 {
     ctl_of(job)->progress_us = g_get_monotonic_time();
-    ferry_mig_run_step(job, STEP_PROGRESS, step_progress, GINT_TO_POINTER(FALSE));
+    ferry_mig_run_step(job, STEP_PROGRESS, ferry_mig_src_step_progress, GINT_TO_POINTER(FALSE));
 }
 
 static gboolean
@@ -534,261 +458,9 @@ step_pause(ferry_mig_job *job, gpointer data, GError **error)
     return backend_of(job)->pause(job, error);
 }
 
-/* ------------------------------------------------------------------------ */
-/* Post-copy                                                                 */
-/* ------------------------------------------------------------------------ */
-
-static const char *const postcopy_names[] = {
-    [PC_NONE] = "", [PC_WANTED] = "requested", [PC_REQUESTED] = "requested",
-    [PC_ACTIVE] = "active", [PC_PAUSED] = "paused", [PC_RECOVERING] = "recovering",
-    [PC_DONE] = "done",
-};
-
-/* Moves post-copy along; job info says where it is. */
-static void
-set_postcopy(ferry_mig_job *job, postcopy_step step)
-{
-    ferry_mig_job_ctl *ctl = ctl_of(job);
-
-    ctl->postcopy = step;
-    g_mutex_lock(&job->lock);
-    g_strlcpy(job->info.postcopy, postcopy_names[step], sizeof(job->info.postcopy));
-    if (step == PC_ACTIVE && !job->info.postcopy_ms)
-        job->info.postcopy_ms = MAX((g_get_monotonic_time() - job->started_us) / 1000, 1);
-    g_mutex_unlock(&job->lock);
-    /* A resume by hand waits for the stream to go again. */
-    if (ctl->resume_task && (step == PC_ACTIVE || step == PC_DONE)) {
-        g_task_return_boolean(ctl->resume_task, TRUE);
-        g_clear_object(&ctl->resume_task);
-        g_clear_pointer(&ctl->peer_uri_before, g_free);
-    }
-}
-
-static void
-answer_postcopy_calls(ferry_mig_job *job, const GError *error)
-{
-    GPtrArray *calls = ctl_of(job)->postcopy_calls;
-
-    while (calls && calls->len) {
-        GTask *task = g_ptr_array_steal_index(calls, 0);
-
-        if (error)
-            g_task_return_error(task, g_error_copy(error));
-        else
-            g_task_return_boolean(task, TRUE);
-        g_object_unref(task);
-    }
-}
-
-static gboolean
-step_postcopy(ferry_mig_job *job, gpointer data, GError **error)
-{
-    return backend_of(job)->start_postcopy(job, error);
-}
-
-/* Tells the hypervisor when it may be: memory is being sent and no other
- * step runs.  Until then the wish waits (PC_WANTED). */
-static void
-postcopy_go(ferry_mig_job *job)
-{
-    ferry_mig_job_ctl *ctl = ctl_of(job);
-
-    if (ctl->postcopy != PC_WANTED || ctl->busy || ctl->aborting || ctl->xfer != XFER_MEMORY)
-        return;
-    ferry_mig_run_step(job, STEP_POSTCOPY, step_postcopy, NULL);
-}
-
-/* The answer of the hypervisor to the switch. */
-static void
-postcopy_told(ferry_mig_job *job, ferry_mig_event *ev)
-{
-    ferry_mig_job_ctl *ctl = ctl_of(job);
-
-    if (!ev->ok) {
-        if (ctl->postcopy == PC_WANTED)
-            set_postcopy(job, PC_NONE);
-        g_message("domain '%s': migration %s: post-copy refused: %s", job->dom_name, job->id,
-                  ev->error->message);
-        answer_postcopy_calls(job, ev->error);
-        return;
-    }
-    if (ctl->postcopy == PC_WANTED)
-        set_postcopy(job, PC_REQUESTED);
-    g_message("domain '%s': migration %s: switching to post-copy", job->dom_name, job->id);
-    ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
-    answer_postcopy_calls(job, NULL);
-}
-
-/* A wish for post-copy: the user's call (@ev), or the job's own (after the
- * first pass); answered once the hypervisor was told. */
-static void
-postcopy_request(ferry_mig_job *job, ferry_mig_event *ev, const char *why)
-{
-    ferry_mig_job_ctl *ctl = ctl_of(job);
-    g_autoptr(GError) error = NULL;
-
-    if (!(job->params->p.flags & FERRY_MIGRATE_POSTCOPY)) {
-        g_set_error(&error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
-                    "domain '%s': migration %s was not started with post-copy allowed "
-                    "(ferry migrate --postcopy)", job->dom_name, job->id);
-    } else if (ctl->aborting || ctl->xfer == XFER_CANCELLING) {
-        g_set_error(&error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
-                    "domain '%s': migration %s is being aborted", job->dom_name, job->id);
-    } else if (ctl->xfer == XFER_SWITCHOVER || ctl->xfer == XFER_SENT) {
-        g_set_error(&error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
-                    "domain '%s': migration %s is already switching over", job->dom_name,
-                    job->id);
-    }
-    if (error) {
-        if (ev)
-            ferry_mig_fail_task(g_steal_pointer(&ev->task), error->code, error->message);
-        return;
-    }
-    if (ev) {
-        if (!ctl->postcopy_calls)
-            ctl->postcopy_calls = g_ptr_array_new();
-        if (ctl->postcopy >= PC_REQUESTED) {
-            /* Told already: nothing more to do. */
-            g_task_return_boolean(ev->task, TRUE);
-            g_clear_object(&ev->task);
-            return;
-        }
-        if (ctl->xfer == XFER_MEMORY) {
-            g_ptr_array_add(ctl->postcopy_calls, g_steal_pointer(&ev->task));
-        } else {
-            /* The disks are still copying: the switch waits for memory to
-             * be sent, and the caller need not. */
-            g_task_return_boolean(ev->task, TRUE);
-            g_clear_object(&ev->task);
-        }
-    }
-    if (ctl->postcopy == PC_NONE) {
-        ferry_mig_job_set_message(job, 0, "post-copy %s", why);
-        set_postcopy(job, PC_WANTED);
-    }
-    postcopy_go(job);
-}
-
-/* Statistics while the guest is split: beside whatever else the job does
- * (a peer call, Confirm waiting), so never as a step that makes it busy. */
-static void
-postcopy_progress(ferry_mig_job *job, gboolean final)
-{
-    ferry_mig_job_ctl *ctl = ctl_of(job);
-
-    if (ctl->side_busy)
-        return;
-    ctl->side_busy = TRUE;
-    ctl->progress_us = g_get_monotonic_time();
-    ferry_mig_run_side_step(job, final ? SIDE_SENT : SIDE_PROGRESS, step_progress,
-                            GINT_TO_POINTER(final));
-}
-
-/* ---- The convergence policy (migration-policy.c) decides at each pass;
- * this carries its decisions out. */
-
-static void
-policy_start(ferry_mig_job *job)
-{
-    const ferry_migrate_params *p = &job->params->p;
-    ferry_policy_config config = { 0 };
-    ferry_mig_job_ctl *ctl = ctl_of(job);
-
-    g_clear_pointer(&ctl->policy, ferry_policy_free);
-    if (p->flags & (FERRY_MIGRATE_NO_POLICY | FERRY_MIGRATE_OFFLINE))
-        return;
-    /* A limit the caller set is a hard one; QEMU's default may be raised.
-     * With --auto-converge QEMU throttles by itself already. */
-    ferry_policy_config_init(&config, p->max_downtime_ms, p->max_downtime_cap_ms,
-                             (p->flags & FERRY_MIGRATE_POSTCOPY) &&
-                             backend_of(job)->start_postcopy,
-                             ferry_policy_may_throttle(p->flags) && backend_of(job)->throttle);
-    ctl->policy = ferry_policy_new(&config);
-}
-
-/* Fault injection (migration-fault.c, "perform-mid:misjudge"): QEMU is
- * told a downtime limit of ten minutes, as if its own judgement of the
- * switch-over were that far off; the downtime cap must catch it. */
-#define FAULT_MISJUDGE 100
-#define MISJUDGED_DOWNTIME_MS 600000
-
-/* QMP waits: a step, never the engine thread (a stalled QEMU would hold
- * up every job). */
-static gboolean
-step_policy(ferry_mig_job *job, gpointer data, GError **error)
-{
-    ferry_policy_step step = GPOINTER_TO_INT(data);
-    guint64 downtime;
-
-    if (step == FERRY_POLICY_THROTTLE)
-        return backend_of(job)->throttle(job, error);
-    if (step == FAULT_MISJUDGE)
-        return backend_of(job)->set_tunable(job, FERRY_MIGRATE_TUNABLE_MAX_DOWNTIME,
-                                            MISJUDGED_DOWNTIME_MS, error);
-    g_mutex_lock(&job->lock);
-    downtime = job->params->p.max_downtime_ms;
-    g_mutex_unlock(&job->lock);
-    return backend_of(job)->set_tunable(job, FERRY_MIGRATE_TUNABLE_MAX_DOWNTIME, downtime,
-                                        error);
-}
-
-/* Carries out the policy's pending action once no other step runs. */
-static void
-policy_go(ferry_mig_job *job)
-{
-    ferry_mig_job_ctl *ctl = ctl_of(job);
-    int step = ctl->policy_action;
-
-    if (!step || ctl->busy || ctl->aborting || ctl->xfer != XFER_MEMORY)
-        return;
-    ctl->policy_action = FERRY_POLICY_WAIT;
-    ferry_mig_run_step(job, STEP_POLICY, step_policy, GINT_TO_POINTER(step));
-}
-
-/* After a pass: what the policy makes of the latest figures. */
-static void
-policy_pass(ferry_mig_job *job, guint64 pass)
-{
-    ferry_mig_job_ctl *ctl = ctl_of(job);
-    ferry_policy_sample sample = { .pass = pass };
-    ferry_policy_decision d;
-
-    if (!ctl->policy || ctl->aborting || ctl->xfer != XFER_MEMORY ||
-        ctl->postcopy >= PC_WANTED)
-        return;
-    g_mutex_lock(&job->lock);
-    sample.remaining = job->info.mem_remaining;
-    sample.dirty_rate_bps = job->info.dirty_rate_bps;
-    sample.link_bps = job->info.rate_bps ? job->info.rate_bps : job->info.bandwidth_bps;
-    g_mutex_unlock(&job->lock);
-    if (!ferry_policy_observe(ctl->policy, &sample, &d))
-        return;
-    g_message("domain '%s': migration %s: policy: %s", job->dom_name, job->id, d.reason);
-    g_mutex_lock(&job->lock);
-    g_strlcpy(job->info.policy, ferry_policy_step_name(d.step), sizeof(job->info.policy));
-    g_mutex_unlock(&job->lock);
-    ferry_mig_job_set_message(job, 0, "policy: %s", d.reason);
-    switch (d.step) {
-    case FERRY_POLICY_RAISE_DOWNTIME:
-        g_mutex_lock(&job->lock);
-        job->params->p.max_downtime_ms = d.downtime_ms;
-        job->info.max_downtime_ms = (gint64)d.downtime_ms;
-        g_mutex_unlock(&job->lock);
-        ctl->policy_action = d.step;
-        policy_go(job);
-        break;
-    case FERRY_POLICY_POSTCOPY:
-        postcopy_request(job, NULL, "by the convergence policy");
-        break;
-    case FERRY_POLICY_THROTTLE:
-        ctl->policy_action = d.step;
-        policy_go(job);
-        break;
-    default:
-        break;
-    }
-    ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
-}
+/* Post-copy: migration-source-postcopy.c; the convergence policy's
+ * decisions and the downtime cap: migration-source-converge.c; the commit
+ * zone and Confirm: migration-source-confirm.c. */
 
 /* Starts the transfer of a v3 Perform (or v1/v2 Perform). */
 static void
@@ -847,13 +519,13 @@ perform_start(ferry_mig_job *job, ferry_mig_event *ev)
 
     if (p->flags & FERRY_MIGRATE_OFFLINE) {
         /* Only the definition travels: there is nothing to send. */
-        ferry_migration_cookie *out = stats_cookie(job);
+        ferry_migration_cookie *out = ferry_mig_src_stats_cookie(job);
         g_autoptr(GError) error = NULL;
 
         if (!ferry_mig_inject(job, "perform", &error)) {
-            set_failure(job, error);
+            ferry_mig_src_set_failure(job, error);
             ferry_mig_reply_error(job, error);
-            rollback(job, FERRY_MIG_STATE_FAILED);
+            ferry_mig_src_rollback(job, FERRY_MIG_STATE_FAILED);
             return;
         }
         out->has_stats = FALSE;
@@ -873,12 +545,12 @@ perform_start(ferry_mig_job *job, ferry_mig_event *ev)
                       "domain '%s'", job->dom_name);
         ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE, "the destination announced no NBD "
                                   "port for the disks");
-        rollback(job, FERRY_MIG_STATE_FAILED);
+        ferry_mig_src_rollback(job, FERRY_MIG_STATE_FAILED);
         return;
     }
     if (p->timeout_s)
         ferry_mig_timer_start(job, TIMER_TIMEOUT, p->timeout_s * 1000, FALSE);
-    policy_start(job);
+    ferry_mig_src_policy_start(job);
     /* The first figures come soon, then every interval and pass. */
     ctl->progress_us = g_get_monotonic_time();
     ferry_mig_timer_start(job, TIMER_PROGRESS, FIRST_PROGRESS_MS, FALSE);
@@ -888,8 +560,8 @@ perform_start(ferry_mig_job *job, ferry_mig_event *ev)
 /* What the source knows once it is paused for good (everything sent, or
  * the switch to post-copy): the disks' final figures, and the definition
  * the destination persists. */
-static void
-record_handover(ferry_mig_job *job, ferry_migration_cookie *out)
+void
+ferry_mig_src_record_handover(ferry_mig_job *job, ferry_migration_cookie *out)
 {
     if (out->disk_total) {
         /* What the switch-over counted: the data the disks held. */
@@ -909,8 +581,8 @@ record_handover(ferry_mig_job *job, ferry_migration_cookie *out)
 /* Perform's answer once the source is in the commit zone: v1/v2 go on to
  * stop the source themselves; v3 answers and waits for the next phase (or
  * runs Finish itself for a client that left). */
-static void
-answer_perform(ferry_mig_job *job)
+void
+ferry_mig_src_answer_perform(ferry_mig_job *job)
 {
     ferry_mig_job_ctl *ctl = ctl_of(job);
     ferry_phase_result *r;
@@ -918,7 +590,7 @@ answer_perform(ferry_mig_job *job)
     if (job->protocol < 3) {
         /* v1 and v2 have no Confirm: Perform stops the source itself, and
          * answers once it did (stop_done()). */
-        confirm_ok(job, NULL);
+        ferry_mig_src_confirm_ok(job, NULL);
         return;
     }
     r = g_new0(ferry_phase_result, 1);
@@ -927,22 +599,22 @@ answer_perform(ferry_mig_job *job)
     if (ctl->client_gone) {
         ferry_mig_job_set_message(job, 0, "the client driving it disconnected: the daemon "
                                   "finishes the migration itself");
-        ask_peer(job, PEER_FINISH);
+        ferry_mig_src_ask_peer(job, PEER_FINISH);
     } else {
         ferry_mig_timer_start(job, TIMER_WATCHDOG, 1000, TRUE);
     }
 }
 
 /* The source's part is done: everything went, the source is paused. */
-static void
-sent(ferry_mig_job *job)
+void
+ferry_mig_src_sent(ferry_mig_job *job)
 {
     ferry_mig_job_ctl *ctl = ctl_of(job);
 
     ferry_mig_timer_stop(job, TIMER_PROGRESS);
     ferry_mig_timer_stop(job, TIMER_TIMEOUT);
     ctl->xfer = XFER_SENT;
-    record_handover(job, stats_cookie(job));
+    ferry_mig_src_record_handover(job, ferry_mig_src_stats_cookie(job));
     if (ctl->was_running || ctl->suspended)
         ferry_mig_set_domain_state(job, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_MIGRATION,
                                    ctl->suspended ? -1 : FERRY_LIFECYCLE_SUSPENDED);
@@ -963,283 +635,18 @@ sent(ferry_mig_job *job)
         ferry_mig_run_peer(job, PEER_CANCEL);
         return;
     }
-    answer_perform(job);
-}
-
-/* The hypervisor switched to post-copy: the source is paused and the
- * destination has what it needs to run the guest, pulling the pages it
- * still lacks.  For the protocol this is "everything sent" -- the commit
- * zone, where only the destination's word lets the source run again --
- * except that the source's process must live on until every page went,
- * and that no timer may end it (docs/convergence.md). */
-static void
-postcopy_began(ferry_mig_job *job)
-{
-    ferry_mig_job_ctl *ctl = ctl_of(job);
-
-    ferry_mig_timer_stop(job, TIMER_TIMEOUT);
-    set_postcopy(job, PC_ACTIVE);
-    ctl->xfer = XFER_SENT;
-    record_handover(job, stats_cookie(job));
-    ferry_mig_set_domain_state(job, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_POSTCOPY,
-                               ctl->was_running ? FERRY_LIFECYCLE_SUSPENDED : -1);
-    ferry_mig_move(job, FERRY_MIG_PHASE_PERFORM, FERRY_MIG_STATE_WAITING);
-    ferry_mig_lease_release(job);
-    ferry_mig_job_set_message(job, 0, "post-copy: the destination runs the guest and pulls "
-                              "the pages it lacks; the source keeps them until every page "
-                              "went");
-    g_message("domain '%s': migration %s in post-copy", job->dom_name, job->id);
-    ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
-    ferry_mig_timer_start(job, TIMER_PROGRESS, PROGRESS_INTERVAL_MS, FALSE);
-    answer_perform(job);
-}
-
-/* ---- A paused post-copy: both halves wait, and only going on saves the
- * guest.  The source's daemon has the destination listen again (QEMU's
- * migrate-recover there) and resumes its stream to it, again and again
- * with back-off, for as long as it takes: no timer gives up. */
-
-static void
-recover_later(ferry_mig_job *job, const char *why)
-{
-    ferry_mig_job_ctl *ctl = ctl_of(job);
-
-    if (!ctl->recover_delay_s)
-        ctl->recover_delay_s = 1;
-    /* When first, the wait survives a long reason's truncation. */
-    ferry_mig_job_set_message(job, 0, "post-copy paused, the guest split between the hosts; "
-                              "the source tries again in %u s: %s", ctl->recover_delay_s, why);
-    if (ctl->resume_task) {
-        g_task_return_new_error(ctl->resume_task, FERRY_ERROR, FERRY_ERROR_MIGRATE,
-                                "domain '%s': post-copy is still paused: %s; the daemon tries "
-                                "again by itself in %u s", job->dom_name, why,
-                                ctl->recover_delay_s);
-        g_clear_object(&ctl->resume_task);
-    }
-    if (ctl->peer_uri_before) {
-        /* The address given by hand did not work: the daemon's own tries
-         * go on where they went before. */
-        g_mutex_lock(&job->lock);
-        g_free(job->peer_uri);
-        job->peer_uri = g_steal_pointer(&ctl->peer_uri_before);
-        g_mutex_unlock(&job->lock);
-        if (!ctl->busy)
-            g_clear_pointer(&ctl->peer, ferry_conn_unref);
-    }
-    ferry_mig_timer_start(job, TIMER_RECOVER, ctl->recover_delay_s * 1000, FALSE);
-    ctl->recover_delay_s = MIN(ctl->recover_delay_s * 2, RETRY_MAX_SECONDS);
-    ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
-}
-
-static gboolean
-step_resume(ferry_mig_job *job, gpointer data, GError **error)
-{
-    g_autofree char *uri = data;
-
-    return backend_of(job)->postcopy_resume(job, uri, error);
-}
-
-static void recover_now(ferry_mig_job *job);
-
-/* ferry migrate --postcopy-resume: the next try now, perhaps to the
- * destination's daemon at a new address; answered by that try. */
-static void
-resume_by_hand(ferry_mig_job *job, ferry_mig_event *ev)
-{
-    ferry_mig_job_ctl *ctl = ctl_of(job);
-
-    if (ctl->postcopy != PC_PAUSED && ctl->postcopy != PC_RECOVERING) {
-        g_task_return_new_error(ev->task, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
-                                "domain '%s': migration %s: post-copy is not paused (%s): "
-                                "there is nothing to resume", job->dom_name, job->id,
-                                ctl->postcopy == PC_NONE ? "it never switched to post-copy"
-                                                          : postcopy_names[ctl->postcopy]);
-        g_clear_object(&ev->task);
-        return;
-    }
-    if (ctl->resume_task) {
-        ferry_mig_fail_task(g_steal_pointer(&ev->task), FERRY_ERROR_OPERATION_INVALID,
-                            "a resume by hand is under way already");
-        return;
-    }
-    if (ev->message && *ev->message) {
-        g_mutex_lock(&job->lock);
-        if (g_strcmp0(job->peer_uri, ev->message) != 0) {
-            g_free(ctl->peer_uri_before);
-            ctl->peer_uri_before = g_steal_pointer(&job->peer_uri);
-            job->peer_uri = g_strdup(ev->message);
-            /* The next call connects there (a call in flight keeps its
-             * connection: the one after it reconnects). */
-            if (!ctl->busy)
-                g_clear_pointer(&ctl->peer, ferry_conn_unref);
-        }
-        g_mutex_unlock(&job->lock);
-    }
-    g_message("domain '%s': migration %s: post-copy resumed by hand (destination %s)",
-              job->dom_name, job->id, job->peer_uri ? job->peer_uri : "?");
-    ctl->resume_task = g_steal_pointer(&ev->task);
-    if (ctl->postcopy == PC_PAUSED) {
-        ctl->recover_delay_s = 0;
-        ferry_mig_timer_stop(job, TIMER_RECOVER);
-        recover_now(job);
-    }
-}
-
-static void
-recover_now(ferry_mig_job *job)
-{
-    ferry_mig_job_ctl *ctl = ctl_of(job);
-
-    if (ctl->postcopy != PC_PAUSED || !backend_of(job)->postcopy_resume)
-        return;     /* without a way to resume, it stays paused and says so */
-    if (ctl->busy) {
-        /* After the call in flight (a question to the destination). */
-        ferry_mig_timer_start(job, TIMER_RECOVER, 500, FALSE);
-        return;
-    }
-    ferry_mig_run_peer(job, PEER_RECOVER);
-}
-
-/* The destination's answer: where it listens again. */
-static void
-recover_answered(ferry_mig_job *job, ferry_mig_event *ev)
-{
-    ferry_mig_job_ctl *ctl = ctl_of(job);
-
-    if (ctl->postcopy != PC_PAUSED)
-        return;
-    if (!ev->ok || !ev->result->uri || !*ev->result->uri) {
-        g_autofree char *why = g_strdup_printf("the destination cannot listen again yet (%s)",
-                                               ev->ok ? "it named no address"
-                                                      : ev->error->message);
-
-        recover_later(job, why);
-        return;
-    }
-    set_postcopy(job, PC_RECOVERING);
-    g_message("domain '%s': migration %s: resuming post-copy to %s", job->dom_name, job->id,
-              ev->result->uri);
-    ferry_mig_run_step(job, STEP_RESUME, step_resume, g_strdup(ev->result->uri));
-}
-
-static void
-resume_done(ferry_mig_job *job, ferry_mig_event *ev)
-{
-    if (ev->ok || ctl_of(job)->postcopy != PC_RECOVERING)
-        return;     /* QEMU says how it goes (postcopy-active or -paused) */
-    set_postcopy(job, PC_PAUSED);
-    recover_later(job, ev->error->message);
+    ferry_mig_src_answer_perform(job);
 }
 
 /* The source's CPUs stopped (@ev's value: when, real time): the guest's
  * downtime starts. */
-static void
-record_stop(ferry_mig_job *job, ferry_mig_event *ev)
+void
+ferry_mig_src_record_stop(ferry_mig_job *job, ferry_mig_event *ev)
 {
     g_mutex_lock(&job->lock);
     job->stopped_real = ev->value;
     job->stopped_us = g_get_monotonic_time() - (g_get_real_time() - ev->value);
     g_mutex_unlock(&job->lock);
-}
-
-/* Events of post-copy after the switch, in whatever phase the job is: the
- * statistics, every page gone, a broken link.  Returns TRUE if @ev was
- * one. */
-static gboolean
-postcopy_event(ferry_mig_job *job, ferry_mig_event *ev)
-{
-    ferry_mig_job_ctl *ctl = ctl_of(job);
-
-    if (ctl->postcopy < PC_ACTIVE)
-        return FALSE;
-    if (ev->type == EV_SIDE_DONE) {
-        ctl->side_busy = FALSE;
-        if (ev->kind == SIDE_SENT) {
-            set_postcopy(job, PC_DONE);
-            ferry_mig_job_set_message(job, 0, "post-copy done: every page reached the "
-                                      "destination");
-            g_message("domain '%s': migration %s: post-copy done", job->dom_name, job->id);
-            ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
-            if (ctl->stop_after_postcopy && !ctl->busy) {
-                ctl->stop_after_postcopy = FALSE;
-                ferry_mig_run_step(job, STEP_STOP, step_stop, NULL);
-            }
-        } else if (ctl->postcopy_sent) {
-            ctl->postcopy_sent = FALSE;
-            postcopy_progress(job, TRUE);
-        } else {
-            ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
-        }
-        return TRUE;
-    }
-    if (ev->type == EV_TIMER && ev->kind == TIMER_RECOVER) {
-        recover_now(job);
-        return TRUE;
-    }
-    if (ev->type == EV_PEER_DONE && ev->kind == PEER_RECOVER) {
-        recover_answered(job, ev);
-        return TRUE;
-    }
-    if (ev->type == EV_STEP_DONE && ev->kind == STEP_RESUME) {
-        resume_done(job, ev);
-        return TRUE;
-    }
-    if (ev->type == EV_TIMER && ev->kind == TIMER_PROGRESS) {
-        if (ctl->postcopy != PC_DONE) {
-            ferry_mig_timer_start(job, TIMER_PROGRESS, PROGRESS_INTERVAL_MS, FALSE);
-            postcopy_progress(job, FALSE);
-        }
-        return TRUE;
-    }
-    if (ev->type != EV_BACKEND)
-        return FALSE;
-    switch (ev->kind) {
-    case FERRY_MIG_EV_SOURCE_STOPPED:
-        /* QEMU says post-copy-active, then stops the CPUs. */
-        record_stop(job, ev);
-        return TRUE;
-    case FERRY_MIG_EV_SENT:
-        ferry_mig_timer_stop(job, TIMER_PROGRESS);
-        /* After a side step in flight, the final figures. */
-        if (ctl->side_busy)
-            ctl->postcopy_sent = TRUE;
-        else
-            postcopy_progress(job, TRUE);
-        return TRUE;
-    case FERRY_MIG_EV_POSTCOPY_PAUSED:
-        if (ctl->postcopy == PC_DONE)
-            return TRUE;
-        set_postcopy(job, PC_PAUSED);
-        g_warning("domain '%s': migration %s: post-copy paused (%s)", job->dom_name, job->id,
-                  ev->message ? ev->message : "its link broke");
-        recover_later(job, ev->message ? ev->message : "its link broke");
-        return TRUE;
-    case FERRY_MIG_EV_POSTCOPY:
-        /* Going on again after a break. */
-        if (ctl->postcopy == PC_PAUSED || ctl->postcopy == PC_RECOVERING) {
-            set_postcopy(job, PC_ACTIVE);
-            ctl->recover_delay_s = 0;
-            ferry_mig_timer_stop(job, TIMER_RECOVER);
-            ferry_mig_job_set_message(job, 0, "post-copy resumed after its stream broke");
-            g_message("domain '%s': migration %s: post-copy resumed", job->dom_name, job->id);
-            ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
-        }
-        return TRUE;
-    case FERRY_MIG_EV_TRANSFER_FAILED:
-        if (ctl->postcopy == PC_DONE)
-            return TRUE;
-        postcopy_lost(job, ev->message ? ev->message : "QEMU gave no reason");
-        return TRUE;
-    case FERRY_MIG_EV_EXITED:
-        if (ctl->postcopy == PC_DONE)
-            return FALSE;   /* as after any complete transfer */
-        postcopy_lost(job, ev->value == FERRY_SHUTOFF_DESTROYED
-                               ? "the source QEMU was destroyed"
-                               : "the source QEMU exited");
-        return TRUE;
-    default:
-        return FALSE;
-    }
 }
 
 /* Aborts the transfer (abort, timeout, vanished client). */
@@ -1291,7 +698,7 @@ transfer_failed(ferry_mig_job *job, const char *why)
                                   job->dom_name, job->params->p.uri ? job->params->p.uri : "?",
                                   why);
     }
-    rollback(job, ctl->aborting ? FERRY_MIG_STATE_CANCELLED : FERRY_MIG_STATE_FAILED);
+    ferry_mig_src_rollback(job, ctl->aborting ? FERRY_MIG_STATE_CANCELLED : FERRY_MIG_STATE_FAILED);
 }
 
 /* Events while the transfer runs: (PERFORM, RUNNING). */
@@ -1308,10 +715,10 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
                 guint64 pass = ctl->policy_pass;
 
                 ctl->policy_pass = 0;
-                policy_pass(job, pass);
+                ferry_mig_src_policy_pass(job, pass);
             }
         } else if (ev->kind == STEP_SENT) {
-            sent(job);
+            ferry_mig_src_sent(job);
             return;
         } else if (ev->kind == STEP_CANCEL) {
             if (ev->ok)
@@ -1319,7 +726,7 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
             /* else: too late, SENT follows. */
             return;
         } else if (ev->kind == STEP_POSTCOPY) {
-            postcopy_told(job, ev);
+            ferry_mig_src_postcopy_told(job, ev);
         } else if (ev->kind == STEP_POLICY) {
             if (!ev->ok)
                 g_warning("domain '%s': migration %s: policy: QEMU did not take the step: %s",
@@ -1335,15 +742,16 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
             /* Starting a part of the transfer failed; the rollback stops
              * what did start. */
             if (!ctl->aborting)
-                set_failure(job, ev->error);
-            rollback(job, ctl->aborting ? FERRY_MIG_STATE_CANCELLED : FERRY_MIG_STATE_FAILED);
+                ferry_mig_src_set_failure(job, ev->error);
+            ferry_mig_src_rollback(job, ctl->aborting ? FERRY_MIG_STATE_CANCELLED
+                                                      : FERRY_MIG_STATE_FAILED);
             return;
         }
         if (ctl->aborting && ctl->xfer != XFER_CANCELLING && ctl->xfer != XFER_SENT) {
             cancel_transfer(job);
         } else {
-            postcopy_go(job);
-            policy_go(job);
+            ferry_mig_src_postcopy_go(job);
+            ferry_mig_src_policy_go(job);
         }
         return;
     case EV_BACKEND:
@@ -1363,7 +771,7 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
                 if (g_error_matches(fault, FERRY_ERROR, FERRY_ERROR_LIMIT)) {
                     /* "misjudge": QEMU gets a wrong downtime limit. */
                     ctl->policy_action = FAULT_MISJUDGE;
-                    policy_go(job);
+                    ferry_mig_src_policy_go(job);
                 } else {
                     transfer_failed(job, "injected failure in the middle of the transfer");
                     return;
@@ -1376,7 +784,7 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
             /* Pass 2 begins once the first went over all of memory. */
             if ((job->params->p.flags & FERRY_MIGRATE_POSTCOPY_AFTER_PRECOPY) &&
                 ev->value >= 2 && ctl->postcopy == PC_NONE)
-                postcopy_request(job, NULL, "after the first pass over memory "
+                ferry_mig_src_postcopy_request(job, NULL, "after the first pass over memory "
                                  "(--postcopy-after-precopy)");
             if (ctl->policy && ev->value >= 2) {
                 /* The policy judges the figures of the pass's start, when
@@ -1391,7 +799,7 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
                 }
                 if (!ctl->busy) {
                     ctl->policy_pass = 0;
-                    policy_pass(job, (guint64)ev->value);
+                    ferry_mig_src_policy_pass(job, (guint64)ev->value);
                 }
             }
             /* Asking the hypervisor holds up the transfer it asks about
@@ -1404,7 +812,7 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
                 ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
             return;
         case FERRY_MIG_EV_SOURCE_STOPPED:
-            record_stop(job, ev);
+            ferry_mig_src_record_stop(job, ev);
             return;
         case FERRY_MIG_EV_SWITCHOVER:
             /* A switch to post-copy sends the devices' state only: the
@@ -1415,10 +823,10 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
                                                    ctl->postcopy < PC_REQUESTED));
             return;
         case FERRY_MIG_EV_SENT:
-            ferry_mig_run_step(job, STEP_SENT, step_progress, GINT_TO_POINTER(TRUE));
+            ferry_mig_run_step(job, STEP_SENT, ferry_mig_src_step_progress, GINT_TO_POINTER(TRUE));
             return;
         case FERRY_MIG_EV_POSTCOPY:
-            postcopy_began(job);
+            ferry_mig_src_postcopy_began(job);
             return;
         case FERRY_MIG_EV_TRANSFER_FAILED:
             if (ctl->xfer == XFER_CANCELLING)
@@ -1433,7 +841,7 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
                                       ev->value == FERRY_SHUTOFF_DESTROYED
                                           ? "was destroyed" : "exited unexpectedly");
             ctl->was_running = FALSE;
-            rollback(job, FERRY_MIG_STATE_FAILED);
+            ferry_mig_src_rollback(job, FERRY_MIG_STATE_FAILED);
             return;
         default:
             return;
@@ -1463,7 +871,7 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
                 g_autofree char *why = g_strdup_printf("its timeout of %u s expired",
                                                        job->params->p.timeout_s);
 
-                abort_reason(job, why);
+                ferry_mig_src_abort_reason(job, why);
                 ctl->tell_dest = TRUE;
                 cancel_transfer(job);
             }
@@ -1471,7 +879,7 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
         return;
     case EV_REQUEST:
         if (ev->kind == REQ_POSTCOPY) {
-            postcopy_request(job, ev, "asked for (ferry migrate-postcopy)");
+            ferry_mig_src_postcopy_request(job, ev, "asked for (ferry migrate-postcopy)");
             return;
         }
         if ((ev->kind == REQ_ABORT || ev->kind == REQ_CANCEL) && ctl->postcopy >= PC_REQUESTED) {
@@ -1484,7 +892,7 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
         }
         if (ev->kind == REQ_ABORT || ev->kind == REQ_CANCEL) {
             /* The user, or the destination that dropped its side. */
-            abort_reason(job, ev->message);
+            ferry_mig_src_abort_reason(job, ev->message);
             ctl->tell_dest = ctl->tell_dest || ev->kind == REQ_ABORT;
             ferry_mig_add_waiter(job, ev);
             cancel_transfer(job);
@@ -1493,11 +901,11 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
         break;
     case EV_CONN_CLOSED:
         if (ctl->postcopy >= PC_REQUESTED) {
-            /* Too late to give up: the daemon finishes it (postcopy_began()
+            /* Too late to give up: the daemon finishes it (ferry_mig_src_postcopy_began()
              * sees client_gone). */
             return;
         }
-        abort_reason(job, "the client driving it disconnected");
+        ferry_mig_src_abort_reason(job, "the client driving it disconnected");
         ctl->tell_dest = TRUE;
         cancel_transfer(job);
         return;
@@ -1505,286 +913,12 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
         return;
     }
     if (ev->type == EV_REQUEST)
-        fail_request(job, ev);
+        ferry_mig_src_fail_request(job, ev);
 }
 
 /* ------------------------------------------------------------------------ */
 /* The commit zone: everything sent, the source paused                       */
 /* ------------------------------------------------------------------------ */
-
-static gboolean
-domain_active(ferry_domain_obj *obj)
-{
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&obj->lock);
-
-    return ferry_domain_obj_is_active(obj);
-}
-
-static gboolean
-step_stop(ferry_mig_job *job, gpointer data, GError **error)
-{
-    ferry_mig_engine *engine = engine_of(job);
-    ferry_domain_obj *obj = job->obj;
-    const ferry_migrate_params *p = &job->params->p;
-    g_autoptr(GError) local = NULL;
-    gboolean had_def;
-
-    if (!ferry_mig_inject(job, "confirm", error))
-        return FALSE;
-    if (!(p->flags & FERRY_MIGRATE_OFFLINE) && obj && domain_active(obj) &&
-        !engine->backend->stop_source(job, error))
-        return FALSE;
-    if (!(p->flags & FERRY_MIGRATE_UNDEFINE_SOURCE) || !obj)
-        return TRUE;
-    g_mutex_lock(&obj->lock);
-    had_def = obj->def != NULL;
-    g_mutex_unlock(&obj->lock);
-    if (!had_def)
-        return TRUE;
-    if (engine->backend->delete_def &&
-        !engine->backend->delete_def(engine->backend_self, obj->name, &local)) {
-        g_warning("domain '%s': %s", obj->name, local->message);
-        return TRUE;
-    }
-    g_mutex_lock(&obj->lock);
-    g_clear_pointer(&obj->def, ferry_domain_def_free);
-    g_mutex_unlock(&obj->lock);
-    ferry_domain_obj_list_remove(engine->domains, obj);
-    ferry_domain_obj_emit_lifecycle(engine->bus, obj, FERRY_LIFECYCLE_UNDEFINED);
-    return TRUE;
-}
-
-/* The destination runs the guest: the source goes. */
-static void
-confirm_ok(ferry_mig_job *job, const ferry_migration_cookie *finished)
-{
-    if (finished && finished->has_stats && finished->resumed_real_us) {
-        g_mutex_lock(&job->lock);
-        job->resumed_real = finished->resumed_real_us;
-        g_mutex_unlock(&job->lock);
-    }
-    ferry_mig_move(job, FERRY_MIG_PHASE_CONFIRM, FERRY_MIG_STATE_RUNNING);
-    if (ctl_of(job)->postcopy >= PC_ACTIVE && ctl_of(job)->postcopy != PC_DONE) {
-        /* The destination runs the guest, but pages it lacks are still
-         * here: the source's process stays until every page went. */
-        ctl_of(job)->stop_after_postcopy = TRUE;
-        return;
-    }
-    ferry_mig_run_step(job, STEP_STOP, step_stop, NULL);
-}
-
-/* The destination does not and will not run it: the source runs again. */
-static void
-confirm_cancelled(ferry_mig_job *job, ferry_mig_state final)
-{
-    ferry_mig_move(job, FERRY_MIG_PHASE_CONFIRM, FERRY_MIG_STATE_RUNNING);
-    rollback(job, final);
-}
-
-/* Goes to the destination's daemon: to finish the migration (the client
- * is gone, or Finish's answer was lost), or to cancel it (abort). */
-static void
-ask_peer(ferry_mig_job *job, peer_kind intent)
-{
-    ferry_mig_job_ctl *ctl = ctl_of(job);
-
-    ctl->doubt_intent = intent;
-    ferry_mig_timer_stop(job, TIMER_WATCHDOG);
-    if (job->phase == FERRY_MIG_PHASE_PERFORM) {
-        /* The daemon finishing for a vanished client is not in doubt yet:
-         * it runs Finish; a caller that does not know, or an abort, is. */
-        if (intent == PEER_FINISH && !ctl->phase_task)
-            ferry_mig_move(job, FERRY_MIG_PHASE_FINISH, FERRY_MIG_STATE_RUNNING);
-        else
-            ferry_mig_move(job, FERRY_MIG_PHASE_CONFIRM, FERRY_MIG_STATE_IN_DOUBT);
-    }
-    if (!ctl->busy) {
-        ferry_mig_timer_stop(job, TIMER_RETRY);
-        ferry_mig_run_peer(job, intent);
-    }
-}
-
-static void
-fail_abort_waiters(ferry_mig_job *job, const char *why)
-{
-    ferry_mig_job_ctl *ctl = ctl_of(job);
-
-    for (guint i = ctl->waiters->len; i > 0; i--) {
-        ferry_mig_waiter *w = ctl->waiters->pdata[i - 1];
-
-        if (w->kind != REQ_ABORT)
-            continue;
-        g_task_return_new_error(w->task, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID, "%s",
-                                why);
-        g_object_unref(w->task);
-        g_ptr_array_remove_index(ctl->waiters, i - 1);
-    }
-}
-
-/* The answer of the destination's daemon. */
-static void
-peer_answered(ferry_mig_job *job, ferry_mig_event *ev)
-{
-    ferry_mig_job_ctl *ctl = ctl_of(job);
-    g_autoptr(ferry_migration_cookie) finished = NULL;
-
-    if (!ev->ok && ferry_mig_error_is_doubt(ev->error)) {
-        g_autofree char *why = g_strdup_printf(
-            "in doubt: the destination's daemon has not answered whether it runs the guest "
-            "(%s); the source stays paused and asks again", ev->error->message);
-
-        ferry_mig_job_set_message(job, 0, "%s", why);
-        if (job->state != FERRY_MIG_STATE_IN_DOUBT)
-            ferry_mig_move(job, FERRY_MIG_PHASE_CONFIRM, FERRY_MIG_STATE_IN_DOUBT);
-        if (ctl->doubt_intent == PEER_CANCEL)
-            fail_abort_waiters(job, "cannot abort now: everything was sent, and only the "
-                                    "destination can say whether it runs the guest, but its "
-                                    "daemon cannot be reached; the source stays paused until "
-                                    "it answers");
-        ferry_mig_timer_start(job, TIMER_RETRY, ctl->retry_delay_s * 1000, FALSE);
-        ctl->retry_delay_s = MIN(ctl->retry_delay_s * 2, RETRY_MAX_SECONDS);
-        ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
-        return;
-    }
-    if (ev->kind == PEER_FINISH) {
-        if (ev->ok) {
-            if (ev->result->cookie)
-                finished = ferry_migration_cookie_parse(ev->result->cookie, "Confirm", NULL);
-            ferry_mig_job_set_message(job, 0, "the destination's daemon finished it");
-            confirm_ok(job, finished);
-            return;
-        }
-        set_failure(job, ev->error);
-        ctl->end_code = FERRY_ERROR_MIGRATE;
-        ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE,
-                                  "the destination did not take the guest (%s); it runs on "
-                                  "the source again", ev->error->message);
-        confirm_cancelled(job, FERRY_MIG_STATE_FAILED);
-        return;
-    }
-    /* PEER_CANCEL */
-    if (ev->ok) {
-        confirm_cancelled(job, ctl->aborting ? FERRY_MIG_STATE_CANCELLED
-                                             : FERRY_MIG_STATE_FAILED);
-        return;
-    }
-    if (g_error_matches(ev->error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID)) {
-        /* Too late: the destination runs it.  The abort fails; the
-         * migration completed. */
-        ferry_mig_job_set_message(job, 0, "too late to abort: %s", ev->error->message);
-        ctl->aborting = FALSE;
-        confirm_ok(job, NULL);
-        return;
-    }
-    /* Any other refusal still means it does not run there. */
-    confirm_cancelled(job, ctl->aborting ? FERRY_MIG_STATE_CANCELLED : FERRY_MIG_STATE_FAILED);
-}
-
-/* Events in the commit zone and while in doubt. */
-static void
-committed_event(ferry_mig_job *job, ferry_mig_event *ev)
-{
-    ferry_mig_job_ctl *ctl = ctl_of(job);
-    gboolean doubt = job->state == FERRY_MIG_STATE_IN_DOUBT || job->phase == FERRY_MIG_PHASE_FINISH;
-
-    switch (ev->type) {
-    case EV_PEER_DONE:
-        peer_answered(job, ev);
-        return;
-    case EV_STEP_DONE:
-        return;
-    case EV_TIMER:
-        if (ev->kind == TIMER_RETRY && !ctl->busy)
-            ferry_mig_run_peer(job, ctl->doubt_intent);
-        else if (ev->kind == TIMER_WATCHDOG && !doubt && !ctl->phase_task &&
-                 g_get_monotonic_time() - ctl->last_phase_us >=
-                     (gint64)engine_of(job)->abandon_seconds * G_TIME_SPAN_SECOND) {
-            ctl->client_gone = TRUE;
-            ferry_mig_job_set_message(job, 0, "no phase came within %u s: the daemon finishes "
-                                      "the migration itself", engine_of(job)->abandon_seconds);
-            ask_peer(job, PEER_FINISH);
-        }
-        return;
-    case EV_CONN_CLOSED:
-        if (!doubt) {
-            ferry_mig_job_set_message(job, 0, "the client driving it disconnected after "
-                                      "everything was sent: the daemon finishes the migration "
-                                      "itself");
-            ask_peer(job, PEER_FINISH);
-        }
-        return;
-    case EV_BACKEND:
-        if (ev->kind == FERRY_MIG_EV_EXITED && ev->value == FERRY_SHUTOFF_DESTROYED) {
-            /* Destroyed on purpose: the destination must not run it either. */
-            ctl->was_running = FALSE;
-            ctl->end_code = FERRY_ERROR_MIGRATE;
-            ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE, "the domain was destroyed on "
-                                      "the source");
-            ask_peer(job, PEER_CANCEL);
-        }
-        return;
-    case EV_REQUEST:
-        break;
-    default:
-        return;
-    }
-
-    switch (ev->kind) {
-    case REQ_CONFIRM:
-        if (ctl->busy) {
-            /* A peer call is in flight: its answer comes first. */
-            ferry_mig_add_waiter(job, ev);
-            return;
-        }
-        ferry_mig_timer_stop(job, TIMER_RETRY);
-        ferry_mig_timer_stop(job, TIMER_WATCHDOG);
-        if (ev->conn)
-            ctl->driver = ev->conn;
-        ctl->confirm_outcome = ev->outcome;
-        if (ev->outcome == FERRY_CONFIRM_OK) {
-            ctl->phase_task = g_steal_pointer(&ev->task);
-            confirm_ok(job, ev->cookie);
-        } else if (ev->outcome == FERRY_CONFIRM_CANCELLED && ctl->sent_finish) {
-            /* The client says Finish never reached the destination, but
-             * this daemon sent one of its own: only the destination can
-             * say.  (Found by the model: model/README.md.) */
-            ctl->phase_task = g_steal_pointer(&ev->task);
-            ask_peer(job, PEER_FINISH);
-        } else if (ev->outcome == FERRY_CONFIRM_CANCELLED) {
-            ctl->phase_task = g_steal_pointer(&ev->task);
-            ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE,
-                                      "the destination did not take the guest; it runs on the "
-                                      "source again");
-            confirm_cancelled(job, ctl->aborting ? FERRY_MIG_STATE_CANCELLED
-                                                 : FERRY_MIG_STATE_FAILED);
-        } else {
-            /* The caller does not know Finish's outcome: ask. */
-            ctl->phase_task = g_steal_pointer(&ev->task);
-            ask_peer(job, ctl->doubt_intent ? ctl->doubt_intent : PEER_FINISH);
-        }
-        return;
-    case REQ_ABORT:
-        abort_reason(job, ev->message);
-        ferry_mig_add_waiter(job, ev);
-        ask_peer(job, PEER_CANCEL);
-        return;
-    case REQ_CANCEL:
-        /* The destination's own word that it dropped the guest. */
-        if (ctl->busy) {
-            ferry_mig_add_waiter(job, ev);
-            return;
-        }
-        abort_reason(job, ev->message);
-        ferry_mig_add_waiter(job, ev);
-        ferry_mig_timer_stop(job, TIMER_RETRY);
-        ferry_mig_timer_stop(job, TIMER_WATCHDOG);
-        confirm_cancelled(job, FERRY_MIG_STATE_CANCELLED);
-        return;
-    default:
-        fail_request(job, ev);
-        return;
-    }
-}
 
 /* ------------------------------------------------------------------------ */
 /* Rollback and the end                                                      */
@@ -1831,15 +965,16 @@ step_rollback(ferry_mig_job *job, gpointer data, GError **error)
 }
 
 /* Resumes the source if it ran before, then ends the job in @final. */
-static void
-rollback(ferry_mig_job *job, ferry_mig_state final)
+void
+ferry_mig_src_rollback(ferry_mig_job *job, ferry_mig_state final)
 {
     ferry_mig_job_ctl *ctl = ctl_of(job);
 
     if (ctl->postcopy >= PC_ACTIVE) {
         /* Its pages and devices' state went to the destination: the
          * source can never run it again. */
-        postcopy_lost(job, job->message ? job->message : "the destination did not take it");
+        ferry_mig_src_postcopy_lost(job, job->message ? job->message
+                                                      : "the destination did not take it");
         return;
     }
     ferry_mig_timer_stop(job, TIMER_PROGRESS);
@@ -1850,40 +985,6 @@ rollback(ferry_mig_job *job, ferry_mig_state final)
         ctl->aborting = TRUE;
     ferry_mig_move(job, job->phase, FERRY_MIG_STATE_ROLLBACK);
     ferry_mig_run_step(job, STEP_ROLLBACK, step_rollback, NULL);
-}
-
-/* Post-copy failed: the guest's memory is split between the hosts and
- * the half here can never run again (QEMU has sent the devices' state and
- * pages the destination may have changed).  The source stays paused --
- * never run twice -- and the job says so; only destroying it ends it. */
-static void
-postcopy_lost(ferry_mig_job *job, const char *why)
-{
-    ferry_mig_job_ctl *ctl = ctl_of(job);
-    g_autofree char *what = g_strdup(why);
-    g_autoptr(GError) error = NULL;
-
-    ferry_mig_timer_stop(job, TIMER_PROGRESS);
-    ferry_mig_timer_stop(job, TIMER_TIMEOUT);
-    ferry_mig_timer_stop(job, TIMER_WATCHDOG);
-    ferry_mig_timer_stop(job, TIMER_RETRY);
-    ctl->end_code = FERRY_ERROR_MIGRATE;
-    ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE,
-                              "post-copy of domain '%s' failed: %s; its memory is split "
-                              "between the hosts, so the source keeps its half paused and "
-                              "never runs it again", job->dom_name, what);
-    g_warning("domain '%s': migration %s: post-copy failed: %s; the source stays paused",
-              job->dom_name, job->id, what);
-    /* The way out of the commit zone that the table allows: Confirm. */
-    if (job->phase != FERRY_MIG_PHASE_CONFIRM || job->state != FERRY_MIG_STATE_RUNNING)
-        ferry_mig_move(job, FERRY_MIG_PHASE_CONFIRM, FERRY_MIG_STATE_RUNNING);
-    ferry_mig_move(job, FERRY_MIG_PHASE_CONFIRM, FERRY_MIG_STATE_ROLLBACK);
-    g_mutex_lock(&job->lock);
-    error = g_error_new_literal(FERRY_ERROR, FERRY_ERROR_MIGRATE, job->message);
-    g_mutex_unlock(&job->lock);
-    if (ctl->phase_task)
-        ferry_mig_reply_error(job, error);
-    ferry_mig_end(job, FERRY_MIG_STATE_FAILED);
 }
 
 static void
@@ -1979,8 +1080,8 @@ stop_done(ferry_mig_job *job, ferry_mig_event *ev)
 /* Calls in states that do not take them                                     */
 /* ------------------------------------------------------------------------ */
 
-static void
-fail_request(ferry_mig_job *job, ferry_mig_event *ev)
+void
+ferry_mig_src_fail_request(ferry_mig_job *job, ferry_mig_event *ev)
 {
     g_autofree char *phase = g_strdup(ferry_mig_phase_to_string(job->phase));
     const char *what = ev->kind == REQ_PERFORM ? "Perform" : ev->kind == REQ_CONFIRM
@@ -2046,17 +1147,17 @@ ferry_mig_source_recover(ferry_mig_job *job, const ferry_mig_probe *probe,
         if (job->state == FERRY_MIG_STATE_ROLLBACK)
             ferry_mig_run_step(job, STEP_ROLLBACK, step_rollback, NULL);
         else
-            rollback(job, FERRY_MIG_STATE_FAILED);
+            ferry_mig_src_rollback(job, FERRY_MIG_STATE_FAILED);
         return;
     }
     if (probe->postcopy) {
         /* Split between the hosts: the source's process lives until every
          * page went (QEMU's "completed" event still comes). */
-        set_postcopy(job, PC_ACTIVE);
+        ferry_mig_src_set_postcopy(job, PC_ACTIVE);
         ferry_mig_timer_start(job, TIMER_PROGRESS, PROGRESS_INTERVAL_MS, FALSE);
         if (probe->postcopy_paused) {
-            set_postcopy(job, PC_PAUSED);
-            recover_later(job, "its stream broke while ferryd was down");
+            ferry_mig_src_set_postcopy(job, PC_PAUSED);
+            ferry_mig_src_recover_later(job, "its stream broke while ferryd was down");
         }
     }
     /* Everything was sent (or the QEMU that was sending is gone): only the
@@ -2072,7 +1173,7 @@ ferry_mig_source_recover(ferry_mig_job *job, const ferry_mig_probe *probe,
     if (job->phase == FERRY_MIG_PHASE_CONFIRM && job->state == FERRY_MIG_STATE_RUNNING)
         ferry_mig_move(job, FERRY_MIG_PHASE_CONFIRM, FERRY_MIG_STATE_IN_DOUBT);
     if (job->phase == FERRY_MIG_PHASE_PERFORM) {
-        ask_peer(job, PEER_FINISH);
+        ferry_mig_src_ask_peer(job, PEER_FINISH);
         return;
     }
     ctl->doubt_intent = PEER_FINISH;
@@ -2097,10 +1198,10 @@ ferry_mig_source_handle(ferry_mig_job *job, ferry_mig_event *ev)
         return;
     }
     if (ev->type == EV_REQUEST && ev->kind == REQ_RESUME) {
-        resume_by_hand(job, ev);
+        ferry_mig_src_resume_by_hand(job, ev);
         return;
     }
-    if (postcopy_event(job, ev))
+    if (ferry_mig_src_postcopy_event(job, ev))
         return;
     if (ev->type == EV_REQUEST && ev->kind == REQ_ABORT && ctl->postcopy >= PC_ACTIVE) {
         ferry_mig_fail_task(g_steal_pointer(&ev->task), FERRY_ERROR_OPERATION_INVALID,
@@ -2139,7 +1240,7 @@ ferry_mig_source_handle(ferry_mig_job *job, ferry_mig_event *ev)
             return;
         case STEP_TAKE:
             if (!ev->ok) {
-                set_failure(job, ev->error);
+                ferry_mig_src_set_failure(job, ev->error);
                 ferry_mig_reply_error(job, ev->error);
                 end_untouched(job, FERRY_MIG_STATE_FAILED);
                 return;
@@ -2163,14 +1264,14 @@ ferry_mig_source_handle(ferry_mig_job *job, ferry_mig_event *ev)
             ctl->confirm_outcome = FERRY_CONFIRM_CANCELLED;
             ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE,
                                       "the destination could not prepare");
-            confirm_cancelled(job, FERRY_MIG_STATE_FAILED);
+            ferry_mig_src_confirm_cancelled(job, FERRY_MIG_STATE_FAILED);
         } else if (ev->type == EV_REQUEST &&
                    (ev->kind == REQ_ABORT || ev->kind == REQ_CANCEL)) {
-            abort_reason(job, ev->message);
+            ferry_mig_src_abort_reason(job, ev->message);
             ferry_mig_add_waiter(job, ev);
             end_untouched(job, FERRY_MIG_STATE_CANCELLED);
         } else if (ev->type == EV_CONN_CLOSED) {
-            abort_reason(job, "the client driving it disconnected");
+            ferry_mig_src_abort_reason(job, "the client driving it disconnected");
             end_untouched(job, FERRY_MIG_STATE_CANCELLED);
         } else if (ev->type == EV_TIMER && ev->kind == TIMER_WATCHDOG &&
                    g_get_monotonic_time() - ctl->last_phase_us >=
@@ -2179,37 +1280,37 @@ ferry_mig_source_handle(ferry_mig_job *job, ferry_mig_event *ev)
                 "no phase came within migration_abandon_timeout (%u s)",
                 engine_of(job)->abandon_seconds);
 
-            abort_reason(job, why);
+            ferry_mig_src_abort_reason(job, why);
             end_untouched(job, FERRY_MIG_STATE_CANCELLED);
         } else if (ev->type == EV_BACKEND && ev->kind == FERRY_MIG_EV_EXITED) {
             ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE,
                                       "the source QEMU exited before the transfer");
             end_untouched(job, FERRY_MIG_STATE_FAILED);
         } else if (ev->type == EV_REQUEST) {
-            fail_request(job, ev);
+            ferry_mig_src_fail_request(job, ev);
         }
         return;
     case FERRY_MIG_PHASE_PERFORM:
         if (job->state == FERRY_MIG_STATE_RUNNING)
             perform_event(job, ev);
         else if (job->state == FERRY_MIG_STATE_WAITING)
-            committed_event(job, ev);
+            ferry_mig_src_committed_event(job, ev);
         else if (ev->type == EV_REQUEST)
-            fail_request(job, ev);
+            ferry_mig_src_fail_request(job, ev);
         return;
     case FERRY_MIG_PHASE_FINISH:
     case FERRY_MIG_PHASE_CONFIRM:
         if (job->state == FERRY_MIG_STATE_IN_DOUBT || job->phase == FERRY_MIG_PHASE_FINISH) {
-            committed_event(job, ev);
+            ferry_mig_src_committed_event(job, ev);
             return;
         }
         if (ev->type == EV_TIMER && ev->kind == TIMER_RETRY &&
             job->state == FERRY_MIG_STATE_RUNNING && !ctl->busy) {
-            ferry_mig_run_step(job, STEP_STOP, step_stop, NULL);
+            ferry_mig_run_step(job, STEP_STOP, ferry_mig_src_step_stop, NULL);
             return;
         }
         if (ev->type == EV_REQUEST && ev->kind == REQ_ABORT) {
-            fail_request(job, ev);
+            ferry_mig_src_fail_request(job, ev);
             return;
         }
         if (ev->type == EV_REQUEST)
@@ -2219,5 +1320,5 @@ ferry_mig_source_handle(ferry_mig_job *job, ferry_mig_event *ev)
         break;
     }
     if (ev->type == EV_REQUEST)
-        fail_request(job, ev);
+        ferry_mig_src_fail_request(job, ev);
 }
