@@ -9,7 +9,7 @@
  * when the client driving a migration vanishes, resolving an in-doubt
  * outcome with the peer's daemon, and peer-to-peer migration.  "Where does
  * Prepare run on the destination?" -- dest_prepare() in
- * migration-dest.c; the source's phases are in migration-source.c.
+ * migration-dest.c; the source's phases are in migration-source*.c.
  * Must not: touch a hypervisor (the backend does) or call up into src/api/.
  *
  * Threads: the engine has its own thread and GMainContext, where every job

@@ -5,9 +5,10 @@
  * post-copy (when allowed), then throttle the guest, then nothing more (the
  * caller's timeout action decides).
  *
- * Pure: no QMP, no engine, no clock.  The engine (migration-source.c) feeds
- * it a sample per pass and carries its decisions out; the unit tests feed
- * it passes recorded from real migrations (tests/migration/test-policy.c).
+ * Pure: no QMP, no engine, no clock.  The engine
+ * (migration-source-converge.c) feeds it a sample per pass and carries its
+ * decisions out; the unit tests feed it passes recorded from real
+ * migrations (tests/migration/test-policy.c).
  */
 #pragma once
 
