@@ -1237,6 +1237,18 @@ each_session(ferry_relay *r, void (*fn)(session *s, gint64 now))
     g_list_free_full(g_steal_pointer(&all), (GDestroyNotify)session_unref);
 }
 
+/* How long @s may go without its connection, in ms: the user's retry
+ * timeout once it was connected; a first connection gets at least the
+ * connect timeout, even with --retry-timeout 0 (which forbids connecting
+ * again, not connecting at all: a busy host may take a tick to answer). */
+static guint
+give_up_after_ms(const session *s)
+{
+    if (s->connected_before)
+        return s->give_up_ms;
+    return MAX(s->give_up_ms, CONNECT_TIMEOUT_S * 1000u);
+}
+
 static void
 tick_session(session *s, gint64 now)
 {
@@ -1250,11 +1262,11 @@ tick_session(session *s, gint64 now)
             pump_remote(s);
         }
     } else if (!s->remote && s->broken_since &&
-               now - s->broken_since > (gint64)s->give_up_ms * 1000) {
+               now - s->broken_since > (gint64)give_up_after_ms(s) * 1000) {
         char peer[300];
         g_autofree char *why = g_strdup_printf(
             "%s %s within %u s", s->relay->dialler ? "could not reach" : "no connection from",
-            peer_name(s, peer, sizeof(peer)), s->give_up_ms / 1000);
+            peer_name(s, peer, sizeof(peer)), give_up_after_ms(s) / 1000);
 
         session_end(s, why);
     }

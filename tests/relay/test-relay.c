@@ -362,6 +362,127 @@ test_other_side_gone(void)
     fixture_teardown(&f);
 }
 
+/* A gate in front of the listening relay: its accept queue is kept full
+ * for a while, so the kernel drops the dialler's SYN and the first connect
+ * only succeeds at TCP's retry, a second later (what a busy host looks
+ * like); then it copies bytes both ways. */
+typedef struct {
+    GSocket *listener;     /* backlog 0, one connection already queued */
+    guint to_port;         /* the listening relay */
+    GSocket *in, *out;
+} gate;
+
+typedef struct {
+    GSocket *from, *to;
+} pipe_dir;
+
+static gpointer
+pipe_thread(gpointer data)
+{
+    pipe_dir *d = data;
+    char buf[65536];
+    gssize n;
+
+    while ((n = g_socket_receive(d->from, buf, sizeof(buf), NULL, NULL)) > 0) {
+        for (gssize off = 0; off < n;) {
+            gssize w = g_socket_send(d->to, buf + off, (gsize)(n - off), NULL, NULL);
+
+            if (w <= 0)
+                return NULL;
+            off += w;
+        }
+    }
+    g_socket_shutdown(d->to, FALSE, TRUE, NULL);
+    return NULL;
+}
+
+static gpointer
+gate_thread(gpointer data)
+{
+    gate *g = data;
+    g_autoptr(GSocket) queued = NULL;
+    g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GSocketAddress) to = g_inet_socket_address_new(lo, (guint16)g->to_port);
+    pipe_dir there, back;
+    GThread *t1, *t2;
+
+    /* Several of the relay's ticks with its first connect unanswered. */
+    g_usleep(800 * 1000);
+    queued = g_socket_accept(g->listener, NULL, NULL);
+    g_assert_nonnull(queued);
+    g->in = g_socket_accept(g->listener, NULL, NULL);
+    g_assert_nonnull(g->in);
+    g->out = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                          G_SOCKET_PROTOCOL_DEFAULT, NULL);
+    g_assert_true(g_socket_connect(g->out, to, NULL, NULL));
+    there = (pipe_dir){ g->in, g->out };
+    back = (pipe_dir){ g->out, g->in };
+    t1 = g_thread_new("gate there", pipe_thread, &there);
+    t2 = g_thread_new("gate back", pipe_thread, &back);
+    g_thread_join(t1);
+    g_thread_join(t2);
+    return NULL;
+}
+
+/* --retry-timeout 0 forbids connecting again, not connecting: a first
+ * connection slower than the relay's tick still carries the stream. */
+static void
+test_slow_first_connect(void)
+{
+    fixture f = { 0 };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GSocketAddress) gate_addr = NULL;
+    g_autoptr(GSocket) filler = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                             G_SOCKET_PROTOCOL_DEFAULT, NULL);
+    end_io src = { .send_seed = 1, .recv_seed = 2, .send_len = 4 * MiB };
+    guint gate_port = free_port();
+    gate g = { 0 };
+    ferry_relay *in, *out;
+    GThread *gt;
+    gint64 t0;
+
+    fixture_setup(&f, 1 * MiB);
+    in = ferry_relay_listen("test in", "127.0.0.1", f.port, f.qemu_path, "t0ken", &error);
+    g_assert_no_error(error);
+    gate_addr = g_inet_socket_address_new(lo, (guint16)gate_port);
+    g.listener = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                              G_SOCKET_PROTOCOL_DEFAULT, NULL);
+    g.to_port = f.port;
+    g_assert_true(g_socket_bind(g.listener, gate_addr, TRUE, NULL));
+    g_socket_set_listen_backlog(g.listener, 0);
+    g_assert_true(g_socket_listen(g.listener, NULL));
+    /* Fills the queue: the next SYN is dropped. */
+    g_assert_true(g_socket_connect(filler, gate_addr, NULL, NULL));
+    out = ferry_relay_dial("test out", f.out_path, "127.0.0.1", gate_port, "t0ken", 0, &error);
+    g_assert_no_error(error);
+    gt = g_thread_new("gate", gate_thread, &g);
+    t0 = g_get_monotonic_time();
+    src.conn = connect_unix(f.out_path);
+    run_end(&src);
+    g_test_message("first connection after %.1f s",
+                   (g_get_monotonic_time() - t0) / (double)G_TIME_SPAN_SECOND);
+    /* Before joining anything: a relay that gave up leaves the other
+     * threads waiting for a stream that never comes. */
+    g_assert_false(src.bad);
+    g_assert_cmpuint(src.received, ==, 1 * MiB);
+    g_assert_cmpint(g_get_monotonic_time() - t0, >=, 800 * G_TIME_SPAN_MILLISECOND);
+    g_thread_join(f.dst_thread);
+    f.dst_thread = NULL;
+    g_assert_false(f.dst.bad);
+    g_assert_cmpuint(f.dst.received, ==, 4 * MiB);
+    g_io_stream_close(G_IO_STREAM(src.conn), NULL, NULL);
+    g_object_unref(src.conn);
+    ferry_relay_close(out);
+    ferry_relay_close(in);
+    g_thread_join(gt);
+    g_clear_object(&g.in);
+    g_clear_object(&g.out);
+    g_socket_close(g.listener, NULL);
+    g_clear_object(&g.listener);
+    fixture_teardown(&f);
+}
+
 /* A wrong token, and a stranger's bytes: refused, and the listener goes on
  * serving a right one. */
 static void
@@ -450,6 +571,7 @@ main(int argc, char **argv)
     g_test_add_func("/relay/plain", test_plain);
     g_test_add_func("/relay/broken", test_broken);
     g_test_add_func("/relay/give-up", test_give_up);
+    g_test_add_func("/relay/slow-first-connect", test_slow_first_connect);
     g_test_add_func("/relay/refused", test_refused);
     g_test_add_func("/relay/other-side-gone", test_other_side_gone);
     g_test_add_func("/relay/no-wildcard", test_no_wildcard);
