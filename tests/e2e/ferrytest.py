@@ -37,10 +37,15 @@ class TAP:
     def __init__(self):
         self.n = 0
         self.failed = 0
+        # FERRY_TEST_TIMES=1: each check says when it came (where a test's
+        # time goes).
+        self.t0 = time.monotonic() if os.environ.get('FERRY_TEST_TIMES') == '1' else None
 
     def ok(self, cond, name, detail=None):
         self.n += 1
         print('%sok %d - %s' % ('' if cond else 'not ', self.n, name), flush=True)
+        if self.t0 is not None:
+            print('# at %.1f s' % (time.monotonic() - self.t0), flush=True)
         if not cond:
             self.failed += 1
             if detail:
