@@ -252,6 +252,18 @@ ferry_mig_event *ferry_mig_event_new(ev_type type, int kind);
  * thread. */
 void ferry_mig_job_post(ferry_mig_job *job, ferry_mig_event *ev);
 
+/* A task for a call a job answers: its @kind as task data, never checked
+ * for cancellation (the job's answer is the truth; a call is stopped
+ * through the job). */
+GTask *ferry_mig_task_new(GCancellable *cancellable, GAsyncReadyCallback callback,
+                          gpointer user_data, req_kind kind);
+
+/* Posts a call (@task, taken) to the job it belongs to; @cookie is taken,
+ * @params copied. */
+void ferry_mig_post_request(ferry_mig_job *job, req_kind kind, GTask *task, ferry_conn *conn,
+                            ferry_migration_cookie *cookie, const ferry_migrate_params *params,
+                            int outcome, const char *message);
+
 /* ---- migration-peer.c ---- */
 
 /* The step id of opening the connection to the peer. */

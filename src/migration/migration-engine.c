@@ -3,7 +3,9 @@
  * migration-engine-private.h): its thread, the tables of jobs, each job's
  * event queue, steps, timers, moves along the transition table, the end of
  * a job, and the entry points the drivers call.  Calls to the other host's
- * daemon are in migration-peer.c.
+ * daemon are in migration-peer.c; the queries and tunables of a running
+ * job (job info, downtime and bandwidth, post-copy by hand) in
+ * migration-engine-query.c.
  *
  * What each event means for a job is decided by the role handlers in
  * migration-source.c and migration-dest.c; this file only carries events to
@@ -974,9 +976,9 @@ ferry_mig_rekey(ferry_mig_job *job, const char *name, const char *uuid)
 /* Entry points                                                              */
 /* ------------------------------------------------------------------------ */
 
-static GTask *
-task_new(GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data,
-         req_kind kind)
+GTask *
+ferry_mig_task_new(GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data,
+                   req_kind kind)
 {
     GTask *task = g_task_new(NULL, cancellable, callback, user_data);
 
@@ -1013,8 +1015,9 @@ static void
 launch(ferry_mig_job *job)
 {
     if (g_atomic_int_get(&job->engine->halted)) {
-        ferry_mig_fail_task(g_steal_pointer(&ctl_of(job)->phase_task), FERRY_ERROR_OPERATION_INVALID,
-                  "the migration engine of this host has stopped: no new migration");
+        ferry_mig_fail_task(g_steal_pointer(&ctl_of(job)->phase_task),
+                            FERRY_ERROR_OPERATION_INVALID,
+                            "the migration engine of this host has stopped: no new migration");
         return;
     }
     g_main_context_invoke_full(job->engine->context, G_PRIORITY_DEFAULT, start_job,
@@ -1027,10 +1030,10 @@ ferry_mig_engine_begin3(ferry_mig_engine *engine, ferry_domain *dom,
                         GAsyncReadyCallback callback, gpointer user_data)
 {
     g_autofree char *id = g_uuid_string_random();
-    g_autoptr(ferry_mig_job) job = ferry_mig_job_create(engine, id, FERRY_MIG_ROLE_SOURCE, 3, dom->name,
-                                              dom->uuid, params);
+    g_autoptr(ferry_mig_job) job = ferry_mig_job_create(engine, id, FERRY_MIG_ROLE_SOURCE, 3,
+                                                        dom->name, dom->uuid, params);
 
-    ctl_of(job)->phase_task = task_new(cancellable, callback, user_data, 0);
+    ctl_of(job)->phase_task = ferry_mig_task_new(cancellable, callback, user_data, 0);
     ctl_of(job)->driver = dom->conn;
     ctl_of(job)->p2p = ferry_mig_p2p_is_runner(engine, cancellable);
     if (ctl_of(job)->p2p)
@@ -1046,7 +1049,7 @@ ferry_mig_engine_prepare(ferry_mig_engine *engine, ferry_conn *dconn, int protoc
                          const char *cookie_in, GCancellable *cancellable,
                          GAsyncReadyCallback callback, gpointer user_data)
 {
-    GTask *task = task_new(cancellable, callback, user_data, 0);
+    GTask *task = ferry_mig_task_new(cancellable, callback, user_data, 0);
     g_autoptr(ferry_migration_cookie) cookie = NULL;
     g_autoptr(ferry_domain_def) def = NULL;
     g_autoptr(ferry_mig_job) job = NULL;
@@ -1098,11 +1101,10 @@ fail:
     g_object_unref(task);
 }
 
-/* Posts a call to the job it belongs to (@job referenced by the caller). */
-static void
-post_request(ferry_mig_job *job, req_kind kind, GTask *task, ferry_conn *conn,
-             ferry_migration_cookie *cookie, const ferry_migrate_params *params, int outcome,
-             const char *message)
+void
+ferry_mig_post_request(ferry_mig_job *job, req_kind kind, GTask *task, ferry_conn *conn,
+                       ferry_migration_cookie *cookie, const ferry_migrate_params *params,
+                       int outcome, const char *message)
 {
     ferry_mig_event *ev = ferry_mig_event_new(EV_REQUEST, kind);
 
@@ -1146,7 +1148,7 @@ ferry_mig_engine_perform(ferry_mig_engine *engine, ferry_domain *dom, int protoc
                          const char *cookie_in, GCancellable *cancellable,
                          GAsyncReadyCallback callback, gpointer user_data)
 {
-    GTask *task = task_new(cancellable, callback, user_data, REQ_PERFORM);
+    GTask *task = ferry_mig_task_new(cancellable, callback, user_data, REQ_PERFORM);
     g_autoptr(ferry_migration_cookie) cookie = NULL;
     g_autoptr(ferry_mig_job) job = NULL;
     GError *error = NULL;
@@ -1195,7 +1197,8 @@ ferry_mig_engine_perform(ferry_mig_engine *engine, ferry_domain *dom, int protoc
                     phase, dom->name, cookie->id, engine->hostname);
         goto fail;
     }
-    post_request(job, REQ_PERFORM, task, dom->conn, g_steal_pointer(&cookie), params, 0, NULL);
+    ferry_mig_post_request(job, REQ_PERFORM, task, dom->conn, g_steal_pointer(&cookie), params,
+                           0, NULL);
     return;
 
 fail:
@@ -1209,7 +1212,7 @@ ferry_mig_engine_confirm3(ferry_mig_engine *engine, ferry_domain *dom,
                           int outcome, GCancellable *cancellable, GAsyncReadyCallback callback,
                           gpointer user_data)
 {
-    GTask *task = task_new(cancellable, callback, user_data, REQ_CONFIRM);
+    GTask *task = ferry_mig_task_new(cancellable, callback, user_data, REQ_CONFIRM);
     g_autoptr(ferry_migration_cookie) cookie = NULL;
     g_autoptr(ferry_mig_job) job = NULL;
     GError *error = NULL;
@@ -1227,8 +1230,8 @@ ferry_mig_engine_confirm3(ferry_mig_engine *engine, ferry_domain *dom,
                     engine->hostname);
         goto fail;
     }
-    post_request(job, REQ_CONFIRM, task, dom->conn, g_steal_pointer(&cookie), params, outcome,
-                 NULL);
+    ferry_mig_post_request(job, REQ_CONFIRM, task, dom->conn, g_steal_pointer(&cookie), params,
+                           outcome, NULL);
     return;
 
 fail:
@@ -1242,7 +1245,7 @@ ferry_mig_engine_finish(ferry_mig_engine *engine, ferry_conn *dconn, int protoco
                         const char *cookie_in, gboolean cancelled, GCancellable *cancellable,
                         GAsyncReadyCallback callback, gpointer user_data)
 {
-    GTask *task = task_new(cancellable, callback, user_data, REQ_FINISH);
+    GTask *task = ferry_mig_task_new(cancellable, callback, user_data, REQ_FINISH);
     g_autoptr(ferry_migration_cookie) cookie = NULL;
     g_autoptr(ferry_mig_job) job = NULL;
     GError *error = NULL;
@@ -1276,8 +1279,8 @@ ferry_mig_engine_finish(ferry_mig_engine *engine, ferry_conn *dconn, int protoco
                     dname);
         goto fail;
     }
-    post_request(job, REQ_FINISH, task, dconn, g_steal_pointer(&cookie), params, cancelled,
-                 dname);
+    ferry_mig_post_request(job, REQ_FINISH, task, dconn, g_steal_pointer(&cookie), params,
+                           cancelled, dname);
     return;
 
 fail:
@@ -1289,7 +1292,7 @@ void
 ferry_mig_engine_abort(ferry_mig_engine *engine, ferry_domain *dom, GCancellable *cancellable,
                        GAsyncReadyCallback callback, gpointer user_data)
 {
-    GTask *task = task_new(cancellable, callback, user_data, REQ_ABORT);
+    GTask *task = ferry_mig_task_new(cancellable, callback, user_data, REQ_ABORT);
     g_autoptr(ferry_mig_job) job = ferry_mig_engine_find_job(engine, dom->uuid);
 
     if (!job) {
@@ -1299,8 +1302,8 @@ ferry_mig_engine_abort(ferry_mig_engine *engine, ferry_domain *dom, GCancellable
         g_object_unref(task);
         return;
     }
-    post_request(job, REQ_ABORT, task, dom->conn, NULL, NULL, 0,
-                 "aborted by the user (domjobabort)");
+    ferry_mig_post_request(job, REQ_ABORT, task, dom->conn, NULL, NULL, 0,
+                           "aborted by the user (domjobabort)");
 }
 
 void
@@ -1308,7 +1311,7 @@ ferry_mig_engine_postcopy_recover(ferry_mig_engine *engine, const char *id,
                                   GCancellable *cancellable, GAsyncReadyCallback callback,
                                   gpointer user_data)
 {
-    GTask *task = task_new(cancellable, callback, user_data, REQ_RECOVER);
+    GTask *task = ferry_mig_task_new(cancellable, callback, user_data, REQ_RECOVER);
     g_autoptr(ferry_mig_job) job = find_by_id(engine, id);
 
     if (!job || job->role != FERRY_MIG_ROLE_DESTINATION) {
@@ -1317,7 +1320,7 @@ ferry_mig_engine_postcopy_recover(ferry_mig_engine *engine, const char *id,
         g_object_unref(task);
         return;
     }
-    post_request(job, REQ_RECOVER, task, NULL, NULL, NULL, 0, NULL);
+    ferry_mig_post_request(job, REQ_RECOVER, task, NULL, NULL, NULL, 0, NULL);
 }
 
 void
@@ -1325,7 +1328,7 @@ ferry_mig_engine_cancel(ferry_mig_engine *engine, const char *id, const char *re
                         GCancellable *cancellable, GAsyncReadyCallback callback,
                         gpointer user_data)
 {
-    GTask *task = task_new(cancellable, callback, user_data, REQ_CANCEL);
+    GTask *task = ferry_mig_task_new(cancellable, callback, user_data, REQ_CANCEL);
     g_autoptr(ferry_mig_job) job = find_by_id(engine, id);
     g_autofree char *why = g_strdup_printf("cancelled by the other host: %s",
                                            reason ? reason : "no reason given");
@@ -1335,7 +1338,7 @@ ferry_mig_engine_cancel(ferry_mig_engine *engine, const char *id, const char *re
         ferry_phase_task_return(task, g_new0(ferry_phase_result, 1));
         return;
     }
-    post_request(job, REQ_CANCEL, task, NULL, NULL, NULL, 0, why);
+    ferry_mig_post_request(job, REQ_CANCEL, task, NULL, NULL, NULL, 0, why);
 }
 
 static int
@@ -1361,7 +1364,7 @@ void
 ferry_mig_engine_query(ferry_mig_engine *engine, const char *id, GCancellable *cancellable,
                        GAsyncReadyCallback callback, gpointer user_data)
 {
-    GTask *task = task_new(cancellable, callback, user_data, 0);
+    GTask *task = ferry_mig_task_new(cancellable, callback, user_data, 0);
     g_autoptr(ferry_mig_job) job = find_by_id(engine, id);
     ferry_phase_result *r = g_new0(ferry_phase_result, 1);
 
@@ -1379,171 +1382,6 @@ ferry_mig_engine_query(ferry_mig_engine *engine, const char *id, GCancellable *c
         g_mutex_unlock(&job->lock);
     }
     ferry_phase_task_return(task, r);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Queries and tunables                                                      */
-/* ------------------------------------------------------------------------ */
-
-gboolean
-ferry_mig_engine_get_job_stats(ferry_mig_engine *engine, ferry_domain *dom, guint flags,
-                               ferry_job_info *ret_info, GError **error)
-{
-    g_autoptr(ferry_mig_job) job = NULL;
-
-    memset(ret_info, 0, sizeof(*ret_info));
-    if (flags & FERRY_JOB_STATS_COMPLETED) {
-        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&engine->lock);
-        ferry_mig_job *last = g_hash_table_lookup(engine->last, dom->uuid);
-
-        job = last ? ferry_mig_job_ref(last) : NULL;
-    } else {
-        job = ferry_mig_engine_find_job(engine, dom->uuid);
-    }
-    if (job)
-        ferry_mig_job_get_info(job, ret_info);
-    return TRUE;
-}
-
-/* The active outgoing job of @dom, or an error naming why there is none. */
-static ferry_mig_job *
-outgoing_job(ferry_mig_engine *engine, ferry_domain *dom, GError **error)
-{
-    ferry_mig_job *job = ferry_mig_engine_find_job(engine, dom->uuid);
-
-    if (!job || job->role != FERRY_MIG_ROLE_SOURCE) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
-                    "domain '%s' is not migrating out of host '%s'", dom->name,
-                    engine->hostname);
-        g_clear_pointer(&job, ferry_mig_job_unref);
-    }
-    return job;
-}
-
-gboolean
-ferry_mig_engine_set_tunable(ferry_mig_engine *engine, ferry_domain *dom, int tunable,
-                             guint64 value, GError **error)
-{
-    g_autoptr(ferry_mig_job) job = outgoing_job(engine, dom, error);
-    gboolean transferring;
-
-    if (!job)
-        return FALSE;
-    g_mutex_lock(&job->lock);
-    if (tunable == FERRY_MIGRATE_TUNABLE_MAX_DOWNTIME && job->params->p.max_downtime_cap_ms &&
-        value > job->params->p.max_downtime_cap_ms) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
-                    "domain '%s': migration %s: a downtime limit of %" G_GUINT64_FORMAT
-                    " ms is above its cap of %" G_GUINT64_FORMAT " ms (--max-downtime-cap)",
-                    job->dom_name, job->id, value, job->params->p.max_downtime_cap_ms);
-        g_mutex_unlock(&job->lock);
-        return FALSE;
-    }
-    transferring = job->phase == FERRY_MIG_PHASE_PERFORM && job->state == FERRY_MIG_STATE_RUNNING;
-    if (tunable == FERRY_MIGRATE_TUNABLE_MAX_DOWNTIME) {
-        job->params->p.max_downtime_ms = value;
-        job->info.max_downtime_ms = (gint64)value;
-    } else {
-        job->params->p.bandwidth_mib = value;
-        job->info.bandwidth_bps = value << 20;
-    }
-    g_mutex_unlock(&job->lock);
-    /* Before the transfer, the value waits for it; during it, the
-     * hypervisor takes it at once. */
-    if (!transferring)
-        return TRUE;
-    return engine->backend->set_tunable(job, tunable, value, error);
-}
-
-/* request_and_wait() waits for its call's answer here. */
-typedef struct {
-    gboolean done;
-    GError *error;
-} request_wait;
-
-static void
-request_answered(GObject *source, GAsyncResult *res, gpointer data)
-{
-    request_wait *w = data;
-
-    g_task_propagate_boolean(G_TASK(res), &w->error);
-    w->done = TRUE;
-}
-
-/* Posts @kind to @job and waits for its answer.  The job's queue orders
- * it with everything else that happens to the job (an abort, the end of
- * the transfer); this caller waits on a context of its own. */
-static gboolean
-request_and_wait(ferry_mig_job *job, req_kind kind, ferry_domain *dom, const char *message,
-                 GError **error)
-{
-    g_autoptr(GMainContext) context = g_main_context_new();
-    request_wait w = { 0 };
-    GTask *task;
-
-    g_main_context_push_thread_default(context);
-    task = task_new(NULL, request_answered, &w, kind);
-    post_request(job, kind, task, dom->conn, NULL, NULL, 0, message);
-    while (!w.done)
-        g_main_context_iteration(context, TRUE);
-    g_main_context_pop_thread_default(context);
-    if (w.error) {
-        g_propagate_error(error, w.error);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-gboolean
-ferry_mig_engine_start_postcopy(ferry_mig_engine *engine, ferry_domain *dom, GError **error)
-{
-    g_autoptr(ferry_mig_job) job = outgoing_job(engine, dom, error);
-
-    if (!job)
-        return FALSE;
-    if (!engine->backend->start_postcopy) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
-                    "domain '%s': host '%s' cannot migrate in post-copy", dom->name,
-                    engine->hostname);
-        return FALSE;
-    }
-    return request_and_wait(job, REQ_POSTCOPY, dom, NULL, error);
-}
-
-gboolean
-ferry_mig_engine_postcopy_resume(ferry_mig_engine *engine, ferry_domain *dom,
-                                 const char *dest_uri, GError **error)
-{
-    g_autoptr(ferry_mig_job) job = outgoing_job(engine, dom, error);
-
-    if (!job)
-        return FALSE;
-    if (!engine->backend->postcopy_resume) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
-                    "domain '%s': host '%s' cannot resume a post-copy", dom->name,
-                    engine->hostname);
-        return FALSE;
-    }
-    return request_and_wait(job, REQ_RESUME, dom, dest_uri, error);
-}
-
-gboolean
-ferry_mig_engine_get_tunable(ferry_mig_engine *engine, ferry_domain *dom, int tunable,
-                             guint64 *ret_value, GError **error)
-{
-    g_autoptr(ferry_mig_job) job = outgoing_job(engine, dom, error);
-    gboolean transferring;
-
-    if (!job)
-        return FALSE;
-    g_mutex_lock(&job->lock);
-    transferring = job->phase == FERRY_MIG_PHASE_PERFORM && job->state == FERRY_MIG_STATE_RUNNING;
-    *ret_value = tunable == FERRY_MIGRATE_TUNABLE_MAX_DOWNTIME ? job->params->p.max_downtime_ms
-                                                               : job->params->p.bandwidth_mib;
-    g_mutex_unlock(&job->lock);
-    if (!transferring)
-        return TRUE;
-    return engine->backend->get_tunable(job, tunable, ret_value, error);
 }
 
 void
