@@ -143,6 +143,12 @@ class Raw:
         return cls(s)
 
     def send(self, data):
+        # ferryd rightly stops reading a connection whose calls in flight
+        # reach max_call_bytes_per_client, until they are answered: a
+        # sanitized daemon on loaded cores may take minutes over 16 of
+        # them, so the send waits as long as a reply (not the connect's
+        # 30 s, which failed every sender on a slow run).
+        self.sock.settimeout(REPLY_TIMEOUT_S)
         self.sock.sendall(data)
 
     def replies(self, n, timeout=REPLY_TIMEOUT_S):
