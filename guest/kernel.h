@@ -71,7 +71,7 @@ void serial_putx2(uint8_t v);
 
 /**
  * timer_init: programs PIT channel 0 as a free-running rate generator.
- * Interrupts stay off; timer_now_ms() reads the counter.
+ * Its interrupt stays masked; timer_now_ms() reads the counter.
  */
 void timer_init(void);
 
@@ -81,6 +81,18 @@ void timer_init(void);
  * (time then runs slow, never backwards).
  */
 uint32_t timer_now_ms(void);
+
+/* ---- idle.c: sleeping between rounds of work ---------------------------- */
+
+/**
+ * idle_init: installs the IDT, remaps the PICs with only the RTC's line
+ * unmasked, and starts the RTC's periodic interrupt (1024 Hz).  Interrupts
+ * stay disabled except inside idle_wait().
+ */
+void idle_init(void);
+
+/** idle_wait: halts until the next RTC tick (at most ~1 ms). */
+void idle_wait(void);
 
 /* ---- memtest.c: pattern pages, dirtying, verification ------------------- */
 

@@ -5,7 +5,8 @@
  * on QEMU's virtual clock, which stops while the VM is paused and is carried
  * over by migration, so guest time neither jumps nor runs backwards across a
  * migration.  The TSC is deliberately not used: under TCG it follows the
- * host's TSC and would jump on the destination.  Must not enable interrupts.
+ * host's TSC and would jump on the destination.  Must not unmask the PIT's
+ * interrupt: idle.c's RTC tick only wakes the CPU, time comes from here.
  */
 #include "ferry-config.h"
 
