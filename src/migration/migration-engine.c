@@ -547,6 +547,16 @@ ferry_mig_end(ferry_mig_job *job, ferry_mig_state state)
     for (guint i = 0; i < waiters->len; i++)
         ferry_mig_answer_waiter(job, waiters->pdata[i]);
     ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_ENDED);
+    /* Once more with the final statistics (the move above wrote the
+     * outcome first), after the callers had their answer: they do not
+     * wait for a disk. */
+    {
+        g_autoptr(GError) error = NULL;
+
+        if (!ferry_mig_job_write_record(job, engine->record_dir, job->phase, state, &error))
+            g_warning("migration %s: %s; its statistics will not outlive this ferryd",
+                      job->id, error->message);
+    }
     g_clear_pointer(&ctl->peer, ferry_conn_unref);
     /* A peer-to-peer job ended before Perform: its sequence may wait on
      * the destination (a Prepare it never answers), which would keep the

@@ -10,6 +10,7 @@
 #include "ferry-config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <glib/gstdio.h>
 #include <json-c/json.h>
 #include <string.h>
@@ -375,6 +376,107 @@ ferry_mig_record_path(const char *dir, const char *dom_uuid)
     return g_build_filename(dir, file, NULL);
 }
 
+/* The final statistics of an ended job, kept in its record so that
+ * "domjobinfo --completed" answers the same after a restart.  Data, not
+ * code: one row per field of ferry_job_info worth keeping (not the type,
+ * phase, state, message, role or id: the record has them already). */
+typedef enum { STAT_I64, STAT_U64, STAT_UINT, STAT_INT, STAT_STR } stat_kind;
+
+typedef struct {
+    const char *name;
+    size_t offset;
+    stat_kind kind;
+    size_t size;        /* STAT_STR: the array's size */
+} stat_field;
+
+#define STAT(kind, f) { #f, offsetof(ferry_job_info, f), kind, sizeof(((ferry_job_info *)0)->f) }
+
+static const stat_field stat_fields[] = {
+    STAT(STAT_I64, elapsed_ms), STAT(STAT_U64, mem_total), STAT(STAT_U64, mem_processed),
+    STAT(STAT_U64, mem_remaining), STAT(STAT_U64, disk_total), STAT(STAT_U64, disk_processed),
+    STAT(STAT_U64, disk_remaining), STAT(STAT_U64, rate_bps), STAT(STAT_I64, downtime_ms),
+    STAT(STAT_I64, total_ms), STAT(STAT_U64, dirty_rate_bps), STAT(STAT_U64, passes),
+    STAT(STAT_U64, bandwidth_bps), STAT(STAT_I64, expected_downtime_ms),
+    STAT(STAT_I64, max_downtime_ms), STAT(STAT_I64, setup_ms),
+    STAT(STAT_I64, guest_downtime_ms), STAT(STAT_I64, time_setup_ms),
+    STAT(STAT_I64, time_disk_ms), STAT(STAT_I64, time_memory_ms),
+    STAT(STAT_I64, time_switchover_ms), STAT(STAT_I64, time_overhead_ms),
+    STAT(STAT_INT, protocol), STAT(STAT_U64, reconnects), STAT(STAT_STR, postcopy),
+    STAT(STAT_U64, postcopy_requests), STAT(STAT_U64, postcopy_bytes),
+    STAT(STAT_I64, postcopy_ms), STAT(STAT_UINT, throttle_percent),
+    STAT(STAT_U64, multifd_bytes), STAT(STAT_U64, xbzrle_bytes), STAT(STAT_U64, xbzrle_pages),
+    STAT(STAT_U64, xbzrle_cache_miss), STAT(STAT_U64, xbzrle_overflow),
+    STAT(STAT_U64, normal_pages), STAT(STAT_U64, zero_pages), STAT(STAT_STR, policy),
+    STAT(STAT_I64, max_downtime_cap_ms),
+};
+
+static json_object *
+stats_to_json(const ferry_job_info *info)
+{
+    json_object *obj = json_object_new_object();
+
+    for (guint i = 0; i < G_N_ELEMENTS(stat_fields); i++) {
+        const stat_field *f = &stat_fields[i];
+        const char *at = (const char *)info + f->offset;
+        json_object *v;
+
+        switch (f->kind) {
+        case STAT_I64:
+            v = json_object_new_int64(*(const gint64 *)at);
+            break;
+        case STAT_U64:
+            v = json_object_new_uint64(*(const guint64 *)at);
+            break;
+        case STAT_UINT:
+            v = json_object_new_int64(*(const guint *)at);
+            break;
+        case STAT_INT:
+            v = json_object_new_int(*(const int *)at);
+            break;
+        default:
+            v = json_object_new_string(at);
+            break;
+        }
+        json_object_object_add(obj, f->name, v);
+    }
+    return obj;
+}
+
+/* Fills @info from @obj; a field missing or of another type stays 0. */
+static void
+stats_from_json(json_object *obj, ferry_job_info *info)
+{
+    for (guint i = 0; i < G_N_ELEMENTS(stat_fields); i++) {
+        const stat_field *f = &stat_fields[i];
+        char *at = (char *)info + f->offset;
+        json_object *v;
+
+        if (!json_object_object_get_ex(obj, f->name, &v))
+            continue;
+        if (f->kind == STAT_STR) {
+            if (json_object_is_type(v, json_type_string))
+                g_strlcpy(at, json_object_get_string(v), f->size);
+            continue;
+        }
+        if (!json_object_is_type(v, json_type_int))
+            continue;
+        switch (f->kind) {
+        case STAT_I64:
+            *(gint64 *)at = json_object_get_int64(v);
+            break;
+        case STAT_U64:
+            *(guint64 *)at = json_object_get_uint64(v);
+            break;
+        case STAT_UINT:
+            *(guint *)at = (guint)CLAMP(json_object_get_int64(v), 0, G_MAXUINT);
+            break;
+        default:
+            *(int *)at = json_object_get_int(v);
+            break;
+        }
+    }
+}
+
 static void
 add_string(json_object *root, const char *key, const char *value)
 {
@@ -415,6 +517,12 @@ ferry_mig_job_write_record(ferry_mig_job *job, const char *dir, ferry_mig_phase 
     add_string(root, "message", job->message);
     for (guint i = 0; job->created_images && i < job->created_images->len; i++)
         json_object_array_add(images, json_object_new_string(job->created_images->pdata[i]));
+    if (ferry_mig_state_is_final(state) && job->ended_us) {
+        ferry_job_info info = job->info;
+
+        info.elapsed_ms = (job->ended_us - job->started_us) / 1000;
+        json_object_object_add(root, "stats", stats_to_json(&info));
+    }
     g_mutex_unlock(&job->lock);
     json_object_object_add(root, "created_images", images);
     if (job->may_have_run)
@@ -453,6 +561,7 @@ ferry_mig_record_free(ferry_mig_record *record)
     g_free(record->peer_uri);
     g_strfreev(record->created_images);
     g_free(record->message);
+    g_free(record->stats);
     g_free(record);
 }
 
@@ -518,6 +627,10 @@ ferry_mig_record_read(const char *path, GError **error)
         record->flags = (guint)json_object_get_int64(v);
     if (json_object_object_get_ex(root, "may_have_run", &v))
         record->may_have_run = json_object_get_boolean(v);
+    if (json_object_object_get_ex(root, "stats", &v) && json_object_is_type(v, json_type_object)) {
+        record->stats = g_new0(ferry_job_info, 1);
+        stats_from_json(v, record->stats);
+    }
     if (json_object_object_get_ex(root, "created_images", &v) &&
         json_object_is_type(v, json_type_array)) {
         g_autoptr(GStrvBuilder) b = g_strv_builder_new();

@@ -252,6 +252,7 @@ typedef struct {
     char **created_images;
     char *message;
     gboolean may_have_run;      /* the job's may_have_run */
+    ferry_job_info *stats;      /* an ended job's final statistics (NULL: none kept) */
 } ferry_mig_record;
 
 /**

@@ -171,6 +171,18 @@ recover_record(ferry_mig_engine *engine, const ferry_mig_record *record)
             g_ptr_array_add(job->created_images, g_strdup(record->created_images[i]));
     }
     if (ferry_mig_state_is_final(record->state)) {
+        /* Its final statistics, as the previous daemon had them; its
+         * length stays what it was. */
+        if (record->stats) {
+            gint64 now = g_get_monotonic_time();
+
+            job->info = *record->stats;
+            job->ended_us = now;
+            job->started_us = now - record->stats->elapsed_ms * 1000;
+            g_strlcpy(job->info.role, ferry_mig_role_to_string(job->role),
+                      sizeof(job->info.role));
+            g_strlcpy(job->info.id, job->id, sizeof(job->info.id));
+        }
         remember(engine, job);
         return;
     }

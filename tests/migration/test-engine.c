@@ -774,6 +774,31 @@ test_records(void)
         g_assert_cmpstr(s->peer_uri, ==, "test:///peer?host_uuid=" DST_UUID);
         g_assert_cmpstr(d->peer_uri, ==, "test:///peer?host_uuid=" SRC_UUID);
     }
+    {
+        /* The final statistics follow the outcome into the record (written
+         * once more after the callers had their answer): what a restarted
+         * daemon answers to domjobinfo --completed. */
+        g_autoptr(ferry_domain) dom = ferry_domain_new_handle(r.src, "web1", MT_WEB1_UUID);
+        ferry_job_info info = { 0 };
+        g_autoptr(ferry_mig_record) s = NULL;
+
+        g_assert_true(ferry_domain_get_job_stats(dom, FERRY_JOB_STATS_COMPLETED, &info, NULL));
+        for (gint64 deadline = g_get_monotonic_time() + 10 * G_TIME_SPAN_SECOND;;) {
+            g_clear_pointer(&s, ferry_mig_record_free);
+            s = record_of(&r, "src");
+            if ((s && s->stats) || g_get_monotonic_time() > deadline)
+                break;
+            g_usleep(2000);
+        }
+        g_assert_nonnull(s);
+        g_assert_nonnull(s->stats);
+        g_assert_cmpint(s->stats->elapsed_ms, ==, info.elapsed_ms);
+        g_assert_cmpuint(s->stats->mem_total, ==, info.mem_total);
+        g_assert_cmpuint(s->stats->mem_processed, ==, info.mem_processed);
+        g_assert_cmpint(s->stats->total_ms, ==, info.total_ms);
+        g_assert_cmpint(s->stats->protocol, ==, info.protocol);
+        g_assert_cmpstr(s->stats->postcopy, ==, info.postcopy);
+    }
     rig_close(&r);
 }
 
