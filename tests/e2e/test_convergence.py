@@ -26,6 +26,10 @@ converges in pre-copy; each way of finishing it is taken on it:
   restarted meanwhile: it completes once the link is back;
 * `ferry migrate --postcopy-resume` while A's own tries back off (B's
   ferryd down): with B down it says why, once B is back it resumes;
+* Ctrl-C on `ferry migrate` during post-copy: the abort is refused and the
+  CLI says why; a second Ctrl-C leaves it and the daemons finish;
+* B's QEMU stopped (SIGSTOP) 15 s during post-copy: nothing gives up, it
+  completes once the QEMU goes on;
 * the convergence policy: each of its steps on a guest made to need it,
   post-copy chosen with no option at all (the guest's disks are shared);
 * the downtime cap: QEMU made to misjudge the switch-over (a fault) is
@@ -34,13 +38,15 @@ converges in pre-copy; each way of finishing it is taken on it:
 After each, the guest runs on exactly one host, its heartbeat continuous
 and its memory check clean.  Usage errors and refusals name what is wrong.
 
-In the sanitized build (ferrytest.SANITIZED) the reset twice, the link
-cuts, auto-converge, multifd, XBZRLE and the estimates run in the plain
+In the sanitized build (ferrytest.SANITIZED) the reset twice, the
+stopped QEMU, the link cuts, auto-converge, multifd, XBZRLE and the estimates run in the plain
 build only: their ferry side is the recovery and the parameters the other
 cases already take.
 """
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
 import time
@@ -87,6 +93,21 @@ def arrived(t, what, a, b, g, before, cli, timeout=240):
     t.ok(intact(log), '%s: heartbeat continues, no restart, no memory error' % what,
          'before: %d; %s' % (before, err or log))
     return ft.job_info(a, g.name, completed=True), ft.job_info(b, g.name, completed=True)
+
+
+def landed(t, what, a, b, g, before):
+    """A migration its client no longer waits for ended by itself: one QEMU
+    of @g, on B, intact, and A's job completed (returned)."""
+    t.ok(ft.wait_until(lambda: not a.qemu_pids(g.uuid), 120) and
+         len(b.qemu_pids(g.uuid)) == 1, '%s: one QEMU of it, on B' % what,
+         (a.qemu_pids(g.uuid), b.qemu_pids(g.uuid), ft.job_info(a, g.name)))
+    log, err = ft.wait_heartbeat(g.serial, before + 5)
+    t.ok(intact(log), '%s: heartbeat continues, no restart, no memory error' % what,
+         'before: %d; %s' % (before, err or log))
+    ja = ft.job_info(a, g.name, completed=True)
+    t.ok(ja is not None and ja['type'] == 'completed', '%s: A\'s job ended completed' % what,
+         ja)
+    return ja
 
 
 def back(t, a, b, g):
@@ -276,14 +297,7 @@ def postcopy_reset(t, net, a, b, g, times=1, restart=None):
             cli.communicate(timeout=300)
         except Exception:
             cli.kill()
-        t.ok(ft.wait_until(lambda: not a.qemu_pids(g.uuid), 120) and
-             len(b.qemu_pids(g.uuid)) == 1, '%s: one QEMU of it, on B' % what,
-             (a.qemu_pids(g.uuid), b.qemu_pids(g.uuid), ft.job_info(a, g.name)))
-        log, err = ft.wait_heartbeat(g.serial, before + 5)
-        t.ok(intact(log), '%s: heartbeat continues, no restart, no memory error' % what,
-             'before: %d; %s' % (before, err or log))
-        ja = ft.job_info(a, g.name, completed=True)
-        t.ok(ja and ja['type'] == 'completed', '%s: A\'s job ended completed' % what, ja)
+        landed(t, what, a, b, g, before)
     else:
         ja, jb = arrived(t, what, a, b, g, before, cli, timeout=300)
         t.comment('measured: %s: source job %s' % (what, json.dumps(ja)))
@@ -340,6 +354,87 @@ def postcopy_resume_by_hand(t, a, b, g):
     ja, jb = arrived(t, what, a, b, g, before, cli, timeout=300)
     t.ok(ja and ja['postcopy'] == 'done' and ja['reconnects'] >= 1,
          '%s: post-copy done, the recovery counted' % what, ja)
+    back(t, a, b, g)
+
+
+def read_until(stream, needle, timeout):
+    """What a running process wrote on @stream (a text pipe) until @needle
+    appeared or @timeout s passed."""
+    out = b''
+    deadline = time.monotonic() + timeout
+    fd = stream.fileno()
+    while needle.encode() not in out and time.monotonic() < deadline:
+        if not select.select([fd], [], [], deadline - time.monotonic())[0]:
+            break
+        data = os.read(fd, 4096)
+        if not data:
+            break
+        out += data
+    return out.decode(errors='replace')
+
+
+def postcopy_ctrl_c(t, a, b, g):
+    """Ctrl-C on `ferry migrate` once post-copy runs: the guest already runs
+    on B, so the abort is refused; the CLI says why and waits on.  A second
+    Ctrl-C leaves it (exit 130) and the daemons finish the migration."""
+    what = 'Ctrl-C during post-copy'
+    before = heartbeat(g.serial)
+    cli = start_postcopy(t, what, a, b, g, bandwidth='1')
+    cli.send_signal(signal.SIGINT)
+    text = read_until(cli.stderr, 'cannot abort', 60)
+    t.ok('cannot abort' in text and 'post-copy' in text and cli.poll() is None,
+         '%s: the abort is refused, the CLI says why and waits on' % what, text)
+    cli.send_signal(signal.SIGINT)
+    try:
+        cli.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        cli.kill()
+        cli.wait()
+    text += cli.stderr.read()
+    t.ok(cli.returncode == 130 and 'its daemons finish it' in text,
+         '%s: a second Ctrl-C leaves, saying the daemons finish it' % what,
+         '%s %r' % (cli.returncode, text[-300:]))
+    ja = landed(t, what, a, b, g, before)
+    t.ok(ja is not None and ja['postcopy'] == 'done', '%s: post-copy done' % what, ja)
+    # The final statistics outlive the daemon (they are in the job's record).
+    a.stop()
+    a.start()
+    again = ft.job_info(a, g.name, completed=True)
+    keys = ('id', 'type', 'postcopy', 'postcopy_bytes', 'total_ms', 'mem_processed',
+            'elapsed_ms')
+    t.ok(ja is not None and again is not None and
+         all(again[k] == ja[k] for k in keys),
+         '%s: after A\'s ferryd restarted, domjobinfo --completed says the same' % what,
+         (ja and {k: ja[k] for k in keys}, again and {k: again[k] for k in keys}))
+    back(t, a, b, g)
+
+
+def postcopy_dest_stopped(t, a, b, g):
+    """B's QEMU stopped (SIGSTOP) for 15 s during post-copy: the guest
+    stalls with it, and nothing gives up on it -- no timer may end a
+    guest split across two hosts; once it goes on, the migration
+    completes and the guest is intact."""
+    what = 'B\'s QEMU stopped 15 s during post-copy'
+    before = heartbeat(g.serial)
+    cli = start_postcopy(t, what, a, b, g, bandwidth='1')
+    pids = b.qemu_pids(g.uuid)
+    t.ok(len(pids) == 1, '%s: one QEMU of it on B' % what, pids)
+    if len(pids) != 1:
+        cli.kill()
+        cli.communicate()
+        return
+    os.kill(pids[0], signal.SIGSTOP)
+    try:
+        time.sleep(15)      # the stall itself, not a wait for an event
+        ja = ft.job_info(a, g.name)
+        t.ok(ja is not None and ja['type'] == 'active' and cli.poll() is None and
+             a.qemu_pids(g.uuid), '%s: A\'s job and QEMU wait, the CLI too' % what,
+             (ja and (ja['postcopy'], ja['message']), cli.poll()))
+    finally:
+        os.kill(pids[0], signal.SIGCONT)
+    ja, jb = arrived(t, what, a, b, g, before, cli, timeout=300)
+    t.ok(ja and ja['postcopy'] == 'done' and jb and jb['postcopy'] == 'done',
+         '%s: post-copy done on both hosts' % what, (ja, jb))
     back(t, a, b, g)
 
 
@@ -679,6 +774,10 @@ def main(t):
             guests.append(g2)
             downtime_cap(t, a, b, g2)
             return
+        if os.environ.get('FERRY_CONV_ONLY') == 'stalls':
+            postcopy_ctrl_c(t, a, b, g)
+            postcopy_dest_stopped(t, a, b, g)
+            return
         if os.environ.get('FERRY_CONV_ONLY') == 'reset':
             postcopy_reset(t, net, a, b, g, restart=a)
             postcopy_reset(t, net, a, b, g, restart=b)
@@ -688,7 +787,9 @@ def main(t):
         postcopy_reset(t, net, a, b, g, restart=a)
         postcopy_reset(t, net, a, b, g, restart=b)
         postcopy_resume_by_hand(t, a, b, g)
+        postcopy_ctrl_c(t, a, b, g)
         if not SANITIZED:
+            postcopy_dest_stopped(t, a, b, g)
             postcopy_reset(t, net, a, b, g, times=2)
             postcopy_link_cut(t, net, a, b, g)
             postcopy_link_cut(t, net, a, b, g, relay=True)
