@@ -330,7 +330,7 @@ def refused_migrations(t, a, b, g, flag):
              '%s: B has no running copy (at most its old definition)' % mode, info)
 
     # A client that stays connected but never sends the next phase: the
-    # watchdog (migration_abandon_timeout = 2 here) releases the source.
+    # watchdog (migration_abandon_timeout = 6 here) releases the source.
     last = last_job_id(a, g.name)
     stall = subprocess.Popen([TAMPER, a.uri, b.uri, g.name, 'stall-begin'],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -339,7 +339,7 @@ def refused_migrations(t, a, b, g, flag):
     def released_by_watchdog():
         j = ft.job_info(a, g.name, completed=True)
         return j is not None and j['id'] != last and j['type'] == 'cancelled'
-    t.ok('stalled' in line and ft.wait_until(released_by_watchdog, 15),
+    t.ok('stalled' in line and ft.wait_until(released_by_watchdog, 25),
          'stalled client: A gives the migration up after the timeout, client still connected',
          line)
     stall.stdin.close()
@@ -437,8 +437,11 @@ def main(t):
     with open(hook, 'w') as f:
         f.write(HOOK % (flag, VETO_MESSAGE))
     os.chmod(hook, 0o755)
-    # Migrations left between phases are given up after 2 s here (60 s by default).
-    abandon = 'migration_abandon_timeout = 2\n'
+    # Migrations left between phases are given up after 6 s here (60 s by
+    # default): short for the stalled client's case, yet longer than a
+    # Prepare on a loaded host takes (B's QEMU starting; 2 s was not, under
+    # the sanitizers on two cores).
+    abandon = 'migration_abandon_timeout = 6\n'
     net = ft.TwoHosts(wd.path, extra_config=(abandon, abandon + 'hook_path = "%s"\n' % hook),
                       t=t)
     a, b = net.hosts
