@@ -715,20 +715,26 @@ ferry_mig_dest_recover(ferry_mig_job *job, const ferry_mig_probe *probe,
 /* ------------------------------------------------------------------------ */
 
 /* A client gone, or one silent too long: give up only what no source can
- * still claim -- an incoming side that received nothing. */
+ * still claim -- an incoming side that received nothing and copies no
+ * disk. */
 static void
 driver_lost(ferry_mig_job *job, const char *why)
 {
     ferry_mig_job_ctl *ctl = ctl_of(job);
+    /* Copied disks arrive through the NBD exports long before the memory
+     * stream begins (a large disk takes hours): only the source can say
+     * whether that copy still runs. */
+    gboolean disks = (job->params->p.flags & NON_SHARED) != 0;
 
-    if (!ctl->receiving && !ctl->received) {
+    if (!ctl->receiving && !ctl->received && !disks) {
         give_up(job, NULL, why, FERRY_MIG_STATE_CANCELLED);
         return;
     }
     ferry_mig_timer_stop(job, TIMER_WATCHDOG);
     ferry_mig_job_set_message(job, 0, "%s; data %s: waiting for the source host's daemon to "
                               "finish or cancel it", why,
-                              ctl->received ? "all arrived" : "arriving");
+                              ctl->received ? "all arrived" : ctl->receiving ? "arriving"
+                              : "for the copied disks may be arriving");
     /* And asking it, so that a copy the source gave up (its link was cut,
      * its daemon restarted) does not stay here for ever. */
     if (job->peer_uri)

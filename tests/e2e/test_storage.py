@@ -351,8 +351,13 @@ def main(t):
         os.makedirs(d)
     # The shared directory holds the base of the incremental copy: a backing
     # file a cookie names must lie in the destination's storage_dirs.
+    # B gives a migration left between phases up after 3 s (60 s by
+    # default), shorter than every disk copy here: a destination whose disks
+    # are being copied must not take the long Perform for a lost client.
     net = ft.TwoHosts(wd.path, extra_config=('storage_dirs = "%s"\n' % a_dir,
-                                             'storage_dirs = "%s:%s"\n' % (b_dir, shared_dir)),
+                                             'storage_dirs = "%s:%s"\n'
+                                             'migration_abandon_timeout = 3\n'
+                                             % (b_dir, shared_dir)),
                       t=t)
     a, b = net.hosts
     try:
