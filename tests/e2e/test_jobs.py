@@ -275,12 +275,17 @@ def quick_queries(t, a, b, g):
     t.ok(r.returncode == 0 and median < bound,
          '%s: answers about as fast as idle (median of %d under %.0f ms)' % (
              what, len(times), bound), times)
+    # "At once": not held behind the migration (whose transfer takes many
+    # seconds here); a sanitized CLI on loaded cores alone may take most of
+    # a second, so the bound grows with the idle list's time.
+    at_once = max(1000, 5 * idle)
     for cmd in (['dominfo', g.name], ['domjobinfo', g.name], ['dumpxml', g.name],
                 ['capabilities']):
         start = time.monotonic()
         r = a.ferry(*cmd)
         ms = (time.monotonic() - start) * 1000
-        t.ok(r.returncode == 0 and ms < 1000, '%s during a migration answers at once' % cmd[0],
+        t.ok(r.returncode == 0 and ms < at_once,
+             '%s during a migration answers at once (under %.0f ms)' % (cmd[0], at_once),
              '%.0f ms %s' % (ms, r.stderr))
     r = a.ferry('domjobabort', g.name)
     cli_failed(t, what, cli, ['abort', 'cancel'])
