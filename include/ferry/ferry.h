@@ -1042,8 +1042,10 @@ typedef struct {
                                  * (the process could not be read); "last-migration": the
                                  * RAM less the zero pages the domain's last migration from
                                  * this host found; "all": all of the RAM */
-    guint64 dirty_rate_bps;     /* what the guest dirties, bytes/s (QEMU's calc-dirty-rate
-                                 * over 1 s) */
+    guint64 dirty_rate_bps;     /* what the guest dirties, bytes/s: its pages whose
+                                 * content changed within 0.25, 1 and 2 s, the highest
+                                 * rate (with "nonzero" data); else QEMU's
+                                 * calc-dirty-rate over 1 s */
     guint64 dirty_set;          /* the most it dirties however long, bytes: the memory it
                                  * dirtied in 2 s when that was not much more than in 1 s
                                  * (its working set); 0: not bounded */

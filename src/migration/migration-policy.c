@@ -211,6 +211,24 @@ ferry_policy_observe(ferry_policy *policy, const ferry_policy_sample *s,
 /* Passes the estimate plays at most: beyond, pre-copy does not end. */
 #define ESTIMATE_MAX_PASSES 100
 
+guint64
+ferry_policy_dirty_set(guint64 rate1_bps, guint64 rate2_bps)
+{
+    if (rate2_bps * 2 < rate1_bps + rate1_bps / 2)
+        return MAX(rate2_bps * 2, rate1_bps);
+    return 0;
+}
+
+guint64
+ferry_policy_multifd_rate(guint64 limit_bps)
+{
+    guint64 budget = limit_bps / FERRY_POLICY_RATE_PERIODS;
+    guint64 packet = FERRY_POLICY_MULTIFD_PAYLOAD + FERRY_POLICY_MULTIFD_HEADER;
+    guint64 packets = budget / packet + 1;
+
+    return packets * FERRY_POLICY_MULTIFD_PAYLOAD * FERRY_POLICY_RATE_PERIODS;
+}
+
 static guint64
 ms_at(guint64 bytes, guint64 rate_bps)
 {

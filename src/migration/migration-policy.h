@@ -112,6 +112,42 @@ guint64 ferry_policy_cap_target(guint64 max_downtime_ms, guint64 cap_ms);
 gboolean ferry_policy_cap_fits(guint64 cap_ms, guint64 remaining, guint64 rate_bps,
                                guint64 *ret_predicted_ms);
 
+/**
+ * ferry_policy_dirty_set:
+ * @rate1_bps: what the guest dirtied in one second, bytes/s
+ * @rate2_bps: what it dirtied in two seconds, bytes/s
+ *
+ * Whether the guest's dirty memory stays within a working set: when two
+ * seconds dirtied not much more than one (under 1.5 times), what they
+ * dirtied is the most it dirties however long.
+ *
+ * Returns: that working set, bytes; 0 if the dirty memory keeps growing.
+ */
+guint64 ferry_policy_dirty_set(guint64 rate1_bps, guint64 rate2_bps);
+
+/* QEMU's multifd (7.2, measured): each packet carries this many bytes of
+ * pages (128 pages of 4 KiB), behind a header of 64 bytes, a 256-byte
+ * RAM block name and one 8-byte offset per page; the whole packet is
+ * counted against the rate limit at once. */
+#define FERRY_POLICY_MULTIFD_PAYLOAD (128u * 4096u)
+#define FERRY_POLICY_MULTIFD_HEADER (64u + 256u + 128u * 8u)
+/* QEMU's rate limit is a budget of a tenth of max-bandwidth per 100 ms. */
+#define FERRY_POLICY_RATE_PERIODS 10u
+
+/**
+ * ferry_policy_multifd_rate:
+ * @limit_bps: max-bandwidth, bytes/s
+ *
+ * What pre-copy over multifd moves under @limit_bps.  QEMU sends whole
+ * packets until a period's budget is exceeded, so each period carries
+ * the first whole number of packets over its budget: 8 MiB/s moves
+ * 10 MiB/s (two packets of 512 KiB for a budget of 819 KiB), 10 MiB/s
+ * moves 10 MiB/s.
+ *
+ * Returns: bytes/s.
+ */
+guint64 ferry_policy_multifd_rate(guint64 limit_bps);
+
 /** What ferry_policy_estimate() starts from. */
 typedef struct {
     guint64 mem_data;               /* bytes the first pass sends */

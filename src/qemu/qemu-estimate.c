@@ -3,9 +3,10 @@
  * prediction of a migration without migrating -- and the destination's
  * side of the link probe it makes.
  *
- * Owns: gathering the figures (QEMU's dirty rate through qemu-converge.c,
- * the link through the engine's probe, the guest RAM's pages that are not
- * zero, read -- only counted, never kept -- from QEMU's process) and
+ * Owns: gathering the figures (the guest RAM's pages read from QEMU's
+ * process -- only fingerprinted and counted, never kept -- for its data
+ * and its dirty rate, else QEMU's dirty rate through qemu-converge.c; the
+ * link through the engine's probe) and
  * handing them to the policy's model
  * (ferry_policy_estimate()).  Must not: predict anything itself (the
  * model lives with the policy, pure and unit-tested), or touch a running
@@ -72,22 +73,32 @@ find_ram(gint64 pid, guint64 mem_total, guint64 *ret_start, guint64 *ret_end,
     return FALSE;
 }
 
-static gboolean
-page_is_zero(const guint64 *words)
+/* A page's fingerprint: 0 for a page of zeroes (as for one not present),
+ * else a hash of its words that is never 0.  Only compared with the same
+ * page's fingerprint a moment later: a change of content changes it. */
+static guint64
+page_print(const guint64 *words)
 {
+    guint64 h = 0, any = 0;
+
     for (gsize i = 0; i < QEMU_PAGE_SIZE / sizeof(guint64); i++) {
-        if (words[i])
-            return FALSE;
+        any |= words[i];
+        h = (h ^ words[i]) * G_GUINT64_CONSTANT(0x9E3779B97F4A7C15);
+        h ^= h >> 29;
     }
-    return TRUE;
+    return any ? h | 1 : 0;
 }
 
-/* The bytes of [@start, @end) in QEMU's process that hold anything but
- * zeroes: what pre-copy's first pass sends whole (it sends zero pages as
- * a flag).  Only the pages present are read (/proc/PID/pagemap): reading
- * the others would fault them in.  FALSE if the process cannot be read. */
+/* One look at the guest RAM, [@start, @end) in QEMU's process: the bytes
+ * of its pages that hold anything but zeroes (what pre-copy's first pass
+ * sends whole: it sends zero pages as a flag), and, with @prints, the
+ * pages' fingerprints: stored if @compare is FALSE, else compared, the
+ * pages whose content changed since counted in @ret_changed.  Only the
+ * pages present are read (/proc/PID/pagemap): reading the others would
+ * fault them in.  FALSE if the process cannot be read. */
 static gboolean
-count_data(gint64 pid, guint64 start, guint64 end, guint64 *ret_data)
+look_at_ram(gint64 pid, guint64 start, guint64 end, guint64 *prints, gboolean compare,
+            guint64 *ret_data, guint64 *ret_changed)
 {
     g_autofree char *map_path = g_strdup_printf("/proc/%" G_GINT64_FORMAT "/pagemap", pid);
     g_autofree char *mem_path = g_strdup_printf("/proc/%" G_GINT64_FORMAT "/mem", pid);
@@ -95,12 +106,13 @@ count_data(gint64 pid, guint64 start, guint64 end, guint64 *ret_data)
     g_autofree guint64 *pages = g_new(guint64, CHUNK_PAGES * QEMU_PAGE_SIZE / sizeof(guint64));
     int map_fd = open(map_path, O_RDONLY | O_CLOEXEC);
     int mem_fd = open(mem_path, O_RDONLY | O_CLOEXEC);
-    guint64 data = 0;
+    guint64 data = 0, changed = 0;
     gboolean ok = map_fd >= 0 && mem_fd >= 0;
 
     for (guint64 addr = start; ok && addr < end; addr += CHUNK_PAGES * QEMU_PAGE_SIZE) {
         gsize n = MIN(CHUNK_PAGES, (end - addr) / QEMU_PAGE_SIZE);
         gsize want = n * sizeof(guint64);
+        guint64 first = (addr - start) / QEMU_PAGE_SIZE;
 
         if (pread(map_fd, entries, want, (off_t)(addr / QEMU_PAGE_SIZE * sizeof(guint64))) !=
             (ssize_t)want) {
@@ -114,6 +126,10 @@ count_data(gint64 pid, guint64 start, guint64 end, guint64 *ret_data)
             while (i + run < n && (entries[i + run] >> 63))
                 run++;
             if (run == 0) {
+                if (prints && compare)
+                    changed += prints[first + i] != 0;
+                else if (prints)
+                    prints[first + i] = 0;
                 i++;
                 continue;
             }
@@ -123,8 +139,13 @@ count_data(gint64 pid, guint64 start, guint64 end, guint64 *ret_data)
                 break;
             }
             for (gsize p = 0; p < run; p++) {
-                if (!page_is_zero(pages + p * (QEMU_PAGE_SIZE / sizeof(guint64))))
-                    data += QEMU_PAGE_SIZE;
+                guint64 print = page_print(pages + p * (QEMU_PAGE_SIZE / sizeof(guint64)));
+
+                data += print ? QEMU_PAGE_SIZE : 0;
+                if (prints && compare)
+                    changed += prints[first + i + p] != print;
+                else if (prints)
+                    prints[first + i + p] = print;
             }
             i += run;
         }
@@ -133,9 +154,54 @@ count_data(gint64 pid, guint64 start, guint64 end, guint64 *ret_data)
         close(map_fd);
     if (mem_fd >= 0)
         close(mem_fd);
-    if (ok)
+    if (ok) {
         *ret_data = data;
+        if (ret_changed)
+            *ret_changed = changed * QEMU_PAGE_SIZE;
+    }
     return ok;
+}
+
+/* The moments after the first look at which the guest RAM is looked at
+ * again, ms: a short one for a guest that rewrites a small working set
+ * many times a second (over a second it would seem to dirty only that
+ * set's size per second), and two and one seconds for whether what it
+ * dirties keeps growing. */
+static const guint LOOK_AT_MS[] = { 250, 1000, 2000 };
+
+/* The guest's dirty rate counted on every page of its RAM, from the pages
+ * whose content changed since a first look (LOOK_AT_MS): the highest rate
+ * any interval showed, and its working set (@ret_set, 0 if what it
+ * dirties keeps growing; ferry_policy_dirty_set() over one second and
+ * two).  Exact where QEMU's calc-dirty-rate samples (at most 4096 pages
+ * per GiB, its result in whole MiB/s), but blind to a page rewritten with
+ * the content it had.  Also the bytes not zero (first look).  FALSE if
+ * the process cannot be read. */
+static gboolean
+count_dirty(gint64 pid, guint64 start, guint64 end, guint64 *ret_data, guint64 *ret_rate_bps,
+            guint64 *ret_set)
+{
+    g_autofree guint64 *prints = g_new(guint64, (end - start) / QEMU_PAGE_SIZE);
+    guint64 data, rate[G_N_ELEMENTS(LOOK_AT_MS)];
+    gint64 t0 = g_get_monotonic_time();
+
+    if (!look_at_ram(pid, start, end, prints, FALSE, &data, NULL))
+        return FALSE;
+    *ret_rate_bps = 0;
+    for (gsize i = 0; i < G_N_ELEMENTS(LOOK_AT_MS); i++) {
+        guint64 changed, ignored;
+        gint64 t;
+
+        g_usleep(MAX(0, t0 + LOOK_AT_MS[i] * G_TIME_SPAN_MILLISECOND - g_get_monotonic_time()));
+        t = g_get_monotonic_time();
+        if (!look_at_ram(pid, start, end, prints, TRUE, &ignored, &changed))
+            return FALSE;
+        rate[i] = (guint64)((double)changed * G_TIME_SPAN_SECOND / (double)MAX(1, t - t0));
+        *ret_rate_bps = MAX(*ret_rate_bps, rate[i]);
+    }
+    *ret_data = data;
+    *ret_set = ferry_policy_dirty_set(rate[1], rate[2]);
+    return TRUE;
 }
 
 /* The domain's data as its last migration from this host found it: its
@@ -192,31 +258,40 @@ qemu_domain_migrate_estimate(ferry_domain *dom, const char *dest_uri,
                     dom->name, job->id);
         return FALSE;
     }
-    /* What it dirties in one second, and in two: the second tells whether
-     * its dirty memory keeps growing or stays a working set. */
-    if (!qemu_converge_dirty_rate(obj, 1, &ret->dirty_rate_bps, error) ||
-        !qemu_converge_dirty_rate(obj, 2, &rate2, error))
-        return FALSE;
-    if (rate2 * 2 < ret->dirty_rate_bps + ret->dirty_rate_bps / 2)
-        ret->dirty_set = MAX(rate2 * 2, ret->dirty_rate_bps);
+    /* What it dirties in one second, and in two (counted on its pages
+     * when ferryd can read them; else QEMU's sampling), and its data. */
+    if (find_ram(pid, ret->mem_total, &ram_start, &ram_end, &resident) &&
+        count_dirty(pid, ram_start, ram_end, &ret->mem_data, &ret->dirty_rate_bps,
+                    &ret->dirty_set)) {
+        ret->mem_data = MIN(ret->mem_data, ret->mem_total);
+        g_strlcpy(ret->mem_data_source, "nonzero", sizeof(ret->mem_data_source));
+    } else {
+        if (!qemu_converge_dirty_rate(obj, 1, &ret->dirty_rate_bps, error) ||
+            !qemu_converge_dirty_rate(obj, 2, &rate2, error))
+            return FALSE;
+        /* QEMU's figures are whole MiB/s, rounded down: half a MiB/s more
+         * is nearer, except for a guest it saw dirty nothing. */
+        ret->dirty_rate_bps += ret->dirty_rate_bps ? 1u << 19 : 0;
+        rate2 += rate2 ? 1u << 19 : 0;
+        ret->dirty_set = ferry_policy_dirty_set(ret->dirty_rate_bps, rate2);
+        if (resident) {
+            ret->mem_data = resident;
+            g_strlcpy(ret->mem_data_source, "resident", sizeof(ret->mem_data_source));
+        } else if (last_mem_data(state, dom, ret->mem_total, &ret->mem_data))
+            g_strlcpy(ret->mem_data_source, "last-migration", sizeof(ret->mem_data_source));
+        else {
+            g_strlcpy(ret->mem_data_source, "all", sizeof(ret->mem_data_source));
+            ret->mem_data = ret->mem_total;
+        }
+    }
     if (!ferry_mig_engine_probe_link(state->engine, dest_uri, &ret->link_bps, &dest_postcopy,
                                      error))
         return FALSE;
-    if (find_ram(pid, ret->mem_total, &ram_start, &ram_end, &resident) &&
-        count_data(pid, ram_start, ram_end, &ret->mem_data)) {
-        ret->mem_data = MIN(ret->mem_data, ret->mem_total);
-        g_strlcpy(ret->mem_data_source, "nonzero", sizeof(ret->mem_data_source));
-    } else if (resident) {
-        ret->mem_data = resident;
-        g_strlcpy(ret->mem_data_source, "resident", sizeof(ret->mem_data_source));
-    } else if (last_mem_data(state, dom, ret->mem_total, &ret->mem_data))
-        g_strlcpy(ret->mem_data_source, "last-migration", sizeof(ret->mem_data_source));
-    else {
-        g_strlcpy(ret->mem_data_source, "all", sizeof(ret->mem_data_source));
-        ret->mem_data = ret->mem_total;
-    }
     ret->rate_bps = ret->link_bps;
-    if (params->bandwidth_mib)
+    if (params->bandwidth_mib && (params->flags & FERRY_MIGRATE_PARALLEL) &&
+        !(params->flags & FERRY_MIGRATE_COMPRESSED))
+        ret->rate_bps = MIN(ret->rate_bps, ferry_policy_multifd_rate(params->bandwidth_mib << 20));
+    else if (params->bandwidth_mib)
         ret->rate_bps = MIN(ret->rate_bps, params->bandwidth_mib << 20);
 
     in.mem_data = ret->mem_data;
