@@ -88,6 +88,9 @@ typedef enum {
     FERRY_ERROR_MIGRATE_HELD = 28,     /* the switch-over was held back: it would have paused
                                         * the guest longer than max_downtime_cap_ms; the
                                         * guest runs on the source (since 0.5) */
+    FERRY_ERROR_MIGRATE_LOST = 29,     /* post-copy failed after the switch: the guest's
+                                        * memory was split between the hosts and part of it
+                                        * is gone; neither host can run it whole (since 0.5) */
 } ferry_error_code;
 
 /**

@@ -409,6 +409,13 @@ postcopy_in_event(ferry_mig_job *job, ferry_mig_event *ev)
         g_warning("domain '%s': migration %s: post-copy paused (%s)", job->dom_name, job->id,
                   ev->message ? ev->message : "its link broke");
         ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
+        /* The source resumes it (it drives the recovery); but a source
+         * whose QEMU died, with the pages it held, never will: ask its
+         * daemon, so that this half learns it is lost (source_answered()). */
+        if (job->peer_uri) {
+            ctl->retry_delay_s = 1;
+            ferry_mig_timer_start(job, TIMER_RETRY, ctl->retry_delay_s * 1000, FALSE);
+        }
         return;
     case FERRY_MIG_EV_INCOMING_FAILED:
     case FERRY_MIG_EV_EXITED:
@@ -741,6 +748,45 @@ driver_lost(ferry_mig_job *job, const char *why)
         ferry_mig_timer_start(job, TIMER_RETRY, ctl->retry_delay_s * 1000, FALSE);
 }
 
+static gboolean
+postcopy_paused_here(ferry_mig_job *job)
+{
+    gboolean paused;
+
+    g_mutex_lock(&job->lock);
+    paused = strcmp(job->info.postcopy, "paused") == 0;
+    g_mutex_unlock(&job->lock);
+    return ctl_of(job)->postcopy_in && job->state == FERRY_MIG_STATE_COMMITTED && paused;
+}
+
+/* Post-copy paused here, and the source's daemon asked about it: only its
+ * word that the migration failed there (its QEMU, which held the pages
+ * this half lacks, died or failed) ends this half -- never a timer, and
+ * never a daemon that cannot be reached or does not know the migration.
+ * The guest cannot be put back together; its QEMU stays as it is (its
+ * CPUs wait on pages that will not come) until `ferry destroy`. */
+static void
+postcopy_source_answered(ferry_mig_job *job, int status, const char *message)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    if (status == FERRY_MIGRATION_FAILED) {
+        ctl->end_code = FERRY_ERROR_MIGRATE_LOST;
+        ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE_LOST,
+                                  "post-copy of domain '%s' is lost: it failed on the source "
+                                  "host with the pages it still held, so the guest here can "
+                                  "never run whole and is left for 'ferry destroy' (the "
+                                  "source host says: %s)", job->dom_name,
+                                  message ? message : "no reason given");
+        g_warning("%s", job->message);
+        ferry_mig_move(job, FERRY_MIG_PHASE_FINISH, FERRY_MIG_STATE_ROLLBACK);
+        ferry_mig_end(job, FERRY_MIG_STATE_FAILED);
+        return;
+    }
+    ctl->retry_delay_s = MIN(ctl->retry_delay_s * 2, 30);
+    ferry_mig_timer_start(job, TIMER_RETRY, ctl->retry_delay_s * 1000, FALSE);
+}
+
 /* The source's daemon said what became of a migration left waiting here. */
 static void
 source_answered(ferry_mig_job *job, ferry_mig_event *ev)
@@ -748,6 +794,10 @@ source_answered(ferry_mig_job *job, ferry_mig_event *ev)
     ferry_mig_job_ctl *ctl = ctl_of(job);
     int status = ev->ok ? ev->result->status : -1;
 
+    if (postcopy_paused_here(job)) {
+        postcopy_source_answered(job, status, ev->ok ? ev->result->message : NULL);
+        return;
+    }
     if (job->state != FERRY_MIG_STATE_WAITING || job->phase != FERRY_MIG_PHASE_PREPARE)
         return;
     if (status == FERRY_MIGRATION_FAILED || status == FERRY_MIGRATION_CANCELLED ||
@@ -982,8 +1032,9 @@ ferry_mig_dest_handle(ferry_mig_job *job, ferry_mig_event *ev)
             job->state == FERRY_MIG_STATE_RUNNING) {
             give_up(job, NULL, "the data did not arrive within 60 s of Finish",
                     FERRY_MIG_STATE_FAILED);
-        } else if (ev->kind == TIMER_RETRY && job->state == FERRY_MIG_STATE_WAITING &&
-                   job->phase == FERRY_MIG_PHASE_PREPARE) {
+        } else if (ev->kind == TIMER_RETRY && ((job->state == FERRY_MIG_STATE_WAITING &&
+                                                 job->phase == FERRY_MIG_PHASE_PREPARE) ||
+                                                postcopy_paused_here(job))) {
             if (ctl->busy)
                 ferry_mig_timer_start(job, TIMER_RETRY, 1000, FALSE);
             else

@@ -621,7 +621,13 @@ v3_after_confirm(GObject *src, GAsyncResult *res, gpointer data)
         ferry_mig_stats_from_cookie(r->cookie, &s->stats);
     switch (outcome) {
     case FERRY_CONFIRM_OK:
-        /* Its failure cannot undo what Finish did: the guest moved. */
+        /* Its failure cannot undo what Finish did: the guest moved --
+         * unless post-copy failed after the switch: the pages the source
+         * still held are gone, and the caller must hear it. */
+        if (g_error_matches(error, FERRY_ERROR, FERRY_ERROR_MIGRATE_LOST)) {
+            done(task, error);
+            return;
+        }
         log_dropped("Confirm3", s->dom->conn, error);
         g_clear_error(&error);
         done(task, NULL);

@@ -439,8 +439,8 @@ ferry_mig_src_postcopy_lost(ferry_mig_job *job, const char *why)
     ferry_mig_timer_stop(job, TIMER_TIMEOUT);
     ferry_mig_timer_stop(job, TIMER_WATCHDOG);
     ferry_mig_timer_stop(job, TIMER_RETRY);
-    ctl->end_code = FERRY_ERROR_MIGRATE;
-    ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE,
+    ctl->end_code = FERRY_ERROR_MIGRATE_LOST;
+    ferry_mig_job_set_message(job, FERRY_ERROR_MIGRATE_LOST,
                               "post-copy of domain '%s' failed: %s; its memory is split "
                               "between the hosts, so the source keeps its half paused and "
                               "never runs it again", job->dom_name, what);
@@ -451,7 +451,7 @@ ferry_mig_src_postcopy_lost(ferry_mig_job *job, const char *why)
         ferry_mig_move(job, FERRY_MIG_PHASE_CONFIRM, FERRY_MIG_STATE_RUNNING);
     ferry_mig_move(job, FERRY_MIG_PHASE_CONFIRM, FERRY_MIG_STATE_ROLLBACK);
     g_mutex_lock(&job->lock);
-    error = g_error_new_literal(FERRY_ERROR, FERRY_ERROR_MIGRATE, job->message);
+    error = g_error_new_literal(FERRY_ERROR, FERRY_ERROR_MIGRATE_LOST, job->message);
     g_mutex_unlock(&job->lock);
     if (ctl->phase_task)
         ferry_mig_reply_error(job, error);

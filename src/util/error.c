@@ -49,6 +49,7 @@ static const char *const error_names[] = {
     [FERRY_ERROR_AUTH_FAILED] = "auth-failed",
     [FERRY_ERROR_ACCESS_DENIED] = "access-denied",
     [FERRY_ERROR_MIGRATE_HELD] = "migrate-held",
+    [FERRY_ERROR_MIGRATE_LOST] = "migrate-lost",
 };
 
 const char *

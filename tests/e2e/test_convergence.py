@@ -30,6 +30,8 @@ converges in pre-copy; each way of finishing it is taken on it:
   CLI says why; a second Ctrl-C leaves it and the daemons finish;
 * B's QEMU stopped (SIGSTOP) 15 s during post-copy: nothing gives up, it
   completes once the QEMU goes on;
+* A's QEMU killed during post-copy (last: the guest is lost): the CLI
+  fails saying so, both jobs end failed, B's from A's daemon's word;
 * the convergence policy: each of its steps on a guest made to need it,
   post-copy chosen with no option at all (the guest's disks are shared);
 * the downtime cap (FERRY_CONV_ONLY=cap, its own meson test,
@@ -444,6 +446,45 @@ def postcopy_dest_stopped(t, a, b, g):
     back(t, a, b, g)
 
 
+def postcopy_source_killed(t, a, b, g):
+    """A's QEMU killed (SIGKILL) during post-copy: the pages it still held
+    are gone, so the guest can never run whole again.  Nobody may pretend
+    otherwise: the CLI fails saying so (migrate-lost), A's job ends failed,
+    and B -- paused in post-copy, asking A's daemon -- hears that from A
+    and ends its job failed too, its half left for `ferry destroy`.  The
+    guest ran on A no more (its QEMU is gone), and is destroyed at the end
+    of the case."""
+    what = 'A\'s QEMU killed during post-copy'
+    cli = start_postcopy(t, what, a, b, g, bandwidth='1')
+    pids = a.qemu_pids(g.uuid)
+    t.ok(len(pids) == 1 and len(b.qemu_pids(g.uuid)) == 1,
+         '%s: one QEMU of it on each host' % what, (pids, b.qemu_pids(g.uuid)))
+    if len(pids) != 1:
+        cli.kill()
+        cli.communicate()
+        return
+    os.kill(pids[0], signal.SIGKILL)
+    out, err = cli.communicate(timeout=120)
+    t.ok(cli.returncode != 0 and 'post-copy' in err and 'split' in err,
+         '%s: the CLI fails, saying the memory was split' % what, (cli.returncode, err))
+    ja = ft.job_info(a, g.name, completed=True)
+    t.ok(ja and ja['state'] == 'failed' and 'post-copy' in ja['message'],
+         '%s: A\'s job ended failed' % what, ja)
+    # B asks A's daemon (after 1, 2, 4 s...): the answer ends its job.
+    ended = ft.wait_until(lambda: (ft.job_info(b, g.name, completed=True) or {}).get('state') ==
+                          'failed', 60)
+    jb = ft.job_info(b, g.name, completed=True)
+    t.ok(ended and jb and 'source host' in jb['message'] and 'destroy' in jb['message'],
+         '%s: B\'s job ended failed, from A\'s word, naming the way out' % what, jb)
+    t.ok(not a.qemu_pids(g.uuid) and len(b.qemu_pids(g.uuid)) == 1 and
+         ft.dominfo(b, g.name) is not None,
+         '%s: B keeps its half for destroy; nothing of it on A' % what,
+         (a.qemu_pids(g.uuid), b.qemu_pids(g.uuid)))
+    r = b.ferry('destroy', g.name)
+    t.ok(r.returncode == 0 and ft.wait_until(lambda: not b.qemu_pids(g.uuid), 15),
+         '%s: destroy on B ends it' % what, r.stderr)
+
+
 def postcopy_after_precopy(t, a, b, g):
     what = '--postcopy-after-precopy'
     before = heartbeat(g.serial)
@@ -789,6 +830,9 @@ def main(t):
             postcopy_ctrl_c(t, a, b, g)
             postcopy_dest_stopped(t, a, b, g)
             return
+        if ONLY == 'lost':
+            postcopy_source_killed(t, a, b, g)
+            return
         if ONLY == 'reset':
             postcopy_reset(t, net, a, b, g, restart=a)
             postcopy_reset(t, net, a, b, g, restart=b)
@@ -819,6 +863,8 @@ def main(t):
         if not SANITIZED:
             estimates(t, a, b, g, g3)
         policy_cases(t, a, b, g, g3)
+        # Last: the guest is lost on purpose.
+        postcopy_source_killed(t, a, b, g)
     finally:
         for guest in guests:
             if guest.uuid:
