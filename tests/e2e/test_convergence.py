@@ -636,9 +636,10 @@ def estimate(a, b, g, *extra):
 
 
 def estimates(t, a, b, g, tight):
-    """`ferry migrate --estimate`: nothing moves, the figures are QEMU's
-    and the link's, and the strategy predicted is the one the policy then
-    takes."""
+    """`ferry migrate --estimate`: nothing moves, the figures are the
+    guest's and the link's, and the strategy predicted is the one the
+    policy then takes; a stopped destination daemon makes it fail in
+    bounded time."""
     what = 'migrate --estimate'
     e, err = estimate(a, b, g, '--bandwidth', STUCK_BANDWIDTH)
     t.comment('measured: %s of the stuck guest at %s MiB/s: %s' % (what, STUCK_BANDWIDTH,
@@ -682,6 +683,20 @@ def estimates(t, a, b, g, tight):
     t.ok(e and e['dirty_set'] and 1 << 20 <= e['dirty_set'] <= 3 << 20 and
          e['dirty_rate_bps'] >= 1 << 20,
          '%s: the tight guest\'s 2 MiB working set is seen, and no more' % what, e or err)
+    # B's daemon stopped (SIGSTOP): the probe of the link cannot start; the
+    # estimate fails within the bound of a call to another daemon (30 s),
+    # saying which, and the guest runs on.
+    b.proc.send_signal(signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        r = a.ferry('migrate', '--estimate', tight.name, b.uri)
+        took = time.monotonic() - began
+    finally:
+        b.proc.send_signal(signal.SIGCONT)
+    t.ok(r.returncode != 0 and 'did not answer' in r.stderr and took < 60,
+         '%s with B\'s daemon stopped: fails in %.0f s, naming it' % (what, took), r.stderr)
+    t.ok((ft.dominfo(a, tight.name) or {}).get('state') == 'running' and
+         not b.qemu_pids(tight.uuid), '%s with B\'s daemon stopped: the guest runs on A' % what)
     # Refusals.
     r = a.ferry('migrate', '--estimate', '--offline', g.name, b.uri)
     t.ok(r.returncode != 0 and 'not --offline' in r.stderr,
