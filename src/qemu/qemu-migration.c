@@ -756,8 +756,10 @@ qemu_switch_over(ferry_mig_job *job, ferry_migration_cookie *stats, GError **err
 
 
 /* At pre-switchover: what is left, by QEMU's count at its last look at the
- * dirty pages (just before it decided to switch over), and the rate of its
- * last measured stretch of the transfer ("mbps", megabits per second). */
+ * dirty pages (just before it decided to switch over), plus what the disks'
+ * mirrors still hold (qemu_switch_over() completes them during the pause,
+ * over the same link), and the rate of the memory stream's last measured
+ * stretch ("mbps", megabits per second). */
 static gboolean
 qemu_switch_figures(ferry_mig_job *job, guint64 *ret_remaining, guint64 *ret_rate_bps,
                     GError **error)
@@ -777,6 +779,19 @@ qemu_switch_figures(ferry_mig_job *job, guint64 *ret_remaining, guint64 *ret_rat
     *ret_remaining = (guint64)json_get_int(ram, "remaining");
     *ret_rate_bps = json_object_object_get_ex(ram, "mbps", &mbps)
                     ? (guint64)(json_object_get_double(mbps) * 1e6 / 8) : 0;
+    if (job->params->p.flags & (FERRY_MIGRATE_NON_SHARED_DISK | FERRY_MIGRATE_NON_SHARED_INC)) {
+        g_autoptr(json_object) jobs = qemu_process_command(job->obj, "query-block-jobs", NULL,
+                                                           NULL);
+        guint64 total, done;
+
+        /* Unknown (QEMU did not answer): the memory's figure alone, as
+         * before the disks were counted; the pause then shows it. */
+        if (qemu_storage_mirrors_sum(jobs, &total, &done) && total > done) {
+            g_debug("domain '%s': switch-over: the disks' mirrors still hold %" G_GUINT64_FORMAT
+                    " bytes", job->dom_name, total - done);
+            *ret_remaining += total - done;
+        }
+    }
     return TRUE;
 }
 

@@ -894,26 +894,36 @@ qemu_storage_set_speed(ferry_domain_obj *obj, guint64 bandwidth_mib, GError **er
     return TRUE;
 }
 
+guint
+qemu_storage_mirrors_sum(json_object *jobs, guint64 *ret_total, guint64 *ret_done)
+{
+    guint mirrors = 0;
+
+    *ret_total = *ret_done = 0;
+    for (size_t i = 0; jobs && json_object_is_type(jobs, json_type_array) &&
+                       i < json_object_array_length(jobs); i++) {
+        json_object *j = json_object_array_get_idx(jobs, i);
+
+        /* Only the migration's own mirrors (named by qemu_storage_start_mirrors()). */
+        if (!g_str_has_prefix(json_str(j, "device") ? json_str(j, "device") : "", "mig-"))
+            continue;
+        *ret_total += (guint64)json_int(j, "len");
+        *ret_done += (guint64)MIN(json_int(j, "offset"), json_int(j, "len"));
+        mirrors++;
+    }
+    return mirrors;
+}
+
 void
 qemu_storage_job_info(ferry_domain_obj *obj, ferry_job_info *info)
 {
     g_autoptr(json_object) jobs = qemu_process_command(obj, "query-block-jobs", NULL, NULL);
-    guint64 total = 0, done = 0;
-    guint mirrors = 0;
+    guint64 total, done;
 
-    for (size_t i = 0; jobs && i < json_object_array_length(jobs); i++) {
-        json_object *j = json_object_array_get_idx(jobs, i);
-
-        if (!g_str_has_prefix(json_str(j, "device") ? json_str(j, "device") : "", "mig-"))
-            continue;
-        total += (guint64)json_int(j, "len");
-        done += (guint64)json_int(j, "offset");
-        mirrors++;
-    }
     /* @info holds the last figures: replace them, never add to them. */
-    if (!mirrors)
+    if (!qemu_storage_mirrors_sum(jobs, &total, &done))
         return;
     info->disk_total = total;
     info->disk_processed = done;
-    info->disk_remaining = total - MIN(total, done);
+    info->disk_remaining = total - done;
 }

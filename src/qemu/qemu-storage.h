@@ -152,6 +152,21 @@ void qemu_storage_discard(qemu_driver_state *state, ferry_domain_obj *obj);
 gboolean qemu_storage_set_speed(ferry_domain_obj *obj, guint64 bandwidth_mib, GError **error);
 
 /**
+ * qemu_storage_mirrors_sum:
+ * @jobs: QEMU's answer to query-block-jobs
+ * @ret_total: (out): the bytes the migration's mirrors (devices "mig-*")
+ *     have to copy, as QEMU counts them now ("len": it grows with the
+ *     guest's writes)
+ * @ret_done: (out): the bytes they copied ("offset"); @ret_total less
+ *     @ret_done is what they still hold
+ *
+ * Other block jobs (a user's backup, a stream) are not counted.
+ *
+ * Returns: the number of the migration's mirrors.
+ */
+guint qemu_storage_mirrors_sum(json_object *jobs, guint64 *ret_total, guint64 *ret_done);
+
+/**
  * qemu_storage_job_info:
  * Fills the disk part of @info from the running mirrors.
  */

@@ -2,7 +2,10 @@
  * test-qemu-storage.c: what Begin makes of QEMU's block nodes before a
  * storage migration, from node lists QEMU 7.2 returned
  * (tests/data/qemu-nodes/: query-named-block-nodes with no mirror, and
- * with the filter node a mirror leaves above its disk).
+ * with the filter node a mirror leaves above its disk); and what the
+ * migration's mirrors still hold, from query-block-jobs answers of QEMU 7.2
+ * during storage migrations (block-jobs-mirrors.json: a mirror in sync, one
+ * still copying, and a user's backup job that is not the migration's).
  */
 #include "ferry-config.h"
 
@@ -50,11 +53,30 @@ test_leftover_filter(void)
     json_object_put(nodes);
 }
 
+static void
+test_mirrors_sum(void)
+{
+    json_object *jobs = load_nodes("block-jobs-mirrors.json");
+    json_object *none = json_object_new_array();
+    guint64 total = 1, done = 1;
+
+    g_assert_cmpuint(qemu_storage_mirrors_sum(jobs, &total, &done), ==, 2);
+    g_assert_cmpuint(total, ==, 20578304u + 268435456u);
+    g_assert_cmpuint(done, ==, 20578304u + 16777216u);
+    /* No mirror, or no answer: nothing, and said so. */
+    g_assert_cmpuint(qemu_storage_mirrors_sum(none, &total, &done), ==, 0);
+    g_assert_cmpuint(total, ==, 0);
+    g_assert_cmpuint(qemu_storage_mirrors_sum(NULL, &total, &done), ==, 0);
+    json_object_put(jobs);
+    json_object_put(none);
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/qemu-storage/begin/no-filter", test_clean);
     g_test_add_func("/qemu-storage/begin/leftover-filter", test_leftover_filter);
+    g_test_add_func("/qemu-storage/switch-over/mirrors-left", test_mirrors_sum);
     return g_test_run();
 }
