@@ -42,6 +42,9 @@ priv_of(ferry_conn *conn)
 
 /* How long a quick call (see timeout_of()) may wait for its answer. */
 #define QUICK_CALL_TIMEOUT_MS 30000
+/* How long one call of the link probe (1 MiB, ferry_mig_engine_probe_link())
+ * may wait: a link slower than 100 KiB/s is not measured. */
+#define PROBE_CALL_TIMEOUT_MS 10000
 
 /*
  * How long a call of @procedure may wait, in ms; 0: as long as it takes.
@@ -50,6 +53,9 @@ priv_of(ferry_conn *conn)
  * 30 s is stuck, or a peer that takes calls and never answers -- and a
  * ferryd opening a connection to another host's daemon (peer-to-peer,
  * resolving a migration) must not wait for it for ever.
+ * The link probe's calls (CONNECT_MIGRATE_PROBE) have a bound of their
+ * own: `ferry migrate --estimate` must not wait for ever on a peer that
+ * takes them and never answers (keepalive would not notice).
  * The other calls have no bound: a migration's Perform or Finish may run
  * for minutes, a domain's start as long as QEMU takes, and a dead daemon is
  * detected by keepalive, which fails every call in flight.
@@ -59,6 +65,8 @@ timeout_of(guint32 procedure)
 {
     if (procedure == FERRY__PROCEDURE__CONNECT_OPEN || ferry_rpc_procedure_is_quick(procedure))
         return QUICK_CALL_TIMEOUT_MS;
+    if (procedure == FERRY__PROCEDURE__CONNECT_MIGRATE_PROBE)
+        return PROBE_CALL_TIMEOUT_MS;
     return 0;
 }
 

@@ -796,6 +796,39 @@ test_p2p_prepare_unanswered(fixture *f, gconstpointer data)
     test_context_pop(g_steal_pointer(&context));
 }
 
+/*
+ * The link probe of `ferry migrate --estimate` to a peer that takes its
+ * call and never answers (keepalive pings it does answer): the call gives
+ * up after its bound (10 s), saying so, instead of holding the estimate,
+ * and the worker that made it, for ever.
+ */
+static void
+test_probe_unanswered(fixture *f, gconstpointer data)
+{
+    g_autoptr(GMainContext) context = test_context_push();
+    g_autofree char *peer_uri = g_strdup_printf("test+unix:///dst?socket=%s",
+                                                test_server_socket(f->peer));
+    g_autoptr(GBytes) chunk = g_bytes_new_take(g_malloc0(1024 * 1024), 1024 * 1024);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_conn) peer = NULL;
+    guint64 received = 0;
+    gboolean postcopy = FALSE;
+    gint64 start;
+
+    f->silent.opens = TRUE;
+    peer = mt_conn_open(peer_uri);
+    g_assert_nonnull(peer->driver->conn_migrate_probe);
+    start = g_get_monotonic_time();
+    g_assert_false(peer->driver->conn_migrate_probe(peer, chunk, &received, &postcopy, &error));
+    g_test_message("after %.1f s: %s", (g_get_monotonic_time() - start) / 1e6,
+                   error ? error->message : "(no error)");
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_TIMEOUT);
+    g_assert_cmpint(g_get_monotonic_time() - start, >=, 9 * G_TIME_SPAN_SECOND);
+    g_assert_cmpint(g_get_monotonic_time() - start, <, 20 * G_TIME_SPAN_SECOND);
+    silent_peer_wait(&f->silent, 1);
+    test_context_pop(g_steal_pointer(&context));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -814,6 +847,7 @@ main(int argc, char **argv)
     ADD_PEER("/rpc-limits/p2p-to-same-host", test_p2p_to_same_host);
     ADD_PEER("/rpc-limits/p2p-to-silent-peer", test_p2p_to_silent_peer);
     ADD_PEER("/rpc-limits/p2p-prepare-unanswered", test_p2p_prepare_unanswered);
+    ADD_PEER("/rpc-limits/probe-unanswered", test_probe_unanswered);
 #undef ADD_PEER
 #undef ADD
     return g_test_run();
