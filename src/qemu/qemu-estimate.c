@@ -168,6 +168,10 @@ look_at_ram(gint64 pid, guint64 start, guint64 end, guint64 *prints, gboolean co
  * set's size per second), and two and one seconds for whether what it
  * dirties keeps growing. */
 static const guint LOOK_AT_MS[] = { 250, 1000, 2000 };
+/* A guest with more RAM resident than this is not read four times (each
+ * look reads all of it): QEMU samples its dirty rate instead (with 4096
+ * pages per GiB, plenty of them), and its data is counted in one look. */
+#define SCAN_DIRTY_MAX (4ull << 30)
 
 /* The guest's dirty rate counted on every page of its RAM, from the pages
  * whose content changed since a first look (LOOK_AT_MS): the highest rate
@@ -236,7 +240,7 @@ qemu_domain_migrate_estimate(ferry_domain *dom, const char *dest_uri,
     gboolean dest_postcopy = FALSE;
     guint64 rate2 = 0, ram_start = 0, ram_end = 0, resident = 0;
     gint64 pid = 0;
-    gboolean running;
+    gboolean running, found;
 
     if (!obj)
         return FALSE;
@@ -259,8 +263,10 @@ qemu_domain_migrate_estimate(ferry_domain *dom, const char *dest_uri,
         return FALSE;
     }
     /* What it dirties in one second, and in two (counted on its pages
-     * when ferryd can read them; else QEMU's sampling), and its data. */
-    if (find_ram(pid, ret->mem_total, &ram_start, &ram_end, &resident) &&
+     * when ferryd can read them and they are not too many to read four
+     * times; else QEMU's sampling), and its data. */
+    found = find_ram(pid, ret->mem_total, &ram_start, &ram_end, &resident);
+    if (found && resident <= SCAN_DIRTY_MAX &&
         count_dirty(pid, ram_start, ram_end, &ret->mem_data, &ret->dirty_rate_bps,
                     &ret->dirty_set)) {
         ret->mem_data = MIN(ret->mem_data, ret->mem_total);
@@ -274,7 +280,10 @@ qemu_domain_migrate_estimate(ferry_domain *dom, const char *dest_uri,
         ret->dirty_rate_bps += ret->dirty_rate_bps ? 1u << 19 : 0;
         rate2 += rate2 ? 1u << 19 : 0;
         ret->dirty_set = ferry_policy_dirty_set(ret->dirty_rate_bps, rate2);
-        if (resident) {
+        if (found && look_at_ram(pid, ram_start, ram_end, NULL, FALSE, &ret->mem_data, NULL)) {
+            ret->mem_data = MIN(ret->mem_data, ret->mem_total);
+            g_strlcpy(ret->mem_data_source, "nonzero", sizeof(ret->mem_data_source));
+        } else if (resident) {
             ret->mem_data = resident;
             g_strlcpy(ret->mem_data_source, "resident", sizeof(ret->mem_data_source));
         } else if (last_mem_data(state, dom, ret->mem_total, &ret->mem_data))
