@@ -199,6 +199,8 @@ typedef struct ferry_mig_job_ctl {
     int policy_action;              /* a ferry_policy_step (RAISE_DOWNTIME, THROTTLE) waiting
                                      * for the step in flight; WAIT: none */
     guint64 policy_pass;            /* a pass whose fresh figures the policy waits for */
+    gint64 policy_pass_us;          /* when that pass began: figures asked for before
+                                     * it are the last pass's */
     gboolean stop_after_postcopy;   /* Confirm came before every page went: the source
                                      * stops once they have */
     /* Post-copy (destination): */

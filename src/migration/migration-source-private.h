@@ -16,8 +16,6 @@ G_BEGIN_DECLS
 #define NON_SHARED ((guint)(FERRY_MIGRATE_NON_SHARED_DISK | FERRY_MIGRATE_NON_SHARED_INC))
 /* How often the statistics of a running transfer are refreshed. */
 #define PROGRESS_INTERVAL_MS 1000
-/* The policy's figures at a pass no sooner than this after the last. */
-#define POLICY_QUERY_GAP_MS 200
 /* The first figures of a transfer, when it lasts that long. */
 #define FIRST_PROGRESS_MS 500
 /* Figures at a pass no sooner than this after the last. */

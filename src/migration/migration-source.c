@@ -711,7 +711,11 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
     case EV_STEP_DONE:
         if (ev->kind == STEP_PROGRESS) {
             ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
-            if (ctl->policy_pass) {
+            if (ctl->policy_pass && ctl->progress_us < ctl->policy_pass_us) {
+                /* Asked before the pass began: the figures of the last
+                 * one's end (little left), not what the guest dirtied. */
+                collect_progress(job);
+            } else if (ctl->policy_pass) {
                 guint64 pass = ctl->policy_pass;
 
                 ctl->policy_pass = 0;
@@ -788,18 +792,16 @@ perform_event(ferry_mig_job *job, ferry_mig_event *ev)
                                  "(--postcopy-after-precopy)");
             if (ctl->policy && ev->value >= 2) {
                 /* The policy judges the figures of the pass's start, when
-                 * what is left is all the guest dirtied: asked now, unless
-                 * passes come so fast that the last figures are as good
-                 * (each question takes QEMU's big lock from the transfer). */
+                 * what is left is all the guest dirtied: asked now (or
+                 * once the step in flight is done), never the last ones,
+                 * taken before the pass began -- near the end of the last
+                 * pass little is left, and the policy would see a guest
+                 * that converges (a whole pass lost, seen in make bench). */
                 ctl->policy_pass = (guint64)ev->value;
-                if (!ctl->busy && g_get_monotonic_time() - ctl->progress_us >=
-                                      POLICY_QUERY_GAP_MS * 1000) {
+                ctl->policy_pass_us = g_get_monotonic_time();
+                if (!ctl->busy) {
                     collect_progress(job);
                     return;
-                }
-                if (!ctl->busy) {
-                    ctl->policy_pass = 0;
-                    ferry_mig_src_policy_pass(job, (guint64)ev->value);
                 }
             }
             /* Asking the hypervisor holds up the transfer it asks about
