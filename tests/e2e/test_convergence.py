@@ -648,9 +648,17 @@ def estimates(t, a, b, g, tight):
          e['rate_bps'] == int(STUCK_BANDWIDTH) << 20 and e['mem_total'] > 0,
          '%s: the dirty rate and the link were measured, --bandwidth bounds it' %
          what, e or err)
-    # 16 MiB rewritten at ~16 MiB/s: in 2 s no more than in 1.
-    t.ok(e and e['dirty_set'] and 8 << 20 <= e['dirty_set'] <= 24 << 20,
-         '%s: the stuck guest\'s 16 MiB working set is seen bounded' % what, e or err)
+    # 16 MiB rewritten at ~16 MiB/s: in 2 s no more than in 1.  A guest
+    # starved of CPU (TCG on loaded cores: 6.7 MiB/s seen) covers its set
+    # only after the 2 s: then the estimate may not call it bounded, but
+    # must not call it smaller than what 1 s dirtied.
+    covers = e and e['dirty_rate_bps'] * 2 >= 20 << 20
+    t.ok(e and ((e['dirty_set'] and 8 << 20 <= e['dirty_set'] <= 24 << 20) or
+                (not covers and e['dirty_set'] in (0, None)) or
+                (not covers and e['dirty_set'] >= e['dirty_rate_bps'])),
+         '%s: the stuck guest\'s 16 MiB working set is seen bounded (%s)' % (
+             what, 'it dirtied %.1f MiB/s' % (e['dirty_rate_bps'] / 1048576.0) if e else '?'),
+         e or err)
     # Its 16 MiB of pattern and a little more hold data; the rest of its
     # 64 MiB is zero.
     t.ok(e and e['mem_data_source'] == 'nonzero' and
