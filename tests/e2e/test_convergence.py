@@ -651,8 +651,11 @@ def estimates(t, a, b, g, tight):
     # 16 MiB rewritten at ~16 MiB/s: in 2 s no more than in 1.  A guest
     # starved of CPU (TCG on loaded cores: 6.7 MiB/s seen) covers its set
     # only after the 2 s: then the estimate may not call it bounded, but
-    # must not call it smaller than what 1 s dirtied.
-    covers = e and e['dirty_rate_bps'] * 2 >= 20 << 20
+    # must not call it smaller than what 1 s dirtied.  Bounded means 2 s
+    # dirtied under 1.5 times what 1 s did: for a 16 MiB set, a guest over
+    # 10.7 MiB/s; the rate shown is the highest of the intervals (10.6
+    # MiB/s was seen with a slower second), so the margin: 14 MiB/s.
+    covers = e and e['dirty_rate_bps'] >= 14 << 20
     t.ok(e and ((e['dirty_set'] and 8 << 20 <= e['dirty_set'] <= 24 << 20) or
                 (not covers and e['dirty_set'] in (0, None)) or
                 (not covers and e['dirty_set'] >= e['dirty_rate_bps'])),
