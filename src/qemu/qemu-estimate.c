@@ -89,6 +89,19 @@ page_print(const guint64 *words)
     return any ? h | 1 : 0;
 }
 
+/* A page's fingerprint into @prints[@i]: stored, or (@compare) compared
+ * with the one stored, a difference counted in @changed. */
+static void
+note_print(guint64 *prints, guint64 i, guint64 print, gboolean compare, guint64 *changed)
+{
+    if (!prints)
+        return;
+    if (compare)
+        *changed += prints[i] != print;
+    else
+        prints[i] = print;
+}
+
 /* One look at the guest RAM, [@start, @end) in QEMU's process: the bytes
  * of its pages that hold anything but zeroes (what pre-copy's first pass
  * sends whole: it sends zero pages as a flag), and, with @prints, the
@@ -126,10 +139,7 @@ look_at_ram(gint64 pid, guint64 start, guint64 end, guint64 *prints, gboolean co
             while (i + run < n && (entries[i + run] >> 63))
                 run++;
             if (run == 0) {
-                if (prints && compare)
-                    changed += prints[first + i] != 0;
-                else if (prints)
-                    prints[first + i] = 0;
+                note_print(prints, first + i, 0, compare, &changed);
                 i++;
                 continue;
             }
@@ -142,10 +152,7 @@ look_at_ram(gint64 pid, guint64 start, guint64 end, guint64 *prints, gboolean co
                 guint64 print = page_print(pages + p * (QEMU_PAGE_SIZE / sizeof(guint64)));
 
                 data += print ? QEMU_PAGE_SIZE : 0;
-                if (prints && compare)
-                    changed += prints[first + i + p] != print;
-                else if (prints)
-                    prints[first + i + p] = print;
+                note_print(prints, first + i + p, print, compare, &changed);
             }
             i += run;
         }
