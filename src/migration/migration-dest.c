@@ -34,6 +34,8 @@ typedef enum {
 } dest_step;
 
 static void rollback(ferry_mig_job *job, ferry_mig_state final);
+static void ask_source_while_paused(ferry_mig_job *job);
+static gboolean postcopy_paused_here(ferry_mig_job *job);
 
 /* ------------------------------------------------------------------------ */
 /* Prepare                                                                   */
@@ -409,13 +411,7 @@ postcopy_in_event(ferry_mig_job *job, ferry_mig_event *ev)
         g_warning("domain '%s': migration %s: post-copy paused (%s)", job->dom_name, job->id,
                   ev->message ? ev->message : "its link broke");
         ferry_mig_emit_job_event(job, FERRY_EVENT_JOB_PROGRESS);
-        /* The source resumes it (it drives the recovery); but a source
-         * whose QEMU died, with the pages it held, never will: ask its
-         * daemon, so that this half learns it is lost (source_answered()). */
-        if (job->peer_uri) {
-            ctl->retry_delay_s = 1;
-            ferry_mig_timer_start(job, TIMER_RETRY, ctl->retry_delay_s * 1000, FALSE);
-        }
+        ask_source_while_paused(job);
         return;
     case FERRY_MIG_EV_INCOMING_FAILED:
     case FERRY_MIG_EV_EXITED:
@@ -474,10 +470,17 @@ activate_done(ferry_mig_job *job, ferry_mig_event *ev)
         /* The guest runs here; its last pages are still coming.  The job
          * (and the streams it holds) lasts until they have. */
         ferry_mig_reply(job, r);
-        ferry_mig_job_set_message(job, 0, "post-copy: the guest runs here and pulls the "
-                                  "pages it lacks from the source");
         g_message("domain '%s': migration %s arrived in post-copy, running", job->dom_name,
                   job->id);
+        if (postcopy_paused_here(job)) {
+            /* Taken over after a restart, paused: its CPUs wait on pages. */
+            ferry_mig_job_set_message(job, 0, "post-copy paused, the guest waits here for "
+                                      "the pages it lacks");
+            ask_source_while_paused(job);
+            return;
+        }
+        ferry_mig_job_set_message(job, 0, "post-copy: the guest runs here and pulls the "
+                                  "pages it lacks from the source");
         return;
     }
     ferry_mig_end(job, FERRY_MIG_STATE_COMPLETED);
@@ -659,6 +662,22 @@ give_up(ferry_mig_job *job, ferry_mig_event *ev, const char *why, ferry_mig_stat
     if (ev && ev->task)
         ferry_mig_add_waiter(job, ev);
     rollback(job, final);
+}
+
+/* Paused here in post-copy.  The source resumes it (it drives the
+ * recovery); but a source whose QEMU died, with the pages it held, never
+ * will: its daemon is asked, so that this half learns it is lost
+ * (postcopy_source_answered()).  Also after this daemon restarted and found
+ * its QEMU paused: nothing else would ever ask. */
+static void
+ask_source_while_paused(ferry_mig_job *job)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    if (!job->peer_uri)
+        return;
+    ctl->retry_delay_s = 1;
+    ferry_mig_timer_start(job, TIMER_RETRY, ctl->retry_delay_s * 1000, FALSE);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -1274,6 +1274,52 @@ qemu_start_incoming(ferry_mig_job *job, const ferry_migration_cookie *cookie_in,
     return TRUE;
 }
 
+/* The source asks to resume only once its own end of the stream broke,
+ * but this end may not know yet: a reset that never reached this host, or
+ * a link that came back after the source's socket was gone, leaves QEMU
+ * here "postcopy-active" on a dead connection until TCP gives up -- with
+ * nothing to send, never.  migrate-recover is refused in that state, so
+ * the old stream is dropped here first (migrate-pause) and QEMU's word that
+ * it paused awaited, bounded. */
+static gboolean
+pause_stale_stream(ferry_mig_job *job, GError **error)
+{
+    ferry_domain_obj *obj = job->obj;
+    gint64 deadline = g_get_monotonic_time() + CANCEL_WAIT_SECONDS * G_TIME_SPAN_SECOND;
+    g_autoptr(json_object) ret = NULL;
+    g_autoptr(GError) local = NULL;
+    qemu_domain_priv *priv;
+    gboolean active, paused;
+
+    g_mutex_lock(&obj->lock);
+    priv = qemu_domain_priv_get(obj);
+    active = status_is(priv, "postcopy-active");
+    g_mutex_unlock(&obj->lock);
+    if (!active)
+        return TRUE;
+    g_message("domain '%s': migration %s: the source's stream broke, this end still held "
+              "it: dropping it to listen again", job->dom_name, job->id);
+    ret = qemu_process_command(obj, "migrate-pause", NULL, &local);
+    if (!ret) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                    "domain '%s': QEMU cannot drop its broken post-copy stream: %s",
+                    job->dom_name, local->message);
+        return FALSE;
+    }
+    g_mutex_lock(&obj->lock);
+    while (!priv->exited && status_is(priv, "postcopy-active")) {
+        if (!g_cond_wait_until(&priv->exit_cond, &obj->lock, deadline))
+            break;
+    }
+    paused = status_is(priv, "postcopy-paused");
+    g_mutex_unlock(&obj->lock);
+    if (!paused)
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                    "domain '%s': QEMU did not pause its post-copy within %u s of "
+                    "migrate-pause", job->dom_name, CANCEL_WAIT_SECONDS);
+    return paused;
+}
+
 /* Post-copy paused here: QEMU listens again, on a new port of the range. */
 static gboolean
 qemu_postcopy_listen(ferry_mig_job *job, char **ret_uri, GError **error)
@@ -1288,6 +1334,8 @@ qemu_postcopy_listen(ferry_mig_job *job, char **ret_uri, GError **error)
     g_autoptr(GError) local = NULL;
     guint port, old;
 
+    if (!pause_stale_stream(job, error))
+        return FALSE;
     if (!(listen = qemu_migration_listen_address(&state->config, NULL, error)))
         return FALSE;
     port = qemu_migration_acquire_port(state, listen, 0, error);

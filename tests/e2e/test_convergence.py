@@ -260,13 +260,28 @@ def postcopy_of(host, g):
     return j['postcopy'] if j else None
 
 
+def reset_memory_stream(t, what, a, b):
+    """Resets A's connections to B's migration ports (`ss -K`, as a firewall
+    or a rebooted router would)."""
+    conns = memory_connections(a, b)
+    r = subprocess.run(ft.netns_prefix(a.netns) + [
+        'ss', '-K', 'state', 'established', 'dst', b.address], capture_output=True, text=True)
+    t.ok(r.returncode == 0 and conns, '%s: the connections %s are reset' % (what, conns),
+         r.stderr)
+
+
+def reconnects_of(host, g):
+    j = ft.job_info(host, g.name)
+    return (j or {}).get('reconnects') or 0
+
+
 def postcopy_reset(t, net, a, b, g, times=1, restart=None):
-    """The memory stream is reset (`ss -K`, as a firewall or a rebooted
-    router would) during post-copy: QEMU pauses post-copy on both hosts,
-    and ferry recovers it by itself (QEMU's migrate-recover on B, a resumed
-    migrate on A), @times times.  With @restart, the link also goes down
-    after the reset and that host's ferryd is killed and started again
-    while it is down."""
+    """The memory stream is reset (`ss -K`) during post-copy: QEMU pauses
+    post-copy on both hosts, and ferry recovers it by itself (QEMU's
+    migrate-recover on B, a resumed migrate on A), @times times.  With
+    @restart, the link is down when A's end is reset (B never sees that
+    reset), and that host's ferryd is killed and started again while it is
+    down."""
     what = 'memory stream reset during post-copy%s' % (
         ' (%d times)' % times if times > 1 else
         ', link down and %s\'s ferryd restarted' % restart.name if restart else '')
@@ -275,19 +290,17 @@ def postcopy_reset(t, net, a, b, g, times=1, restart=None):
     # the outage: at 1 MiB/s the ~16 MiB the guest keeps dirty take ~16 s.
     cli = start_postcopy(t, what, a, b, g, bandwidth='1' if restart else None)
     for i in range(times):
-        conns = memory_connections(a, b)
-        r = subprocess.run(ft.netns_prefix(a.netns) + [
-            'ss', '-K', 'state', 'established', 'dst', b.address], capture_output=True,
-            text=True)
-        t.ok(r.returncode == 0 and conns, '%s (%d): the connections %s are reset' %
-             (what, i + 1, conns), r.stderr)
-        paused = ft.wait_until(lambda: (ft.job_info(a, g.name) or {}).get('postcopy') in
-                               ('paused', 'recovering'), 20)
-        t.ok(paused, '%s (%d): A\'s job says post-copy paused' % (what, i + 1),
-             ft.job_info(a, g.name))
+        step = '%s (%d)' % (what, i + 1)
         if restart:
+            # Down first: no recovery can come between the reset and the
+            # restart, so the pause is there to be seen, however slow the
+            # looks at it.
             net.link(False)
             try:
+                reset_memory_stream(t, step, a, b)
+                paused = ft.wait_until(lambda: (ft.job_info(a, g.name) or {}).get('postcopy') ==
+                                       'paused', 20)
+                t.ok(paused, '%s: A\'s job says post-copy paused' % step, ft.job_info(a, g.name))
                 restart.kill()
                 restart.start()
                 # The restarted daemon takes its job over from QEMU's word.
@@ -297,9 +310,16 @@ def postcopy_reset(t, net, a, b, g, times=1, restart=None):
                      ft.job_info(restart, g.name))
             finally:
                 net.link(True)
+        else:
+            seen = reconnects_of(a, g)
+            reset_memory_stream(t, step, a, b)
+            # The pause lasts a second or more (A's first try waits 1 s);
+            # a look that came too late sees the recovery counted instead.
+            paused = ft.wait_until(lambda: (ft.job_info(a, g.name) or {}).get('postcopy') in
+                                   ('paused', 'recovering') or reconnects_of(a, g) > seen, 20)
+            t.ok(paused, '%s: A\'s job says post-copy paused' % step, ft.job_info(a, g.name))
         resumed = ft.wait_until(lambda: postcopy_of(a, g) in ('active', 'done'), 90)
-        t.ok(resumed, '%s (%d): post-copy goes on by itself' % (what, i + 1),
-             ft.job_info(a, g.name))
+        t.ok(resumed, '%s: post-copy goes on by itself' % step, ft.job_info(a, g.name))
     if restart:
         try:
             cli.communicate(timeout=300)
@@ -311,6 +331,40 @@ def postcopy_reset(t, net, a, b, g, times=1, restart=None):
         t.comment('measured: %s: source job %s' % (what, json.dumps(ja)))
         t.ok(ja and ja['postcopy'] == 'done' and ja['reconnects'] >= times,
              '%s: post-copy done, %d recoveries counted' % (what, times), ja)
+    back(t, a, b, g)
+
+
+def postcopy_one_sided(t, a, b, g):
+    """A's end of the memory stream breaks and B's never learns it: B's
+    namespace drops every TCP reset from A (nft), as a stateful firewall
+    between them would.  B's QEMU stays "postcopy-active" on a dead
+    connection, and would until TCP gave up; A's recovery asks B's daemon,
+    which drops the stale stream (migrate-pause) and listens again."""
+    what = 'post-copy broken on the source\'s end only'
+    before = heartbeat(g.serial)
+    cli = start_postcopy(t, what, a, b, g, bandwidth='1')
+    nft = ft.netns_prefix(b.netns) + ['nft']
+    r = subprocess.run(nft + ['add table inet ferrytest; '
+                              'add chain inet ferrytest in { type filter hook input '
+                              'priority 0 ; } ; '
+                              'add rule inet ferrytest in ip saddr %s tcp flags & rst == rst '
+                              'drop' % a.address], capture_output=True, text=True)
+    t.ok(r.returncode == 0, '%s: B drops the resets A sends' % what, r.stderr)
+    try:
+        reset_memory_stream(t, what, a, b)
+        resumed = ft.wait_until(lambda: reconnects_of(a, g) >= 1 or
+                                postcopy_of(a, g) == 'done', 60)
+        ja = ft.job_info(a, g.name) or ft.job_info(a, g.name, completed=True)
+        t.ok(resumed and ja and ja['reconnects'] >= 1,
+             '%s: post-copy goes on over a new connection, B\'s resets still dropped' % what,
+             ja)
+        t.ok('this end still held it' in b.log_text(),
+             '%s: B\'s daemon dropped the stream its QEMU still held' % what)
+    finally:
+        subprocess.run(nft + ['delete', 'table', 'inet', 'ferrytest'], capture_output=True)
+    ja, _ = arrived(t, what, a, b, g, before, cli, timeout=300)
+    t.ok(ja and ja['postcopy'] == 'done' and ja['reconnects'] >= 1,
+         '%s: post-copy done, the recovery counted' % what, ja)
     back(t, a, b, g)
 
 
@@ -446,15 +500,17 @@ def postcopy_dest_stopped(t, a, b, g):
     back(t, a, b, g)
 
 
-def postcopy_source_killed(t, a, b, g):
+def postcopy_source_killed(t, a, b, g, restart_b=False):
     """A's QEMU killed (SIGKILL) during post-copy: the pages it still held
     are gone, so the guest can never run whole again.  Nobody may pretend
     otherwise: the CLI fails saying so (migrate-lost), A's job ends failed,
     and B -- paused in post-copy, asking A's daemon -- hears that from A
     and ends its job failed too, its half left for `ferry destroy`.  The
     guest ran on A no more (its QEMU is gone), and is destroyed at the end
-    of the case."""
-    what = 'A\'s QEMU killed during post-copy'
+    of the case.  With @restart_b, B's ferryd is down when A's QEMU dies
+    and starts again with its QEMU paused: it must ask A all the same."""
+    what = 'A\'s QEMU killed during post-copy%s' % (
+        ' while B\'s ferryd is down' if restart_b else '')
     cli = start_postcopy(t, what, a, b, g, bandwidth='1')
     pids = a.qemu_pids(g.uuid)
     t.ok(len(pids) == 1 and len(b.qemu_pids(g.uuid)) == 1,
@@ -463,7 +519,12 @@ def postcopy_source_killed(t, a, b, g):
         cli.kill()
         cli.communicate()
         return
-    os.kill(pids[0], signal.SIGKILL)
+    if restart_b:
+        b.kill()
+        os.kill(pids[0], signal.SIGKILL)
+        b.start()
+    else:
+        os.kill(pids[0], signal.SIGKILL)
     out, err = cli.communicate(timeout=120)
     t.ok(cli.returncode != 0 and 'post-copy' in err and 'split' in err,
          '%s: the CLI fails, saying the memory was split' % what, (cli.returncode, err))
@@ -483,6 +544,15 @@ def postcopy_source_killed(t, a, b, g):
     r = b.ferry('destroy', g.name)
     t.ok(r.returncode == 0 and ft.wait_until(lambda: not b.qemu_pids(g.uuid), 15),
          '%s: destroy on B ends it' % what, r.stderr)
+
+
+def source_killed_twice(t, a, b, g, wd, guests):
+    """The guest lost on purpose, then a second one, with B's ferryd down
+    when its source dies."""
+    postcopy_source_killed(t, a, b, g)
+    g2 = ft.start_guest(t, a, wd, 'stuck2', STUCK_ARGS)
+    guests.append(g2)
+    postcopy_source_killed(t, a, b, g2, restart_b=True)
 
 
 def postcopy_after_precopy(t, a, b, g):
@@ -857,16 +927,18 @@ def main(t):
             postcopy_dest_stopped(t, a, b, g)
             return
         if ONLY == 'lost':
-            postcopy_source_killed(t, a, b, g)
+            source_killed_twice(t, a, b, g, wd, guests)
             return
         if ONLY == 'reset':
             postcopy_reset(t, net, a, b, g, restart=a)
             postcopy_reset(t, net, a, b, g, restart=b)
+            postcopy_one_sided(t, a, b, g)
             return
         refusals(t, a, b, g)
         postcopy_by_hand(t, a, b, g)
         postcopy_reset(t, net, a, b, g, restart=a)
         postcopy_reset(t, net, a, b, g, restart=b)
+        postcopy_one_sided(t, a, b, g)
         postcopy_resume_by_hand(t, a, b, g)
         postcopy_ctrl_c(t, a, b, g)
         if not SANITIZED:
@@ -890,7 +962,7 @@ def main(t):
             estimates(t, a, b, g, g3)
         policy_cases(t, a, b, g, g3)
         # Last: the guest is lost on purpose.
-        postcopy_source_killed(t, a, b, g)
+        source_killed_twice(t, a, b, g, wd, guests)
     finally:
         for guest in guests:
             if guest.uuid:
