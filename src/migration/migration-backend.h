@@ -201,6 +201,12 @@ typedef struct {
     gboolean (*start_incoming)(ferry_mig_job *job, const ferry_migration_cookie *cookie_in,
                                ferry_migration_cookie *cookie_out, char **ret_uri,
                                GError **error);
+    /* (nullable) Right after Prepare answered, on a step of its own: what
+     * start_incoming left to do once the source may already connect (the
+     * QEMU backend starts its process here when Prepare only made the
+     * port listen).  TRUE at once when start_incoming did everything.  On
+     * failure, discard_incoming follows. */
+    gboolean (*launch_incoming)(ferry_mig_job *job, GError **error);
     /* Finish, after INCOMING_DONE: ends the incoming side's extras (NBD
      * server) and, if @run, starts the CPUs. */
     gboolean (*activate)(ferry_mig_job *job, gboolean run, GError **error);

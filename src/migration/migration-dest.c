@@ -31,9 +31,15 @@ typedef enum {
     STEP_ACTIVATE,
     STEP_DISCARD,
     STEP_RECOVER,       /* post-copy paused: listen again */
+    STEP_LAUNCH,        /* after Prepare answered: what the backend left (QEMU's start) */
 } dest_step;
 
 static void rollback(ferry_mig_job *job, ferry_mig_state final);
+static gboolean step_launch(ferry_mig_job *job, gpointer data, GError **error);
+static gboolean step_discard(ferry_mig_job *job, gpointer data, GError **error);
+static void give_up(ferry_mig_job *job, ferry_mig_event *ev, const char *why,
+                    ferry_mig_state final);
+static void request(ferry_mig_job *job, ferry_mig_event *ev);
 static void ask_source_while_paused(ferry_mig_job *job);
 static gboolean postcopy_paused_here(ferry_mig_job *job);
 
@@ -202,6 +208,7 @@ prepare_done(ferry_mig_job *job, ferry_mig_event *ev)
 {
     ferry_mig_job_ctl *ctl = ctl_of(job);
     ferry_phase_result *r;
+    gboolean launch;
 
     if (!ev->ok) {
         ctl->end_code = ev->error->domain == FERRY_ERROR ? ev->error->code : FERRY_ERROR_MIGRATE;
@@ -212,7 +219,9 @@ prepare_done(ferry_mig_job *job, ferry_mig_event *ev)
         ferry_mig_end(job, FERRY_MIG_STATE_FAILED);
         return;
     }
-    if (job->obj && !ctl->offline)
+    launch = !ctl->offline && engine_of(job)->backend->launch_incoming;
+    /* Its process recorded once it exists (after the launch, if any). */
+    if (job->obj && !ctl->offline && !launch)
         ferry_mig_set_domain_state(job, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_MIGRATION,
                                    FERRY_LIFECYCLE_STARTED);
     ferry_mig_move(job, FERRY_MIG_PHASE_PREPARE, FERRY_MIG_STATE_WAITING);
@@ -223,6 +232,58 @@ prepare_done(ferry_mig_job *job, ferry_mig_event *ev)
     ferry_mig_timer_start(job, TIMER_WATCHDOG, 1000, TRUE);
     g_message("domain '%s': migration %s prepared, incoming on %s", job->dom_name, job->id,
               ctl->offline ? "(offline)" : ctl->uri_out ? ctl->uri_out : "?");
+    if (launch) {
+        ctl->launching = TRUE;
+        ferry_mig_run_step(job, STEP_LAUNCH, step_launch, NULL);
+    }
+}
+
+/* The source may already send (into the socket Prepare listens on) while
+ * this runs; a failure is the source's connection reset, and the job's
+ * message says why. */
+static gboolean
+step_launch(ferry_mig_job *job, gpointer data, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+
+    if (!ferry_mig_inject(job, "launch", &local) ||
+        !engine_of(job)->backend->launch_incoming(job, &local)) {
+        g_propagate_prefixed_error(error, g_steal_pointer(&local), "Prepare on host '%s': ",
+                                   engine_of(job)->hostname);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void
+launch_done(ferry_mig_job *job, ferry_mig_event *ev)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+    ferry_mig_event *held = g_steal_pointer(&ctl->held_finish);
+
+    ctl->launching = FALSE;
+    if (ctl->discard_pending) {
+        /* Given up while it ran (rollback()): the discard it waited for. */
+        ctl->discard_pending = FALSE;
+        ferry_mig_run_step(job, STEP_DISCARD, step_discard, NULL);
+    } else if (!ev->ok) {
+        /* This side failed by itself: the source must not try again. */
+        ctl->end_code = FERRY_ERROR_MIGRATE;
+        g_warning("domain '%s': migration %s: %s", job->dom_name, job->id, ev->error->message);
+        give_up(job, NULL, ev->error->message, FERRY_MIG_STATE_FAILED);
+    } else if (job->obj) {
+        ferry_mig_set_domain_state(job, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_MIGRATION,
+                                   FERRY_LIFECYCLE_STARTED);
+    }
+    if (!held)
+        return;
+    if (job->state == FERRY_MIG_STATE_ROLLBACK && held->outcome) {
+        /* Finish(cancelled): answered with why, once the rollback ends. */
+        ferry_mig_add_waiter(job, held);
+    } else {
+        request(job, held);
+    }
+    ferry_mig_event_free(held);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -602,6 +663,12 @@ rollback(ferry_mig_job *job, ferry_mig_state final)
     if (ctl->aborting && !ctl->end_code)
         ctl->end_code = FERRY_ERROR_OPERATION_ABORTED;
     ferry_mig_move(job, job->phase, FERRY_MIG_STATE_ROLLBACK);
+    if (ctl->launching) {
+        /* QEMU is being launched after Prepare answered: the discard
+         * follows that step (launch_done()). */
+        ctl->discard_pending = TRUE;
+        return;
+    }
     ferry_mig_run_step(job, STEP_DISCARD, step_discard, NULL);
 }
 
@@ -924,7 +991,18 @@ request(ferry_mig_job *job, ferry_mig_event *ev)
         recover_request(job, ev);
         return;
     case REQ_FINISH:
-        if (!finishing && job->state == FERRY_MIG_STATE_WAITING) {
+        if (!finishing && job->state == FERRY_MIG_STATE_WAITING && ctl->launching &&
+            !ctl->held_finish) {
+            /* QEMU still starting (a source that failed at once, or a
+             * Finish faster than the step's end): after it. */
+            ctl->held_finish = ferry_mig_event_new(EV_REQUEST, REQ_FINISH);
+            ctl->held_finish->task = g_steal_pointer(&ev->task);
+            ctl->held_finish->conn = ev->conn;
+            ctl->held_finish->outcome = ev->outcome;
+            ctl->held_finish->cookie = g_steal_pointer(&ev->cookie);
+            ctl->held_finish->params = g_steal_pointer(&ev->params);
+            ctl->held_finish->message = g_steal_pointer(&ev->message);
+        } else if (!finishing && job->state == FERRY_MIG_STATE_WAITING) {
             finish_request(job, ev);
         } else if (finishing && !ev->outcome) {
             /* The same Finish again (the source's daemon, for a vanished
@@ -1021,6 +1099,8 @@ ferry_mig_dest_handle(ferry_mig_job *job, ferry_mig_event *ev)
             discard_done(job, ev);
         else if (ev->kind == STEP_RECOVER)
             recover_done(job, ev);
+        else if (ev->kind == STEP_LAUNCH)
+            launch_done(job, ev);
         if (ctl->cancel_pending && !ferry_mig_state_is_final(job->state) &&
             job->state != FERRY_MIG_STATE_ROLLBACK && job->state != FERRY_MIG_STATE_COMMITTED &&
             !ctl->busy) {

@@ -179,6 +179,12 @@ typedef struct ferry_mig_job_ctl {
     ferry_conn *finish_conn;        /* destination: the connection Finish came on */
     gboolean persisted;             /* destination: Finish defined it persistently */
     gboolean cancel_pending;        /* destination: an abort waits for the step in flight */
+    gboolean launching;             /* destination: QEMU is being launched after Prepare
+                                     * answered (STEP_LAUNCH in flight) */
+    gboolean discard_pending;       /* destination: rolled back while QEMU was being
+                                     * launched; the discard follows that step */
+    ferry_mig_event *held_finish;   /* destination: a Finish that came while QEMU was
+                                     * being launched, handled after that step */
     gboolean tell_source;           /* destination: aborted here; the source must know */
     gboolean tell_dest;             /* source: aborted here (not by the destination): the
                                      * destination hears it before its stream breaks */

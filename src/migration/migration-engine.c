@@ -77,6 +77,7 @@ ctl_free(ferry_mig_job_ctl *ctl)
                                 "the migration ended before it switched to post-copy");
         g_ptr_array_unref(ctl->postcopy_calls);
     }
+    ferry_mig_event_free(ctl->held_finish);
     ferry_migration_cookie_free(ctl->prepared);
     ferry_migration_cookie_free(ctl->out);
     ferry_migration_cookie_free(ctl->cookie_in);

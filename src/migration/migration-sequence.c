@@ -156,6 +156,19 @@ sequence_error(seq *s, GError *later, const char *phase, ferry_conn *conn)
         return later;
     }
     if (s->first_error) {
+        /* The destination's side had ended for a reason of its own (its
+         * QEMU could not start, or died): Perform's error is only what the
+         * source saw of it (a refused or reset connection). */
+        if (later && later->domain == FERRY_ERROR && s->first_error->domain == FERRY_ERROR &&
+            (later->code == FERRY_ERROR_MIGRATE || later->code == FERRY_ERROR_OPERATION_FAILED) &&
+            !is_abort(s->first_error)) {
+            GError *e = g_error_new(FERRY_ERROR, s->first_error->code, "%s (the destination: %s)",
+                                    s->first_error->message, later->message);
+
+            g_clear_error(&s->first_error);
+            g_clear_error(&later);
+            return e;
+        }
         log_dropped(phase, conn, later);
         g_clear_error(&later);
         return g_steal_pointer(&s->first_error);

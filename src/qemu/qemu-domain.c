@@ -68,6 +68,7 @@ qemu_domain_priv_free(qemu_domain_priv *priv)
     g_clear_pointer(&priv->mig_disks, g_ptr_array_unref);
     g_clear_pointer(&priv->mig_images, g_ptr_array_unref);
     g_clear_pointer(&priv->handed, g_ptr_array_unref);
+    g_clear_object(&priv->mig_listener);
     g_free(priv->mig_status);
     g_cond_clear(&priv->exit_cond);
     g_free(priv);

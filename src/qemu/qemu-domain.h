@@ -74,6 +74,8 @@ typedef struct {
     gint64 mig_completed_ts;
     gint64 mig_stop_ts;            /* the source's CPUs stopped for a pre-copy switch-over */
     guint mig_port;                /* incoming port held by this domain, 0 = none */
+    GSocket *mig_listener;         /* destination: that port's listening socket, made
+                                    * by Prepare before QEMU runs, until QEMU took it */
     ferry_relay *mig_relay;        /* the memory stream's relay (src/relay): the
                                     * destination's listener or the source's dialler */
     ferry_relay *mig_nbd_relay;    /* the same for the disks' NBD connections */

@@ -160,8 +160,10 @@ host_for_uri(const char *host)
 /* ------------------------------------------------------------------ */
 /* Incoming ports */
 
-static gboolean
-port_bindable(const char *address, guint port)
+/* A TCP socket bound to @address (any IPv4 address if it is not one) and
+ * @port, or NULL with @error. */
+static GSocket *
+bound_socket(const char *address, guint port, GError **error)
 {
     g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(address);
     g_autoptr(GSocketAddress) sa = NULL;
@@ -171,8 +173,18 @@ port_bindable(const char *address, guint port)
         inet = g_inet_address_new_any(G_SOCKET_FAMILY_IPV4);
     sa = g_inet_socket_address_new(inet, (guint16)port);
     sock = g_socket_new(g_inet_address_get_family(inet), G_SOCKET_TYPE_STREAM,
-                        G_SOCKET_PROTOCOL_TCP, NULL);
-    return sock && g_socket_bind(sock, sa, TRUE, NULL);
+                        G_SOCKET_PROTOCOL_TCP, error);
+    if (!sock || !g_socket_bind(sock, sa, TRUE, error))
+        return NULL;
+    return g_steal_pointer(&sock);
+}
+
+static gboolean
+port_bindable(const char *address, guint port)
+{
+    g_autoptr(GSocket) sock = bound_socket(address, port, NULL);
+
+    return sock != NULL;
 }
 
 guint
@@ -1140,26 +1152,44 @@ qemu_migration_listen_address(const ferry_qemu_config *config, const char *want_
     return hostname_address(config, error);
 }
 
-/* Starts QEMU waiting for the incoming stream and has it listen. */
-static gboolean
-listen_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri *want,
-                const char *listen, const ferry_migrate_params *params, gboolean storage,
-                const char *relay_token, char **ret_uri_out, GError **error)
+/* The migration port's listening socket, made by ferryd (close-on-exec:
+ * no other QEMU inherits it).  A source that connects before QEMU runs
+ * waits in its backlog, its first megabytes in the kernel's buffers. */
+static GSocket *
+bind_incoming(const char *listen, guint port, GError **error)
 {
-    g_autofree char *relay_path = NULL;
-    g_autofree char *listen_host = NULL;
-    g_autofree char *advertise = NULL;
-    g_autofree char *qemu_uri = NULL;
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GSocket) sock = bound_socket(listen, port, &local);
+
+    if (sock) {
+        /* Every channel of a multifd stream may come before QEMU accepts. */
+        g_socket_set_listen_backlog(sock, 64);
+        /* What the source sends while QEMU starts waits in the kernel's
+         * receive buffer, left to autotuning (a few MiB).  A larger fixed
+         * one (8 or 16 MiB) let the source send on through QEMU's whole
+         * start, but stays that large: the backlog QEMU's switch-over
+         * cannot see made its pause exceed 50 ms in a quarter of the
+         * runs (docs/performance.md). */
+        if (!g_socket_listen(sock, &local))
+            g_clear_object(&sock);
+    }
+    if (!sock)
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                    "cannot listen on migration port %s:%u: %s", listen, port,
+                    local->message);
+    return g_steal_pointer(&sock);
+}
+
+/* Starts QEMU waiting for the incoming stream on @qemu_uri.  With
+ * @listener, QEMU gets that socket (getfd) and listens on it: the
+ * connections already made are its first. */
+static gboolean
+start_incoming_qemu(qemu_driver_state *state, ferry_domain_obj *obj,
+                    const ferry_migrate_params *params, gboolean storage, const char *qemu_uri,
+                    GSocket *listener, GError **error)
+{
     g_autoptr(json_object) args = json_object_new_object();
     g_autoptr(json_object) ret = NULL;
-    guint port;
-
-    port = qemu_migration_acquire_port(state, listen, want->port, error);
-    if (!port)
-        return FALSE;
-    g_mutex_lock(&obj->lock);
-    qemu_domain_priv_get(obj)->mig_port = port;
-    g_mutex_unlock(&obj->lock);
 
     if (!qemu_process_start(state, obj, QEMU_PROCESS_START_INCOMING, error))
         return FALSE;  /* the cleanup released the port */
@@ -1171,7 +1201,56 @@ listen_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri *
     if ((params->flags & FERRY_MIGRATE_TLS) && (!qemu_tls_add_creds(state, obj, TRUE, error) ||
                 !qemu_tls_set_migration(obj, TRUE, NULL, error)))
         return FALSE;
+    if (listener) {
+        g_autoptr(json_object) fdargs = json_object_new_object();
+        g_autoptr(ferry_qmp) qmp = qemu_process_get_qmp(obj, error);
+        g_autoptr(json_object) fdret = NULL;
+
+        json_object_object_add(fdargs, "fdname", json_object_new_string("migration-in"));
+        if (!qmp || !(fdret = ferry_qmp_command_sync_fd(qmp, "getfd", fdargs,
+                                                        g_socket_get_fd(listener), error)))
+            return FALSE;
+    }
+    json_object_object_add(args, "uri", json_object_new_string(qemu_uri));
+    reset_status(obj);
+    ret = qemu_process_command(obj, "migrate-incoming", args, error);
+    return ret != NULL;
+}
+
+/* Makes the incoming side listen: ferryd's relay, QEMU's own socket, or
+ * (@early) only the port's socket, QEMU to start after Prepare answered
+ * (qemu_launch_incoming()). */
+static gboolean
+listen_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri *want,
+                const char *listen, const ferry_migrate_params *params, gboolean storage,
+                const char *relay_token, gboolean early, char **ret_uri_out, GError **error)
+{
+    g_autofree char *relay_path = NULL;
+    g_autofree char *listen_host = NULL;
+    g_autofree char *advertise = NULL;
+    g_autofree char *qemu_uri = NULL;
+    guint port;
+
+    port = qemu_migration_acquire_port(state, listen, want->port, error);
+    if (!port)
+        return FALSE;
+    g_mutex_lock(&obj->lock);
+    qemu_domain_priv_get(obj)->mig_port = port;
+    g_mutex_unlock(&obj->lock);
+
     listen_host = host_for_uri(listen);
+    advertise = host_for_uri(want->host ? want->host : listen);
+    if (early) {
+        GSocket *listener = bind_incoming(listen, port, error);
+
+        if (!listener)
+            return FALSE;   /* qemu_discard_incoming() releases the port */
+        g_mutex_lock(&obj->lock);
+        qemu_domain_priv_get(obj)->mig_listener = listener;
+        g_mutex_unlock(&obj->lock);
+        *ret_uri_out = g_strdup_printf("tcp://%s:%u/", advertise, port);
+        return TRUE;
+    }
     if (relay_token) {
         /* QEMU listens on a unix socket; this ferryd's relay on the port. */
         relay_path = qemu_migration_relay_path(state, obj->uuid, "in");
@@ -1180,17 +1259,38 @@ listen_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri *
     } else {
         qemu_uri = g_strdup_printf("tcp:%s:%u", listen_host, port);
     }
-    json_object_object_add(args, "uri", json_object_new_string(qemu_uri));
-    reset_status(obj);
-    ret = qemu_process_command(obj, "migrate-incoming", args, error);
-    if (!ret)
+    if (!start_incoming_qemu(state, obj, params, storage, qemu_uri, NULL, error))
         return FALSE;
     if (relay_token &&
         !qemu_migration_relay_listen(obj, FALSE, listen, port, relay_path, relay_token, error))
         return FALSE;
     /* Where it listens, unless the caller named where to connect. */
-    advertise = host_for_uri(want->host ? want->host : listen);
     *ret_uri_out = g_strdup_printf("tcp://%s:%u/", advertise, port);
+    return TRUE;
+}
+
+/* After Prepare answered (the engine's launch step): QEMU starts and takes
+ * the socket Prepare listens on.  Nothing to do when Prepare started it. */
+static gboolean
+qemu_launch_incoming(ferry_mig_job *job, GError **error)
+{
+    qemu_driver_state *state = job_state(job);
+    ferry_domain_obj *obj = job->obj;
+    g_autoptr(GSocket) listener = NULL;
+
+    g_mutex_lock(&obj->lock);
+    listener = qemu_domain_priv_get(obj)->mig_listener
+                   ? g_object_ref(qemu_domain_priv_get(obj)->mig_listener) : NULL;
+    g_mutex_unlock(&obj->lock);
+    if (!listener)
+        return TRUE;
+    if (!start_incoming_qemu(state, obj, &job->params->p, FALSE, "tcp:fd:migration-in",
+                             listener, error))
+        return FALSE;
+    /* QEMU holds its own copy now: this one closes. */
+    g_mutex_lock(&obj->lock);
+    g_clear_object(&qemu_domain_priv_get(obj)->mig_listener);
+    g_mutex_unlock(&obj->lock);
     return TRUE;
 }
 
@@ -1215,6 +1315,8 @@ qemu_discard_incoming(ferry_mig_job *job)
      * them otherwise. */
     qemu_migration_close_relays(obj, TRUE, TRUE);
     g_mutex_lock(&obj->lock);
+    /* A source connected to it sees its connection reset. */
+    g_clear_object(&priv->mig_listener);
     port = priv->mig_port;
     nbd_port = priv->mig_nbd_port;
     priv->mig_port = priv->mig_nbd_port = 0;
@@ -1239,6 +1341,7 @@ qemu_start_incoming(ferry_mig_job *job, const ferry_migration_cookie *cookie_in,
     g_autofree char *token = NULL;
     g_autofree char *listen = NULL;
     qemu_domain_priv *priv;
+    gboolean early;
 
     if (!parse_mig_uri(job->params->p.uri, &uri, error) ||
         !(listen = qemu_migration_listen_address(&state->config, uri.host, error)) ||
@@ -1249,9 +1352,13 @@ qemu_start_incoming(ferry_mig_job *job, const ferry_migration_cookie *cookie_in,
         g_ptr_array_find_with_equal_func(cookie_in->features, "relay", g_str_equal, NULL) &&
         !(token = new_relay_token(error)))
         return FALSE;
+    /* A plain memory stream: QEMU's start (~0.1 s) leaves Prepare's answer,
+     * and so the migration's critical path.  Relayed streams and copied
+     * disks need their QEMU (and its NBD server) before the source goes on. */
+    early = !token && !storage;
     if ((storage && !qemu_storage_prepare_images(state, obj, obj->live, cookie_in, error)) ||
-        !listen_incoming(state, obj, &uri, listen, &job->params->p, storage, token, &uri_out,
-                         error) ||
+        !listen_incoming(state, obj, &uri, listen, &job->params->p, storage, token,
+                         early, &uri_out, error) ||
         (storage && !qemu_storage_prepare_nbd(state, obj, listen, &job->params->p, token,
                                               cookie_in, cookie_out, error))) {
         qemu_discard_incoming(job);
@@ -1479,6 +1586,7 @@ const ferry_mig_backend qemu_mig_backend = {
     .resume = qemu_resume,
     .stop_source = qemu_stop_source,
     .start_incoming = qemu_start_incoming,
+    .launch_incoming = qemu_launch_incoming,
     .activate = qemu_activate,
     .discard_incoming = qemu_discard_incoming,
     .probe = qemu_probe,

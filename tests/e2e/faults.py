@@ -5,8 +5,8 @@ ferryd in two network namespaces of their own, ferrytest.TwoHosts), plain or
 peer-to-peer (--p2p), with one fault injected at one point of it:
 
   points  where the migration is when the fault strikes (FERRY_FAULT points
-          of ferryd: begin, perform* and confirm on the source, prepare and
-          finish* on the destination);
+          of ferryd: begin, perform* and confirm on the source, prepare,
+          launch and finish* on the destination);
   faults  what goes wrong there (FAULTS below).
 
 How a fault is put at an exact point: the daemon that reaches the point is
@@ -42,7 +42,9 @@ import ferrytest as ft
 # (point, the side whose daemon reaches it, what it is)
 POINTS = (
     ('begin', 'src', 'Begin: the source checked the domain, before its answer'),
-    ('prepare', 'dst', 'Prepare: the destination starts its incoming QEMU'),
+    ('prepare', 'dst', 'Prepare: the destination makes its incoming side listen'),
+    ('launch', 'dst', 'Prepare answered: the incoming QEMU not started yet, the source may '
+                      'be sending'),
     ('perform', 'src', 'Perform, at its start: nothing sent yet'),
     ('perform-mid', 'src', 'Perform, mid-transfer: the first pre-copy pass'),
     ('perform-sent', 'src', 'Perform, after QEMU completed: everything sent, source paused'),
@@ -74,6 +76,8 @@ SUBSET = (
     ('begin', 'client-kill', 'p2p'),
     ('prepare', 'fail', 'p2p'),
     ('prepare', 'client-kill', 'plain'),
+    ('launch', 'fail', 'plain'),
+    ('launch', 'dst-kill', 'p2p'),
     ('perform', 'src-qemu', 'plain'),
     ('perform-mid', 'dst-qemu', 'p2p'),
     ('perform-mid', 'src-kill', 'p2p'),
@@ -150,7 +154,8 @@ DISK_MIB = 16
 # once it runs the guest or committed to).  (fault, point) -> outcomes
 # allowed besides the usual ones.
 LOST_ALLOWED = {
-    ('src-qemu', 'begin'), ('src-qemu', 'prepare'), ('src-qemu', 'perform'),
+    ('src-qemu', 'begin'), ('src-qemu', 'prepare'), ('src-qemu', 'launch'),
+    ('src-qemu', 'perform'),
     ('src-qemu', 'perform-mid'),
     ('dst-qemu', 'finish-committed'), ('dst-qemu', 'confirm'),
 }
@@ -700,6 +705,11 @@ class Cell:
                 elif where is b:
                     t.ok(not claims_stayed(text),
                          'ferry migrate does not say the guest stayed on the source', text)
+                if (self.point, self.fault) == ('launch', 'fail'):
+                    # The source only saw its connection refused or reset:
+                    # the error carries the destination's own reason.
+                    t.ok(self.cli.returncode != 0 and 'injected failure at launch' in text,
+                         'ferry migrate names why the destination failed', text)
 
         # Still one copy now (no QEMU came late).
         now = copies(hosts, g)
