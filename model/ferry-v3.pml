@@ -193,6 +193,8 @@ byte sq = Q_RUN;
 #define D_RUN   2       /* its CPUs run the guest */
 #define D_DEAD  3       /* killed (a fault) */
 #define D_GONE  4       /* discarded by a rollback */
+#define D_LAUNCH 5      /* Prepare answered: ferryd's socket listens, QEMU not
+                         * started yet (the launch step); a stream waits */
 byte dq = D_NONE;
 
 /* The stream from the source's QEMU to the destination's. */
@@ -275,6 +277,7 @@ byte s_next;
 /* Destination daemon. */
 bit d_rec;          /* just restarted */
 bit d_prep;         /* Prepare's step runs; the client waits for its answer */
+bit d_launch;       /* the launch step runs (after Prepare answered) */
 bit d_cgone;        /* the client is gone */
 bit d_activated;    /* the committed guest's CPUs were started */
 bit d_recovered;    /* this committed job was taken over after a restart */
@@ -321,7 +324,7 @@ bit lost_ok;        /* a QEMU killed held the only valid copy: zero copies is al
 #define DST_ENDED (dp == P_NONE || FINAL(ds))
 #define SETTLED (c_finished && SRC_ENDED && DST_ENDED && !s_rec && !d_rec && \
                  len(c2s) == 0 && len(c2d) == 0 && len(s2d) == 0 && \
-                 sq != Q_PAUSED && dq != D_IN && \
+                 sq != Q_PAUSED && dq != D_IN && dq != D_LAUNCH && \
                  (NRUNNING == 1 || (NRUNNING == 0 && lost_ok)))
 
 ltl settles { <> SETTLED }
@@ -912,6 +915,11 @@ end_dest:
         MAY(crashes, MAX_CRASHES) && dp != P_NONE && !FINAL(ds) ->
             crashes++;
             d_rec = 1; d_prep = 0; d_cgone = 1; d_final = 0; d_activated = 0; d_recovered = 0;
+            /* The socket it listened on dies with it. */
+            if
+            :: d_launch -> d_launch = 0; dq = D_GONE
+            :: else -> skip
+            fi;
             d_recv = 0;
             c_dconn = 0;
             do
@@ -973,17 +981,34 @@ end_dest:
        }
     :: atomic {
         !d_rec && d_prep ->
-            /* step_prepare: the incoming QEMU, paused. */
+            /* step_prepare: the port listens (the plain stream: QEMU
+             * starts in the launch step, after the answer). */
             d_prep = 0;
-            dq = D_IN;
+            dq = D_LAUNCH;
+            d_launch = 1;
             DMOVE(PREPARE, RUNNING, PREPARE, WAITING);
             TO_CLIENT_D(R_OK, M_PREPARE)
+       }
+    /* step_launch: QEMU starts and takes the socket, or fails (the job is
+     * given up; the source's stream is refused or reset). */
+    :: atomic {
+        !d_rec && d_launch ->
+            d_launch = 0;
+            if
+            :: dq == D_LAUNCH -> dq = D_IN
+            :: dq == D_LAUNCH && ds == S_WAITING ->
+                dq = D_GONE;
+                d_final = S_FAILED;
+                DMOVE(PREPARE, WAITING, PREPARE, ROLLBACK)
+            :: else -> skip
+            fi
        }
 
     /* ---- Finish (the client's, or the source daemon's) ---------------- */
     /* Of a live job: it runs Finish.  The request stays until answered. */
     :: atomic {
-        !d_rec && (c2d?[M_FINISH] || s2d?[M_FINISH, t]) && dp == P_PREPARE && ds == S_WAITING ->
+        !d_rec && (c2d?[M_FINISH] || s2d?[M_FINISH, t]) && dp == P_PREPARE && ds == S_WAITING &&
+        !d_launch ->
             DMOVE(PREPARE, WAITING, FINISH, RUNNING)
        }
     :: atomic {
@@ -1134,10 +1159,10 @@ end_dest:
 
     /* ---- rollback: the incoming side dropped ------------------------- */
     :: atomic {
-        !d_rec && ds == S_ROLLBACK ->
+        !d_rec && ds == S_ROLLBACK && !d_launch ->
             assert(dq != D_RUN);
             if
-            :: dq == D_IN -> dq = D_GONE
+            :: dq == D_IN || dq == D_LAUNCH -> dq = D_GONE
             :: else -> skip
             fi;
             if
@@ -1165,7 +1190,7 @@ end_world:
     /* The last pass: QEMU pauses the source guest, the destination has it all. */
     :: atomic { xfer == X_RUN && sq == Q_RUN && dq == D_IN -> xfer = X_DONE; sq = Q_PAUSED }
     /* One end of the stream died. */
-    :: atomic { xfer == X_RUN && (sq != Q_RUN || dq != D_IN) -> xfer = X_BROKEN }
+    :: atomic { xfer == X_RUN && (sq != Q_RUN || (dq != D_IN && dq != D_LAUNCH)) -> xfer = X_BROKEN }
     /* A QEMU killed.  Zero copies is then acceptable only if this one held
      * the guest: the source before the destination committed, the
      * destination after. */
