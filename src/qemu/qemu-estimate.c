@@ -269,6 +269,8 @@ qemu_domain_migrate_estimate(ferry_domain *dom, const char *dest_uri,
                     dom->name, job->id);
         return FALSE;
     }
+    g_info("domain '%s': estimating its migration to %s (its memory watched for 2 s)",
+           dom->name, dest_uri);
     /* What it dirties in one second, and in two (counted on its pages
      * when ferryd can read them and they are not too many to read four
      * times; else QEMU's sampling), and its data. */

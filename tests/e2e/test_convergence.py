@@ -778,6 +778,24 @@ def estimates(t, a, b, g, tight):
          '%s with B\'s daemon stopped: fails in %.0f s, naming it' % (what, took), r.stderr)
     t.ok((ft.dominfo(a, tight.name) or {}).get('state') == 'running' and
          not b.qemu_pids(tight.uuid), '%s with B\'s daemon stopped: the guest runs on A' % what)
+    # Ctrl-C while ferryd watches the guest's memory: the CLI leaves at
+    # once, nothing moved, and the next estimate is answered.
+    mark = len(a.log_text())
+    cli = a.ferry_bg('migrate', '--estimate', tight.name, b.uri)
+    watching = ft.wait_until(lambda: 'estimating its migration' in a.log_text()[mark:], 30)
+    cli.send_signal(signal.SIGINT)
+    try:
+        cli.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        cli.kill()
+        cli.communicate()
+    t.ok(watching and cli.returncode != 0, '%s: Ctrl-C while it watches: the CLI leaves' % what,
+         cli.returncode)
+    e, err = estimate(a, b, tight, '--bandwidth', '3', '--no-postcopy')
+    t.ok(e is not None and (ft.dominfo(a, tight.name) or {}).get('state') == 'running' and
+         not b.qemu_pids(tight.uuid) and (ft.job_info(a, tight.name) or {}).get('type') == 'none',
+         '%s after a Ctrl-C: the next is answered, the guest runs on A, no job' % what,
+         (e, err, ft.job_info(a, tight.name)))
     # Refusals.
     r = a.ferry('migrate', '--estimate', '--offline', g.name, b.uri)
     t.ok(r.returncode != 0 and 'not --offline' in r.stderr,
