@@ -435,6 +435,17 @@ def read_until(stream, needle, timeout):
     return out.decode(errors='replace')
 
 
+def interrupt(cli, timeout):
+    """Ctrl-C on a running CLI: SIGINT, then its end (killed after
+    @timeout s if it does not end)."""
+    cli.send_signal(signal.SIGINT)
+    try:
+        cli.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        cli.kill()
+        cli.wait()
+
+
 def postcopy_ctrl_c(t, a, b, g):
     """Ctrl-C on `ferry migrate` once post-copy runs: the guest already runs
     on B, so the abort is refused; the CLI says why and waits on.  A second
@@ -446,12 +457,7 @@ def postcopy_ctrl_c(t, a, b, g):
     text = read_until(cli.stderr, 'cannot abort', 60)
     t.ok('cannot abort' in text and 'post-copy' in text and cli.poll() is None,
          '%s: the abort is refused, the CLI says why and waits on' % what, text)
-    cli.send_signal(signal.SIGINT)
-    try:
-        cli.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        cli.kill()
-        cli.wait()
+    interrupt(cli, 30)
     text += cli.stderr.read()
     t.ok(cli.returncode == 130 and 'its daemons finish it' in text,
          '%s: a second Ctrl-C leaves, saying the daemons finish it' % what,
@@ -783,12 +789,8 @@ def estimates(t, a, b, g, tight):
     mark = len(a.log_text())
     cli = a.ferry_bg('migrate', '--estimate', tight.name, b.uri)
     watching = ft.wait_until(lambda: 'estimating its migration' in a.log_text()[mark:], 30)
-    cli.send_signal(signal.SIGINT)
-    try:
-        cli.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        cli.kill()
-        cli.communicate()
+    interrupt(cli, 10)
+    cli.stderr.read()
     t.ok(watching and cli.returncode != 0, '%s: Ctrl-C while it watches: the CLI leaves' % what,
          cli.returncode)
     e, err = estimate(a, b, tight, '--bandwidth', '3', '--no-postcopy')
