@@ -398,11 +398,30 @@ def one_copy(t, what, a, b, g, before, timeout):
     return where
 
 
+def qemu_receives(host):
+    """Whether a QEMU on @host holds an established connection on one of its
+    migration ports: it accepted the stream.  (Prepare answers before the
+    destination's QEMU runs: until it accepts, the connection waits in the
+    listening socket's queue, owned by no process.)"""
+    lo, hi = host.migration_ports
+    r = subprocess.run(ft.netns_prefix(host.netns) + ['ss', '-tnpH', 'state', 'established'],
+                       capture_output=True, text=True)
+    for line in r.stdout.splitlines():
+        cols = line.split()
+        if len(cols) >= 5 and 'qemu' in line and lo <= int(cols[2].rsplit(':', 1)[1]) <= hi:
+            return True
+    return False
+
+
 def stalls(t, a, b, g):
     """B's ferryd stopped 90 s mid-transfer; the client killed mid-transfer."""
     what = 'B\'s ferryd stopped 90 s'
     before = heartbeat(g.serial)
     cli = start_migration(t, what, a, b, g, bandwidth='16')
+    # Mid-transfer: B's QEMU takes the stream (stopped before, B's ferryd
+    # would hold back its QEMU's start, and the source go on sending into
+    # a socket nobody reads).
+    t.ok(ft.wait_until(lambda: qemu_receives(b), 30), '%s: B\'s QEMU receives' % what)
     b.proc.send_signal(signal.SIGSTOP)
     stopped_at = time.monotonic()
     try:
