@@ -724,18 +724,16 @@ def estimates(t, a, b, g, tight):
          e['rate_bps'] == int(STUCK_BANDWIDTH) << 20 and e['mem_total'] > 0,
          '%s: the dirty rate and the link were measured, --bandwidth bounds it' %
          what, e or err)
-    # 16 MiB rewritten at ~16 MiB/s: in 2 s no more than in 1.  A guest
-    # starved of CPU (TCG on loaded cores: 6.7 MiB/s seen) covers its set
-    # only after the 2 s: then the estimate may not call it bounded, but
-    # must not call it smaller than what 1 s dirtied.  Bounded means 2 s
-    # dirtied under 1.5 times what 1 s did: for a 16 MiB set, a guest over
-    # 10.7 MiB/s; the rate shown is the highest of the intervals (10.6
-    # MiB/s was seen with a slower second), so the margin: 14 MiB/s.
-    covers = e and e['dirty_rate_bps'] >= 14 << 20
+    # 16 MiB rewritten at ~16 MiB/s: in 2 s no more than in 1 -- when the
+    # guest gets the CPU.  On loaded cores it may cover its set only after
+    # the 2 s, and then the estimate rightly does not call it bounded.
+    # Whether it did cannot be told from outside (the rate shown is the
+    # highest of the intervals': 18.5 MiB/s was seen with a slower 1 s), so
+    # this checks only that a set it names is the right size; that a set
+    # is found at all is the tight guest's check below.
     t.ok(e and ((e['dirty_set'] and 8 << 20 <= e['dirty_set'] <= 24 << 20) or
-                (not covers and e['dirty_set'] in (0, None)) or
-                (not covers and e['dirty_set'] >= e['dirty_rate_bps'])),
-         '%s: the stuck guest\'s 16 MiB working set is seen bounded (%s)' % (
+                e['dirty_set'] in (0, None)),
+         '%s: the stuck guest\'s 16 MiB working set, if named, has its size (%s)' % (
              what, 'it dirtied %.1f MiB/s' % (e['dirty_rate_bps'] / 1048576.0) if e else '?'),
          e or err)
     # Its 16 MiB of pattern and a little more hold data; the rest of its
