@@ -467,6 +467,14 @@ status_is(qemu_domain_priv *priv, const char *st)
     return priv->mig_status && strcmp(priv->mig_status, st) == 0;
 }
 
+/* Waits (lock of @obj held) for QEMU's next MIGRATION status or its exit,
+ * until @deadline (monotonic).  FALSE once it exited or the time is up. */
+static gboolean
+wait_status_change(ferry_domain_obj *obj, qemu_domain_priv *priv, gint64 deadline)
+{
+    return !priv->exited && g_cond_wait_until(&priv->exit_cond, &obj->lock, deadline);
+}
+
 /* A MIGRATION status event; lock of @obj held. */
 static void
 on_status(ferry_domain_obj *obj, qemu_domain_priv *priv, ferry_mig_job *job, const char *st,
@@ -894,11 +902,9 @@ qemu_cancel_transfer(ferry_mig_job *job)
     /* migrate_cancel only asks: wait (bounded) for QEMU to say it stopped,
      * or that it had completed after all. */
     g_mutex_lock(&obj->lock);
-    while (!priv->exited && priv->mig_status && !status_is(priv, "failed") &&
-           !status_is(priv, "cancelled") && !status_is(priv, "completed")) {
-        if (!g_cond_wait_until(&priv->exit_cond, &obj->lock, deadline))
-            break;
-    }
+    while (priv->mig_status && !status_is(priv, "failed") && !status_is(priv, "cancelled") &&
+           !status_is(priv, "completed") && wait_status_change(obj, priv, deadline))
+        ;
     stopped = !status_is(priv, "completed");
     g_mutex_unlock(&obj->lock);
     return stopped;
@@ -1414,10 +1420,8 @@ pause_stale_stream(ferry_mig_job *job, GError **error)
         return FALSE;
     }
     g_mutex_lock(&obj->lock);
-    while (!priv->exited && status_is(priv, "postcopy-active")) {
-        if (!g_cond_wait_until(&priv->exit_cond, &obj->lock, deadline))
-            break;
-    }
+    while (status_is(priv, "postcopy-active") && wait_status_change(obj, priv, deadline))
+        ;
     paused = status_is(priv, "postcopy-paused");
     g_mutex_unlock(&obj->lock);
     if (!paused)
