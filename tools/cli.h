@@ -17,6 +17,8 @@
 #include "util/json-util.h"
 
 #define EXIT_USAGE 2
+/* The shell's status for a process ended by SIGINT (Ctrl-C). */
+#define EXIT_INTERRUPTED 130
 
 /** cli: one invocation of the client. */
 typedef struct {

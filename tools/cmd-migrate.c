@@ -12,6 +12,7 @@
  */
 #include "ferry-config.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -556,6 +557,48 @@ strategy_text(const char *strategy)
             return texts[i].text;
     }
     return strategy;
+}
+
+/* What Ctrl-C says during an estimate, made before the call: a signal
+ * handler may only write() it. */
+static char *estimate_interrupted_msg;
+static size_t estimate_interrupted_len;
+
+static void
+on_estimate_sigint(int sig)
+{
+    ssize_t n G_GNUC_UNUSED;
+
+    n = write(STDERR_FILENO, estimate_interrupted_msg, estimate_interrupted_len);
+    /* _exit(): the main thread is inside the library.  The source's daemon
+     * sees the connection close and stops measuring; nothing had moved. */
+    _exit(EXIT_INTERRUPTED);
+}
+
+/* Until estimate_sigint_restore(), Ctrl-C says that nothing moved and
+ * exits with status 130; the estimate is read-only, so there is nothing to
+ * abort (unlike a migration, see tools/watch.c). */
+static void
+estimate_sigint_catch(const char *name, const char *source)
+{
+    struct sigaction sa = { .sa_handler = on_estimate_sigint };
+
+    estimate_interrupted_msg =
+        g_strdup_printf("ferry: estimate for '%s' interrupted by Ctrl-C: nothing moved, it "
+                        "keeps running on %s\n", name, source);
+    estimate_interrupted_len = strlen(estimate_interrupted_msg);
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+static void
+estimate_sigint_restore(void)
+{
+    struct sigaction dfl = { .sa_handler = SIG_DFL };
+
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGINT, &dfl, NULL);
+    g_clear_pointer(&estimate_interrupted_msg, g_free);
 }
 
 static void
@@ -1197,7 +1240,11 @@ cmd_migrate(cli *c, const command *cmd, char **args, GError **error)
     }
     if (opt_estimate) {
         /* The source's daemon measures and predicts; nothing moves. */
-        if (!ferry_domain_migrate_estimate(dom, args[1], &params, &estimate, 0, error))
+        source = source_name(c->conn);
+        estimate_sigint_catch(ferry_domain_get_name(dom), source);
+        ok = ferry_domain_migrate_estimate(dom, args[1], &params, &estimate, 0, error);
+        estimate_sigint_restore();
+        if (!ok)
             return FALSE;
         print_estimate(c, ferry_domain_get_name(dom), &estimate);
         return TRUE;

@@ -21,11 +21,10 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "progress.h"
 
 #define TICK_MS 1000
-/* The shell's status for a process ended by SIGINT. */
-#define EXIT_INTERRUPTED 130
 
 struct cli_watch {
     ferry_domain *dom;
