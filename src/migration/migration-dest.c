@@ -25,6 +25,8 @@
 /* How long Finish waits for the last data once the source said it sent
  * everything. */
 #define FINISH_WAIT_MS (60 * 1000)
+/* How long a cancel by the source waits for its stream to end. */
+#define CANCEL_GRACE_MS (10 * 1000)
 
 typedef enum {
     STEP_PREPARE = 1,
@@ -900,6 +902,46 @@ source_answered(ferry_mig_job *job, ferry_mig_event *ev)
     ferry_mig_timer_start(job, TIMER_RETRY, ctl->retry_delay_s * 1000, FALSE);
 }
 
+/* The source cancels while its stream flows here (it tells this side
+ * before it stops its own QEMU, so that this side ends "cancelled", not
+ * "failed" by the broken stream).  This QEMU must outlive the source's
+ * transfer: QEMU 7.2's multifd sender waits for ever for a channel that
+ * broke under it, and that source QEMU can never migrate again.  So the
+ * source is answered at once, and this side drops its QEMU once the
+ * stream ended -- the source's migrate_cancel closes it -- or after
+ * CANCEL_GRACE_MS (the source decided already; only the clean-up waits). */
+static gboolean
+cancel_after_stream(ferry_mig_job *job, ferry_mig_event *ev)
+{
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+
+    if (ev->kind != REQ_CANCEL || ctl->busy || ctl->cancel_deferred || !ctl->receiving ||
+        ctl->received || ctl->postcopy_in || job->phase != FERRY_MIG_PHASE_PREPARE ||
+        job->state != FERRY_MIG_STATE_WAITING)
+        return FALSE;
+    ctl->cancel_deferred = g_strdup(ev->message ? ev->message : "cancelled by the source");
+    ferry_mig_timer_stop(job, TIMER_WATCHDOG);
+    ferry_mig_job_set_message(job, 0, "the source cancels it (%s): waiting for its stream to "
+                              "end", ctl->cancel_deferred);
+    g_message("domain '%s': migration %s: the source cancels it; its QEMU stops sending "
+              "before this one goes", job->dom_name, job->id);
+    ferry_phase_task_return(g_steal_pointer(&ev->task), g_new0(ferry_phase_result, 1));
+    ferry_mig_timer_start(job, TIMER_CANCEL, CANCEL_GRACE_MS, FALSE);
+    return TRUE;
+}
+
+/* The cancel of cancel_after_stream() is carried out (the stream ended,
+ * the grace ran out, or the source asked again); @ev: a call to answer
+ * with the end, or NULL. */
+static void
+cancel_now(ferry_mig_job *job, ferry_mig_event *ev)
+{
+    g_autofree char *why = g_steal_pointer(&ctl_of(job)->cancel_deferred);
+
+    ferry_mig_timer_stop(job, TIMER_CANCEL);
+    give_up(job, ev, why, FERRY_MIG_STATE_CANCELLED);
+}
+
 static void
 backend_event(ferry_mig_job *job, ferry_mig_event *ev)
 {
@@ -927,6 +969,15 @@ backend_event(ferry_mig_job *job, ferry_mig_event *ev)
             g_mutex_unlock(&job->lock);
         }
         ctl->received = TRUE;
+        if (ctl->cancel_deferred) {
+            /* Everything came before the source's cancel took: the source
+             * found it complete, and its Finish (or Finish(cancelled))
+             * decides. */
+            g_message("domain '%s': migration %s: all the data arrived after all; the "
+                      "source decides", job->dom_name, job->id);
+            g_clear_pointer(&ctl->cancel_deferred, g_free);
+            ferry_mig_timer_stop(job, TIMER_CANCEL);
+        }
         if (ev->def && !job->obj) {
             /* Protocol v1: the data brought the domain. */
             g_autoptr(GError) error = NULL;
@@ -947,6 +998,11 @@ backend_event(ferry_mig_job *job, ferry_mig_event *ev)
             commit(job);
         return;
     case FERRY_MIG_EV_INCOMING_FAILED:
+        if (ctl->cancel_deferred) {
+            /* The source's QEMU stopped sending, as it was to. */
+            cancel_now(job, NULL);
+            return;
+        }
         /* QEMU said the stream failed (it did not die): the source may
          * try again, with a new incoming side -- unless the stream failed
          * because someone destroyed the incoming domain, which SIGTERM
@@ -960,6 +1016,10 @@ backend_event(ferry_mig_job *job, ferry_mig_event *ev)
                 FERRY_MIG_STATE_FAILED);
         return;
     case FERRY_MIG_EV_EXITED:
+        if (ctl->cancel_deferred) {
+            cancel_now(job, NULL);
+            return;
+        }
         /* The source is not told from here: a QEMU that exits after its
          * stream failed (it does) must not turn the source's retry into an
          * abort.  The source learns it from its own stream, or its
@@ -991,6 +1051,11 @@ request(ferry_mig_job *job, ferry_mig_event *ev)
         recover_request(job, ev);
         return;
     case REQ_FINISH:
+        if (ctl->cancel_deferred && ev->outcome) {
+            /* Finish(cancelled) after the cancel: the end it announced. */
+            cancel_now(job, ev);
+            return;
+        }
         if (!finishing && job->state == FERRY_MIG_STATE_WAITING && ctl->launching &&
             !ctl->held_finish) {
             /* QEMU still starting (a source that failed at once, or a
@@ -1046,6 +1111,14 @@ request(ferry_mig_job *job, ferry_mig_event *ev)
             ctl->tell_source = ctl->tell_source || ev->kind == REQ_ABORT;
             return;
         }
+        if (ctl->cancel_deferred) {
+            /* Asked again (or aborted here): no more waiting. */
+            ctl->tell_source = ev->kind == REQ_ABORT;
+            cancel_now(job, ev);
+            return;
+        }
+        if (cancel_after_stream(job, ev))
+            return;
         ctl->tell_source = ev->kind == REQ_ABORT;
         give_up(job, ev, ev->message, FERRY_MIG_STATE_CANCELLED);
         return;
@@ -1138,6 +1211,12 @@ ferry_mig_dest_handle(ferry_mig_job *job, ferry_mig_event *ev)
                 ferry_mig_timer_start(job, TIMER_RETRY, 1000, FALSE);
             else
                 ferry_mig_run_peer(job, PEER_QUERY);
+        } else if (ev->kind == TIMER_CANCEL && ctl->cancel_deferred &&
+                   job->state == FERRY_MIG_STATE_WAITING) {
+            g_message("domain '%s': migration %s: the source's stream did not end within "
+                      "%d s of its cancel; dropping this side", job->dom_name, job->id,
+                      CANCEL_GRACE_MS / 1000);
+            cancel_now(job, NULL);
         } else if (ev->kind == TIMER_WATCHDOG && job->state == FERRY_MIG_STATE_WAITING &&
                    g_get_monotonic_time() - ctl->last_phase_us >=
                        (gint64)engine_of(job)->abandon_seconds * G_TIME_SPAN_SECOND) {
@@ -1149,7 +1228,8 @@ ferry_mig_dest_handle(ferry_mig_job *job, ferry_mig_event *ev)
         }
         return;
     case EV_CONN_CLOSED:
-        if (job->state == FERRY_MIG_STATE_WAITING)
+        /* A cancel under way ends by itself. */
+        if (job->state == FERRY_MIG_STATE_WAITING && !ctl->cancel_deferred)
             driver_lost(job, "the client driving it disconnected");
         return;
     case EV_PEER_DONE:

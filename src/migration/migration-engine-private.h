@@ -102,6 +102,7 @@ typedef enum {
                          * source what became of a migration left waiting */
     TIMER_FINISH,       /* destination: the data did not arrive in time */
     TIMER_RECOVER,      /* source: try again to resume a paused post-copy */
+    TIMER_CANCEL,       /* destination: the source cancelled, its stream did not end */
 } timer_kind;
 
 typedef enum {
@@ -179,6 +180,8 @@ typedef struct ferry_mig_job_ctl {
     ferry_conn *finish_conn;        /* destination: the connection Finish came on */
     gboolean persisted;             /* destination: Finish defined it persistently */
     gboolean cancel_pending;        /* destination: an abort waits for the step in flight */
+    char *cancel_deferred;          /* destination: the source cancelled while its stream
+                                     * flowed (why); this QEMU goes once the stream ended */
     gboolean launching;             /* destination: QEMU is being launched after Prepare
                                      * answered (STEP_LAUNCH in flight) */
     gboolean discard_pending;       /* destination: rolled back while QEMU was being
@@ -189,7 +192,7 @@ typedef struct ferry_mig_job_ctl {
     gboolean tell_dest;             /* source: aborted here (not by the destination): the
                                      * destination hears it before its stream breaks */
     gint64 last_phase_us;           /* for the watchdog */
-    GSource *timers[TIMER_RECOVER + 1];
+    GSource *timers[TIMER_CANCEL + 1];
     ferry_conn *peer;               /* the other host's daemon, opened when needed */
     peer_kind peer_next;            /* the peer call waiting for the connection */
     ferry_mig_probe recovered;      /* recovery: what the hypervisor said (STEP_PROBE) */

@@ -85,6 +85,7 @@ ctl_free(ferry_mig_job_ctl *ctl)
     ferry_domain_def_free(ctl->arrived_def);
     g_free(ctl->xml_out);
     g_free(ctl->uri_out);
+    g_free(ctl->cancel_deferred);
     g_free(ctl->out_cookie);
     g_free(ctl->recover_uri);
     g_free(ctl->peer_uri_before);

@@ -40,6 +40,9 @@
 #define UNLIMITED_BANDWIDTH (G_GUINT64_CONSTANT(1) << 40)
 /* How long a cancelled migration may take to say it stopped. */
 #define CANCEL_WAIT_SECONDS 10
+/* How long a new transfer waits for the clean-up of the previous one. */
+#define CLEANUP_WAIT_SECONDS 5
+#define CLEANUP_POLL_MS 100
 
 static qemu_driver_state *
 state_of(ferry_conn *conn)
@@ -680,13 +683,59 @@ reset_status(ferry_domain_obj *obj)
     g_mutex_unlock(&obj->lock);
 }
 
+/* Whether QEMU still holds its "migration" yank instance: it does from
+ * `migrate` until the clean-up of that migration ran. */
+static gboolean
+previous_migration_held(ferry_domain_obj *obj)
+{
+    g_autoptr(json_object) r = qemu_process_command(obj, "query-yank", NULL, NULL);
+
+    /* A QEMU without the command has no such instance to trip over. */
+    for (size_t i = 0; r && json_object_is_type(r, json_type_array) &&
+                       i < json_object_array_length(r); i++) {
+        const char *type = json_get_string(json_object_array_get_idx(r, i), "type");
+
+        if (type && strcmp(type, "migration") == 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+/* Before a new transfer: QEMU must have cleaned up its previous migration.
+ * A `migrate` before that fails ("duplicate yank instance") and leaves
+ * QEMU's migration state in "setup" for good: no later migration, not even
+ * a capability change, is accepted.  QEMU 7.2 gets there when a multifd
+ * channel breaks under its sender (the destination QEMU died, the link
+ * reset): the migration thread waits for the dead channel for ever.  A
+ * clean-up under way ends within moments; one that does not is said. */
+static gboolean
+previous_migration_gone(ferry_mig_job *job, GError **error)
+{
+    gint64 deadline = g_get_monotonic_time() + CLEANUP_WAIT_SECONDS * G_TIME_SPAN_SECOND;
+
+    while (previous_migration_held(job->obj)) {
+        if (g_get_monotonic_time() >= deadline) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                        "Perform: domain '%s': its QEMU never finished cleaning up its "
+                        "previous migration (a QEMU 7.2 multifd migration whose connection "
+                        "broke leaves its sending thread waiting for ever): the guest runs "
+                        "on, but this QEMU cannot migrate it again; shut the guest down and "
+                        "start it again (or on the destination) to move it",
+                        job->dom_name);
+            return FALSE;
+        }
+        g_usleep(CLEANUP_POLL_MS * 1000);
+    }
+    return TRUE;
+}
+
 static gboolean
 qemu_start_disks(ferry_mig_job *job, const ferry_migration_cookie *prepared, GError **error)
 {
     g_auto(mig_uri) uri = { 0 };
     g_autoptr(GError) local = NULL;
 
-    if (!transfer_target(job, &uri, error))
+    if (!transfer_target(job, &uri, error) || !previous_migration_gone(job, error))
         return FALSE;
     reset_status(job->obj);
     if (!qemu_converge_set_capabilities(job->obj, &job->params->p, TRUE, FALSE, &local) ||
@@ -713,7 +762,7 @@ qemu_start_memory(ferry_mig_job *job, GError **error)
     g_autofree char *qemu_uri = NULL;
     ferry_migration_cookie *prepared;
 
-    if (!transfer_target(job, &uri, error))
+    if (!transfer_target(job, &uri, error) || (!storage && !previous_migration_gone(job, error)))
         return FALSE;
     if (!storage) {
         reset_status(job->obj);

@@ -17,6 +17,12 @@ converges in pre-copy; each way of finishing it is taken on it:
 * parallel connections (multifd, 4 of them), and zstd over them: they
   complete and the bytes sent over them are counted; with zstd, both QEMUs
   were told (the guest's memory is pseudo-random: zstd cannot shrink it);
+* a multifd migration aborted by its --timeout: A's QEMU stops sending
+  before B drops its QEMU (QEMU 7.2's multifd sender hangs for good when a
+  channel breaks under it), both jobs end cancelled, and the next
+  migration goes; B's QEMU killed during a multifd transfer: the next
+  migration either goes or is refused within seconds naming QEMU's
+  unfinished clean-up, and the guest runs on A, intact;
 * XBZRLE compression on a guest that converges slowly: it encodes pages.
 
 * post-copy's stream reset (`ss -K`) twice: QEMU pauses it on both hosts
@@ -56,6 +62,7 @@ import subprocess
 import sys
 import time
 
+import faults as fm
 import ferrytest as ft
 
 # Dirties 4000 pages/s (~16 MiB/s) of a 16 MiB working set.
@@ -596,6 +603,81 @@ def auto_converge(t, a, b, g):
     back(t, a, b, g)
 
 
+def parallel_aborted(t, a, b, g):
+    """A multifd migration its --timeout aborts: the source's QEMU ends
+    "cancelled" (it stopped sending while B's QEMU still read), not
+    "failed" by B's QEMU going first, which can leave QEMU 7.2's multifd
+    sender hung for good; both sides end cancelled."""
+    what = '--parallel, aborted by --timeout'
+    mark_a, mark_b = len(a.log_text()), len(b.log_text())
+    before = heartbeat(g.serial)
+    cli = start_migration(t, what, a, b, g, '--parallel', '--parallel-connections', '4',
+                          '--timeout', '6')
+    out, err = cli.communicate(timeout=120)
+    t.ok(cli.returncode != 0 and 'timeout of 6 s expired' in err,
+         '%s: the CLI says the timeout aborted it' % what, err)
+    said_a, said_b = a.log_text()[mark_a:], b.log_text()[mark_b:]
+    t.ok('"status": "cancelled"' in said_a and '"status": "failed"' not in said_a,
+         '%s: A\'s QEMU ended its migration cancelled, not failed' % what,
+         [l for l in said_a.splitlines() if '"MIGRATION"' in l][-3:])
+    t.ok('its QEMU stops sending before this one goes' in said_b,
+         '%s: B kept its QEMU until A\'s stopped sending' % what,
+         [l for l in said_b.splitlines() if 'cancel' in l][-3:])
+    ja = ft.job_info(a, g.name, completed=True)
+    rec = [r for r in fm.records(b).values() if ja and r.get('id') == ja.get('id')]
+    t.ok(ja is not None and ja['type'] == 'cancelled' and len(rec) == 1 and
+         rec[0].get('state') == 'cancelled',
+         '%s: both jobs ended cancelled' % what, (ja, rec))
+    t.ok(ft.wait_until(lambda: not b.qemu_pids(g.uuid), 15) and
+         len(a.qemu_pids(g.uuid)) == 1, '%s: the guest runs on A alone' % what,
+         (a.qemu_pids(g.uuid), b.qemu_pids(g.uuid)))
+    log, err = ft.wait_heartbeat(g.serial, before + 5)
+    t.ok(intact(log), '%s: heartbeat continues, no restart, no memory error' % what,
+         err or log)
+
+
+def parallel_dest_killed(t, a, b, wd, guests):
+    """B's QEMU killed while a multifd migration sends: QEMU 7.2's sender
+    may then never finish (its migration thread waits for the dead
+    channel), and a `migrate` before its clean-up would wedge that QEMU's
+    migration state for good.  The next migration goes, or is refused
+    within seconds naming the unfinished clean-up; either way the guest
+    runs on A, intact.  A guest of its own: this QEMU may never migrate
+    again."""
+    what = '--parallel, B\'s QEMU killed'
+    g = ft.start_guest(t, a, wd, 'wedge1', STUCK_ARGS)
+    guests.append(g)
+    before = heartbeat(g.serial)
+    cli = start_migration(t, what, a, b, g, '--parallel', '--parallel-connections', '4')
+    for pid in b.qemu_pids(g.uuid):
+        os.kill(pid, signal.SIGKILL)
+    out, err = cli.communicate(timeout=120)
+    t.ok(cli.returncode != 0 and 'exited' in err, '%s: the migration fails, saying so' % what,
+         err)
+    t0 = time.monotonic()
+    r = a.ferry('migrate', '--live', '--policy', 'off', g.name, b.uri)
+    took = time.monotonic() - t0
+    t.comment('measured: %s: the next migration: rc %d in %.1f s' % (what, r.returncode, took))
+    if r.returncode == 0:
+        t.ok(len(b.qemu_pids(g.uuid)) == 1 and
+             ft.wait_until(lambda: not a.qemu_pids(g.uuid), 15),
+             '%s: QEMU cleaned up, the next migration moved it' % what)
+        host = b
+    else:
+        t.ok('never finished cleaning up its previous migration' in r.stderr and took < 30,
+             '%s: the next migration is refused in %.0f s, naming QEMU\'s clean-up' % (
+                 what, took), r.stderr)
+        t.ok((ft.dominfo(a, g.name) or {}).get('state') == 'running' and
+             len(a.qemu_pids(g.uuid)) == 1 and
+             ft.wait_until(lambda: not b.qemu_pids(g.uuid), 15),
+             '%s: the guest runs on A alone' % what, (a.qemu_pids(g.uuid), b.qemu_pids(g.uuid)))
+        host = a
+    log, err = ft.wait_heartbeat(g.serial, before + 5)
+    t.ok(intact(log), '%s: heartbeat continues, no restart, no memory error' % what,
+         err or log)
+    host.ferry('destroy', g.name)
+
+
 def parallel(t, a, b, g):
     results = {}
     for what, extra in (('--parallel', ('--parallel', '--parallel-connections', '4')),
@@ -946,6 +1028,11 @@ def main(t):
             postcopy_ctrl_c(t, a, b, g)
             postcopy_dest_stopped(t, a, b, g)
             return
+        if ONLY == 'multifd':
+            parallel_aborted(t, a, b, g)
+            parallel(t, a, b, g)
+            parallel_dest_killed(t, a, b, wd, guests)
+            return
         if ONLY == 'lost':
             source_killed_twice(t, a, b, g, wd, guests)
             return
@@ -971,7 +1058,9 @@ def main(t):
         postcopy_after_precopy(t, a, b, g)
         if not SANITIZED:
             auto_converge(t, a, b, g)
+            parallel_aborted(t, a, b, g)
             parallel(t, a, b, g)
+            parallel_dest_killed(t, a, b, wd, guests)
         if not SANITIZED:
             g2 = ft.start_guest(t, a, wd, 'busy1', BUSY_ARGS)
             guests.append(g2)
