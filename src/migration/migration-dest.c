@@ -914,6 +914,7 @@ static gboolean
 cancel_after_stream(ferry_mig_job *job, ferry_mig_event *ev)
 {
     ferry_mig_job_ctl *ctl = ctl_of(job);
+    g_autofree char *not_yet = NULL;
 
     if (ev->kind != REQ_CANCEL || ctl->busy || ctl->cancel_deferred || !ctl->receiving ||
         ctl->received || ctl->postcopy_in || job->phase != FERRY_MIG_PHASE_PREPARE ||
@@ -925,7 +926,15 @@ cancel_after_stream(ferry_mig_job *job, ferry_mig_event *ev)
                               "end", ctl->cancel_deferred);
     g_message("domain '%s': migration %s: the source cancels it; its QEMU stops sending "
               "before this one goes", job->dom_name, job->id);
-    ferry_phase_task_return(g_steal_pointer(&ev->task), g_new0(ferry_phase_result, 1));
+    /* Answered "not yet", never "dropped": the source's daemon, asking
+     * from its commit zone (everything sent), takes any other answer as
+     * "the guest does not run there" and runs it again -- and this side
+     * may yet have all of it.  The abort's own call only logs the answer;
+     * the commit zone asks again, and is answered once this side is gone. */
+    not_yet = g_strdup_printf("migration %s of domain '%s' is not dropped yet: host '%s' "
+                              "drops its side once the source's stream ended; ask again",
+                              job->id, job->dom_name, engine_of(job)->hostname);
+    ferry_mig_fail_task(g_steal_pointer(&ev->task), FERRY_ERROR_TIMEOUT, not_yet);
     ferry_mig_timer_start(job, TIMER_CANCEL, CANCEL_GRACE_MS, FALSE);
     return TRUE;
 }
