@@ -793,7 +793,7 @@ def estimate(a, b, g, *extra):
     return (json.loads(r.stdout) if r.returncode == 0 else None), r.stderr
 
 
-def estimates(t, a, b, g, tight):
+def estimates(t, net, a, b, g, tight):
     """`ferry migrate --estimate`: nothing moves, the figures are the
     guest's and the link's, and the strategy predicted is the one the
     policy then takes; a stopped destination daemon makes it fail in
@@ -879,6 +879,30 @@ def estimates(t, a, b, g, tight):
     t.ok(e is not None and (ft.dominfo(a, tight.name) or {}).get('state') == 'running' and
          not b.qemu_pids(tight.uuid) and (ft.job_info(a, tight.name) or {}).get('type') == 'none',
          '%s after a Ctrl-C: the next is answered, the guest runs on A, no job' % what,
+         (e, err, ft.job_info(a, tight.name)))
+    # The link cut while ferryd watches the guest's memory (the link is
+    # probed after): the estimate fails in bounded time, naming B, the
+    # guest runs on A, and once the link is back the next is answered.
+    # B is named by its TCP address here, so that A's daemon reaches it
+    # over the link (its unix socket would not cross it).
+    mark = len(a.log_text())
+    t0 = time.monotonic()
+    cli = a.ferry_bg('migrate', '--estimate', tight.name, b.tcp_uri)
+    watching = ft.wait_until(lambda: 'estimating its migration' in a.log_text()[mark:], 30)
+    net.link(False)
+    try:
+        out, said = cli.communicate(timeout=120)
+        took = time.monotonic() - t0
+    finally:
+        net.link(True)
+    t.comment('measured: %s with the link cut: ended in %.1f s: %s' % (what, took, said.strip()))
+    t.ok(watching and cli.returncode == 1 and b.address in said and took < 60,
+         '%s with the link cut while it watches: fails in %.0f s, naming B' % (what, took),
+         said)
+    e, err = estimate(a, b, tight, '--bandwidth', '3', '--no-postcopy')
+    t.ok(e is not None and (ft.dominfo(a, tight.name) or {}).get('state') == 'running' and
+         not b.qemu_pids(tight.uuid) and (ft.job_info(a, tight.name) or {}).get('type') == 'none',
+         '%s with the link back: the next is answered, the guest runs on A, no job' % what,
          (e, err, ft.job_info(a, tight.name)))
     # Refusals.
     r = a.ferry('migrate', '--estimate', '--offline', g.name, b.uri)
@@ -1014,7 +1038,7 @@ def main(t):
         if ONLY == 'policy':
             g3 = ft.start_guest(t, a, wd, 'tight1', TIGHT_ARGS)
             guests.append(g3)
-            estimates(t, a, b, g, g3)
+            estimates(t, net, a, b, g, g3)
             policy_cases(t, a, b, g, g3)
             return
         if ONLY == 'resume':
@@ -1068,7 +1092,7 @@ def main(t):
         g3 = ft.start_guest(t, a, wd, 'tight1', TIGHT_ARGS)
         guests.append(g3)
         if not SANITIZED:
-            estimates(t, a, b, g, g3)
+            estimates(t, net, a, b, g, g3)
         policy_cases(t, a, b, g, g3)
         # Last: the guest is lost on purpose.
         source_killed_twice(t, a, b, g, wd, guests)
