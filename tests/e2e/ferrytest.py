@@ -572,6 +572,21 @@ def start_guest(t, host, wd, name, args):
     return g
 
 
+def qemu_receives(host):
+    """Whether a QEMU on @host holds an established connection on one of its
+    migration ports: it accepted the stream.  (Prepare answers before the
+    destination's QEMU runs: until it accepts, the connection waits in the
+    listening socket's queue, owned by no process.)"""
+    lo, hi = host.migration_ports
+    r = subprocess.run(netns_prefix(host.netns) + ['ss', '-tnpH', 'state', 'established'],
+                       capture_output=True, text=True)
+    for line in r.stdout.splitlines():
+        cols = line.split()
+        if len(cols) >= 5 and 'qemu' in line and lo <= int(cols[2].rsplit(':', 1)[1]) <= hi:
+            return True
+    return False
+
+
 def start_migration(t, what, a, b, g, *extra, bandwidth='2', policy='off'):
     """`ferry migrate --live --bandwidth @bandwidth --policy @policy` of
     Guest @g from host @a to @b in the background; returns the process once

@@ -649,6 +649,10 @@ def parallel_dest_killed(t, a, b, wd, guests):
     guests.append(g)
     before = heartbeat(g.serial)
     cli = start_migration(t, what, a, b, g, '--parallel', '--parallel-connections', '4')
+    # Once B's QEMU reads the stream: before, B's daemon is still starting
+    # it (Prepare answers first), and the kill fails that start instead.
+    t.ok(ft.wait_until(lambda: ft.qemu_receives(b), 30),
+         '%s: B\'s QEMU takes the stream' % what)
     for pid in b.qemu_pids(g.uuid):
         os.kill(pid, signal.SIGKILL)
     out, err = cli.communicate(timeout=120)

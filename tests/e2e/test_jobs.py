@@ -398,19 +398,7 @@ def one_copy(t, what, a, b, g, before, timeout):
     return where
 
 
-def qemu_receives(host):
-    """Whether a QEMU on @host holds an established connection on one of its
-    migration ports: it accepted the stream.  (Prepare answers before the
-    destination's QEMU runs: until it accepts, the connection waits in the
-    listening socket's queue, owned by no process.)"""
-    lo, hi = host.migration_ports
-    r = subprocess.run(ft.netns_prefix(host.netns) + ['ss', '-tnpH', 'state', 'established'],
-                       capture_output=True, text=True)
-    for line in r.stdout.splitlines():
-        cols = line.split()
-        if len(cols) >= 5 and 'qemu' in line and lo <= int(cols[2].rsplit(':', 1)[1]) <= hi:
-            return True
-    return False
+qemu_receives = ft.qemu_receives
 
 
 def stalls(t, a, b, g):
