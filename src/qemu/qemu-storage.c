@@ -579,6 +579,18 @@ wait_jobs(ferry_domain_obj *obj, qemu_domain_priv *priv, const char *want, gint6
     }
 }
 
+/* Removes the block node @node; TRUE if there was one to remove. */
+static gboolean
+delete_node(ferry_domain_obj *obj, const char *node)
+{
+    g_autoptr(json_object) args = json_object_new_object();
+    g_autoptr(json_object) r = NULL;
+
+    json_object_object_add(args, "node-name", json_object_new_string(node));
+    r = qemu_process_command(obj, "blockdev-del", args, NULL);
+    return r != NULL;
+}
+
 gboolean
 qemu_storage_start_mirrors(qemu_driver_state *state, ferry_domain_obj *obj,
                            const ferry_migrate_params *params, const char *host,
@@ -651,6 +663,16 @@ qemu_storage_start_mirrors(qemu_driver_state *state, ferry_domain_obj *obj,
         if (params->retry_s != FERRY_MIGRATE_RETRY_NEVER && !relay_path)
             json_object_object_add(add, "reconnect-delay",
                                    json_object_new_int(NBD_RECONNECT_SECONDS));
+        /* A node of that name may be left by an earlier attempt: QEMU 7.2
+         * connects to the NBD server inside blockdev-add, a stalled peer
+         * (its daemon stopped, the link down) holds the command past
+         * ferry's wait for its reply, and QEMU adds the node afterwards,
+         * unrecorded.  It would refuse this one ("Duplicate nodes") for
+         * every later migration (found by the fault matrix, dst-stop and
+         * link-long with copied storage). */
+        if (delete_node(obj, id))
+            g_message("domain '%s': removed block node '%s', left by an earlier storage "
+                      "migration", obj->name, id);
         if (!(r1 = qemu_process_command(obj, "blockdev-add", add, error))) {
             g_prefix_error(error, "Perform: cannot reach the NBD export of disk '%s' at "
                                   "%s:%s: ", cd->target, host, port);
@@ -754,12 +776,9 @@ static void
 forget_mirrors(ferry_domain_obj *obj, qemu_domain_priv *priv, GPtrArray *disks)
 {
     for (guint i = 0; i < disks->len; i++) {
-        g_autoptr(json_object) args = json_object_new_object();
-        g_autoptr(json_object) r = NULL;
         g_autofree char *id = g_strdup_printf("mig-%s", (char *)disks->pdata[i]);
 
-        json_object_object_add(args, "node-name", json_object_new_string(id));
-        r = qemu_process_command(obj, "blockdev-del", args, NULL);
+        delete_node(obj, id);
     }
     g_mutex_lock(&obj->lock);
     g_clear_pointer(&priv->mig_jobs, g_hash_table_unref);
