@@ -50,31 +50,284 @@ typedef enum {
 typedef enum {
     FERRY_DISK_BUS_VIRTIO = 0,
     FERRY_DISK_BUS_IDE = 1,
+    FERRY_DISK_BUS_SATA = 2,
+    FERRY_DISK_BUS_SCSI = 3,
+    FERRY_DISK_BUS_USB = 4,
+    FERRY_DISK_BUS_FDC = 5,
 } ferry_disk_bus;
 
+/* <disk type=...>: where the data lives on the host. */
+typedef enum {
+    FERRY_DISK_TYPE_FILE = 0,      /* default when type is absent, as in libvirt */
+    FERRY_DISK_TYPE_BLOCK = 1,     /* <source dev='/dev/...'/> */
+    FERRY_DISK_TYPE_NETWORK = 2,   /* <source protocol='nbd' name=...><host .../></source> */
+} ferry_disk_type;
+
+/* <disk device=...>: what the guest sees. */
+typedef enum {
+    FERRY_DISK_DEVICE_DISK = 0,
+    FERRY_DISK_DEVICE_CDROM = 1,
+    FERRY_DISK_DEVICE_FLOPPY = 2,
+} ferry_disk_device;
+
+/*
+ * <address>: where a device sits in the guest.  Part of the guest ABI: the
+ * destination's QEMU must get exactly the same, so addresses are assigned
+ * once (ferry_domain_def_assign_addresses()) and kept in the XML.
+ */
+typedef enum {
+    FERRY_ADDRESS_NONE = 0,
+    FERRY_ADDRESS_PCI = 1,     /* domain, bus, slot, function, multifunction */
+    FERRY_ADDRESS_DRIVE = 2,   /* controller, bus, target, unit (ide, sata, scsi, fdc) */
+    FERRY_ADDRESS_VIRTIO_SERIAL = 3, /* controller, bus, port (channels, virtio consoles) */
+    FERRY_ADDRESS_USB = 4,     /* bus, port (port kept as text, e.g. "1" or "1.2") */
+} ferry_address_type;
+
 typedef struct {
-    char *target;             /* "vda" */
+    ferry_address_type type;
+    guint domain, bus, slot, function;  /* PCI; bus also for drive/usb/virtio-serial */
+    gboolean multifunction;
+    guint controller, target, unit;     /* drive; controller also for virtio-serial */
+    guint port;                         /* virtio-serial port */
+    char *usb_port;                     /* USB: "1", "1.2" (nullable) */
+} ferry_device_address;
+
+typedef struct {
+    char *target;             /* "vda", "hdc", "sda", "fda" */
     ferry_disk_bus bus;
-    char *source;             /* absolute path of the image file */
+    ferry_disk_type type;
+    ferry_disk_device device;
+    /* file: the image; block: the device node; network: NULL.  NULL too for
+     * a cdrom or floppy with no medium. */
+    char *source;
+    /* network (protocol 'nbd' only): a TCP host and port, or a unix socket */
+    char *net_name;           /* the export name (nullable) */
+    char *net_host;           /* nullable */
+    guint net_port;           /* 0: the NBD default, 10809 */
+    char *net_socket;         /* <host transport='unix' socket='...'/> (nullable) */
     ferry_disk_format format;
+    char *cache;              /* none|writeback|writethrough|directsync|unsafe (nullable) */
+    char *io;                 /* threads|native|io_uring (nullable) */
+    char *discard;            /* unmap|ignore (nullable) */
+    char *detect_zeroes;      /* off|on|unmap (nullable) */
     gboolean readonly;
+    gboolean shareable;
+    char *serial;             /* nullable */
+    guint boot_order;         /* <boot order='N'/>; 0: none */
+    ferry_device_address address;
 } ferry_disk_def;
+
+/* <controller type=... index=... model=...> */
+typedef struct {
+    char *type;               /* pci|ide|sata|scsi|usb|virtio-serial */
+    guint index;
+    char *model;              /* pci-root, pcie-root, virtio-scsi, piix3-uhci, qemu-xhci, ... (nullable) */
+    guint ports;              /* virtio-serial ports; 0: QEMU's default */
+    ferry_device_address address;
+} ferry_controller_def;
+
+typedef enum {
+    FERRY_NET_TYPE_BRIDGE = 0,     /* <source bridge='br0'/> */
+    FERRY_NET_TYPE_NETWORK = 1,    /* <source network='NAME'/>: a named bridge */
+    FERRY_NET_TYPE_ETHERNET = 2,   /* a tap of its own, <target dev=.../> */
+    FERRY_NET_TYPE_USER = 3,       /* QEMU's user-mode network */
+} ferry_net_type;
+
+/* <interface> */
+typedef struct {
+    ferry_net_type type;
+    char *source;             /* bridge or network name; NULL for ethernet and user */
+    char *mac;                /* "52:54:00:xx:xx:xx", lower case; assigned at define */
+    char *model;              /* virtio|e1000|rtl8139 */
+    char *target_dev;         /* the tap's name (nullable: chosen at start) */
+    guint mtu;                /* 0: the bridge's */
+    guint boot_order;
+    ferry_device_address address;
+} ferry_net_def;
+
+/* The host side of a serial port, console or channel. */
+typedef enum {
+    FERRY_CHR_NULL = 0,
+    FERRY_CHR_FILE = 1,       /* path */
+    FERRY_CHR_PTY = 2,        /* path: the pty QEMU allocated (live XML only) */
+    FERRY_CHR_UNIX = 3,       /* path, server */
+    FERRY_CHR_TCP = 4,        /* host, service, server */
+} ferry_chr_type;
+
+typedef struct {
+    ferry_chr_type type;
+    char *path;               /* nullable */
+    char *host;               /* nullable */
+    char *service;            /* TCP port, as text (nullable) */
+    gboolean server;          /* <source mode='bind'/> */
+} ferry_chr_source;
+
+/* <serial>, <console> and <channel> */
+typedef enum {
+    FERRY_CHR_DEVICE_SERIAL = 0,
+    FERRY_CHR_DEVICE_CONSOLE = 1,
+    FERRY_CHR_DEVICE_CHANNEL = 2,
+} ferry_chr_device;
+
+typedef struct {
+    ferry_chr_device device;
+    ferry_chr_source source;
+    /* serial: target type isa-serial; console: "serial" (the same port as
+     * serial 0) or "virtio"; channel: "virtio" */
+    char *target_type;        /* nullable: the default of the element */
+    guint target_port;        /* serial/console port */
+    char *target_name;        /* channel: e.g. "org.qemu.guest_agent.0" */
+    ferry_device_address address;
+} ferry_chr_def;
+
+/* <graphics type='vnc|spice'> */
+typedef struct {
+    char *type;               /* vnc|spice */
+    gboolean autoport;
+    int port;                 /* -1: autoport */
+    char *listen;             /* an address (nullable: 127.0.0.1) */
+    char *passwd;             /* never written to logs or to the command line */
+    char *keymap;             /* nullable */
+} ferry_graphics_def;
+
+/* <video><model type=... vram=... heads=... primary='yes'/></video> */
+typedef struct {
+    char *model;              /* cirrus|vga|qxl|virtio|none */
+    guint vram;               /* KiB; 0: default */
+    guint heads;              /* 0: default */
+    gboolean primary;
+    ferry_device_address address;
+} ferry_video_def;
+
+/* <input type='mouse|tablet|keyboard' bus='ps2|usb|virtio'/> */
+typedef struct {
+    char *type;
+    char *bus;
+    ferry_device_address address;
+} ferry_input_def;
+
+/* <memballoon model='virtio|none'> */
+typedef struct {
+    char *model;
+    guint stats_period;       /* <stats period='N'/>; 0: none */
+    ferry_device_address address;
+} ferry_memballoon_def;
+
+/* <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng> */
+typedef struct {
+    char *model;
+    char *backend;            /* the random source file */
+    ferry_device_address address;
+} ferry_rng_def;
+
+/* <watchdog model='i6300esb|ib700' action='reset|...'/> */
+typedef struct {
+    char *model;
+    char *action;             /* nullable: reset */
+    ferry_device_address address;
+} ferry_watchdog_def;
+
+/* <cpu><feature policy='require' name='x'/></cpu>, <hyperv><relaxed state='on'/></hyperv> */
+typedef struct {
+    char *name;
+    char *value;              /* the policy (cpu), the state (hyperv) */
+    char *extra;              /* hyperv: spinlocks retries, vendor_id value (nullable) */
+} ferry_named_value;
+
+/* <clock><timer name='rtc' tickpolicy='catchup' present='yes'/></clock> */
+typedef struct {
+    char *name;
+    char *tickpolicy;         /* nullable */
+    char *present;            /* yes|no (nullable) */
+} ferry_timer_def;
+
+/* <seclabel>: accepted and kept, never enforced (reported at define). */
+typedef struct {
+    char *type;               /* dynamic|static|none */
+    char *model;              /* nullable */
+    char *relabel;            /* nullable */
+    char *label;              /* nullable */
+} ferry_seclabel_def;
 
 typedef struct {
     char *type;               /* "qemu", "kvm" or "test" */
     char *name;
     char *uuid;               /* lower-case textual form */
+    char *title;              /* nullable */
     char *description;        /* nullable */
+    char *metadata;           /* nullable: the children of <metadata>, verbatim XML */
     guint64 memory_kib;
+    guint64 current_memory_kib; /* 0: same as memory_kib */
     guint vcpus;
+    guint vcpus_current;      /* 0: same as vcpus */
+    char *vcpu_placement;     /* static|auto (nullable) */
+    char *vcpu_cpuset;        /* e.g. "0-1" (nullable) */
+
+    /* <cpu> */
+    char *cpu_mode;           /* custom|host-model|host-passthrough|maximum (nullable: no <cpu>) */
+    char *cpu_match;          /* nullable */
+    char *cpu_check;          /* nullable */
+    char *cpu_model;          /* nullable */
+    char *cpu_model_fallback; /* nullable */
+    char *cpu_vendor;         /* nullable */
+    guint cpu_sockets, cpu_dies, cpu_cores, cpu_threads;  /* 0: no <topology> */
+    GPtrArray *cpu_features;  /* ferry_named_value*; never NULL */
+
+    /* <os> */
     char *os_type;            /* "hvm" */
     char *arch;               /* "x86_64" */
     char *machine;            /* "pc" */
     char *kernel;             /* nullable */
     char *initrd;             /* nullable */
     char *cmdline;            /* nullable */
+    char *dtb;                /* nullable */
+    char *loader;             /* nullable: UEFI code, e.g. /usr/share/OVMF/OVMF_CODE_4M.fd */
+    gboolean loader_readonly;
+    char *loader_type;        /* pflash|rom (nullable) */
+    gboolean loader_secure;
+    char *nvram;              /* nullable: the per-domain variable store */
+    char *nvram_template;     /* nullable */
+    GStrv boot_devs;          /* <boot dev='hd'/>..., in order; nullable */
+    int bootmenu;             /* -1 absent, 0 no, 1 yes */
+    guint bootmenu_timeout;   /* ms; 0: none */
+
+    /* <features> */
+    gboolean feature_acpi;
+    gboolean feature_apic;
+    gboolean feature_pae;
+    gboolean has_features;    /* <features> was present (even empty) */
+    GPtrArray *hyperv;        /* ferry_named_value*; never NULL */
+    char *hyperv_mode;        /* custom|passthrough (nullable) */
+
+    /* <clock> */
+    char *clock_offset;       /* utc|localtime (nullable: no <clock>) */
+    GPtrArray *timers;        /* ferry_timer_def*; never NULL */
+
+    char *on_poweroff;        /* destroy|restart|preserve|rename-restart (nullable) */
+    char *on_reboot;
+    char *on_crash;           /* also coredump-destroy|coredump-restart */
+
+    char *emulator;           /* nullable: the daemon's configured QEMU */
+
     GPtrArray *disks;         /* ferry_disk_def*, in document order; never NULL */
-    char *serial_log;         /* nullable: path of the serial port's log file */
+    GPtrArray *controllers;   /* ferry_controller_def*; never NULL */
+    GPtrArray *nets;          /* ferry_net_def*; never NULL */
+    GPtrArray *chardevs;      /* ferry_chr_def*: serials, consoles, channels; never NULL */
+    GPtrArray *graphics;      /* ferry_graphics_def*; never NULL */
+    GPtrArray *videos;        /* ferry_video_def*; never NULL */
+    GPtrArray *inputs;        /* ferry_input_def*; never NULL */
+    ferry_memballoon_def *memballoon; /* nullable */
+    GPtrArray *rngs;          /* ferry_rng_def*; never NULL */
+    ferry_watchdog_def *watchdog;     /* nullable */
+    GPtrArray *seclabels;     /* ferry_seclabel_def*; never NULL */
+
+    /*
+     * The serial port's log file: the path of the first <serial type='file'>
+     * at port 0, which ferry's own guests write to.  Derived from chardevs
+     * by the parser (and by ferry_domain_def_sync_serial_log()); kept as a
+     * field because the QEMU driver and the tests read it everywhere.
+     */
+    char *serial_log;         /* nullable */
 } ferry_domain_def;
 
 /** Flags of ferry_domain_def_parse_*(). */
@@ -207,6 +460,46 @@ gboolean ferry_domain_name_is_valid(const char *name, GError **error);
  */
 const char *ferry_disk_format_to_string(ferry_disk_format format);
 int ferry_disk_format_from_string(const char *name);
+
+/**
+ * ferry_domain_def_assign_addresses:
+ * @def: a parsed definition
+ * @error: return location for an error (FERRY_ERROR_XML naming the device)
+ *
+ * Completes the guest ABI the way libvirt's post-parse does, so that it is
+ * written into the XML at define and every later QEMU of this domain, on
+ * any host, gets the same layout: adds the controllers the devices need
+ * (a virtio-scsi controller for scsi disks, a virtio-serial one for
+ * channels, ...), gives every PCI device a slot on bus 0 and every drive a
+ * controller/bus/unit, every interface a MAC (52:54:00:xx:xx:xx), the
+ * console of a serial port its target.  Addresses already present are
+ * kept; two devices on one address are refused naming both.  Called by the
+ * parser, so every definition read is complete.
+ *
+ * Returns: FALSE on error.
+ */
+gboolean ferry_domain_def_assign_addresses(ferry_domain_def *def, GError **error);
+
+/**
+ * ferry_domain_def_check_abi_stability:
+ * @src: the definition the guest runs with
+ * @dst: a definition offered for the same guest elsewhere (a migration's
+ *   destination XML)
+ * @error: return location for an error (FERRY_ERROR_XML)
+ *
+ * What the guest can see must not change: machine, arch, memory, vCPUs,
+ * CPU model and topology, features, and every device's kind, model, bus,
+ * address and MAC, in the same order.  Host-side values may change:
+ * image paths, bridge and network names, tap names, chardev paths, listen
+ * addresses, passwords, cache modes.  The error names the device and
+ * both values, e.g. "interface 0 (52:54:00:12:34:56): model 'e1000' on
+ * the destination, 'virtio' on the source".
+ *
+ * Returns: TRUE if @dst keeps @src's guest ABI.
+ */
+gboolean ferry_domain_def_check_abi_stability(const ferry_domain_def *src,
+                                              const ferry_domain_def *dst,
+                                              GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_domain_def, ferry_domain_def_free)
 

@@ -250,12 +250,93 @@ ferry_xml_reader_init(ferry_xml_reader *r, const char *source)
 {
     r->source = source;
     r->read = g_hash_table_new(g_direct_hash, g_direct_equal);
+    r->problems = g_ptr_array_new_with_free_func((GDestroyNotify)g_error_free);
 }
 
 void
 ferry_xml_reader_clear(ferry_xml_reader *r)
 {
     g_clear_pointer(&r->read, g_hash_table_unref);
+    g_clear_pointer(&r->problems, g_ptr_array_unref);
+}
+
+gboolean
+ferry_xml_reader_defer(ferry_xml_reader *r, GError **error)
+{
+    g_return_val_if_fail(error != NULL && *error != NULL, TRUE);
+
+    g_ptr_array_add(r->problems, g_steal_pointer(error));
+    return TRUE;
+}
+
+gboolean
+ferry_xml_reader_has_problems(const ferry_xml_reader *r)
+{
+    return r->problems && r->problems->len > 0;
+}
+
+/* The line of a message "<source>:<line>: ...", G_MAXLONG when it has none.
+ * The source may itself hold ':', so the number is the last "<digits>:"
+ * before the first ": ". */
+static long
+problem_line(const GError *e, const char *source)
+{
+    const char *p = e->message;
+    gsize n = strlen(source);
+
+    if (strncmp(p, source, n) != 0 || p[n] != ':')
+        return G_MAXLONG;
+    p += n + 1;
+    if (!g_ascii_isdigit(*p))
+        return G_MAXLONG;
+    return strtol(p, NULL, 10);
+}
+
+typedef struct {
+    long line;
+    guint order;
+    const GError *e;
+} problem_sort;
+
+static int
+compare_problems(gconstpointer a, gconstpointer b)
+{
+    const problem_sort *x = a;
+    const problem_sort *y = b;
+
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+gboolean
+ferry_xml_reader_take_problems(ferry_xml_reader *r, GError **error)
+{
+    g_autofree problem_sort *sorted = NULL;
+    GString *all;
+    guint n = r->problems ? r->problems->len : 0;
+
+    if (n == 0)
+        return TRUE;
+    if (n == 1) {
+        g_propagate_error(error, g_ptr_array_steal_index(r->problems, 0));
+        return FALSE;
+    }
+    sorted = g_new0(problem_sort, n);
+    for (guint i = 0; i < n; i++) {
+        sorted[i].e = g_ptr_array_index(r->problems, i);
+        sorted[i].line = problem_line(sorted[i].e, r->source);
+        sorted[i].order = i;
+    }
+    qsort(sorted, n, sizeof(*sorted), compare_problems);
+    all = g_string_new(NULL);
+    g_string_append_printf(all, "%s: %u problems:", r->source, n);
+    for (guint i = 0; i < n; i++)
+        g_string_append_printf(all, "\n  %s", sorted[i].e->message);
+    g_set_error_literal(error, FERRY_ERROR, FERRY_ERROR_XML, all->str);
+    g_string_free(all, TRUE);
+    g_ptr_array_set_size(r->problems, 0);
+    return FALSE;
 }
 
 static void
@@ -423,33 +504,36 @@ excerpt(const xmlChar *content)
                            (int)(g_utf8_offset_to_pointer(text, 20) - text), text);
 }
 
-gboolean
-ferry_xml_reader_check_all_read(ferry_xml_reader *r, xmlNodePtr root, GError **error)
+/* Defers a problem for everything below @root that was not read. */
+static void
+collect_unread(ferry_xml_reader *r, xmlNodePtr root)
 {
+    GError *local = NULL;
+
     for (xmlAttrPtr a = root->properties; a; a = a->next) {
         if (!was_read(r, a)) {
-            ferry_xml_error(r, error, root, "unknown attribute '%s'", (const char *)a->name);
-            return FALSE;
+            ferry_xml_error(r, &local, root, "unknown attribute '%s'", (const char *)a->name);
+            ferry_xml_reader_defer(r, &local);
         }
     }
     for (xmlNodePtr n = root->children; n; n = n->next) {
         switch (n->type) {
         case XML_ELEMENT_NODE:
             if (!was_read(r, n)) {
-                ferry_xml_error(r, error, n, "unknown element inside '%s'",
+                ferry_xml_error(r, &local, n, "unknown element inside '%s'",
                                 (const char *)root->name);
-                return FALSE;
+                ferry_xml_reader_defer(r, &local);
+                break;
             }
-            if (!ferry_xml_reader_check_all_read(r, n, error))
-                return FALSE;
+            collect_unread(r, n);
             break;
         case XML_TEXT_NODE:
         case XML_CDATA_SECTION_NODE:
             if (!was_read(r, n) && !xmlIsBlankNode(n)) {
                 g_autofree char *text = excerpt(n->content);
 
-                ferry_xml_error(r, error, root, "unexpected text '%s'", text);
-                return FALSE;
+                ferry_xml_error(r, &local, root, "unexpected text '%s'", text);
+                ferry_xml_reader_defer(r, &local);
             }
             break;
         default:
@@ -457,7 +541,13 @@ ferry_xml_reader_check_all_read(ferry_xml_reader *r, xmlNodePtr root, GError **e
             break;
         }
     }
-    return TRUE;
+}
+
+gboolean
+ferry_xml_reader_check_all_read(ferry_xml_reader *r, xmlNodePtr root, GError **error)
+{
+    collect_unread(r, root);
+    return ferry_xml_reader_take_problems(r, error);
 }
 
 ferry_xml_number

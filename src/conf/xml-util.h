@@ -84,6 +84,7 @@ const char *ferry_xml_schema_text(ferry_xml_schema schema);
 typedef struct {
     const char *source;     /* (not owned) */
     GHashTable *read;       /* xmlNode* / xmlAttr* -> itself */
+    GPtrArray *problems;    /* GError*: deferred errors, see ferry_xml_reader_defer() */
 } ferry_xml_reader;
 
 /** ferry_xml_reader_init: starts a walk; @source names the document. */
@@ -198,13 +199,52 @@ gboolean ferry_xml_expect_root(ferry_xml_reader *r, xmlNodePtr root, const char 
                                GError **error);
 
 /**
+ * ferry_xml_reader_defer:
+ * @r: the walk
+ * @error: an error set by a ferry_xml_*() accessor or ferry_xml_error()
+ *
+ * Keeps *@error among the walk's problems and clears it, so that the walk
+ * goes on to the next element and a document's every problem is reported
+ * at once.  A parser defers at the level of whole elements (one <disk>,
+ * one <cpu>): what an element's later checks would say after its first
+ * failure is not worth reporting.
+ *
+ * Returns: TRUE, so that it can end a condition: `if (!parse(..)) defer(..)`.
+ */
+gboolean ferry_xml_reader_defer(ferry_xml_reader *r, GError **error);
+
+/**
+ * ferry_xml_reader_has_problems:
+ * @r: the walk
+ *
+ * Returns: whether an error was deferred.
+ */
+gboolean ferry_xml_reader_has_problems(const ferry_xml_reader *r);
+
+/**
+ * ferry_xml_reader_take_problems:
+ * @r: the walk
+ * @error: return location for an error
+ *
+ * Sets @error (FERRY_ERROR_XML) to every deferred problem, one per line,
+ * in document order (by line, then in the order they were found), the
+ * first line prefixed by how many there are when more than one.
+ *
+ * Returns: FALSE if there was a problem, TRUE otherwise.
+ */
+gboolean ferry_xml_reader_take_problems(ferry_xml_reader *r, GError **error);
+
+/**
  * ferry_xml_reader_check_all_read:
  * @r: the walk
  * @root: where the walk started
  * @error: return location for an error
  *
- * Returns: FALSE, naming it, if an element, attribute or non-blank text
- *   below @root was not read.
+ * Every element, attribute or non-blank text below @root that was not read
+ * becomes a deferred problem (ferry_xml_reader_defer()), named with its
+ * line; then all deferred problems are reported at once.
+ *
+ * Returns: FALSE if anything was not read or a problem had been deferred.
  */
 gboolean ferry_xml_reader_check_all_read(ferry_xml_reader *r, xmlNodePtr root,
                                          GError **error);

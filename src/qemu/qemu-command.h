@@ -20,6 +20,13 @@ typedef struct {
                                  * (0: QEMU binds monitor_path itself) */
     const char *pid_path;       /* -pidfile: QEMU writes and locks it (NULL: none) */
     gboolean incoming_defer;    /* add `-incoming defer` (migration destination) */
+    /* One per def->nets entry: the tap descriptor QEMU inherits for a
+     * bridge, network or ethernet interface (ferryd opens the tap, plugs
+     * it into its bridge and passes it: QEMU may run unprivileged), -1 for
+     * a user-mode one.  NULL/0: none opened (golden tests), then a tap
+     * interface is given by name (ifname=, script=no). */
+    const int *tap_fds;
+    guint n_tap_fds;
 } ferry_qemu_command_opts;
 
 /**

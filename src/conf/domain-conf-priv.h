@@ -1,0 +1,55 @@
+/*
+ * domain-conf-priv.h: how domain-conf.c (the domain's own elements) and
+ * domain-conf-devices.c (everything under <devices>) share one definition.
+ *
+ * Owns: the seam between the two files and the address assignment of
+ * domain-addr.c.  Must not: be included outside src/conf.
+ */
+#pragma once
+
+#include "conf/domain-conf.h"
+#include "conf/xml-util.h"
+
+G_BEGIN_DECLS
+
+/* The device arrays of a new definition: every one exists and frees its
+ * elements; memballoon and watchdog are NULL. */
+void ferry_domain_devices_init(ferry_domain_def *def);
+
+/* Frees what ferry_domain_devices_init() and the parser filled in. */
+void ferry_domain_devices_clear(ferry_domain_def *def);
+
+/* Deep-copies every device of @src into @dst (whose arrays exist, empty). */
+void ferry_domain_devices_copy(ferry_domain_def *dst, const ferry_domain_def *src);
+
+/*
+ * Reads <devices> (@devices may be NULL: no devices).  Each device that is
+ * wrong is deferred on @r (ferry_xml_reader_defer()) and the walk goes on,
+ * so one call reports every bad device; returns FALSE only for an error
+ * that stops the walk.
+ */
+gboolean ferry_domain_devices_parse(ferry_xml_reader *r, xmlNodePtr devices,
+                                    ferry_domain_def *def, GError **error);
+
+/* Appends "  <devices>...</devices>\n" in the canonical order, or nothing
+ * when the definition has no device. */
+void ferry_domain_devices_format(GString *out, const ferry_domain_def *def);
+
+/* Formats one <address .../> line at @indent, nothing for FERRY_ADDRESS_NONE. */
+void ferry_domain_address_format(GString *out, const char *indent,
+                                 const ferry_device_address *addr);
+
+/* Shared value checks (domain-conf.c). */
+
+/* The index of @name in @table of @n names, -1 if absent or NULL. */
+int ferry_conf_string_index(const char *const *table, gsize n, const char *name);
+
+/* Refuses a relative @path, naming @attribute (NULL: the element's text). */
+gboolean ferry_conf_check_absolute(ferry_xml_reader *r, xmlNodePtr node, const char *attribute,
+                                   const char *path, GError **error);
+
+/* An attribute that, when present, must have the one value ferry supports. */
+gboolean ferry_conf_expect_attr(ferry_xml_reader *r, xmlNodePtr node, const char *name,
+                                gboolean required, const char *only, GError **error);
+
+G_END_DECLS
