@@ -7,33 +7,158 @@
  * express.  Must not: touch the file system beyond reading the schema, start
  * processes, or know about drivers.
  *
- * The subset understood:
+ * The subset understood, in the order the formatter writes it (libvirt's)
+ * whatever the input's.  Anything not listed is refused, naming it and its
+ * line.  Where libvirt fills in a default and writes it, so does ferry
+ * (marked "written").
  *
- *   <domain type='qemu'>                     type: qemu | kvm | test
+ *   <domain type='qemu' id='7'>              type: qemu | kvm | test; id (a running domain's,
+ *                                            as dumpxml writes it): accepted, not kept
  *     <name>web1</name>                      [A-Za-z0-9_.+-], 1..64 chars, not starting with '.' or '-'
  *     <uuid>…</uuid>                         optional; generated when absent
+ *     <title>…</title>                       optional; one line
  *     <description>…</description>           optional
- *     <memory unit='MiB'>128</memory>        unit: b, bytes, k, KB, KiB, M, MB, MiB, G, GB, GiB (default KiB)
- *     <vcpu>1</vcpu>                         1..64
+ *     <metadata>…</metadata>                 optional; any elements of any namespace, kept
+ *                                            verbatim (re-indented; comments between them dropped)
+ *     <memory unit='MiB'>128</memory>        unit: b, bytes, k, KB, KiB, M, MB, MiB, G, GB, GiB
+ *                                            (default KiB); written in KiB
+ *     <currentMemory unit='MiB'>64</currentMemory>  optional, at most memory; written always
+ *                                            (equal to memory when absent)
+ *     <vcpu placement='static' cpuset='0-3,^2' current='1'>2</vcpu>
+ *                                            1..64; placement static|auto, cpuset: N, N-M, ^N
+ *                                            (CPUs 0..4095), current 1..count: optional
  *     <os>
- *       <type arch='x86_64' machine='pc'>hvm</type>
+ *       <type arch='x86_64' machine='pc'>hvm</type>   machine e.g. pc, q35, pc-i440fx-7.2
+ *       <loader readonly='yes' secure='no' type='pflash'>/abs/path</loader>  optional;
+ *                                            type rom|pflash; readonly, secure written only if yes
+ *       <nvram template='/abs/path'>/abs/path</nvram>  optional
  *       <kernel>/abs/path</kernel>           optional
  *       <initrd>/abs/path</initrd>           optional
  *       <cmdline>…</cmdline>                 optional
+ *       <dtb>/abs/path</dtb>                 optional
+ *       <boot dev='hd'/>                     zero or more, in order: hd|cdrom|network|fd, each once
+ *       <bootmenu enable='yes' timeout='3000'/>  optional; timeout 1..65535 ms
  *     </os>
- *     <devices>
- *       <disk type='file' device='disk'>     zero or more
- *         <driver name='qemu' type='raw|qcow2'/>
- *         <source file='/abs/path'/>
- *         <target dev='vda' bus='virtio|ide'/>   bus defaults from dev prefix: vd->virtio, hd->ide
- *         <readonly/>                        optional
+ *     <features>                             optional, kept even empty
+ *       <acpi/> <apic/> <pae/>               each optional
+ *       <hyperv mode='custom'>               optional; mode custom (written) | passthrough
+ *         <relaxed state='on'/>              state on|off; each at most once, written in
+ *                                            libvirt's order: relaxed vapic spinlocks vpindex
+ *                                            runtime synic stimer reset vendor_id frequencies
+ *                                            reenlightenment tlbflush ipi evmcs
+ *         <spinlocks state='on' retries='8191'/>   retries >= 4095, required when on
+ *         <vendor_id state='on' value='KVM Hv'/>   value 1..12 chars, required when on
+ *       </hyperv>
+ *     </features>
+ *     <cpu mode='custom' match='exact' check='partial' migratable='on'>   optional
+ *                                            mode custom (written) | host-model | host-passthrough
+ *                                            | maximum; match exact|minimum|strict; check
+ *                                            none|partial|full; migratable on|off, only with
+ *                                            host-passthrough or maximum
+ *       <model fallback='allow'>Skylake-Client</model>   optional; fallback allow|forbid
+ *       <vendor>Intel</vendor>               optional; needs a model
+ *       <topology sockets='1' dies='1' cores='2' threads='1'/>   optional; each 1..64, dies 1
+ *                                            (written) when absent; the product must be <vcpu>
+ *       <feature policy='require' name='vmx'/>   zero or more, each name once; policy force|
+ *                                            require (written)|optional|disable|forbid
+ *     </cpu>
+ *     <clock offset='utc'>                   optional; offset utc (written) | localtime
+ *       <timer name='rtc' tickpolicy='catchup' present='yes'/>   zero or more, each name once:
+ *                                            rtc|pit|hpet|kvmclock|hypervclock|tsc; tickpolicy
+ *                                            delay|catchup|merge|discard; present yes|no
+ *     </clock>
+ *     <on_poweroff>destroy</on_poweroff>     optional: destroy|restart|preserve|rename-restart
+ *     <on_reboot>restart</on_reboot>         optional: the same
+ *     <on_crash>destroy</on_crash>           optional: the same, coredump-destroy|coredump-restart
+ *     <devices>                              each device refused on its own; in this order;
+ *                                            <alias name='…'/> (live XML) accepted and dropped
+ *                                            on every device; hostdev, sound, filesystem, tpm,
+ *                                            ... refused by name
+ *       <emulator>/abs/path</emulator>       optional
+ *       <disk type='file' device='disk'>     type file (default, written) | block | network;
+ *                                            device disk (written) | cdrom | floppy
+ *         <driver name='qemu' type='raw' cache='none' io='native' discard='unmap'
+ *                 detect_zeroes='off'/>      optional; type raw (written) | qcow2; cache none|
+ *                                            writeback|writethrough|directsync|unsafe; io
+ *                                            threads|native (needs cache none or directsync)|
+ *                                            io_uring; discard unmap|ignore; detect_zeroes
+ *                                            off|on|unmap
+ *         <source file='/abs/path'/>         block: dev='/abs'; network: protocol='nbd'
+ *                                            name='export' holding <host name='h' port='N'/>
+ *                                            or <host transport='unix' socket='/abs'/>; a
+ *                                            cdrom or floppy may have none (no medium)
+ *         <target dev='vda' bus='virtio'/>   vdX virtio, hdX ide (hda..hdd), sdX sata|scsi|
+ *                                            usb, fdX fdc (fda, fdb); no bus: from the prefix
+ *                                            (sd: scsi), written; each target once
+ *         <readonly/> <shareable/>           optional; a cdrom is read-only (written)
+ *         <serial>…</serial>                 optional
+ *         <boot order='1'/>                  optional; each order once over disks and
+ *                                            interfaces; not with <os><boot dev>
+ *         <address type='pci|drive|usb' …/>  optional: chosen when absent (see below)
  *       </disk>
- *       <serial type='file'>                 zero or one
- *         <source path='/abs/path'/>
- *         <target port='0'/>
+ *       <controller type='usb' index='0' model='qemu-xhci' ports='15'/>   pci (model
+ *                                            pci-root|pcie-root, index 0) | ide | fdc (index 0:
+ *                                            the chipset's) | sata | scsi (model virtio-scsi,
+ *                                            written) | usb (piix3-uhci|qemu-xhci|nec-xhci|none,
+ *                                            ports 1..15 for an xhci) | virtio-serial (ports
+ *                                            1..511); index 0..31, default the next of its type
+ *       <interface type='bridge'>            bridge | network | ethernet | user
+ *         <mac address='52:54:00:12:34:56'/> unicast, lower-cased; chosen when absent
+ *         <source bridge='br0'/>             network: network='NAME' (portid, bridge of live
+ *                                            XML dropped); none for ethernet and user
+ *         <target dev='vnet0'/>              optional; 1..15 chars, no '/', ':' or blanks
+ *         <model type='virtio'/>             virtio|e1000|rtl8139 (default, written)
+ *         <mtu size='1500'/>                 optional; 68..65535
+ *         <boot order='2'/> <address type='pci' …/>   optional
+ *       </interface>
+ *       <serial type='file'>                 file|pty|unix|tcp|null
+ *         <source path='/abs/path'/>         file; pty (live XML, also tty=''); unix:
+ *                                            mode='bind|connect' path=; tcp: mode= host=
+ *                                            service= and <protocol type='raw|telnet'/>
+ *         <target type='isa-serial' port='0'><model name='isa-serial'/></target>
+ *                                            written so; <target port='0'/> accepted; ports
+ *                                            0..3, each once; none: the lowest free
  *       </serial>
+ *       <console type='pty'>                 the types and sources of <serial>
+ *         <target type='serial' port='0'/>   serial (default): serial port N itself, written
+ *                                            with its source, added when missing | virtio
+ *       </console>
+ *       <channel type='unix'>                unix | pty
+ *         <source mode='bind' path='/abs'/>  unix: optional (a path chosen at start)
+ *         <target type='virtio' name='org.qemu.guest_agent.0'/>   each name once
+ *         <address type='virtio-serial' …/>  optional: chosen when absent
+ *       </channel>
+ *       <input type='tablet' bus='usb'/>     mouse|tablet|keyboard on ps2 (default; one
+ *                                            mouse, one keyboard) | usb (a tablet's default) |
+ *                                            virtio
+ *       <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1' keymap='en-us'
+ *                 passwd='…'>                vnc|spice, one of each; port -1 or 5900..65535
+ *                                            (spice 1..)
+ *         <listen type='address' address='127.0.0.1'/>   equal to listen=; written with it
+ *       </graphics>
+ *       <video><model type='vga' vram='16384' heads='1' primary='yes'/></video>
+ *                                            cirrus|vga|qxl|virtio|none (alone); the primary
+ *                                            goes first, written primary='yes'; a second
+ *                                            video is qxl or virtio
+ *       <watchdog model='i6300esb' action='reset'/>   at most one; ib700 (ISA); action
+ *                                            reset (written)|shutdown|poweroff|pause|none|
+ *                                            dump|inject-nmi
+ *       <memballoon model='virtio'><stats period='10'/></memballoon>   at most one;
+ *                                            virtio | none
+ *       <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>
  *     </devices>
+ *     <seclabel type='dynamic' model='selinux' relabel='yes'>   zero or more, one per model:
+ *                                            kept, never enforced; type dynamic (written) |
+ *                                            static (needs a label) | none; model selinux|
+ *                                            apparmor|dac|none; relabel yes|no
+ *       <label>…</label> <imagelabel>…</imagelabel> <baselabel>…</baselabel>   each optional;
+ *                                            baselabel with dynamic only
+ *     </seclabel>
  *   </domain>
+ *
+ * A document's problems are reported together: the first of each element
+ * that is wrong, and every element or attribute not understood, in document
+ * order ("web1.xml: 3 problems:" and one line each).
  */
 #pragma once
 
@@ -89,7 +214,8 @@ typedef struct {
     gboolean multifunction;
     guint controller, target, unit;     /* drive; controller also for virtio-serial */
     guint port;                         /* virtio-serial port */
-    char *usb_port;                     /* USB: "1", "1.2" (nullable) */
+    char *usb_port;                     /* USB: "1", "2", ... (nullable; ferry adds no hubs,
+                                         * so "1.2" is refused when addresses are assigned) */
 } ferry_device_address;
 
 typedef struct {
@@ -117,12 +243,18 @@ typedef struct {
     ferry_device_address address;
 } ferry_disk_def;
 
-/* <controller type=... index=... model=...> */
+/* <controller type=... index=... model=...>.  Controllers the devices need
+ * are added by ferry_domain_def_assign_addresses(), which also fills in the
+ * models of pci (pci-root | pcie-root) and usb (piix3-uhci on pc, qemu-xhci
+ * on q35).  ide and fdc are the chipset's (no device of their own), as is
+ * sata index 0 on q35 (the ICH9's AHCI at 00:1f.2). */
 typedef struct {
-    char *type;               /* pci|ide|sata|scsi|usb|virtio-serial */
+    char *type;               /* pci|ide|fdc|sata|scsi|usb|virtio-serial */
     guint index;
-    char *model;              /* pci-root, pcie-root, virtio-scsi, piix3-uhci, qemu-xhci, ... (nullable) */
-    guint ports;              /* virtio-serial ports; 0: QEMU's default */
+    char *model;              /* pci-root, pcie-root, virtio-scsi, piix3-uhci, qemu-xhci, nec-xhci,
+                               * none (usb: no USB at all); NULL for ide, fdc, sata, virtio-serial */
+    guint ports;              /* virtio-serial ports, or an xhci's USB 2 and USB 3 ports each
+                               * (QEMU's p2 and p3, as libvirt); 0: QEMU's default */
     ferry_device_address address;
 } ferry_controller_def;
 
@@ -156,13 +288,18 @@ typedef enum {
 
 typedef struct {
     ferry_chr_type type;
-    char *path;               /* nullable */
+    char *path;               /* nullable; NULL for a unix channel: the driver chooses a
+                               * path at start, and QEMU listens on it (server) */
     char *host;               /* nullable */
     char *service;            /* TCP port, as text (nullable) */
     gboolean server;          /* <source mode='bind'/> */
+    char *protocol;           /* tcp: <protocol type='raw|telnet'/> (nullable: raw) */
 } ferry_chr_source;
 
-/* <serial>, <console> and <channel> */
+/* <serial>, <console> and <channel>.  A console of target type "serial" is
+ * serial port target_port itself (QEMU has no device for it): its source is
+ * a copy of that serial's, and ferry_domain_def_assign_addresses() adds the
+ * serial when it is missing. */
 typedef enum {
     FERRY_CHR_DEVICE_SERIAL = 0,
     FERRY_CHR_DEVICE_CONSOLE = 1,
@@ -183,8 +320,9 @@ typedef struct {
 /* <graphics type='vnc|spice'> */
 typedef struct {
     char *type;               /* vnc|spice */
-    gboolean autoport;
-    int port;                 /* -1: autoport */
+    gboolean autoport;        /* the port is chosen at start */
+    int port;                 /* -1: chosen at start; with autoport, the port a running
+                               * domain was given (live XML), not to be reused */
     char *listen;             /* an address (nullable: 127.0.0.1) */
     char *passwd;             /* never written to logs or to the command line */
     char *keymap;             /* nullable */
@@ -195,7 +333,7 @@ typedef struct {
     char *model;              /* cirrus|vga|qxl|virtio|none */
     guint vram;               /* KiB; 0: default */
     guint heads;              /* 0: default */
-    gboolean primary;
+    gboolean primary;         /* the first video, and only it (none: no primary) */
     ferry_device_address address;
 } ferry_video_def;
 
@@ -247,6 +385,8 @@ typedef struct {
     char *model;              /* nullable */
     char *relabel;            /* nullable */
     char *label;              /* nullable */
+    char *imagelabel;         /* nullable */
+    char *baselabel;          /* nullable: dynamic only */
 } ferry_seclabel_def;
 
 typedef struct {
@@ -267,6 +407,7 @@ typedef struct {
     char *cpu_mode;           /* custom|host-model|host-passthrough|maximum (nullable: no <cpu>) */
     char *cpu_match;          /* nullable */
     char *cpu_check;          /* nullable */
+    char *cpu_migratable;     /* on|off (nullable); host-passthrough and maximum only */
     char *cpu_model;          /* nullable */
     char *cpu_model_fallback; /* nullable */
     char *cpu_vendor;         /* nullable */
@@ -324,8 +465,11 @@ typedef struct {
     /*
      * The serial port's log file: the path of the first <serial type='file'>
      * at port 0, which ferry's own guests write to.  Derived from chardevs
-     * by the parser (and by ferry_domain_def_sync_serial_log()); kept as a
-     * field because the QEMU driver and the tests read it everywhere.
+     * by the parser and by ferry_domain_def_assign_addresses(); kept as a
+     * field because the QEMU driver and the tests read it everywhere.  Code
+     * that builds a definition may set it alone, without any serial in
+     * chardevs: the formatter then writes a file serial at port 0, and
+     * ferry_domain_def_assign_addresses() adds that serial to chardevs.
      */
     char *serial_log;         /* nullable */
 } ferry_domain_def;
@@ -474,7 +618,27 @@ int ferry_disk_format_from_string(const char *name);
  * controller/bus/unit, every interface a MAC (52:54:00:xx:xx:xx), the
  * console of a serial port its target.  Addresses already present are
  * kept; two devices on one address are refused naming both.  Called by the
- * parser, so every definition read is complete.
+ * parser, so every definition read is complete; calling it again changes
+ * nothing.  The layout, deterministic:
+ *  - machine pc (pc, pc-i440fx-*): 00.0 host bridge, 01.x the PIIX3 (the
+ *    ide controller is 01.1, a piix3-uhci usb controller index 0 is 01.2),
+ *    the primary video 02.0; q35 (q35, pc-q35-*): 00.0 host bridge, the
+ *    primary video 01.0, 1f.x the ICH9 (sata controller 0 is 1f.2).  Every
+ *    other PCI device without an address takes the next free slot of bus 0
+ *    from 03 (pc) or 02 (q35) -- from 02 or 01 when there is no video, as
+ *    QEMU itself places devices, so that a guest an older ferry started
+ *    keeps its slots -- in this order: controllers, interfaces,
+ *    virtio disks, other videos, virtio inputs, an i6300esb watchdog, the
+ *    memballoon, rngs.  No PCI bridge is ever added: 32 slots in all.
+ *  - drives as libvirt: ide hdX controller 0 bus X/2 unit X%2 (q35: bus X,
+ *    unit 0, an AHCI port), sata sdX controller X/6 unit X%6, scsi sdX
+ *    controller X/7 unit X%7, fdX unit X; usb disks and inputs a port of
+ *    usb controller 0; channels virtio-serial port 1 up, a virtio console
+ *    port 0.  Missing scsi (virtio-scsi), sata, usb and virtio-serial
+ *    controllers are added (never pci-root or ide).
+ *  - a MAC 52:54:00 + 3 bytes of SHA-256 of the uuid (else the name) and
+ *    the interface's index; a primary video (the first, marked primary).
+ * On failure @def is left partly completed: discard it.
  *
  * Returns: FALSE on error.
  */

@@ -5,13 +5,16 @@
  * FERRY_DOMAIN_DEF_PARSE_NO_UUID, so the output is stable) and either
  *   - formatted and compared with <case>.out.xml, which must also parse back
  *     to the same text, or
- *   - expected to fail with exactly the one-line message in <case>.err.
+ *   - expected to fail with exactly the message in <case>.err: one line for
+ *     one problem; for several, "<case>.xml: N problems:" and then one
+ *     indented line per problem, in document order.
  * FERRY_TEST_REGENERATE=1 in the environment rewrites .out.xml / .err from
  * the current code instead of comparing (see golden.h); review the diff
  * before committing.
  *
  * The rest checks what files cannot: uuid generation, embedded elements,
- * name rules, copies and concurrent parsing.
+ * name rules, the fields a document fills, cpuset syntax, metadata kept
+ * verbatim, copies and concurrent parsing.
  */
 #include "ferry-config.h"
 
@@ -342,6 +345,259 @@ test_full_fields(void)
     g_assert_null(ferry_domain_def_find_disk(def, "vdc"));
 }
 
+/* Every domain-level element of the file lands in its field. */
+static void
+test_full_guest_fields(void)
+{
+    g_autoptr(ferry_domain_def) def = parse_data_file("full-guest.xml");
+    const ferry_named_value *v;
+    const ferry_timer_def *t;
+    const ferry_seclabel_def *sec;
+
+    g_assert_cmpstr(def->type, ==, "kvm");
+    g_assert_cmpstr(def->title, ==, "Windows 11 build agent");
+    g_assert_nonnull(strstr(def->metadata, "xmlns:libosinfo=\"http://libosinfo.org/xmlns/libvirt/domain/1.0\""));
+    g_assert_cmpuint(def->memory_kib, ==, 4194304);
+    g_assert_cmpuint(def->current_memory_kib, ==, 2097152);
+    g_assert_cmpuint(def->vcpus, ==, 4);
+    g_assert_cmpuint(def->vcpus_current, ==, 2);
+    g_assert_cmpstr(def->vcpu_placement, ==, "static");
+    g_assert_cmpstr(def->vcpu_cpuset, ==, "0-3,^2");
+
+    g_assert_cmpstr(def->machine, ==, "pc-q35-7.2");
+    g_assert_cmpstr(def->loader, ==, "/usr/share/OVMF/OVMF_CODE_4M.fd");
+    g_assert_true(def->loader_readonly);
+    g_assert_false(def->loader_secure);
+    g_assert_cmpstr(def->loader_type, ==, "pflash");
+    g_assert_cmpstr(def->nvram, ==, "/var/lib/ferry/nvram/win11_VARS.fd");
+    g_assert_cmpstr(def->nvram_template, ==, "/usr/share/OVMF/OVMF_VARS_4M.fd");
+    g_assert_cmpuint(g_strv_length(def->boot_devs), ==, 2);
+    g_assert_cmpstr(def->boot_devs[0], ==, "hd");
+    g_assert_cmpstr(def->boot_devs[1], ==, "cdrom");
+    g_assert_cmpint(def->bootmenu, ==, 1);
+    g_assert_cmpuint(def->bootmenu_timeout, ==, 3000);
+
+    g_assert_true(def->has_features);
+    g_assert_true(def->feature_acpi && def->feature_apic && def->feature_pae);
+    g_assert_cmpstr(def->hyperv_mode, ==, "custom");
+    g_assert_cmpuint(def->hyperv->len, ==, 14);
+    v = g_ptr_array_index(def->hyperv, 2);
+    g_assert_cmpstr(v->name, ==, "spinlocks");
+    g_assert_cmpstr(v->value, ==, "on");
+    g_assert_cmpstr(v->extra, ==, "8191");
+    v = g_ptr_array_index(def->hyperv, 8);
+    g_assert_cmpstr(v->name, ==, "vendor_id");
+    g_assert_cmpstr(v->extra, ==, "KVM Hv");
+
+    g_assert_cmpstr(def->cpu_mode, ==, "custom");
+    g_assert_cmpstr(def->cpu_match, ==, "exact");
+    g_assert_cmpstr(def->cpu_check, ==, "partial");
+    g_assert_null(def->cpu_migratable);
+    g_assert_cmpstr(def->cpu_model, ==, "Skylake-Client");
+    g_assert_cmpstr(def->cpu_model_fallback, ==, "allow");
+    g_assert_cmpstr(def->cpu_vendor, ==, "Intel");
+    g_assert_cmpuint(def->cpu_sockets, ==, 1);
+    g_assert_cmpuint(def->cpu_dies, ==, 1);
+    g_assert_cmpuint(def->cpu_cores, ==, 2);
+    g_assert_cmpuint(def->cpu_threads, ==, 2);
+    g_assert_cmpuint(def->cpu_features->len, ==, 3);
+    v = g_ptr_array_index(def->cpu_features, 1);
+    g_assert_cmpstr(v->name, ==, "hle");
+    g_assert_cmpstr(v->value, ==, "disable");
+
+    g_assert_cmpstr(def->clock_offset, ==, "localtime");
+    g_assert_cmpuint(def->timers->len, ==, 4);
+    t = g_ptr_array_index(def->timers, 2);
+    g_assert_cmpstr(t->name, ==, "hpet");
+    g_assert_null(t->tickpolicy);
+    g_assert_cmpstr(t->present, ==, "no");
+
+    g_assert_cmpstr(def->on_poweroff, ==, "destroy");
+    g_assert_cmpstr(def->on_reboot, ==, "restart");
+    g_assert_cmpstr(def->on_crash, ==, "coredump-restart");
+    g_assert_cmpuint(def->seclabels->len, ==, 2);
+    sec = g_ptr_array_index(def->seclabels, 1);
+    g_assert_cmpstr(sec->type, ==, "dynamic");
+    g_assert_cmpstr(sec->model, ==, "dac");
+    g_assert_cmpstr(sec->relabel, ==, "yes");
+    g_assert_cmpstr(sec->label, ==, "+64055:+64055");
+    g_assert_cmpstr(sec->imagelabel, ==, "+64055:+64055");
+    g_assert_null(sec->baselabel);
+}
+
+/* A copy shares nothing with its original: freeing the original leaves
+ * the copy whole (ASan checks the rest). */
+static void
+test_copy_independent(void)
+{
+    ferry_domain_def *def = parse_data_file("full-guest.xml");
+    g_autofree char *before = ferry_domain_def_format(def);
+    g_autoptr(ferry_domain_def) copy = ferry_domain_def_copy(def);
+    g_autofree char *after = NULL;
+
+    g_assert_true(copy->cpu_features != def->cpu_features);
+    g_assert_true(copy->hyperv != def->hyperv);
+    g_assert_true(copy->boot_devs != def->boot_devs);
+    ferry_domain_def_free(def);
+    after = ferry_domain_def_format(copy);
+    g_assert_cmpstr(after, ==, before);
+}
+
+/* Absent <currentMemory> is the memory size, written back explicitly; a
+ * definition built in memory with 0 is written the same way. */
+static void
+test_current_memory_default(void)
+{
+    g_autoptr(ferry_domain_def) def = parse_data_file("minimal.xml");
+    g_autofree char *xml = NULL;
+
+    g_assert_cmpuint(def->current_memory_kib, ==, def->memory_kib);
+    def->current_memory_kib = 0;
+    xml = ferry_domain_def_format(def);
+    g_assert_nonnull(strstr(xml, "<currentMemory unit='KiB'>65536</currentMemory>"));
+}
+
+static void
+test_cpuset_syntax(void)
+{
+    static const char *const good[] = {
+        "0", "4095", "0-3", "1-1", "0-3,^2", "^2,0-3", "0,2,4-7,^5", "7,0",
+    };
+    static const struct {
+        const char *cpuset;
+        const char *why;
+    } bad[] = {
+        { "", "it is empty" },
+        { "1,,2", "an entry is empty" },
+        { "1,2,", "an entry is empty" },
+        { "0-3,5-", "'5-' lacks a CPU number" },
+        { "-3", "'-3' lacks a CPU number" },
+        { "^", "'^' lacks a CPU number" },
+        { "^1-2", "'^1-2' excludes a range; an exclusion takes one CPU" },
+        { "a", "'a' is not a CPU number" },
+        { " 1", "' 1' is not a CPU number" },
+        { "1-2-3", "'2-3' is not a CPU number" },
+        { "4096", "CPU 4096 is more than the largest, 4095" },
+        { "0-4096", "CPU 4096 is more than the largest, 4095" },
+        { "3-1", "the range '3-1' ends before it starts" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(good); i++) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GString) xml = g_string_new(minimal_xml);
+        g_autoptr(ferry_domain_def) def = NULL;
+        g_autofree char *attr = g_strdup_printf("<vcpu cpuset='%s'>", good[i]);
+
+        g_string_replace(xml, "<vcpu>", attr, 1);
+        def = ferry_domain_def_parse_string(xml->str, "cpuset.xml", 0, &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(def->vcpu_cpuset, ==, good[i]);
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GString) xml = g_string_new(minimal_xml);
+        g_autoptr(ferry_domain_def) def = NULL;
+        g_autofree char *attr = g_strdup_printf("<vcpu cpuset='%s'>", bad[i].cpuset);
+        g_autofree char *expected = g_strdup_printf(
+            "cpuset.xml:4: element 'vcpu': cpuset '%s' is not valid: %s (the syntax is a "
+            "comma-separated list of N, N-M and ^N, e.g. '0-3,^2')", bad[i].cpuset, bad[i].why);
+
+        g_string_replace(xml, "<vcpu>", attr, 1);
+        def = ferry_domain_def_parse_string(xml->str, "cpuset.xml", 0, &error);
+        g_assert_null(def);
+        g_assert_error(error, FERRY_ERROR, FERRY_ERROR_XML);
+        g_assert_cmpstr(error->message, ==, expected);
+    }
+}
+
+static void
+test_cpuset_selects_none(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GString) xml = g_string_new(minimal_xml);
+    g_autoptr(ferry_domain_def) def = NULL;
+
+    g_string_replace(xml, "<vcpu>", "<vcpu cpuset='0-1,^0,^1'>", 1);
+    def = ferry_domain_def_parse_string(xml->str, "cpuset.xml", 0, &error);
+    g_assert_null(def);
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_XML);
+    g_assert_cmpstr(error->message, ==,
+                    "cpuset.xml:4: element 'vcpu': cpuset '0-1,^0,^1' selects no host CPU");
+}
+
+/* <metadata> keeps any element of any namespace; its text is data, only
+ * the indentation between elements is redone.  Formatting is a fixed
+ * point however the input was indented. */
+static void
+test_metadata_verbatim(void)
+{
+    static const char xml[] =
+        "<domain type='qemu' xmlns:a='urn:example:a'>\n"
+        "  <name>web1</name>\n"
+        "  <metadata><a:x k='v'><a:y>one\n   two</a:y><a:z/></a:x>"
+        "<b:w xmlns:b='urn:example:b' b:n='1'>  padded  </b:w></metadata>\n"
+        "  <memory unit='MiB'>64</memory>\n"
+        "  <vcpu>1</vcpu>\n"
+        "  <os><type>hvm</type></os>\n"
+        "</domain>\n";
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_domain_def) def = ferry_domain_def_parse_string(xml, "meta.xml", 0, &error);
+    g_autoptr(ferry_domain_def) again = NULL;
+    g_autofree char *formatted = NULL;
+    g_autofree char *formatted_again = NULL;
+
+    g_assert_no_error(error);
+    g_assert_cmpstr(def->metadata, ==,
+                    "<a:x xmlns:a=\"urn:example:a\" k=\"v\">\n"
+                    "  <a:y>one\n   two</a:y>\n"
+                    "  <a:z/>\n"
+                    "</a:x>\n"
+                    "<b:w xmlns:b=\"urn:example:b\" b:n=\"1\">  padded  </b:w>");
+    formatted = ferry_domain_def_format(def);
+    g_assert_nonnull(strstr(formatted,
+                            "  <metadata>\n"
+                            "    <a:x xmlns:a=\"urn:example:a\" k=\"v\">\n"
+                            "      <a:y>one\n   two</a:y>\n"
+                            "      <a:z/>\n"
+                            "    </a:x>\n"
+                            "    <b:w xmlns:b=\"urn:example:b\" b:n=\"1\">  padded  </b:w>\n"
+                            "  </metadata>\n"));
+    again = ferry_domain_def_parse_string(formatted, "formatted.xml", 0, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(again->metadata, ==, def->metadata);
+    formatted_again = ferry_domain_def_format(again);
+    g_assert_cmpstr(formatted_again, ==, formatted);
+}
+
+/* Problems of several elements come in one error, in document order, even
+ * when the walk meets them in another. */
+static void
+test_problems_together(void)
+{
+    static const char xml[] =
+        "<domain type='qemu'>\n"
+        "  <name>web1</name>\n"
+        "  <clock offset='variable'/>\n"
+        "  <memory unit='MiB'>64</memory>\n"
+        "  <vcpu current='0'>1</vcpu>\n"
+        "  <os><type>hvm</type><boot dev='usb'/></os>\n"
+        "  <bogus/>\n"
+        "</domain>\n";
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_domain_def) def = ferry_domain_def_parse_string(xml, "p.xml", 0, &error);
+
+    g_assert_null(def);
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_XML);
+    g_assert_cmpstr(error->message, ==,
+                    "p.xml: 4 problems:\n"
+                    "  p.xml:3: element 'clock': unknown offset 'variable' (expected 'utc' or "
+                    "'localtime')\n"
+                    "  p.xml:5: element 'vcpu': current '0' is out of range (1 to 64)\n"
+                    "  p.xml:6: element 'boot': unknown dev 'usb' (expected 'hd', 'cdrom', "
+                    "'network' or 'fd')\n"
+                    "  p.xml:7: element 'bogus': unknown element inside 'domain'");
+}
+
 /* What is accepted on input may grow past what a daemon keeps once
  * formatted: each '>' of a description becomes "&gt;".  Just under the
  * limit is kept (and reads back equal); just over is refused, naming the
@@ -399,6 +655,9 @@ test_format_escapes(void)
     disk->source = g_strdup("/images/it's \"quoted\" & <odd>\tname");
     disk->readonly = TRUE;
     g_ptr_array_add(def->disks, disk);
+    /* As the parser would: the disk gets its address before it is written. */
+    g_assert_true(ferry_domain_def_assign_addresses(def, &error));
+    g_assert_no_error(error);
 
     xml = ferry_domain_def_format(def);
     again = ferry_domain_def_parse_string(xml, "escaped", 0, &error);
@@ -476,6 +735,13 @@ main(int argc, char **argv)
     g_test_add_func("/conf/domain/name-rules", test_name_rules);
     g_test_add_func("/conf/domain/disk-format-strings", test_disk_format_strings);
     g_test_add_func("/conf/domain/full-fields", test_full_fields);
+    g_test_add_func("/conf/domain/full-guest-fields", test_full_guest_fields);
+    g_test_add_func("/conf/domain/copy-independent", test_copy_independent);
+    g_test_add_func("/conf/domain/current-memory-default", test_current_memory_default);
+    g_test_add_func("/conf/domain/cpuset-syntax", test_cpuset_syntax);
+    g_test_add_func("/conf/domain/cpuset-selects-none", test_cpuset_selects_none);
+    g_test_add_func("/conf/domain/metadata-verbatim", test_metadata_verbatim);
+    g_test_add_func("/conf/domain/problems-together", test_problems_together);
     g_test_add_func("/conf/domain/format-escapes", test_format_escapes);
     g_test_add_func("/conf/domain/concurrent-parsing", test_concurrent_parsing);
     return g_test_run();
