@@ -20,7 +20,7 @@
 #include "cli.h"
 
 /* Options of individual commands (reset per invocation). */
-static gboolean opt_all, opt_inactive, opt_paused, opt_json;
+static gboolean opt_all, opt_inactive, opt_paused, opt_json, opt_security_info;
 static char *opt_domain;
 static int opt_count, opt_timeout;
 static gboolean opt_jobs;
@@ -39,6 +39,8 @@ static const GOptionEntry start_options[] = {
 static const GOptionEntry dumpxml_options[] = {
     { "inactive", 0, 0, G_OPTION_ARG_NONE, &opt_inactive,
       "Show the persistent definition, not the live one", NULL },
+    { "security-info", 0, 0, G_OPTION_ARG_NONE, &opt_security_info,
+      "Include secrets (graphics passwords)", NULL },
     { NULL }
 };
 
@@ -189,6 +191,8 @@ cmd_define(cli *c, const command *cmd, char **args, GError **error)
     if (!cli_ensure_conn(c, error) || !(dom = ferry_domain_define_xml(c->conn, xml, error)))
         return FALSE;
     printf("Domain '%s' defined from %s\n", ferry_domain_get_name(dom), args[0]);
+    for (const char *const *w = ferry_domain_get_warnings(dom); *w; w++)
+        g_printerr("warning: domain '%s': %s\n", ferry_domain_get_name(dom), *w);
     return TRUE;
 }
 
@@ -291,7 +295,10 @@ cmd_dumpxml(cli *c, const command *cmd, char **args, GError **error)
     g_autoptr(ferry_domain) dom = cli_find_domain(c, args[0], error);
     g_autofree char *xml = NULL;
 
-    if (!dom || !(xml = ferry_domain_get_xml(dom, opt_inactive ? FERRY_XML_INACTIVE : 0, error)))
+    guint flags = (opt_inactive ? FERRY_XML_INACTIVE : 0) |
+                  (opt_security_info ? FERRY_XML_SECURE : 0);
+
+    if (!dom || !(xml = ferry_domain_get_xml(dom, flags, error)))
         return FALSE;
     fputs(xml, stdout);
     return TRUE;

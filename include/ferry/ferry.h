@@ -385,6 +385,21 @@ ferry_domain *ferry_domain_ref(ferry_domain *dom);
 void ferry_domain_unref(ferry_domain *dom);
 
 /**
+ * ferry_domain_get_warnings:
+ * @dom: a domain handle returned by ferry_domain_define_xml() or
+ *   ferry_domain_create_xml()
+ *
+ * What the define accepted but could not check now or will not do, one
+ * sentence each: e.g. a fixed VNC port whose availability is known only at
+ * start, or a <seclabel> that ferry keeps but does not enforce.  Handles
+ * from lookups have none.
+ *
+ * Returns: (transfer none) (array zero-terminated=1): never NULL, possibly
+ *   empty; valid as long as @dom.
+ */
+const char *const *ferry_domain_get_warnings(ferry_domain *dom);
+
+/**
  * ferry_domain_get_name:
  * @dom: a domain
  *
@@ -499,6 +514,10 @@ gboolean ferry_domain_get_info(ferry_domain *dom, ferry_domain_info *ret_info,
 /** Flags of ferry_domain_get_xml(). */
 typedef enum {
     FERRY_XML_INACTIVE = 1 << 0,  /* the persistent definition, not the live one */
+    /* Since 0.1: with the secrets (graphics passwords) in it.  Without,
+     * they are left out, as libvirt's dumpxml does without
+     * --security-info: an XML shown is an XML pasted into tickets. */
+    FERRY_XML_SECURE = 1 << 1,
 } ferry_xml_flags;
 
 /**

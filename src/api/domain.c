@@ -220,10 +220,10 @@ ferry_domain_get_xml(ferry_domain *dom, guint flags, GError **error)
 
     g_return_val_if_fail(dom != NULL, NULL);
     g_return_val_if_fail(error == NULL || *error == NULL, NULL);
-    if (flags & ~(guint)FERRY_XML_INACTIVE) {
+    if (flags & ~(guint)(FERRY_XML_INACTIVE | FERRY_XML_SECURE)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
                     "unknown flags 0x%x for the XML of domain '%s'",
-                    flags & ~(guint)FERRY_XML_INACTIVE, dom->name);
+                    flags & ~(guint)(FERRY_XML_INACTIVE | FERRY_XML_SECURE), dom->name);
         return NULL;
     }
     if (!dom->conn->driver->domain_get_xml) {

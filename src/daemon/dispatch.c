@@ -442,9 +442,13 @@ dispatch_domain_define_xml(dispatch_call *c, GError **error)
 {
     const Ferry__DomainDefineXmlArgs *args = (const Ferry__DomainDefineXmlArgs *)c->args;
     Ferry__DomainDefineXmlRet ret = FERRY__DOMAIN_DEFINE_XML_RET__INIT;
+    g_autoptr(ferry_domain) dom = ferry_domain_define_xml(c->conn, args->xml, error);
 
-    return reply_domain(c, ferry_domain_define_xml(c->conn, args->xml, error),
-                        &ret.base, &ret.dom);
+    if (!dom)
+        return FALSE;
+    ret.warnings = (char **)ferry_domain_get_warnings(dom);
+    ret.n_warnings = g_strv_length(ret.warnings);
+    return reply_domain(c, g_steal_pointer(&dom), &ret.base, &ret.dom);
 }
 
 static gboolean
@@ -452,9 +456,14 @@ dispatch_domain_create_xml(dispatch_call *c, GError **error)
 {
     const Ferry__DomainCreateXmlArgs *args = (const Ferry__DomainCreateXmlArgs *)c->args;
     Ferry__DomainCreateXmlRet ret = FERRY__DOMAIN_CREATE_XML_RET__INIT;
+    g_autoptr(ferry_domain) dom = ferry_domain_create_xml(c->conn, args->xml, args->flags,
+                                                          error);
 
-    return reply_domain(c, ferry_domain_create_xml(c->conn, args->xml, args->flags, error),
-                        &ret.base, &ret.dom);
+    if (!dom)
+        return FALSE;
+    ret.warnings = (char **)ferry_domain_get_warnings(dom);
+    ret.n_warnings = g_strv_length(ret.warnings);
+    return reply_domain(c, g_steal_pointer(&dom), &ret.base, &ret.dom);
 }
 
 /*

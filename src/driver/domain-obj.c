@@ -385,6 +385,16 @@ ferry_domain_obj_format_xml(const ferry_domain_obj *obj, guint flags)
         def = obj->def;
     if (!def)
         def = obj->def;
+    if (!(flags & FERRY_XML_SECURE)) {
+        g_autoptr(ferry_domain_def) shown = ferry_domain_def_copy(def);
+
+        for (guint i = 0; i < shown->graphics->len; i++) {
+            ferry_graphics_def *g = g_ptr_array_index(shown->graphics, i);
+
+            g_clear_pointer(&g->passwd, g_free);
+        }
+        return ferry_domain_def_format(shown);
+    }
     return ferry_domain_def_format(def);
 }
 

@@ -125,7 +125,17 @@ ferry_domain_unref(ferry_domain *dom)
     ferry_conn_unref(dom->conn);
     g_free(dom->name);
     g_free(dom->uuid);
+    g_strfreev(dom->warnings);
     g_free(dom);
+}
+
+const char *const *
+ferry_domain_get_warnings(ferry_domain *dom)
+{
+    static const char *const none[] = { NULL };
+
+    g_return_val_if_fail(dom != NULL, NULL);
+    return dom->warnings ? (const char *const *)dom->warnings : none;
 }
 
 const char *

@@ -53,6 +53,9 @@ struct ferry_domain {
     ferry_conn *conn;
     char *name;
     char *uuid;
+    /* nullable: what the define that returned this handle said it could
+     * not check or will not do (ferry_domain_get_warnings()) */
+    char **warnings;
 };
 
 /** What Confirm is told of Finish's outcome (domain_migrate_confirm3). */

@@ -195,6 +195,10 @@ begin_xml(ferry_mig_job *job, gboolean offline, GError **error)
                     obj->name, def->uuid, obj->uuid);
         return NULL;
     }
+    /* The destination's QEMU is built from this XML and receives the
+     * running guest's state: it must be the same machine to the guest. */
+    if (!ferry_domain_def_check_abi_stability(offline ? obj->def : obj->live, def, error))
+        return NULL;
     return ferry_domain_def_format(def);
 }
 

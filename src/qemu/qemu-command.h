@@ -1,10 +1,13 @@
 /*
  * qemu-command.h: the QEMU command line of a domain.
  *
- * Owns: turning a definition into argv, and such an argv back into the
- * definition it ran (for a QEMU whose status file was lost).  Pure: no
+ * Owns: turning a definition into argv (qemu-command.c: the domain-level
+ * options; qemu-command-devices.c: every device), saying what of a
+ * definition cannot be given to QEMU, and reading such an argv back into
+ * the definition it ran (for a QEMU whose status file was lost).  Pure: no
  * I/O, so it is tested with golden files (tests/data/qemu-argv/,
- * tests/qemu/test-qemu-command.c).
+ * tests/qemu/test-qemu-command.c) and each golden was started with the
+ * real QEMU (tests/data/qemu-argv/check-qemu.py).
  */
 #pragma once
 
@@ -27,6 +30,16 @@ typedef struct {
      * interface is given by name (ifname=, script=no). */
     const int *tap_fds;
     guint n_tap_fds;
+    /* The TCP port ferryd reserved for a <graphics type='spice'> with
+     * autoport: QEMU's SPICE server cannot pick a free one itself (VNC's
+     * can: to=).  0: none reserved; ferry_qemu_command_check() refuses
+     * such a definition. */
+    guint spice_port;
+    /* Where a unix channel without a path (libvirt's <source mode='bind'/>
+     * of the guest agent) gets its socket: "<channel_dir>/<target name>".
+     * The driver passes a directory of the domain's own; NULL: such a
+     * channel is refused by ferry_qemu_command_check(). */
+    const char *channel_dir;
 } ferry_qemu_command_opts;
 
 /**
@@ -51,6 +64,28 @@ guint64 ferry_qemu_ram_kib(const ferry_domain_def *def);
 GStrv ferry_qemu_build_argv(const ferry_domain_def *def, const ferry_qemu_command_opts *opts);
 
 /**
+ * ferry_qemu_command_check:
+ * @def: a parsed definition
+ * @opts: (nullable): the options it will be built with (NULL: the
+ *   definition alone, as at define; a spice autoport is then refused)
+ * @error: return location for an error (FERRY_ERROR_INVALID_ARG naming the
+ *   domain and the device, e.g. "domain 'web1': disk 'hdc': QEMU has no
+ *   cdrom on bus 'virtio' (expected ide, sata or scsi)")
+ *
+ * What a valid definition may still say that ferry_qemu_build_argv()
+ * cannot give QEMU, or QEMU would refuse at start: a device model or bus
+ * QEMU lacks, an IDE unit beyond q35's six AHCI ports, a read-only IDE
+ * disk, io='native' without O_DIRECT, a socket chardev without its path, a
+ * VNC port below 5900, a secondary VGA, a CPU topology that does not make
+ * the vCPU count, a ',' where QEMU's -cpu cannot escape one.  The builder
+ * itself never fails: call this first (at define and at start).
+ *
+ * Returns: TRUE if @def can be built and started.
+ */
+gboolean ferry_qemu_command_check(const ferry_domain_def *def,
+                                  const ferry_qemu_command_opts *opts, GError **error);
+
+/**
  * ferry_qemu_def_from_argv:
  * @argv: a command line ferry_qemu_build_argv() made (as read from
  *   /proc/PID/cmdline)
@@ -60,8 +95,17 @@ GStrv ferry_qemu_build_argv(const ferry_domain_def *def, const ferry_qemu_comman
  * but the description, which QEMU is never told.  Building the argv of the
  * result gives @argv again (with the same options).
  *
+ * Only what ferry wrote before devices were modelled is read: virtio and
+ * IDE disks on file images (and their PCI slot or IDE bus/unit; a disk
+ * without addr= gets the slot QEMU gave it), a file serial port 0.  Any
+ * other option, device or key is refused by name, never skipped: adopting
+ * a QEMU under a definition without its NIC would lose the NIC at the
+ * next start or migration.
+ *
  * Returns: (transfer full): the definition, checked as parsed XML would
- *   be, or NULL if @argv lacks what every definition has or breaks a rule.
+ *   be, or NULL if @argv lacks what every definition has, has what cannot
+ *   be read back (the error names the option and its value) or breaks a
+ *   rule.
  */
 ferry_domain_def *ferry_qemu_def_from_argv(const char *const *argv, GError **error);
 

@@ -19,6 +19,7 @@
 
 #include "driver/event-bus.h"
 #include "conf/capabilities.h"
+#include "qemu/qemu-define-check.h"
 #include "qemu/qemu-confine.h"
 #include "qemu/qemu-domain.h"
 #include "qemu/qemu-driver.h"
@@ -472,6 +473,19 @@ check_define_uuid(qemu_driver_state *state, const ferry_domain_def *def, GError 
                                                     error);
 }
 
+/* The host checks of a define (qemu-define-check.c); the warnings are
+ * logged here and handed to the caller on the domain's handle. */
+static gboolean
+check_on_host(qemu_driver_state *state, const ferry_domain_def *def, GStrv *ret_warnings,
+              GError **error)
+{
+    if (!qemu_define_check(def, state->config.qemu_binary, ret_warnings, error))
+        return FALSE;
+    for (guint i = 0; (*ret_warnings)[i]; i++)
+        g_message("domain '%s': define: %s", def->name, (*ret_warnings)[i]);
+    return TRUE;
+}
+
 static ferry_domain *
 qemu_domain_define_xml(ferry_conn *conn, const char *xml, GError **error)
 {
@@ -479,8 +493,10 @@ qemu_domain_define_xml(ferry_conn *conn, const char *xml, GError **error)
     g_autoptr(ferry_domain_def) def = parse_def_for(conn, xml, error);
     g_autoptr(ferry_domain_obj) obj = NULL;
     g_autoptr(GMutexLocker) locker = NULL;
+    g_auto(GStrv) warnings = NULL;
+    ferry_domain *dom;
 
-    if (!def)
+    if (!def || !check_on_host(state, def, &warnings, error))
         return NULL;
     locker = g_mutex_locker_new(&define_lock);
     if (!ferry_domain_obj_list_check_clash(state->domains, def, error) ||
@@ -491,7 +507,9 @@ qemu_domain_define_xml(ferry_conn *conn, const char *xml, GError **error)
         return NULL;
     g_clear_pointer(&locker, g_mutex_locker_free);
     qemu_domain_emit_lifecycle(state, obj, FERRY_LIFECYCLE_DEFINED);
-    return ferry_domain_new_handle(conn, obj->name, obj->uuid);
+    dom = ferry_domain_new_handle(conn, obj->name, obj->uuid);
+    dom->warnings = g_steal_pointer(&warnings);
+    return dom;
 }
 
 /* Looks the domain up and takes its job; the caller ends it with
@@ -557,9 +575,14 @@ qemu_domain_create_xml(ferry_conn *conn, const char *xml, guint flags, GError **
     ferry_domain_def *def = parse_def_for(conn, xml, error);
     ferry_domain_obj *obj;
     ferry_domain *dom = NULL;
+    g_auto(GStrv) warnings = NULL;
 
     if (!def)
         return NULL;
+    if (!check_on_host(state, def, &warnings, error)) {
+        ferry_domain_def_free(def);
+        return NULL;
+    }
     obj = ferry_domain_obj_list_add_transient(state->domains, def, error);
     if (!obj)
         return NULL;
@@ -567,8 +590,10 @@ qemu_domain_create_xml(ferry_conn *conn, const char *xml, guint flags, GError **
         ferry_domain_obj_unref(obj);
         return NULL;
     }
-    if (start_with_job(state, obj, flags, error))
+    if (start_with_job(state, obj, flags, error)) {
         dom = ferry_domain_new_handle(conn, obj->name, obj->uuid);
+        dom->warnings = g_steal_pointer(&warnings);
+    }
     end_modify(state, obj);
     return dom;
 }

@@ -29,6 +29,7 @@
 #include "qemu/qemu-confine.h"
 #include "qemu/qemu-converge.h"
 #include "qemu/qemu-migration.h"
+#include "qemu/qemu-net.h"
 #include "qemu/qemu-process.h"
 #include "qemu/qemu-storage.h"
 #include "qemu/qemu-tls.h"
@@ -1549,6 +1550,9 @@ qemu_activate(ferry_mig_job *job, gboolean run, GError **error)
         qemu_migration_release_port(state, port);
     if (run && !run_command(job, "cont", "start", error))
         return FALSE;   /* the images it created go with the discarded copy */
+    /* Its segment learns where it runs now (never fatal: see qemu-net.c). */
+    if (run)
+        qemu_net_announce_migrated(obj);
     /* The guest is here now: its images stay. */
     g_mutex_lock(&obj->lock);
     g_clear_pointer(&priv->mig_images, g_ptr_array_unref);

@@ -36,6 +36,7 @@
 
 #include "qemu/qemu-command.h"
 #include "qemu/qemu-migration.h"
+#include "qemu/qemu-net.h"
 #include "qemu/qemu-process.h"
 #include "qemu/qemu-user.h"
 #include "util/error.h"
@@ -44,9 +45,13 @@
 #define MONITOR_TIMEOUT_MS 30000
 /* Where QEMU finds the monitor socket ferryd made for it. */
 #define MONITOR_CHILD_FD 3
+/* Where QEMU finds the taps, the first at this number, the next above. */
+#define TAP_CHILD_FD 4
 #define TERM_GRACE_SECONDS 5
 #define KILL_WAIT_SECONDS 5
 #define LOG_QUOTE_MAX 400
+/* VNC display 0 listens on this TCP port. */
+#define VNC_PORT_BASE 5900
 
 /* ------------------------------------------------------------------ */
 /* Small helpers */
@@ -543,6 +548,220 @@ query_run_state(ferry_qmp *qmp, GError **error)
 }
 
 /* ------------------------------------------------------------------ */
+/* Devices finished over QMP, before the CPUs start
+ *
+ * These read the live definition without its lock: they run for the job
+ * holder, and only a job holder changes the definition or frees it.  What
+ * they learn is written back under the lock. */
+
+/* The displays' passwords: never on QEMU's command line, which any local
+ * user reads in /proc, and never in a log (FERRY_QMP_TRACE leaves
+ * set_password's arguments out).  A migration's destination sets them on
+ * its own QEMU: they are host-side, not part of what migrates. */
+static gboolean
+set_passwords(ferry_qmp *qmp, const ferry_domain_def *def, GError **error)
+{
+    for (guint i = 0; def->graphics && i < def->graphics->len; i++) {
+        const ferry_graphics_def *graphics = g_ptr_array_index(def->graphics, i);
+        g_autoptr(json_object) args = NULL;
+        g_autoptr(json_object) ret = NULL;
+        g_autoptr(GError) local = NULL;
+
+        if (!graphics->passwd)
+            continue;
+        /* No "display": QEMU's first VNC display, the one ferry makes (one
+         * display of each type, as in libvirt). */
+        args = json_object_new_object();
+        json_object_object_add(args, "protocol", json_object_new_string(graphics->type));
+        json_object_object_add(args, "password", json_object_new_string(graphics->passwd));
+        ret = ferry_qmp_command_sync(qmp, "set_password", args, &local);
+        if (!ret) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
+                        "domain '%s': cannot set the password of its %s display: %s",
+                        def->name, graphics->type, local->message);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+/* The balloon's target, when <currentMemory> holds some of the memory
+ * back.  Not on a migration's destination: the target is guest state that
+ * comes with the stream (virtio-balloon migrates it), and the source's --
+ * which may have been changed since its start -- must win. */
+static gboolean
+set_balloon(ferry_qmp *qmp, const ferry_domain_def *def, GError **error)
+{
+    g_autoptr(json_object) args = NULL;
+    g_autoptr(json_object) ret = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (!def->memballoon || g_strcmp0(def->memballoon->model, "virtio") != 0 ||
+        def->current_memory_kib == 0 || def->current_memory_kib >= def->memory_kib)
+        return TRUE;
+    args = json_object_new_object();
+    json_object_object_add(args, "value",
+                           json_object_new_int64((int64_t)(def->current_memory_kib * 1024)));
+    ret = ferry_qmp_command_sync(qmp, "balloon", args, &local);
+    if (!ret) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
+                    "domain '%s': cannot set its balloon to %" G_GUINT64_FORMAT " KiB "
+                    "(currentMemory): %s", def->name, def->current_memory_kib, local->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* A console on a serial port rather than a virtio console: it shows the
+ * port's chardev (the serial's, when a serial names the port). */
+static gboolean
+console_is_serial(const ferry_chr_def *chr)
+{
+    return chr->device == FERRY_CHR_DEVICE_CONSOLE &&
+           (!chr->target_type || strcmp(chr->target_type, "serial") == 0);
+}
+
+/* The id of chardev @i of @def on QEMU's command line (qemu-command.c):
+ * "serialP" for a serial port P and a console on it; "consoleN" and
+ * "channelN" for the Nth virtio console and channel. */
+static char *
+chr_id(const ferry_domain_def *def, guint i)
+{
+    const ferry_chr_def *chr = g_ptr_array_index(def->chardevs, i);
+    guint n = 0;
+
+    if (chr->device == FERRY_CHR_DEVICE_SERIAL || console_is_serial(chr))
+        return g_strdup_printf("serial%u", chr->target_port);
+    for (guint j = 0; j < i; j++) {
+        const ferry_chr_def *other = g_ptr_array_index(def->chardevs, j);
+
+        n += other->device == chr->device && !console_is_serial(other);
+    }
+    return g_strdup_printf("%s%u", chr->device == FERRY_CHR_DEVICE_CONSOLE ? "console"
+                                                                            : "channel", n);
+}
+
+/* The ptys QEMU allocated (`-chardev pty` picks a free /dev/pts/N), into
+ * the live definition's source paths, as libvirt's live XML shows them:
+ * that is how a user finds the console.  On a migration's destination they
+ * are this host's ptys, whatever the source's XML said. */
+static gboolean
+learn_ptys(ferry_qmp *qmp, ferry_domain_obj *obj, GError **error)
+{
+    const ferry_domain_def *def = obj->live;
+    g_autoptr(json_object) ret = NULL;
+    g_autoptr(GHashTable) files = NULL;
+    g_autoptr(GPtrArray) paths = NULL;
+    gboolean any = FALSE;
+
+    for (guint i = 0; def->chardevs && i < def->chardevs->len; i++)
+        any |= ((const ferry_chr_def *)g_ptr_array_index(def->chardevs, i))->source.type ==
+               FERRY_CHR_PTY;
+    if (!any)
+        return TRUE;
+    ret = ferry_qmp_command_sync(qmp, "query-chardev", NULL, error);
+    if (!ret) {
+        g_prefix_error(error, "domain '%s': cannot learn its ptys: ", obj->name);
+        return FALSE;
+    }
+    files = g_hash_table_new(g_str_hash, g_str_equal);
+    for (gsize i = 0; json_object_is_type(ret, json_type_array) &&
+                      i < json_object_array_length(ret); i++) {
+        json_object *entry = json_object_array_get_idx(ret, i);
+        json_object *label, *filename;
+
+        if (json_object_object_get_ex(entry, "label", &label) &&
+            json_object_object_get_ex(entry, "filename", &filename))
+            g_hash_table_insert(files, (char *)json_object_get_string(label),
+                                (char *)json_object_get_string(filename));
+    }
+    paths = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; i < def->chardevs->len; i++) {
+        const ferry_chr_def *chr = g_ptr_array_index(def->chardevs, i);
+        g_autofree char *id = NULL;
+        const char *file;
+
+        g_ptr_array_add(paths, NULL);
+        if (chr->source.type != FERRY_CHR_PTY)
+            continue;
+        id = chr_id(def, i);
+        file = g_hash_table_lookup(files, id);
+        if (!file) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
+                        "domain '%s': QEMU has no chardev '%s' to read its pty from",
+                        obj->name, id);
+            return FALSE;
+        }
+        if (!g_str_has_prefix(file, "pty:")) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
+                        "domain '%s': chardev '%s' is '%s', not a pty", obj->name, id, file);
+            return FALSE;
+        }
+        paths->pdata[i] = g_strdup(file + strlen("pty:"));
+    }
+    g_mutex_lock(&obj->lock);
+    for (guint i = 0; i < paths->len; i++) {
+        ferry_chr_def *chr = g_ptr_array_index(obj->live->chardevs, i);
+
+        if (!paths->pdata[i])
+            continue;
+        g_free(chr->source.path);
+        chr->source.path = g_steal_pointer(&paths->pdata[i]);
+    }
+    g_mutex_unlock(&obj->lock);
+    return TRUE;
+}
+
+/* The port a VNC display with autoport took (QEMU tries from 5900 up),
+ * into the live definition, as libvirt's live XML shows it.  query-vnc
+ * describes QEMU's first display, the one of the first <graphics
+ * type='vnc'> (libvirt has at most one). */
+static gboolean
+learn_vnc_port(ferry_qmp *qmp, ferry_domain_obj *obj, GError **error)
+{
+    const ferry_domain_def *def = obj->live;
+    ferry_graphics_def *vnc = NULL;
+    g_autoptr(json_object) ret = NULL;
+    json_object *service = NULL;
+    gint64 port;
+
+    for (guint i = 0; def->graphics && i < def->graphics->len && !vnc; i++) {
+        if (g_strcmp0(((ferry_graphics_def *)g_ptr_array_index(def->graphics, i))->type,
+                      "vnc") == 0)
+            vnc = g_ptr_array_index(def->graphics, i);
+    }
+    if (!vnc || (!vnc->autoport && vnc->port >= VNC_PORT_BASE))
+        return TRUE;
+    ret = ferry_qmp_command_sync(qmp, "query-vnc", NULL, error);
+    if (!ret) {
+        g_prefix_error(error, "domain '%s': cannot learn its VNC port: ", obj->name);
+        return FALSE;
+    }
+    port = json_object_object_get_ex(ret, "service", &service)
+           ? g_ascii_strtoll(json_object_get_string(service), NULL, 10) : 0;
+    if (port < VNC_PORT_BASE || port > G_MAXUINT16) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
+                    "domain '%s': QEMU's VNC display has no port: %s", obj->name,
+                    json_object_to_json_string_ext(ret, JSON_C_TO_STRING_PLAIN));
+        return FALSE;
+    }
+    g_mutex_lock(&obj->lock);
+    vnc->port = (int)port;
+    g_mutex_unlock(&obj->lock);
+    return TRUE;
+}
+
+/* What QEMU's command line cannot say, or cannot know before QEMU runs. */
+static gboolean
+setup_devices(ferry_domain_obj *obj, qemu_domain_priv *priv, gboolean incoming,
+              GError **error)
+{
+    return set_passwords(priv->qmp, obj->live, error) &&
+           (incoming || set_balloon(priv->qmp, obj->live, error)) &&
+           learn_ptys(priv->qmp, obj, error) && learn_vnc_port(priv->qmp, obj, error);
+}
+
+/* ------------------------------------------------------------------ */
 /* Start */
 
 static int
@@ -589,6 +808,74 @@ listen_monitor(const char *dom_name, const char *path, GError **error)
 }
 
 /* Fails a start: kills what was spawned and leaves the domain shut off. */
+/*
+ * Host paths a definition may leave to the host, filled in on the live
+ * definition before QEMU starts.  A channel that listens on a unix socket
+ * with no path (a guest agent's, as virsh dumpxml writes an inactive
+ * definition) gets one in this host's run directory, as libvirt does; so
+ * does one whose path lies there already, because that path was another
+ * host's (a migration's live XML) or an earlier run's.  The directory is
+ * created here; qemu_user_hand_domain() then gives it to the QEMU user.
+ */
+static gboolean
+place_channels(qemu_driver_state *state, ferry_domain_obj *obj, GError **error)
+{
+    g_autofree char *base = g_build_filename(state->run_dir, "channel", NULL);
+    g_autofree char *dir = g_build_filename(base, obj->uuid, NULL);
+    gboolean made = FALSE;
+
+    for (guint i = 0; i < obj->live->chardevs->len; i++) {
+        ferry_chr_def *chr = g_ptr_array_index(obj->live->chardevs, i);
+
+        if (chr->device != FERRY_CHR_DEVICE_CHANNEL || chr->source.type != FERRY_CHR_UNIX ||
+            !chr->source.server || !chr->target_name ||
+            (chr->source.path && !g_str_has_prefix(chr->source.path, base)))
+            continue;
+        /* The base is searchable by all, as run_dir is: an unprivileged
+         * QEMU reaches its own directory, handed to it, through it. */
+        if (!made && (g_mkdir_with_parents(base, 0711) < 0 ||
+                      g_mkdir_with_parents(dir, 0700) < 0)) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
+                        "domain '%s': cannot create the channel directory %s: %s", obj->name,
+                        dir, g_strerror(errno));
+            return FALSE;
+        }
+        made = TRUE;
+        g_free(chr->source.path);
+        chr->source.path = g_build_filename(dir, chr->target_name, NULL);
+    }
+    return TRUE;
+}
+
+/* UEFI variables: a domain's own store, made from its template the first
+ * time (as libvirt does); the template itself is never written. */
+static gboolean
+make_nvram(const ferry_domain_obj *obj, GError **error)
+{
+    const ferry_domain_def *def = obj->live;
+    g_autoptr(GFile) from = NULL;
+    g_autoptr(GFile) to = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (!def->nvram || g_file_test(def->nvram, G_FILE_TEST_EXISTS))
+        return TRUE;
+    if (!def->nvram_template) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
+                    "domain '%s': nvram '%s' does not exist and no template is given to "
+                    "create it from", obj->name, def->nvram);
+        return FALSE;
+    }
+    from = g_file_new_for_path(def->nvram_template);
+    to = g_file_new_for_path(def->nvram);
+    if (!g_file_copy(from, to, G_FILE_COPY_NONE, NULL, NULL, NULL, &local)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
+                    "domain '%s': cannot create nvram '%s' from template '%s': %s",
+                    obj->name, def->nvram, def->nvram_template, local->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static void
 abort_start(qemu_driver_state *state, ferry_domain_obj *obj, qemu_domain_priv *priv)
 {
@@ -609,8 +896,10 @@ qemu_process_start(qemu_driver_state *state, ferry_domain_obj *obj, guint flags,
     g_autoptr(GSubprocessLauncher) launcher = NULL;
     g_autoptr(GSubprocess) proc = NULL;
     g_autoptr(GSocket) monitor = NULL;
+    g_autoptr(qemu_net_taps) taps = NULL;
     g_autofree char *log_file = NULL;
     g_autofree char *pid_path = NULL;
+    g_autofree int *tap_fds = NULL;
     g_auto(GStrv) argv = NULL;
     g_autoptr(GError) local = NULL;
     ferry_qemu_command_opts opts = { .qemu_binary = state->config.qemu_binary };
@@ -632,6 +921,21 @@ qemu_process_start(qemu_driver_state *state, ferry_domain_obj *obj, guint flags,
     pid_path = qemu_domain_pid_path(state, obj->uuid);
     opts.pid_path = pid_path;
     opts.incoming_defer = (flags & QEMU_PROCESS_START_INCOMING) != 0;
+    /* Where QEMU will find each interface's tap (the taps themselves are
+     * opened below). */
+    opts.n_tap_fds = obj->live->nets ? obj->live->nets->len : 0;
+    tap_fds = g_new(int, MAX(opts.n_tap_fds, 1));
+    for (guint i = 0, next = TAP_CHILD_FD; i < opts.n_tap_fds; i++)
+        tap_fds[i] = qemu_net_needs_tap(g_ptr_array_index(obj->live->nets, i)) ? (int)next++
+                                                                                : -1;
+    opts.tap_fds = tap_fds;
+    /* What define checked, again: an incoming migration's definition (or
+     * one an older ferry accepted) was never defined here. */
+    if (!place_channels(state, obj, error) || !make_nvram(obj, error) ||
+        !ferry_qemu_command_check(obj->live, &opts, error)) {
+        g_mutex_unlock(&obj->lock);
+        goto fail_unspawned;
+    }
     argv = ferry_qemu_build_argv(obj->live, &opts);
     ferry_domain_obj_set_state(obj, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_STARTING_UP);
     g_mutex_unlock(&obj->lock);
@@ -643,6 +947,16 @@ qemu_process_start(qemu_driver_state *state, ferry_domain_obj *obj, guint flags,
     monitor = listen_monitor(obj->name, priv->monitor_path, error);
     if (!monitor)
         goto fail_unspawned;
+    /* The taps, created and plugged before QEMU runs -- on a migration's
+     * destination too, so that the guest has its port on this host's
+     * bridge before it resumes here.  Read without the lock as the device
+     * set-up below is; their names go into the live XML. */
+    taps = qemu_net_taps_open(obj->live, error);
+    if (!taps)
+        goto fail_unspawned;
+    g_mutex_lock(&obj->lock);
+    qemu_net_taps_record(taps, obj->live);
+    g_mutex_unlock(&obj->lock);
     log_fd = open_log(priv->log_path, &log_offset, error);
     if (log_fd < 0)
         goto fail_unspawned;
@@ -652,10 +966,18 @@ qemu_process_start(qemu_driver_state *state, ferry_domain_obj *obj, guint flags,
     g_subprocess_launcher_take_stdout_fd(launcher, dup(log_fd));
     g_subprocess_launcher_take_stderr_fd(launcher, log_fd);
     g_subprocess_launcher_take_fd(launcher, dup(g_socket_get_fd(monitor)), MONITOR_CHILD_FD);
+    for (guint i = 0; i < taps->n; i++) {
+        if (taps->fds[i] >= 0) {
+            g_subprocess_launcher_take_fd(launcher, taps->fds[i], tap_fds[i]);
+            taps->fds[i] = -1;
+        }
+    }
     g_subprocess_launcher_set_child_setup(launcher, qemu_user_child_setup, state, NULL);
     proc = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv, &local);
-    /* QEMU has its copy; ferryd's own would keep the socket alive after
-     * QEMU died, and a connect would wait for a greeting that never comes. */
+    /* QEMU has its copies; ferryd's own would keep the socket alive after
+     * QEMU died, and a connect would wait for a greeting that never comes,
+     * and would keep the taps too: a tap must go with its QEMU. */
+    g_clear_object(&launcher);
     g_clear_object(&monitor);
     if (!proc) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
@@ -698,6 +1020,11 @@ qemu_process_start(qemu_driver_state *state, ferry_domain_obj *obj, guint flags,
         return FALSE;
     }
 
+    if (!setup_devices(obj, priv, (flags & QEMU_PROCESS_START_INCOMING) != 0, &local)) {
+        abort_start(state, obj, priv);
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
     if (!paused) {
         g_autoptr(json_object) reply = ferry_qmp_command_sync(priv->qmp, "cont", NULL, &local);
 

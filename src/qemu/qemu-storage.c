@@ -118,13 +118,38 @@ qemu_storage_run_qemu_img(const char *const *args, GError **error)
 /* ------------------------------------------------------------------ */
 /* Begin */
 
-/* Is @target among the disks the caller asked for? */
+/* Is @target among the disks the caller asked for?  By default, every
+ * disk only this guest writes to on this host: not a read-only one (a
+ * cdrom's medium is read-only too), not a shareable one (its other users
+ * see the same storage from wherever they run: it is shared storage by
+ * definition), not a network disk (it is on its server already), and not
+ * a drive with no medium. */
 static gboolean
 disk_selected(const ferry_migrate_params *params, const ferry_disk_def *disk)
 {
     if (!params->migrate_disks)
-        return !disk->readonly;
+        return !disk->readonly && !disk->shareable && disk->source &&
+               disk->type != FERRY_DISK_TYPE_NETWORK;
     return g_strv_contains((const char *const *)params->migrate_disks, disk->target);
+}
+
+/* A disk named by --migrate-disks that has nothing a copy could move. */
+static gboolean
+check_copyable(const char *dom, const ferry_disk_def *disk, GError **error)
+{
+    if (disk->type == FERRY_DISK_TYPE_NETWORK) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "domain '%s': disk '%s' is a network disk: its data is on its server, "
+                    "there is nothing to copy", dom, disk->target);
+        return FALSE;
+    }
+    if (!disk->source) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                    "domain '%s': disk '%s' has no medium: there is nothing to copy", dom,
+                    disk->target);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 /*
@@ -198,6 +223,8 @@ qemu_storage_begin(qemu_driver_state *state, ferry_domain_obj *obj,
 
         if (!disk_selected(params, disk))
             continue;
+        if (!check_copyable(obj->name, disk, error))
+            return FALSE;
         for (size_t k = 0; k < json_object_array_length(blocks); k++) {
             json_object *b = json_object_array_get_idx(blocks, k);
 

@@ -436,41 +436,121 @@ make_pid_file(qemu_driver_state *state, const char *path, const char *name, GErr
     return TRUE;
 }
 
+/* How errors name chardev @chr: "domain 'web1': serial 0", "... channel
+ * 'org.qemu.guest_agent.0'". */
+static char *
+describe_chr(const ferry_domain_def *def, const ferry_chr_def *chr)
+{
+    if (chr->device == FERRY_CHR_DEVICE_CHANNEL)
+        return g_strdup_printf("domain '%s': channel '%s'", def->name,
+                               chr->target_name ? chr->target_name : "(unnamed)");
+    return g_strdup_printf("domain '%s': %s %u", def->name,
+                           chr->device == FERRY_CHR_DEVICE_SERIAL ? "serial" : "console",
+                           chr->target_port);
+}
+
+/* A disk's files: its image, device node or medium, and the backing chain
+ * below it.  A network disk has none (QEMU connects to its NBD server), nor
+ * has a cdrom or floppy drive without a medium. */
+static gboolean
+hand_disk(qemu_driver_state *state, GPtrArray *handed, const ferry_domain_def *def,
+          const ferry_disk_def *disk, GError **error)
+{
+    g_autofree char *what = g_strdup_printf("domain '%s': disk '%s'", def->name,
+                                            disk->target);
+    g_autoptr(GPtrArray) chain = NULL;
+    /* A cdrom is read-only whatever the XML says: QEMU opens it so. */
+    gboolean readonly = disk->readonly || disk->device == FERRY_DISK_DEVICE_CDROM;
+    const char *thing = disk->type == FERRY_DISK_TYPE_BLOCK ? "block device"
+                        : disk->device == FERRY_DISK_DEVICE_DISK ? "image" : "medium";
+
+    if (disk->type == FERRY_DISK_TYPE_NETWORK || !disk->source)
+        return TRUE;
+    if (!hand(state, handed, disk->source, readonly ? R_OK : R_OK | W_OK, what, thing, error))
+        return FALSE;
+    if (disk->format == FERRY_DISK_FORMAT_RAW)
+        return TRUE;
+    chain = backing_chain(disk->source, error);
+    if (!chain) {
+        g_prefix_error(error, "%s: cannot read the backing chain of '%s': ", what,
+                       disk->source);
+        return FALSE;
+    }
+    for (guint j = 0; j < chain->len; j++) {
+        if (!hand(state, handed, chain->pdata[j], R_OK, what, "backing file", error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+/* What QEMU opens for a chardev: a file it appends to (created first, as
+ * QEMU would have as root), the directory it creates a listening unix
+ * socket in, or the unix socket it connects to.  A pty, a TCP socket or
+ * null needs nothing.  The socket of another program is not given away
+ * (and a socket cannot be opened to change its owner safely): the user
+ * must already be able to connect, or the error says where it cannot. */
+static gboolean
+hand_chr(qemu_driver_state *state, GPtrArray *handed, const ferry_domain_def *def,
+         const ferry_chr_def *chr, GError **error)
+{
+    g_autofree char *what = NULL;
+    g_autofree char *dir = NULL;
+    int err;
+
+    if (!chr->source.path)
+        return TRUE;
+    if (chr->source.type == FERRY_CHR_FILE) {
+        what = describe_chr(def, chr);
+        return ensure_file(chr->source.path, what, error) &&
+               hand(state, handed, chr->source.path, W_OK, what, "log file", error);
+    }
+    if (chr->source.type != FERRY_CHR_UNIX)
+        return TRUE;
+    what = describe_chr(def, chr);
+    /* Binding creates the socket: the directory is written to (QEMU also
+     * removes a socket a previous QEMU left there). */
+    if (chr->source.server) {
+        dir = g_path_get_dirname(chr->source.path);
+        return hand(state, handed, dir, W_OK | X_OK, what, "socket directory", error);
+    }
+    err = user_access(state, chr->source.path, W_OK);
+    if (err != 0) {
+        set_unreachable_error(state, what, "socket", chr->source.path, err, error);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static gboolean
 hand_all(qemu_driver_state *state, const ferry_domain_def *def, GPtrArray *handed,
          GError **error)
 {
     g_autofree char *dom = g_strdup_printf("domain '%s'", def->name);
+    /* Read-write when QEMU writes it: a pflash loader not said read-only. */
+    int loader_mode = def->loader_readonly || g_strcmp0(def->loader_type, "rom") == 0
+                      ? R_OK : R_OK | W_OK;
 
     if (def->kernel && !hand(state, handed, def->kernel, R_OK, dom, "kernel", error))
         return FALSE;
     if (def->initrd && !hand(state, handed, def->initrd, R_OK, dom, "initrd", error))
+        return FALSE;
+    if (def->dtb && !hand(state, handed, def->dtb, R_OK, dom, "device tree", error))
+        return FALSE;
+    if (def->loader && !hand(state, handed, def->loader, loader_mode, dom, "loader", error))
+        return FALSE;
+    if (def->nvram && !hand(state, handed, def->nvram, R_OK | W_OK, dom, "nvram", error))
         return FALSE;
     if (def->serial_log && (!ensure_file(def->serial_log, dom, error) ||
                             !hand(state, handed, def->serial_log, W_OK, dom, "serial log",
                                   error)))
         return FALSE;
     for (guint i = 0; i < def->disks->len; i++) {
-        const ferry_disk_def *disk = def->disks->pdata[i];
-        g_autofree char *what = g_strdup_printf("domain '%s': disk '%s'", def->name,
-                                                disk->target);
-        g_autoptr(GPtrArray) chain = NULL;
-
-        if (!hand(state, handed, disk->source, disk->readonly ? R_OK : R_OK | W_OK, what,
-                  "image", error))
+        if (!hand_disk(state, handed, def, def->disks->pdata[i], error))
             return FALSE;
-        if (disk->format == FERRY_DISK_FORMAT_RAW)
-            continue;
-        chain = backing_chain(disk->source, error);
-        if (!chain) {
-            g_prefix_error(error, "%s: cannot read the backing chain of '%s': ", what,
-                           disk->source);
+    }
+    for (guint i = 0; def->chardevs && i < def->chardevs->len; i++) {
+        if (!hand_chr(state, handed, def, def->chardevs->pdata[i], error))
             return FALSE;
-        }
-        for (guint j = 0; j < chain->len; j++) {
-            if (!hand(state, handed, chain->pdata[j], R_OK, what, "backing file", error))
-                return FALSE;
-        }
     }
     return TRUE;
 }

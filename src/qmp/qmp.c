@@ -146,6 +146,16 @@ qmp_tracing(void)
     return on;
 }
 
+/* Commands whose arguments hold a secret (a display's password): the
+ * trace shows that they were sent, never what they said. */
+static gboolean
+qmp_carries_secret(const char *command)
+{
+    static const char *const secret[] = { "set_password", NULL };
+
+    return command && g_strv_contains(secret, command);
+}
+
 static void
 qmp_json_put(gpointer obj)
 {
@@ -422,7 +432,10 @@ qmp_pending_send(ferry_qmp *qmp, qmp_pending *p, char *line, GUnixFDList *fds,
     guint timeout_ms = qmp_get_timeout(qmp);
 
     p->qmp = qmp;
-    if (qmp_tracing())
+    if (qmp_tracing() && qmp_carries_secret(p->command))
+        g_debug("%s: QMP -> {\"execute\":\"%s\",\"arguments\":(not traced: a secret),"
+                "\"id\":\"%s\"}", qmp->name, p->command, p->id);
+    else if (qmp_tracing())
         g_debug("%s: QMP -> %.*s", qmp->name, (int)strcspn(line, "\r\n"), line);
     out->data = line;
     out->len = strlen(line);

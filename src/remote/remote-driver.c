@@ -546,6 +546,21 @@ remote_domain_lookup_by_uuid(ferry_conn *conn, const char *uuid, GError **error)
     return domain_result(conn, ret, ret ? ((Ferry__DomainLookupByUuidRet *)ret)->dom : NULL);
 }
 
+/* A define's handle, with the warnings its Ret brought. */
+static ferry_domain *
+domain_result_warned(ferry_conn *conn, ProtobufCMessage *ret, const Ferry__Domain *wire,
+                     char **warnings, size_t n_warnings)
+{
+    ferry_domain *dom = domain_result(conn, ret, wire);
+
+    if (dom && n_warnings > 0) {
+        dom->warnings = g_new0(char *, n_warnings + 1);
+        for (size_t i = 0; i < n_warnings; i++)
+            dom->warnings[i] = g_strdup(warnings[i]);
+    }
+    return dom;
+}
+
 static ferry_domain *
 remote_domain_define_xml(ferry_conn *conn, const char *xml, GError **error)
 {
@@ -554,7 +569,11 @@ remote_domain_define_xml(ferry_conn *conn, const char *xml, GError **error)
 
     args.xml = (char *)xml;
     ret = call(conn, FERRY__PROCEDURE__DOMAIN_DEFINE_XML, &args.base, error);
-    return domain_result(conn, ret, ret ? ((Ferry__DomainDefineXmlRet *)ret)->dom : NULL);
+    if (!ret)
+        return NULL;
+    return domain_result_warned(conn, ret, ((Ferry__DomainDefineXmlRet *)ret)->dom,
+                                ((Ferry__DomainDefineXmlRet *)ret)->warnings,
+                                ((Ferry__DomainDefineXmlRet *)ret)->n_warnings);
 }
 
 static ferry_domain *
@@ -566,7 +585,11 @@ remote_domain_create_xml(ferry_conn *conn, const char *xml, guint flags, GError 
     args.xml = (char *)xml;
     args.flags = flags;
     ret = call(conn, FERRY__PROCEDURE__DOMAIN_CREATE_XML, &args.base, error);
-    return domain_result(conn, ret, ret ? ((Ferry__DomainCreateXmlRet *)ret)->dom : NULL);
+    if (!ret)
+        return NULL;
+    return domain_result_warned(conn, ret, ((Ferry__DomainCreateXmlRet *)ret)->dom,
+                                ((Ferry__DomainCreateXmlRet *)ret)->warnings,
+                                ((Ferry__DomainCreateXmlRet *)ret)->n_warnings);
 }
 
 /* Calls a procedure on @dom: fills the Args' domain field @field, expects

@@ -11,6 +11,7 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conf/domain-conf.h"
 #include "driver/driver.h"
@@ -251,13 +252,25 @@ test_start_failure(fixture *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
     g_autofree char *missing = g_build_filename(f->dir, "no-such-kernel", NULL);
     g_autofree char *xml = guest_xml("g2", f->serial, missing);
-    g_autoptr(ferry_domain) dom = ferry_domain_define_xml(f->conn, xml, &error);
+    g_autoptr(ferry_domain) refused = NULL;
+    g_autoptr(ferry_domain) dom = NULL;
     g_autofree char *run = g_build_filename(f->dir, "qemu", "run", NULL);
     g_autofree char *relay = g_build_filename(run, "relay", NULL);
     g_autoptr(GDir) d = NULL;
     const char *name;
 
+    /* Define refuses a kernel that is not there (qemu-define-check.c)... */
+    refused = ferry_domain_define_xml(f->conn, xml, &error);
+    g_assert_null(refused);
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG);
+    g_assert_nonnull(strstr(error->message, "domain 'g2': kernel '"));
+    g_assert_nonnull(strstr(error->message, "no-such-kernel' does not exist on this host"));
+    g_clear_error(&error);
+    /* ...so it goes after the define, and only QEMU can tell. */
+    g_assert_true(g_file_set_contents(missing, "", 0, NULL));
+    dom = ferry_domain_define_xml(f->conn, xml, &error);
     g_assert_no_error(error);
+    g_assert_cmpint(unlink(missing), ==, 0);
     g_assert_false(ferry_domain_start(dom, 0, &error));
     g_assert_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED);
     /* The error carries QEMU's own words about the kernel. */
