@@ -410,6 +410,62 @@ class TwoHosts:
             ip('-n', ns, 'link', 'set', 'lo', 'up')
             ip('-n', ns, 'link', 'set', dev, 'up')
 
+    LAN_PREFIX = '10.88.0.'
+
+    def add_lan(self, bridges=('br0', 'br0')):
+        """Adds the guests' network, a layer-2 segment apart from the
+        migration link (root only): a bridge in each host (named by
+        @bridges, which may differ: a destination XML then names the
+        destination's), the two
+        bridges joined by a veth pair (one switch spread over two hosts, as
+        in a rack), and a third namespace, the peer, ferry-<pid>-c, whose
+        one interface is plugged into host a's bridge with address
+        10.88.0.3/24.  Hosts' bridges carry no address: the guests' segment
+        is not the hosts'.  Guests take 10.88.0.10 and up.  Returns the
+        peer's namespace; cleanup() deletes it with the others."""
+        tag = os.getpid()
+        peer = 'ferry-%d-c' % tag
+        ip('netns', 'add', peer)
+        self.namespaces.append(peer)
+        self.lan_bridges = bridges
+        for ns, bridge in zip(self.namespaces[:2], bridges):
+            ip('-n', ns, 'link', 'add', bridge, 'type', 'bridge')
+            # No spanning tree and no forwarding delay: a port forwards as
+            # soon as it is up, as a plain switch does.
+            ip('-n', ns, 'link', 'set', bridge, 'type', 'bridge', 'stp_state', '0',
+               'forward_delay', '0')
+            ip('-n', ns, 'link', 'set', bridge, 'up')
+        trunk = ['fl%da' % tag, 'fl%db' % tag]
+        ip('link', 'add', trunk[0], 'type', 'veth', 'peer', 'name', trunk[1])
+        for ns, dev, bridge in zip(self.namespaces[:2], trunk, bridges):
+            ip('link', 'set', dev, 'netns', ns)
+            ip('-n', ns, 'link', 'set', dev, 'master', bridge)
+            ip('-n', ns, 'link', 'set', dev, 'up')
+        self.lan_trunk = trunk
+        uplink = ['fp%da' % tag, 'fp%dc' % tag]
+        ip('link', 'add', uplink[0], 'type', 'veth', 'peer', 'name', uplink[1])
+        ip('link', 'set', uplink[0], 'netns', self.namespaces[0])
+        ip('-n', self.namespaces[0], 'link', 'set', uplink[0], 'master', bridges[0])
+        ip('-n', self.namespaces[0], 'link', 'set', uplink[0], 'up')
+        ip('link', 'set', uplink[1], 'netns', peer)
+        ip('-n', peer, 'addr', 'add', self.LAN_PREFIX + '3/24', 'dev', uplink[1])
+        ip('-n', peer, 'link', 'set', 'lo', 'up')
+        ip('-n', peer, 'link', 'set', uplink[1], 'up')
+        self.lan_peer = peer
+        return peer
+
+    def fdb_port(self, host_index, mac):
+        """The port of host @host_index's bridge through which it last saw
+        @mac (bridge fdb), or None."""
+        r = subprocess.run(['bridge', '-n', self.namespaces[host_index], 'fdb', 'show', 'br',
+                            self.lan_bridges[host_index]], capture_output=True, text=True,
+                           timeout=30)
+        for line in r.stdout.splitlines():
+            words = line.split()
+            if words and words[0].lower() == mac.lower() and 'dev' in words:
+                return words[words.index('dev') + 1]
+        return None
+
     def link(self, up):
         """Cuts (@up False) or restores the link between the two hosts: host
         a's end of the veth pair goes down or up (root only)."""
