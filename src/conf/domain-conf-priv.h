@@ -39,7 +39,51 @@ void ferry_domain_devices_format(GString *out, const ferry_domain_def *def);
 void ferry_domain_address_format(GString *out, const char *indent,
                                  const ferry_device_address *addr);
 
-/* Shared value checks (domain-conf.c). */
+/* The largest number of vCPUs a definition may have. */
+#define FERRY_CONF_VCPUS_MAX 64
+
+/* Shared value checks and formatting (domain-conf.c). */
+
+/* "'a', 'b' or 'c'" (transfer full). */
+char *ferry_conf_choices_text(const char *const *table, gsize n);
+
+/* An attribute whose value, when present, must be one of @table; it
+ * replaces *@ret_value.  Required and absent, or not in @table: an error
+ * naming the attribute, the value and the choices. */
+gboolean ferry_conf_parse_choice_attr(ferry_xml_reader *r, xmlNodePtr node, const char *name,
+                                      gboolean required, const char *const *table, gsize n,
+                                      char **ret_value, GError **error);
+
+/* An optional yes/no attribute; absent is no. */
+gboolean ferry_conf_parse_yes_no_attr(ferry_xml_reader *r, xmlNodePtr node, const char *name,
+                                      gboolean *ret, GError **error);
+
+/* A number attribute in [@min, @max]; *@ret is left alone when absent. */
+gboolean ferry_conf_parse_uint_attr(ferry_xml_reader *r, xmlNodePtr node, const char *name,
+                                    gboolean required, guint64 min, guint64 max, guint64 *ret,
+                                    GError **error);
+
+/* Appends " name='value'" when @value is not NULL. */
+void ferry_conf_format_opt_attr(GString *out, const char *name, const char *value);
+
+void ferry_conf_named_value_free(ferry_named_value *v);
+void ferry_conf_timer_free(ferry_timer_def *t);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_named_value, ferry_conf_named_value_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_timer_def, ferry_conf_timer_free)
+
+/* <features>, <cpu> and <clock> (domain-conf-cpu.c): each reads its one
+ * optional element of <domain> @root into @def; the formatters append it
+ * at two spaces of indentation, or nothing when absent.  <cpu> comes after
+ * <vcpu>, whose count its topology must match. */
+gboolean ferry_conf_parse_features(ferry_xml_reader *r, xmlNodePtr root, ferry_domain_def *def,
+                                   GError **error);
+gboolean ferry_conf_parse_cpu(ferry_xml_reader *r, xmlNodePtr root, ferry_domain_def *def,
+                              GError **error);
+gboolean ferry_conf_parse_clock(ferry_xml_reader *r, xmlNodePtr root, ferry_domain_def *def,
+                                GError **error);
+void ferry_conf_format_features(GString *out, const ferry_domain_def *def);
+void ferry_conf_format_cpu(GString *out, const ferry_domain_def *def);
+void ferry_conf_format_clock(GString *out, const ferry_domain_def *def);
 
 /* The index of @name in @table of @n names, -1 if absent or NULL. */
 int ferry_conf_string_index(const char *const *table, gsize n, const char *name);

@@ -27,16 +27,11 @@
 #include "conf/xml-util.h"
 
 #define DOMAIN_NAME_MAX 64
-#define VCPUS_MAX 64
 /* 16 TiB: more than any guest ferry migrates; catches unit mistakes. */
 #define MEMORY_MAX_BYTES (G_GUINT64_CONSTANT(16) << 40)
 /* The largest host CPU number a cpuset may name, as libvirt's mask length. */
 #define CPUSET_MAX_CPU 4095
 #define BOOTMENU_TIMEOUT_MAX 65535
-/* Hyper-V's spinlock retries: libvirt refuses fewer than 4095. */
-#define SPINLOCK_RETRIES_MIN 4095
-/* The hypervisor vendor id is 12 bytes of CPUID. */
-#define HYPERV_VENDOR_ID_MAX 12
 
 #define CHOICES(table) (table), G_N_ELEMENTS(table)
 
@@ -48,24 +43,9 @@ static const char *const disk_formats[] = {
 };
 
 static const char *const yes_no[] = { "yes", "no" };
-static const char *const on_off[] = { "on", "off" };
 static const char *const vcpu_placements[] = { "static", "auto" };
 static const char *const loader_types[] = { "rom", "pflash" };
 static const char *const boot_devices[] = { "hd", "cdrom", "network", "fd" };
-static const char *const hyperv_modes[] = { "custom", "passthrough" };
-/* In libvirt's order, which the parser keeps whatever the document's. */
-static const char *const hyperv_features[] = {
-    "relaxed", "vapic", "spinlocks", "vpindex", "runtime", "synic", "stimer", "reset",
-    "vendor_id", "frequencies", "reenlightenment", "tlbflush", "ipi", "evmcs",
-};
-static const char *const cpu_modes[] = { "custom", "host-model", "host-passthrough", "maximum" };
-static const char *const cpu_matches[] = { "exact", "minimum", "strict" };
-static const char *const cpu_checks[] = { "none", "partial", "full" };
-static const char *const cpu_fallbacks[] = { "allow", "forbid" };
-static const char *const cpu_policies[] = { "force", "require", "optional", "disable", "forbid" };
-static const char *const clock_offsets[] = { "utc", "localtime" };
-static const char *const timer_names[] = { "rtc", "pit", "hpet", "kvmclock", "hypervclock", "tsc" };
-static const char *const tick_policies[] = { "delay", "catchup", "merge", "discard" };
 /* on_poweroff and on_reboot take the first four, on_crash all six. */
 static const char *const lifecycle_actions[] = {
     "destroy", "restart", "preserve", "rename-restart", "coredump-destroy", "coredump-restart",
@@ -139,8 +119,8 @@ ferry_domain_name_is_valid(const char *name, GError **error)
 
 /* ---- life cycle ---------------------------------------------------------- */
 
-static void
-named_value_free(ferry_named_value *v)
+void
+ferry_conf_named_value_free(ferry_named_value *v)
 {
     if (!v)
         return;
@@ -150,7 +130,6 @@ named_value_free(ferry_named_value *v)
     g_free(v);
 }
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_named_value, named_value_free)
 
 static gpointer
 named_value_copy(gconstpointer src, gpointer unused)
@@ -164,8 +143,8 @@ named_value_copy(gconstpointer src, gpointer unused)
     return c;
 }
 
-static void
-timer_free(ferry_timer_def *t)
+void
+ferry_conf_timer_free(ferry_timer_def *t)
 {
     if (!t)
         return;
@@ -175,7 +154,6 @@ timer_free(ferry_timer_def *t)
     g_free(t);
 }
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_timer_def, timer_free)
 
 static gpointer
 timer_copy(gconstpointer src, gpointer unused)
@@ -250,9 +228,9 @@ ferry_domain_def_new(void)
 
     ferry_domain_devices_init(def);
     def->bootmenu = -1;
-    def->cpu_features = g_ptr_array_new_with_free_func((GDestroyNotify)named_value_free);
-    def->hyperv = g_ptr_array_new_with_free_func((GDestroyNotify)named_value_free);
-    def->timers = g_ptr_array_new_with_free_func((GDestroyNotify)timer_free);
+    def->cpu_features = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_conf_named_value_free);
+    def->hyperv = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_conf_named_value_free);
+    def->timers = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_conf_timer_free);
     /* Declared among the devices, but a domain-level element: this file's. */
     if (!def->seclabels)
         def->seclabels = g_ptr_array_new_with_free_func((GDestroyNotify)seclabel_free);
@@ -338,8 +316,8 @@ mark_subtree_read(ferry_xml_reader *r, xmlNodePtr node)
 /* ---- parsing: values ----------------------------------------------------- */
 
 /* "'a', 'b' or 'c'" */
-static char *
-choices_text(const char *const *table, gsize n)
+char *
+ferry_conf_choices_text(const char *const *table, gsize n)
 {
     GString *text = g_string_new(NULL);
 
@@ -352,8 +330,8 @@ choices_text(const char *const *table, gsize n)
 }
 
 /* An attribute whose value, when present, must be one of @table. */
-static gboolean
-parse_choice_attr(ferry_xml_reader *r, xmlNodePtr node, const char *name, gboolean required,
+gboolean
+ferry_conf_parse_choice_attr(ferry_xml_reader *r, xmlNodePtr node, const char *name, gboolean required,
                   const char *const *table, gsize n, char **ret_value, GError **error)
 {
     g_autofree char *value = NULL;
@@ -361,7 +339,7 @@ parse_choice_attr(ferry_xml_reader *r, xmlNodePtr node, const char *name, gboole
     if (!ferry_xml_attr(r, node, name, required, &value, error))
         return FALSE;
     if (value && ferry_conf_string_index(table, n, value) < 0) {
-        g_autofree char *expected = choices_text(table, n);
+        g_autofree char *expected = ferry_conf_choices_text(table, n);
 
         ferry_xml_error(r, error, node, "unknown %s '%s' (expected %s)", name, value, expected);
         return FALSE;
@@ -372,21 +350,21 @@ parse_choice_attr(ferry_xml_reader *r, xmlNodePtr node, const char *name, gboole
 }
 
 /* An optional yes/no attribute; absent is no. */
-static gboolean
-parse_yes_no_attr(ferry_xml_reader *r, xmlNodePtr node, const char *name, gboolean *ret,
+gboolean
+ferry_conf_parse_yes_no_attr(ferry_xml_reader *r, xmlNodePtr node, const char *name, gboolean *ret,
                   GError **error)
 {
     g_autofree char *value = NULL;
 
-    if (!parse_choice_attr(r, node, name, FALSE, CHOICES(yes_no), &value, error))
+    if (!ferry_conf_parse_choice_attr(r, node, name, FALSE, CHOICES(yes_no), &value, error))
         return FALSE;
     *ret = g_strcmp0(value, "yes") == 0;
     return TRUE;
 }
 
 /* A number attribute in [@min, @max]; *@ret is left alone when absent. */
-static gboolean
-parse_uint_attr(ferry_xml_reader *r, xmlNodePtr node, const char *name, gboolean required,
+gboolean
+ferry_conf_parse_uint_attr(ferry_xml_reader *r, xmlNodePtr node, const char *name, gboolean required,
                 guint64 min, guint64 max, guint64 *ret, GError **error)
 {
     g_autofree char *text = NULL;
@@ -755,21 +733,21 @@ parse_vcpu(ferry_xml_reader *r, xmlNodePtr root, ferry_domain_def *def, GError *
     if (!ferry_xml_child_text(r, root, "vcpu", TRUE, &node, &text, error))
         return FALSE;
     g_strstrip(text);
-    switch (ferry_xml_parse_uint(text, 1, VCPUS_MAX, &value)) {
+    switch (ferry_xml_parse_uint(text, 1, FERRY_CONF_VCPUS_MAX, &value)) {
     case FERRY_XML_NUMBER_INVALID:
         ferry_xml_error(r, error, node, "'%s' is not a valid number of vCPUs", text);
         return FALSE;
     case FERRY_XML_NUMBER_OUT_OF_RANGE:
-        ferry_xml_error(r, error, node, "%s vCPUs is out of range (1 to %d)", text, VCPUS_MAX);
+        ferry_xml_error(r, error, node, "%s vCPUs is out of range (1 to %d)", text, FERRY_CONF_VCPUS_MAX);
         return FALSE;
     case FERRY_XML_NUMBER_OK:
         break;
     }
 
-    if (!parse_choice_attr(r, node, "placement", FALSE, CHOICES(vcpu_placements),
+    if (!ferry_conf_parse_choice_attr(r, node, "placement", FALSE, CHOICES(vcpu_placements),
                            &def->vcpu_placement, error) ||
         !ferry_xml_attr(r, node, "cpuset", FALSE, &def->vcpu_cpuset, error) ||
-        !parse_uint_attr(r, node, "current", FALSE, 1, VCPUS_MAX, &current, error))
+        !ferry_conf_parse_uint_attr(r, node, "current", FALSE, 1, FERRY_CONF_VCPUS_MAX, &current, error))
         return FALSE;
     if (def->vcpu_cpuset && (why = cpuset_problem(def->vcpu_cpuset, &empty))) {
         ferry_xml_error(r, error, node, "cpuset '%s' is not valid: %s (the syntax is a "
@@ -818,9 +796,9 @@ parse_firmware(ferry_xml_reader *r, xmlNodePtr os, ferry_domain_def *def, GError
     if (!ferry_xml_child(r, os, "loader", FALSE, &node, error))
         return FALSE;
     if (node &&
-        (!parse_yes_no_attr(r, node, "readonly", &def->loader_readonly, error) ||
-         !parse_yes_no_attr(r, node, "secure", &def->loader_secure, error) ||
-         !parse_choice_attr(r, node, "type", FALSE, CHOICES(loader_types), &def->loader_type,
+        (!ferry_conf_parse_yes_no_attr(r, node, "readonly", &def->loader_readonly, error) ||
+         !ferry_conf_parse_yes_no_attr(r, node, "secure", &def->loader_secure, error) ||
+         !ferry_conf_parse_choice_attr(r, node, "type", FALSE, CHOICES(loader_types), &def->loader_type,
                             error) ||
          !parse_path_text(r, node, "firmware", &def->loader, error)))
         return FALSE;
@@ -847,7 +825,7 @@ parse_boot(ferry_xml_reader *r, xmlNodePtr os, ferry_domain_def *def, GError **e
         xmlNodePtr node = g_ptr_array_index(nodes, i);
         char *dev = NULL;
 
-        if (!parse_choice_attr(r, node, "dev", TRUE, CHOICES(boot_devices), &dev, error))
+        if (!ferry_conf_parse_choice_attr(r, node, "dev", TRUE, CHOICES(boot_devices), &dev, error))
             return FALSE;
         g_ptr_array_add(devs, dev);
         for (guint j = 0; j < i; j++) {
@@ -871,8 +849,8 @@ parse_boot(ferry_xml_reader *r, xmlNodePtr os, ferry_domain_def *def, GError **e
         guint64 timeout = 0;
 
         /* No timeout='0': the definition has no way to tell it from none. */
-        if (!parse_choice_attr(r, menu, "enable", TRUE, CHOICES(yes_no), &enable, error) ||
-            !parse_uint_attr(r, menu, "timeout", FALSE, 1, BOOTMENU_TIMEOUT_MAX, &timeout, error))
+        if (!ferry_conf_parse_choice_attr(r, menu, "enable", TRUE, CHOICES(yes_no), &enable, error) ||
+            !ferry_conf_parse_uint_attr(r, menu, "timeout", FALSE, 1, BOOTMENU_TIMEOUT_MAX, &timeout, error))
             return FALSE;
         def->bootmenu = strcmp(enable, "yes") == 0;
         def->bootmenu_timeout = (guint)timeout;
@@ -910,269 +888,7 @@ parse_os(ferry_xml_reader *r, xmlNodePtr root, ferry_domain_def *def, GError **e
            parse_boot(r, os, def, error);
 }
 
-/* ---- parsing: <features> ------------------------------------------------- */
-
-static gboolean
-parse_hyperv_feature(ferry_xml_reader *r, xmlNodePtr node, ferry_named_value *v,
-                     GError **error)
-{
-    gboolean on;
-
-    if (!parse_choice_attr(r, node, "state", TRUE, CHOICES(on_off), &v->value, error))
-        return FALSE;
-    on = strcmp(v->value, "on") == 0;
-    if (strcmp(v->name, "spinlocks") == 0) {
-        guint64 retries = 0;
-
-        if (!parse_uint_attr(r, node, "retries", on, SPINLOCK_RETRIES_MIN, G_MAXUINT32,
-                             &retries, error))
-            return FALSE;
-        if (retries)
-            v->extra = g_strdup_printf("%" G_GUINT64_FORMAT, retries);
-    } else if (strcmp(v->name, "vendor_id") == 0) {
-        if (!ferry_xml_attr(r, node, "value", on, &v->extra, error))
-            return FALSE;
-        if (v->extra && (!*v->extra || strlen(v->extra) > HYPERV_VENDOR_ID_MAX)) {
-            ferry_xml_error(r, error, node, "value '%s' is %zu bytes long (expected 1 to %d)",
-                            v->extra, strlen(v->extra), HYPERV_VENDOR_ID_MAX);
-            return FALSE;
-        }
-    }
-    return TRUE;
-}
-
-static gboolean
-parse_hyperv(ferry_xml_reader *r, xmlNodePtr hyperv, ferry_domain_def *def, GError **error)
-{
-    if (!parse_choice_attr(r, hyperv, "mode", FALSE, CHOICES(hyperv_modes), &def->hyperv_mode,
-                           error))
-        return FALSE;
-    /* libvirt's default, which it writes. */
-    if (!def->hyperv_mode)
-        def->hyperv_mode = g_strdup("custom");
-
-    /* An element not in the table is left unread, so refused by name. */
-    for (gsize i = 0; i < G_N_ELEMENTS(hyperv_features); i++) {
-        g_autoptr(ferry_named_value) v = NULL;
-        xmlNodePtr node;
-
-        if (!ferry_xml_child(r, hyperv, hyperv_features[i], FALSE, &node, error))
-            return FALSE;
-        if (!node)
-            continue;
-        v = g_new0(ferry_named_value, 1);
-        v->name = g_strdup(hyperv_features[i]);
-        if (!parse_hyperv_feature(r, node, v, error))
-            return FALSE;
-        g_ptr_array_add(def->hyperv, g_steal_pointer(&v));
-    }
-    return TRUE;
-}
-
-static gboolean
-parse_features(ferry_xml_reader *r, xmlNodePtr root, ferry_domain_def *def, GError **error)
-{
-    xmlNodePtr features;
-    xmlNodePtr node;
-
-    if (!ferry_xml_child(r, root, "features", FALSE, &features, error))
-        return FALSE;
-    if (!features)
-        return TRUE;
-    def->has_features = TRUE;
-
-    if (!ferry_xml_child(r, features, "acpi", FALSE, &node, error))
-        return FALSE;
-    def->feature_acpi = node != NULL;
-    if (!ferry_xml_child(r, features, "apic", FALSE, &node, error))
-        return FALSE;
-    def->feature_apic = node != NULL;
-    if (!ferry_xml_child(r, features, "pae", FALSE, &node, error))
-        return FALSE;
-    def->feature_pae = node != NULL;
-    if (!ferry_xml_child(r, features, "hyperv", FALSE, &node, error))
-        return FALSE;
-    return !node || parse_hyperv(r, node, def, error);
-}
-
-/* ---- parsing: <cpu> ------------------------------------------------------ */
-
-static gboolean
-parse_cpu_model(ferry_xml_reader *r, xmlNodePtr cpu, ferry_domain_def *def, GError **error)
-{
-    xmlNodePtr node;
-    char *text;
-
-    if (!ferry_xml_child(r, cpu, "model", FALSE, &node, error))
-        return FALSE;
-    if (node) {
-        if (!parse_choice_attr(r, node, "fallback", FALSE, CHOICES(cpu_fallbacks),
-                               &def->cpu_model_fallback, error))
-            return FALSE;
-        /* <model fallback='allow'/> alone is what host-model writes. */
-        text = ferry_xml_text(r, node);
-        if (*text)
-            def->cpu_model = text;
-        else
-            g_free(text);
-    }
-
-    if (!ferry_xml_child_text(r, cpu, "vendor", FALSE, &node, &def->cpu_vendor, error))
-        return FALSE;
-    if (def->cpu_vendor && !*def->cpu_vendor) {
-        ferry_xml_error(r, error, node, "the vendor is empty");
-        return FALSE;
-    }
-    if (def->cpu_vendor && !def->cpu_model) {
-        ferry_xml_error(r, error, node, "a vendor needs a <model> as well");
-        return FALSE;
-    }
-    return TRUE;
-}
-
-/* After parse_vcpu(): the topology must account for every vCPU. */
-static gboolean
-parse_cpu_topology(ferry_xml_reader *r, xmlNodePtr cpu, ferry_domain_def *def, GError **error)
-{
-    xmlNodePtr node;
-    guint64 sockets = 0;
-    guint64 dies = 1;
-    guint64 cores = 0;
-    guint64 threads = 0;
-    guint64 product;
-
-    if (!ferry_xml_child(r, cpu, "topology", FALSE, &node, error))
-        return FALSE;
-    if (!node)
-        return TRUE;
-    if (!parse_uint_attr(r, node, "sockets", TRUE, 1, VCPUS_MAX, &sockets, error) ||
-        !parse_uint_attr(r, node, "dies", FALSE, 1, VCPUS_MAX, &dies, error) ||
-        !parse_uint_attr(r, node, "cores", TRUE, 1, VCPUS_MAX, &cores, error) ||
-        !parse_uint_attr(r, node, "threads", TRUE, 1, VCPUS_MAX, &threads, error))
-        return FALSE;
-    product = sockets * dies * cores * threads;
-    /* vcpus is 0 when <vcpu> was refused: nothing to compare. */
-    if (def->vcpus && product != def->vcpus) {
-        ferry_xml_error(r, error, node, "sockets %" G_GUINT64_FORMAT ", dies %" G_GUINT64_FORMAT
-                        ", cores %" G_GUINT64_FORMAT " and threads %" G_GUINT64_FORMAT
-                        " make %" G_GUINT64_FORMAT " vCPUs, but <vcpu> is %u",
-                        sockets, dies, cores, threads, product, def->vcpus);
-        return FALSE;
-    }
-    def->cpu_sockets = (guint)sockets;
-    def->cpu_dies = (guint)dies;
-    def->cpu_cores = (guint)cores;
-    def->cpu_threads = (guint)threads;
-    return TRUE;
-}
-
-static gboolean
-parse_cpu_features(ferry_xml_reader *r, xmlNodePtr cpu, ferry_domain_def *def, GError **error)
-{
-    g_autoptr(GPtrArray) nodes = ferry_xml_children(r, cpu, "feature");
-
-    for (guint i = 0; i < nodes->len; i++) {
-        xmlNodePtr node = g_ptr_array_index(nodes, i);
-        g_autoptr(ferry_named_value) v = g_new0(ferry_named_value, 1);
-
-        if (!parse_choice_attr(r, node, "policy", FALSE, CHOICES(cpu_policies), &v->value,
-                               error) ||
-            !ferry_xml_attr(r, node, "name", TRUE, &v->name, error))
-            return FALSE;
-        if (!*v->name) {
-            ferry_xml_error(r, error, node, "the feature's name is empty");
-            return FALSE;
-        }
-        for (guint j = 0; j < i; j++) {
-            const ferry_named_value *other = g_ptr_array_index(def->cpu_features, j);
-
-            if (strcmp(other->name, v->name) == 0) {
-                ferry_xml_error(r, error, node, "feature '%s' is listed twice (the first at "
-                                "line %ld)", v->name, xmlGetLineNo(g_ptr_array_index(nodes, j)));
-                return FALSE;
-            }
-        }
-        /* libvirt's default policy, which it writes. */
-        if (!v->value)
-            v->value = g_strdup("require");
-        g_ptr_array_add(def->cpu_features, g_steal_pointer(&v));
-    }
-    return TRUE;
-}
-
-static gboolean
-parse_cpu(ferry_xml_reader *r, xmlNodePtr root, ferry_domain_def *def, GError **error)
-{
-    xmlNodePtr cpu;
-
-    if (!ferry_xml_child(r, root, "cpu", FALSE, &cpu, error))
-        return FALSE;
-    if (!cpu)
-        return TRUE;
-    if (!parse_choice_attr(r, cpu, "mode", FALSE, CHOICES(cpu_modes), &def->cpu_mode, error) ||
-        !parse_choice_attr(r, cpu, "match", FALSE, CHOICES(cpu_matches), &def->cpu_match,
-                           error) ||
-        !parse_choice_attr(r, cpu, "check", FALSE, CHOICES(cpu_checks), &def->cpu_check,
-                           error) ||
-        !parse_choice_attr(r, cpu, "migratable", FALSE, CHOICES(on_off), &def->cpu_migratable,
-                           error))
-        return FALSE;
-    /* libvirt's default, which it writes; a mode also records that <cpu> was there. */
-    if (!def->cpu_mode)
-        def->cpu_mode = g_strdup("custom");
-    if (def->cpu_migratable && strcmp(def->cpu_mode, "host-passthrough") != 0 &&
-        strcmp(def->cpu_mode, "maximum") != 0) {
-        ferry_xml_error(r, error, cpu, "migratable is only valid with mode 'host-passthrough' "
-                        "or 'maximum', not '%s'", def->cpu_mode);
-        return FALSE;
-    }
-    return parse_cpu_model(r, cpu, def, error) &&
-           parse_cpu_topology(r, cpu, def, error) &&
-           parse_cpu_features(r, cpu, def, error);
-}
-
-/* ---- parsing: <clock>, life cycle, <seclabel>, <devices> ------------------ */
-
-static gboolean
-parse_clock(ferry_xml_reader *r, xmlNodePtr root, ferry_domain_def *def, GError **error)
-{
-    g_autoptr(GPtrArray) nodes = NULL;
-    xmlNodePtr clock;
-
-    if (!ferry_xml_child(r, root, "clock", FALSE, &clock, error))
-        return FALSE;
-    if (!clock)
-        return TRUE;
-    if (!parse_choice_attr(r, clock, "offset", FALSE, CHOICES(clock_offsets),
-                           &def->clock_offset, error))
-        return FALSE;
-    /* libvirt's default, which it writes; an offset also records <clock>. */
-    if (!def->clock_offset)
-        def->clock_offset = g_strdup("utc");
-
-    nodes = ferry_xml_children(r, clock, "timer");
-    for (guint i = 0; i < nodes->len; i++) {
-        xmlNodePtr node = g_ptr_array_index(nodes, i);
-        g_autoptr(ferry_timer_def) t = g_new0(ferry_timer_def, 1);
-
-        if (!parse_choice_attr(r, node, "name", TRUE, CHOICES(timer_names), &t->name, error) ||
-            !parse_choice_attr(r, node, "tickpolicy", FALSE, CHOICES(tick_policies),
-                               &t->tickpolicy, error) ||
-            !parse_choice_attr(r, node, "present", FALSE, CHOICES(yes_no), &t->present, error))
-            return FALSE;
-        for (guint j = 0; j < i; j++) {
-            const ferry_timer_def *other = g_ptr_array_index(def->timers, j);
-
-            if (strcmp(other->name, t->name) == 0) {
-                ferry_xml_error(r, error, node, "timer '%s' is listed twice (the first at "
-                                "line %ld)", t->name, xmlGetLineNo(g_ptr_array_index(nodes, j)));
-                return FALSE;
-            }
-        }
-        g_ptr_array_add(def->timers, g_steal_pointer(&t));
-    }
-    return TRUE;
-}
+/* ---- parsing: life cycle, <seclabel>, <devices> ------------------------- */
 
 static gboolean
 parse_lifecycle(ferry_xml_reader *r, xmlNodePtr root, const char *name, gsize n_actions,
@@ -1187,7 +903,7 @@ parse_lifecycle(ferry_xml_reader *r, xmlNodePtr root, const char *name, gsize n_
         return TRUE;
     g_strstrip(action);
     if (ferry_conf_string_index(lifecycle_actions, n_actions, action) < 0) {
-        g_autofree char *expected = choices_text(lifecycle_actions, n_actions);
+        g_autofree char *expected = ferry_conf_choices_text(lifecycle_actions, n_actions);
 
         ferry_xml_error(r, error, node, "unknown action '%s' (expected %s)", action, expected);
         return FALSE;
@@ -1220,10 +936,10 @@ parse_on_crash(ferry_xml_reader *r, xmlNodePtr root, ferry_domain_def *def, GErr
 static gboolean
 parse_seclabel(ferry_xml_reader *r, xmlNodePtr node, ferry_seclabel_def *sec, GError **error)
 {
-    if (!parse_choice_attr(r, node, "type", FALSE, CHOICES(seclabel_types), &sec->type, error) ||
-        !parse_choice_attr(r, node, "model", FALSE, CHOICES(seclabel_models), &sec->model,
+    if (!ferry_conf_parse_choice_attr(r, node, "type", FALSE, CHOICES(seclabel_types), &sec->type, error) ||
+        !ferry_conf_parse_choice_attr(r, node, "model", FALSE, CHOICES(seclabel_models), &sec->model,
                            error) ||
-        !parse_choice_attr(r, node, "relabel", FALSE, CHOICES(yes_no), &sec->relabel, error) ||
+        !ferry_conf_parse_choice_attr(r, node, "relabel", FALSE, CHOICES(yes_no), &sec->relabel, error) ||
         !ferry_xml_child_text(r, node, "label", FALSE, NULL, &sec->label, error) ||
         !ferry_xml_child_text(r, node, "imagelabel", FALSE, NULL, &sec->imagelabel, error) ||
         !ferry_xml_child_text(r, node, "baselabel", FALSE, NULL, &sec->baselabel, error))
@@ -1307,9 +1023,9 @@ static const struct {
     { "currentMemory", parse_current_memory },
     { "vcpu", parse_vcpu },
     { "os", parse_os },
-    { "features", parse_features },
-    { "cpu", parse_cpu },
-    { "clock", parse_clock },
+    { "features", ferry_conf_parse_features },
+    { "cpu", ferry_conf_parse_cpu },
+    { "clock", ferry_conf_parse_clock },
     { "on_poweroff", parse_on_poweroff },
     { "on_reboot", parse_on_reboot },
     { "on_crash", parse_on_crash },
@@ -1396,8 +1112,8 @@ ferry_domain_def_parse_string(const char *xml, const char *source_name, guint fl
 /* ---- formatting ---------------------------------------------------------- */
 
 /* Appends " name='value'" when @value is not NULL. */
-static void
-format_opt_attr(GString *out, const char *name, const char *value)
+void
+ferry_conf_format_opt_attr(GString *out, const char *name, const char *value)
 {
     if (value)
         ferry_xml_format_attr(out, name, value);
@@ -1444,8 +1160,8 @@ static void
 format_vcpu(GString *out, const ferry_domain_def *def)
 {
     g_string_append(out, "  <vcpu");
-    format_opt_attr(out, "placement", def->vcpu_placement);
-    format_opt_attr(out, "cpuset", def->vcpu_cpuset);
+    ferry_conf_format_opt_attr(out, "placement", def->vcpu_placement);
+    ferry_conf_format_opt_attr(out, "cpuset", def->vcpu_cpuset);
     if (def->vcpus_current)
         g_string_append_printf(out, " current='%u'", def->vcpus_current);
     g_string_append_printf(out, ">%u</vcpu>\n", def->vcpus);
@@ -1467,14 +1183,14 @@ format_os(GString *out, const ferry_domain_def *def)
             g_string_append(out, " readonly='yes'");
         if (def->loader_secure)
             g_string_append(out, " secure='yes'");
-        format_opt_attr(out, "type", def->loader_type);
+        ferry_conf_format_opt_attr(out, "type", def->loader_type);
         g_string_append_c(out, '>');
         ferry_xml_escape(out, def->loader, FALSE);
         g_string_append(out, "</loader>\n");
     }
     if (def->nvram) {
         g_string_append(out, "    <nvram");
-        format_opt_attr(out, "template", def->nvram_template);
+        ferry_conf_format_opt_attr(out, "template", def->nvram_template);
         g_string_append_c(out, '>');
         ferry_xml_escape(out, def->nvram, FALSE);
         g_string_append(out, "</nvram>\n");
@@ -1498,113 +1214,6 @@ format_os(GString *out, const ferry_domain_def *def)
 }
 
 static void
-format_features(GString *out, const ferry_domain_def *def)
-{
-    guint n_hyperv = def->hyperv ? def->hyperv->len : 0;
-
-    if (!def->has_features)
-        return;
-    if (!def->feature_acpi && !def->feature_apic && !def->feature_pae && !def->hyperv_mode) {
-        g_string_append(out, "  <features/>\n");
-        return;
-    }
-    g_string_append(out, "  <features>\n");
-    if (def->feature_acpi)
-        g_string_append(out, "    <acpi/>\n");
-    if (def->feature_apic)
-        g_string_append(out, "    <apic/>\n");
-    if (def->feature_pae)
-        g_string_append(out, "    <pae/>\n");
-    if (def->hyperv_mode) {
-        g_string_append(out, "    <hyperv");
-        ferry_xml_format_attr(out, "mode", def->hyperv_mode);
-        g_string_append(out, n_hyperv ? ">\n" : "/>\n");
-        for (guint i = 0; i < n_hyperv; i++) {
-            const ferry_named_value *v = g_ptr_array_index(def->hyperv, i);
-
-            g_string_append_printf(out, "      <%s", v->name);
-            ferry_xml_format_attr(out, "state", v->value);
-            if (v->extra)
-                ferry_xml_format_attr(out, strcmp(v->name, "spinlocks") == 0 ? "retries" : "value",
-                                      v->extra);
-            g_string_append(out, "/>\n");
-        }
-        if (n_hyperv)
-            g_string_append(out, "    </hyperv>\n");
-    }
-    g_string_append(out, "  </features>\n");
-}
-
-static void
-format_cpu(GString *out, const ferry_domain_def *def)
-{
-    guint n_features = def->cpu_features ? def->cpu_features->len : 0;
-
-    if (!def->cpu_mode)
-        return;
-    g_string_append(out, "  <cpu");
-    ferry_xml_format_attr(out, "mode", def->cpu_mode);
-    format_opt_attr(out, "match", def->cpu_match);
-    format_opt_attr(out, "check", def->cpu_check);
-    format_opt_attr(out, "migratable", def->cpu_migratable);
-    if (!def->cpu_model && !def->cpu_model_fallback && !def->cpu_vendor && !def->cpu_sockets &&
-        !n_features) {
-        g_string_append(out, "/>\n");
-        return;
-    }
-    g_string_append(out, ">\n");
-    if (def->cpu_model || def->cpu_model_fallback) {
-        g_string_append(out, "    <model");
-        format_opt_attr(out, "fallback", def->cpu_model_fallback);
-        if (def->cpu_model) {
-            g_string_append_c(out, '>');
-            ferry_xml_escape(out, def->cpu_model, FALSE);
-            g_string_append(out, "</model>\n");
-        } else {
-            g_string_append(out, "/>\n");
-        }
-    }
-    ferry_xml_format_text(out, "    ", "vendor", def->cpu_vendor);
-    if (def->cpu_sockets)
-        g_string_append_printf(out, "    <topology sockets='%u' dies='%u' cores='%u' "
-                               "threads='%u'/>\n", def->cpu_sockets,
-                               def->cpu_dies ? def->cpu_dies : 1, def->cpu_cores,
-                               def->cpu_threads);
-    for (guint i = 0; i < n_features; i++) {
-        const ferry_named_value *v = g_ptr_array_index(def->cpu_features, i);
-
-        g_string_append(out, "    <feature");
-        ferry_xml_format_attr(out, "policy", v->value ? v->value : "require");
-        ferry_xml_format_attr(out, "name", v->name);
-        g_string_append(out, "/>\n");
-    }
-    g_string_append(out, "  </cpu>\n");
-}
-
-static void
-format_clock(GString *out, const ferry_domain_def *def)
-{
-    guint n_timers = def->timers ? def->timers->len : 0;
-
-    if (!def->clock_offset)
-        return;
-    g_string_append(out, "  <clock");
-    ferry_xml_format_attr(out, "offset", def->clock_offset);
-    g_string_append(out, n_timers ? ">\n" : "/>\n");
-    for (guint i = 0; i < n_timers; i++) {
-        const ferry_timer_def *t = g_ptr_array_index(def->timers, i);
-
-        g_string_append(out, "    <timer");
-        ferry_xml_format_attr(out, "name", t->name);
-        format_opt_attr(out, "tickpolicy", t->tickpolicy);
-        format_opt_attr(out, "present", t->present);
-        g_string_append(out, "/>\n");
-    }
-    if (n_timers)
-        g_string_append(out, "  </clock>\n");
-}
-
-static void
 format_seclabels(GString *out, const ferry_domain_def *def)
 {
     for (guint i = 0; def->seclabels && i < def->seclabels->len; i++) {
@@ -1612,8 +1221,8 @@ format_seclabels(GString *out, const ferry_domain_def *def)
 
         g_string_append(out, "  <seclabel");
         ferry_xml_format_attr(out, "type", sec->type ? sec->type : "dynamic");
-        format_opt_attr(out, "model", sec->model);
-        format_opt_attr(out, "relabel", sec->relabel);
+        ferry_conf_format_opt_attr(out, "model", sec->model);
+        ferry_conf_format_opt_attr(out, "relabel", sec->relabel);
         if (!sec->label && !sec->imagelabel && !sec->baselabel) {
             g_string_append(out, "/>\n");
             continue;
@@ -1649,9 +1258,9 @@ ferry_domain_def_format(const ferry_domain_def *def)
                            def->current_memory_kib ? def->current_memory_kib : def->memory_kib);
     format_vcpu(out, def);
     format_os(out, def);
-    format_features(out, def);
-    format_cpu(out, def);
-    format_clock(out, def);
+    ferry_conf_format_features(out, def);
+    ferry_conf_format_cpu(out, def);
+    ferry_conf_format_clock(out, def);
     ferry_xml_format_text(out, "  ", "on_poweroff", def->on_poweroff);
     ferry_xml_format_text(out, "  ", "on_reboot", def->on_reboot);
     ferry_xml_format_text(out, "  ", "on_crash", def->on_crash);

@@ -132,6 +132,7 @@ def domain_xml(wd, kernel, initrd, bridge, chan, vda, sda, cdrom, slot=None, mod
     </video>
     <memballoon model='virtio'/>
   </devices>
+  <seclabel type='dynamic' model='dac' relabel='yes'/>
 </domain>
 """ % {'name': NAME, 'mem': MEM_MIB * 1024, 'cur': CURRENT_MIB * 1024, 'kernel': kernel,
        'initrd': initrd, 'ip': GUEST_IP, 'vda': vda, 'sda': sda, 'cdrom': cdrom,
@@ -254,6 +255,9 @@ def main(t):
                       domain_xml(wd, kernel, initrd, 'lan0', chan_b, vda, sda, cdrom))
         r = a.ferry('define', xml_a)
         t.ok(r.returncode == 0, 'define: the whole device set is accepted', r.stderr)
+        t.ok("warning: domain '%s': <seclabel> is kept in the definition but not enforced"
+             % NAME in r.stderr, 'define: the CLI prints the warning about <seclabel>',
+             r.stderr)
         defined = a.ferry('dumpxml', NAME).stdout
         mac = re.search(r"<mac address='([0-9a-f:]+)'/>", defined)
         mac = mac.group(1) if mac else None

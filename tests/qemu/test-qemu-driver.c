@@ -288,6 +288,91 @@ test_start_failure(fixture *f, gconstpointer data)
     g_assert_null(g_dir_read_name(d));
 }
 
+/* f->xml with @from replaced by @to (once). */
+static char *
+xml_with(const fixture *f, const char *from, const char *to)
+{
+    const char *at = strstr(f->xml, from);
+
+    g_assert_nonnull(at);
+    return g_strdup_printf("%.*s%s%s", (int)(at - f->xml), f->xml, to, at + strlen(from));
+}
+
+/* Define refuses what can never start on this host, naming the thing. */
+static void
+test_define_host_checks(fixture *f, gconstpointer data)
+{
+    g_autofree char *image = g_build_filename(f->dir, "missing.raw", NULL);
+    g_autofree char *disk = g_strdup_printf("<devices>\n    <disk type='file' device='disk'>"
+                                            "<source file='%s'/><target dev='vda'/></disk>",
+                                            image);
+    const struct {
+        const char *from;
+        const char *to;
+        const char *says;
+    } cases[] = {
+        { "machine='pc'", "machine='pc-i440fx-99.0'",
+          "domain 'g1': machine type 'pc-i440fx-99.0' is not known to emulator" },
+        { "<devices>", "<devices>\n    <emulator>/nonexistent/qemu</emulator>",
+          "domain 'g1': emulator '/nonexistent/qemu' does not exist on this host" },
+        { "<devices>", disk, "domain 'g1': disk 'vda': image '" },
+        { "<devices>",
+          "<devices>\n    <interface type='bridge'><source bridge='ferrynobr0'/>"
+          "<mac address='52:54:00:aa:bb:cc'/><model type='virtio'/></interface>",
+          "domain 'g1': interface 52:54:00:aa:bb:cc: bridge 'ferrynobr0' does not exist on "
+          "this host" },
+        { "<devices>",
+          "<devices>\n    <interface type='network'><source network='ferrynonet'/>"
+          "<mac address='52:54:00:aa:bb:cd'/></interface>",
+          "network 'ferrynonet' does not exist on this host (ferry's networks are the bridges "
+          "of the same name)" },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *xml = xml_with(f, cases[i].from, cases[i].to);
+        g_autoptr(ferry_domain) dom = ferry_domain_define_xml(f->conn, xml, &error);
+
+        g_assert_null(dom);
+        g_assert_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG);
+        if (!strstr(error->message, cases[i].says))
+            g_error("case %zu: '%s' does not say '%s'", i, error->message, cases[i].says);
+    }
+    g_assert_null(ferry_domain_lookup_by_name(f->conn, "g1", NULL));
+}
+
+/* What define keeps but does not do is a warning on the handle; a handle
+ * from a lookup has none. */
+static void
+test_define_warnings(fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *xml = xml_with(f, "</devices>",
+                                    "</devices>\n  <seclabel type='dynamic' model='selinux' "
+                                    "relabel='yes'/>");
+    g_autoptr(ferry_domain) dom = ferry_domain_define_xml(f->conn, xml, &error);
+    g_autoptr(ferry_domain) again = NULL;
+    g_autoptr(ferry_domain) looked_up = NULL;
+    const char *const *w;
+
+    g_assert_no_error(error);
+    w = ferry_domain_get_warnings(dom);
+    g_assert_cmpuint(g_strv_length((char **)w), ==, 1);
+    g_assert_nonnull(strstr(w[0], "<seclabel> is kept in the definition but not enforced"));
+    g_free(xml);
+    xml = xml_with(f, "<vcpu>1</vcpu>", "<vcpu cpuset='0'>1</vcpu>");
+    /* Another domain: this XML has no uuid, so a redefine of g1 would clash. */
+    memcpy(strstr(xml, "<name>g1</name>"), "<name>g2</name>", strlen("<name>g2</name>"));
+    again = ferry_domain_define_xml(f->conn, xml, &error);
+    g_assert_no_error(error);
+    w = ferry_domain_get_warnings(again);
+    g_assert_cmpuint(g_strv_length((char **)w), ==, 1);
+    g_assert_nonnull(strstr(w[0], "vcpu placement and cpuset are kept but not applied"));
+    looked_up = ferry_domain_lookup_by_name(f->conn, "g1", &error);
+    g_assert_no_error(error);
+    g_assert_null(ferry_domain_get_warnings(looked_up)[0]);
+}
+
 /* @xml with a description of @n '>' characters, each 4 bytes once
  * formatted ("&gt;"), in the canonical form ferryd writes. */
 static char *
@@ -731,6 +816,10 @@ main(int argc, char **argv)
     g_log_set_writer_func(record_warnings, NULL, NULL);
     g_test_add("/qemu-driver/lifecycle-and-reattach", fixture, NULL, fixture_setup,
                test_lifecycle_and_reattach, fixture_teardown);
+    g_test_add("/qemu-driver/define-host-checks", fixture, NULL, fixture_setup,
+               test_define_host_checks, fixture_teardown);
+    g_test_add("/qemu-driver/define-warnings", fixture, NULL, fixture_setup,
+               test_define_warnings, fixture_teardown);
     g_test_add("/qemu-driver/start-failure", fixture, NULL, fixture_setup, test_start_failure,
                fixture_teardown);
     g_test_add("/qemu-driver/large-definition", fixture, NULL, fixture_setup,
