@@ -12,7 +12,9 @@ MiB, and a virtio-serial channel on which the guest says it is ready.
 * define: every device is accepted, addresses and the MAC are written into
   the definition; the guest boots and says so on its channel.
 * A destination XML that changes the NIC's model, or a disk's PCI address,
-  is refused naming the device; the guest keeps running on A.
+  is refused naming the device; one naming a bridge B does not have is
+  refused by B, naming the bridge, and leaves no tap there; the guest
+  keeps running on A.
 * The peer opens a TCP connection to the guest's echo service and keeps it
   busy through A -> B (with a destination XML that changes only host-side
   things: the bridge's name and the channel's path) and B -> A: the
@@ -160,6 +162,13 @@ def vnc_ports(host):
     return [p for p in ft.listening_tcp_ports(host.netns) if 5900 <= p < 6000]
 
 
+def taps(host):
+    """The tap devices ferryd made in @host's namespace."""
+    r = subprocess.run(ft.netns_prefix(host.netns) + ['ip', '-o', 'link', 'show', 'type', 'tun'],
+                       capture_output=True, text=True, timeout=30)
+    return [line.split(':')[1].strip() for line in r.stdout.splitlines() if ':' in line]
+
+
 def live_xml(host):
     r = host.ferry('dumpxml', NAME)
     return r.stdout if r.returncode == 0 else ''
@@ -300,9 +309,16 @@ def main(t):
              "destination" in r.stderr,
              'a destination XML that moves a disk\'s PCI slot is refused, naming the disk',
              r.stderr)
+        bad_bridge = write(os.path.join(wd.path, 'b-nobridge.xml'),
+                           domain_xml(wd, kernel, initrd, 'nosuchbr', chan_b, vda, sda, cdrom))
+        r = a.ferry('migrate', '--live', '--xml', bad_bridge, NAME, b.uri)
+        t.ok(r.returncode != 0 and "bridge 'nosuchbr' does not exist on this host" in r.stderr,
+             'a destination XML naming a bridge B does not have is refused by B, naming it',
+             r.stderr)
         info = ft.dominfo(a, NAME)
         t.ok(info is not None and info['state'] == 'running' and not b.qemu_pids(dom_uuid),
              'refused: the guest still runs on A only', info)
+        t.ok(taps(b) == [], 'refused: B is left with no tap', taps(b))
 
         moves = [(a, b, xml_b, 'A -> B'), (b, a, xml_a, 'B -> A')]
         for i, (src, dst, xml, what) in enumerate(moves):
@@ -321,6 +337,7 @@ def main(t):
             t.ok(port is not None and (want is None or port == want) and
                  (want is not None or port.startswith(('vnet', 'ferry', 'tap'))),
                  '%s: A\'s bridge sends the guest\'s frames to port %s' % (what, port))
+        t.ok(taps(b) == [], 'the guest left B: B is left with no tap', taps(b))
         result = stream.stop()
         stream = None
         t.ok(result is not None and result['intact'],
