@@ -250,6 +250,8 @@ check_other_devices(abi_check *c, const ferry_domain_def *s, const ferry_domain_
 
             same_str(c, label, "model", a->model, b->model);
             same_uint(c, label, "vram", a->vram, b->vram);
+            same_uint(c, label, "ram", a->ram, b->ram);
+            same_uint(c, label, "vgamem", a->vgamem, b->vgamem);
             same_uint(c, label, "heads", a->heads, b->heads);
             same_uint(c, label, "primary", a->primary, b->primary);
             same_address(c, label, &a->address, &b->address);

@@ -711,6 +711,12 @@ ferry_dev_parse_video(ferry_dev_walk *w, xmlNodePtr node, GError **error)
         (!ferry_dev_attr_uint(r, model, "vram", FALSE, 1, 4 * 1024 * 1024, &video->vram, NULL,
                               error) ||
          !ferry_dev_attr_uint(r, model, "heads", FALSE, 1, 16, &video->heads, NULL, error) ||
+         /* qxl's two other memory bars; libvirt writes them for every qxl */
+         (strcmp(video->model, "qxl") == 0 &&
+          (!ferry_dev_attr_uint(r, model, "ram", FALSE, 1, 4 * 1024 * 1024, &video->ram, NULL,
+                                error) ||
+           !ferry_dev_attr_uint(r, model, "vgamem", FALSE, 1024, 1024 * 1024, &video->vgamem,
+                                NULL, error))) ||
          !ferry_dev_attr_choice(r, model, "primary", FALSE, FERRY_DEV_CHOICES(no_yes), 0,
                                 &primary, error) ||
          !ferry_dev_parse_address(w, node, owner, FERRY_DEV_ADDR(FERRY_ADDRESS_PCI), NULL,
@@ -733,8 +739,12 @@ ferry_dev_format_videos(GString *out, const ferry_domain_def *def)
 
         g_string_append(out, "    <video>\n      <model");
         ferry_xml_format_attr(out, "type", video->model);
+        if (video->ram)
+            g_string_append_printf(out, " ram='%u'", video->ram);
         if (video->vram)
             g_string_append_printf(out, " vram='%u'", video->vram);
+        if (video->vgamem)
+            g_string_append_printf(out, " vgamem='%u'", video->vgamem);
         if (video->heads)
             g_string_append_printf(out, " heads='%u'", video->heads);
         if (video->primary)

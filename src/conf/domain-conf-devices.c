@@ -23,7 +23,7 @@
 static const char *const refused_devices[] = {
     "lease", "filesystem", "sound", "hostdev", "smartcard", "redirdev", "redirfilter",
     "hub", "parallel", "tpm", "nvram", "panic", "shmem", "memory", "iommu", "vsock",
-    "audio", "crypto", "pstore",
+    "crypto", "pstore",
 };
 
 static const char *const disk_types[] = {
@@ -93,7 +93,11 @@ static const char *const net_types[] = {
 static const char *const net_models[] = { "virtio", "e1000", "rtl8139" };
 
 static const char *const memballoon_models[] = { "virtio", "none" };
-static const char *const watchdog_models[] = { "i6300esb", "ib700" };
+/* itco is the ICH9's own (q35), no card of its own. */
+static const char *const watchdog_models[] = { "i6300esb", "ib700", "itco" };
+static const char *const audio_types[] = {
+    "none", "spice", "pulseaudio", "alsa", "sdl", "oss", "pipewire", "dbus", "file",
+};
 static const char *const watchdog_actions[] = { "reset", "shutdown", "poweroff", "pause",
                                                 "none", "dump", "inject-nmi" };
 
@@ -254,6 +258,26 @@ watchdog_def_free(ferry_watchdog_def *w)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_watchdog_def, watchdog_def_free)
 
+static void
+audio_def_free(ferry_audio_def *audio)
+{
+    if (!audio)
+        return;
+    g_free(audio->type);
+    g_free(audio);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ferry_audio_def, audio_def_free)
+
+static ferry_audio_def *
+audio_def_copy(const ferry_audio_def *audio)
+{
+    ferry_audio_def *d = g_memdup2(audio, sizeof(*audio));
+
+    d->type = g_strdup(audio->type);
+    return d;
+}
+
 void
 ferry_domain_devices_init(ferry_domain_def *def)
 {
@@ -265,6 +289,7 @@ ferry_domain_devices_init(ferry_domain_def *def)
     def->videos = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_video_def_free);
     def->inputs = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_input_def_free);
     def->rngs = g_ptr_array_new_with_free_func((GDestroyNotify)rng_def_free);
+    def->audios = g_ptr_array_new_with_free_func((GDestroyNotify)audio_def_free);
 }
 
 void
@@ -280,6 +305,7 @@ ferry_domain_devices_clear(ferry_domain_def *def)
     g_clear_pointer(&def->inputs, g_ptr_array_unref);
     g_clear_pointer(&def->memballoon, memballoon_def_free);
     g_clear_pointer(&def->rngs, g_ptr_array_unref);
+    g_clear_pointer(&def->audios, g_ptr_array_unref);
     g_clear_pointer(&def->watchdog, watchdog_def_free);
     g_clear_pointer(&def->serial_log, g_free);
 }
@@ -306,6 +332,7 @@ ferry_domain_devices_copy(ferry_domain_def *copy, const ferry_domain_def *def)
     copy_all(copy->videos, def->videos, (copy_func)ferry_video_def_copy);
     copy_all(copy->inputs, def->inputs, (copy_func)ferry_input_def_copy);
     copy_all(copy->rngs, def->rngs, (copy_func)rng_def_copy);
+    copy_all(copy->audios, def->audios, (copy_func)audio_def_copy);
     if (def->memballoon) {
         copy->memballoon = g_memdup2(def->memballoon, sizeof(*def->memballoon));
         copy->memballoon->model = g_strdup(def->memballoon->model);
@@ -1191,6 +1218,12 @@ parse_watchdog(ferry_dev_walk *w, xmlNodePtr node, GError **error)
         return FALSE;
     if (!wd->action)
         wd->action = g_strdup("reset");
+    if (strcmp(wd->model, "itco") == 0 && !g_str_has_prefix(w->def->machine, "q35") &&
+        !g_str_has_prefix(w->def->machine, "pc-q35")) {
+        ferry_xml_error(r, error, node, "model 'itco' is the ICH9 chipset's own watchdog: "
+                        "machine '%s' has none (use i6300esb or ib700)", w->def->machine);
+        return FALSE;
+    }
     /* The ib700 is an ISA card: no PCI address. */
     if (strcmp(wd->model, "i6300esb") == 0 &&
         !ferry_dev_parse_address(w, node, "the watchdog", FERRY_DEV_ADDR(FERRY_ADDRESS_PCI), NULL,
@@ -1199,6 +1232,44 @@ parse_watchdog(ferry_dev_walk *w, xmlNodePtr node, GError **error)
     g_hash_table_insert(w->nodes, wd, node);
     w->def->watchdog = g_steal_pointer(&wd);
     return TRUE;
+}
+
+/* <audio id='N' type='...'/>: ids unique, from 1. */
+static gboolean
+parse_audio(ferry_dev_walk *w, xmlNodePtr node, GError **error)
+{
+    ferry_xml_reader *r = w->r;
+    g_autoptr(ferry_audio_def) audio = g_new0(ferry_audio_def, 1);
+
+    if (!ferry_dev_attr_uint(r, node, "id", TRUE, 1, G_MAXINT32, &audio->id, NULL, error) ||
+        !ferry_dev_attr_choice_str(r, node, "type", TRUE, FERRY_DEV_CHOICES(audio_types),
+                                   &audio->type, error) ||
+        !ferry_dev_skip_alias(r, node, error))
+        return FALSE;
+    for (guint i = 0; i < w->def->audios->len; i++) {
+        const ferry_audio_def *other = g_ptr_array_index(w->def->audios, i);
+
+        if (other->id == audio->id) {
+            ferry_xml_error(r, error, node, "audio id %u is already used at line %ld",
+                            audio->id, ferry_dev_line(w, other));
+            return FALSE;
+        }
+    }
+    g_hash_table_insert(w->nodes, audio, node);
+    g_ptr_array_add(w->def->audios, g_steal_pointer(&audio));
+    return TRUE;
+}
+
+static void
+format_audios(GString *out, const ferry_domain_def *def)
+{
+    for (guint i = 0; i < FERRY_DEV_LEN(def->audios); i++) {
+        const ferry_audio_def *audio = g_ptr_array_index(def->audios, i);
+
+        g_string_append_printf(out, "    <audio id='%u'", audio->id);
+        ferry_xml_format_attr(out, "type", audio->type);
+        g_string_append(out, "/>\n");
+    }
 }
 
 static void
@@ -1286,6 +1357,7 @@ static const struct {
     { "channel", ferry_dev_parse_channel },
     { "input", ferry_dev_parse_input },
     { "graphics", ferry_dev_parse_graphics },
+    { "audio", parse_audio },
     { "video", ferry_dev_parse_video },
     { "watchdog", parse_watchdog },
     { "memballoon", parse_memballoon },
@@ -1372,7 +1444,8 @@ has_devices(const ferry_domain_def *def)
            FERRY_DEV_LEN(def->disks) || FERRY_DEV_LEN(def->controllers) ||
            FERRY_DEV_LEN(def->nets) || FERRY_DEV_LEN(def->chardevs) ||
            FERRY_DEV_LEN(def->graphics) || FERRY_DEV_LEN(def->videos) ||
-           FERRY_DEV_LEN(def->inputs) || FERRY_DEV_LEN(def->rngs);
+           FERRY_DEV_LEN(def->inputs) || FERRY_DEV_LEN(def->rngs) ||
+           FERRY_DEV_LEN(def->audios);
 }
 
 void
@@ -1391,6 +1464,7 @@ ferry_domain_devices_format(GString *out, const ferry_domain_def *def)
     ferry_dev_format_chardevs(out, def);
     ferry_dev_format_inputs(out, def);
     ferry_dev_format_graphics(out, def);
+    format_audios(out, def);
     ferry_dev_format_videos(out, def);
     format_small_devices(out, def);
     g_string_append(out, "  </devices>\n");

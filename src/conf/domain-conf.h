@@ -332,6 +332,8 @@ typedef struct {
 typedef struct {
     char *model;              /* cirrus|vga|qxl|virtio|none */
     guint vram;               /* KiB; 0: default */
+    guint ram;                /* qxl: KiB of its RAM bar; 0: default */
+    guint vgamem;             /* qxl: KiB of its VGA memory; 0: default */
     guint heads;              /* 0: default */
     gboolean primary;         /* the first video, and only it (none: no primary) */
     ferry_device_address address;
@@ -343,6 +345,16 @@ typedef struct {
     char *bus;
     ferry_device_address address;
 } ferry_input_def;
+
+/*
+ * <audio id='1' type='none'/>: a sound backend.  libvirt (7.2 and later)
+ * writes one into every QEMU domain; with no sound device (ferry has
+ * none) nothing in the guest uses it, so it is kept, not given to QEMU.
+ */
+typedef struct {
+    guint id;                 /* 1, 2, ... */
+    char *type;               /* none|spice|pulseaudio|alsa|sdl|oss|pipewire|dbus|file */
+} ferry_audio_def;
 
 /* <memballoon model='virtio|none'> */
 typedef struct {
@@ -455,6 +467,7 @@ typedef struct {
     GPtrArray *nets;          /* ferry_net_def*; never NULL */
     GPtrArray *chardevs;      /* ferry_chr_def*: serials, consoles, channels; never NULL */
     GPtrArray *graphics;      /* ferry_graphics_def*; never NULL */
+    GPtrArray *audios;        /* ferry_audio_def*; never NULL */
     GPtrArray *videos;        /* ferry_video_def*; never NULL */
     GPtrArray *inputs;        /* ferry_input_def*; never NULL */
     ferry_memballoon_def *memballoon; /* nullable */

@@ -773,6 +773,10 @@ add_video(qemu_cmd *cmd, guint i, gboolean primary)
     else if (video->vram && g_str_has_prefix(device, "qxl"))
         g_string_append_printf(s, ",vram_size=%" G_GUINT64_FORMAT,
                                (guint64)video->vram * 1024);
+    if (video->ram && g_str_has_prefix(device, "qxl"))
+        g_string_append_printf(s, ",ram_size=%" G_GUINT64_FORMAT, (guint64)video->ram * 1024);
+    if (video->vgamem && g_str_has_prefix(device, "qxl"))
+        g_string_append_printf(s, ",vgamem_mb=%u", video->vgamem / 1024);
     if (video->heads && (g_str_has_prefix(device, "qxl") || g_str_has_prefix(device, "virtio")))
         g_string_append_printf(s, ",max_outputs=%u", video->heads);
     qemu_append_pci_address(cmd, s, &video->address);
@@ -846,7 +850,7 @@ add_watchdog(qemu_cmd *cmd, const ferry_watchdog_def *watchdog)
     else if (g_strcmp0(watchdog->model, "ib700") == 0)
         s = g_string_new("ib700,id=watchdog0");
     else
-        return;
+        return;   /* itco: the ICH9's own, built into q35; only its action is ours */
     qemu_append_pci_address(cmd, s, &watchdog->address);
     qemu_cmd_add_opt(cmd, "-device", g_steal_pointer(&s));
 }
