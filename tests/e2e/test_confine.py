@@ -226,12 +226,17 @@ def define_over_tcp(t, a, b, wd, outside, b_dir, secret):
         t.ok(r.returncode == 1 and ft.dominfo(b, case.name) is None,
              'define over TCP with %s: not defined' % what, r.stderr)
         t.ok(not os.path.lexists(evil_log), 'define over TCP: %s not created' % evil_log)
-    good = Case(wd, 'tgood', disks=vda(os.path.join(b_dir, 'tgood.raw')))
+    good_image = os.path.join(b_dir, 'tgood.raw')
+    good = Case(wd, 'tgood', disks=vda(good_image))
+    # Define checks that the image exists (qemu-define-check.c).
+    with open(good_image, 'wb') as f:
+        f.truncate(1 << 20)
     r = tcp_ferry(a, b, 'define', good.xml)
     t.ok(r.returncode == 0 and ft.dominfo(b, 'tgood') is not None,
          'define over TCP with every path inside: accepted', r.stderr)
     r = tcp_ferry(a, b, 'undefine', 'tgood')
     t.ok(r.returncode == 0, 'undefine over TCP', r.stderr)
+    os.unlink(good_image)
     trusted = Case(wd, 'troot', disks=vda(secret))
     r = b.ferry('define', trusted.xml)
     t.ok(r.returncode == 0, 'root on the UNIX socket is trusted: its disk may be anywhere',
