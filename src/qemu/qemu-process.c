@@ -847,6 +847,51 @@ place_channels(qemu_driver_state *state, ferry_domain_obj *obj, GError **error)
     return TRUE;
 }
 
+/*
+ * A SPICE display with autoport: QEMU's SPICE server takes a port number
+ * and cannot look for a free one (its VNC server can: to=), so ferryd
+ * finds one from 5900 up on the display's listen address, as libvirt does,
+ * and writes it into the live definition.  The port is free when probed;
+ * another process could take it before QEMU binds it, and then QEMU fails
+ * to start, naming the port -- a start to try again, nothing lost.
+ */
+static gboolean
+reserve_spice_port(ferry_domain_obj *obj, guint *ret_port, GError **error)
+{
+    for (guint i = 0; i < obj->live->graphics->len; i++) {
+        ferry_graphics_def *g = g_ptr_array_index(obj->live->graphics, i);
+        const char *listen = g->listen ? g->listen : "127.0.0.1";
+        g_autoptr(GInetAddress) addr = NULL;
+
+        if (g_strcmp0(g->type, "spice") != 0 || (!g->autoport && g->port > 0))
+            continue;
+        addr = g_inet_address_new_from_string(listen);
+        if (!addr) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
+                        "domain '%s': graphics spice: listen address '%s' is not an IP "
+                        "address", obj->name, listen);
+            return FALSE;
+        }
+        for (guint port = 5900; port <= 65535; port++) {
+            g_autoptr(GSocket) sock = g_socket_new(g_inet_address_get_family(addr),
+                                                   G_SOCKET_TYPE_STREAM,
+                                                   G_SOCKET_PROTOCOL_TCP, NULL);
+            g_autoptr(GSocketAddress) sa = g_inet_socket_address_new(addr, port);
+
+            if (sock && g_socket_bind(sock, sa, FALSE, NULL)) {
+                g->port = (int)port;
+                *ret_port = port;
+                return TRUE;
+            }
+        }
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_FAILED,
+                    "domain '%s': graphics spice: no free TCP port from 5900 on %s",
+                    obj->name, listen);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 /* UEFI variables: a domain's own store, made from its template the first
  * time (as libvirt does); the template itself is never written. */
 static gboolean
@@ -932,6 +977,7 @@ qemu_process_start(qemu_driver_state *state, ferry_domain_obj *obj, guint flags,
     /* What define checked, again: an incoming migration's definition (or
      * one an older ferry accepted) was never defined here. */
     if (!place_channels(state, obj, error) || !make_nvram(obj, error) ||
+        !reserve_spice_port(obj, &opts.spice_port, error) ||
         !ferry_qemu_command_check(obj->live, &opts, error)) {
         g_mutex_unlock(&obj->lock);
         goto fail_unspawned;

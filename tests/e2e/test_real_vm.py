@@ -22,9 +22,11 @@ MiB, and a virtio-serial channel on which the guest says it is ready.
   stall (the longest gap in the echo) is reported.
 * After each move: the guest's disks verify (the virtio disk's sha256 as
   the host computed it; a pattern written to the scsi disk before the first
-  move reads back), the balloon still holds (MemTotal), the VNC display
-  listens on the host the guest runs on, the console's pty exists there,
+  move reads back), the balloon still holds (MemTotal), the VNC and SPICE
+  displays (autoport) listen on the host the guest runs on, the console's pty exists there,
   and A's bridge forwards the guest's MAC the right way.
+* A's ferryd killed and started again: the live and persistent
+  definitions read back the same, and the guest still answers.
 """
 import hashlib
 import json
@@ -129,6 +131,10 @@ def domain_xml(wd, kernel, initrd, bridge, chan, vda, sda, cdrom, slot=None, mod
     <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'>
       <listen type='address' address='127.0.0.1'/>
     </graphics>
+    <graphics type='spice' autoport='yes' listen='127.0.0.1'>
+      <listen type='address' address='127.0.0.1'/>
+    </graphics>
+    <audio id='1' type='spice'/>
     <video>
       <model type='cirrus' vram='16384' heads='1' primary='yes'/>
     </video>
@@ -232,6 +238,11 @@ def check_guest(t, net, host, where, vda_sum):
          % (where, kib, CURRENT_MIB), got)
     t.ok(vnc_ports(host) != [], '%s: the VNC display listens on %s' % (where, host.name),
          ft.listening_tcp_ports(host.netns))
+    m = re.search(r"<graphics type='spice' port='(\d+)'", live_xml(host))
+    spice = int(m.group(1)) if m else None
+    t.ok(spice is not None and spice in ft.listening_tcp_ports(host.netns),
+         '%s: the SPICE display listens on %s, port %s' % (where, host.name, spice),
+         live_xml(host))
     pty = pty_of(host)
     t.ok(pty is not None and os.path.exists(pty), '%s: the console is pty %s' % (where, pty),
          live_xml(host))
@@ -347,6 +358,20 @@ def main(t):
             for i, (_, _, _, what) in enumerate(moves):
                 t.comment('%s: the connection stalled %d ms' %
                           (what, stall(result, 'move%d-start' % i, 'move%d-end' % i)))
+        # Kept across a daemon restart: ferryd killed and started again
+        # re-attaches to the QEMU and reads back the same live definition
+        # (addresses, MAC, tap, pty, display ports) from its status file.
+        before = a.ferry('dumpxml', '--security-info', NAME).stdout
+        inactive = a.ferry('dumpxml', '--inactive', NAME).stdout
+        a.kill()
+        a.start()
+        after = a.ferry('dumpxml', '--security-info', NAME).stdout
+        t.ok(before != '' and after == before and
+             a.ferry('dumpxml', '--inactive', NAME).stdout == inactive,
+             'A\'s ferryd killed and started again: the same live and persistent definitions',
+             after)
+        got = control(net, 'sum vda')
+        t.ok(got.split()[:1] == [vda_sum], 'after the restart the guest still answers', got)
         a.ferry('destroy', NAME)
         a.ferry('undefine', NAME)
     finally:
