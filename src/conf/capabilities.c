@@ -213,19 +213,6 @@ parse_list(ferry_xml_reader *r, xmlNodePtr parent, const char *list, const char 
     return TRUE;
 }
 
-/* A flag: an empty element that is there or not. */
-static gboolean
-parse_flag(ferry_xml_reader *r, xmlNodePtr parent, const char *name, gboolean *ret_flag,
-           GError **error)
-{
-    xmlNodePtr node;
-
-    if (!ferry_xml_child(r, parent, name, FALSE, &node, error))
-        return FALSE;
-    *ret_flag = node != NULL;
-    return TRUE;
-}
-
 static gboolean
 parse_migration_features(ferry_xml_reader *r, xmlNodePtr host, ferry_caps *caps,
                          GError **error)
@@ -236,10 +223,10 @@ parse_migration_features(ferry_xml_reader *r, xmlNodePtr host, ferry_caps *caps,
         return FALSE;
     if (!node)
         return TRUE;
-    return parse_flag(r, node, "live", &caps->migration_live, error) &&
+    return ferry_xml_child_flag(r, node, "live", &caps->migration_live, error) &&
            parse_list(r, node, "uri_transports", "uri_transport", caps->uri_transports, error) &&
            parse_list(r, node, "protocols", "protocol", caps->migration_protocols, error) &&
-           parse_flag(r, node, "nbd", &caps->migration_nbd, error);
+           ferry_xml_child_flag(r, node, "nbd", &caps->migration_nbd, error);
 }
 
 static gboolean

@@ -454,19 +454,6 @@ ferry_dev_skip_alias(ferry_xml_reader *r, xmlNodePtr node, GError **error)
     return !alias || ferry_xml_attr(r, alias, "name", FALSE, &name, error);
 }
 
-/* An empty element such as <readonly/>: present or not. */
-static gboolean
-flag_child(ferry_xml_reader *r, xmlNodePtr parent, const char *name, gboolean *ret,
-           GError **error)
-{
-    xmlNodePtr node;
-
-    if (!ferry_xml_child(r, parent, name, FALSE, &node, error))
-        return FALSE;
-    *ret = node != NULL;
-    return TRUE;
-}
-
 /* A Linux interface name (a tap, a bridge): what the kernel accepts. */
 static gboolean
 check_ifname(ferry_xml_reader *r, xmlNodePtr node, const char *attribute, const char *name,
@@ -773,8 +760,8 @@ parse_disk(ferry_dev_walk *w, xmlNodePtr node, GError **error)
     if (!parse_disk_driver(r, node, disk, error) ||
         !parse_disk_source(r, node, disk, error) ||
         !parse_disk_target(w, node, disk, &target, error) ||
-        !flag_child(r, node, "readonly", &disk->readonly, error) ||
-        !flag_child(r, node, "shareable", &disk->shareable, error) ||
+        !ferry_xml_child_flag(r, node, "readonly", &disk->readonly, error) ||
+        !ferry_xml_child_flag(r, node, "shareable", &disk->shareable, error) ||
         !parse_disk_serial(r, node, disk, error) ||
         !ferry_dev_skip_alias(r, node, error))
         return FALSE;
@@ -1318,32 +1305,6 @@ format_small_devices(GString *out, const ferry_domain_def *def)
 
 /* ---- the walk ------------------------------------------------------------ */
 
-/* Marks everything below @node as read: a refused device is reported
- * once, not once more for each of its unread children. */
-static void
-mark_subtree_read(ferry_xml_reader *r, xmlNodePtr node)
-{
-    g_autoptr(GHashTable) names = g_hash_table_new(g_str_hash, g_str_equal);
-
-    for (xmlAttrPtr a = node->properties; a; a = a->next) {
-        g_autofree char *value = NULL;
-
-        if (!a->ns)
-            ferry_xml_attr(r, node, (const char *)a->name, FALSE, &value, NULL);
-    }
-    g_free(ferry_xml_text(r, node));
-    for (xmlNodePtr c = node->children; c; c = c->next) {
-        if (c->type != XML_ELEMENT_NODE || g_hash_table_contains(names, c->name))
-            continue;
-        g_hash_table_add(names, (gpointer)c->name);
-        g_ptr_array_unref(ferry_xml_children(r, node, (const char *)c->name));
-    }
-    for (xmlNodePtr c = node->children; c; c = c->next) {
-        if (c->type == XML_ELEMENT_NODE)
-            mark_subtree_read(r, c);
-    }
-}
-
 /* In libvirt's order of <devices>, which is also the canonical one. */
 static const struct {
     const char *name;
@@ -1382,7 +1343,7 @@ parse_emulator(ferry_xml_reader *r, xmlNodePtr devices, ferry_domain_def *def)
     ferry_xml_reader_defer(r, &local);
     for (xmlNodePtr n = devices->children; n; n = n->next) {
         if (n->type == XML_ELEMENT_NODE && xmlStrEqual(n->name, BAD_CAST "emulator"))
-            mark_subtree_read(r, n);
+            ferry_xml_mark_subtree_read(r, n);
     }
 }
 
@@ -1412,7 +1373,7 @@ ferry_domain_devices_parse(ferry_xml_reader *r, xmlNodePtr devices, ferry_domain
             if (device_kinds[k].parse(&w, node, &local))
                 continue;
             ferry_xml_reader_defer(r, &local);
-            mark_subtree_read(r, node);
+            ferry_xml_mark_subtree_read(r, node);
             /* A refused device holds nothing: no second error about it. */
             g_ptr_array_set_size(claims, claimed);
         }
@@ -1427,7 +1388,7 @@ ferry_domain_devices_parse(ferry_xml_reader *r, xmlNodePtr devices, ferry_domain
             ferry_xml_error(r, &local, node, "device '%s' is not supported by ferry",
                             refused_devices[k]);
             ferry_xml_reader_defer(r, &local);
-            mark_subtree_read(r, node);
+            ferry_xml_mark_subtree_read(r, node);
         }
     }
     ferry_dev_finish_console(&w);

@@ -292,26 +292,6 @@ ferry_domain_def_copy(const ferry_domain_def *def)
 
 /* ---- parsing: the walk's bookkeeping -------------------------------------- */
 
-/*
- * Marks @node and everything below it as read.  xml-util.h documents the
- * walk's table (node -> itself) but has no call for a whole subtree, which
- * two cases need: <metadata>, kept verbatim whatever it holds, and an
- * element already refused, whose contents reported as unknown on top of
- * its first problem would only be noise.
- */
-static void
-mark_subtree_read(ferry_xml_reader *r, xmlNodePtr node)
-{
-    g_hash_table_add(r->read, node);
-    for (xmlAttrPtr a = node->properties; a; a = a->next)
-        g_hash_table_add(r->read, a);
-    for (xmlNodePtr n = node->children; n; n = n->next) {
-        if (n->type == XML_ELEMENT_NODE)
-            mark_subtree_read(r, n);
-        else
-            g_hash_table_add(r->read, n);
-    }
-}
 
 /* ---- parsing: values ----------------------------------------------------- */
 
@@ -675,7 +655,7 @@ parse_metadata(ferry_xml_reader *r, xmlNodePtr root, ferry_domain_def *def, GErr
     for (xmlNodePtr n = metadata->children; n; n = n->next) {
         if (n->type != XML_ELEMENT_NODE)
             continue;
-        mark_subtree_read(r, n);
+        ferry_xml_mark_subtree_read(r, n);
         if (text->len)
             g_string_append_c(text, '\n');
         dump_element(text, n, 0);
@@ -985,7 +965,7 @@ parse_seclabels(ferry_xml_reader *r, xmlNodePtr root, ferry_domain_def *def, GEr
         }
         if (local) {
             ferry_xml_reader_defer(r, &local);
-            mark_subtree_read(r, node);
+            ferry_xml_mark_subtree_read(r, node);
             continue;
         }
         g_ptr_array_add(def->seclabels, g_steal_pointer(&sec));
@@ -1053,7 +1033,7 @@ parse_domain(ferry_xml_reader *r, xmlNodePtr root, GError **error)
         for (xmlNodePtr n = root->children; domain_parts[i].element && n; n = n->next) {
             if (n->type == XML_ELEMENT_NODE &&
                 xmlStrEqual(n->name, BAD_CAST domain_parts[i].element))
-                mark_subtree_read(r, n);
+                ferry_xml_mark_subtree_read(r, n);
         }
     }
     return g_steal_pointer(&def);

@@ -550,6 +550,32 @@ ferry_xml_reader_check_all_read(ferry_xml_reader *r, xmlNodePtr root, GError **e
     return ferry_xml_reader_take_problems(r, error);
 }
 
+void
+ferry_xml_mark_subtree_read(ferry_xml_reader *r, xmlNodePtr node)
+{
+    mark_read(r, node);
+    for (xmlAttrPtr a = node->properties; a; a = a->next)
+        mark_read(r, a);
+    for (xmlNodePtr n = node->children; n; n = n->next) {
+        if (n->type == XML_ELEMENT_NODE)
+            ferry_xml_mark_subtree_read(r, n);
+        else
+            mark_read(r, n);
+    }
+}
+
+gboolean
+ferry_xml_child_flag(ferry_xml_reader *r, xmlNodePtr parent, const char *name,
+                     gboolean *ret_flag, GError **error)
+{
+    xmlNodePtr node;
+
+    if (!ferry_xml_child(r, parent, name, FALSE, &node, error))
+        return FALSE;
+    *ret_flag = node != NULL;
+    return TRUE;
+}
+
 ferry_xml_number
 ferry_xml_parse_uint(const char *text, guint64 min, guint64 max, guint64 *ret)
 {

@@ -199,6 +199,30 @@ gboolean ferry_xml_expect_root(ferry_xml_reader *r, xmlNodePtr root, const char 
                                GError **error);
 
 /**
+ * ferry_xml_mark_subtree_read:
+ * @r: the walk
+ * @node: an element
+ *
+ * Marks @node and everything below it as read: for an element kept
+ * verbatim (<metadata>), and for one already refused, whose contents
+ * reported as unknown on top of its first problem would only be noise.
+ */
+void ferry_xml_mark_subtree_read(ferry_xml_reader *r, xmlNodePtr node);
+
+/**
+ * ferry_xml_child_flag:
+ * @r: the walk
+ * @parent: an element
+ * @name: the name of an empty child element such as <readonly/>
+ * @ret_flag: (out): whether it is there
+ * @error: return location for an error
+ *
+ * Returns: FALSE if the child appears twice.
+ */
+gboolean ferry_xml_child_flag(ferry_xml_reader *r, xmlNodePtr parent, const char *name,
+                              gboolean *ret_flag, GError **error);
+
+/**
  * ferry_xml_reader_defer:
  * @r: the walk
  * @error: an error set by a ferry_xml_*() accessor or ferry_xml_error()
