@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "conf/domain-conf-devices.h"
+#include "conf/domain-conf-priv.h"
 
 #define PCI_SLOTS 32
 #define PCI_FUNCTIONS 8
@@ -31,6 +32,7 @@
 
 typedef struct {
     ferry_domain_def *def;
+    ferry_xml_reader *r;          /* the walk that read def, or NULL: where each device is */
     gboolean q35;
     const char *machine;          /* for messages */
     GPtrArray *names;             /* owned strings the tables below point into */
@@ -40,6 +42,7 @@ typedef struct {
 
 /* A PCI device to place. */
 typedef struct {
+    gconstpointer device;         /* the struct holding addr, for messages */
     ferry_device_address *addr;
     const char *owner;
     int forced_slot;              /* a chipset function it must sit on; -1: none */
@@ -53,16 +56,25 @@ keep(addr_state *s, char *text)
     return text;
 }
 
-static void G_GNUC_PRINTF(2, 3)
-fail(GError **error, const char *format, ...)
+/* Refuses the definition because of @thing (a device, or a field of the
+ * definition), naming its element and line when the walk read it. */
+static void G_GNUC_PRINTF(4, 5)
+fail(const addr_state *s, gconstpointer thing, GError **error, const char *format, ...)
 {
     g_autofree char *message = NULL;
+    xmlNodePtr node;
     va_list ap;
 
     va_start(ap, format);
     message = g_strdup_vprintf(format, ap);
     va_end(ap);
-    g_set_error_literal(error, FERRY_ERROR, FERRY_ERROR_XML, message);
+    node = ferry_xml_reader_origin(s->r, thing);
+    if (!node)
+        node = ferry_xml_reader_origin(s->r, s->def);
+    if (node)
+        ferry_xml_error(s->r, error, node, "%s", message);
+    else
+        g_set_error_literal(error, FERRY_ERROR, FERRY_ERROR_XML, message);
 }
 
 static gboolean
@@ -121,8 +133,8 @@ check_machine(addr_state *s, GError **error)
     if (strcmp(m, "pc") == 0 || g_str_has_prefix(m, "pc-i440fx-") ||
         g_str_has_prefix(m, "pc-0.") || g_str_has_prefix(m, "pc-1."))
         return TRUE;
-    fail(error, "machine '%s': ferry lays devices out for the pc (i440fx) and q35 machines "
-         "only", m);
+    fail(s, &s->def->machine, error,
+         "machine '%s': ferry lays devices out for the pc (i440fx) and q35 machines only", m);
     return FALSE;
 }
 
@@ -140,8 +152,9 @@ complete_controllers(addr_state *s, GError **error)
             if (!c->model)
                 c->model = g_strdup(root);
             if (strcmp(c->model, root) != 0) {
-                fail(error, "%s: model '%s' is not the root bus of machine '%s' (expected '%s')",
-                     name, c->model, s->machine, root);
+                fail(s, c, error,
+                     "%s: model '%s' is not the root bus of machine '%s' (expected '%s')", name,
+                     c->model, s->machine, root);
                 return FALSE;
             }
         } else if (is_type(c, "usb") && !c->model) {
@@ -149,7 +162,7 @@ complete_controllers(addr_state *s, GError **error)
         } else if (is_type(c, "scsi") && !c->model) {
             c->model = g_strdup("virtio-scsi");
         } else if (is_type(c, "ide") && s->q35) {
-            fail(error, "%s: machine '%s' has no IDE controller (use a sata one)", name,
+            fail(s, c, error, "%s: machine '%s' has no IDE controller (use a sata one)", name,
                  s->machine);
             return FALSE;
         }
@@ -236,13 +249,17 @@ complete_chardevs(addr_state *s, GError **error)
         if (strcmp(chr->target_type, "serial") != 0)
             continue;
         if (chr->target_port >= SERIAL_PORTS) {
-            fail(error, "console %u: a PC has serial ports 0 to %d", chr->target_port,
+            fail(s, chr, error, "console %u: a PC has serial ports 0 to %d", chr->target_port,
                  SERIAL_PORTS - 1);
             return FALSE;
         }
         serial = find_serial(def, chr->target_port);
         if (!serial) {
-            insert_serial(def, new_serial(chr->target_port, &chr->source));
+            serial = new_serial(chr->target_port, &chr->source);
+            if (s->r)
+                ferry_xml_reader_set_origin(s->r, serial, ferry_xml_reader_origin(s->r, chr)
+                                                          ?: ferry_xml_reader_origin(s->r, def));
+            insert_serial(def, serial);
             continue;
         }
         ferry_chr_source_clear(&chr->source);
@@ -362,18 +379,18 @@ assign_drives(addr_state *s, GError **error)
                 }
             }
             if (a->type != FERRY_ADDRESS_DRIVE) {
-                fail(error, "disk '%s': its address is not a drive one", disk->target);
+                fail(s, disk, error, "disk '%s': its address is not a drive one", disk->target);
                 return FALSE;
             }
             if (a->controller >= CONTROLLERS_MAX) {
-                fail(error, "disk '%s': it would need %s controller %u, and ferry adds "
+                fail(s, disk, error, "disk '%s': it would need %s controller %u, and ferry adds "
                      "controllers 0 to %d only (give it an <address>)", disk->target, bus,
                      a->controller, CONTROLLERS_MAX - 1);
                 return FALSE;
             }
             if (disk->bus == FERRY_DISK_BUS_IDE &&
                 (s->q35 ? a->bus > 5 || a->unit > 0 : a->bus > 1 || a->unit > 1)) {
-                fail(error, "disk '%s': ide drive address %u:%u:%u:%u does not exist on "
+                fail(s, disk, error, "disk '%s': ide drive address %u:%u:%u:%u does not exist on "
                      "machine '%s' (%s)", disk->target, a->controller, a->bus, a->target,
                      a->unit, s->machine, s->q35 ? "buses 0 to 5, unit 0: the AHCI ports"
                                                  : "buses 0 and 1, units 0 and 1");
@@ -387,9 +404,9 @@ assign_drives(addr_state *s, GError **error)
                                       a->unit);
             other = g_hash_table_lookup(used, key);
             if (other) {
-                fail(error, "disk '%s': its %s drive address %u:%u:%u:%u is that of disk '%s'",
-                     disk->target, bus, a->controller, a->bus, a->target, a->unit,
-                     other->target);
+                fail(s, disk, error,
+                     "disk '%s': its %s drive address %u:%u:%u:%u is that of disk '%s'",
+                     disk->target, bus, a->controller, a->bus, a->target, a->unit, other->target);
                 g_free(key);
                 return FALSE;
             }
@@ -464,7 +481,7 @@ assign_virtio_serial(addr_state *s, GError **error)
                 continue;
             name = describe_chr(chr);
             if (a->type != FERRY_ADDRESS_NONE && a->type != FERRY_ADDRESS_VIRTIO_SERIAL) {
-                fail(error, "%s: its address is not a virtio-serial one", name);
+                fail(s, chr, error, "%s: its address is not a virtio-serial one", name);
                 return FALSE;
             }
             c = find_controller(s->def, "virtio-serial", a->type ? a->controller : 0);
@@ -484,18 +501,20 @@ assign_virtio_serial(addr_state *s, GError **error)
             }
             /* QEMU keeps port 0 of a bus for a virtio console. */
             if (a->port == 0 && chr->device == FERRY_CHR_DEVICE_CHANNEL) {
-                fail(error, "%s: port 0 of a virtio-serial bus is a virtio console's, as QEMU "
-                     "has it (channels take ports 1 and up)", name);
+                fail(s, chr, error,
+                     "%s: port 0 of a virtio-serial bus is a virtio console's, as QEMU has it "
+                     "(channels take ports 1 and up)", name);
                 return FALSE;
             }
             if (a->port >= ports) {
-                fail(error, "%s: port %u is beyond the %u ports of virtio-serial controller %u",
-                     name, a->port, ports, a->controller);
+                fail(s, chr, error,
+                     "%s: port %u is beyond the %u ports of virtio-serial controller %u", name,
+                     a->port, ports, a->controller);
                 return FALSE;
             }
             key = g_strdup_printf("%u:%u", a->controller, a->port);
             if (g_hash_table_contains(used, key)) {
-                fail(error, "%s: virtio-serial address %u:%u:%u is already used", name,
+                fail(s, chr, error, "%s: virtio-serial address %u:%u:%u is already used", name,
                      a->controller, a->bus, a->port);
                 g_free(key);
                 return FALSE;
@@ -518,22 +537,23 @@ usb_ports(const ferry_controller_def *c)
 }
 
 static gboolean
-assign_usb_one(addr_state *s, GHashTable *used, ferry_device_address *a, const char *owner,
-               gboolean chosen_pass, GError **error)
+assign_usb_one(addr_state *s, GHashTable *used, gconstpointer device, ferry_device_address *a,
+               const char *owner, gboolean chosen_pass, GError **error)
 {
     const ferry_controller_def *c;
     guint64 port = 0;
     char *key;
 
     if (a->type != FERRY_ADDRESS_NONE && a->type != FERRY_ADDRESS_USB) {
-        fail(error, "%s: its address is not a USB one", owner);
+        fail(s, device, error, "%s: its address is not a USB one", owner);
         return FALSE;
     }
     if (chosen_pass != (a->type == FERRY_ADDRESS_NONE || !a->usb_port))
         return TRUE;
     c = find_controller(s->def, "usb", a->bus);
     if (!c || g_strcmp0(c->model, "none") == 0) {
-        fail(error, "%s: USB controller %u is model 'none': the guest has no USB", owner, a->bus);
+        fail(s, device, error,
+             "%s: USB controller %u is model 'none': the guest has no USB", owner, a->bus);
         return FALSE;
     }
     if (chosen_pass) {
@@ -545,21 +565,23 @@ assign_usb_one(addr_state *s, GHashTable *used, ferry_device_address *a, const c
                 break;
         }
         if (port > usb_ports(c)) {
-            fail(error, "%s: the %u ports of USB controller %u (%s) are all taken, and ferry "
-                 "adds no USB hubs", owner, usb_ports(c), a->bus, c->model);
+            fail(s, device, error,
+                 "%s: the %u ports of USB controller %u (%s) are all taken, and ferry adds no USB "
+                 "hubs", owner, usb_ports(c), a->bus, c->model);
             return FALSE;
         }
         g_free(a->usb_port);
         a->usb_port = g_strdup_printf("%u", (guint)port);
     }
     if (ferry_xml_parse_uint(a->usb_port, 1, usb_ports(c), &port) != FERRY_XML_NUMBER_OK) {
-        fail(error, "%s: USB port '%s' does not exist on controller %u (%s), which has ports 1 "
-             "to %u and no hubs", owner, a->usb_port, a->bus, c->model, usb_ports(c));
+        fail(s, device, error,
+             "%s: USB port '%s' does not exist on controller %u (%s), which has ports 1 to %u and "
+             "no hubs", owner, a->usb_port, a->bus, c->model, usb_ports(c));
         return FALSE;
     }
     key = g_strdup_printf("%u:%u", a->bus, (guint)port);
     if (g_hash_table_contains(used, key)) {
-        fail(error, "%s: USB address %u:%u is already used", owner, a->bus, (guint)port);
+        fail(s, device, error, "%s: USB address %u:%u is already used", owner, a->bus, (guint)port);
         g_free(key);
         return FALSE;
     }
@@ -604,7 +626,7 @@ assign_usb(addr_state *s, GError **error)
             g_autofree char *owner = g_strdup_printf("disk '%s'", disk->target);
 
             if (disk->bus == FERRY_DISK_BUS_USB &&
-                !assign_usb_one(s, used, &disk->address, owner, pass == 1, error))
+                !assign_usb_one(s, used, disk, &disk->address, owner, pass == 1, error))
                 return FALSE;
         }
         for (guint i = 0; i < def->inputs->len; i++) {
@@ -612,7 +634,7 @@ assign_usb(addr_state *s, GError **error)
             g_autofree char *owner = g_strdup_printf("input %u", i);
 
             if (g_strcmp0(input->bus, "usb") == 0 &&
-                !assign_usb_one(s, used, &input->address, owner, pass == 1, error))
+                !assign_usb_one(s, used, input, &input->address, owner, pass == 1, error))
                 return FALSE;
         }
     }
@@ -642,9 +664,10 @@ reserve_chipset(addr_state *s)
 }
 
 static void
-add_pci(GArray *devs, ferry_device_address *addr, const char *owner, int slot, int function)
+add_pci(GArray *devs, gconstpointer device, ferry_device_address *addr, const char *owner,
+        int slot, int function)
 {
-    pci_dev d = { addr, owner, slot, function };
+    pci_dev d = { device, addr, owner, slot, function };
 
     g_array_append_val(devs, d);
 }
@@ -680,13 +703,13 @@ collect_pci(addr_state *s)
         ferry_controller_def *c = g_ptr_array_index(def->controllers, i);
 
         if (chipset_seat(s, c, &slot, &function))
-            add_pci(devs, &c->address, keep(s, describe_controller(c)), slot, function);
+            add_pci(devs, c, &c->address, keep(s, describe_controller(c)), slot, function);
     }
     for (guint i = 0; i < MIN(def->videos->len, 1); i++) {
         ferry_video_def *video = g_ptr_array_index(def->videos, i);
 
         if (g_strcmp0(video->model, "none") != 0)
-            add_pci(devs, &video->address, keep(s, g_strdup("video 0")), -1, -1);
+            add_pci(devs, video, &video->address, keep(s, g_strdup("video 0")), -1, -1);
     }
     for (guint i = 0; i < def->controllers->len; i++) {
         ferry_controller_def *c = g_ptr_array_index(def->controllers, i);
@@ -695,34 +718,40 @@ collect_pci(addr_state *s)
         if (chipset_seat(s, c, &slot, &function) || is_type(c, "pci") || is_type(c, "fdc") ||
             g_strcmp0(c->model, "none") == 0)
             continue;
-        add_pci(devs, &c->address, keep(s, describe_controller(c)), -1, -1);
+        add_pci(devs, c, &c->address, keep(s, describe_controller(c)), -1, -1);
     }
-    for (guint i = 0; i < def->nets->len; i++)
-        add_pci(devs, &((ferry_net_def *)g_ptr_array_index(def->nets, i))->address,
-                keep(s, g_strdup_printf("interface %u", i)), -1, -1);
+    for (guint i = 0; i < def->nets->len; i++) {
+        ferry_net_def *net = g_ptr_array_index(def->nets, i);
+
+        add_pci(devs, net, &net->address, keep(s, g_strdup_printf("interface %u", i)), -1, -1);
+    }
     for (guint i = 0; i < def->disks->len; i++) {
         ferry_disk_def *disk = g_ptr_array_index(def->disks, i);
 
         if (disk->bus == FERRY_DISK_BUS_VIRTIO)
-            add_pci(devs, &disk->address, keep(s, g_strdup_printf("disk '%s'", disk->target)),
+            add_pci(devs, disk, &disk->address, keep(s, g_strdup_printf("disk '%s'", disk->target)),
                     -1, -1);
     }
-    for (guint i = 1; i < def->videos->len; i++)
-        add_pci(devs, &((ferry_video_def *)g_ptr_array_index(def->videos, i))->address,
-                keep(s, g_strdup_printf("video %u", i)), -1, -1);
+    for (guint i = 1; i < def->videos->len; i++) {
+        ferry_video_def *video = g_ptr_array_index(def->videos, i);
+
+        add_pci(devs, video, &video->address, keep(s, g_strdup_printf("video %u", i)), -1, -1);
+    }
     for (guint i = 0; i < def->inputs->len; i++) {
         ferry_input_def *input = g_ptr_array_index(def->inputs, i);
 
         if (g_strcmp0(input->bus, "virtio") == 0)
-            add_pci(devs, &input->address, keep(s, g_strdup_printf("input %u", i)), -1, -1);
+            add_pci(devs, input, &input->address, keep(s, g_strdup_printf("input %u", i)), -1, -1);
     }
     if (def->watchdog && g_strcmp0(def->watchdog->model, "i6300esb") == 0)
-        add_pci(devs, &def->watchdog->address, "the watchdog", -1, -1);
+        add_pci(devs, def->watchdog, &def->watchdog->address, "the watchdog", -1, -1);
     if (def->memballoon && g_strcmp0(def->memballoon->model, "none") != 0)
-        add_pci(devs, &def->memballoon->address, "the memballoon", -1, -1);
-    for (guint i = 0; i < def->rngs->len; i++)
-        add_pci(devs, &((ferry_rng_def *)g_ptr_array_index(def->rngs, i))->address,
-                keep(s, g_strdup_printf("rng %u", i)), -1, -1);
+        add_pci(devs, def->memballoon, &def->memballoon->address, "the memballoon", -1, -1);
+    for (guint i = 0; i < def->rngs->len; i++) {
+        ferry_rng_def *rng = g_ptr_array_index(def->rngs, i);
+
+        add_pci(devs, rng, &rng->address, keep(s, g_strdup_printf("rng %u", i)), -1, -1);
+    }
     return devs;
 }
 
@@ -746,8 +775,9 @@ take_pci(addr_state *s, const pci_dev *d, GError **error)
                             d->forced_function == (int)a->function;
 
     if (holder && !(chipset_seat && holder == s->builtin[a->slot])) {
-        fail(error, "PCI address %04x:%02x:%02x.%x of %s is already used by %s", a->domain,
-             a->bus, a->slot, a->function, d->owner, holder);
+        fail(s, d->device, error,
+             "PCI address %04x:%02x:%02x.%x of %s is already used by %s", a->domain, a->bus,
+             a->slot, a->function, d->owner, holder);
         return FALSE;
     }
     s->pci[a->slot][a->function] = d->owner;
@@ -763,8 +793,9 @@ place_pci(addr_state *s, const pci_dev *d, guint first_slot, GError **error)
     while (slot < PCI_SLOTS && !slot_free(s, slot))
         slot++;
     if (slot == PCI_SLOTS) {
-        fail(error, "%s: no PCI slot is left on bus 0 (32 slots, and ferry adds no PCI "
-             "bridges)", d->owner);
+        fail(s, d->device, error,
+             "%s: no PCI slot is left on bus 0 (32 slots, and ferry adds no PCI bridges)",
+             d->owner);
         return FALSE;
     }
     ferry_dev_address_clear(a);
@@ -797,20 +828,21 @@ assign_pci(addr_state *s, GError **error)
         if (a->type == FERRY_ADDRESS_NONE)
             continue;
         if (a->type != FERRY_ADDRESS_PCI) {
-            fail(error, "%s: its address is not a PCI one", d->owner);
+            fail(s, d->device, error, "%s: its address is not a PCI one", d->owner);
             return FALSE;
         }
         if (a->domain != 0 || a->bus != 0 || a->slot >= PCI_SLOTS ||
             a->function >= PCI_FUNCTIONS) {
-            fail(error, "%s: PCI address %04x:%02x:%02x.%x is not on bus 0000:00 (ferry adds "
-                 "no PCI bridges)", d->owner, a->domain, a->bus, a->slot, a->function);
+            fail(s, d->device, error,
+                 "%s: PCI address %04x:%02x:%02x.%x is not on bus 0000:00 (ferry adds no PCI "
+                 "bridges)", d->owner, a->domain, a->bus, a->slot, a->function);
             return FALSE;
         }
         if (d->forced_slot >= 0 &&
             (a->slot != (guint)d->forced_slot || a->function != (guint)d->forced_function)) {
-            fail(error, "%s is the chipset's, at 0000:00:%02x.%x on machine '%s' (found "
-                 "0000:00:%02x.%x)", d->owner, d->forced_slot, d->forced_function, s->machine,
-                 a->slot, a->function);
+            fail(s, d->device, error,
+                 "%s is the chipset's, at 0000:00:%02x.%x on machine '%s' (found 0000:00:%02x.%x)",
+                 d->owner, d->forced_slot, d->forced_function, s->machine, a->slot, a->function);
             return FALSE;
         }
         if (!take_pci(s, d, error))
@@ -875,7 +907,7 @@ assign_macs(addr_state *s, GError **error)
         if (!net->mac)
             continue;
         if (g_hash_table_lookup_extended(used, net->mac, NULL, &other)) {
-            fail(error, "interface %u: MAC address %s is already that of interface %u", i,
+            fail(s, net, error, "interface %u: MAC address %s is already that of interface %u", i,
                  net->mac, GPOINTER_TO_UINT(other));
             return FALSE;
         }
@@ -907,8 +939,9 @@ check_boot_orders(addr_state *s, GError **error)
         gboolean is_disk = i < def->disks->len;
         const ferry_disk_def *disk = is_disk ? g_ptr_array_index(def->disks, i) : NULL;
         guint net = i - def->disks->len;
-        guint order = is_disk ? disk->boot_order
-                              : ((ferry_net_def *)g_ptr_array_index(def->nets, net))->boot_order;
+        const ferry_net_def *nic = is_disk ? NULL : g_ptr_array_index(def->nets, net);
+        gconstpointer device = is_disk ? (gconstpointer)disk : (gconstpointer)nic;
+        guint order = is_disk ? disk->boot_order : nic->boot_order;
         char *name;
         const char *other;
 
@@ -917,14 +950,14 @@ check_boot_orders(addr_state *s, GError **error)
         name = is_disk ? g_strdup_printf("disk '%s'", disk->target)
                        : g_strdup_printf("interface %u", net);
         if (def->boot_devs && def->boot_devs[0]) {
-            fail(error, "%s: <boot order> cannot be combined with <os><boot dev>, as in "
+            fail(s, device, error, "%s: <boot order> cannot be combined with <os><boot dev>, as in "
                  "libvirt", name);
             g_free(name);
             return FALSE;
         }
         other = g_hash_table_lookup(used, GUINT_TO_POINTER(order));
         if (other) {
-            fail(error, "%s: boot order %u is already that of %s", name, order, other);
+            fail(s, device, error, "%s: boot order %u is already that of %s", name, order, other);
             g_free(name);
             return FALSE;
         }
@@ -936,12 +969,20 @@ check_boot_orders(addr_state *s, GError **error)
 gboolean
 ferry_domain_def_assign_addresses(ferry_domain_def *def, GError **error)
 {
+    return ferry_domain_def_assign_addresses_from(def, NULL, error);
+}
+
+gboolean
+ferry_domain_def_assign_addresses_from(ferry_domain_def *def, ferry_xml_reader *r,
+                                       GError **error)
+{
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     g_autofree addr_state *s = g_new0(addr_state, 1);
 
     g_return_val_if_fail(def != NULL && def->disks != NULL, FALSE);
 
     s->def = def;
+    s->r = r;
     s->names = names;
     /* Order matters: controllers get their models before the devices on
      * them count ports, and every implicit controller exists before the

@@ -108,7 +108,7 @@ ferry_dev_check_claims(ferry_dev_walk *w)
 long
 ferry_dev_line(ferry_dev_walk *w, gconstpointer device)
 {
-    xmlNodePtr node = g_hash_table_lookup(w->nodes, device);
+    xmlNodePtr node = ferry_xml_reader_origin(w->r, device);
 
     return node ? xmlGetLineNo(node) : 0;
 }

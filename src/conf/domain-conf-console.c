@@ -325,7 +325,7 @@ ferry_dev_parse_serial(ferry_dev_walk *w, xmlNodePtr node, GError **error)
     if (has_port)
         ferry_dev_claim(w, target, FALSE, g_strdup_printf("serial:%u", chr->target_port),
                         g_strdup_printf("serial port %u", chr->target_port), NULL);
-    g_hash_table_insert(w->nodes, chr, node);
+    ferry_xml_reader_set_origin(w->r, chr, node);
     g_ptr_array_add(w->def->chardevs, g_steal_pointer(&chr));
     return TRUE;
 }
@@ -371,7 +371,7 @@ ferry_dev_parse_console(ferry_dev_walk *w, xmlNodePtr node, GError **error)
                         g_strdup("a console on a serial port"), NULL);
     }
     w->virtio_consoles += virtio;
-    g_hash_table_insert(w->nodes, chr, node);
+    ferry_xml_reader_set_origin(w->r, chr, node);
     g_ptr_array_add(w->def->chardevs, g_steal_pointer(&chr));
     return TRUE;
 }
@@ -412,7 +412,7 @@ ferry_dev_parse_channel(ferry_dev_walk *w, xmlNodePtr node, GError **error)
     /* The guest finds a channel by its name: two would be ambiguous. */
     ferry_dev_claim(w, target, TRUE, g_strdup_printf("channel:%s", chr->target_name),
                     g_steal_pointer(&owner), NULL);
-    g_hash_table_insert(w->nodes, chr, node);
+    ferry_xml_reader_set_origin(w->r, chr, node);
     g_ptr_array_add(w->def->chardevs, g_steal_pointer(&chr));
     return TRUE;
 }
@@ -540,7 +540,7 @@ ferry_dev_parse_input(ferry_dev_walk *w, xmlNodePtr node, GError **error)
                                         NULL, &input->address, error)) {
         return FALSE;
     }
-    g_hash_table_insert(w->nodes, input, node);
+    ferry_xml_reader_set_origin(w->r, input, node);
     g_ptr_array_add(w->def->inputs, g_steal_pointer(&input));
     return TRUE;
 }
@@ -726,7 +726,7 @@ ferry_dev_parse_video(ferry_dev_walk *w, xmlNodePtr node, GError **error)
     if (video->primary)
         ferry_dev_claim(w, model, TRUE, g_strdup("video:primary"),
                         g_strdup("a primary video"), NULL);
-    g_hash_table_insert(w->nodes, video, node);
+    ferry_xml_reader_set_origin(w->r, video, node);
     g_ptr_array_add(w->def->videos, g_steal_pointer(&video));
     return TRUE;
 }
@@ -763,7 +763,7 @@ defer_at(ferry_dev_walk *w, gconstpointer device, const char *format, ...) G_GNU
 static void
 defer_at(ferry_dev_walk *w, gconstpointer device, const char *format, ...)
 {
-    xmlNodePtr node = g_hash_table_lookup(w->nodes, device);
+    xmlNodePtr node = ferry_xml_reader_origin(w->r, device);
     g_autoptr(GError) local = NULL;
     g_autofree char *reason = NULL;
     va_list ap;

@@ -777,7 +777,7 @@ parse_disk(ferry_dev_walk *w, xmlNodePtr node, GError **error)
         return FALSE;
     ferry_dev_claim(w, target, FALSE, g_strdup_printf("target:%s", disk->target),
                     g_strdup_printf("disk target '%s'", disk->target), NULL);
-    g_hash_table_insert(w->nodes, disk, node);
+    ferry_xml_reader_set_origin(w->r, disk, node);
     g_ptr_array_add(w->def->disks, g_steal_pointer(&disk));
     return TRUE;
 }
@@ -939,7 +939,7 @@ parse_controller(ferry_dev_walk *w, xmlNodePtr node, GError **error)
                     g_steal_pointer(&owner), NULL);
     if (c->index + 1 > GPOINTER_TO_UINT(g_hash_table_lookup(w->next_index, c->type)))
         g_hash_table_insert(w->next_index, g_strdup(c->type), GUINT_TO_POINTER(c->index + 1));
-    g_hash_table_insert(w->nodes, c, node);
+    ferry_xml_reader_set_origin(w->r, c, node);
     g_ptr_array_add(w->def->controllers, g_steal_pointer(&c));
     return TRUE;
 }
@@ -1079,7 +1079,7 @@ parse_interface(ferry_dev_walk *w, xmlNodePtr node, GError **error)
     if (net->mac)
         ferry_dev_claim(w, mac, FALSE, g_strdup_printf("mac:%s", net->mac),
                         g_strdup_printf("MAC address %s", net->mac), g_strdup(owner));
-    g_hash_table_insert(w->nodes, net, node);
+    ferry_xml_reader_set_origin(w->r, net, node);
     g_ptr_array_add(w->def->nets, g_steal_pointer(&net));
     return TRUE;
 }
@@ -1155,7 +1155,7 @@ parse_memballoon(ferry_dev_walk *w, xmlNodePtr node, GError **error)
                                      error))
             return FALSE;
     }
-    g_hash_table_insert(w->nodes, m, node);
+    ferry_xml_reader_set_origin(w->r, m, node);
     w->def->memballoon = g_steal_pointer(&m);
     return TRUE;
 }
@@ -1185,7 +1185,7 @@ parse_rng(ferry_dev_walk *w, xmlNodePtr node, GError **error)
         !ferry_dev_parse_address(w, node, owner, FERRY_DEV_ADDR(FERRY_ADDRESS_PCI), NULL,
                                  &rng->address, error))
         return FALSE;
-    g_hash_table_insert(w->nodes, rng, node);
+    ferry_xml_reader_set_origin(w->r, rng, node);
     g_ptr_array_add(w->def->rngs, g_steal_pointer(&rng));
     return TRUE;
 }
@@ -1216,7 +1216,7 @@ parse_watchdog(ferry_dev_walk *w, xmlNodePtr node, GError **error)
         !ferry_dev_parse_address(w, node, "the watchdog", FERRY_DEV_ADDR(FERRY_ADDRESS_PCI), NULL,
                                  &wd->address, error))
         return FALSE;
-    g_hash_table_insert(w->nodes, wd, node);
+    ferry_xml_reader_set_origin(w->r, wd, node);
     w->def->watchdog = g_steal_pointer(&wd);
     return TRUE;
 }
@@ -1242,7 +1242,7 @@ parse_audio(ferry_dev_walk *w, xmlNodePtr node, GError **error)
             return FALSE;
         }
     }
-    g_hash_table_insert(w->nodes, audio, node);
+    ferry_xml_reader_set_origin(w->r, audio, node);
     g_ptr_array_add(w->def->audios, g_steal_pointer(&audio));
     return TRUE;
 }
@@ -1352,11 +1352,10 @@ ferry_domain_devices_parse(ferry_xml_reader *r, xmlNodePtr devices, ferry_domain
                            GError **error)
 {
     g_autoptr(GPtrArray) claims = ferry_dev_claims_new();
-    g_autoptr(GHashTable) nodes = g_hash_table_new(g_direct_hash, g_direct_equal);
     g_autoptr(GHashTable) next_index = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                              NULL);
     ferry_dev_walk w = {
-        .r = r, .def = def, .claims = claims, .nodes = nodes, .next_index = next_index,
+        .r = r, .def = def, .claims = claims, .next_index = next_index,
     };
 
     if (!devices)

@@ -21,7 +21,6 @@ typedef struct {
     ferry_xml_reader *r;
     ferry_domain_def *def;
     GPtrArray *claims;        /* (element-type dev_claim), see ferry_dev_claim() */
-    GHashTable *nodes;        /* device struct -> its element, for the checks after the walk */
     GHashTable *next_index;   /* controller type -> 1 + the highest index read so far */
     guint virtio_consoles;    /* read so far: the default port of the next one */
 } ferry_dev_walk;

@@ -39,6 +39,15 @@ void ferry_domain_devices_format(GString *out, const ferry_domain_def *def);
 void ferry_domain_address_format(GString *out, const char *indent,
                                  const ferry_device_address *addr);
 
+/*
+ * ferry_domain_def_assign_addresses() for a definition the walk @r has
+ * just read: each refusal names the file, line and element of the device
+ * (ferry_xml_reader_origin()); what the assignment added itself is blamed
+ * on <devices>.  @r NULL: refusals name the device only.
+ */
+gboolean ferry_domain_def_assign_addresses_from(ferry_domain_def *def, ferry_xml_reader *r,
+                                                GError **error);
+
 /* The largest number of vCPUs a definition may have. */
 #define FERRY_CONF_VCPUS_MAX 64
 

@@ -818,6 +818,7 @@ parse_boot(ferry_xml_reader *r, xmlNodePtr os, ferry_domain_def *def, GError **e
         }
     }
     if (devs->len) {
+        ferry_xml_reader_set_origin(r, &def->boot_devs, g_ptr_array_index(nodes, 0));
         g_ptr_array_add(devs, NULL);
         def->boot_devs = (GStrv)g_ptr_array_steal(devs, NULL);
     }
@@ -859,6 +860,8 @@ parse_os(ferry_xml_reader *r, xmlNodePtr root, ferry_domain_def *def, GError **e
         def->arch = g_strdup("x86_64");
     if (!def->machine)
         def->machine = g_strdup("pc");
+    /* The machine's refusals come after the walk (domain-addr.c). */
+    ferry_xml_reader_set_origin(r, &def->machine, type);
 
     return parse_firmware(r, os, def, error) &&
            parse_path_child(r, os, "kernel", &def->kernel, error) &&
@@ -979,8 +982,11 @@ parse_devices(ferry_xml_reader *r, xmlNodePtr root, ferry_domain_def *def, GErro
 {
     xmlNodePtr devices;
 
-    return ferry_xml_child(r, root, "devices", FALSE, &devices, error) &&
-           ferry_domain_devices_parse(r, devices, def, error);
+    if (!ferry_xml_child(r, root, "devices", FALSE, &devices, error))
+        return FALSE;
+    /* What the address assignment adds (controllers) is blamed on <devices>. */
+    ferry_xml_reader_set_origin(r, def, devices ? devices : root);
+    return ferry_domain_devices_parse(r, devices, def, error);
 }
 
 /* ---- parsing: the walk --------------------------------------------------- */
@@ -1063,11 +1069,9 @@ ferry_domain_def_parse_node(xmlDocPtr doc, xmlNodePtr root, const char *source_n
         !ferry_xml_validate(FERRY_XML_SCHEMA_DOMAIN, doc, root, source, error))
         return NULL;
     /* Every definition read has its guest ABI complete (domain-addr.c);
-     * its errors name the device, not a line: prefix the document. */
-    if (!ferry_domain_def_assign_addresses(def, error)) {
-        g_prefix_error(error, "%s: ", source);
+     * the walk's origins let its refusals name file, line and element. */
+    if (!ferry_domain_def_assign_addresses_from(def, &r, error))
         return NULL;
-    }
 
     if (!def->uuid && !(flags & FERRY_DOMAIN_DEF_PARSE_NO_UUID))
         def->uuid = g_uuid_string_random();

@@ -251,6 +251,7 @@ ferry_xml_reader_init(ferry_xml_reader *r, const char *source)
     r->source = source;
     r->read = g_hash_table_new(g_direct_hash, g_direct_equal);
     r->problems = g_ptr_array_new_with_free_func((GDestroyNotify)g_error_free);
+    r->origins = g_hash_table_new(g_direct_hash, g_direct_equal);
 }
 
 void
@@ -258,6 +259,23 @@ ferry_xml_reader_clear(ferry_xml_reader *r)
 {
     g_clear_pointer(&r->read, g_hash_table_unref);
     g_clear_pointer(&r->problems, g_ptr_array_unref);
+    g_clear_pointer(&r->origins, g_hash_table_unref);
+}
+
+void
+ferry_xml_reader_set_origin(ferry_xml_reader *r, gconstpointer thing, xmlNodePtr node)
+{
+    g_return_if_fail(r != NULL && thing != NULL && node != NULL);
+
+    g_hash_table_insert(r->origins, (gpointer)thing, node);
+}
+
+xmlNodePtr
+ferry_xml_reader_origin(const ferry_xml_reader *r, gconstpointer thing)
+{
+    if (!r || !thing || !r->origins)
+        return NULL;
+    return g_hash_table_lookup(r->origins, thing);
 }
 
 gboolean

@@ -85,6 +85,7 @@ typedef struct {
     const char *source;     /* (not owned) */
     GHashTable *read;       /* xmlNode* / xmlAttr* -> itself */
     GPtrArray *problems;    /* GError*: deferred errors, see ferry_xml_reader_defer() */
+    GHashTable *origins;    /* what the walk built -> its element, see ferry_xml_reader_set_origin() */
 } ferry_xml_reader;
 
 /** ferry_xml_reader_init: starts a walk; @source names the document. */
@@ -94,6 +95,29 @@ void ferry_xml_reader_init(ferry_xml_reader *r, const char *source);
 void ferry_xml_reader_clear(ferry_xml_reader *r);
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ferry_xml_reader, ferry_xml_reader_clear)
+
+/**
+ * ferry_xml_reader_set_origin:
+ * @r: the walk
+ * @thing: a structure (or a field of one) the walk built from @node
+ * @node: its element
+ *
+ * Remembers where @thing came from, so that a check made after the walk
+ * (two devices on one address, say) can still name the file, line and
+ * element (ferry_xml_reader_origin()).  @thing must live as long as @r;
+ * setting it again replaces its element.
+ */
+void ferry_xml_reader_set_origin(ferry_xml_reader *r, gconstpointer thing, xmlNodePtr node);
+
+/**
+ * ferry_xml_reader_origin:
+ * @r: the walk
+ * @thing: what ferry_xml_reader_set_origin() was given
+ *
+ * Returns: (transfer none) (nullable): @thing's element, NULL for what the
+ * walk did not build (or NULL @r).
+ */
+xmlNodePtr ferry_xml_reader_origin(const ferry_xml_reader *r, gconstpointer thing);
 
 /**
  * ferry_xml_error:
