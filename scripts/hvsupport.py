@@ -8,7 +8,11 @@ version each driver gained it, or "-" when it lacks it.
 
 With --check, also enforce the naming rule: the function behind `.foo` of the
 driver whose `.name` is "bar" must be `bar_foo`, and every entry must carry
-its since-annotation.  Exit status 1 and one line per violation otherwise.
+its since-annotation, no newer than the project's version (meson.build, and
+the same in include/ferry/ferry.h): a table that promises a version not yet
+released is wrong.  The table is kept in the repository as docs/hvsupport.md
+(the README links to it); --check also refuses a copy that differs from what
+the tables say.  Exit status 1 and one line per violation otherwise.
 
 Usage: hvsupport.py SRC_DIR [--output FILE] [--check]
 """
@@ -28,6 +32,29 @@ def driver_fields(src):
     body = text[text.index('struct ferry_driver {'):]
     body = body[:body.index('\n};')]
     return FIELD_RE.findall(body)
+
+
+def version_tuple(text):
+    return tuple(int(x) for x in text.split('.'))
+
+
+def project_version(src, errors):
+    """The version of meson.build's project(); checks ferry.h agrees."""
+    top = os.path.dirname(os.path.abspath(src))
+    with open(os.path.join(top, 'meson.build')) as f:
+        m = re.search(r"project\([^)]*?version:\s*'([0-9.]+)'", f.read(), re.S)
+    if not m:
+        errors.append('meson.build: no version in project()')
+        return None
+    version = m.group(1)
+    with open(os.path.join(top, 'include', 'ferry', 'ferry.h')) as f:
+        header = f.read()
+    parts = [re.search(r'#define FERRY_VERSION_%s (\d+)' % p, header) for p in ('MAJOR', 'MINOR', 'MICRO')]
+    got = '.'.join(p.group(1) if p else '?' for p in parts)
+    if got != version:
+        errors.append('include/ferry/ferry.h: FERRY_VERSION_* say %s, meson.build says %s'
+                      % (got, version))
+    return version
 
 
 def scan(src):
@@ -66,6 +93,7 @@ def main(argv):
     fields = driver_fields(src)
     drivers = scan(src)
     errors = []
+    version = project_version(src, errors) if check else None
     for name, entries, problems in drivers:
         errors.extend(problems)
         for field, (fn, since, where) in entries.items():
@@ -73,6 +101,9 @@ def main(argv):
                 errors.append('%s: driver %s: unknown entry .%s' % (where, name, field))
             if field != 'conn_probe' and since is None:
                 errors.append('%s: driver %s: entry .%s lacks its /* since X.Y */' % (where, name, field))
+            if since and version and version_tuple(since) > version_tuple(version):
+                errors.append('%s: driver %s: entry .%s says since %s, but this is ferry %s'
+                              % (where, name, field, since, version))
             if fn != '%s_%s' % (name, field):
                 errors.append('%s: driver %s: entry .%s is %s, expected %s_%s'
                               % (where, name, field, fn, name, field))
@@ -94,6 +125,16 @@ def main(argv):
     elif not check:
         sys.stdout.write(text)
     if check:
+        top = os.path.dirname(os.path.abspath(src))
+        kept = os.path.join(top, 'docs', 'hvsupport.md')
+        try:
+            with open(kept) as f:
+                stale = f.read() != text
+        except OSError:
+            stale = True
+        if stale:
+            errors.append('docs/hvsupport.md differs from the driver tables: run '
+                          'scripts/hvsupport.py src --output docs/hvsupport.md')
         for e in errors:
             print(e)
         print('%d driver tables, %d problems' % (len(drivers), len(errors)))
