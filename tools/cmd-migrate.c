@@ -35,6 +35,7 @@ static gboolean opt_undefine_source, opt_copy_all, opt_copy_inc, opt_relay, opt_
 static gboolean opt_tls, opt_no_tls;
 static gboolean opt_postcopy, opt_postcopy_after_precopy, opt_parallel, opt_compressed;
 static gboolean opt_auto_converge, opt_policy_off, opt_no_postcopy, opt_postcopy_resume;
+static gboolean opt_force;
 static gboolean opt_estimate;
 static guint64 opt_postcopy_bandwidth, opt_parallel_connections;
 static guint64 opt_auto_converge_initial, opt_auto_converge_increment;
@@ -443,6 +444,10 @@ static const GOptionEntry migrate_options[] = {
     { "postcopy-resume", 0, 0, G_OPTION_ARG_NONE, &opt_postcopy_resume,
       "Resume DOMAIN's paused post-copy now (its stream broke; the source's daemon also "
       "tries by itself), to the destination's daemon at DEST_URI", NULL },
+    { "force", 0, 0, G_OPTION_ARG_NONE, &opt_force,
+      "Migrate although a safety rule refuses it: a disk on storage only this host sees that "
+      "is not copied, cache mode 'unsafe', a running block job (never with host devices); "
+      "the source's log says what was overridden", NULL },
     { "no-postcopy", 0, 0, G_OPTION_ARG_NONE, &opt_no_postcopy,
       "Never post-copy, not even by the convergence policy (which otherwise may choose it)",
       NULL },
@@ -1012,6 +1017,8 @@ migrate_flags(void)
         flags |= FERRY_MIGRATE_NO_POLICY;
     if (opt_no_postcopy)
         flags |= FERRY_MIGRATE_NO_POSTCOPY;
+    if (opt_force)
+        flags |= FERRY_MIGRATE_FORCE;
     return flags;
 }
 

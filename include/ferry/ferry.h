@@ -91,6 +91,14 @@ typedef enum {
     FERRY_ERROR_MIGRATE_LOST = 29,     /* post-copy failed after the switch: the guest's
                                         * memory was split between the hosts and part of it
                                         * is gone; neither host can run it whole (since 0.5) */
+    /* Since 0.6: the migration safety rules (docs/migration-safety.md).  A
+     * disk the destination would not see as it is (local storage not
+     * copied, cache mode 'unsafe') is FERRY_ERROR_MIGRATE_UNSAFE. */
+    FERRY_ERROR_MIGRATE_HOSTDEV = 30,  /* the domain has host devices: it cannot move, not
+                                        * even with FERRY_MIGRATE_FORCE */
+    FERRY_ERROR_MIGRATE_BLOCK_JOB = 31,/* a block job runs on a disk; FORCE may override */
+    FERRY_ERROR_MIGRATE_SNAPSHOTS = 32,/* the domain's snapshots cannot follow it; FORCE may
+                                        * override */
 } ferry_error_code;
 
 /**
@@ -668,6 +676,11 @@ typedef enum {
      * POSTCOPY, when the guest's disks are shared (nothing is copied) and
      * the destination can receive post-copy; this keeps it from doing so. */
     FERRY_MIGRATE_NO_POSTCOPY = 1 << 18,
+    /* Since 0.6: migrate although a safety rule refuses it (a disk on local
+     * storage that is not copied, cache mode 'unsafe', a running block
+     * job); what was overridden is logged by the source host.  Never
+     * overrides what cannot work (host devices). */
+    FERRY_MIGRATE_FORCE = 1 << 19,
 } ferry_migrate_flags;
 
 /** Compression methods of ferry_migrate_params.comp_methods (since 0.5). */

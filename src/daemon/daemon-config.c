@@ -63,10 +63,12 @@ static const setting settings[] = {
     S(migration_address, SETTING_STRING),
     U(migration_port_min, 1024, 65535),
     U(migration_port_max, 1024, 65535),
+    U(migration_max_protocol, 2, 3),
     S(hook_path, SETTING_PATH),
     S(debug_inject_failure, SETTING_STRING),
     S(storage_dirs, SETTING_STRING),
     S(file_dirs, SETTING_STRING),
+    S(shared_storage_dirs, SETTING_STRING),
     S(user, SETTING_STRING),
     S(group, SETTING_STRING),
     U(migration_abandon_timeout, 1, 3600),
@@ -104,6 +106,7 @@ ferry_daemon_config_new_defaults(void)
     c->log_level = g_strdup("info");
     c->migration_port_min = 49152;
     c->migration_port_max = 49215;
+    c->migration_max_protocol = 3;
     c->migration_abandon_timeout = 60;
     c->migration_relay = TRUE;
     c->lock_manager = g_strdup("none");
@@ -415,6 +418,7 @@ ferry_daemon_config_check(const ferry_daemon_config *c, const char *file_name,
     }
     if (!check_dir_list(c->storage_dirs, "storage_dirs", file_name, error) ||
         !check_dir_list(c->file_dirs, "file_dirs", file_name, error) ||
+        !check_dir_list(c->shared_storage_dirs, "shared_storage_dirs", file_name, error) ||
         !check_migration_address(c->migration_address, file_name, error) ||
         !check_qemu_user(c->user, c->group, file_name, error))
         return FALSE;

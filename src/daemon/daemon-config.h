@@ -65,6 +65,8 @@ typedef struct {
                                  * wildcard; NULL: the address the hostname resolves to */
     guint migration_port_min;   /* incoming migration ports, default 49152 */
     guint migration_port_max;   /* default 49215 */
+    guint migration_max_protocol; /* the newest migration protocol offered, 2 or 3 (default);
+                                   * 2 plays an older host's part */
     char *hook_path;            /* executable run at migration phases; NULL: none */
     char *storage_dirs;         /* ':'-separated directories where incoming disks may be
                                  * created, and where every disk and backing file a peer
@@ -73,6 +75,10 @@ typedef struct {
     char *file_dirs;            /* ':'-separated directories where the other files a peer
                                  * or an untrusted client names (kernels, initrds, serial
                                  * logs) must lie (docs/security.md); NULL: STATE_DIR/files */
+    char *shared_storage_dirs;  /* ':'-separated directories the other hosts see too (an
+                                 * NFS mount, say): a disk in them may migrate without
+                                 * being copied (docs/migration-safety.md); NULL: none
+                                 * beyond shared and cluster file systems */
     char *user;                 /* the user QEMU runs as: a name or "+UID"; NULL: root
                                  * (docs/security.md, "The QEMU user") */
     char *group;                /* its only group: a name or "+GID"; NULL: the user's

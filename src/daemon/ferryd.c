@@ -271,6 +271,7 @@ main(int argc, char **argv)
     g_autofree char *peer_uri = NULL;
     g_auto(GStrv) storage_dirs = NULL;
     g_auto(GStrv) file_dirs = NULL;
+    g_auto(GStrv) shared_dirs = NULL;
     ferry_daemon_server *server = NULL;
     ferry_qemu_config qcfg = { 0 };
 
@@ -319,6 +320,7 @@ main(int argc, char **argv)
     qcfg.inject_failure = cfg->debug_inject_failure;
     qcfg.abandon_seconds = cfg->migration_abandon_timeout;
     qcfg.migration_relay = cfg->migration_relay;
+    qcfg.max_protocol = cfg->migration_max_protocol;
     qcfg.lock_manager = cfg->lock_manager;
     qcfg.lockspace_dir = cfg->lockspace_dir;
     qcfg.max_domains = cfg->max_domains;
@@ -331,6 +333,9 @@ main(int argc, char **argv)
     qcfg.storage_dirs = storage_dirs;
     file_dirs = cfg->file_dirs ? g_strsplit(cfg->file_dirs, ":", -1) : NULL;
     qcfg.file_dirs = file_dirs;
+    shared_dirs = cfg->shared_storage_dirs ? g_strsplit(cfg->shared_storage_dirs, ":", -1)
+                                           : NULL;
+    qcfg.shared_storage_dirs = shared_dirs;
     qcfg.user = cfg->user;
     qcfg.group = cfg->group;
     if (cfg->debug_inject_failure)

@@ -139,6 +139,18 @@ typedef struct {
      * (target, format, size, backing for an incremental copy); refuses a
      * domain with a block job running. */
     gboolean (*list_disks)(ferry_mig_job *job, ferry_migration_cookie *cookie, GError **error);
+    /* (nullable: every disk is shared, no block job ever runs) The facts
+     * the migration safety rules (migration-safety.c) need from the host.
+     * disk_storage says whether the image of @disk (a file or block disk
+     * with a source) is on storage the destination sees too -- a shared
+     * or cluster file system, a directory the host declares shared -- and
+     * sets *@ret_where to what it found ("ext4", "nfs", "a directory of
+     * shared_storage_dirs"). */
+    gboolean (*disk_storage)(gpointer self, const ferry_disk_def *disk, char **ret_where);
+    /* The block jobs running on the source domain, one "TYPE job on disk
+     * 'TARGET'" per job, in @ret_jobs (transfer full).  Runs before the
+     * migration's own jobs exist. */
+    gboolean (*block_jobs)(ferry_mig_job *job, GPtrArray **ret_jobs, GError **error);
     /* Perform of a storage migration: starts copying the disks of
      * @prepared (Prepare's cookie: NBD port and disks) to the host of the
      * migration URI; DISKS_READY once they are all in sync. */

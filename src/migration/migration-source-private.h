@@ -4,7 +4,8 @@
  * migration-source-postcopy.c (the switch to post-copy, a paused
  * post-copy resumed), migration-source-converge.c (the convergence
  * policy's decisions carried out, the downtime cap) and
- * migration-source-confirm.c (the commit zone and Confirm).  Nothing but
+ * migration-source-confirm.c (the commit zone and Confirm) and
+ * migration-source-safety.c (the rules that refuse a migration).  Nothing but
  * src/migration/migration-source*.c includes it.
  */
 #pragma once
@@ -52,6 +53,12 @@ typedef enum {
 /* migration-source.c */
 
 /* Records why the job fails and with which code its calls fail. */
+/* The safety rules (migration-source-safety.c): refuses a migration that
+ * would lose or corrupt the guest's data unless FERRY_MIGRATE_FORCE (and
+ * always one with host devices), naming each disk or device.  obj->lock
+ * not held. */
+gboolean ferry_mig_src_check_safety(ferry_mig_job *job, GError **error);
+
 void ferry_mig_src_set_failure(ferry_mig_job *job, const GError *error);
 /* The outcome an abort-like event gives: cancelled, saying @why. */
 void ferry_mig_src_abort_reason(ferry_mig_job *job, const char *why);

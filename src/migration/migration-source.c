@@ -279,6 +279,8 @@ step_begin(ferry_mig_job *job, gpointer data, GError **error)
                                                                  : job->obj->live);
     g_clear_pointer(&locker, g_mutex_locker_free);
 
+    if (!ferry_mig_src_check_safety(job, error))
+        return FALSE;
     if (p->flags & NON_SHARED) {
         if (!engine->nbd) {
             g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
@@ -321,7 +323,7 @@ step_take(ferry_mig_job *job, gpointer data, GError **error)
                     "domains", job->dom_name);
         return FALSE;
     }
-    return TRUE;
+    return ferry_mig_src_check_safety(job, error);
 }
 
 void

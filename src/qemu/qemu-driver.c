@@ -120,6 +120,7 @@ state_free(qemu_driver_state *state)
     g_clear_pointer(&state->locks, ferry_lock_manager_unref);
     g_strfreev(state->config.storage_dirs);
     g_strfreev(state->config.file_dirs);
+    g_strfreev(state->config.shared_storage_dirs);
     g_free(state->config.peer_uri);
     g_free(state->config.pki_dir);
     g_free(state->config.user);
@@ -174,8 +175,10 @@ ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error)
     state->config.inject_failure = g_strdup(config->inject_failure);
     state->config.abandon_seconds = config->abandon_seconds ? config->abandon_seconds : 60;
     state->config.migration_relay = config->migration_relay;
+    state->config.max_protocol = config->max_protocol ? config->max_protocol : 3;
     state->config.storage_dirs = dir_list(config->storage_dirs, config->state_dir, "images");
     state->config.file_dirs = dir_list(config->file_dirs, config->state_dir, "files");
+    state->config.shared_storage_dirs = g_strdupv(config->shared_storage_dirs);
     state->config.peer_uri = g_strdup(config->peer_uri);
     state->config.pki_dir = g_strdup(config->pki_dir);
     state->config.user = g_strdup(config->user);
@@ -346,8 +349,10 @@ qemu_conn_get_capabilities(ferry_conn *conn, GError **error)
     g_ptr_array_add(guest->domain_types, g_strdup("qemu"));
     caps->migration_live = TRUE;
     g_ptr_array_add(caps->uri_transports, g_strdup("tcp"));
-    g_ptr_array_add(caps->migration_protocols, g_strdup("v3"));
-    caps->migration_nbd = TRUE;
+    g_ptr_array_add(caps->migration_protocols, g_strdup("v2"));
+    if (state->config.max_protocol >= 3)
+        g_ptr_array_add(caps->migration_protocols, g_strdup("v3"));
+    caps->migration_nbd = state->config.max_protocol >= 3;
     if (g_file_test("/dev/kvm", G_FILE_TEST_EXISTS))
         g_ptr_array_add(guest->domain_types, g_strdup("kvm"));
     return ferry_caps_format(caps);
@@ -363,9 +368,14 @@ static gboolean
 qemu_conn_supports_feature(ferry_conn *conn, ferry_feature feature,
                            gboolean *ret_supported, GError **error)
 {
-    *ret_supported = feature == FERRY_FEATURE_EVENTS || feature == FERRY_FEATURE_MIGRATION_V3 ||
-                     feature == FERRY_FEATURE_MIGRATION_P2P ||
-                     feature == FERRY_FEATURE_MIGRATION_NBD;
+    guint max = state_of(conn)->config.max_protocol;
+
+    /* v2 always; v3, and what needs it (peer-to-peer, NBD), unless the
+     * host is limited to v2 (migration_max_protocol). */
+    *ret_supported = feature == FERRY_FEATURE_EVENTS || feature == FERRY_FEATURE_MIGRATION_V2 ||
+                     (max >= 3 && (feature == FERRY_FEATURE_MIGRATION_V3 ||
+                                   feature == FERRY_FEATURE_MIGRATION_P2P ||
+                                   feature == FERRY_FEATURE_MIGRATION_NBD));
     return TRUE;
 }
 
@@ -780,6 +790,9 @@ const ferry_driver ferry_qemu_driver = {
     .domain_migrate_perform3 = qemu_domain_migrate_perform3,     /* since 0.2 */
     .conn_migrate_finish3 = qemu_conn_migrate_finish3,           /* since 0.2 */
     .domain_migrate_confirm3 = qemu_domain_migrate_confirm3,     /* since 0.2 */
+    .conn_migrate_prepare2 = qemu_conn_migrate_prepare2,         /* since 0.6 */
+    .domain_migrate_perform = qemu_domain_migrate_perform,       /* since 0.6 */
+    .conn_migrate_finish2 = qemu_conn_migrate_finish2,           /* since 0.6 */
     .domain_get_job_stats = qemu_domain_get_job_stats,           /* since 0.3 */
     .domain_abort_job = qemu_domain_abort_job,                   /* since 0.3 */
     .domain_migrate_set_tunable = qemu_domain_migrate_set_tunable, /* since 0.3 */

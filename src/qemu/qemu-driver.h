@@ -27,6 +27,9 @@ typedef struct {
                           * NULL: STATE/images */
     char **file_dirs;    /* where the other files they name (kernels, initrds, serial
                           * logs) must lie; NULL: STATE/files (docs/security.md) */
+    char **shared_storage_dirs; /* directories the other hosts see too: a disk in them
+                                 * may migrate without a copy; NULL: none */
+    guint max_protocol;  /* the newest migration protocol offered: 3 (0: 3) or 2 */
     guint abandon_seconds; /* a migration idle this long between phases is given up */
     gboolean migration_relay; /* offer to relay incoming streams (src/relay) */
     char *peer_uri;      /* how another host's ferryd reaches this one (its TCP

@@ -1,7 +1,8 @@
 /*
  * qemu-migration.c: the QEMU driver's migration: its entries of the driver
- * table, which hand every phase to the host's migration engine
- * (src/migration/), and the engine's backend for QEMU -- QMP's
+ * table (the phases themselves are in qemu-migration-phases.c), which hand
+ * work to the host's migration engine (src/migration/), and the engine's
+ * backend for QEMU -- QMP's
  * migrate-incoming, migrate, migrate_cancel, migrate-set-parameters,
  * query-migrate, cont/stop, with the disks of qemu-storage.c.
  *
@@ -1626,6 +1627,8 @@ const ferry_mig_backend qemu_mig_backend = {
     .save_state = qemu_save_state,
     .end_domain_job = qemu_end_domain_job,
     .list_disks = qemu_list_disks,
+    .disk_storage = qemu_safety_disk_storage,
+    .block_jobs = qemu_safety_block_jobs,
     .start_disks = qemu_start_disks,
     .start_memory = qemu_start_memory,
     .switch_over = qemu_switch_over,
@@ -1658,57 +1661,6 @@ void
 qemu_migration_recover(qemu_driver_state *state)
 {
     ferry_mig_engine_recover(state->engine);
-}
-
-/* ------------------------------------------------------------------ */
-/* The driver table's entries */
-
-void
-qemu_domain_migrate_begin3(ferry_domain *dom, const ferry_migrate_params *params,
-                           GCancellable *cancellable, GAsyncReadyCallback callback,
-                           gpointer user_data)
-{
-    ferry_mig_engine_begin3(state_of(dom->conn)->engine, dom, params, cancellable, callback,
-                            user_data);
-}
-
-void
-qemu_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *params,
-                           const char *dom_xml, const char *cookie_in,
-                           GCancellable *cancellable, GAsyncReadyCallback callback,
-                           gpointer user_data)
-{
-    ferry_mig_engine_prepare(state_of(dconn)->engine, dconn, 3, params, dom_xml, cookie_in,
-                             cancellable, callback, user_data);
-}
-
-void
-qemu_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *params,
-                             const char *dconn_uri, const char *cookie_in,
-                             GCancellable *cancellable, GAsyncReadyCallback callback,
-                             gpointer user_data)
-{
-    ferry_mig_engine_perform(state_of(dom->conn)->engine, dom, 3, params, dconn_uri, cookie_in,
-                             cancellable, callback, user_data);
-}
-
-void
-qemu_conn_migrate_finish3(ferry_conn *dconn, const ferry_migrate_params *params,
-                          const char *dname, const char *cookie_in, gboolean cancelled,
-                          GCancellable *cancellable, GAsyncReadyCallback callback,
-                          gpointer user_data)
-{
-    ferry_mig_engine_finish(state_of(dconn)->engine, dconn, 3, params, dname, cookie_in,
-                            cancelled, cancellable, callback, user_data);
-}
-
-void
-qemu_domain_migrate_confirm3(ferry_domain *dom, const ferry_migrate_params *params,
-                             const char *cookie_in, int outcome, GCancellable *cancellable,
-                             GAsyncReadyCallback callback, gpointer user_data)
-{
-    ferry_mig_engine_confirm3(state_of(dom->conn)->engine, dom, params, cookie_in, outcome,
-                              cancellable, callback, user_data);
 }
 
 gboolean

@@ -32,6 +32,17 @@ void qemu_conn_migrate_finish3(ferry_conn *dconn, const ferry_migrate_params *pa
                                const char *dname, const char *cookie_in, gboolean cancelled,
                                GCancellable *cancellable, GAsyncReadyCallback callback,
                                gpointer user_data);
+/* v2 (qemu-migration-phases.c, like the v3 entries). */
+void qemu_conn_migrate_prepare2(ferry_conn *dconn, const ferry_migrate_params *params,
+                                const char *dom_xml, GCancellable *cancellable,
+                                GAsyncReadyCallback callback, gpointer user_data);
+void qemu_domain_migrate_perform(ferry_domain *dom, const ferry_migrate_params *params,
+                                 const char *cookie_in, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data);
+void qemu_conn_migrate_finish2(ferry_conn *dconn, const ferry_migrate_params *params,
+                               const char *dname, const char *cookie_in, gboolean ok,
+                               GCancellable *cancellable, GAsyncReadyCallback callback,
+                               gpointer user_data);
 void qemu_domain_migrate_confirm3(ferry_domain *dom, const ferry_migrate_params *params,
                                   const char *cookie_in, int outcome,
                                   GCancellable *cancellable, GAsyncReadyCallback callback,
@@ -88,6 +99,13 @@ void qemu_conn_migrate_cancel(ferry_conn *dconn, const char *id, const char *rea
  *
  * Returns: TRUE if the event was a migration event.
  */
+/* The facts of the migration safety rules (qemu-safety.c): is @disk on
+ * storage other hosts see (shared or cluster file system, or
+ * shared_storage_dirs), and which block jobs run on the source.  The
+ * backend's disk_storage and block_jobs. */
+gboolean qemu_safety_disk_storage(gpointer self, const ferry_disk_def *disk, char **ret_where);
+gboolean qemu_safety_block_jobs(ferry_mig_job *job, GPtrArray **ret_jobs, GError **error);
+
 gboolean qemu_migration_handle_event(qemu_driver_state *state, ferry_domain_obj *obj,
                                      const char *event, json_object *data,
                                      gint64 timestamp_us);

@@ -37,8 +37,15 @@
  *                    absolute path); default: none kept
  *   abandon_timeout=S seconds a migration may wait between phases before
  *                    the engine gives up what nothing claims (default 60)
+ *   local_storage=PREFIX  a disk whose source starts with PREFIX is on
+ *                    storage only this host sees (the migration safety
+ *                    rules refuse to leave it behind); default: every disk
+ *                    is on shared storage
+ *   block_job=TARGET a block job runs on the domains' disk TARGET (the
+ *                    safety rules refuse to migrate while one runs)
  * hostname, migration, fail, hold and nbd are the host's: reconnecting with
- * a different value is refused.
+ * a different value is refused; local_storage and block_job are the first
+ * connection's.
  *
  * Each host has its own migration engine (src/migration/), whose peer URI
  * is `test:///peer?host_uuid=UUID`: another host's engine reaches this one
@@ -67,6 +74,8 @@ test_host_free(test_host *host)
     ferry_domain_obj_list_free(host->domains);
     ferry_test_storage_record_free(host->record);
     g_free(host->state_dir);
+    g_free(host->local_storage);
+    g_free(host->block_job);
     g_mutex_clear(&host->lock);
     g_free(host->host_uuid);
     g_free(host->hostname);
@@ -132,6 +141,8 @@ typedef struct {
     const char *nbd;
     const char *state_dir;
     const char *abandon_timeout;
+    const char *local_storage;
+    const char *block_job;
 } host_settings;
 
 static gboolean
@@ -153,7 +164,7 @@ read_settings(const ferry_uri *uri, host_settings *s, GError **error)
 {
     static const char *const allowed[] = {
         "host_uuid", "hostname", "migration", "fail", "hold", "nbd", "state_dir",
-        "abandon_timeout", NULL,
+        "abandon_timeout", "local_storage", "block_job", NULL,
     };
     static const char *const protocols[] = { "v3", "v2", "v1", "none", NULL };
     static const char *const phases[] = {
@@ -172,6 +183,8 @@ read_settings(const ferry_uri *uri, host_settings *s, GError **error)
     s->nbd = ferry_uri_get_param(uri, "nbd");
     s->state_dir = ferry_uri_get_param(uri, "state_dir");
     s->abandon_timeout = ferry_uri_get_param(uri, "abandon_timeout");
+    s->local_storage = ferry_uri_get_param(uri, "local_storage");
+    s->block_job = ferry_uri_get_param(uri, "block_job");
     if (s->state_dir && !g_path_is_absolute(s->state_dir)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
                     "URI '%s': state_dir '%s' is not an absolute path", uri->original,
@@ -219,6 +232,8 @@ test_host_new(const char *uuid, const char *name, const host_settings *s)
     host->domains = ferry_domain_obj_list_new();
     host->bus = ferry_event_bus_new();
     host->state_dir = g_strdup(s->state_dir);
+    host->local_storage = g_strdup(s->local_storage);
+    host->block_job = g_strdup(s->block_job);
     host->abandon_seconds = s->abandon_timeout ? (guint)g_ascii_strtoull(s->abandon_timeout,
                                                                          NULL, 10) : 0;
     g_mutex_init(&host->lock);

@@ -33,6 +33,8 @@ typedef struct {
     char *state_dir;                /* where the engine keeps job records (URI state_dir=),
                                      * or NULL: none */
     guint abandon_seconds;          /* URI abandon_timeout=, 0: the engine's default */
+    char *local_storage;            /* URI local_storage=: disks on this host's own storage */
+    char *block_job;                /* URI block_job=: the disk a block job runs on */
     ferry_domain_obj_list *domains;
     ferry_event_bus *bus;
     ferry_mig_engine *engine;       /* the host's migrations */

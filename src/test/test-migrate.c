@@ -217,6 +217,33 @@ test_list_disks(ferry_mig_job *job, ferry_migration_cookie *cookie, GError **err
     return TRUE;
 }
 
+/* The safety rules' facts: URI local_storage= and block_job=. */
+static gboolean
+test_disk_storage(gpointer self, const ferry_disk_def *disk, char **ret_where)
+{
+    test_host *host = self;
+
+    if (host->local_storage && g_str_has_prefix(disk->source, host->local_storage)) {
+        *ret_where = g_strdup_printf("under local_storage '%s' of host '%s'",
+                                     host->local_storage, host->hostname);
+        return FALSE;
+    }
+    *ret_where = g_strdup("shared");
+    return TRUE;
+}
+
+static gboolean
+test_block_jobs(ferry_mig_job *job, GPtrArray **ret_jobs, GError **error)
+{
+    test_host *host = host_of(job);
+
+    *ret_jobs = g_ptr_array_new_with_free_func(g_free);
+    if (host->block_job)
+        g_ptr_array_add(*ret_jobs, g_strdup_printf("commit block job on disk '%s'",
+                                                   host->block_job));
+    return TRUE;
+}
+
 /* ------------------------------------------------------------------------ */
 /* The transfer                                                              */
 /* ------------------------------------------------------------------------ */
@@ -565,6 +592,8 @@ const ferry_mig_backend ferry_test_mig_backend = {
     .parse_def = test_parse_def,
     .end_domain_job = test_end_domain_job,
     .list_disks = test_list_disks,
+    .disk_storage = test_disk_storage,
+    .block_jobs = test_block_jobs,
     .start_disks = test_start_disks,
     .start_memory = test_start_memory,
     .switch_over = test_switch_over,

@@ -50,6 +50,9 @@ static const char *const error_names[] = {
     [FERRY_ERROR_ACCESS_DENIED] = "access-denied",
     [FERRY_ERROR_MIGRATE_HELD] = "migrate-held",
     [FERRY_ERROR_MIGRATE_LOST] = "migrate-lost",
+    [FERRY_ERROR_MIGRATE_HOSTDEV] = "migrate-hostdev",
+    [FERRY_ERROR_MIGRATE_BLOCK_JOB] = "migrate-block-job",
+    [FERRY_ERROR_MIGRATE_SNAPSHOTS] = "migrate-snapshots",
 };
 
 const char *

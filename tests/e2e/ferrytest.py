@@ -164,6 +164,12 @@ class Host:
             # --p2p Prepare -- may name here (docs/security.md): the guest's
             # kernel, and the serial logs in the test's work directory.
             f.write('file_dirs = "%s:%s"\n' % (base, os.path.dirname(GUEST)))
+            # The test's work directory plays the part of an NFS mount
+            # both hosts see: their disks may migrate without a copy
+            # (docs/migration-safety.md).  A test of local storage sets
+            # its own shared_storage_dirs.
+            if 'shared_storage_dirs' not in extra_config:
+                f.write('shared_storage_dirs = "%s"\n' % base)
             if address and insecure_tcp:
                 f.write('tcp_listen_address = "%s"\n' % address)
                 f.write('tcp_port = %d\n' % tcp_port)
