@@ -752,6 +752,14 @@ collect_pci(addr_state *s)
 
         add_pci(devs, rng, &rng->address, keep(s, g_strdup_printf("rng %u", i)), -1, -1);
     }
+    /* A host device gets no address here (no QEMU of ferry's runs one), but
+     * one it has is taken, so that no other device is placed on it. */
+    for (guint i = 0; def->hostdevs && i < def->hostdevs->len; i++) {
+        ferry_hostdev_def *h = g_ptr_array_index(def->hostdevs, i);
+
+        if (h->address.type == FERRY_ADDRESS_PCI)
+            add_pci(devs, h, &h->address, keep(s, ferry_hostdev_describe(h)), -1, -1);
+    }
     return devs;
 }
 

@@ -133,9 +133,9 @@ ferry_dev_parse_boot(ferry_dev_walk *w, xmlNodePtr parent, const char *owner, gu
 /* ---- <address> ----------------------------------------------------------- */
 
 /* libvirt writes PCI numbers in hex ("0x1f"); people write decimal too. */
-static gboolean
-address_number(ferry_xml_reader *r, xmlNodePtr node, const char *name, gboolean hex_allowed,
-               guint max, guint *ret, GError **error)
+gboolean
+ferry_dev_address_number(ferry_xml_reader *r, xmlNodePtr node, const char *name,
+                         gboolean hex_allowed, guint max, guint *ret, GError **error)
 {
     g_autofree char *text = NULL;
     const char *digits;
@@ -171,10 +171,10 @@ parse_pci_address(ferry_xml_reader *r, xmlNodePtr node, ferry_device_address *ad
     int multifunction = 0;
     static const char *const off_on[] = { "off", "on" };
 
-    if (!address_number(r, node, "domain", TRUE, 0xffff, &addr->domain, error) ||
-        !address_number(r, node, "bus", TRUE, 0xff, &addr->bus, error) ||
-        !address_number(r, node, "slot", TRUE, 0x1f, &addr->slot, error) ||
-        !address_number(r, node, "function", TRUE, 7, &addr->function, error) ||
+    if (!ferry_dev_address_number(r, node, "domain", TRUE, 0xffff, &addr->domain, error) ||
+        !ferry_dev_address_number(r, node, "bus", TRUE, 0xff, &addr->bus, error) ||
+        !ferry_dev_address_number(r, node, "slot", TRUE, 0x1f, &addr->slot, error) ||
+        !ferry_dev_address_number(r, node, "function", TRUE, 7, &addr->function, error) ||
         !ferry_dev_attr_choice(r, node, "multifunction", FALSE, FERRY_DEV_CHOICES(off_on), 0,
                                &multifunction, error))
         return FALSE;
@@ -290,23 +290,23 @@ ferry_dev_parse_address(ferry_dev_walk *w, xmlNodePtr parent, const char *owner,
         }
         break;
     case FERRY_ADDRESS_DRIVE:
-        if (!address_number(r, node, "controller", FALSE, FERRY_DEV_CONTROLLER_INDEX_MAX,
-                            &addr->controller, error) ||
-            !address_number(r, node, "bus", FALSE, G_MAXINT, &addr->bus, error) ||
-            !address_number(r, node, "target", FALSE, G_MAXINT, &addr->target, error) ||
-            !address_number(r, node, "unit", FALSE, G_MAXINT, &addr->unit, error))
+        if (!ferry_dev_address_number(r, node, "controller", FALSE, FERRY_DEV_CONTROLLER_INDEX_MAX,
+                                      &addr->controller, error) ||
+            !ferry_dev_address_number(r, node, "bus", FALSE, G_MAXINT, &addr->bus, error) ||
+            !ferry_dev_address_number(r, node, "target", FALSE, G_MAXINT, &addr->target, error) ||
+            !ferry_dev_address_number(r, node, "unit", FALSE, G_MAXINT, &addr->unit, error))
             return FALSE;
         break;
     case FERRY_ADDRESS_VIRTIO_SERIAL:
-        if (!address_number(r, node, "controller", FALSE, FERRY_DEV_CONTROLLER_INDEX_MAX,
-                            &addr->controller, error) ||
-            !address_number(r, node, "bus", FALSE, 0, &addr->bus, error) ||
-            !address_number(r, node, "port", FALSE, 510, &addr->port, error))
+        if (!ferry_dev_address_number(r, node, "controller", FALSE, FERRY_DEV_CONTROLLER_INDEX_MAX,
+                                      &addr->controller, error) ||
+            !ferry_dev_address_number(r, node, "bus", FALSE, 0, &addr->bus, error) ||
+            !ferry_dev_address_number(r, node, "port", FALSE, 510, &addr->port, error))
             return FALSE;
         break;
     case FERRY_ADDRESS_USB:
-        if (!address_number(r, node, "bus", FALSE, FERRY_DEV_CONTROLLER_INDEX_MAX, &addr->bus,
-                            error) ||
+        if (!ferry_dev_address_number(r, node, "bus", FALSE, FERRY_DEV_CONTROLLER_INDEX_MAX,
+                                      &addr->bus, error) ||
             !ferry_xml_attr(r, node, "port", FALSE, &addr->usb_port, error))
             return FALSE;
         if (addr->usb_port && !usb_port_valid(addr->usb_port)) {

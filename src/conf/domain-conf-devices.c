@@ -21,7 +21,7 @@
 /* libvirt's device elements that ferry does not drive: refused by name
  * rather than as unknown elements, so the user knows it is deliberate. */
 static const char *const refused_devices[] = {
-    "lease", "filesystem", "sound", "hostdev", "smartcard", "redirdev", "redirfilter",
+    "lease", "filesystem", "sound", "smartcard", "redirdev", "redirfilter",
     "hub", "parallel", "tpm", "nvram", "panic", "shmem", "memory", "iommu", "vsock",
     "crypto", "pstore",
 };
@@ -289,6 +289,7 @@ ferry_domain_devices_init(ferry_domain_def *def)
     def->videos = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_video_def_free);
     def->inputs = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_input_def_free);
     def->rngs = g_ptr_array_new_with_free_func((GDestroyNotify)rng_def_free);
+    def->hostdevs = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_hostdev_def_free);
     def->audios = g_ptr_array_new_with_free_func((GDestroyNotify)audio_def_free);
 }
 
@@ -305,6 +306,7 @@ ferry_domain_devices_clear(ferry_domain_def *def)
     g_clear_pointer(&def->inputs, g_ptr_array_unref);
     g_clear_pointer(&def->memballoon, memballoon_def_free);
     g_clear_pointer(&def->rngs, g_ptr_array_unref);
+    g_clear_pointer(&def->hostdevs, g_ptr_array_unref);
     g_clear_pointer(&def->audios, g_ptr_array_unref);
     g_clear_pointer(&def->watchdog, watchdog_def_free);
     g_clear_pointer(&def->serial_log, g_free);
@@ -332,6 +334,7 @@ ferry_domain_devices_copy(ferry_domain_def *copy, const ferry_domain_def *def)
     copy_all(copy->videos, def->videos, (copy_func)ferry_video_def_copy);
     copy_all(copy->inputs, def->inputs, (copy_func)ferry_input_def_copy);
     copy_all(copy->rngs, def->rngs, (copy_func)rng_def_copy);
+    copy_all(copy->hostdevs, def->hostdevs, (copy_func)ferry_hostdev_def_copy);
     copy_all(copy->audios, def->audios, (copy_func)audio_def_copy);
     if (def->memballoon) {
         copy->memballoon = g_memdup2(def->memballoon, sizeof(*def->memballoon));
@@ -1320,6 +1323,7 @@ static const struct {
     { "graphics", ferry_dev_parse_graphics },
     { "audio", parse_audio },
     { "video", ferry_dev_parse_video },
+    { "hostdev", ferry_dev_parse_hostdev },
     { "watchdog", parse_watchdog },
     { "memballoon", parse_memballoon },
     { "rng", parse_rng },
@@ -1405,7 +1409,7 @@ has_devices(const ferry_domain_def *def)
            FERRY_DEV_LEN(def->nets) || FERRY_DEV_LEN(def->chardevs) ||
            FERRY_DEV_LEN(def->graphics) || FERRY_DEV_LEN(def->videos) ||
            FERRY_DEV_LEN(def->inputs) || FERRY_DEV_LEN(def->rngs) ||
-           FERRY_DEV_LEN(def->audios);
+           FERRY_DEV_LEN(def->audios) || FERRY_DEV_LEN(def->hostdevs);
 }
 
 void
@@ -1426,6 +1430,7 @@ ferry_domain_devices_format(GString *out, const ferry_domain_def *def)
     ferry_dev_format_graphics(out, def);
     format_audios(out, def);
     ferry_dev_format_videos(out, def);
+    ferry_dev_format_hostdevs(out, def);
     format_small_devices(out, def);
     g_string_append(out, "  </devices>\n");
 }

@@ -3,7 +3,8 @@
  * domain-conf-devices.c (the walk, disks, controllers, interfaces,
  * memballoon, rng, watchdog), domain-conf-address.c (<address>, claims),
  * domain-conf-console.c (serial ports, consoles, channels, graphics,
- * video, input) and domain-addr.c (the guest ABI).
+ * video, input), domain-conf-hostdev.c (host devices) and domain-addr.c
+ * (the guest ABI).
  *
  * Owns: the walk's state, the attribute helpers, the claims that find two
  * devices on one address, target, boot order or MAC.  Must not: be
@@ -68,6 +69,14 @@ gboolean ferry_dev_attr_uint(ferry_xml_reader *r, xmlNodePtr node, const char *n
 /* Reads and drops <alias name='...'/>: libvirt's live XML names every
  * device; the names are libvirt's own and mean nothing to ferry. */
 gboolean ferry_dev_skip_alias(ferry_xml_reader *r, xmlNodePtr node, GError **error);
+
+/*
+ * Reads number attribute @name of an <address>-like element, decimal or
+ * (with @hex_allowed) hexadecimal after 0x, into *@ret (0 when absent);
+ * refuses a value above @max.
+ */
+gboolean ferry_dev_address_number(ferry_xml_reader *r, xmlNodePtr node, const char *name,
+                                  gboolean hex_allowed, guint max, guint *ret, GError **error);
 
 /* <boot order='N'/> (optional), claimed across disks and interfaces. */
 gboolean ferry_dev_parse_boot(ferry_dev_walk *w, xmlNodePtr node, const char *owner,
@@ -134,5 +143,12 @@ void ferry_video_def_free(ferry_video_def *video);
 ferry_video_def *ferry_video_def_copy(const ferry_video_def *video);
 void ferry_input_def_free(ferry_input_def *input);
 ferry_input_def *ferry_input_def_copy(const ferry_input_def *input);
+
+/* ---- domain-conf-hostdev.c ---- */
+
+gboolean ferry_dev_parse_hostdev(ferry_dev_walk *w, xmlNodePtr node, GError **error);
+void ferry_dev_format_hostdevs(GString *out, const ferry_domain_def *def);
+void ferry_hostdev_def_free(ferry_hostdev_def *h);
+ferry_hostdev_def *ferry_hostdev_def_copy(const ferry_hostdev_def *h);
 
 G_END_DECLS

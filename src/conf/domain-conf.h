@@ -72,8 +72,8 @@
  *     <on_crash>destroy</on_crash>           optional: the same, coredump-destroy|coredump-restart
  *     <devices>                              each device refused on its own; in this order;
  *                                            <alias name='…'/> (live XML) accepted and dropped
- *                                            on every device; hostdev, sound, filesystem, tpm,
- *                                            ... refused by name
+ *                                            on every device; sound, filesystem, tpm, ...
+ *                                            refused by name
  *       <emulator>/abs/path</emulator>       optional
  *       <disk type='file' device='disk'>     type file (default, written) | block | network;
  *                                            device disk (written) | cdrom | floppy
@@ -140,6 +140,15 @@
  *                                            cirrus|vga|qxl|virtio|none (alone); the primary
  *                                            goes first, written primary='yes'; a second
  *                                            video is qxl or virtio
+ *       <hostdev mode='subsystem' type='pci' managed='yes'>   pci|usb; managed yes|no
+ *                                            (written); kept for migration to refuse, never
+ *                                            started by the QEMU driver
+ *         <driver name='vfio'/>              pci, optional
+ *         <source><address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></source>
+ *                                            usb: <vendor id='0x046d'/><product id='0xc52b'/>
+ *                                            or <address bus='1' device='3'/>
+ *         <boot order='3'/> <address type='pci' …/>   optional; the address kept as given
+ *       </hostdev>
  *       <watchdog model='i6300esb' action='reset'/>   at most one; ib700 (ISA); action
  *                                            reset (written)|shutdown|poweroff|pause|none|
  *                                            dump|inject-nmi
@@ -377,6 +386,28 @@ typedef struct {
     ferry_device_address address;
 } ferry_watchdog_def;
 
+/*
+ * <hostdev mode='subsystem' type='pci|usb' managed='yes|no'>: a device of
+ * the host given to the guest.  Kept so that a definition can carry it and
+ * a migration can refuse it (the device stays behind on the source host);
+ * ferry's QEMU driver never starts a domain that has one.
+ */
+typedef struct {
+    char *type;               /* "pci" or "usb" */
+    gboolean managed;         /* managed='yes': detached from its host driver at start */
+    /* pci: the host's address of the device */
+    guint pci_domain, pci_bus, pci_slot, pci_function;
+    char *driver;             /* pci: <driver name='vfio'/> (nullable) */
+    /* usb: by vendor and product, by where it is plugged in, or both (a
+     * running domain's XML adds the address libvirt found) */
+    gboolean usb_has_id;
+    guint usb_vendor, usb_product;
+    gboolean usb_has_address;
+    guint usb_bus, usb_device;
+    guint boot_order;         /* 0: none */
+    ferry_device_address address;   /* in the guest: kept as given, never chosen */
+} ferry_hostdev_def;
+
 /* <cpu><feature policy='require' name='x'/></cpu>, <hyperv><relaxed state='on'/></hyperv> */
 typedef struct {
     char *name;
@@ -472,6 +503,7 @@ typedef struct {
     GPtrArray *inputs;        /* ferry_input_def*; never NULL */
     ferry_memballoon_def *memballoon; /* nullable */
     GPtrArray *rngs;          /* ferry_rng_def*; never NULL */
+    GPtrArray *hostdevs;      /* ferry_hostdev_def*; never NULL */
     ferry_watchdog_def *watchdog;     /* nullable */
     GPtrArray *seclabels;     /* ferry_seclabel_def*; never NULL */
 
@@ -486,6 +518,18 @@ typedef struct {
      */
     char *serial_log;         /* nullable */
 } ferry_domain_def;
+
+/**
+ * ferry_hostdev_describe:
+ * @h: a host device
+ *
+ * Names @h by what it is on the host, for messages: "pci host device
+ * 0000:01:00.0", "usb host device 046d:c52b", "usb host device at bus 1
+ * device 3".
+ *
+ * Returns: (transfer full): the text
+ */
+char *ferry_hostdev_describe(const ferry_hostdev_def *h);
 
 /** Flags of ferry_domain_def_parse_*(). */
 typedef enum {

@@ -1073,9 +1073,27 @@ check_input(const ferry_domain_def *def, guint i, const ferry_input_def *input,
 }
 
 gboolean
+ferry_qemu_check_hostdevs(const ferry_domain_def *def, GError **error)
+{
+    g_autofree char *what = NULL;
+
+    g_return_val_if_fail(def != NULL, FALSE);
+
+    if (QEMU_CMD_LEN(def->hostdevs) == 0)
+        return TRUE;
+    /* The builder has no -device for one: refused, never dropped. */
+    what = ferry_hostdev_describe(g_ptr_array_index(def->hostdevs, 0));
+    g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT, "domain '%s': %s: host device "
+                "assignment is not supported by ferry's QEMU driver", def->name, what);
+    return FALSE;
+}
+
+gboolean
 qemu_check_devices(const ferry_domain_def *def, const ferry_qemu_command_opts *opts,
                    gboolean q35, GError **error)
 {
+    if (!ferry_qemu_check_hostdevs(def, error))
+        return FALSE;
     for (guint i = 0; i < QEMU_CMD_LEN(def->disks); i++) {
         if (!check_disk(def, g_ptr_array_index(def->disks, i), q35, error))
             return FALSE;

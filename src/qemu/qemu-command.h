@@ -77,13 +77,30 @@ GStrv ferry_qemu_build_argv(const ferry_domain_def *def, const ferry_qemu_comman
  * QEMU lacks, an IDE unit beyond q35's six AHCI ports, a read-only IDE
  * disk, io='native' without O_DIRECT, a socket chardev without its path, a
  * VNC port below 5900, a secondary VGA, a CPU topology that does not make
- * the vCPU count, a ',' where QEMU's -cpu cannot escape one.  The builder
+ * the vCPU count, a ',' where QEMU's -cpu cannot escape one, a host device
+ * (FERRY_ERROR_NO_SUPPORT, see ferry_qemu_check_hostdevs()).  The builder
  * itself never fails: call this first (at define and at start).
  *
  * Returns: TRUE if @def can be built and started.
  */
 gboolean ferry_qemu_command_check(const ferry_domain_def *def,
                                   const ferry_qemu_command_opts *opts, GError **error);
+
+/**
+ * ferry_qemu_check_hostdevs:
+ * @def: a definition
+ * @error: return location for an error (FERRY_ERROR_NO_SUPPORT naming the
+ *   domain and the first host device: "domain 'gpu1': pci host device
+ *   0000:01:00.0: host device assignment is not supported by ferry's QEMU
+ *   driver")
+ *
+ * ferry gives QEMU no host device (no VFIO, no USB host passthrough):
+ * part of ferry_qemu_command_check(), and called at define too, so that a
+ * <hostdev> is refused rather than silently left out of the guest.
+ *
+ * Returns: TRUE if @def has no host device.
+ */
+gboolean ferry_qemu_check_hostdevs(const ferry_domain_def *def, GError **error);
 
 /**
  * ferry_qemu_def_from_argv:

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "qemu/qemu-command.h"
 #include "qemu/qemu-define-check.h"
 #include "qemu/qemu-net.h"
 
@@ -302,7 +303,8 @@ qemu_define_check(const ferry_domain_def *def, const char *default_emulator,
 
     g_return_val_if_fail(def != NULL && emulator != NULL, FALSE);
 
-    if (!check_emulator(def, emulator, error) ||
+    if (!ferry_qemu_check_hostdevs(def, error) ||
+        !check_emulator(def, emulator, error) ||
         !check_files(def, warnings, error) || !check_nets(def, warnings, error))
         return FALSE;
     collect_warnings(def, warnings);

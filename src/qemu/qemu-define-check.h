@@ -24,7 +24,8 @@ G_BEGIN_DECLS
  * executable, an arch other than x86_64, a machine type the emulator does
  * not list, a kernel, initrd, dtb, loader, disk image or block device that
  * does not exist or cannot be read, a bridge (or network) that is not on
- * this host, an nvram with neither a file nor a template.
+ * this host, an nvram with neither a file nor a template; a host device
+ * (FERRY_ERROR_NO_SUPPORT: ferry_qemu_check_hostdevs()).
  *
  * Returns: TRUE if @def may be defined here.
  */

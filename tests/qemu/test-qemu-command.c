@@ -911,17 +911,53 @@ test_check_refused(void)
     }
 }
 
-/* A command line with what cannot be read back is refused, naming the
- * option: adopting it would lose the device. */
-static void
-test_back_refuses_devices(void)
+/* The definition of tests/data/qemu-argv/full.xml. */
+static ferry_domain_def *
+parse_full(void)
 {
     g_autofree char *dir = golden_data_dir("qemu-argv");
     g_autofree char *path = g_strconcat(dir, "/full.xml", NULL);
     g_autofree char *xml = golden_read(path);
     g_autoptr(GError) error = NULL;
-    g_autoptr(ferry_domain_def) def =
+    ferry_domain_def *def =
         ferry_domain_def_parse_string(xml, path, FERRY_DOMAIN_DEF_PARSE_NO_UUID, &error);
+
+    g_assert_no_error(error);
+    return def;
+}
+
+/* A host device is refused before QEMU starts (NO_SUPPORT, naming it),
+ * never left out of the command line. */
+static void
+test_check_refuses_hostdev(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_domain_def) def = parse_full();
+    ferry_qemu_command_opts opts = case_opts("full");
+    ferry_hostdev_def *h = g_new0(ferry_hostdev_def, 1);
+    g_autofree char *expected = NULL;
+
+    g_assert_true(ferry_qemu_command_check(def, &opts, &error));
+    g_assert_no_error(error);
+    h->type = g_strdup("usb");
+    h->usb_has_address = TRUE;
+    h->usb_bus = 1;
+    h->usb_device = 3;
+    g_ptr_array_add(def->hostdevs, h);
+    g_assert_false(ferry_qemu_command_check(def, &opts, &error));
+    g_assert_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT);
+    expected = g_strdup_printf("domain '%s': usb host device at bus 1 device 3: host device "
+                               "assignment is not supported by ferry's QEMU driver", def->name);
+    g_assert_cmpstr(error->message, ==, expected);
+}
+
+/* A command line with what cannot be read back is refused, naming the
+ * option: adopting it would lose the device. */
+static void
+test_back_refuses_devices(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ferry_domain_def) def = parse_full();
     ferry_qemu_command_opts opts = case_opts("full");
     g_auto(GStrv) argv = ferry_qemu_build_argv(def, &opts);
     static const char *const extra[][2] = {
@@ -1016,6 +1052,7 @@ main(int argc, char **argv)
     g_test_add_func("/qemu/argv/tap-fds", test_tap_fds);
     g_test_add_func("/qemu/argv/spice-autoport", test_spice_autoport);
     g_test_add_func("/qemu/check/refused", test_check_refused);
+    g_test_add_func("/qemu/check/refuses-hostdev", test_check_refuses_hostdev);
     g_test_add_func("/qemu/argv-back/refused", test_back_refused);
     g_test_add_func("/qemu/argv-back/refused-devices", test_back_refuses_devices);
     g_test_add_func("/qemu/argv-back/implied-slots", test_back_implied_slots);

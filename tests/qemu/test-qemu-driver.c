@@ -341,6 +341,38 @@ test_define_host_checks(fixture *f, gconstpointer data)
     g_assert_null(ferry_domain_lookup_by_name(f->conn, "g1", NULL));
 }
 
+/* A host device is refused at define (ferry's QEMU gets none), naming the
+ * device; nothing of the domain is kept. */
+static void
+test_define_hostdev(fixture *f, gconstpointer data)
+{
+    const struct {
+        const char *hostdev;
+        const char *says;
+    } cases[] = {
+        { "<hostdev mode='subsystem' type='pci' managed='yes'><source>"
+          "<address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></source></hostdev>",
+          "domain 'g1': pci host device 0000:01:00.0: host device assignment is not supported "
+          "by ferry's QEMU driver" },
+        { "<hostdev mode='subsystem' type='usb'><source><vendor id='0x046d'/>"
+          "<product id='0xc52b'/></source></hostdev>",
+          "domain 'g1': usb host device 046d:c52b: host device assignment is not supported "
+          "by ferry's QEMU driver" },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *devices = g_strdup_printf("<devices>\n    %s", cases[i].hostdev);
+        g_autofree char *xml = xml_with(f, "<devices>", devices);
+        g_autoptr(ferry_domain) dom = ferry_domain_define_xml(f->conn, xml, &error);
+
+        g_assert_null(dom);
+        g_assert_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT);
+        g_assert_cmpstr(error->message, ==, cases[i].says);
+    }
+    g_assert_null(ferry_domain_lookup_by_name(f->conn, "g1", NULL));
+}
+
 /* What define keeps but does not do is a warning on the handle; a handle
  * from a lookup has none. */
 static void
@@ -818,6 +850,8 @@ main(int argc, char **argv)
                test_lifecycle_and_reattach, fixture_teardown);
     g_test_add("/qemu-driver/define-host-checks", fixture, NULL, fixture_setup,
                test_define_host_checks, fixture_teardown);
+    g_test_add("/qemu-driver/define-hostdev", fixture, NULL, fixture_setup,
+               test_define_hostdev, fixture_teardown);
     g_test_add("/qemu-driver/define-warnings", fixture, NULL, fixture_setup,
                test_define_warnings, fixture_teardown);
     g_test_add("/qemu-driver/start-failure", fixture, NULL, fixture_setup, test_start_failure,
