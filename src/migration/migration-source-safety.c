@@ -159,6 +159,17 @@ ferry_mig_src_check_safety(ferry_mig_job *job, GError **error)
     if (!def)
         return TRUE;
 
+    /* Nothing of a host device moves with the guest: not the device, not
+     * its state (QEMU refuses to migrate vfio devices, and a USB device
+     * stays plugged into this host).  Offline too: the definition would
+     * name a device the other host may not have. */
+    for (guint i = 0; def->hostdevs && i < def->hostdevs->len; i++) {
+        g_autofree char *what = ferry_hostdev_describe(g_ptr_array_index(def->hostdevs, i));
+
+        add(found, FERRY_ERROR_MIGRATE_HOSTDEV, FALSE,
+            "%s is assigned to it, and a host device stays with its host (not even "
+            "FERRY_MIGRATE_FORCE moves it): detach it first", what);
+    }
     /* Offline: only the definition moves; no running disk, no job. */
     if (!(job->params->p.flags & FERRY_MIGRATE_OFFLINE)) {
         check_disks(job, def, found);

@@ -4,7 +4,8 @@
  *
  * The test driver reports the facts the rules need from its URI: disks
  * whose source starts with local_storage= are on storage only that host
- * sees; block_job=vdb says a block job runs on vdb.  Each rule is run
+ * sees; block_job=vdb says a block job runs on vdb (a host device is in
+ * the XML: the test driver keeps it).  Each rule is run
  * without FORCE (refused with its own error code, naming the disk, and
  * nothing moves) and with it (the guest moves, the source's log says what
  * was overridden), over v3 and v2 (whose Perform is the first phase).
@@ -89,6 +90,11 @@ run_case(gconstpointer data)
     mt_log_assert_empty();
 }
 
+#define HOSTDEV                                                             \
+    "    <hostdev mode='subsystem' type='pci' managed='yes'>\n"             \
+    "      <source><address domain='0x0000' bus='0x65' slot='0x00' function='0x0'/></source>\n" \
+    "    </hostdev>\n"
+
 #define UNSAFE_CACHE_FROM "type='qcow2'/>\n      <source file='" IMAGES "web1-vda"
 #define UNSAFE_CACHE_TO "type='qcow2' cache='unsafe'/>\n      <source file='" IMAGES "web1-vda"
 
@@ -118,6 +124,16 @@ static const safety_case cases[] = {
       .text = "a commit block job on disk 'vdb' is running, and QEMU does not move block jobs" },
     { "/safety/block-job/forced", "block_job=vdb", .flags = FERRY_MIGRATE_FORCE,
       .text = "forced despite: a commit block job on disk 'vdb'" },
+    /* A host device: never, FORCE or not, and before the other rules. */
+    { "/safety/hostdev/refused", LOCAL, "  </devices>", HOSTDEV "  </devices>",
+      .error_code = FERRY_ERROR_MIGRATE_HOSTDEV,
+      .text = "domain 'web1' cannot migrate: pci host device 0000:65:00.0 is assigned to it" },
+    { "/safety/hostdev/forced", NULL, "  </devices>", HOSTDEV "  </devices>",
+      .flags = FERRY_MIGRATE_FORCE, .error_code = FERRY_ERROR_MIGRATE_HOSTDEV,
+      .text = "not even FERRY_MIGRATE_FORCE moves it" },
+    { "/safety/hostdev/v2-forced", NULL, "  </devices>", HOSTDEV "  </devices>",
+      .dst_migration = "v2", .flags = FERRY_MIGRATE_FORCE,
+      .error_code = FERRY_ERROR_MIGRATE_HOSTDEV, .text = "pci host device 0000:65:00.0" },
     /* Two rules at once: both named, the first one's code. */
     { "/safety/two-problems/refused", LOCAL "&block_job=vda",
       .error_code = FERRY_ERROR_MIGRATE_UNSAFE, .text = "(2 problems;",
