@@ -24,6 +24,10 @@
 /* Room for a STREAM packet's header fields around its data. */
 #define PACKET_OVERHEAD 64
 
+/* How many ended streams a table remembers, to drop quietly what their
+ * peers sent before they learnt of the end. */
+#define REMEMBERED_ENDS 64
+
 struct ferry_rpc_stream_table {
     gint ref;                   /* atomic: the owner's and one per stream */
     GMutex lock;
@@ -33,6 +37,8 @@ struct ferry_rpc_stream_table {
     ferry_rpc_stream_refusal_func on_refusal;
     gpointer user_data;
     GHashTable *streams;        /* serial -> open ferry_rpc_stream*, not referenced */
+    GHashTable *ended;          /* serials of streams that ended lately (a set) */
+    GQueue ended_order;         /* the same serials, oldest first */
     GError *closed;             /* why the connection ended, once it has */
 };
 
@@ -198,13 +204,28 @@ update_in_flight(ferry_rpc_stream *stream)
 /* State changes, with the lock held                                        */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * A stream leaves the table when it ended; its serial is remembered for a
+ * while.  When one side aborts, the other may have sent data, a window or
+ * its own abort before it learnt of it: those are dropped quietly rather
+ * than refused as packets for an unknown stream (which would log, and
+ * answer an abort with another).
+ */
 static void
 remove_locked(ferry_rpc_stream *stream)
 {
+    ferry_rpc_stream_table *table = stream->table;
+    gpointer key = GUINT_TO_POINTER(stream->serial);
+
     if (!stream->in_table)
         return;
     stream->in_table = FALSE;
-    g_hash_table_remove(stream->table->streams, GUINT_TO_POINTER(stream->serial));
+    g_hash_table_remove(table->streams, key);
+    if (!g_hash_table_add(table->ended, key))
+        return;
+    g_queue_push_tail(&table->ended_order, key);
+    if (g_queue_get_length(&table->ended_order) > REMEMBERED_ENDS)
+        g_hash_table_remove(table->ended, g_queue_pop_head(&table->ended_order));
 }
 
 /* The stream is over once both directions ended: the serial is free. */
@@ -458,7 +479,8 @@ ferry_rpc_stream_table_handle_packet(ferry_rpc_stream_table *table, const Ferry_
     g_mutex_lock(&table->lock);
     stream = g_hash_table_lookup(table->streams, GUINT_TO_POINTER(packet->serial));
     if (!stream) {
-        if (packet->status != FERRY__PACKET_STATUS__ERROR)
+        if (packet->status != FERRY__PACKET_STATUS__ERROR &&
+            !g_hash_table_contains(table->ended, GUINT_TO_POINTER(packet->serial)))
             report = refuse_unknown(table, packet);
         g_mutex_unlock(&table->lock);
         if (report && table->on_refusal)
@@ -515,6 +537,8 @@ ferry_rpc_stream_table_new(ferry_rpc_channel *chan, gsize max_frame, guint max_s
     table->on_refusal = on_refusal;
     table->user_data = user_data;
     table->streams = g_hash_table_new(NULL, NULL);
+    table->ended = g_hash_table_new(NULL, NULL);
+    g_queue_init(&table->ended_order);
     return table;
 }
 
@@ -532,6 +556,8 @@ ferry_rpc_stream_table_unref(ferry_rpc_stream_table *table)
         return;
     /* Every stream holds a reference: the hash is empty. */
     g_hash_table_unref(table->streams);
+    g_hash_table_unref(table->ended);
+    g_queue_clear(&table->ended_order);
     g_clear_error(&table->closed);
     ferry_rpc_channel_unref(table->chan);
     g_mutex_clear(&table->lock);
@@ -583,6 +609,9 @@ ferry_rpc_stream_table_open(ferry_rpc_stream_table *table, guint32 procedure, gu
         g_mutex_unlock(&table->lock);
         return NULL;
     }
+    /* A serial used again is a new stream: its packets count. */
+    if (g_hash_table_remove(table->ended, GUINT_TO_POINTER(serial)))
+        g_queue_remove(&table->ended_order, GUINT_TO_POINTER(serial));
     stream = stream_new(procedure, serial);
     stream->table = table_ref(table);
     stream->caller = caller;

@@ -201,6 +201,31 @@ stream_wait_flag(GMainContext *context, const gboolean *flag)
     stream_wait(context, flag_set, (gpointer)flag);
 }
 
+typedef struct {
+    gboolean done;
+    GError *error;
+} write_outcome;
+
+static void
+write_once_cb(GObject *source, GAsyncResult *result, gpointer data)
+{
+    write_outcome *w = data;
+    ferry_rpc_stream *stream = g_task_get_task_data(G_TASK(result));
+
+    ferry_rpc_stream_write_finish(stream, result, &w->error);
+    w->done = TRUE;
+}
+
+GError *
+stream_write_wait(GMainContext *context, ferry_rpc_stream *stream, GBytes *data)
+{
+    write_outcome w = { 0 };
+
+    ferry_rpc_stream_write_async(stream, data, NULL, write_once_cb, &w);
+    stream_wait_flag(context, &w.done);
+    return w.error;
+}
+
 void
 stream_assert_error(const GError *error, gint code, const char *part)
 {

@@ -114,6 +114,18 @@ void stream_wait(GMainContext *context, gboolean (*done)(gpointer data), gpointe
 void stream_wait_flag(GMainContext *context, const gboolean *flag);
 
 /**
+ * stream_write_wait:
+ * @context: this thread's thread-default context
+ * @stream: a stream
+ * @data: what to write
+ *
+ * Writes @data and iterates @context until the write completed.
+ *
+ * Returns: (transfer full) (nullable): the write's error.
+ */
+GError *stream_write_wait(GMainContext *context, ferry_rpc_stream *stream, GBytes *data);
+
+/**
  * stream_assert_error:
  * @error: an error
  * @code: the FERRY_ERROR code expected
