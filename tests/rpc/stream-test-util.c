@@ -137,6 +137,14 @@ stream_pump_read_once(stream_pump *p, gsize max)
 }
 
 gboolean
+stream_pump_failed(gpointer data)
+{
+    stream_pump *p = data;
+
+    return p->read_error != NULL || p->write_error != NULL;
+}
+
+gboolean
 stream_pump_read_pending(stream_pump *p)
 {
     return p->reading;

@@ -78,6 +78,9 @@ void stream_pump_start_read(stream_pump *p, gsize max);
  */
 void stream_pump_read_once(stream_pump *p, gsize max);
 
+/** stream_pump_failed: Returns: TRUE once a read or a write of @data (a stream_pump) failed. */
+gboolean stream_pump_failed(gpointer data);
+
 /** stream_pump_read_pending: Returns: TRUE while a read of @p is pending. */
 gboolean stream_pump_read_pending(stream_pump *p);
 

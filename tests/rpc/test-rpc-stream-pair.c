@@ -309,16 +309,135 @@ test_write_before_open(void)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Refusals                                                                  */
+/* Local aborts                                                              */
 /* ------------------------------------------------------------------------ */
 
-static gboolean
-pump_failed(gpointer data)
-{
-    stream_pump *pump = data;
+typedef struct {
+    GError *error;
+    gboolean done;
+} read_outcome;
 
-    return pump->read_error != NULL || pump->write_error != NULL;
+static void
+cancelled_read_cb(GObject *source, GAsyncResult *result, gpointer data)
+{
+    read_outcome *out = data;
+    ferry_rpc_stream *stream = g_task_get_task_data(G_TASK(result));
+    g_autoptr(GBytes) bytes = ferry_rpc_stream_read_finish(stream, result, &out->error);
+
+    g_assert_null(bytes);
+    out->done = TRUE;
 }
+
+/* Cancelling a pending read aborts the stream on both sides. */
+static void
+test_cancel_read(void)
+{
+    pair *p = pair_new();
+    g_autoptr(ferry_rpc_stream) s0 = NULL;
+    g_autoptr(ferry_rpc_stream) s1 = NULL;
+    g_autoptr(GCancellable) cancellable = g_cancellable_new();
+    read_outcome out = { 0 };
+    stream_pump r1;
+
+    pair_open(p, 1, NULL, NULL, &s0, &s1);
+    stream_pump_init(&r1, s1);
+    stream_pump_start_read(&r1, 10);
+    ferry_rpc_stream_read_async(s0, 10, cancellable, cancelled_read_cb, &out);
+    while (g_main_context_iteration(p->context, FALSE))
+        ;
+    g_assert_false(out.done);
+    g_cancellable_cancel(cancellable);
+    stream_wait_flag(p->context, &out.done);
+    stream_assert_error(out.error, FERRY_ERROR_OPERATION_ABORTED,
+                        "stream 1 of CONNECT_MIGRATE_PROBE aborted by this side: the "
+                        "application cancelled a read");
+    stream_wait(p->context, stream_pump_failed, &r1);
+    stream_assert_error(r1.read_error, FERRY_ERROR_OPERATION_ABORTED,
+                        "stream 1 of CONNECT_MIGRATE_PROBE aborted by the peer: the "
+                        "application cancelled a read");
+    g_clear_error(&out.error);
+    stream_pump_clear(&r1);
+    g_clear_pointer(&s0, ferry_rpc_stream_unref);
+    g_clear_pointer(&s1, ferry_rpc_stream_unref);
+    pair_free(p);
+}
+
+/* Dropping a stream still open aborts it: the peer is not left waiting. */
+static void
+test_drop_aborts(void)
+{
+    pair *p = pair_new();
+    ferry_rpc_stream *s0 = NULL;
+    g_autoptr(ferry_rpc_stream) s1 = NULL;
+    stream_pump r1;
+
+    pair_open(p, 1, NULL, NULL, &s0, &s1);
+    stream_pump_init(&r1, s1);
+    stream_pump_start_read(&r1, 10);
+    while (g_main_context_iteration(p->context, FALSE))
+        ;
+    ferry_rpc_stream_unref(s0);
+    stream_wait(p->context, stream_pump_failed, &r1);
+    stream_assert_error(r1.read_error, FERRY_ERROR_OPERATION_ABORTED,
+                        "stream 1 of CONNECT_MIGRATE_PROBE aborted by the peer: the "
+                        "application let go of it while open");
+    g_assert_cmpuint(p->refusals[0]->len + p->refusals[1]->len, ==, 0);
+    stream_pump_clear(&r1);
+    g_clear_pointer(&s1, ferry_rpc_stream_unref);
+    pair_free(p);
+}
+
+/* The caller's end and abort, before the peer opened its end, wait for it:
+ * the peer could not have placed them before. */
+static void
+test_end_and_abort_before_open(void)
+{
+    pair *p = pair_new();
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GError) reason = g_error_new(FERRY_ERROR, FERRY_ERROR_OPERATION_ABORTED,
+                                           "changed its mind");
+    g_autoptr(ferry_rpc_stream) a0 = NULL;
+    g_autoptr(ferry_rpc_stream) a1 = NULL;
+    g_autoptr(ferry_rpc_stream) b0 = NULL;
+    g_autoptr(ferry_rpc_stream) b1 = NULL;
+    stream_pump ra;
+    stream_pump rb;
+
+    a0 = ferry_rpc_stream_table_open(p->table[0], PROC, 5, NULL, TRUE, &error);
+    g_assert_no_error(error);
+    b0 = ferry_rpc_stream_table_open(p->table[0], PROC, 6, NULL, TRUE, &error);
+    g_assert_no_error(error);
+    g_assert_true(ferry_rpc_stream_end(a0, &error));
+    ferry_rpc_stream_abort(b0, reason);
+    while (g_main_context_iteration(p->context, FALSE))
+        ;
+    a1 = ferry_rpc_stream_table_open(p->table[1], PROC, 5, NULL, FALSE, &error);
+    g_assert_no_error(error);
+    b1 = ferry_rpc_stream_table_open(p->table[1], PROC, 6, NULL, FALSE, &error);
+    g_assert_no_error(error);
+    stream_pump_init(&ra, a1);
+    stream_pump_init(&rb, b1);
+    stream_pump_start_read(&ra, 10);
+    stream_pump_start_read(&rb, 10);
+    stream_wait_flag(p->context, &ra.eof);
+    g_assert_no_error(ra.read_error);
+    stream_wait(p->context, stream_pump_failed, &rb);
+    stream_assert_error(rb.read_error, FERRY_ERROR_OPERATION_ABORTED,
+                        "stream 6 of CONNECT_MIGRATE_PROBE aborted by the peer: changed its "
+                        "mind");
+    g_assert_cmpuint(p->refusals[0]->len + p->refusals[1]->len, ==, 0);
+    stream_pump_clear(&ra);
+    stream_pump_clear(&rb);
+    g_clear_pointer(&a0, ferry_rpc_stream_unref);
+    g_clear_pointer(&a1, ferry_rpc_stream_unref);
+    g_clear_pointer(&b0, ferry_rpc_stream_unref);
+    g_clear_pointer(&b1, ferry_rpc_stream_unref);
+    pair_free(p);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Refusals                                                                  */
+/* ------------------------------------------------------------------------ */
 
 /* Stream 2 keeps working while stream 1 is refused. */
 static void
@@ -376,10 +495,10 @@ check_refusal(void (*misbehave)(pair *p), const char *what)
     if (!r1.read_error) {
         g_assert_true(r1.eof);
         stream_pump_read_once(&r1, 1);
-        stream_wait(p->context, pump_failed, &r1);
+        stream_wait(p->context, stream_pump_failed, &r1);
     }
     stream_assert_error(r1.read_error, FERRY_ERROR_RPC, mine);
-    stream_wait(p->context, pump_failed, &r0);
+    stream_wait(p->context, stream_pump_failed, &r0);
     stream_assert_error(r0.read_error, FERRY_ERROR_RPC, theirs);
     g_assert_true(refused_on(p, 1, mine));
     g_assert_false(ferry_rpc_stream_is_open(s0));
@@ -510,7 +629,7 @@ test_keepalive_ends_stream(void)
     g_assert_no_error(error);
     stream_pump_init(&r, s1);
     stream_pump_start_read(&r, 100);
-    stream_wait(p->context, pump_failed, &r);
+    stream_wait(p->context, stream_pump_failed, &r);
     stream_assert_error(r.read_error, FERRY_ERROR_CONNECTION_CLOSED,
                         "stream 3 of CONNECT_MIGRATE_PROBE: the connection ended: the peer "
                         "answered none of 2 keepalive pings");
@@ -528,6 +647,10 @@ main(int argc, char **argv)
 
     g_test_add_func("/rpc/stream-pair/slow-reader", test_slow_reader);
     g_test_add_func("/rpc/stream-pair/write-before-open", test_write_before_open);
+    g_test_add_func("/rpc/stream-pair/cancel-read", test_cancel_read);
+    g_test_add_func("/rpc/stream-pair/drop-aborts", test_drop_aborts);
+    g_test_add_func("/rpc/stream-pair/end-and-abort-before-open",
+                    test_end_and_abort_before_open);
     g_test_add_func("/rpc/stream-pair/refuse-over-window", test_refuse_over_window);
     g_test_add_func("/rpc/stream-pair/refuse-after-end", test_refuse_after_end);
     g_test_add_func("/rpc/stream-pair/refuse-malformed-window", test_refuse_malformed_window);

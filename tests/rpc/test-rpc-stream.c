@@ -95,14 +95,17 @@ fx_start(fixture *f, gsize server_window)
     g_assert_no_error(error);
 }
 
+/* Stops what is left: the server, unless the test stopped it (ts NULL). */
 static void
 fx_stop(fixture *f)
 {
     /* Aborts and failures are no protocol errors: nothing was refused. */
     g_assert_cmpuint(test_log_count("refused"), ==, 0);
     g_clear_pointer(&f->client, ferry_rpc_client_unref);
-    test_server_wait_n_clients(f->ts, 0);
-    test_server_stop(f->ts);
+    if (f->ts) {
+        test_server_wait_n_clients(f->ts, 0);
+        test_server_stop(f->ts);
+    }
     test_context_pop(f->context);
     g_assert_cmpint(g_async_queue_length(handler_state.streams), ==, 0);
 }
@@ -128,6 +131,56 @@ open_stream(fixture *f, const char *mode, const ferry_rpc_stream_config *config,
     test_async_prepare(reply, f->client);
     return ferry_rpc_client_call_stream_async(f->client, PROC, args, config,
                                               test_async_bytes_cb, reply);
+}
+
+/*
+ * One stream opened through CONNECT_MIGRATE_PROBE: the client's end @c and
+ * its pump, the server's end @s (NULL for "noopen") and its pump, and the
+ * call's reply.
+ */
+typedef struct {
+    fixture f;
+    test_async reply;
+    ferry_rpc_stream *c;
+    ferry_rpc_stream *s;
+    stream_pump cp;
+    stream_pump sp;
+} session;
+
+static void
+session_open(session *ss, const char *mode, gsize server_window)
+{
+    memset(ss, 0, sizeof(*ss));
+    fx_start(&ss->f, server_window);
+    ss->c = open_stream(&ss->f, mode, NULL, &ss->reply);
+    stream_pump_init(&ss->cp, ss->c);
+    if (g_str_equal(mode, "noopen"))
+        return;
+    ss->s = server_end();
+    stream_pump_init(&ss->sp, ss->s);
+}
+
+static void
+session_close(session *ss)
+{
+    stream_pump_clear(&ss->cp);
+    stream_pump_clear(&ss->sp);
+    test_async_clear(&ss->reply);
+    g_clear_pointer(&ss->c, ferry_rpc_stream_unref);
+    g_clear_pointer(&ss->s, ferry_rpc_stream_unref);
+    fx_stop(&ss->f);
+}
+
+/* Waits for @p to fail, and checks it failed with @code and "<stream
+ * description><rest>". */
+static void
+expect_failure(session *ss, stream_pump *p, gint code, const char *rest)
+{
+    g_autofree char *expect = g_strconcat(ferry_rpc_stream_get_description(p->stream), rest,
+                                          NULL);
+
+    stream_wait(ss->f.context, stream_pump_failed, p);
+    stream_assert_error(p->read_error ? p->read_error : p->write_error, code, expect);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -172,7 +225,7 @@ mix_call(gsize n, gpointer data)
 }
 
 typedef struct {
-    stream_pump *pumps[2];
+    session *ss;
     call_mixer *mix;
 } both_ways;
 
@@ -180,15 +233,14 @@ static gboolean
 both_ways_done(gpointer data)
 {
     both_ways *bw = data;
+    session *ss = bw->ss;
 
-    for (guint i = 0; i < 2; i++) {
-        stream_pump *p = bw->pumps[i];
-
-        g_assert_no_error(p->write_error);
-        g_assert_no_error(p->read_error);
-    }
-    return bw->pumps[0]->write_done && bw->pumps[1]->write_done && bw->pumps[0]->eof &&
-           bw->pumps[1]->eof && bw->mix->answered == bw->mix->sent;
+    g_assert_no_error(ss->cp.write_error);
+    g_assert_no_error(ss->cp.read_error);
+    g_assert_no_error(ss->sp.write_error);
+    g_assert_no_error(ss->sp.read_error);
+    return ss->cp.write_done && ss->sp.write_done && ss->cp.eof && ss->sp.eof &&
+           bw->mix->answered == bw->mix->sent;
 }
 
 /* 64 MiB each way at once, with calls answered in between. */
@@ -196,56 +248,42 @@ static void
 test_both_ways(void)
 {
     const guint64 total = 64 * (guint64)MiB;
-    fixture f = { 0 };
-    test_async reply = { 0 };
-    call_mixer mix = { .f = &f };
-    g_autoptr(ferry_rpc_stream) c = NULL;
-    g_autoptr(ferry_rpc_stream) s = NULL;
+    session ss;
+    call_mixer mix = { .f = &ss.f };
+    both_ways bw = { &ss, &mix };
     g_autofree char *want_c = stream_expected_sum(total, 1);
     g_autofree char *want_s = stream_expected_sum(total, 2);
     g_autofree char *got_c = NULL;
     g_autofree char *got_s = NULL;
-    stream_pump cp;
-    stream_pump sp;
-    both_ways bw = { { &cp, &sp }, &mix };
     ferry_rpc_stream_stats st;
 
-    fx_start(&f, 0);
-    c = open_stream(&f, "hold", NULL, &reply);
-    s = server_end();
-    g_assert_cmpuint(ferry_rpc_stream_get_serial(c), ==, ferry_rpc_stream_get_serial(s));
-    g_assert_cmpstr(ferry_rpc_stream_get_description(c), ==,
-                    ferry_rpc_stream_get_description(s));
-    stream_pump_init(&cp, c);
-    stream_pump_init(&sp, s);
-    cp.on_read = mix_call;
-    cp.on_read_data = &mix;
-    stream_pump_start_write(&cp, total, MiB, 1);
-    stream_pump_start_write(&sp, total, 3 * MiB / 2, 2);
-    stream_pump_start_read(&cp, 256 * 1024);
-    stream_pump_start_read(&sp, 100 * 1000);
-    stream_wait(f.context, both_ways_done, &bw);
+    session_open(&ss, "hold", 0);
+    g_assert_cmpuint(ferry_rpc_stream_get_serial(ss.c), ==, ferry_rpc_stream_get_serial(ss.s));
+    g_assert_cmpstr(ferry_rpc_stream_get_description(ss.c), ==,
+                    ferry_rpc_stream_get_description(ss.s));
+    ss.cp.on_read = mix_call;
+    ss.cp.on_read_data = &mix;
+    stream_pump_start_write(&ss.cp, total, MiB, 1);
+    stream_pump_start_write(&ss.sp, total, 3 * MiB / 2, 2);
+    stream_pump_start_read(&ss.cp, 256 * 1024);
+    stream_pump_start_read(&ss.sp, 100 * 1000);
+    stream_wait(ss.f.context, both_ways_done, &bw);
 
-    got_c = stream_pump_read_sum(&cp);
-    got_s = stream_pump_read_sum(&sp);
+    got_c = stream_pump_read_sum(&ss.cp);
+    got_s = stream_pump_read_sum(&ss.sp);
     g_assert_cmpstr(got_s, ==, want_c);
     g_assert_cmpstr(got_c, ==, want_s);
-    g_assert_cmpuint(cp.read_bytes, ==, total);
-    g_assert_cmpuint(sp.read_bytes, ==, total);
+    g_assert_cmpuint(ss.cp.read_bytes, ==, total);
+    g_assert_cmpuint(ss.sp.read_bytes, ==, total);
     g_assert_cmpuint(mix.answered, >=, 16);
-    test_async_wait(&reply, 1);
-    g_assert_no_error(reply.error);
-    g_assert_false(ferry_rpc_stream_is_open(c));
-    g_assert_false(ferry_rpc_stream_is_open(s));
-    ferry_rpc_stream_get_stats(c, &st);
+    test_async_wait(&ss.reply, 1);
+    g_assert_no_error(ss.reply.error);
+    g_assert_false(ferry_rpc_stream_is_open(ss.c));
+    g_assert_false(ferry_rpc_stream_is_open(ss.s));
+    ferry_rpc_stream_get_stats(ss.c, &st);
     g_assert_cmpuint(st.max_in_flight, <=, FERRY_RPC_STREAM_DEFAULT_WINDOW);
     g_assert_cmpuint(st.max_buffered, <=, FERRY_RPC_STREAM_DEFAULT_WINDOW);
-    stream_pump_clear(&cp);
-    stream_pump_clear(&sp);
-    test_async_clear(&reply);
-    g_clear_pointer(&c, ferry_rpc_stream_unref);
-    g_clear_pointer(&s, ferry_rpc_stream_unref);
-    fx_stop(&f);
+    session_close(&ss);
 }
 
 /* Each side ends its direction; then the stream is over, and what comes
@@ -253,109 +291,62 @@ test_both_ways(void)
 static void
 test_orderly_end(void)
 {
-    fixture f = { 0 };
-    test_async reply = { 0 };
-    g_autoptr(ferry_rpc_stream) c = NULL;
-    g_autoptr(ferry_rpc_stream) s = NULL;
+    session ss;
     g_autoptr(GError) error = NULL;
     g_autoptr(GBytes) more = g_bytes_new_static("more", 4);
-    stream_pump cp;
-    stream_pump sp;
 
-    fx_start(&f, 0);
-    c = open_stream(&f, "hold", NULL, &reply);
-    s = server_end();
-    stream_pump_init(&cp, c);
-    stream_pump_init(&sp, s);
-    stream_pump_start_write(&cp, 1000, 300, 5);
-    stream_pump_start_read(&sp, 64);
-    stream_wait_flag(f.context, &sp.eof);
-    g_assert_cmpuint(sp.read_bytes, ==, 1000);
+    session_open(&ss, "hold", 0);
+    stream_pump_start_write(&ss.cp, 1000, 300, 5);
+    stream_pump_start_read(&ss.sp, 64);
+    stream_wait_flag(ss.f.context, &ss.sp.eof);
+    g_assert_cmpuint(ss.sp.read_bytes, ==, 1000);
     /* The client's direction is over, the server's not yet. */
-    g_assert_true(ferry_rpc_stream_is_open(c));
-    g_assert_true(ferry_rpc_stream_is_open(s));
-    stream_pump_start_write(&sp, 10, 10, 6);
-    stream_pump_start_read(&cp, 64);
-    stream_wait_flag(f.context, &cp.eof);
-    g_assert_cmpuint(cp.read_bytes, ==, 10);
-    g_assert_true(sp.write_done);
-    g_assert_false(ferry_rpc_stream_is_open(c));
-    g_assert_false(ferry_rpc_stream_is_open(s));
+    g_assert_true(ferry_rpc_stream_is_open(ss.c));
+    g_assert_true(ferry_rpc_stream_is_open(ss.s));
+    stream_pump_start_write(&ss.sp, 10, 10, 6);
+    stream_pump_start_read(&ss.cp, 64);
+    stream_wait_flag(ss.f.context, &ss.cp.eof);
+    g_assert_cmpuint(ss.cp.read_bytes, ==, 10);
+    g_assert_true(ss.sp.write_done);
+    g_assert_false(ferry_rpc_stream_is_open(ss.c));
+    g_assert_false(ferry_rpc_stream_is_open(ss.s));
 
-    g_assert_false(ferry_rpc_stream_end(c, &error));
+    g_assert_false(ferry_rpc_stream_end(ss.c, &error));
     stream_assert_error(error, FERRY_ERROR_INVALID_ARG, "ended twice");
     g_clear_error(&error);
-    error = stream_write_wait(f.context, c, more);
+    error = stream_write_wait(ss.f.context, ss.c, more);
     stream_assert_error(error, FERRY_ERROR_INVALID_ARG, "write after this side's end");
-    test_async_wait(&reply, 1);
-    g_assert_no_error(reply.error);
-    stream_pump_clear(&cp);
-    stream_pump_clear(&sp);
-    test_async_clear(&reply);
-    g_clear_pointer(&c, ferry_rpc_stream_unref);
-    g_clear_pointer(&s, ferry_rpc_stream_unref);
-    fx_stop(&f);
+    test_async_wait(&ss.reply, 1);
+    g_assert_no_error(ss.reply.error);
+    session_close(&ss);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Aborts and failures                                                       */
 /* ------------------------------------------------------------------------ */
 
-static gboolean
-pump_failed(gpointer data)
-{
-    stream_pump *p = data;
-
-    return p->read_error != NULL || p->write_error != NULL;
-}
-
-/* "stream N of CONNECT_MIGRATE_PROBE<rest>" */
-static char *
-naming(ferry_rpc_stream *stream, const char *rest)
-{
-    return g_strconcat(ferry_rpc_stream_get_description(stream), rest, NULL);
-}
-
 /* The client aborts: its own reads fail, and the server's. */
 static void
 test_client_aborts(void)
 {
-    fixture f = { 0 };
-    test_async reply = { 0 };
-    g_autoptr(ferry_rpc_stream) c = NULL;
-    g_autoptr(ferry_rpc_stream) s = NULL;
+    session ss;
     g_autoptr(GError) reason = g_error_new(FERRY_ERROR, FERRY_ERROR_OPERATION_ABORTED,
                                            "the operator cancelled the migration");
-    g_autofree char *mine = NULL;
-    g_autofree char *theirs = NULL;
-    stream_pump cp;
-    stream_pump sp;
 
-    fx_start(&f, 0);
-    c = open_stream(&f, "hold", NULL, &reply);
-    s = server_end();
-    test_async_wait(&reply, 1);
-    g_assert_no_error(reply.error);
-    stream_pump_init(&cp, c);
-    stream_pump_init(&sp, s);
-    stream_pump_start_read(&cp, 100);
-    stream_pump_start_read(&sp, 100);
-    ferry_rpc_stream_abort(c, reason);
-    mine = naming(c, " aborted by this side: the operator cancelled the migration");
-    theirs = naming(s, " aborted by the peer: the operator cancelled the migration");
-    stream_wait(f.context, pump_failed, &cp);
-    stream_assert_error(cp.read_error, FERRY_ERROR_OPERATION_ABORTED, mine);
-    stream_wait(f.context, pump_failed, &sp);
-    stream_assert_error(sp.read_error, FERRY_ERROR_OPERATION_ABORTED, theirs);
-    g_assert_false(ferry_rpc_stream_is_open(s));
+    session_open(&ss, "hold", 0);
+    test_async_wait(&ss.reply, 1);
+    g_assert_no_error(ss.reply.error);
+    stream_pump_start_read(&ss.cp, 100);
+    stream_pump_start_read(&ss.sp, 100);
+    ferry_rpc_stream_abort(ss.c, reason);
+    expect_failure(&ss, &ss.cp, FERRY_ERROR_OPERATION_ABORTED,
+                   " aborted by this side: the operator cancelled the migration");
+    expect_failure(&ss, &ss.sp, FERRY_ERROR_OPERATION_ABORTED,
+                   " aborted by the peer: the operator cancelled the migration");
+    g_assert_false(ferry_rpc_stream_is_open(ss.s));
     /* Aborting again changes nothing. */
-    ferry_rpc_stream_abort(c, reason);
-    stream_pump_clear(&cp);
-    stream_pump_clear(&sp);
-    test_async_clear(&reply);
-    g_clear_pointer(&c, ferry_rpc_stream_unref);
-    g_clear_pointer(&s, ferry_rpc_stream_unref);
-    fx_stop(&f);
+    ferry_rpc_stream_abort(ss.c, reason);
+    session_close(&ss);
 }
 
 /* The server aborts while the client's write waits for its window: the
@@ -363,36 +354,23 @@ test_client_aborts(void)
 static void
 test_server_aborts(void)
 {
-    fixture f = { 0 };
-    test_async reply = { 0 };
-    g_autoptr(ferry_rpc_stream) c = NULL;
-    g_autoptr(ferry_rpc_stream) s = NULL;
+    session ss;
     g_autoptr(GError) reason = g_error_new(FERRY_ERROR, FERRY_ERROR_MIGRATE,
                                            "the destination ran out of disk");
-    g_autofree char *theirs = NULL;
     ferry_rpc_stream_stats st;
-    stream_pump cp;
 
-    fx_start(&f, 64 * 1024);
-    c = open_stream(&f, "hold", NULL, &reply);
-    s = server_end();
-    stream_pump_init(&cp, c);
+    session_open(&ss, "hold", 64 * 1024);
     /* 4 MiB against a window of 64 KiB nobody reads: it waits. */
-    stream_pump_start_write(&cp, 4 * MiB, 4 * MiB, 9);
-    test_async_wait(&reply, 1);
-    g_assert_false(cp.write_done);
-    ferry_rpc_stream_abort(s, reason);
-    stream_wait(f.context, pump_failed, &cp);
-    theirs = naming(c, " aborted by the peer: the destination ran out of disk");
-    stream_assert_error(cp.write_error, FERRY_ERROR_MIGRATE, theirs);
-    g_assert_cmpuint(cp.written, ==, 0);
-    ferry_rpc_stream_get_stats(c, &st);
+    stream_pump_start_write(&ss.cp, 4 * MiB, 4 * MiB, 9);
+    test_async_wait(&ss.reply, 1);
+    g_assert_false(ss.cp.write_done);
+    ferry_rpc_stream_abort(ss.s, reason);
+    expect_failure(&ss, &ss.cp, FERRY_ERROR_MIGRATE,
+                   " aborted by the peer: the destination ran out of disk");
+    g_assert_cmpuint(ss.cp.written, ==, 0);
+    ferry_rpc_stream_get_stats(ss.c, &st);
     g_assert_cmpuint(st.bytes_sent, <=, 64 * 1024);
-    stream_pump_clear(&cp);
-    test_async_clear(&reply);
-    g_clear_pointer(&c, ferry_rpc_stream_unref);
-    g_clear_pointer(&s, ferry_rpc_stream_unref);
-    fx_stop(&f);
+    session_close(&ss);
 }
 
 /* The client's connection closes in the middle: the pending operations of
@@ -400,138 +378,82 @@ test_server_aborts(void)
 static void
 test_connection_closed(void)
 {
-    fixture f = { 0 };
-    test_async reply = { 0 };
+    session ss;
     test_async late = { 0 };
-    g_autoptr(ferry_rpc_stream) c = NULL;
-    g_autoptr(ferry_rpc_stream) s = NULL;
     g_autoptr(GError) error = NULL;
-    g_autofree char *expect_c = NULL;
-    g_autofree char *expect_s = NULL;
-    stream_pump cp;
-    stream_pump sp;
+    g_autoptr(ferry_rpc_stream) c = NULL;
 
-    fx_start(&f, 64 * 1024);
-    c = open_stream(&f, "hold", NULL, &reply);
-    s = server_end();
-    stream_pump_init(&cp, c);
-    stream_pump_init(&sp, s);
-    stream_pump_start_write(&cp, 8 * MiB, MiB, 4);
-    stream_pump_start_read(&sp, 4096);
+    session_open(&ss, "hold", 64 * 1024);
+    stream_pump_start_write(&ss.cp, 8 * MiB, MiB, 4);
+    stream_pump_start_read(&ss.sp, 4096);
     /* Some data went through before the end. */
-    while (sp.read_bytes < 100000)
-        g_main_context_iteration(f.context, TRUE);
-    stream_pump_start_read(&cp, 4096);
-    ferry_rpc_client_close(f.client);
-    expect_c = naming(c, ": the connection ended: connection to ferryd at UNIX socket");
-    expect_s = naming(s, ": the connection ended:");
-    stream_wait(f.context, pump_failed, &cp);
-    stream_wait(f.context, pump_failed, &sp);
-    stream_assert_error(cp.write_error, FERRY_ERROR_CONNECTION_CLOSED, expect_c);
-    stream_assert_error(cp.read_error, FERRY_ERROR_CONNECTION_CLOSED, expect_c);
-    stream_assert_error(sp.read_error, FERRY_ERROR_CONNECTION_CLOSED, expect_s);
+    while (ss.sp.read_bytes < 100000)
+        g_main_context_iteration(ss.f.context, TRUE);
+    stream_pump_start_read(&ss.cp, 4096);
+    ferry_rpc_client_close(ss.f.client);
+    expect_failure(&ss, &ss.cp, FERRY_ERROR_CONNECTION_CLOSED,
+                   ": the connection ended: connection to ferryd at UNIX socket");
+    stream_assert_error(ss.cp.write_error, FERRY_ERROR_CONNECTION_CLOSED, "the connection ended");
+    stream_assert_error(ss.cp.read_error, FERRY_ERROR_CONNECTION_CLOSED, "the connection ended");
+    expect_failure(&ss, &ss.sp, FERRY_ERROR_CONNECTION_CLOSED, ": the connection ended:");
     /* No stream opens on a closed connection: it is born failed. */
-    g_clear_pointer(&c, ferry_rpc_stream_unref);
-    c = open_stream(&f, "hold", NULL, &late);
+    c = open_stream(&ss.f, "hold", NULL, &late);
     g_assert_false(ferry_rpc_stream_end(c, &error));
     stream_assert_error(error, FERRY_ERROR_CONNECTION_CLOSED, "connection to ferryd");
     test_async_wait(&late, 1);
     g_assert_error(late.error, FERRY_ERROR, FERRY_ERROR_CONNECTION_CLOSED);
-    stream_pump_clear(&cp);
-    stream_pump_clear(&sp);
-    test_async_clear(&reply);
     test_async_clear(&late);
-    g_clear_pointer(&c, ferry_rpc_stream_unref);
-    g_clear_pointer(&s, ferry_rpc_stream_unref);
-    fx_stop(&f);
+    session_close(&ss);
 }
 
 /* The daemon goes away: the client's stream fails. */
 static void
 test_server_gone(void)
 {
-    fixture f = { 0 };
-    test_async reply = { 0 };
-    g_autoptr(ferry_rpc_stream) c = NULL;
-    g_autoptr(ferry_rpc_stream) s = NULL;
-    g_autofree char *expect = NULL;
-    stream_pump cp;
+    session ss;
 
-    fx_start(&f, 0);
-    c = open_stream(&f, "hold", NULL, &reply);
-    s = server_end();
-    stream_pump_init(&cp, c);
-    stream_pump_start_read(&cp, 4096);
-    test_server_stop(f.ts);
-    expect = naming(c, ": the connection ended: connection to ferryd");
-    stream_wait(f.context, pump_failed, &cp);
-    stream_assert_error(cp.read_error, FERRY_ERROR_CONNECTION_CLOSED, expect);
-    g_assert_false(ferry_rpc_stream_is_open(s));
-    stream_pump_clear(&cp);
-    test_async_clear(&reply);
-    g_clear_pointer(&c, ferry_rpc_stream_unref);
-    g_clear_pointer(&s, ferry_rpc_stream_unref);
-    g_clear_pointer(&f.client, ferry_rpc_client_unref);
-    test_context_pop(f.context);
+    session_open(&ss, "hold", 0);
+    stream_pump_start_read(&ss.cp, 4096);
+    test_server_stop(ss.f.ts);
+    ss.f.ts = NULL;
+    expect_failure(&ss, &ss.cp, FERRY_ERROR_CONNECTION_CLOSED,
+                   ": the connection ended: connection to ferryd");
+    g_assert_false(ferry_rpc_stream_is_open(ss.s));
+    session_close(&ss);
 }
 
 /* A call answered with an error fails its stream on both sides. */
 static void
 test_call_fails(void)
 {
-    fixture f = { 0 };
-    test_async reply = { 0 };
-    g_autoptr(ferry_rpc_stream) c = NULL;
-    g_autoptr(ferry_rpc_stream) s = NULL;
-    g_autofree char *expect = NULL;
-    stream_pump cp;
-    stream_pump sp;
+    session ss;
 
-    fx_start(&f, 0);
-    c = open_stream(&f, "fail", NULL, &reply);
-    s = server_end();
-    stream_pump_init(&cp, c);
-    stream_pump_init(&sp, s);
-    stream_pump_start_read(&cp, 4096);
-    stream_pump_start_read(&sp, 4096);
-    test_async_wait(&reply, 1);
-    stream_assert_error(reply.error, FERRY_ERROR_MIGRATE, "the destination refused the stream");
-    expect = naming(c, ": its call failed: the destination refused the stream");
-    stream_wait(f.context, pump_failed, &cp);
-    stream_assert_error(cp.read_error, FERRY_ERROR_MIGRATE, expect);
-    stream_wait(f.context, pump_failed, &sp);
-    stream_assert_error(sp.read_error, FERRY_ERROR_MIGRATE, expect);
-    stream_pump_clear(&cp);
-    stream_pump_clear(&sp);
-    test_async_clear(&reply);
-    g_clear_pointer(&c, ferry_rpc_stream_unref);
-    g_clear_pointer(&s, ferry_rpc_stream_unref);
-    fx_stop(&f);
+    session_open(&ss, "fail", 0);
+    stream_pump_start_read(&ss.cp, 4096);
+    stream_pump_start_read(&ss.sp, 4096);
+    test_async_wait(&ss.reply, 1);
+    stream_assert_error(ss.reply.error, FERRY_ERROR_MIGRATE,
+                        "the destination refused the stream");
+    expect_failure(&ss, &ss.cp, FERRY_ERROR_MIGRATE,
+                   ": its call failed: the destination refused the stream");
+    expect_failure(&ss, &ss.sp, FERRY_ERROR_MIGRATE,
+                   ": its call failed: the destination refused the stream");
+    session_close(&ss);
 }
 
 /* A procedure that answers without opening the stream fails it. */
 static void
 test_call_opens_none(void)
 {
-    fixture f = { 0 };
-    test_async reply = { 0 };
-    g_autoptr(ferry_rpc_stream) c = NULL;
-    g_autofree char *expect = NULL;
-    stream_pump cp;
+    session ss;
 
-    fx_start(&f, 0);
-    c = open_stream(&f, "noopen", NULL, &reply);
-    stream_pump_init(&cp, c);
-    stream_pump_start_write(&cp, 10, 10, 1);
-    test_async_wait(&reply, 1);
-    g_assert_no_error(reply.error);
-    expect = naming(c, ": the call succeeded without opening a stream");
-    stream_wait(f.context, pump_failed, &cp);
-    stream_assert_error(cp.write_error, FERRY_ERROR_RPC, expect);
-    stream_pump_clear(&cp);
-    test_async_clear(&reply);
-    g_clear_pointer(&c, ferry_rpc_stream_unref);
-    fx_stop(&f);
+    session_open(&ss, "noopen", 0);
+    stream_pump_start_write(&ss.cp, 10, 10, 1);
+    test_async_wait(&ss.reply, 1);
+    g_assert_no_error(ss.reply.error);
+    expect_failure(&ss, &ss.cp, FERRY_ERROR_RPC,
+                   ": the call succeeded without opening a stream");
+    session_close(&ss);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -647,7 +569,7 @@ check_server_failed(GMainContext *context, ferry_rpc_stream *s, const char *part
 
     stream_pump_init(&sp, s);
     stream_pump_read_once(&sp, 10);
-    stream_wait(context, pump_failed, &sp);
+    stream_wait(context, stream_pump_failed, &sp);
     stream_assert_error(sp.read_error, FERRY_ERROR_RPC, part);
     stream_pump_clear(&sp);
 }
