@@ -119,6 +119,17 @@ ferry_rpc_channel_is_closed(ferry_rpc_channel *chan)
     return closed;
 }
 
+gsize
+ferry_rpc_channel_get_queued(ferry_rpc_channel *chan)
+{
+    gsize queued;
+
+    g_mutex_lock(&chan->lock);
+    queued = chan->queued;
+    g_mutex_unlock(&chan->lock);
+    return queued;
+}
+
 gboolean
 ferry_rpc_channel_is_busy(ferry_rpc_channel *chan)
 {
@@ -242,7 +253,13 @@ ferry_rpc_channel_send(ferry_rpc_channel *chan, GBytes *frame)
     g_mutex_unlock(&chan->lock);
 
     if (stuck) {
-        invoke_in_context(chan, close_stuck_cb);
+        /* Always from a source, never at once: a sender (a stream) may hold
+         * its own lock here, which the closed callback takes. */
+        g_autoptr(GSource) idle = g_idle_source_new();
+
+        g_source_set_callback(idle, close_stuck_cb, ferry_rpc_channel_ref(chan),
+                              (GDestroyNotify)ferry_rpc_channel_unref);
+        g_source_attach(idle, chan->context);
         return FALSE;
     }
     if (start_flush)

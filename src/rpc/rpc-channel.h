@@ -118,7 +118,9 @@ void ferry_rpc_channel_start(ferry_rpc_channel *chan);
  * @frame: a whole frame (ferry_rpc_frame_new())
  *
  * Queues @frame; frames go out whole and in the order they were queued.
- * Safe from any thread.
+ * Safe from any thread.  Never runs a callback of the channel before it
+ * returns (a queue over max_queued closes the channel from a source), so
+ * a sender may hold a lock its closed callback takes.
  *
  * Returns: FALSE if the channel is closed (the frame is dropped).
  */
@@ -144,6 +146,15 @@ void ferry_rpc_channel_close(ferry_rpc_channel *chan, GError *reason);
  * Returns: TRUE once the channel is closed.  Safe from any thread.
  */
 gboolean ferry_rpc_channel_is_closed(ferry_rpc_channel *chan);
+
+/**
+ * ferry_rpc_channel_get_queued:
+ * @chan: a channel
+ *
+ * Returns: the bytes waiting in the write queue, the frame being written
+ *   included.  Safe from any thread.
+ */
+gsize ferry_rpc_channel_get_queued(ferry_rpc_channel *chan);
 
 /**
  * ferry_rpc_channel_is_busy:

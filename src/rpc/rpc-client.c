@@ -22,6 +22,7 @@
 
 #include "rpc/rpc-channel.h"
 #include "rpc/rpc-client.h"
+#include "rpc/rpc-stream.h"
 #include "rpc/rpc-tls.h"
 #include "util/error.h"
 
@@ -36,6 +37,7 @@ struct ferry_rpc_client {
     GMainLoop *loop;
     GThread *thread;
     ferry_rpc_channel *chan;
+    ferry_rpc_stream_table *streams; /* streams of calls made with call_stream_async */
     GSubprocess *proc;          /* a command carrying the stream (ssh), or NULL */
     gboolean heard;             /* I/O thread: a valid packet came from the peer */
 
@@ -202,6 +204,7 @@ static void
 handle_reply(ferry_rpc_client *client, const Ferry__Packet *packet)
 {
     g_autoptr(GPtrArray) completed = g_ptr_array_new();
+    g_autoptr(GError) failed = NULL;
     pending_call *pc;
 
     g_mutex_lock(&client->lock);
@@ -225,18 +228,20 @@ handle_reply(ferry_rpc_client *client, const Ferry__Packet *packet)
     } else if (packet->status == FERRY__PACKET_STATUS__ERROR) {
         g_autoptr(GBytes) body = ferry_rpc_packet_body(packet);
 
-        complete_locked(client, pc, NULL, ferry_rpc_error_unpack(body, packet->procedure),
-                        completed);
+        failed = ferry_rpc_error_unpack(body, packet->procedure);
+        complete_locked(client, pc, NULL, g_error_copy(failed), completed);
     } else {
-        complete_locked(client, pc, NULL,
-                        g_error_new(FERRY_ERROR, FERRY_ERROR_RPC,
-                                    "%s answered %s with status CONTINUE, which only "
-                                    "streams use", client->desc,
-                                    ferry_rpc_procedure_name(pc->procedure)),
-                        completed);
+        failed = g_error_new(FERRY_ERROR, FERRY_ERROR_RPC,
+                             "%s answered %s with status %u, which only streams use",
+                             client->desc, ferry_rpc_procedure_name(pc->procedure),
+                             (guint)packet->status);
+        complete_locked(client, pc, NULL, g_error_copy(failed), completed);
     }
     g_mutex_unlock(&client->lock);
     deliver(completed);
+    /* The call's stream, if it has one, ends with a failed call, or with a
+     * successful one that did not open it. */
+    ferry_rpc_stream_table_call_replied(client->streams, packet->serial, failed, TRUE);
 }
 
 static void
@@ -249,6 +254,10 @@ on_packet(ferry_rpc_channel *chan, const Ferry__Packet *packet, gpointer user_da
     case FERRY__PACKET_TYPE__REPLY:
         handle_reply(client, packet);
         return;
+    case FERRY__PACKET_TYPE__STREAM:
+        /* A bad one aborts its stream only; the connection goes on. */
+        ferry_rpc_stream_table_handle_packet(client->streams, packet);
+        return;
     case FERRY__PACKET_TYPE__EVENT:
         if (client->config.event_func) {
             g_autoptr(GBytes) body = ferry_rpc_packet_body(packet);
@@ -259,10 +268,8 @@ on_packet(ferry_rpc_channel *chan, const Ferry__Packet *packet, gpointer user_da
         return;
     default:
         ferry_rpc_channel_close(chan, g_error_new(FERRY_ERROR, FERRY_ERROR_RPC,
-                                                  "%s sent an unexpected %s packet (%s)",
+                                                  "%s sent an unexpected CALL packet (%s)",
                                                   client->desc,
-                                                  packet->type == FERRY__PACKET_TYPE__CALL ?
-                                                  "CALL" : "STREAM",
                                                   ferry_rpc_procedure_name(packet->procedure)));
         return;
     }
@@ -279,6 +286,7 @@ on_closed(ferry_rpc_channel *chan, const GError *reason, gpointer user_data)
     const char *why = !client->heard && g_error_matches(reason, FERRY_ERROR, FERRY_ERROR_RPC)
                       ? "it is not a ferry daemon (what it sent is not ferry's protocol)"
                       : reason->message;
+    g_autoptr(GError) lost = NULL;
     GList *calls;
 
     g_debug("%s: connection closed: %s", client->desc, why);
@@ -290,8 +298,10 @@ on_closed(ferry_rpc_channel *chan, const GError *reason, gpointer user_data)
     for (GList *l = calls; l; l = l->next)
         complete_locked(client, l->data, NULL, g_error_copy(client->closed), completed);
     g_list_free(calls);
+    lost = g_error_copy(client->closed);
     g_mutex_unlock(&client->lock);
     deliver(completed);
+    ferry_rpc_stream_table_close_all(client->streams, lost);
 }
 
 static gpointer
@@ -319,6 +329,15 @@ io_thread(gpointer data)
 /* ------------------------------------------------------------------------ */
 /* Connecting                                                                */
 /* ------------------------------------------------------------------------ */
+
+/* A STREAM packet refused (the daemon got an abort naming the stream). */
+static void
+on_stream_refusal(const char *message, gpointer user_data)
+{
+    ferry_rpc_client *client = user_data;
+
+    g_debug("%s: %s", client->desc, message);
+}
 
 /* Builds the client around a connected stream and starts its thread. */
 static ferry_rpc_client *
@@ -349,6 +368,9 @@ client_new(GIOStream *stream, char *desc, const ferry_rpc_client_config *config)
     client->loop = g_main_loop_new(client->context, FALSE);
     client->chan = ferry_rpc_channel_new(stream, client->context, &chan_config,
                                          on_packet, on_closed, client);
+    client->streams = ferry_rpc_stream_table_new(client->chan, client->config.max_frame,
+                                                 client->config.max_streams,
+                                                 on_stream_refusal, client);
     client->thread = g_thread_new("ferry-rpc-client", io_thread, client);
     return client;
 }
@@ -503,6 +525,7 @@ ferry_rpc_client_unref(ferry_rpc_client *client)
     g_hash_table_unref(client->pending);
     g_clear_error(&client->closed);
     g_mutex_clear(&client->lock);
+    ferry_rpc_stream_table_unref(client->streams);
     ferry_rpc_channel_unref(client->chan);
     g_main_loop_unref(client->loop);
     g_main_context_unref(client->context);
@@ -592,12 +615,15 @@ on_cancel_signal(GCancellable *cancellable, gpointer data)
 
 /*
  * Enters @pc in the table and sends its CALL; for an asynchronous call,
- * also starts its timeout and its watch on @cancellable.  Fails, with
- * nothing pending, if the connection is gone or the call too big.
+ * also starts its timeout and its watch on @cancellable; with @ret_stream,
+ * opens the call's stream first, so that the daemon's answer on it cannot
+ * come before it is known.  Fails, with nothing pending, if the connection
+ * is gone, the call too big or the stream refused.
  */
 static gboolean
 send_call(ferry_rpc_client *client, pending_call *pc, GBytes *args,
-          GCancellable *cancellable, GError **error)
+          GCancellable *cancellable, const ferry_rpc_stream_config *stream_config,
+          ferry_rpc_stream **ret_stream, GError **error)
 {
     g_autoptr(GBytes) frame = NULL;
 
@@ -615,6 +641,14 @@ send_call(ferry_rpc_client *client, pending_call *pc, GBytes *args,
     if (!check_call_size(client, frame, pc->procedure, error)) {
         g_mutex_unlock(&client->lock);
         return FALSE;
+    }
+    if (ret_stream) {
+        *ret_stream = ferry_rpc_stream_table_open(client->streams, pc->procedure, pc->serial,
+                                                  stream_config, TRUE, error);
+        if (!*ret_stream) {
+            g_mutex_unlock(&client->lock);
+            return FALSE;
+        }
     }
     g_hash_table_insert(client->pending, GUINT_TO_POINTER(pc->serial), pending_ref(pc));
     /* Under the lock, so that whoever completes the call (after taking the
@@ -647,7 +681,7 @@ ferry_rpc_client_call(ferry_rpc_client *client, guint32 procedure, GBytes *args,
     g_return_val_if_fail(g_thread_self() != client->thread, NULL);
 
     pc = pending_new(client, procedure, timeout_ms, NULL);
-    if (!send_call(client, pc, args, NULL, error)) {
+    if (!send_call(client, pc, args, NULL, NULL, NULL, error)) {
         pending_unref(pc);
         return NULL;
     }
@@ -719,9 +753,33 @@ ferry_rpc_client_call_async(ferry_rpc_client *client, guint32 procedure, GBytes 
         return;
     }
     pc = pending_new(client, procedure, timeout_ms, task);
-    if (!send_call(client, pc, args, cancellable, &error))
+    if (!send_call(client, pc, args, cancellable, NULL, NULL, &error))
         g_task_return_error(task, error);
     pending_unref(pc);
+}
+
+ferry_rpc_stream *
+ferry_rpc_client_call_stream_async(ferry_rpc_client *client, guint32 procedure, GBytes *args,
+                                   const ferry_rpc_stream_config *config,
+                                   GAsyncReadyCallback callback, gpointer user_data)
+{
+    ferry_rpc_stream *stream = NULL;
+    pending_call *pc;
+    GError *error = NULL;
+    GTask *task;
+
+    g_return_val_if_fail(client != NULL, NULL);
+
+    task = g_task_new(NULL, NULL, callback, user_data);
+    /* Its outcome is a call's: ferry_rpc_client_call_finish() takes it. */
+    g_task_set_source_tag(task, ferry_rpc_client_call_async);
+    pc = pending_new(client, procedure, 0, task);
+    if (!send_call(client, pc, args, NULL, config, &stream, &error)) {
+        stream = ferry_rpc_stream_new_failed(procedure, error);
+        g_task_return_error(task, error);
+    }
+    pending_unref(pc);
+    return stream;
 }
 
 GBytes *

@@ -12,6 +12,7 @@
 #pragma once
 
 #include "rpc/rpc-frame.h"
+#include "rpc/rpc-stream.h"
 #include "rpc/rpc-tls.h"
 
 G_BEGIN_DECLS
@@ -47,6 +48,9 @@ typedef void (*ferry_rpc_event_func)(ferry_rpc_client *client, guint32 procedure
  *   FERRY_RPC_DEFAULT_FRAME_TIMEOUT_MS
  * @event_func: (nullable): receives events
  * @event_data: for @event_func; must outlive the client
+ * @max_streams: streams open at once on the connection
+ *   (ferry_rpc_client_call_stream_async()); 0 means
+ *   FERRY_RPC_STREAM_DEFAULT_MAX
  *
  * Zero everywhere gives the defaults.
  */
@@ -58,6 +62,7 @@ typedef struct {
     guint frame_timeout_ms;
     ferry_rpc_event_func event_func;
     gpointer event_data;
+    guint max_streams;
 } ferry_rpc_client_config;
 
 /**
@@ -240,6 +245,36 @@ void ferry_rpc_client_call_async(ferry_rpc_client *client, guint32 procedure, GB
  */
 GBytes *ferry_rpc_client_call_finish(ferry_rpc_client *client, GAsyncResult *result,
                                      GError **error);
+
+/**
+ * ferry_rpc_client_call_stream_async:
+ * @client: a client
+ * @procedure: a procedure whose handler opens a stream on its call
+ *   (ferry_rpc_call_open_stream())
+ * @args: (nullable): the packed Args message; NULL is an empty one
+ * @config: (nullable): this side's window and chunk; NULL for the defaults
+ * @callback: gets the call's reply, as for ferry_rpc_client_call_async()
+ *   (take it with ferry_rpc_client_call_finish()); in the thread-default
+ *   context of the calling thread
+ * @user_data: for @callback
+ *
+ * Makes a call that opens a stream (docs/streams.md), without a timeout:
+ * the call's reply and the stream's data are independent, and keepalive
+ * detects a dead daemon.  Data can move once the daemon's handler opened
+ * its end; writes started before simply wait for it.  A call answered with
+ * an error fails the stream with that error; one answered with success
+ * without the handler opening the stream fails it with FERRY_ERROR_RPC.
+ * Losing the connection fails both.  Any thread.
+ *
+ * Returns: (transfer full): the stream; if the call could not even be
+ *   sent (the connection is gone, too many streams) a stream whose
+ *   operations fail with the same error as the call.
+ */
+ferry_rpc_stream *ferry_rpc_client_call_stream_async(ferry_rpc_client *client,
+                                                     guint32 procedure, GBytes *args,
+                                                     const ferry_rpc_stream_config *config,
+                                                     GAsyncReadyCallback callback,
+                                                     gpointer user_data);
 
 /**
  * ferry_rpc_client_call_message_async:

@@ -156,7 +156,7 @@ check_packet(const Ferry__Packet *packet)
     if ((guint)packet->type > FERRY__PACKET_TYPE__STREAM)
         return g_error_new(FERRY_ERROR, FERRY_ERROR_RPC,
                            "packet type %u is unknown", (guint)packet->type);
-    if ((guint)packet->status > FERRY__PACKET_STATUS__CONTINUE)
+    if ((guint)packet->status > FERRY__PACKET_STATUS__WINDOW)
         return g_error_new(FERRY_ERROR, FERRY_ERROR_RPC,
                            "packet status %u is unknown", (guint)packet->status);
     return NULL;

@@ -26,6 +26,7 @@
 
 #include "rpc/rpc-channel.h"
 #include "rpc/rpc-server.h"
+#include "rpc/rpc-stream.h"
 #include "rpc/rpc-tls.h"
 #include "util/error.h"
 
@@ -74,6 +75,7 @@ struct ferry_rpc_server_client {
     gboolean read_only;         /* came in on the read-only socket */
     ferry_rpc_server *server;   /* NULL once closed; context only */
     ferry_rpc_channel *chan;
+    ferry_rpc_stream_table *streams; /* the streams the handler opened on calls */
     const ferry_rpc_handler *handler;
     gpointer handler_data;
     gpointer client_data;
@@ -100,6 +102,7 @@ struct ferry_rpc_call {
     guint32 procedure;
     guint32 serial;
     GBytes *args;               /* until the handler's call function returned */
+    gboolean has_stream;        /* the handler opened a stream on it */
     gint size;                  /* of args: counted in the client's bytes_in_flight */
 };
 
@@ -121,6 +124,7 @@ ferry_rpc_server_client_unref(ferry_rpc_server_client *client)
         return;
     if (client->handler->client_free && client->client_data)
         client->handler->client_free(client->client_data);
+    ferry_rpc_stream_table_unref(client->streams);
     ferry_rpc_channel_unref(client->chan);
     g_free(client->address);
     g_free(client->desc);
@@ -386,9 +390,8 @@ on_packet(ferry_rpc_channel *chan, const Ferry__Packet *packet, gpointer user_da
                                                   "from a client", proc, packet->procedure));
         return;
     default:
-        ferry_rpc_channel_close(chan, g_error_new(FERRY_ERROR, FERRY_ERROR_RPC,
-                                                  "STREAM packets (%s) are not supported "
-                                                  "by this server", proc));
+        /* A bad one aborts its stream only; the connection goes on. */
+        ferry_rpc_stream_table_handle_packet(client->streams, packet);
         return;
     }
 }
@@ -480,6 +483,7 @@ on_closed(ferry_rpc_channel *chan, const GError *reason, gpointer user_data)
     else
         log_client(client, G_LOG_LEVEL_WARNING, "%s; closing", reason->message);
 
+    ferry_rpc_stream_table_close_all(client->streams, reason);
     if (client->handler->client_close)
         client->handler->client_close(client->handler_data, client, client->client_data);
     count_out(srv, client);
@@ -500,6 +504,14 @@ prune_draining(ferry_rpc_server *srv)
     }
 }
 
+/* A STREAM packet refused: the peer got an abort naming the stream; the
+ * connection stays. */
+static void
+on_stream_refusal(const char *message, gpointer user_data)
+{
+    log_client(user_data, G_LOG_LEVEL_WARNING, "%s", message);
+}
+
 /* Serves @client on @stream from now on. */
 static void
 client_start(ferry_rpc_server *srv, ferry_rpc_server_client *client, GIOStream *stream)
@@ -511,6 +523,9 @@ client_start(ferry_rpc_server *srv, ferry_rpc_server_client *client, GIOStream *
     client->max_frame = srv->config.max_frame;
     client->chan = ferry_rpc_channel_new(stream, srv->context, &srv->channel_config,
                                          on_packet, on_closed, client);
+    client->streams = ferry_rpc_stream_table_new(client->chan, client->max_frame,
+                                                 srv->config.max_streams_per_client,
+                                                 on_stream_refusal, client);
     g_hash_table_add(srv->clients, client);
     log_client(client, G_LOG_LEVEL_INFO, "connected");
     if (client->handler->client_open)
@@ -664,6 +679,9 @@ send_reply(ferry_rpc_call *call, GBytes *ret, const GError *error)
     if (!frame) {
         log_failed_call(client, call->procedure, call->serial, error);
         frame = ferry_rpc_frame_new_error(call->procedure, call->serial, error);
+        /* The client fails the call's stream when it reads the reply. */
+        if (call->has_stream)
+            ferry_rpc_stream_table_call_replied(client->streams, call->serial, error, FALSE);
     }
     /* Counted out before the reply leaves, so that a client answering at
      * once never meets its own finished call in the limit. */
@@ -702,6 +720,21 @@ guint32
 ferry_rpc_call_get_procedure(ferry_rpc_call *call)
 {
     return call->procedure;
+}
+
+ferry_rpc_stream *
+ferry_rpc_call_open_stream(ferry_rpc_call *call, const ferry_rpc_stream_config *config,
+                           GError **error)
+{
+    ferry_rpc_stream *stream;
+
+    g_return_val_if_fail(call != NULL, NULL);
+    g_return_val_if_fail(!g_atomic_int_get(&call->completed), NULL);
+    g_return_val_if_fail(!call->has_stream, NULL);
+    stream = ferry_rpc_stream_table_open(call->client->streams, call->procedure, call->serial,
+                                         config, FALSE, error);
+    call->has_stream = stream != NULL;
+    return stream;
 }
 
 /* A worker: hands one call to the handler, which completes it now or later. */

@@ -26,6 +26,7 @@
 #pragma once
 
 #include "rpc/rpc-frame.h"
+#include "rpc/rpc-stream.h"
 #include "rpc/rpc-tls.h"
 
 G_BEGIN_DECLS
@@ -112,6 +113,11 @@ typedef struct {
  * @frame_timeout_ms: how long a client may take to finish a frame it
  *   began, from its first byte; then it is closed.  0 means
  *   FERRY_RPC_DEFAULT_FRAME_TIMEOUT_MS.
+ * @max_streams_per_client: streams (ferry_rpc_call_open_stream()) open at
+ *   once on one connection.  0 means FERRY_RPC_STREAM_DEFAULT_MAX.  Their
+ *   windows, with the calls' replies, should stay well below the write
+ *   queue's limit of 4 frames, or a client reading slowly is closed as
+ *   stuck.
  * @handler: what runs the calls; must outlive the server
  * @handler_data: passed to @handler's functions
  *
@@ -131,6 +137,7 @@ typedef struct {
     gboolean unix_group_set;
     guint32 unix_gid;
     guint frame_timeout_ms;
+    guint max_streams_per_client;
     const ferry_rpc_handler *handler;
     gpointer handler_data;
 } ferry_rpc_server_config;
@@ -364,5 +371,30 @@ void ferry_rpc_call_return_error(ferry_rpc_call *call, GError *error);
  * Returns: the procedure @call is for.
  */
 guint32 ferry_rpc_call_get_procedure(ferry_rpc_call *call);
+
+/**
+ * ferry_rpc_call_open_stream:
+ * @call: a call not completed yet, with no stream
+ * @config: (nullable): this side's window and chunk; NULL for the defaults
+ * @error: return location for an error: FERRY_ERROR_CONNECTION_CLOSED if
+ *   the client is gone, FERRY_ERROR_LIMIT if it has max_streams_per_client
+ *   streams open, FERRY_ERROR_INVALID_ARG if a stream of the call's serial
+ *   is open
+ *
+ * Opens the stream of @call (docs/streams.md): the client sent the CALL
+ * with ferry_rpc_client_call_stream_async(), and the STREAM packets of
+ * both directions carry @call's procedure and serial.  Any thread, before
+ * @call is completed.  The stream outlives the call's completion: the
+ * handler may reply at once and move data for minutes.  Completing @call
+ * with an error fails the stream on both sides.  The stream's operations
+ * complete in the thread-default context of the thread that starts them: a
+ * handler on a worker thread starts them from a context it iterates (the
+ * server's, through g_main_context_invoke(), or its own).
+ *
+ * Returns: (transfer full): the stream, or NULL.
+ */
+ferry_rpc_stream *ferry_rpc_call_open_stream(ferry_rpc_call *call,
+                                             const ferry_rpc_stream_config *config,
+                                             GError **error);
 
 G_END_DECLS
