@@ -91,6 +91,7 @@ typedef enum {
     FERRY_ERROR_MIGRATE_LOST = 29,     /* post-copy failed after the switch: the guest's
                                         * memory was split between the hosts and part of it
                                         * is gone; neither host can run it whole (since 0.5) */
+    FERRY_ERROR_NO_SNAPSHOT = 30,      /* the domain has no snapshot of that name (since 0.6) */
 } ferry_error_code;
 
 /**

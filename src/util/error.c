@@ -50,6 +50,7 @@ static const char *const error_names[] = {
     [FERRY_ERROR_ACCESS_DENIED] = "access-denied",
     [FERRY_ERROR_MIGRATE_HELD] = "migrate-held",
     [FERRY_ERROR_MIGRATE_LOST] = "migrate-lost",
+    [FERRY_ERROR_NO_SNAPSHOT] = "no-snapshot",
 };
 
 const char *
