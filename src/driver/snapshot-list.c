@@ -298,3 +298,178 @@ ferry_snapshot_store_drop(ferry_snapshot_store *store, const char *uuid)
     g_hash_table_remove(store->lists, uuid);
     g_mutex_unlock(&store->lock);
 }
+
+/* ---- what drivers share -------------------------------------------------- */
+
+int
+ferry_snapshot_state_to_domain_state(ferry_snapshot_state state)
+{
+    switch (state) {
+    case FERRY_SNAPSHOT_STATE_RUNNING:
+        return FERRY_DOMAIN_RUNNING;
+    case FERRY_SNAPSHOT_STATE_PAUSED:
+        return FERRY_DOMAIN_PAUSED;
+    default:
+        return FERRY_DOMAIN_SHUTOFF;
+    }
+}
+
+static ferry_snapshot_state
+snapshot_state_of(int domain_state)
+{
+    switch (domain_state) {
+    case FERRY_DOMAIN_RUNNING:
+        return FERRY_SNAPSHOT_STATE_RUNNING;
+    case FERRY_DOMAIN_PAUSED:
+        return FERRY_SNAPSHOT_STATE_PAUSED;
+    default:
+        return FERRY_SNAPSHOT_STATE_SHUTOFF;
+    }
+}
+
+/* The disks a new snapshot keeps: every one listed as asked, the others
+ * by kind; a listed disk must be the domain's. */
+static gboolean
+fill_disks(ferry_snapshot_def *snap, const ferry_domain_def *dom, GError **error)
+{
+    for (guint i = 0; i < snap->disks->len; i++) {
+        ferry_snapshot_disk *disk = snap->disks->pdata[i];
+
+        if (!ferry_domain_def_find_disk(dom, disk->name)) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                        "snapshot '%s': disk '%s' does not exist in domain '%s'", snap->name,
+                        disk->name, dom->name);
+            return FALSE;
+        }
+        if (disk->location == FERRY_SNAPSHOT_LOCATION_DEFAULT)
+            disk->location = FERRY_SNAPSHOT_LOCATION_INTERNAL;
+    }
+    for (guint i = 0; i < dom->disks->len; i++) {
+        const ferry_disk_def *d = dom->disks->pdata[i];
+        ferry_snapshot_disk *disk;
+
+        if (ferry_snapshot_def_find_disk(snap, d->target))
+            continue;
+        disk = g_new0(ferry_snapshot_disk, 1);
+        disk->name = g_strdup(d->target);
+        disk->location = (d->readonly || !d->source || d->device != FERRY_DISK_DEVICE_DISK)
+                             ? FERRY_SNAPSHOT_LOCATION_NO : FERRY_SNAPSHOT_LOCATION_INTERNAL;
+        g_ptr_array_add(snap->disks, disk);
+    }
+    return TRUE;
+}
+
+ferry_snapshot_def *
+ferry_snapshot_def_for_create(const char *xml, guint flags, const ferry_domain_def *dom,
+                              int domain_state, GError **error)
+{
+    gboolean redefine = (flags & FERRY_SNAPSHOT_LIST_REDEFINE) != 0;
+    g_autoptr(ferry_snapshot_def) snap = ferry_snapshot_def_parse_string(
+        xml, NULL, redefine ? FERRY_SNAPSHOT_PARSE_REDEFINE : 0, error);
+    gboolean active = domain_state == FERRY_DOMAIN_RUNNING ||
+                      domain_state == FERRY_DOMAIN_PAUSED;
+
+    if (!snap)
+        return NULL;
+    if (redefine) {
+        /* The definition it holds must be this domain's. */
+        if (g_strcmp0(snap->dom->uuid, dom->uuid) != 0 && snap->dom->uuid) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_ARG,
+                        "snapshot '%s': its definition is of domain uuid %s, not of domain "
+                        "'%s' (%s)", snap->name, snap->dom->uuid, dom->name, dom->uuid);
+            return NULL;
+        }
+        return g_steal_pointer(&snap);
+    }
+    snap->creation_time = g_get_real_time() / G_USEC_PER_SEC;
+    if (!snap->name)
+        snap->name = g_strdup_printf("%" G_GINT64_FORMAT, snap->creation_time);
+    snap->state = snapshot_state_of(domain_state);
+    if (snap->memory == FERRY_SNAPSHOT_LOCATION_DEFAULT)
+        snap->memory = active ? FERRY_SNAPSHOT_LOCATION_INTERNAL : FERRY_SNAPSHOT_LOCATION_NO;
+    if (snap->memory == FERRY_SNAPSHOT_LOCATION_INTERNAL && !active) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                    "snapshot '%s': domain '%s' is not running: there is no memory to keep",
+                    snap->name, dom->name);
+        return NULL;
+    }
+    if (snap->memory == FERRY_SNAPSHOT_LOCATION_NO && active) {
+        /* QEMU's internal snapshots of a running guest always hold its
+         * memory: disks alone would not be consistent. */
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
+                    "snapshot '%s': domain '%s' is active: an internal snapshot of it keeps "
+                    "its memory too (snapshot='internal')", snap->name, dom->name);
+        return NULL;
+    }
+    if (!fill_disks(snap, dom, error))
+        return NULL;
+    snap->dom = ferry_domain_def_copy(dom);
+    return g_steal_pointer(&snap);
+}
+
+void
+ferry_snapshot_info_free(ferry_snapshot_info *info)
+{
+    if (!info)
+        return;
+    g_free(info->name);
+    g_free(info->parent);
+    g_free(info);
+}
+
+GPtrArray *
+ferry_snapshot_list_infos(ferry_snapshot_list *list)
+{
+    g_autoptr(GPtrArray) names = ferry_snapshot_list_names(list);
+    GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_snapshot_info_free);
+
+    for (guint i = 0; i < names->len; i++) {
+        const ferry_snapshot_def *def = g_hash_table_lookup(list->snapshots, names->pdata[i]);
+        ferry_snapshot_info *info = g_new0(ferry_snapshot_info, 1);
+
+        info->name = g_strdup(def->name);
+        info->parent = g_strdup(def->parent);
+        info->creation_time = def->creation_time;
+        info->state = ferry_snapshot_state_to_domain_state(def->state);
+        info->current = g_strcmp0(list->current, def->name) == 0;
+        g_ptr_array_add(out, info);
+    }
+    return out;
+}
+
+GPtrArray *
+ferry_snapshot_store_infos(ferry_snapshot_store *store, const char *uuid,
+                           const char *domain_name)
+{
+    GPtrArray *infos =
+        ferry_snapshot_list_infos(ferry_snapshot_store_lock(store, uuid, domain_name));
+
+    ferry_snapshot_store_unlock(store);
+    return infos;
+}
+
+char *
+ferry_snapshot_store_get_xml(ferry_snapshot_store *store, const char *uuid,
+                             const char *domain_name, const char *name, GError **error)
+{
+    ferry_snapshot_list *list = ferry_snapshot_store_lock(store, uuid, domain_name);
+    const ferry_snapshot_def *def = ferry_snapshot_list_lookup(list, name, error);
+    char *xml = def ? ferry_snapshot_def_format(def, 0) : NULL;
+
+    ferry_snapshot_store_unlock(store);
+    return xml;
+}
+
+char *
+ferry_snapshot_store_current(ferry_snapshot_store *store, const char *uuid,
+                             const char *domain_name, GError **error)
+{
+    ferry_snapshot_list *list = ferry_snapshot_store_lock(store, uuid, domain_name);
+    char *name = g_strdup(ferry_snapshot_list_current(list));
+
+    ferry_snapshot_store_unlock(store);
+    if (!name)
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_NO_SNAPSHOT,
+                    "domain '%s' has no current snapshot", domain_name);
+    return name;
+}

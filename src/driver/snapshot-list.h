@@ -171,4 +171,65 @@ void ferry_snapshot_store_unlock(ferry_snapshot_store *store);
  */
 void ferry_snapshot_store_drop(ferry_snapshot_store *store, const char *uuid);
 
+/**
+ * ferry_snapshot_def_for_create:
+ * @xml: what the caller of ferry_domain_snapshot_create_xml() gave
+ * @flags: ferry_snapshot_create_flags (REDEFINE parses as a redefinition)
+ * @dom: the domain's definition now (the live one when active)
+ * @domain_state: its ferry_domain_state now
+ * @error: return location for an error
+ *
+ * Parses @xml and, for a new snapshot, fills what the driver records: the
+ * name (the creation time when none is given), creation time, state, the
+ * definition, memory ('internal' when active), and every disk not listed
+ * ('internal' for a writable disk with an image, 'no' otherwise).  Disks
+ * listed must exist in @dom.
+ *
+ * Returns: (transfer full): the definition, or NULL on error.
+ */
+ferry_snapshot_def *ferry_snapshot_def_for_create(const char *xml, guint flags,
+                                                  const ferry_domain_def *dom,
+                                                  int domain_state, GError **error);
+
+/**
+ * ferry_snapshot_list_infos:
+ * @list: a list
+ *
+ * Returns: (transfer full): ferry_snapshot_info* of every snapshot, in the
+ *   order of ferry_snapshot_list_names(); the array frees its elements.
+ */
+GPtrArray *ferry_snapshot_list_infos(ferry_snapshot_list *list);
+
+/**
+ * ferry_snapshot_state_to_domain_state:
+ * @state: a snapshot's state
+ *
+ * Returns: the ferry_domain_state it names (SHUTOFF for NONE).
+ */
+int ferry_snapshot_state_to_domain_state(ferry_snapshot_state state);
+
+/*
+ * The read-only entries both drivers answer the same way from their
+ * store, for the domain @uuid named @domain_name.
+ */
+/** ferry_snapshot_store_infos: Returns: (transfer full): as ferry_snapshot_list_infos(). */
+GPtrArray *ferry_snapshot_store_infos(ferry_snapshot_store *store, const char *uuid,
+                                      const char *domain_name);
+
+/**
+ * ferry_snapshot_store_get_xml:
+ * Returns: (transfer full): the snapshot's XML, or NULL with
+ *   FERRY_ERROR_NO_SNAPSHOT.
+ */
+char *ferry_snapshot_store_get_xml(ferry_snapshot_store *store, const char *uuid,
+                                   const char *domain_name, const char *name, GError **error);
+
+/**
+ * ferry_snapshot_store_current:
+ * Returns: (transfer full): the current snapshot's name, or NULL with
+ *   FERRY_ERROR_NO_SNAPSHOT when there is none.
+ */
+char *ferry_snapshot_store_current(ferry_snapshot_store *store, const char *uuid,
+                                   const char *domain_name, GError **error);
+
 G_END_DECLS
