@@ -494,12 +494,8 @@ static ferry_domain_obj *
 begin_modify(ferry_domain *dom, const char *what, GError **error)
 {
     test_host *host = test_host_of(dom->conn);
-    g_autoptr(ferry_domain_obj) obj =
-        ferry_domain_obj_list_lookup(host->domains, dom, host->hostname, error);
 
-    if (!obj || !ferry_domain_obj_begin_job(obj, FERRY_JOB_MODIFY, what, error))
-        return NULL;
-    return g_steal_pointer(&obj);
+    return ferry_domain_obj_list_lookup_job(host->domains, dom, host->hostname, what, error);
 }
 
 static void

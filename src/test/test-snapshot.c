@@ -13,19 +13,6 @@
 
 #include "test/test-host.h"
 
-/* The domain of @dom, with its job held for a change. */
-static ferry_domain_obj *
-begin_snapshot_job(ferry_domain *dom, const char *what, GError **error)
-{
-    test_host *host = test_host_of(dom->conn);
-    g_autoptr(ferry_domain_obj) obj =
-        ferry_domain_obj_list_lookup(host->domains, dom, host->hostname, error);
-
-    if (!obj || !ferry_domain_obj_begin_job(obj, FERRY_JOB_MODIFY, what, error))
-        return NULL;
-    return g_steal_pointer(&obj);
-}
-
 static void
 end_snapshot_job(ferry_domain_obj *obj)
 {
@@ -38,7 +25,9 @@ test_domain_snapshot_create_xml(ferry_domain *dom, const char *xml, guint flags,
                                 GError **error)
 {
     test_host *host = test_host_of(dom->conn);
-    ferry_domain_obj *obj = begin_snapshot_job(dom, "snapshot create", error);
+    ferry_domain_obj *obj =
+        ferry_domain_obj_list_lookup_job(host->domains, dom, host->hostname, "snapshot create",
+                                         error);
     g_autoptr(ferry_snapshot_def) snap = NULL;
     g_autofree char *name = NULL;
     ferry_snapshot_list *list;
@@ -104,7 +93,9 @@ gboolean
 test_domain_snapshot_revert(ferry_domain *dom, const char *name, guint flags, GError **error)
 {
     test_host *host = test_host_of(dom->conn);
-    ferry_domain_obj *obj = begin_snapshot_job(dom, "snapshot revert", error);
+    ferry_domain_obj *obj =
+        ferry_domain_obj_list_lookup_job(host->domains, dom, host->hostname, "snapshot revert",
+                                         error);
     ferry_snapshot_list *list;
     const ferry_snapshot_def *snap;
     int want = FERRY_DOMAIN_SHUTOFF;
@@ -142,7 +133,9 @@ gboolean
 test_domain_snapshot_delete(ferry_domain *dom, const char *name, guint flags, GError **error)
 {
     test_host *host = test_host_of(dom->conn);
-    ferry_domain_obj *obj = begin_snapshot_job(dom, "snapshot delete", error);
+    ferry_domain_obj *obj =
+        ferry_domain_obj_list_lookup_job(host->domains, dom, host->hostname, "snapshot delete",
+                                         error);
     gboolean ok;
 
     if (!obj)
