@@ -63,6 +63,11 @@ extern const command cli_migrate_commands[];
 /** How many entries cli_migrate_commands has. */
 extern const gsize cli_migrate_n_commands;
 
+/** The snapshot commands (cmd-snapshot.c), listed after the migration ones. */
+extern const command cli_snapshot_commands[];
+/** How many entries cli_snapshot_commands has. */
+extern const gsize cli_snapshot_n_commands;
+
 /**
  * cli_ensure_conn:
  * @c: the invocation

@@ -438,6 +438,9 @@ print_commands(FILE *out)
     for (gsize i = 0; i < cli_migrate_n_commands; i++)
         fprintf(out, "  %-24s %s\n", cli_migrate_commands[i].name,
                 cli_migrate_commands[i].summary);
+    for (gsize i = 0; i < cli_snapshot_n_commands; i++)
+        fprintf(out, "  %-24s %s\n", cli_snapshot_commands[i].name,
+                cli_snapshot_commands[i].summary);
     fprintf(out, "\nRun 'ferry COMMAND --help' for a command's options.\n"
                  "URI defaults to $FERRY_DEFAULT_URI, else qemu:///system.\n");
 }
@@ -496,6 +499,10 @@ find_command(const char *name)
     for (gsize i = 0; i < cli_migrate_n_commands; i++) {
         if (strcmp(cli_migrate_commands[i].name, name) == 0)
             return &cli_migrate_commands[i];
+    }
+    for (gsize i = 0; i < cli_snapshot_n_commands; i++) {
+        if (strcmp(cli_snapshot_commands[i].name, name) == 0)
+            return &cli_snapshot_commands[i];
     }
     return NULL;
 }

@@ -99,6 +99,7 @@ typedef enum {
     FERRY_ERROR_MIGRATE_BLOCK_JOB = 31,/* a block job runs on a disk; FORCE may override */
     FERRY_ERROR_MIGRATE_SNAPSHOTS = 32,/* the domain's snapshots cannot follow it; FORCE may
                                         * override */
+    FERRY_ERROR_NO_SNAPSHOT = 33,      /* the domain has no snapshot of that name (since 0.6) */
 } ferry_error_code;
 
 /**
@@ -537,6 +538,124 @@ typedef enum {
  * Returns: (transfer full): the domain's XML, or NULL on error.
  */
 char *ferry_domain_get_xml(ferry_domain *dom, guint flags, GError **error);
+
+/* ------------------------------------------------------------------------ */
+/* Snapshots (since 0.6; docs/snapshots.md)                                  */
+/*                                                                           */
+/* Internal snapshots: the guest's disks (and memory, for a running domain) */
+/* kept inside its qcow2 images under a tag, and the snapshot's metadata    */
+/* (libvirt's domainsnapshot XML) kept by the daemon.  Snapshots of one     */
+/* domain form a tree; one of them may be current, the parent of the next.  */
+/* ------------------------------------------------------------------------ */
+
+/** Flags of ferry_domain_snapshot_create_xml(). */
+typedef enum {
+    /* Records metadata of a snapshot that exists already in the images
+     * (taken earlier, or on another host before a migration): nothing is
+     * taken; the XML must give <name>, <state> and <domain>, and its
+     * <parent> must exist. */
+    FERRY_SNAPSHOT_CREATE_REDEFINE = 1 << 0,
+    /* With REDEFINE: the snapshot becomes the current one. */
+    FERRY_SNAPSHOT_CREATE_CURRENT = 1 << 1,
+} ferry_snapshot_create_flags;
+
+/** ferry_snapshot_info: one snapshot, as ferry_domain_snapshot_list() gives it. */
+typedef struct {
+    char *name;
+    char *parent;           /* nullable: a root */
+    gint64 creation_time;   /* seconds since the epoch */
+    int state;              /* a ferry_domain_state: RUNNING, PAUSED or SHUTOFF */
+    gboolean current;
+} ferry_snapshot_info;
+
+/** ferry_snapshot_info_free: frees @info; accepts NULL. */
+void ferry_snapshot_info_free(ferry_snapshot_info *info);
+
+/**
+ * ferry_domain_snapshot_create_xml:
+ * @dom: a domain whose writable disks are all qcow2 images
+ * @xml: a <domainsnapshot> document (docs/schemas/domainsnapshot.rng);
+ *   without <name> the snapshot is named after its creation time
+ * @flags: ferry_snapshot_create_flags
+ * @error: return location for an error
+ *
+ * Takes a snapshot: of the disks and, when the domain is active, of its
+ * memory and device state (the domain pauses meanwhile and ends in the
+ * state it had).  It becomes the current snapshot, a child of the one that
+ * was current.  With FERRY_SNAPSHOT_CREATE_REDEFINE only the metadata is
+ * recorded.
+ *
+ * Returns: (transfer full): the snapshot's name, or NULL on error.
+ */
+char *ferry_domain_snapshot_create_xml(ferry_domain *dom, const char *xml, guint flags,
+                                       GError **error);
+
+/**
+ * ferry_domain_snapshot_list:
+ * @dom: a domain
+ * @flags: 0
+ * @ret_snapshots: (out) (transfer full): ferry_snapshot_info*, parents
+ *   before their children; the array frees its elements
+ * @error: return location for an error
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_domain_snapshot_list(ferry_domain *dom, guint flags, GPtrArray **ret_snapshots,
+                                    GError **error);
+
+/**
+ * ferry_domain_snapshot_get_xml:
+ * @dom: a domain
+ * @name: one of its snapshots
+ * @flags: 0
+ * @error: return location for an error (FERRY_ERROR_NO_SNAPSHOT)
+ *
+ * Returns: (transfer full): the snapshot's <domainsnapshot> XML, with the
+ *   domain's definition at that time; NULL on error.
+ */
+char *ferry_domain_snapshot_get_xml(ferry_domain *dom, const char *name, guint flags,
+                                    GError **error);
+
+/**
+ * ferry_domain_snapshot_current:
+ * @dom: a domain
+ * @error: return location for an error (FERRY_ERROR_NO_SNAPSHOT when the
+ *   domain has no current snapshot)
+ *
+ * Returns: (transfer full): the current snapshot's name, or NULL on error.
+ */
+char *ferry_domain_snapshot_current(ferry_domain *dom, GError **error);
+
+/**
+ * ferry_domain_snapshot_revert:
+ * @dom: a domain
+ * @name: one of its snapshots
+ * @flags: 0
+ * @error: return location for an error
+ *
+ * Brings the disks, and for a snapshot of an active domain its memory, back
+ * to the snapshot, and the domain to the state it had then (running or
+ * paused).  The snapshot becomes current.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_domain_snapshot_revert(ferry_domain *dom, const char *name, guint flags,
+                                      GError **error);
+
+/**
+ * ferry_domain_snapshot_delete:
+ * @dom: a domain
+ * @name: one of its snapshots
+ * @flags: 0
+ * @error: return location for an error
+ *
+ * Deletes the snapshot from the images and its metadata; its children
+ * become children of its parent.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_domain_snapshot_delete(ferry_domain *dom, const char *name, guint flags,
+                                      GError **error);
 
 /* ------------------------------------------------------------------------ */
 /* Events                                                                    */

@@ -145,6 +145,8 @@ static const struct {
 } builtin_schemas[] = {
     [FERRY_XML_SCHEMA_DOMAIN] = { "domain.rng", ferry_schema_domain_rng },
     [FERRY_XML_SCHEMA_CAPABILITIES] = { "capabilities.rng", ferry_schema_capabilities_rng },
+    [FERRY_XML_SCHEMA_DOMAINSNAPSHOT] = { "domainsnapshot.rng",
+                                          ferry_schema_domainsnapshot_rng },
 };
 
 /*
@@ -191,7 +193,8 @@ load_schema(gpointer data)
 static const cached_schema *
 get_schema(ferry_xml_schema which)
 {
-    static GOnce once[G_N_ELEMENTS(builtin_schemas)] = { G_ONCE_INIT, G_ONCE_INIT };
+    static GOnce once[G_N_ELEMENTS(builtin_schemas)] = { G_ONCE_INIT, G_ONCE_INIT,
+                                                         G_ONCE_INIT };
 
     ferry_xml_init();
     return g_once(&once[which], load_schema, GINT_TO_POINTER(which));

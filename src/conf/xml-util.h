@@ -24,6 +24,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
 typedef enum {
     FERRY_XML_SCHEMA_DOMAIN,
     FERRY_XML_SCHEMA_CAPABILITIES,
+    FERRY_XML_SCHEMA_DOMAINSNAPSHOT,
 } ferry_xml_schema;
 
 /**

@@ -24,6 +24,7 @@
 
 #include "api/migrate-internal.h"
 #include "daemon/dispatch.h"
+#include "daemon/dispatch-snapshot.h"
 #include "daemon/log-filter.h"
 #include "proto/ferry-procedures.h"
 #include "rpc/rpc-message.h"
@@ -1219,6 +1220,17 @@ dispatch_domain_migrate_get_tunable(dispatch_call *c, GError **error)
     ret.value = value;
     return set_ret(c, &ret.base);
 }
+
+/* The snapshot procedures live in dispatch-snapshot.c. */
+#define SNAPSHOT_HANDLER(name) \
+    static gboolean dispatch_##name(dispatch_call *c, GError **error) \
+    { return ferry_dispatch_##name(c->conn, c->args, &c->ret, error); }
+SNAPSHOT_HANDLER(domain_snapshot_create_xml)
+SNAPSHOT_HANDLER(domain_snapshot_list)
+SNAPSHOT_HANDLER(domain_snapshot_get_xml)
+SNAPSHOT_HANDLER(domain_snapshot_current)
+SNAPSHOT_HANDLER(domain_snapshot_revert)
+SNAPSHOT_HANDLER(domain_snapshot_delete)
 
 #define DISPATCH_ENTRY(NAME, name, args_desc, ret_desc) \
     [FERRY__PROCEDURE__##NAME] = dispatch_##name,

@@ -181,6 +181,17 @@ ferry_domain_obj_list_lookup(ferry_domain_obj_list *list, ferry_domain *dom,
     return obj;
 }
 
+ferry_domain_obj *
+ferry_domain_obj_list_lookup_job(ferry_domain_obj_list *list, ferry_domain *dom,
+                                 const char *host, const char *what, GError **error)
+{
+    g_autoptr(ferry_domain_obj) obj = ferry_domain_obj_list_lookup(list, dom, host, error);
+
+    if (!obj || !ferry_domain_obj_begin_job(obj, FERRY_JOB_MODIFY, what, error))
+        return NULL;
+    return g_steal_pointer(&obj);
+}
+
 /* Checks, with the list locked, that @def's name and uuid do not clash with
  * another domain, and that a new domain fits under the list's limit.
  * Returns the existing domain with both the same name and uuid (a

@@ -148,6 +148,23 @@ ferry_domain_obj *ferry_domain_obj_list_lookup(ferry_domain_obj_list *list,
                                                GError **error);
 
 /**
+ * ferry_domain_obj_list_lookup_job:
+ * @list: a list
+ * @dom: a handle naming the domain
+ * @host: the host's name, for the error message
+ * @what: the operation, for "busy" errors
+ * @error: return location for an error
+ *
+ * ferry_domain_obj_list_lookup() then ferry_domain_obj_begin_job() with
+ * FERRY_JOB_MODIFY: what every operation that changes a domain starts with.
+ *
+ * Returns: (transfer full): the domain, its job held, or NULL.
+ */
+ferry_domain_obj *ferry_domain_obj_list_lookup_job(ferry_domain_obj_list *list,
+                                                   ferry_domain *dom, const char *host,
+                                                   const char *what, GError **error);
+
+/**
  * ferry_domain_obj_list_define:
  * @list: a list
  * @def: (transfer full): the new persistent definition

@@ -288,6 +288,22 @@ struct ferry_driver {
                                 GCancellable *cancellable, GAsyncReadyCallback callback,
                                 gpointer user_data);
 
+    /* Snapshots (since 0.6): the metadata is the driver's (a snapshot list,
+     * src/driver/snapshot-list.h); @xml and the flags are checked by the
+     * API (ferry.h, "Snapshots"). */
+    /* Result: the snapshot's name. */
+    char *(*domain_snapshot_create_xml)(ferry_domain *dom, const char *xml, guint flags,
+                                        GError **error);
+    gboolean (*domain_snapshot_list)(ferry_domain *dom, guint flags, GPtrArray **ret_snapshots,
+                                     GError **error);
+    char *(*domain_snapshot_get_xml)(ferry_domain *dom, const char *name, guint flags,
+                                     GError **error);
+    char *(*domain_snapshot_current)(ferry_domain *dom, GError **error);
+    gboolean (*domain_snapshot_revert)(ferry_domain *dom, const char *name, guint flags,
+                                       GError **error);
+    gboolean (*domain_snapshot_delete)(ferry_domain *dom, const char *name, guint flags,
+                                       GError **error);
+
     /* The client of this connection went away (a daemon's client closed its
      * socket) while calls of it may still be in flight: the migrations it
      * drove lost their client.  Called before the connection is dropped. */

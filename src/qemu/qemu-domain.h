@@ -14,6 +14,7 @@
 
 #include "driver/event-bus.h"
 #include "driver/domain-obj.h"
+#include "driver/snapshot-list.h"
 #include "locking/lock-manager.h"
 #include "migration/migration-engine.h"
 #include "qemu/qemu-driver.h"
@@ -43,6 +44,7 @@ typedef struct {
     guint qemu_gid;
     char *qemu_user_name;          /* for errors: "nobody" or "+4242" */
     char *qemu_switch_error;       /* the child's message when the switch fails */
+    ferry_snapshot_store *snapshots; /* the domains' snapshot metadata (qemu-snapshot.c) */
 } qemu_driver_state;
 
 /* obj->priv of an active QEMU domain.  Fields are guarded by obj->lock. */

@@ -25,6 +25,7 @@
 #include "qemu/qemu-driver.h"
 #include "qemu/qemu-migration.h"
 #include "qemu/qemu-process.h"
+#include "qemu/qemu-snapshot.h"
 #include "qemu/qemu-user.h"
 #include "remote/remote-driver.h"
 #include "util/error.h"
@@ -99,6 +100,7 @@ state_free(qemu_driver_state *state)
         stop_monitor_thread(state);
     ferry_mig_engine_free(state->engine);
     ferry_domain_obj_list_free(state->domains);
+    ferry_snapshot_store_free(state->snapshots);
     ferry_event_bus_free(state->bus);
     if (state->ports_in_use) {
         g_hash_table_unref(state->ports_in_use);
@@ -209,6 +211,7 @@ ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error)
                   ferry_lock_manager_get_name(state->locks),
                   ferry_lock_manager_get_lockspace_id(state->locks), config->lockspace_dir);
     state->domains = ferry_domain_obj_list_new();
+    state->snapshots = ferry_snapshot_store_new();
     state->bus = ferry_event_bus_new();
     g_mutex_init(&state->ports_lock);
     state->ports_in_use = g_hash_table_new(NULL, NULL);
@@ -243,6 +246,7 @@ ferry_qemu_driver_initialize(const ferry_qemu_config *config, GError **error)
         driver_state = NULL;
         return FALSE;
     }
+    qemu_snapshot_load_all(state);
     /* After loading: a lowered limit refuses new domains, loses none. */
     ferry_domain_obj_list_set_max(state->domains, config->max_domains);
     g_steal_pointer(&state);
@@ -528,12 +532,9 @@ static ferry_domain_obj *
 begin_modify(ferry_domain *dom, const char *what, GError **error)
 {
     qemu_driver_state *state = state_of(dom->conn);
-    g_autoptr(ferry_domain_obj) obj =
-        ferry_domain_obj_list_lookup(state->domains, dom, state->config.hostname, error);
 
-    if (!obj || !ferry_domain_obj_begin_job(obj, FERRY_JOB_MODIFY, what, error))
-        return NULL;
-    return g_steal_pointer(&obj);
+    return ferry_domain_obj_list_lookup_job(state->domains, dom, state->config.hostname, what,
+                                            error);
 }
 
 static void
@@ -804,5 +805,11 @@ const ferry_driver ferry_qemu_driver = {
     .conn_migrate_query = qemu_conn_migrate_query,               /* since 0.3 */
     .conn_migrate_cancel = qemu_conn_migrate_cancel,             /* since 0.3 */
     .conn_migrate_postcopy_recover = qemu_conn_migrate_postcopy_recover, /* since 0.5 */
+    .domain_snapshot_create_xml = qemu_domain_snapshot_create_xml, /* since 0.6 */
+    .domain_snapshot_list = qemu_domain_snapshot_list,           /* since 0.6 */
+    .domain_snapshot_get_xml = qemu_domain_snapshot_get_xml,     /* since 0.6 */
+    .domain_snapshot_current = qemu_domain_snapshot_current,     /* since 0.6 */
+    .domain_snapshot_revert = qemu_domain_snapshot_revert,       /* since 0.6 */
+    .domain_snapshot_delete = qemu_domain_snapshot_delete,       /* since 0.6 */
     .conn_client_gone = qemu_conn_client_gone,                   /* since 0.3 */
 };

@@ -38,6 +38,7 @@
 #include "qemu/qemu-migration.h"
 #include "qemu/qemu-net.h"
 #include "qemu/qemu-process.h"
+#include "qemu/qemu-snapshot.h"
 #include "qemu/qemu-user.h"
 #include "util/error.h"
 #include "util/json-util.h"
@@ -364,7 +365,8 @@ on_qmp_event(ferry_qmp *qmp, const char *event, json_object *data,
     if (!state)
         return;
     /* Migration events are the migration backend's (qemu-migration.c). */
-    if (qemu_migration_handle_event(state, obj, event, data, timestamp_us))
+    if (qemu_migration_handle_event(state, obj, event, data, timestamp_us) ||
+        qemu_snapshot_handle_event(obj, event, data))
         return;
     g_mutex_lock(&obj->lock);
     priv = qemu_domain_priv_get(obj);

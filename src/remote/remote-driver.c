@@ -19,6 +19,7 @@
 
 #include "driver/event-bus.h"
 #include "remote/remote-driver.h"
+#include "remote/remote-snapshot.h"
 #include "rpc/rpc-client.h"
 #include "rpc/rpc-message.h"
 #include "util/uri.h"
@@ -80,6 +81,13 @@ call(ferry_conn *conn, guint32 procedure, const ProtobufCMessage *args, GError *
 {
     return ferry_rpc_client_call_message(priv_of(conn)->rpc, procedure, args,
                                          timeout_of(procedure), error);
+}
+
+ProtobufCMessage *
+remote_call_message(ferry_conn *conn, guint32 procedure, const ProtobufCMessage *args,
+                    GError **error)
+{
+    return call(conn, procedure, args, error);
 }
 
 /* Calls a procedure whose Ret carries nothing. */
@@ -1243,4 +1251,10 @@ const ferry_driver ferry_remote_driver = {
     .conn_migrate_query = remote_conn_migrate_query,             /* since 0.3 */
     .conn_migrate_cancel = remote_conn_migrate_cancel,           /* since 0.3 */
     .conn_migrate_postcopy_recover = remote_conn_migrate_postcopy_recover, /* since 0.5 */
+    .domain_snapshot_create_xml = remote_domain_snapshot_create_xml, /* since 0.6 */
+    .domain_snapshot_list = remote_domain_snapshot_list,         /* since 0.6 */
+    .domain_snapshot_get_xml = remote_domain_snapshot_get_xml,   /* since 0.6 */
+    .domain_snapshot_current = remote_domain_snapshot_current,   /* since 0.6 */
+    .domain_snapshot_revert = remote_domain_snapshot_revert,     /* since 0.6 */
+    .domain_snapshot_delete = remote_domain_snapshot_delete,     /* since 0.6 */
 };

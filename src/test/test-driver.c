@@ -73,6 +73,7 @@ test_host_free(test_host *host)
     ferry_event_bus_free(host->bus);
     ferry_domain_obj_list_free(host->domains);
     ferry_test_storage_record_free(host->record);
+    ferry_snapshot_store_free(host->snapshots);
     g_free(host->state_dir);
     g_free(host->local_storage);
     g_free(host->block_job);
@@ -231,6 +232,7 @@ test_host_new(const char *uuid, const char *name, const host_settings *s)
     host->nbd = g_strcmp0(s->nbd, "yes") == 0;
     host->domains = ferry_domain_obj_list_new();
     host->bus = ferry_event_bus_new();
+    host->snapshots = ferry_snapshot_store_new();
     host->state_dir = g_strdup(s->state_dir);
     host->local_storage = g_strdup(s->local_storage);
     host->block_job = g_strdup(s->block_job);
@@ -507,12 +509,8 @@ static ferry_domain_obj *
 begin_modify(ferry_domain *dom, const char *what, GError **error)
 {
     test_host *host = test_host_of(dom->conn);
-    g_autoptr(ferry_domain_obj) obj =
-        ferry_domain_obj_list_lookup(host->domains, dom, host->hostname, error);
 
-    if (!obj || !ferry_domain_obj_begin_job(obj, FERRY_JOB_MODIFY, what, error))
-        return NULL;
-    return g_steal_pointer(&obj);
+    return ferry_domain_obj_list_lookup_job(host->domains, dom, host->hostname, what, error);
 }
 
 static void
@@ -725,5 +723,11 @@ const ferry_driver ferry_test_driver = {
     .domain_migrate_get_tunable = test_domain_migrate_get_tunable, /* since 0.3 */
     .conn_migrate_query = test_conn_migrate_query,               /* since 0.3 */
     .conn_migrate_cancel = test_conn_migrate_cancel,             /* since 0.3 */
+    .domain_snapshot_create_xml = test_domain_snapshot_create_xml, /* since 0.6 */
+    .domain_snapshot_list = test_domain_snapshot_list,           /* since 0.6 */
+    .domain_snapshot_get_xml = test_domain_snapshot_get_xml,     /* since 0.6 */
+    .domain_snapshot_current = test_domain_snapshot_current,     /* since 0.6 */
+    .domain_snapshot_revert = test_domain_snapshot_revert,       /* since 0.6 */
+    .domain_snapshot_delete = test_domain_snapshot_delete,       /* since 0.6 */
     .conn_client_gone = test_conn_client_gone,                   /* since 0.3 */
 };

@@ -11,6 +11,7 @@
 
 #include "driver/event-bus.h"
 #include "driver/domain-obj.h"
+#include "driver/snapshot-list.h"
 #include "migration/migration-engine.h"
 #include "test/test-driver.h"
 
@@ -40,6 +41,7 @@ typedef struct {
     ferry_mig_engine *engine;       /* the host's migrations */
     GMutex lock;                    /* guards record */
     ferry_test_storage_record *record; /* what the v3 phases last got, or NULL */
+    ferry_snapshot_store *snapshots;   /* the domains' snapshot metadata (test-snapshot.c) */
 } test_host;
 
 /**
@@ -123,5 +125,18 @@ void test_conn_migrate_query(ferry_conn *dconn, const char *id, GCancellable *ca
 void test_conn_migrate_cancel(ferry_conn *dconn, const char *id, const char *reason,
                               GCancellable *cancellable, GAsyncReadyCallback callback,
                               gpointer user_data);
+
+/* The snapshot entries of the test driver table (test-snapshot.c). */
+char *test_domain_snapshot_create_xml(ferry_domain *dom, const char *xml, guint flags,
+                                      GError **error);
+gboolean test_domain_snapshot_list(ferry_domain *dom, guint flags, GPtrArray **ret_snapshots,
+                                   GError **error);
+char *test_domain_snapshot_get_xml(ferry_domain *dom, const char *name, guint flags,
+                                   GError **error);
+char *test_domain_snapshot_current(ferry_domain *dom, GError **error);
+gboolean test_domain_snapshot_revert(ferry_domain *dom, const char *name, guint flags,
+                                     GError **error);
+gboolean test_domain_snapshot_delete(ferry_domain *dom, const char *name, guint flags,
+                                     GError **error);
 
 G_END_DECLS

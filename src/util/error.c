@@ -53,6 +53,7 @@ static const char *const error_names[] = {
     [FERRY_ERROR_MIGRATE_HOSTDEV] = "migrate-hostdev",
     [FERRY_ERROR_MIGRATE_BLOCK_JOB] = "migrate-block-job",
     [FERRY_ERROR_MIGRATE_SNAPSHOTS] = "migrate-snapshots",
+    [FERRY_ERROR_NO_SNAPSHOT] = "no-snapshot",
 };
 
 const char *

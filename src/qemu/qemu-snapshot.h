@@ -1,0 +1,51 @@
+/*
+ * qemu-snapshot.h: the QEMU driver's snapshots (qemu-snapshot.c): internal
+ * qcow2 snapshots through QEMU's snapshot jobs or qemu-img, and their
+ * metadata files under STATE/qemu/snapshots.
+ */
+#pragma once
+
+#include <json-c/json.h>
+
+#include "qemu/qemu-domain.h"
+
+G_BEGIN_DECLS
+
+/**
+ * qemu_snapshot_load_all:
+ * @state: the driver state, its domains loaded
+ *
+ * Reads every domain's snapshot metadata into state->snapshots; a file
+ * that does not parse, or whose parent is missing, is skipped with a
+ * warning naming it.
+ */
+void qemu_snapshot_load_all(qemu_driver_state *state);
+
+/**
+ * qemu_snapshot_handle_event:
+ * @obj: the domain whose QEMU sent @event
+ * @event: the event's name
+ * @data: (nullable): its data
+ *
+ * For the monitor's event handler: a JOB_STATUS_CHANGE of a snapshot job
+ * this file waits for.
+ *
+ * Returns: TRUE if the event was one (and is handled).
+ */
+gboolean qemu_snapshot_handle_event(ferry_domain_obj *obj, const char *event,
+                                    json_object *data);
+
+/* The snapshot entries of the QEMU driver table. */
+char *qemu_domain_snapshot_create_xml(ferry_domain *dom, const char *xml, guint flags,
+                                      GError **error);
+gboolean qemu_domain_snapshot_list(ferry_domain *dom, guint flags, GPtrArray **ret_snapshots,
+                                   GError **error);
+char *qemu_domain_snapshot_get_xml(ferry_domain *dom, const char *name, guint flags,
+                                   GError **error);
+char *qemu_domain_snapshot_current(ferry_domain *dom, GError **error);
+gboolean qemu_domain_snapshot_revert(ferry_domain *dom, const char *name, guint flags,
+                                     GError **error);
+gboolean qemu_domain_snapshot_delete(ferry_domain *dom, const char *name, guint flags,
+                                     GError **error);
+
+G_END_DECLS
