@@ -123,10 +123,12 @@ test_redefine(void)
     memcpy(at, "<name>r2</name>", 15);
     at = strstr(child, "<state>");
     {
+        /* at points into child: build the new text before freeing it. */
         g_autofree char *head = g_strndup(child, at - child);
+        char *joined = g_strconcat(head, "<parent><name>s1</name></parent>\n  ", at, NULL);
 
         g_free(child);
-        child = g_strconcat(head, "<parent><name>s1</name></parent>\n  ", at, NULL);
+        child = joined;
     }
     name = ferry_domain_snapshot_create_xml(dom, child, FERRY_SNAPSHOT_CREATE_REDEFINE |
                                             FERRY_SNAPSHOT_CREATE_CURRENT, &error);
