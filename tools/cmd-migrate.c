@@ -36,6 +36,7 @@ static gboolean opt_tls, opt_no_tls;
 static gboolean opt_postcopy, opt_postcopy_after_precopy, opt_parallel, opt_compressed;
 static gboolean opt_auto_converge, opt_policy_off, opt_no_postcopy, opt_postcopy_resume;
 static gboolean opt_force;
+static gboolean opt_tunnelled;
 static gboolean opt_estimate;
 static guint64 opt_postcopy_bandwidth, opt_parallel_connections;
 static guint64 opt_auto_converge_initial, opt_auto_converge_increment;
@@ -448,6 +449,10 @@ static const GOptionEntry migrate_options[] = {
       "Migrate although a safety rule refuses it: a disk on storage only this host sees that "
       "is not copied, cache mode 'unsafe', a running block job (never with host devices); "
       "the source's log says what was overridden", NULL },
+    { "tunnelled", 0, 0, G_OPTION_ARG_NONE, &opt_tunnelled,
+      "With --p2p: carry the migration stream over the two daemons' own connection (no "
+      "port of the destination's QEMU is opened; encrypted when DEST_URI is qemu+tls://); "
+      "not with --copy-storage-*, --relay, --parallel or --tls", NULL },
     { "no-postcopy", 0, 0, G_OPTION_ARG_NONE, &opt_no_postcopy,
       "Never post-copy, not even by the convergence policy (which otherwise may choose it)",
       NULL },
@@ -1019,6 +1024,8 @@ migrate_flags(void)
         flags |= FERRY_MIGRATE_NO_POSTCOPY;
     if (opt_force)
         flags |= FERRY_MIGRATE_FORCE;
+    if (opt_tunnelled)
+        flags |= FERRY_MIGRATE_TUNNELLED;
     return flags;
 }
 

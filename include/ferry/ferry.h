@@ -206,6 +206,8 @@ typedef enum {
     FERRY_FEATURE_MIGRATION_V3 = 5,     /* Begin, Prepare, Perform, Finish, Confirm */
     FERRY_FEATURE_MIGRATION_NBD = 6,    /* storage migration over NBD */
     FERRY_FEATURE_EVENTS = 7,           /* lifecycle events */
+    FERRY_FEATURE_MIGRATION_TUNNEL = 8, /* tunnelled migration: the migration stream on the
+                                         * daemons' own connection (since 0.6) */
 } ferry_feature;
 
 /**
@@ -800,6 +802,14 @@ typedef enum {
      * job); what was overridden is logged by the source host.  Never
      * overrides what cannot work (host devices). */
     FERRY_MIGRATE_FORCE = 1 << 19,
+    /* Since 0.6: with PEER2PEER, QEMU's migration stream goes through the
+     * two daemons' own connection (the one the source's daemon opened to
+     * the destination's) instead of a port of the destination's QEMU: one
+     * connection to allow between the hosts, encrypted when it is
+     * qemu+tls://.  Not with storage migration (the disks' NBD connections
+     * go from QEMU to QEMU), the relay, parallel connections or QEMU's own
+     * TLS (docs/tunnelled.md). */
+    FERRY_MIGRATE_TUNNELLED = 1 << 20,
 } ferry_migrate_flags;
 
 /** Compression methods of ferry_migrate_params.comp_methods (since 0.5). */

@@ -24,6 +24,13 @@ void ferry_conn_migrate_prepare3_async(ferry_conn *dconn, const ferry_migrate_pa
                                        const char *dom_xml, const char *cookie_in,
                                        GCancellable *cancellable, GAsyncReadyCallback callback,
                                        gpointer user_data);
+/* Tunnelled v3 (destination): @tunnel carries the incoming migration. */
+void ferry_conn_migrate_prepare_tunnel3_async(ferry_conn *dconn,
+                                              const ferry_migrate_params *params,
+                                              const char *dom_xml, const char *cookie_in,
+                                              GSocket *tunnel, GCancellable *cancellable,
+                                              GAsyncReadyCallback callback,
+                                              gpointer user_data);
 void ferry_domain_migrate_perform3_async(ferry_domain *dom, const ferry_migrate_params *params,
                                          const char *dconn_uri, const char *cookie_in,
                                          GCancellable *cancellable,

@@ -31,7 +31,8 @@
              FERRY_MIGRATE_TLS | FERRY_MIGRATE_NO_TLS | FERRY_MIGRATE_POSTCOPY |            \
              FERRY_MIGRATE_POSTCOPY_AFTER_PRECOPY | FERRY_MIGRATE_PARALLEL |              \
              FERRY_MIGRATE_COMPRESSED | FERRY_MIGRATE_AUTO_CONVERGE |                     \
-             FERRY_MIGRATE_NO_POLICY | FERRY_MIGRATE_NO_POSTCOPY | FERRY_MIGRATE_FORCE))
+             FERRY_MIGRATE_NO_POLICY | FERRY_MIGRATE_NO_POSTCOPY | FERRY_MIGRATE_FORCE |  \
+             FERRY_MIGRATE_TUNNELLED))
 #define KNOWN_COMP_METHODS ((guint)(FERRY_MIGRATE_COMP_XBZRLE | FERRY_MIGRATE_COMP_ZSTD))
 
 /* QEMU's largest downtime-limit (2000 s). */
@@ -251,6 +252,31 @@ check_convergence(const ferry_migrate_params *p, const char *what, GError **erro
            check_percent(p->auto_converge_increment, "auto_converge_increment", what, error);
 }
 
+/* What a tunnelled migration cannot be combined with: it has one stream,
+ * QEMU's memory, on the daemons' connection. */
+static gboolean
+check_tunnelled(guint flags, const char *what, GError **error)
+{
+    if (flags & NON_SHARED)
+        return flags_error(what, "FERRY_MIGRATE_TUNNELLED cannot copy disks "
+                           "(FERRY_MIGRATE_NON_SHARED_*): their NBD connections go from QEMU "
+                           "to QEMU, outside the tunnel", error);
+    if (flags & FERRY_MIGRATE_RELAY)
+        return flags_error(what, "FERRY_MIGRATE_TUNNELLED and FERRY_MIGRATE_RELAY exclude "
+                           "each other: the tunnel is the daemons' connection", error);
+    if (flags & FERRY_MIGRATE_PARALLEL)
+        return flags_error(what, "FERRY_MIGRATE_TUNNELLED carries one stream: "
+                           "FERRY_MIGRATE_PARALLEL needs several connections", error);
+    if (flags & FERRY_MIGRATE_TLS)
+        return flags_error(what, "FERRY_MIGRATE_TUNNELLED and FERRY_MIGRATE_TLS exclude "
+                           "each other: the tunnel is as encrypted as the daemons' connection "
+                           "(qemu+tls://)", error);
+    if (flags & FERRY_MIGRATE_OFFLINE)
+        return flags_error(what, "FERRY_MIGRATE_TUNNELLED moves a running guest's memory: "
+                           "FERRY_MIGRATE_OFFLINE has none", error);
+    return TRUE;
+}
+
 /*
  * Checks @params (NULL means all defaults) and copies it to @ret_params, so
  * that drivers never see NULL.  @what names the call in errors.
@@ -281,6 +307,8 @@ check_params(const ferry_migrate_params *params, p2p_rule p2p, const char *what,
     if (p2p == P2P_FORBIDDEN && (p.flags & FERRY_MIGRATE_PEER2PEER))
         return flags_error(what, "FERRY_MIGRATE_PEER2PEER is only for Perform3 with a "
                            "destination URI; use ferry_domain_migrate_to_uri()", error);
+    if ((p.flags & FERRY_MIGRATE_TUNNELLED) && !check_tunnelled(p.flags, what, error))
+        return FALSE;
     if (p.dname && !check_name(p.dname, "params->dname", what, error))
         return FALSE;
     if (p.uri && !*p.uri) {
@@ -425,6 +453,9 @@ ferry_conn_migrate_prepare3_async(ferry_conn *dconn, const ferry_migrate_params 
 
     if (!check_dest_phase(dconn, params, "Prepare3", NULL, FALSE, &p, &error) ||
         !check_string(dom_xml, "dom_xml", "migration phase 'Prepare3'", &error) ||
+        ((p.flags & FERRY_MIGRATE_TUNNELLED) &&
+         !flags_error("migration phase 'Prepare3'", "FERRY_MIGRATE_TUNNELLED is for "
+                      "PrepareTunnel3, which gets the tunnel", &error)) ||
         (!dconn->driver->conn_migrate_prepare3 &&
          !phase_unsupported(dconn, "Prepare3", &error))) {
         fail_async(error, callback, user_data);
@@ -432,6 +463,32 @@ ferry_conn_migrate_prepare3_async(ferry_conn *dconn, const ferry_migrate_params 
     }
     dconn->driver->conn_migrate_prepare3(dconn, &p, dom_xml, cookie_in, cancellable, callback,
                                          user_data);
+}
+
+void
+ferry_conn_migrate_prepare_tunnel3_async(ferry_conn *dconn, const ferry_migrate_params *params,
+                                         const char *dom_xml, const char *cookie_in,
+                                         GSocket *tunnel, GCancellable *cancellable,
+                                         GAsyncReadyCallback callback, gpointer user_data)
+{
+    const char *what = "migration phase 'PrepareTunnel3'";
+    ferry_migrate_params p;
+    GError *error = NULL;
+
+    if (!check_dest_phase(dconn, params, "PrepareTunnel3", NULL, FALSE, &p, &error) ||
+        !check_string(dom_xml, "dom_xml", what, &error) ||
+        !check_nonnull(tunnel, "tunnel", what, &error) ||
+        (!(p.flags & FERRY_MIGRATE_TUNNELLED) &&
+         !flags_error(what, "needs FERRY_MIGRATE_TUNNELLED", &error)) ||
+        (p.uri && !flags_error(what, "a tunnelled migration has no migration URI "
+                               "(params->uri)", &error)) ||
+        (!dconn->driver->conn_migrate_prepare_tunnel3 &&
+         !phase_unsupported(dconn, "PrepareTunnel3", &error))) {
+        fail_async(error, callback, user_data);
+        return;
+    }
+    dconn->driver->conn_migrate_prepare_tunnel3(dconn, &p, dom_xml, cookie_in, tunnel,
+                                                cancellable, callback, user_data);
 }
 
 void
@@ -445,6 +502,12 @@ ferry_domain_migrate_perform3_async(ferry_domain *dom, const ferry_migrate_param
 
     if (!check_source_phase(dom, params, P2P_ALLOWED, "Perform3", &p, &error))
         goto fail;
+    if ((p.flags & FERRY_MIGRATE_TUNNELLED) && !(p.flags & FERRY_MIGRATE_PEER2PEER)) {
+        flags_error("migration phase 'Perform3'", "FERRY_MIGRATE_TUNNELLED needs "
+                    "FERRY_MIGRATE_PEER2PEER: only the source's daemon holds the tunnel",
+                    &error);
+        goto fail;
+    }
     if (dconn_uri && !(p.flags & FERRY_MIGRATE_PEER2PEER)) {
         flags_error("migration phase 'Perform3'", "a destination connection URI (dconn_uri) "
                     "needs FERRY_MIGRATE_PEER2PEER", &error);
@@ -1221,7 +1284,9 @@ default_flags(ferry_domain *dom, const char *dest_uri, ferry_migrate_params *p,
     g_autoptr(ferry_uri) uri = dest_uri ? ferry_uri_parse(dest_uri, NULL) : NULL;
     ferry_domain_info info;
 
-    if (uri && g_strcmp0(uri->transport, "tls") == 0 && !(p->flags & FERRY_MIGRATE_NO_TLS))
+    /* A tunnel is the daemons' connection: encrypted as that is. */
+    if (uri && g_strcmp0(uri->transport, "tls") == 0 &&
+        !(p->flags & (FERRY_MIGRATE_NO_TLS | FERRY_MIGRATE_TUNNELLED)))
         p->flags |= FERRY_MIGRATE_TLS;
     if (p->flags & (FERRY_MIGRATE_LIVE | FERRY_MIGRATE_OFFLINE))
         return TRUE;
@@ -1251,6 +1316,12 @@ ferry_domain_migrate(ferry_domain *dom, ferry_conn *dconn, const ferry_migrate_p
     if (!check_nonnull(dom, "dom", "migration", error))
         return NULL;
     what = g_strdup_printf("migration of domain '%s'", dom->name);
+    if (params && (params->flags & FERRY_MIGRATE_TUNNELLED)) {
+        flags_error(what, "FERRY_MIGRATE_TUNNELLED needs peer-to-peer migration "
+                    "(ferry_domain_migrate_to_uri(), ferry migrate --p2p): the tunnel is the "
+                    "source daemon's connection to the destination's", error);
+        return NULL;
+    }
     if (!check_nonnull(dconn, "dconn", what, error) ||
         !check_params(params, P2P_FORBIDDEN, what, &p, error) ||
         !negotiate(dom->conn, dconn, &protocol, error) ||

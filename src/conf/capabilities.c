@@ -109,7 +109,7 @@ format_list(GString *out, const char *list, const char *item, const GPtrArray *w
 static gboolean
 has_migration_features(const ferry_caps *caps)
 {
-    return caps->migration_live || caps->migration_nbd ||
+    return caps->migration_live || caps->migration_nbd || caps->migration_tunnelled ||
            (caps->uri_transports && caps->uri_transports->len > 0) ||
            (caps->migration_protocols && caps->migration_protocols->len > 0);
 }
@@ -126,6 +126,8 @@ format_migration_features(GString *out, const ferry_caps *caps)
     format_list(out, "protocols", "protocol", caps->migration_protocols);
     if (caps->migration_nbd)
         g_string_append(out, "      <nbd/>\n");
+    if (caps->migration_tunnelled)
+        g_string_append(out, "      <tunnelled/>\n");
     g_string_append(out, "    </migration_features>\n");
 }
 
@@ -226,7 +228,8 @@ parse_migration_features(ferry_xml_reader *r, xmlNodePtr host, ferry_caps *caps,
     return ferry_xml_child_flag(r, node, "live", &caps->migration_live, error) &&
            parse_list(r, node, "uri_transports", "uri_transport", caps->uri_transports, error) &&
            parse_list(r, node, "protocols", "protocol", caps->migration_protocols, error) &&
-           ferry_xml_child_flag(r, node, "nbd", &caps->migration_nbd, error);
+           ferry_xml_child_flag(r, node, "nbd", &caps->migration_nbd, error) &&
+           ferry_xml_child_flag(r, node, "tunnelled", &caps->migration_tunnelled, error);
 }
 
 static gboolean

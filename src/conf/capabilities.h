@@ -60,6 +60,7 @@ typedef struct {
     GPtrArray *uri_transports;      /* char*: "tcp", ...; never NULL */
     GPtrArray *migration_protocols; /* char*: "v3", "v2", ...; never NULL */
     gboolean migration_nbd;         /* <nbd/> */
+    gboolean migration_tunnelled;   /* <tunnelled/>: tunnelled migration (since 0.6) */
 } ferry_caps;
 
 /**

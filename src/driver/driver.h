@@ -195,6 +195,25 @@ struct ferry_driver {
                                     const char *dconn_uri, const char *cookie_in,
                                     GCancellable *cancellable, GAsyncReadyCallback callback,
                                     gpointer user_data);
+    /*
+     * Tunnelled v3 (FERRY_MIGRATE_TUNNELLED, peer-to-peer only): Prepare and
+     * Perform with a connected stream socket @tunnel in place of a
+     * migration URI.  The destination's QEMU reads its incoming migration
+     * from @tunnel (the remote driver instead carries @tunnel's bytes, both
+     * ways, over a stream of its connection to the destination's daemon,
+     * whose own Prepare gets the other end); the source's QEMU writes its
+     * migration into @tunnel.  Each keeps a reference while it needs it.
+     * Begin, Finish and Confirm are the plain v3 ones.
+     */
+    void (*conn_migrate_prepare_tunnel3)(ferry_conn *dconn, const ferry_migrate_params *params,
+                                         const char *dom_xml, const char *cookie_in,
+                                         GSocket *tunnel, GCancellable *cancellable,
+                                         GAsyncReadyCallback callback, gpointer user_data);
+    void (*domain_migrate_perform_tunnel3)(ferry_domain *dom,
+                                           const ferry_migrate_params *params,
+                                           GSocket *tunnel, const char *cookie_in,
+                                           GCancellable *cancellable,
+                                           GAsyncReadyCallback callback, gpointer user_data);
     /* Destination: on success (!cancelled) wait for the end of the incoming
      * migration and resume (unless PAUSED); on failure drop the incoming
      * domain.  Idempotent per migration id: a Finish of a migration that

@@ -1061,6 +1061,17 @@ ferry_mig_engine_prepare(ferry_mig_engine *engine, ferry_conn *dconn, int protoc
                          const char *cookie_in, GCancellable *cancellable,
                          GAsyncReadyCallback callback, gpointer user_data)
 {
+    ferry_mig_engine_prepare_tunnel(engine, dconn, protocol, params, dom_xml, cookie_in, NULL,
+                                    cancellable, callback, user_data);
+}
+
+void
+ferry_mig_engine_prepare_tunnel(ferry_mig_engine *engine, ferry_conn *dconn, int protocol,
+                                const ferry_migrate_params *params, const char *dom_xml,
+                                const char *cookie_in, GSocket *tunnel,
+                                GCancellable *cancellable, GAsyncReadyCallback callback,
+                                gpointer user_data)
+{
     GTask *task = ferry_mig_task_new(cancellable, callback, user_data, 0);
     g_autoptr(ferry_migration_cookie) cookie = NULL;
     g_autoptr(ferry_domain_def) def = NULL;
@@ -1105,6 +1116,11 @@ ferry_mig_engine_prepare(ferry_mig_engine *engine, ferry_conn *dconn, int protoc
     ctl_of(job)->def = g_steal_pointer(&def);
     ctl_of(job)->cookie_in = g_steal_pointer(&cookie);
     ctl_of(job)->offline = (params->flags & FERRY_MIGRATE_OFFLINE) != 0;
+    if (tunnel) {
+        g_mutex_lock(&job->lock);
+        job->tunnel = g_object_ref(tunnel);
+        g_mutex_unlock(&job->lock);
+    }
     launch(job);
     return;
 
@@ -1160,6 +1176,17 @@ ferry_mig_engine_perform(ferry_mig_engine *engine, ferry_domain *dom, int protoc
                          const char *cookie_in, GCancellable *cancellable,
                          GAsyncReadyCallback callback, gpointer user_data)
 {
+    ferry_mig_engine_perform_tunnel(engine, dom, protocol, params, dconn_uri, cookie_in, NULL,
+                                    cancellable, callback, user_data);
+}
+
+void
+ferry_mig_engine_perform_tunnel(ferry_mig_engine *engine, ferry_domain *dom, int protocol,
+                                const ferry_migrate_params *params, const char *dconn_uri,
+                                const char *cookie_in, GSocket *tunnel,
+                                GCancellable *cancellable, GAsyncReadyCallback callback,
+                                gpointer user_data)
+{
     GTask *task = ferry_mig_task_new(cancellable, callback, user_data, REQ_PERFORM);
     g_autoptr(ferry_migration_cookie) cookie = NULL;
     g_autoptr(ferry_mig_job) job = NULL;
@@ -1208,6 +1235,11 @@ ferry_mig_engine_perform(ferry_mig_engine *engine, ferry_domain *dom, int protoc
                     "%s: domain '%s' has no outgoing migration %s in progress on host '%s'",
                     phase, dom->name, cookie->id, engine->hostname);
         goto fail;
+    }
+    if (tunnel) {
+        g_mutex_lock(&job->lock);
+        g_set_object(&job->tunnel, tunnel);
+        g_mutex_unlock(&job->lock);
     }
     ferry_mig_post_request(job, REQ_PERFORM, task, dom->conn, g_steal_pointer(&cookie), params,
                            0, NULL);

@@ -99,6 +99,18 @@ void ferry_mig_engine_perform(ferry_mig_engine *engine, ferry_domain *dom, int p
                               const ferry_migrate_params *params, const char *dconn_uri,
                               const char *cookie_in, GCancellable *cancellable,
                               GAsyncReadyCallback callback, gpointer user_data);
+/* Tunnelled v3: as prepare and perform, with this host's QEMU's end of
+ * the tunnel (@tunnel, a reference is taken) in place of a migration URI. */
+void ferry_mig_engine_prepare_tunnel(ferry_mig_engine *engine, ferry_conn *dconn, int protocol,
+                                     const ferry_migrate_params *params, const char *dom_xml,
+                                     const char *cookie_in, GSocket *tunnel,
+                                     GCancellable *cancellable, GAsyncReadyCallback callback,
+                                     gpointer user_data);
+void ferry_mig_engine_perform_tunnel(ferry_mig_engine *engine, ferry_domain *dom, int protocol,
+                                     const ferry_migrate_params *params, const char *dconn_uri,
+                                     const char *cookie_in, GSocket *tunnel,
+                                     GCancellable *cancellable, GAsyncReadyCallback callback,
+                                     gpointer user_data);
 void ferry_mig_engine_finish(ferry_mig_engine *engine, ferry_conn *dconn, int protocol,
                              const ferry_migrate_params *params, const char *dname,
                              const char *cookie_in, gboolean cancelled,

@@ -285,6 +285,7 @@ ferry_mig_job_unref(ferry_mig_job *job)
     g_free(job->dom_uuid);
     g_free(job->message);
     g_free(job->peer_uri);
+    g_clear_object(&job->tunnel);
     g_mutex_clear(&job->lock);
     g_free(job);
 }

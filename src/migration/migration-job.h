@@ -142,6 +142,9 @@ struct ferry_mig_job {
     int error_code;             /* the ferry_error_code of its failure, 0 if none */
     char *peer_uri;             /* how this host's daemon reaches the other one */
     GPtrArray *created_images;  /* destination: images Prepare created (for the record) */
+    GSocket *tunnel;            /* tunnelled (lock): this host's QEMU's end of the tunnel,
+                                 * from Prepare or Perform until the backend hands it over
+                                 * (docs/tunnelled.md) */
     gboolean may_have_run;      /* destination: found committed by a restarted ferryd; the
                                  * guest may have run here, so every answer about the job
                                  * says so, whatever became of the copy (recorded) */

@@ -92,7 +92,9 @@ connect_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancel
     }
     if (!offers(dconn, FERRY_FEATURE_MIGRATION_V3, "migration protocol v3", &error) ||
         ((r->params->p.flags & NON_SHARED) &&
-         !offers(dconn, FERRY_FEATURE_MIGRATION_NBD, "storage migration over NBD", &error))) {
+         !offers(dconn, FERRY_FEATURE_MIGRATION_NBD, "storage migration over NBD", &error)) ||
+        ((r->params->p.flags & FERRY_MIGRATE_TUNNELLED) &&
+         !offers(dconn, FERRY_FEATURE_MIGRATION_TUNNEL, "tunnelled migration", &error))) {
         g_task_return_error(task, error);
         return;
     }

@@ -20,7 +20,10 @@
  */
 #include "ferry-config.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "conf/migration-cookie.h"
 #include "migration/migration-engine-private.h"
@@ -40,6 +43,7 @@ typedef struct {
     char *cookie_perform;
     char *cookie_finish;
     char *user_uri;             /* the caller's migration URI (Prepare may choose one) */
+    GSocket *tunnel;            /* tunnelled: the source QEMU's end, until Perform has it */
     guint retry_delay_ms;       /* the next back-off before another attempt */
     GError *first_error;        /* Perform's (or Prepare's): what the caller sees */
     GError *finish_error;
@@ -59,6 +63,7 @@ seq_free(seq *s)
     g_free(s->cookie_perform);
     g_free(s->cookie_finish);
     g_free(s->user_uri);
+    g_clear_object(&s->tunnel);
     g_clear_error(&s->first_error);
     g_clear_error(&s->finish_error);
     ferry_domain_unref(s->ddom);
@@ -230,6 +235,50 @@ confirm(GTask *task, int outcome, const char *cookie)
                                                   v3_after_confirm, task);
 }
 
+/* Tunnelled: a socketpair joins the two QEMUs' ends.  The destination's
+ * connection (the remote driver) carries one end's bytes to the
+ * destination's daemon; the source's QEMU gets the other at Perform. */
+static void
+prepare_tunnelled(GTask *task)
+{
+    seq *s = seq_of(task);
+    g_autoptr(GSocket) far = NULL;
+    GError *error = NULL;
+    int fds[2];
+
+    g_clear_object(&s->tunnel);
+    if (!s->dconn->driver->conn_migrate_prepare_tunnel3) {
+        s->first_error = g_error_new(FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
+                                     "tunnelled migration: the connection to '%s' cannot "
+                                     "carry a tunnel", ferry_conn_get_uri(s->dconn));
+        confirm(task, FERRY_CONFIRM_CANCELLED, NULL);
+        return;
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) {
+        s->first_error = g_error_new(FERRY_ERROR, FERRY_ERROR_SYSTEM,
+                                     "tunnelled migration of domain '%s': socketpair: %s",
+                                     s->dom->name, g_strerror(errno));
+        confirm(task, FERRY_CONFIRM_CANCELLED, NULL);
+        return;
+    }
+    far = g_socket_new_from_fd(fds[1], &error);
+    if (far)
+        s->tunnel = g_socket_new_from_fd(fds[0], &error);
+    else
+        close(fds[0]);
+    if (!s->tunnel) {
+        if (!far)
+            close(fds[1]);
+        s->first_error = error;
+        confirm(task, FERRY_CONFIRM_CANCELLED, NULL);
+        return;
+    }
+    s->dconn->driver->conn_migrate_prepare_tunnel3(s->dconn, &s->params->p, s->xml,
+                                                   s->cookie_begin, far,
+                                                   g_task_get_cancellable(task),
+                                                   v3_after_prepare, task);
+}
+
 static void
 v3_after_begin(GObject *src, GAsyncResult *res, gpointer data)
 {
@@ -252,6 +301,10 @@ v3_after_begin(GObject *src, GAsyncResult *res, gpointer data)
         confirm(task, FERRY_CONFIRM_CANCELLED, NULL);
         return;
     }
+    if (s->params->p.flags & FERRY_MIGRATE_TUNNELLED) {
+        prepare_tunnelled(task);
+        return;
+    }
     s->dconn->driver->conn_migrate_prepare3(s->dconn, &s->params->p, s->xml, s->cookie_begin,
                                             g_task_get_cancellable(task), v3_after_prepare,
                                             task);
@@ -267,12 +320,14 @@ v3_after_prepare(GObject *src, GAsyncResult *res, gpointer data)
 
     r = take_result(res, &error);
     if (!r) {
+        g_clear_object(&s->tunnel);
         s->first_error = error;
         confirm(task, FERRY_CONFIRM_CANCELLED, NULL);
         return;
     }
     s->cookie_prepare = g_steal_pointer(&r->cookie);
-    if (!r->uri && !s->params->p.uri && !(s->params->p.flags & FERRY_MIGRATE_OFFLINE)) {
+    if (!r->uri && !s->params->p.uri &&
+        !(s->params->p.flags & (FERRY_MIGRATE_OFFLINE | FERRY_MIGRATE_TUNNELLED))) {
         s->first_error = g_error_new(FERRY_ERROR, FERRY_ERROR_INTERNAL,
                                      "Prepare3 on '%s' chose no migration URI and the caller "
                                      "gave none", ferry_conn_get_uri(s->dconn));
@@ -286,6 +341,8 @@ v3_after_prepare(GObject *src, GAsyncResult *res, gpointer data)
             ferry_migration_cookie_parse(s->cookie_begin, "Finish3", NULL);
         g_autofree char *cookie = NULL;
 
+        /* The tunnel's end closes: the destination's side ends with it. */
+        g_clear_object(&s->tunnel);
         if (c) {
             c->has_result = TRUE;
             c->result_message = g_strdup(s->first_error->message);
@@ -296,6 +353,20 @@ v3_after_prepare(GObject *src, GAsyncResult *res, gpointer data)
                                                cookie ? cookie : s->cookie_begin, TRUE,
                                                g_task_get_cancellable(task), v3_after_finish,
                                                task);
+        return;
+    }
+    if (s->tunnel) {
+        g_autoptr(GSocket) tunnel = g_steal_pointer(&s->tunnel);
+
+        if (!s->dom->conn->driver->domain_migrate_perform_tunnel3) {
+            g_task_report_new_error(NULL, v3_after_perform, task, NULL, FERRY_ERROR,
+                                    FERRY_ERROR_NO_SUPPORT, "driver '%s' cannot send a "
+                                    "tunnelled migration", s->dom->conn->driver->name);
+            return;
+        }
+        s->dom->conn->driver->domain_migrate_perform_tunnel3(s->dom, &s->params->p, tunnel,
+                                                             s->cookie_prepare, NULL,
+                                                             v3_after_perform, task);
         return;
     }
     if (r->uri)

@@ -357,6 +357,7 @@ qemu_conn_get_capabilities(ferry_conn *conn, GError **error)
     if (state->config.max_protocol >= 3)
         g_ptr_array_add(caps->migration_protocols, g_strdup("v3"));
     caps->migration_nbd = state->config.max_protocol >= 3;
+    caps->migration_tunnelled = state->config.max_protocol >= 3;
     if (g_file_test("/dev/kvm", G_FILE_TEST_EXISTS))
         g_ptr_array_add(guest->domain_types, g_strdup("kvm"));
     return ferry_caps_format(caps);
@@ -374,12 +375,13 @@ qemu_conn_supports_feature(ferry_conn *conn, ferry_feature feature,
 {
     guint max = state_of(conn)->config.max_protocol;
 
-    /* v2 always; v3, and what needs it (peer-to-peer, NBD), unless the
-     * host is limited to v2 (migration_max_protocol). */
+    /* v2 always; v3, and what needs it (peer-to-peer, NBD, the tunnel),
+     * unless the host is limited to v2 (migration_max_protocol). */
     *ret_supported = feature == FERRY_FEATURE_EVENTS || feature == FERRY_FEATURE_MIGRATION_V2 ||
                      (max >= 3 && (feature == FERRY_FEATURE_MIGRATION_V3 ||
                                    feature == FERRY_FEATURE_MIGRATION_P2P ||
-                                   feature == FERRY_FEATURE_MIGRATION_NBD));
+                                   feature == FERRY_FEATURE_MIGRATION_NBD ||
+                                   feature == FERRY_FEATURE_MIGRATION_TUNNEL));
     return TRUE;
 }
 
@@ -789,6 +791,8 @@ const ferry_driver ferry_qemu_driver = {
     .domain_migrate_begin3 = qemu_domain_migrate_begin3,         /* since 0.2 */
     .conn_migrate_prepare3 = qemu_conn_migrate_prepare3,         /* since 0.2 */
     .domain_migrate_perform3 = qemu_domain_migrate_perform3,     /* since 0.2 */
+    .conn_migrate_prepare_tunnel3 = qemu_conn_migrate_prepare_tunnel3, /* since 0.6 */
+    .domain_migrate_perform_tunnel3 = qemu_domain_migrate_perform_tunnel3, /* since 0.6 */
     .conn_migrate_finish3 = qemu_conn_migrate_finish3,           /* since 0.2 */
     .domain_migrate_confirm3 = qemu_domain_migrate_confirm3,     /* since 0.2 */
     .conn_migrate_prepare2 = qemu_conn_migrate_prepare2,         /* since 0.6 */

@@ -91,6 +91,31 @@ qemu_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *para
                              cancellable, callback, user_data);
 }
 
+/* Tunnelled v3 (docs/tunnelled.md): @tunnel replaces the migration URI. */
+void
+qemu_conn_migrate_prepare_tunnel3(ferry_conn *dconn, const ferry_migrate_params *params,
+                                  const char *dom_xml, const char *cookie_in, GSocket *tunnel,
+                                  GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data)
+{
+    if (!offers(dconn, 3, "PrepareTunnel3", NULL, callback, user_data))
+        return;
+    ferry_mig_engine_prepare_tunnel(state_of(dconn)->engine, dconn, 3, params, dom_xml,
+                                    cookie_in, tunnel, cancellable, callback, user_data);
+}
+
+void
+qemu_domain_migrate_perform_tunnel3(ferry_domain *dom, const ferry_migrate_params *params,
+                                    GSocket *tunnel, const char *cookie_in,
+                                    GCancellable *cancellable, GAsyncReadyCallback callback,
+                                    gpointer user_data)
+{
+    if (!offers(dom->conn, 3, "PerformTunnel3", NULL, callback, user_data))
+        return;
+    ferry_mig_engine_perform_tunnel(state_of(dom->conn)->engine, dom, 3, params, NULL,
+                                    cookie_in, tunnel, cancellable, callback, user_data);
+}
+
 void
 qemu_conn_migrate_finish3(ferry_conn *dconn, const ferry_migrate_params *params,
                           const char *dname, const char *cookie_in, gboolean cancelled,

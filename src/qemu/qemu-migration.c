@@ -751,6 +751,62 @@ qemu_start_disks(ferry_mig_job *job, const ferry_migration_cookie *prepared, GEr
                                       prepared, error);
 }
 
+/* Tunnelled (docs/tunnelled.md): takes this host's QEMU's end of the
+ * tunnel from the job, once. */
+static GSocket *
+take_tunnel(ferry_mig_job *job)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&job->lock);
+
+    return g_steal_pointer(&job->tunnel);
+}
+
+/* Hands @sock to QEMU under @fdname (getfd), then closes ferryd's copy:
+ * the tunnel's end of file must come when QEMU closes its own. */
+static gboolean
+give_socket(ferry_domain_obj *obj, const char *fdname, GSocket *sock, GError **error)
+{
+    g_autoptr(json_object) fdargs = json_object_new_object();
+    g_autoptr(ferry_qmp) qmp = qemu_process_get_qmp(obj, error);
+    g_autoptr(json_object) fdret = NULL;
+
+    json_object_object_add(fdargs, "fdname", json_object_new_string(fdname));
+    if (!qmp || !(fdret = ferry_qmp_command_sync_fd(qmp, "getfd", fdargs, g_socket_get_fd(sock),
+                                                    error)))
+        return FALSE;
+    g_socket_close(sock, NULL);
+    return TRUE;
+}
+
+/* Tunnelled Perform: QEMU writes its migration into the tunnel's end. */
+static gboolean
+start_memory_tunnelled(ferry_mig_job *job, GSocket *tunnel, GError **error)
+{
+    g_autoptr(json_object) args = json_object_new_object();
+    g_autoptr(json_object) ret = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (!previous_migration_gone(job, error))
+        return FALSE;
+    reset_status(job->obj);
+    if (!qemu_converge_set_capabilities(job->obj, &job->params->p, FALSE, FALSE, &local) ||
+        !set_limits(job, &local) || !source_tls(job, NULL, &local) ||
+        !give_socket(job->obj, "migration-out", tunnel, &local)) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE, "Perform: domain '%s': %s",
+                    job->dom_name, local->message);
+        return FALSE;
+    }
+    json_object_object_add(args, "uri", json_object_new_string("fd:migration-out"));
+    ret = qemu_process_command(job->obj, "migrate", args, &local);
+    if (!ret) {
+        g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE,
+                    "Perform: domain '%s': QEMU refused to migrate into the tunnel: %s",
+                    job->dom_name, local->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static gboolean
 qemu_start_memory(ferry_mig_job *job, GError **error)
 {
@@ -763,7 +819,10 @@ qemu_start_memory(ferry_mig_job *job, GError **error)
     g_autofree char *host = NULL;
     g_autofree char *qemu_uri = NULL;
     ferry_migration_cookie *prepared;
+    g_autoptr(GSocket) tunnel = take_tunnel(job);
 
+    if (tunnel)
+        return start_memory_tunnelled(job, tunnel, error);
     if (!transfer_target(job, &uri, error) || (!storage && !previous_migration_gone(job, error)))
         return FALSE;
     if (!storage) {
@@ -1399,7 +1458,20 @@ qemu_start_incoming(ferry_mig_job *job, const ferry_migration_cookie *cookie_in,
     g_autofree char *listen = NULL;
     qemu_domain_priv *priv;
     gboolean early;
+    g_autoptr(GSocket) tunnel = take_tunnel(job);
 
+    if (tunnel) {
+        /* Tunnelled: no port at all; QEMU reads the tunnel's end. */
+        if (!qemu_process_check_not_running(state, "receive", obj->name, obj->uuid, error))
+            return FALSE;
+        if (!start_incoming_qemu(state, obj, &job->params->p, FALSE, "fd:migration-in",
+                                 tunnel, error)) {
+            qemu_discard_incoming(job);
+            return FALSE;
+        }
+        g_socket_close(tunnel, NULL);
+        return TRUE;
+    }
     if (!parse_mig_uri(job->params->p.uri, &uri, error) ||
         !(listen = qemu_migration_listen_address(&state->config, uri.host, error)) ||
         !qemu_process_check_not_running(state, "receive", obj->name, obj->uuid, error))

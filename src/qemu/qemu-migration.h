@@ -24,6 +24,14 @@ void qemu_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *p
                                 const char *dom_xml, const char *cookie_in,
                                 GCancellable *cancellable, GAsyncReadyCallback callback,
                                 gpointer user_data);
+void qemu_conn_migrate_prepare_tunnel3(ferry_conn *dconn, const ferry_migrate_params *params,
+                                       const char *dom_xml, const char *cookie_in,
+                                       GSocket *tunnel, GCancellable *cancellable,
+                                       GAsyncReadyCallback callback, gpointer user_data);
+void qemu_domain_migrate_perform_tunnel3(ferry_domain *dom, const ferry_migrate_params *params,
+                                         GSocket *tunnel, const char *cookie_in,
+                                         GCancellable *cancellable,
+                                         GAsyncReadyCallback callback, gpointer user_data);
 void qemu_domain_migrate_perform3(ferry_domain *dom, const ferry_migrate_params *params,
                                   const char *dconn_uri, const char *cookie_in,
                                   GCancellable *cancellable, GAsyncReadyCallback callback,

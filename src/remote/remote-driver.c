@@ -22,6 +22,7 @@
 #include "remote/remote-snapshot.h"
 #include "rpc/rpc-client.h"
 #include "rpc/rpc-message.h"
+#include "rpc/rpc-splice.h"
 #include "util/uri.h"
 
 /* How long closing waits for the daemon to acknowledge CONNECT_CLOSE. */
@@ -830,6 +831,76 @@ remote_conn_migrate_prepare3(ferry_conn *dconn, const ferry_migrate_params *para
                cancellable, callback, user_data);
 }
 
+/* A tunnelled Prepare: its reply, and the splice that carries the tunnel. */
+typedef struct {
+    ferry_conn *conn;
+    GTask *task;
+} tunnel_call;
+
+static void
+on_tunnel_reply(GObject *source, GAsyncResult *res, gpointer data)
+{
+    tunnel_call *tc = data;
+    const guint32 proc = FERRY__PROCEDURE__CONNECT_MIGRATE_PREPARE_TUNNEL3;
+    g_autoptr(GBytes) body = NULL;
+    g_autoptr(ProtobufCMessage) ret = NULL;
+    GError *error = NULL;
+
+    body = ferry_rpc_client_call_finish(priv_of(tc->conn)->rpc, res, &error);
+    if (body)
+        ret = ferry_rpc_message_unpack(ferry_rpc_procedure_ret(proc), body,
+                                       ferry_rpc_procedure_name(proc), &error);
+    if (!ret) {
+        g_task_return_error(tc->task, error);
+        g_object_unref(tc->task);
+    } else {
+        ferry_phase_result *result = g_new0(ferry_phase_result, 1);
+
+        result->cookie =
+            g_strdup(((const Ferry__ConnectMigratePrepareTunnel3Ret *)ret)->cookie);
+        ferry_phase_task_return(tc->task, result);
+    }
+    ferry_conn_unref(tc->conn);
+    g_free(tc);
+}
+
+/* The call opens a stream; @tunnel's bytes go over it both ways, on a
+ * splice of their own, until either end closes or the connection goes
+ * (keepalive ends it for a daemon that stopped answering). */
+static void
+remote_conn_migrate_prepare_tunnel3(ferry_conn *dconn, const ferry_migrate_params *params,
+                                    const char *dom_xml, const char *cookie_in,
+                                    GSocket *tunnel, GCancellable *cancellable,
+                                    GAsyncReadyCallback callback, gpointer user_data)
+{
+    Ferry__ConnectMigratePrepareTunnel3Args args =
+        FERRY__CONNECT_MIGRATE_PREPARE_TUNNEL3_ARGS__INIT;
+    Ferry__MigrateParams wparams;
+    g_autoptr(GBytes) packed = NULL;
+    g_autoptr(ferry_rpc_stream) stream = NULL;
+    g_autoptr(ferry_rpc_splice) splice = NULL;
+    g_autofree char *name = NULL;
+    g_autoptr(GError) error = NULL;
+    tunnel_call *tc = g_new0(tunnel_call, 1);
+
+    args.params = params_to_wire(params, &wparams);
+    args.dom_xml = (char *)dom_xml;
+    args.cookie_in = (char *)cookie_in;
+    packed = ferry_rpc_message_pack(&args.base);
+    tc->conn = ferry_conn_ref(dconn);
+    tc->task = g_task_new(NULL, cancellable, callback, user_data);
+    stream = ferry_rpc_client_call_stream_async(priv_of(dconn)->rpc,
+                                                FERRY__PROCEDURE__CONNECT_MIGRATE_PREPARE_TUNNEL3,
+                                                packed, NULL, on_tunnel_reply, tc);
+    name = g_strdup_printf("the tunnel to '%s' (%s)", ferry_conn_get_uri(dconn),
+                           ferry_rpc_stream_get_description(stream));
+    splice = ferry_rpc_splice_start(name, stream, tunnel, &error);
+    /* Without its splice the stream goes: the daemon's Prepare then fails
+     * on its own aborted stream, and the reply says so. */
+    if (!splice)
+        ferry_rpc_stream_abort(stream, error);
+}
+
 static void
 cookie_reply(ferry_conn *conn, const ProtobufCMessage *ret, ferry_phase_result *r)
 {
@@ -1232,6 +1303,7 @@ const ferry_driver ferry_remote_driver = {
     .domain_get_xml = remote_domain_get_xml,                     /* since 0.1 */
     .domain_migrate_begin3 = remote_domain_migrate_begin3,       /* since 0.2 */
     .conn_migrate_prepare3 = remote_conn_migrate_prepare3,       /* since 0.2 */
+    .conn_migrate_prepare_tunnel3 = remote_conn_migrate_prepare_tunnel3, /* since 0.6 */
     .domain_migrate_perform3 = remote_domain_migrate_perform3,   /* since 0.2 */
     .conn_migrate_finish3 = remote_conn_migrate_finish3,         /* since 0.2 */
     .domain_migrate_confirm3 = remote_domain_migrate_confirm3,   /* since 0.2 */

@@ -307,8 +307,12 @@ static const migrate_case cases[] = {
     { "/migrate/refuse/peer2peer", .flags = FERRY_MIGRATE_PEER2PEER,
       .error_code = FERRY_ERROR_INVALID_ARG, .error_text = "ferry_domain_migrate_to_uri()",
       .dst_state = NOTHING, .src_state = RUNNING_BOOTED },
-    { "/migrate/refuse/unknown-flags", .flags = 1 << 20,
-      .error_code = FERRY_ERROR_INVALID_ARG, .error_text = "unknown flags 0x100000",
+    { "/migrate/refuse/unknown-flags", .flags = 1 << 30,
+      .error_code = FERRY_ERROR_INVALID_ARG, .error_text = "unknown flags 0x40000000",
+      .dst_state = NOTHING, .src_state = RUNNING_BOOTED },
+    { "/migrate/refuse/tunnelled-not-p2p", .flags = FERRY_MIGRATE_TUNNELLED,
+      .error_code = FERRY_ERROR_INVALID_ARG,
+      .error_text = "FERRY_MIGRATE_TUNNELLED needs peer-to-peer migration",
       .dst_state = NOTHING, .src_state = RUNNING_BOOTED },
     { "/migrate/refuse/running-offline",
       .flags = FERRY_MIGRATE_OFFLINE | FERRY_MIGRATE_PERSIST_DEST,
@@ -585,6 +589,40 @@ test_p2p(void)
     state_of(dst, "web2", NULL, &persistent);
     g_assert_true(persistent);
     assert_domain(src, "web1", SHUTOFF_MIGRATED);
+}
+
+/* What a tunnel cannot carry is refused before anything starts, and a
+ * destination that does not offer it (the test driver) by the source's
+ * engine, naming it; the domain runs on. */
+static void
+test_p2p_tunnelled_refused(void)
+{
+    static const struct {
+        guint flags;
+        const char *text;
+    } refusals[] = {
+        { FERRY_MIGRATE_NON_SHARED_DISK, "cannot copy disks" },
+        { FERRY_MIGRATE_RELAY, "FERRY_MIGRATE_TUNNELLED and FERRY_MIGRATE_RELAY exclude" },
+        { FERRY_MIGRATE_PARALLEL, "FERRY_MIGRATE_PARALLEL needs several connections" },
+        { FERRY_MIGRATE_TLS, "FERRY_MIGRATE_TUNNELLED and FERRY_MIGRATE_TLS exclude" },
+        { 0, "destination 'test:///dst?host_uuid=" DST_UUID "' does not offer tunnelled "
+             "migration" },
+    };
+    g_autoptr(ferry_conn) src = mt_open_test_host("src", NULL);
+    g_autoptr(ferry_conn) dst = mt_open_test_host("dst", "host_uuid=" DST_UUID);
+    g_autoptr(ferry_domain) dom = make_source(src, SOURCE_RUNNING);
+
+    for (guint i = 0; i < G_N_ELEMENTS(refusals); i++) {
+        g_autoptr(GError) error = NULL;
+        ferry_migrate_params params = { .flags = FERRY_MIGRATE_TUNNELLED | refusals[i].flags };
+
+        g_assert_false(ferry_domain_migrate_to_uri(dom, "test:///dst?host_uuid=" DST_UUID,
+                                                   &params, NULL, &error));
+        g_assert_nonnull(error);
+        if (!strstr(error->message, refusals[i].text))
+            g_error("case %u: '%s' does not say '%s'", i, error->message, refusals[i].text);
+        assert_domain(src, "web1", RUNNING_BOOTED);
+    }
 }
 
 static void
@@ -962,6 +1000,7 @@ main(int argc, char **argv)
     g_test_add_func("/migrate/events", test_events);
     g_test_add_func("/migrate/p2p/live", test_p2p);
     g_test_add_func("/migrate/p2p/refused", test_p2p_refused);
+    g_test_add_func("/migrate/p2p/tunnelled-refused", test_p2p_tunnelled_refused);
     g_test_add_func("/migrate/p2p/destination-fails", test_p2p_destination_fails);
     g_test_add_func("/migrate/job-info-during-perform", test_job_info_during_perform);
     g_test_add_func("/migrate/phases/unsupported", test_phase_unsupported);

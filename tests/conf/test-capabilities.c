@@ -37,6 +37,7 @@ build_caps(void)
     g_ptr_array_add(caps->migration_protocols, g_strdup("v2"));
     g_ptr_array_add(caps->migration_protocols, g_strdup("v1"));
     caps->migration_nbd = TRUE;
+    caps->migration_tunnelled = TRUE;
     return caps;
 }
 
@@ -58,6 +59,7 @@ assert_caps_equal(const ferry_caps *a, const ferry_caps *b)
     g_assert_cmpstr(a->arch, ==, b->arch);
     g_assert_cmpint(a->migration_live, ==, b->migration_live);
     g_assert_cmpint(a->migration_nbd, ==, b->migration_nbd);
+    g_assert_cmpint(a->migration_tunnelled, ==, b->migration_tunnelled);
     assert_words_equal(a->uri_transports, b->uri_transports);
     assert_words_equal(a->migration_protocols, b->migration_protocols);
     g_assert_cmpuint(a->guests->len, ==, b->guests->len);

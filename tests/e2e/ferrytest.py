@@ -649,16 +649,17 @@ def qemu_receives(host):
     return False
 
 
-def start_migration(t, what, a, b, g, *extra, bandwidth='2', policy='off'):
+def start_migration(t, what, a, b, g, *extra, bandwidth='2', policy='off', dest_uri=None):
     """`ferry migrate --live --bandwidth @bandwidth --policy @policy` of
     Guest @g from host @a to @b in the background; returns the process once
     A's daemon reported (a job event) that memory moves.  The convergence
     policy is off by default here: the tests that call this study a
-    migration that does not converge, or a feature alone."""
+    migration that does not converge, or a feature alone.  @dest_uri: how
+    A reaches B (default: B's unix socket)."""
     watch = EventWatch(a, g.name, 1000, timeout=120, jobs=True)
     try:
         cli = a.ferry_bg('migrate', '--live', '--bandwidth', bandwidth, '--policy', policy,
-                         *extra, g.name, b.uri)
+                         *extra, g.name, dest_uri or b.uri)
         ev = watch.wait_for(lambda e: e['event'] == 'job-progress' and
                             e['job']['phase'] == 'perform' and e['job']['mem_processed'] > 0, 60)
     finally:
