@@ -100,6 +100,7 @@ ferry_migration_cookie_free(ferry_migration_cookie *cookie)
     g_free(cookie->lease_holder);
     g_free(cookie->peer_uri);
     g_free(cookie->relay_token);
+    g_free(cookie->definition_token);
     g_free(cookie);
 }
 
@@ -360,6 +361,11 @@ ferry_migration_cookie_format(const ferry_migration_cookie *cookie)
         ferry_xml_format_attr(out, "token", cookie->relay_token);
         g_string_append(out, "/>\n");
     }
+    if (cookie->definition_token) {
+        g_string_append(out, "  <definition");
+        ferry_xml_format_attr(out, "token", cookie->definition_token);
+        g_string_append(out, "/>\n");
+    }
     if (cookie->has_nbd)
         format_nbd(out, cookie);
     if (cookie->persistent)
@@ -484,11 +490,10 @@ parse_peer(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *cookie,
     return TRUE;
 }
 
-/* The destination relays the streams (src/relay): the token a source
- * presents to its relay. */
+/* A 128-bit secret, as 32 lower-case hexadecimal digits, in @node's
+ * attribute 'token'. */
 static gboolean
-parse_relay(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *cookie,
-            GError **error)
+parse_token(ferry_xml_reader *r, xmlNodePtr node, char **ret_token, GError **error)
 {
     g_autofree char *token = NULL;
 
@@ -499,8 +504,25 @@ parse_relay(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *cookie
                         "hexadecimal digits", token);
         return FALSE;
     }
-    cookie->relay_token = g_steal_pointer(&token);
+    *ret_token = g_steal_pointer(&token);
     return TRUE;
+}
+
+/* The destination relays the streams (src/relay): the token a source
+ * presents to its relay. */
+static gboolean
+parse_relay(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *cookie,
+            GError **error)
+{
+    return parse_token(r, node, &cookie->relay_token, error);
+}
+
+/* v1: the token the source sends with the domain's definition. */
+static gboolean
+parse_definition(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *cookie,
+                 GError **error)
+{
+    return parse_token(r, node, &cookie->definition_token, error);
 }
 
 /* Attribute @name of @node as 'yes' (1) or 'no' (0); -1 when absent and
@@ -759,6 +781,7 @@ static const struct {
     { "lease", parse_lease, FALSE, TRUE },
     { "statistics", parse_statistics, FALSE, TRUE },
     { "relay", parse_relay, FALSE, TRUE },
+    { "definition", parse_definition, FALSE, TRUE },
     { "nbd", parse_nbd, FALSE, TRUE },
     { "persistent", parse_persistent, FALSE, FALSE },
     { "result", parse_result, FALSE, TRUE },

@@ -24,6 +24,7 @@
  *       <time-disk-ms>N</time-disk-ms> <time-memory-ms>N</time-memory-ms>
  *       <time-switchover-ms>N</time-switchover-ms> <time-overhead-ms>N</time-overhead-ms>
  *     </statistics>
+ *     <definition token='HEX32'/>                      optional (v1 Prepare -> Perform)
  *     <nbd port='N'>                                   optional (storage migration)
  *       <disk target='vda' format='qcow2' capacity='BYTES' [backing='/abs/path']/> …
  *     </nbd>
@@ -91,6 +92,10 @@ typedef struct {
     char *lease_lockspace;    /* the sender's lockspace id (a uuid); nullable: none */
     char *lease_holder;       /* the host that holds it; nullable */
 
+    char *definition_token;   /* <definition token='...'/>: protocol v1, whose Prepare
+                               * has no domain XML: the source sends the definition
+                               * first on the migration connection, with this token
+                               * (qemu-migration.c); nullable */
     char *relay_token;        /* <relay token='...'/>: the destination relays the
                                * migration's streams (src/relay); nullable: QEMU
                                * listens itself */

@@ -63,7 +63,7 @@ static const setting settings[] = {
     S(migration_address, SETTING_STRING),
     U(migration_port_min, 1024, 65535),
     U(migration_port_max, 1024, 65535),
-    U(migration_max_protocol, 2, 3),
+    U(migration_max_protocol, 1, 3),
     S(hook_path, SETTING_PATH),
     S(debug_inject_failure, SETTING_STRING),
     S(storage_dirs, SETTING_STRING),

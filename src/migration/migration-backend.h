@@ -76,6 +76,22 @@ void ferry_mig_job_notify(ferry_mig_job *job, ferry_mig_event_kind kind, gint64 
 void ferry_mig_job_notify_arrival(ferry_mig_job *job, ferry_domain_def *def);
 
 /**
+ * ferry_mig_job_adopt_definition:
+ * @job: a destination job of protocol v1 without a domain yet, in its
+ *   launch_incoming step
+ * @xml: the domain XML the source sent
+ * @error: return location for an error
+ *
+ * Gives the job its domain before its process starts, as Prepare3 does
+ * with its XML: parsed, renamed to the migration's dname, refused if it
+ * names paths the caller of Prepare may not name, shown to the hook, and
+ * added as a transient domain the job holds.
+ *
+ * Returns: TRUE if the job holds the domain (job->obj).
+ */
+gboolean ferry_mig_job_adopt_definition(ferry_mig_job *job, const char *xml, GError **error);
+
+/**
  * ferry_mig_job_get_prepared:
  * @job: a source job in Perform
  *

@@ -91,6 +91,41 @@ add_domain(ferry_mig_job *job, ferry_domain_def *def, GError **error)
     return TRUE;
 }
 
+gboolean
+ferry_mig_job_adopt_definition(ferry_mig_job *job, const char *xml, GError **error)
+{
+    ferry_mig_engine *engine = engine_of(job);
+    ferry_mig_job_ctl *ctl = ctl_of(job);
+    g_autoptr(ferry_domain_def) def = NULL;
+    g_autofree char *formatted = NULL;
+    /* A caller that is gone cannot be asked: it is not trusted either. */
+    gboolean confined = !ctl->driver || ferry_conn_is_confined(ctl->driver);
+
+    def = engine->backend->parse_def(engine->backend_self, xml,
+                                     "the domain XML the source sent (protocol v1)", error);
+    if (!def)
+        return FALSE;
+    if (job->params->p.dname) {
+        g_free(def->name);
+        def->name = g_strdup(job->params->p.dname);
+    }
+    if (engine->backend->check_paths &&
+        !engine->backend->check_paths(engine->backend_self, def, NULL, confined, error))
+        return FALSE;
+    formatted = ferry_domain_def_format(def);
+    if (!ferry_mig_hook_run(engine->hook_path, def->name, "migrate", "prepare", formatted,
+                            error) ||
+        !add_domain(job, g_steal_pointer(&def), error))
+        return FALSE;
+    /* The hypervisor's events find a job by its domain's uuid, and they
+     * come as soon as its process starts: the job answers to that uuid now
+     * (launch_done() renames it on the engine's thread). */
+    g_mutex_lock(&engine->lock);
+    g_hash_table_replace(engine->active, g_strdup(job->obj->uuid), ferry_mig_job_ref(job));
+    g_mutex_unlock(&engine->lock);
+    return TRUE;
+}
+
 /* Drops what add_domain() made, for an offline migration (a live one's
  * domain goes with its process, in the backend's discard). */
 static void
@@ -274,6 +309,9 @@ launch_done(ferry_mig_job *job, ferry_mig_event *ev)
         g_warning("domain '%s': migration %s: %s", job->dom_name, job->id, ev->error->message);
         give_up(job, NULL, ev->error->message, FERRY_MIG_STATE_FAILED);
     } else if (job->obj) {
+        /* v1: the job learnt its domain only now. */
+        if (strcmp(job->dom_uuid, job->obj->uuid) != 0)
+            ferry_mig_rekey(job, job->obj->name, job->obj->uuid);
         ferry_mig_set_domain_state(job, FERRY_DOMAIN_PAUSED, FERRY_PAUSED_MIGRATION,
                                    FERRY_LIFECYCLE_STARTED);
     }

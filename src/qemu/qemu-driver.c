@@ -353,7 +353,9 @@ qemu_conn_get_capabilities(ferry_conn *conn, GError **error)
     g_ptr_array_add(guest->domain_types, g_strdup("qemu"));
     caps->migration_live = TRUE;
     g_ptr_array_add(caps->uri_transports, g_strdup("tcp"));
-    g_ptr_array_add(caps->migration_protocols, g_strdup("v2"));
+    g_ptr_array_add(caps->migration_protocols, g_strdup("v1"));
+    if (state->config.max_protocol >= 2)
+        g_ptr_array_add(caps->migration_protocols, g_strdup("v2"));
     if (state->config.max_protocol >= 3)
         g_ptr_array_add(caps->migration_protocols, g_strdup("v3"));
     caps->migration_nbd = state->config.max_protocol >= 3;
@@ -375,9 +377,10 @@ qemu_conn_supports_feature(ferry_conn *conn, ferry_feature feature,
 {
     guint max = state_of(conn)->config.max_protocol;
 
-    /* v2 always; v3, and what needs it (peer-to-peer, NBD, the tunnel),
-     * unless the host is limited to v2 (migration_max_protocol). */
-    *ret_supported = feature == FERRY_FEATURE_EVENTS || feature == FERRY_FEATURE_MIGRATION_V2 ||
+    /* v1 always; v2 and v3, and what needs v3 (peer-to-peer, NBD, the
+     * tunnel), unless the host is limited (migration_max_protocol). */
+    *ret_supported = feature == FERRY_FEATURE_EVENTS || feature == FERRY_FEATURE_MIGRATION_V1 ||
+                     (max >= 2 && feature == FERRY_FEATURE_MIGRATION_V2) ||
                      (max >= 3 && (feature == FERRY_FEATURE_MIGRATION_V3 ||
                                    feature == FERRY_FEATURE_MIGRATION_P2P ||
                                    feature == FERRY_FEATURE_MIGRATION_NBD ||
@@ -798,6 +801,8 @@ const ferry_driver ferry_qemu_driver = {
     .conn_migrate_prepare2 = qemu_conn_migrate_prepare2,         /* since 0.6 */
     .domain_migrate_perform = qemu_domain_migrate_perform,       /* since 0.6 */
     .conn_migrate_finish2 = qemu_conn_migrate_finish2,           /* since 0.6 */
+    .conn_migrate_prepare = qemu_conn_migrate_prepare,           /* since 0.6 */
+    .conn_migrate_finish = qemu_conn_migrate_finish,             /* since 0.6 */
     .domain_get_job_stats = qemu_domain_get_job_stats,           /* since 0.3 */
     .domain_abort_job = qemu_domain_abort_job,                   /* since 0.3 */
     .domain_migrate_set_tunable = qemu_domain_migrate_set_tunable, /* since 0.3 */

@@ -4,12 +4,15 @@
  * and v2 (Prepare2, Perform, Finish2), each handed to the host's migration
  * engine (src/migration/), which runs the same job whichever the protocol.
  *
- * Why v2 at all: a host whose peer offers only v2 (an older ferry, or a
- * host limited by migration_max_protocol in ferryd.conf) still migrates
- * with it.  v2 has no Begin and no Confirm: the source is killed at the
- * end of a successful Perform, and no cookie tells the destination which
- * disks to receive, so storage migration needs v3.  v1, whose Prepare
- * gets no domain XML, cannot start a destination QEMU and is not offered.
+ * Why v2 and v1 at all: a host whose peer offers only those (an older
+ * ferry, or a host limited by migration_max_protocol in ferryd.conf) still
+ * migrates with them.  v2 has no Begin and no Confirm: the source is
+ * killed at the end of a successful Perform, and no cookie tells the
+ * destination which disks to receive, so storage migration needs v3.  v1's
+ * Prepare gets no domain XML either: the destination's Prepare only takes
+ * the migration port and gives a token; the source's Perform sends the
+ * definition first on the migration connection, and the destination
+ * starts its QEMU from it (qemu-migration.c, "v1").
  *
  * Owns: which protocols this host offers (migration_max_protocol) and the
  * refusal of a call of another.  Must not: do any phase's work itself.
@@ -41,6 +44,11 @@ offers(ferry_conn *conn, int protocol, const char *phase, const ferry_migrate_pa
                             "%s: host '%s' offers migration protocols up to v%u "
                             "(migration_max_protocol), not v%d", phase,
                             state->config.hostname, state->config.max_protocol, protocol);
+    else if (protocol == 1 && params && (params->flags & FERRY_MIGRATE_OFFLINE))
+        error = g_error_new(FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
+                            "%s: host '%s': protocol v1 moves a running guest's memory, not "
+                            "a definition alone (offline migration needs v3)", phase,
+                            state->config.hostname);
     else if (protocol < 3 && params && (params->flags & NON_SHARED))
         error = g_error_new(FERRY_ERROR, FERRY_ERROR_NO_SUPPORT,
                             "%s: host '%s': storage migration (--copy-storage-*) needs "
@@ -157,7 +165,8 @@ qemu_domain_migrate_perform(ferry_domain *dom, const ferry_migrate_params *param
                             const char *cookie_in, GCancellable *cancellable,
                             GAsyncReadyCallback callback, gpointer user_data)
 {
-    if (!offers(dom->conn, 2, "Perform", params, callback, user_data))
+    /* The Perform of v1 and v2 alike: v1's shows in Prepare's cookie. */
+    if (!offers(dom->conn, 1, "Perform", params, callback, user_data))
         return;
     ferry_mig_engine_perform(state_of(dom->conn)->engine, dom, 2, params, NULL, cookie_in,
                              cancellable, callback, user_data);
@@ -172,5 +181,29 @@ qemu_conn_migrate_finish2(ferry_conn *dconn, const ferry_migrate_params *params,
     if (!offers(dconn, 2, "Finish2", NULL, callback, user_data))
         return;
     ferry_mig_engine_finish(state_of(dconn)->engine, dconn, 2, params, dname, cookie_in, !ok,
+                            cancellable, callback, user_data);
+}
+
+/* ---- v1 ---- */
+
+void
+qemu_conn_migrate_prepare(ferry_conn *dconn, const ferry_migrate_params *params,
+                          GCancellable *cancellable, GAsyncReadyCallback callback,
+                          gpointer user_data)
+{
+    if (!offers(dconn, 1, "Prepare", params, callback, user_data))
+        return;
+    ferry_mig_engine_prepare(state_of(dconn)->engine, dconn, 1, params, NULL, NULL,
+                             cancellable, callback, user_data);
+}
+
+void
+qemu_conn_migrate_finish(ferry_conn *dconn, const ferry_migrate_params *params,
+                         const char *dname, const char *cookie_in, GCancellable *cancellable,
+                         GAsyncReadyCallback callback, gpointer user_data)
+{
+    if (!offers(dconn, 1, "Finish", NULL, callback, user_data))
+        return;
+    ferry_mig_engine_finish(state_of(dconn)->engine, dconn, 1, params, dname, cookie_in, FALSE,
                             cancellable, callback, user_data);
 }

@@ -30,6 +30,7 @@
 #include "qemu/qemu-confine.h"
 #include "qemu/qemu-converge.h"
 #include "qemu/qemu-migration.h"
+#include "qemu/qemu-migration-priv.h"
 #include "qemu/qemu-net.h"
 #include "qemu/qemu-process.h"
 #include "qemu/qemu-storage.h"
@@ -61,18 +62,12 @@ job_state(ferry_mig_job *job)
 /* ------------------------------------------------------------------ */
 /* Migration URIs: host, host:port, tcp://host/, tcp://host:port/ */
 
-typedef struct {
-    char *host;       /* NULL when not given */
-    guint port;       /* 0 when not given */
-} mig_uri;
-
-static void
-mig_uri_clear(mig_uri *u)
+void
+qemu_mig_uri_clear(mig_uri *u)
 {
     g_clear_pointer(&u->host, g_free);
 }
 
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(mig_uri, mig_uri_clear)
 
 static gboolean
 parse_port(const char *uri, const char *text, guint *ret, GError **error)
@@ -113,18 +108,18 @@ parse_host_port(const char *uri, const char *hp, mig_uri *ret, GError **error)
                            strlen(ret->host)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
                     "migration URI '%s': '%s' is not a host name or address", uri, ret->host);
-        mig_uri_clear(ret);
+        qemu_mig_uri_clear(ret);
         return FALSE;
     }
     if (colon && !parse_port(uri, colon + 1, &ret->port, error)) {
-        mig_uri_clear(ret);
+        qemu_mig_uri_clear(ret);
         return FALSE;
     }
     return TRUE;
 }
 
-static gboolean
-parse_mig_uri(const char *uri, mig_uri *ret, GError **error)
+gboolean
+qemu_mig_uri_parse(const char *uri, mig_uri *ret, GError **error)
 {
     g_autofree char *hp = NULL;
 
@@ -156,8 +151,8 @@ parse_mig_uri(const char *uri, mig_uri *ret, GError **error)
     return parse_host_port(uri, hp, ret, error);
 }
 
-static char *
-host_for_uri(const char *host)
+char *
+qemu_mig_host_for_uri(const char *host)
 {
     return strchr(host, ':') ? g_strdup_printf("[%s]", host) : g_strdup(host);
 }
@@ -339,8 +334,8 @@ qemu_migration_relay_dial(ferry_domain_obj *obj, gboolean nbd, const char *path,
 }
 
 /* A secret for the source's relay to present: 128 random bits, in hex. */
-static char *
-new_relay_token(GError **error)
+char *
+qemu_mig_new_token(GError **error)
 {
     guint8 bytes[16];
     GString *token = g_string_new(NULL);
@@ -638,7 +633,7 @@ transfer_target(ferry_mig_job *job, mig_uri *uri, GError **error)
 {
     const char *text = job->params->p.uri;
 
-    if (!parse_mig_uri(text, uri, error))
+    if (!qemu_mig_uri_parse(text, uri, error))
         return FALSE;
     if (!uri->host || !uri->port) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
@@ -763,8 +758,8 @@ take_tunnel(ferry_mig_job *job)
 
 /* Hands @sock to QEMU under @fdname (getfd), then closes ferryd's copy:
  * the tunnel's end of file must come when QEMU closes its own. */
-static gboolean
-give_socket(ferry_domain_obj *obj, const char *fdname, GSocket *sock, GError **error)
+gboolean
+qemu_mig_give_socket(ferry_domain_obj *obj, const char *fdname, GSocket *sock, GError **error)
 {
     g_autoptr(json_object) fdargs = json_object_new_object();
     g_autoptr(ferry_qmp) qmp = qemu_process_get_qmp(obj, error);
@@ -791,7 +786,7 @@ start_memory_tunnelled(ferry_mig_job *job, GSocket *tunnel, GError **error)
     reset_status(job->obj);
     if (!qemu_converge_set_capabilities(job->obj, &job->params->p, FALSE, FALSE, &local) ||
         !set_limits(job, &local) || !source_tls(job, NULL, &local) ||
-        !give_socket(job->obj, "migration-out", tunnel, &local)) {
+        !qemu_mig_give_socket(job->obj, "migration-out", tunnel, &local)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE, "Perform: domain '%s': %s",
                     job->dom_name, local->message);
         return FALSE;
@@ -834,9 +829,19 @@ qemu_start_memory(ferry_mig_job *job, GError **error)
             return FALSE;
         }
     }
-    host = host_for_uri(uri.host);
+    host = qemu_mig_host_for_uri(uri.host);
     prepared = ferry_mig_job_get_prepared(job);
-    if (prepared && prepared->relay_token) {
+    if (prepared && prepared->definition_token) {
+        /* v1: the definition first, then QEMU's stream, on one connection. */
+        g_autoptr(GSocket) sock = qemu_mig_v1_connect(job, uri.host, uri.port, &local);
+
+        if (!sock || !qemu_mig_give_socket(job->obj, "migration-out", sock, &local)) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_MIGRATE, "Perform: domain '%s': %s",
+                        job->dom_name, local->message);
+            return FALSE;
+        }
+        qemu_uri = g_strdup("fd:migration-out");
+    } else if (prepared && prepared->relay_token) {
         /* Through this ferryd's relay, to the destination's. */
         g_autofree char *path = qemu_migration_relay_path(job_state(job), job->dom_uuid, "out");
 
@@ -972,14 +977,14 @@ qemu_postcopy_resume(ferry_mig_job *job, const char *uri, GError **error)
     g_autoptr(json_object) ret = NULL;
     g_autoptr(GError) local = NULL;
 
-    if (!parse_mig_uri(uri, &u, error))
+    if (!qemu_mig_uri_parse(uri, &u, error))
         return FALSE;
     if (!u.host || !u.port) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
                     "post-copy recovery: '%s' names no host and port", uri);
         return FALSE;
     }
-    host = host_for_uri(u.host);
+    host = qemu_mig_host_for_uri(u.host);
     qemu_uri = g_strdup_printf("tcp:%s:%u", host, u.port);
     json_object_object_add(args, "uri", json_object_new_string(qemu_uri));
     json_object_object_add(args, "resume", json_object_new_boolean(TRUE));
@@ -1271,8 +1276,8 @@ qemu_migration_listen_address(const ferry_qemu_config *config, const char *want_
 /* The migration port's listening socket, made by ferryd (close-on-exec:
  * no other QEMU inherits it).  A source that connects before QEMU runs
  * waits in its backlog, its first megabytes in the kernel's buffers. */
-static GSocket *
-bind_incoming(const char *listen, guint port, GError **error)
+GSocket *
+qemu_mig_bind_incoming(const char *listen, guint port, GError **error)
 {
     g_autoptr(GError) local = NULL;
     g_autoptr(GSocket) sock = bound_socket(listen, port, &local);
@@ -1299,8 +1304,8 @@ bind_incoming(const char *listen, guint port, GError **error)
 /* Starts QEMU waiting for the incoming stream on @qemu_uri.  With
  * @listener, QEMU gets that socket (getfd) and listens on it: the
  * connections already made are its first. */
-static gboolean
-start_incoming_qemu(qemu_driver_state *state, ferry_domain_obj *obj,
+gboolean
+qemu_mig_start_incoming_qemu(qemu_driver_state *state, ferry_domain_obj *obj,
                     const ferry_migrate_params *params, gboolean storage, const char *qemu_uri,
                     GSocket *listener, GError **error)
 {
@@ -1354,10 +1359,10 @@ listen_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri *
     qemu_domain_priv_get(obj)->mig_port = port;
     g_mutex_unlock(&obj->lock);
 
-    listen_host = host_for_uri(listen);
-    advertise = host_for_uri(want->host ? want->host : listen);
+    listen_host = qemu_mig_host_for_uri(listen);
+    advertise = qemu_mig_host_for_uri(want->host ? want->host : listen);
     if (early) {
-        GSocket *listener = bind_incoming(listen, port, error);
+        GSocket *listener = qemu_mig_bind_incoming(listen, port, error);
 
         if (!listener)
             return FALSE;   /* qemu_discard_incoming() releases the port */
@@ -1375,7 +1380,7 @@ listen_incoming(qemu_driver_state *state, ferry_domain_obj *obj, const mig_uri *
     } else {
         qemu_uri = g_strdup_printf("tcp:%s:%u", listen_host, port);
     }
-    if (!start_incoming_qemu(state, obj, params, storage, qemu_uri, NULL, error))
+    if (!qemu_mig_start_incoming_qemu(state, obj, params, storage, qemu_uri, NULL, error))
         return FALSE;
     if (relay_token &&
         !qemu_migration_relay_listen(obj, FALSE, listen, port, relay_path, relay_token, error))
@@ -1394,13 +1399,15 @@ qemu_launch_incoming(ferry_mig_job *job, GError **error)
     ferry_domain_obj *obj = job->obj;
     g_autoptr(GSocket) listener = NULL;
 
+    if (job->protocol == 1)
+        return qemu_mig_v1_launch(job, error);
     g_mutex_lock(&obj->lock);
     listener = qemu_domain_priv_get(obj)->mig_listener
                    ? g_object_ref(qemu_domain_priv_get(obj)->mig_listener) : NULL;
     g_mutex_unlock(&obj->lock);
     if (!listener)
         return TRUE;
-    if (!start_incoming_qemu(state, obj, &job->params->p, FALSE, "tcp:fd:migration-in",
+    if (!qemu_mig_start_incoming_qemu(state, obj, &job->params->p, FALSE, "tcp:fd:migration-in",
                              listener, error))
         return FALSE;
     /* QEMU holds its own copy now: this one closes. */
@@ -1419,6 +1426,10 @@ qemu_discard_incoming(ferry_mig_job *job)
     gboolean running;
     guint port, nbd_port;
 
+    /* v1 before its domain came: only the port to free. */
+    qemu_mig_v1_discard(job);
+    if (!obj)
+        return;
     g_mutex_lock(&obj->lock);
     priv = qemu_domain_priv_get(obj);
     running = obj->live && priv->pid > 0 && !priv->cleaned;
@@ -1460,11 +1471,13 @@ qemu_start_incoming(ferry_mig_job *job, const ferry_migration_cookie *cookie_in,
     gboolean early;
     g_autoptr(GSocket) tunnel = take_tunnel(job);
 
+    if (job->protocol == 1)
+        return qemu_mig_v1_listen(job, cookie_out, ret_uri, error);
     if (tunnel) {
         /* Tunnelled: no port at all; QEMU reads the tunnel's end. */
         if (!qemu_process_check_not_running(state, "receive", obj->name, obj->uuid, error))
             return FALSE;
-        if (!start_incoming_qemu(state, obj, &job->params->p, FALSE, "fd:migration-in",
+        if (!qemu_mig_start_incoming_qemu(state, obj, &job->params->p, FALSE, "fd:migration-in",
                                  tunnel, error)) {
             qemu_discard_incoming(job);
             return FALSE;
@@ -1472,14 +1485,14 @@ qemu_start_incoming(ferry_mig_job *job, const ferry_migration_cookie *cookie_in,
         g_socket_close(tunnel, NULL);
         return TRUE;
     }
-    if (!parse_mig_uri(job->params->p.uri, &uri, error) ||
+    if (!qemu_mig_uri_parse(job->params->p.uri, &uri, error) ||
         !(listen = qemu_migration_listen_address(&state->config, uri.host, error)) ||
         !qemu_process_check_not_running(state, "receive", obj->name, obj->uuid, error))
         return FALSE;
     /* The streams go through the relays when the source can dial them. */
     if (state->config.migration_relay && cookie_in && cookie_in->features &&
         g_ptr_array_find_with_equal_func(cookie_in->features, "relay", g_str_equal, NULL) &&
-        !(token = new_relay_token(error)))
+        !(token = qemu_mig_new_token(error)))
         return FALSE;
     /* A plain memory stream: QEMU's start (~0.1 s) leaves Prepare's answer,
      * and so the migration's critical path.  Relayed streams and copied
@@ -1575,7 +1588,7 @@ qemu_postcopy_listen(ferry_mig_job *job, char **ret_uri, GError **error)
     port = qemu_migration_acquire_port(state, listen, 0, error);
     if (!port)
         return FALSE;
-    host = host_for_uri(listen);
+    host = qemu_mig_host_for_uri(listen);
     qemu_uri = g_strdup_printf("tcp:%s:%u", host, port);
     json_object_object_add(args, "uri", json_object_new_string(qemu_uri));
     ret = qemu_process_command(obj, "migrate-recover", args, &local);

@@ -40,6 +40,14 @@ void qemu_conn_migrate_finish3(ferry_conn *dconn, const ferry_migrate_params *pa
                                const char *dname, const char *cookie_in, gboolean cancelled,
                                GCancellable *cancellable, GAsyncReadyCallback callback,
                                gpointer user_data);
+/* v1 (qemu-migration-phases.c, like the others). */
+void qemu_conn_migrate_prepare(ferry_conn *dconn, const ferry_migrate_params *params,
+                               GCancellable *cancellable, GAsyncReadyCallback callback,
+                               gpointer user_data);
+void qemu_conn_migrate_finish(ferry_conn *dconn, const ferry_migrate_params *params,
+                              const char *dname, const char *cookie_in,
+                              GCancellable *cancellable, GAsyncReadyCallback callback,
+                              gpointer user_data);
 /* v2 (qemu-migration-phases.c, like the v3 entries). */
 void qemu_conn_migrate_prepare2(ferry_conn *dconn, const ferry_migrate_params *params,
                                 const char *dom_xml, GCancellable *cancellable,
