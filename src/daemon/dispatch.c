@@ -24,6 +24,7 @@
 
 #include "api/migrate-internal.h"
 #include "daemon/dispatch.h"
+#include "conf/snapshot-stream.h"
 #include "daemon/dispatch-snapshot.h"
 #include "daemon/log-filter.h"
 #include "proto/ferry-procedures.h"
@@ -1158,6 +1159,59 @@ dispatch_connect_migrate_probe(dispatch_call *c, GError **error)
     if (!ferry_conn_migrate_probe(c->conn, data, &ret.received, &postcopy, error))
         return FALSE;
     ret.postcopy = postcopy;
+    return set_ret(c, &ret.base);
+}
+
+/* CONNECT_MIGRATE_SNAPSHOTS: the documents go on the call's stream.  The
+ * stream's operations complete in the context of the thread that starts
+ * them: the write starts in the dispatch's event thread, which iterates
+ * its context, not on this worker, which returns at once. */
+typedef struct {
+    ferry_rpc_stream *stream;
+    GBytes *bytes;
+} snapshots_send;
+
+static void
+snapshots_sent(GObject *source, GAsyncResult *res, gpointer data)
+{
+    snapshots_send *send = data;
+    g_autoptr(GError) error = NULL;
+
+    if (!ferry_rpc_stream_write_finish(send->stream, res, &error) ||
+        !ferry_rpc_stream_end(send->stream, &error))
+        g_warning("%s: the snapshots were not sent: %s",
+                  ferry_rpc_stream_get_description(send->stream), error->message);
+    ferry_rpc_stream_unref(send->stream);
+    g_bytes_unref(send->bytes);
+    g_free(send);
+}
+
+static gboolean
+snapshots_start_send(gpointer data)
+{
+    snapshots_send *send = data;
+
+    ferry_rpc_stream_write_async(send->stream, send->bytes, NULL, snapshots_sent, send);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+dispatch_connect_migrate_snapshots(dispatch_call *c, GError **error)
+{
+    const Ferry__ConnectMigrateSnapshotsArgs *args =
+        (const Ferry__ConnectMigrateSnapshotsArgs *)c->args;
+    Ferry__ConnectMigrateSnapshotsRet ret = FERRY__CONNECT_MIGRATE_SNAPSHOTS_RET__INIT;
+    g_autoptr(GPtrArray) docs = NULL;
+    snapshots_send *send;
+    ferry_rpc_stream *stream;
+
+    if (!ferry_conn_migrate_snapshots(c->conn, args->id, args->token, &docs, error) ||
+        !(stream = ferry_rpc_call_open_stream(c->rpc, NULL, error)))
+        return FALSE;
+    send = g_new0(snapshots_send, 1);
+    send->stream = stream;
+    send->bytes = ferry_snapshot_stream_encode(docs);
+    g_main_context_invoke(c->dc->dispatch->events_context, snapshots_start_send, send);
     return set_ret(c, &ret.base);
 }
 
