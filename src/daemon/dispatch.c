@@ -1172,18 +1172,42 @@ typedef struct {
 } snapshots_send;
 
 static void
+snapshots_send_free(snapshots_send *send)
+{
+    ferry_rpc_stream_unref(send->stream);
+    g_bytes_unref(send->bytes);
+    g_free(send);
+}
+
+/* The destination ended its (empty) direction, or the stream failed:
+ * only now may it go, as dropping an open stream aborts it, and the
+ * destination may still be reading. */
+static void
+snapshots_peer_ended(GObject *source, GAsyncResult *res, gpointer data)
+{
+    snapshots_send *send = data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) rest = ferry_rpc_stream_read_finish(send->stream, res, &error);
+
+    if (!rest)
+        g_debug("%s: %s", ferry_rpc_stream_get_description(send->stream), error->message);
+    snapshots_send_free(send);
+}
+
+static void
 snapshots_sent(GObject *source, GAsyncResult *res, gpointer data)
 {
     snapshots_send *send = data;
     g_autoptr(GError) error = NULL;
 
     if (!ferry_rpc_stream_write_finish(send->stream, res, &error) ||
-        !ferry_rpc_stream_end(send->stream, &error))
+        !ferry_rpc_stream_end(send->stream, &error)) {
         g_warning("%s: the snapshots were not sent: %s",
                   ferry_rpc_stream_get_description(send->stream), error->message);
-    ferry_rpc_stream_unref(send->stream);
-    g_bytes_unref(send->bytes);
-    g_free(send);
+        snapshots_send_free(send);
+        return;
+    }
+    ferry_rpc_stream_read_async(send->stream, 1, NULL, snapshots_peer_ended, send);
 }
 
 static gboolean
