@@ -24,7 +24,6 @@
 
 #include "api/migrate-internal.h"
 #include "daemon/dispatch.h"
-#include "conf/snapshot-stream.h"
 #include "daemon/dispatch-snapshot.h"
 #include "daemon/log-filter.h"
 #include "proto/ferry-procedures.h"
@@ -1162,81 +1161,14 @@ dispatch_connect_migrate_probe(dispatch_call *c, GError **error)
     return set_ret(c, &ret.base);
 }
 
-/* CONNECT_MIGRATE_SNAPSHOTS: the documents go on the call's stream.  The
- * stream's operations complete in the context of the thread that starts
- * them: the write starts in the dispatch's event thread, which iterates
- * its context, not on this worker, which returns at once. */
-typedef struct {
-    ferry_rpc_stream *stream;
-    GBytes *bytes;
-} snapshots_send;
-
-static void
-snapshots_send_free(snapshots_send *send)
-{
-    ferry_rpc_stream_unref(send->stream);
-    g_bytes_unref(send->bytes);
-    g_free(send);
-}
-
-/* The destination ended its (empty) direction, or the stream failed:
- * only now may it go, as dropping an open stream aborts it, and the
- * destination may still be reading. */
-static void
-snapshots_peer_ended(GObject *source, GAsyncResult *res, gpointer data)
-{
-    snapshots_send *send = data;
-    g_autoptr(GError) error = NULL;
-    g_autoptr(GBytes) rest = ferry_rpc_stream_read_finish(send->stream, res, &error);
-
-    if (!rest)
-        g_debug("%s: %s", ferry_rpc_stream_get_description(send->stream), error->message);
-    snapshots_send_free(send);
-}
-
-static void
-snapshots_sent(GObject *source, GAsyncResult *res, gpointer data)
-{
-    snapshots_send *send = data;
-    g_autoptr(GError) error = NULL;
-
-    if (!ferry_rpc_stream_write_finish(send->stream, res, &error) ||
-        !ferry_rpc_stream_end(send->stream, &error)) {
-        g_warning("%s: the snapshots were not sent: %s",
-                  ferry_rpc_stream_get_description(send->stream), error->message);
-        snapshots_send_free(send);
-        return;
-    }
-    ferry_rpc_stream_read_async(send->stream, 1, NULL, snapshots_peer_ended, send);
-}
-
-static gboolean
-snapshots_start_send(gpointer data)
-{
-    snapshots_send *send = data;
-
-    ferry_rpc_stream_write_async(send->stream, send->bytes, NULL, snapshots_sent, send);
-    return G_SOURCE_REMOVE;
-}
-
+/* CONNECT_MIGRATE_SNAPSHOTS lives in dispatch-snapshot.c; its stream's
+ * write starts in the dispatch's event thread, whose context runs. */
 static gboolean
 dispatch_connect_migrate_snapshots(dispatch_call *c, GError **error)
 {
-    const Ferry__ConnectMigrateSnapshotsArgs *args =
-        (const Ferry__ConnectMigrateSnapshotsArgs *)c->args;
-    Ferry__ConnectMigrateSnapshotsRet ret = FERRY__CONNECT_MIGRATE_SNAPSHOTS_RET__INIT;
-    g_autoptr(GPtrArray) docs = NULL;
-    snapshots_send *send;
-    ferry_rpc_stream *stream;
-
-    if (!ferry_conn_migrate_snapshots(c->conn, args->id, args->token, &docs, error) ||
-        !(stream = ferry_rpc_call_open_stream(c->rpc, NULL, error)))
-        return FALSE;
-    send = g_new0(snapshots_send, 1);
-    send->stream = stream;
-    send->bytes = ferry_snapshot_stream_encode(docs);
-    g_main_context_invoke(c->dc->dispatch->events_context, snapshots_start_send, send);
-    return set_ret(c, &ret.base);
+    return ferry_dispatch_connect_migrate_snapshots(c->conn, c->args, c->rpc,
+                                                    c->dc->dispatch->events_context, &c->ret,
+                                                    error);
 }
 
 static gboolean
