@@ -1078,6 +1078,10 @@ print_migrate_json(const char *name, const char *dest, const ferry_migrate_stats
     json_object_object_add(o, "disk_transferred", cli_json_count(st->disk_transferred));
     json_object_object_add(o, "attempts", st->attempts ? cli_json_count(st->attempts) : NULL);
     json_object_object_add(o, "reconnects", cli_json_count(st->reconnects));
+    json_object_object_add(o, "snapshots_moved", cli_json_count(st->snapshots_moved));
+    json_object_object_add(o, "snapshots_left", cli_json_count(st->snapshots_left));
+    json_object_object_add(o, "snapshots_note", st->snapshots_left
+                           ? json_object_new_string(st->snapshots_note) : NULL);
     json_object_object_add(o, "control_plane_ms", st->total_ms > 0
                            ? json_object_new_int64(control_plane_ms(st)) : NULL);
     /* How it converged, as the last job event seen said. */
@@ -1165,6 +1169,9 @@ print_migrate_text(const char *name, const char *dest, const ferry_migrate_stats
     if (st->reconnects > 0)
         printf("  %-12s %" G_GUINT64_FORMAT " (a stream broke; its relay connected again and "
                "it went on)\n", "reconnects", st->reconnects);
+    if (st->snapshots_moved)
+        printf("  %-12s %u moved with it (same parents, same current one)\n", "snapshots",
+               st->snapshots_moved);
     if (opt_offline) {
         /* Only the definition moved: no transfer to speak of. */
         printf("  %-12s %s\n", "total time", wall);
@@ -1298,6 +1305,10 @@ cmd_migrate(cli *c, const command *cmd, char **args, GError **error)
         print_migrate_json(ferry_domain_get_name(dom), dest, &stats, &last);
     else
         print_migrate_text(ferry_domain_get_name(dom), dest, &stats, &last);
+    /* --force left snapshots behind: said on stderr whatever the output
+     * format, so that it is never missed. */
+    if (stats.snapshots_left)
+        g_printerr("ferry: warning: %s\n", stats.snapshots_note);
     return TRUE;
 }
 

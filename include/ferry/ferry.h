@@ -934,6 +934,10 @@ typedef struct {
                                * its connection broke and it was tried again */
     guint64 reconnects;       /* since 0.3: how often a relay connected its streams
                                * again after a break (the migration went on) */
+    /* Since 0.6: the domain's snapshot metadata (docs/snapshots.md). */
+    guint snapshots_moved;    /* snapshots the destination redefined */
+    guint snapshots_left;     /* snapshots left on the source (FERRY_MIGRATE_FORCE) */
+    char snapshots_note[1024];/* which stayed on which host, and why; "" when none */
 } ferry_migrate_stats;
 
 /**

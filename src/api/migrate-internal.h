@@ -75,6 +75,11 @@ void ferry_conn_migrate_postcopy_recover_async(ferry_conn *dconn, const char *id
  * receive post-copy. */
 gboolean ferry_conn_migrate_probe(ferry_conn *dconn, GBytes *data, guint64 *ret_received,
                                   gboolean *ret_postcopy, GError **error);
+/* Between daemons (since 0.6): the snapshot metadata the source's Begin
+ * offered for migration @id under @token (docs/snapshots.md); each
+ * snapshot's XML, parents first.  Blocks. */
+gboolean ferry_conn_migrate_snapshots(ferry_conn *conn, const char *id, const char *token,
+                                      GPtrArray **ret_docs, GError **error);
 void ferry_conn_migrate_cancel_async(ferry_conn *dconn, const char *id, const char *reason,
                                      GCancellable *cancellable, GAsyncReadyCallback callback,
                                      gpointer user_data);

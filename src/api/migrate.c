@@ -1466,6 +1466,24 @@ ferry_conn_migrate_probe(ferry_conn *dconn, GBytes *data, guint64 *ret_received,
 }
 
 gboolean
+ferry_conn_migrate_snapshots(ferry_conn *conn, const char *id, const char *token,
+                             GPtrArray **ret_docs, GError **error)
+{
+    const char *what = "taking a migration's snapshots";
+
+    if (!check_nonnull(conn, "conn", what, error) || !check_nonnull(id, "id", what, error) ||
+        !check_nonnull(token, "token", what, error))
+        return FALSE;
+    if (!conn->driver->conn_migrate_snapshots && !ferry_api_unsupported(conn, what, error))
+        return FALSE;
+    if (!conn->driver->conn_migrate_snapshots(conn, id, token, ret_docs, error)) {
+        ferry_error_normalize(error);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
 ferry_domain_migrate_postcopy_resume(ferry_domain *dom, const char *dest_uri, guint flags,
                                      GError **error)
 {

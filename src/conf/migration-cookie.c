@@ -101,6 +101,8 @@ ferry_migration_cookie_free(ferry_migration_cookie *cookie)
     g_free(cookie->peer_uri);
     g_free(cookie->relay_token);
     g_free(cookie->definition_token);
+    g_free(cookie->snapshots_token);
+    g_free(cookie->snapshots_note);
     g_free(cookie);
 }
 
@@ -303,6 +305,33 @@ format_persistent(GString *out, const ferry_domain_def *def)
     g_string_append(out, "  </persistent>\n");
 }
 
+static gboolean
+has_snapshots(const ferry_migration_cookie *cookie)
+{
+    return cookie->snapshots_count || cookie->has_snapshots_received || cookie->snapshots_left;
+}
+
+static void
+format_snapshots(GString *out, const ferry_migration_cookie *cookie)
+{
+    g_string_append(out, "  <snapshots");
+    if (cookie->snapshots_count)
+        g_string_append_printf(out, " count='%u'", cookie->snapshots_count);
+    if (cookie->snapshots_token)
+        ferry_xml_format_attr(out, "token", cookie->snapshots_token);
+    if (cookie->has_snapshots_received)
+        g_string_append_printf(out, " received='%u'", cookie->snapshots_received);
+    if (cookie->snapshots_left)
+        g_string_append_printf(out, " left='%u'", cookie->snapshots_left);
+    if (!cookie->snapshots_note || !*cookie->snapshots_note) {
+        g_string_append(out, "/>\n");
+        return;
+    }
+    g_string_append_c(out, '>');
+    ferry_xml_escape(out, cookie->snapshots_note, FALSE);
+    g_string_append(out, "</snapshots>\n");
+}
+
 static void
 format_result(GString *out, const ferry_migration_cookie *cookie)
 {
@@ -368,6 +397,8 @@ ferry_migration_cookie_format(const ferry_migration_cookie *cookie)
     }
     if (cookie->has_nbd)
         format_nbd(out, cookie);
+    if (has_snapshots(cookie))
+        format_snapshots(out, cookie);
     if (cookie->persistent)
         format_persistent(out, cookie->persistent);
     if (cookie->has_result)
@@ -523,6 +554,81 @@ parse_definition(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *c
                  GError **error)
 {
     return parse_token(r, node, &cookie->definition_token, error);
+}
+
+/* A count of snapshots in attribute @name: 0 when absent; @min up to
+ * FERRY_COOKIE_MAX_SNAPSHOTS. */
+static gboolean
+parse_snapshot_number(ferry_xml_reader *r, xmlNodePtr node, const char *name, guint min,
+                      gboolean *ret_present, guint *ret_value, GError **error)
+{
+    g_autofree char *text = NULL;
+    g_autofree char *what = g_strdup_printf("attribute '%s': ", name);
+    guint64 value;
+
+    *ret_present = FALSE;
+    if (!ferry_xml_attr(r, node, name, FALSE, &text, error))
+        return FALSE;
+    if (!text)
+        return TRUE;
+    if (!check_number(r, node, what, text, FERRY_COOKIE_MAX_SNAPSHOTS, &value, error))
+        return FALSE;
+    if (value < min) {
+        ferry_xml_error(r, error, node, "%s'%s' is less than %u", what, text, min);
+        return FALSE;
+    }
+    *ret_present = TRUE;
+    *ret_value = (guint)value;
+    return TRUE;
+}
+
+/* The snapshots that follow the migration: offered (count and token go
+ * together), received, or left behind (with a note saying which). */
+static gboolean
+parse_snapshots(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *cookie,
+                GError **error)
+{
+    g_autofree char *token = NULL;
+    g_autofree char *note = NULL;
+    gboolean has_count, has_left;
+
+    if (!parse_snapshot_number(r, node, "count", 1, &has_count, &cookie->snapshots_count,
+                               error) ||
+        !parse_snapshot_number(r, node, "received", 0, &cookie->has_snapshots_received,
+                               &cookie->snapshots_received, error) ||
+        !parse_snapshot_number(r, node, "left", 1, &has_left, &cookie->snapshots_left, error) ||
+        !ferry_xml_attr(r, node, "token", FALSE, &token, error))
+        return FALSE;
+    if (token && (strlen(token) != 32 || strspn(token, "0123456789abcdef") != 32)) {
+        ferry_xml_error(r, error, node, "attribute 'token': '%.64s' is not 32 lower-case "
+                        "hexadecimal digits", token);
+        return FALSE;
+    }
+    if (has_count != (token != NULL)) {
+        ferry_xml_error(r, error, node, "attribute '%s' without attribute '%s' (the "
+                        "snapshots offered and their token go together)",
+                        has_count ? "count" : "token", has_count ? "token" : "count");
+        return FALSE;
+    }
+    if (!has_count && !cookie->has_snapshots_received && !has_left) {
+        ferry_xml_error(r, error, node, "it says nothing: one of 'count', 'received' or "
+                        "'left' is required");
+        return FALSE;
+    }
+    note = ferry_xml_text(r, node);
+    if (strlen(note) > FERRY_COOKIE_MAX_SNAPSHOTS_NOTE) {
+        ferry_xml_error(r, error, node, "its text is %" G_GSIZE_FORMAT " bytes long, more "
+                        "than the limit of %d", strlen(note), FERRY_COOKIE_MAX_SNAPSHOTS_NOTE);
+        return FALSE;
+    }
+    if (*note && !has_left) {
+        ferry_xml_error(r, error, node, "text is only for snapshots left behind ('left')");
+        return FALSE;
+    }
+    cookie->snapshots_token = g_steal_pointer(&token);
+    if (*note)
+        cookie->snapshots_note = g_steal_pointer(&note);
+    return TRUE;
 }
 
 /* Attribute @name of @node as 'yes' (1) or 'no' (0); -1 when absent and
@@ -783,6 +889,7 @@ static const struct {
     { "relay", parse_relay, FALSE, TRUE },
     { "definition", parse_definition, FALSE, TRUE },
     { "nbd", parse_nbd, FALSE, TRUE },
+    { "snapshots", parse_snapshots, FALSE, TRUE },
     { "persistent", parse_persistent, FALSE, FALSE },
     { "result", parse_result, FALSE, TRUE },
 };

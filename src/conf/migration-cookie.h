@@ -28,6 +28,13 @@
  *     <nbd port='N'>                                   optional (storage migration)
  *       <disk target='vda' format='qcow2' capacity='BYTES' [backing='/abs/path']/> …
  *     </nbd>
+ *     <snapshots count='N' token='HEX32'/>             optional (Begin): the domain's N
+ *                                                      snapshots wait on the source's
+ *                                                      daemon under that token
+ *     <snapshots received='N'/>                        optional (Prepare, Finish): the
+ *                                                      destination redefined N of them
+ *     <snapshots left='N'>note</snapshots>             optional (the source's statistics):
+ *                                                      N stayed on the source, and where
  *     <persistent>                                     optional: the source's persistent
  *       <domain …>…</domain>                           definition (PERSIST_DEST)
  *     </persistent>
@@ -48,6 +55,12 @@
 #include "conf/domain-conf.h"
 
 G_BEGIN_DECLS
+
+/* The most snapshots a <snapshots> section may count (the snapshot
+ * stream's own limit, conf/snapshot-stream.h). */
+#define FERRY_COOKIE_MAX_SNAPSHOTS 1024
+/* The longest note of <snapshots left='N'>, in bytes. */
+#define FERRY_COOKIE_MAX_SNAPSHOTS_NOTE 4096
 
 /* The most disks a cookie's <nbd> section may list: a bound on what a peer
  * can make a host create and export. */
@@ -105,6 +118,16 @@ typedef struct {
     GPtrArray *disks;         /* ferry_cookie_disk*; never NULL */
 
     ferry_domain_def *persistent; /* <persistent>: nullable */
+
+    /* <snapshots> (since 0.6): the domain's snapshot metadata follows the
+     * migration (docs/snapshots.md).  Each field is there when not 0/NULL. */
+    guint snapshots_count;    /* count='N': the source offers N (Begin) */
+    char *snapshots_token;    /* token='…': what the destination presents to get them
+                               * (32 lower-case hex digits; with count) */
+    gboolean has_snapshots_received;
+    guint snapshots_received; /* received='N': the destination redefined N */
+    guint snapshots_left;     /* left='N': N stayed on the source (FORCE) */
+    char *snapshots_note;     /* the text: which stayed on which host, and why */
 
     gboolean has_result;      /* <result> */
     gboolean result_ok;

@@ -3,14 +3,18 @@
  *
  * Owns: turning their Args into public API calls on the client's
  * connection and the results into Ret messages.  Must not: call driver
- * entries (the API checks arguments first), or keep anything.
+ * entries (the API checks arguments first), or keep anything past a call
+ * but the snapshot stream of a migration, until both sides ended it.
  */
 #include "ferry-config.h"
 
+#include "api/migrate-internal.h"
+#include "conf/snapshot-stream.h"
 #include "daemon/dispatch-snapshot.h"
 #include "driver/driver.h"
 #include "proto/ferry.pb-c.h"
 #include "rpc/rpc-message.h"
+#include "rpc/rpc-server.h"
 
 /* A handle on @conn for the domain a call names. */
 static ferry_domain *
@@ -160,4 +164,83 @@ ferry_dispatch_domain_snapshot_delete(ferry_conn *conn, const ProtobufCMessage *
 
     return run_named(conn, args->dom, args->name, args->flags, ferry_domain_snapshot_delete,
                      ret_body, error);
+}
+
+/* CONNECT_MIGRATE_SNAPSHOTS: the documents go on the call's stream.  The
+ * stream's operations complete in the context of the thread that starts
+ * them: the write starts in @context, which a thread of the daemon
+ * iterates, not on the worker, which returns at once. */
+typedef struct {
+    ferry_rpc_stream *stream;
+    GBytes *bytes;
+} snapshots_send;
+
+static void
+snapshots_send_free(snapshots_send *send)
+{
+    ferry_rpc_stream_unref(send->stream);
+    g_bytes_unref(send->bytes);
+    g_free(send);
+}
+
+/* The destination ended its (empty) direction, or the stream failed:
+ * only now may it go, as dropping an open stream aborts it, and the
+ * destination may still be reading. */
+static void
+snapshots_peer_ended(GObject *source, GAsyncResult *res, gpointer data)
+{
+    snapshots_send *send = data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) rest = ferry_rpc_stream_read_finish(send->stream, res, &error);
+
+    if (!rest)
+        g_debug("%s: %s", ferry_rpc_stream_get_description(send->stream), error->message);
+    snapshots_send_free(send);
+}
+
+static void
+snapshots_sent(GObject *source, GAsyncResult *res, gpointer data)
+{
+    snapshots_send *send = data;
+    g_autoptr(GError) error = NULL;
+
+    if (!ferry_rpc_stream_write_finish(send->stream, res, &error) ||
+        !ferry_rpc_stream_end(send->stream, &error)) {
+        g_warning("%s: the snapshots were not sent: %s",
+                  ferry_rpc_stream_get_description(send->stream), error->message);
+        snapshots_send_free(send);
+        return;
+    }
+    ferry_rpc_stream_read_async(send->stream, 1, NULL, snapshots_peer_ended, send);
+}
+
+static gboolean
+snapshots_start_send(gpointer data)
+{
+    snapshots_send *send = data;
+
+    ferry_rpc_stream_write_async(send->stream, send->bytes, NULL, snapshots_sent, send);
+    return G_SOURCE_REMOVE;
+}
+
+gboolean
+ferry_dispatch_connect_migrate_snapshots(ferry_conn *conn, const ProtobufCMessage *msg,
+                                         ferry_rpc_call *rpc, GMainContext *context,
+                                         GBytes **ret_body, GError **error)
+{
+    const Ferry__ConnectMigrateSnapshotsArgs *args =
+        (const Ferry__ConnectMigrateSnapshotsArgs *)msg;
+    Ferry__ConnectMigrateSnapshotsRet ret = FERRY__CONNECT_MIGRATE_SNAPSHOTS_RET__INIT;
+    g_autoptr(GPtrArray) docs = NULL;
+    snapshots_send *send;
+    ferry_rpc_stream *stream;
+
+    if (!ferry_conn_migrate_snapshots(conn, args->id, args->token, &docs, error) ||
+        !(stream = ferry_rpc_call_open_stream(rpc, NULL, error)))
+        return FALSE;
+    send = g_new0(snapshots_send, 1);
+    send->stream = stream;
+    send->bytes = ferry_snapshot_stream_encode(docs);
+    g_main_context_invoke(context, snapshots_start_send, send);
+    return pack(&ret.base, ret_body);
 }

@@ -1226,6 +1226,16 @@ dispatch_connect_migrate_probe(dispatch_call *c, GError **error)
     return set_ret(c, &ret.base);
 }
 
+/* CONNECT_MIGRATE_SNAPSHOTS lives in dispatch-snapshot.c; its stream's
+ * write starts in the dispatch's event thread, whose context runs. */
+static gboolean
+dispatch_connect_migrate_snapshots(dispatch_call *c, GError **error)
+{
+    return ferry_dispatch_connect_migrate_snapshots(c->conn, c->args, c->rpc,
+                                                    c->dc->dispatch->events_context, &c->ret,
+                                                    error);
+}
+
 static gboolean
 dispatch_domain_migrate_set_tunable(dispatch_call *c, GError **error)
 {

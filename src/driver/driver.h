@@ -307,6 +307,14 @@ struct ferry_driver {
                                 GCancellable *cancellable, GAsyncReadyCallback callback,
                                 gpointer user_data);
 
+    /* Between daemons (since 0.6): the destination's daemon, in Prepare,
+     * takes the snapshot metadata the source's Begin kept for migration
+     * @id under @token (ferry_mig_engine_snapshots_take()): each
+     * snapshot's XML, parents first, in @ret_docs (char*, the array frees
+     * them).  Blocks: not for a main context's thread. */
+    gboolean (*conn_migrate_snapshots)(ferry_conn *conn, const char *id, const char *token,
+                                       GPtrArray **ret_docs, GError **error);
+
     /* Snapshots (since 0.6): the metadata is the driver's (a snapshot list,
      * src/driver/snapshot-list.h); @xml and the flags are checked by the
      * API (ferry.h, "Snapshots"). */

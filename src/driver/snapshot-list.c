@@ -473,3 +473,58 @@ ferry_snapshot_store_current(ferry_snapshot_store *store, const char *uuid,
                     "domain '%s' has no current snapshot", domain_name);
     return name;
 }
+
+GPtrArray *
+ferry_snapshot_store_export(ferry_snapshot_store *store, const char *uuid,
+                            const char *domain_name, GPtrArray **ret_names)
+{
+    ferry_snapshot_list *list = ferry_snapshot_store_lock(store, uuid, domain_name);
+    g_autoptr(GPtrArray) names = ferry_snapshot_list_names(list);
+    GPtrArray *docs = g_ptr_array_new_with_free_func(g_free);
+
+    for (guint i = 0; i < names->len; i++) {
+        const ferry_snapshot_def *def = ferry_snapshot_list_lookup(list, names->pdata[i], NULL);
+
+        /* INTERNAL: the current one carries <active>, so the receiver
+         * learns which is current from the documents alone. */
+        g_ptr_array_add(docs, ferry_snapshot_def_format(def, FERRY_SNAPSHOT_FORMAT_INTERNAL));
+    }
+    ferry_snapshot_store_unlock(store);
+    if (ret_names)
+        *ret_names = g_steal_pointer(&names);
+    return docs;
+}
+
+gboolean
+ferry_snapshot_store_import(ferry_snapshot_store *store, const char *uuid,
+                            const char *domain_name, const GPtrArray *defs, GError **error)
+{
+    ferry_snapshot_list *list = ferry_snapshot_store_lock(store, uuid, domain_name);
+    guint added = 0;
+    gboolean ok = TRUE;
+
+    for (; added < defs->len && ok; added++) {
+        const ferry_snapshot_def *def = defs->pdata[added];
+
+        /* The names a domain already has here are refused rather than
+         * replaced: the migrating domain's would overwrite metadata this
+         * host keeps of another one with the same uuid. */
+        if (g_hash_table_contains(list->snapshots, def->name)) {
+            g_set_error(error, FERRY_ERROR, FERRY_ERROR_OPERATION_INVALID,
+                        "snapshot '%s' of domain '%s' exists on this host already", def->name,
+                        domain_name);
+            ok = FALSE;
+            break;
+        }
+        ok = ferry_snapshot_list_add(list, ferry_snapshot_def_copy(def),
+                                     FERRY_SNAPSHOT_LIST_REDEFINE, error);
+        if (!ok)
+            break;
+    }
+    /* All or none: what was added goes again, children first. */
+    while (!ok && added-- > 0)
+        ferry_snapshot_list_remove(list, ((ferry_snapshot_def *)defs->pdata[added])->name, NULL,
+                                   NULL);
+    ferry_snapshot_store_unlock(store);
+    return ok;
+}

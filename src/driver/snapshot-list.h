@@ -232,4 +232,41 @@ char *ferry_snapshot_store_get_xml(ferry_snapshot_store *store, const char *uuid
 char *ferry_snapshot_store_current(ferry_snapshot_store *store, const char *uuid,
                                    const char *domain_name, GError **error);
 
+/**
+ * ferry_snapshot_store_export:
+ * @store: a store
+ * @uuid: a domain's uuid
+ * @domain_name: its name
+ * @ret_names: (out) (optional) (transfer full): the snapshots' names, in
+ *   the same order
+ *
+ * What a migration carries of a domain's snapshots (docs/snapshots.md).
+ *
+ * Returns: (transfer full): each snapshot's XML, parents before children
+ *   (ferry_snapshot_list_names()), formatted with
+ *   FERRY_SNAPSHOT_FORMAT_INTERNAL so that the current one says so; empty
+ *   when it has none.  The array frees its strings.
+ */
+GPtrArray *ferry_snapshot_store_export(ferry_snapshot_store *store, const char *uuid,
+                                       const char *domain_name, GPtrArray **ret_names);
+
+/**
+ * ferry_snapshot_store_import:
+ * @store: a store
+ * @uuid: a domain's uuid
+ * @domain_name: its name, for errors
+ * @defs: ferry_snapshot_def*, parents before children (copied)
+ * @error: return location for an error naming the snapshot
+ *
+ * Redefines @defs as the domain's snapshots, each with the parent it
+ * names, the one marked current as current: a migration's destination.
+ * A name the domain already has here is refused.  All or none: on
+ * failure the list is as it was.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_snapshot_store_import(ferry_snapshot_store *store, const char *uuid,
+                                     const char *domain_name, const GPtrArray *defs,
+                                     GError **error);
+
 G_END_DECLS

@@ -245,6 +245,23 @@ typedef struct {
      * Idempotent. */
     void (*discard_incoming)(ferry_mig_job *job);
 
+    /* Snapshots (nullable, all three or none; since 0.6): the domain's
+     * snapshot metadata follows it (migration-snapshots.c).  Without them
+     * a domain has no snapshots as far as migrations go. */
+    /* The XML of each of @obj's snapshots, parents before children, the
+     * current one marked (ferry_snapshot_store_export()), and their names;
+     * empty arrays when it has none. */
+    GPtrArray *(*snapshots_export)(gpointer self, ferry_domain_obj *obj,
+                                   GPtrArray **ret_names);
+    /* Redefines @defs (ferry_snapshot_def*, parents first) as @obj's
+     * snapshots and records them; all or none. */
+    gboolean (*snapshots_import)(gpointer self, ferry_domain_obj *obj, const GPtrArray *defs,
+                                 GError **error);
+    /* Forgets @obj's snapshot metadata (never the images' snapshots): the
+     * source's once the domain left with it, the destination's when the
+     * migration that brought it fails. */
+    void (*snapshots_drop)(gpointer self, ferry_domain_obj *obj);
+
     /* Recovery (migration-recovery.c) */
     /* After a daemon restart: what the hypervisor says of job->obj's
      * process and its transfer.  Also makes the backend's own view of the

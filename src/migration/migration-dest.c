@@ -203,9 +203,13 @@ step_prepare(ferry_mig_job *job, gpointer data, GError **error)
             !add_domain(job, g_steal_pointer(&ctl->def), error))
             return FALSE;
     }
-    if (!ctl->offline &&
-        !engine->backend->start_incoming(job, ctl->cookie_in, out, &uri, &local)) {
+    /* Before the incoming side exists: snapshots that cannot be taken
+     * fail Prepare with nothing else to undo. */
+    if (!ferry_mig_snap_pull(job, ctl->cookie_in, out, &local) ||
+        (!ctl->offline &&
+         !engine->backend->start_incoming(job, ctl->cookie_in, out, &uri, &local))) {
         /* The backend left nothing behind; the domain goes too. */
+        ferry_mig_snap_dest_discard(job);
         if (job->obj && ctl->created && !ctl->offline) {
             g_mutex_lock(&job->obj->lock);
             g_clear_pointer(&job->obj->live, ferry_domain_def_free);
@@ -563,6 +567,7 @@ activate_done(ferry_mig_job *job, ferry_mig_event *ev)
     out->result_ok = TRUE;
     out->has_stats = job->resumed_real != 0;
     out->resumed_real_us = job->resumed_real;
+    ferry_mig_snap_dest_finished(job, out);
     r = g_new0(ferry_phase_result, 1);
     r->cookie = ferry_migration_cookie_format(out);
     if (ctl->finish_conn)
@@ -685,6 +690,7 @@ step_discard(ferry_mig_job *job, gpointer data, GError **error)
      * so that it ends "cancelled" and runs the guest again at once. */
     if (ctl_of(job)->tell_source)
         ferry_mig_peer_cancel_sync(job);
+    ferry_mig_snap_dest_discard(job);
     if (!ctl_of(job)->offline && job->obj)
         backend_of(job)->discard_incoming(job);
     drop_offline(job);

@@ -221,6 +221,17 @@ typedef struct ferry_mig_job_ctl {
     char *peer_uri_before;          /* the peer's URI before REQ_RESUME named another: back
                                      * to it if that one fails */
     char *recover_uri;              /* where this host listens again for it */
+    /* Snapshots (migration-snapshots.c): */
+    GPtrArray *snap_docs;           /* source: the XML offered in Begin's cookie; under
+                                     * job->lock (the destination's daemon takes it
+                                     * from another thread) */
+    GPtrArray *snap_names;          /* source: their names, for messages */
+    char *snap_token;               /* source: what the destination presents; job->lock */
+    guint snap_moved;               /* source: the destination redefined this many
+                                     * (Prepare's cookie); destination: redefined here */
+    guint snap_left;                /* source: this many stay here (FORCE) */
+    char *snap_note;                /* source: which stay on which host, and why */
+    gboolean snap_imported;         /* destination: redefined here; dropped on rollback */
 } ferry_mig_job_ctl;
 
 /* A call answered when its job ends (ctl->waiters). */
@@ -442,6 +453,40 @@ gboolean ferry_mig_p2p_is_runner(ferry_mig_engine *engine, GCancellable *cancell
  * thread. */
 void ferry_mig_p2p_stop_runner(ferry_mig_engine *engine, GCancellable *cancellable,
                                GError *why);
+
+/* ------------------------------------------------------------------------ */
+/* migration-snapshots.c (docs/snapshots.md)                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Source, Begin (v3) or the first Perform (v2, v1): takes the domain's
+ * snapshots from the backend into the job (a step). */
+void ferry_mig_snap_collect(ferry_mig_job *job);
+/* How many snapshots the job holds (collected, not left behind). */
+guint ferry_mig_snap_count(ferry_mig_job *job);
+/* "'s1', 's2', 's3'" (at most 16, then "and N more"). */
+char *ferry_mig_snap_names_text(const GPtrArray *names);
+/* FORCE: the snapshots stay here, for the reason @why ("a storage
+ * migration does not copy ..."); the statistics and the log say which. */
+void ferry_mig_snap_leave(ferry_mig_job *job, const char *why);
+/* Begin: offers what the job holds in @cookie, under a new token. */
+gboolean ferry_mig_snap_offer(ferry_mig_job *job, ferry_migration_cookie *cookie,
+                              GError **error);
+/* Perform: whether Prepare's cookie says the destination took every
+ * snapshot offered (TRUE too when none was). */
+gboolean ferry_mig_snap_taken(ferry_mig_job *job, const ferry_migration_cookie *prepared);
+/* The snapshots moved / left behind, into the source's statistics cookie. */
+void ferry_mig_snap_fill(ferry_mig_job *job, ferry_migration_cookie *cookie);
+/* Confirm, the guest moved: the source forgets what the destination took. */
+void ferry_mig_snap_source_done(ferry_mig_job *job);
+/* Destination, Prepare (a step, after the domain was added): fetches and
+ * redefines what Begin's cookie @in offers, saying so in @out.  Fails,
+ * naming the snapshot or the offset, when they cannot be taken. */
+gboolean ferry_mig_snap_pull(ferry_mig_job *job, const ferry_migration_cookie *in,
+                             ferry_migration_cookie *out, GError **error);
+/* Destination, Finish: says in @out what Prepare redefined. */
+void ferry_mig_snap_dest_finished(ferry_mig_job *job, ferry_migration_cookie *out);
+/* Destination, rollback: forgets what Prepare redefined (a step). */
+void ferry_mig_snap_dest_discard(ferry_mig_job *job);
 
 /* ------------------------------------------------------------------------ */
 /* migration-hook.c                                                          */

@@ -89,6 +89,10 @@ ctl_free(ferry_mig_job_ctl *ctl)
     g_free(ctl->out_cookie);
     g_free(ctl->recover_uri);
     g_free(ctl->peer_uri_before);
+    g_clear_pointer(&ctl->snap_docs, g_ptr_array_unref);
+    g_clear_pointer(&ctl->snap_names, g_ptr_array_unref);
+    g_free(ctl->snap_token);
+    g_free(ctl->snap_note);
     ferry_policy_free(ctl->policy);
     if (ctl->recover_task)
         ferry_mig_fail_task(ctl->recover_task, FERRY_ERROR_OPERATION_INVALID,

@@ -250,6 +250,26 @@ gboolean ferry_mig_engine_get_tunable(ferry_mig_engine *engine, ferry_domain *do
 void ferry_mig_engine_conn_closed(ferry_mig_engine *engine, ferry_conn *conn);
 
 /**
+ * ferry_mig_engine_snapshots_take:
+ * @engine: the source host's engine
+ * @id: a migration id
+ * @token: the token Begin's cookie gave with the snapshots
+ * @ret_docs: (out) (transfer full): each snapshot's XML, parents first,
+ *   the current one marked (<active>); the array frees its strings
+ * @error: return location for an error: the same refusal whether the
+ *   migration is unknown, offers no snapshots or the token is wrong
+ *
+ * What the destination's daemon asks for in Prepare (conn_migrate_snapshots,
+ * docs/snapshots.md).  Reads what Begin kept with the job; never waits
+ * for it.  Any thread.
+ *
+ * Returns: TRUE on success.
+ */
+gboolean ferry_mig_engine_snapshots_take(ferry_mig_engine *engine, const char *id,
+                                         const char *token, GPtrArray **ret_docs,
+                                         GError **error);
+
+/**
  * ferry_mig_engine_find_job:
  * @engine: an engine
  * @dom_uuid: a domain uuid

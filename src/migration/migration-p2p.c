@@ -157,6 +157,14 @@ on_sequence_done(GObject *src, GAsyncResult *res, gpointer data)
         cookie->time_overhead_ms = stats.time_overhead_ms;
         cookie->attempts = stats.attempts;
         cookie->reconnects = stats.reconnects;
+        if (stats.snapshots_moved) {
+            cookie->has_snapshots_received = TRUE;
+            cookie->snapshots_received = stats.snapshots_moved;
+        }
+        if (stats.snapshots_left) {
+            cookie->snapshots_left = MIN(stats.snapshots_left, FERRY_COOKIE_MAX_SNAPSHOTS);
+            cookie->snapshots_note = g_strdup(stats.snapshots_note);
+        }
         r->result = g_new0(ferry_phase_result, 1);
         r->result->cookie = ferry_migration_cookie_format(cookie);
     }

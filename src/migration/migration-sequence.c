@@ -95,6 +95,15 @@ ferry_mig_stats_from_cookie(const char *cookie, ferry_migrate_stats *stats)
         g_debug("migration: no statistics: %s", local->message);
         return;
     }
+    /* Snapshots: in the source's statistics, without <statistics> when
+     * nothing was sent (offline). */
+    if (c->has_snapshots_received)
+        stats->snapshots_moved = c->snapshots_received;
+    if (c->snapshots_left) {
+        stats->snapshots_left = c->snapshots_left;
+        g_strlcpy(stats->snapshots_note, c->snapshots_note ? c->snapshots_note : "",
+                  sizeof(stats->snapshots_note));
+    }
     if (!c->has_stats)
         return;
     stats->total_ms = c->total_ms;
@@ -821,6 +830,9 @@ v2_after_perform(GObject *src, GAsyncResult *res, gpointer data)
     r = take_result(res, &error);
     if (!r)
         s->first_error = error;
+    /* Its statistics: what stayed behind of the domain's snapshots too. */
+    if (r && r->cookie)
+        ferry_mig_stats_from_cookie(r->cookie, &s->stats);
     if (s->protocol == 1) {
         if (!r) {
             done(task, g_steal_pointer(&s->first_error));

@@ -38,6 +38,7 @@ ferry_mig_src_step_stop(ferry_mig_job *job, gpointer data, GError **error)
     if (!(p->flags & FERRY_MIGRATE_OFFLINE) && obj && domain_active(obj) &&
         !engine->backend->stop_source(job, error))
         return FALSE;
+    ferry_mig_snap_source_done(job);
     if (!(p->flags & FERRY_MIGRATE_UNDEFINE_SOURCE) || !obj)
         return TRUE;
     g_mutex_lock(&obj->lock);

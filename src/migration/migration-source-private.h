@@ -58,6 +58,12 @@ typedef enum {
  * always one with host devices), naming each disk or device.  obj->lock
  * not held. */
 gboolean ferry_mig_src_check_safety(ferry_mig_job *job, GError **error);
+/* The snapshot rule at Perform: Begin offered snapshots and @prepared
+ * (Prepare's cookie) does not say the destination took them all: refused
+ * with FERRY_ERROR_MIGRATE_SNAPSHOTS unless FORCE (then they stay here). */
+gboolean ferry_mig_src_check_snapshots_taken(ferry_mig_job *job,
+                                             const ferry_migration_cookie *prepared,
+                                             GError **error);
 
 void ferry_mig_src_set_failure(ferry_mig_job *job, const GError *error);
 /* The outcome an abort-like event gives: cancelled, saying @why. */

@@ -17,7 +17,13 @@
  *    modes are safe on shared storage: QEMU (since 4.0) drops the page
  *    cache of an image it activates after a migration.
  *  - a block job running: QEMU does not move it; FERRY_ERROR_MIGRATE_BLOCK_JOB.
- * FERRY_MIGRATE_FORCE overrides the last three; the source's log says
+ *  - snapshots that cannot follow the domain (migration-snapshots.c): a
+ *    storage migration copies what the guest sees, not the internal
+ *    snapshots inside the qcow2 images; v2 and v1 have no Begin to offer
+ *    them in; and a destination whose Prepare did not take them (checked
+ *    at Perform).  FERRY_ERROR_MIGRATE_SNAPSHOTS.  Forced, the snapshots
+ *    stay on the source and the caller's statistics say which.
+ * FERRY_MIGRATE_FORCE overrides all but the first; the source's log says
  * what it overrode.
  *
  * Owns: ferry_mig_src_check_safety().  Must not: change the domain or
@@ -33,6 +39,7 @@ typedef struct {
     int code;
     gboolean forceable;
     char *text;
+    const char *left_why;     /* snapshots: why they stay here, if forced */
 } finding;
 
 static void
@@ -137,13 +144,65 @@ verdict(ferry_mig_job *job, GPtrArray *found, GError **error)
         }
         n++;
     }
-    if (!first)
+    if (!first) {
+        /* Forced (or nothing found): what stays behind is said once more,
+         * for the caller's statistics. */
+        for (guint i = 0; i < found->len; i++) {
+            const finding *f = g_ptr_array_index(found, i);
+
+            if (f->left_why)
+                ferry_mig_snap_leave(job, f->left_why);
+        }
         return TRUE;
+    }
     g_set_error(error, FERRY_ERROR, first->code,
                 "domain '%s': migration refused as unsafe (%u %s; FERRY_MIGRATE_FORCE, "
                 "ferry migrate --force, migrates anyway): %s", job->dom_name, n,
                 n == 1 ? "problem" : "problems", text->str);
     return FALSE;
+}
+
+/* The snapshot rule: @problem says why they cannot follow, @why the same
+ * for the note of what stayed behind. */
+static void
+add_snapshots(ferry_mig_job *job, GPtrArray *found, const char *problem, const char *why)
+{
+    g_autofree char *names = NULL;
+    guint n;
+    finding *f;
+
+    g_mutex_lock(&job->lock);
+    n = ctl_of(job)->snap_names ? ctl_of(job)->snap_names->len : 0;
+    if (n)
+        names = ferry_mig_snap_names_text(ctl_of(job)->snap_names);
+    g_mutex_unlock(&job->lock);
+    if (!n)
+        return;
+    add(found, FERRY_ERROR_MIGRATE_SNAPSHOTS, TRUE,
+        "its %s %s %s: they would stay on host '%s' only (--force migrates without them)",
+        n == 1 ? "snapshot" : "snapshots", names, problem, engine_of(job)->hostname);
+    f = g_ptr_array_index(found, found->len - 1);
+    f->left_why = why;
+}
+
+#define WHY_STORAGE "a storage migration does not copy the internal snapshots of the qcow2 images"
+
+gboolean
+ferry_mig_src_check_snapshots_taken(ferry_mig_job *job, const ferry_migration_cookie *prepared,
+                                    GError **error)
+{
+    g_autoptr(GPtrArray) found = NULL;
+    g_autofree char *problem = NULL;
+    const char *dest;
+
+    if (ferry_mig_snap_taken(job, prepared))
+        return TRUE;
+    found = g_ptr_array_new_with_free_func((GDestroyNotify)finding_free);
+    dest = prepared && prepared->hostname ? prepared->hostname : "?";
+    problem = g_strdup_printf("cannot follow it: the destination, host '%s', did not take "
+                              "them (its daemon keeps no snapshot metadata)", dest);
+    add_snapshots(job, found, problem, "the destination did not take them");
+    return verdict(job, found, error);
 }
 
 gboolean
@@ -169,6 +228,18 @@ ferry_mig_src_check_safety(ferry_mig_job *job, GError **error)
         add(found, FERRY_ERROR_MIGRATE_HOSTDEV, FALSE,
             "%s is assigned to it, and a host device stays with its host (not even "
             "FERRY_MIGRATE_FORCE moves it): detach it first", what);
+    }
+    /* The snapshots follow the domain in Begin's cookie, if they can. */
+    ferry_mig_snap_collect(job);
+    if (job->params->p.flags & NON_SHARED)
+        add_snapshots(job, found, "are inside its qcow2 images, and a storage migration "
+                      "copies what the guest sees, not the images' internal snapshots",
+                      WHY_STORAGE);
+    else if (job->protocol < 3) {
+        g_autofree char *problem = g_strdup_printf("cannot follow it over migration protocol "
+                                                   "v%d (only v3 carries them)", job->protocol);
+
+        add_snapshots(job, found, problem, "only migration protocol v3 carries them");
     }
     /* Offline: only the definition moves; no running disk, no job. */
     if (!(job->params->p.flags & FERRY_MIGRATE_OFFLINE)) {

@@ -60,6 +60,7 @@ ferry_mig_src_stats_cookie(ferry_mig_job *job)
         ctl->out = ferry_mig_cookie_new(job);
         ctl->out->has_stats = TRUE;
     }
+    ferry_mig_snap_fill(job, ctl->out);
     return ctl->out;
 }
 
@@ -279,7 +280,7 @@ step_begin(ferry_mig_job *job, gpointer data, GError **error)
                                                                  : job->obj->live);
     g_clear_pointer(&locker, g_mutex_locker_free);
 
-    if (!ferry_mig_src_check_safety(job, error))
+    if (!ferry_mig_src_check_safety(job, error) || !ferry_mig_snap_offer(job, cookie, error))
         return FALSE;
     if (p->flags & NON_SHARED) {
         if (!engine->nbd) {
@@ -523,6 +524,17 @@ perform_start(ferry_mig_job *job, ferry_mig_event *ev)
     job->transfer_us = g_get_monotonic_time();
     g_mutex_unlock(&job->lock);
 
+    if (job->protocol == 3) {
+        g_autoptr(GError) refusal = NULL;
+
+        /* Nothing was sent yet: refused, the source runs on as it was. */
+        if (!ferry_mig_src_check_snapshots_taken(job, ctl->prepared, &refusal)) {
+            ferry_mig_src_set_failure(job, refusal);
+            ferry_mig_reply_error(job, refusal);
+            ferry_mig_src_rollback(job, FERRY_MIG_STATE_FAILED);
+            return;
+        }
+    }
     if (p->flags & FERRY_MIGRATE_OFFLINE) {
         /* Only the definition travels: there is nothing to send. */
         ferry_migration_cookie *out = ferry_mig_src_stats_cookie(job);

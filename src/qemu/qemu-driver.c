@@ -812,6 +812,7 @@ const ferry_driver ferry_qemu_driver = {
     .domain_migrate_estimate = qemu_domain_migrate_estimate, /* since 0.5 */
     .conn_migrate_probe = qemu_conn_migrate_probe, /* since 0.5 */
     .conn_migrate_query = qemu_conn_migrate_query,               /* since 0.3 */
+    .conn_migrate_snapshots = qemu_conn_migrate_snapshots,       /* since 0.6 */
     .conn_migrate_cancel = qemu_conn_migrate_cancel,             /* since 0.3 */
     .conn_migrate_postcopy_recover = qemu_conn_migrate_postcopy_recover, /* since 0.5 */
     .domain_snapshot_create_xml = qemu_domain_snapshot_create_xml, /* since 0.6 */

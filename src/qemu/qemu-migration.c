@@ -31,6 +31,7 @@
 #include "qemu/qemu-converge.h"
 #include "qemu/qemu-migration.h"
 #include "qemu/qemu-migration-priv.h"
+#include "qemu/qemu-snapshot.h"
 #include "qemu/qemu-net.h"
 #include "qemu/qemu-process.h"
 #include "qemu/qemu-storage.h"
@@ -1734,6 +1735,9 @@ const ferry_mig_backend qemu_mig_backend = {
     .launch_incoming = qemu_launch_incoming,
     .activate = qemu_activate,
     .discard_incoming = qemu_discard_incoming,
+    .snapshots_export = qemu_snapshot_mig_export,
+    .snapshots_import = qemu_snapshot_mig_import,
+    .snapshots_drop = qemu_snapshot_mig_drop,
     .probe = qemu_probe,
 };
 

@@ -611,3 +611,73 @@ out:
     end_job(state, obj);
     return ok;
 }
+
+/* ------------------------------------------------------------------ */
+/* Migrations carry the metadata (src/migration/migration-snapshots.c) */
+
+GPtrArray *
+qemu_snapshot_mig_export(gpointer self, ferry_domain_obj *obj, GPtrArray **ret_names)
+{
+    qemu_driver_state *state = self;
+
+    return ferry_snapshot_store_export(state->snapshots, obj->uuid, obj->name, ret_names);
+}
+
+/* Removes the domain's metadata directory and what is in it. */
+static void
+remove_dir(qemu_driver_state *state, const char *domain_name)
+{
+    g_autofree char *dir = snapshot_dir(state, domain_name);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *entry;
+
+    if (!d)
+        return;
+    while ((entry = g_dir_read_name(d))) {
+        g_autofree char *path = g_build_filename(dir, entry, NULL);
+
+        if (g_unlink(path) < 0)
+            g_warning("domain '%s': cannot delete snapshot metadata '%s': %s", domain_name,
+                      path, g_strerror(errno));
+    }
+    if (g_rmdir(dir) < 0)
+        g_warning("domain '%s': cannot delete '%s': %s", domain_name, dir, g_strerror(errno));
+}
+
+gboolean
+qemu_snapshot_mig_import(gpointer self, ferry_domain_obj *obj, const GPtrArray *defs,
+                         GError **error)
+{
+    qemu_driver_state *state = self;
+    ferry_snapshot_list *list;
+    gboolean ok;
+
+    if (!ferry_snapshot_store_import(state->snapshots, obj->uuid, obj->name, defs, error))
+        return FALSE;
+    list = ferry_snapshot_store_lock(state->snapshots, obj->uuid, obj->name);
+    ok = save_list(state, obj->name, list, NULL, error);
+    ferry_snapshot_store_unlock(state->snapshots);
+    if (!ok) {
+        /* All or none: not kept in memory what is not on disk. */
+        ferry_snapshot_store_drop(state->snapshots, obj->uuid);
+        remove_dir(state, obj->name);
+    }
+    return ok;
+}
+
+void
+qemu_snapshot_mig_drop(gpointer self, ferry_domain_obj *obj)
+{
+    qemu_driver_state *state = self;
+
+    ferry_snapshot_store_drop(state->snapshots, obj->uuid);
+    remove_dir(state, obj->name);
+}
+
+gboolean
+qemu_conn_migrate_snapshots(ferry_conn *conn, const char *id, const char *token,
+                            GPtrArray **ret_docs, GError **error)
+{
+    return ferry_mig_engine_snapshots_take(qemu_driver_get_state()->engine, id, token, ret_docs,
+                                           error);
+}

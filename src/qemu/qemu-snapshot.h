@@ -48,4 +48,14 @@ gboolean qemu_domain_snapshot_revert(ferry_domain *dom, const char *name, guint 
 gboolean qemu_domain_snapshot_delete(ferry_domain *dom, const char *name, guint flags,
                                      GError **error);
 
+/* The snapshot operations of the QEMU migration backend
+ * (migration-backend.h): the metadata store plus its files. */
+GPtrArray *qemu_snapshot_mig_export(gpointer self, ferry_domain_obj *obj, GPtrArray **ret_names);
+gboolean qemu_snapshot_mig_import(gpointer self, ferry_domain_obj *obj, const GPtrArray *defs,
+                                  GError **error);
+void qemu_snapshot_mig_drop(gpointer self, ferry_domain_obj *obj);
+/* The driver table's conn_migrate_snapshots: what this host's Begin kept. */
+gboolean qemu_conn_migrate_snapshots(ferry_conn *conn, const char *id, const char *token,
+                                     GPtrArray **ret_docs, GError **error);
+
 G_END_DECLS

@@ -91,6 +91,12 @@ remote_call_message(ferry_conn *conn, guint32 procedure, const ProtobufCMessage 
     return call(conn, procedure, args, error);
 }
 
+ferry_rpc_client *
+remote_rpc_client(ferry_conn *conn)
+{
+    return priv_of(conn)->rpc;
+}
+
 /* Calls a procedure whose Ret carries nothing. */
 static gboolean
 call_no_ret(ferry_conn *conn, guint32 procedure, const ProtobufCMessage *args,
@@ -1320,6 +1326,7 @@ const ferry_driver ferry_remote_driver = {
     .domain_migrate_postcopy_resume = remote_domain_migrate_postcopy_resume, /* since 0.5 */
     .domain_migrate_estimate = remote_domain_migrate_estimate, /* since 0.5 */
     .conn_migrate_probe = remote_conn_migrate_probe, /* since 0.5 */
+    .conn_migrate_snapshots = remote_conn_migrate_snapshots, /* since 0.6 */
     .conn_migrate_query = remote_conn_migrate_query,             /* since 0.3 */
     .conn_migrate_cancel = remote_conn_migrate_cancel,           /* since 0.3 */
     .conn_migrate_postcopy_recover = remote_conn_migrate_postcopy_recover, /* since 0.5 */

@@ -7,6 +7,7 @@
  */
 #include "ferry-config.h"
 
+#include "conf/snapshot-stream.h"
 #include "proto/ferry.pb-c.h"
 #include "remote/remote-snapshot.h"
 #include "rpc/rpc-message.h"
@@ -125,4 +126,96 @@ remote_domain_snapshot_delete(ferry_domain *dom, const char *name, guint flags, 
     ret = remote_call_message(dom->conn, FERRY__PROCEDURE__DOMAIN_SNAPSHOT_DELETE, &args.base,
                               error);
     return ret != NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* CONNECT_MIGRATE_SNAPSHOTS: the call and the stream it opens              */
+/* ------------------------------------------------------------------------ */
+
+/* One read or the call's reply, waited for in a context of this thread. */
+typedef struct {
+    GAsyncResult *read;
+    GAsyncResult *reply;
+} pull_state;
+
+static void
+on_read(GObject *source, GAsyncResult *res, gpointer data)
+{
+    ((pull_state *)data)->read = g_object_ref(res);
+}
+
+static void
+on_reply(GObject *source, GAsyncResult *res, gpointer data)
+{
+    ((pull_state *)data)->reply = g_object_ref(res);
+}
+
+/* Reads the stream to its end through the decoder; refusing what it
+ * refuses aborts the stream, so that the source's daemon stops too. */
+static GPtrArray *
+read_all(ferry_rpc_stream *stream, ferry_snapshot_stream_decoder *dec, pull_state *st,
+         GMainContext *context, GError **error)
+{
+    for (;;) {
+        g_autoptr(GBytes) data = NULL;
+        gsize len;
+        const guint8 *bytes;
+
+        ferry_rpc_stream_read_async(stream, 256 * 1024, NULL, on_read, st);
+        while (!st->read)
+            g_main_context_iteration(context, TRUE);
+        data = ferry_rpc_stream_read_finish(stream, st->read, error);
+        g_clear_object(&st->read);
+        if (!data)
+            return NULL;
+        bytes = g_bytes_get_data(data, &len);
+        if (len == 0)
+            return ferry_snapshot_stream_decoder_finish(dec, error);
+        if (!ferry_snapshot_stream_decoder_feed(dec, bytes, len, error)) {
+            ferry_rpc_stream_abort(stream, *error);
+            return NULL;
+        }
+    }
+}
+
+gboolean
+remote_conn_migrate_snapshots(ferry_conn *conn, const char *id, const char *token,
+                              GPtrArray **ret_docs, GError **error)
+{
+    Ferry__ConnectMigrateSnapshotsArgs args = FERRY__CONNECT_MIGRATE_SNAPSHOTS_ARGS__INIT;
+    g_autoptr(GMainContext) context = g_main_context_new();
+    g_autoptr(GBytes) packed = NULL;
+    g_autoptr(GBytes) ret = NULL;
+    g_autoptr(GPtrArray) docs = NULL;
+    g_autoptr(GError) local = NULL;
+    g_autofree char *what = g_strdup_printf("the snapshot stream of migration %s", id);
+    g_autoptr(ferry_snapshot_stream_decoder) dec = ferry_snapshot_stream_decoder_new(what);
+    ferry_rpc_client *rpc = remote_rpc_client(conn);
+    ferry_rpc_stream *stream;
+    pull_state st = { NULL, NULL };
+
+    args.id = (char *)id;
+    args.token = (char *)token;
+    packed = ferry_rpc_message_pack(&args.base);
+    /* The stream's operations complete in this thread's context: the
+     * caller (a step thread) waits here, iterating only it. */
+    g_main_context_push_thread_default(context);
+    stream = ferry_rpc_client_call_stream_async(rpc, FERRY__PROCEDURE__CONNECT_MIGRATE_SNAPSHOTS,
+                                                packed, NULL, on_reply, &st);
+    docs = read_all(stream, dec, &st, context, &local);
+    /* This side's direction carries nothing; ending it ends the stream. */
+    if (docs && !ferry_rpc_stream_end(stream, &local))
+        g_clear_pointer(&docs, g_ptr_array_unref);
+    while (!st.reply)
+        g_main_context_iteration(context, TRUE);
+    ret = ferry_rpc_client_call_finish(rpc, st.reply, docs ? &local : NULL);
+    g_clear_object(&st.reply);
+    ferry_rpc_stream_unref(stream);
+    g_main_context_pop_thread_default(context);
+    if (!docs || !ret) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    *ret_docs = g_steal_pointer(&docs);
+    return TRUE;
 }

@@ -8,6 +8,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "driver/driver.h"
+#include "rpc/rpc-client.h"
 
 G_BEGIN_DECLS
 
@@ -24,6 +25,19 @@ G_BEGIN_DECLS
  */
 ProtobufCMessage *remote_call_message(ferry_conn *conn, guint32 procedure,
                                       const ProtobufCMessage *args, GError **error);
+
+/**
+ * remote_rpc_client:
+ * @conn: a remote connection
+ *
+ * Returns: (transfer none): its RPC client, for calls that open a stream.
+ */
+ferry_rpc_client *remote_rpc_client(ferry_conn *conn);
+
+/* The driver table's conn_migrate_snapshots: CONNECT_MIGRATE_SNAPSHOTS and
+ * the stream it opens, decoded with the limits of snapshot-stream.h. */
+gboolean remote_conn_migrate_snapshots(ferry_conn *conn, const char *id, const char *token,
+                                       GPtrArray **ret_docs, GError **error);
 
 char *remote_domain_snapshot_create_xml(ferry_domain *dom, const char *xml, guint flags,
                                         GError **error);

@@ -43,6 +43,12 @@
  *                    is on shared storage
  *   block_job=TARGET a block job runs on the domains' disk TARGET (the
  *                    safety rules refuse to migrate while one runs)
+ *   snapshots=yes|no whether the host's migrations carry snapshot metadata
+ *                    (default yes); no: it takes none in Prepare, as a
+ *                    daemon older than 0.6 (FERRY_FEATURE_MIGRATION_SNAPSHOTS)
+ *   snapshot_stream=truncated|bad-xml  the snapshots this host hands to a
+ *                    destination arrive cut short, or with a document that
+ *                    is not XML: the destination's refusal, for tests
  * hostname, migration, fail, hold and nbd are the host's: reconnecting with
  * a different value is refused; local_storage and block_job are the first
  * connection's.
@@ -77,6 +83,7 @@ test_host_free(test_host *host)
     g_free(host->state_dir);
     g_free(host->local_storage);
     g_free(host->block_job);
+    g_free(host->snapshot_stream);
     g_mutex_clear(&host->lock);
     g_free(host->host_uuid);
     g_free(host->hostname);
@@ -144,6 +151,8 @@ typedef struct {
     const char *abandon_timeout;
     const char *local_storage;
     const char *block_job;
+    const char *snapshots;
+    const char *snapshot_stream;
 } host_settings;
 
 static gboolean
@@ -165,8 +174,9 @@ read_settings(const ferry_uri *uri, host_settings *s, GError **error)
 {
     static const char *const allowed[] = {
         "host_uuid", "hostname", "migration", "fail", "hold", "nbd", "state_dir",
-        "abandon_timeout", "local_storage", "block_job", NULL,
+        "abandon_timeout", "local_storage", "block_job", "snapshots", "snapshot_stream", NULL,
     };
+    static const char *const streams[] = { "truncated", "bad-xml", NULL };
     static const char *const protocols[] = { "v3", "v2", "v1", "none", NULL };
     static const char *const phases[] = {
         "begin", "prepare", "perform", "finish", "confirm", NULL,
@@ -186,6 +196,8 @@ read_settings(const ferry_uri *uri, host_settings *s, GError **error)
     s->abandon_timeout = ferry_uri_get_param(uri, "abandon_timeout");
     s->local_storage = ferry_uri_get_param(uri, "local_storage");
     s->block_job = ferry_uri_get_param(uri, "block_job");
+    s->snapshots = ferry_uri_get_param(uri, "snapshots");
+    s->snapshot_stream = ferry_uri_get_param(uri, "snapshot_stream");
     if (s->state_dir && !g_path_is_absolute(s->state_dir)) {
         g_set_error(error, FERRY_ERROR, FERRY_ERROR_INVALID_URI,
                     "URI '%s': state_dir '%s' is not an absolute path", uri->original,
@@ -207,7 +219,9 @@ read_settings(const ferry_uri *uri, host_settings *s, GError **error)
     return check_choice(uri, "migration", s->migration, protocols, error) &&
            check_choice(uri, "fail", s->fail, phases, error) &&
            check_choice(uri, "hold", s->hold, holds, error) &&
-           check_choice(uri, "nbd", s->nbd, yes_no, error);
+           check_choice(uri, "nbd", s->nbd, yes_no, error) &&
+           check_choice(uri, "snapshots", s->snapshots, yes_no, error) &&
+           check_choice(uri, "snapshot_stream", s->snapshot_stream, streams, error);
 }
 
 static int
@@ -236,6 +250,8 @@ test_host_new(const char *uuid, const char *name, const host_settings *s)
     host->state_dir = g_strdup(s->state_dir);
     host->local_storage = g_strdup(s->local_storage);
     host->block_job = g_strdup(s->block_job);
+    host->snapshots_migrate = g_strcmp0(s->snapshots, "no") != 0;
+    host->snapshot_stream = g_strdup(s->snapshot_stream);
     host->abandon_seconds = s->abandon_timeout ? (guint)g_ascii_strtoull(s->abandon_timeout,
                                                                          NULL, 10) : 0;
     g_mutex_init(&host->lock);
@@ -255,7 +271,8 @@ test_host_new(const char *uuid, const char *name, const host_settings *s)
             .nbd = host->nbd,
             .domains = host->domains,
             .bus = host->bus,
-            .backend = &ferry_test_mig_backend,
+            .backend = host->snapshots_migrate ? ferry_test_mig_backend_with_snapshots()
+                                               : ferry_test_mig_backend_without_snapshots(),
             .backend_self = host,
             .peer_drivers = peers,
         };
@@ -288,7 +305,9 @@ check_reconnect(const ferry_uri *uri, const host_settings *s, test_host *host,
            check_same(uri, "migration", s->migration, names[host->migration], error) &&
            check_same(uri, "fail", s->fail, host->fail, error) &&
            check_same(uri, "hold", s->hold, host->hold, error) &&
-           check_same(uri, "nbd", s->nbd, host->nbd ? "yes" : "no", error);
+           check_same(uri, "nbd", s->nbd, host->nbd ? "yes" : "no", error) &&
+           check_same(uri, "snapshots", s->snapshots, host->snapshots_migrate ? "yes" : "no",
+                      error);
 }
 
 static gboolean
@@ -722,6 +741,7 @@ const ferry_driver ferry_test_driver = {
     .domain_migrate_set_tunable = test_domain_migrate_set_tunable, /* since 0.3 */
     .domain_migrate_get_tunable = test_domain_migrate_get_tunable, /* since 0.3 */
     .conn_migrate_query = test_conn_migrate_query,               /* since 0.3 */
+    .conn_migrate_snapshots = test_conn_migrate_snapshots,       /* since 0.6 */
     .conn_migrate_cancel = test_conn_migrate_cancel,             /* since 0.3 */
     .domain_snapshot_create_xml = test_domain_snapshot_create_xml, /* since 0.6 */
     .domain_snapshot_list = test_domain_snapshot_list,           /* since 0.6 */

@@ -42,6 +42,9 @@ typedef struct {
     GMutex lock;                    /* guards record */
     ferry_test_storage_record *record; /* what the v3 phases last got, or NULL */
     ferry_snapshot_store *snapshots;   /* the domains' snapshot metadata (test-snapshot.c) */
+    gboolean snapshots_migrate;     /* migrations carry snapshot metadata (URI snapshots=) */
+    char *snapshot_stream;          /* URI snapshot_stream=: how the snapshots it hands over
+                                     * are spoilt (tests), or NULL */
 } test_host;
 
 /**
@@ -126,6 +129,19 @@ void test_conn_migrate_cancel(ferry_conn *dconn, const char *id, const char *rea
                               GCancellable *cancellable, GAsyncReadyCallback callback,
                               gpointer user_data);
 
+/**
+ * ferry_test_mig_backend_without_snapshots:
+ *
+ * Returns: (transfer none): the test backend (ferry_test_mig_backend)
+ *   without snapshot operations
+ *   operations: a host whose migrations carry no snapshot metadata (URI
+ *   snapshots=no).
+ */
+const ferry_mig_backend *ferry_test_mig_backend_without_snapshots(void);
+/** ferry_test_mig_backend_with_snapshots: Returns: (transfer none): the
+ * whole test backend, snapshot operations included. */
+const ferry_mig_backend *ferry_test_mig_backend_with_snapshots(void);
+
 /* The snapshot entries of the test driver table (test-snapshot.c). */
 char *test_domain_snapshot_create_xml(ferry_domain *dom, const char *xml, guint flags,
                                       GError **error);
@@ -136,6 +152,8 @@ char *test_domain_snapshot_get_xml(ferry_domain *dom, const char *name, guint fl
 char *test_domain_snapshot_current(ferry_domain *dom, GError **error);
 gboolean test_domain_snapshot_revert(ferry_domain *dom, const char *name, guint flags,
                                      GError **error);
+gboolean test_conn_migrate_snapshots(ferry_conn *conn, const char *id, const char *token,
+                                     GPtrArray **ret_docs, GError **error);
 gboolean test_domain_snapshot_delete(ferry_domain *dom, const char *name, guint flags,
                                      GError **error);
 

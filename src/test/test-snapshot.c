@@ -11,6 +11,9 @@
  */
 #include "ferry-config.h"
 
+#include <string.h>
+
+#include "conf/snapshot-stream.h"
 #include "test/test-host.h"
 
 static void
@@ -146,4 +149,118 @@ test_domain_snapshot_delete(ferry_domain *dom, const char *name, guint flags, GE
     ferry_snapshot_store_unlock(host->snapshots);
     end_snapshot_job(obj);
     return ok;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Migrations carry the metadata (src/migration/migration-snapshots.c)      */
+/* ------------------------------------------------------------------------ */
+
+static GPtrArray *
+test_snapshots_export(gpointer self, ferry_domain_obj *obj, GPtrArray **ret_names)
+{
+    test_host *host = self;
+
+    return ferry_snapshot_store_export(host->snapshots, obj->uuid, obj->name, ret_names);
+}
+
+static gboolean
+test_snapshots_import(gpointer self, ferry_domain_obj *obj, const GPtrArray *defs,
+                      GError **error)
+{
+    test_host *host = self;
+
+    return ferry_snapshot_store_import(host->snapshots, obj->uuid, obj->name, defs, error);
+}
+
+static void
+test_snapshots_drop(gpointer self, ferry_domain_obj *obj)
+{
+    test_host *host = self;
+
+    ferry_snapshot_store_drop(host->snapshots, obj->uuid);
+}
+
+/* The test backend with its snapshot operations (test-migrate.c has the
+ * rest): filled in once, the first time a host needs either. */
+static ferry_mig_backend with_snapshots, without_snapshots;
+
+static gpointer
+init_backends(gpointer data)
+{
+    with_snapshots = ferry_test_mig_backend;
+    with_snapshots.snapshots_export = test_snapshots_export;
+    with_snapshots.snapshots_import = test_snapshots_import;
+    with_snapshots.snapshots_drop = test_snapshots_drop;
+    without_snapshots = ferry_test_mig_backend;
+    return NULL;
+}
+
+const ferry_mig_backend *
+ferry_test_mig_backend_with_snapshots(void)
+{
+    static GOnce once = G_ONCE_INIT;
+
+    g_once(&once, init_backends, NULL);
+    return &with_snapshots;
+}
+
+const ferry_mig_backend *
+ferry_test_mig_backend_without_snapshots(void)
+{
+    static GOnce once = G_ONCE_INIT;
+
+    g_once(&once, init_backends, NULL);
+    return &without_snapshots;
+}
+
+/* Spoils @bytes as URI snapshot_stream= asks: cut in the middle of the
+ * last document, or its first document's bytes replaced by what is not
+ * XML (the same length, so that only the parser can tell). */
+static GBytes *
+spoil(const char *how, GBytes *bytes)
+{
+    gsize size;
+    const guint8 *data = g_bytes_get_data(bytes, &size);
+    guint8 *copy;
+
+    if (!how)
+        return g_bytes_ref(bytes);
+    if (g_str_equal(how, "truncated"))
+        return g_bytes_new(data, size - 5);
+    copy = g_memdup2(data, size);
+    /* After the count and the first length: the first document. */
+    memset(copy + 8, '#', MIN(size - 8, 6));
+    return g_bytes_new_take(copy, size);
+}
+
+gboolean
+test_conn_migrate_snapshots(ferry_conn *conn, const char *id, const char *token,
+                            GPtrArray **ret_docs, GError **error)
+{
+    test_host *host = test_host_of(conn);
+    g_autoptr(GPtrArray) docs = NULL;
+    g_autoptr(GBytes) bytes = NULL;
+    g_autoptr(GBytes) sent = NULL;
+    g_autoptr(ferry_snapshot_stream_decoder) dec = NULL;
+    g_autofree char *what = NULL;
+    const guint8 *data;
+    gsize size;
+
+    if (!ferry_mig_engine_snapshots_take(host->engine, id, token, &docs, error))
+        return FALSE;
+    /* Through the same bytes the daemons exchange, fed in small pieces as
+     * a stream's window cuts them: the decoder and its refusals are the
+     * ones a remote destination has. */
+    bytes = ferry_snapshot_stream_encode(docs);
+    sent = spoil(host->snapshot_stream, bytes);
+    what = g_strdup_printf("the snapshot stream of migration %s from host '%s'", id,
+                           host->hostname);
+    dec = ferry_snapshot_stream_decoder_new(what);
+    data = g_bytes_get_data(sent, &size);
+    for (gsize at = 0; at < size; at += 7) {
+        if (!ferry_snapshot_stream_decoder_feed(dec, data + at, MIN(7, size - at), error))
+            return FALSE;
+    }
+    *ret_docs = ferry_snapshot_stream_decoder_finish(dec, error);
+    return *ret_docs != NULL;
 }
