@@ -13,9 +13,9 @@ ferryd gives it, and no port is opened for it.  Checked here:
   listen on any TCP port; then the migration completes, the guest's
   heartbeat and memory checks go on;
 * B->A at full speed;
-* faults during a tunnelled transfer: the destination's QEMU killed, then
-  the destination's ferryd killed: each time the guest runs on, on A, from
-  the same QEMU, and B keeps nothing.
+* Ctrl-C on the client, then faults during a tunnelled transfer (the
+  destination's QEMU killed, the destination's ferryd killed): each time
+  the guest runs on, on A, from the same QEMU, and B keeps nothing.
 """
 import os
 import signal
@@ -97,6 +97,22 @@ def main(t):
         t.ok(ft.wait_until(lambda: not b.qemu_pids(g.uuid), 10), 'no QEMU of it is left on B')
         still_intact(t, g, 'B->A: the heartbeat goes on, memory verifies, no restart')
         pid_a = ft.domain_pid(a, g.name)
+
+        # Ctrl-C on the client mid-transfer: the migration is cancelled on
+        # both hosts, the guest runs on in the same QEMU on A.
+        cli = ft.start_migration(t, 'A->B, Ctrl-C', a, b, g, '--p2p', '--tunnelled',
+                                 dest_uri=b.tcp_uri)
+        cli.send_signal(signal.SIGINT)
+        out, err = cli.communicate(timeout=60)
+        t.ok(cli.returncode == 1 and 'aborted by Ctrl-C' in err,
+             'Ctrl-C: ferry migrate says it aborted the tunnelled migration',
+             '%s %r' % (cli.returncode, err[-300:]))
+        j = ft.job_info(a, g.name, completed=True)
+        t.ok(j is not None and j.get('state') == 'cancelled',
+             "Ctrl-C: the source's job ended cancelled", j)
+        runs_on(t, a, g, 'Ctrl-C: the guest runs on A in the same QEMU', pid_a)
+        t.ok(ft.wait_until(lambda: not b.qemu_pids(g.uuid), 10), 'Ctrl-C: B keeps no QEMU of it')
+        still_intact(t, g, 'Ctrl-C: the heartbeat goes on, memory verifies, no restart')
 
         # The destination's QEMU dies mid-transfer: the source runs on.
         cli = ft.start_migration(t, 'A->B, B\'s QEMU killed', a, b, g, '--p2p', '--tunnelled',
