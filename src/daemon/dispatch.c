@@ -20,17 +20,15 @@
  */
 #include "ferry-config.h"
 
-#include <errno.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "api/migrate-internal.h"
 #include "daemon/dispatch.h"
 #include "daemon/dispatch-snapshot.h"
+#include "daemon/dispatch-tunnel.h"
 #include "daemon/log-filter.h"
 #include "proto/ferry-procedures.h"
 #include "rpc/rpc-message.h"
-#include "rpc/rpc-splice.h"
 
 struct ferry_dispatch {
     const ferry_driver **drivers;   /* NULL-terminated copy */
@@ -818,57 +816,24 @@ dispatch_connect_migrate_prepare3(dispatch_call *c, GError **error)
     return start_async(c, NULL, args->params, start_prepare3, reply_cookie_uri, error);
 }
 
-/*
- * Tunnelled Prepare: the call's stream carries the migration.  A
- * socketpair joins it to the incoming QEMU: the splice (its own thread)
- * moves the bytes between the stream and one end, the driver's Prepare
- * gets the other.  If Prepare fails, the error reply fails the stream on
- * both hosts, and the splice closes its end.
- */
+/* Tunnelled Prepare: the call's stream carries the migration; the
+ * incoming QEMU gets its end (dispatch-tunnel.c).  If Prepare fails, the
+ * error reply fails the stream on both hosts. */
 static void
 start_prepare_tunnel3(dispatch_async *a)
 {
     const Ferry__ConnectMigratePrepareTunnel3Args *args =
         (const Ferry__ConnectMigratePrepareTunnel3Args *)a->args;
-    g_autoptr(ferry_rpc_stream) stream = NULL;
-    g_autoptr(ferry_rpc_splice) splice = NULL;
     g_autoptr(GSocket) near = NULL;
-    g_autoptr(GSocket) far = NULL;
-    g_autofree char *name = NULL;
     GError *error = NULL;
-    int fds[2];
 
-    stream = ferry_rpc_call_open_stream(a->rpc, NULL, &error);
-    if (!stream)
-        goto fail;
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) {
-        error = g_error_new(FERRY_ERROR, FERRY_ERROR_SYSTEM,
-                            "tunnelled migration: socketpair: %s", g_strerror(errno));
-        goto fail;
-    }
-    near = g_socket_new_from_fd(fds[0], &error);
+    near = ferry_dispatch_open_tunnel(a->rpc, &error);
     if (!near) {
-        close(fds[0]);
-        close(fds[1]);
-        goto fail;
+        g_task_report_error(NULL, async_done, a, NULL, error);
+        return;
     }
-    far = g_socket_new_from_fd(fds[1], &error);
-    if (!far) {
-        close(fds[1]);
-        goto fail;
-    }
-    name = g_strdup_printf("the tunnel of %s", ferry_rpc_stream_get_description(stream));
-    splice = ferry_rpc_splice_start(name, stream, far, &error);
-    if (!splice)
-        goto fail;
     ferry_conn_migrate_prepare_tunnel3_async(a->conn, &a->params.p, args->dom_xml,
                                              args->cookie_in, near, NULL, async_done, a);
-    return;
-
-fail:
-    if (stream)
-        ferry_rpc_stream_abort(stream, error);
-    g_task_report_error(NULL, async_done, a, NULL, error);
 }
 
 static gboolean
