@@ -41,7 +41,8 @@ SUMMARY_KEYS = {'domain', 'destination', 'protocol', 'wall_ms', 'total_ms', 'dow
                 'guest_downtime_ms', 'setup_ms', 'passes', 'time_setup_ms', 'time_disk_ms',
                 'time_memory_ms', 'time_switchover_ms', 'time_overhead_ms', 'data_total',
                 'data_transferred', 'disk_total', 'disk_transferred', 'attempts', 'reconnects',
-                'control_plane_ms', 'policy', 'postcopy', 'throttle_percent'}
+                'control_plane_ms', 'policy', 'postcopy', 'throttle_percent', 'snapshots_moved',
+                'snapshots_left', 'snapshots_note'}
 
 
 TAMPER = os.path.join(ft.BUILD, 'tests', 'e2e', 'migrate-tamper')
