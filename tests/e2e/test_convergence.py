@@ -729,11 +729,18 @@ def policy_cases(t, a, b, g, tight):
     ja, _ = arrived(t, what, a, b, tight, before, cli)
     t.comment('measured: %s: source job %s' % (what, json.dumps(ja)))
     # Usually that is enough; on a loaded machine (ASan) the guest may need
-    # the next steps too, which the throttle case below shows.
-    t.ok(ja and ja['policy'] in ('downtime', 'throttle', 'gave-up') and
-         ja['max_downtime_ms'] and 300 < ja['max_downtime_ms'] <= 1000 and
-         'the downtime limit goes to %d ms' % ja['max_downtime_ms'] in a.log_text(),
-         '%s: the limit was raised within the 1 s ceiling, and the log says why' % what, ja)
+    # the next steps too, which the throttle case below shows.  There the
+    # link may also measure so slow that even 1 s would not fit what is
+    # left: the policy then rightly keeps the limit and slows the guest
+    # down instead, and its log says so.
+    raised = (ja and ja['policy'] in ('downtime', 'throttle', 'gave-up') and
+              ja['max_downtime_ms'] and 300 < ja['max_downtime_ms'] <= 1000 and
+              'the downtime limit goes to %d ms' % ja['max_downtime_ms'] in a.log_text())
+    skipped = (SANITIZED and ja and ja['policy'] in ('throttle', 'gave-up') and
+               not ja['max_downtime_ms'] and "the guest's CPUs are slowed down" in a.log_text())
+    t.ok(raised or skipped,
+         '%s: the limit was raised within the 1 s ceiling (or, sanitized, switching over '
+         'would not fit it and the guest was slowed down), and the log says why' % what, ja)
     back(t, a, b, tight)
 
     # Post-copy: the stuck guest, no option at all: its disks are shared
