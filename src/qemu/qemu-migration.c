@@ -996,9 +996,20 @@ qemu_launch_incoming(ferry_mig_job *job, GError **error)
     qemu_driver_state *state = job_state(job);
     ferry_domain_obj *obj = job->obj;
     g_autoptr(GSocket) listener = NULL;
+    g_autoptr(GSocket) tunnel = NULL;
 
     if (job->protocol == 1)
         return qemu_mig_v1_launch(job, error);
+    tunnel = take_tunnel(job);
+    if (tunnel) {
+        /* QEMU reads the tunnel's end; ferryd's copy closes at once, so
+         * that QEMU closing its own ends the stream. */
+        if (!qemu_mig_start_incoming_qemu(state, obj, &job->params->p, FALSE, "fd:migration-in",
+                                          tunnel, error))
+            return FALSE;
+        g_socket_close(tunnel, NULL);
+        return TRUE;
+    }
     g_mutex_lock(&obj->lock);
     listener = qemu_domain_priv_get(obj)->mig_listener
                    ? g_object_ref(qemu_domain_priv_get(obj)->mig_listener) : NULL;
@@ -1024,8 +1035,13 @@ qemu_discard_incoming(ferry_mig_job *job)
     gboolean running;
     guint port, nbd_port;
 
+    g_autoptr(GSocket) tunnel = take_tunnel(job);
+
     /* v1 before its domain came: only the port to free. */
     qemu_mig_v1_discard(job);
+    /* A tunnel QEMU never got: its end closes, and with it the stream. */
+    if (tunnel)
+        g_socket_close(tunnel, NULL);
     if (!obj)
         return;
     g_mutex_lock(&obj->lock);
@@ -1067,22 +1083,18 @@ qemu_start_incoming(ferry_mig_job *job, const ferry_migration_cookie *cookie_in,
     g_autofree char *listen = NULL;
     qemu_domain_priv *priv;
     gboolean early;
-    g_autoptr(GSocket) tunnel = take_tunnel(job);
+    gboolean tunnelled;
 
     if (job->protocol == 1)
         return qemu_mig_v1_listen(job, cookie_out, ret_uri, error);
-    if (tunnel) {
-        /* Tunnelled: no port at all; QEMU reads the tunnel's end. */
-        if (!qemu_process_check_not_running(state, "receive", obj->name, obj->uuid, error))
-            return FALSE;
-        if (!qemu_mig_start_incoming_qemu(state, obj, &job->params->p, FALSE, "fd:migration-in",
-                                 tunnel, error)) {
-            qemu_discard_incoming(job);
-            return FALSE;
-        }
-        g_socket_close(tunnel, NULL);
-        return TRUE;
-    }
+    g_mutex_lock(&job->lock);
+    tunnelled = job->tunnel != NULL;
+    g_mutex_unlock(&job->lock);
+    /* Tunnelled: no port at all.  QEMU starts after Prepare answered
+     * (qemu_launch_incoming()), as for a plain stream: what the source
+     * sends meanwhile waits in the tunnel's window. */
+    if (tunnelled)
+        return qemu_process_check_not_running(state, "receive", obj->name, obj->uuid, error);
     if (!qemu_mig_uri_parse(job->params->p.uri, &uri, error) ||
         !(listen = qemu_migration_listen_address(&state->config, uri.host, error)) ||
         !qemu_process_check_not_running(state, "receive", obj->name, obj->uuid, error))
