@@ -33,12 +33,11 @@
  */
 #include "ferry-config.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "conf/snapshot-conf.h"
 #include "migration/migration-engine-private.h"
+#include "util/token.h"
 
 /* How many names a message lists before it says "and N more". */
 #define NAMES_SHOWN 16
@@ -110,23 +109,6 @@ ferry_mig_snap_leave(ferry_mig_job *job, const char *why)
         g_warning("%s", ctl->snap_note);
 }
 
-/* 128 random bits in hex: what the destination's daemon presents. */
-static char *
-new_token(GError **error)
-{
-    guint8 bytes[16];
-    GString *token;
-
-    if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes)) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_SYSTEM, "getrandom: %s",
-                    g_strerror(errno));
-        return NULL;
-    }
-    token = g_string_new(NULL);
-    for (gsize i = 0; i < sizeof(bytes); i++)
-        g_string_append_printf(token, "%02x", bytes[i]);
-    return g_string_free(token, FALSE);
-}
 
 gboolean
 ferry_mig_snap_offer(ferry_mig_job *job, ferry_migration_cookie *cookie, GError **error)
@@ -136,7 +118,7 @@ ferry_mig_snap_offer(ferry_mig_job *job, ferry_migration_cookie *cookie, GError 
 
     if (!ferry_mig_snap_count(job))
         return TRUE;
-    if (!(token = new_token(error)))
+    if (!(token = ferry_token_new(error)))
         return FALSE;
     g_mutex_lock(&job->lock);
     cookie->snapshots_count = ctl->snap_docs->len;

@@ -14,7 +14,6 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "qemu/qemu-migration-priv.h"
 #include "qemu/qemu-migration.h"
@@ -22,6 +21,7 @@
 #include "qemu/qemu-user.h"
 #include "relay/relay.h"
 #include "util/error.h"
+#include "util/token.h"
 #include "util/json-util.h"
 
 /* ------------------------------------------------------------------ */
@@ -298,22 +298,11 @@ qemu_migration_relay_dial(ferry_domain_obj *obj, gboolean nbd, const char *path,
            (!state || qemu_user_hand_socket(state, path, name, error));
 }
 
-/* A secret for the source's relay to present: 128 random bits, in hex. */
+/* A secret for a peer to present (the relay's, v1's): util/token.h. */
 char *
 qemu_mig_new_token(GError **error)
 {
-    guint8 bytes[16];
-    GString *token = g_string_new(NULL);
-
-    if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes)) {
-        g_set_error(error, FERRY_ERROR, FERRY_ERROR_SYSTEM, "getrandom: %s",
-                    g_strerror(errno));
-        g_string_free(token, TRUE);
-        return NULL;
-    }
-    for (gsize i = 0; i < sizeof(bytes); i++)
-        g_string_append_printf(token, "%02x", bytes[i]);
-    return g_string_free(token, FALSE);
+    return ferry_token_new(error);
 }
 
 
