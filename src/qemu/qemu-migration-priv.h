@@ -102,6 +102,19 @@ gboolean qemu_mig_v1_listen(ferry_mig_job *job, ferry_migration_cookie *cookie_o
  */
 gboolean qemu_mig_v1_launch(ferry_mig_job *job, GError **error);
 
+/**
+ * qemu_mig_v1_read_greeting:
+ * @conn: a connected socket (made blocking, with a timeout)
+ * @token: the token it must present (32 hex digits)
+ * @error: return location for an error naming what is wrong
+ *
+ * Reads "FERRY-V1 TOKEN LENGTH\n" and LENGTH bytes of domain XML, and not
+ * one byte more (the rest is QEMU's).
+ *
+ * Returns: (transfer full): the XML, or NULL.
+ */
+char *qemu_mig_v1_read_greeting(GSocket *conn, const char *token, GError **error);
+
 /** qemu_mig_v1_discard: closes what qemu_mig_v1_listen() made, if anything. */
 void qemu_mig_v1_discard(ferry_mig_job *job);
 

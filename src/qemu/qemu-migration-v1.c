@@ -139,9 +139,8 @@ read_exact(GSocket *sock, char *buf, gsize len, GError **error)
     return TRUE;
 }
 
-/* Reads the greeting of @conn; returns the domain XML it carries. */
-static char *
-read_greeting(v1_incoming *v1, GSocket *conn, GError **error)
+char *
+qemu_mig_v1_read_greeting(GSocket *conn, const char *token, GError **error)
 {
     char line[V1_LINE_MAX + 1];
     g_autofree char *xml = NULL;
@@ -166,7 +165,7 @@ read_greeting(v1_incoming *v1, GSocket *conn, GError **error)
                     "(\"" V1_MAGIC "TOKEN LENGTH\")", used);
         return NULL;
     }
-    if (memcmp(line + strlen(V1_MAGIC), v1->token, 32) != 0) {
+    if (memcmp(line + strlen(V1_MAGIC), token, 32) != 0) {
         g_set_error_literal(error, FERRY_ERROR, FERRY_ERROR_ACCESS_DENIED,
                             "it did not present this migration's token");
         return NULL;
@@ -235,7 +234,7 @@ accept_source(ferry_mig_job *job, v1_incoming *v1, char **ret_xml, GError **erro
             continue;
         }
         who = peer_name(conn);
-        *ret_xml = read_greeting(v1, conn, &local);
+        *ret_xml = qemu_mig_v1_read_greeting(conn, v1->token, &local);
         if (*ret_xml)
             return g_steal_pointer(&conn);
         g_warning("migration %s: refused the connection from %s to port %u: %s", job->id, who,
