@@ -14,16 +14,21 @@ ferryd gives it, and no port is opened for it.  Checked here:
   heartbeat and memory checks go on;
 * B->A at full speed;
 * Ctrl-C on the client, then faults during a tunnelled transfer (the
-  destination's QEMU killed, the destination's ferryd killed): each time
-  the guest runs on, on A, from the same QEMU, and B keeps nothing.
+  destination's QEMU killed, the source's and the destination's ferryd
+  killed): each time the guest runs on, on A, from the same QEMU, and B
+  keeps nothing;
+* the link down for 10 s during a tunnelled transfer: it completes.
 """
 import os
 import signal
 import subprocess
+import time
 
 import ferrytest as ft
 
 ARGS = 'mem=16 rate=200 hb=100'
+# A link cut shorter than every keepalive (the library's: about 30 s).
+LINK_CUT_S = 10
 
 
 def qemu_tcp_listeners(host, pids):
@@ -124,6 +129,42 @@ def main(t):
         runs_on(t, a, g, "after B's QEMU died the guest runs on A in the same QEMU", pid_a)
         t.ok(ft.wait_until(lambda: not b.qemu_pids(g.uuid), 10), 'B keeps no QEMU of it')
         still_intact(t, g, "B's QEMU killed: the guest's heartbeat and memory go on")
+
+        # The link goes down for 10 s mid-transfer (shorter than any
+        # keepalive): the tunnel's connection rides it out, the stream only
+        # pauses, and the migration completes.
+        cli = ft.start_migration(t, 'A->B, link down 10 s', a, b, g, '--p2p', '--tunnelled',
+                                 dest_uri=b.tcp_uri)
+        net.link(False)
+        time.sleep(LINK_CUT_S)      # the fault's length, not a wait for an event
+        net.link(True)
+        r = a.ferry('migrate-setspeed', g.name, '0')
+        out, err = cli.communicate(timeout=120)
+        t.ok(cli.returncode == 0, 'link down %d s: the tunnelled migration completes anyway'
+             % LINK_CUT_S, out + err)
+        runs_on(t, b, g, 'link down: the guest runs on B')
+        t.ok(ft.wait_until(lambda: not a.qemu_pids(g.uuid), 10), 'link down: no QEMU of it on A')
+        still_intact(t, g, 'link down: the heartbeat goes on, memory verifies, no restart')
+        r = b.ferry('migrate', '--live', '--p2p', '--tunnelled', g.name, a.tcp_uri)
+        t.ok(r.returncode == 0, 'and back to A, tunnelled', r.stdout + r.stderr)
+        pid_a = ft.domain_pid(a, g.name)
+
+        # The source's ferryd dies mid-transfer: its end of the tunnel
+        # closes, the source QEMU's migration fails and the guest runs on;
+        # the destination's QEMU ends with the stream.  Started again, the
+        # source's ferryd finds the guest running.
+        cli = ft.start_migration(t, "A->B, A's ferryd killed", a, b, g, '--p2p', '--tunnelled',
+                                 dest_uri=b.tcp_uri)
+        a.kill(signal.SIGKILL)
+        cli.communicate(timeout=60)
+        t.ok(ft.wait_until(lambda: not b.qemu_pids(g.uuid), 15),
+             "A's ferryd killed: B's incoming QEMU ends with the tunnel", b.qemu_pids(g.uuid))
+        a.start()
+        t.ok(ft.wait_until(lambda: (ft.dominfo(a, g.name) or {}).get('state') == 'running', 30),
+             "A's ferryd killed: started again, it finds the guest running",
+             ft.dominfo(a, g.name))
+        runs_on(t, a, g, "A's ferryd killed: the guest runs on A in the same QEMU", pid_a)
+        still_intact(t, g, "A's ferryd killed: the heartbeat and memory go on")
 
         # The destination's ferryd dies mid-transfer: the tunnel breaks, the
         # source runs on; B's incoming QEMU ends with its stream.  (Without
