@@ -123,8 +123,8 @@ typedef struct ferry_domain ferry_domain;
  * ferry_conn_open:
  * @uri: (nullable): which host and driver to connect to.  Accepted forms:
  *   - `test:///NAME`: an in-process simulated host (the test driver).  Each
- *     open creates a new, empty host; query options configure it (see
- *     docs/uri.md).
+ *     open creates a new, empty host; query options configure it (the
+ *     test driver's header, src/test/test-driver.c, lists them).
  *   - `qemu:///system`: the local ferryd over its default UNIX socket.
  *   - `qemu+unix:///system?socket=PATH`: ferryd over the UNIX socket PATH.
  *   - `qemu+tcp://HOST[:PORT]/system`: ferryd over plain TCP (port 16514 by
@@ -753,7 +753,7 @@ gboolean ferry_conn_unsubscribe_events(ferry_conn *conn, guint id,
                                        GError **error);
 
 /* ------------------------------------------------------------------ */
-/* Migration (DESIGN.md section 3) */
+/* Migration (docs/migration-engine.md) */
 
 /** Flags of ferry_migrate_params. */
 typedef enum {

@@ -164,7 +164,7 @@ struct ferry_driver {
     char *(*domain_get_xml)(ferry_domain *dom, guint flags, GError **error);
 
     /*
-     * Migration (DESIGN.md section 3).  Every phase is asynchronous: it
+     * Migration (docs/migration-engine.md).  Every phase is asynchronous: it
      * returns at once and calls @callback exactly once, in the thread-default
      * GMainContext of the calling thread (GTask's rule), where
      * ferry_phase_finish() gives its ferry_phase_result.  No thread waits
@@ -288,7 +288,7 @@ struct ferry_driver {
     /*
      * Between daemons: what a source host's daemon asks the destination's
      * about migration @id when the client is gone or Finish's answer was
-     * lost (the commit point, DESIGN.md section 3).
+     * lost (the commit point, docs/migration-engine.md).
      */
     /* Result: ferry_phase_result.status (a ferry_migration_status) and
      * .message. */

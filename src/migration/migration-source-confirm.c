@@ -2,7 +2,7 @@
  * migration-source-confirm.c: the source in the commit zone -- everything
  * sent, the source paused -- and Confirm.
  *
- * The rule it keeps (DESIGN.md section 3): the source resumes only on the
+ * The rule it keeps (docs/migration-engine.md, "The commit point"): the source resumes only on the
  * destination's word that it does not and will not run the guest (the
  * caller's Confirm(CANCELLED) after Finish failed, the destination's own
  * refusal of Finish, or its acknowledgement of "cancel migration ID");

@@ -4,7 +4,7 @@
  * happen around them: abort, timeout, a transfer that fails, a QEMU that
  * dies, a client that vanishes, a destination that does not answer.
  *
- * The rule this file keeps (DESIGN.md section 3): once everything was sent
+ * The rule this file keeps (docs/migration-engine.md, "The commit point"): once everything was sent
  * -- (PERFORM, WAITING), the commit zone -- the source resumes only on the
  * destination's word that it does not and will not run the guest: the
  * caller's Confirm(CANCELLED) after Finish failed, the destination's own

@@ -758,7 +758,7 @@ qemu_collect_stats(ferry_mig_job *job, ferry_job_info *info, gboolean final)
             info->downtime_ms = json_get_int(q, "downtime");
         }
     }
-    /* QEMU 7.2 sometimes reports 0 right after completing (DESIGN.md §9):
+    /* QEMU 7.2 sometimes reports 0 right after completing (a QEMU 7.2 quirk):
      * take the total from its own event timestamps then. */
     g_mutex_lock(&obj->lock);
     priv = qemu_domain_priv_get(obj);

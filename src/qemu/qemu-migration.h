@@ -1,5 +1,5 @@
 /*
- * qemu-migration.h: the QEMU driver's migration (DESIGN.md section 3): its
+ * qemu-migration.h: the QEMU driver's migration (docs/migration-engine.md): its
  * entries of the driver table, which hand each phase to the host's
  * migration engine, and the engine's backend for QEMU.
  *

@@ -1,6 +1,6 @@
 /*
- * qemu-storage.h: storage migration without shared storage (DESIGN.md
- * section 4): the destination exports pre-created images over NBD from its
+ * qemu-storage.h: storage migration without shared storage (README,
+ * --copy-storage-*; docs/relay.md): the destination exports pre-created images over NBD from its
  * incoming QEMU, the source mirrors its disks into them before the memory
  * moves and completes the mirrors while it is paused.
  *

@@ -10,7 +10,7 @@
  * events and errors.  It runs nothing: a "running" domain is a state in
  * memory.  Migration is in test-migrate.c.
  *
- * URI parameters (docs/uri.md):
+ * URI parameters (the only place they are listed):
  *   host_uuid=UUID   the host's uuid (default: random); an existing host
  *                    of this process with that uuid is reconnected to, which
  *                    is how a peer-to-peer migration in one process finds
