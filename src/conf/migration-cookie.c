@@ -522,15 +522,17 @@ parse_peer(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *cookie,
 }
 
 /* A 128-bit secret, as 32 lower-case hexadecimal digits, in @node's
- * attribute 'token'. */
+ * attribute 'token'; *ret_token stays NULL when it is absent and not
+ * @required. */
 static gboolean
-parse_token(ferry_xml_reader *r, xmlNodePtr node, char **ret_token, GError **error)
+parse_token(ferry_xml_reader *r, xmlNodePtr node, gboolean required, char **ret_token,
+            GError **error)
 {
     g_autofree char *token = NULL;
 
-    if (!ferry_xml_attr(r, node, "token", TRUE, &token, error))
+    if (!ferry_xml_attr(r, node, "token", required, &token, error))
         return FALSE;
-    if (strlen(token) != 32 || strspn(token, "0123456789abcdef") != 32) {
+    if (token && (strlen(token) != 32 || strspn(token, "0123456789abcdef") != 32)) {
         ferry_xml_error(r, error, node, "attribute 'token': '%.64s' is not 32 lower-case "
                         "hexadecimal digits", token);
         return FALSE;
@@ -545,7 +547,7 @@ static gboolean
 parse_relay(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *cookie,
             GError **error)
 {
-    return parse_token(r, node, &cookie->relay_token, error);
+    return parse_token(r, node, TRUE, &cookie->relay_token, error);
 }
 
 /* v1: the token the source sends with the domain's definition. */
@@ -553,7 +555,7 @@ static gboolean
 parse_definition(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *cookie,
                  GError **error)
 {
-    return parse_token(r, node, &cookie->definition_token, error);
+    return parse_token(r, node, TRUE, &cookie->definition_token, error);
 }
 
 /* A count of snapshots in attribute @name: 0 when absent; @min up to
@@ -597,13 +599,8 @@ parse_snapshots(ferry_xml_reader *r, xmlNodePtr node, ferry_migration_cookie *co
         !parse_snapshot_number(r, node, "received", 0, &cookie->has_snapshots_received,
                                &cookie->snapshots_received, error) ||
         !parse_snapshot_number(r, node, "left", 1, &has_left, &cookie->snapshots_left, error) ||
-        !ferry_xml_attr(r, node, "token", FALSE, &token, error))
+        !parse_token(r, node, FALSE, &token, error))
         return FALSE;
-    if (token && (strlen(token) != 32 || strspn(token, "0123456789abcdef") != 32)) {
-        ferry_xml_error(r, error, node, "attribute 'token': '%.64s' is not 32 lower-case "
-                        "hexadecimal digits", token);
-        return FALSE;
-    }
     if (has_count != (token != NULL)) {
         ferry_xml_error(r, error, node, "attribute '%s' without attribute '%s' (the "
                         "snapshots offered and their token go together)",

@@ -5,13 +5,10 @@
  */
 #include "ferry-config.h"
 
-#include <errno.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include "daemon/dispatch-tunnel.h"
 #include "rpc/rpc-splice.h"
 #include "util/error.h"
+#include "util/socket.h"
 
 GSocket *
 ferry_dispatch_open_tunnel(ferry_rpc_call *rpc, GError **error)
@@ -22,27 +19,10 @@ ferry_dispatch_open_tunnel(ferry_rpc_call *rpc, GError **error)
     g_autoptr(GSocket) far = NULL;
     g_autofree char *name = NULL;
     GError *local = NULL;
-    int fds[2];
 
     stream = ferry_rpc_call_open_stream(rpc, NULL, &local);
-    if (!stream)
+    if (!stream || !ferry_socket_pair(&near, &far, &local))
         goto fail;
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) {
-        local = g_error_new(FERRY_ERROR, FERRY_ERROR_SYSTEM,
-                            "tunnelled migration: socketpair: %s", g_strerror(errno));
-        goto fail;
-    }
-    near = g_socket_new_from_fd(fds[0], &local);
-    if (!near) {
-        close(fds[0]);
-        close(fds[1]);
-        goto fail;
-    }
-    far = g_socket_new_from_fd(fds[1], &local);
-    if (!far) {
-        close(fds[1]);
-        goto fail;
-    }
     name = g_strdup_printf("the tunnel of %s", ferry_rpc_stream_get_description(stream));
     splice = ferry_rpc_splice_start(name, stream, far, &local);
     if (!splice)

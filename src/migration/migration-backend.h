@@ -76,6 +76,19 @@ void ferry_mig_job_notify(ferry_mig_job *job, ferry_mig_event_kind kind, gint64 
 void ferry_mig_job_notify_arrival(ferry_mig_job *job, ferry_domain_def *def);
 
 /**
+ * ferry_mig_disk_selected:
+ * @params: a storage migration's parameters
+ * @disk: one of its domain's disks
+ *
+ * The one rule for which disks a storage migration copies, for the
+ * drivers and the safety checks: those migrate_disks names, else every
+ * writable, unshared disk with a medium on this host (not a network disk).
+ *
+ * Returns: TRUE if @disk is copied.
+ */
+gboolean ferry_mig_disk_selected(const ferry_migrate_params *params, const ferry_disk_def *disk);
+
+/**
  * ferry_mig_job_adopt_definition:
  * @job: a destination job of protocol v1 without a domain yet, in its
  *   launch_incoming step

@@ -20,16 +20,14 @@
  */
 #include "ferry-config.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "conf/migration-cookie.h"
 #include "migration/migration-engine-private.h"
 #include "migration/migration-policy.h"
 #include "migration/migration-sequence.h"
 #include "util/error.h"
+#include "util/socket.h"
 
 typedef struct {
     ferry_domain *dom;
@@ -253,7 +251,6 @@ prepare_tunnelled(GTask *task)
     seq *s = seq_of(task);
     g_autoptr(GSocket) far = NULL;
     GError *error = NULL;
-    int fds[2];
 
     g_clear_object(&s->tunnel);
     if (!s->dconn->driver->conn_migrate_prepare_tunnel3) {
@@ -263,21 +260,8 @@ prepare_tunnelled(GTask *task)
         confirm(task, FERRY_CONFIRM_CANCELLED, NULL);
         return;
     }
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) {
-        s->first_error = g_error_new(FERRY_ERROR, FERRY_ERROR_SYSTEM,
-                                     "tunnelled migration of domain '%s': socketpair: %s",
-                                     s->dom->name, g_strerror(errno));
-        confirm(task, FERRY_CONFIRM_CANCELLED, NULL);
-        return;
-    }
-    far = g_socket_new_from_fd(fds[1], &error);
-    if (far)
-        s->tunnel = g_socket_new_from_fd(fds[0], &error);
-    else
-        close(fds[0]);
-    if (!s->tunnel) {
-        if (!far)
-            close(fds[1]);
+    if (!ferry_socket_pair(&s->tunnel, &far, &error)) {
+        g_prefix_error(&error, "tunnelled migration of domain '%s': ", s->dom->name);
         s->first_error = error;
         confirm(task, FERRY_CONFIRM_CANCELLED, NULL);
         return;

@@ -63,16 +63,17 @@ add(GPtrArray *found, int code, gboolean forceable, const char *format, ...)
     g_ptr_array_add(found, f);
 }
 
-/* Does this migration copy @disk (NBD)?  The same choice as the drivers'
- * Begin: the disks named, else every writable one. */
-static gboolean
-copied(const ferry_migrate_params *p, const ferry_disk_def *disk)
+/* By default, every disk only this guest writes to on this host: not a
+ * read-only one (a cdrom's medium is read-only too), not a shareable one
+ * (its other users see the same storage from wherever they run), not a
+ * network disk (it is on its server already), not a drive with no medium. */
+gboolean
+ferry_mig_disk_selected(const ferry_migrate_params *params, const ferry_disk_def *disk)
 {
-    if (!(p->flags & NON_SHARED))
-        return FALSE;
-    if (p->migrate_disks)
-        return g_strv_contains((const char *const *)p->migrate_disks, disk->target);
-    return !disk->readonly && !disk->shareable;
+    if (params->migrate_disks)
+        return g_strv_contains((const char *const *)params->migrate_disks, disk->target);
+    return !disk->readonly && !disk->shareable && disk->source &&
+           disk->type != FERRY_DISK_TYPE_NETWORK;
 }
 
 static void
@@ -89,7 +90,7 @@ check_disks(ferry_mig_job *job, const ferry_domain_def *def, GPtrArray *found)
          * without medium, a read-only image, a network disk (on its
          * server already). */
         if (!disk->source || disk->readonly || disk->type == FERRY_DISK_TYPE_NETWORK ||
-            copied(p, disk))
+            ((p->flags & NON_SHARED) && ferry_mig_disk_selected(p, disk)))
             continue;
         /* shareable: the definition says other hosts use the image too. */
         if (!disk->shareable && backend->disk_storage &&

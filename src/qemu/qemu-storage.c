@@ -118,21 +118,6 @@ qemu_storage_run_qemu_img(const char *const *args, GError **error)
 /* ------------------------------------------------------------------ */
 /* Begin */
 
-/* Is @target among the disks the caller asked for?  By default, every
- * disk only this guest writes to on this host: not a read-only one (a
- * cdrom's medium is read-only too), not a shareable one (its other users
- * see the same storage from wherever they run: it is shared storage by
- * definition), not a network disk (it is on its server already), and not
- * a drive with no medium. */
-static gboolean
-disk_selected(const ferry_migrate_params *params, const ferry_disk_def *disk)
-{
-    if (!params->migrate_disks)
-        return !disk->readonly && !disk->shareable && disk->source &&
-               disk->type != FERRY_DISK_TYPE_NETWORK;
-    return g_strv_contains((const char *const *)params->migrate_disks, disk->target);
-}
-
 /* A disk named by --migrate-disks that has nothing a copy could move. */
 static gboolean
 check_copyable(const char *dom, const ferry_disk_def *disk, GError **error)
@@ -221,7 +206,7 @@ qemu_storage_begin(qemu_driver_state *state, ferry_domain_obj *obj,
         json_object *image = NULL;
         ferry_cookie_disk *cd;
 
-        if (!disk_selected(params, disk))
+        if (!ferry_mig_disk_selected(params, disk))
             continue;
         if (!check_copyable(obj->name, disk, error))
             return FALSE;
